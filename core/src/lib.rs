@@ -1,0 +1,24 @@
+//! OpenTelemetry metrics over OTLP/HTTP for firmware and Linux, with fixed memory and no heap.
+//!
+//! The data path runs in one direction, one module per layer:
+//!
+//! ```text
+//! record -> registry (fixed series tables) -> collect (snapshot)
+//!        -> proto (encode requests into the caller's buffer, split as needed)
+//!        -> http (write request, read the whole response, close)
+//!        -> export (settle each request: commit, drop or abandon)
+//! ```
+//!
+//! `core` never allocates, never owns a clock and never sleeps: time comes in through
+//! [`time::Clock`] and unix timestamps passed by the caller, and retry timing is state that
+//! the caller's driver honours.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod export;
+pub mod http;
+pub mod proto;
+pub mod registry;
+pub mod time;
+pub mod transport;

@@ -1,0 +1,14 @@
+//! OTLP protobuf: wire primitives, the metrics request encoder, response-body decoders.
+//!
+//! - [`source`]: what the encoder reads ([`MetricsSource`]).
+//! - [`encode`]: `ExportMetricsServiceRequest` into a caller-supplied buffer, split into as
+//!   many requests as needed.
+//! - [`response`]: `ExportMetricsServiceResponse` and `google.rpc.Status` bodies.
+
+pub mod encode;
+pub mod response;
+pub mod source;
+pub mod wire;
+
+pub use encode::{EncodeError, EncodedRequest, PointCursor, PointSpan, RequestSplitter};
+pub use source::*;

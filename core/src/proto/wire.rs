@@ -1,0 +1,1 @@
+//! PLACEHOLDER (issue 2 fills this in): protobuf wire primitives.

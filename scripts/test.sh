@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command: every test of every package (benches run once each in test
+# mode, which checks their set-up assertions), the doctests, and the no-alloc firmware link.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+bash scripts/firmware.sh

@@ -1,0 +1,1 @@
+//! PLACEHOLDER (issue 6 fills this in): std transport, configuration, periodic exporter, sink.
