@@ -1,0 +1,1 @@
+//! Local OTLP/HTTP sink (being written).
