@@ -839,6 +839,22 @@ pub fn mid_body_fault_body() -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// What to do on the wire for one request.
+enum Action {
+    /// Write these bytes (a whole response), then continue as `Next` says.
+    Write(Vec<u8>, Next),
+    /// Write these bytes (a cut-off response or garbage), then close.
+    WriteThenClose(Vec<u8>),
+    /// Write these bytes one at a time, `gap` apart, then continue as `Next` says.
+    Trickle(Vec<u8>, Duration, Next),
+    /// Close without answering.
+    Close,
+    /// Send header lines until the limit.
+    Endless,
+    /// Reset the connection.
+    Reset,
+}
+
 fn handle_request(
     id: usize,
     stream: &mut TcpStream,
@@ -865,146 +881,73 @@ fn handle_request(
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.trim().to_string())
     };
-
-    // 413 before the body: the client may still be writing it.
-    if fault == Fault::PayloadTooLargeEarly {
-        let bytes = status_response(413, "sink fault: payload too large", &[], true);
-        let _ = stream.write_all(&bytes);
-        record.status = Some(413);
-        finish(shared, record);
-        return Next::Close;
-    }
-
-    let early = |stream: &mut TcpStream, record: &mut Received, status: u16, msg: &str| {
+    let reject = |record: Received, status: u16, msg: &str| {
         let bytes = status_response(status, msg, &[], true);
-        let _ = stream.write_all(&bytes);
-        record.status = Some(status);
+        (record, Some(status), Action::Write(bytes, Next::Close))
     };
-    if head.method != "POST" {
-        early(stream, &mut record, 405, "only POST is served");
-        finish(shared, record);
-        return Next::Close;
-    }
-    let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) else {
-        early(stream, &mut record, 411, "Content-Length required");
-        finish(shared, record);
-        return Next::Close;
-    };
-    if len > shared.options.max_body {
-        early(
-            stream,
-            &mut record,
-            413,
-            "body larger than the sink accepts",
-        );
-        finish(shared, record);
-        return Next::Close;
-    }
-    let body = match read_body(stream, pending, len, shared) {
-        Ok(b) => b,
-        Err(_) => {
-            finish(shared, record);
-            return Next::CloseNow;
-        }
-    };
-    record.body_len = body.len();
 
-    let decoded = match header("content-encoding").as_deref() {
-        None | Some("identity") | Some("") => Ok(body),
-        Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
-            let mut out = Vec::new();
-            let limit = shared.options.max_body as u64 + 1;
-            match flate2::read::GzDecoder::new(&body[..])
-                .take(limit)
-                .read_to_end(&mut out)
-            {
-                Ok(n) if n as u64 >= limit => Err(413),
-                Ok(_) => Ok(out),
-                Err(_) => Err(400),
+    let (record, status, action) = if fault == Fault::PayloadTooLargeEarly {
+        // 413 before the body: the client may still be writing it.
+        reject(record, 413, "sink fault: payload too large")
+    } else if head.method != "POST" {
+        reject(record, 405, "only POST is served")
+    } else {
+        match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            None => reject(record, 411, "Content-Length required"),
+            Some(len) if len > shared.options.max_body => {
+                reject(record, 413, "body larger than the sink accepts")
             }
-        }
-        Some(_) => Err(415),
-    };
-    let message = match decoded {
-        Ok(bytes) => match ExportMetricsServiceRequest::decode(&bytes[..]) {
-            Ok(m) => Some(m),
-            Err(_) => {
-                shared.lock().stats.decode_errors += 1;
-                None
-            }
-        },
-        Err(status) => {
-            early(stream, &mut record, status, "body could not be decoded");
-            finish(shared, record);
-            return Next::Close;
-        }
-    };
-    let Some(message) = message else {
-        let bytes = status_response(400, "not an ExportMetricsServiceRequest", &[], close_after);
-        let _ = stream.write_all(&bytes);
-        record.status = Some(400);
-        finish(shared, record);
-        return if close_after {
-            Next::Close
-        } else {
-            Next::KeepAlive(shared.options.idle_timeout)
-        };
-    };
-    record.request = Some(message);
-
-    let keep = |idle: Duration| {
-        if close_after {
-            Next::Close
-        } else {
-            Next::KeepAlive(idle)
-        }
-    };
-    let idle = shared.options.idle_timeout;
-    let ok = || response(200, "application/x-protobuf", &[], &[], close_after);
-
-    let next = match &fault {
-        Fault::None => send(stream, &mut record, 200, &ok(), keep(idle)),
-        Fault::IdleClose(after) => send(stream, &mut record, 200, &ok(), keep(*after)),
-        Fault::AnswerThenClose => {
-            let bytes = response(200, "application/x-protobuf", &[], &[], false);
-            send(stream, &mut record, 200, &bytes, Next::Close)
-        }
-        Fault::CloseBeforeAnswer => Next::Close,
-        Fault::CloseMidHeaders => {
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: applic");
-            record.status = Some(200);
-            Next::Close
-        }
-        Fault::CloseMidBody => {
-            let body = mid_body_fault_body();
-            let full = response(200, "application/x-protobuf", &body, &[], false);
-            let cut = full.len() - body.len() + 5;
-            let _ = stream.write_all(&full[..cut]);
-            record.status = Some(200);
-            Next::Close
-        }
-        Fault::Chunked => {
-            let body = chunked_fault_body();
-            let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n".to_vec();
-            if close_after {
-                bytes.extend_from_slice(b"Connection: close\r\n");
-            }
-            bytes.extend_from_slice(b"\r\n");
-            for (i, part) in body.chunks(4).enumerate() {
-                if i == 0 {
-                    bytes.extend_from_slice(format!("{:x};note=first\r\n", part.len()).as_bytes());
-                } else {
-                    bytes.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+            Some(len) => match read_body(stream, pending, len, shared) {
+                Err(_) => {
+                    publish(shared, record);
+                    return Next::CloseNow;
                 }
-                bytes.extend_from_slice(part);
-                bytes.extend_from_slice(b"\r\n");
-            }
-            bytes.extend_from_slice(b"0\r\n\r\n");
-            send(stream, &mut record, 200, &bytes, keep(idle))
+                Ok(body) => {
+                    record.body_len = body.len();
+                    match decode_body(&body, header("content-encoding").as_deref(), shared) {
+                        Err(status) => reject(record, status, "body could not be decoded"),
+                        Ok(None) => {
+                            shared.lock().stats.decode_errors += 1;
+                            let bytes = status_response(
+                                400,
+                                "not an ExportMetricsServiceRequest",
+                                &[],
+                                close_after,
+                            );
+                            let next = if close_after {
+                                Next::Close
+                            } else {
+                                Next::KeepAlive(shared.options.idle_timeout)
+                            };
+                            (record, Some(400), Action::Write(bytes, next))
+                        }
+                        Ok(Some(message)) => {
+                            record.request = Some(message);
+                            let (status, action) = plan(&fault, close_after, shared);
+                            (record, status, action)
+                        }
+                    }
+                }
+            },
         }
-        Fault::Trickle { bytes_per_second } => {
-            let gap = Duration::from_secs(1) / (*bytes_per_second).max(1);
-            let bytes = ok();
+    };
+
+    // Publish before writing, so a client that has read the response finds the request
+    // recorded; a 2xx whose write then fails is revoked.
+    let mut record = record;
+    record.status = status;
+    let wants_ack = matches!(action, Action::Write(..) | Action::Trickle(..))
+        && status.is_some_and(|s| (200..300).contains(&s));
+    record.acknowledged = wants_ack;
+    let index = publish(shared, record);
+
+    let (written, next) = match action {
+        Action::Write(bytes, next) => (stream.write_all(&bytes).is_ok(), next),
+        Action::WriteThenClose(bytes) => {
+            let _ = stream.write_all(&bytes);
+            (false, Next::Close)
+        }
+        Action::Trickle(bytes, gap, next) => {
             let mut complete = true;
             for (i, b) in bytes.iter().enumerate() {
                 if shared.stopping() || stream.write_all(std::slice::from_ref(b)).is_err() {
@@ -1015,13 +958,112 @@ fn handle_request(
                     thread::sleep(gap);
                 }
             }
-            record.status = Some(200);
-            record.acknowledged = complete;
-            if complete {
-                keep(idle)
-            } else {
-                Next::CloseNow
+            (complete, next)
+        }
+        Action::Close => (false, Next::Close),
+        Action::Endless => {
+            endless_headers(stream, shared);
+            (false, Next::CloseNow)
+        }
+        Action::Reset => {
+            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+            (false, Next::CloseNow)
+        }
+    };
+    if wants_ack && !written {
+        revoke(shared, index);
+    }
+    if written {
+        next
+    } else {
+        match next {
+            Next::KeepAlive(_) => Next::CloseNow,
+            other => other,
+        }
+    }
+}
+
+/// Decode a body: `Err(status)` when it cannot be unpacked, `Ok(None)` when it is not an
+/// `ExportMetricsServiceRequest`.
+fn decode_body(
+    body: &[u8],
+    encoding: Option<&str>,
+    shared: &Shared,
+) -> Result<Option<ExportMetricsServiceRequest>, u16> {
+    let unpacked;
+    let bytes = match encoding {
+        None | Some("identity") | Some("") => body,
+        Some(enc) if enc.eq_ignore_ascii_case("gzip") => {
+            let mut out = Vec::new();
+            let limit = shared.options.max_body as u64 + 1;
+            match flate2::read::GzDecoder::new(body)
+                .take(limit)
+                .read_to_end(&mut out)
+            {
+                Ok(n) if n as u64 >= limit => return Err(413),
+                Ok(_) => {}
+                Err(_) => return Err(400),
             }
+            unpacked = out;
+            &unpacked[..]
+        }
+        Some(_) => return Err(415),
+    };
+    Ok(ExportMetricsServiceRequest::decode(bytes).ok())
+}
+
+/// The status sent (if any) and the action for a decoded request under `fault`.
+fn plan(fault: &Fault, close_after: bool, shared: &Shared) -> (Option<u16>, Action) {
+    let keep = |idle: Duration| {
+        if close_after {
+            Next::Close
+        } else {
+            Next::KeepAlive(idle)
+        }
+    };
+    let idle = shared.options.idle_timeout;
+    let ok = || response(200, "application/x-protobuf", &[], &[], close_after);
+    match fault {
+        Fault::None => (Some(200), Action::Write(ok(), keep(idle))),
+        Fault::IdleClose(after) => (Some(200), Action::Write(ok(), keep(*after))),
+        Fault::AnswerThenClose => {
+            let bytes = response(200, "application/x-protobuf", &[], &[], false);
+            (Some(200), Action::Write(bytes, Next::Close))
+        }
+        Fault::CloseBeforeAnswer => (None, Action::Close),
+        Fault::CloseMidHeaders => (
+            Some(200),
+            Action::WriteThenClose(b"HTTP/1.1 200 OK\r\nContent-Type: applic".to_vec()),
+        ),
+        Fault::CloseMidBody => {
+            let body = mid_body_fault_body();
+            let mut full = response(200, "application/x-protobuf", &body, &[], false);
+            full.truncate(full.len() - body.len() + 5);
+            (Some(200), Action::WriteThenClose(full))
+        }
+        Fault::Chunked => {
+            let body = chunked_fault_body();
+            let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n".to_vec();
+            if close_after {
+                bytes.extend_from_slice(b"Connection: close\r\n");
+            }
+            bytes.extend_from_slice(b"\r\n");
+            for (i, part) in body.chunks(4).enumerate() {
+                let size_line = if i == 0 {
+                    format!("{:x};note=first\r\n", part.len())
+                } else {
+                    format!("{:x}\r\n", part.len())
+                };
+                bytes.extend_from_slice(size_line.as_bytes());
+                bytes.extend_from_slice(part);
+                bytes.extend_from_slice(b"\r\n");
+            }
+            bytes.extend_from_slice(b"0\r\n\r\n");
+            (Some(200), Action::Write(bytes, keep(idle)))
+        }
+        Fault::Trickle { bytes_per_second } => {
+            let gap = Duration::from_secs(1) / (*bytes_per_second).max(1);
+            (Some(200), Action::Trickle(ok(), gap, keep(idle)))
         }
         Fault::TooManyRequests(retry) | Fault::Unavailable(retry) => {
             let status = if matches!(fault, Fault::TooManyRequests(_)) {
@@ -1034,7 +1076,7 @@ fn handle_request(
                 .map(|r| ("Retry-After", r.header_value()))
                 .collect();
             let bytes = status_response(status, "sink fault: try again later", &extra, close_after);
-            send(stream, &mut record, status, &bytes, keep(idle))
+            (Some(status), Action::Write(bytes, keep(idle)))
         }
         Fault::Status(status) => {
             let status = (*status).clamp(100, 999);
@@ -1044,9 +1086,10 @@ fn handle_request(
                 &[],
                 close_after,
             );
-            send(stream, &mut record, status, &bytes, keep(idle))
+            (Some(status), Action::Write(bytes, keep(idle)))
         }
-        Fault::PayloadTooLargeEarly => Next::Close, // answered above, before the body
+        // Answered before the body was read; never reaches here.
+        Fault::PayloadTooLargeEarly => (None, Action::Close),
         Fault::PartialSuccess { rejected, message } => {
             let body = ExportMetricsServiceResponse {
                 partial_success: Some(ExportMetricsPartialSuccess {
@@ -1056,46 +1099,19 @@ fn handle_request(
             }
             .encode_to_vec();
             let bytes = response(200, "application/x-protobuf", &body, &[], close_after);
-            send(stream, &mut record, 200, &bytes, keep(idle))
+            (Some(200), Action::Write(bytes, keep(idle)))
         }
         Fault::Html502 => {
             let body = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n";
             let bytes = response(502, "text/html", body, &[], close_after);
-            send(stream, &mut record, 502, &bytes, keep(idle))
+            (Some(502), Action::Write(bytes, keep(idle)))
         }
-        Fault::GarbageStatusLine => {
-            let _ = stream.write_all(b"HTPT/1.1 2OO KO\r\n\r\n");
-            Next::Close
-        }
-        Fault::EndlessHeaders => {
-            record.status = Some(200);
-            endless_headers(stream, shared);
-            Next::CloseNow
-        }
-        Fault::Reset => {
-            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
-            Next::CloseNow
-        }
-    };
-    finish(shared, record);
-    next
-}
-
-/// Write a whole response; a 2xx written completely acknowledges the request.
-fn send(
-    stream: &mut TcpStream,
-    record: &mut Received,
-    status: u16,
-    bytes: &[u8],
-    next: Next,
-) -> Next {
-    record.status = Some(status);
-    match stream.write_all(bytes) {
-        Ok(()) => {
-            record.acknowledged = (200..300).contains(&status);
-            next
-        }
-        Err(_) => Next::CloseNow,
+        Fault::GarbageStatusLine => (
+            None,
+            Action::WriteThenClose(b"HTPT/1.1 2OO KO\r\n\r\n".to_vec()),
+        ),
+        Fault::EndlessHeaders => (Some(200), Action::Endless),
+        Fault::Reset => (None, Action::Reset),
     }
 }
 
@@ -1116,13 +1132,32 @@ fn endless_headers(stream: &mut TcpStream, shared: &Shared) {
     }
 }
 
-fn finish(shared: &Shared, record: Received) {
-    {
+/// Record a request (and count its 2xx); returns its index for [`revoke`].
+fn publish(shared: &Shared, record: Received) -> usize {
+    let index = {
         let mut st = shared.lock();
         if record.acknowledged {
             st.stats.requests_answered_2xx += 1;
         }
         st.received.push(record);
+        st.received.len() - 1
+    };
+    shared.changed.notify_all();
+    index
+}
+
+/// A 2xx that could not be written whole does not acknowledge anything.
+fn revoke(shared: &Shared, index: usize) {
+    {
+        let mut st = shared.lock();
+        let was = st
+            .received
+            .get_mut(index)
+            .map(|r| std::mem::replace(&mut r.acknowledged, false))
+            .unwrap_or(false);
+        if was {
+            st.stats.requests_answered_2xx = st.stats.requests_answered_2xx.saturating_sub(1);
+        }
     }
     shared.changed.notify_all();
 }
