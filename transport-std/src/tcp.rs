@@ -70,6 +70,10 @@ impl<K: Clock + Clone> Connect for TcpConnector<K> {
         if endpoint.scheme == Scheme::Https {
             return Err(TransportError::UnsupportedScheme);
         }
+        if self.remaining(deadline).is_zero() {
+            // Out of time before starting: do not even ask the resolver.
+            return Err(TransportError::ConnectTimeout);
+        }
         let addrs: Vec<SocketAddr> = (endpoint.host, endpoint.port)
             .to_socket_addrs()
             .map_err(|_| TransportError::Resolve)?
