@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -145,10 +145,84 @@ pub enum Fault {
     Reset,
 }
 
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// Parse the compact form used on command lines:
+    ///
+    /// `none`, `idle-close=MS`, `answer-then-close`, `close-before-answer`,
+    /// `close-mid-headers`, `close-mid-body`, `chunked`, `trickle=BYTES_PER_SECOND`,
+    /// `429`, `429=SECONDS`, `429-date=SECONDS_FROM_NOW`, the same three for `503`,
+    /// `status=CODE`, `413-early`, `partial=REJECTED[:MESSAGE]`, `html502`, `garbage`,
+    /// `endless-headers`, `reset`.
+    fn from_str(text: &str) -> Result<Fault, String> {
+        let (name, arg) = match text.split_once('=') {
+            Some((n, a)) => (n, Some(a)),
+            None => (text, None),
+        };
+        let number = |what: &str| -> Result<u64, String> {
+            arg.ok_or_else(|| format!("{name} needs ={what}"))?
+                .parse::<u64>()
+                .map_err(|_| format!("{name}: {what} must be a whole number"))
+        };
+        let retry = || -> Result<Option<RetryAfter>, String> {
+            match arg {
+                None => Ok(None),
+                Some(_) => Ok(Some(RetryAfter::Seconds(
+                    u32::try_from(number("SECONDS")?).map_err(|_| "seconds too large")?,
+                ))),
+            }
+        };
+        let fault = match name {
+            "none" => Fault::None,
+            "idle-close" => Fault::IdleClose(Duration::from_millis(number("MS")?)),
+            "answer-then-close" => Fault::AnswerThenClose,
+            "close-before-answer" => Fault::CloseBeforeAnswer,
+            "close-mid-headers" => Fault::CloseMidHeaders,
+            "close-mid-body" => Fault::CloseMidBody,
+            "chunked" => Fault::Chunked,
+            "trickle" => Fault::Trickle {
+                bytes_per_second: u32::try_from(number("BYTES_PER_SECOND")?)
+                    .map_err(|_| "rate too large")?,
+            },
+            "429" => Fault::TooManyRequests(retry()?),
+            "503" => Fault::Unavailable(retry()?),
+            "429-date" => Fault::TooManyRequests(Some(RetryAfter::date_in(number("SECONDS")?))),
+            "503-date" => Fault::Unavailable(Some(RetryAfter::date_in(number("SECONDS")?))),
+            "status" => Fault::Status(
+                u16::try_from(number("CODE")?)
+                    .ok()
+                    .filter(|c| (100..1000).contains(c))
+                    .ok_or("status code must be 100..=999")?,
+            ),
+            "413-early" => Fault::PayloadTooLargeEarly,
+            "partial" => {
+                let arg = arg.ok_or("partial needs =REJECTED[:MESSAGE]")?;
+                let (n, message) = arg.split_once(':').unwrap_or((arg, ""));
+                Fault::PartialSuccess {
+                    rejected: n
+                        .parse()
+                        .map_err(|_| "partial: REJECTED must be a whole number")?,
+                    message: message.to_string(),
+                }
+            }
+            "html502" => Fault::Html502,
+            "garbage" => Fault::GarbageStatusLine,
+            "endless-headers" => Fault::EndlessHeaders,
+            "reset" => Fault::Reset,
+            _ => return Err(format!("unknown fault {text:?}")),
+        };
+        Ok(fault)
+    }
+}
+
 /// Start-up settings for [`Sink::start_with`].
 #[derive(Clone, Debug)]
 pub struct SinkOptions {
-    /// Port on 127.0.0.1; 0 picks an ephemeral one.
+    /// Address to listen on: 127.0.0.1 by default. Use `0.0.0.0` to let a device on the
+    /// network reach the sink (tests should stay on loopback).
+    pub bind: IpAddr,
+    /// Port; 0 picks an ephemeral one.
     pub port: u16,
     /// The fault in force until changed.
     pub fault: Fault,
@@ -168,6 +242,7 @@ pub struct SinkOptions {
 impl Default for SinkOptions {
     fn default() -> Self {
         SinkOptions {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             fault: Fault::None,
             max_connections: 32,
@@ -313,6 +388,18 @@ impl std::fmt::Debug for Sink {
 
 impl Sink {
     /// Start a well-behaved sink on an ephemeral port of 127.0.0.1.
+    ///
+    /// ```
+    /// use otlp_embedded_std::sink::{Fault, Sink, SinkOptions};
+    ///
+    /// let sink = Sink::start_with(SinkOptions {
+    ///     fault: Fault::AnswerThenClose,
+    ///     max_connections: 4,
+    ///     ..SinkOptions::default()
+    /// })
+    /// .unwrap();
+    /// assert!(sink.endpoint_url().starts_with("http://127.0.0.1:"));
+    /// ```
     pub fn start() -> io::Result<Sink> {
         Sink::start_with(SinkOptions::default())
     }
@@ -327,7 +414,7 @@ impl Sink {
 
     /// Start a sink with these options.
     pub fn start_with(options: SinkOptions) -> io::Result<Sink> {
-        let listener = TcpListener::bind(("127.0.0.1", options.port))?;
+        let listener = TcpListener::bind((options.bind, options.port))?;
         // Non-blocking accept, polled, so the thread notices shutdown and stop_accepting.
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -364,7 +451,8 @@ impl Sink {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>/v1/metrics`.
+    /// `http://<addr>:<port>/v1/metrics` (with the bound address, so `0.0.0.0` when bound
+    /// to every interface).
     pub fn endpoint_url(&self) -> String {
         format!("http://{}/v1/metrics", self.addr)
     }

@@ -695,3 +695,64 @@ fn endpoint_urls() {
     assert_eq!(sink.base_url(), format!("http://127.0.0.1:{port}"));
     assert!(sink.addr().ip().is_loopback());
 }
+
+#[test]
+fn faults_parse_from_their_command_line_form() {
+    let cases = [
+        ("none", Fault::None),
+        (
+            "idle-close=250",
+            Fault::IdleClose(Duration::from_millis(250)),
+        ),
+        ("answer-then-close", Fault::AnswerThenClose),
+        ("close-before-answer", Fault::CloseBeforeAnswer),
+        ("close-mid-headers", Fault::CloseMidHeaders),
+        ("close-mid-body", Fault::CloseMidBody),
+        ("chunked", Fault::Chunked),
+        (
+            "trickle=10",
+            Fault::Trickle {
+                bytes_per_second: 10,
+            },
+        ),
+        ("429", Fault::TooManyRequests(None)),
+        (
+            "429=3",
+            Fault::TooManyRequests(Some(RetryAfter::Seconds(3))),
+        ),
+        ("503=9", Fault::Unavailable(Some(RetryAfter::Seconds(9)))),
+        ("status=404", Fault::Status(404)),
+        ("413-early", Fault::PayloadTooLargeEarly),
+        (
+            "partial=4:too old",
+            Fault::PartialSuccess {
+                rejected: 4,
+                message: "too old".into(),
+            },
+        ),
+        ("html502", Fault::Html502),
+        ("garbage", Fault::GarbageStatusLine),
+        ("endless-headers", Fault::EndlessHeaders),
+        ("reset", Fault::Reset),
+    ];
+    for (text, want) in cases {
+        assert_eq!(text.parse::<Fault>(), Ok(want), "{text}");
+    }
+    match "503-date=60".parse::<Fault>() {
+        Ok(Fault::Unavailable(Some(RetryAfter::HttpDate(t)))) => {
+            assert!(t > std::time::SystemTime::now())
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "",
+        "teapot",
+        "idle-close",
+        "idle-close=x",
+        "status=42",
+        "partial=x",
+        "trickle=-1",
+    ] {
+        assert!(bad.parse::<Fault>().is_err(), "{bad:?}");
+    }
+}
