@@ -756,3 +756,58 @@ fn faults_parse_from_their_command_line_form() {
         assert!(bad.parse::<Fault>().is_err(), "{bad:?}");
     }
 }
+
+/// The crate's three parts together: configuration from variables pointing at the sink,
+/// a TcpConnector connection carrying a request with the configured headers, an explicit
+/// graceful close that the sink sees as a closed connection.
+#[test]
+fn config_and_tcp_connector_against_the_sink() {
+    use embedded_io::{Read as _, Write as _};
+    use otlp_embedded::time::Clock;
+    use otlp_embedded::transport::{CloseMode, Connect, Connection};
+    use otlp_embedded_std::{Config, StdClock, TcpConnector};
+
+    let sink = Sink::start().unwrap();
+    let base = sink.base_url();
+    let config = Config::from_lookup(|name| match name {
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(format!("{base}/")),
+        "OTEL_EXPORTER_OTLP_HEADERS" => Some("x-api-key=s3cr%3Dt".into()),
+        _ => None,
+    })
+    .unwrap();
+    let endpoint = config.endpoint();
+    assert_eq!(endpoint.path, "/v1/metrics");
+
+    let clock = StdClock::new();
+    let mut connector = TcpConnector::new(clock);
+    let deadline = clock.now().add_millis(10_000);
+    let mut conn = connector.connect(&endpoint, deadline).unwrap();
+    conn.set_deadline(deadline);
+    let body = metrics_request(9, "/cfg").encode_to_vec();
+    let mut head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n",
+        endpoint.path,
+        endpoint.host,
+        endpoint.port,
+        body.len()
+    );
+    for h in config.headers() {
+        head.push_str(&format!("{}: {}\r\n", h.name, h.value));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&body).unwrap();
+    let want =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+    let mut got = vec![0u8; want.len()];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(got, want.to_vec());
+    conn.close(CloseMode::Graceful).unwrap();
+
+    assert!(sink.wait_for(WAIT, |st| st.connections_closed == 1));
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("x-api-key"), Some("s3cr=t"));
+    assert_eq!(received[0].request, Some(metrics_request(9, "/cfg")));
+    assert_eq!(sink.stats().requests_answered_2xx, 1);
+}
