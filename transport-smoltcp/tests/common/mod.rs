@@ -64,6 +64,9 @@ pub struct Wire {
 pub struct PipeDevice {
     wire: Rc<RefCell<Wire>>,
     side: usize,
+    /// Report checksums as ignored, like `Loopback` (only for the control experiment that
+    /// shows why the pair must not).
+    pub ignore_checksums: bool,
 }
 
 /// Two devices joined back to back.
@@ -80,8 +83,13 @@ pub fn device_pair() -> (PipeDevice, PipeDevice) {
         PipeDevice {
             wire: wire.clone(),
             side: 0,
+            ignore_checksums: false,
         },
-        PipeDevice { wire, side: 1 },
+        PipeDevice {
+            wire,
+            side: 1,
+            ignore_checksums: false,
+        },
     )
 }
 
@@ -164,6 +172,9 @@ impl Device for PipeDevice {
         caps.medium = Medium::Ip;
         caps.max_transmission_unit = MTU;
         // Default checksum capabilities are `Both`: compute on send, verify on receive.
+        if self.ignore_checksums {
+            caps.checksum = phy::ChecksumCapabilities::ignored();
+        }
         caps
     }
 }
@@ -230,6 +241,7 @@ struct Slot {
     request: Vec<u8>,
     answered: bool,
     response_sent: usize,
+    listening: bool,
 }
 
 /// A small HTTP/1.1 server on its own smoltcp interface: several sockets listen on one port
@@ -255,6 +267,8 @@ pub struct Server<D: Device> {
     pub last_request: Vec<u8>,
     /// Connections that ended before a complete request.
     pub incomplete: u64,
+    /// Times a listening socket was seen to take a connection (SYN accepted).
+    pub accepted: u64,
 }
 
 /// Capacity of a request kept by the server.
@@ -268,12 +282,19 @@ impl<D: Device> Server<D> {
         let mut slots = Vec::new();
         for _ in 0..listeners {
             let mut s = tcp_socket(8192, 8192);
+            // Like a real server, reap connections whose peer vanished (its RST may have
+            // been lost on a faulty link): probe idle ones (the client's stack answers a probe
+            // for a forgotten connection with RST), drop ones silent for longer than any
+            // test's deadline.
+            s.set_keep_alive(Some(smoltcp::time::Duration::from_millis(1_000)));
+            s.set_timeout(Some(smoltcp::time::Duration::from_millis(30_000)));
             s.listen(port).unwrap();
             slots.push(Slot {
                 handle: sockets.add(s),
                 request: Vec::with_capacity(MAX_REQUEST),
                 answered: false,
                 response_sent: 0,
+                listening: true,
             });
         }
         Server {
@@ -287,6 +308,7 @@ impl<D: Device> Server<D> {
             served: 0,
             last_request: Vec::with_capacity(MAX_REQUEST),
             incomplete: 0,
+            accepted: 0,
         }
     }
 
@@ -296,6 +318,11 @@ impl<D: Device> Server<D> {
             .poll(smol_instant(now), &mut self.device, &mut self.sockets);
         for slot in &mut self.slots {
             let s = self.sockets.get_mut::<tcp::Socket>(slot.handle);
+            let listening = s.state() == tcp::State::Listen;
+            if slot.listening && !listening {
+                self.accepted += 1;
+            }
+            slot.listening = listening;
             match s.state() {
                 tcp::State::Closed | tcp::State::TimeWait => {
                     if !slot.answered && !slot.request.is_empty() {
@@ -305,6 +332,7 @@ impl<D: Device> Server<D> {
                     slot.answered = false;
                     slot.response_sent = 0;
                     s.listen(self.port).unwrap();
+                    slot.listening = true;
                 }
                 tcp::State::Listen | tcp::State::SynReceived => {}
                 _ if !slot.answered => {
