@@ -33,7 +33,8 @@ pub struct PortWalker<const N: usize = 8> {
     /// Offset into the range of the next port to hand out.
     cursor: u32,
     /// The last `N` ports handed out, with when; `head` is the oldest (next to overwrite).
-    recent: [Option<(u16, Instant)>; N],
+    /// Port 0 (outside the range) marks a slot not used yet.
+    recent: [(u16, Instant); N],
     head: usize,
 }
 
@@ -58,7 +59,7 @@ impl<const N: usize> PortWalker<N> {
         let () = Self::VALID_N;
         PortWalker {
             cursor: seed as u32 % SPAN,
-            recent: [None; N],
+            recent: [(0, Instant(0)); N],
             head: 0,
         }
     }
@@ -71,9 +72,9 @@ impl<const N: usize> PortWalker<N> {
 
     /// The earliest instant at which [`next_port`](Self::next_port) succeeds.
     pub fn ready_at(&self) -> Instant {
-        match self.recent.get(self.head).copied().flatten() {
-            Some((_, at)) => at.add_millis(Self::PACING_MS),
-            None => Instant(0),
+        match self.recent.get(self.head) {
+            Some(&(port, at)) if port != 0 => at.add_millis(Self::PACING_MS),
+            _ => Instant(0),
         }
     }
 
@@ -86,7 +87,7 @@ impl<const N: usize> PortWalker<N> {
         let port = self.peek();
         self.cursor = (self.cursor + 1) % SPAN;
         if let Some(slot) = self.recent.get_mut(self.head) {
-            *slot = Some((port, now));
+            *slot = (port, now);
         }
         self.head = (self.head + 1) % N;
         Some(port)
@@ -97,7 +98,6 @@ impl<const N: usize> PortWalker<N> {
     pub fn recently_used(&self, port: u16, now: Instant) -> bool {
         self.recent
             .iter()
-            .flatten()
-            .any(|&(p, at)| p == port && at.millis_until(now) < PORT_QUIET_MS)
+            .any(|&(p, at)| p != 0 && p == port && at.millis_until(now) < PORT_QUIET_MS)
     }
 }
