@@ -281,3 +281,40 @@ fn five_hundred_exchanges_reuse_one_socket_with_fresh_ports() {
     let wire = net.device.wire();
     assert_eq!(wire.borrow().overflowed, 0);
 }
+
+/// A client that stops reading once it has the whole response (as core's HTTP client does
+/// with `Content-Length`) closes first and ends in TIME-WAIT; the next connection reuses
+/// the socket at once with the next port.
+#[test]
+fn closing_first_leaves_time_wait_and_the_socket_is_reused_at_once() {
+    use embedded_io::{Read, Write};
+    let mut net = net();
+    net.server.behaviour = Behaviour::AnswerThenWait;
+    let mut request = Vec::new();
+    request_bytes(42, &mut request);
+    for round in 0..3u16 {
+        let port = net.client.ports().peek();
+        assert_eq!(port, EPHEMERAL_FIRST + 1234 + round);
+        let deadline = net.clock.now().add_millis(2_000);
+        let (got, close) = net.with_blocking(|c| {
+            let mut conn = c.connect(&endpoint("10.0.0.2"), deadline).unwrap();
+            conn.set_deadline(deadline);
+            assert_eq!(conn.local_port(), Some(port));
+            conn.write_all(&request).unwrap();
+            let mut got = vec![0u8; OK_RESPONSE.len()];
+            conn.read_exact(&mut got).unwrap();
+            (got, conn.close(CloseMode::Graceful))
+        });
+        assert_eq!(got, OK_RESPONSE);
+        assert_eq!(close, Ok(()));
+        assert_eq!(net.client_state(), State::TimeWait, "round {round}");
+        assert_eq!(net.server.last_request, request);
+    }
+    assert_eq!(net.server.served, 3);
+    net.settle(10);
+    assert!(
+        net.server.states().iter().all(|s| *s == State::Listen),
+        "{:?}",
+        net.server.states()
+    );
+}

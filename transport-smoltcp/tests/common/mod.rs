@@ -232,6 +232,9 @@ pub enum Behaviour {
     Answer,
     /// Read the request and never answer nor close (a hung collector).
     Silent,
+    /// Answer, then keep the connection open until the client closes first (a keep-alive
+    /// server); the client then ends in `TimeWait`.
+    AnswerThenWait,
 }
 
 /// Per-listener state.
@@ -369,13 +372,16 @@ impl<D: Device> Server<D> {
                     }
                 }
             }
-            if slot.answered && self.behaviour == Behaviour::Answer && s.may_send() {
+            if slot.answered && self.behaviour != Behaviour::Silent && s.may_send() {
                 if slot.response_sent < self.response.len() {
                     slot.response_sent += s
                         .send_slice(&self.response[slot.response_sent..])
                         .unwrap_or(0);
                 }
-                if slot.response_sent == self.response.len() {
+                let client_closed = s.state() == tcp::State::CloseWait;
+                if slot.response_sent == self.response.len()
+                    && (self.behaviour == Behaviour::Answer || client_closed)
+                {
                     s.close();
                 }
             }
