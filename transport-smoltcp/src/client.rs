@@ -133,7 +133,13 @@ impl<const P: usize> TcpClient<P> {
             if now >= self.deadline {
                 self.pending = None;
                 self.phase = Phase::Closed;
-                return Err(nb::Error::Other(TransportError::Exhausted));
+                // Out of time before a SYN was sent: say whether ports were the reason.
+                let err = if self.ports.ready_at() > now {
+                    TransportError::Exhausted
+                } else {
+                    TransportError::ConnectTimeout
+                };
+                return Err(nb::Error::Other(err));
             }
             let Some(port) = self.ports.next_port(now) else {
                 return Err(nb::Error::WouldBlock);

@@ -318,3 +318,18 @@ fn closing_first_leaves_time_wait_and_the_socket_is_reused_at_once() {
         net.server.states()
     );
 }
+
+#[test]
+fn a_deadline_already_past_sends_nothing() {
+    let mut net = net();
+    let port = net.client.ports().peek();
+    let deadline = net.clock.now();
+    let r = net.with_blocking(|c| {
+        c.connect(&endpoint("10.0.0.2"), deadline)
+            .map(|conn| conn.close(CloseMode::Abort))
+            .err()
+    });
+    assert_eq!(r, Some(TransportError::ConnectTimeout));
+    assert_eq!(net.client.ports().peek(), port, "no port was taken");
+    assert_eq!(net.device.wire().borrow().sent, [0, 0], "no frame was sent");
+}
