@@ -111,6 +111,17 @@
 //! }
 //! ```
 //!
+//! ## Notes for firmware
+//!
+//! - Deadlines end every wait, so the clock must advance: a blocking step spins (calling
+//!   the idle hook) until `now` reaches its deadline.
+//! - One [`TcpClient`] drives one socket, one connection at a time; the same socket serves
+//!   connection after connection (a socket left in `TimeWait` is reused at once, with a new
+//!   local port). For concurrent connections give each its own socket and client.
+//! - Seed the port walker differently on each boot (see [`PortWalker::new`]).
+//! - Socket options (Nagle, ACK delay, buffer sizes) stay the caller's: the transport only
+//!   connects, sends, receives and closes.
+//!
 //! ## Features
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
