@@ -333,3 +333,50 @@ fn a_deadline_already_past_sends_nothing() {
     assert_eq!(net.client.ports().peek(), port, "no port was taken");
     assert_eq!(net.device.wire().borrow().sent, [0, 0], "no frame was sent");
 }
+
+/// A consumer that takes the connector by value (as core's `HttpClient<C: Connect, K>`
+/// does) over the owned-hook connector from `Net::blocking`.
+#[test]
+fn connector_by_value_for_clients_that_own_it() {
+    struct Owner<C: Connect>(C);
+    impl<C: Connect> Owner<C> {
+        fn send(
+            &mut self,
+            request: &[u8],
+            response: &mut [u8],
+            deadline: otlp_embedded::time::Instant,
+        ) -> Result<Exchanged, TransportError> {
+            exchange(
+                &mut self.0,
+                &endpoint("10.0.0.2"),
+                request,
+                response,
+                deadline,
+            )
+        }
+    }
+    let mut net = net();
+    let mut request = Vec::new();
+    request_bytes(64, &mut request);
+    let deadline = net.clock.now().add_millis(2_000);
+    let mut response = [0u8; 128];
+    let mut owner = Owner(net.blocking());
+    let first = owner.send(&request, &mut response, deadline);
+    let second = owner.send(&request, &mut response, deadline.add_millis(2_000));
+    drop(owner);
+    assert_eq!(
+        first,
+        Ok(Exchanged {
+            received: OK_RESPONSE.len()
+        })
+    );
+    assert_eq!(
+        second,
+        Ok(Exchanged {
+            received: OK_RESPONSE.len()
+        })
+    );
+    assert_eq!(&response[..OK_RESPONSE.len()], OK_RESPONSE);
+    assert_eq!(net.server.served, 2);
+    assert_eq!(net.server.last_request, request);
+}

@@ -481,19 +481,13 @@ impl<D: Device> Net<D> {
             &mut Blocking<'_, 'static, D, SimClock, &mut dyn FnMut(Instant, Instant), R>,
         ) -> T,
     ) -> T {
-        let clock = self.clock.clone();
-        let server = &mut self.server;
-        let step = self.step_ms;
-        let cap = self.idle_cap;
-        let idles = &mut self.idles;
-        let mut count = 0u64;
-        let mut hook = |_now: Instant, _wake_by: Instant| {
-            count += 1;
-            *idles += 1;
-            assert!(count <= cap, "exchange did not end within {cap} idle calls");
-            server.poll(clock.now());
-            clock.advance(step);
-        };
+        let mut hook = idle_hook(
+            &mut self.server,
+            &mut self.idles,
+            self.clock.clone(),
+            self.step_ms,
+            self.idle_cap,
+        );
         let hook: &mut dyn FnMut(Instant, Instant) = &mut hook;
         let mut connector = Blocking::new(
             &mut self.client,
@@ -505,6 +499,28 @@ impl<D: Device> Net<D> {
         .with_idle(hook)
         .with_resolver(resolver);
         f(&mut connector)
+    }
+
+    /// A blocking connector that owns its idle hook (serve the server, advance the clock),
+    /// for code that takes a `Connect` by value, such as core's `HttpClient`.
+    pub fn blocking(
+        &mut self,
+    ) -> Blocking<'_, 'static, D, SimClock, impl FnMut(Instant, Instant) + '_> {
+        let hook = idle_hook(
+            &mut self.server,
+            &mut self.idles,
+            self.clock.clone(),
+            self.step_ms,
+            self.idle_cap,
+        );
+        Blocking::new(
+            &mut self.client,
+            &mut self.iface,
+            &mut self.device,
+            &mut self.sockets,
+            self.clock.clone(),
+        )
+        .with_idle(hook)
     }
 
     /// Poll both sides for `ms` simulated milliseconds (lets TIME-WAIT and retransmissions
@@ -524,6 +540,25 @@ impl<D: Device> Net<D> {
         self.sockets
             .get::<tcp::Socket>(self.client.handle())
             .state()
+    }
+}
+
+/// The idle hook of the in-memory network: serve the server, advance the clock by `step`
+/// ms, and fail the test after `cap` calls (a hang detector).
+fn idle_hook<'h, D: Device>(
+    server: &'h mut Server<D>,
+    idles: &'h mut u64,
+    clock: SimClock,
+    step: u64,
+    cap: u64,
+) -> impl FnMut(Instant, Instant) + 'h {
+    let mut count = 0u64;
+    move |_now: Instant, _wake_by: Instant| {
+        count += 1;
+        *idles += 1;
+        assert!(count <= cap, "exchange did not end within {cap} idle calls");
+        server.poll(clock.now());
+        clock.advance(step);
     }
 }
 
