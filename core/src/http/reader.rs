@@ -470,9 +470,10 @@ impl<'a> ResponseReader<'a> {
         }
     }
 
-    /// Keep `data` in the body buffer as far as it fits, drain the rest; true when the
-    /// drain cap is passed.
-    fn sink(&mut self, data: &[u8]) -> bool {
+    /// Keep `data` in the body buffer as far as it fits and drain the rest. When the drain
+    /// cap is passed, returns how many bytes of `data` were taken: up to and including the
+    /// first byte past the cap, so the count does not depend on how reads were split.
+    fn sink(&mut self, data: &[u8]) -> Option<usize> {
         let room = self.body.len().saturating_sub(self.body_len);
         let keep = room.min(data.len());
         if let (Some(dst), Some(src)) = (
@@ -483,13 +484,13 @@ impl<'a> ResponseReader<'a> {
             self.body_len += keep;
         }
         let rest = data.len() - keep;
-        let drained = self.drained.saturating_add(rest);
-        if drained > self.config.drain_cap {
+        let allowed = self.config.drain_cap.saturating_sub(self.drained);
+        if rest > allowed {
             self.drained = self.config.drain_cap.saturating_add(1);
-            return true;
+            return Some(keep + allowed + 1);
         }
-        self.drained = drained;
-        false
+        self.drained += rest;
+        None
     }
 
     fn process_body(&mut self, input: &[u8]) -> Result<Progress, ExchangeError> {
@@ -501,17 +502,19 @@ impl<'a> ResponseReader<'a> {
                 State::Failed(e) => return Err(e),
                 State::Head => break Progress::NeedMore,
                 _ if rest.is_empty() => break Progress::NeedMore,
-                State::Close => {
-                    i += rest.len();
-                    if self.sink(rest) {
+                State::Close => match self.sink(rest) {
+                    Some(used) => {
+                        i += used;
                         self.state = State::Done(ResponseEnd::DrainCapReached);
                     }
-                }
+                    None => i += rest.len(),
+                },
                 State::Length { remaining } => {
                     let take = (rest.len() as u64).min(remaining) as usize;
-                    i += take;
                     let left = remaining - take as u64;
-                    self.state = if self.sink(rest.get(..take).unwrap_or(b"")) {
+                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
+                    i += capped.unwrap_or(take);
+                    self.state = if capped.is_some() {
                         State::Done(ResponseEnd::DrainCapReached)
                     } else if left == 0 {
                         State::Done(ResponseEnd::Complete)
@@ -521,9 +524,10 @@ impl<'a> ResponseReader<'a> {
                 }
                 State::Chunked(Chunk::Data { remaining }) => {
                     let take = (rest.len() as u64).min(remaining) as usize;
-                    i += take;
                     let left = remaining - take as u64;
-                    self.state = if self.sink(rest.get(..take).unwrap_or(b"")) {
+                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
+                    i += capped.unwrap_or(take);
+                    self.state = if capped.is_some() {
                         State::Done(ResponseEnd::DrainCapReached)
                     } else if left == 0 {
                         State::Chunked(Chunk::DataCr)
