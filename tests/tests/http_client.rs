@@ -100,7 +100,6 @@ fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
         exchange.poll(&mut conn, clock.now_instant()),
         Poll::Ready(finished)
     );
-    drop(exchange);
     otlp_embedded::transport::Connection::close(conn, finished.close).unwrap();
     let log = log.borrow();
     let kept = finished.result.map(|r| r.body_len).unwrap_or(0);

@@ -143,7 +143,10 @@ impl<'a> Input<'a> {
         if field == 0 {
             return Err(DecodeError::InvalidTag);
         }
-        Ok((field, (tag & 7) as u8))
+        match (tag & 7) as u8 {
+            wire @ (6 | 7) => Err(DecodeError::InvalidWireType(wire)),
+            wire => Ok((field, wire)),
+        }
     }
 
     fn take(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
