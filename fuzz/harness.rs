@@ -124,7 +124,6 @@ fn run_reader(
             } else {
                 assert!(drained <= config.drain_cap);
             }
-            drop(reader);
             let kept = body[..r.body_len].to_vec();
             ReaderOutcome::Done(r, end, kept, drained)
         }

@@ -439,6 +439,10 @@ impl<'a> ResponseReader<'a> {
                 }
                 return Ok(Progress::NeedMore);
             };
+            if n > self.head_len {
+                // httparse never reports more than it was given; stay safe regardless.
+                return Err(ExchangeError::Malformed(Malformed::StatusLine));
+            }
             let status = match response.code {
                 Some(code @ 100..=999) => code,
                 _ => return Err(ExchangeError::Malformed(Malformed::StatusLine)),
@@ -556,7 +560,7 @@ impl<'a> ResponseReader<'a> {
                 cr,
                 line,
             } => {
-                let line = line + 1;
+                let line = line.saturating_add(1);
                 if line > self.config.max_chunk_line {
                     return Err(ExchangeError::ChunkLineTooLong {
                         limit: self.config.max_chunk_line,
