@@ -75,6 +75,8 @@ fn run_blocking<const H: usize>(script: Script, config: ReaderConfig) -> Run {
 /// The same exchange through the poll driver; the test closes as `Finished` says.
 fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
     script.not_ready_every = 3;
+    // The server answers once it has read the request, unless the test says otherwise.
+    script.answer_after.get_or_insert(expected_request().len());
     let clock = FakeClock::default();
     let mut connect = ScriptConnect::new(script, clock.clone());
     let log = connect.log.clone();
@@ -871,6 +873,7 @@ fn early_answer_is_read_after_a_failed_write() {
     assert_eq!(response.bytes_received, answer.len());
     assert_eq!(run.body, b"big!");
     assert_eq!(run.closes, vec![CloseMode::Graceful]);
+    script.answer_after = Some(20);
     let polled = run_poll::<1024>(script, ReaderConfig::default());
     assert_eq!(polled.result.unwrap().status, 413);
     assert_eq!(polled.closes, vec![CloseMode::Graceful]);
@@ -885,6 +888,28 @@ fn early_answer_is_read_after_a_failed_write() {
     );
     assert!(e.is_transient());
     assert_eq!(run.closes, vec![CloseMode::Abort]);
+}
+
+#[test]
+fn poll_hears_an_early_answer_while_the_write_is_blocked() {
+    let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+    let mut script = Script::new(&[answer]);
+    script.write_blocked = true;
+    script.answer_after = Some(0);
+    let run = run_poll::<1024>(script, ReaderConfig::default());
+    let response = run.result.unwrap();
+    assert_eq!((response.status, response.bytes_sent), (413, 0));
+    assert_eq!(response.bytes_received, answer.len());
+    assert!(run.written.is_empty());
+    assert_eq!(run.closes, vec![CloseMode::Graceful]);
+    // With nothing to read either, it ends at the deadline, naming the write.
+    let mut script = Script::new(&[]);
+    script.write_blocked = true;
+    script.answer_after = Some(usize::MAX);
+    let run = run_poll::<1024>(script, ReaderConfig::default());
+    assert_eq!(run.result, Err(ExchangeError::Timeout(Stage::Write)));
+    assert_eq!(run.closes, vec![CloseMode::Abort]);
+    assert_eq!(run.end_ms, DEADLINE.0);
 }
 
 #[test]

@@ -30,7 +30,8 @@ pub struct Finished {
 /// closes the connection with [`Finished::close`]. The connection reports readiness
 /// through `embedded_io::ReadReady` / `WriteReady`; "not ready" is `Pending`, never an end
 /// of stream. The same request writer and response reader as [`HttpClient`](super::HttpClient)
-/// do the protocol work.
+/// do the protocol work. While the request cannot be written, whatever the peer already sent
+/// is read, so a server that answers early (413) and stops reading is heard, not waited on.
 #[derive(Debug)]
 pub struct PollExchange<'a> {
     writer: RequestWriter<'a>,
@@ -137,7 +138,9 @@ impl<'a> PollExchange<'a> {
             }
             ops += 1;
             match conn.write_ready() {
-                Ok(false) => return Poll::Pending,
+                // The peer may have stopped reading because it already answered (413 and
+                // close): look for that answer below instead of waiting to write.
+                Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
                     self.write_error = self.failure(conn, &e, Stage::Write, ExchangeError::Write);
@@ -157,7 +160,7 @@ impl<'a> PollExchange<'a> {
                 }
             }
         }
-        if self.write_error.is_none() && !self.flushed {
+        if self.write_error.is_none() && self.writer.is_done() && !self.flushed {
             match conn.flush() {
                 Ok(()) => self.flushed = true,
                 Err(e) => {

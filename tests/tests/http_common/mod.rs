@@ -73,6 +73,11 @@ pub struct Script {
     pub not_ready_every: u32,
     /// Fail `connect` with this error.
     pub connect_error: Option<TransportError>,
+    /// `write_ready` always says "not ready" (a peer that stopped reading).
+    pub write_blocked: bool,
+    /// `read_ready` says "not ready" until this many request bytes were written, like a
+    /// server that answers only after reading the request (`None`: no such wait).
+    pub answer_after: Option<usize>,
 }
 
 impl Script {
@@ -84,6 +89,8 @@ impl Script {
             ms_per_op: 0,
             not_ready_every: 0,
             connect_error: None,
+            write_blocked: false,
+            answer_after: None,
         }
     }
 
@@ -136,6 +143,8 @@ pub struct ScriptConn {
     ms_per_op: u64,
     not_ready_every: u32,
     ready_queries: u32,
+    write_blocked: bool,
+    answer_after: Option<usize>,
     clock: FakeClock,
     log: Rc<RefCell<Log>>,
     closed: bool,
@@ -162,6 +171,8 @@ impl Connect for ScriptConnect {
             ms_per_op: self.script.ms_per_op,
             not_ready_every: self.script.not_ready_every,
             ready_queries: 0,
+            write_blocked: self.script.write_blocked,
+            answer_after: self.script.answer_after,
             clock: self.clock.clone(),
             log: self.log.clone(),
             closed: false,
@@ -231,6 +242,12 @@ impl embedded_io::Write for ScriptConn {
 
 impl embedded_io::ReadReady for ScriptConn {
     fn read_ready(&mut self) -> Result<bool, ErrorKind> {
+        if self
+            .answer_after
+            .is_some_and(|n| self.log.borrow().written.len() < n)
+        {
+            return Ok(false);
+        }
         self.ready_queries += 1;
         Ok(self.not_ready_every == 0 || self.ready_queries % self.not_ready_every != 0)
     }
@@ -238,6 +255,9 @@ impl embedded_io::ReadReady for ScriptConn {
 
 impl embedded_io::WriteReady for ScriptConn {
     fn write_ready(&mut self) -> Result<bool, ErrorKind> {
+        if self.write_blocked {
+            return Ok(false);
+        }
         self.ready_queries += 1;
         Ok(self.not_ready_every == 0 || self.ready_queries % self.not_ready_every != 0)
     }
