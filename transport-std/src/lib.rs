@@ -1,1 +1,41 @@
-//! PLACEHOLDER (issue 6 fills this in): std transport, configuration, periodic exporter, sink.
+//! Linux and other `std` platforms for [otlp-embedded](otlp_embedded): a TCP transport, the
+//! `OTEL_*` environment configuration, and a misbehaving OTLP sink for tests.
+//!
+//! - [`clock`]: [`StdClock`], core's monotonic clock over `std::time::Instant`.
+//! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
+//!   bounded by core's deadline; closes are explicit (FIN and drain, or RST).
+//! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
+//!   OpenTelemetry specification defines them.
+//! - `sink` (feature `sink`): a local OTLP/HTTP receiver that decodes what it gets and can
+//!   misbehave on purpose (idle closes, resets, 429/503 with Retry-After, trickling,
+//!   garbage), to test a device against a bad collector.
+//!
+//! ```no_run
+//! use otlp_embedded::time::Clock;
+//! use otlp_embedded::transport::{CloseMode, Connect, Connection};
+//! use otlp_embedded_std::{config::Config, StdClock, TcpConnector};
+//!
+//! let config = Config::from_env()?;
+//! let clock = StdClock::new();
+//! let mut connector = TcpConnector::new(clock);
+//! let deadline = clock.now().add_millis(config.timeout.as_millis() as u64);
+//! let mut connection = connector
+//!     .connect(&config.endpoint(), deadline)
+//!     .map_err(|e| e.to_string())?;
+//! connection.set_deadline(deadline);
+//! // Core's HTTP client writes the request and reads the whole response here.
+//! connection.close(CloseMode::Graceful).map_err(|e| e.to_string())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod config;
+#[cfg(feature = "sink")]
+pub mod sink;
+pub mod tcp;
+
+pub use clock::StdClock;
+pub use config::Config;
+pub use tcp::{TcpConnection, TcpConnector};

@@ -1,0 +1,65 @@
+//! Host parsing: IP literals only, unless a table (or the caller's own resolver) is given.
+
+use otlp_embedded::time::Instant;
+use otlp_embedded::transport::TransportError;
+use otlp_embedded_smoltcp::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+use smoltcp::wire::IpAddress;
+
+#[test]
+fn literals_parse_and_names_do_not() {
+    assert_eq!(
+        parse_ip_literal("10.0.0.2"),
+        Some(IpAddress::v4(10, 0, 0, 2))
+    );
+    assert_eq!(
+        parse_ip_literal("::1"),
+        Some(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1))
+    );
+    assert_eq!(
+        parse_ip_literal("[fd00::2]"),
+        Some(IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2))
+    );
+    for bad in [
+        "",
+        "localhost",
+        "10.0.0.256",
+        "10.0.0",
+        "[::1",
+        "::1]",
+        "[10.0.0.1]x",
+        "1.2.3.4:80",
+        " 10.0.0.2",
+    ] {
+        assert_eq!(parse_ip_literal(bad), None, "{bad:?}");
+    }
+    assert_eq!(
+        IpLiteral.resolve("localhost", Instant(0)),
+        Err(TransportError::Resolve)
+    );
+    assert_eq!(
+        IpLiteral.resolve("127.0.0.1", Instant(0)),
+        Ok(IpAddress::v4(127, 0, 0, 1))
+    );
+}
+
+#[test]
+fn static_table_first_then_literals() {
+    let table = [
+        ("collector", IpAddress::v4(10, 0, 0, 2)),
+        ("v6.collector", IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+    ];
+    let mut r = StaticHosts(&table);
+    assert_eq!(
+        r.resolve("COLLECTOR", Instant(0)),
+        Ok(IpAddress::v4(10, 0, 0, 2))
+    );
+    assert_eq!(
+        r.resolve("v6.collector", Instant(0)),
+        Ok(IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2))
+    );
+    assert_eq!(
+        r.resolve("10.9.8.7", Instant(0)),
+        Ok(IpAddress::v4(10, 9, 8, 7))
+    );
+    assert_eq!(r.resolve("other", Instant(0)), Err(TransportError::Resolve));
+}

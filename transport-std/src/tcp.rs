@@ -1,0 +1,275 @@
+//! [`TcpConnector`]: core's stream seam over `std::net::TcpStream`.
+//!
+//! Every blocking call is bounded by the deadline core hands down:
+//!
+//! - connect: each resolved address in turn, each with `connect_timeout` set to what is left
+//!   of the deadline;
+//! - read and write: the socket's read and write timeouts are set from the remaining time
+//!   before each call. A deadline that has already passed fails at once with
+//!   [`ErrorKind::TimedOut`](std::io::ErrorKind::TimedOut) and never blocks (std refuses a
+//!   zero timeout, which would otherwise mean "block forever");
+//! - a timed-out read or write shows up as `WouldBlock` on Unix; it is reported as `TimedOut`.
+//!
+//! Name resolution goes through the system resolver (`ToSocketAddrs`), which std cannot
+//! bound by a deadline; use an address literal where a stalled resolver is a concern.
+//!
+//! `https://` endpoints are refused with [`TransportError::UnsupportedScheme`] until the
+//! `tls` feature exists.
+
+use std::io::{self, Read as _};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use embedded_io_adapters::std::FromStd;
+use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+
+use crate::clock::StdClock;
+
+/// A graceful close reads and discards at most this much from a peer that keeps talking.
+const CLOSE_DRAIN_LIMIT: usize = 64 * 1024;
+/// `EINTR` retries per call; a signal storm must not turn a read into a loop.
+const MAX_INTERRUPTED_RETRIES: u32 = 16;
+
+/// Opens plain TCP connections with `std::net`, bounded by core's deadlines.
+///
+/// `K` is the clock core's deadlines are measured on: give the connector a copy of the same
+/// [`StdClock`] that the HTTP client uses.
+#[derive(Clone, Debug, Default)]
+pub struct TcpConnector<K: Clock + Clone = StdClock> {
+    clock: K,
+}
+
+impl<K: Clock + Clone> TcpConnector<K> {
+    /// A connector that measures deadlines on `clock`.
+    pub fn new(clock: K) -> Self {
+        TcpConnector { clock }
+    }
+
+    /// The clock deadlines are measured on.
+    pub fn clock(&self) -> &K {
+        &self.clock
+    }
+
+    fn remaining(&self, deadline: Instant) -> Duration {
+        Duration::from_millis(self.clock.now().millis_until(deadline))
+    }
+}
+
+impl<K: Clock + Clone> Connect for TcpConnector<K> {
+    type Connection<'c>
+        = TcpConnection<K>
+    where
+        Self: 'c;
+
+    fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<TcpConnection<K>, TransportError> {
+        if endpoint.scheme == Scheme::Https {
+            return Err(TransportError::UnsupportedScheme);
+        }
+        if self.remaining(deadline).is_zero() {
+            // Out of time before starting: do not even ask the resolver.
+            return Err(TransportError::ConnectTimeout);
+        }
+        let addrs: Vec<SocketAddr> = (endpoint.host, endpoint.port)
+            .to_socket_addrs()
+            .map_err(|_| TransportError::Resolve)?
+            .collect();
+        if addrs.is_empty() {
+            return Err(TransportError::Resolve);
+        }
+        let mut last_error = TransportError::ConnectTimeout;
+        for addr in addrs {
+            let remaining = self.remaining(deadline);
+            if remaining.is_zero() {
+                // Out of time: a refusal seen earlier is the more useful answer, if any.
+                break;
+            }
+            match TcpStream::connect_timeout(&addr, remaining) {
+                Ok(stream) => {
+                    // Requests are written whole; Nagle would only delay the last segment.
+                    stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                    return Ok(TcpConnection {
+                        stream: FromStd::new(stream),
+                        clock: self.clock.clone(),
+                        deadline,
+                    });
+                }
+                Err(e) => {
+                    last_error = match e.kind() {
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                            TransportError::ConnectTimeout
+                        }
+                        _ => io_error(&e),
+                    }
+                }
+            }
+        }
+        Err(last_error)
+    }
+}
+
+fn io_error(e: &io::Error) -> TransportError {
+    TransportError::Io(embedded_io::Error::kind(e))
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
+/// One open connection from [`TcpConnector`].
+///
+/// Reads and writes go through `embedded-io-adapters`' `FromStd`; each is preceded by
+/// setting the socket timeout from the remaining deadline.
+pub struct TcpConnection<K: Clock + Clone = StdClock> {
+    stream: FromStd<TcpStream>,
+    clock: K,
+    deadline: Instant,
+}
+
+impl<K: Clock + Clone> std::fmt::Debug for TcpConnection<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpConnection")
+            .field("stream", self.stream.inner())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+impl<K: Clock + Clone> TcpConnection<K> {
+    /// The underlying stream (for its addresses, say).
+    pub fn stream(&self) -> &TcpStream {
+        self.stream.inner()
+    }
+
+    /// Remaining time, or `TimedOut` when none is left: never hand std a zero timeout.
+    fn remaining(&self) -> io::Result<Duration> {
+        let ms = self.clock.now().millis_until(self.deadline);
+        if ms == 0 {
+            Err(timed_out())
+        } else {
+            Ok(Duration::from_millis(ms))
+        }
+    }
+
+    fn arm_read(&self) -> io::Result<()> {
+        let remaining = self.remaining()?;
+        self.stream.inner().set_read_timeout(Some(remaining))
+    }
+
+    fn arm_write(&self) -> io::Result<()> {
+        let remaining = self.remaining()?;
+        self.stream.inner().set_write_timeout(Some(remaining))
+    }
+
+    /// Read and discard until the peer's FIN, the deadline, an error or the drain limit.
+    fn drain(&mut self) {
+        let mut buf = [0u8; 1024];
+        let mut drained = 0usize;
+        while drained < CLOSE_DRAIN_LIMIT {
+            if self.arm_read().is_err() {
+                return;
+            }
+            match self.stream.inner_mut().read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => drained += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Unix reports an expired socket timeout as `EAGAIN` (`WouldBlock`); callers want
+/// `TimedOut`.
+fn map_timeout(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::WouldBlock {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    } else {
+        e
+    }
+}
+
+impl<K: Clock + Clone> embedded_io::ErrorType for TcpConnection<K> {
+    type Error = io::Error;
+}
+
+impl<K: Clock + Clone> embedded_io::Read for TcpConnection<K> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, io::Error> {
+        let mut retries = 0;
+        loop {
+            self.arm_read()?;
+            match embedded_io::Read::read(&mut self.stream, buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    retries += 1;
+                    if retries > MAX_INTERRUPTED_RETRIES {
+                        return Err(e);
+                    }
+                }
+                other => return other.map_err(map_timeout),
+            }
+        }
+    }
+}
+
+impl<K: Clock + Clone> embedded_io::Write for TcpConnection<K> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, io::Error> {
+        let mut retries = 0;
+        loop {
+            self.arm_write()?;
+            match embedded_io::Write::write(&mut self.stream, buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    retries += 1;
+                    if retries > MAX_INTERRUPTED_RETRIES {
+                        return Err(e);
+                    }
+                }
+                other => return other.map_err(map_timeout),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), io::Error> {
+        // TcpStream has no user-space buffer; NODELAY sends what was written.
+        Ok(())
+    }
+}
+
+impl<K: Clock + Clone> Connection for TcpConnection<K> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+
+    /// `Graceful`: FIN, then read and discard until the peer's FIN or the deadline (at most
+    /// 64 KiB), then close. `Abort`: `SO_LINGER` 0, so the close sends RST and leaves no
+    /// `TIME_WAIT`. Either way the socket is closed when this returns.
+    fn close(mut self, mode: CloseMode) -> Result<(), TransportError> {
+        match mode {
+            CloseMode::Graceful => {
+                let result = self.stream.inner().shutdown(Shutdown::Write);
+                match result {
+                    Ok(()) => {
+                        self.drain();
+                        Ok(())
+                    }
+                    // The peer already went away; dropping still closes the socket.
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+                    Err(e) => Err(io_error(&e)),
+                }
+            }
+            CloseMode::Abort => {
+                // std has no stable `set_linger`; socket2 sets SO_LINGER without unsafe code.
+                let sock = socket2::SockRef::from(self.stream.inner());
+                let linger = sock.set_linger(Some(Duration::ZERO));
+                if linger.is_err() {
+                    let _ = self.stream.inner().shutdown(Shutdown::Both);
+                }
+                Ok(())
+            }
+        }
+        // `self` drops here, closing the file descriptor on every path.
+    }
+}
