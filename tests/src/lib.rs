@@ -269,3 +269,126 @@ pub fn assert_header(request: &collector::ExportMetricsServiceRequest, header: &
     );
     assert_eq!(sm.schema_url, header.scope.schema_url);
 }
+
+/// A batch owning its data, for benches and allocation tests (built once, leaked: the
+/// borrowed source types need `'static` slices and a test process lives briefly).
+pub struct OwnedBatch {
+    /// Resource and scope.
+    pub header: RequestHeader<'static>,
+    /// One entry per metric.
+    pub metrics: Vec<otlp_embedded::proto::SliceMetric<'static>>,
+}
+
+impl OwnedBatch {
+    /// The batch as a [`SliceSource`].
+    pub fn source(&self) -> SliceSource<'_> {
+        SliceSource {
+            metrics: &self.metrics,
+        }
+    }
+
+    /// Number of data points.
+    pub fn point_count(&self) -> usize {
+        self.metrics.iter().map(|m| m.points.len()).sum()
+    }
+}
+
+/// The benchmark batch: one resource with 3 attributes, 10 metrics (6 sums and 4
+/// histograms with 10 bounds), 50 points each with 2 attributes.
+pub fn bench_batch() -> OwnedBatch {
+    use otlp_embedded::proto::{HistogramValue, Point, Resource, Scope, SliceMetric, Temporality};
+    const ROUTES: [&str; 5] = [
+        "/api/v1/users",
+        "/api/v1/orders",
+        "/health",
+        "/metrics",
+        "/",
+    ];
+    const BOUNDS: &[f64] = &[
+        0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 1000.0,
+    ];
+    let resource_attributes: &'static [KeyValue<'static>] = Box::leak(Box::new([
+        KeyValue::new("service.name", AttributeValue::Str("checkout")),
+        KeyValue::new("service.version", AttributeValue::Str("1.4.2")),
+        KeyValue::new("host.name", AttributeValue::Str("node-17.eu-west")),
+    ]));
+    let header = RequestHeader {
+        resource: otlp_embedded::proto::Resource {
+            attributes: resource_attributes,
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+        scope: Scope {
+            name: "otlp-embedded",
+            version: "0.1.0",
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+    };
+    let _: Resource<'_> = header.resource;
+    let start = 1_700_000_000_000_000_000u64;
+    let mut metrics = Vec::new();
+    for m in 0..10usize {
+        let histogram = m >= 6;
+        let points: Vec<SlicePoint<'static>> = (0..50usize)
+            .map(|p| {
+                let attributes: &'static [KeyValue<'static>] = Box::leak(Box::new([
+                    KeyValue::new("http.route", AttributeValue::Str(ROUTES[p % ROUTES.len()])),
+                    KeyValue::new(
+                        "http.status_code",
+                        AttributeValue::Int(200 + (p as i64 % 7) * 50),
+                    ),
+                ]));
+                let value = if histogram {
+                    let counts: Vec<u64> = (0..=BOUNDS.len() as u64)
+                        .map(|b| (b * 7 + p as u64) % 13)
+                        .collect();
+                    let count = counts.iter().sum();
+                    PointValue::Histogram(HistogramValue {
+                        count,
+                        sum: Some(count as f64 * 42.5),
+                        min: Some(0.25),
+                        max: Some(980.0 + p as f64),
+                        explicit_bounds: BOUNDS,
+                        bucket_counts: Box::leak(counts.into_boxed_slice()),
+                    })
+                } else if m % 2 == 0 {
+                    PointValue::Int((m * 1000 + p * 37) as i64)
+                } else {
+                    PointValue::Double(m as f64 * 0.5 + p as f64 * 1.25)
+                };
+                SlicePoint {
+                    attributes,
+                    point: Point {
+                        start_time_unix_nano: start,
+                        time_unix_nano: start + 10_000_000_000,
+                        flags: 0,
+                        value,
+                    },
+                }
+            })
+            .collect();
+        let name: &'static str = Box::leak(format!("bench.metric.{m}").into_boxed_str());
+        let data = if histogram {
+            MetricData::Histogram {
+                temporality: Temporality::Delta,
+            }
+        } else {
+            MetricData::Sum {
+                temporality: Temporality::Cumulative,
+                is_monotonic: m % 3 != 0,
+            }
+        };
+        metrics.push(SliceMetric {
+            info: MetricInfo {
+                name,
+                description: "a metric of the benchmark batch",
+                unit: if histogram { "ms" } else { "1" },
+                data,
+            },
+            points: Box::leak(points.into_boxed_slice()),
+        });
+    }
+    OwnedBatch { header, metrics }
+}
