@@ -32,7 +32,7 @@ use super::source::{
     AttributeValue, ExponentialBuckets, KeyValue, MetricData, MetricInfo, MetricsSource, Point,
     PointValue, RequestHeader,
 };
-use super::wire::{self, varint_len, zigzag32, BufferFull, ReverseWriter};
+use super::wire::{self, varint_len, zigzag32, BufferFull, Fill, ReverseWriter};
 
 /// Field numbers, from the OTLP `.proto` files (opentelemetry-proto 1.x). Every one is
 /// below 16, so every key is a single byte (`field_len` relies on it).
@@ -262,6 +262,8 @@ pub struct RequestSplitter<'h> {
     header: RequestHeader<'h>,
     next: PointCursor,
     finished: bool,
+    /// Whether the one-pass attempt at the whole rest of the batch was made.
+    tried_whole: bool,
 }
 
 impl<'h> RequestSplitter<'h> {
@@ -271,6 +273,7 @@ impl<'h> RequestSplitter<'h> {
             header,
             next: PointCursor::default(),
             finished: false,
+            tried_whole: false,
         }
     }
 
@@ -312,6 +315,22 @@ impl<'h> RequestSplitter<'h> {
             self.finished = true;
             return None;
         }
+        if !self.tried_whole {
+            // First request: try the rest of the batch in one pass; plan only if it
+            // does not fit (then the attempt costs at most one buffer's worth of writing).
+            self.tried_whole = true;
+            if let Some((position, points)) = write_rest(&self.header, source, start, buf) {
+                let end = PointCursor {
+                    metric: source.metric_count(),
+                    point: 0,
+                };
+                self.next = end;
+                return Some(Ok(EncodedRequest {
+                    bytes: tail(buf, position),
+                    span: PointSpan { start, end, points },
+                }));
+            }
+        }
         let plan = match plan(&self.header, source, start, buf.len()) {
             Ok(plan) => plan,
             Err(PlanError::Header) => {
@@ -330,12 +349,12 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(error));
             }
         };
-        match write(&self.header, source, &plan, buf) {
-            Ok(bytes) => {
+        match write_planned(&self.header, source, &plan, buf) {
+            Ok(position) => {
                 let end = normalize(source, plan.stop);
                 self.next = end;
                 Some(Ok(EncodedRequest {
-                    bytes,
+                    bytes: tail(buf, position),
                     span: PointSpan {
                         start,
                         end,
@@ -360,6 +379,12 @@ pub fn encode_request<'b, S: MetricsSource + ?Sized>(
     source: &S,
     buf: &'b mut [u8],
 ) -> Result<&'b [u8], EncodeError> {
+    let start = normalize(source, PointCursor::default());
+    if start.metric < source.metric_count() {
+        if let Some((position, _)) = write_rest(header, source, start, buf) {
+            return Ok(tail(buf, position));
+        }
+    }
     let plan = plan_all(header, source)?;
     if plan.total > buf.len() {
         return Err(EncodeError::BufferTooSmall {
@@ -367,7 +392,8 @@ pub fn encode_request<'b, S: MetricsSource + ?Sized>(
             buffer: buf.len(),
         });
     }
-    write(header, source, &plan, buf)
+    let position = write_planned(header, source, &plan, buf)?;
+    Ok(tail(buf, position))
 }
 
 /// Bytes [`encode_request`] needs for the whole batch, or the first invalid point's error.
@@ -671,10 +697,17 @@ fn plan<S: MetricsSource + ?Sized>(
     capacity: usize,
 ) -> Result<Plan, PlanError> {
     let header = HeaderLen::new(header);
-    let mut total = header.request(0);
-    if total > capacity {
+    if header.request(0) > capacity {
         return Err(PlanError::Header);
     }
+    // No length in the request can exceed `capacity`, so no length prefix is wider than
+    // `wide`. That gives cheap upper bounds on the bytes around the points; the exact
+    // request size is computed only when the bound says a point might not fit.
+    let wide = 1 + varint_len(capacity as u64);
+    let header_upper = header
+        .resource_metrics
+        .saturating_add(header.scope_metrics)
+        .saturating_add(2 * wide);
     let metric_count = source.metric_count();
     // Bytes of the `Metric` fields already complete in this request.
     let mut closed = 0usize;
@@ -686,31 +719,38 @@ fn plan<S: MetricsSource + ?Sized>(
         if at.point < point_count {
             let info = source.metric(at.metric);
             let metric = MetricLen::new(&info);
+            // Room for point fields in this metric, by the upper bound.
+            let room = capacity.saturating_sub(
+                header_upper
+                    .saturating_add(closed)
+                    .saturating_add(metric.strings)
+                    .saturating_add(metric.data)
+                    .saturating_add(2 * wide),
+            );
             let mut in_metric = 0usize;
             while at.point < point_count {
                 let point = source.point(at.metric, at.point);
                 let checked = check_point(info.data, &point.value, at);
-                let mut candidate = None;
+                let mut fits = None;
                 if checked.is_ok() {
                     let points_len =
                         in_metric.saturating_add(field_len(point_len(source, at, &point)));
-                    let request = header.request(closed.saturating_add(metric.field(points_len)));
-                    if request <= capacity {
-                        candidate = Some((points_len, request));
+                    if points_len <= room
+                        || header.request(closed.saturating_add(metric.field(points_len)))
+                            <= capacity
+                    {
+                        fits = Some(points_len);
                     }
                 }
-                match (candidate, checked) {
-                    (Some((points_len, request)), _) => {
+                match (fits, checked) {
+                    (Some(points_len), _) => {
                         in_metric = points_len;
-                        total = request;
                         points += 1;
                         at.point += 1;
+                        continue;
                     }
                     (None, Err(error)) if points == 0 => return Err(PlanError::Point(error, at)),
-                    (None, Err(error)) => {
-                        stopped_by = Some(error);
-                        break 'metrics;
-                    }
+                    (None, Err(error)) => stopped_by = Some(error),
                     (None, Ok(())) if points == 0 => {
                         let error = EncodeError::PointTooLarge {
                             metric: at.metric,
@@ -718,14 +758,20 @@ fn plan<S: MetricsSource + ?Sized>(
                         };
                         return Err(PlanError::Point(error, at));
                     }
-                    (None, Ok(())) => break 'metrics,
+                    (None, Ok(())) => {}
                 }
+                // The request ends before this point.
+                if in_metric > 0 {
+                    closed = closed.saturating_add(metric.field(in_metric));
+                }
+                break 'metrics;
             }
             closed = closed.saturating_add(metric.field(in_metric));
         }
         at.metric += 1;
         at.point = 0;
     }
+    let total = header.request(closed);
     Ok(Plan {
         start,
         stop: at,
@@ -738,26 +784,58 @@ fn plan<S: MetricsSource + ?Sized>(
 // ---------------------------------------------------------------------------------------
 // Write: backwards, last field first.
 
-/// Write the planned request into the tail of `buf`.
-fn write<'b, S: MetricsSource + ?Sized>(
+/// Write the planned request into the tail of `buf`; returns where it starts.
+fn write_planned<S: MetricsSource + ?Sized>(
     header: &RequestHeader<'_>,
     source: &S,
     plan: &Plan,
-    buf: &'b mut [u8],
-) -> Result<&'b [u8], EncodeError> {
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
     let mut w = ReverseWriter::new(buf);
-    write_request(&mut w, header, source, plan).map_err(|BufferFull| EncodeError::SizeMismatch)?;
+    write_request(&mut w, header, source, plan.start, plan.stop)
+        .map_err(|BufferFull| EncodeError::SizeMismatch)?;
     if w.written() != plan.total {
         return Err(EncodeError::SizeMismatch);
     }
-    Ok(w.into_written())
+    Ok(w.position())
 }
 
+/// Write every point from `start` (normalized, not the end) to the end of the batch in one
+/// pass, without planning: the fast path when the rest of a batch fits in one buffer.
+/// Returns where the request starts and how many points it carries, or `None` if it does
+/// not fit or a point is invalid (then planning finds out which).
+fn write_rest<S: MetricsSource + ?Sized>(
+    header: &RequestHeader<'_>,
+    source: &S,
+    start: PointCursor,
+    buf: &mut [u8],
+) -> Option<(usize, usize)> {
+    let metric_count = source.metric_count();
+    let stop = PointCursor {
+        metric: metric_count,
+        point: 0,
+    };
+    let mut w = ReverseWriter::new(buf);
+    write_request(&mut w, header, source, start, stop).ok()?;
+    let mut points = 0usize;
+    for metric in start.metric..metric_count {
+        points += source.point_count(metric);
+    }
+    Some((w.position(), points.saturating_sub(start.point)))
+}
+
+/// The bytes from `position` to the end of `buf`.
+fn tail(buf: &[u8], position: usize) -> &[u8] {
+    buf.get(position..).unwrap_or_default()
+}
+
+/// Write the request carrying points `start..stop` (normalized `start`), backwards.
 fn write_request<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     header: &RequestHeader<'_>,
     source: &S,
-    plan: &Plan,
+    start: PointCursor,
+    stop: PointCursor,
 ) -> Result<(), BufferFull> {
     let resource = &header.resource;
     let scope = &header.scope;
@@ -767,17 +845,15 @@ fn write_request<S: MetricsSource + ?Sized>(
     let scope_metrics = w.position();
     w.str_field(SM_SCHEMA_URL, scope.schema_url)?;
 
-    // Metrics last to first; within each, the planned points last to first.
-    if plan.points > 0 {
-        let first = plan.start.metric;
-        let mut metric = plan
-            .stop
-            .metric
-            .min(source.metric_count().saturating_sub(1));
+    // Metrics last to first; within each, the points last to first.
+    let metric_count = source.metric_count();
+    if start < stop && start.metric < metric_count {
+        let first = start.metric;
+        let mut metric = stop.metric.min(metric_count - 1);
         loop {
-            let from = if metric == first { plan.start.point } else { 0 };
-            let to = if metric == plan.stop.metric {
-                plan.stop.point
+            let from = if metric == first { start.point } else { 0 };
+            let to = if metric == stop.metric {
+                stop.point
             } else {
                 source.point_count(metric)
             };
@@ -818,6 +894,46 @@ fn write_key_value(
     field: u32,
     kv: &KeyValue<'_>,
 ) -> Result<(), BufferFull> {
+    // Common case, every length below 128 (one-byte lengths): claim the whole field once
+    // and fill it forwards.
+    let key = kv.key.as_bytes();
+    let any = any_value_len(&kv.value);
+    let body = 2 + key.len() + 2 + any;
+    if !key.is_empty() && body < 0x80 && field < 16 {
+        let mut f = Fill::new(w.claim(2 + body)?);
+        f.byte(wire::key(field, wire::LEN) as u8)?;
+        f.byte(body as u8)?;
+        f.byte(wire::key(KV_KEY, wire::LEN) as u8)?;
+        f.byte(key.len() as u8)?;
+        f.bytes(key)?;
+        f.byte(wire::key(KV_VALUE, wire::LEN) as u8)?;
+        f.byte(any as u8)?;
+        match kv.value {
+            AttributeValue::Str(s) => {
+                f.byte(wire::key(ANY_STRING, wire::LEN) as u8)?;
+                f.byte(s.len() as u8)?;
+                f.bytes(s.as_bytes())?;
+            }
+            AttributeValue::Bool(b) => {
+                f.byte(wire::key(ANY_BOOL, wire::VARINT) as u8)?;
+                f.byte(u8::from(b))?;
+            }
+            AttributeValue::Int(i) => {
+                f.byte(wire::key(ANY_INT, wire::VARINT) as u8)?;
+                f.varint(i as u64)?;
+            }
+            AttributeValue::Double(d) => {
+                f.byte(wire::key(ANY_DOUBLE, wire::FIXED64) as u8)?;
+                f.bytes(&d.to_bits().to_le_bytes())?;
+            }
+        }
+        // A size that disagrees with what was filled would leave stale bytes.
+        return if f.remaining() == 0 {
+            Ok(())
+        } else {
+            Err(BufferFull)
+        };
+    }
     let start = w.position();
     match kv.value {
         AttributeValue::Str(s) => w.str_field_always(ANY_STRING, s)?,
@@ -887,18 +1003,17 @@ fn write_metric<S: MetricsSource + ?Sized>(
     for point in (from..to).rev() {
         let point_start = w.position();
         let value = source.point(metric, point);
-        match (info.data, &value.value) {
-            (MetricData::Gauge | MetricData::Sum { .. }, _) => {
+        // Checked while planning, but the one-pass path has not planned.
+        check_point(info.data, &value.value, PointCursor { metric, point })
+            .map_err(|_| BufferFull)?;
+        match value.value {
+            PointValue::Int(_) | PointValue::Double(_) => {
                 write_number_point(w, source, metric, point, &value)?
             }
-            (MetricData::Histogram { .. }, PointValue::Histogram(_)) => {
-                write_histogram_point(w, source, metric, point, &value)?
-            }
-            (MetricData::ExponentialHistogram { .. }, PointValue::ExponentialHistogram(_)) => {
+            PointValue::Histogram(_) => write_histogram_point(w, source, metric, point, &value)?,
+            PointValue::ExponentialHistogram(_) => {
                 write_exponential_point(w, source, metric, point, &value)?
             }
-            // Checked while planning; a source that changes its answer cannot be encoded.
-            _ => return Err(BufferFull),
         }
         w.message(DATA_POINTS, point_start)?;
     }

@@ -104,69 +104,83 @@ pub fn packed_varint_len(values: &[u64]) -> usize {
 
 /// Writes protobuf backwards, from the end of a buffer towards its start.
 ///
-/// The written bytes are always `buf[position()..]`. To write a message: note
-/// [`position`](Self::position), write its fields last to first, then call
-/// [`message`](Self::message) with the noted position to prefix length and key.
+/// The written bytes are always `buf[position()..]` of the buffer given to
+/// [`new`](Self::new). To write a message: note [`position`](Self::position), write its
+/// fields last to first, then call [`message`](Self::message) with the noted position to
+/// prefix length and key.
 #[derive(Debug)]
 pub struct ReverseWriter<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
+    /// The part of the buffer not written yet: everything before the written bytes.
+    free: &'a mut [u8],
+    /// Length of the whole buffer.
+    len: usize,
 }
 
 impl<'a> ReverseWriter<'a> {
     /// A writer that fills all of `buf`, starting at its end.
     #[inline]
     pub fn new(buf: &'a mut [u8]) -> Self {
-        let pos = buf.len();
-        ReverseWriter { buf, pos }
+        let len = buf.len();
+        ReverseWriter { free: buf, len }
     }
 
     /// Where the written bytes start; they run to the end of the buffer.
     #[inline]
     pub fn position(&self) -> usize {
-        self.pos
+        self.free.len()
     }
 
     /// Bytes written so far.
     #[inline]
     pub fn written(&self) -> usize {
-        self.buf.len() - self.pos
+        self.len - self.free.len()
     }
 
     /// Bytes still free in front of what was written.
     #[inline]
     pub fn remaining(&self) -> usize {
-        self.pos
+        self.free.len()
     }
 
-    /// Drop everything written after `position` was noted (moving back to it).
+    /// Claim the `n` bytes in front of what was written, for the caller to fill (for
+    /// example with [`Fill`], when a small message's size is known beforehand).
     #[inline]
-    pub fn rewind(&mut self, position: usize) {
-        if position <= self.buf.len() {
-            self.pos = position;
+    pub fn claim(&mut self, n: usize) -> Result<&'a mut [u8], BufferFull> {
+        let free = core::mem::take(&mut self.free);
+        match free.len().checked_sub(n) {
+            Some(at) => {
+                let (head, tail) = free.split_at_mut(at);
+                self.free = head;
+                Ok(tail)
+            }
+            None => {
+                self.free = free;
+                Err(BufferFull)
+            }
         }
     }
 
-    /// The written bytes, giving up the writer.
+    /// Claim exactly `N` bytes, as an array (so fixed-size copies compile to plain stores).
     #[inline]
-    pub fn into_written(self) -> &'a [u8] {
-        let ReverseWriter { buf, pos } = self;
-        buf.get(pos..).unwrap_or_default()
-    }
-
-    /// Claim the `n` bytes in front of what was written.
-    #[inline]
-    fn claim(&mut self, n: usize) -> Result<&mut [u8], BufferFull> {
-        let start = self.pos.checked_sub(n).ok_or(BufferFull)?;
-        let end = self.pos;
-        self.pos = start;
-        self.buf.get_mut(start..end).ok_or(BufferFull)
+    fn claim_array<const N: usize>(&mut self) -> Result<&'a mut [u8; N], BufferFull> {
+        let free = core::mem::take(&mut self.free);
+        match free.len().checked_sub(N) {
+            Some(at) => {
+                let (head, tail) = free.split_at_mut(at);
+                self.free = head;
+                tail.try_into().map_err(|_| BufferFull)
+            }
+            None => {
+                self.free = free;
+                Err(BufferFull)
+            }
+        }
     }
 
     /// Raw bytes.
     #[inline]
     pub fn bytes(&mut self, bytes: &[u8]) -> Result<(), BufferFull> {
-        self.claim(bytes.len())?.copy_from_slice(bytes);
+        copy_short(self.claim(bytes.len())?, bytes);
         Ok(())
     }
 
@@ -175,7 +189,7 @@ impl<'a> ReverseWriter<'a> {
     pub fn varint(&mut self, mut value: u64) -> Result<(), BufferFull> {
         if value < 0x80 {
             // Keys, lengths and small values: one byte.
-            *self.claim(1)?.first_mut().ok_or(BufferFull)? = value as u8;
+            self.claim_array::<1>()?[0] = value as u8;
             return Ok(());
         }
         let slot = self.claim(varint_len(value))?;
@@ -197,14 +211,14 @@ impl<'a> ReverseWriter<'a> {
     /// 8 little-endian bytes.
     #[inline]
     pub fn fixed64(&mut self, value: u64) -> Result<(), BufferFull> {
-        self.claim(8)?.copy_from_slice(&value.to_le_bytes());
+        *self.claim_array::<8>()? = value.to_le_bytes();
         Ok(())
     }
 
     /// 4 little-endian bytes.
     #[inline]
     pub fn fixed32(&mut self, value: u32) -> Result<(), BufferFull> {
-        self.claim(4)?.copy_from_slice(&value.to_le_bytes());
+        *self.claim_array::<4>()? = value.to_le_bytes();
         Ok(())
     }
 
@@ -212,7 +226,7 @@ impl<'a> ReverseWriter<'a> {
     /// making it a length-delimited field (a nested message, string or packed field).
     #[inline]
     pub fn message(&mut self, field: u32, start: usize) -> Result<(), BufferFull> {
-        let len = start.checked_sub(self.pos).ok_or(BufferFull)?;
+        let len = start.checked_sub(self.position()).ok_or(BufferFull)?;
         self.varint(len as u64)?;
         self.key(field, LEN)
     }
@@ -237,8 +251,19 @@ impl<'a> ReverseWriter<'a> {
     /// A `fixed64`/`sfixed64` field, always written.
     #[inline]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
+        let key = key(field, FIXED64);
+        if key < 0x80 {
+            // One store of key and value: every OTLP field number is below 16.
+            let slot = self.claim_array::<9>()?;
+            slot[0] = key as u8;
+            let value = value.to_le_bytes();
+            for (out, byte) in slot[1..].iter_mut().zip(value) {
+                *out = byte;
+            }
+            return Ok(());
+        }
         self.fixed64(value)?;
-        self.key(field, FIXED64)
+        self.varint(key)
     }
 
     /// A `fixed64` field; nothing when `value` is 0.
@@ -259,7 +284,7 @@ impl<'a> ReverseWriter<'a> {
     /// A string field, written even when empty (a `oneof` member).
     #[inline]
     pub fn str_field_always(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
-        let start = self.pos;
+        let start = self.position();
         self.bytes(value.as_bytes())?;
         self.message(field, start)
     }
@@ -279,7 +304,7 @@ impl<'a> ReverseWriter<'a> {
         if values.is_empty() {
             return Ok(());
         }
-        let start = self.pos;
+        let start = self.position();
         let n = values.len().checked_mul(8).ok_or(BufferFull)?;
         let slot = self.claim(n)?;
         for (out, value) in slot.chunks_exact_mut(8).zip(values) {
@@ -294,7 +319,7 @@ impl<'a> ReverseWriter<'a> {
         if values.is_empty() {
             return Ok(());
         }
-        let start = self.pos;
+        let start = self.position();
         let n = values.len().checked_mul(8).ok_or(BufferFull)?;
         let slot = self.claim(n)?;
         for (out, value) in slot.chunks_exact_mut(8).zip(values) {
@@ -309,7 +334,7 @@ impl<'a> ReverseWriter<'a> {
         if values.is_empty() {
             return Ok(());
         }
-        let start = self.pos;
+        let start = self.position();
         for &value in values.iter().rev() {
             self.varint(value)?;
         }
@@ -317,9 +342,106 @@ impl<'a> ReverseWriter<'a> {
     }
 }
 
+/// Fills a claimed slice forwards: for small messages whose exact size is known, one
+/// claim and a few stores instead of a claim per field.
+#[derive(Debug)]
+pub struct Fill<'a> {
+    out: &'a mut [u8],
+}
+
+impl<'a> Fill<'a> {
+    /// Fill `out` from its start.
+    #[inline]
+    pub fn new(out: &'a mut [u8]) -> Self {
+        Fill { out }
+    }
+
+    /// Bytes not filled yet.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.out.len()
+    }
+
+    /// One byte.
+    #[inline]
+    pub fn byte(&mut self, byte: u8) -> Result<(), BufferFull> {
+        let out = core::mem::take(&mut self.out);
+        let (first, rest) = out.split_first_mut().ok_or(BufferFull)?;
+        *first = byte;
+        self.out = rest;
+        Ok(())
+    }
+
+    /// Raw bytes.
+    #[inline]
+    pub fn bytes(&mut self, bytes: &[u8]) -> Result<(), BufferFull> {
+        let out = core::mem::take(&mut self.out);
+        if out.len() < bytes.len() {
+            self.out = out;
+            return Err(BufferFull);
+        }
+        let (head, rest) = out.split_at_mut(bytes.len());
+        copy_short(head, bytes);
+        self.out = rest;
+        Ok(())
+    }
+
+    /// A varint.
+    #[inline]
+    pub fn varint(&mut self, mut value: u64) -> Result<(), BufferFull> {
+        while value >= 0x80 {
+            self.byte((value as u8) | 0x80)?;
+            value >>= 7;
+        }
+        self.byte(value as u8)
+    }
+}
+
+/// Copy `src` into `dst` (same length). Short runs (keys, attribute values, names) are
+/// copied with a few fixed-size moves instead of a call to the `memcpy` routine, which
+/// costs more than the copy itself at these sizes.
+#[inline]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if n != dst.len() {
+        return;
+    }
+    if (8..=16).contains(&n) {
+        copy_fixed::<8>(dst, src, 0);
+        copy_fixed::<8>(dst, src, n - 8);
+    } else if (4..8).contains(&n) {
+        copy_fixed::<4>(dst, src, 0);
+        copy_fixed::<4>(dst, src, n - 4);
+    } else if (17..=32).contains(&n) {
+        copy_fixed::<16>(dst, src, 0);
+        copy_fixed::<16>(dst, src, n - 16);
+    } else if n < 4 {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Copy the `N` bytes at `at` (the ranges overlap when the run is shorter than 2 N).
+#[inline]
+fn copy_fixed<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
+    let from: Option<&[u8; N]> = src.get(at..at + N).and_then(|s| s.try_into().ok());
+    let to: Option<&mut [u8; N]> = dst.get_mut(at..at + N).and_then(|d| d.try_into().ok());
+    if let (Some(from), Some(to)) = (from, to) {
+        *to = *from;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes written into `buf` by a writer that ended at `pos`.
+    fn tail(buf: &[u8], pos: usize) -> &[u8] {
+        &buf[pos..]
+    }
 
     #[test]
     fn varint_len_matches_encoding() {
@@ -342,7 +464,8 @@ mod tests {
             w.varint(value).unwrap();
             assert_eq!(w.written(), len);
             // Decode it back: 7 bits per byte, high bit set on all but the last.
-            let bytes = w.into_written();
+            let pos = w.position();
+            let bytes = tail(&buf, pos);
             let mut decoded = 0u64;
             for (i, b) in bytes.iter().enumerate() {
                 decoded |= u64::from(b & 0x7f) << (7 * i);
@@ -371,8 +494,9 @@ mod tests {
         w.str_field(2, "hi").unwrap();
         w.varint_field(1, 150).unwrap();
         w.message(3, start).unwrap();
+        let pos = w.position();
         assert_eq!(
-            w.into_written(),
+            tail(&buf, pos),
             &[0x1a, 0x07, 0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i']
         );
     }
@@ -383,7 +507,8 @@ mod tests {
         let mut w = ReverseWriter::new(&mut buf);
         w.packed_fixed64_field(6, &[1, 0x0102_0304_0506_0708])
             .unwrap();
-        let out = w.into_written();
+        let pos = w.position();
+        let out = tail(&buf, pos);
         assert_eq!(out[..2], [0x32, 16]);
         assert_eq!(out[2..10], 1u64.to_le_bytes());
         assert_eq!(out[10..], 0x0102_0304_0506_0708u64.to_le_bytes());
@@ -391,7 +516,8 @@ mod tests {
         let mut buf = [0u8; 40];
         let mut w = ReverseWriter::new(&mut buf);
         w.packed_varint_field(2, &[1, 300]).unwrap();
-        assert_eq!(w.into_written(), &[0x12, 3, 1, 0xac, 0x02]);
+        let pos = w.position();
+        assert_eq!(tail(&buf, pos), &[0x12, 3, 1, 0xac, 0x02]);
         assert_eq!(packed_varint_len(&[1, 300]), 3);
     }
 
@@ -413,6 +539,19 @@ mod tests {
         assert_eq!(w.varint(0), Err(BufferFull));
         assert_eq!(w.bytes(b"x"), Err(BufferFull));
         assert_eq!(w.packed_double_field(7, &[1.0]), Err(BufferFull));
+    }
+
+    #[test]
+    fn short_and_long_copies_are_exact() {
+        let src: [u8; 64] = core::array::from_fn(|i| i as u8 + 1);
+        for n in 0..=64 {
+            let mut buf = [0u8; 70];
+            let mut w = ReverseWriter::new(&mut buf);
+            w.bytes(&src[..n]).unwrap();
+            let pos = w.position();
+            assert_eq!(tail(&buf, pos), &src[..n], "{n}");
+            assert!(buf[..70 - n].iter().all(|&b| b == 0));
+        }
     }
 
     #[test]
