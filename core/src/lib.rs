@@ -18,6 +18,8 @@
 
 pub mod export;
 pub mod http;
+#[cfg(feature = "embedded-nal")]
+pub mod nal;
 pub mod proto;
 pub mod registry;
 pub mod time;

@@ -1,1 +1,348 @@
-//! PLACEHOLDER (issue 2/4 fill this in): response-body decoders.
+//! Response-body decoders: `ExportMetricsServiceResponse` and `google.rpc.Status`.
+//!
+//! Decoding borrows from the body bytes and allocates nothing. Unknown fields of every wire
+//! type are skipped, groups included (nested up to [`MAX_GROUP_DEPTH`]). A known field sent
+//! with the wrong wire type is an error, as in the reference decoders. Nothing here panics,
+//! whatever the bytes.
+//!
+//! Strings: when a string field is not valid UTF-8, the decoder keeps its longest valid
+//! prefix and sets the matching `*_lossy` flag, rather than failing the whole message: the
+//! counts that matter for accounting (`rejected_data_points`, `code`) survive a collector
+//! that mangles its error text.
+//!
+//! ```
+//! use otlp_embedded::proto::response::{decode_export_response, PartialSuccess};
+//!
+//! // partial_success { rejected_data_points: 3, error_message: "bad" }
+//! let body = [0x0a, 0x07, 0x08, 0x03, 0x12, 0x03, b'b', b'a', b'd'];
+//! let decoded = decode_export_response(&body).unwrap();
+//! let partial = decoded.partial_success.unwrap();
+//! assert_eq!((partial.rejected_data_points, partial.error_message), (3, "bad"));
+//! ```
+
+use crate::transport::HttpResponse;
+
+/// How deeply nested groups in unknown fields may be before decoding gives up.
+pub const MAX_GROUP_DEPTH: usize = 16;
+
+/// Why a body did not decode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DecodeError {
+    /// The bytes end inside a field.
+    Truncated,
+    /// A varint is longer than 10 bytes or overflows 64 bits.
+    VarintOverflow,
+    /// A tag has field number 0 or does not fit in 32 bits.
+    InvalidTag,
+    /// Wire type 6 or 7, which do not exist.
+    InvalidWireType(u8),
+    /// A known field arrived with a wire type other than its own.
+    WrongWireType {
+        /// The field number.
+        field: u32,
+    },
+    /// An end-group tag without its start, or for a different field.
+    GroupMismatch,
+    /// Groups nested deeper than [`MAX_GROUP_DEPTH`].
+    GroupTooDeep,
+}
+
+impl core::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DecodeError::Truncated => f.write_str("protobuf truncated"),
+            DecodeError::VarintOverflow => f.write_str("protobuf varint overflow"),
+            DecodeError::InvalidTag => f.write_str("protobuf invalid tag"),
+            DecodeError::InvalidWireType(w) => write!(f, "protobuf invalid wire type {w}"),
+            DecodeError::WrongWireType { field } => {
+                write!(f, "protobuf field {field} has the wrong wire type")
+            }
+            DecodeError::GroupMismatch => f.write_str("protobuf unbalanced group"),
+            DecodeError::GroupTooDeep => f.write_str("protobuf groups nested too deeply"),
+        }
+    }
+}
+
+/// `ExportMetricsPartialSuccess`: what the server rejected.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PartialSuccess<'a> {
+    /// Field 1: data points the server rejected.
+    pub rejected_data_points: i64,
+    /// Field 2: the server's explanation (its valid UTF-8 prefix, see the module docs).
+    pub error_message: &'a str,
+    /// Whether `error_message` was cut at invalid UTF-8.
+    pub error_message_lossy: bool,
+}
+
+/// `ExportMetricsServiceResponse`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ExportResponse<'a> {
+    /// Field 1, when present.
+    pub partial_success: Option<PartialSuccess<'a>>,
+}
+
+/// `google.rpc.Status`, the error body of OTLP/HTTP.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RpcStatus<'a> {
+    /// Field 1: the gRPC status code.
+    pub code: i32,
+    /// Field 2: the message (its valid UTF-8 prefix, see the module docs).
+    pub message: &'a str,
+    /// Whether `message` was cut at invalid UTF-8.
+    pub message_lossy: bool,
+    /// Field 3: how many `details` entries there were (their contents are skipped).
+    pub details: u32,
+}
+
+/// Protobuf wire types.
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+struct Input<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Input<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Input { bytes, pos: 0 }
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.bytes.len()
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        for i in 0..10u32 {
+            let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
+            self.pos += 1;
+            if i == 9 && b > 1 {
+                return Err(DecodeError::VarintOverflow);
+            }
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VarintOverflow)
+    }
+
+    fn tag(&mut self) -> Result<(u32, u8), DecodeError> {
+        let tag = self.varint()?;
+        let tag = u32::try_from(tag).map_err(|_| DecodeError::InvalidTag)?;
+        let field = tag >> 3;
+        if field == 0 {
+            return Err(DecodeError::InvalidTag);
+        }
+        match (tag & 7) as u8 {
+            wire @ (6 | 7) => Err(DecodeError::InvalidWireType(wire)),
+            wire => Ok((field, wire)),
+        }
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
+        let n = usize::try_from(n).map_err(|_| DecodeError::Truncated)?;
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let bytes = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(bytes)
+    }
+
+    fn len_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.varint()?;
+        self.take(n)
+    }
+
+    /// Skip the value of a field of `wire` type; `field` names a group's field number.
+    fn skip(&mut self, field: u32, wire: u8) -> Result<(), DecodeError> {
+        match wire {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            LEN => self.len_delimited().map(drop),
+            FIXED32 => self.take(4).map(drop),
+            START_GROUP => self.skip_group(field),
+            END_GROUP => Err(DecodeError::GroupMismatch),
+            other => Err(DecodeError::InvalidWireType(other)),
+        }
+    }
+
+    /// Skip a group whose start tag (for `field`) was just read, nested groups included,
+    /// without recursion: the open groups' field numbers are kept in a fixed stack.
+    fn skip_group(&mut self, field: u32) -> Result<(), DecodeError> {
+        let mut open = [0u32; MAX_GROUP_DEPTH];
+        let mut depth = 1usize;
+        if let Some(slot) = open.first_mut() {
+            *slot = field;
+        }
+        while depth > 0 {
+            let (f, wire) = self.tag()?;
+            match wire {
+                START_GROUP => {
+                    let slot = open.get_mut(depth).ok_or(DecodeError::GroupTooDeep)?;
+                    *slot = f;
+                    depth += 1;
+                }
+                END_GROUP => {
+                    if open.get(depth - 1) != Some(&f) {
+                        return Err(DecodeError::GroupMismatch);
+                    }
+                    depth -= 1;
+                }
+                other => self.skip(f, other)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
+fn lossy_str(bytes: &[u8]) -> (&str, bool) {
+    match core::str::from_utf8(bytes) {
+        Ok(s) => (s, false),
+        Err(e) => {
+            let valid = bytes.get(..e.valid_up_to()).unwrap_or(b"");
+            (core::str::from_utf8(valid).unwrap_or(""), true)
+        }
+    }
+}
+
+fn expect(field: u32, wire: u8, expected: u8) -> Result<(), DecodeError> {
+    if wire == expected {
+        Ok(())
+    } else {
+        Err(DecodeError::WrongWireType { field })
+    }
+}
+
+fn merge_partial<'a>(into: &mut PartialSuccess<'a>, bytes: &'a [u8]) -> Result<(), DecodeError> {
+    let mut input = Input::new(bytes);
+    while !input.at_end() {
+        let (field, wire) = input.tag()?;
+        match field {
+            1 => {
+                expect(field, wire, VARINT)?;
+                into.rejected_data_points = input.varint()? as i64;
+            }
+            2 => {
+                expect(field, wire, LEN)?;
+                (into.error_message, into.error_message_lossy) = lossy_str(input.len_delimited()?);
+            }
+            _ => input.skip(field, wire)?,
+        }
+    }
+    Ok(())
+}
+
+/// Decode an `ExportMetricsServiceResponse` (an empty body is a response with nothing set).
+pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, DecodeError> {
+    let mut input = Input::new(bytes);
+    let mut response = ExportResponse::default();
+    while !input.at_end() {
+        let (field, wire) = input.tag()?;
+        if field == 1 {
+            expect(field, wire, LEN)?;
+            // A repeated embedded message merges into the one before, as protobuf says.
+            let partial = response
+                .partial_success
+                .get_or_insert_with(Default::default);
+            merge_partial(partial, input.len_delimited()?)?;
+        } else {
+            input.skip(field, wire)?;
+        }
+    }
+    Ok(response)
+}
+
+/// Decode a `google.rpc.Status`.
+pub fn decode_status(bytes: &[u8]) -> Result<RpcStatus<'_>, DecodeError> {
+    let mut input = Input::new(bytes);
+    let mut status = RpcStatus::default();
+    while !input.at_end() {
+        let (field, wire) = input.tag()?;
+        match field {
+            1 => {
+                expect(field, wire, VARINT)?;
+                // int32 travels sign-extended to 64 bits; truncating recovers it.
+                status.code = input.varint()? as i32;
+            }
+            2 => {
+                expect(field, wire, LEN)?;
+                (status.message, status.message_lossy) = lossy_str(input.len_delimited()?);
+            }
+            3 => {
+                expect(field, wire, LEN)?;
+                input.len_delimited()?;
+                status.details = status.details.saturating_add(1);
+            }
+            _ => input.skip(field, wire)?,
+        }
+    }
+    Ok(status)
+}
+
+/// What an OTLP/HTTP response body says, decoded by [`decode_body`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ResponseBody<'a> {
+    /// 2xx with an empty body, or a protobuf body without a partial success that rejected
+    /// anything or said anything: full success.
+    Success,
+    /// 2xx whose body reports a partial success (points rejected, or a warning message).
+    PartialSuccess(PartialSuccess<'a>),
+    /// Non-2xx with a protobuf `google.rpc.Status` body.
+    Status(RpcStatus<'a>),
+    /// Not decoded: the content type is not `application/x-protobuf`, or a non-2xx body is
+    /// empty.
+    NotDecoded,
+    /// The body was longer than the buffer, so the protobuf is incomplete.
+    Truncated,
+    /// The protobuf body did not decode.
+    Invalid(DecodeError),
+}
+
+/// Decode the body of `response`, kept in `body` (its first `response.body_len` bytes are
+/// used), according to the status and content type.
+pub fn decode_body<'a>(response: &HttpResponse, body: &'a [u8]) -> ResponseBody<'a> {
+    let bytes = body.get(..response.body_len).unwrap_or(body);
+    let success = (200..300).contains(&response.status);
+    if success && bytes.is_empty() && !response.body_truncated {
+        return ResponseBody::Success;
+    }
+    if !response.body_is_protobuf || (!success && bytes.is_empty() && !response.body_truncated) {
+        return ResponseBody::NotDecoded;
+    }
+    if response.body_truncated {
+        return ResponseBody::Truncated;
+    }
+    if success {
+        match decode_export_response(bytes) {
+            Ok(ExportResponse {
+                partial_success: Some(p),
+            }) if p.rejected_data_points != 0
+                || !p.error_message.is_empty()
+                || p.error_message_lossy =>
+            {
+                ResponseBody::PartialSuccess(p)
+            }
+            Ok(_) => ResponseBody::Success,
+            Err(e) => ResponseBody::Invalid(e),
+        }
+    } else {
+        match decode_status(bytes) {
+            Ok(status) => ResponseBody::Status(status),
+            Err(e) => ResponseBody::Invalid(e),
+        }
+    }
+}

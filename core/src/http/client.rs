@@ -1,0 +1,250 @@
+//! The blocking driver: [`HttpClient`] over the stream seam.
+
+use super::{
+    ExchangeError, Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader, Stage,
+};
+use crate::time::{Clock, Instant};
+use crate::transport::{
+    CloseMode, Connect, Connection, Exchange, HttpRequest, HttpResponse, TransportError,
+};
+
+/// Default header buffer size of [`HttpClient`], in bytes.
+pub const DEFAULT_HEAD_BUFFER: usize = 1024;
+
+/// Consecutive `Interrupted` errors tolerated before one is reported, so a stream that
+/// keeps failing that way cannot spin while the clock stands still.
+pub(crate) const MAX_INTERRUPTED: u8 = 8;
+
+/// Core's HTTP/1.1 client: turns any [`Connect`] into an [`Exchange`].
+///
+/// Each exchange opens a connection, writes the request, reads the whole response and
+/// closes the connection, exactly once on every path: [`CloseMode::Graceful`] after a
+/// complete response, [`CloseMode::Abort`] after any error or when the body passed the
+/// drain cap. Before each connect, read, write and close it sets the request's deadline
+/// on the connection and checks the clock, so a peer that trickles bytes ends at the
+/// deadline.
+///
+/// `HEAD` is the header buffer size: a status line plus headers larger than this is
+/// [`ExchangeError::HeadersTooLarge`]. The same buffer holds the request head while it is
+/// written and serves as the receive buffer for the body.
+///
+/// ```
+/// use otlp_embedded::http::HttpClient;
+/// # use otlp_embedded::time::{Clock, Instant};
+/// # use otlp_embedded::transport::*;
+/// # struct Tcp;
+/// # impl Connect for Tcp {
+/// #     type Connection<'c> = Never;
+/// #     fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Never, TransportError> {
+/// #         Err(TransportError::Io(embedded_io::ErrorKind::ConnectionRefused))
+/// #     }
+/// # }
+/// # enum Never {}
+/// # impl embedded_io::ErrorType for Never { type Error = embedded_io::ErrorKind; }
+/// # impl embedded_io::Read for Never { fn read(&mut self, _: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} } }
+/// # impl embedded_io::Write for Never {
+/// #     fn write(&mut self, _: &[u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} }
+/// #     fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> { match *self {} }
+/// # }
+/// # impl Connection for Never {
+/// #     fn set_deadline(&mut self, _: Instant) { match *self {} }
+/// #     fn close(self, _: CloseMode) -> Result<(), TransportError> { match self {} }
+/// # }
+/// # struct Ticks;
+/// # impl Clock for Ticks { fn now(&self) -> Instant { Instant(0) } }
+/// let mut client: HttpClient<Tcp, Ticks> = HttpClient::new(Tcp, Ticks);
+/// let request = HttpRequest {
+///     endpoint: &Endpoint::DEFAULT,
+///     headers: &[],
+///     content_encoding: None,
+///     body: b"\x0a\x00",
+///     deadline: Instant(10_000),
+/// };
+/// let mut body = [0u8; 256];
+/// let err = client.exchange(&request, &mut body).unwrap_err();
+/// assert!(err.is_transient());
+/// ```
+#[derive(Debug)]
+pub struct HttpClient<C, K, const HEAD: usize = DEFAULT_HEAD_BUFFER> {
+    connector: C,
+    clock: K,
+    config: ReaderConfig,
+    head: [u8; HEAD],
+}
+
+impl<C: Connect, K: Clock, const HEAD: usize> HttpClient<C, K, HEAD> {
+    /// A client with the default [`ReaderConfig`].
+    pub fn new(connector: C, clock: K) -> Self {
+        Self::with_config(connector, clock, ReaderConfig::default())
+    }
+
+    /// A client with the given reader limits.
+    pub fn with_config(connector: C, clock: K, config: ReaderConfig) -> Self {
+        HttpClient {
+            connector,
+            clock,
+            config,
+            head: [0; HEAD],
+        }
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// The connector, mutably (to poll a network stack between exports, for example).
+    pub fn connector_mut(&mut self) -> &mut C {
+        &mut self.connector
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &K {
+        &self.clock
+    }
+
+    /// Take the client apart.
+    pub fn into_parts(self) -> (C, K) {
+        (self.connector, self.clock)
+    }
+}
+
+impl<C: Connect, K: Clock, const HEAD: usize> Exchange for HttpClient<C, K, HEAD> {
+    fn exchange(
+        &mut self,
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        let mut writer = RequestWriter::new(request)?;
+        let deadline = request.deadline;
+        if self.clock.now() >= deadline {
+            return Err(ExchangeError::Timeout(Stage::Connect));
+        }
+        let mut conn = self
+            .connector
+            .connect(request.endpoint, deadline)
+            .map_err(|e| match e {
+                TransportError::ConnectTimeout
+                | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {
+                    ExchangeError::Timeout(Stage::Connect)
+                }
+                e => ExchangeError::Connect(e),
+            })?;
+        let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
+        let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
+        let read = read_response(&mut conn, &self.clock, deadline, &mut reader);
+        let result = match (written, read) {
+            (_, Ok(end)) => Ok(end),
+            // The server may answer early and close (413 while we still send); only when
+            // no answer can be read either does the write error stand.
+            (Err(w), Err(_)) => Err(w),
+            (Ok(()), Err(r)) => Err(r),
+        };
+        let mode = match result {
+            Ok(ResponseEnd::Complete) => CloseMode::Graceful,
+            _ => CloseMode::Abort,
+        };
+        conn.set_deadline(deadline);
+        // A failed close after a complete response does not undo the delivery; after an
+        // error the first error is the one worth reporting.
+        let _ = conn.close(mode);
+        result?;
+        let mut response = reader
+            .response()
+            .ok_or(ExchangeError::ClosedBeforeResponse)?;
+        response.bytes_sent = writer.bytes_sent();
+        Ok(response)
+    }
+}
+
+/// Map an I/O failure of a read or write during `stage`.
+pub(crate) fn io_failure(
+    error: TransportError,
+    stage: Stage,
+    wrap: fn(TransportError) -> ExchangeError,
+) -> ExchangeError {
+    match error {
+        TransportError::Io(embedded_io::ErrorKind::TimedOut) => ExchangeError::Timeout(stage),
+        e => wrap(e),
+    }
+}
+
+fn write_request<T: Connection, K: Clock>(
+    conn: &mut T,
+    clock: &K,
+    deadline: Instant,
+    writer: &mut RequestWriter<'_>,
+    reader: &mut ResponseReader<'_>,
+) -> Result<(), ExchangeError> {
+    let mut interrupted = 0u8;
+    while !writer.is_done() {
+        if clock.now() >= deadline {
+            return Err(ExchangeError::Timeout(Stage::Write));
+        }
+        conn.set_deadline(deadline);
+        let bytes = writer.next_bytes(reader.scratch());
+        let len = bytes.len();
+        match conn.write(bytes) {
+            Ok(0) => return Err(ExchangeError::WriteZero),
+            Ok(n) => {
+                interrupted = 0;
+                writer.advance(n.min(len));
+            }
+            Err(e) => {
+                let e = conn.classify(&e);
+                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
+                    && interrupted < MAX_INTERRUPTED
+                {
+                    interrupted += 1;
+                    continue;
+                }
+                return Err(io_failure(e, Stage::Write, ExchangeError::Write));
+            }
+        }
+    }
+    if clock.now() >= deadline {
+        return Err(ExchangeError::Timeout(Stage::Write));
+    }
+    conn.set_deadline(deadline);
+    conn.flush()
+        .map_err(|e| io_failure(conn.classify(&e), Stage::Write, ExchangeError::Write))
+}
+
+fn read_response<T: Connection, K: Clock>(
+    conn: &mut T,
+    clock: &K,
+    deadline: Instant,
+    reader: &mut ResponseReader<'_>,
+) -> Result<ResponseEnd, ExchangeError> {
+    let mut interrupted = 0u8;
+    loop {
+        if clock.now() >= deadline {
+            return Err(ExchangeError::Timeout(reader.stage()));
+        }
+        conn.set_deadline(deadline);
+        let progress = match conn.read(reader.recv_buf()) {
+            Ok(0) => reader.eof()?,
+            Ok(n) => {
+                interrupted = 0;
+                reader.received(n)?
+            }
+            Err(e) => {
+                let e = conn.classify(&e);
+                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
+                    && interrupted < MAX_INTERRUPTED
+                {
+                    interrupted += 1;
+                    continue;
+                }
+                return Err(io_failure(e, reader.stage(), ExchangeError::Read));
+            }
+        };
+        match progress {
+            Progress::Done(end) => return Ok(end),
+            Progress::NeedMore if reader.is_finished() => {
+                return Err(ExchangeError::ClosedEarly(reader.stage()))
+            }
+            Progress::NeedMore => {}
+        }
+    }
+}

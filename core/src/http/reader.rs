@@ -1,0 +1,636 @@
+//! The response reader: status line and headers into a bounded buffer, then the body by its
+//! framing, into the caller's buffer and past it up to a drain cap.
+
+use super::date::parse_retry_after;
+use super::{ExchangeError, Malformed, Stage};
+use crate::transport::{HttpResponse, RetryAfter};
+
+/// Header fields the reader can track in one response (a larger count is
+/// [`Malformed::TooManyHeaders`]).
+pub const MAX_HEADERS: usize = 32;
+
+/// Default for [`ReaderConfig::drain_cap`]: body bytes read and discarded past the caller's
+/// buffer before the connection is given up on.
+pub const DEFAULT_DRAIN_CAP: usize = 16 * 1024;
+
+/// Default for [`ReaderConfig::max_chunk_line`].
+pub const DEFAULT_MAX_CHUNK_LINE: usize = 256;
+
+/// Limits of a [`ResponseReader`] beyond its two buffers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ReaderConfig {
+    /// Body bytes that do not fit in the body buffer are read and discarded, up to this many;
+    /// past it the reader stops with [`ResponseEnd::DrainCapReached`].
+    pub drain_cap: usize,
+    /// Longest chunk-size line accepted (hex digits, extensions and line end), in bytes.
+    pub max_chunk_line: usize,
+}
+
+impl Default for ReaderConfig {
+    fn default() -> Self {
+        ReaderConfig {
+            drain_cap: DEFAULT_DRAIN_CAP,
+            max_chunk_line: DEFAULT_MAX_CHUNK_LINE,
+        }
+    }
+}
+
+/// How a response ended.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ResponseEnd {
+    /// The whole message was read; the connection can be closed gracefully.
+    Complete,
+    /// The body went past the buffer plus the drain cap. The status and the kept part of the
+    /// body are valid; the rest was not read, so the connection must be aborted.
+    DrainCapReached,
+}
+
+/// What the reader needs next.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Progress {
+    /// More bytes (or the end of the stream) are needed.
+    NeedMore,
+    /// The response is finished; [`ResponseReader::response`] has it.
+    Done(ResponseEnd),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Chunk {
+    Size {
+        value: u64,
+        digits: bool,
+        ext: bool,
+        cr: bool,
+        line: usize,
+    },
+    Data {
+        remaining: u64,
+    },
+    DataCr,
+    DataLf,
+    Trailer {
+        line: usize,
+        total: usize,
+    },
+}
+
+const CHUNK_START: Chunk = Chunk::Size {
+    value: 0,
+    digits: false,
+    ext: false,
+    cr: false,
+    line: 0,
+};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum State {
+    Head,
+    Length { remaining: u64 },
+    Chunked(Chunk),
+    Close,
+    Done(ResponseEnd),
+    Failed(ExchangeError),
+}
+
+/// Reads one HTTP/1.1 response, sans-IO.
+///
+/// Bytes go in either by [`feed`](Self::feed) (copied) or by reading straight into
+/// [`recv_buf`](Self::recv_buf) and reporting the count with [`received`](Self::received);
+/// the end of the stream is reported with [`eof`](Self::eof).
+///
+/// - The status line and headers must fit in the header buffer; a larger header block is
+///   [`ExchangeError::HeadersTooLarge`] naming its size. Once they are parsed, that buffer
+///   is reused as the receive buffer for the body.
+/// - Interim responses (100 Continue, 103 Early Hints, ...) are skipped; 101 is an error.
+/// - 204 and 304 have no body whatever the headers say. Otherwise the body is framed by
+///   `Transfer-Encoding: chunked` (extensions and trailers skipped), `Content-Length`, or
+///   the connection closing.
+/// - The body is kept up to the body buffer's size; the rest is read and discarded up to
+///   [`ReaderConfig::drain_cap`] bytes, after which the reader stops with
+///   [`ResponseEnd::DrainCapReached`].
+///
+/// After an error every call returns the same error. Nothing here panics or allocates.
+#[derive(Debug)]
+pub struct ResponseReader<'a> {
+    head: &'a mut [u8],
+    head_len: usize,
+    /// `head.len()`, kept because `head` is taken out while the body is processed.
+    head_cap: usize,
+    body: &'a mut [u8],
+    config: ReaderConfig,
+    state: State,
+    status: u16,
+    retry_after: Option<RetryAfter>,
+    protobuf: bool,
+    body_len: usize,
+    drained: usize,
+    received: usize,
+}
+
+fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+fn hex_value(b: u8) -> Option<u64> {
+    match b {
+        b'0'..=b'9' => Some(u64::from(b - b'0')),
+        b'a'..=b'f' => Some(u64::from(b - b'a' + 10)),
+        b'A'..=b'F' => Some(u64::from(b - b'A' + 10)),
+        _ => None,
+    }
+}
+
+/// Whether the buffer holds a complete status line (a line end after some text).
+fn status_line_complete(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    buf.get(start..).is_some_and(|rest| rest.contains(&b'\n'))
+}
+
+fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
+    Err(ExchangeError::Malformed(m))
+}
+
+fn map_parse_error(e: httparse::Error) -> ExchangeError {
+    ExchangeError::Malformed(match e {
+        httparse::Error::HeaderName => Malformed::HeaderName,
+        httparse::Error::HeaderValue => Malformed::HeaderValue,
+        httparse::Error::NewLine => Malformed::NewLine,
+        httparse::Error::TooManyHeaders => Malformed::TooManyHeaders,
+        // Status, Token, Version: all in the status line.
+        _ => Malformed::StatusLine,
+    })
+}
+
+/// What the headers of a final response say about its body.
+struct Head {
+    status: u16,
+    retry_after: Option<RetryAfter>,
+    protobuf: bool,
+    framing: Result<State, ExchangeError>,
+}
+
+fn analyse(status: u16, headers: &[httparse::Header<'_>]) -> Head {
+    let mut retry_after = None;
+    let mut protobuf = false;
+    let mut length: Option<u64> = None;
+    let mut length_error = None;
+    let mut transfer_encodings = 0usize;
+    let mut chunked = true;
+    for h in headers {
+        let value = trim(h.value);
+        if h.name.eq_ignore_ascii_case("content-length") {
+            for item in value.split(|b| *b == b',') {
+                match parse_decimal(trim(item)) {
+                    None => length_error = Some(ExchangeError::Malformed(Malformed::ContentLength)),
+                    Some(n) => match length {
+                        None => length = Some(n),
+                        Some(prev) if prev == n => {
+                            if length_error.is_none() {
+                                length_error = Some(ExchangeError::DuplicateContentLength)
+                            }
+                        }
+                        Some(_) => {
+                            if !matches!(length_error, Some(ExchangeError::Malformed(_))) {
+                                length_error = Some(ExchangeError::ConflictingContentLength)
+                            }
+                        }
+                    },
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            transfer_encodings += 1;
+            chunked &= value.eq_ignore_ascii_case(b"chunked");
+        } else if h.name.eq_ignore_ascii_case("content-type") {
+            let media = value.split(|b| *b == b';').next().unwrap_or(b"");
+            protobuf = trim(media).eq_ignore_ascii_case(b"application/x-protobuf");
+        } else if h.name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
+            retry_after = parse_retry_after(value);
+        }
+    }
+    let framing = if status == 204 || status == 304 {
+        Ok(State::Done(ResponseEnd::Complete))
+    } else if transfer_encodings > 0 && (length.is_some() || length_error.is_some()) {
+        Err(ExchangeError::TransferEncodingWithContentLength)
+    } else if transfer_encodings > 1 || !chunked {
+        Err(ExchangeError::UnsupportedTransferEncoding)
+    } else if transfer_encodings == 1 {
+        Ok(State::Chunked(CHUNK_START))
+    } else if let Some(e) = length_error {
+        Err(e)
+    } else {
+        match length {
+            Some(0) => Ok(State::Done(ResponseEnd::Complete)),
+            Some(n) => Ok(State::Length { remaining: n }),
+            None => Ok(State::Close),
+        }
+    };
+    Head {
+        status,
+        retry_after,
+        protobuf,
+        framing,
+    }
+}
+
+impl<'a> ResponseReader<'a> {
+    /// A reader keeping the status line and headers in `head` (its length is the header size
+    /// limit) and the body in `body`.
+    pub fn new(head: &'a mut [u8], body: &'a mut [u8], config: ReaderConfig) -> Self {
+        let state = if head.is_empty() {
+            State::Failed(ExchangeError::HeadersTooLarge { limit: 0 })
+        } else {
+            State::Head
+        };
+        ResponseReader {
+            head_cap: head.len(),
+            head,
+            head_len: 0,
+            body,
+            config,
+            state,
+            status: 0,
+            retry_after: None,
+            protobuf: false,
+            body_len: 0,
+            drained: 0,
+            received: 0,
+        }
+    }
+
+    /// Whether nothing has been received yet, so the header buffer holds no response data
+    /// and may be lent out as scratch (the request writer uses it; see
+    /// [`scratch`](Self::scratch)).
+    pub fn is_untouched(&self) -> bool {
+        self.state == State::Head && self.head_len == 0 && self.received == 0
+    }
+
+    /// The header buffer as scratch space, while [`is_untouched`](Self::is_untouched);
+    /// otherwise an empty slice.
+    pub fn scratch(&mut self) -> &mut [u8] {
+        if self.is_untouched() {
+            self.head
+        } else {
+            &mut []
+        }
+    }
+
+    /// Whether the reader is done or failed (no more bytes are wanted).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Done(_) | State::Failed(_))
+    }
+
+    /// The stage the reader is in, for naming where a timeout or close happened.
+    pub fn stage(&self) -> Stage {
+        match self.state {
+            State::Head => {
+                if status_line_complete(self.head.get(..self.head_len).unwrap_or(b"")) {
+                    Stage::Headers
+                } else {
+                    Stage::StatusLine
+                }
+            }
+            State::Length { .. } => Stage::ContentLengthBody,
+            State::Chunked(Chunk::Size { .. }) => Stage::ChunkSize,
+            State::Chunked(Chunk::Trailer { .. }) => Stage::Trailers,
+            State::Chunked(_) => Stage::ChunkData,
+            State::Close | State::Done(_) | State::Failed(_) => Stage::CloseDelimitedBody,
+        }
+    }
+
+    /// Where the next received bytes should be written; then call
+    /// [`received`](Self::received) with the count. Empty once finished.
+    pub fn recv_buf(&mut self) -> &mut [u8] {
+        match self.state {
+            State::Head => self.head.get_mut(self.head_len..).unwrap_or(&mut []),
+            State::Done(_) | State::Failed(_) => &mut [],
+            _ => self.head,
+        }
+    }
+
+    /// `n` bytes were written at the start of [`recv_buf`](Self::recv_buf).
+    pub fn received(&mut self, n: usize) -> Result<Progress, ExchangeError> {
+        let result = match self.state {
+            State::Head => {
+                self.head_len = self.head_len.saturating_add(n).min(self.head.len());
+                self.process_head()
+            }
+            State::Done(end) => return Ok(Progress::Done(end)),
+            State::Failed(e) => return Err(e),
+            _ => {
+                let head = core::mem::take(&mut self.head);
+                let result = self.process_body(head.get(..n).unwrap_or(head));
+                self.head = head;
+                result
+            }
+        };
+        if let Err(e) = result {
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    /// The peer ended the stream.
+    pub fn eof(&mut self) -> Result<Progress, ExchangeError> {
+        let result = match self.state {
+            State::Done(end) => return Ok(Progress::Done(end)),
+            State::Failed(e) => return Err(e),
+            State::Head if self.stage() == Stage::StatusLine => {
+                Err(ExchangeError::ClosedBeforeResponse)
+            }
+            State::Close => {
+                self.state = State::Done(ResponseEnd::Complete);
+                return Ok(Progress::Done(ResponseEnd::Complete));
+            }
+            _ => Err(ExchangeError::ClosedEarly(self.stage())),
+        };
+        if let Err(e) = result {
+            self.state = State::Failed(e);
+        }
+        result
+    }
+
+    /// Copy bytes from `input` in and process them. Returns how many were taken and the
+    /// progress; bytes after the end of the response are not taken.
+    pub fn feed(&mut self, input: &[u8]) -> Result<(usize, Progress), ExchangeError> {
+        let mut used = 0usize;
+        loop {
+            match self.state {
+                State::Done(end) => return Ok((used, Progress::Done(end))),
+                State::Failed(e) => return Err(e),
+                _ => {}
+            }
+            let rest = input.get(used..).unwrap_or(b"");
+            if rest.is_empty() {
+                return Ok((used, Progress::NeedMore));
+            }
+            let buf = self.recv_buf();
+            let n = buf.len().min(rest.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            used += n;
+            self.received(n)?;
+        }
+    }
+
+    /// The response, once [`Progress::Done`] was reported (`bytes_sent` is 0; the driver
+    /// fills it in).
+    pub fn response(&self) -> Option<HttpResponse> {
+        match self.state {
+            State::Done(_) => Some(HttpResponse {
+                status: self.status,
+                retry_after: self.retry_after,
+                body_is_protobuf: self.protobuf,
+                body_len: self.body_len,
+                body_truncated: self.drained > 0,
+                bytes_sent: 0,
+                bytes_received: self.received,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Body bytes read and discarded because they did not fit in the body buffer.
+    pub fn drained(&self) -> usize {
+        self.drained
+    }
+
+    /// Response bytes consumed so far (interim responses, status line, headers, body).
+    pub fn bytes_received(&self) -> usize {
+        self.received
+    }
+
+    fn process_head(&mut self) -> Result<Progress, ExchangeError> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            let buf = self.head.get(..self.head_len).unwrap_or(b"");
+            let parsed = response.parse(buf).map_err(map_parse_error)?;
+            let httparse::Status::Complete(n) = parsed else {
+                if self.head_len >= self.head.len() {
+                    return Err(ExchangeError::HeadersTooLarge {
+                        limit: self.head.len(),
+                    });
+                }
+                return Ok(Progress::NeedMore);
+            };
+            if n > self.head_len {
+                // httparse never reports more than it was given; stay safe regardless.
+                return Err(ExchangeError::Malformed(Malformed::StatusLine));
+            }
+            let status = match response.code {
+                Some(code @ 100..=999) => code,
+                _ => return Err(ExchangeError::Malformed(Malformed::StatusLine)),
+            };
+            if status == 101 {
+                return Err(ExchangeError::SwitchingProtocols);
+            }
+            let head = (status >= 200).then(|| analyse(status, response.headers));
+            self.received = self.received.saturating_add(n);
+            let Some(head) = head else {
+                // Interim response: drop it and parse what follows.
+                self.head.copy_within(n..self.head_len, 0);
+                self.head_len -= n;
+                continue;
+            };
+            self.status = head.status;
+            self.retry_after = head.retry_after;
+            self.protobuf = head.protobuf;
+            self.state = head.framing?;
+            let end = self.head_len;
+            self.head_len = 0;
+            if let State::Done(end) = self.state {
+                return Ok(Progress::Done(end));
+            }
+            let head_buf = core::mem::take(&mut self.head);
+            let result = self.process_body(head_buf.get(n..end).unwrap_or(b""));
+            self.head = head_buf;
+            return result;
+        }
+    }
+
+    /// Keep `data` in the body buffer as far as it fits and drain the rest. When the drain
+    /// cap is passed, returns how many bytes of `data` were taken: up to and including the
+    /// first byte past the cap, so the count does not depend on how reads were split.
+    fn sink(&mut self, data: &[u8]) -> Option<usize> {
+        let room = self.body.len().saturating_sub(self.body_len);
+        let keep = room.min(data.len());
+        if let (Some(dst), Some(src)) = (
+            self.body.get_mut(self.body_len..self.body_len + keep),
+            data.get(..keep),
+        ) {
+            dst.copy_from_slice(src);
+            self.body_len += keep;
+        }
+        let rest = data.len() - keep;
+        let allowed = self.config.drain_cap.saturating_sub(self.drained);
+        if rest > allowed {
+            self.drained = self.config.drain_cap.saturating_add(1);
+            return Some(keep + allowed + 1);
+        }
+        self.drained += rest;
+        None
+    }
+
+    fn process_body(&mut self, input: &[u8]) -> Result<Progress, ExchangeError> {
+        let mut i = 0usize;
+        let progress = loop {
+            let rest = input.get(i..).unwrap_or(b"");
+            match self.state {
+                State::Done(end) => break Progress::Done(end),
+                State::Failed(e) => return Err(e),
+                State::Head => break Progress::NeedMore,
+                _ if rest.is_empty() => break Progress::NeedMore,
+                State::Close => match self.sink(rest) {
+                    Some(used) => {
+                        i += used;
+                        self.state = State::Done(ResponseEnd::DrainCapReached);
+                    }
+                    None => i += rest.len(),
+                },
+                State::Length { remaining } => {
+                    let take = (rest.len() as u64).min(remaining) as usize;
+                    let left = remaining - take as u64;
+                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
+                    i += capped.unwrap_or(take);
+                    self.state = if capped.is_some() {
+                        State::Done(ResponseEnd::DrainCapReached)
+                    } else if left == 0 {
+                        State::Done(ResponseEnd::Complete)
+                    } else {
+                        State::Length { remaining: left }
+                    };
+                }
+                State::Chunked(Chunk::Data { remaining }) => {
+                    let take = (rest.len() as u64).min(remaining) as usize;
+                    let left = remaining - take as u64;
+                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
+                    i += capped.unwrap_or(take);
+                    self.state = if capped.is_some() {
+                        State::Done(ResponseEnd::DrainCapReached)
+                    } else if left == 0 {
+                        State::Chunked(Chunk::DataCr)
+                    } else {
+                        State::Chunked(Chunk::Data { remaining: left })
+                    };
+                }
+                State::Chunked(chunk) => {
+                    let b = rest.first().copied().unwrap_or(0);
+                    i += 1;
+                    self.state = self.chunk_byte(chunk, b)?;
+                }
+            }
+        };
+        self.received = self.received.saturating_add(i);
+        Ok(progress)
+    }
+
+    /// One framing byte of a chunked body.
+    fn chunk_byte(&self, chunk: Chunk, b: u8) -> Result<State, ExchangeError> {
+        let next = match chunk {
+            Chunk::Size {
+                value,
+                digits,
+                ext,
+                cr,
+                line,
+            } => {
+                let line = line.saturating_add(1);
+                if line > self.config.max_chunk_line {
+                    return Err(ExchangeError::ChunkLineTooLong {
+                        limit: self.config.max_chunk_line,
+                    });
+                }
+                let end_of_line = match b {
+                    b'\n' => Ok(if value == 0 {
+                        Chunk::Trailer { line: 0, total: 0 }
+                    } else {
+                        Chunk::Data { remaining: value }
+                    }),
+                    _ => bad(Malformed::ChunkSize),
+                };
+                let size = |value, digits, ext, cr| Chunk::Size {
+                    value,
+                    digits,
+                    ext,
+                    cr,
+                    line,
+                };
+                if cr {
+                    end_of_line?
+                } else if !digits {
+                    match hex_value(b) {
+                        Some(d) => size(d, true, false, false),
+                        None => return bad(Malformed::ChunkSize),
+                    }
+                } else if let (false, Some(d)) = (ext, hex_value(b)) {
+                    match value.checked_mul(16).and_then(|v| v.checked_add(d)) {
+                        Some(v) => size(v, true, false, false),
+                        None => return bad(Malformed::ChunkSizeOverflow),
+                    }
+                } else if b == b'\r' {
+                    size(value, true, ext, true)
+                } else if b == b'\n' {
+                    end_of_line?
+                } else if b == b';' || b == b' ' || b == b'\t' || (ext && b >= 0x20 && b != 0x7f) {
+                    size(value, true, true, false)
+                } else {
+                    return bad(Malformed::ChunkSize);
+                }
+            }
+            Chunk::DataCr => match b {
+                b'\r' => Chunk::DataLf,
+                b'\n' => CHUNK_START,
+                _ => return bad(Malformed::ChunkDataEnd),
+            },
+            Chunk::DataLf => match b {
+                b'\n' => CHUNK_START,
+                _ => return bad(Malformed::ChunkDataEnd),
+            },
+            Chunk::Trailer { line, total } => {
+                let total = total + 1;
+                if total > self.head_cap {
+                    return Err(ExchangeError::TrailersTooLarge {
+                        limit: self.head_cap,
+                    });
+                }
+                match b {
+                    b'\n' if line == 0 => return Ok(State::Done(ResponseEnd::Complete)),
+                    b'\n' => Chunk::Trailer { line: 0, total },
+                    b'\r' => Chunk::Trailer { line, total },
+                    _ => Chunk::Trailer {
+                        line: line + 1,
+                        total,
+                    },
+                }
+            }
+            Chunk::Data { remaining } => Chunk::Data { remaining },
+        };
+        Ok(State::Chunked(next))
+    }
+}

@@ -1,0 +1,262 @@
+//! The request writer: the bytes of one OTLP/HTTP POST, produced on demand.
+
+use super::{ExchangeError, HeaderProblem};
+use crate::transport::HttpRequest;
+
+/// The `User-Agent` core sends: `otlp-embedded/<crate version>`.
+pub const USER_AGENT: &str = concat!("otlp-embedded/", env!("CARGO_PKG_VERSION"));
+
+const AFTER_PATH: &[u8] = b" HTTP/1.1\r\nHost: ";
+const AFTER_HOST: &[u8] = b"\r\nContent-Type: application/x-protobuf\r\nContent-Length: ";
+const AFTER_LENGTH: &[u8] = concat!(
+    "\r\nUser-Agent: otlp-embedded/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\nConnection: close\r\n"
+)
+.as_bytes();
+
+/// Pieces before the caller headers; each caller header is four more, then the blank line
+/// and the body.
+const FIXED_PIECES: usize = 14;
+
+/// Header names core writes itself: a caller copy would contradict the framing or routing.
+const RESERVED: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "content-encoding",
+];
+
+/// Produces the bytes of one request: the head (request line and headers) and then the body.
+///
+/// Sans-IO: [`next_bytes`](Self::next_bytes) says what to send next, [`advance`](Self::advance)
+/// records how much was sent. Everything is validated in [`new`](Self::new), before a byte
+/// goes out. The request line and headers are:
+///
+/// ```text
+/// POST {path} HTTP/1.1
+/// Host: {host}[:{port} unless the scheme default; IPv6 literals in brackets]
+/// Content-Type: application/x-protobuf
+/// Content-Length: {body length}
+/// User-Agent: otlp-embedded/{version}
+/// Connection: close
+/// [Content-Encoding: {encoding}]
+/// {caller headers}
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequestWriter<'a> {
+    request: HttpRequest<'a>,
+    port: [u8; 5],
+    port_len: u8,
+    length: [u8; 20],
+    length_len: u8,
+    ipv6: bool,
+    piece: usize,
+    offset: usize,
+    sent: usize,
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_tchar)
+}
+
+/// Writes `value` in decimal at the end of `out`, returning the digit count.
+fn decimal(mut value: u64, out: &mut [u8]) -> u8 {
+    let mut tmp = [0u8; 20];
+    let mut n = 0usize;
+    loop {
+        if let Some(slot) = tmp.get_mut(n) {
+            *slot = b'0' + (value % 10) as u8;
+        }
+        n += 1;
+        value /= 10;
+        if value == 0 || n >= tmp.len() {
+            break;
+        }
+    }
+    for (i, slot) in out.iter_mut().take(n).enumerate() {
+        *slot = tmp.get(n - 1 - i).copied().unwrap_or(b'0');
+    }
+    n as u8
+}
+
+impl<'a> RequestWriter<'a> {
+    /// Validate `request` and prepare its bytes.
+    ///
+    /// Fails, naming what is wrong, when the path, host, content encoding or a caller header
+    /// (by index) could not be sent as valid HTTP/1.1, or when a caller header names one of
+    /// the fields core writes itself (`Host`, `Content-Length`, `Transfer-Encoding`,
+    /// `Connection`, `Content-Encoding`).
+    pub fn new(request: &HttpRequest<'a>) -> Result<Self, ExchangeError> {
+        let endpoint = request.endpoint;
+        let path = endpoint.path.as_bytes();
+        if path.first() != Some(&b'/') || !path.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return Err(ExchangeError::InvalidPath);
+        }
+        let host = endpoint.host.as_bytes();
+        if host.is_empty()
+            || !host
+                .iter()
+                .all(|b| (0x21..=0x7e).contains(b) && !b"/?#@[]".contains(b))
+        {
+            return Err(ExchangeError::InvalidHost);
+        }
+        if let Some(encoding) = request.content_encoding {
+            if !is_token(encoding) {
+                return Err(ExchangeError::InvalidContentEncoding);
+            }
+        }
+        for (index, header) in request.headers.iter().enumerate() {
+            let problem = if header.name.is_empty() {
+                Some(HeaderProblem::EmptyName)
+            } else if !is_token(header.name) {
+                Some(HeaderProblem::NameNotToken)
+            } else if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(header.name)) {
+                Some(HeaderProblem::Reserved)
+            } else if header
+                .value
+                .bytes()
+                .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+            {
+                Some(HeaderProblem::ValueControlByte)
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(ExchangeError::InvalidHeader { index, problem });
+            }
+        }
+        let mut writer = RequestWriter {
+            request: *request,
+            port: [0; 5],
+            port_len: 0,
+            length: [0; 20],
+            length_len: 0,
+            ipv6: host.contains(&b':'),
+            piece: 0,
+            offset: 0,
+            sent: 0,
+        };
+        if !endpoint.has_default_port() {
+            writer.port_len = decimal(u64::from(endpoint.port), &mut writer.port);
+        }
+        writer.length_len = decimal(request.body.len() as u64, &mut writer.length);
+        Ok(writer)
+    }
+
+    fn body_piece(&self) -> usize {
+        FIXED_PIECES + 4 * self.request.headers.len() + 1
+    }
+
+    /// Piece `index` of the request, or `None` past the end.
+    fn piece(&self, index: usize) -> Option<&[u8]> {
+        let r = &self.request;
+        let bracket = |s: &'static [u8]| if self.ipv6 { s } else { b"" };
+        let with_port = |s: &'static [u8]| if self.port_len > 0 { s } else { b"" };
+        let encoding = r.content_encoding;
+        let piece: &[u8] = match index {
+            0 => b"POST ",
+            1 => r.endpoint.path.as_bytes(),
+            2 => AFTER_PATH,
+            3 => bracket(b"["),
+            4 => r.endpoint.host.as_bytes(),
+            5 => bracket(b"]"),
+            6 => with_port(b":"),
+            7 => self.port.get(..usize::from(self.port_len)).unwrap_or(b""),
+            8 => AFTER_HOST,
+            9 => self
+                .length
+                .get(..usize::from(self.length_len))
+                .unwrap_or(b""),
+            10 => AFTER_LENGTH,
+            11 => encoding.map_or(b"", |_| b"Content-Encoding: "),
+            12 => encoding.map_or(b"", str::as_bytes),
+            13 => encoding.map_or(b"", |_| b"\r\n"),
+            i => {
+                let k = i - FIXED_PIECES;
+                match r.headers.get(k / 4) {
+                    Some(h) => match k % 4 {
+                        0 => h.name.as_bytes(),
+                        1 => b": ",
+                        2 => h.value.as_bytes(),
+                        _ => b"\r\n",
+                    },
+                    None if i == self.body_piece() - 1 => b"\r\n",
+                    None if i == self.body_piece() => r.body,
+                    None => return None,
+                }
+            }
+        };
+        Some(piece)
+    }
+
+    /// Total length of the request in bytes (head and body).
+    pub fn total_len(&self) -> usize {
+        (0..)
+            .map_while(|i| self.piece(i))
+            .fold(0usize, |sum, p| sum.saturating_add(p.len()))
+    }
+
+    /// Bytes reported sent so far through [`advance`](Self::advance).
+    pub fn bytes_sent(&self) -> usize {
+        self.sent
+    }
+
+    /// Whether every byte has been sent.
+    pub fn is_done(&self) -> bool {
+        self.piece > self.body_piece()
+    }
+
+    /// The bytes to send next; empty only when [`is_done`](Self::is_done).
+    ///
+    /// While in the head, as much as fits is copied into `scratch` (continuing into the
+    /// body, so a small request goes out in one write). Once the head is sent, the rest of
+    /// the body is returned directly, without copying.
+    pub fn next_bytes<'s>(&'s self, scratch: &'s mut [u8]) -> &'s [u8] {
+        let current = self
+            .piece(self.piece)
+            .and_then(|p| p.get(self.offset..))
+            .unwrap_or(b"");
+        if self.piece == self.body_piece() || scratch.is_empty() {
+            return current;
+        }
+        let mut filled = 0usize;
+        let mut index = self.piece;
+        let mut offset = self.offset;
+        while let Some(piece) = self.piece(index) {
+            let src = piece.get(offset..).unwrap_or(b"");
+            let room = scratch.len() - filled;
+            let n = src.len().min(room);
+            if let (Some(dst), Some(src)) = (scratch.get_mut(filled..filled + n), src.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            filled += n;
+            if filled == scratch.len() {
+                break;
+            }
+            index += 1;
+            offset = 0;
+        }
+        scratch.get(..filled).unwrap_or(b"")
+    }
+
+    /// Record that `n` more bytes were sent.
+    pub fn advance(&mut self, mut n: usize) {
+        self.sent = self.sent.saturating_add(n);
+        while let Some(piece) = self.piece(self.piece) {
+            let left = piece.len().saturating_sub(self.offset);
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
+            self.piece += 1;
+            self.offset = 0;
+        }
+    }
+}
