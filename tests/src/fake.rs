@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{
-    AttributeValue, KeyValue, MetricData, MetricInfo, MetricsSource, Point, PointSpan,
-    PointValue, Temporality,
+    AttributeValue, KeyValue, MetricData, MetricInfo, MetricsSource, Point, PointSpan, PointValue,
+    Temporality,
 };
 use otlp_embedded::time::{Clock, Instant, UnixNanos};
 use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, RetryAfter};
@@ -59,7 +59,10 @@ pub enum Answer {
 impl Answer {
     /// Whether the server keeps the request's data.
     pub fn accepts(&self) -> bool {
-        matches!(self, Answer::Status(200..=299) | Answer::Partial(..) | Answer::Html(200..=299))
+        matches!(
+            self,
+            Answer::Status(200..=299) | Answer::Partial(..) | Answer::Html(200..=299)
+        )
     }
 }
 
@@ -117,7 +120,10 @@ impl Exchange for ScriptedExchange<'_> {
             "exchange started at {at} with deadline {} already past",
             request.deadline.0
         );
-        let answer = self.script.pop_front().unwrap_or_else(|| self.fallback.clone());
+        let answer = self
+            .script
+            .pop_front()
+            .unwrap_or_else(|| self.fallback.clone());
         self.calls.push(Call {
             at,
             deadline: request.deadline.0,
@@ -259,18 +265,28 @@ impl MetricsSource for DeltaSnapshot {
 }
 
 /// Calls `f(metric, point)` for every point of `span` in `snapshot`.
-pub fn for_each_in_span(snapshot: &DeltaSnapshot, span: PointSpan, mut f: impl FnMut(usize, usize)) {
+pub fn for_each_in_span(
+    snapshot: &DeltaSnapshot,
+    span: PointSpan,
+    mut f: impl FnMut(usize, usize),
+) {
     let mut visited = 0;
     for (m, points) in snapshot.points.iter().enumerate() {
         for p in 0..points.len() {
             let here = (m, p);
-            if here >= (span.start.metric, span.start.point) && here < (span.end.metric, span.end.point) {
+            if here >= (span.start.metric, span.start.point)
+                && here < (span.end.metric, span.end.point)
+            {
                 f(m, p);
                 visited += 1;
             }
         }
     }
-    assert_eq!(visited, span.points, "span {span:?} claims {} points", span.points);
+    assert_eq!(
+        visited, span.points,
+        "span {span:?} claims {} points",
+        span.points
+    );
 }
 
 impl Producer for DeltaCounters {
@@ -341,8 +357,16 @@ pub fn accepted_totals(bodies: &[Vec<u8>]) -> std::collections::BTreeMap<(String
                         panic!("expected a sum")
                     };
                     for point in &sum.data_points {
-                        let series = match point.attributes[0].value.as_ref().and_then(|v| v.value.as_ref()) {
-                            Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(i)) => *i,
+                        let series = match point.attributes[0]
+                            .value
+                            .as_ref()
+                            .and_then(|v| v.value.as_ref())
+                        {
+                            Some(
+                                opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(
+                                    i,
+                                ),
+                            ) => *i,
                             other => panic!("series attribute {other:?}"),
                         };
                         let Some(number_data_point::Value::AsInt(v)) = point.value else {

@@ -5,17 +5,17 @@ use otlp_embedded::export::{
     ExportErrorKind, ExportOutcome, Exporter, ExporterConfig, RetryPolicy, Settlement, Step,
 };
 use otlp_embedded::http::ExchangeError;
-use otlp_embedded::proto::{
-    AttributeValue, KeyValue, RequestHeader, Resource, Scope,
-};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, RetryAfter, TransportError};
 use otlp_embedded_tests::fake::{
     accepted_totals, Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange,
 };
 
-const RESOURCE: [KeyValue<'static>; 1] =
-    [KeyValue::new("service.name", AttributeValue::Str("policy-test"))];
+const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
+    "service.name",
+    AttributeValue::Str("policy-test"),
+)];
 
 fn header() -> RequestHeader<'static> {
     RequestHeader {
@@ -72,7 +72,9 @@ fn export(
 ) -> otlp_embedded::export::ExportReport {
     let mut snapshot = DeltaSnapshot::default();
     let unix_now = 1_700_000_000_000_000_000 + clock.now().0 * 1_000_000;
-    exporter.export(producer, &mut snapshot, buffer, clock, unix_now, |ms| clock.advance(ms))
+    exporter.export(producer, &mut snapshot, buffer, clock, unix_now, |ms| {
+        clock.advance(ms)
+    })
 }
 
 #[test]
@@ -92,7 +94,10 @@ fn success_delivers_every_point_once() {
     assert_eq!(totals.len(), 12);
     for m in 0..3 {
         for s in 0..4 {
-            assert_eq!(totals[&(format!("counter.{m}"), s as i64)], (m * 100 + s + 1) as i64);
+            assert_eq!(
+                totals[&(format!("counter.{m}"), s as i64)],
+                (m * 100 + s + 1) as i64
+            );
             assert_eq!(producer.pending[m][s], 0);
         }
     }
@@ -130,7 +135,10 @@ fn each_retryable_status_is_retried_then_delivered() {
         assert_eq!(report.outcome, ExportOutcome::Success, "status {status}");
         assert_eq!(report.retries, 1, "status {status}");
         assert_eq!(report.points_sent, 2);
-        assert_eq!(report.first_error.unwrap().kind, ExportErrorKind::Status(status));
+        assert_eq!(
+            report.first_error.unwrap().kind,
+            ExportErrorKind::Status(status)
+        );
         let calls = &exporter.exchange().calls;
         assert_eq!(calls.len(), 2);
         // First retry waits at most the initial backoff after the first answer.
@@ -183,7 +191,7 @@ fn retry_after_seconds_is_honoured() {
     let mut snapshot = DeltaSnapshot::default();
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 5_000_000_000, clock.now());
-    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
     // The exchange took 1 ms; the retry is due 3 s after the answer.
     assert_eq!(step, Step::Wait(Instant(10_001 + 3_000)));
 }
@@ -195,12 +203,15 @@ fn retry_after_http_date_is_honoured() {
     // The export starts at unix second 1000; the server says "not before second 1005".
     let mut exporter = Exporter::new(
         config(),
-        ScriptedExchange::new(&clock, [Answer::RetryAfter(429, RetryAfter::UnixSeconds(1_005))]),
+        ScriptedExchange::new(
+            &clock,
+            [Answer::RetryAfter(429, RetryAfter::UnixSeconds(1_005))],
+        ),
     );
     let mut snapshot = DeltaSnapshot::default();
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 1_000_000_000_000, clock.now());
-    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
     assert_eq!(step, Step::Wait(Instant(10_000 + 5_000)));
 }
 
@@ -210,12 +221,15 @@ fn retry_after_is_capped_by_max_delay() {
     let mut producer = counters(1, 1);
     let mut exporter = Exporter::new(
         config(),
-        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(3_600))]),
+        ScriptedExchange::new(
+            &clock,
+            [Answer::RetryAfter(503, RetryAfter::Seconds(3_600))],
+        ),
     );
     let mut snapshot = DeltaSnapshot::default();
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
-    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
     assert_eq!(step, Step::Wait(Instant(1 + 8_000)));
 }
 
@@ -233,7 +247,10 @@ fn retry_after_beyond_deadline_abandons_at_once() {
     let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
     assert_eq!(report.outcome, ExportOutcome::Failed);
     assert_eq!(report.points_abandoned, 2);
-    assert_eq!(report.last_error.unwrap().kind, ExportErrorKind::DeadlineExceeded);
+    assert_eq!(
+        report.last_error.unwrap().kind,
+        ExportErrorKind::DeadlineExceeded
+    );
     assert_eq!(exporter.exchange().calls.len(), 1);
     // Nothing was waited for: the export ended right after the answer.
     assert_eq!(clock.now(), Instant(1));
@@ -257,20 +274,31 @@ fn backoff_grows_within_bounds_and_jitter_spreads() {
         let mut buffer = [0u8; 1024];
         let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
         assert_eq!(report.outcome, ExportOutcome::Failed);
-        assert_eq!(report.last_error.unwrap().kind, ExportErrorKind::AttemptsExhausted);
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::AttemptsExhausted
+        );
         let calls = &exporter.exchange().calls;
         assert_eq!(calls.len(), 6);
         for (n, pair) in calls.windows(2).enumerate() {
             let waited = pair[1].at - (pair[0].at + 1);
             let ceiling = (1_000u64 << n).min(8_000);
-            assert!(waited <= ceiling, "seed {seed} retry {}: {waited} > {ceiling}", n + 1);
+            assert!(
+                waited <= ceiling,
+                "seed {seed} retry {}: {waited} > {ceiling}",
+                n + 1
+            );
         }
         first_delays.push(calls[1].at - calls[0].at - 1);
     }
     // Full jitter: delays spread over the whole range, not bunched at one value.
     first_delays.sort_unstable();
     first_delays.dedup();
-    assert!(first_delays.len() > 150, "only {} distinct delays", first_delays.len());
+    assert!(
+        first_delays.len() > 150,
+        "only {} distinct delays",
+        first_delays.len()
+    );
     assert!(*first_delays.first().unwrap() < 100);
     assert!(*first_delays.last().unwrap() > 900);
 }
@@ -289,8 +317,15 @@ fn deadline_is_never_exceeded() {
         let deadline = 50 + 30_000;
         assert_eq!(report.outcome, ExportOutcome::Failed);
         assert_eq!(report.points_abandoned, 6);
-        assert_eq!(report.last_error.unwrap().kind, ExportErrorKind::DeadlineExceeded);
-        assert!(clock.now().0 <= deadline, "latency {latency}: ended at {}", clock.now().0);
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::DeadlineExceeded
+        );
+        assert!(
+            clock.now().0 <= deadline,
+            "latency {latency}: ended at {}",
+            clock.now().0
+        );
         for call in &exporter.exchange().calls {
             assert!(call.deadline <= deadline);
             assert!(call.deadline <= call.at + 5_000);
@@ -314,7 +349,10 @@ fn partial_success_is_counted() {
     assert_eq!(report.outcome, ExportOutcome::PartialSuccess);
     assert_eq!(report.points_sent, 4);
     assert_eq!(report.points_rejected, 3);
-    assert_eq!(report.last_error.unwrap().kind, ExportErrorKind::Rejected(3));
+    assert_eq!(
+        report.last_error.unwrap().kind,
+        ExportErrorKind::Rejected(3)
+    );
     assert_eq!(exporter.stats().points_rejected, 3);
     // Delivered: the server decided what to keep; resending would duplicate the rest.
     assert_eq!(producer.pending[0], vec![0, 0, 0, 0]);
@@ -335,7 +373,10 @@ fn non_retryable_statuses_drop_and_count() {
         assert_eq!(report.requests_dropped, 1);
         assert_eq!(report.points_dropped, 2);
         assert_eq!(report.retries, 0);
-        assert_eq!(report.last_error.unwrap().kind, ExportErrorKind::Status(status));
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::Status(status)
+        );
         assert_eq!(exporter.stats().requests_dropped, 1);
         assert_eq!(exporter.stats().points_dropped, 2);
         assert_eq!(producer.dropped[0], vec![1, 2]);
@@ -463,7 +504,7 @@ fn superloop_steps_never_block_on_retry_timing() {
         if clock.now() < next {
             continue;
         }
-        match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, clock.now()) {
+        match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
             Step::Wait(at) => next = at,
             Step::Done(report) => break report,
         }

@@ -41,7 +41,7 @@
 //! loop {
 //!     // ... other work of the tick ...
 //!     if clock.now() >= next_step_at {
-//!         match exporter.step(&mut run, &mut registry, &snapshot, &mut buffer, clock.now()) {
+//!         match exporter.step(&mut run, &mut registry, &snapshot, &mut buffer, &clock) {
 //!             Step::Wait(at) => next_step_at = at,
 //!             Step::Done(report) => break report,
 //!         }
@@ -50,7 +50,7 @@
 //! ```
 
 use crate::http::ExchangeError;
-use crate::proto::response::decode_export_response;
+use crate::proto::response::{decode_body, ResponseBody};
 use crate::proto::{
     EncodeError, MetricsSource, PointCursor, PointSpan, RequestHeader, RequestSplitter,
 };
@@ -365,6 +365,41 @@ pub struct Exporter<'a, X: Exchange> {
     jitter_state: u64,
     stats: ExportStats,
     response_body: [u8; RESPONSE_BODY_CAPACITY],
+    server_message: ServerMessage,
+}
+
+/// Capacity of the copy of the server's last message.
+pub const SERVER_MESSAGE_CAPACITY: usize = 128;
+
+/// The last message a server sent (partial-success `error_message` or `Status.message`),
+/// cut at a character boundary to fit.
+#[derive(Clone, Debug)]
+struct ServerMessage {
+    bytes: [u8; SERVER_MESSAGE_CAPACITY],
+    len: usize,
+}
+
+impl ServerMessage {
+    const fn new() -> Self {
+        ServerMessage {
+            bytes: [0; SERVER_MESSAGE_CAPACITY],
+            len: 0,
+        }
+    }
+
+    fn set(&mut self, message: &str) {
+        let mut len = message.len().min(SERVER_MESSAGE_CAPACITY);
+        while !message.is_char_boundary(len) {
+            len -= 1;
+        }
+        self.bytes[..len].copy_from_slice(&message.as_bytes()[..len]);
+        self.len = len;
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in, so this never fails.
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
 }
 
 impl<'a, X: Exchange> Exporter<'a, X> {
@@ -377,7 +412,15 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             jitter_state: config.jitter_seed | 1,
             stats: ExportStats::default(),
             response_body: [0; RESPONSE_BODY_CAPACITY],
+            server_message: ServerMessage::new(),
         }
+    }
+
+    /// The last message a server explained itself with: a partial success's
+    /// `error_message` or an error status's `google.rpc.Status` message (empty if none;
+    /// cut to [`SERVER_MESSAGE_CAPACITY`] bytes).
+    pub fn last_server_message(&self) -> &str {
+        self.server_message.as_str()
     }
 
     /// Totals over this exporter's life.
@@ -426,20 +469,27 @@ impl<'a, X: Exchange> Exporter<'a, X> {
 
     /// Advance `run` by at most one exchange. `buffer` holds encoded requests: pass the
     /// same buffer to every step of a run, since a request waiting for its retry stays in
-    /// it.
-    pub fn step<P: Producer>(
+    /// it. The clock is read before the exchange (for its deadline) and after it (retry
+    /// timing counts from the answer).
+    pub fn step<P: Producer, K: Clock>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
-        now: Instant,
+        clock: &K,
     ) -> Step {
+        let now = clock.now();
         if run.done {
             return Step::Done(run.report);
         }
         if now >= run.deadline {
-            return self.finish_abandoned(run, producer, snapshot, ExportErrorKind::DeadlineExceeded);
+            return self.finish_abandoned(
+                run,
+                producer,
+                snapshot,
+                ExportErrorKind::DeadlineExceeded,
+            );
         }
         let flight = match run.in_flight {
             Some(flight) => flight,
@@ -449,7 +499,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 None => return Step::Wait(now),
             },
         };
-        self.send(run, producer, snapshot, buffer, flight, now)
+        self.send(run, producer, snapshot, buffer, flight, clock)
     }
 
     /// Run a whole export, sleeping between retries with `sleep(milliseconds)`. Returns
@@ -465,11 +515,10 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     ) -> ExportReport {
         let mut run = self.start(producer, snapshot, unix_now, clock.now());
         loop {
-            let now = clock.now();
-            match self.step(&mut run, producer, snapshot, buffer, now) {
+            match self.step(&mut run, producer, snapshot, buffer, clock) {
                 Step::Done(report) => return report,
                 Step::Wait(at) => {
-                    let wait = now.millis_until(at);
+                    let wait = clock.now().millis_until(at);
                     if wait > 0 {
                         sleep(wait);
                     }
@@ -525,7 +574,13 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                         producer.settle(snapshot, span, Settlement::Dropped);
                         run.report.points_dropped += 1;
                         self.stats.points_dropped += 1;
-                        self.note_error(run, ExportError { request: run.report.requests, kind });
+                        self.note_error(
+                            run,
+                            ExportError {
+                                request: run.report.requests,
+                                kind,
+                            },
+                        );
                         None
                     }
                     _ => {
@@ -538,15 +593,16 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     }
 
     /// One attempt at sending `flight`, and what follows from the answer.
-    fn send<P: Producer>(
+    fn send<P: Producer, K: Clock>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
         mut flight: InFlight,
-        now: Instant,
+        clock: &K,
     ) -> Step {
+        let now = clock.now();
         let Some(body) = buffer.get(flight.offset..flight.offset + flight.len) else {
             // The caller passed a different buffer than the one the request was encoded
             // into: the bytes are gone, so the points go back to the registry.
@@ -569,6 +625,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         }
         run.in_flight = Some(flight);
         let result = self.exchange.exchange(&request, &mut self.response_body);
+        let now = clock.now();
         let error_at = |kind| ExportError {
             request: flight.index,
             kind,
@@ -579,13 +636,12 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 self.stats.bytes_sent += response.bytes_sent as u64;
                 match response.status {
                     200..=299 => {
-                        let rejected = if response.body_is_protobuf {
-                            let kept = &self.response_body[..response.body_len.min(RESPONSE_BODY_CAPACITY)];
-                            decode_export_response(kept)
-                                .map(|partial| partial.rejected_data_points)
-                                .unwrap_or(0)
-                        } else {
-                            0
+                        let rejected = match decode_body(&response, &self.response_body) {
+                            ResponseBody::PartialSuccess(partial) => {
+                                self.server_message.set(partial.error_message);
+                                partial.rejected_data_points
+                            }
+                            _ => 0,
                         };
                         self.settle_flight(run, producer, snapshot, flight, Settlement::Delivered);
                         if rejected != 0 {
@@ -597,10 +653,12 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                         return Step::Wait(now);
                     }
                     429 | 502 | 503 | 504 => {
+                        self.keep_status_message(&response);
                         self.note_error(run, error_at(ExportErrorKind::Status(response.status)));
                         response.retry_after
                     }
                     status => {
+                        self.keep_status_message(&response);
                         self.note_error(run, error_at(ExportErrorKind::Status(status)));
                         self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
                         return Step::Wait(now);
@@ -610,7 +668,12 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             Err(error) => {
                 self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
                 if !error.is_transient() {
-                    return self.finish_abandoned(run, producer, snapshot, ExportErrorKind::Exchange(error));
+                    return self.finish_abandoned(
+                        run,
+                        producer,
+                        snapshot,
+                        ExportErrorKind::Exchange(error),
+                    );
                 }
                 None
             }
@@ -618,12 +681,22 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         // A retryable failure: wait, unless the attempts or the deadline say stop.
         let max_attempts = self.config.retry.max_attempts;
         if max_attempts != 0 && flight.attempts >= max_attempts {
-            return self.finish_abandoned(run, producer, snapshot, ExportErrorKind::AttemptsExhausted);
+            return self.finish_abandoned(
+                run,
+                producer,
+                snapshot,
+                ExportErrorKind::AttemptsExhausted,
+            );
         }
         let delay = self.retry_delay(run, flight.attempts, retry_after, now);
         let at = now.add_millis(delay);
         if at >= run.deadline {
-            return self.finish_abandoned(run, producer, snapshot, ExportErrorKind::DeadlineExceeded);
+            return self.finish_abandoned(
+                run,
+                producer,
+                snapshot,
+                ExportErrorKind::DeadlineExceeded,
+            );
         }
         Step::Wait(at)
     }
@@ -642,8 +715,8 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             let millis = match retry_after {
                 RetryAfter::Seconds(seconds) => u64::from(seconds).saturating_mul(1000),
                 RetryAfter::UnixSeconds(at) => {
-                    let unix_now_ms = run.started_unix_nanos / 1_000_000
-                        + run.started.millis_until(now);
+                    let unix_now_ms =
+                        run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
                     at.saturating_mul(1000).saturating_sub(unix_now_ms)
                 }
             };
@@ -664,6 +737,12 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         x ^= x >> 27;
         self.jitter_state = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn keep_status_message(&mut self, response: &crate::transport::HttpResponse) {
+        if let ResponseBody::Status(status) = decode_body(response, &self.response_body) {
+            self.server_message.set(status.message);
+        }
     }
 
     fn note_error(&mut self, run: &mut ExportRun<'a>, error: ExportError) {
@@ -711,7 +790,13 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             Some(flight) => flight.index,
             None => run.report.requests,
         };
-        self.note_error(run, ExportError { request: index, kind });
+        self.note_error(
+            run,
+            ExportError {
+                request: index,
+                kind,
+            },
+        );
         if let Some(flight) = run.in_flight {
             self.settle_flight(run, producer, snapshot, flight, Settlement::Abandoned);
         }
@@ -722,7 +807,11 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         };
         let points = remaining_points(snapshot, start);
         if points > 0 {
-            producer.settle(snapshot, PointSpan { start, end, points }, Settlement::Abandoned);
+            producer.settle(
+                snapshot,
+                PointSpan { start, end, points },
+                Settlement::Abandoned,
+            );
             run.report.points_abandoned += points;
         }
         self.finish(run);
