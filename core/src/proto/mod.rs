@@ -1,5 +1,6 @@
 //! OTLP protobuf: wire primitives, the metrics request encoder, response-body decoders.
 //!
+//! - [`wire`]: protobuf wire primitives and sizes; a writer that fills buffers backwards.
 //! - [`source`]: what the encoder reads ([`MetricsSource`]).
 //! - [`encode`]: `ExportMetricsServiceRequest` into a caller-supplied buffer, split into as
 //!   many requests as needed.
@@ -10,5 +11,8 @@ pub mod response;
 pub mod source;
 pub mod wire;
 
-pub use encode::{EncodeError, EncodedRequest, PointCursor, PointSpan, RequestSplitter};
+pub use encode::{
+    encode_request, encoded_len, EncodeError, EncodedRequest, PointCursor, PointSpan,
+    RequestSplitter,
+};
 pub use source::*;

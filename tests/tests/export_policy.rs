@@ -1,0 +1,519 @@
+//! Exporter policy over a scripted exchange and a fake clock: every answer class, retry
+//! timing, deadlines, and settlement of every point exactly once.
+
+use otlp_embedded::export::{
+    ExportErrorKind, ExportOutcome, Exporter, ExporterConfig, RetryPolicy, Settlement, Step,
+};
+use otlp_embedded::http::ExchangeError;
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::{Endpoint, RetryAfter, TransportError};
+use otlp_embedded_tests::fake::{
+    accepted_totals, Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange,
+};
+
+const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
+    "service.name",
+    AttributeValue::Str("policy-test"),
+)];
+
+fn header() -> RequestHeader<'static> {
+    RequestHeader {
+        resource: Resource {
+            attributes: &RESOURCE,
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+        scope: Scope {
+            name: "policy",
+            version: "1",
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+    }
+}
+
+fn config() -> ExporterConfig<'static> {
+    let mut config = ExporterConfig::new(Endpoint::DEFAULT, header());
+    config.export_timeout_ms = 30_000;
+    config.request_timeout_ms = 5_000;
+    config.retry = RetryPolicy {
+        initial_backoff_ms: 1_000,
+        max_delay_ms: 8_000,
+        max_attempts: 0,
+    };
+    config
+}
+
+fn refused() -> ExchangeError {
+    ExchangeError::Connect(TransportError::Io(
+        embedded_io::ErrorKind::ConnectionRefused,
+    ))
+}
+
+/// Counters with distinct values, so totals tell which point went where.
+fn counters(metrics: usize, series: usize) -> DeltaCounters {
+    let mut c = DeltaCounters::new(metrics, series);
+    for m in 0..metrics {
+        for s in 0..series {
+            c.add(m, s, (m * 100 + s + 1) as i64);
+        }
+    }
+    c
+}
+
+/// Run one blocking export, sleeping on the fake clock.
+fn export(
+    exporter: &mut Exporter<'static, ScriptedExchange<'_>>,
+    producer: &mut DeltaCounters,
+    buffer: &mut [u8],
+    clock: &FakeClock,
+) -> otlp_embedded::export::ExportReport {
+    let mut snapshot = DeltaSnapshot::default();
+    let unix_now = 1_700_000_000_000_000_000 + clock.now().0 * 1_000_000;
+    exporter.export(producer, &mut snapshot, buffer, clock, unix_now, |ms| {
+        clock.advance(ms)
+    })
+}
+
+#[test]
+fn success_delivers_every_point_once() {
+    let clock = FakeClock::at(1_000);
+    let mut producer = counters(3, 4);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, []));
+    let mut buffer = [0u8; 4096];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.points_collected, 12);
+    assert_eq!(report.points_sent, 12);
+    assert_eq!(report.requests, 1);
+    assert_eq!(report.retries, 0);
+    producer.assert_each_settled_once();
+    let totals = accepted_totals(&exporter.exchange().accepted);
+    assert_eq!(totals.len(), 12);
+    for m in 0..3 {
+        for s in 0..4 {
+            assert_eq!(
+                totals[&(format!("counter.{m}"), s as i64)],
+                (m * 100 + s + 1) as i64
+            );
+            assert_eq!(producer.pending[m][s], 0);
+        }
+    }
+    assert_eq!(exporter.stats().exports_ok, 1);
+    assert_eq!(exporter.stats().points_sent, 12);
+    assert_eq!(
+        report.bytes_sent,
+        exporter.exchange().accepted[0].len() as u64 + 200
+    );
+}
+
+#[test]
+fn nothing_recorded_sends_nothing() {
+    let clock = FakeClock::at(0);
+    let mut producer = DeltaCounters::new(2, 2);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, []));
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.requests, 0);
+    assert!(exporter.exchange().calls.is_empty());
+}
+
+#[test]
+fn each_retryable_status_is_retried_then_delivered() {
+    for status in [429u16, 502, 503, 504] {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(1, 2);
+        let mut exporter = Exporter::new(
+            config(),
+            ScriptedExchange::new(&clock, [Answer::Status(status)]),
+        );
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.outcome, ExportOutcome::Success, "status {status}");
+        assert_eq!(report.retries, 1, "status {status}");
+        assert_eq!(report.points_sent, 2);
+        assert_eq!(
+            report.first_error.unwrap().kind,
+            ExportErrorKind::Status(status)
+        );
+        let calls = &exporter.exchange().calls;
+        assert_eq!(calls.len(), 2);
+        // First retry waits at most the initial backoff after the first answer.
+        let waited = calls[1].at - (calls[0].at + 1);
+        assert!(waited <= 1_000, "status {status}: waited {waited}");
+        producer.assert_each_settled_once();
+        assert_eq!(producer.delivered[0], vec![1, 2]);
+    }
+}
+
+#[test]
+fn html_502_page_is_retried_not_decoded() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, [Answer::Html(502)]));
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.retries, 1);
+    assert_eq!(report.points_rejected, 0);
+}
+
+#[test]
+fn transport_errors_are_retried() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 3);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::Fail(refused()), Answer::Fail(refused())]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.retries, 2);
+    assert_eq!(
+        report.first_error.unwrap().kind,
+        ExportErrorKind::Exchange(refused())
+    );
+    assert_eq!(producer.delivered[0], vec![1, 2, 3]);
+}
+
+#[test]
+fn retry_after_seconds_is_honoured() {
+    let clock = FakeClock::at(10_000);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(3))]),
+    );
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 1024];
+    let mut run = exporter.start(&mut producer, &mut snapshot, 5_000_000_000, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    // The exchange took 1 ms; the retry is due 3 s after the answer.
+    assert_eq!(step, Step::Wait(Instant(10_001 + 3_000)));
+}
+
+#[test]
+fn retry_after_http_date_is_honoured() {
+    let clock = FakeClock::at(10_000);
+    let mut producer = counters(1, 1);
+    // The export starts at unix second 1000; the server says "not before second 1005".
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(
+            &clock,
+            [Answer::RetryAfter(429, RetryAfter::UnixSeconds(1_005))],
+        ),
+    );
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 1024];
+    let mut run = exporter.start(&mut producer, &mut snapshot, 1_000_000_000_000, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    assert_eq!(step, Step::Wait(Instant(10_000 + 5_000)));
+}
+
+#[test]
+fn retry_after_is_capped_by_max_delay() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(
+            &clock,
+            [Answer::RetryAfter(503, RetryAfter::Seconds(3_600))],
+        ),
+    );
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 1024];
+    let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    assert_eq!(step, Step::Wait(Instant(1 + 8_000)));
+}
+
+#[test]
+fn retry_after_beyond_deadline_abandons_at_once() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 2);
+    let mut cfg = config();
+    cfg.export_timeout_ms = 5_000;
+    let mut exporter = Exporter::new(
+        cfg,
+        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(7))]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(report.points_abandoned, 2);
+    assert_eq!(
+        report.last_error.unwrap().kind,
+        ExportErrorKind::DeadlineExceeded
+    );
+    assert_eq!(exporter.exchange().calls.len(), 1);
+    // Nothing was waited for: the export ended right after the answer.
+    assert_eq!(clock.now(), Instant(1));
+    assert_eq!(producer.pending[0], vec![1, 2]);
+    producer.assert_each_settled_once();
+}
+
+#[test]
+fn backoff_grows_within_bounds_and_jitter_spreads() {
+    let mut first_delays = Vec::new();
+    for seed in 0..200u64 {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(1, 1);
+        let mut cfg = config();
+        cfg.jitter_seed = seed * 7919 + 1;
+        cfg.export_timeout_ms = 60_000;
+        cfg.retry.max_attempts = 6;
+        let mut exchange = ScriptedExchange::new(&clock, []);
+        exchange.fallback = Answer::Status(503);
+        let mut exporter = Exporter::new(cfg, exchange);
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.outcome, ExportOutcome::Failed);
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::AttemptsExhausted
+        );
+        let calls = &exporter.exchange().calls;
+        assert_eq!(calls.len(), 6);
+        for (n, pair) in calls.windows(2).enumerate() {
+            let waited = pair[1].at - (pair[0].at + 1);
+            let ceiling = (1_000u64 << n).min(8_000);
+            assert!(
+                waited <= ceiling,
+                "seed {seed} retry {}: {waited} > {ceiling}",
+                n + 1
+            );
+        }
+        first_delays.push(calls[1].at - calls[0].at - 1);
+    }
+    // Full jitter: delays spread over the whole range, not bunched at one value.
+    first_delays.sort_unstable();
+    first_delays.dedup();
+    assert!(
+        first_delays.len() > 150,
+        "only {} distinct delays",
+        first_delays.len()
+    );
+    assert!(*first_delays.first().unwrap() < 100);
+    assert!(*first_delays.last().unwrap() > 900);
+}
+
+#[test]
+fn deadline_is_never_exceeded() {
+    for latency in [1u64, 700, 4_999, 20_000] {
+        let clock = FakeClock::at(50);
+        let mut producer = counters(2, 3);
+        let mut exchange = ScriptedExchange::new(&clock, []);
+        exchange.fallback = Answer::Fail(refused());
+        exchange.latency_ms = latency;
+        let mut exporter = Exporter::new(config(), exchange);
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        let deadline = 50 + 30_000;
+        assert_eq!(report.outcome, ExportOutcome::Failed);
+        assert_eq!(report.points_abandoned, 6);
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::DeadlineExceeded
+        );
+        assert!(
+            clock.now().0 <= deadline,
+            "latency {latency}: ended at {}",
+            clock.now().0
+        );
+        for call in &exporter.exchange().calls {
+            assert!(call.deadline <= deadline);
+            assert!(call.deadline <= call.at + 5_000);
+        }
+        producer.assert_each_settled_once();
+        // Abandoned delta data stays for the next export.
+        assert_eq!(producer.pending, counters(2, 3).pending);
+    }
+}
+
+#[test]
+fn partial_success_is_counted() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 4);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::Partial(3, "bad attribute")]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::PartialSuccess);
+    assert_eq!(report.points_sent, 4);
+    assert_eq!(report.points_rejected, 3);
+    assert_eq!(
+        report.last_error.unwrap().kind,
+        ExportErrorKind::Rejected(3)
+    );
+    assert_eq!(exporter.stats().points_rejected, 3);
+    // Delivered: the server decided what to keep; resending would duplicate the rest.
+    assert_eq!(producer.pending[0], vec![0, 0, 0, 0]);
+}
+
+#[test]
+fn non_retryable_statuses_drop_and_count() {
+    for status in [400u16, 401, 403, 404, 413, 500, 501, 301] {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(1, 2);
+        let mut exporter = Exporter::new(
+            config(),
+            ScriptedExchange::new(&clock, [Answer::Status(status)]),
+        );
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.outcome, ExportOutcome::Failed, "status {status}");
+        assert_eq!(report.requests_dropped, 1);
+        assert_eq!(report.points_dropped, 2);
+        assert_eq!(report.retries, 0);
+        assert_eq!(
+            report.last_error.unwrap().kind,
+            ExportErrorKind::Status(status)
+        );
+        assert_eq!(exporter.stats().requests_dropped, 1);
+        assert_eq!(exporter.stats().points_dropped, 2);
+        assert_eq!(producer.dropped[0], vec![1, 2]);
+        assert_eq!(producer.pending[0], vec![0, 0]);
+        producer.assert_each_settled_once();
+    }
+}
+
+#[test]
+fn split_export_failing_part_way_resends_exactly_the_unsent() {
+    // A buffer that holds only a few points per request.
+    let clock = FakeClock::at(0);
+    let mut producer = counters(4, 8);
+    let mut exchange = ScriptedExchange::new(&clock, [Answer::Status(200)]);
+    exchange.fallback = Answer::Fail(refused());
+    let mut exporter = Exporter::new(config(), exchange);
+    let mut buffer = [0u8; 400];
+    let first = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(first.outcome, ExportOutcome::Failed);
+    assert!(first.requests >= 2, "{first:?}");
+    assert_eq!(first.requests_delivered, 1);
+    assert_eq!(first.points_sent + first.points_abandoned, 32);
+    producer.assert_each_settled_once();
+    let delivered_first = accepted_totals(&exporter.exchange().accepted);
+    assert_eq!(delivered_first.len(), first.points_sent);
+
+    // The collector recovers: the next export sends exactly what was not delivered.
+    exporter.exchange_mut().fallback = Answer::Status(200);
+    exporter.exchange_mut().accepted.clear();
+    let second = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(second.outcome, ExportOutcome::Success);
+    assert_eq!(second.points_sent, first.points_abandoned);
+    let delivered_second = accepted_totals(&exporter.exchange().accepted);
+    for key in delivered_second.keys() {
+        assert!(!delivered_first.contains_key(key), "{key:?} sent twice");
+    }
+    assert_eq!(delivered_first.len() + delivered_second.len(), 32);
+    for m in 0..4 {
+        for s in 0..8 {
+            assert_eq!(producer.delivered[m][s], (m * 100 + s + 1) as i64);
+        }
+    }
+}
+
+#[test]
+fn delta_kept_after_failure_is_not_doubled_after_success() {
+    let clock = FakeClock::at(0);
+    let mut producer = DeltaCounters::new(1, 1);
+    producer.add(0, 0, 5);
+    let mut exchange = ScriptedExchange::new(&clock, []);
+    exchange.fallback = Answer::Fail(refused());
+    let mut exporter = Exporter::new(config(), exchange);
+    let mut buffer = [0u8; 1024];
+    let failed = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(failed.outcome, ExportOutcome::Failed);
+    producer.add(0, 0, 7);
+    exporter.exchange_mut().fallback = Answer::Status(200);
+    let ok = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(ok.outcome, ExportOutcome::Success);
+    let totals = accepted_totals(&exporter.exchange().accepted);
+    assert_eq!(totals[&("counter.0".to_string(), 0)], 12);
+    assert_eq!(producer.pending[0][0], 0);
+    // A third export has nothing new to send.
+    let empty = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(empty.requests, 0);
+}
+
+#[test]
+fn point_too_large_is_dropped_and_counted_rest_delivered() {
+    // Metric names that make one metric's points larger than the buffer.
+    let clock = FakeClock::at(0);
+    let mut producer = counters(3, 2);
+    producer.names[1] = "x".repeat(600);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, []));
+    let mut buffer = [0u8; 512];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::PartialSuccess);
+    assert_eq!(report.points_dropped, 2);
+    assert_eq!(report.points_sent, 4);
+    assert!(matches!(
+        report.first_error.unwrap().kind,
+        ExportErrorKind::Encode(otlp_embedded::proto::EncodeError::PointTooLarge { metric: 1, .. })
+    ));
+    assert_eq!(producer.dropped[1], vec![101, 102]);
+    assert_eq!(producer.delivered[0], vec![1, 2]);
+    assert_eq!(producer.delivered[2], vec![201, 202]);
+    producer.assert_each_settled_once();
+}
+
+#[test]
+fn configuration_error_abandons_without_retry() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 2);
+    let unsupported = ExchangeError::Connect(TransportError::UnsupportedScheme);
+    assert!(!unsupported.is_transient());
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::Fail(unsupported)]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(report.points_abandoned, 2);
+    assert_eq!(exporter.exchange().calls.len(), 1);
+    assert_eq!(producer.pending[0], vec![1, 2]);
+}
+
+#[test]
+fn superloop_steps_never_block_on_retry_timing() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::Status(503), Answer::Status(503)]),
+    );
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 1024];
+    let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
+    let mut ticks = 0;
+    let mut next = clock.now();
+    let report = loop {
+        ticks += 1;
+        assert!(ticks < 100_000, "superloop never finished");
+        clock.advance(10); // one tick of other work
+        if clock.now() < next {
+            continue;
+        }
+        match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
+            Step::Wait(at) => next = at,
+            Step::Done(report) => break report,
+        }
+    };
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.retries, 2);
+    assert!(ticks > 2, "the retries were waited for across ticks");
+    assert_eq!(
+        producer.log.last().map(|(_, s)| *s),
+        Some(Settlement::Delivered)
+    );
+}
