@@ -1,0 +1,334 @@
+//! Series keys: a series' attribute values packed into a fixed byte array.
+//!
+//! Keys are declared per instrument (`&'static str`), so a series stores only values, in
+//! declared-key order, which makes identity independent of the order the caller passes
+//! them in. Each declared key takes one tag byte followed by its payload:
+//!
+//! | tag         | meaning                   | payload                 |
+//! |-------------|---------------------------|-------------------------|
+//! | 0           | attribute absent          | none                    |
+//! | 1 / 2       | `false` / `true`          | none                    |
+//! | 3           | `i64`                     | 8 bytes, little endian  |
+//! | 4           | `f64`                     | 8 bytes, IEEE bits LE   |
+//! | 5 + len     | string of `len` <= 250    | `len` UTF-8 bytes       |
+//!
+//! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
+
+use crate::proto::AttributeValue;
+use crate::proto::KeyValue;
+
+const TAG_ABSENT: u8 = 0;
+const TAG_FALSE: u8 = 1;
+const TAG_TRUE: u8 = 2;
+const TAG_INT: u8 = 3;
+const TAG_DOUBLE: u8 = 4;
+const TAG_STR: u8 = 5;
+/// Longest string value a key can carry (the tag byte holds `5 + len`).
+pub const MAX_STR_LEN: usize = (u8::MAX - TAG_STR) as usize;
+
+/// The most attribute keys one instrument may declare.
+pub const MAX_KEYS: usize = 8;
+
+/// What encoding a key had to give up.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EncodeLoss {
+    /// String values cut short (at a UTF-8 boundary).
+    pub truncated: u8,
+    /// Attributes left out: keys that were not declared, or values with no room at all.
+    pub dropped: u8,
+}
+
+fn find<'a>(attrs: &'a [KeyValue<'a>], hint: usize, key: &str) -> Option<AttributeValue<'a>> {
+    // Callers usually pass attributes in declared order: try that position first.
+    if let Some(kv) = attrs.get(hint) {
+        if kv.key == key {
+            return Some(kv.value);
+        }
+    }
+    attrs.iter().find(|kv| kv.key == key).map(|kv| kv.value)
+}
+
+fn payload_len(value: &AttributeValue<'_>) -> usize {
+    match value {
+        AttributeValue::Bool(_) => 0,
+        AttributeValue::Int(_) | AttributeValue::Double(_) => 8,
+        AttributeValue::Str(s) => s.len(),
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
+/// or `None` when the value does not fit at all.
+fn put(
+    key: &mut [u8],
+    pos: usize,
+    value: AttributeValue<'_>,
+    str_budget: usize,
+    loss: &mut EncodeLoss,
+) -> Option<usize> {
+    match value {
+        AttributeValue::Bool(b) => {
+            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
+            Some(pos + 1)
+        }
+        AttributeValue::Int(v) => {
+            let dst = key.get_mut(pos..pos + 9)?;
+            dst[0] = TAG_INT;
+            dst[1..].copy_from_slice(&v.to_le_bytes());
+            Some(pos + 9)
+        }
+        AttributeValue::Double(v) => {
+            let dst = key.get_mut(pos..pos + 9)?;
+            dst[0] = TAG_DOUBLE;
+            dst[1..].copy_from_slice(&v.to_bits().to_le_bytes());
+            Some(pos + 9)
+        }
+        AttributeValue::Str(s) => {
+            let room = key.len().checked_sub(pos + 1)?;
+            let t = truncate_str(s, room.min(str_budget).min(MAX_STR_LEN));
+            if t.len() < s.len() {
+                loss.truncated = loss.truncated.saturating_add(1);
+            }
+            let dst = key.get_mut(pos..pos + 1 + t.len())?;
+            dst[0] = TAG_STR + t.len() as u8;
+            dst[1..].copy_from_slice(t.as_bytes());
+            Some(pos + 1 + t.len())
+        }
+    }
+}
+
+/// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
+/// Returns the bytes used and what was lost.
+#[inline]
+pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let mut loss = EncodeLoss::default();
+    let mut pos = 0;
+    let mut matched = 0usize;
+    let mut fits = true;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            None => pos += 1, // TAG_ABSENT is 0: already in place
+            Some(v) => {
+                matched += 1;
+                let need = 1 + payload_len(&v);
+                if need > MAX_STR_LEN + 1 || pos + need > key.len() {
+                    fits = false;
+                    break;
+                }
+                match put(key, pos, v, usize::MAX, &mut loss) {
+                    Some(p) => pos = p,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if !fits {
+        for b in key.iter_mut() {
+            *b = 0;
+        }
+        return encode_slow(keys, attrs, key);
+    }
+    if attrs.len() > matched {
+        loss.dropped = (attrs.len() - matched).min(u8::MAX as usize) as u8;
+    }
+    (pos.min(key.len()), loss)
+}
+
+/// The values do not all fit: give strings an equal share of what fixed-size values leave.
+#[cold]
+fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let mut loss = EncodeLoss::default();
+    let mut fixed = 0usize;
+    let mut strings = 0usize;
+    let mut matched = 0usize;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            Some(AttributeValue::Str(_)) => {
+                matched += 1;
+                strings += 1;
+                fixed += 1;
+            }
+            Some(v) => {
+                matched += 1;
+                fixed += 1 + payload_len(&v);
+            }
+            None => fixed += 1,
+        }
+    }
+    let budget = key
+        .len()
+        .saturating_sub(fixed)
+        .checked_div(strings)
+        .unwrap_or(0);
+    let mut pos = 0;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            None => {
+                if pos < key.len() {
+                    pos += 1;
+                }
+            }
+            Some(v) => match put(key, pos, v, budget, &mut loss) {
+                Some(p) => pos = p,
+                None => {
+                    // No room even for this value: leave the attribute out.
+                    loss.dropped = loss.dropped.saturating_add(1);
+                    if pos < key.len() {
+                        pos += 1;
+                    }
+                }
+            },
+        }
+    }
+    if attrs.len() > matched {
+        let extra = (attrs.len() - matched).min(u8::MAX as usize) as u8;
+        loss.dropped = loss.dropped.saturating_add(extra);
+    }
+    (pos, loss)
+}
+
+/// Iterates the present attributes of a packed key.
+pub(crate) struct Decoder<'k> {
+    keys: &'static [&'static str],
+    key: &'k [u8],
+    index: usize,
+    pos: usize,
+}
+
+impl<'k> Decoder<'k> {
+    pub(crate) fn new(keys: &'static [&'static str], key: &'k [u8]) -> Self {
+        Decoder {
+            keys,
+            key,
+            index: 0,
+            pos: 0,
+        }
+    }
+}
+
+impl<'k> Iterator for Decoder<'k> {
+    type Item = KeyValue<'k>;
+
+    fn next(&mut self) -> Option<KeyValue<'k>> {
+        loop {
+            let name = *self.keys.get(self.index)?;
+            self.index += 1;
+            let tag = *self.key.get(self.pos)?;
+            let start = self.pos + 1;
+            let value = match tag {
+                TAG_ABSENT => {
+                    self.pos = start;
+                    continue;
+                }
+                TAG_FALSE | TAG_TRUE => {
+                    self.pos = start;
+                    AttributeValue::Bool(tag == TAG_TRUE)
+                }
+                TAG_INT | TAG_DOUBLE => {
+                    let bytes: [u8; 8] = self.key.get(start..start + 8)?.try_into().ok()?;
+                    self.pos = start + 8;
+                    let raw = u64::from_le_bytes(bytes);
+                    if tag == TAG_INT {
+                        AttributeValue::Int(raw as i64)
+                    } else {
+                        AttributeValue::Double(f64::from_bits(raw))
+                    }
+                }
+                _ => {
+                    let len = usize::from(tag - TAG_STR);
+                    let bytes = self.key.get(start..start + len)?;
+                    self.pos = start + len;
+                    AttributeValue::Str(core::str::from_utf8(bytes).unwrap_or(""))
+                }
+            };
+            return Some(KeyValue::new(name, value));
+        }
+    }
+}
+
+/// A fast 64-bit hash of the used part of a key (multiply-rotate over 8-byte words).
+#[inline]
+pub(crate) fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[&str] = &["a", "b", "c"];
+
+    fn kv<'a>(k: &'a str, v: AttributeValue<'a>) -> KeyValue<'a> {
+        KeyValue::new(k, v)
+    }
+
+    #[test]
+    fn order_does_not_matter_and_roundtrips() {
+        let mut k1 = [0u8; 40];
+        let mut k2 = [0u8; 40];
+        let a = [
+            kv("a", AttributeValue::Str("x")),
+            kv("b", AttributeValue::Int(-3)),
+            kv("c", AttributeValue::Bool(true)),
+        ];
+        let b = [a[2], a[0], a[1]];
+        let (n1, l1) = encode(KEYS, &a, &mut k1);
+        let (n2, _) = encode(KEYS, &b, &mut k2);
+        assert_eq!((n1, n2), (12, 12));
+        assert_eq!(l1, EncodeLoss::default());
+        assert_eq!(k1, k2);
+        let mut d = Decoder::new(KEYS, &k1);
+        assert_eq!(d.next(), Some(a[0]));
+        assert_eq!(d.next(), Some(a[1]));
+        assert_eq!(d.next(), Some(a[2]));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn truncates_at_char_boundary_and_drops_unknown() {
+        let mut k = [0u8; 8];
+        let a = [
+            kv("a", AttributeValue::Str("héllo wörld")),
+            kv("zz", AttributeValue::Int(1)),
+        ];
+        let (_, loss) = encode(KEYS, &a, &mut k);
+        assert_eq!(
+            loss,
+            EncodeLoss {
+                truncated: 1,
+                dropped: 1
+            }
+        );
+        let got: heapless::Vec<KeyValue<'_>, 4> = Decoder::new(KEYS, &k).collect();
+        // 8 bytes - 3 tags = 5 bytes of string, cut before the 2-byte 'é' ends at 3.
+        assert_eq!(got.as_slice(), &[kv("a", AttributeValue::Str("héll"))]);
+    }
+}
