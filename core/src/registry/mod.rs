@@ -316,6 +316,8 @@ pub struct Registry<
     buckets_used: usize,
     start_time: UnixNanos,
     last_collect: UnixNanos,
+    /// The collect before `last_collect`: start of series that callbacks create.
+    prev_collect: UnixNanos,
     epoch: u32,
 }
 
@@ -358,6 +360,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             buckets_used: 0,
             start_time,
             last_collect: start_time,
+            prev_collect: start_time,
             epoch: 0,
         }
     }
@@ -367,6 +370,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         self.start_time = start_time;
         if self.epoch == 0 {
             self.last_collect = start_time;
+            self.prev_collect = start_time;
         }
     }
 
@@ -811,6 +815,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             self.epoch = 1;
         }
         snapshot.clear(now, self.epoch);
+        self.prev_collect = self.last_collect;
         self.last_collect = now;
         self.instrument_count
     }
@@ -1023,8 +1028,15 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             }
             return;
         }
+        let created = r.inst(i).map_or(0, |x| x.stats.series);
         let slot = r.find_or_insert(i, attributes);
-        let start = r.last_collect;
+        let start = r.prev_collect;
+        if r.inst(i).map_or(0, |x| x.stats.series) != created {
+            // Created by this callback: it started at the previous collect, not now.
+            if let Some(s) = r.series.get_mut(slot) {
+                s.start = start;
+            }
+        }
         let Some(s) = r.series.get_mut(slot) else {
             return;
         };
