@@ -7,6 +7,11 @@
 //! record-and-encode path firmware would, and exits 0 only when it produced a request.
 #![no_std]
 #![no_main]
+// This crate defines `memcpy` and friends below; `no_builtins` keeps LLVM from compiling
+// their byte loops back into calls to themselves.
+#![no_builtins]
+
+mod registry_round;
 
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, Point, PointValue, RequestHeader,
@@ -20,6 +25,88 @@ fn exit(code: i32) -> ! {
     unsafe {
         core::arch::asm!("syscall", in("rax") 231, in("rdi") code, options(noreturn, nostack));
     }
+}
+
+// The memory functions LLVM calls for slice copies and fills. A firmware target gets them
+// from `compiler_builtins`; the host target this binary runs on expects the C library,
+// which `-nodefaultlibs` leaves out, so they are defined here (plain byte loops).
+
+/// C `memcpy`.
+///
+/// # Safety
+/// `dest` and `src` valid for `n` bytes and not overlapping.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
+        unsafe { *dest.add(i) = *src.add(i) };
+        i += 1;
+    }
+    dest
+}
+
+/// C `memmove`.
+///
+/// # Safety
+/// `dest` and `src` valid for `n` bytes; they may overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
+    if (dest as usize) <= (src as usize) {
+        // SAFETY: copying forwards never overwrites a source byte not yet read.
+        unsafe { memcpy(dest, src, n) }
+    } else {
+        let mut i = n;
+        while i > 0 {
+            i -= 1;
+            // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
+            unsafe { *dest.add(i) = *src.add(i) };
+        }
+        dest
+    }
+}
+
+/// C `memset`.
+///
+/// # Safety
+/// `dest` valid for `n` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memset(dest: *mut u8, value: i32, n: usize) -> *mut u8 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the caller guarantees the range is valid for `n` bytes.
+        unsafe { *dest.add(i) = value as u8 };
+        i += 1;
+    }
+    dest
+}
+
+/// C `memcmp`.
+///
+/// # Safety
+/// `a` and `b` valid for `n` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    let mut i = 0;
+    while i < n {
+        // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
+        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+        i += 1;
+    }
+    0
+}
+
+/// C `bcmp` (LLVM emits it for equality-only comparisons).
+///
+/// # Safety
+/// `a` and `b` valid for `n` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    // SAFETY: same contract as memcmp.
+    unsafe { memcmp(a, b, n) }
 }
 
 #[panic_handler]
@@ -91,5 +178,8 @@ pub extern "C" fn _start() -> ! {
 }
 
 extern "C" fn firmware_main() -> ! {
+    if !registry_round::run() {
+        exit(2)
+    }
     exit(run())
 }
