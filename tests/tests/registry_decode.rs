@@ -95,8 +95,11 @@ fn observe(o: &mut dyn Observe) {
     );
 }
 
-/// Decoded (metric name, attributes, rendered value, start, time) rows, in order.
-fn rows(metrics: &[Metric]) -> Vec<(String, Vec<(String, String)>, String, u64, u64)> {
+/// (metric name, attributes, rendered value, start, time).
+type Row = (String, Vec<(String, String)>, String, u64, u64);
+
+/// Decoded rows, in order.
+fn rows(metrics: &[Metric]) -> Vec<Row> {
     let mut out = Vec::new();
     for m in metrics {
         match m.data.as_ref().unwrap() {
@@ -170,7 +173,7 @@ fn rows(metrics: &[Metric]) -> Vec<(String, Vec<(String, String)>, String, u64, 
 }
 
 /// The same rows rendered from the snapshot's MetricsSource answers.
-fn snap_rows(snap: &Snap) -> Vec<(String, Vec<(String, String)>, String, u64, u64)> {
+fn snap_rows(snap: &Snap) -> Vec<Row> {
     use otlp_embedded::proto::{MetricData, PointValue};
     let mut out = Vec::new();
     for m in 0..snap.metric_count() {

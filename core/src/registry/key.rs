@@ -38,16 +38,28 @@ pub(crate) struct EncodeLoss {
     pub dropped: u8,
 }
 
+/// Key equality, with a pointer shortcut: callers usually pass the same `&'static str`
+/// literal that was declared.
+#[inline(always)]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+}
+
+#[inline(always)]
 fn find<'a>(attrs: &'a [KeyValue<'a>], hint: usize, key: &str) -> Option<AttributeValue<'a>> {
     // Callers usually pass attributes in declared order: try that position first.
     if let Some(kv) = attrs.get(hint) {
-        if kv.key == key {
+        if same_key(kv.key, key) {
             return Some(kv.value);
         }
     }
-    attrs.iter().find(|kv| kv.key == key).map(|kv| kv.value)
+    attrs
+        .iter()
+        .find(|kv| same_key(kv.key, key))
+        .map(|kv| kv.value)
 }
 
+#[inline(always)]
 fn payload_len(value: &AttributeValue<'_>) -> usize {
     match value {
         AttributeValue::Bool(_) => 0,
@@ -70,6 +82,7 @@ fn truncate_str(s: &str, max: usize) -> &str {
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
 /// or `None` when the value does not fit at all.
+#[inline(always)]
 fn put(
     key: &mut [u8],
     pos: usize,
@@ -260,23 +273,30 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// A fast 64-bit hash of the used part of a key (multiply-rotate over 8-byte words).
+/// A fast 64-bit hash of the used part of a key: each 8-byte word is mixed with its
+/// position and multiplied independently (the multiplies run in parallel), then the sum is
+/// finalised. Not for adversarial input: a collision only costs a longer probe.
 #[inline]
 pub(crate) fn hash(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut h: u64 = bytes.len() as u64;
+    const P: u64 = 0xC2B2_AE3D_27D4_EB4F;
+    let mut h: u64 = (bytes.len() as u64).wrapping_mul(P);
     let mut chunks = bytes.chunks_exact(8);
+    let mut i: u64 = 1;
     for c in &mut chunks {
         let mut w = [0u8; 8];
         w.copy_from_slice(c);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h = h.wrapping_add((u64::from_le_bytes(w) ^ i.wrapping_mul(P)).wrapping_mul(K));
+        i += 1;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut w = [0u8; 8];
         w[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(23) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        h = h.wrapping_add((u64::from_le_bytes(w) ^ i.wrapping_mul(P)).wrapping_mul(K));
     }
+    h ^= h >> 32;
+    h = h.wrapping_mul(K);
     h ^ (h >> 29)
 }
 
