@@ -237,67 +237,265 @@ impl<'k> Iterator for Decoder<'k> {
     type Item = KeyValue<'k>;
 
     fn next(&mut self) -> Option<KeyValue<'k>> {
-        loop {
-            let name = *self.keys.get(self.index)?;
+        while let Some(name) = self.keys.get(self.index) {
             self.index += 1;
-            let tag = *self.key.get(self.pos)?;
-            let start = self.pos + 1;
-            let value = match tag {
-                TAG_ABSENT => {
-                    self.pos = start;
-                    continue;
-                }
-                TAG_FALSE | TAG_TRUE => {
-                    self.pos = start;
-                    AttributeValue::Bool(tag == TAG_TRUE)
-                }
-                TAG_INT | TAG_DOUBLE => {
-                    let bytes: [u8; 8] = self.key.get(start..start + 8)?.try_into().ok()?;
-                    self.pos = start + 8;
-                    let raw = u64::from_le_bytes(bytes);
-                    if tag == TAG_INT {
-                        AttributeValue::Int(raw as i64)
-                    } else {
-                        AttributeValue::Double(f64::from_bits(raw))
-                    }
-                }
-                _ => {
-                    let len = usize::from(tag - TAG_STR);
-                    let bytes = self.key.get(start..start + len)?;
-                    self.pos = start + len;
-                    AttributeValue::Str(core::str::from_utf8(bytes).unwrap_or(""))
-                }
-            };
-            return Some(KeyValue::new(name, value));
+            if self.pos >= self.key.len() {
+                return None;
+            }
+            let (v, next) = slot(self.key, self.pos);
+            self.pos = next;
+            if let Some(v) = v {
+                return Some(KeyValue::new(name, v));
+            }
         }
+        None
     }
 }
 
-/// A fast 64-bit hash of the used part of a key: each 8-byte word is mixed with its
-/// position and multiplied independently (the multiplies run in parallel), then the sum is
-/// finalised. Not for adversarial input: a collision only costs a longer probe.
-#[inline]
-pub(crate) fn hash(bytes: &[u8]) -> u64 {
+/// Hash state over a key's values: each 64-bit word is mixed with its position and
+/// multiplied independently (the multiplies run in parallel), then the sum is finalised.
+/// Not for adversarial input: a collision only costs a longer probe and a compare.
+struct Hasher {
+    h: u64,
+    i: u64,
+}
+
+impl Hasher {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     const P: u64 = 0xC2B2_AE3D_27D4_EB4F;
-    let mut h: u64 = (bytes.len() as u64).wrapping_mul(P);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut i: u64 = 1;
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = h.wrapping_add((u64::from_le_bytes(w) ^ i.wrapping_mul(P)).wrapping_mul(K));
-        i += 1;
+
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        self.h = self
+            .h
+            .wrapping_add((w ^ self.i.wrapping_mul(Self::P)).wrapping_mul(Self::K));
+        self.i += 1;
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = h.wrapping_add((u64::from_le_bytes(w) ^ i.wrapping_mul(P)).wrapping_mul(K));
+
+    /// One declared key's value (or its absence), as the packed key would hold it.
+    #[inline(always)]
+    fn value(&mut self, v: Option<AttributeValue<'_>>) {
+        match v {
+            None => self.word(u64::from(TAG_ABSENT)),
+            Some(AttributeValue::Bool(b)) => self.word(if b { 2 } else { 1 }),
+            Some(AttributeValue::Int(x)) => {
+                self.word(u64::from(TAG_INT));
+                self.word(x as u64);
+            }
+            Some(AttributeValue::Double(x)) => {
+                self.word(u64::from(TAG_DOUBLE));
+                self.word(x.to_bits());
+            }
+            Some(AttributeValue::Str(s)) => {
+                let b = s.as_bytes();
+                let n = b.len();
+                self.word(u64::from(TAG_STR) + n as u64);
+                // Whole-word loads; the tail (or a short string) is read as overlapping
+                // words, which the length word above makes unambiguous.
+                if n >= 8 {
+                    let mut i = 0;
+                    while i + 8 <= n {
+                        self.word(read8(b, i));
+                        i += 8;
+                    }
+                    if i < n {
+                        self.word(read8(b, n - 8));
+                    }
+                } else if n >= 4 {
+                    self.word(read4(b, 0) | (read4(b, n - 4) << 32));
+                } else if n > 0 {
+                    let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+                    self.word(at(0) | (at(n / 2) << 8) | (at(n - 1) << 16));
+                }
+            }
+        }
     }
-    h ^= h >> 32;
-    h = h.wrapping_mul(K);
-    h ^ (h >> 29)
+
+    #[inline(always)]
+    fn finish(self) -> u64 {
+        let mut h = self.h ^ (self.h >> 32);
+        h = h.wrapping_mul(Self::K);
+        h ^ (h >> 29)
+    }
+}
+
+#[inline(always)]
+fn read8(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+#[inline(always)]
+fn read4(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+/// What the lookup pass learned about the caller's attributes.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Probe {
+    /// Hash of the values in declared-key order.
+    pub hash: u64,
+    /// Whether they fit a key of this size untruncated (else use [`encode`] and
+    /// [`hash_key`]).
+    pub fits: bool,
+    /// Attributes whose key was not declared.
+    pub dropped: usize,
+    /// For each declared key, the index of its attribute in the caller's slice
+    /// (`u8::MAX`: absent), so the compare pass does not search again.
+    pub at: [u8; MAX_KEYS],
+}
+
+/// Finds `key` in `attrs` (trying position `hint` first) and returns its index.
+#[inline(always)]
+fn find_index(attrs: &[KeyValue<'_>], hint: usize, key: &str) -> Option<usize> {
+    if let Some(kv) = attrs.get(hint) {
+        if same_key(kv.key, key) {
+            return Some(hint);
+        }
+    }
+    attrs.iter().position(|kv| same_key(kv.key, key))
+}
+
+/// Hashes the caller's values in declared-key order without packing them.
+#[inline]
+pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
+    let mut h = Hasher { h: 0, i: 1 };
+    let mut size = 0usize;
+    let mut matched = 0usize;
+    let mut long = false;
+    let mut at = [u8::MAX; MAX_KEYS];
+    for (i, k) in keys.iter().enumerate().take(MAX_KEYS) {
+        let index = find_index(attrs, i, k).filter(|x| *x < usize::from(u8::MAX));
+        let v = index.and_then(|x| attrs.get(x)).map(|kv| kv.value);
+        if let (Some(slot), Some(x)) = (at.get_mut(i), index) {
+            *slot = x as u8;
+        }
+        if let Some(v) = &v {
+            matched += 1;
+            let len = payload_len(v);
+            long |= len > MAX_STR_LEN;
+            size += 1 + len;
+        } else {
+            size += 1;
+        }
+        h.value(v);
+    }
+    Probe {
+        hash: h.finish(),
+        fits: !long && size <= key_size,
+        dropped: attrs.len().saturating_sub(matched),
+        at,
+    }
+}
+
+/// Hash of a packed key: the same as [`probe`] gives for the values it holds.
+pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
+    let mut h = Hasher { h: 0, i: 1 };
+    let mut pos = 0;
+    for _ in keys {
+        let (v, next) = slot(key, pos);
+        h.value(v);
+        pos = next;
+    }
+    h.finish()
+}
+
+/// Whether the packed `key` holds exactly the caller's values (which fit untruncated).
+#[inline]
+pub(crate) fn matches(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    at: &[u8; MAX_KEYS],
+    key: &[u8],
+) -> bool {
+    let mut pos = 0;
+    for i in 0..keys.len().min(MAX_KEYS) {
+        let Some(&tag) = key.get(pos) else {
+            return false;
+        };
+        let start = pos + 1;
+        let value = at
+            .get(i)
+            .and_then(|x| attrs.get(usize::from(*x)))
+            .map(|kv| kv.value);
+        match value {
+            None => {
+                if tag != TAG_ABSENT {
+                    return false;
+                }
+                pos = start;
+            }
+            Some(AttributeValue::Bool(b)) => {
+                if tag != if b { TAG_TRUE } else { TAG_FALSE } {
+                    return false;
+                }
+                pos = start;
+            }
+            Some(AttributeValue::Int(x)) => {
+                if tag != TAG_INT || key.get(start..start + 8) != Some(&x.to_le_bytes()[..]) {
+                    return false;
+                }
+                pos = start + 8;
+            }
+            Some(AttributeValue::Double(x)) => {
+                let bits = x.to_bits().to_le_bytes();
+                if tag != TAG_DOUBLE || key.get(start..start + 8) != Some(&bits[..]) {
+                    return false;
+                }
+                pos = start + 8;
+            }
+            Some(AttributeValue::Str(s)) => {
+                let len = s.len();
+                if usize::from(tag) != usize::from(TAG_STR) + len
+                    || key.get(start..start + len) != Some(s.as_bytes())
+                {
+                    return false;
+                }
+                pos = start + len;
+            }
+        }
+    }
+    true
+}
+
+/// The value at `pos` of a packed key (None when absent) and the position after it.
+fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
+    let Some(&tag) = key.get(pos) else {
+        return (None, pos + 1);
+    };
+    let start = pos + 1;
+    match tag {
+        TAG_ABSENT => (None, start),
+        TAG_FALSE | TAG_TRUE => (Some(AttributeValue::Bool(tag == TAG_TRUE)), start),
+        TAG_INT | TAG_DOUBLE => {
+            let Some(bytes) = key
+                .get(start..start + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            else {
+                return (None, start);
+            };
+            let raw = u64::from_le_bytes(bytes);
+            let v = if tag == TAG_INT {
+                AttributeValue::Int(raw as i64)
+            } else {
+                AttributeValue::Double(f64::from_bits(raw))
+            };
+            (Some(v), start + 8)
+        }
+        _ => {
+            let len = usize::from(tag - TAG_STR);
+            match key.get(start..start + len) {
+                Some(b) => (
+                    Some(AttributeValue::Str(core::str::from_utf8(b).unwrap_or(""))),
+                    start + len,
+                ),
+                None => (None, start),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -330,6 +528,25 @@ mod tests {
         assert_eq!(d.next(), Some(a[1]));
         assert_eq!(d.next(), Some(a[2]));
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn probe_hash_equals_packed_key_hash_and_matches() {
+        let a = [
+            kv("c", AttributeValue::Double(2.5)),
+            kv("a", AttributeValue::Str("a longer string value")),
+        ];
+        let mut k = [0u8; 64];
+        encode(KEYS, &a, &mut k);
+        let p = probe(KEYS, &a, 64);
+        assert!(p.fits);
+        assert_eq!(p.dropped, 0);
+        assert_eq!(p.hash, hash_key(KEYS, &k));
+        assert!(matches(KEYS, &a, &p.at, &k));
+        let other = [kv("a", AttributeValue::Str("a longer string valuE"))];
+        assert!(!matches(KEYS, &other, &probe(KEYS, &other, 64).at, &k));
+        assert_ne!(probe(KEYS, &other, 64).hash, p.hash);
+        assert!(!probe(KEYS, &a, 20).fits);
     }
 
     #[test]

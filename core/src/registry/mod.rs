@@ -553,24 +553,28 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         let overflow = base + cap;
+        let keys = inst.desc.attribute_keys;
+        let probe = key::probe(keys, attributes, K);
+        // Values that do not fit are packed (truncated) first, and looked up by the packed
+        // key; values that fit are compared in place, with no packing on the hot path.
         let mut key = [0u8; K];
-        let (used, loss) = key::encode(inst.desc.attribute_keys, attributes, &mut key);
+        let mut loss = key::EncodeLoss {
+            truncated: 0,
+            dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
+        };
+        let h64 = if probe.fits {
+            probe.hash
+        } else {
+            loss = key::encode(keys, attributes, &mut key).1;
+            key::hash_key(keys, &key)
+        };
         if loss != key::EncodeLoss::default() {
-            if let Some(inst) = self.inst_mut(i) {
-                inst.stats.truncated = inst
-                    .stats
-                    .truncated
-                    .saturating_add(u32::from(loss.truncated));
-                inst.stats.dropped_attributes = inst
-                    .stats
-                    .dropped_attributes
-                    .saturating_add(u32::from(loss.dropped));
-            }
+            self.count_loss(i, loss);
         }
         if cap == 0 {
             return self.route_overflow(i, overflow);
         }
-        let h = (key::hash(key.get(..used).unwrap_or(&key)) >> 48) as u16;
+        let h = (h64 >> 48) as u16;
         let mut pos = (usize::from(h) * cap) >> 16;
         let mut empty_at = None;
         for _ in 0..cap {
@@ -580,7 +584,13 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                 break;
             }
             if let Some(s) = self.series.get(base + usize::from(e)) {
-                if s.hash == h && s.key == key {
+                if s.hash == h
+                    && if probe.fits {
+                        key::matches(keys, attributes, &probe.at, &s.key)
+                    } else {
+                        s.key == key
+                    }
+                {
                     return base + usize::from(e);
                 }
             }
@@ -599,6 +609,9 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let Some(free) = free else {
             return self.route_overflow(i, overflow);
         };
+        if probe.fits {
+            key::encode(keys, attributes, &mut key);
+        }
         let start = self.last_collect;
         if let Some(s) = self.series.get_mut(base + free) {
             *s = Series {
@@ -620,6 +633,20 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             inst.stats.series = inst.stats.series.saturating_add(1);
         }
         base + free
+    }
+
+    #[cold]
+    fn count_loss(&mut self, i: usize, loss: key::EncodeLoss) {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.truncated = inst
+                .stats
+                .truncated
+                .saturating_add(u32::from(loss.truncated));
+            inst.stats.dropped_attributes = inst
+                .stats
+                .dropped_attributes
+                .saturating_add(u32::from(loss.dropped));
+        }
     }
 
     #[cold]
