@@ -599,6 +599,23 @@ fn long_strings_truncated_at_char_boundary_and_counted() {
     assert_eq!(snap.attribute_count(0, p), 1);
     let st = reg.stats(c).unwrap();
     assert_eq!((st.truncated, st.dropped_attributes), (1, 1));
+    // The same over-long value again finds the truncated series (no new series).
+    reg.record(
+        c,
+        5u64,
+        &[KeyValue::new("a", AttributeValue::Str("aéééééé"))],
+    )
+    .unwrap();
+    reg.collect(&mut snap, 3);
+    assert_eq!(snap.point_count(0), 2);
+    let p = (0..2)
+        .find(|&p| snap.attribute(0, p, 0).value == AttributeValue::Str("aéééé"))
+        .unwrap();
+    assert_eq!(
+        snap.point(0, p).value,
+        otlp_embedded::proto::PointValue::Int(6)
+    );
+    assert_eq!(reg.stats(c).unwrap().truncated, 2);
 }
 
 #[test]

@@ -14,6 +14,37 @@
 //! A [`Snapshot`] has the same five parameters and so always has room for everything the
 //! registry holds: collection never fails for lack of space.
 //!
+//! ```
+//! use otlp_embedded::export::{Producer, Settlement};
+//! use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
+//! use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
+//!
+//! // 4 instruments, 32 series, 34 bytes of values per series, 8 histogram series,
+//! // 256 bucket counters.
+//! let mut registry: Registry<4, 32, 34, 8, 256> = Registry::new(1_700_000_000_000_000_000);
+//! let requests = registry
+//!     .declare(
+//!         InstrumentDesc::counter_u64("http.server.requests")
+//!             .attributes(&["method", "status"])
+//!             .max_series(8)
+//!             .temporality(Temporality::Delta),
+//!     )
+//!     .unwrap();
+//! let get_ok = [
+//!     KeyValue::new("status", AttributeValue::Int(200)), // any order
+//!     KeyValue::new("method", AttributeValue::Str("GET")),
+//! ];
+//! registry.record(requests, 1u64, &get_ok).unwrap();
+//! let bound = registry.bind(requests, &get_ok).unwrap(); // no lookup from here on
+//! registry.record_bound(bound, 2u64).unwrap();
+//!
+//! let mut snapshot: Snapshot<4, 32, 34, 8, 256> = Snapshot::new();
+//! registry.collect(&mut snapshot, 1_700_000_010_000_000_000);
+//! assert_eq!(snapshot.point(0, 0).value, PointValue::Int(3));
+//! // ... encode `snapshot` into requests, send them, then settle each request's span:
+//! registry.settle(&snapshot, snapshot.full_span(), Settlement::Delivered);
+//! ```
+//!
 //! # Attributes
 //!
 //! Attribute keys are declared with the instrument (`&'static str`); a series stores only
