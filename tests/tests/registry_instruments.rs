@@ -684,3 +684,25 @@ fn snapshot_answers_out_of_range_without_panicking() {
     reg.collect(&mut snap, 2);
     assert_eq!(int(&snap, 0, 0), 1, "cumulative: unchanged by the commit");
 }
+
+#[test]
+fn exponential_histogram_extreme_range_still_counts_every_value() {
+    let mut reg = Reg::new(0);
+    let h = reg
+        .declare(InstrumentDesc::exponential_histogram("e").exponential_limits(3, 20))
+        .unwrap();
+    assert!(reg
+        .declare(InstrumentDesc::exponential_histogram("x").exponential_limits(2, 20))
+        .is_err());
+    for v in [5e-324, f64::MAX, 1.0, -f64::MAX, -5e-324] {
+        reg.record(h, v, &[]).unwrap();
+    }
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 1);
+    let v = expo(&snap, 0);
+    assert_eq!(v.scale, -10);
+    assert_eq!(v.positive.bucket_counts.iter().sum::<u64>(), 3);
+    assert_eq!(v.negative.bucket_counts.iter().sum::<u64>(), 2);
+    assert_eq!(v.positive.offset, -2);
+    assert_eq!(v.positive.bucket_counts, &[1, 1, 1]);
+}

@@ -172,7 +172,8 @@ pub struct InstrumentDesc {
     pub max_series: u16,
     /// Explicit-bucket boundaries, strictly ascending (histograms).
     pub bounds: &'static [f64],
-    /// Most buckets per sign (exponential histograms), at least 2.
+    /// Most buckets per sign (exponential histograms), at least 3 (at scale -10 every
+    /// finite `f64` falls in one of three buckets, so any value always fits).
     pub max_size: u16,
     /// Starting (largest) scale (exponential histograms), `-10..=20`.
     pub max_scale: i8,

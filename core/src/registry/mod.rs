@@ -170,7 +170,7 @@ pub enum DeclareError {
     TooManyKeys,
     /// Bounds not strictly ascending, or not finite.
     InvalidBounds,
-    /// Exponential limits out of range (max size below 2, scale outside -10..=20).
+    /// Exponential limits out of range (max size below 3, scale outside -10..=20).
     InvalidLimits,
     /// An observable instrument without a callback.
     MissingCallback,
@@ -196,7 +196,7 @@ impl core::fmt::Display for DeclareError {
                 f.write_str("registry: bounds not finite and strictly ascending")
             }
             DeclareError::InvalidLimits => {
-                f.write_str("registry: exponential max size < 2 or scale outside -10..=20")
+                f.write_str("registry: exponential max size < 3 or scale outside -10..=20")
             }
             DeclareError::MissingCallback => {
                 f.write_str("registry: observable instrument without callback")
@@ -425,7 +425,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                 }
             }
             InstrumentKind::ExponentialHistogram
-                if desc.max_size < 2 || !(MIN_SCALE..=MAX_SCALE).contains(&desc.max_scale) =>
+                if desc.max_size < 3 || !(MIN_SCALE..=MAX_SCALE).contains(&desc.max_scale) =>
             {
                 return Err(DeclareError::InvalidLimits);
             }
@@ -726,6 +726,9 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         );
         let bounds = inst.desc.bounds;
         let stride = usize::from(inst.stride);
+        if kind.is_observable() {
+            return Err(RecordError::WrongKind);
+        }
         let rejected =
             !value.is_finite() || (kind == InstrumentKind::Counter && value.is_negative());
         if rejected {
