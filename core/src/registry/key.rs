@@ -333,6 +333,30 @@ fn read4(b: &[u8], at: usize) -> u64 {
         .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
 }
 
+/// Equality of two byte strings of the same length with word loads (no call to `bcmp`
+/// for the short values attributes usually hold).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if read8(a, i) != read8(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        i == n || read8(a, n - 8) == read8(b, n - 8)
+    } else if n >= 4 {
+        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
+    } else {
+        a == b
+    }
+}
+
 /// What the lookup pass learned about the caller's attributes.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Probe {
@@ -450,7 +474,9 @@ pub(crate) fn matches(
             Some(AttributeValue::Str(s)) => {
                 let len = s.len();
                 if usize::from(tag) != usize::from(TAG_STR) + len
-                    || key.get(start..start + len) != Some(s.as_bytes())
+                    || !key
+                        .get(start..start + len)
+                        .is_some_and(|k| bytes_eq(k, s.as_bytes()))
                 {
                     return false;
                 }

@@ -581,31 +581,70 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
         };
-        let base = usize::from(inst.base);
-        let cap = usize::from(inst.cap);
-        let overflow = base + cap;
         let keys = inst.desc.attribute_keys;
         let probe = key::probe(keys, attributes, K);
         // Values that do not fit are packed (truncated) first, and looked up by the packed
         // key; values that fit are compared in place, with no packing on the hot path.
+        if !probe.fits {
+            return self.find_or_insert_packed(i, attributes);
+        }
+        if probe.dropped > 0 {
+            self.count_loss(
+                i,
+                key::EncodeLoss {
+                    truncated: 0,
+                    dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
+                },
+            );
+        }
+        let h = (probe.hash >> 48) as u16;
+        self.lookup_or_insert(
+            i,
+            h,
+            |s| key::matches(keys, attributes, &probe.at, &s.key),
+            |key| {
+                key::encode(keys, attributes, key);
+            },
+        )
+    }
+
+    /// The slow path: values that must be truncated are packed first and looked up by the
+    /// packed key.
+    #[cold]
+    #[inline(never)]
+    fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
         let mut key = [0u8; K];
-        let mut loss = key::EncodeLoss {
-            truncated: 0,
-            dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
-        };
-        let h64 = if probe.fits {
-            probe.hash
-        } else {
-            loss = key::encode(keys, attributes, &mut key).1;
-            key::hash_key(keys, &key)
-        };
+        let loss = key::encode(keys, attributes, &mut key).1;
         if loss != key::EncodeLoss::default() {
             self.count_loss(i, loss);
         }
+        let h = (key::hash_key(keys, &key) >> 48) as u16;
+        self.lookup_or_insert(i, h, |s| s.key == key, |k| *k = key)
+    }
+
+    /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
+    /// one (its key written by `fill`) when absent and there is room, else overflows.
+    #[inline(always)]
+    fn lookup_or_insert(
+        &mut self,
+        i: usize,
+        h: u16,
+        is_match: impl Fn(&Series<K>) -> bool,
+        fill: impl FnOnce(&mut [u8; K]),
+    ) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let overflow = base + cap;
         if cap == 0 {
             return self.route_overflow(i, overflow);
         }
-        let h = (h64 >> 48) as u16;
         let mut pos = (usize::from(h) * cap) >> 16;
         let mut empty_at = None;
         for _ in 0..cap {
@@ -615,13 +654,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                 break;
             }
             if let Some(s) = self.series.get(base + usize::from(e)) {
-                if s.hash == h
-                    && if probe.fits {
-                        key::matches(keys, attributes, &probe.at, &s.key)
-                    } else {
-                        s.key == key
-                    }
-                {
+                if s.hash == h && is_match(s) {
                     return base + usize::from(e);
                 }
             }
@@ -640,9 +673,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let Some(free) = free else {
             return self.route_overflow(i, overflow);
         };
-        if probe.fits {
-            key::encode(keys, attributes, &mut key);
-        }
+        let mut key = [0u8; K];
+        fill(&mut key);
         let start = self.last_collect;
         if let Some(s) = self.series.get_mut(base + free) {
             *s = Series {
