@@ -1,1 +1,1196 @@
-//! PLACEHOLDER (issue 3 fills this in): instruments, aggregation, snapshots.
+//! Instruments, aggregation and snapshots, in fixed memory.
+//!
+//! A [`Registry`] holds every series of every instrument in tables whose sizes are const
+//! generics, so its size is known at compile time and it can live in a `static`:
+//!
+//! - `I`: instruments;
+//! - `N`: series, shared out at declaration: each instrument reserves
+//!   `max_series + 1` (the extra one is its overflow series);
+//! - `K`: bytes of attribute values per series (see below);
+//! - `H`: histogram series (explicit and exponential), reserved `max_series + 1` each;
+//! - `B`: bucket counters (`u64`), reserved per histogram series: `bounds.len() + 1` for an
+//!   explicit-bucket histogram, `2 * max_size` for an exponential one.
+//!
+//! A [`Snapshot`] has the same five parameters and so always has room for everything the
+//! registry holds: collection never fails for lack of space.
+//!
+//! ```
+//! use otlp_embedded::export::{Producer, Settlement};
+//! use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
+//! use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
+//!
+//! // 4 instruments, 32 series, 34 bytes of values per series, 8 histogram series,
+//! // 256 bucket counters.
+//! let mut registry: Registry<4, 32, 34, 8, 256> = Registry::new(1_700_000_000_000_000_000);
+//! let requests = registry
+//!     .declare(
+//!         InstrumentDesc::counter_u64("http.server.requests")
+//!             .attributes(&["method", "status"])
+//!             .max_series(8)
+//!             .temporality(Temporality::Delta),
+//!     )
+//!     .unwrap();
+//! let get_ok = [
+//!     KeyValue::new("status", AttributeValue::Int(200)), // any order
+//!     KeyValue::new("method", AttributeValue::Str("GET")),
+//! ];
+//! registry.record(requests, 1u64, &get_ok).unwrap();
+//! let bound = registry.bind(requests, &get_ok).unwrap(); // no lookup from here on
+//! registry.record_bound(bound, 2u64).unwrap();
+//!
+//! let mut snapshot: Snapshot<4, 32, 34, 8, 256> = Snapshot::new();
+//! registry.collect(&mut snapshot, 1_700_000_010_000_000_000);
+//! assert_eq!(snapshot.point(0, 0).value, PointValue::Int(3));
+//! // ... encode `snapshot` into requests, send them, then settle each request's span:
+//! registry.settle(&snapshot, snapshot.full_span(), Settlement::Delivered);
+//! ```
+//!
+//! # Attributes
+//!
+//! Attribute keys are declared with the instrument (`&'static str`); a series stores only
+//! the values, packed in declared-key order, so identity does not depend on the order the
+//! caller passes them in. Each present value takes one tag byte plus its payload: 0 bytes
+//! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
+//! values of up to 16 bytes need `K = 34`. A value set that does not fit is cut: strings
+//! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
+//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted.
+//!
+//! # Cardinality
+//!
+//! When an instrument's series table is full, measurements for new attribute sets go to its
+//! overflow series, exported with the single attribute `otel.metric.overflow = true`; nothing
+//! is dropped, and [`InstrumentStats::overflowed`] counts them. Under delta temporality a
+//! series that had no measurement since its last commit is reclaimed at that commit (series
+//! pinned with [`Registry::bind`] never are), so a long-running device does not fill up.
+//!
+//! # Time
+//!
+//! Core owns no clock: [`Producer::collect`] takes the unix time. A series' start time is
+//! the time of the collect before it was created (the registry's start time before the
+//! first collect); under delta temporality it moves to the snapshot time at each commit.
+//! Gauges export start time 0. If the clock jumps backwards, every exported point still has
+//! `time >= start_time`: the point time is clamped up to its start.
+//!
+//! # Collect and settle
+//!
+//! `collect` copies every series that has something to export into the caller's snapshot.
+//! The exporter encodes the snapshot into requests and settles each request's
+//! [`PointSpan`] once. [`Settlement::Delivered`] and [`Settlement::Dropped`] commit: under
+//! delta temporality what the snapshot carried is subtracted from the live series (which
+//! may have recorded more meanwhile) and the series' start moves to the snapshot time;
+//! [`Settlement::Abandoned`] leaves the series alone, so the next collect carries the unsent
+//! part together with what came after. A point settled twice is committed once.
+//!
+//! Histogram min and max cannot be subtracted: at commit they are reset when the series had
+//! no measurement since the snapshot, and otherwise kept (so the next delta point's min/max
+//! cover its measurements and possibly some of the committed ones). An exponential
+//! histogram may have downscaled since the snapshot; the snapshot's buckets are mapped to
+//! the live scale before subtracting.
+//!
+//! Float sums subtract in floating point; delta commits of float counters are exact only
+//! while the values are exactly representable (integers below 2^53, for instance).
+
+mod desc;
+mod expo;
+mod key;
+#[cfg(feature = "critical-section")]
+mod shared;
+mod snapshot;
+
+pub use desc::{
+    Callback, InstrumentDesc, InstrumentKind, Number, NumberKind, Observe, DEFAULT_BOUNDS,
+};
+pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
+pub use key::{MAX_KEYS, MAX_STR_LEN};
+#[cfg(feature = "critical-section")]
+pub use shared::CsRegistry;
+pub use snapshot::Snapshot;
+
+use crate::export::{Producer, Settlement};
+use crate::proto::{KeyValue, PointSpan, Temporality};
+use crate::time::UnixNanos;
+use expo::Window;
+
+/// A declared instrument: pass it to [`Registry::record`] and [`Registry::bind`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instrument(u16);
+
+impl Instrument {
+    /// Position in declaration order.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A series pinned to one attribute set: records with no lookup, never reclaimed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Bound {
+    instrument: u16,
+    slot: u16,
+}
+
+impl Bound {
+    /// The instrument this series belongs to.
+    pub const fn instrument(self) -> Instrument {
+        Instrument(self.instrument)
+    }
+}
+
+/// Why a declaration failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DeclareError {
+    /// All `I` instrument slots are taken.
+    TooManyInstruments,
+    /// Fewer than `max_series + 1` of the `N` series remain.
+    SeriesExhausted {
+        /// Series needed.
+        needed: usize,
+        /// Series left.
+        left: usize,
+    },
+    /// Fewer than `max_series + 1` of the `H` histogram series remain.
+    HistogramsExhausted {
+        /// Histogram series needed.
+        needed: usize,
+        /// Histogram series left.
+        left: usize,
+    },
+    /// Not enough of the `B` bucket counters remain.
+    BucketsExhausted {
+        /// Bucket counters needed.
+        needed: usize,
+        /// Bucket counters left.
+        left: usize,
+    },
+    /// More than [`MAX_KEYS`] attribute keys.
+    TooManyKeys,
+    /// Bounds not strictly ascending, or not finite.
+    InvalidBounds,
+    /// Exponential limits out of range (max size below 3, scale outside -10..=20).
+    InvalidLimits,
+    /// An observable instrument without a callback.
+    MissingCallback,
+    /// The shared registry was already borrowed (declared from inside a callback).
+    Busy,
+}
+
+impl core::fmt::Display for DeclareError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DeclareError::TooManyInstruments => f.write_str("registry: instrument table full"),
+            DeclareError::SeriesExhausted { needed, left } => {
+                write!(f, "registry: {needed} series needed, {left} left")
+            }
+            DeclareError::HistogramsExhausted { needed, left } => {
+                write!(f, "registry: {needed} histogram series needed, {left} left")
+            }
+            DeclareError::BucketsExhausted { needed, left } => {
+                write!(f, "registry: {needed} bucket counters needed, {left} left")
+            }
+            DeclareError::TooManyKeys => write!(f, "registry: more than {MAX_KEYS} attribute keys"),
+            DeclareError::InvalidBounds => {
+                f.write_str("registry: bounds not finite and strictly ascending")
+            }
+            DeclareError::InvalidLimits => {
+                f.write_str("registry: exponential max size < 3 or scale outside -10..=20")
+            }
+            DeclareError::MissingCallback => {
+                f.write_str("registry: observable instrument without callback")
+            }
+            DeclareError::Busy => f.write_str("registry: already borrowed"),
+        }
+    }
+}
+
+/// Why a measurement was not recorded.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The instrument (or bound series) is not one of this registry's.
+    UnknownInstrument,
+    /// The instrument does not take measurements this way (an observable instrument).
+    WrongKind,
+    /// A negative increment to a monotonic counter.
+    Negative,
+    /// NaN or an infinity.
+    NotFinite,
+    /// The shared registry was already borrowed (recorded from inside a callback).
+    Busy,
+}
+
+impl core::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            RecordError::UnknownInstrument => "registry: unknown instrument or series",
+            RecordError::WrongKind => "registry: instrument does not take measurements",
+            RecordError::Negative => "registry: negative increment to a counter",
+            RecordError::NotFinite => "registry: value not finite",
+            RecordError::Busy => "registry: already borrowed",
+        })
+    }
+}
+
+/// What an instrument had to cut, reject or redirect.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct InstrumentStats {
+    /// Live series (the overflow series not included).
+    pub series: u16,
+    /// Measurements routed to the overflow series because the table was full.
+    pub overflowed: u32,
+    /// String attribute values truncated to fit.
+    pub truncated: u32,
+    /// Attributes left out (undeclared keys, or no room).
+    pub dropped_attributes: u32,
+    /// Measurements rejected (negative counter increments, NaN, infinities).
+    pub rejected: u32,
+}
+
+const FREE: u8 = 0;
+const LIVE: u8 = 1;
+const PINNED: u8 = 2;
+const EMPTY: u16 = u16::MAX;
+
+#[derive(Copy, Clone, Debug)]
+struct Series<const K: usize> {
+    /// Sum (i64 wrapping or f64 bits) or last value.
+    value: u64,
+    start: UnixNanos,
+    /// Measurements so far (wrapping): tells a commit whether anything came after the snapshot.
+    recorded: u32,
+    /// Epoch of the last snapshot committed, so a point settled twice commits once.
+    settled: u32,
+    hash: u16,
+    state: u8,
+    /// Has something to export.
+    dirty: bool,
+    key: [u8; K],
+}
+
+impl<const K: usize> Series<K> {
+    const EMPTY: Self = Series {
+        value: 0,
+        start: 0,
+        recorded: 0,
+        settled: 0,
+        hash: 0,
+        state: FREE,
+        dirty: false,
+        key: [0; K],
+    };
+}
+
+/// Histogram aggregation state; `at` is where its buckets start in the bucket table.
+#[derive(Copy, Clone, Debug)]
+struct HistState {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    zero_count: u64,
+    at: u32,
+    pos: Window,
+    neg: Window,
+    scale: i8,
+}
+
+impl HistState {
+    const EMPTY: Self = HistState {
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        zero_count: 0,
+        at: 0,
+        pos: Window { offset: 0, len: 0 },
+        neg: Window { offset: 0, len: 0 },
+        scale: 0,
+    };
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Inst {
+    desc: InstrumentDesc,
+    temporality: Temporality,
+    base: u16,
+    cap: u16,
+    hist_base: u16,
+    stride: u16,
+    stats: InstrumentStats,
+}
+
+/// The registry: instruments and their series in fixed tables (see the [module docs](self)).
+///
+/// Works through `&mut self`; [`CsRegistry`] (feature `critical-section`) shares one between
+/// interrupt handlers and the exporter.
+#[derive(Clone, Debug)]
+pub struct Registry<
+    const I: usize = 8,
+    const N: usize = 128,
+    const K: usize = 34,
+    const H: usize = 16,
+    const B: usize = 512,
+> {
+    instruments: [Option<Inst>; I],
+    instrument_count: usize,
+    series: [Series<K>; N],
+    index: [u16; N],
+    series_used: usize,
+    hist: [HistState; H],
+    hist_used: usize,
+    buckets: [u64; B],
+    buckets_used: usize,
+    start_time: UnixNanos,
+    last_collect: UnixNanos,
+    /// The collect before `last_collect`: start of series that callbacks create.
+    prev_collect: UnixNanos,
+    epoch: u32,
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Default
+    for Registry<I, N, K, H, B>
+{
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
+/// Unwraps an `Option` or returns the given value.
+macro_rules! or_return {
+    ($e:expr, $r:expr) => {
+        match $e {
+            Some(v) => v,
+            None => return $r,
+        }
+    };
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    Registry<I, N, K, H, B>
+{
+    const NO_INST: Option<Inst> = None;
+
+    /// An empty registry; series created before the first collect start at `start_time`
+    /// (unix nanoseconds; pass 0 and call [`set_start_time`](Self::set_start_time) when the
+    /// time is not known yet).
+    pub const fn new(start_time: UnixNanos) -> Self {
+        Registry {
+            instruments: [Self::NO_INST; I],
+            instrument_count: 0,
+            series: [Series::EMPTY; N],
+            index: [EMPTY; N],
+            series_used: 0,
+            hist: [HistState::EMPTY; H],
+            hist_used: 0,
+            buckets: [0; B],
+            buckets_used: 0,
+            start_time,
+            last_collect: start_time,
+            prev_collect: start_time,
+            epoch: 0,
+        }
+    }
+
+    /// Sets the start time used before the first collect (once the wall clock is known).
+    pub fn set_start_time(&mut self, start_time: UnixNanos) {
+        self.start_time = start_time;
+        if self.epoch == 0 {
+            self.last_collect = start_time;
+            self.prev_collect = start_time;
+        }
+    }
+
+    /// Declares an instrument, reserving its series, histogram states and buckets.
+    pub fn declare(&mut self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
+        if self.instrument_count >= I || self.instrument_count >= usize::from(u16::MAX) {
+            return Err(DeclareError::TooManyInstruments);
+        }
+        if desc.attribute_keys.len() > MAX_KEYS {
+            return Err(DeclareError::TooManyKeys);
+        }
+        if desc.kind.is_observable() && desc.callback.is_none() {
+            return Err(DeclareError::MissingCallback);
+        }
+        match desc.kind {
+            InstrumentKind::Histogram => {
+                let ok = desc.bounds.iter().all(|b| b.is_finite())
+                    && desc.bounds.windows(2).all(|w| w[0] < w[1]);
+                if !ok {
+                    return Err(DeclareError::InvalidBounds);
+                }
+            }
+            InstrumentKind::ExponentialHistogram
+                if desc.max_size < 3 || !(MIN_SCALE..=MAX_SCALE).contains(&desc.max_scale) =>
+            {
+                return Err(DeclareError::InvalidLimits);
+            }
+            _ => {}
+        }
+        let slots = usize::from(desc.max_series) + 1;
+        let left = N.min(usize::from(EMPTY)) - self.series_used;
+        if slots > left {
+            return Err(DeclareError::SeriesExhausted {
+                needed: slots,
+                left,
+            });
+        }
+        let (hist_base, bucket_base, stride) = if desc.is_histogram() {
+            let left = H.min(usize::from(u16::MAX)) - self.hist_used;
+            if slots > left {
+                return Err(DeclareError::HistogramsExhausted {
+                    needed: slots,
+                    left,
+                });
+            }
+            let stride = desc.bucket_stride();
+            let needed = stride.saturating_mul(slots);
+            let left = B.min(u32::MAX as usize) - self.buckets_used;
+            if needed > left || stride > usize::from(u16::MAX) {
+                return Err(DeclareError::BucketsExhausted { needed, left });
+            }
+            (self.hist_used, self.buckets_used, stride)
+        } else {
+            (0, 0, 0)
+        };
+        // Observable instruments report absolute values: only cumulative makes sense.
+        let temporality = if desc.kind.is_observable() {
+            Temporality::Cumulative
+        } else {
+            desc.temporality
+        };
+        let inst = Inst {
+            desc,
+            temporality,
+            base: self.series_used as u16,
+            cap: desc.max_series,
+            hist_base: hist_base as u16,
+            stride: stride as u16,
+            stats: InstrumentStats::default(),
+        };
+        let id = self.instrument_count;
+        *or_return!(
+            self.instruments.get_mut(id),
+            Err(DeclareError::TooManyInstruments)
+        ) = Some(inst);
+        self.instrument_count += 1;
+        self.series_used += slots;
+        if desc.is_histogram() {
+            self.hist_used += slots;
+            self.buckets_used += stride * slots;
+            for j in 0..slots {
+                if let Some(h) = self.hist.get_mut(hist_base + j) {
+                    h.at = (bucket_base + j * stride) as u32;
+                }
+            }
+        }
+        Ok(Instrument(id as u16))
+    }
+
+    /// Instruments declared so far.
+    pub fn instrument_count(&self) -> usize {
+        self.instrument_count
+    }
+
+    /// The declaration of `instrument`.
+    pub fn desc(&self, instrument: Instrument) -> Option<&InstrumentDesc> {
+        self.inst(usize::from(instrument.0)).map(|i| &i.desc)
+    }
+
+    /// What `instrument` had to cut, reject or redirect so far.
+    pub fn stats(&self, instrument: Instrument) -> Option<InstrumentStats> {
+        self.inst(usize::from(instrument.0)).map(|i| i.stats)
+    }
+
+    fn inst(&self, i: usize) -> Option<&Inst> {
+        self.instruments.get(i).and_then(|i| i.as_ref())
+    }
+
+    fn inst_mut(&mut self, i: usize) -> Option<&mut Inst> {
+        self.instruments.get_mut(i).and_then(|i| i.as_mut())
+    }
+
+    /// Records `value` for the attribute set `attributes` (order does not matter): adds to a
+    /// counter, sets a gauge, records into a histogram.
+    #[inline]
+    pub fn record(
+        &mut self,
+        instrument: Instrument,
+        value: impl Into<Number>,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        let i = usize::from(instrument.0);
+        let value = value.into();
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        if inst.desc.kind.is_observable() {
+            return Err(RecordError::WrongKind);
+        }
+        let slot = self.find_or_insert(i, attributes);
+        self.apply(i, slot, value)
+    }
+
+    /// Pins the series for `attributes` and returns a handle that records with no lookup.
+    /// When the table is full the handle records into the overflow series.
+    pub fn bind(
+        &mut self,
+        instrument: Instrument,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<Bound, RecordError> {
+        let i = usize::from(instrument.0);
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        if inst.desc.kind.is_observable() {
+            return Err(RecordError::WrongKind);
+        }
+        let overflow = usize::from(inst.base) + usize::from(inst.cap);
+        let slot = self.find_or_insert(i, attributes);
+        if slot != overflow {
+            if let Some(s) = self.series.get_mut(slot) {
+                s.state = PINNED;
+            }
+        }
+        Ok(Bound {
+            instrument: instrument.0,
+            slot: slot as u16,
+        })
+    }
+
+    /// Records `value` into a bound series.
+    #[inline]
+    pub fn record_bound(
+        &mut self,
+        bound: Bound,
+        value: impl Into<Number>,
+    ) -> Result<(), RecordError> {
+        let i = usize::from(bound.instrument);
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let slot = usize::from(bound.slot);
+        let base = usize::from(inst.base);
+        if slot < base || slot > base + usize::from(inst.cap) {
+            return Err(RecordError::UnknownInstrument);
+        }
+        self.apply(i, slot, value.into())
+    }
+
+    /// The series slot for `attributes`, created if needed, or the overflow slot.
+    #[inline]
+    fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
+        let probe = key::probe(keys, attributes, K);
+        // Values that do not fit are packed (truncated) first, and looked up by the packed
+        // key; values that fit are compared in place, with no packing on the hot path.
+        if !probe.fits {
+            return self.find_or_insert_packed(i, attributes);
+        }
+        if probe.dropped > 0 {
+            self.count_loss(
+                i,
+                key::EncodeLoss {
+                    truncated: 0,
+                    dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
+                },
+            );
+        }
+        let h = (probe.hash >> 48) as u16;
+        self.lookup_or_insert(
+            i,
+            h,
+            |s| key::matches(keys, attributes, &probe.at, &s.key),
+            |key| {
+                key::encode(keys, attributes, key);
+            },
+        )
+    }
+
+    /// The slow path: values that must be truncated are packed first and looked up by the
+    /// packed key.
+    #[cold]
+    #[inline(never)]
+    fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
+        let mut key = [0u8; K];
+        let loss = key::encode(keys, attributes, &mut key).1;
+        if loss != key::EncodeLoss::default() {
+            self.count_loss(i, loss);
+        }
+        let h = (key::hash_key(keys, &key) >> 48) as u16;
+        self.lookup_or_insert(i, h, |s| s.key == key, |k| *k = key)
+    }
+
+    /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
+    /// one (its key written by `fill`) when absent and there is room, else overflows.
+    #[inline(always)]
+    fn lookup_or_insert(
+        &mut self,
+        i: usize,
+        h: u16,
+        is_match: impl Fn(&Series<K>) -> bool,
+        fill: impl FnOnce(&mut [u8; K]),
+    ) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let overflow = base + cap;
+        if cap == 0 {
+            return self.route_overflow(i, overflow);
+        }
+        let mut pos = (usize::from(h) * cap) >> 16;
+        let mut empty_at = None;
+        for _ in 0..cap {
+            let e = self.index.get(base + pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                empty_at = Some(pos);
+                break;
+            }
+            if let Some(s) = self.series.get(base + usize::from(e)) {
+                if s.hash == h && is_match(s) {
+                    return base + usize::from(e);
+                }
+            }
+            pos += 1;
+            if pos == cap {
+                pos = 0;
+            }
+        }
+        let Some(pos) = empty_at else {
+            return self.route_overflow(i, overflow);
+        };
+        let free = self
+            .series
+            .get(base..overflow)
+            .and_then(|s| s.iter().position(|s| s.state == FREE));
+        let Some(free) = free else {
+            return self.route_overflow(i, overflow);
+        };
+        let mut key = [0u8; K];
+        fill(&mut key);
+        let start = self.last_collect;
+        if let Some(s) = self.series.get_mut(base + free) {
+            *s = Series {
+                value: 0,
+                start,
+                recorded: 0,
+                settled: 0,
+                hash: h,
+                state: LIVE,
+                dirty: false,
+                key,
+            };
+        }
+        if let Some(e) = self.index.get_mut(base + pos) {
+            *e = free as u16;
+        }
+        self.reset_hist(i, base + free);
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_add(1);
+        }
+        base + free
+    }
+
+    #[cold]
+    fn count_loss(&mut self, i: usize, loss: key::EncodeLoss) {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.truncated = inst
+                .stats
+                .truncated
+                .saturating_add(u32::from(loss.truncated));
+            inst.stats.dropped_attributes = inst
+                .stats
+                .dropped_attributes
+                .saturating_add(u32::from(loss.dropped));
+        }
+    }
+
+    #[cold]
+    fn route_overflow(&mut self, i: usize, overflow: usize) -> usize {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.overflowed = inst.stats.overflowed.saturating_add(1);
+        }
+        overflow
+    }
+
+    fn reset_hist(&mut self, i: usize, slot: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        if !inst.desc.is_histogram() {
+            return;
+        }
+        let j = slot - usize::from(inst.base);
+        let scale = inst.desc.max_scale;
+        let (at, stride) = (usize::from(inst.hist_base) + j, usize::from(inst.stride));
+        if let Some(h) = self.hist.get_mut(at) {
+            let b = h.at as usize;
+            *h = HistState {
+                at: h.at,
+                scale,
+                ..HistState::EMPTY
+            };
+            if let Some(words) = self.buckets.get_mut(b..b + stride) {
+                words.fill(0);
+            }
+        }
+    }
+
+    /// Applies one measurement to series `slot` of instrument `i`.
+    #[inline]
+    fn apply(&mut self, i: usize, slot: usize, value: Number) -> Result<(), RecordError> {
+        let inst = or_return!(
+            self.instruments.get(i).and_then(|x| x.as_ref()),
+            Err(RecordError::UnknownInstrument)
+        );
+        let kind = inst.desc.kind;
+        let number = inst.desc.number;
+        let overflow = usize::from(inst.base) + usize::from(inst.cap);
+        let is_hist = inst.desc.is_histogram();
+        let (hist_index, max_size) = (
+            usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base)),
+            usize::from(inst.desc.max_size),
+        );
+        let bounds = inst.desc.bounds;
+        let stride = usize::from(inst.stride);
+        if kind.is_observable() {
+            return Err(RecordError::WrongKind);
+        }
+        let rejected =
+            !value.is_finite() || (kind == InstrumentKind::Counter && value.is_negative());
+        if rejected {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+            }
+            return Err(if value.is_finite() {
+                RecordError::Negative
+            } else {
+                RecordError::NotFinite
+            });
+        }
+        let start = self.last_collect;
+        let state = or_return!(self.series.get(slot), Err(RecordError::UnknownInstrument)).state;
+        if state == FREE {
+            if slot != overflow {
+                return Err(RecordError::UnknownInstrument);
+            }
+            // The overflow series comes to life on its first measurement.
+            if let Some(s) = self.series.get_mut(slot) {
+                *s = Series {
+                    start,
+                    state: LIVE,
+                    ..Series::EMPTY
+                };
+            }
+            self.reset_hist(i, slot);
+        }
+        let s = or_return!(
+            self.series.get_mut(slot),
+            Err(RecordError::UnknownInstrument)
+        );
+        s.recorded = s.recorded.wrapping_add(1);
+        s.dirty = true;
+        match (kind, number) {
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
+                s.value = (s.value as i64).wrapping_add(value.as_i64()) as u64;
+            }
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
+                s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
+            }
+            (InstrumentKind::Gauge, NumberKind::Int) => s.value = value.as_i64() as u64,
+            (InstrumentKind::Gauge, NumberKind::Double) => s.value = value.as_f64().to_bits(),
+            _ if is_hist => {
+                let v = value.as_f64();
+                let h = or_return!(
+                    self.hist.get_mut(hist_index),
+                    Err(RecordError::UnknownInstrument)
+                );
+                h.count += 1;
+                h.sum += v;
+                h.min = h.min.min(v);
+                h.max = h.max.max(v);
+                let at = h.at as usize;
+                let words = or_return!(
+                    self.buckets.get_mut(at..at + stride),
+                    Err(RecordError::UnknownInstrument)
+                );
+                if kind == InstrumentKind::Histogram {
+                    let b = bounds.partition_point(|b| *b < v);
+                    if let Some(c) = words.get_mut(b) {
+                        *c += 1;
+                    }
+                } else {
+                    expo_record(h, words, max_size, v);
+                }
+            }
+            _ => return Err(RecordError::WrongKind),
+        }
+        Ok(())
+    }
+
+    /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
+    fn reclaim(&mut self, i: usize, slot: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let Some(s) = self.series.get(slot) else {
+            return;
+        };
+        if slot >= base + cap {
+            // The overflow series is not in the index.
+            if let Some(s) = self.series.get_mut(slot) {
+                s.state = FREE;
+                s.dirty = false;
+            }
+            return;
+        }
+        let home = (usize::from(s.hash) * cap) >> 16;
+        let target = (slot - base) as u16;
+        let mut pos = home;
+        let mut found = None;
+        for _ in 0..cap {
+            match self.index.get(base + pos).copied() {
+                Some(e) if e == target => {
+                    found = Some(pos);
+                    break;
+                }
+                Some(EMPTY) | None => break,
+                _ => {}
+            }
+            pos = if pos + 1 == cap { 0 } else { pos + 1 };
+        }
+        let Some(mut hole) = found else { return };
+        // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+        let mut j = hole;
+        for _ in 0..cap {
+            j = if j + 1 == cap { 0 } else { j + 1 };
+            let e = self.index.get(base + j).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                break;
+            }
+            let h = self.series.get(base + usize::from(e)).map_or(0, |s| s.hash);
+            let k = (usize::from(h) * cap) >> 16;
+            // Move e into the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < k && k <= j
+            } else {
+                hole < k || k <= j
+            };
+            if !stays {
+                if let Some(x) = self.index.get_mut(base + hole) {
+                    *x = e;
+                }
+                hole = j;
+            }
+        }
+        if let Some(x) = self.index.get_mut(base + hole) {
+            *x = EMPTY;
+        }
+        if let Some(s) = self.series.get_mut(slot) {
+            s.state = FREE;
+            s.dirty = false;
+        }
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_sub(1);
+        }
+    }
+
+    // ----- collect, in steps that the critical-section wrapper runs one at a time -----
+
+    fn collect_begin(&mut self, snapshot: &mut Snapshot<I, N, K, H, B>, now: UnixNanos) -> usize {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.epoch = 1;
+        }
+        snapshot.clear(now, self.epoch);
+        self.prev_collect = self.last_collect;
+        self.last_collect = now;
+        self.instrument_count
+    }
+
+    /// Slots of instrument `i` (its series plus the overflow series).
+    fn slot_count(&self, i: usize) -> usize {
+        self.inst(i).map_or(0, |inst| usize::from(inst.cap) + 1)
+    }
+
+    /// Runs the callback of observable instrument `i`.
+    fn collect_observe(&mut self, i: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        let (Some(callback), true) = (inst.desc.callback, inst.desc.kind.is_observable()) else {
+            return;
+        };
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+        // Only what this callback reports is exported.
+        for s in self.series.get_mut(base..=base + cap).unwrap_or(&mut []) {
+            s.dirty = false;
+        }
+        callback(&mut Observer {
+            registry: self,
+            instrument: i,
+        });
+        for slot in base..=base + cap {
+            let unobserved = self
+                .series
+                .get(slot)
+                .is_some_and(|s| s.state == LIVE && !s.dirty);
+            if unobserved {
+                self.reclaim(i, slot);
+            }
+        }
+    }
+
+    /// Copies series `j` of instrument `i` into the snapshot if it has something to export.
+    fn collect_series(&mut self, i: usize, j: usize, snapshot: &mut Snapshot<I, N, K, H, B>) {
+        let Some(inst) = self.inst(i) else { return };
+        if j > usize::from(inst.cap) {
+            return;
+        }
+        let slot = usize::from(inst.base) + j;
+        let Some(s) = self.series.get(slot) else {
+            return;
+        };
+        if s.state == FREE || !s.dirty {
+            return;
+        }
+        let hist = if inst.desc.is_histogram() {
+            let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
+                return;
+            };
+            let at = h.at as usize;
+            let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
+                return;
+            };
+            Some((h, words))
+        } else {
+            None
+        };
+        snapshot.push(i as u16, inst, slot as u16, s, hist);
+    }
+
+    /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
+    fn settle_point(&mut self, snapshot: &Snapshot<I, N, K, H, B>, m: usize, p: usize) {
+        let Some((i, sp, snap_hist)) = snapshot.point_for_settle(m, p) else {
+            return;
+        };
+        let i = usize::from(i);
+        let slot = usize::from(sp.slot);
+        let Some(inst) = self.inst(i) else { return };
+        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
+        let j = slot.wrapping_sub(usize::from(inst.base));
+        if j > usize::from(inst.cap) {
+            return;
+        }
+        let hist_index = usize::from(inst.hist_base) + j;
+        let stride = usize::from(inst.stride);
+        let max_size = usize::from(inst.desc.max_size);
+        let epoch = snapshot.epoch();
+        let time = snapshot.time();
+        let Some(s) = self.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE || s.key != sp.key || s.settled == epoch {
+            return;
+        }
+        s.settled = epoch;
+        if temporality == Temporality::Cumulative || kind.is_observable() {
+            return;
+        }
+        let since = s.recorded != sp.recorded;
+        match (kind, number) {
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, _) if !since => s.value = 0,
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
+                s.value = s.value.wrapping_sub(sp.value);
+            }
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
+                s.value = (f64::from_bits(s.value) - f64::from_bits(sp.value)).to_bits();
+            }
+            _ => {}
+        }
+        s.start = s.start.max(time);
+        let pinned = s.state == PINNED;
+        if since {
+            if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
+                let at = h.at as usize;
+                if let Some(words) = self.buckets.get_mut(at..at + stride) {
+                    hist_subtract(kind, h, words, max_size, sh, sbuckets);
+                }
+            }
+            return;
+        }
+        // Nothing since the snapshot: the series is now empty.
+        if let Some(s) = self.series.get_mut(slot) {
+            s.dirty = false;
+        }
+        self.reset_hist(i, slot);
+        if !pinned {
+            self.reclaim(i, slot);
+        }
+    }
+}
+
+/// Records `v` into an exponential histogram, downscaling first when it would not fit.
+fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
+    let mag = v.abs();
+    if mag == 0.0 {
+        h.zero_count += 1;
+        return;
+    }
+    let (pos_words, neg_words) = words.split_at_mut(max_size.min(words.len()));
+    let mut index = map_to_index(mag, h.scale);
+    let window = if v > 0.0 { h.pos } else { h.neg };
+    let k = window
+        .downscale_needed(index, max_size)
+        .min((i32::from(h.scale) - i32::from(MIN_SCALE)) as u32);
+    if k > 0 {
+        h.pos.downscale(pos_words, k);
+        h.neg.downscale(neg_words, k);
+        h.scale -= k as i8;
+        index = map_to_index(mag, h.scale);
+    }
+    if v > 0.0 {
+        h.pos.add(pos_words, index, 1);
+    } else {
+        h.neg.add(neg_words, index, 1);
+    }
+}
+
+/// Subtracts a snapshot's histogram from the live one (delta commit).
+fn hist_subtract(
+    kind: InstrumentKind,
+    h: &mut HistState,
+    words: &mut [u64],
+    max_size: usize,
+    snap: &HistState,
+    snap_words: &[u64],
+) {
+    h.count = h.count.saturating_sub(snap.count);
+    h.sum -= snap.sum;
+    h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
+    if kind == InstrumentKind::Histogram {
+        for (w, s) in words.iter_mut().zip(snap_words) {
+            *w = w.saturating_sub(*s);
+        }
+        return;
+    }
+    // The live scale is at most the snapshot's: map snapshot buckets down to it.
+    let shift = (i32::from(snap.scale) - i32::from(h.scale)).clamp(0, 63) as u32;
+    let (pos_words, neg_words) = words.split_at_mut(max_size.min(words.len()));
+    let (snap_pos, snap_neg) = snap_words.split_at(usize::from(snap.pos.len).min(snap_words.len()));
+    for (window, live, side, sw) in [
+        (&mut h.pos, pos_words, &snap.pos, snap_pos),
+        (&mut h.neg, neg_words, &snap.neg, snap_neg),
+    ] {
+        for (j, c) in sw.iter().enumerate().take(usize::from(side.len)) {
+            let index = (i64::from(side.offset) + j as i64) >> shift;
+            let at = index - i64::from(window.offset);
+            if at >= 0 && at < i64::from(window.len) {
+                if let Some(w) = live.get_mut(at as usize) {
+                    *w = w.saturating_sub(*c);
+                }
+            }
+        }
+        window.trim(live);
+    }
+}
+
+/// What a callback reports into.
+struct Observer<'r, const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+{
+    registry: &'r mut Registry<I, N, K, H, B>,
+    instrument: usize,
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Observe
+    for Observer<'_, I, N, K, H, B>
+{
+    fn observe(&mut self, value: Number, attributes: &[KeyValue<'_>]) {
+        let r = &mut *self.registry;
+        let i = self.instrument;
+        let Some(inst) = r.inst(i) else { return };
+        let (kind, number) = (inst.desc.kind, inst.desc.number);
+        let overflow = usize::from(inst.base) + usize::from(inst.cap);
+        if !value.is_finite() || (kind == InstrumentKind::ObservableCounter && value.is_negative())
+        {
+            if let Some(inst) = r.inst_mut(i) {
+                inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+            }
+            return;
+        }
+        let created = r.inst(i).map_or(0, |x| x.stats.series);
+        let slot = r.find_or_insert(i, attributes);
+        let start = r.prev_collect;
+        if r.inst(i).map_or(0, |x| x.stats.series) != created {
+            // Created by this callback: it started at the previous collect, not now.
+            if let Some(s) = r.series.get_mut(slot) {
+                s.start = start;
+            }
+        }
+        let Some(s) = r.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE && slot == overflow {
+            *s = Series {
+                start,
+                state: LIVE,
+                ..Series::EMPTY
+            };
+        }
+        let raw = match number {
+            NumberKind::Int => value.as_i64() as u64,
+            NumberKind::Double => value.as_f64().to_bits(),
+        };
+        if slot == overflow && s.dirty && kind != InstrumentKind::ObservableGauge {
+            // Several attribute sets folded into the overflow series: their sums add up.
+            s.value = match number {
+                NumberKind::Int => (s.value as i64).wrapping_add(raw as i64) as u64,
+                NumberKind::Double => (f64::from_bits(s.value) + f64::from_bits(raw)).to_bits(),
+            };
+        } else {
+            s.value = raw;
+        }
+        s.recorded = s.recorded.wrapping_add(1);
+        s.dirty = true;
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
+    for Registry<I, N, K, H, B>
+{
+    type Snapshot = Snapshot<I, N, K, H, B>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        let count = self.collect_begin(snapshot, now);
+        for i in 0..count {
+            self.collect_observe(i);
+            for j in 0..self.slot_count(i) {
+                self.collect_series(i, j, snapshot);
+            }
+        }
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        if settlement == Settlement::Abandoned {
+            return;
+        }
+        snapshot.for_each_in(span, |m, p| self.settle_point(snapshot, m, p));
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
+    for &mut Registry<I, N, K, H, B>
+{
+    type Snapshot = Snapshot<I, N, K, H, B>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        (**self).collect(snapshot, now)
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        (**self).settle(snapshot, span, settlement)
+    }
+}

@@ -11,6 +11,8 @@
 // their byte loops back into calls to themselves.
 #![no_builtins]
 
+mod registry_round;
+
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, Point, PointValue, RequestHeader,
     RequestSplitter, Resource, Scope, SliceMetric, SlicePoint, SliceSource, Temporality,
@@ -176,5 +178,8 @@ pub extern "C" fn _start() -> ! {
 }
 
 extern "C" fn firmware_main() -> ! {
+    if !registry_round::run() {
+        exit(2)
+    }
     exit(run())
 }

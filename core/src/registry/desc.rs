@@ -1,0 +1,334 @@
+//! Instrument declarations: what an instrument is called, what it records and how.
+
+use crate::proto::{KeyValue, Temporality};
+
+/// The default explicit-bucket boundaries of the OpenTelemetry SDK specification.
+pub const DEFAULT_BOUNDS: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+/// What kind of instrument, and so which aggregation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum InstrumentKind {
+    /// Monotonic sum of non-negative increments.
+    Counter,
+    /// Sum of increments of either sign.
+    UpDownCounter,
+    /// Last value.
+    Gauge,
+    /// Explicit-bucket histogram.
+    Histogram,
+    /// Base-2 exponential histogram.
+    ExponentialHistogram,
+    /// Monotonic sum reported as an absolute value by a callback at collect time.
+    ObservableCounter,
+    /// Sum of either sign reported as an absolute value by a callback at collect time.
+    ObservableUpDownCounter,
+    /// Last value reported by a callback at collect time.
+    ObservableGauge,
+}
+
+impl InstrumentKind {
+    /// Whether a callback reports this instrument's values.
+    pub const fn is_observable(self) -> bool {
+        matches!(
+            self,
+            InstrumentKind::ObservableCounter
+                | InstrumentKind::ObservableUpDownCounter
+                | InstrumentKind::ObservableGauge
+        )
+    }
+}
+
+/// The number type of a counter, up-down counter or gauge (histograms always hold `f64`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum NumberKind {
+    /// Integers, exported as `as_int`.
+    Int,
+    /// Floats, exported as `as_double`.
+    Double,
+}
+
+/// A measurement value; instruments convert it to their [`NumberKind`].
+#[derive(Copy, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Number {
+    /// Unsigned integer (counters).
+    U64(u64),
+    /// Signed integer.
+    I64(i64),
+    /// Float.
+    F64(f64),
+}
+
+impl From<u64> for Number {
+    fn from(v: u64) -> Self {
+        Number::U64(v)
+    }
+}
+impl From<u32> for Number {
+    fn from(v: u32) -> Self {
+        Number::U64(u64::from(v))
+    }
+}
+impl From<i64> for Number {
+    fn from(v: i64) -> Self {
+        Number::I64(v)
+    }
+}
+impl From<i32> for Number {
+    fn from(v: i32) -> Self {
+        Number::I64(i64::from(v))
+    }
+}
+impl From<f64> for Number {
+    fn from(v: f64) -> Self {
+        Number::F64(v)
+    }
+}
+impl From<f32> for Number {
+    fn from(v: f32) -> Self {
+        Number::F64(f64::from(v))
+    }
+}
+
+impl Number {
+    /// As an `i64`: unsigned values saturate, floats truncate toward zero (saturating).
+    pub fn as_i64(self) -> i64 {
+        match self {
+            Number::U64(v) => i64::try_from(v).unwrap_or(i64::MAX),
+            Number::I64(v) => v,
+            Number::F64(v) => v as i64,
+        }
+    }
+
+    /// As an `f64` (large integers round).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::U64(v) => v as f64,
+            Number::I64(v) => v as f64,
+            Number::F64(v) => v,
+        }
+    }
+
+    pub(crate) fn is_negative(self) -> bool {
+        match self {
+            Number::U64(_) => false,
+            Number::I64(v) => v < 0,
+            Number::F64(v) => v < 0.0,
+        }
+    }
+
+    pub(crate) fn is_finite(self) -> bool {
+        match self {
+            Number::F64(v) => v.is_finite(),
+            _ => true,
+        }
+    }
+}
+
+/// Where a callback reports the values of an observable instrument.
+pub trait Observe {
+    /// Report the current absolute value for the attribute set `attributes`.
+    fn observe(&mut self, value: Number, attributes: &[KeyValue<'_>]);
+}
+
+/// An observable instrument's callback, run at collect time (inside the registry's critical
+/// section when shared, so keep it short). A plain function: no allocation, no capture;
+/// read device state from statics or atomics.
+pub type Callback = fn(&mut dyn Observe);
+
+/// An instrument declaration. Build one with a `const fn` constructor and chained setters:
+///
+/// ```
+/// use otlp_embedded::registry::InstrumentDesc;
+/// const REQUESTS: InstrumentDesc = InstrumentDesc::counter_u64("http.requests")
+///     .description("Requests served")
+///     .unit("{request}")
+///     .attributes(&["method", "status"])
+///     .max_series(16);
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct InstrumentDesc {
+    /// Metric name.
+    pub name: &'static str,
+    /// Description; empty for none.
+    pub description: &'static str,
+    /// Unit (UCUM); empty for none.
+    pub unit: &'static str,
+    /// Kind of instrument.
+    pub kind: InstrumentKind,
+    /// Integer or float values (histograms: ignored, always float).
+    pub number: NumberKind,
+    /// Delta or cumulative (sums and histograms; observable sums are always cumulative).
+    pub temporality: Temporality,
+    /// The attribute keys series of this instrument may carry, at most
+    /// [`MAX_KEYS`](super::MAX_KEYS).
+    pub attribute_keys: &'static [&'static str],
+    /// Series this instrument may hold, besides its overflow series.
+    pub max_series: u16,
+    /// Explicit-bucket boundaries, strictly ascending (histograms).
+    pub bounds: &'static [f64],
+    /// Most buckets per sign (exponential histograms), at least 3 (at scale -10 every
+    /// finite `f64` falls in one of three buckets, so any value always fits).
+    pub max_size: u16,
+    /// Starting (largest) scale (exponential histograms), `-10..=20`.
+    pub max_scale: i8,
+    /// The callback of an observable instrument.
+    pub callback: Option<Callback>,
+}
+
+impl InstrumentDesc {
+    const fn base(name: &'static str, kind: InstrumentKind, number: NumberKind) -> Self {
+        InstrumentDesc {
+            name,
+            description: "",
+            unit: "",
+            kind,
+            number,
+            temporality: Temporality::Cumulative,
+            attribute_keys: &[],
+            max_series: 8,
+            bounds: &DEFAULT_BOUNDS,
+            max_size: 160,
+            max_scale: 20,
+            callback: None,
+        }
+    }
+
+    /// A monotonic counter of integers.
+    pub const fn counter_u64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::Counter, NumberKind::Int)
+    }
+    /// A monotonic counter of floats.
+    pub const fn counter_f64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::Counter, NumberKind::Double)
+    }
+    /// An up-down counter of integers.
+    pub const fn up_down_counter_i64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::UpDownCounter, NumberKind::Int)
+    }
+    /// An up-down counter of floats.
+    pub const fn up_down_counter_f64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::UpDownCounter, NumberKind::Double)
+    }
+    /// A gauge of integers (last value).
+    pub const fn gauge_i64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::Gauge, NumberKind::Int)
+    }
+    /// A gauge of floats (last value).
+    pub const fn gauge_f64(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::Gauge, NumberKind::Double)
+    }
+    /// An explicit-bucket histogram with the default boundaries ([`DEFAULT_BOUNDS`]).
+    pub const fn histogram(name: &'static str) -> Self {
+        Self::base(name, InstrumentKind::Histogram, NumberKind::Double)
+    }
+    /// A base-2 exponential histogram with max size 160 and max scale 20.
+    pub const fn exponential_histogram(name: &'static str) -> Self {
+        Self::base(
+            name,
+            InstrumentKind::ExponentialHistogram,
+            NumberKind::Double,
+        )
+    }
+    /// An observable counter read through `callback`.
+    pub const fn observable_counter(
+        name: &'static str,
+        number: NumberKind,
+        callback: Callback,
+    ) -> Self {
+        Self::base(name, InstrumentKind::ObservableCounter, number).callback(callback)
+    }
+    /// An observable up-down counter read through `callback`.
+    pub const fn observable_up_down_counter(
+        name: &'static str,
+        number: NumberKind,
+        callback: Callback,
+    ) -> Self {
+        Self::base(name, InstrumentKind::ObservableUpDownCounter, number).callback(callback)
+    }
+    /// An observable gauge read through `callback`.
+    pub const fn observable_gauge(
+        name: &'static str,
+        number: NumberKind,
+        callback: Callback,
+    ) -> Self {
+        Self::base(name, InstrumentKind::ObservableGauge, number).callback(callback)
+    }
+
+    /// Sets the description.
+    pub const fn description(mut self, description: &'static str) -> Self {
+        self.description = description;
+        self
+    }
+    /// Sets the unit.
+    pub const fn unit(mut self, unit: &'static str) -> Self {
+        self.unit = unit;
+        self
+    }
+    /// Sets the attribute keys.
+    pub const fn attributes(mut self, keys: &'static [&'static str]) -> Self {
+        self.attribute_keys = keys;
+        self
+    }
+    /// Sets how many series the instrument may hold (besides the overflow series).
+    pub const fn max_series(mut self, max_series: u16) -> Self {
+        self.max_series = max_series;
+        self
+    }
+    /// Sets the temporality.
+    pub const fn temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = temporality;
+        self
+    }
+    /// Sets the explicit-bucket boundaries.
+    pub const fn bounds(mut self, bounds: &'static [f64]) -> Self {
+        self.bounds = bounds;
+        self
+    }
+    /// Sets an exponential histogram's max size (per sign) and max scale.
+    pub const fn exponential_limits(mut self, max_size: u16, max_scale: i8) -> Self {
+        self.max_size = max_size;
+        self.max_scale = max_scale;
+        self
+    }
+    /// Sets the callback (observable instruments).
+    pub const fn callback(mut self, callback: Callback) -> Self {
+        self.callback = Some(callback);
+        self
+    }
+
+    /// Bucket words one series needs.
+    pub(crate) const fn bucket_stride(&self) -> usize {
+        match self.kind {
+            InstrumentKind::Histogram => self.bounds.len() + 1,
+            InstrumentKind::ExponentialHistogram => 2 * self.max_size as usize,
+            _ => 0,
+        }
+    }
+
+    pub(crate) const fn is_histogram(&self) -> bool {
+        matches!(
+            self.kind,
+            InstrumentKind::Histogram | InstrumentKind::ExponentialHistogram
+        )
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for InstrumentDesc {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "InstrumentDesc {{ name: {=str}, kind: {}, number: {}, max_series: {=u16} }}",
+            self.name,
+            self.kind,
+            self.number,
+            self.max_series
+        )
+    }
+}

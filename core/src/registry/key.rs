@@ -1,0 +1,597 @@
+//! Series keys: a series' attribute values packed into a fixed byte array.
+//!
+//! Keys are declared per instrument (`&'static str`), so a series stores only values, in
+//! declared-key order, which makes identity independent of the order the caller passes
+//! them in. Each declared key takes one tag byte followed by its payload:
+//!
+//! | tag         | meaning                   | payload                 |
+//! |-------------|---------------------------|-------------------------|
+//! | 0           | attribute absent          | none                    |
+//! | 1 / 2       | `false` / `true`          | none                    |
+//! | 3           | `i64`                     | 8 bytes, little endian  |
+//! | 4           | `f64`                     | 8 bytes, IEEE bits LE   |
+//! | 5 + len     | string of `len` <= 250    | `len` UTF-8 bytes       |
+//!
+//! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
+
+use crate::proto::AttributeValue;
+use crate::proto::KeyValue;
+
+const TAG_ABSENT: u8 = 0;
+const TAG_FALSE: u8 = 1;
+const TAG_TRUE: u8 = 2;
+const TAG_INT: u8 = 3;
+const TAG_DOUBLE: u8 = 4;
+const TAG_STR: u8 = 5;
+/// Longest string value a key can carry (the tag byte holds `5 + len`).
+pub const MAX_STR_LEN: usize = (u8::MAX - TAG_STR) as usize;
+
+/// The most attribute keys one instrument may declare.
+pub const MAX_KEYS: usize = 8;
+
+/// What encoding a key had to give up.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EncodeLoss {
+    /// String values cut short (at a UTF-8 boundary).
+    pub truncated: u8,
+    /// Attributes left out: keys that were not declared, or values with no room at all.
+    pub dropped: u8,
+}
+
+/// Key equality, with a pointer shortcut: callers usually pass the same `&'static str`
+/// literal that was declared.
+#[inline(always)]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+}
+
+#[inline(always)]
+fn find<'a>(attrs: &'a [KeyValue<'a>], hint: usize, key: &str) -> Option<AttributeValue<'a>> {
+    // Callers usually pass attributes in declared order: try that position first.
+    if let Some(kv) = attrs.get(hint) {
+        if same_key(kv.key, key) {
+            return Some(kv.value);
+        }
+    }
+    attrs
+        .iter()
+        .find(|kv| same_key(kv.key, key))
+        .map(|kv| kv.value)
+}
+
+#[inline(always)]
+fn payload_len(value: &AttributeValue<'_>) -> usize {
+    match value {
+        AttributeValue::Bool(_) => 0,
+        AttributeValue::Int(_) | AttributeValue::Double(_) => 8,
+        AttributeValue::Str(s) => s.len(),
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
+/// or `None` when the value does not fit at all.
+#[inline(always)]
+fn put(
+    key: &mut [u8],
+    pos: usize,
+    value: AttributeValue<'_>,
+    str_budget: usize,
+    loss: &mut EncodeLoss,
+) -> Option<usize> {
+    match value {
+        AttributeValue::Bool(b) => {
+            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
+            Some(pos + 1)
+        }
+        AttributeValue::Int(v) => {
+            let dst = key.get_mut(pos..pos + 9)?;
+            dst[0] = TAG_INT;
+            dst[1..].copy_from_slice(&v.to_le_bytes());
+            Some(pos + 9)
+        }
+        AttributeValue::Double(v) => {
+            let dst = key.get_mut(pos..pos + 9)?;
+            dst[0] = TAG_DOUBLE;
+            dst[1..].copy_from_slice(&v.to_bits().to_le_bytes());
+            Some(pos + 9)
+        }
+        AttributeValue::Str(s) => {
+            let room = key.len().checked_sub(pos + 1)?;
+            let t = truncate_str(s, room.min(str_budget).min(MAX_STR_LEN));
+            if t.len() < s.len() {
+                loss.truncated = loss.truncated.saturating_add(1);
+            }
+            let dst = key.get_mut(pos..pos + 1 + t.len())?;
+            dst[0] = TAG_STR + t.len() as u8;
+            dst[1..].copy_from_slice(t.as_bytes());
+            Some(pos + 1 + t.len())
+        }
+    }
+}
+
+/// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
+/// Returns the bytes used and what was lost.
+#[inline]
+pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let mut loss = EncodeLoss::default();
+    let mut pos = 0;
+    let mut matched = 0usize;
+    let mut fits = true;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            None => pos += 1, // TAG_ABSENT is 0: already in place
+            Some(v) => {
+                matched += 1;
+                let need = 1 + payload_len(&v);
+                if need > MAX_STR_LEN + 1 || pos + need > key.len() {
+                    fits = false;
+                    break;
+                }
+                match put(key, pos, v, usize::MAX, &mut loss) {
+                    Some(p) => pos = p,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if !fits {
+        for b in key.iter_mut() {
+            *b = 0;
+        }
+        return encode_slow(keys, attrs, key);
+    }
+    if attrs.len() > matched {
+        loss.dropped = (attrs.len() - matched).min(u8::MAX as usize) as u8;
+    }
+    (pos.min(key.len()), loss)
+}
+
+/// The values do not all fit: give strings an equal share of what fixed-size values leave.
+#[cold]
+fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let mut loss = EncodeLoss::default();
+    let mut fixed = 0usize;
+    let mut strings = 0usize;
+    let mut matched = 0usize;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            Some(AttributeValue::Str(_)) => {
+                matched += 1;
+                strings += 1;
+                fixed += 1;
+            }
+            Some(v) => {
+                matched += 1;
+                fixed += 1 + payload_len(&v);
+            }
+            None => fixed += 1,
+        }
+    }
+    let budget = key
+        .len()
+        .saturating_sub(fixed)
+        .checked_div(strings)
+        .unwrap_or(0);
+    let mut pos = 0;
+    for (i, k) in keys.iter().enumerate() {
+        match find(attrs, i, k) {
+            None => {
+                if pos < key.len() {
+                    pos += 1;
+                }
+            }
+            Some(v) => match put(key, pos, v, budget, &mut loss) {
+                Some(p) => pos = p,
+                None => {
+                    // No room even for this value: leave the attribute out.
+                    loss.dropped = loss.dropped.saturating_add(1);
+                    if pos < key.len() {
+                        pos += 1;
+                    }
+                }
+            },
+        }
+    }
+    if attrs.len() > matched {
+        let extra = (attrs.len() - matched).min(u8::MAX as usize) as u8;
+        loss.dropped = loss.dropped.saturating_add(extra);
+    }
+    (pos, loss)
+}
+
+/// Iterates the present attributes of a packed key.
+pub(crate) struct Decoder<'k> {
+    keys: &'static [&'static str],
+    key: &'k [u8],
+    index: usize,
+    pos: usize,
+}
+
+impl<'k> Decoder<'k> {
+    pub(crate) fn new(keys: &'static [&'static str], key: &'k [u8]) -> Self {
+        Decoder {
+            keys,
+            key,
+            index: 0,
+            pos: 0,
+        }
+    }
+}
+
+impl<'k> Iterator for Decoder<'k> {
+    type Item = KeyValue<'k>;
+
+    fn next(&mut self) -> Option<KeyValue<'k>> {
+        while let Some(name) = self.keys.get(self.index) {
+            self.index += 1;
+            if self.pos >= self.key.len() {
+                return None;
+            }
+            let (v, next) = slot(self.key, self.pos);
+            self.pos = next;
+            if let Some(v) = v {
+                return Some(KeyValue::new(name, v));
+            }
+        }
+        None
+    }
+}
+
+/// Hash state over a key's values: each 64-bit word is mixed with its position and
+/// multiplied independently (the multiplies run in parallel), then the sum is finalised.
+/// Not for adversarial input: a collision only costs a longer probe and a compare.
+struct Hasher {
+    h: u64,
+    i: u64,
+}
+
+impl Hasher {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    const P: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+    #[inline(always)]
+    fn word(&mut self, w: u64) {
+        self.h = self
+            .h
+            .wrapping_add((w ^ self.i.wrapping_mul(Self::P)).wrapping_mul(Self::K));
+        self.i += 1;
+    }
+
+    /// One declared key's value (or its absence), as the packed key would hold it.
+    #[inline(always)]
+    fn value(&mut self, v: Option<AttributeValue<'_>>) {
+        match v {
+            None => self.word(u64::from(TAG_ABSENT)),
+            Some(AttributeValue::Bool(b)) => self.word(if b { 2 } else { 1 }),
+            Some(AttributeValue::Int(x)) => {
+                self.word(u64::from(TAG_INT));
+                self.word(x as u64);
+            }
+            Some(AttributeValue::Double(x)) => {
+                self.word(u64::from(TAG_DOUBLE));
+                self.word(x.to_bits());
+            }
+            Some(AttributeValue::Str(s)) => {
+                let b = s.as_bytes();
+                let n = b.len();
+                self.word(u64::from(TAG_STR) + n as u64);
+                // Whole-word loads; the tail (or a short string) is read as overlapping
+                // words, which the length word above makes unambiguous.
+                if n >= 8 {
+                    let mut i = 0;
+                    while i + 8 <= n {
+                        self.word(read8(b, i));
+                        i += 8;
+                    }
+                    if i < n {
+                        self.word(read8(b, n - 8));
+                    }
+                } else if n >= 4 {
+                    self.word(read4(b, 0) | (read4(b, n - 4) << 32));
+                } else if n > 0 {
+                    let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+                    self.word(at(0) | (at(n / 2) << 8) | (at(n - 1) << 16));
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self) -> u64 {
+        let mut h = self.h ^ (self.h >> 32);
+        h = h.wrapping_mul(Self::K);
+        h ^ (h >> 29)
+    }
+}
+
+#[inline(always)]
+fn read8(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| <[u8; 8]>::try_from(s).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+#[inline(always)]
+fn read4(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 4)
+        .and_then(|s| <[u8; 4]>::try_from(s).ok())
+        .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+/// Equality of two byte strings of the same length with word loads (no call to `bcmp`
+/// for the short values attributes usually hold).
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 <= n {
+            if read8(a, i) != read8(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        i == n || read8(a, n - 8) == read8(b, n - 8)
+    } else if n >= 4 {
+        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
+    } else {
+        a == b
+    }
+}
+
+/// What the lookup pass learned about the caller's attributes.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Probe {
+    /// Hash of the values in declared-key order.
+    pub hash: u64,
+    /// Whether they fit a key of this size untruncated (else use [`encode`] and
+    /// [`hash_key`]).
+    pub fits: bool,
+    /// Attributes whose key was not declared.
+    pub dropped: usize,
+    /// For each declared key, the index of its attribute in the caller's slice
+    /// (`u8::MAX`: absent), so the compare pass does not search again.
+    pub at: [u8; MAX_KEYS],
+}
+
+/// Finds `key` in `attrs` (trying position `hint` first) and returns its index.
+#[inline(always)]
+fn find_index(attrs: &[KeyValue<'_>], hint: usize, key: &str) -> Option<usize> {
+    if let Some(kv) = attrs.get(hint) {
+        if same_key(kv.key, key) {
+            return Some(hint);
+        }
+    }
+    attrs.iter().position(|kv| same_key(kv.key, key))
+}
+
+/// Hashes the caller's values in declared-key order without packing them.
+#[inline]
+pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
+    let mut h = Hasher { h: 0, i: 1 };
+    let mut size = 0usize;
+    let mut matched = 0usize;
+    let mut long = false;
+    let mut at = [u8::MAX; MAX_KEYS];
+    for (i, k) in keys.iter().enumerate().take(MAX_KEYS) {
+        let index = find_index(attrs, i, k).filter(|x| *x < usize::from(u8::MAX));
+        let v = index.and_then(|x| attrs.get(x)).map(|kv| kv.value);
+        if let (Some(slot), Some(x)) = (at.get_mut(i), index) {
+            *slot = x as u8;
+        }
+        if let Some(v) = &v {
+            matched += 1;
+            let len = payload_len(v);
+            long |= len > MAX_STR_LEN;
+            size += 1 + len;
+        } else {
+            size += 1;
+        }
+        h.value(v);
+    }
+    Probe {
+        hash: h.finish(),
+        fits: !long && size <= key_size,
+        dropped: attrs.len().saturating_sub(matched),
+        at,
+    }
+}
+
+/// Hash of a packed key: the same as [`probe`] gives for the values it holds.
+pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
+    let mut h = Hasher { h: 0, i: 1 };
+    let mut pos = 0;
+    for _ in keys {
+        let (v, next) = slot(key, pos);
+        h.value(v);
+        pos = next;
+    }
+    h.finish()
+}
+
+/// Whether the packed `key` holds exactly the caller's values (which fit untruncated).
+#[inline]
+pub(crate) fn matches(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    at: &[u8; MAX_KEYS],
+    key: &[u8],
+) -> bool {
+    let mut pos = 0;
+    for i in 0..keys.len().min(MAX_KEYS) {
+        let Some(&tag) = key.get(pos) else {
+            return false;
+        };
+        let start = pos + 1;
+        let value = at
+            .get(i)
+            .and_then(|x| attrs.get(usize::from(*x)))
+            .map(|kv| kv.value);
+        match value {
+            None => {
+                if tag != TAG_ABSENT {
+                    return false;
+                }
+                pos = start;
+            }
+            Some(AttributeValue::Bool(b)) => {
+                if tag != if b { TAG_TRUE } else { TAG_FALSE } {
+                    return false;
+                }
+                pos = start;
+            }
+            Some(AttributeValue::Int(x)) => {
+                if tag != TAG_INT || key.get(start..start + 8) != Some(&x.to_le_bytes()[..]) {
+                    return false;
+                }
+                pos = start + 8;
+            }
+            Some(AttributeValue::Double(x)) => {
+                let bits = x.to_bits().to_le_bytes();
+                if tag != TAG_DOUBLE || key.get(start..start + 8) != Some(&bits[..]) {
+                    return false;
+                }
+                pos = start + 8;
+            }
+            Some(AttributeValue::Str(s)) => {
+                let len = s.len();
+                if usize::from(tag) != usize::from(TAG_STR) + len
+                    || !key
+                        .get(start..start + len)
+                        .is_some_and(|k| bytes_eq(k, s.as_bytes()))
+                {
+                    return false;
+                }
+                pos = start + len;
+            }
+        }
+    }
+    true
+}
+
+/// The value at `pos` of a packed key (None when absent) and the position after it.
+fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
+    let Some(&tag) = key.get(pos) else {
+        return (None, pos + 1);
+    };
+    let start = pos + 1;
+    match tag {
+        TAG_ABSENT => (None, start),
+        TAG_FALSE | TAG_TRUE => (Some(AttributeValue::Bool(tag == TAG_TRUE)), start),
+        TAG_INT | TAG_DOUBLE => {
+            let Some(bytes) = key
+                .get(start..start + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            else {
+                return (None, start);
+            };
+            let raw = u64::from_le_bytes(bytes);
+            let v = if tag == TAG_INT {
+                AttributeValue::Int(raw as i64)
+            } else {
+                AttributeValue::Double(f64::from_bits(raw))
+            };
+            (Some(v), start + 8)
+        }
+        _ => {
+            let len = usize::from(tag - TAG_STR);
+            match key.get(start..start + len) {
+                Some(b) => (
+                    Some(AttributeValue::Str(core::str::from_utf8(b).unwrap_or(""))),
+                    start + len,
+                ),
+                None => (None, start),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEYS: &[&str] = &["a", "b", "c"];
+
+    fn kv<'a>(k: &'a str, v: AttributeValue<'a>) -> KeyValue<'a> {
+        KeyValue::new(k, v)
+    }
+
+    #[test]
+    fn order_does_not_matter_and_roundtrips() {
+        let mut k1 = [0u8; 40];
+        let mut k2 = [0u8; 40];
+        let a = [
+            kv("a", AttributeValue::Str("x")),
+            kv("b", AttributeValue::Int(-3)),
+            kv("c", AttributeValue::Bool(true)),
+        ];
+        let b = [a[2], a[0], a[1]];
+        let (n1, l1) = encode(KEYS, &a, &mut k1);
+        let (n2, _) = encode(KEYS, &b, &mut k2);
+        assert_eq!((n1, n2), (12, 12));
+        assert_eq!(l1, EncodeLoss::default());
+        assert_eq!(k1, k2);
+        let mut d = Decoder::new(KEYS, &k1);
+        assert_eq!(d.next(), Some(a[0]));
+        assert_eq!(d.next(), Some(a[1]));
+        assert_eq!(d.next(), Some(a[2]));
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn probe_hash_equals_packed_key_hash_and_matches() {
+        let a = [
+            kv("c", AttributeValue::Double(2.5)),
+            kv("a", AttributeValue::Str("a longer string value")),
+        ];
+        let mut k = [0u8; 64];
+        encode(KEYS, &a, &mut k);
+        let p = probe(KEYS, &a, 64);
+        assert!(p.fits);
+        assert_eq!(p.dropped, 0);
+        assert_eq!(p.hash, hash_key(KEYS, &k));
+        assert!(matches(KEYS, &a, &p.at, &k));
+        let other = [kv("a", AttributeValue::Str("a longer string valuE"))];
+        assert!(!matches(KEYS, &other, &probe(KEYS, &other, 64).at, &k));
+        assert_ne!(probe(KEYS, &other, 64).hash, p.hash);
+        assert!(!probe(KEYS, &a, 20).fits);
+    }
+
+    #[test]
+    fn truncates_at_char_boundary_and_drops_unknown() {
+        let mut k = [0u8; 8];
+        let a = [
+            kv("a", AttributeValue::Str("héllo wörld")),
+            kv("zz", AttributeValue::Int(1)),
+        ];
+        let (_, loss) = encode(KEYS, &a, &mut k);
+        assert_eq!(
+            loss,
+            EncodeLoss {
+                truncated: 1,
+                dropped: 1
+            }
+        );
+        let got: heapless::Vec<KeyValue<'_>, 4> = Decoder::new(KEYS, &k).collect();
+        // 8 bytes - 3 tags = 5 bytes of string, cut before the 2-byte 'é' ends at 3.
+        assert_eq!(got.as_slice(), &[kv("a", AttributeValue::Str("héll"))]);
+    }
+}

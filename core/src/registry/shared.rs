@@ -1,0 +1,127 @@
+//! A registry that interrupt handlers and the exporter share, through `critical-section`.
+
+use core::cell::RefCell;
+
+use critical_section::Mutex;
+
+use super::{
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
+    Registry, Snapshot,
+};
+use crate::export::{Producer, Settlement};
+use crate::proto::{KeyValue, PointSpan};
+use crate::time::UnixNanos;
+
+/// A [`Registry`] behind a `critical_section::Mutex`, const-constructible for a `static`:
+///
+/// ```
+/// use otlp_embedded::registry::{CsRegistry, InstrumentDesc};
+/// static METRICS: CsRegistry<4, 32, 34, 4, 64> = CsRegistry::new(0);
+/// ```
+///
+/// Recording takes the critical section for one measurement. Collecting takes it once per
+/// series (and once per observable callback), never across encoding or I/O; settling takes
+/// it once per point. Recording from a callback (inside the section) returns
+/// [`RecordError::Busy`] instead of deadlocking or panicking.
+pub struct CsRegistry<
+    const I: usize = 8,
+    const N: usize = 128,
+    const K: usize = 34,
+    const H: usize = 16,
+    const B: usize = 512,
+> {
+    inner: Mutex<RefCell<Registry<I, N, K, H, B>>>,
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    CsRegistry<I, N, K, H, B>
+{
+    /// An empty shared registry (see [`Registry::new`]).
+    pub const fn new(start_time: UnixNanos) -> Self {
+        CsRegistry {
+            inner: Mutex::new(RefCell::new(Registry::new(start_time))),
+        }
+    }
+
+    /// Runs `f` on the registry inside one critical section; `None` if it is already
+    /// borrowed (called from a callback).
+    pub fn with<R>(&self, f: impl FnOnce(&mut Registry<I, N, K, H, B>) -> R) -> Option<R> {
+        critical_section::with(|cs| {
+            let mut r = self.inner.borrow(cs).try_borrow_mut().ok()?;
+            Some(f(&mut r))
+        })
+    }
+
+    /// See [`Registry::declare`].
+    pub fn declare(&self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
+        self.with(|r| r.declare(desc))
+            .unwrap_or(Err(DeclareError::Busy))
+    }
+
+    /// See [`Registry::set_start_time`].
+    pub fn set_start_time(&self, start_time: UnixNanos) {
+        self.with(|r| r.set_start_time(start_time));
+    }
+
+    /// See [`Registry::record`].
+    #[inline]
+    pub fn record(
+        &self,
+        instrument: Instrument,
+        value: impl Into<Number>,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        let value = value.into();
+        self.with(|r| r.record(instrument, value, attributes))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::bind`].
+    pub fn bind(
+        &self,
+        instrument: Instrument,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<Bound, RecordError> {
+        self.with(|r| r.bind(instrument, attributes))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::record_bound`].
+    #[inline]
+    pub fn record_bound(&self, bound: Bound, value: impl Into<Number>) -> Result<(), RecordError> {
+        let value = value.into();
+        self.with(|r| r.record_bound(bound, value))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::stats`].
+    pub fn stats(&self, instrument: Instrument) -> Option<InstrumentStats> {
+        self.with(|r| r.stats(instrument)).flatten()
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
+    for &CsRegistry<I, N, K, H, B>
+{
+    type Snapshot = Snapshot<I, N, K, H, B>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        let count = self.with(|r| r.collect_begin(snapshot, now)).unwrap_or(0);
+        for i in 0..count {
+            self.with(|r| r.collect_observe(i));
+            let slots = self.with(|r| r.slot_count(i)).unwrap_or(0);
+            for j in 0..slots {
+                self.with(|r| r.collect_series(i, j, snapshot));
+            }
+        }
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        if settlement == Settlement::Abandoned {
+            return;
+        }
+        snapshot.for_each_in(span, |m, p| {
+            self.with(|r| r.settle_point(snapshot, m, p));
+        });
+    }
+}

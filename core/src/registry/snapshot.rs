@@ -1,0 +1,437 @@
+//! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
+
+use super::key::Decoder;
+use super::{HistState, Inst, InstrumentKind, NumberKind, Series};
+use crate::proto::{
+    AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
+    MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
+};
+use crate::time::UnixNanos;
+
+/// The attribute the overflow series carries.
+const OVERFLOW: KeyValue<'static> =
+    KeyValue::new("otel.metric.overflow", AttributeValue::Bool(true));
+
+#[derive(Copy, Clone, Debug)]
+struct SnapMetric {
+    instrument: u16,
+    kind: InstrumentKind,
+    number: NumberKind,
+    temporality: Temporality,
+    name: &'static str,
+    description: &'static str,
+    unit: &'static str,
+    keys: &'static [&'static str],
+    bounds: &'static [f64],
+    overflow_slot: u16,
+    first: u32,
+    count: u32,
+    hist_first: u32,
+}
+
+impl SnapMetric {
+    const EMPTY: Self = SnapMetric {
+        instrument: 0,
+        kind: InstrumentKind::Gauge,
+        number: NumberKind::Int,
+        temporality: Temporality::Cumulative,
+        name: "",
+        description: "",
+        unit: "",
+        keys: &[],
+        bounds: &[],
+        overflow_slot: u16::MAX,
+        first: 0,
+        count: 0,
+        hist_first: 0,
+    };
+}
+
+#[derive(Copy, Clone, Debug)]
+pub(super) struct SnapPoint<const K: usize> {
+    pub(super) value: u64,
+    pub(super) start: UnixNanos,
+    pub(super) recorded: u32,
+    pub(super) slot: u16,
+    pub(super) key: [u8; K],
+}
+
+impl<const K: usize> SnapPoint<K> {
+    const EMPTY: Self = SnapPoint {
+        value: 0,
+        start: 0,
+        recorded: 0,
+        slot: 0,
+        key: [0; K],
+    };
+}
+
+/// A copy of a [`Registry`](super::Registry)'s exportable state at one collect, owned by
+/// the caller (keep it in a `static` on firmware: it is as large as the registry's series
+/// and histogram tables). Its parameters are the registry's, so it always has room.
+///
+/// Read it through [`MetricsSource`]; metrics appear in declaration order, each with only
+/// the series that have something to export.
+#[derive(Clone, Debug)]
+pub struct Snapshot<
+    const I: usize = 8,
+    const N: usize = 128,
+    const K: usize = 34,
+    const H: usize = 16,
+    const B: usize = 512,
+> {
+    time: UnixNanos,
+    epoch: u32,
+    metrics: [SnapMetric; I],
+    metric_count: usize,
+    points: [SnapPoint<K>; N],
+    point_count: usize,
+    hist: [HistState; H],
+    hist_count: usize,
+    buckets: [u64; B],
+    bucket_count: usize,
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Default
+    for Snapshot<I, N, K, H, B>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    Snapshot<I, N, K, H, B>
+{
+    /// An empty snapshot (const, so it can be a `static`).
+    pub const fn new() -> Self {
+        Snapshot {
+            time: 0,
+            epoch: 0,
+            metrics: [SnapMetric::EMPTY; I],
+            metric_count: 0,
+            points: [SnapPoint::EMPTY; N],
+            point_count: 0,
+            hist: [HistState::EMPTY; H],
+            hist_count: 0,
+            buckets: [0; B],
+            bucket_count: 0,
+        }
+    }
+
+    /// The collect time (unix nanoseconds).
+    pub fn time(&self) -> UnixNanos {
+        self.time
+    }
+
+    /// Total data points across metrics.
+    pub fn total_points(&self) -> usize {
+        self.point_count
+    }
+
+    /// The span covering every point, for settling a whole snapshot at once.
+    pub fn full_span(&self) -> PointSpan {
+        PointSpan {
+            start: PointCursor::default(),
+            end: PointCursor {
+                metric: self.metric_count,
+                point: 0,
+            },
+            points: self.point_count,
+        }
+    }
+
+    pub(super) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    pub(super) fn clear(&mut self, time: UnixNanos, epoch: u32) {
+        self.time = time;
+        self.epoch = epoch;
+        self.metric_count = 0;
+        self.point_count = 0;
+        self.hist_count = 0;
+        self.bucket_count = 0;
+    }
+
+    /// Appends one series' state.
+    pub(super) fn push(
+        &mut self,
+        instrument: u16,
+        inst: &Inst,
+        slot: u16,
+        s: &Series<K>,
+        hist: Option<(&HistState, &[u64])>,
+    ) {
+        if self.point_count >= N {
+            return;
+        }
+        let new_metric = self.metric_count == 0
+            || self
+                .metrics
+                .get(self.metric_count - 1)
+                .is_none_or(|m| m.instrument != instrument);
+        if new_metric {
+            let Some(m) = self.metrics.get_mut(self.metric_count) else {
+                return;
+            };
+            *m = SnapMetric {
+                instrument,
+                kind: inst.desc.kind,
+                number: inst.desc.number,
+                temporality: inst.temporality,
+                name: inst.desc.name,
+                description: inst.desc.description,
+                unit: inst.desc.unit,
+                keys: inst.desc.attribute_keys,
+                bounds: inst.desc.bounds,
+                overflow_slot: inst.base.saturating_add(inst.cap),
+                first: self.point_count as u32,
+                count: 0,
+                hist_first: self.hist_count as u32,
+            };
+            self.metric_count += 1;
+        }
+        if let Some((h, words)) = hist {
+            // Explicit: every bucket. Exponential: only the used part of each side.
+            let max = usize::from(inst.desc.max_size);
+            let (first, second) = if inst.desc.kind == InstrumentKind::Histogram {
+                (words, &[][..])
+            } else {
+                (
+                    words.get(..usize::from(h.pos.len)).unwrap_or(&[]),
+                    words.get(max..max + usize::from(h.neg.len)).unwrap_or(&[]),
+                )
+            };
+            let at = self.bucket_count;
+            let total = first.len() + second.len();
+            let (Some(dst), Some(hs)) = (
+                self.buckets.get_mut(at..at + total),
+                self.hist.get_mut(self.hist_count),
+            ) else {
+                return;
+            };
+            let (d1, d2) = dst.split_at_mut(first.len());
+            d1.copy_from_slice(first);
+            d2.copy_from_slice(second);
+            *hs = HistState {
+                at: at as u32,
+                ..*h
+            };
+            self.bucket_count += total;
+            self.hist_count += 1;
+        }
+        if let Some(p) = self.points.get_mut(self.point_count) {
+            *p = SnapPoint {
+                value: s.value,
+                start: s.start,
+                recorded: s.recorded,
+                slot,
+                key: s.key,
+            };
+            self.point_count += 1;
+            if let Some(m) = self.metrics.get_mut(self.metric_count - 1) {
+                m.count += 1;
+            }
+        }
+    }
+
+    fn point_ref(&self, metric: usize, point: usize) -> Option<(&SnapMetric, &SnapPoint<K>)> {
+        let m = self
+            .metrics
+            .get(metric)
+            .filter(|_| metric < self.metric_count)?;
+        if point >= m.count as usize {
+            return None;
+        }
+        let p = self.points.get(m.first as usize + point)?;
+        Some((m, p))
+    }
+
+    fn hist_ref(&self, m: &SnapMetric, point: usize) -> Option<(&HistState, &[u64])> {
+        let h = self.hist.get(m.hist_first as usize + point)?;
+        let len = match m.kind {
+            InstrumentKind::Histogram => m.bounds.len() + 1,
+            _ => usize::from(h.pos.len) + usize::from(h.neg.len),
+        };
+        let at = h.at as usize;
+        Some((h, self.buckets.get(at..at + len)?))
+    }
+
+    /// What the registry needs to commit a point: instrument, point, histogram copy.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn point_for_settle(
+        &self,
+        metric: usize,
+        point: usize,
+    ) -> Option<(u16, &SnapPoint<K>, Option<(&HistState, &[u64])>)> {
+        let (m, p) = self.point_ref(metric, point)?;
+        let hist = match m.kind {
+            InstrumentKind::Histogram | InstrumentKind::ExponentialHistogram => {
+                Some(self.hist_ref(m, point)?)
+            }
+            _ => None,
+        };
+        Some((m.instrument, p, hist))
+    }
+
+    /// Calls `f(metric, point)` for each point of `span` (bounded by this snapshot).
+    pub(super) fn for_each_in(&self, span: PointSpan, mut f: impl FnMut(usize, usize)) {
+        let mut c = span.start;
+        while c < span.end && c.metric < self.metric_count {
+            let count = self.metrics.get(c.metric).map_or(0, |m| m.count as usize);
+            if c.point >= count {
+                c = PointCursor {
+                    metric: c.metric + 1,
+                    point: 0,
+                };
+                continue;
+            }
+            f(c.metric, c.point);
+            c.point += 1;
+        }
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> MetricsSource
+    for Snapshot<I, N, K, H, B>
+{
+    fn metric_count(&self) -> usize {
+        self.metric_count
+    }
+
+    fn metric(&self, metric: usize) -> MetricInfo<'_> {
+        let Some(m) = self
+            .metrics
+            .get(metric)
+            .filter(|_| metric < self.metric_count)
+        else {
+            return MetricInfo {
+                name: "",
+                description: "",
+                unit: "",
+                data: MetricData::Gauge,
+            };
+        };
+        let temporality = m.temporality;
+        let data = match m.kind {
+            InstrumentKind::Counter | InstrumentKind::ObservableCounter => MetricData::Sum {
+                temporality,
+                is_monotonic: true,
+            },
+            InstrumentKind::UpDownCounter | InstrumentKind::ObservableUpDownCounter => {
+                MetricData::Sum {
+                    temporality,
+                    is_monotonic: false,
+                }
+            }
+            InstrumentKind::Gauge | InstrumentKind::ObservableGauge => MetricData::Gauge,
+            InstrumentKind::Histogram => MetricData::Histogram { temporality },
+            InstrumentKind::ExponentialHistogram => {
+                MetricData::ExponentialHistogram { temporality }
+            }
+        };
+        MetricInfo {
+            name: m.name,
+            description: m.description,
+            unit: m.unit,
+            data,
+        }
+    }
+
+    fn point_count(&self, metric: usize) -> usize {
+        self.metrics
+            .get(metric)
+            .filter(|_| metric < self.metric_count)
+            .map_or(0, |m| m.count as usize)
+    }
+
+    fn point(&self, metric: usize, point: usize) -> Point<'_> {
+        let Some((m, p)) = self.point_ref(metric, point) else {
+            return Point {
+                start_time_unix_nano: 0,
+                time_unix_nano: self.time,
+                flags: 0,
+                value: PointValue::Int(0),
+            };
+        };
+        let is_gauge = matches!(
+            m.kind,
+            InstrumentKind::Gauge | InstrumentKind::ObservableGauge
+        );
+        let start = if is_gauge { 0 } else { p.start };
+        // A clock that went backwards must not produce time < start.
+        let time = self.time.max(start);
+        let number = |raw: u64| match (m.kind, m.number) {
+            (InstrumentKind::Counter | InstrumentKind::ObservableCounter, NumberKind::Int) => {
+                PointValue::Int(i64::try_from(raw).unwrap_or(i64::MAX))
+            }
+            (_, NumberKind::Int) => PointValue::Int(raw as i64),
+            (_, NumberKind::Double) => PointValue::Double(f64::from_bits(raw)),
+        };
+        let value = match m.kind {
+            InstrumentKind::Histogram => match self.hist_ref(m, point) {
+                Some((h, words)) => PointValue::Histogram(HistogramValue {
+                    count: h.count,
+                    sum: Some(h.sum),
+                    min: (h.count > 0).then_some(h.min),
+                    max: (h.count > 0).then_some(h.max),
+                    explicit_bounds: m.bounds,
+                    bucket_counts: words,
+                }),
+                None => number(0),
+            },
+            InstrumentKind::ExponentialHistogram => match self.hist_ref(m, point) {
+                Some((h, words)) => {
+                    let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
+                    PointValue::ExponentialHistogram(ExponentialHistogramValue {
+                        count: h.count,
+                        sum: Some(h.sum),
+                        min: (h.count > 0).then_some(h.min),
+                        max: (h.count > 0).then_some(h.max),
+                        scale: i32::from(h.scale),
+                        zero_count: h.zero_count,
+                        zero_threshold: 0.0,
+                        positive: ExponentialBuckets {
+                            offset: h.pos.offset,
+                            bucket_counts: pos,
+                        },
+                        negative: ExponentialBuckets {
+                            offset: h.neg.offset,
+                            bucket_counts: neg,
+                        },
+                    })
+                }
+                None => number(0),
+            },
+            _ => number(p.value),
+        };
+        Point {
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            flags: 0,
+            value,
+        }
+    }
+
+    fn attribute_count(&self, metric: usize, point: usize) -> usize {
+        let Some((m, p)) = self.point_ref(metric, point) else {
+            return 0;
+        };
+        if p.slot == m.overflow_slot {
+            return 1;
+        }
+        Decoder::new(m.keys, &p.key).count()
+    }
+
+    fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
+        let empty = KeyValue::new("", AttributeValue::Str(""));
+        let Some((m, p)) = self.point_ref(metric, point) else {
+            return empty;
+        };
+        if p.slot == m.overflow_slot {
+            return if index == 0 { OVERFLOW } else { empty };
+        }
+        Decoder::new(m.keys, &p.key).nth(index).unwrap_or(empty)
+    }
+}

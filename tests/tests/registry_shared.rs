@@ -1,0 +1,97 @@
+//! The critical-section registry in a `static`: threads record while the main thread
+//! collects and settles, in short sections; every increment ends up committed or pending.
+
+use otlp_embedded::export::{Producer, Settlement};
+use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
+use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Observe, RecordError, Snapshot};
+
+static REG: CsRegistry<4, 32, 34, 8, 256> = CsRegistry::new(5);
+
+fn reentrant(o: &mut dyn Observe) {
+    // Recording into the registry from its own callback must fail cleanly, not deadlock.
+    let r = REG.record(
+        otlp_embedded::registry::Instrument::clone(&first()),
+        1u64,
+        &[],
+    );
+    assert_eq!(r, Err(RecordError::Busy));
+    o.observe(1i64.into(), &[]);
+}
+
+fn first() -> otlp_embedded::registry::Instrument {
+    FIRST.with(|f| f.get().unwrap())
+}
+
+thread_local! {
+    static FIRST: std::cell::Cell<Option<otlp_embedded::registry::Instrument>> = const { std::cell::Cell::new(None) };
+}
+
+#[test]
+fn threads_record_while_collect_and_settle_run() {
+    let c = REG
+        .declare(
+            InstrumentDesc::counter_u64("c")
+                .attributes(&["t"])
+                .max_series(4)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    FIRST.with(|f| f.set(Some(c)));
+    REG.declare(InstrumentDesc::observable_gauge(
+        "o",
+        otlp_embedded::registry::NumberKind::Int,
+        reentrant,
+    ))
+    .unwrap();
+    let threads: Vec<_> = (0..3i64)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let attrs = [KeyValue::new("t", AttributeValue::Int(t))];
+                for _ in 0..20_000 {
+                    REG.record(c, 1u64, &attrs).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut snap: Box<Snapshot<4, 32, 34, 8, 256>> = Box::default();
+    let mut committed = [0i64; 3];
+    let mut producer = &REG;
+    let mut round = 0u64;
+    let tally = |snap: &Snapshot<4, 32, 34, 8, 256>, into: &mut [i64; 3]| {
+        let Some(m) = (0..snap.metric_count()).find(|&m| snap.metric(m).name == "c") else {
+            return;
+        };
+        for p in 0..snap.point_count(m) {
+            let AttributeValue::Int(t) = snap.attribute(m, p, 0).value else {
+                panic!()
+            };
+            let PointValue::Int(v) = snap.point(m, p).value else {
+                panic!()
+            };
+            into[t as usize] += v;
+        }
+    };
+    while threads.iter().any(|t| !t.is_finished()) && round < 100_000 {
+        round += 1;
+        producer.collect(&mut snap, 10 + round);
+        let last = snap.metric_count() - 1;
+        assert_eq!(snap.metric(last).name, "o", "the callback ran");
+        let how = if round % 4 == 0 {
+            Settlement::Abandoned
+        } else {
+            tally(&snap, &mut committed);
+            Settlement::Delivered
+        };
+        producer.settle(&snap, snap.full_span(), how);
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    producer.collect(&mut snap, u64::MAX);
+    let mut pending = [0i64; 3];
+    tally(&snap, &mut pending);
+    for t in 0..3 {
+        assert_eq!(committed[t] + pending[t], 20_000, "thread {t}");
+    }
+    assert!(round > 1, "collected while recording");
+}
