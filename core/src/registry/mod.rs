@@ -1180,17 +1180,3 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         snapshot.for_each_in(span, |m, p| self.settle_point(snapshot, m, p));
     }
 }
-
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
-    for &mut Registry<I, N, K, H, B>
-{
-    type Snapshot = Snapshot<I, N, K, H, B>;
-
-    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
-        (**self).collect(snapshot, now)
-    }
-
-    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
-        (**self).settle(snapshot, span, settlement)
-    }
-}
