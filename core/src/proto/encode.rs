@@ -11,14 +11,17 @@
 //!     schema_url(3) } }
 //! ```
 //!
-//! Encoding one request takes two passes over its points and no intermediate structs:
+//! No intermediate structs: the encoder writes straight from the source's answers,
+//! backwards from the end of the buffer ([`ReverseWriter`]), last field first, so every
+//! length prefix is known when it is written. Each request is the tail of the buffer.
 //!
-//! 1. **Plan**: from the splitter's position, add up the exact encoded size of each point
-//!    and of the request around it, and stop before the first point that would overflow
-//!    the buffer. This fixes the span of the request.
-//! 2. **Write**: write that span backwards from the end of the buffer
-//!    ([`ReverseWriter`]), last field first, so every length prefix is known when it is
-//!    written. The request is the tail of the buffer; its size is checked against the plan.
+//! - **One pass** when the rest of the batch fits: the first request of a
+//!   [`RequestSplitter`] and [`encode_request`] just write everything; running out of room
+//!   costs at most one buffer's worth of writing before falling back to planning.
+//! - **Plan, then write** otherwise: from the splitter's position, add up the exact encoded
+//!   size of each point and of the request around it (cheap upper bounds first, exact sizes
+//!   only near the end of the buffer), stop before the first point that would overflow,
+//!   then write exactly that span and check its size against the plan.
 //!
 //! Points come out in their source order. Proto3 defaults (zero numbers, empty strings) are
 //! left out, except where presence matters: `oneof` members (`as_int`/`as_double`, attribute
