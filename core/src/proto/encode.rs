@@ -495,6 +495,7 @@ fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
+#[inline(always)]
 fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
