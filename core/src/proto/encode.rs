@@ -823,7 +823,7 @@ fn write_rest<S: MetricsSource + ?Sized>(
     write_request(&mut w, header, source, start, stop).ok()?;
     let mut points = 0usize;
     for metric in start.metric..metric_count {
-        points += source.point_count(metric);
+        points = points.saturating_add(source.point_count(metric));
     }
     Some((w.position(), points.saturating_sub(start.point)))
 }
