@@ -11,14 +11,17 @@
 //!     schema_url(3) } }
 //! ```
 //!
-//! Encoding one request takes two passes over its points and no intermediate structs:
+//! No intermediate structs: the encoder writes straight from the source's answers,
+//! backwards from the end of the buffer ([`ReverseWriter`]), last field first, so every
+//! length prefix is known when it is written. Each request is the tail of the buffer.
 //!
-//! 1. **Plan**: from the splitter's position, add up the exact encoded size of each point
-//!    and of the request around it, and stop before the first point that would overflow
-//!    the buffer. This fixes the span of the request.
-//! 2. **Write**: write that span backwards from the end of the buffer
-//!    ([`ReverseWriter`]), last field first, so every length prefix is known when it is
-//!    written. The request is the tail of the buffer; its size is checked against the plan.
+//! - **One pass** when the rest of the batch fits: the first request of a
+//!   [`RequestSplitter`] and [`encode_request`] just write everything; running out of room
+//!   costs at most one buffer's worth of writing before falling back to planning.
+//! - **Plan, then write** otherwise: from the splitter's position, add up the exact encoded
+//!   size of each point and of the request around it (cheap upper bounds first, exact sizes
+//!   only near the end of the buffer), stop before the first point that would overflow,
+//!   then write exactly that span and check its size against the plan.
 //!
 //! Points come out in their source order. Proto3 defaults (zero numbers, empty strings) are
 //! left out, except where presence matters: `oneof` members (`as_int`/`as_double`, attribute
@@ -29,8 +32,8 @@
 use core::fmt;
 
 use super::source::{
-    AttributeValue, ExponentialBuckets, KeyValue, MetricData, MetricInfo, MetricsSource, Point,
-    PointValue, RequestHeader,
+    AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
+    MetricData, MetricInfo, MetricsSource, Point, PointValue, RequestHeader,
 };
 use super::wire::{self, varint_len, zigzag32, BufferFull, Fill, ReverseWriter};
 
@@ -492,6 +495,7 @@ fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
+#[inline(always)]
 fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
@@ -819,7 +823,7 @@ fn write_rest<S: MetricsSource + ?Sized>(
     write_request(&mut w, header, source, start, stop).ok()?;
     let mut points = 0usize;
     for metric in start.metric..metric_count {
-        points += source.point_count(metric);
+        points = points.saturating_add(source.point_count(metric));
     }
     Some((w.position(), points.saturating_sub(start.point)))
 }
@@ -889,6 +893,7 @@ fn write_request<S: MetricsSource + ?Sized>(
     w.message(REQUEST_RESOURCE_METRICS, resource_metrics)
 }
 
+#[inline(always)]
 fn write_key_value(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -900,39 +905,56 @@ fn write_key_value(
     let any = any_value_len(&kv.value);
     let body = 2 + key.len() + 2 + any;
     if !key.is_empty() && body < 0x80 && field < 16 {
-        let mut f = Fill::new(w.claim(2 + body)?);
-        f.byte(wire::key(field, wire::LEN) as u8)?;
-        f.byte(body as u8)?;
-        f.byte(wire::key(KV_KEY, wire::LEN) as u8)?;
-        f.byte(key.len() as u8)?;
-        f.bytes(key)?;
-        f.byte(wire::key(KV_VALUE, wire::LEN) as u8)?;
-        f.byte(any as u8)?;
+        // Fixed offsets through slice patterns: one length check per part.
+        let slot = w.claim(2 + body)?;
+        let [k0, k1, k2, k3, rest @ ..] = slot else {
+            return Err(BufferFull);
+        };
+        *k0 = wire::key(field, wire::LEN) as u8;
+        *k1 = body as u8;
+        *k2 = wire::key(KV_KEY, wire::LEN) as u8;
+        *k3 = key.len() as u8;
+        let (key_bytes, rest) = rest.split_at_mut_checked(key.len()).ok_or(BufferFull)?;
+        wire::copy_short(key_bytes, key);
+        let [v0, v1, a0, rest @ ..] = rest else {
+            return Err(BufferFull);
+        };
+        *v0 = wire::key(KV_VALUE, wire::LEN) as u8;
+        *v1 = any as u8;
         match kv.value {
             AttributeValue::Str(s) => {
-                f.byte(wire::key(ANY_STRING, wire::LEN) as u8)?;
-                f.byte(s.len() as u8)?;
-                f.bytes(s.as_bytes())?;
+                *a0 = wire::key(ANY_STRING, wire::LEN) as u8;
+                let [len, rest @ ..] = rest else {
+                    return Err(BufferFull);
+                };
+                *len = s.len() as u8;
+                if rest.len() != s.len() {
+                    return Err(BufferFull);
+                }
+                wire::copy_short(rest, s.as_bytes());
             }
             AttributeValue::Bool(b) => {
-                f.byte(wire::key(ANY_BOOL, wire::VARINT) as u8)?;
-                f.byte(u8::from(b))?;
+                *a0 = wire::key(ANY_BOOL, wire::VARINT) as u8;
+                let [value] = rest else {
+                    return Err(BufferFull);
+                };
+                *value = u8::from(b);
             }
             AttributeValue::Int(i) => {
-                f.byte(wire::key(ANY_INT, wire::VARINT) as u8)?;
+                *a0 = wire::key(ANY_INT, wire::VARINT) as u8;
+                let mut f = Fill::new(rest);
                 f.varint(i as u64)?;
+                if f.remaining() != 0 {
+                    return Err(BufferFull);
+                }
             }
             AttributeValue::Double(d) => {
-                f.byte(wire::key(ANY_DOUBLE, wire::FIXED64) as u8)?;
-                f.bytes(&d.to_bits().to_le_bytes())?;
+                *a0 = wire::key(ANY_DOUBLE, wire::FIXED64) as u8;
+                let value: &mut [u8; 8] = rest.try_into().map_err(|_| BufferFull)?;
+                *value = d.to_bits().to_le_bytes();
             }
         }
-        // A size that disagrees with what was filled would leave stale bytes.
-        return if f.remaining() == 0 {
-            Ok(())
-        } else {
-            Err(BufferFull)
-        };
+        return Ok(());
     }
     let start = w.position();
     match kv.value {
@@ -946,6 +968,7 @@ fn write_key_value(
     w.message(field, start)
 }
 
+#[inline(always)]
 fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -1002,17 +1025,30 @@ fn write_metric<S: MetricsSource + ?Sized>(
     };
     for point in (from..to).rev() {
         let point_start = w.position();
-        let value = source.point(metric, point);
+        // Take the point apart at once: its parts stay in registers instead of a copy of
+        // the whole `Point` on the stack that every field read would wait on.
+        let Point {
+            start_time_unix_nano,
+            time_unix_nano,
+            flags,
+            value,
+        } = source.point(metric, point);
+        let head = PointHead {
+            start: start_time_unix_nano,
+            time: time_unix_nano,
+            flags,
+        };
+        let at = PointCursor { metric, point };
         // Checked while planning, but the one-pass path has not planned.
-        check_point(info.data, &value.value, PointCursor { metric, point })
-            .map_err(|_| BufferFull)?;
-        match value.value {
-            PointValue::Int(_) | PointValue::Double(_) => {
-                write_number_point(w, source, metric, point, &value)?
+        check_point(info.data, &value, at).map_err(|_| BufferFull)?;
+        match value {
+            PointValue::Int(i) => write_number_point(w, source, at, head, NUMBER_AS_INT, i as u64)?,
+            PointValue::Double(d) => {
+                write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
             }
-            PointValue::Histogram(_) => write_histogram_point(w, source, metric, point, &value)?,
-            PointValue::ExponentialHistogram(_) => {
-                write_exponential_point(w, source, metric, point, &value)?
+            PointValue::Histogram(h) => write_histogram_point(w, source, at, head, &h)?,
+            PointValue::ExponentialHistogram(e) => {
+                write_exponential_point(w, source, at, head, &e)?
             }
         }
         w.message(DATA_POINTS, point_start)?;
@@ -1024,46 +1060,50 @@ fn write_metric<S: MetricsSource + ?Sized>(
     w.message(SM_METRICS, metric_start)
 }
 
-/// `NumberDataPoint` content.
+/// The scalar fields every data point has.
+#[derive(Copy, Clone)]
+struct PointHead {
+    start: u64,
+    time: u64,
+    flags: u32,
+}
+
+/// `NumberDataPoint` content; `value_field` says `as_int` or `as_double`.
+#[inline(always)]
 fn write_number_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
-    metric: usize,
-    point: usize,
-    value: &Point<'_>,
+    at: PointCursor,
+    head: PointHead,
+    value_field: u32,
+    value: u64,
 ) -> Result<(), BufferFull> {
-    w.varint_field(NUMBER_FLAGS, u64::from(value.flags))?;
-    write_point_attributes(w, NUMBER_ATTRIBUTES, source, metric, point)?;
-    match value.value {
-        PointValue::Int(i) => w.fixed64_field(NUMBER_AS_INT, i as u64)?,
-        PointValue::Double(d) => w.double_field(NUMBER_AS_DOUBLE, d)?,
-        _ => return Err(BufferFull),
-    }
-    w.fixed64_field_nonzero(NUMBER_TIME, value.time_unix_nano)?;
-    w.fixed64_field_nonzero(NUMBER_START, value.start_time_unix_nano)
+    w.varint_field(NUMBER_FLAGS, u64::from(head.flags))?;
+    write_point_attributes(w, NUMBER_ATTRIBUTES, source, at.metric, at.point)?;
+    w.fixed64_field(value_field, value)?;
+    w.fixed64_field_nonzero(NUMBER_TIME, head.time)?;
+    w.fixed64_field_nonzero(NUMBER_START, head.start)
 }
 
 /// `HistogramDataPoint` content.
+#[inline(always)]
 fn write_histogram_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
-    metric: usize,
-    point: usize,
-    value: &Point<'_>,
+    at: PointCursor,
+    head: PointHead,
+    h: &HistogramValue<'_>,
 ) -> Result<(), BufferFull> {
-    let PointValue::Histogram(h) = &value.value else {
-        return Err(BufferFull);
-    };
     write_optional_double(w, HIST_MAX, h.max)?;
     write_optional_double(w, HIST_MIN, h.min)?;
-    w.varint_field(HIST_FLAGS, u64::from(value.flags))?;
-    write_point_attributes(w, HIST_ATTRIBUTES, source, metric, point)?;
+    w.varint_field(HIST_FLAGS, u64::from(head.flags))?;
+    write_point_attributes(w, HIST_ATTRIBUTES, source, at.metric, at.point)?;
     w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?;
     w.packed_fixed64_field(HIST_BUCKET_COUNTS, h.bucket_counts)?;
     write_optional_double(w, HIST_SUM, h.sum)?;
     w.fixed64_field_nonzero(HIST_COUNT, h.count)?;
-    w.fixed64_field_nonzero(HIST_TIME, value.time_unix_nano)?;
-    w.fixed64_field_nonzero(HIST_START, value.start_time_unix_nano)
+    w.fixed64_field_nonzero(HIST_TIME, head.time)?;
+    w.fixed64_field_nonzero(HIST_START, head.start)
 }
 
 fn write_buckets(
@@ -1078,29 +1118,27 @@ fn write_buckets(
 }
 
 /// `ExponentialHistogramDataPoint` content.
+#[inline(always)]
 fn write_exponential_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
-    metric: usize,
-    point: usize,
-    value: &Point<'_>,
+    at: PointCursor,
+    head: PointHead,
+    e: &ExponentialHistogramValue<'_>,
 ) -> Result<(), BufferFull> {
-    let PointValue::ExponentialHistogram(e) = &value.value else {
-        return Err(BufferFull);
-    };
     if e.zero_threshold.to_bits() != 0 {
         w.double_field(EXP_ZERO_THRESHOLD, e.zero_threshold)?;
     }
     write_optional_double(w, EXP_MAX, e.max)?;
     write_optional_double(w, EXP_MIN, e.min)?;
-    w.varint_field(EXP_FLAGS, u64::from(value.flags))?;
+    w.varint_field(EXP_FLAGS, u64::from(head.flags))?;
     write_buckets(w, EXP_NEGATIVE, &e.negative)?;
     write_buckets(w, EXP_POSITIVE, &e.positive)?;
     w.fixed64_field_nonzero(EXP_ZERO_COUNT, e.zero_count)?;
     w.varint_field(EXP_SCALE, u64::from(zigzag32(e.scale)))?;
     write_optional_double(w, EXP_SUM, e.sum)?;
     w.fixed64_field_nonzero(EXP_COUNT, e.count)?;
-    w.fixed64_field_nonzero(EXP_TIME, value.time_unix_nano)?;
-    w.fixed64_field_nonzero(EXP_START, value.start_time_unix_nano)?;
-    write_point_attributes(w, EXP_ATTRIBUTES, source, metric, point)
+    w.fixed64_field_nonzero(EXP_TIME, head.time)?;
+    w.fixed64_field_nonzero(EXP_START, head.start)?;
+    write_point_attributes(w, EXP_ATTRIBUTES, source, at.metric, at.point)
 }

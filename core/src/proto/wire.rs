@@ -401,7 +401,7 @@ impl<'a> Fill<'a> {
 /// copied with a few fixed-size moves instead of a call to the `memcpy` routine, which
 /// costs more than the copy itself at these sizes.
 #[inline]
-fn copy_short(dst: &mut [u8], src: &[u8]) {
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if n != dst.len() {
         return;
