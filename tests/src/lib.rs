@@ -2,3 +2,5 @@
 //! protobuf types (opentelemetry-proto with prost).
 pub use opentelemetry_proto::tonic::collector::metrics::v1 as collector;
 pub use opentelemetry_proto::tonic::metrics::v1 as metrics;
+
+pub mod tls_server;

@@ -409,6 +409,21 @@ impl<S: Connection> TlsConnection<S> {
         Ok(n == 0)
     }
 
+    /// A server that refuses the handshake after the client's last flight (TLS 1.3 client
+    /// authentication) sends an alert and closes, so the request write can fail before the
+    /// alert is read. Read once to find it; otherwise keep the write error.
+    fn explain_write_failure(&mut self, error: TransportError) -> TransportError {
+        if !matches!(error, TransportError::Io(_)) {
+            return error;
+        }
+        self.failed = None;
+        let explained = match self.receive() {
+            Err(TransportError::Tls(failure)) => TransportError::Tls(failure),
+            _ => error,
+        };
+        self.fail(explained)
+    }
+
     fn send_pending_ignoring_failure(&mut self) -> Result<(), TransportError> {
         let saved = self.failed.take();
         let result = self.send_pending();
@@ -474,12 +489,14 @@ impl<S: Connection> Write for TlsConnection<S> {
         let n = io::Write::write(&mut self.tls.writer(), buf)
             .map_err(|_| TlsError(self.fail(TransportError::Tls(TlsFailure::Other))))?;
         // rustls queues without limit; send now so memory stays bounded by one call.
-        self.send_pending().map_err(TlsError)?;
+        self.send_pending()
+            .map_err(|e| TlsError(self.explain_write_failure(e)))?;
         Ok(n)
     }
 
     fn flush(&mut self) -> Result<(), TlsError> {
-        self.send_pending().map_err(TlsError)
+        self.send_pending()
+            .map_err(|e| TlsError(self.explain_write_failure(e)))
     }
 }
 

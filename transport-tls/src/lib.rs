@@ -561,7 +561,27 @@ impl<'c, S: Connection + 'c> TlsStream<'c, S> {
                 self.unflushed = false;
                 Ok(())
             }
-            Err(e) => Err(self.fail(e)),
+            Err(e) => {
+                let error = self.explain_write_failure(e);
+                Err(self.fail(error))
+            }
+        }
+    }
+
+    /// A server that refuses the handshake after the client's last flight (TLS 1.3 client
+    /// authentication) sends an alert and closes, so the request write can fail before the
+    /// alert is read. Read once to find it; otherwise keep the write error.
+    fn explain_write_failure(&mut self, error: TlsError) -> TlsError {
+        if !matches!(error, TlsError::Io(_)) {
+            return error;
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return error;
+        };
+        let mut scratch = [0u8; 16];
+        match tls.read(&mut scratch) {
+            Err(alert @ (TlsError::InternalError | TlsError::HandshakeAborted(..))) => alert,
+            _ => error,
         }
     }
 }
@@ -609,7 +629,10 @@ impl<'c, S: Connection + 'c> Write for TlsStream<'c, S> {
                 self.unflushed = true;
                 Ok(n)
             }
-            Err(e) => Err(self.fail(e)),
+            Err(e) => {
+                let error = self.explain_write_failure(e);
+                Err(self.fail(error))
+            }
         }
     }
 
