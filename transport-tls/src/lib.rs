@@ -678,3 +678,166 @@ impl<'c, S: Connection + 'c> Connection for TlsStream<'c, S> {
         error.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    struct Nothing;
+    impl ErrorType for Nothing {
+        type Error = ErrorKind;
+    }
+    impl Read for Nothing {
+        fn read(&mut self, _: &mut [u8]) -> Result<usize, ErrorKind> {
+            Ok(0)
+        }
+    }
+    impl Write for Nothing {
+        fn write(&mut self, _: &[u8]) -> Result<usize, ErrorKind> {
+            Err(ErrorKind::NotConnected)
+        }
+        fn flush(&mut self) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+    impl Connection for Nothing {
+        fn set_deadline(&mut self, _: Instant) {}
+        fn close(self, _: CloseMode) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    struct Counter(u64);
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(1);
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(self.next_u64() as u8);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+    impl CryptoRng for Counter {}
+
+    /// RAM budget guard: the connection state (beside the caller's record buffers) and the
+    /// handshake's verifier state (on the stack of `connect`) stay within these bounds.
+    #[test]
+    fn state_fits_its_budget() {
+        let stream = core::mem::size_of::<TlsStream<'static, Nothing>>();
+        let provider = core::mem::size_of::<Provider<'static, Counter, NoClock>>();
+        let pointer = core::mem::size_of::<usize>();
+        std::eprintln!("TlsStream {stream} bytes, handshake provider {provider} bytes ({pointer}-byte pointers)");
+        assert!(
+            stream <= 1400,
+            "TlsStream is {stream} bytes ({pointer}-byte pointers)"
+        );
+        assert!(
+            provider <= MAX_CHAIN_LEN + 640,
+            "handshake provider is {provider} bytes"
+        );
+    }
+
+    #[test]
+    fn alerts_map_to_failures() {
+        assert_eq!(
+            alert_failure(116),
+            TransportError::Tls(TlsFailure::ClientCertificateRequired)
+        );
+        assert_eq!(
+            alert_failure(48),
+            TransportError::Tls(TlsFailure::Alert(48))
+        );
+    }
+
+    #[test]
+    fn plain_http_is_refused() {
+        struct Connector;
+        impl Connect for Connector {
+            type Connection<'c> = Nothing;
+            fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Nothing, TransportError> {
+                Ok(Nothing)
+            }
+        }
+        let mut read = [0u8; 64];
+        let mut write = [0u8; 64];
+        let mut tls: TlsConnector<'_, _, _> = TlsConnector::new(
+            Connector,
+            Counter(1),
+            TlsOptions::new(&[]),
+            &mut read,
+            &mut write,
+        );
+        assert!(matches!(
+            tls.connect(&Endpoint::DEFAULT, Instant(0)),
+            Err(TransportError::UnsupportedScheme)
+        ));
+    }
+
+    /// A stream that ends before the server says anything is a truncation, not end of
+    /// stream, and the connection beneath is released.
+    #[test]
+    fn handshake_over_a_closed_stream_is_truncated() {
+        struct Connector;
+        impl Connect for Connector {
+            type Connection<'c> = Quiet;
+            fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Quiet, TransportError> {
+                Ok(Quiet)
+            }
+        }
+        struct Quiet;
+        impl ErrorType for Quiet {
+            type Error = ErrorKind;
+        }
+        impl Read for Quiet {
+            fn read(&mut self, _: &mut [u8]) -> Result<usize, ErrorKind> {
+                Ok(0)
+            }
+        }
+        impl Write for Quiet {
+            fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> Result<(), ErrorKind> {
+                Ok(())
+            }
+        }
+        impl Connection for Quiet {
+            fn set_deadline(&mut self, _: Instant) {}
+            fn close(self, _: CloseMode) -> Result<(), TransportError> {
+                Ok(())
+            }
+        }
+        let mut read = [0u8; READ_BUFFER_LEN];
+        let mut write = [0u8; 2048];
+        let endpoint = Endpoint {
+            scheme: Scheme::Https,
+            host: "localhost",
+            port: 443,
+            path: "/v1/metrics",
+        };
+        let mut tls: TlsConnector<'_, _, _> = TlsConnector::new(
+            Connector,
+            Counter(1),
+            TlsOptions::new(&[]),
+            &mut read,
+            &mut write,
+        );
+        assert!(matches!(
+            tls.connect(&endpoint, Instant(0)),
+            Err(TransportError::Tls(TlsFailure::Truncated))
+        ));
+        assert_eq!(
+            tls.last_failure(),
+            Some(TransportError::Tls(TlsFailure::Truncated))
+        );
+    }
+}
