@@ -63,7 +63,20 @@
 //!
 //! A close_notify from the server reads as end of stream (`Ok(0)`); the TCP stream ending
 //! without one is [`TlsFailure::Truncated`], so a cut-off response is never taken as
-//! complete.
+//! complete. `close(Graceful)` sends the client's close_notify, except once the server's
+//! has arrived: `embedded-tls` 0.19 would then send it unencrypted, so the connection is
+//! closed without it (the HTTP exchange is complete by then).
+//!
+//! # Limits of `embedded-tls` 0.19 to know about
+//!
+//! - A post-handshake handshake message other than NewSessionTicket (a KeyUpdate, which
+//!   servers send only after very long connections or on request) reaches an
+//!   `unimplemented!()` in the library: a panic. Exports use short connections, one
+//!   request each, so a server has no reason to send one.
+//! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
+//!   the handshake as [`TlsFailure::Other`].
+//! - No session resumption: every connection is a full handshake (one ECDH and two or more
+//!   ECDSA verifications).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
