@@ -322,6 +322,67 @@ mod rustls_client {
         ));
     }
 
+    /// The scheme connector speaks TLS to an https endpoint and plain HTTP to an http one.
+    #[test]
+    fn scheme_connector_follows_the_scheme() {
+        use otlp_embedded_std::tls::{SchemeConnection, SchemeConnector};
+        let pki = TestPki::generate();
+        let f = files("scheme");
+        let (addr, server) = start_tls_server(&pki, TlsServerOptions::default());
+        let config = options(&f, &pki, &pki.ca.cert_pem, false)
+            .client_config()
+            .expect("client config");
+        let mut connector = SchemeConnector::new(LoopbackTcp { addr }, config);
+        let mut connection = connector
+            .connect(
+                &endpoint("localhost", addr.port()),
+                now().add_millis(TIMEOUT_MS),
+            )
+            .expect("handshake");
+        assert!(matches!(connection, SchemeConnection::Tls(_)));
+        assert_eq!(
+            exchange(&mut connection, &request_body()),
+            Ok(RESPONSE.to_vec())
+        );
+        assert_eq!(connection.close(CloseMode::Graceful), Ok(()));
+        assert_request_received(&server.join());
+
+        // Plain HTTP: a listener that answers whatever arrives, without TLS.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let plain_addr = listener.local_addr().expect("addr");
+        let plain = std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let (mut tcp, _) = listener.accept().expect("accept");
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .expect("timeout");
+            let mut received = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+                match tcp.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                }
+            }
+            tcp.write_all(RESPONSE).expect("respond");
+            received
+        });
+        *connector.inner_mut() = LoopbackTcp { addr: plain_addr };
+        let http = Endpoint {
+            scheme: Scheme::Http,
+            host: "localhost",
+            port: plain_addr.port(),
+            path: "/v1/metrics",
+        };
+        let mut connection = connector
+            .connect(&http, now().add_millis(TIMEOUT_MS))
+            .expect("plain connect");
+        assert!(matches!(connection, SchemeConnection::Plain(_)));
+        assert_eq!(exchange(&mut connection, b""), Ok(RESPONSE.to_vec()));
+        assert_eq!(connection.close(CloseMode::Graceful), Ok(()));
+        let received = plain.join().expect("plain server");
+        assert!(received.starts_with(b"POST /v1/metrics HTTP/1.1\r\n"));
+    }
+
     #[test]
     fn options_from_env_prefer_the_metrics_variables() {
         let vars = [

@@ -528,3 +528,105 @@ impl<S: Connection> Connection for TlsConnection<S> {
         error.0
     }
 }
+
+/// Follows the endpoint's scheme: plain connections of `C` for `http`, TLS over them for
+/// `https`. For exporters whose endpoint comes from configuration.
+pub struct SchemeConnector<C> {
+    tls: TlsConnector<C>,
+}
+
+impl<C: Connect> SchemeConnector<C> {
+    /// Plain `http` through `inner`, `https` through rustls with `config` over `inner`.
+    pub fn new(inner: C, config: Arc<ClientConfig>) -> Self {
+        SchemeConnector {
+            tls: TlsConnector::new(inner, config),
+        }
+    }
+
+    /// The connector beneath.
+    pub fn inner_mut(&mut self) -> &mut C {
+        self.tls.inner_mut()
+    }
+}
+
+/// A connection of [`SchemeConnector`]: plain or TLS, as the endpoint's scheme said.
+pub enum SchemeConnection<S: Connection> {
+    /// `http`: the stream beneath as it is.
+    Plain(S),
+    /// `https`.
+    Tls(TlsConnection<S>),
+}
+
+impl<C: Connect> Connect for SchemeConnector<C> {
+    type Connection<'c>
+        = SchemeConnection<C::Connection<'c>>
+    where
+        Self: 'c;
+
+    fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<Self::Connection<'_>, TransportError> {
+        match endpoint.scheme {
+            Scheme::Http => self
+                .tls
+                .inner_mut()
+                .connect(endpoint, deadline)
+                .map(SchemeConnection::Plain),
+            Scheme::Https => self
+                .tls
+                .connect(endpoint, deadline)
+                .map(SchemeConnection::Tls),
+        }
+    }
+}
+
+impl<S: Connection> ErrorType for SchemeConnection<S> {
+    type Error = TlsError;
+}
+
+impl<S: Connection> Read for SchemeConnection<S> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+        match self {
+            SchemeConnection::Plain(s) => s.read(buf).map_err(|e| TlsError(s.classify(&e))),
+            SchemeConnection::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl<S: Connection> Write for SchemeConnection<S> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
+        match self {
+            SchemeConnection::Plain(s) => s.write(buf).map_err(|e| TlsError(s.classify(&e))),
+            SchemeConnection::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), TlsError> {
+        match self {
+            SchemeConnection::Plain(s) => s.flush().map_err(|e| TlsError(s.classify(&e))),
+            SchemeConnection::Tls(t) => t.flush(),
+        }
+    }
+}
+
+impl<S: Connection> Connection for SchemeConnection<S> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        match self {
+            SchemeConnection::Plain(s) => s.set_deadline(deadline),
+            SchemeConnection::Tls(t) => t.set_deadline(deadline),
+        }
+    }
+
+    fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+        match self {
+            SchemeConnection::Plain(s) => s.close(mode),
+            SchemeConnection::Tls(t) => t.close(mode),
+        }
+    }
+
+    fn classify(&self, error: &TlsError) -> TransportError {
+        error.0
+    }
+}
