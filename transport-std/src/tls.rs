@@ -550,6 +550,9 @@ impl<C: Connect> SchemeConnector<C> {
 }
 
 /// A connection of [`SchemeConnector`]: plain or TLS, as the endpoint's scheme said.
+// One connection lives at a time, on the exporter's stack; boxing the TLS state would only
+// add an allocation per export.
+#[allow(clippy::large_enum_variant)]
 pub enum SchemeConnection<S: Connection> {
     /// `http`: the stream beneath as it is.
     Plain(S),
