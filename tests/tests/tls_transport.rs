@@ -603,3 +603,183 @@ mod firmware_client {
         assert_request_received(&outcome);
     }
 }
+
+/// Deadlines reach the stream beneath, and a server that never speaks ends the handshake
+/// with the stream's own I/O error, not a TLS failure.
+mod deadlines {
+    use super::*;
+    use embedded_io::{Read as _, Write as _};
+    use otlp_embedded::time::Instant;
+    use otlp_embedded_tests::tls_server::LoopbackConnection;
+    use std::sync::{Arc, Mutex};
+
+    /// Records every deadline handed to the connections it opens.
+    struct Recording {
+        tcp: LoopbackTcp,
+        seen: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    struct RecordingConnection {
+        inner: LoopbackConnection,
+        seen: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Connect for Recording {
+        type Connection<'c> = RecordingConnection;
+        fn connect(
+            &mut self,
+            endpoint: &Endpoint<'_>,
+            deadline: Instant,
+        ) -> Result<RecordingConnection, TransportError> {
+            Ok(RecordingConnection {
+                inner: self.tcp.connect(endpoint, deadline)?,
+                seen: self.seen.clone(),
+            })
+        }
+    }
+
+    impl embedded_io::ErrorType for RecordingConnection {
+        type Error = std::io::Error;
+    }
+    impl embedded_io::Read for RecordingConnection {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
+            self.inner.read(buf)
+        }
+    }
+    impl embedded_io::Write for RecordingConnection {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, std::io::Error> {
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> Result<(), std::io::Error> {
+            self.inner.flush()
+        }
+    }
+    impl Connection for RecordingConnection {
+        fn set_deadline(&mut self, deadline: Instant) {
+            self.seen.lock().expect("lock").push(deadline);
+            self.inner.set_deadline(deadline);
+        }
+        fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+            self.inner.close(mode)
+        }
+    }
+
+    /// A listener that accepts and then says nothing until the client goes away.
+    fn silent_server() -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let thread = std::thread::spawn(move || {
+            use std::io::Read as _;
+            if let Ok((mut tcp, _)) = listener.accept() {
+                let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut buf = [0u8; 4096];
+                while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        });
+        (addr, thread)
+    }
+
+    fn check_deadlines<C: Connect>(
+        mut tls: C,
+        addr: std::net::SocketAddr,
+        seen: &Mutex<Vec<Instant>>,
+    ) {
+        let first = now().add_millis(TIMEOUT_MS);
+        let mut connection = tls
+            .connect(&endpoint("localhost", addr.port()), first)
+            .expect("handshake");
+        assert_eq!(seen.lock().expect("lock").first(), Some(&first));
+        // A later deadline reaches the stream beneath by the next read.
+        // Shorter, so that the read below (the server waits for a whole request) ends soon.
+        let second = now().add_millis(300);
+        assert_ne!(second, first);
+        connection.set_deadline(second);
+        let mut buf = [0u8; 1];
+        let _ = connection.write(b"x");
+        let _ = connection.flush();
+        let _ = connection.read(&mut buf);
+        assert!(
+            seen.lock().expect("lock").contains(&second),
+            "deadline not forwarded: {:?}",
+            seen.lock().expect("lock")
+        );
+        let _ = connection.close(CloseMode::Abort);
+    }
+
+    #[test]
+    fn rustls_client_forwards_deadlines() {
+        let pki = TestPki::generate();
+        let dir = std::env::temp_dir().join(format!("otlp-tls-{}-deadline", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &pki.ca.cert_pem).expect("ca");
+        let config = otlp_embedded_std::tls::TlsOptions {
+            ca_certificate: Some(ca),
+            ..Default::default()
+        }
+        .client_config()
+        .expect("config");
+        let _ = std::fs::remove_dir_all(&dir);
+        let (addr, server) = start_tls_server(&pki, TlsServerOptions::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tcp = Recording {
+            tcp: LoopbackTcp { addr },
+            seen: seen.clone(),
+        };
+        check_deadlines(
+            otlp_embedded_std::tls::TlsConnector::new(tcp, config.clone()),
+            addr,
+            &seen,
+        );
+        let _ = server.join();
+
+        let (addr, silent) = silent_server();
+        let mut tls = otlp_embedded_std::tls::TlsConnector::new(LoopbackTcp { addr }, config);
+        let result = tls.connect(&endpoint("localhost", addr.port()), now().add_millis(200));
+        assert!(
+            matches!(result, Err(TransportError::Io(_))),
+            "silent server: {:?}",
+            result.err()
+        );
+        silent.join().expect("silent server");
+    }
+
+    #[test]
+    fn firmware_client_forwards_deadlines() {
+        use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
+        use rand_core::OsRng;
+        let pki = TestPki::generate();
+        let (addr, server) = start_tls_server(&pki, TlsServerOptions::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let tcp = Recording {
+            tcp: LoopbackTcp { addr },
+            seen: seen.clone(),
+        };
+        let (mut read, mut write) = (vec![0u8; READ_BUFFER_LEN], vec![0u8; 2048]);
+        let tls: TlsConnector<'_, _, OsRng, NoClock> = TlsConnector::new(
+            tcp,
+            OsRng,
+            TlsOptions::new(&pki.ca.cert_der),
+            &mut read,
+            &mut write,
+        );
+        check_deadlines(tls, addr, &seen);
+        let _ = server.join();
+
+        let (addr, silent) = silent_server();
+        let mut tls: TlsConnector<'_, _, OsRng, NoClock> = TlsConnector::new(
+            LoopbackTcp { addr },
+            OsRng,
+            TlsOptions::new(&pki.ca.cert_der),
+            &mut read,
+            &mut write,
+        );
+        let result = tls.connect(&endpoint("localhost", addr.port()), now().add_millis(200));
+        assert!(
+            matches!(result, Err(TransportError::Io(_))),
+            "silent server: {:?}",
+            result.err()
+        );
+        silent.join().expect("silent server");
+    }
+}
