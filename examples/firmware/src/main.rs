@@ -211,7 +211,20 @@ mod tls_link {
 
     /// Run a handshake over the dead stream: it must fail with the stream's own error.
     pub fn handshake_fails_cleanly(read: &mut [u8], write: &mut [u8]) -> bool {
-        let options = otlp_embedded_tls::TlsOptions::new(&[]);
+        let mut options = otlp_embedded_tls::TlsOptions::new(&[]);
+        // Mutual TLS in the link too: a client key from (volatile, so opaque) static bytes.
+        // An all-zero scalar is refused, so at run time there is no identity.
+        let mut scalar = [0u8; 32];
+        for byte in scalar.iter_mut() {
+            // SAFETY: a plain static byte, read only.
+            *byte = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(WIRE)) };
+        }
+        if let Ok(key) = otlp_embedded_tls::SigningKey::from_slice(&scalar) {
+            options = options.with_identity(otlp_embedded_tls::ClientIdentity {
+                certificate_der: &[],
+                key,
+            });
+        }
         let mut tls: otlp_embedded_tls::TlsConnector<'_, _, _> =
             otlp_embedded_tls::TlsConnector::new(
                 Unplugged,
