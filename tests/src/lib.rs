@@ -394,3 +394,5 @@ pub fn bench_batch() -> OwnedBatch {
 }
 
 pub mod fake;
+
+pub mod tls_server;

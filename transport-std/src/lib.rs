@@ -39,3 +39,6 @@ pub mod tcp;
 pub use clock::StdClock;
 pub use config::Config;
 pub use tcp::{TcpConnection, TcpConnector};
+
+#[cfg(feature = "tls")]
+pub mod tls;

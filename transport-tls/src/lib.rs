@@ -1,0 +1,856 @@
+//! TLS 1.3 for firmware: a [`Connect`] wrapper that runs `embedded-tls` over any other
+//! stream-seam connection (the smoltcp transport, a modem socket, a test double), with no
+//! heap and no `std`.
+//!
+//! ```no_run
+//! use otlp_embedded::time::Instant;
+//! use otlp_embedded::transport::{Connect, Endpoint, Scheme};
+//! use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions};
+//!
+//! fn export<C: Connect, R: rand_core::RngCore + rand_core::CryptoRng>(tcp: C, rng: R, ca_der: &[u8]) {
+//!     // The read buffer must hold a whole 16 KiB record: servers do not shrink them.
+//!     let mut read_buffer = [0u8; otlp_embedded_tls::READ_BUFFER_LEN];
+//!     let mut write_buffer = [0u8; 2048];
+//!     let options = TlsOptions::new(ca_der);
+//!     let mut tls: TlsConnector<'_, C, R, NoClock> =
+//!         TlsConnector::new(tcp, rng, options, &mut read_buffer, &mut write_buffer);
+//!     let endpoint = Endpoint { scheme: Scheme::Https, host: "collector.example", port: 443, path: "/v1/metrics" };
+//!     // Hand `tls` to core's HTTP client; or open a connection by hand:
+//!     let _ = tls.connect(&endpoint, Instant(10_000));
+//! }
+//! ```
+//!
+//! # What is verified
+//!
+//! - The server's chain ends in the **one trusted CA certificate** given in [`TlsOptions`]
+//!   (DER); each link's signature is checked, and only **ECDSA P-256 with SHA-256** is
+//!   supported, for certificate signatures and for the handshake signature.
+//! - The leaf certificate's names (subject alternative DNS names, or the common name when
+//!   there are none) match the endpoint's host name, wildcards by RFC 6125.
+//! - Validity dates, **only when a real [`TlsClock`] is supplied**. With [`NoClock`] (the
+//!   default for boards without wall time) an expired or not-yet-valid certificate is
+//!   accepted: the device has no idea what day it is.
+//!
+//! # What is not verified
+//!
+//! - RSA certificates: `embedded-tls` needs `alloc` for RSA, which this crate refuses.
+//! - Key usage, extended key usage, basic constraints, path length: a leaf certificate
+//!   issued by the trusted CA is trusted to sign another one.
+//! - Revocation (no CRL, no OCSP).
+//! - IP address subject alternative names: connect by DNS name.
+//!
+//! # Wire facts and memory
+//!
+//! TLS 1.3 only, cipher suite `TLS_AES_128_GCM_SHA256`, key exchange P-256. The read record
+//! buffer must hold a full record ([`READ_BUFFER_LEN`], 16 KiB plus overhead), because
+//! servers such as rustls ignore the maximum fragment length extension. The write buffer
+//! can be small (each flush sends one record of at most its size minus
+//! [`TLS_RECORD_OVERHEAD`]), but the larger of the two must hold the ClientHello and, with
+//! mutual TLS, the client certificate.
+//!
+//! # Failures
+//!
+//! Certificate failures are reported distinctly through [`Connection::classify`]:
+//! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`].
+//! A fatal alert from the server during the handshake is [`TlsFailure::Alert`] with its
+//! code, and `certificate_required` (116) is [`TlsFailure::ClientCertificateRequired`].
+//! In TLS 1.3 a server that rejects the client's (missing) certificate sends its alert
+//! *after* the client considers the handshake done, on the first read. `embedded-tls` 0.19
+//! drops the code of such post-handshake alerts; this crate sees that the server asked for
+//! a certificate and that none was configured, and reports
+//! [`TlsFailure::ClientCertificateRequired`]; any other post-handshake alert is
+//! [`TlsFailure::Other`]. The last failure is kept in [`TlsConnector::last_failure`].
+//!
+//! A close_notify from the server reads as end of stream (`Ok(0)`); the TCP stream ending
+//! without one is [`TlsFailure::Truncated`], so a cut-off response is never taken as
+//! complete. `close(Graceful)` sends the client's close_notify, except once the server's
+//! has arrived: `embedded-tls` 0.19 would then send it unencrypted, so the connection is
+//! closed without it (the HTTP exchange is complete by then).
+//!
+//! # Limits of `embedded-tls` 0.19 to know about
+//!
+//! - A post-handshake handshake message other than NewSessionTicket (a KeyUpdate, which
+//!   servers send only after very long connections or on request) reaches an
+//!   `unimplemented!()` in the library: a panic. Exports use short connections, one
+//!   request each, so a server has no reason to send one.
+//! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
+//!   the handshake as [`TlsFailure::Other`].
+//! - No session resumption: every connection is a full handshake (one ECDH and two or more
+//!   ECDSA verifications).
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod der;
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+
+use embedded_io::{ErrorKind, ErrorType, Read, Write};
+use embedded_tls::blocking::{
+    Aes128GcmSha256, Certificate, CertificateRef, CertificateVerifyRef, CryptoProvider, TlsConfig,
+    TlsConnection, TlsContext, TlsError, TlsVerifier,
+};
+use embedded_tls::pki::CertVerifier;
+use otlp_embedded::time::Instant;
+use otlp_embedded::transport::{
+    CloseMode, Connect, Connection, Endpoint, Scheme, TlsFailure, TransportError,
+};
+use rand_core::{CryptoRng, RngCore};
+
+pub use embedded_tls::blocking::{NoClock, TlsClock, TLS_RECORD_OVERHEAD};
+pub use p256::ecdsa::SigningKey;
+
+/// The read record buffer length that holds any record a server may send: 2^14 bytes of
+/// plaintext plus 256 bytes of TLS 1.3 expansion plus the 5-byte header.
+pub const READ_BUFFER_LEN: usize = 16384 + 256 + 5;
+
+/// Bytes kept for the server's certificate chain while the handshake verifies it (on the
+/// stack of [`Connect::connect`]). A P-256 leaf certificate is usually 500 to 900 bytes.
+pub const MAX_CHAIN_LEN: usize = 2048;
+
+/// The cipher suite this crate offers: AES-128-GCM with SHA-256, which every TLS 1.3 server
+/// must support.
+type Suite = Aes128GcmSha256;
+
+/// A client certificate (DER) and its P-256 private key, for mutual TLS.
+#[derive(Clone, Debug)]
+pub struct ClientIdentity<'a> {
+    /// The client certificate, DER encoded.
+    pub certificate_der: &'a [u8],
+    /// Its private key. Build it with `SigningKey::from_slice` (the 32-byte scalar) or,
+    /// with p256's `pkcs8` feature, `SigningKey::from_pkcs8_der`.
+    pub key: SigningKey,
+}
+
+/// What the TLS connector trusts and presents.
+#[derive(Clone, Debug)]
+pub struct TlsOptions<'a> {
+    /// The one trusted CA certificate, DER encoded.
+    pub ca_der: &'a [u8],
+    /// A client certificate for servers that require one.
+    pub identity: Option<ClientIdentity<'a>>,
+    /// Name to verify instead of the endpoint's host (for an endpoint given by address).
+    pub server_name: Option<&'a str>,
+}
+
+impl<'a> TlsOptions<'a> {
+    /// Trust `ca_der`, present no client certificate, verify the endpoint's host name.
+    pub fn new(ca_der: &'a [u8]) -> Self {
+        TlsOptions {
+            ca_der,
+            identity: None,
+            server_name: None,
+        }
+    }
+
+    /// Present `identity` when the server asks for a client certificate.
+    pub fn with_identity(mut self, identity: ClientIdentity<'a>) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// Verify the certificate against `name` instead of the endpoint's host.
+    pub fn with_server_name(mut self, name: &'a str) -> Self {
+        self.server_name = Some(name);
+        self
+    }
+}
+
+/// An error from a TLS connection: the transport failure it amounts to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Error(pub TransportError);
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl core::error::Error for Error {}
+
+impl embedded_io::Error for Error {
+    fn kind(&self) -> ErrorKind {
+        match self.0 {
+            TransportError::Io(kind) => kind,
+            TransportError::Tls(TlsFailure::Truncated) => ErrorKind::ConnectionReset,
+            TransportError::ConnectTimeout => ErrorKind::TimedOut,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// State shared between the connector, the stream beneath the TLS library and the
+/// connection: the library owns the stream, so deadlines and observations pass through
+/// cells rather than through it.
+#[derive(Default)]
+struct Shared {
+    /// A deadline not yet handed to the stream beneath.
+    deadline: Cell<Option<Instant>>,
+    /// The stream beneath returned end of stream.
+    eof: Cell<bool>,
+    /// How the stream beneath classified its last error.
+    inner_error: Cell<Option<TransportError>>,
+    /// Writes are dropped (an aborted connection must not send close_notify).
+    discard_writes: Cell<bool>,
+    /// The server sent a CertificateRequest.
+    certificate_requested: Cell<bool>,
+    /// A certificate failure the verifier worked out.
+    verify_failure: Cell<Option<TlsFailure>>,
+    /// The last failure any connection reported.
+    last_failure: Cell<Option<TransportError>>,
+}
+
+impl Shared {
+    fn reset(&self) {
+        self.deadline.set(None);
+        self.eof.set(false);
+        self.inner_error.set(None);
+        self.discard_writes.set(false);
+        self.certificate_requested.set(false);
+        self.verify_failure.set(None);
+    }
+
+    /// What a library error amounts to, given what the cells saw.
+    fn map(&self, error: TlsError, have_identity: bool) -> TransportError {
+        let mapped = match error {
+            TlsError::Io(kind) => self.inner_error.get().unwrap_or(TransportError::Io(kind)),
+            // The library says IoError when the stream beneath ended mid-record.
+            TlsError::IoError if self.eof.get() => TransportError::Tls(TlsFailure::Truncated),
+            TlsError::HandshakeAborted(_, description) => alert_failure(description as u8),
+            // Post-handshake alerts arrive as InternalError without their code.
+            TlsError::InternalError if self.certificate_requested.get() && !have_identity => {
+                TransportError::Tls(TlsFailure::ClientCertificateRequired)
+            }
+            TlsError::InvalidCertificate | TlsError::InvalidSignature | TlsError::DecodeError => {
+                TransportError::Tls(self.verify_failure.get().unwrap_or(TlsFailure::Other))
+            }
+            _ => TransportError::Tls(self.verify_failure.get().unwrap_or(TlsFailure::Other)),
+        };
+        self.last_failure.set(Some(mapped));
+        mapped
+    }
+}
+
+fn alert_failure(code: u8) -> TransportError {
+    TransportError::Tls(match code {
+        116 => TlsFailure::ClientCertificateRequired,
+        code => TlsFailure::Alert(code),
+    })
+}
+
+/// The stream beneath, as the TLS library sees it: deadlines are applied and end of
+/// stream and errors are noted on the way through.
+pub struct Beneath<'s, S> {
+    inner: S,
+    shared: &'s Shared,
+}
+
+impl<S: Connection> Beneath<'_, S> {
+    fn apply_deadline(&mut self) {
+        if let Some(deadline) = self.shared.deadline.take() {
+            self.inner.set_deadline(deadline);
+        }
+    }
+
+    fn note<T>(&self, result: Result<T, S::Error>) -> Result<T, S::Error> {
+        if let Err(e) = &result {
+            self.shared.inner_error.set(Some(self.inner.classify(e)));
+        }
+        result
+    }
+}
+
+impl<S: Connection> ErrorType for Beneath<'_, S> {
+    type Error = S::Error;
+}
+
+impl<S: Connection> Read for Beneath<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, S::Error> {
+        self.apply_deadline();
+        let result = self.inner.read(buf);
+        if let Ok(0) = result {
+            if !buf.is_empty() {
+                self.shared.eof.set(true);
+            }
+        }
+        self.note(result)
+    }
+}
+
+impl<S: Connection> Write for Beneath<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, S::Error> {
+        if self.shared.discard_writes.get() {
+            return Ok(buf.len());
+        }
+        self.apply_deadline();
+        let result = self.inner.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> Result<(), S::Error> {
+        if self.shared.discard_writes.get() {
+            return Ok(());
+        }
+        self.apply_deadline();
+        let result = self.inner.flush();
+        self.note(result)
+    }
+}
+
+/// Opens TLS 1.3 connections over the connections of `C`.
+///
+/// `R` supplies the handshake's randomness (a hardware RNG or a seeded CSPRNG). `K` is the
+/// wall clock for certificate validity: [`NoClock`] skips the date check (see the crate
+/// docs); a type implementing [`TlsClock`] that returns unix seconds enables it.
+pub struct TlsConnector<'b, C, R, K = NoClock> {
+    inner: C,
+    rng: R,
+    options: TlsOptions<'b>,
+    read_buffer: &'b mut [u8],
+    write_buffer: &'b mut [u8],
+    shared: Shared,
+    clock: PhantomData<K>,
+}
+
+impl<'b, C, R, K> TlsConnector<'b, C, R, K>
+where
+    C: Connect,
+    R: RngCore + CryptoRng,
+    K: TlsClock,
+{
+    /// A connector over `inner`, with the caller's record buffers. `read_buffer` should be
+    /// [`READ_BUFFER_LEN`] bytes; `write_buffer` at least 1 KiB (more with mutual TLS).
+    pub fn new(
+        inner: C,
+        rng: R,
+        options: TlsOptions<'b>,
+        read_buffer: &'b mut [u8],
+        write_buffer: &'b mut [u8],
+    ) -> Self {
+        TlsConnector {
+            inner,
+            rng,
+            options,
+            read_buffer,
+            write_buffer,
+            shared: Shared::default(),
+            clock: PhantomData,
+        }
+    }
+
+    /// The last failure a connection of this connector reported, kept for diagnostics.
+    pub fn last_failure(&self) -> Option<TransportError> {
+        self.shared.last_failure.get()
+    }
+
+    /// The connector beneath.
+    pub fn inner_mut(&mut self) -> &mut C {
+        &mut self.inner
+    }
+}
+
+impl<'b, C, R, K> Connect for TlsConnector<'b, C, R, K>
+where
+    C: Connect,
+    R: RngCore + CryptoRng,
+    K: TlsClock,
+{
+    type Connection<'c>
+        = TlsStream<'c, C::Connection<'c>>
+    where
+        Self: 'c;
+
+    fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<Self::Connection<'_>, TransportError> {
+        if endpoint.scheme != Scheme::Https {
+            return Err(TransportError::UnsupportedScheme);
+        }
+        self.shared.reset();
+        let mut stream = self.inner.connect(endpoint, deadline)?;
+        stream.set_deadline(deadline);
+        let have_identity = self.options.identity.is_some();
+        let server_name = self.options.server_name.unwrap_or(endpoint.host);
+        let mut tls = TlsConnection::new(
+            Beneath {
+                inner: stream,
+                shared: &self.shared,
+            },
+            &mut *self.read_buffer,
+            &mut *self.write_buffer,
+        );
+        let config = TlsConfig::new().with_server_name(server_name);
+        let provider = Provider::<R, K> {
+            rng: &mut self.rng,
+            verifier: Verifier {
+                inner: CertVerifier::new(Certificate::X509(self.options.ca_der)),
+                ca_der: self.options.ca_der,
+                host: server_name,
+                shared: &self.shared,
+            },
+            identity: self.options.identity.as_ref(),
+            shared: &self.shared,
+        };
+        match tls.open(TlsContext::new(&config, provider)) {
+            Ok(()) => Ok(TlsStream {
+                tls: Some(tls),
+                shared: &self.shared,
+                have_identity,
+                peer_closed: false,
+                unflushed: false,
+                failed: None,
+            }),
+            Err(error) => {
+                let mapped = self.shared.map(error, have_identity);
+                // Take the stream back without sending anything, and abort it.
+                self.shared.discard_writes.set(true);
+                let beneath = match tls.close() {
+                    Ok(beneath) | Err((beneath, _)) => beneath,
+                };
+                let _ = beneath.inner.close(CloseMode::Abort);
+                Err(mapped)
+            }
+        }
+    }
+}
+
+/// The handshake's view of the caller's RNG, trust anchor and client identity.
+struct Provider<'p, R, K: TlsClock> {
+    rng: &'p mut R,
+    verifier: Verifier<'p, K>,
+    identity: Option<&'p ClientIdentity<'p>>,
+    shared: &'p Shared,
+}
+
+impl<R: RngCore + CryptoRng, K: TlsClock> CryptoProvider for Provider<'_, R, K> {
+    type CipherSuite = Suite;
+    type Signature = p256::ecdsa::DerSignature;
+
+    fn rng(&mut self) -> impl embedded_tls::CryptoRngCore {
+        &mut *self.rng
+    }
+
+    fn verifier(&mut self) -> Result<&mut impl TlsVerifier<Suite>, TlsError> {
+        Ok(&mut self.verifier)
+    }
+
+    fn signer(
+        &mut self,
+    ) -> Result<
+        (
+            impl signature::SignerMut<Self::Signature>,
+            embedded_tls::SignatureScheme,
+        ),
+        TlsError,
+    > {
+        match self.identity {
+            Some(identity) => Ok((
+                identity.key.clone(),
+                embedded_tls::SignatureScheme::EcdsaSecp256r1Sha256,
+            )),
+            None => Err(TlsError::InvalidPrivateKey),
+        }
+    }
+
+    fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
+        // Called only when the server sent a CertificateRequest.
+        self.shared.certificate_requested.set(true);
+        self.identity
+            .map(|identity| Certificate::X509(identity.certificate_der))
+    }
+}
+
+/// `embedded-tls`'s verifier, plus a diagnosis of why a certificate was refused: the
+/// library says `InvalidCertificate` for an unknown issuer, a wrong name and an expired
+/// certificate alike.
+struct Verifier<'p, K: TlsClock> {
+    inner: CertVerifier<'p, Suite, K, MAX_CHAIN_LEN>,
+    ca_der: &'p [u8],
+    host: &'p str,
+    shared: &'p Shared,
+}
+
+fn copy_certificate<'a>(certificate: &CertificateRef<'a>) -> Result<CertificateRef<'a>, TlsError> {
+    use embedded_tls::blocking::CertificateEntryRef as Entry;
+    let mut copy = CertificateRef::with_context(&[]);
+    for entry in &certificate.entries {
+        copy.add(match entry {
+            Entry::X509(der) => Entry::X509(der),
+            Entry::RawPublicKey(der) => Entry::RawPublicKey(der),
+        })?;
+    }
+    Ok(copy)
+}
+
+impl<K: TlsClock> Verifier<'_, K> {
+    /// Why `certificate` was refused. Runs only on the failure path, so the extra
+    /// signature checks cost nothing on a successful handshake.
+    fn diagnose(
+        &self,
+        transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
+        certificate: CertificateRef<'_>,
+    ) -> TlsFailure {
+        use embedded_tls::blocking::CertificateEntryRef as Entry;
+        // Walk the chain from the trust anchor down, as the library does.
+        let mut issuer = self.ca_der;
+        for entry in certificate.entries.iter().rev() {
+            let Entry::X509(subject) = entry else {
+                return TlsFailure::Other;
+            };
+            match der::issued_by(subject, issuer) {
+                Some(true) => issuer = subject,
+                Some(false) => return TlsFailure::UnknownIssuer,
+                None => return TlsFailure::Other,
+            }
+        }
+        // The chain is sound: it is the name or the dates. Check again without a clock.
+        let mut dateless: CertVerifier<'_, Suite, NoClock, MAX_CHAIN_LEN> =
+            CertVerifier::new(Certificate::X509(self.ca_der));
+        if TlsVerifier::<Suite>::set_hostname_verification(&mut dateless, self.host).is_err() {
+            return TlsFailure::HostNameMismatch;
+        }
+        match dateless.verify_certificate(transcript, certificate) {
+            Ok(()) => TlsFailure::Expired,
+            Err(_) => TlsFailure::HostNameMismatch,
+        }
+    }
+}
+
+impl<K: TlsClock> TlsVerifier<Suite> for Verifier<'_, K> {
+    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
+        self.inner.set_hostname_verification(hostname)
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
+        certificate: CertificateRef<'_>,
+    ) -> Result<(), TlsError> {
+        let copy = copy_certificate(&certificate)?;
+        let result = self.inner.verify_certificate(transcript, certificate);
+        if result.is_err() {
+            self.shared
+                .verify_failure
+                .set(Some(self.diagnose(transcript, copy)));
+        }
+        result
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
+        self.inner.verify_signature(verify)
+    }
+}
+
+/// An open TLS 1.3 connection over a connection of the stream beneath.
+pub struct TlsStream<'c, S: Connection + 'c> {
+    tls: Option<TlsConnection<'c, Beneath<'c, S>, Suite>>,
+    shared: &'c Shared,
+    have_identity: bool,
+    peer_closed: bool,
+    unflushed: bool,
+    failed: Option<TransportError>,
+}
+
+impl<'c, S: Connection + 'c> TlsStream<'c, S> {
+    fn fail(&mut self, error: TlsError) -> Error {
+        let mapped = self.shared.map(error, self.have_identity);
+        self.failed = Some(mapped);
+        Error(mapped)
+    }
+
+    fn flush_records(&mut self) -> Result<(), Error> {
+        if let Some(failed) = self.failed {
+            return Err(Error(failed));
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(Error(TransportError::Tls(TlsFailure::Other)));
+        };
+        match tls.flush() {
+            Ok(()) => {
+                self.unflushed = false;
+                Ok(())
+            }
+            Err(e) => {
+                let error = self.explain_write_failure(e);
+                Err(self.fail(error))
+            }
+        }
+    }
+
+    /// A server that refuses the handshake after the client's last flight (TLS 1.3 client
+    /// authentication) sends an alert and closes, so the request write can fail before the
+    /// alert is read. Read once to find it; otherwise keep the write error.
+    fn explain_write_failure(&mut self, error: TlsError) -> TlsError {
+        if !matches!(error, TlsError::Io(_)) {
+            return error;
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return error;
+        };
+        let mut scratch = [0u8; 16];
+        match tls.read(&mut scratch) {
+            Err(alert @ (TlsError::InternalError | TlsError::HandshakeAborted(..))) => alert,
+            _ => error,
+        }
+    }
+}
+
+impl<'c, S: Connection + 'c> ErrorType for TlsStream<'c, S> {
+    type Error = Error;
+}
+
+impl<'c, S: Connection + 'c> Read for TlsStream<'c, S> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Error> {
+        if self.peer_closed || buf.is_empty() {
+            return Ok(0);
+        }
+        // A request still sitting in the record buffer would never get an answer.
+        if self.unflushed {
+            self.flush_records()?;
+        }
+        if let Some(failed) = self.failed {
+            return Err(Error(failed));
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(Error(TransportError::Tls(TlsFailure::Other)));
+        };
+        match tls.read(buf) {
+            Ok(n) => Ok(n),
+            Err(TlsError::ConnectionClosed) => {
+                self.peer_closed = true;
+                Ok(0)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+impl<'c, S: Connection + 'c> Write for TlsStream<'c, S> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Error> {
+        if let Some(failed) = self.failed {
+            return Err(Error(failed));
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return Err(Error(TransportError::Tls(TlsFailure::Other)));
+        };
+        match tls.write(buf) {
+            Ok(n) => {
+                self.unflushed = true;
+                Ok(n)
+            }
+            Err(e) => {
+                let error = self.explain_write_failure(e);
+                Err(self.fail(error))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        self.flush_records()
+    }
+}
+
+impl<'c, S: Connection + 'c> Connection for TlsStream<'c, S> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.shared.deadline.set(Some(deadline));
+    }
+
+    fn close(mut self, mode: CloseMode) -> Result<(), TransportError> {
+        let Some(tls) = self.tls.take() else {
+            return Err(TransportError::Tls(TlsFailure::Other));
+        };
+        // After a failure, or once the peer has closed (the library would then send its
+        // close_notify in plaintext), and on abort: send nothing more.
+        let quiet = mode == CloseMode::Abort || self.failed.is_some() || self.peer_closed;
+        self.shared.discard_writes.set(quiet);
+        let (beneath, tls_result) = match tls.close() {
+            Ok(beneath) => (beneath, Ok(())),
+            Err((beneath, e)) => {
+                let mapped = self.shared.map(e, self.have_identity);
+                (beneath, Err(mapped))
+            }
+        };
+        let mode = if tls_result.is_err() {
+            CloseMode::Abort
+        } else {
+            mode
+        };
+        let mut inner = beneath.inner;
+        if let Some(deadline) = self.shared.deadline.take() {
+            inner.set_deadline(deadline);
+        }
+        let closed = inner.close(mode);
+        tls_result.and(closed)
+    }
+
+    fn classify(&self, error: &Error) -> TransportError {
+        error.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    struct Nothing;
+    impl ErrorType for Nothing {
+        type Error = ErrorKind;
+    }
+    impl Read for Nothing {
+        fn read(&mut self, _: &mut [u8]) -> Result<usize, ErrorKind> {
+            Ok(0)
+        }
+    }
+    impl Write for Nothing {
+        fn write(&mut self, _: &[u8]) -> Result<usize, ErrorKind> {
+            Err(ErrorKind::NotConnected)
+        }
+        fn flush(&mut self) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+    impl Connection for Nothing {
+        fn set_deadline(&mut self, _: Instant) {}
+        fn close(self, _: CloseMode) -> Result<(), TransportError> {
+            Ok(())
+        }
+    }
+
+    struct Counter(u64);
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(1);
+            self.0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            dest.fill(self.next_u64() as u8);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+    impl CryptoRng for Counter {}
+
+    /// RAM budget guard: the connection state (beside the caller's record buffers) and the
+    /// handshake's verifier state (on the stack of `connect`) stay within these bounds.
+    #[test]
+    fn state_fits_its_budget() {
+        let stream = core::mem::size_of::<TlsStream<'static, Nothing>>();
+        let provider = core::mem::size_of::<Provider<'static, Counter, NoClock>>();
+        let pointer = core::mem::size_of::<usize>();
+        std::eprintln!("TlsStream {stream} bytes, handshake provider {provider} bytes ({pointer}-byte pointers)");
+        assert!(
+            stream <= 1400,
+            "TlsStream is {stream} bytes ({pointer}-byte pointers)"
+        );
+        assert!(
+            provider <= MAX_CHAIN_LEN + 640,
+            "handshake provider is {provider} bytes"
+        );
+    }
+
+    #[test]
+    fn alerts_map_to_failures() {
+        assert_eq!(
+            alert_failure(116),
+            TransportError::Tls(TlsFailure::ClientCertificateRequired)
+        );
+        assert_eq!(
+            alert_failure(48),
+            TransportError::Tls(TlsFailure::Alert(48))
+        );
+    }
+
+    #[test]
+    fn plain_http_is_refused() {
+        struct Connector;
+        impl Connect for Connector {
+            type Connection<'c> = Nothing;
+            fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Nothing, TransportError> {
+                Ok(Nothing)
+            }
+        }
+        let mut read = [0u8; 64];
+        let mut write = [0u8; 64];
+        let mut tls: TlsConnector<'_, _, _> = TlsConnector::new(
+            Connector,
+            Counter(1),
+            TlsOptions::new(&[]),
+            &mut read,
+            &mut write,
+        );
+        assert!(matches!(
+            tls.connect(&Endpoint::DEFAULT, Instant(0)),
+            Err(TransportError::UnsupportedScheme)
+        ));
+    }
+
+    /// A stream that ends before the server says anything is a truncation, not end of
+    /// stream, and the connection beneath is released.
+    #[test]
+    fn handshake_over_a_closed_stream_is_truncated() {
+        struct Connector;
+        impl Connect for Connector {
+            type Connection<'c> = Quiet;
+            fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Quiet, TransportError> {
+                Ok(Quiet)
+            }
+        }
+        struct Quiet;
+        impl ErrorType for Quiet {
+            type Error = ErrorKind;
+        }
+        impl Read for Quiet {
+            fn read(&mut self, _: &mut [u8]) -> Result<usize, ErrorKind> {
+                Ok(0)
+            }
+        }
+        impl Write for Quiet {
+            fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> Result<(), ErrorKind> {
+                Ok(())
+            }
+        }
+        impl Connection for Quiet {
+            fn set_deadline(&mut self, _: Instant) {}
+            fn close(self, _: CloseMode) -> Result<(), TransportError> {
+                Ok(())
+            }
+        }
+        let mut read = [0u8; READ_BUFFER_LEN];
+        let mut write = [0u8; 2048];
+        let endpoint = Endpoint {
+            scheme: Scheme::Https,
+            host: "localhost",
+            port: 443,
+            path: "/v1/metrics",
+        };
+        let mut tls: TlsConnector<'_, _, _> = TlsConnector::new(
+            Connector,
+            Counter(1),
+            TlsOptions::new(&[]),
+            &mut read,
+            &mut write,
+        );
+        assert!(matches!(
+            tls.connect(&endpoint, Instant(0)),
+            Err(TransportError::Tls(TlsFailure::Truncated))
+        ));
+        assert_eq!(
+            tls.last_failure(),
+            Some(TransportError::Tls(TlsFailure::Truncated))
+        );
+    }
+}
