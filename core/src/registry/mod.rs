@@ -579,7 +579,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
-    #[inline]
+    #[inline(always)]
     fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
@@ -745,7 +745,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Applies one measurement to series `slot` of instrument `i`.
-    #[inline]
+    #[inline(always)]
     fn apply(&mut self, i: usize, slot: usize, value: Number) -> Result<(), RecordError> {
         let inst = or_return!(
             self.instruments.get(i).and_then(|x| x.as_ref()),
