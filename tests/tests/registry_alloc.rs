@@ -2,6 +2,8 @@
 //! allocator around the whole path. Its own binary (harness = false), so no test-harness
 //! thread allocates while we count.
 
+mod registry_cs;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -706,3 +706,23 @@ fn exponential_histogram_extreme_range_still_counts_every_value() {
     assert_eq!(v.positive.offset, -2);
     assert_eq!(v.positive.bucket_counts, &[1, 1, 1]);
 }
+
+#[test]
+fn stale_snapshot_settle_is_ignored() {
+    let mut reg = Reg::new(0);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").temporality(Temporality::Delta))
+        .unwrap();
+    reg.record(c, 5u64, &[]).unwrap();
+    let mut old = Snap::new();
+    reg.collect(&mut old, 10);
+    reg.record(c, 7u64, &[]).unwrap();
+    let mut new = Snap::new();
+    reg.collect(&mut new, 20);
+    assert_eq!(int(&new, 0, 0), 12);
+    settle_all(&mut reg, &old, Settlement::Delivered); // stale: ignored
+    settle_all(&mut reg, &new, Settlement::Delivered);
+    reg.record(c, 1u64, &[]).unwrap();
+    reg.collect(&mut new, 30);
+    assert_eq!(int(&new, 0, 0), 1);
+}

@@ -1,6 +1,8 @@
 //! The critical-section registry in a `static`: threads record while the main thread
 //! collects and settles, in short sections; every increment ends up committed or pending.
 
+mod registry_cs;
+
 use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Observe, RecordError, Snapshot};

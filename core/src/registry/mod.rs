@@ -80,6 +80,9 @@
 //! may have recorded more meanwhile) and the series' start moves to the snapshot time;
 //! [`Settlement::Abandoned`] leaves the series alone, so the next collect carries the unsent
 //! part together with what came after. A point settled twice is committed once.
+//! Settle each snapshot before collecting the next: a settle for a snapshot older than the
+//! latest collect is ignored (its points stay live, so they are exported again rather than
+//! subtracted twice).
 //!
 //! Histogram min and max cannot be subtracted: at commit they are reset when the series had
 //! no measurement since the snapshot, and otherwise kept (so the next delta point's min/max
@@ -576,7 +579,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
-    #[inline]
+    #[inline(always)]
     fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
@@ -742,7 +745,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Applies one measurement to series `slot` of instrument `i`.
-    #[inline]
+    #[inline(always)]
     fn apply(&mut self, i: usize, slot: usize, value: Number) -> Result<(), RecordError> {
         let inst = or_return!(
             self.instruments.get(i).and_then(|x| x.as_ref()),
@@ -974,6 +977,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
     fn settle_point(&mut self, snapshot: &Snapshot<I, N, K, H, B>, m: usize, p: usize) {
+        // A snapshot older than the latest collect is stale: the newer one already carries
+        // everything it did, so committing it could subtract the same values twice.
+        if snapshot.epoch() != self.epoch {
+            return;
+        }
         let Some((i, sp, snap_hist)) = snapshot.point_for_settle(m, p) else {
             return;
         };
@@ -1178,5 +1186,25 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             return;
         }
         snapshot.for_each_in(span, |m, p| self.settle_point(snapshot, m, p));
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
+    for Registry<I, N, K, H, B>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Registry {{ instruments: {=usize}/{=usize}, series reserved: {=usize}/{=usize}, histogram series: {=usize}/{=usize}, buckets: {=usize}/{=usize} }}",
+            self.instrument_count,
+            I,
+            self.series_used,
+            N,
+            self.hist_used,
+            H,
+            self.buckets_used,
+            B
+        )
     }
 }

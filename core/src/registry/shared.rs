@@ -125,3 +125,28 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         });
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
+    for CsRegistry<I, N, K, H, B>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self.with(|r| (r.instrument_count(), r.series_used)) {
+            Some((instruments, series)) => defmt::write!(
+                f,
+                "CsRegistry {{ instruments: {=usize}, series reserved: {=usize} }}",
+                instruments,
+                series
+            ),
+            None => defmt::write!(f, "CsRegistry {{ busy }}"),
+        }
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    core::fmt::Debug for CsRegistry<I, N, K, H, B>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CsRegistry").finish_non_exhaustive()
+    }
+}

@@ -435,3 +435,18 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         Decoder::new(m.keys, &p.key).nth(index).unwrap_or(empty)
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
+    for Snapshot<I, N, K, H, B>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Snapshot {{ time: {=u64}, metrics: {=usize}, points: {=usize} }}",
+            self.time,
+            self.metric_count,
+            self.point_count
+        )
+    }
+}
