@@ -35,18 +35,67 @@
 //! blocking driver sleeps until then ([`Exporter::export`] does this with a sleep function
 //! you pass); a superloop checks the instant each tick and does other work meanwhile:
 //!
-//! ```ignore
-//! // Superloop firmware: one step per tick, never blocking longer than one exchange.
-//! let mut run = exporter.start(&mut registry, &mut snapshot, unix_now, clock.now());
-//! loop {
-//!     // ... other work of the tick ...
-//!     if clock.now() >= next_step_at {
-//!         match exporter.step(&mut run, &mut registry, &snapshot, &mut buffer, &clock) {
-//!             Step::Wait(at) => next_step_at = at,
-//!             Step::Done(report) => break report,
-//!         }
+//! ```
+//! use core::cell::Cell;
+//! use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, Step};
+//! use otlp_embedded::http::ExchangeError;
+//! use otlp_embedded::proto::{RequestHeader, Resource, Scope};
+//! use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
+//! use otlp_embedded::time::{Clock, Instant};
+//! use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, HttpResponse};
+//!
+//! // A stand-in for the network that accepts every request. In real use this is
+//! // `HttpClient::new(connector, clock)` over a TCP stack, or your own HTTP stack.
+//! struct Accept;
+//! impl Exchange for Accept {
+//!     fn exchange(&mut self, request: &HttpRequest<'_>, _body: &mut [u8])
+//!         -> Result<HttpResponse, ExchangeError> {
+//!         Ok(HttpResponse { status: 200, retry_after: None, body_is_protobuf: false,
+//!             body_len: 0, body_truncated: false, bytes_sent: request.body.len(),
+//!             bytes_received: 0 })
 //!     }
 //! }
+//! // A millisecond tick counter.
+//! struct Ticks(Cell<u64>);
+//! impl Clock for Ticks {
+//!     fn now(&self) -> Instant { Instant(self.0.get()) }
+//! }
+//!
+//! let mut registry: Registry<2, 8, 16, 2, 32> = Registry::new(0);
+//! let boots = registry.declare(InstrumentDesc::counter_u64("boots").max_series(1)).unwrap();
+//! registry.record(boots, 1u64, &[]).unwrap();
+//! let header = RequestHeader {
+//!     resource: Resource { attributes: &[], dropped_attributes_count: 0, schema_url: "" },
+//!     scope: Scope { name: "demo", version: "", attributes: &[],
+//!                    dropped_attributes_count: 0, schema_url: "" },
+//! };
+//! let mut exporter = Exporter::new(ExporterConfig::new(Endpoint::DEFAULT, header), Accept);
+//! let mut snapshot: Snapshot<2, 8, 16, 2, 32> = Snapshot::new();
+//! let mut buffer = [0u8; 512];
+//! let clock = Ticks(Cell::new(0));
+//!
+//! // Superloop: one step per tick; retry timing is checked, never slept on.
+//! let unix_now = 1_700_000_000_000_000_000;
+//! let mut run = exporter.start(&mut registry, &mut snapshot, unix_now, clock.now());
+//! let mut next_step = clock.now();
+//! let report = loop {
+//!     clock.0.set(clock.0.get() + 10); // ... the tick's other work ...
+//!     if clock.now() < next_step {
+//!         continue;
+//!     }
+//!     match exporter.step(&mut run, &mut registry, &snapshot, &mut buffer, &clock) {
+//!         Step::Wait(at) => next_step = at,
+//!         Step::Done(report) => break report,
+//!     }
+//! };
+//! assert_eq!(report.outcome, ExportOutcome::Success);
+//!
+//! // Blocking driver: the same, sleeping between retries (`std::thread::sleep` on Linux,
+//! // a timer wait on firmware).
+//! registry.record(boots, 1u64, &[]).unwrap();
+//! let report = exporter.export(&mut registry, &mut snapshot, &mut buffer, &clock,
+//!     unix_now + 60_000_000_000, |ms| clock.0.set(clock.0.get() + ms));
+//! assert_eq!(report.points_sent, 1);
 //! ```
 
 use crate::http::ExchangeError;
