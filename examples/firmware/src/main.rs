@@ -11,6 +11,7 @@
 // their byte loops back into calls to themselves.
 #![no_builtins]
 
+mod export_round;
 mod registry_round;
 
 use otlp_embedded::proto::{
@@ -327,6 +328,9 @@ pub extern "C" fn _start() -> ! {
 extern "C" fn firmware_main() -> ! {
     if !registry_round::run() {
         exit(2)
+    }
+    if !export_round::run() {
+        exit(4)
     }
     exit(run())
 }
