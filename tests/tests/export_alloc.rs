@@ -35,8 +35,10 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
+const OK: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+const BUSY: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n";
 
 /// Answers every fourth connection 503, the rest 200; counts connections and closes.
 struct Server {
@@ -102,7 +104,10 @@ impl Clock for FakeClock {
 
 const HEADER: RequestHeader<'static> = RequestHeader {
     resource: Resource {
-        attributes: &[KeyValue::new("service.name", AttributeValue::Str("alloc-test"))],
+        attributes: &[KeyValue::new(
+            "service.name",
+            AttributeValue::Str("alloc-test"),
+        )],
         dropped_attributes_count: 0,
         schema_url: "",
     },
@@ -128,7 +133,11 @@ fn main() {
         )
         .unwrap();
     let histogram = registry
-        .declare(InstrumentDesc::histogram("latency").attributes(&["route"]).max_series(4))
+        .declare(
+            InstrumentDesc::histogram("latency")
+                .attributes(&["route"])
+                .max_series(4),
+        )
         .unwrap();
     let sizes = registry
         .declare(InstrumentDesc::exponential_histogram("payload").max_series(2))
@@ -157,13 +166,22 @@ fn main() {
                 KeyValue::new("route", AttributeValue::Str(route)),
             ];
             registry.record(counter, round + 1, &attrs).unwrap();
-            registry.record(histogram, (round * 7 + i as u64) as f64, &attrs[1..]).unwrap();
-            registry.record(sizes, 1.5 * (round + 1) as f64, &[]).unwrap();
+            registry
+                .record(histogram, (round * 7 + i as u64) as f64, &attrs[1..])
+                .unwrap();
+            registry
+                .record(sizes, 1.5 * (round + 1) as f64, &[])
+                .unwrap();
         }
         let unix_now = 1_000_000_000 * (round + 1);
-        let report = exporter.export(&mut registry, &mut snapshot, &mut buffer, &clock, unix_now, |ms| {
-            clock.0.set(clock.0.get() + ms)
-        });
+        let report = exporter.export(
+            &mut registry,
+            &mut snapshot,
+            &mut buffer,
+            &clock,
+            unix_now,
+            |ms| clock.0.set(clock.0.get() + ms),
+        );
         assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
         assert_eq!(report.points_sent, report.points_collected);
         requests += report.requests;
@@ -171,8 +189,14 @@ fn main() {
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
 
     let server = exporter.exchange().connector();
-    assert!(requests > 20, "the buffer should split exports: {requests} requests");
-    assert!(exporter.stats().retries > 0, "a 503 should have been retried");
+    assert!(
+        requests > 20,
+        "the buffer should split exports: {requests} requests"
+    );
+    assert!(
+        exporter.stats().retries > 0,
+        "a 503 should have been retried"
+    );
     assert_eq!(server.connections, server.closes, "every connection closed");
     assert_eq!(allocations, 0, "allocations during 20 exports");
 

@@ -6,11 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, Producer, RetryPolicy, Settlement};
+use otlp_embedded::export::{
+    ExportOutcome, Exporter, ExporterConfig, Producer, RetryPolicy, Settlement,
+};
 use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{
-    AttributeValue, KeyValue, MetricsSource, PointSpan, PointValue, RequestHeader, Resource,
-    Scope, Temporality,
+    AttributeValue, KeyValue, MetricsSource, PointSpan, PointValue, RequestHeader, Resource, Scope,
+    Temporality,
 };
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::Clock;
@@ -58,7 +60,10 @@ impl Producer for Audited {
                     {
                         continue;
                     }
-                    let key = (snapshot.metric(m).name.to_string(), series_of(snapshot, m, p));
+                    let key = (
+                        snapshot.metric(m).name.to_string(),
+                        series_of(snapshot, m, p),
+                    );
                     let entry = self.dropped.entry(key).or_default();
                     match snapshot.point(m, p).value {
                         // A sum point aggregates many measurements: only its value counts.
@@ -99,14 +104,19 @@ fn accepted(bodies: &[Vec<u8>]) -> Totals {
                                 let Some(number_data_point::Value::AsInt(v)) = p.value else {
                                     panic!("int expected")
                                 };
-                                totals.entry((m.name.clone(), series(&p.attributes))).or_default().0 += v;
+                                totals
+                                    .entry((m.name.clone(), series(&p.attributes)))
+                                    .or_default()
+                                    .0 += v;
                             }
                         }
                         Some(metric::Data::Histogram(h)) => {
                             assert_eq!(h.aggregation_temporality, 1, "delta");
                             for p in &h.data_points {
                                 assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
-                                let e = totals.entry((m.name.clone(), series(&p.attributes))).or_default();
+                                let e = totals
+                                    .entry((m.name.clone(), series(&p.attributes)))
+                                    .or_default();
                                 e.0 += p.sum.unwrap_or(0.0) as i64;
                                 e.1 += p.count;
                             }
@@ -122,9 +132,18 @@ fn accepted(bodies: &[Vec<u8>]) -> Totals {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Count { series: i64, value: u64 },
-    Observe { series: i64, value: u32 },
-    Export { answers: Vec<AnswerKind>, buffer: usize },
+    Count {
+        series: i64,
+        value: u64,
+    },
+    Observe {
+        series: i64,
+        value: u32,
+    },
+    Export {
+        answers: Vec<AnswerKind>,
+        buffer: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -239,7 +258,10 @@ impl World {
                 .record(instrument, value as f64, &attrs)
                 .unwrap();
         } else {
-            self.producer.registry.record(instrument, value, &attrs).unwrap();
+            self.producer
+                .registry
+                .record(instrument, value, &attrs)
+                .unwrap();
         }
         let e = self.recorded.entry((name.to_string(), series)).or_default();
         e.0 += value as i64;
@@ -249,7 +271,12 @@ impl World {
         }
     }
 
-    fn export(&mut self, answers: &[AnswerKind], buffer_size: usize, fallback: Answer) -> ExportOutcome {
+    fn export(
+        &mut self,
+        answers: &[AnswerKind],
+        buffer_size: usize,
+        fallback: Answer,
+    ) -> ExportOutcome {
         let mut config = ExporterConfig::new(Endpoint::DEFAULT, HEADER);
         config.export_timeout_ms = 20_000;
         config.retry = RetryPolicy {
@@ -264,9 +291,14 @@ impl World {
         let mut buffer = vec![0u8; buffer_size];
         let unix = 1_000_000 + self.clock.now().0 * 1_000_000;
         let clock = &self.clock;
-        let report = exporter.export(&mut self.producer, &mut snapshot, &mut buffer, clock, unix, |ms| {
-            clock.advance(ms)
-        });
+        let report = exporter.export(
+            &mut self.producer,
+            &mut snapshot,
+            &mut buffer,
+            clock,
+            unix,
+            |ms| clock.advance(ms),
+        );
         assert_eq!(
             report.points_sent + report.points_dropped + report.points_abandoned,
             report.points_collected,

@@ -106,6 +106,14 @@ use crate::proto::{
 use crate::time::{Clock, Instant, UnixNanos};
 use crate::transport::{Endpoint, Exchange, Header, HttpRequest, RetryAfter};
 
+/// Logs through defmt when the `defmt` feature is on; compiles to nothing otherwise.
+macro_rules! log {
+    ($level:ident, $($arg:tt)*) => {
+        #[cfg(feature = "defmt")]
+        defmt::$level!($($arg)*);
+    };
+}
+
 /// What became of the points a request carried.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -502,9 +510,14 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         now: Instant,
     ) -> ExportRun<'a> {
         producer.collect(snapshot, unix_now);
-        let points_collected = (0..snapshot.metric_count())
+        let points_collected: usize = (0..snapshot.metric_count())
             .map(|m| snapshot.point_count(m))
             .sum();
+        log!(
+            debug,
+            "otlp export: {=usize} points collected",
+            points_collected
+        );
         ExportRun {
             splitter: RequestSplitter::new(self.config.request_header),
             started: now,
@@ -795,6 +808,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     }
 
     fn note_error(&mut self, run: &mut ExportRun<'a>, error: ExportError) {
+        log!(warn, "otlp export: {}", error);
         run.report.record_error(error);
         self.stats.last_error = Some(error);
     }
@@ -877,6 +891,16 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         } else {
             ExportOutcome::Success
         };
+        log!(
+            info,
+            "otlp export: {} sent={=usize} dropped={=usize} abandoned={=usize} requests={=u32} retries={=u32}",
+            report.outcome,
+            report.points_sent,
+            report.points_dropped,
+            report.points_abandoned,
+            report.requests,
+            report.retries
+        );
         match report.outcome {
             ExportOutcome::Failed => self.stats.exports_failed += 1,
             _ => {

@@ -7,14 +7,10 @@ use core::cell::Cell;
 
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::http::ExchangeError;
-use otlp_embedded::proto::{
-    AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality,
-};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{
-    Endpoint, Exchange, HttpRequest, HttpResponse, RetryAfter, Scheme,
-};
+use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, HttpResponse, RetryAfter, Scheme};
 
 static METRICS: CsRegistry<2, 16, 18, 2, 40> = CsRegistry::new(0);
 static mut SNAPSHOT: Snapshot<2, 16, 18, 2, 40> = Snapshot::new();
@@ -37,7 +33,11 @@ impl Exchange for Modem {
         let busy = self.posts == 1;
         Ok(HttpResponse {
             status: if busy { 503 } else { 200 },
-            retry_after: if busy { Some(RetryAfter::Seconds(1)) } else { None },
+            retry_after: if busy {
+                Some(RetryAfter::Seconds(1))
+            } else {
+                None
+            },
             body_is_protobuf: false,
             body_len: 0,
             body_truncated: false,
@@ -68,11 +68,17 @@ pub fn run() -> bool {
     };
     for band in 0..3i64 {
         let attrs = [KeyValue::new("band", AttributeValue::Int(band))];
-        if METRICS.record(uplinks, 10u64 + band as u64, &attrs).is_err() {
+        if METRICS
+            .record(uplinks, 10u64 + band as u64, &attrs)
+            .is_err()
+        {
             return false;
         }
     }
-    let resource = [KeyValue::new("service.name", AttributeValue::Str("firmware"))];
+    let resource = [KeyValue::new(
+        "service.name",
+        AttributeValue::Str("firmware"),
+    )];
     let header = RequestHeader {
         resource: Resource {
             attributes: &resource,
