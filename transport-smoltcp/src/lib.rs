@@ -132,6 +132,7 @@
 
 mod blocking;
 mod client;
+pub mod firmware;
 mod ports;
 mod resolve;
 

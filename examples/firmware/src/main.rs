@@ -12,6 +12,7 @@
 #![no_builtins]
 
 mod registry_round;
+mod smoltcp_round;
 
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, Point, PointValue, RequestHeader,
@@ -327,6 +328,10 @@ pub extern "C" fn _start() -> ! {
 extern "C" fn firmware_main() -> ! {
     if !registry_round::run() {
         exit(2)
+    }
+    let status = smoltcp_round::run();
+    if status != 0 {
+        exit(status)
     }
     exit(run())
 }
