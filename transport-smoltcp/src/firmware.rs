@@ -92,6 +92,10 @@ where
 /// abandoned, and abandoned delta data stays in the producer for the next export. The host
 /// must be an IP literal. The connection is closed (gracefully, or aborted on error) before
 /// this returns; the socket is then `Closed` or in `TimeWait`, ready for the next export.
+///
+/// The exporter lives only for this call, so its lifetime totals and jitter state do not
+/// carry over: give each device its own `config.jitter_seed` (a fleet then does not retry
+/// in lockstep), and sum the reports if totals are wanted.
 pub fn export_once<D, K, H, Pr, const P: usize>(
     stack: Stack<'_, '_, D, K, H, P>,
     producer: &mut Pr,
