@@ -506,3 +506,66 @@ fn lossy_link_delivers_every_delta_exactly_once_in_total() {
         (ExportOutcome::Success, 0)
     );
 }
+
+/// A collector answering 503 with `Retry-After: 1`: the export retries no sooner than a
+/// second after each answer (the wait keeps the stack polled, so every connection closes
+/// cleanly), fails at its deadline with every point kept, and the next export, once the
+/// collector is back, delivers them all.
+#[test]
+fn retry_after_is_honoured_and_data_kept() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 2, 555);
+    net.server.keep_requests = true;
+    net.server.response =
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n".to_vec();
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let recorded = meter.record(1);
+    let start = net.clock.now().as_millis();
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(4_500, 1_000),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        report.first_error.map(|e| e.kind),
+        Some(ExportErrorKind::Status(503))
+    );
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(report.points_abandoned, report.points_collected);
+    let attempts = net.server.log.len();
+    assert_eq!(attempts as u32, report.retries + 1);
+    // Attempts at about 0, 1, 2, 3 and 4 s of a 4.5 s export.
+    assert_eq!(attempts, 5, "{:?}", net.server.log_times);
+    for pair in net.server.log_times.windows(2) {
+        assert!(pair[1] - pair[0] >= 1_000, "{:?}", net.server.log_times);
+    }
+    assert!(net.server.log_times[0] - start < 100);
+    // Every attempt carried the same request, byte for byte.
+    assert!(net.server.log.iter().all(|r| *r == net.server.log[0]));
+    assert!(matches!(
+        net.client_state(),
+        State::Closed | State::TimeWait
+    ));
+
+    net.server.response = OK_RESPONSE.to_vec();
+    net.server.log.clear();
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(4_500, 1_000),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
+    let decoded: Points = net.server.log.iter().flat_map(|r| decode(r)).collect();
+    assert_eq!(totals(&decoded, false), recorded);
+}

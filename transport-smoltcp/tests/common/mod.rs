@@ -278,6 +278,8 @@ pub struct Server<D: Device> {
     pub keep_requests: bool,
     /// Complete requests in arrival order, when `keep_requests` is on.
     pub log: Vec<Vec<u8>>,
+    /// When each request in `log` was complete (simulated milliseconds).
+    pub log_times: Vec<u64>,
 }
 
 /// Capacity of a request kept by the server.
@@ -320,6 +322,7 @@ impl<D: Device> Server<D> {
             accepted: 0,
             keep_requests: false,
             log: Vec::new(),
+            log_times: Vec::new(),
         }
     }
 
@@ -368,6 +371,7 @@ impl<D: Device> Server<D> {
                         self.last_request.extend_from_slice(&slot.request);
                         if self.keep_requests {
                             self.log.push(slot.request.clone());
+                            self.log_times.push(now.as_millis());
                         }
                     } else if s.state() == tcp::State::CloseWait {
                         // The client gave up half-way: close our side too.
