@@ -45,6 +45,11 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_,
     /// Call the idle hook with when the next poll is due (smoltcp's timers or the deadline).
     fn idle(&mut self, now: Instant) {
         let deadline = self.client.deadline();
+        self.idle_until(now, deadline);
+    }
+
+    /// Call the idle hook with the earlier of smoltcp's next poll and `deadline`.
+    fn idle_until(&mut self, now: Instant, deadline: Instant) {
         let wake = match self.iface.poll_at(smol_instant(now), self.sockets) {
             Some(at) => {
                 let at = Instant(u64::try_from(at.total_millis()).unwrap_or(0));
@@ -169,6 +174,19 @@ where
     /// The clock.
     pub fn clock(&self) -> &K {
         &self.driver.clock
+    }
+
+    /// Keep the stack running until the clock reaches `at`: poll the interface (so that
+    /// ACKs, retransmissions and TIME-WAIT play out) and call the idle hook in between.
+    /// This is the sleep between an exporter's retries. Returns at once if `at` has come.
+    pub fn wait_until(&mut self, at: Instant) {
+        loop {
+            let now = self.driver.poll();
+            if now >= at {
+                return;
+            }
+            self.driver.idle_until(now, at);
+        }
     }
 }
 

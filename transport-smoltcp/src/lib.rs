@@ -10,6 +10,10 @@
 //!   clock and implements core's stream seam ([`Connect`](otlp_embedded::transport::Connect)),
 //!   so core's HTTP client runs over it. It loops poll -> step -> idle hook.
 //!
+//! - **Whole export**: [`firmware::export_once`] runs one OTLP export (collect, encode, send,
+//!   retry, settle) over a [`firmware::Stack`] (the borrowed stack, clock and idle hook)
+//!   with [`Blocking`] under core's HTTP client and exporter, and returns its report.
+//!
 //! The caller keeps ownership of everything smoltcp: it creates the `tcp::Socket` with the
 //! buffers it wants, adds it to its `SocketSet` and passes the handle. The endpoint's host
 //! must be an IP literal unless a [`Resolve`] is given. Local ports come from
@@ -132,6 +136,7 @@
 
 mod blocking;
 mod client;
+pub mod firmware;
 mod ports;
 mod resolve;
 

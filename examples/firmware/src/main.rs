@@ -13,6 +13,7 @@
 
 mod export_round;
 mod registry_round;
+mod smoltcp_round;
 
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, Point, PointValue, RequestHeader,
@@ -331,6 +332,10 @@ extern "C" fn firmware_main() -> ! {
     }
     if !export_round::run() {
         exit(4)
+    }
+    let status = smoltcp_round::run();
+    if status != 0 {
+        exit(status)
     }
     exit(run())
 }

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+use otlp_embedded_smoltcp::firmware::Stack;
 use otlp_embedded_smoltcp::{smol_instant, Blocking, IpLiteral, Resolve, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
@@ -272,6 +273,13 @@ pub struct Server<D: Device> {
     pub incomplete: u64,
     /// Times a listening socket was seen to take a connection (SYN accepted).
     pub accepted: u64,
+    /// When true, every complete request is also appended to `log` (this allocates, so
+    /// allocation-counting tests leave it off).
+    pub keep_requests: bool,
+    /// Complete requests in arrival order, when `keep_requests` is on.
+    pub log: Vec<Vec<u8>>,
+    /// When each request in `log` was complete (simulated milliseconds).
+    pub log_times: Vec<u64>,
 }
 
 /// Capacity of a request kept by the server.
@@ -312,6 +320,9 @@ impl<D: Device> Server<D> {
             last_request: Vec::with_capacity(MAX_REQUEST),
             incomplete: 0,
             accepted: 0,
+            keep_requests: false,
+            log: Vec::new(),
+            log_times: Vec::new(),
         }
     }
 
@@ -358,6 +369,10 @@ impl<D: Device> Server<D> {
                         self.served += 1;
                         self.last_request.clear();
                         self.last_request.extend_from_slice(&slot.request);
+                        if self.keep_requests {
+                            self.log.push(slot.request.clone());
+                            self.log_times.push(now.as_millis());
+                        }
                     } else if s.state() == tcp::State::CloseWait {
                         // The client gave up half-way: close our side too.
                         s.close();
@@ -521,6 +536,26 @@ impl<D: Device> Net<D> {
             self.clock.clone(),
         )
         .with_idle(hook)
+    }
+
+    /// The client stack, clock and an idle hook (serve the server, advance the clock) for
+    /// `otlp_embedded_smoltcp::firmware::export_once`.
+    pub fn stack(&mut self) -> Stack<'_, 'static, D, SimClock, impl FnMut(Instant, Instant) + '_> {
+        let idle = idle_hook(
+            &mut self.server,
+            &mut self.idles,
+            self.clock.clone(),
+            self.step_ms,
+            self.idle_cap,
+        );
+        Stack {
+            client: &mut self.client,
+            iface: &mut self.iface,
+            device: &mut self.device,
+            sockets: &mut self.sockets,
+            clock: &self.clock,
+            idle,
+        }
     }
 
     /// Poll both sides for `ms` simulated milliseconds (lets TIME-WAIT and retransmissions

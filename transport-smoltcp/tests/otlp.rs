@@ -1,0 +1,571 @@
+//! OTLP end to end over two smoltcp interfaces in memory: the registry records, the
+//! firmware function (`firmware::export_once`: Blocking + HttpClient + Exporter) exports,
+//! and a small sink on the server interface (several listening sockets, re-listened after
+//! each connection) reads every request, which the test decodes with opentelemetry-proto
+//! and compares exactly with what was recorded. Then the same over a link that drops and
+//! corrupts frames: exports succeed or fail by their deadline keeping their data, and the
+//! delta totals over all exports equal what was recorded.
+//!
+//! Every wait is on the simulated clock and every export is capped by the idle hook's
+//! hang detector, so no test can hang.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use otlp_embedded::export::{
+    ExportErrorKind, ExportOutcome, ExportReport, ExporterConfig, RetryPolicy,
+};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
+use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
+use otlp_embedded::time::Clock;
+use otlp_embedded::transport::{Endpoint, Scheme};
+use otlp_embedded_smoltcp::firmware::export_once;
+use prost::Message;
+use smoltcp::phy::{Device, FaultInjector};
+use smoltcp::socket::tcp::State;
+
+type Reg = Registry<4, 16, 24, 4, 64>;
+type Snap = Snapshot<4, 16, 24, 4, 64>;
+
+const ROUTES: [&str; 3] = ["/a", "/bb", "/ccc"];
+const BOUNDS: [f64; 3] = [10.0, 100.0, 1000.0];
+/// Unix time of simulated instant 0.
+const EPOCH_NS: u64 = 1_700_000_000_000_000_000;
+
+/// What was recorded (delta data, summed over the recordings being compared).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Totals {
+    /// Counter value per route.
+    requests: BTreeMap<String, i64>,
+    /// Histogram: count, sum, bucket counts.
+    count: u64,
+    sum: f64,
+    buckets: Vec<u64>,
+}
+
+impl Totals {
+    fn add(&mut self, other: &Totals) {
+        for (route, v) in &other.requests {
+            *self.requests.entry(route.clone()).or_default() += v;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        self.buckets.resize(BOUNDS.len() + 1, 0);
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+    }
+}
+
+/// A registry with a delta counter (per route) and a delta explicit-bucket histogram.
+struct Meter {
+    reg: Reg,
+    requests: Instrument,
+    latency: Instrument,
+}
+
+impl Meter {
+    fn new() -> Self {
+        let mut reg = Reg::new(EPOCH_NS);
+        let requests = reg
+            .declare(
+                InstrumentDesc::counter_u64("http.requests")
+                    .attributes(&["route"])
+                    .max_series(4)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        let latency = reg
+            .declare(
+                InstrumentDesc::histogram("http.latency")
+                    .unit("ms")
+                    .bounds(&BOUNDS)
+                    .max_series(1)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        Meter {
+            reg,
+            requests,
+            latency,
+        }
+    }
+
+    /// Record round `round`'s deterministic measurements; returns what was recorded.
+    fn record(&mut self, round: u64) -> Totals {
+        let mut t = Totals {
+            buckets: vec![0; BOUNDS.len() + 1],
+            ..Totals::default()
+        };
+        for (i, route) in ROUTES.iter().enumerate() {
+            // Some rounds leave a route out, so series come and go.
+            if (round + i as u64) % 4 == 3 {
+                continue;
+            }
+            let v = 1 + (round * 7 + i as u64 * 3) % 11;
+            let attrs = [KeyValue::new("route", AttributeValue::Str(route))];
+            self.reg.record(self.requests, v, &attrs).unwrap();
+            *t.requests.entry(route.to_string()).or_default() += v as i64;
+        }
+        for k in 0..(1 + round % 3) {
+            // Integers, so float sums are exact; spread over every bucket.
+            let v = ((round * 37 + k * 401) % 1500) as f64;
+            self.reg.record(self.latency, v, &[]).unwrap();
+            t.count += 1;
+            t.sum += v;
+            let bucket = BOUNDS.iter().position(|b| v <= *b).unwrap_or(BOUNDS.len());
+            t.buckets[bucket] += 1;
+        }
+        t
+    }
+}
+
+/// One decoded data point, keyed for de-duplication.
+#[derive(Clone, Debug, PartialEq)]
+enum Data {
+    Sum(i64),
+    Hist {
+        count: u64,
+        sum: f64,
+        buckets: Vec<u64>,
+    },
+}
+
+/// Decoded points: (metric, route, start) -> (time, data).
+type Points = Vec<((String, String, u64), (u64, Data))>;
+
+/// Decode the OTLP body of an HTTP request captured by the sink.
+fn decode(request: &[u8]) -> Points {
+    let end = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("request has a header end")
+        + 4;
+    let head = std::str::from_utf8(&request[..end]).unwrap();
+    assert!(head.starts_with("POST /v1/metrics HTTP/1.1\r\n"), "{head}");
+    assert!(head
+        .to_ascii_lowercase()
+        .contains("content-type: application/x-protobuf\r\n"));
+    let body = ExportMetricsServiceRequest::decode(&request[end..]).expect("valid OTLP body");
+    let mut out = Vec::new();
+    for rm in &body.resource_metrics {
+        for sm in &rm.scope_metrics {
+            assert_eq!(sm.scope.as_ref().unwrap().name, "smoltcp-test");
+            for m in &sm.metrics {
+                match m.data.as_ref().unwrap() {
+                    metric::Data::Sum(sum) => {
+                        assert_eq!(sum.aggregation_temporality, 1, "delta");
+                        assert!(sum.is_monotonic);
+                        for p in &sum.data_points {
+                            let route = p
+                                .attributes
+                                .iter()
+                                .find(|kv| kv.key == "route")
+                                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                                .map(|v| match v {
+                                    any_value::Value::StringValue(s) => s.clone(),
+                                    other => panic!("route {other:?}"),
+                                })
+                                .expect("route attribute");
+                            let Some(number_data_point::Value::AsInt(v)) = p.value else {
+                                panic!("int point expected: {p:?}");
+                            };
+                            assert!(p.time_unix_nano > p.start_time_unix_nano);
+                            out.push((
+                                (m.name.clone(), route, p.start_time_unix_nano),
+                                (p.time_unix_nano, Data::Sum(v)),
+                            ));
+                        }
+                    }
+                    metric::Data::Histogram(h) => {
+                        assert_eq!(h.aggregation_temporality, 1, "delta");
+                        for p in &h.data_points {
+                            assert_eq!(p.explicit_bounds, BOUNDS);
+                            assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
+                            out.push((
+                                (m.name.clone(), String::new(), p.start_time_unix_nano),
+                                (
+                                    p.time_unix_nano,
+                                    Data::Hist {
+                                        count: p.count,
+                                        sum: p.sum.unwrap(),
+                                        buckets: p.bucket_counts.clone(),
+                                    },
+                                ),
+                            ));
+                        }
+                    }
+                    other => panic!("unexpected metric data {other:?}"),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sum decoded points into totals. With `dedup`, a delta point is superseded by one of the
+/// same series and start time with a later time: an export abandoned after the sink had
+/// read it leaves its data uncommitted, and the next export carries it again (with what
+/// came since) over the same start time. Byte-identical retries collapse the same way.
+fn totals(points: &Points, dedup: bool) -> Totals {
+    let mut kept: BTreeMap<(String, String, u64), (u64, Data)> = BTreeMap::new();
+    let mut all = Vec::new();
+    for (key, (time, data)) in points {
+        if dedup {
+            match kept.get(key) {
+                Some((t, d)) if *t > *time => {
+                    // An older copy: it must be covered by the newer one.
+                    let _ = d;
+                }
+                Some((t, d)) if *t == *time => assert_eq!(d, data, "same interval, same data"),
+                _ => {
+                    kept.insert(key.clone(), (*time, data.clone()));
+                }
+            }
+        } else {
+            all.push((key.clone(), data.clone()));
+        }
+    }
+    if dedup {
+        all = kept.into_iter().map(|(k, (_, d))| (k, d)).collect();
+    }
+    let mut t = Totals {
+        buckets: vec![0; BOUNDS.len() + 1],
+        ..Totals::default()
+    };
+    for ((name, route, _), data) in all {
+        match (name.as_str(), data) {
+            ("http.requests", Data::Sum(v)) => *t.requests.entry(route).or_default() += v,
+            (
+                "http.latency",
+                Data::Hist {
+                    count,
+                    sum,
+                    buckets,
+                },
+            ) => {
+                t.count += count;
+                t.sum += sum;
+                for (a, b) in t.buckets.iter_mut().zip(&buckets) {
+                    *a += b;
+                }
+            }
+            (name, data) => panic!("unexpected {name} {data:?}"),
+        }
+    }
+    t
+}
+
+fn header() -> RequestHeader<'static> {
+    RequestHeader {
+        resource: Resource {
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+        scope: Scope {
+            name: "smoltcp-test",
+            version: "",
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+    }
+}
+
+fn config(export_timeout_ms: u32, request_timeout_ms: u32) -> ExporterConfig<'static> {
+    let endpoint = Endpoint {
+        scheme: Scheme::Http,
+        host: "10.0.0.2",
+        port: SERVER_PORT,
+        path: "/v1/metrics",
+    };
+    let mut c = ExporterConfig::new(endpoint, header());
+    c.export_timeout_ms = export_timeout_ms;
+    c.request_timeout_ms = request_timeout_ms;
+    c.retry = RetryPolicy {
+        initial_backoff_ms: 200,
+        max_delay_ms: 1_000,
+        max_attempts: 0,
+    };
+    c
+}
+
+/// Request buffer: small enough that a full round splits into two or three requests.
+const BUFFER: usize = 320;
+
+fn export<D: Device>(
+    net: &mut Net<D>,
+    meter: &mut Meter,
+    snapshot: &mut Snap,
+    buffer: &mut [u8],
+    config: ExporterConfig<'static>,
+) -> ExportReport {
+    let unix_now = EPOCH_NS + net.clock.now().as_millis() * 1_000_000;
+    export_once(
+        net.stack(),
+        &mut meter.reg,
+        snapshot,
+        buffer,
+        config,
+        unix_now,
+    )
+}
+
+#[test]
+fn exports_arrive_exactly_as_recorded() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 3, 4242);
+    net.server.keep_requests = true;
+    // The first export a second after the registry started, so every point's interval is
+    // non-empty.
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; BUFFER];
+    let mut requests = 0;
+    for round in 0..40 {
+        let recorded = meter.record(round);
+        let before = net.server.log.len();
+        let report = export(
+            &mut net,
+            &mut meter,
+            &mut snapshot,
+            &mut buffer,
+            config(10_000, 3_000),
+        );
+        assert_eq!(
+            report.outcome,
+            ExportOutcome::Success,
+            "round {round}: {report:?}"
+        );
+        let points = recorded.requests.len() + 1;
+        assert_eq!(report.points_collected, points, "round {round}");
+        assert_eq!(report.points_sent, points, "round {round}");
+        assert_eq!(report.retries, 0, "round {round}");
+        assert_eq!(report.requests, report.requests_delivered);
+        // Each request the exporter sent is one the sink read, and decodes to this round.
+        let log = &net.server.log[before..];
+        assert_eq!(log.len() as u32, report.requests, "round {round}");
+        assert_eq!(
+            log.iter().map(|r| r.len() as u64).sum::<u64>(),
+            report.bytes_sent
+        );
+        let decoded: Points = log.iter().flat_map(|r| decode(r)).collect();
+        assert_eq!(decoded.len(), points, "round {round}");
+        assert_eq!(totals(&decoded, false), recorded, "round {round}");
+        requests += report.requests;
+        assert!(
+            matches!(net.client_state(), State::Closed | State::TimeWait),
+            "round {round}: {:?}",
+            net.client_state()
+        );
+        // Ten simulated seconds between exports, as a firmware's export period would.
+        net.settle(10_000);
+    }
+    // The buffer is small enough that rounds split into several requests.
+    assert!(requests > 40, "{requests} requests for 40 exports");
+    eprintln!(
+        "40 exports, {requests} requests, {} simulated ms",
+        net.clock.now().as_millis()
+    );
+    net.settle(11_000);
+    assert_eq!(net.client_state(), State::Closed);
+    assert!(net.server.states().iter().all(|s| *s == State::Listen));
+}
+
+fn faulty(drop_pct: u8, corrupt_pct: u8, seed: u32) -> Net<FaultInjector<PipeDevice>> {
+    // As in faults.rs: the client's injector drops on send and receive; corruption on both
+    // receivers (smoltcp 0.14's injector corrupts on receive only, effectively).
+    let (a, b) = device_pair();
+    let mut a = FaultInjector::new(a, seed);
+    a.set_drop_chance(drop_pct);
+    a.set_corrupt_chance(corrupt_pct);
+    let mut b = FaultInjector::new(b, seed.wrapping_mul(7919).wrapping_add(1));
+    b.set_corrupt_chance(corrupt_pct);
+    let mut net = Net::new(a, b, 4, 99);
+    // An export may take at most its 4 s deadline (4 000 idle calls of 1 ms); the cap is a
+    // hang detector far above that.
+    net.idle_cap = 50_000;
+    net
+}
+
+#[test]
+fn lossy_link_delivers_every_delta_exactly_once_in_total() {
+    let mut net = faulty(15, 5, 0x0f7e_2026);
+    net.server.keep_requests = true;
+    // The first export a second after the registry started, so every point's interval is
+    // non-empty.
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; BUFFER];
+    let mut recorded = Totals::default();
+    let (mut ok, mut failed, mut retries) = (0, 0, 0);
+    let export_timeout = 4_000;
+    for round in 0..80 {
+        recorded.add(&meter.record(round));
+        let start = net.clock.now();
+        let report = export(
+            &mut net,
+            &mut meter,
+            &mut snapshot,
+            &mut buffer,
+            config(export_timeout, 1_500),
+        );
+        let took = start.millis_until(net.clock.now());
+        // The export ends by its deadline (plus the last idle step of 1 ms).
+        assert!(
+            took <= u64::from(export_timeout) + 1,
+            "round {round}: {took} ms"
+        );
+        assert_eq!(report.points_dropped, 0);
+        assert_eq!(
+            report.points_sent + report.points_abandoned,
+            report.points_collected,
+            "round {round}"
+        );
+        retries += report.retries;
+        match report.outcome {
+            ExportOutcome::Success => {
+                assert_eq!(report.points_abandoned, 0);
+                ok += 1;
+            }
+            ExportOutcome::Failed => {
+                // Only running out of time fails an export here; its data stays.
+                assert_eq!(
+                    report.last_error.map(|e| e.kind),
+                    Some(ExportErrorKind::DeadlineExceeded),
+                    "round {round}: {report:?}"
+                );
+                assert!(report.points_abandoned > 0);
+                failed += 1;
+            }
+            ExportOutcome::PartialSuccess => panic!("round {round}: {report:?}"),
+        }
+        assert!(
+            matches!(net.client_state(), State::Closed | State::TimeWait),
+            "round {round}: {:?}",
+            net.client_state()
+        );
+        net.settle(2_000);
+    }
+    // Heal the link and flush what the failed exports kept.
+    net.device.set_drop_chance(0);
+    net.device.set_corrupt_chance(0);
+    net.server.device.set_corrupt_chance(0);
+    net.settle(5_000);
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(10_000, 3_000),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
+    eprintln!(
+        "15 % drop + 5 % corrupt, 80 exports: {ok} ok, {failed} failed at the deadline, \
+         {retries} retries, {} requests read by the sink, final flush {} points",
+        net.server.log.len(),
+        report.points_sent
+    );
+    // This seed exercises both paths: retries that succeed, and exports that time out.
+    assert!(
+        retries > 0 && failed > 0 && ok > 0,
+        "{ok} ok, {failed} failed, {retries} retries"
+    );
+    let decoded: Points = net.server.log.iter().flat_map(|r| decode(r)).collect();
+    let unique: std::collections::BTreeSet<_> = decoded.iter().map(|(k, (t, _))| (k, t)).collect();
+    eprintln!(
+        "sink decoded {} points: {} distinct intervals, {} superseded by a later export",
+        decoded.len(),
+        unique.len(),
+        decoded.len()
+            - decoded
+                .iter()
+                .map(|(k, _)| k)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+    );
+    assert_eq!(totals(&decoded, true), recorded);
+    // Nothing left: a final collect carries no point.
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(10_000, 3_000),
+    );
+    assert_eq!(
+        (report.outcome, report.points_collected),
+        (ExportOutcome::Success, 0)
+    );
+}
+
+/// A collector answering 503 with `Retry-After: 1`: the export retries no sooner than a
+/// second after each answer (the wait keeps the stack polled, so every connection closes
+/// cleanly), fails at its deadline with every point kept, and the next export, once the
+/// collector is back, delivers them all.
+#[test]
+fn retry_after_is_honoured_and_data_kept() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 2, 555);
+    net.server.keep_requests = true;
+    net.server.response =
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n".to_vec();
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let recorded = meter.record(1);
+    let start = net.clock.now().as_millis();
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(4_500, 1_000),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        report.first_error.map(|e| e.kind),
+        Some(ExportErrorKind::Status(503))
+    );
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(report.points_abandoned, report.points_collected);
+    let attempts = net.server.log.len();
+    assert_eq!(attempts as u32, report.retries + 1);
+    // Attempts at about 0, 1, 2, 3 and 4 s of a 4.5 s export.
+    assert_eq!(attempts, 5, "{:?}", net.server.log_times);
+    for pair in net.server.log_times.windows(2) {
+        assert!(pair[1] - pair[0] >= 1_000, "{:?}", net.server.log_times);
+    }
+    assert!(net.server.log_times[0] - start < 100);
+    // Every attempt carried the same request, byte for byte.
+    assert!(net.server.log.iter().all(|r| *r == net.server.log[0]));
+    assert!(matches!(
+        net.client_state(),
+        State::Closed | State::TimeWait
+    ));
+
+    net.server.response = OK_RESPONSE.to_vec();
+    net.server.log.clear();
+    let report = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(4_500, 1_000),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
+    let decoded: Points = net.server.log.iter().flat_map(|r| decode(r)).collect();
+    assert_eq!(totals(&decoded, false), recorded);
+}
