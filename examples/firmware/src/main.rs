@@ -3,8 +3,15 @@
 //! Built by its own cargo invocation with the `firmware` profile (see `scripts/firmware.sh`),
 //! so no feature switched on by a std crate elsewhere in the workspace can hide a dependency
 //! on `std` or `alloc`: if anything in the path needed an allocator, this would not link.
-//! It runs on the host (no embedded target can be installed here): `_start` runs the same
-//! record-and-encode path firmware would, and exits 0 only when it produced a request.
+//! It runs on the host (no embedded target can be installed here) and exits 0 only when
+//! every round did what firmware would need:
+//!
+//! - 2: a `static` critical-section registry recorded into, collected and settled;
+//! - 4: a whole export through the exchange-level seam (a modem stand-in: 503, then 200);
+//! - 13-15: whole exports over smoltcp between two in-memory interfaces, with the link cut
+//!   (the data is kept) and then up (it is delivered);
+//! - 3: the no-heap TLS client's handshake over a stream that fails at once ends cleanly;
+//! - 1: the encoder turns a batch into a request carrying its one point.
 #![no_std]
 #![no_main]
 // This crate defines `memcpy` and friends below; `no_builtins` keeps LLVM from compiling
