@@ -53,7 +53,7 @@ fn row(name: &str, config: &str, host: usize, words: usize) {
 }
 
 fn main() {
-    let bits = size_of::<usize>() * 8;
+    let bits = usize::BITS;
     println!(
         "| type | configuration | bytes ({bits}-bit host, measured) | bytes (32-bit, estimated) |"
     );
