@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 
 /// Runs the demo with `args`, killing it if it has not ended within `limit`.
 fn demo(args: &[&str], limit: Duration) -> (Output, Duration) {
+    demo_env(args, &[], limit)
+}
+
+/// Runs the demo with `args` and the variables `env`.
+fn demo_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, Duration) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_demo"));
     command
         .args(args)
@@ -16,6 +21,7 @@ fn demo(args: &[&str], limit: Duration) -> (Output, Duration) {
             command.env_remove(name);
         }
     }
+    command.envs(env.iter().copied());
     let started = Instant::now();
     let mut child = command.spawn().expect("demo binary starts");
     // Bounded wait: poll until it exits or the limit passes, then kill it.
@@ -125,4 +131,65 @@ fn bad_arguments_are_usage_errors() {
     for flag in ["--exports", "--interval-ms", "--endpoint", "--sink-fault"] {
         assert!(help.contains(flag), "{help}");
     }
+}
+
+#[test]
+fn dropped_delta_data_is_reported_as_a_mismatch() {
+    // A 400 is not retryable: the first request's points are dropped, so the sink's delta
+    // totals fall short of what was recorded, and the demo must say so.
+    let (output, _) = demo_env(
+        &[
+            "--exports",
+            "2",
+            "--interval-ms",
+            "50",
+            "--sink-fault",
+            "status=400",
+        ],
+        &[("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("export 1/2: FAILED"), "{out}");
+    assert!(out.contains("server answered status 400"), "{out}");
+    assert!(out.contains("export 2/2: success"), "{out}");
+    assert!(out.contains("MISMATCH"), "{out}");
+    assert!(!out.contains("verified"), "{out}");
+}
+
+#[test]
+fn abandoned_delta_data_goes_out_with_the_next_export() {
+    // The first request is answered 503 with `Retry-After: 1`, later than the 300 ms export
+    // deadline: export 1 fails and abandons its points, export 2 carries them together with
+    // what was recorded after, so the sink's delta totals still match. The exit status
+    // reports the failed export.
+    let (output, _) = demo_env(
+        &[
+            "--exports",
+            "2",
+            "--interval-ms",
+            "50",
+            "--sink-fault",
+            "503=1",
+        ],
+        &[
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta"),
+            ("OTEL_METRIC_EXPORT_TIMEOUT", "300"),
+        ],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let first = out
+        .lines()
+        .find(|l| l.starts_with("export 1/2:"))
+        .unwrap_or_else(|| panic!("no line for export 1: {out}"));
+    assert!(first.contains("FAILED"), "{out}");
+    assert!(first.contains("sent 0"), "{out}");
+    assert!(out.contains("export 2/2: success"), "{out}");
+    assert!(
+        out.contains("verified: sink totals match recorded totals"),
+        "{out}"
+    );
 }
