@@ -95,7 +95,7 @@ function name_of(line,   f) {
   echo "|---:|---|---|"
   awk "$crate_awk"'$3 ~ /^[tTwW]$/ { n = name_of($0); if (length(n) > 90) n = substr(n, 1, 87) "..."
       gsub(/\|/, "\\|", n); printf "%d\t%s\t%s\n", ($2 + 0), crate_of(name_of($0)), n }' "$symbols" |
-    sort -t$'\t' -k1,1nr | head -15 | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
+    sort -t$'\t' -k1,1nr | awk 'NR <= 15' | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
   echo
   echo "Static RAM by symbol (\`.data\` and \`.bss\`):"
   echo
@@ -103,7 +103,7 @@ function name_of(line,   f) {
   echo "|---:|---|---|"
   awk "$crate_awk"'$3 ~ /^[dDbB]$/ { s = ($3 ~ /[dD]/) ? ".data" : ".bss"
       printf "%d\t%s\t%s\n", ($2 + 0), s, name_of($0) }' "$symbols" |
-    sort -t$'\t' -k1,1nr | head -12 | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
+    sort -t$'\t' -k1,1nr | awk 'NR <= 12' | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
   echo
   echo "Type sizes (\`cargo run -p otlp-embedded-examples --example sizes\`; the 32-bit column"
   echo "is an estimate: pointers, slices and \`usize\` halve, \`u64\` and arrays stay, padding"
