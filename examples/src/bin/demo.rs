@@ -1,4 +1,852 @@
-//! The demo: not yet built (issue 8).
-fn main() {
-    println!("otlp-embedded demo: not yet (the demo arrives with issue 8)");
+//! The otlp-embedded demo: a simulated device that records four instruments on a fast tick
+//! and exports them over OTLP/HTTP with core's exporter and HTTP client on the std TCP
+//! transport.
+//!
+//! ```text
+//! cargo run --release -p otlp-embedded-examples --bin demo
+//! cargo run --release -p otlp-embedded-examples --bin demo -- --sink-fault '503=1,idle-close=50*all'
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 cargo run --release -p otlp-embedded-examples --bin demo
+//! ```
+//!
+//! With no endpoint configured it starts the in-process OTLP sink, prints what the sink
+//! decoded, and checks that it equals what was recorded. `--help` lists every flag.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
+use otlp_embedded::export::{
+    ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
+};
+use otlp_embedded::http::{ExchangeError, HttpClient};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
+use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
+use otlp_embedded::transport::{Exchange, TransportError};
+use otlp_embedded_std::config::{self, Config, InstrumentKind, TemporalityPreference};
+use otlp_embedded_std::sink::{Fault, Sink};
+use otlp_embedded_std::{StdClock, TcpConnector};
+
+const HELP: &str = "\
+otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed memory.
+
+It records a temperature gauge (double), a request counter with a `status` attribute,
+a latency histogram (explicit buckets) and an exponential histogram of payload sizes every
+10 ms, and exports them every interval, printing one line per export.
+
+With no endpoint configured (no --endpoint, OTEL_EXPORTER_OTLP_ENDPOINT or
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) it starts an OTLP sink on 127.0.0.1 in this process,
+prints what the sink decoded and checks it against what was recorded.
+
+USAGE:
+    demo [--exports N] [--interval-ms MS] [--endpoint URL] [--sink-fault SPEC]
+
+FLAGS:
+    --exports N        number of exports (default 5)
+    --interval-ms MS   time between exports, recording meanwhile (default 1000, or
+                       OTEL_METRIC_EXPORT_INTERVAL)
+    --endpoint URL     send to this collector; a base URL like OTEL_EXPORTER_OTLP_ENDPOINT
+                       (`/v1/metrics` is appended), e.g. http://localhost:4318
+    --sink-fault SPEC  make the in-process sink misbehave: comma-separated steps FAULT[*N],
+                       each answering the next N requests (default 1; `*all`: every request
+                       from then on), then the sink behaves. FAULT is one of: none,
+                       idle-close=MS, answer-then-close, close-before-answer,
+                       close-mid-headers, close-mid-body, chunked, trickle=BYTES_PER_SECOND,
+                       429[=SECONDS], 503[=SECONDS], 429-date=SECONDS, 503-date=SECONDS,
+                       status=CODE, 413-early, partial=REJECTED[:MESSAGE], html502, garbage,
+                       endless-headers, reset. Example: 503=1,close-before-answer*2
+    -h, --help         this text
+
+ENVIRONMENT (read as the OpenTelemetry specification defines them):
+    OTEL_EXPORTER_OTLP[_METRICS]_ENDPOINT, OTEL_EXPORTER_OTLP[_METRICS]_HEADERS,
+    OTEL_EXPORTER_OTLP[_METRICS]_TIMEOUT (per request; demo default 5000 ms),
+    OTEL_METRIC_EXPORT_TIMEOUT (per export, retries included; demo default 5000 ms),
+    OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (cumulative, delta, lowmemory),
+    OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES.
+
+EXIT STATUS:
+    0 when every export succeeded (and, with the sink, the totals matched); 1 otherwise;
+    2 for a usage or configuration error.
+";
+
+/// The demo's timeouts: short, so that an unreachable collector is reported in seconds.
+const DEMO_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// Recording tick.
+const TICK: Duration = Duration::from_millis(10);
+/// Request buffer: several requests per export when one buffer is not enough.
+const BUFFER_LEN: usize = 4096;
+
+const STATUSES: [&str; 4] = ["200", "404", "500", "503"];
+const LATENCY_BOUNDS: [f64; 8] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+
+// 4 instruments; series: gauge 1+1, counter 4+1, histograms 1+1 each = 11 of 16;
+// 8 bytes of attribute values (tag + "200"); 4 histogram series; bucket counters:
+// 2 x 9 explicit + 2 x (2 x 32) exponential = 146 of 160.
+type DemoRegistry = Registry<4, 16, 8, 4, 160>;
+type DemoSnapshot = Snapshot<4, 16, 8, 4, 160>;
+
+struct Args {
+    exports: u32,
+    interval: Duration,
+    endpoint: Option<String>,
+    sink_fault: Vec<(Fault, usize)>,
+    sink_fault_standing: Option<Fault>,
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        exports: 5,
+        interval: std::env::var(config::EXPORT_INTERVAL)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_millis(1000), Duration::from_millis),
+        endpoint: None,
+        sink_fault: Vec::new(),
+        sink_fault_standing: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--exports" => {
+                args.exports = value()?.parse().map_err(|e| format!("--exports: {e}"))?
+            }
+            "--interval-ms" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|e| format!("--interval-ms: {e}"))?;
+                args.interval = Duration::from_millis(ms);
+            }
+            "--endpoint" => args.endpoint = Some(value()?),
+            "--sink-fault" => {
+                for step in value()?.split(',').filter(|s| !s.is_empty()) {
+                    let (fault, count) = step.rsplit_once('*').unwrap_or((step, "1"));
+                    let fault: Fault = fault.parse().map_err(|e| format!("--sink-fault: {e}"))?;
+                    if count == "all" {
+                        args.sink_fault_standing = Some(fault);
+                        break;
+                    }
+                    let n = count
+                        .parse()
+                        .map_err(|_| format!("--sink-fault {step}: count must be N or all"))?;
+                    args.sink_fault.push((fault, n));
+                }
+            }
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// What the demo recorded, to compare with what arrived.
+#[derive(Default)]
+struct Recorded {
+    last_temperature: f64,
+    requests: BTreeMap<&'static str, u64>,
+    latency_count: u64,
+    latency_sum: f64,
+    size_count: u64,
+    size_sum: f64,
+}
+
+/// The simulated device: instruments and a deterministic generator.
+struct Device {
+    temperature: Instrument,
+    requests: Instrument,
+    latency: Instrument,
+    payload: Instrument,
+    rng: u64,
+    tick: u64,
+    recorded: Recorded,
+}
+
+impl Device {
+    fn declare(registry: &mut DemoRegistry, config: &Config) -> Result<Device, String> {
+        let t = |kind| config.temporality.temporality_for(kind);
+        let e = |e| format!("declaring instruments: {e}");
+        Ok(Device {
+            temperature: registry
+                .declare(
+                    InstrumentDesc::gauge_f64("device.temperature")
+                        .unit("Cel")
+                        .description("Board temperature")
+                        .max_series(1),
+                )
+                .map_err(e)?,
+            requests: registry
+                .declare(
+                    InstrumentDesc::counter_u64("device.requests")
+                        .unit("{request}")
+                        .description("Requests served, by status")
+                        .attributes(&["status"])
+                        .max_series(STATUSES.len() as u16)
+                        .temporality(t(InstrumentKind::Counter)),
+                )
+                .map_err(e)?,
+            latency: registry
+                .declare(
+                    InstrumentDesc::histogram("device.request.duration")
+                        .unit("ms")
+                        .description("Request latency")
+                        .bounds(&LATENCY_BOUNDS)
+                        .max_series(1)
+                        .temporality(t(InstrumentKind::Histogram)),
+                )
+                .map_err(e)?,
+            payload: registry
+                .declare(
+                    InstrumentDesc::exponential_histogram("device.payload.size")
+                        .unit("By")
+                        .description("Payload sizes")
+                        .exponential_limits(32, 20)
+                        .max_series(1)
+                        .temporality(t(InstrumentKind::Histogram)),
+                )
+                .map_err(e)?,
+            rng: 0x2545_F491_4F6C_DD1D,
+            tick: 0,
+            recorded: Recorded::default(),
+        })
+    }
+
+    fn next(&mut self) -> u64 {
+        // xorshift64: deterministic, good enough to vary a demo.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// One tick of the device: a temperature reading and a few served requests.
+    fn tick(&mut self, registry: &mut DemoRegistry) -> Result<(), String> {
+        self.tick += 1;
+        let e = |e| format!("recording: {e}");
+        let temperature =
+            21.0 + ((self.tick % 200) as f64 / 200.0 * std::f64::consts::TAU).sin() * 3.0;
+        registry
+            .record(self.temperature, temperature, &[])
+            .map_err(e)?;
+        self.recorded.last_temperature = temperature;
+        for _ in 0..(self.next() % 3) {
+            let r = self.next();
+            // Mostly 200, some errors.
+            let status = STATUSES[match r % 10 {
+                0..=6 => 0,
+                7 => 1,
+                8 => 2,
+                _ => 3,
+            }];
+            let attrs = [KeyValue::new("status", AttributeValue::Str(status))];
+            registry.record(self.requests, 1u64, &attrs).map_err(e)?;
+            *self.recorded.requests.entry(status).or_default() += 1;
+            // Whole milliseconds and bytes, so that float sums are exact in any order.
+            let latency = (1 + (r >> 8) % 400) as f64;
+            registry.record(self.latency, latency, &[]).map_err(e)?;
+            self.recorded.latency_count += 1;
+            self.recorded.latency_sum += latency;
+            let size = (16u64 << ((r >> 20) % 8)) + (r >> 32) % 64;
+            registry.record(self.payload, size as f64, &[]).map_err(e)?;
+            self.recorded.size_count += 1;
+            self.recorded.size_sum += size as f64;
+        }
+        Ok(())
+    }
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn outcome_name(outcome: ExportOutcome) -> &'static str {
+    match outcome {
+        ExportOutcome::Success => "success",
+        ExportOutcome::PartialSuccess => "partial-success",
+        ExportOutcome::Failed => "FAILED",
+    }
+}
+
+/// Records, exports `args.exports` times through `exchange`, prints a line per export.
+/// Returns the number of failed exports.
+fn run<X: Exchange>(
+    args: &Args,
+    exporter_config: ExporterConfig<'_>,
+    exchange: X,
+    clock: StdClock,
+    registry: &mut DemoRegistry,
+    device: &mut Device,
+) -> Result<(u32, bool), String> {
+    let mut exporter = Exporter::new(exporter_config, exchange);
+    let mut snapshot: Box<DemoSnapshot> = Box::new(Snapshot::new());
+    let mut buffer = vec![0u8; BUFFER_LEN];
+    let mut failed = 0;
+    let mut refused = false;
+    for n in 1..=args.exports {
+        let until = std::time::Instant::now() + args.interval;
+        // Bounded: one tick per TICK until the interval is over.
+        loop {
+            device.tick(registry)?;
+            let now = std::time::Instant::now();
+            if now >= until {
+                break;
+            }
+            std::thread::sleep(TICK.min(until - now));
+        }
+        let started = std::time::Instant::now();
+        let report = exporter.export(
+            &mut *registry,
+            &mut snapshot,
+            &mut buffer,
+            &clock,
+            unix_nanos(),
+            |ms| std::thread::sleep(Duration::from_millis(ms)),
+        );
+        print_report(n, args.exports, &report, started.elapsed(), &exporter);
+        if report.outcome == ExportOutcome::Failed {
+            failed += 1;
+        }
+        refused |= [report.first_error, report.last_error].iter().any(|e| {
+            matches!(
+                e.map(|e| e.kind),
+                Some(ExportErrorKind::Exchange(ExchangeError::Connect(
+                    TransportError::Io(embedded_io::ErrorKind::ConnectionRefused)
+                )))
+            )
+        });
+    }
+    let stats = exporter.stats();
+    println!(
+        "exporter totals: {} ok, {} failed, {} retries, {} requests delivered, {} dropped, \
+         {} points sent, {} bytes sent",
+        stats.exports_ok,
+        stats.exports_failed,
+        stats.retries,
+        stats.requests_delivered,
+        stats.requests_dropped,
+        stats.points_sent,
+        stats.bytes_sent
+    );
+    Ok((failed, refused))
+}
+
+fn print_report<X: Exchange>(
+    n: u32,
+    of: u32,
+    report: &ExportReport,
+    took: Duration,
+    exporter: &Exporter<'_, X>,
+) {
+    let mut line = format!(
+        "export {n}/{of}: {:<15} points {:>3} (sent {}, dropped {}, abandoned {})  requests {}  \
+         retries {}  bytes {:>5}  {:>7.1} ms",
+        outcome_name(report.outcome),
+        report.points_collected,
+        report.points_sent,
+        report.points_dropped,
+        report.points_abandoned,
+        report.requests,
+        report.retries,
+        report.bytes_sent,
+        took.as_secs_f64() * 1000.0
+    );
+    if report.points_rejected > 0 {
+        let _ = write!(line, "  rejected {}", report.points_rejected);
+    }
+    if let Some(error) = report.last_error {
+        let _ = write!(line, "  last error: {error}");
+        if let Some(first) = report.first_error.filter(|f| *f != error) {
+            let _ = write!(line, " (first: {first})");
+        }
+        let message = exporter.last_server_message();
+        if !message.is_empty() {
+            let _ = write!(line, " (server said: {message:?})");
+        }
+    }
+    println!("{line}");
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match demo(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("demo: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Whether a variable is set to something other than blanks (the specification's "unset").
+fn env_set(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| !v.to_string_lossy().trim().is_empty())
+}
+
+fn demo(args: Args) -> Result<bool, String> {
+    let use_sink =
+        args.endpoint.is_none() && !env_set(config::ENDPOINT) && !env_set(config::METRICS_ENDPOINT);
+    if !use_sink && (!args.sink_fault.is_empty() || args.sink_fault_standing.is_some()) {
+        return Err("--sink-fault applies only to the in-process sink (no endpoint)".into());
+    }
+    let sink = if use_sink {
+        let sink = Sink::start().map_err(|e| format!("cannot start the sink: {e}"))?;
+        sink.script(args.sink_fault.iter().cloned());
+        if let Some(fault) = &args.sink_fault_standing {
+            sink.set_fault(fault.clone());
+        }
+        Some(sink)
+    } else {
+        None
+    };
+
+    // The environment, with --endpoint (or the sink) standing in for OTEL_EXPORTER_OTLP_ENDPOINT.
+    let endpoint_override = match &sink {
+        Some(sink) => Some(sink.base_url()),
+        None => args.endpoint.clone(),
+    };
+    let config = Config::from_lookup(|name| {
+        if let Some(url) = &endpoint_override {
+            if name == config::ENDPOINT {
+                return Some(url.clone());
+            }
+            if name == config::METRICS_ENDPOINT {
+                return None;
+            }
+        }
+        std::env::var(name).ok()
+    })
+    .map_err(|e| e.to_string())?;
+    for warning in &config.warnings {
+        eprintln!("demo: warning: {warning}");
+    }
+    if config.compression != config::Compression::None {
+        eprintln!("demo: note: the demo sends uncompressed bodies (compression not wired in)");
+    }
+
+    let request_timeout = if env_set(config::TIMEOUT) || env_set(config::METRICS_TIMEOUT) {
+        config.timeout
+    } else {
+        DEMO_TIMEOUT
+    };
+    let export_timeout = if env_set(config::EXPORT_TIMEOUT) {
+        config.export_timeout
+    } else {
+        DEMO_TIMEOUT
+    };
+    let url = config.endpoint.to_string();
+    let temporality = match config.temporality {
+        TemporalityPreference::Cumulative => "cumulative",
+        TemporalityPreference::Delta => "delta",
+        TemporalityPreference::LowMemory => "lowmemory (delta counters and histograms)",
+    };
+    println!(
+        "demo: {} exports every {} ms to {url}{}; temporality {temporality}; \
+         timeouts {} ms per request, {} ms per export",
+        args.exports,
+        args.interval.as_millis(),
+        if sink.is_some() {
+            " (in-process sink)"
+        } else {
+            ""
+        },
+        request_timeout.as_millis(),
+        export_timeout.as_millis(),
+    );
+
+    let headers = config.headers();
+    let resource = config.resource_attributes();
+    let mut exporter_config = ExporterConfig::new(
+        config.endpoint(),
+        RequestHeader {
+            resource: Resource {
+                attributes: &resource,
+                dropped_attributes_count: 0,
+                schema_url: "",
+            },
+            scope: Scope {
+                name: "otlp-embedded-demo",
+                version: env!("CARGO_PKG_VERSION"),
+                attributes: &[],
+                dropped_attributes_count: 0,
+                schema_url: "",
+            },
+        },
+    );
+    exporter_config.headers = &headers;
+    exporter_config.request_timeout_ms = ms_u32(request_timeout);
+    exporter_config.export_timeout_ms = ms_u32(export_timeout);
+    exporter_config.retry = RetryPolicy {
+        // A quick first retry so that the demo shows retries within its short deadline.
+        initial_backoff_ms: 250,
+        ..RetryPolicy::default()
+    };
+    exporter_config.jitter_seed = unix_nanos() | 1;
+
+    let mut registry: Box<DemoRegistry> = Box::new(Registry::new(unix_nanos()));
+    let mut device = Device::declare(&mut registry, &config)?;
+    let clock = StdClock::new();
+    let exchange: HttpClient<DemoConnector, StdClock> =
+        HttpClient::new(connector(&config, clock)?, clock);
+    let (failed, refused) = run(
+        &args,
+        exporter_config,
+        exchange,
+        clock,
+        &mut registry,
+        &mut device,
+    )?;
+
+    let mut ok = failed == 0;
+    if failed > 0 {
+        println!("{failed} of {} exports failed", args.exports);
+        if refused {
+            let e = config.endpoint();
+            println!(
+                "connection refused: nothing is listening at {}:{} (start a collector there, \
+                 or run without an endpoint to use the in-process sink)",
+                e.host, e.port
+            );
+        }
+    }
+    if let Some(sink) = sink {
+        ok &= report_sink(&sink, &device.recorded);
+    }
+    Ok(ok)
+}
+
+fn ms_u32(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Plain TCP; with the `tls` feature, TLS too for `https` endpoints.
+#[cfg(feature = "tls")]
+type DemoConnector = otlp_embedded_std::tls::SchemeConnector<TcpConnector>;
+/// Plain TCP; with the `tls` feature, TLS too for `https` endpoints.
+#[cfg(not(feature = "tls"))]
+type DemoConnector = TcpConnector;
+
+/// The stream transport for `config`'s endpoint.
+fn connector(config: &Config, clock: StdClock) -> Result<DemoConnector, String> {
+    let tcp = TcpConnector::new(clock);
+    #[cfg(feature = "tls")]
+    {
+        let _ = config;
+        let tls = otlp_embedded_std::tls::TlsOptions::from_env()
+            .client_config()
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        Ok(otlp_embedded_std::tls::SchemeConnector::new(tcp, tls))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        if config.endpoint.scheme == otlp_embedded::transport::Scheme::Https {
+            return Err(
+                "https endpoint: build the demo with `--features tls` (rustls) to use it".into(),
+            );
+        }
+        Ok(tcp)
+    }
+}
+
+/// One series as the sink decoded it, accumulated over the acknowledged requests.
+#[derive(Default)]
+struct Decoded {
+    kind: &'static str,
+    points: u64,
+    /// Sum points (delta: sum of all; cumulative: the latest) or the latest gauge value.
+    value: f64,
+    /// Histogram count and sum (delta: sum of all; cumulative: the latest).
+    count: u64,
+    sum: f64,
+    latest: u64,
+}
+
+impl Decoded {
+    /// Folds in one point: delta points add up, cumulative points and gauges replace
+    /// when newer.
+    fn add(
+        &mut self,
+        kind: &'static str,
+        delta: bool,
+        time: u64,
+        value: f64,
+        count: u64,
+        sum: f64,
+    ) {
+        self.kind = kind;
+        self.points += 1;
+        if delta {
+            self.value += value;
+            self.count += count;
+            self.sum += sum;
+        } else if time >= self.latest {
+            self.latest = time;
+            self.value = value;
+            self.count = count;
+            self.sum = sum;
+        }
+    }
+}
+
+fn attributes_text(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> String {
+    let mut parts: Vec<String> = attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(AnyValue::StringValue(s)) => s.clone(),
+                Some(AnyValue::IntValue(i)) => i.to_string(),
+                Some(AnyValue::DoubleValue(d)) => d.to_string(),
+                Some(AnyValue::BoolValue(b)) => b.to_string(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            format!("{}={}", kv.key, value)
+        })
+        .collect();
+    parts.sort();
+    parts.join(",")
+}
+
+/// Every series in `requests`, keyed by metric name and attributes.
+fn decode(requests: &[ExportMetricsServiceRequest]) -> BTreeMap<(String, String), Decoded> {
+    const DELTA: i32 = Temporality::Delta as i32;
+    let mut out: BTreeMap<(String, String), Decoded> = BTreeMap::new();
+    let metrics = requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics);
+    for metric in metrics {
+        let mut entry = |attrs, kind, delta, time, value, count, sum| {
+            out.entry((metric.name.clone(), attributes_text(attrs)))
+                .or_default()
+                .add(kind, delta, time, value, count, sum)
+        };
+        let number = |v: &Option<number_data_point::Value>| match v {
+            Some(number_data_point::Value::AsDouble(d)) => *d,
+            Some(number_data_point::Value::AsInt(i)) => *i as f64,
+            None => f64::NAN,
+        };
+        match &metric.data {
+            Some(Data::Gauge(g)) => {
+                for p in &g.data_points {
+                    entry(
+                        &p.attributes,
+                        "gauge",
+                        false,
+                        p.time_unix_nano,
+                        number(&p.value),
+                        0,
+                        0.0,
+                    );
+                }
+            }
+            Some(Data::Sum(s)) => {
+                let delta = s.aggregation_temporality == DELTA;
+                let kind = if delta {
+                    "sum (delta)"
+                } else {
+                    "sum (cumulative)"
+                };
+                for p in &s.data_points {
+                    entry(
+                        &p.attributes,
+                        kind,
+                        delta,
+                        p.time_unix_nano,
+                        number(&p.value),
+                        0,
+                        0.0,
+                    );
+                }
+            }
+            Some(Data::Histogram(h)) => {
+                let delta = h.aggregation_temporality == DELTA;
+                let kind = if delta {
+                    "histogram (delta)"
+                } else {
+                    "histogram (cumulative)"
+                };
+                for p in &h.data_points {
+                    let sum = p.sum.unwrap_or(f64::NAN);
+                    entry(
+                        &p.attributes,
+                        kind,
+                        delta,
+                        p.time_unix_nano,
+                        0.0,
+                        p.count,
+                        sum,
+                    );
+                }
+            }
+            Some(Data::ExponentialHistogram(h)) => {
+                let delta = h.aggregation_temporality == DELTA;
+                let kind = if delta {
+                    "exp. histogram (delta)"
+                } else {
+                    "exp. histogram (cumulative)"
+                };
+                for p in &h.data_points {
+                    let sum = p.sum.unwrap_or(f64::NAN);
+                    entry(
+                        &p.attributes,
+                        kind,
+                        delta,
+                        p.time_unix_nano,
+                        0.0,
+                        p.count,
+                        sum,
+                    );
+                }
+            }
+            Some(Data::Summary(_)) | None => {
+                entry(&[], "unexpected", false, 0, f64::NAN, 0, f64::NAN);
+            }
+        }
+    }
+    out
+}
+
+/// Prints what the sink decoded and its connection counts, and checks the totals against
+/// what was recorded. Returns whether they match.
+fn report_sink(sink: &Sink, recorded: &Recorded) -> bool {
+    // The sink's connection threads count a close when they notice it; give them a moment.
+    sink.wait_for(Duration::from_secs(2), |s| {
+        s.connections_closed >= s.connections_accepted
+    });
+    let series = decode(&sink.requests());
+    println!();
+    println!("what the sink decoded (acknowledged requests only):");
+    println!(
+        "{:<26} {:<14} {:<28} {:>8} {:>12} {:>14} {:>6}",
+        "metric", "attributes", "kind", "value", "count", "sum", "points"
+    );
+    for ((name, attrs), d) in &series {
+        let (value, count, sum) = if d.kind.contains("histogram") {
+            (String::from("-"), d.count.to_string(), format!("{}", d.sum))
+        } else {
+            (
+                format!("{:.3}", d.value),
+                String::from("-"),
+                String::from("-"),
+            )
+        };
+        println!(
+            "{name:<26} {attrs:<14} {:<28} {value:>8} {count:>12} {sum:>14} {:>6}",
+            d.kind, d.points
+        );
+    }
+    let stats = sink.stats();
+    let most = stats
+        .requests_per_connection
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    println!(
+        "sink: {} connections accepted, {} closed, {} requests received, {} answered 2xx, \
+         {} undecodable, at most {most} request(s) on one connection",
+        stats.connections_accepted,
+        stats.connections_closed,
+        stats.requests_received,
+        stats.requests_answered_2xx,
+        stats.decode_errors,
+    );
+
+    let mut mismatches = Vec::new();
+    let check = |mismatches: &mut Vec<String>, what: String, got: Option<f64>, want: f64| match got
+    {
+        Some(got) if got == want => {}
+        Some(got) => mismatches.push(format!("{what}: sink has {got}, recorded {want}")),
+        None => mismatches.push(format!("{what}: sink has nothing, recorded {want}")),
+    };
+    let get = |name: &str, attrs: &str| series.get(&(name.to_string(), attrs.to_string()));
+    check(
+        &mut mismatches,
+        "device.temperature".into(),
+        get("device.temperature", "").map(|d| d.value),
+        recorded.last_temperature,
+    );
+    for (status, n) in &recorded.requests {
+        let attrs = format!("status={status}");
+        check(
+            &mut mismatches,
+            format!("device.requests{{{attrs}}}"),
+            get("device.requests", &attrs).map(|d| d.value),
+            *n as f64,
+        );
+    }
+    let statuses = series
+        .keys()
+        .filter(|(m, _)| m == "device.requests")
+        .count();
+    if statuses != recorded.requests.len() {
+        mismatches.push(format!(
+            "device.requests: sink has {statuses} series, recorded {}",
+            recorded.requests.len()
+        ));
+    }
+    for (name, count, sum) in [
+        (
+            "device.request.duration",
+            recorded.latency_count,
+            recorded.latency_sum,
+        ),
+        (
+            "device.payload.size",
+            recorded.size_count,
+            recorded.size_sum,
+        ),
+    ] {
+        let d = get(name, "");
+        check(
+            &mut mismatches,
+            format!("{name} count"),
+            d.map(|d| d.count as f64),
+            count as f64,
+        );
+        check(
+            &mut mismatches,
+            format!("{name} sum"),
+            d.map(|d| d.sum),
+            sum,
+        );
+    }
+    if series.len() != 3 + recorded.requests.len() {
+        mismatches.push(format!(
+            "sink has {} series, the demo recorded {}",
+            series.len(),
+            3 + recorded.requests.len()
+        ));
+    }
+    println!();
+    if mismatches.is_empty() {
+        println!("verified: sink totals match recorded totals");
+        true
+    } else {
+        println!("MISMATCH between what the sink decoded and what the demo recorded:");
+        for m in &mismatches {
+            println!("  {m}");
+        }
+        println!(
+            "  (a failed export leaves its delta data for the next one; a request the sink \
+             kept but whose answer was lost is sent again: delivery is at least once)"
+        );
+        false
+    }
 }
