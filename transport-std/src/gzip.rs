@@ -67,6 +67,11 @@ impl<X: Exchange> GzipExchange<X> {
         self.buffer.reserve(want.saturating_sub(self.buffer.len()));
     }
 
+    /// Bytes the compressed-body buffer holds before it would have to grow.
+    pub fn capacity(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     /// Size on the wire of the last body sent (header and trailer included).
     pub fn last_compressed_len(&self) -> usize {
         self.last_len
