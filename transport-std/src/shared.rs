@@ -59,6 +59,25 @@ thread_local! {
     static COLLECTING: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Marks this thread as collecting one registry until dropped.
+struct CollectMark {
+    previous: usize,
+}
+
+impl CollectMark {
+    fn set(key: usize) -> CollectMark {
+        CollectMark {
+            previous: COLLECTING.with(|c| c.replace(key)),
+        }
+    }
+}
+
+impl Drop for CollectMark {
+    fn drop(&mut self) {
+        COLLECTING.with(|c| c.set(self.previous));
+    }
+}
+
 /// A [`Registry`] behind its own `std::sync::Mutex`; see the [module docs](self).
 ///
 /// `new` is `const`, so a registry can be a `static`:
@@ -106,7 +125,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Runs `f` on the registry with the lock held; `None` if called from inside one of
-    /// this registry's observable callbacks.
+    /// this registry's observable callbacks. `f` must not use this `SharedRegistry` again
+    /// (the lock is not re-entrant); it has the registry itself to work with.
     pub fn with<R>(&self, f: impl FnOnce(&mut Registry<I, N, K, H, B>) -> R) -> Option<R> {
         let mut guard = self.lock()?;
         Some(f(&mut guard))
@@ -164,10 +184,10 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let Some(mut guard) = self.lock() else {
             return;
         };
-        // Callbacks run inside collect; mark this thread so that they get `Busy`.
-        let previous = COLLECTING.with(|c| c.replace(self.key()));
+        // Callbacks run inside collect; mark this thread so that they get `Busy`. The mark
+        // is cleared by a guard so that a panicking callback does not leave it behind.
+        let _mark = CollectMark::set(self.key());
         guard.collect(snapshot, now);
-        COLLECTING.with(|c| c.set(previous));
     }
 
     fn settle_span(
