@@ -731,6 +731,7 @@ fn periodic_options(sink: &Sink, interval: Duration) -> PeriodicOptions {
     let config = Config::from_lookup(|name| match name {
         "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(sink.base_url()),
         "OTEL_SERVICE_NAME" => Some("periodic-e2e".into()),
+        "OTEL_EXPORTER_OTLP_HEADERS" => Some("authorization=Bearer%20e2e".into()),
         "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("1000".into()),
         "OTEL_METRIC_EXPORT_TIMEOUT" => Some("3000".into()),
         _ => None,
@@ -793,6 +794,12 @@ fn periodic_exporter_delivers_what_many_threads_record() {
     };
     assert!(format!("{:?}", attr("service.name")).contains("periodic-e2e"));
     assert!(format!("{:?}", attr("telemetry.sdk.name")).contains("otlp-embedded"));
+    assert!(format!("{:?}", attr("telemetry.sdk.language")).contains("rust"));
+    // Headers from the configuration, on every request.
+    assert!(sink
+        .received()
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer e2e")));
     check_time(started, Duration::from_secs(4));
 }
 
