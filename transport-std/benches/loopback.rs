@@ -12,6 +12,8 @@
 //! bench thread only; the server thread is not counted). The endpoint is the address
 //! literal 127.0.0.1, so there is no name resolution.
 //!
+//! With `--features gzip`, a fourth row sends the same request through `GzipExchange`.
+//!
 //! `cargo bench -p otlp-embedded-std --bench loopback -- --warm-up-time 1 --measurement-time 3`
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -345,11 +347,49 @@ fn loopback(c: &mut Criterion) {
         allocations_per_call(200, &mut export),
     );
 
+    // Row 4 (feature `gzip`): this transport with gzip request compression.
+    #[cfg(feature = "gzip")]
+    let mut gzip_client = {
+        let mut gzip = otlp_embedded_std::GzipExchange::new(HttpClient::<_, _>::new(
+            TcpConnector::new(clock),
+            clock,
+        ));
+        gzip.reserve(body.len());
+        gzip
+    };
+    #[cfg(feature = "gzip")]
+    let mut gzip_response = [0u8; 256];
+    #[cfg(feature = "gzip")]
+    let mut transport_gzip = |gzip: &mut otlp_embedded_std::GzipExchange<_>| {
+        let request = HttpRequest {
+            endpoint: &endpoint,
+            headers: &[],
+            content_encoding: None,
+            body: &body,
+            deadline: clock.now().add_millis(5_000),
+        };
+        let response = gzip.exchange(&request, &mut gzip_response).unwrap();
+        assert_eq!(response.status, 200);
+        black_box(response);
+    };
+    #[cfg(feature = "gzip")]
+    {
+        let allocations = allocations_per_call(200, || transport_gzip(&mut gzip_client));
+        println!(
+            "loopback: gzip body {} bytes; allocations per call: transport_gzip {allocations:.2}",
+            gzip_client.last_compressed_len(),
+        );
+    }
+
     let mut group = c.benchmark_group("loopback_500_points");
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("transport", |b| b.iter(&mut transport));
     group.bench_function("baseline", |b| b.iter(&mut baseline));
     group.bench_function("export", |b| b.iter(&mut export));
+    #[cfg(feature = "gzip")]
+    group.bench_function("transport_gzip", |b| {
+        b.iter(|| transport_gzip(&mut gzip_client))
+    });
     group.finish();
 }
 
