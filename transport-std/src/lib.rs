@@ -6,6 +6,11 @@
 //!   bounded by core's deadline; closes are explicit (FIN and drain, or RST).
 //! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
 //!   OpenTelemetry specification defines them.
+//! - [`shared`]: [`SharedRegistry`], a registry behind a `std::sync::Mutex` of its own, for
+//!   services that record from many threads.
+//! - [`periodic`]: [`PeriodicExporter`], a background thread that exports every interval and
+//!   once more on shutdown.
+//! - `gzip` (feature `gzip`): `GzipExchange`, gzip request compression as an exchange wrapper.
 //! - `sink` (feature `sink`): a local OTLP/HTTP receiver that decodes what it gets and can
 //!   misbehave on purpose (idle closes, resets, 429/503 with Retry-After, trickling,
 //!   garbage), to test a device against a bad collector.
@@ -32,12 +37,20 @@
 
 pub mod clock;
 pub mod config;
+#[cfg(feature = "gzip")]
+pub mod gzip;
+pub mod periodic;
+pub mod shared;
 #[cfg(feature = "sink")]
 pub mod sink;
 pub mod tcp;
 
 pub use clock::StdClock;
 pub use config::Config;
+#[cfg(feature = "gzip")]
+pub use gzip::GzipExchange;
+pub use periodic::{PeriodicExporter, PeriodicOptions};
+pub use shared::{ArcProducer, SharedRegistry};
 pub use tcp::{TcpConnection, TcpConnector};
 
 #[cfg(feature = "tls")]

@@ -11,13 +11,15 @@
 //! - a timed-out read or write shows up as `WouldBlock` on Unix; it is reported as `TimedOut`.
 //!
 //! Name resolution goes through the system resolver (`ToSocketAddrs`), which std cannot
-//! bound by a deadline; use an address literal where a stalled resolver is a concern.
+//! bound by a deadline; use an address literal where a stalled resolver is a concern. An
+//! address literal (`127.0.0.1`, `::1`) skips the resolver entirely, so a connect to one
+//! allocates nothing.
 //!
 //! `https://` endpoints are refused with [`TransportError::UnsupportedScheme`] until the
 //! `tls` feature exists.
 
 use std::io::{self, Read as _};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use embedded_io_adapters::std::FromStd;
@@ -74,6 +76,10 @@ impl<K: Clock + Clone> Connect for TcpConnector<K> {
             // Out of time before starting: do not even ask the resolver.
             return Err(TransportError::ConnectTimeout);
         }
+        // An address literal needs no resolver (and no allocation): connect directly.
+        if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
+            return self.connect_addr(SocketAddr::new(ip, endpoint.port), deadline);
+        }
         let addrs: Vec<SocketAddr> = (endpoint.host, endpoint.port)
             .to_socket_addrs()
             .map_err(|_| TransportError::Resolve)?
@@ -83,32 +89,47 @@ impl<K: Clock + Clone> Connect for TcpConnector<K> {
         }
         let mut last_error = TransportError::ConnectTimeout;
         for addr in addrs {
-            let remaining = self.remaining(deadline);
-            if remaining.is_zero() {
+            if self.remaining(deadline).is_zero() {
                 // Out of time: a refusal seen earlier is the more useful answer, if any.
                 break;
             }
-            match TcpStream::connect_timeout(&addr, remaining) {
-                Ok(stream) => {
-                    // Requests are written whole; Nagle would only delay the last segment.
-                    stream.set_nodelay(true).map_err(|e| io_error(&e))?;
-                    return Ok(TcpConnection {
-                        stream: FromStd::new(stream),
-                        clock: self.clock.clone(),
-                        deadline,
-                    });
-                }
-                Err(e) => {
-                    last_error = match e.kind() {
-                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                            TransportError::ConnectTimeout
-                        }
-                        _ => io_error(&e),
-                    }
-                }
+            match self.connect_addr(addr, deadline) {
+                Ok(connection) => return Ok(connection),
+                Err(e) => last_error = e,
             }
         }
         Err(last_error)
+    }
+}
+
+impl<K: Clock + Clone> TcpConnector<K> {
+    /// Connect to one address, bounded by what is left of `deadline`.
+    fn connect_addr(
+        &self,
+        addr: SocketAddr,
+        deadline: Instant,
+    ) -> Result<TcpConnection<K>, TransportError> {
+        let remaining = self.remaining(deadline);
+        if remaining.is_zero() {
+            return Err(TransportError::ConnectTimeout);
+        }
+        match TcpStream::connect_timeout(&addr, remaining) {
+            Ok(stream) => {
+                // Requests are written whole; Nagle would only delay the last segment.
+                stream.set_nodelay(true).map_err(|e| io_error(&e))?;
+                Ok(TcpConnection {
+                    stream: FromStd::new(stream),
+                    clock: self.clock.clone(),
+                    deadline,
+                })
+            }
+            Err(e) => Err(match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                    TransportError::ConnectTimeout
+                }
+                _ => io_error(&e),
+            }),
+        }
     }
 }
 

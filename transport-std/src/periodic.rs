@@ -1,0 +1,439 @@
+//! [`PeriodicExporter`]: a background thread that exports every `export_interval`.
+//!
+//! The thread owns the [`Exporter`], a snapshot and the request buffer, allocated once at
+//! start. Each round it collects from the producer (a [`SharedRegistry`](crate::SharedRegistry)
+//! shared with the threads that record), encodes, sends and settles through
+//! [`Exporter::export`], sleeping between retries as the exporter asks (backoff or
+//! `Retry-After`), never past the export timeout. Totals are published after every export
+//! and can be read from any thread ([`PeriodicExporter::stats`]).
+//!
+//! [`PeriodicExporter::shutdown`] (or dropping the exporter) wakes the thread at once; it
+//! makes one final export, so that what was recorded since the last round is not lost, and
+//! the thread is joined. Shutdown takes at most the rest of a round in progress plus one
+//! export timeout.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use otlp_embedded::registry::{InstrumentDesc, Snapshot};
+//! use otlp_embedded_std::{Config, PeriodicExporter, SharedRegistry};
+//!
+//! let registry: Arc<SharedRegistry<8, 64, 34, 8, 256>> = Arc::new(SharedRegistry::new(0));
+//! let requests = registry.declare(InstrumentDesc::counter_u64("requests")).unwrap();
+//! let config = Config::from_env()?;
+//! let exporter =
+//!     PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snapshot::new()))?;
+//! registry.record(requests, 1u64, &[]).unwrap();
+//! // ... the service runs; the thread exports every OTEL_METRIC_EXPORT_INTERVAL ...
+//! let stats = exporter.shutdown(); // final export, then join
+//! println!("{} exports ok, {} failed", stats.exports_ok, stats.exports_failed);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use otlp_embedded::export::{
+    ExportReport, ExportStats, Exporter, ExporterConfig, Producer, RetryPolicy,
+};
+use otlp_embedded::http::HttpClient;
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::time::{Clock, UnixNanos};
+use otlp_embedded::transport::{Exchange, Header};
+
+use crate::config::{Compression, Config, EndpointUrl};
+use crate::{StdClock, TcpConnector};
+
+/// Default size of the request buffer: requests are split to fit it.
+pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Everything the periodic exporter needs, owned.
+#[derive(Clone, Debug)]
+pub struct PeriodicOptions {
+    /// Where requests go (path included).
+    pub endpoint: EndpointUrl,
+    /// Extra request headers: name and value.
+    pub headers: Vec<(String, String)>,
+    /// Resource attributes (`service.name`, `telemetry.sdk.*`, ...).
+    pub resource: Vec<(String, String)>,
+    /// Instrumentation scope name.
+    pub scope_name: String,
+    /// Instrumentation scope version; empty for none.
+    pub scope_version: String,
+    /// Deadline of one exchange.
+    pub request_timeout: Duration,
+    /// Time from the start of one export to the start of the next.
+    pub export_interval: Duration,
+    /// Deadline of one export, retries included.
+    pub export_timeout: Duration,
+    /// Retry timing.
+    pub retry: RetryPolicy,
+    /// Request body compression.
+    pub compression: Compression,
+    /// Size of the request buffer in bytes; larger snapshots go out as several requests.
+    pub buffer_size: usize,
+    /// Jitter seed; give each process its own so that a fleet does not retry in lockstep.
+    pub jitter_seed: u64,
+}
+
+impl PeriodicOptions {
+    /// The settings of `config` (the `OTEL_*` variables): endpoint, headers, timeouts,
+    /// interval, resource and compression; the scope is this crate.
+    pub fn from_config(config: &Config) -> Self {
+        PeriodicOptions {
+            endpoint: config.endpoint.clone(),
+            headers: config.headers.clone(),
+            resource: config.resource.clone(),
+            scope_name: env!("CARGO_PKG_NAME").to_string(),
+            scope_version: env!("CARGO_PKG_VERSION").to_string(),
+            request_timeout: config.timeout,
+            export_interval: config.export_interval,
+            export_timeout: config.export_timeout,
+            retry: RetryPolicy::default(),
+            compression: config.compression,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            jitter_seed: default_seed(),
+        }
+    }
+}
+
+/// A seed that differs between processes and between exporters of one process.
+fn default_seed() -> u64 {
+    let nanos = unix_now();
+    let pid = u64::from(std::process::id());
+    nanos ^ pid.rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15
+}
+
+/// Wall-clock time for point timestamps; 0 before 1970 rather than a panic.
+pub fn unix_now() -> UnixNanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a periodic exporter did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Gzip compression was asked for but the `gzip` feature is off.
+    GzipUnavailable,
+    /// The thread could not be spawned.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::GzipUnavailable => {
+                f.write_str("gzip compression needs the `gzip` feature of otlp-embedded-std")
+            }
+            StartError::Spawn(e) => write!(f, "could not spawn the export thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What the thread and its handle share.
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    stop: bool,
+    export_requested: bool,
+    exports: u64,
+    begun: u64,
+    stats: ExportStats,
+    last_report: Option<ExportReport>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A thread that exports every interval; see the [module docs](self).
+pub struct PeriodicExporter {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for PeriodicExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeriodicExporter")
+            .field("running", &self.thread.is_some())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl PeriodicExporter {
+    /// Start exporting from `producer` as `config` says. With `OTEL_SDK_DISABLED=true` no
+    /// thread is started and nothing is ever sent ([`PeriodicExporter::is_running`] is
+    /// false).
+    pub fn from_config<P>(
+        config: &Config,
+        producer: P,
+        snapshot: Box<P::Snapshot>,
+    ) -> Result<PeriodicExporter, StartError>
+    where
+        P: Producer + Send + 'static,
+        P::Snapshot: Send,
+    {
+        if config.sdk_disabled {
+            return Ok(PeriodicExporter::disabled());
+        }
+        PeriodicExporter::start(PeriodicOptions::from_config(config), producer, snapshot)
+    }
+
+    /// Start exporting from `producer` over TCP (core's HTTP client over
+    /// [`TcpConnector`]), gzip-compressed if `options.compression` says so. `snapshot` is
+    /// the storage each collect copies into (boxed: snapshots of large registries are big).
+    pub fn start<P>(
+        options: PeriodicOptions,
+        producer: P,
+        snapshot: Box<P::Snapshot>,
+    ) -> Result<PeriodicExporter, StartError>
+    where
+        P: Producer + Send + 'static,
+        P::Snapshot: Send,
+    {
+        let clock = StdClock::new();
+        let client = HttpClient::<_, _>::new(TcpConnector::new(clock), clock);
+        match options.compression {
+            Compression::None => {
+                PeriodicExporter::start_with_exchange(options, producer, snapshot, client, clock)
+            }
+            #[cfg(feature = "gzip")]
+            Compression::Gzip => {
+                let mut gzip = crate::gzip::GzipExchange::new(client);
+                gzip.reserve(options.buffer_size);
+                PeriodicExporter::start_with_exchange(options, producer, snapshot, gzip, clock)
+            }
+            #[cfg(not(feature = "gzip"))]
+            Compression::Gzip => Err(StartError::GzipUnavailable),
+        }
+    }
+
+    /// Start exporting from `producer` through `exchange`, whose deadlines are measured on
+    /// `clock` (give both the same clock). `options.compression` is not applied here: wrap
+    /// the exchange yourself.
+    pub fn start_with_exchange<P, X, K>(
+        options: PeriodicOptions,
+        producer: P,
+        snapshot: Box<P::Snapshot>,
+        exchange: X,
+        clock: K,
+    ) -> Result<PeriodicExporter, StartError>
+    where
+        P: Producer + Send + 'static,
+        P::Snapshot: Send,
+        X: Exchange + Send + 'static,
+        K: Clock + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = thread::Builder::new()
+            .name("otlp-export".into())
+            .spawn(move || run(options, producer, snapshot, exchange, clock, &thread_shared))
+            .map_err(StartError::Spawn)?;
+        Ok(PeriodicExporter {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// An exporter that never runs (the SDK is disabled).
+    fn disabled() -> PeriodicExporter {
+        PeriodicExporter {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                wake: Condvar::new(),
+            }),
+            thread: None,
+        }
+    }
+
+    /// Whether the export thread is running (false when disabled by configuration).
+    pub fn is_running(&self) -> bool {
+        self.thread.is_some()
+    }
+
+    /// Totals over the exporter's life, as of the last finished export.
+    pub fn stats(&self) -> ExportStats {
+        self.shared.lock().stats
+    }
+
+    /// The report of the last finished export.
+    pub fn last_report(&self) -> Option<ExportReport> {
+        self.shared.lock().last_report
+    }
+
+    /// Exports finished so far.
+    pub fn exports(&self) -> u64 {
+        self.shared.lock().exports
+    }
+
+    /// Export now rather than at the next interval, and wait at most `wait` for that
+    /// export to finish. Returns its report, or `None` if it did not finish in time (or
+    /// the exporter is not running).
+    pub fn force_export(&self, wait: Duration) -> Option<ExportReport> {
+        self.thread.as_ref()?;
+        let until = std::time::Instant::now() + wait;
+        let mut state = self.shared.lock();
+        // An export in progress may have collected before this call: wait for one that
+        // begins after it.
+        let target = state.begun + 1;
+        state.export_requested = true;
+        self.shared.wake.notify_all();
+        loop {
+            if state.exports >= target {
+                return state.last_report;
+            }
+            let now = std::time::Instant::now();
+            if now >= until {
+                return None;
+            }
+            state = match self.shared.wake.wait_timeout(state, until - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// Wake the thread, make a final export (bounded by the export timeout), join the
+    /// thread, and return the final totals.
+    pub fn shutdown(mut self) -> ExportStats {
+        self.stop();
+        self.stats()
+    }
+
+    fn stop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        // The thread ends within the round in progress plus one export timeout; a panic in
+        // it (a bug) is not propagated into the caller's shutdown path.
+        let _ = thread.join();
+    }
+}
+
+impl Drop for PeriodicExporter {
+    /// Same as [`PeriodicExporter::shutdown`].
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The export thread.
+fn run<P, X, K>(
+    options: PeriodicOptions,
+    mut producer: P,
+    mut snapshot: Box<P::Snapshot>,
+    exchange: X,
+    clock: K,
+    shared: &Shared,
+) where
+    P: Producer,
+    X: Exchange,
+    K: Clock,
+{
+    let headers: Vec<Header<'_>> = options
+        .headers
+        .iter()
+        .map(|(name, value)| Header { name, value })
+        .collect();
+    let resource: Vec<KeyValue<'_>> = options
+        .resource
+        .iter()
+        .map(|(k, v)| KeyValue::new(k, AttributeValue::Str(v)))
+        .collect();
+    let endpoint = options.endpoint.as_endpoint();
+    let millis = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+    let config = ExporterConfig {
+        endpoint,
+        headers: &headers,
+        request_header: RequestHeader {
+            resource: Resource {
+                attributes: &resource,
+                dropped_attributes_count: 0,
+                schema_url: "",
+            },
+            scope: Scope {
+                name: &options.scope_name,
+                version: &options.scope_version,
+                attributes: &[],
+                dropped_attributes_count: 0,
+                schema_url: "",
+            },
+        },
+        export_timeout_ms: millis(options.export_timeout),
+        request_timeout_ms: millis(options.request_timeout),
+        retry: options.retry,
+        jitter_seed: options.jitter_seed,
+    };
+    let mut exporter = Exporter::new(config, exchange);
+    let mut buffer = vec![0u8; options.buffer_size];
+    let interval = options.export_interval;
+    let mut next = std::time::Instant::now() + interval;
+    loop {
+        let stopping = {
+            let mut state = shared.lock();
+            let stopping = loop {
+                if state.stop {
+                    break true;
+                }
+                if state.export_requested {
+                    state.export_requested = false;
+                    break false;
+                }
+                let now = std::time::Instant::now();
+                if now >= next {
+                    break false;
+                }
+                state = match shared.wake.wait_timeout(state, next - now) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            };
+            state.begun += 1;
+            stopping
+        };
+        let started = std::time::Instant::now();
+        let report = exporter.export(
+            &mut producer,
+            &mut snapshot,
+            &mut buffer,
+            &clock,
+            unix_now(),
+            |ms| thread::sleep(Duration::from_millis(ms)),
+        );
+        {
+            let mut state = shared.lock();
+            state.exports += 1;
+            state.stats = *exporter.stats();
+            state.last_report = Some(report);
+        }
+        shared.wake.notify_all();
+        if stopping {
+            return;
+        }
+        // Fixed rate from each export's start; after a long export, wait a whole interval
+        // rather than exporting back to back.
+        next = started + interval;
+        let now = std::time::Instant::now();
+        if next <= now {
+            next = now + interval;
+        }
+    }
+}

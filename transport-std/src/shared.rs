@@ -1,0 +1,255 @@
+//! [`SharedRegistry`]: a [`Registry`] that several threads record into, behind a lock of its
+//! own.
+//!
+//! Unlike core's `CsRegistry`, which uses the process-wide `critical-section` lock (right
+//! for interrupt handlers on a microcontroller), each `SharedRegistry` has its own
+//! `std::sync::Mutex`: two registries never contend, and recording threads contend only
+//! with each other and with the copy a collect makes.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
+//! use otlp_embedded::registry::{InstrumentDesc, Snapshot};
+//! use otlp_embedded::export::Producer;
+//! use otlp_embedded_std::SharedRegistry;
+//!
+//! let registry: Arc<SharedRegistry<4, 32, 34, 4, 64>> = Arc::new(SharedRegistry::new(0));
+//! let hits = registry
+//!     .declare(InstrumentDesc::counter_u64("hits").temporality(Temporality::Delta))
+//!     .unwrap();
+//! let workers: Vec<_> = (0..4)
+//!     .map(|_| {
+//!         let registry = Arc::clone(&registry);
+//!         std::thread::spawn(move || {
+//!             for _ in 0..100 {
+//!                 registry.record(hits, 1u64, &[]).unwrap();
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! for w in workers {
+//!     w.join().unwrap();
+//! }
+//! let mut snapshot = Box::new(Snapshot::new());
+//! (&*registry).collect(&mut snapshot, 1);
+//! assert_eq!(snapshot.total_points(), 1);
+//! ```
+//!
+//! # Locking
+//!
+//! Recording, binding and declaring take the lock for one call. [`Producer::collect`] takes
+//! it for the copy into the snapshot only (observable callbacks run then), and
+//! [`Producer::settle`] for the commit of one request's points: never across encoding or
+//! network I/O. Recording into a registry from inside one of its own observable callbacks
+//! (while that thread holds its lock) returns [`RecordError::Busy`] instead of deadlocking.
+
+use std::cell::Cell;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use otlp_embedded::export::{Producer, Settlement};
+use otlp_embedded::proto::{KeyValue, PointSpan};
+use otlp_embedded::registry::{
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
+    Registry, Snapshot,
+};
+use otlp_embedded::time::UnixNanos;
+
+thread_local! {
+    /// Address of the registry this thread is collecting (running callbacks of), or 0.
+    static COLLECTING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as collecting one registry until dropped.
+struct CollectMark {
+    previous: usize,
+}
+
+impl CollectMark {
+    fn set(key: usize) -> CollectMark {
+        CollectMark {
+            previous: COLLECTING.with(|c| c.replace(key)),
+        }
+    }
+}
+
+impl Drop for CollectMark {
+    fn drop(&mut self) {
+        COLLECTING.with(|c| c.set(self.previous));
+    }
+}
+
+/// A [`Registry`] behind its own `std::sync::Mutex`; see the [module docs](self).
+///
+/// `new` is `const`, so a registry can be a `static`:
+///
+/// ```
+/// use otlp_embedded_std::SharedRegistry;
+/// static METRICS: SharedRegistry<4, 32, 34, 4, 64> = SharedRegistry::new(0);
+/// ```
+///
+/// `&SharedRegistry` and [`ArcProducer`] are [`Producer`]s, so either can be handed
+/// to an [`Exporter`](otlp_embedded::export::Exporter) or a
+/// [`PeriodicExporter`](crate::PeriodicExporter).
+pub struct SharedRegistry<
+    const I: usize = 8,
+    const N: usize = 128,
+    const K: usize = 34,
+    const H: usize = 16,
+    const B: usize = 512,
+> {
+    inner: Mutex<Registry<I, N, K, H, B>>,
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    SharedRegistry<I, N, K, H, B>
+{
+    /// An empty registry (see [`Registry::new`]).
+    pub const fn new(start_time: UnixNanos) -> Self {
+        SharedRegistry {
+            inner: Mutex::new(Registry::new(start_time)),
+        }
+    }
+
+    fn key(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// The lock, or `None` when this thread is inside this registry's collect (a callback).
+    fn lock(&self) -> Option<MutexGuard<'_, Registry<I, N, K, H, B>>> {
+        if COLLECTING.with(|c| c.get()) == self.key() {
+            return None;
+        }
+        // A panic while the lock was held cannot leave the tables half-written in a way
+        // that matters more than losing every later measurement: keep going.
+        Some(self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Runs `f` on the registry with the lock held; `None` if called from inside one of
+    /// this registry's observable callbacks. `f` must not use this `SharedRegistry` again
+    /// (the lock is not re-entrant); it has the registry itself to work with.
+    pub fn with<R>(&self, f: impl FnOnce(&mut Registry<I, N, K, H, B>) -> R) -> Option<R> {
+        let mut guard = self.lock()?;
+        Some(f(&mut guard))
+    }
+
+    /// See [`Registry::declare`].
+    pub fn declare(&self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
+        self.with(|r| r.declare(desc))
+            .unwrap_or(Err(DeclareError::Busy))
+    }
+
+    /// See [`Registry::set_start_time`].
+    pub fn set_start_time(&self, start_time: UnixNanos) {
+        self.with(|r| r.set_start_time(start_time));
+    }
+
+    /// See [`Registry::record`].
+    #[inline]
+    pub fn record(
+        &self,
+        instrument: Instrument,
+        value: impl Into<Number>,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        let value = value.into();
+        self.with(|r| r.record(instrument, value, attributes))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::bind`].
+    pub fn bind(
+        &self,
+        instrument: Instrument,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<Bound, RecordError> {
+        self.with(|r| r.bind(instrument, attributes))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::record_bound`].
+    #[inline]
+    pub fn record_bound(&self, bound: Bound, value: impl Into<Number>) -> Result<(), RecordError> {
+        let value = value.into();
+        self.with(|r| r.record_bound(bound, value))
+            .unwrap_or(Err(RecordError::Busy))
+    }
+
+    /// See [`Registry::stats`].
+    pub fn stats(&self, instrument: Instrument) -> Option<InstrumentStats> {
+        self.with(|r| r.stats(instrument)).flatten()
+    }
+
+    /// Copy the registry into `snapshot` with the lock held for the copy only.
+    fn collect_into(&self, snapshot: &mut Snapshot<I, N, K, H, B>, now: UnixNanos) {
+        let Some(mut guard) = self.lock() else {
+            return;
+        };
+        // Callbacks run inside collect; mark this thread so that they get `Busy`. The mark
+        // is cleared by a guard so that a panicking callback does not leave it behind.
+        let _mark = CollectMark::set(self.key());
+        guard.collect(snapshot, now);
+    }
+
+    fn settle_span(
+        &self,
+        snapshot: &Snapshot<I, N, K, H, B>,
+        span: PointSpan,
+        settlement: Settlement,
+    ) {
+        if settlement == Settlement::Abandoned {
+            // Nothing to commit: the live series keep the points for the next export.
+            return;
+        }
+        if let Some(mut guard) = self.lock() {
+            guard.settle(snapshot, span, settlement);
+        }
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
+    for &SharedRegistry<I, N, K, H, B>
+{
+    type Snapshot = Snapshot<I, N, K, H, B>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        self.collect_into(snapshot, now);
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        self.settle_span(snapshot, span, settlement);
+    }
+}
+
+/// An `Arc` of a [`SharedRegistry`] as a [`Producer`], for a producer that a thread owns
+/// (such as [`PeriodicExporter`](crate::PeriodicExporter)'s); from
+/// [`SharedRegistry::producer`]. A `&'static SharedRegistry` is a producer as it is.
+pub struct ArcProducer<
+    const I: usize = 8,
+    const N: usize = 128,
+    const K: usize = 34,
+    const H: usize = 16,
+    const B: usize = 512,
+>(pub Arc<SharedRegistry<I, N, K, H, B>>);
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
+    SharedRegistry<I, N, K, H, B>
+{
+    /// A producer holding a reference count on this registry.
+    pub fn producer(self: &Arc<Self>) -> ArcProducer<I, N, K, H, B> {
+        ArcProducer(Arc::clone(self))
+    }
+}
+
+impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
+    for ArcProducer<I, N, K, H, B>
+{
+    type Snapshot = Snapshot<I, N, K, H, B>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        self.0.collect_into(snapshot, now);
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        self.0.settle_span(snapshot, span, settlement);
+    }
+}
