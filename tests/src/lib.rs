@@ -395,4 +395,5 @@ pub fn bench_batch() -> OwnedBatch {
 
 pub mod fake;
 
+pub mod counting;
 pub mod tls_server;

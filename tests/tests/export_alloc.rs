@@ -2,9 +2,8 @@
 //! requests, HTTP exchanges (with a retry) over an in-memory stream, and settlement. Its own
 //! binary (`harness = false`) so no other thread is counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use otlp_embedded_tests::counting::{allocations, CountingAllocator};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use embedded_io::ErrorKind;
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
@@ -14,26 +13,8 @@ use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, TransportError};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const OK: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
@@ -157,7 +138,7 @@ fn main() {
     let mut buffer = [0u8; 700];
     let routes = ["/a", "/b", "/c", "/d"];
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let mut requests = 0;
     for round in 0..20u64 {
         for (i, route) in routes.iter().enumerate() {
@@ -186,7 +167,7 @@ fn main() {
         assert_eq!(report.points_sent, report.points_collected);
         requests += report.requests;
     }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let counted = allocations() - before;
 
     let server = exporter.exchange().connector();
     assert!(
@@ -198,12 +179,12 @@ fn main() {
         "a 503 should have been retried"
     );
     assert_eq!(server.connections, server.closes, "every connection closed");
-    assert_eq!(allocations, 0, "allocations during 20 exports");
+    assert_eq!(counted, 0, "allocations during 20 exports");
 
     // The counter is live: an allocation here is seen.
-    let probe = ALLOCATIONS.load(Ordering::SeqCst);
+    let probe = allocations();
     drop(std::hint::black_box(vec![1u8; 16]));
-    assert!(ALLOCATIONS.load(Ordering::SeqCst) > probe);
+    assert!(allocations() > probe);
     println!(
         "export_alloc: 0 allocations over 20 exports, {requests} requests, {} connections, {} retries",
         server.connections,

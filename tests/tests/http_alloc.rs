@@ -1,8 +1,7 @@
 //! Zero heap allocations during an exchange over an in-memory stream, for both drivers and
 //! every framing. Its own binary (`harness = false`) so no other thread is counted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use otlp_embedded_tests::counting::{allocations, CountingAllocator};
 use std::task::Poll;
 
 use embedded_io::ErrorKind;
@@ -13,26 +12,8 @@ use otlp_embedded::transport::{
     CloseMode, Connect, Connection, Endpoint, Exchange, Header, HttpRequest, TransportError,
 };
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// A stream over a borrowed response, reading at most `step` bytes at a time, counting
 /// written bytes: no heap anywhere.
@@ -140,7 +121,7 @@ fn main() {
         Zero,
     );
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     for (i, response) in RESPONSES.iter().enumerate() {
         for step in [1usize, 7, 4096] {
             let mem = client.connector_mut();
@@ -173,7 +154,7 @@ fn main() {
         statuses[4 + i] = finished.result.unwrap().status;
         conn.close(finished.close).unwrap();
     }
-    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let during = allocations() - before;
 
     assert_eq!(statuses, [200, 503, 200, 400, 200, 503, 200, 400]);
     assert_eq!(decoded, 6, "partial success and status bodies decoded");

@@ -4,8 +4,7 @@
 
 mod registry_cs;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use otlp_embedded_tests::counting::{allocations, CountingAllocator};
 
 use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, Temporality};
@@ -13,27 +12,8 @@ use otlp_embedded::registry::{
     CsRegistry, InstrumentDesc, NumberKind, Observe, Registry, Snapshot,
 };
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 type Reg = Registry<8, 64, 34, 16, 1024>;
 type Snap = Snapshot<8, 64, 34, 16, 1024>;
@@ -77,7 +57,7 @@ fn main() {
     // SAFETY: main is the only thread touching SNAPSHOT.
     let shared_snap = unsafe { &mut *std::ptr::addr_of_mut!(SNAPSHOT) };
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut points = 0;
     for round in 0..100u64 {
         reg.record(ids[0], round, &attrs).unwrap();
@@ -113,8 +93,8 @@ fn main() {
         points += shared_snap.total_points();
         producer.settle(shared_snap, shared_snap.full_span(), Settlement::Delivered);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let counted = allocations() - before;
     assert!(points >= 100 * 6, "the loop exported points ({points})");
-    assert_eq!(allocations, 0, "allocations while recording and collecting");
+    assert_eq!(counted, 0, "allocations while recording and collecting");
     println!("registry_alloc: {points} points collected, 0 allocations");
 }
