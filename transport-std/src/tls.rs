@@ -268,7 +268,13 @@ impl<C: Connect> Connect for TlsConnector<C> {
             .map_err(|_| TransportError::Tls(TlsFailure::HostNameMismatch))?;
         let tls = ClientConnection::new(self.config.clone(), name)
             .map_err(|_| TransportError::Tls(TlsFailure::Other))?;
-        let mut stream = self.inner.connect(endpoint, deadline)?;
+        // The connector beneath opens plain TCP: `https` is this layer's business, and
+        // plain-stream connectors (this crate's TCP, smoltcp) refuse an `https` endpoint.
+        let plain = Endpoint {
+            scheme: Scheme::Http,
+            ..*endpoint
+        };
+        let mut stream = self.inner.connect(&plain, deadline)?;
         stream.set_deadline(deadline);
         let mut connection = TlsConnection {
             tls,
