@@ -54,6 +54,9 @@ pub struct TestPki {
     pub server: Identity,
     /// Server certificate for the same names, valid only from 2000 to 2020.
     pub expired: Identity,
+    /// Server certificate for `collector.invalid` only (not `localhost`, not
+    /// `127.0.0.1`), valid 2020 to 2099: a host-name mismatch for a client on loopback.
+    pub wrong_name: Identity,
     /// Client certificate (extended key usage clientAuth), valid 2020 to 2099.
     pub client: Identity,
 }
@@ -125,6 +128,12 @@ impl TestPki {
                 ExtendedKeyUsagePurpose::ServerAuth,
                 (2000, 2020),
             ),
+            wrong_name: make_leaf(
+                &issuer,
+                &["collector.invalid"],
+                ExtendedKeyUsagePurpose::ServerAuth,
+                (2020, 2099),
+            ),
             client: make_leaf(
                 &issuer,
                 &["otlp-client"],
@@ -149,6 +158,14 @@ impl TestPki {
         SinkTls::from_der(
             vec![self.expired.cert_der.clone()],
             self.expired.key_der.clone(),
+        )
+    }
+
+    /// The sink presents [`TestPki::wrong_name`].
+    pub fn sink_tls_wrong_name(&self) -> SinkTls {
+        SinkTls::from_der(
+            vec![self.wrong_name.cert_der.clone()],
+            self.wrong_name.key_der.clone(),
         )
     }
 
