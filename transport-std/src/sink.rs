@@ -29,11 +29,11 @@
 //!   current fault ([`Sink::set_fault`]), else a plain
 //!   `200 OK`, `Content-Type: application/x-protobuf`, `Content-Length: 0`.
 //!
-//! TLS mode (feature `sink-tls`): give [`SinkOptions::tls`] a [`SinkTls`] (certificate
-//! chain and key, and optionally a client CA to require client certificates) and the sink
-//! speaks HTTPS with every fault above; [`Sink::tls_stats`] counts handshakes, handshake
-//! failures (with rustls's reason) and close_notify alerts. [`test_pki`] makes a throwaway
-//! PKI for it.
+//! TLS mode (feature `sink-tls`): give `SinkOptions::tls` a `SinkTls` (certificate chain
+//! and key, and optionally a client CA to require client certificates) and the sink speaks
+//! HTTPS with every fault above; `Sink::tls_stats` counts handshakes, handshake failures
+//! (with rustls's reason) and close_notify alerts. The `test_pki` module makes a throwaway
+//! PKI for it. (Plain names, not links: they exist only with the feature.)
 //!
 //! Every thread is bounded: one thread per connection, at most
 //! [`SinkOptions::max_connections`] at once (more wait in the listen backlog); sockets poll
