@@ -4,6 +4,10 @@
 //! The server accepts one connection, reads one HTTP/1.1 request, answers `200 OK` with an
 //! empty `application/x-protobuf` body and `Connection: close`, sends close_notify (unless
 //! told not to) and reports what it saw in a [`ServerOutcome`]. Every wait is bounded.
+//!
+//! The test PKI is the sink's ([`otlp_embedded_std::sink::test_pki`]), re-exported here, so
+//! that this one-connection server and the OTLP sink's TLS mode present the same kind of
+//! certificates.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -14,122 +18,17 @@ use std::time::Duration;
 use embedded_io_adapters::std::FromStd;
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, TransportError};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    PKCS_ECDSA_P256_SHA256,
+use rustls::{ServerConfig, ServerConnection};
+
+pub use otlp_embedded_std::sink::test_pki::{
+    Identity, TestPki, EXPIRED_NOT_AFTER_UNIX, SERVER_NOT_AFTER_UNIX,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, ServerConnection};
 
 /// The exact response the server sends.
 pub const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// How long the server waits for a connection, and for each read or write.
 const SERVER_WAIT: Duration = Duration::from_secs(10);
-
-/// A certificate with its PKCS#8 private key, in DER and PEM.
-#[derive(Clone, Debug)]
-pub struct Identity {
-    /// Certificate, DER.
-    pub cert_der: Vec<u8>,
-    /// Certificate, PEM.
-    pub cert_pem: String,
-    /// PKCS#8 private key, DER.
-    pub key_der: Vec<u8>,
-    /// PKCS#8 private key, PEM.
-    pub key_pem: String,
-}
-
-/// A test PKI: a trusted CA, an unrelated CA, and the certificates the server and client use.
-#[derive(Clone, Debug)]
-pub struct TestPki {
-    /// The CA that signed every certificate below.
-    pub ca: Identity,
-    /// A CA that signed nothing here: trusting only it must fail.
-    pub other_ca: Identity,
-    /// Server certificate for `localhost` and `127.0.0.1`, valid 2020 to 2099.
-    pub server: Identity,
-    /// Server certificate for the same names, valid only from 2000 to 2020.
-    pub expired: Identity,
-    /// Client certificate for mutual TLS.
-    pub client: Identity,
-}
-
-/// Not-after of [`TestPki::server`], in unix seconds (2099-01-01).
-pub const SERVER_NOT_AFTER_UNIX: u64 = 4_070_908_800;
-
-fn identity(cert: &rcgen::Certificate, key: &KeyPair) -> Identity {
-    Identity {
-        cert_der: cert.der().to_vec(),
-        cert_pem: cert.pem(),
-        key_der: key.serialize_der(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-fn make_ca(name: &str) -> (CertificateParams, KeyPair, Identity) {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let cert = params.self_signed(&key).expect("self-signed CA");
-    let id = identity(&cert, &key);
-    (params, key, id)
-}
-
-fn make_leaf(
-    issuer: &Issuer<'_, &KeyPair>,
-    names: &[&str],
-    purpose: ExtendedKeyUsagePurpose,
-    years: (i32, i32),
-) -> Identity {
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key");
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-            .expect("leaf params");
-    params.distinguished_name.push(
-        DnType::CommonName,
-        names.first().copied().unwrap_or("client"),
-    );
-    params.extended_key_usages = vec![purpose];
-    params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
-    params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
-    let cert = params.signed_by(&key, issuer).expect("signed leaf");
-    identity(&cert, &key)
-}
-
-impl TestPki {
-    /// Generate a fresh PKI (a few milliseconds).
-    pub fn generate() -> Self {
-        let (ca_params, ca_key, ca) = make_ca("otlp-embedded test CA");
-        let (_, _, other_ca) = make_ca("otlp-embedded unrelated CA");
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let names = ["localhost", "127.0.0.1"];
-        TestPki {
-            server: make_leaf(
-                &issuer,
-                &names,
-                ExtendedKeyUsagePurpose::ServerAuth,
-                (2020, 2099),
-            ),
-            expired: make_leaf(
-                &issuer,
-                &names,
-                ExtendedKeyUsagePurpose::ServerAuth,
-                (2000, 2020),
-            ),
-            client: make_leaf(
-                &issuer,
-                &["otlp-client"],
-                ExtendedKeyUsagePurpose::ClientAuth,
-                (2020, 2099),
-            ),
-            ca,
-            other_ca,
-        }
-    }
-}
 
 /// Which certificate the server presents.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -189,33 +88,15 @@ impl TlsServerHandle {
 }
 
 fn server_config(pki: &TestPki, options: &TlsServerOptions) -> Arc<ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions");
-    let builder = if options.require_client_cert {
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(pki.ca.cert_der.clone()))
-            .expect("test CA");
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-            .build()
-            .expect("client verifier");
-        builder.with_client_cert_verifier(verifier)
-    } else {
-        builder.with_no_client_auth()
+    let tls = match (options.presented, options.require_client_cert) {
+        (Presented::Valid, false) => pki.sink_tls(),
+        (Presented::Valid, true) => pki.sink_tls_mutual(),
+        (Presented::Expired, false) => pki.sink_tls_expired(),
+        (Presented::Expired, true) => pki
+            .sink_tls_expired()
+            .require_client_cert(pki.ca.cert_der.clone()),
     };
-    let id = match options.presented {
-        Presented::Valid => &pki.server,
-        Presented::Expired => &pki.expired,
-    };
-    let config = builder
-        .with_single_cert(
-            vec![CertificateDer::from(id.cert_der.clone())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone())),
-        )
-        .expect("server certificate");
-    Arc::new(config)
+    tls.server_config().expect("test server configuration")
 }
 
 /// Start a server for one connection on 127.0.0.1 and an ephemeral port.

@@ -13,7 +13,10 @@
 //! - `gzip` (feature `gzip`): `GzipExchange`, gzip request compression as an exchange wrapper.
 //! - `sink` (feature `sink`): a local OTLP/HTTP receiver that decodes what it gets and can
 //!   misbehave on purpose (idle closes, resets, 429/503 with Retry-After, trickling,
-//!   garbage), to test a device against a bad collector.
+//!   garbage), to test a device against a bad collector. With feature `sink-tls` it also
+//!   serves HTTPS (`SinkOptions::tls`), and `sink::test_pki` makes a throwaway rcgen PKI.
+//! - `tls` (feature `tls`): rustls for `https` endpoints over any stream-seam connector
+//!   (`tls::TlsConnector`, `tls::SchemeConnector`).
 //!
 //! ```no_run
 //! use otlp_embedded::time::Clock;

@@ -29,6 +29,12 @@
 //!   current fault ([`Sink::set_fault`]), else a plain
 //!   `200 OK`, `Content-Type: application/x-protobuf`, `Content-Length: 0`.
 //!
+//! TLS mode (feature `sink-tls`): give `SinkOptions::tls` a `SinkTls` (certificate chain
+//! and key, and optionally a client CA to require client certificates) and the sink speaks
+//! HTTPS with every fault above; `Sink::tls_stats` counts handshakes, handshake failures
+//! (with rustls's reason) and close_notify alerts. The `test_pki` module makes a throwaway
+//! PKI for it. (Plain names, not links: they exist only with the feature.)
+//!
 //! Every thread is bounded: one thread per connection, at most
 //! [`SinkOptions::max_connections`] at once (more wait in the listen backlog); sockets poll
 //! with short read timeouts so threads notice shutdown; dropping the sink stops them and
@@ -237,6 +243,9 @@ pub struct SinkOptions {
     pub max_body: usize,
     /// [`Fault::EndlessHeaders`] stops after this many bytes.
     pub endless_header_limit: usize,
+    /// Serve HTTPS with this certificate (feature `sink-tls`); `None` serves plain HTTP.
+    #[cfg(feature = "sink-tls")]
+    pub tls: Option<SinkTls>,
 }
 
 impl Default for SinkOptions {
@@ -250,6 +259,8 @@ impl Default for SinkOptions {
             request_timeout: Duration::from_secs(30),
             max_body: 16 * 1024 * 1024,
             endless_header_limit: 4 * 1024 * 1024,
+            #[cfg(feature = "sink-tls")]
+            tls: None,
         }
     }
 }
@@ -336,6 +347,8 @@ struct State {
     script: VecDeque<(Fault, usize)>,
     received: Vec<Received>,
     stats: SinkStats,
+    #[cfg(feature = "sink-tls")]
+    tls: TlsStats,
 }
 
 struct Shared {
@@ -346,6 +359,8 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     options: SinkOptions,
+    #[cfg(feature = "sink-tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Shared {
@@ -428,6 +443,11 @@ impl Sink {
                 ..State::default()
             }),
             changed: Condvar::new(),
+            #[cfg(feature = "sink-tls")]
+            tls: match &options.tls {
+                Some(tls) => Some(tls.server_config()?),
+                None => None,
+            },
             options,
         });
         let workers = Arc::new(Mutex::new(Vec::new()));
@@ -454,12 +474,28 @@ impl Sink {
     /// `http://<addr>:<port>/v1/metrics` (with the bound address, so `0.0.0.0` when bound
     /// to every interface).
     pub fn endpoint_url(&self) -> String {
-        format!("http://{}/v1/metrics", self.addr)
+        format!("{}/v1/metrics", self.base_url())
     }
 
-    /// `http://127.0.0.1:<port>`, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// `http://127.0.0.1:<port>` (`https://` in TLS mode), for
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// `"https"` when serving TLS, else `"http"`.
+    pub fn scheme(&self) -> &'static str {
+        #[cfg(feature = "sink-tls")]
+        if self.shared.tls.is_some() {
+            return "https";
+        }
+        "http"
+    }
+
+    /// TLS counters (all zero in plain mode).
+    #[cfg(feature = "sink-tls")]
+    pub fn tls_stats(&self) -> TlsStats {
+        self.shared.lock().tls.clone()
     }
 
     /// Change the fault used once the script is exhausted.
@@ -668,12 +704,15 @@ enum ReadEnd {
     Malformed,
 }
 
-fn serve(id: usize, mut stream: TcpStream, shared: &Shared) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(POLL));
+fn serve(id: usize, tcp: TcpStream, shared: &Arc<Shared>) {
+    let _ = tcp.set_nonblocking(false);
+    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_read_timeout(Some(POLL));
     // A client that never reads must not pin the thread: writes give up after this.
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
+    let Some(mut stream) = SinkStream::open(tcp, shared) else {
+        return;
+    };
     let mut pending: Vec<u8> = Vec::new();
     let mut idle_limit = shared.options.idle_timeout;
     loop {
@@ -722,7 +761,7 @@ fn serve(id: usize, mut stream: TcpStream, shared: &Shared) {
 }
 
 fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut SinkStream,
     pending: &mut Vec<u8>,
     shared: &Shared,
     idle_limit: Duration,
@@ -801,7 +840,7 @@ fn is_timeout(e: &io::Error) -> bool {
 
 /// Read exactly `len` body bytes (some may already be in `pending`).
 fn read_body(
-    stream: &mut TcpStream,
+    stream: &mut SinkStream,
     pending: &mut Vec<u8>,
     len: usize,
     shared: &Shared,
@@ -945,7 +984,7 @@ enum Action {
 
 fn handle_request(
     id: usize,
-    stream: &mut TcpStream,
+    stream: &mut SinkStream,
     pending: &mut Vec<u8>,
     head: Head,
     fault: Fault,
@@ -1054,7 +1093,7 @@ fn handle_request(
             (false, Next::CloseNow)
         }
         Action::Reset => {
-            let _ = socket2::SockRef::from(&*stream).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
             (false, Next::CloseNow)
         }
     };
@@ -1203,7 +1242,7 @@ fn plan(fault: &Fault, close_after: bool, shared: &Shared) -> (Option<u16>, Acti
     }
 }
 
-fn endless_headers(stream: &mut TcpStream, shared: &Shared) {
+fn endless_headers(stream: &mut SinkStream, shared: &Shared) {
     if stream.write_all(b"HTTP/1.1 200 OK\r\n").is_err() {
         return;
     }
@@ -1252,8 +1291,8 @@ fn revoke(shared: &Shared, index: usize) {
 
 /// FIN, then read and discard what the client still sends (bounded in time and bytes), so
 /// that unread request bytes do not turn the close into a reset.
-fn lingering_close(mut stream: TcpStream, shared: &Shared) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+fn lingering_close(mut stream: SinkStream, shared: &Shared) {
+    if stream.shutdown_write().is_err() {
         return;
     }
     let until = Instant::now() + LINGER_TIME;
@@ -1384,3 +1423,262 @@ fn add_totals(request: &ExportMetricsServiceRequest, out: &mut BTreeMap<SeriesKe
         }
     }
 }
+
+/// The byte stream of one connection: the TCP stream itself, or TLS over it.
+enum SinkStream {
+    Plain(TcpStream),
+    #[cfg(feature = "sink-tls")]
+    Tls(Box<TlsStream>),
+}
+
+#[cfg(feature = "sink-tls")]
+struct TlsStream {
+    stream: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    /// The client's close_notify was read (counted once).
+    close_notify_seen: bool,
+    shared: Arc<Shared>,
+}
+
+impl SinkStream {
+    /// The connection's stream: TCP as it is, or TLS after a completed handshake. `None`
+    /// when the handshake failed (counted in [`TlsStats`]); the socket is then dropped.
+    #[cfg_attr(not(feature = "sink-tls"), allow(clippy::unnecessary_wraps))]
+    fn open(tcp: TcpStream, shared: &Arc<Shared>) -> Option<SinkStream> {
+        #[cfg(feature = "sink-tls")]
+        if let Some(config) = &shared.tls {
+            return tls_handshake(tcp, config, shared).map(|s| SinkStream::Tls(Box::new(s)));
+        }
+        #[cfg(not(feature = "sink-tls"))]
+        let _ = shared;
+        Some(SinkStream::Plain(tcp))
+    }
+
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            SinkStream::Plain(tcp) => tcp,
+            #[cfg(feature = "sink-tls")]
+            SinkStream::Tls(tls) => &tls.stream.sock,
+        }
+    }
+
+    /// End our direction: FIN, preceded in TLS by our close_notify.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            SinkStream::Plain(tcp) => tcp.shutdown(Shutdown::Write),
+            #[cfg(feature = "sink-tls")]
+            SinkStream::Tls(tls) => {
+                tls.stream.conn.send_close_notify();
+                io::Write::flush(&mut tls.stream)?;
+                tls.shared.lock().tls.close_notify_sent += 1;
+                tls.stream.sock.shutdown(Shutdown::Write)
+            }
+        }
+    }
+}
+
+impl Read for SinkStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            SinkStream::Plain(tcp) => tcp.read(buf),
+            #[cfg(feature = "sink-tls")]
+            SinkStream::Tls(tls) => {
+                let n = tls.stream.read(buf)?;
+                // rustls reads 0 only after the peer's close_notify; a TCP end without one
+                // is an UnexpectedEof error.
+                if n == 0 && !buf.is_empty() && !tls.close_notify_seen {
+                    tls.close_notify_seen = true;
+                    tls.shared.lock().tls.close_notify_received += 1;
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Write for SinkStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SinkStream::Plain(tcp) => tcp.write(buf),
+            #[cfg(feature = "sink-tls")]
+            SinkStream::Tls(tls) => {
+                // rustls's `Stream::write` ignores socket errors once the bytes are
+                // queued; flush so that a write that did not reach the socket fails here.
+                let n = tls.stream.write(buf)?;
+                tls.stream.flush()?;
+                Ok(n)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SinkStream::Plain(tcp) => tcp.flush(),
+            #[cfg(feature = "sink-tls")]
+            SinkStream::Tls(tls) => tls.stream.flush(),
+        }
+    }
+}
+
+#[cfg(feature = "sink-tls")]
+fn tls_handshake(
+    mut tcp: TcpStream,
+    config: &Arc<rustls::ServerConfig>,
+    shared: &Arc<Shared>,
+) -> Option<TlsStream> {
+    let fail = |reason: String| {
+        let mut st = shared.lock();
+        st.tls.handshake_failures += 1;
+        st.tls.handshake_errors.push(reason);
+        drop(st);
+        shared.changed.notify_all();
+        None
+    };
+    let mut conn = match rustls::ServerConnection::new(Arc::clone(config)) {
+        Ok(conn) => conn,
+        Err(e) => return fail(e.to_string()),
+    };
+    let started = Instant::now();
+    // complete_io returns the reads that time out every POLL; bounded by the request
+    // timeout and shutdown. On a handshake error rustls has already sent its alert.
+    while conn.is_handshaking() {
+        match conn.complete_io(&mut tcp) {
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if shared.stopping() {
+                    return None;
+                }
+                if started.elapsed() >= shared.options.request_timeout {
+                    return fail("handshake timed out".into());
+                }
+            }
+            Err(e) => return fail(e.to_string()),
+        }
+    }
+    shared.lock().tls.handshakes += 1;
+    shared.changed.notify_all();
+    Some(TlsStream {
+        stream: rustls::StreamOwned::new(conn, tcp),
+        close_notify_seen: false,
+        shared: Arc::clone(shared),
+    })
+}
+
+/// TLS counters of a sink in TLS mode.
+#[cfg(feature = "sink-tls")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsStats {
+    /// Handshakes completed.
+    pub handshakes: u64,
+    /// Handshakes that failed (the connection was then closed).
+    pub handshake_failures: u64,
+    /// Why each failed handshake failed, as rustls says it (such as `received fatal alert:
+    /// UnknownCA` or `peer sent no certificates`), in order.
+    pub handshake_errors: Vec<String>,
+    /// Connections on which the client's close_notify arrived.
+    pub close_notify_received: u64,
+    /// Connections the sink closed with its own close_notify.
+    pub close_notify_sent: u64,
+}
+
+/// The sink's TLS identity (feature `sink-tls`): certificate chain and private key, and
+/// the CA certificates that client certificates must chain to, if any are required.
+#[cfg(feature = "sink-tls")]
+#[derive(Clone)]
+pub struct SinkTls {
+    /// Certificate chain, leaf first, DER.
+    pub cert_chain_der: Vec<Vec<u8>>,
+    /// Private key of the leaf, DER (PKCS#8, SEC1 or PKCS#1).
+    pub key_der: Vec<u8>,
+    /// When not empty, clients must present a certificate issued by one of these (DER):
+    /// mutual TLS.
+    pub client_ca_der: Vec<Vec<u8>>,
+}
+
+#[cfg(feature = "sink-tls")]
+impl std::fmt::Debug for SinkTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SinkTls")
+            .field("certificates", &self.cert_chain_der.len())
+            .field("key", &"<hidden>")
+            .field("client_cas", &self.client_ca_der.len())
+            .finish()
+    }
+}
+
+#[cfg(feature = "sink-tls")]
+impl SinkTls {
+    /// A server identity from DER certificate chain (leaf first) and DER private key.
+    pub fn from_der(cert_chain_der: Vec<Vec<u8>>, key_der: Vec<u8>) -> SinkTls {
+        SinkTls {
+            cert_chain_der,
+            key_der,
+            client_ca_der: Vec::new(),
+        }
+    }
+
+    /// A server identity from PEM text: every certificate in `chain_pem` (leaf first) and
+    /// the first private key in `key_pem`.
+    pub fn from_pem(chain_pem: &str, key_pem: &str) -> io::Result<SinkTls> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| invalid("certificate PEM does not parse"))?;
+        if chain.is_empty() {
+            return Err(invalid("no certificate in the PEM text"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|_| invalid("no private key in the PEM text"))?;
+        Ok(SinkTls::from_der(chain, key.secret_der().to_vec()))
+    }
+
+    /// Require client certificates issued by `ca_der` (DER); may be called again to trust
+    /// several CAs.
+    pub fn require_client_cert(mut self, ca_der: Vec<u8>) -> SinkTls {
+        self.client_ca_der.push(ca_der);
+        self
+    }
+
+    /// The rustls server configuration (ring provider, TLS 1.2 and 1.3).
+    pub fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| invalid(e.to_string()))?;
+        let builder = if self.client_ca_der.is_empty() {
+            builder.with_no_client_auth()
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in &self.client_ca_der {
+                roots
+                    .add(CertificateDer::from(ca.clone()))
+                    .map_err(|e| invalid(format!("client CA refused: {e}")))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| invalid(format!("client verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        };
+        let chain = self
+            .cert_chain_der
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        let key = PrivateKeyDer::try_from(self.key_der.clone())
+            .map_err(|e| invalid(format!("private key: {e}")))?;
+        let config = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| invalid(format!("certificate and key refused: {e}")))?;
+        Ok(Arc::new(config))
+    }
+}
+
+#[cfg(feature = "sink-tls")]
+pub mod test_pki;

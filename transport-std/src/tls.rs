@@ -132,51 +132,73 @@ impl TlsOptions {
 
     /// Build the rustls client configuration (ring provider, TLS 1.2 and 1.3).
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, TlsConfigError> {
-        let mut roots = RootCertStore::empty();
-        match &self.ca_certificate {
-            Some(path) => {
-                let certificates = read_certificates(path, TlsFile::CaCertificate)?;
-                for certificate in certificates {
-                    roots
-                        .add(certificate)
-                        .map_err(|_| TlsConfigError::BadCaCertificate)?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let builder =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|_| TlsConfigError::BadIdentity)?
-                .with_root_certificates(roots);
-        let config = match (&self.client_certificate, &self.client_key) {
-            (None, None) => builder.with_no_client_auth(),
-            (Some(cert), Some(key)) => {
-                let chain = read_certificates(cert, TlsFile::ClientCertificate)?;
-                let key = read_file(key, TlsFile::ClientKey).and_then(|pem| {
-                    PrivateKeyDer::from_pem_slice(&pem)
-                        .map_err(|_| TlsConfigError::Pem(TlsFile::ClientKey))
-                })?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|_| TlsConfigError::BadIdentity)?
-            }
+        let ca = match &self.ca_certificate {
+            Some(path) => Some(read_file(path, TlsFile::CaCertificate)?),
+            None => None,
+        };
+        let identity = match (&self.client_certificate, &self.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((
+                read_file(cert, TlsFile::ClientCertificate)?,
+                read_file(key, TlsFile::ClientKey)?,
+            )),
             _ => return Err(TlsConfigError::IncompleteIdentity),
         };
-        Ok(Arc::new(config))
+        client_config_from_pem(
+            ca.as_deref(),
+            identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+        )
     }
+}
+
+/// The rustls client configuration from PEM text held in memory (a CA compiled into the
+/// binary, say): trust only the certificates in `ca_pem` (the webpki roots when `None`),
+/// and present `identity` (certificate chain PEM, private key PEM) when given. The same
+/// rules as [`TlsOptions::client_config`], which reads these from files.
+pub fn client_config_from_pem(
+    ca_pem: Option<&[u8]>,
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let mut roots = RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            let certificates = parse_certificates(pem, TlsFile::CaCertificate)?;
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .map_err(|_| TlsConfigError::BadCaCertificate)?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|_| TlsConfigError::BadIdentity)?
+            .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = parse_certificates(cert, TlsFile::ClientCertificate)?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|_| TlsConfigError::Pem(TlsFile::ClientKey))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|_| TlsConfigError::BadIdentity)?
+        }
+    };
+    Ok(Arc::new(config))
 }
 
 fn read_file(path: &PathBuf, file: TlsFile) -> Result<Vec<u8>, TlsConfigError> {
     std::fs::read(path).map_err(|e| TlsConfigError::Read(file, e.kind()))
 }
 
-fn read_certificates(
-    path: &PathBuf,
+fn parse_certificates(
+    pem: &[u8],
     file: TlsFile,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let pem = read_file(path, file)?;
-    let certificates = CertificateDer::pem_slice_iter(&pem)
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| TlsConfigError::Pem(file))?;
     if certificates.is_empty() {
@@ -268,7 +290,13 @@ impl<C: Connect> Connect for TlsConnector<C> {
             .map_err(|_| TransportError::Tls(TlsFailure::HostNameMismatch))?;
         let tls = ClientConnection::new(self.config.clone(), name)
             .map_err(|_| TransportError::Tls(TlsFailure::Other))?;
-        let mut stream = self.inner.connect(endpoint, deadline)?;
+        // The connector beneath opens plain TCP: `https` is this layer's business, and
+        // plain-stream connectors (this crate's TCP, smoltcp) refuse an `https` endpoint.
+        let plain = Endpoint {
+            scheme: Scheme::Http,
+            ..*endpoint
+        };
+        let mut stream = self.inner.connect(&plain, deadline)?;
         stream.set_deadline(deadline);
         let mut connection = TlsConnection {
             tls,

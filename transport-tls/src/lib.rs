@@ -371,7 +371,13 @@ where
             return Err(TransportError::UnsupportedScheme);
         }
         self.shared.reset();
-        let mut stream = self.inner.connect(endpoint, deadline)?;
+        // The connector beneath opens plain TCP: `https` is this layer's business, and
+        // plain-stream connectors (smoltcp, std TCP) refuse an `https` endpoint.
+        let plain = Endpoint {
+            scheme: Scheme::Http,
+            ..*endpoint
+        };
+        let mut stream = self.inner.connect(&plain, deadline)?;
         stream.set_deadline(deadline);
         let have_identity = self.options.identity.is_some();
         let server_name = self.options.server_name.unwrap_or(endpoint.host);
