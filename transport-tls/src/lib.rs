@@ -71,7 +71,7 @@
 //!
 //! - A post-handshake handshake message other than NewSessionTicket (a KeyUpdate, which
 //!   servers send only after very long connections or on request) reaches an
-//!   `unimplemented!()` in the library: a panic. Exports use short connections, one
+//!   not-yet-implemented branch in the library that panics. Exports use short connections, one
 //!   request each, so a server has no reason to send one.
 //! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
 //!   the handshake as [`TlsFailure::Other`].
