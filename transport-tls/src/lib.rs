@@ -70,7 +70,7 @@
 //! # Limits of `embedded-tls` 0.19 to know about
 //!
 //! - A post-handshake handshake message other than NewSessionTicket (a KeyUpdate, which
-//!   servers send only after very long connections or on request) reaches an
+//!   servers send only after very long connections or on request) reaches a
 //!   not-yet-implemented branch in the library that panics. Exports use short connections, one
 //!   request each, so a server has no reason to send one.
 //! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
