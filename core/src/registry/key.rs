@@ -38,25 +38,65 @@ pub(crate) struct EncodeLoss {
     pub dropped: u8,
 }
 
-/// Key equality, with a pointer shortcut: callers usually pass the same `&'static str`
-/// literal that was declared.
+/// Which declared key `key` is: pointer equality first (callers usually pass the same
+/// `&'static str` literal that was declared), at position `hint` and then anywhere, before
+/// comparing bytes.
 #[inline(always)]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
+    let same = |k: &&str| core::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
+    if keys.get(hint).is_some_and(same) {
+        return Some(hint);
+    }
+    match keys.iter().position(same) {
+        Some(d) => Some(d),
+        None => declared_index_by_bytes(keys, key),
+    }
 }
 
+#[cold]
+#[inline(never)]
+fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
+    keys.iter().position(|k| k.as_bytes() == key.as_bytes())
+}
+
+/// No attribute for this declared key.
+pub(crate) const ABSENT: u8 = u8::MAX;
+
+/// For each declared key, the index of its attribute in the caller's slice ([`ABSENT`]
+/// when none). A key passed twice takes the last value (the SDK specification: a later
+/// attribute with the same key overwrites); the other copies count as dropped, as do keys
+/// that were not declared.
 #[inline(always)]
-fn find<'a>(attrs: &'a [KeyValue<'a>], hint: usize, key: &str) -> Option<AttributeValue<'a>> {
-    // Callers usually pass attributes in declared order: try that position first.
-    if let Some(kv) = attrs.get(hint) {
-        if same_key(kv.key, key) {
-            return Some(kv.value);
+fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
+    let mut at = [ABSENT; MAX_KEYS];
+    let mut dropped = 0;
+    for (j, kv) in attrs.iter().enumerate() {
+        let slot = declared_index(keys, j, kv.key).and_then(|d| at.get_mut(d));
+        match slot {
+            Some(slot) if j < usize::from(ABSENT) => {
+                if *slot != ABSENT {
+                    dropped += 1;
+                }
+                *slot = j as u8;
+            }
+            _ => dropped += 1,
         }
     }
-    attrs
-        .iter()
-        .find(|kv| same_key(kv.key, key))
-        .map(|kv| kv.value)
+    (at, dropped)
+}
+
+/// The caller's value for declared key `d`, as located.
+#[inline(always)]
+fn value_at<'a>(
+    attrs: &[KeyValue<'a>],
+    at: &[u8; MAX_KEYS],
+    d: usize,
+) -> Option<AttributeValue<'a>> {
+    let j = *at.get(d)?;
+    if j == ABSENT {
+        return None;
+    }
+    attrs.get(usize::from(j)).map(|kv| kv.value)
 }
 
 #[inline(always)]
@@ -127,13 +167,12 @@ fn put(
 pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
-    let mut matched = 0usize;
     let mut fits = true;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    let (at, dropped) = locate(keys, attrs);
+    for i in 0..keys.len() {
+        match value_at(attrs, &at, i) {
             None => pos += 1, // TAG_ABSENT is 0: already in place
             Some(v) => {
-                matched += 1;
                 let need = 1 + payload_len(&v);
                 if need > MAX_STR_LEN + 1 || pos + need > key.len() {
                     fits = false;
@@ -153,30 +192,31 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
         for b in key.iter_mut() {
             *b = 0;
         }
-        return encode_slow(keys, attrs, key);
+        return encode_slow(keys, attrs, &at, dropped, key);
     }
-    if attrs.len() > matched {
-        loss.dropped = (attrs.len() - matched).min(u8::MAX as usize) as u8;
-    }
+    loss.dropped = dropped.min(usize::from(u8::MAX)) as u8;
     (pos.min(key.len()), loss)
 }
 
 /// The values do not all fit: give strings an equal share of what fixed-size values leave.
 #[cold]
-fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+fn encode_slow(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    at: &[u8; MAX_KEYS],
+    dropped: usize,
+    key: &mut [u8],
+) -> (usize, EncodeLoss) {
     let mut loss = EncodeLoss::default();
     let mut fixed = 0usize;
     let mut strings = 0usize;
-    let mut matched = 0usize;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    for i in 0..keys.len() {
+        match value_at(attrs, at, i) {
             Some(AttributeValue::Str(_)) => {
-                matched += 1;
                 strings += 1;
                 fixed += 1;
             }
             Some(v) => {
-                matched += 1;
                 fixed += 1 + payload_len(&v);
             }
             None => fixed += 1,
@@ -188,8 +228,8 @@ fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize,
         .checked_div(strings)
         .unwrap_or(0);
     let mut pos = 0;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    for i in 0..keys.len() {
+        match value_at(attrs, at, i) {
             None => {
                 if pos < key.len() {
                     pos += 1;
@@ -207,10 +247,8 @@ fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize,
             },
         }
     }
-    if attrs.len() > matched {
-        let extra = (attrs.len() - matched).min(u8::MAX as usize) as u8;
-        loss.dropped = loss.dropped.saturating_add(extra);
-    }
+    let extra = dropped.min(usize::from(u8::MAX)) as u8;
+    loss.dropped = loss.dropped.saturating_add(extra);
     (pos, loss)
 }
 
@@ -252,71 +290,82 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hash state over a key's values: each 64-bit word is mixed with its position and
-/// multiplied independently (the multiplies run in parallel), then the sum is finalised.
-/// Not for adversarial input: a collision only costs a longer probe and a compare.
-struct Hasher {
-    h: u64,
-    i: u64,
+/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
+/// declared key's index, so it does not depend on the order the caller passes attributes
+/// in and is computed in one pass over them. Not for adversarial input: a collision only
+/// costs a longer probe and a compare.
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+/// Multiplies and folds the 128-bit product: every input bit reaches the middle bits.
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-impl Hasher {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    const P: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
-    #[inline(always)]
-    fn word(&mut self, w: u64) {
-        self.h = self
-            .h
-            .wrapping_add((w ^ self.i.wrapping_mul(Self::P)).wrapping_mul(Self::K));
-        self.i += 1;
-    }
-
-    /// One declared key's value (or its absence), as the packed key would hold it.
-    #[inline(always)]
-    fn value(&mut self, v: Option<AttributeValue<'_>>) {
-        match v {
-            None => self.word(u64::from(TAG_ABSENT)),
-            Some(AttributeValue::Bool(b)) => self.word(if b { 2 } else { 1 }),
-            Some(AttributeValue::Int(x)) => {
-                self.word(u64::from(TAG_INT));
-                self.word(x as u64);
-            }
-            Some(AttributeValue::Double(x)) => {
-                self.word(u64::from(TAG_DOUBLE));
-                self.word(x.to_bits());
-            }
-            Some(AttributeValue::Str(s)) => {
-                let b = s.as_bytes();
-                let n = b.len();
-                self.word(u64::from(TAG_STR) + n as u64);
-                // Whole-word loads; the tail (or a short string) is read as overlapping
-                // words, which the length word above makes unambiguous.
-                if n >= 8 {
-                    let mut i = 0;
-                    while i + 8 <= n {
-                        self.word(read8(b, i));
-                        i += 8;
-                    }
-                    if i < n {
-                        self.word(read8(b, n - 8));
-                    }
-                } else if n >= 4 {
-                    self.word(read4(b, 0) | (read4(b, n - 4) << 32));
-                } else if n > 0 {
-                    let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
-                    self.word(at(0) | (at(n / 2) << 8) | (at(n - 1) << 16));
-                }
+/// The hash of value `v` of declared key `d`.
+#[inline(always)]
+fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
+    let seed = SEED.wrapping_mul(d as u64 + 1);
+    match *v {
+        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
+        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
+        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
+        AttributeValue::Str(s) => {
+            let b = s.as_bytes();
+            let n = b.len();
+            // The length goes into the multiplier, which makes the overlapping word loads
+            // of short strings and of tails unambiguous.
+            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
+            if n <= 8 {
+                mix(seed ^ short_word(b), m)
+            } else if n <= 16 {
+                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
+            } else {
+                long_hash(seed, m, b)
             }
         }
     }
+}
 
-    #[inline(always)]
-    fn finish(self) -> u64 {
-        let mut h = self.h ^ (self.h >> 32);
-        h = h.wrapping_mul(Self::K);
-        h ^ (h >> 29)
+#[inline(never)]
+fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut h = 0u64;
+    let mut i = 0;
+    let mut k = seed;
+    while i + 8 <= n {
+        h = h.wrapping_add(mix(k ^ read8(b, i), m));
+        k = k.wrapping_add(SEED);
+        i += 8;
     }
+    if i < n {
+        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
+    }
+    h
+}
+
+/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 8 {
+        read8(b, 0)
+    } else if n >= 4 {
+        read4(b, 0) | (read4(b, n - 4) << 32)
+    } else if n > 0 {
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
+    } else {
+        0
+    }
+}
+
+/// Spreads the summed value hashes (the top bits pick the table position).
+#[inline(always)]
+fn finish(h: u64) -> u64 {
+    mix(h ^ SEED, MUL)
 }
 
 #[inline(always)]
@@ -350,10 +399,9 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
             i += 8;
         }
         i == n || read8(a, n - 8) == read8(b, n - 8)
-    } else if n >= 4 {
-        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
     } else {
-        a == b
+        // Below 8 bytes the overlapping loads cover every byte.
+        short_word(a) == short_word(b)
     }
 }
 
@@ -372,63 +420,81 @@ pub(crate) struct Probe {
     pub at: [u8; MAX_KEYS],
 }
 
-/// Finds `key` in `attrs` (trying position `hint` first) and returns its index.
+/// Hashes the caller's values in one pass, without packing them.
 #[inline(always)]
-fn find_index(attrs: &[KeyValue<'_>], hint: usize, key: &str) -> Option<usize> {
-    if let Some(kv) = attrs.get(hint) {
-        if same_key(kv.key, key) {
-            return Some(hint);
+pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
+    let mut at = [ABSENT; MAX_KEYS];
+    let mut dropped = 0usize;
+    let mut h = 0u64;
+    // One tag byte per declared key, plus the payloads.
+    let mut size = keys.len();
+    let mut long = false;
+    let mut repeated = false;
+    for (j, kv) in attrs.iter().enumerate() {
+        let d = declared_index(keys, j, kv.key);
+        match d.and_then(|d| Some((d, at.get_mut(d)?))) {
+            Some((d, slot)) if j < usize::from(ABSENT) => {
+                repeated |= *slot != ABSENT;
+                *slot = j as u8;
+                let len = payload_len(&kv.value);
+                long |= len > MAX_STR_LEN;
+                size += len;
+                h = h.wrapping_add(value_hash(d, &kv.value));
+            }
+            _ => dropped += 1,
         }
     }
-    attrs.iter().position(|kv| same_key(kv.key, key))
-}
-
-/// Hashes the caller's values in declared-key order without packing them.
-#[inline]
-pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
-    let mut h = Hasher { h: 0, i: 1 };
-    let mut size = 0usize;
-    let mut matched = 0usize;
-    let mut long = false;
-    let mut at = [u8::MAX; MAX_KEYS];
-    for (i, k) in keys.iter().enumerate().take(MAX_KEYS) {
-        let index = find_index(attrs, i, k).filter(|x| *x < usize::from(u8::MAX));
-        let v = index.and_then(|x| attrs.get(x)).map(|kv| kv.value);
-        if let (Some(slot), Some(x)) = (at.get_mut(i), index) {
-            *slot = x as u8;
-        }
-        if let Some(v) = &v {
-            matched += 1;
-            let len = payload_len(v);
-            long |= len > MAX_STR_LEN;
-            size += 1 + len;
-        } else {
-            size += 1;
-        }
-        h.value(v);
+    if repeated {
+        return probe_repeated(keys, attrs, key_size);
     }
     Probe {
-        hash: h.finish(),
+        hash: finish(h),
         fits: !long && size <= key_size,
-        dropped: attrs.len().saturating_sub(matched),
+        dropped,
+        at,
+    }
+}
+
+/// A key was passed more than once: only the last value counts.
+#[cold]
+#[inline(never)]
+fn probe_repeated(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
+    let (at, dropped) = locate(keys, attrs);
+    let mut h = 0u64;
+    let mut size = keys.len();
+    let mut long = false;
+    for d in 0..keys.len() {
+        if let Some(v) = value_at(attrs, &at, d) {
+            let len = payload_len(&v);
+            long |= len > MAX_STR_LEN;
+            size += len;
+            h = h.wrapping_add(value_hash(d, &v));
+        }
+    }
+    Probe {
+        hash: finish(h),
+        fits: !long && size <= key_size,
+        dropped,
         at,
     }
 }
 
 /// Hash of a packed key: the same as [`probe`] gives for the values it holds.
 pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
-    let mut h = Hasher { h: 0, i: 1 };
+    let mut h = 0u64;
     let mut pos = 0;
-    for _ in keys {
+    for d in 0..keys.len() {
         let (v, next) = slot(key, pos);
-        h.value(v);
+        if let Some(v) = v {
+            h = h.wrapping_add(value_hash(d, &v));
+        }
         pos = next;
     }
-    h.finish()
+    finish(h)
 }
 
 /// Whether the packed `key` holds exactly the caller's values (which fit untruncated).
-#[inline]
+#[inline(always)]
 pub(crate) fn matches(
     keys: &[&str],
     attrs: &[KeyValue<'_>],
@@ -441,11 +507,7 @@ pub(crate) fn matches(
             return false;
         };
         let start = pos + 1;
-        let value = at
-            .get(i)
-            .and_then(|x| attrs.get(usize::from(*x)))
-            .map(|kv| kv.value);
-        match value {
+        match value_at(attrs, at, i) {
             None => {
                 if tag != TAG_ABSENT {
                     return false;
@@ -459,14 +521,17 @@ pub(crate) fn matches(
                 pos = start;
             }
             Some(AttributeValue::Int(x)) => {
-                if tag != TAG_INT || key.get(start..start + 8) != Some(&x.to_le_bytes()[..]) {
+                if tag != TAG_INT
+                    || key.get(start..start + 8).map(|k| read8(k, 0)) != Some(x as u64)
+                {
                     return false;
                 }
                 pos = start + 8;
             }
             Some(AttributeValue::Double(x)) => {
-                let bits = x.to_bits().to_le_bytes();
-                if tag != TAG_DOUBLE || key.get(start..start + 8) != Some(&bits[..]) {
+                if tag != TAG_DOUBLE
+                    || key.get(start..start + 8).map(|k| read8(k, 0)) != Some(x.to_bits())
+                {
                     return false;
                 }
                 pos = start + 8;

@@ -324,7 +324,51 @@ struct Inst {
     cap: u16,
     hist_base: u16,
     stride: u16,
+    /// What a measurement does, decided once at declaration.
+    op: Op,
+    /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
+    /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
+    empty_slot: u16,
     stats: InstrumentStats,
+}
+
+/// What a measurement does to a series: the instrument's kind and number kind in one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Op {
+    /// Adds an integer; negative increments are rejected.
+    CounterInt,
+    /// Adds a float; negative increments are rejected.
+    CounterF64,
+    /// Adds an integer.
+    SumInt,
+    /// Adds a float.
+    SumF64,
+    /// Keeps the last integer.
+    GaugeInt,
+    /// Keeps the last float.
+    GaugeF64,
+    /// Explicit-bucket histogram.
+    Histogram,
+    /// Exponential histogram.
+    ExpoHistogram,
+    /// Takes no measurements (values come from its callback).
+    Observable,
+}
+
+impl Op {
+    fn of(desc: &InstrumentDesc) -> Op {
+        match (desc.kind, desc.number) {
+            (InstrumentKind::Counter, NumberKind::Int) => Op::CounterInt,
+            (InstrumentKind::Counter, NumberKind::Double) => Op::CounterF64,
+            (InstrumentKind::UpDownCounter, NumberKind::Int) => Op::SumInt,
+            (InstrumentKind::UpDownCounter, NumberKind::Double) => Op::SumF64,
+            (InstrumentKind::Gauge, NumberKind::Int) => Op::GaugeInt,
+            (InstrumentKind::Gauge, NumberKind::Double) => Op::GaugeF64,
+            (InstrumentKind::Histogram, _) => Op::Histogram,
+            (InstrumentKind::ExponentialHistogram, _) => Op::ExpoHistogram,
+            _ => Op::Observable,
+        }
+    }
 }
 
 /// The registry: instruments and their series in fixed tables (see the [module docs](self)).
@@ -473,6 +517,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             cap: desc.max_series,
             hist_base: hist_base as u16,
             stride: stride as u16,
+            op: Op::of(&desc),
+            empty_slot: EMPTY,
             stats: InstrumentStats::default(),
         };
         let id = self.instrument_count;
@@ -529,11 +575,18 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let i = usize::from(instrument.0);
         let value = value.into();
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
-        if inst.desc.kind.is_observable() {
+        let op = inst.op;
+        if op == Op::Observable {
             return Err(RecordError::WrongKind);
         }
-        let slot = self.find_or_insert(i, attributes);
-        self.apply(i, slot, value)
+        let slot = if !attributes.is_empty() {
+            self.find_or_insert(i, attributes)
+        } else if inst.empty_slot != EMPTY {
+            usize::from(inst.empty_slot)
+        } else {
+            self.find_empty(i)
+        };
+        self.apply(i, op, slot, value)
     }
 
     /// Pins the series for `attributes` and returns a handle that records with no lookup.
@@ -572,10 +625,29 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let slot = usize::from(bound.slot);
         let base = usize::from(inst.base);
-        if slot < base || slot > base + usize::from(inst.cap) {
+        let op = inst.op;
+        // A handle from another registry must not reach another instrument's series.
+        if slot.wrapping_sub(base) > usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
         }
-        self.apply(i, slot, value.into())
+        if op == Op::Observable {
+            return Err(RecordError::WrongKind);
+        }
+        self.apply(i, op, slot, value.into())
+    }
+
+    /// The series of the empty attribute set (created if needed), remembered for the next
+    /// record with no attributes.
+    #[cold]
+    #[inline(never)]
+    fn find_empty(&mut self, i: usize) -> usize {
+        let slot = self.find_or_insert(i, &[]);
+        if let Some(inst) = self.inst_mut(i) {
+            if slot < usize::from(inst.base) + usize::from(inst.cap) {
+                inst.empty_slot = slot as u16;
+            }
+        }
+        slot
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
@@ -585,6 +657,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
         let probe = key::probe(keys, attributes, K);
         // Values that do not fit are packed (truncated) first, and looked up by the packed
         // key; values that fit are compared in place, with no packing on the hot path.
@@ -601,10 +675,46 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             );
         }
         let h = (probe.hash >> 48) as u16;
+        // The hit path: probe the index for an existing series.
+        let index = self.index.get(base..base + cap).unwrap_or(&[]);
+        let series = self.series.get(base..base + cap).unwrap_or(&[]);
+        let mut pos = (usize::from(h) * index.len()) >> 16;
+        for _ in 0..index.len() {
+            let e = index.get(pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                break;
+            }
+            if let Some(s) = series.get(usize::from(e)) {
+                if s.hash == h && key::matches(keys, attributes, &probe.at, &s.key) {
+                    return base + usize::from(e);
+                }
+            }
+            pos += 1;
+            if pos == index.len() {
+                pos = 0;
+            }
+        }
+        self.insert(i, h, attributes, &probe.at)
+    }
+
+    /// A new attribute set (or a full table): looks up again and inserts, or overflows.
+    #[cold]
+    #[inline(never)]
+    fn insert(
+        &mut self,
+        i: usize,
+        h: u16,
+        attributes: &[KeyValue<'_>],
+        at: &[u8; MAX_KEYS],
+    ) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
         self.lookup_or_insert(
             i,
             h,
-            |s| key::matches(keys, attributes, &probe.at, &s.key),
+            |s| key::matches(keys, attributes, at, &s.key),
             |key| {
                 key::encode(keys, attributes, key);
             },
@@ -744,101 +854,152 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
     }
 
-    /// Applies one measurement to series `slot` of instrument `i`.
+    /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
     #[inline(always)]
-    fn apply(&mut self, i: usize, slot: usize, value: Number) -> Result<(), RecordError> {
-        let inst = or_return!(
-            self.instruments.get(i).and_then(|x| x.as_ref()),
+    fn apply(&mut self, i: usize, op: Op, slot: usize, value: Number) -> Result<(), RecordError> {
+        let monotonic = matches!(op, Op::CounterInt | Op::CounterF64);
+        if !value.is_finite() || (monotonic && value.is_negative()) {
+            return Err(self.reject(i, value));
+        }
+        let s = or_return!(
+            self.series.get_mut(slot),
             Err(RecordError::UnknownInstrument)
         );
-        let kind = inst.desc.kind;
-        let number = inst.desc.number;
-        let overflow = usize::from(inst.base) + usize::from(inst.cap);
-        let is_hist = inst.desc.is_histogram();
-        let (hist_index, max_size) = (
-            usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base)),
-            usize::from(inst.desc.max_size),
-        );
-        let bounds = inst.desc.bounds;
-        let stride = usize::from(inst.stride);
-        if kind.is_observable() {
-            return Err(RecordError::WrongKind);
+        if s.state == FREE {
+            return self.apply_revive(i, op, slot, value);
         }
-        let rejected =
-            !value.is_finite() || (kind == InstrumentKind::Counter && value.is_negative());
-        if rejected {
-            if let Some(inst) = self.inst_mut(i) {
-                inst.stats.rejected = inst.stats.rejected.saturating_add(1);
-            }
-            return Err(if value.is_finite() {
-                RecordError::Negative
-            } else {
-                RecordError::NotFinite
-            });
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Counts a rejected measurement and says why it was rejected.
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, i: usize, value: Number) -> RecordError {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+        }
+        if value.is_finite() {
+            RecordError::Negative
+        } else {
+            RecordError::NotFinite
+        }
+    }
+
+    /// A measurement for a free slot: the overflow series comes to life on its first one;
+    /// any other free slot is not a series (a stale or foreign handle).
+    #[cold]
+    #[inline(never)]
+    fn apply_revive(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        if slot != usize::from(inst.base) + usize::from(inst.cap) {
+            return Err(RecordError::UnknownInstrument);
         }
         let start = self.last_collect;
-        let state = or_return!(self.series.get(slot), Err(RecordError::UnknownInstrument)).state;
-        if state == FREE {
-            if slot != overflow {
-                return Err(RecordError::UnknownInstrument);
-            }
-            // The overflow series comes to life on its first measurement.
-            if let Some(s) = self.series.get_mut(slot) {
-                *s = Series {
-                    start,
-                    state: LIVE,
-                    ..Series::EMPTY
-                };
-            }
-            self.reset_hist(i, slot);
+        if let Some(s) = self.series.get_mut(slot) {
+            *s = Series {
+                start,
+                state: LIVE,
+                ..Series::EMPTY
+            };
         }
+        self.reset_hist(i, slot);
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Applies a (valid) measurement to a live series.
+    #[inline(always)]
+    fn apply_live(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
         let s = or_return!(
             self.series.get_mut(slot),
             Err(RecordError::UnknownInstrument)
         );
         s.recorded = s.recorded.wrapping_add(1);
         s.dirty = true;
-        match (kind, number) {
-            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
-                s.value = (s.value as i64).wrapping_add(value.as_i64()) as u64;
+        match op {
+            Op::CounterInt | Op::SumInt => {
+                s.value = s.value.wrapping_add(value.as_i64() as u64);
             }
-            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
+            Op::CounterF64 | Op::SumF64 => {
                 s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
             }
-            (InstrumentKind::Gauge, NumberKind::Int) => s.value = value.as_i64() as u64,
-            (InstrumentKind::Gauge, NumberKind::Double) => s.value = value.as_f64().to_bits(),
-            _ if is_hist => {
-                let v = value.as_f64();
-                let h = or_return!(
-                    self.hist.get_mut(hist_index),
-                    Err(RecordError::UnknownInstrument)
-                );
-                h.count += 1;
-                h.sum += v;
-                h.min = h.min.min(v);
-                h.max = h.max.max(v);
-                let at = h.at as usize;
-                let words = or_return!(
-                    self.buckets.get_mut(at..at + stride),
-                    Err(RecordError::UnknownInstrument)
-                );
-                if kind == InstrumentKind::Histogram {
-                    let b = bounds.partition_point(|b| *b < v);
-                    if let Some(c) = words.get_mut(b) {
-                        *c += 1;
-                    }
-                } else {
-                    expo_record(h, words, max_size, v);
-                }
-            }
-            _ => return Err(RecordError::WrongKind),
+            Op::GaugeInt => s.value = value.as_i64() as u64,
+            Op::GaugeF64 => s.value = value.as_f64().to_bits(),
+            Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
+            Op::ExpoHistogram => return self.record_expo(i, slot, value.as_f64()),
+            Op::Observable => return Err(RecordError::WrongKind),
         }
+        Ok(())
+    }
+
+    /// Records finite `v` into explicit-bucket histogram series `slot` of instrument `i`.
+    #[inline(always)]
+    fn record_explicit(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let bounds = inst.desc.bounds;
+        // Bounds ascend, so the bucket is the number of bounds below `v`.
+        let b = bounds.partition_point(|b| *b < v);
+        debug_assert!(b < usize::from(inst.stride));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        if v < h.min {
+            h.min = v;
+        }
+        if v > h.max {
+            h.max = v;
+        }
+        // In range by construction: a series owns `bounds.len() + 1` words from `at`.
+        if let Some(c) = self.buckets.get_mut(h.at as usize + b) {
+            *c += 1;
+        }
+        Ok(())
+    }
+
+    /// Records finite `v` into exponential histogram series `slot` of instrument `i`.
+    #[inline(never)]
+    fn record_expo(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let (stride, max_size) = (usize::from(inst.stride), usize::from(inst.desc.max_size));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        h.min = h.min.min(v);
+        h.max = h.max.max(v);
+        let at = h.at as usize;
+        let words = or_return!(
+            self.buckets.get_mut(at..at + stride),
+            Err(RecordError::UnknownInstrument)
+        );
+        expo_record(h, words, max_size, v);
         Ok(())
     }
 
     /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
     fn reclaim(&mut self, i: usize, slot: usize) {
-        let Some(inst) = self.inst(i) else { return };
+        let Some(inst) = self.inst_mut(i) else { return };
+        if usize::from(inst.empty_slot) == slot {
+            inst.empty_slot = EMPTY;
+        }
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         let Some(s) = self.series.get(slot) else {
