@@ -304,6 +304,17 @@ fn mix(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
+/// The hash of value `v` of declared key `d`, and its payload length.
+#[inline(always)]
+fn value_hash_len(d: usize, v: &AttributeValue<'_>) -> (u64, usize) {
+    let len = match *v {
+        AttributeValue::Bool(_) => 0,
+        AttributeValue::Int(_) | AttributeValue::Double(_) => 8,
+        AttributeValue::Str(s) => s.len(),
+    };
+    (value_hash(d, v), len)
+}
+
 /// The hash of value `v` of declared key `d`.
 #[inline(always)]
 fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
@@ -491,6 +502,68 @@ pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
         pos = next;
     }
     finish(h)
+}
+
+/// Whether the caller passed exactly the declared keys, in declared order, as the same
+/// `&'static str` literals: the common case, looked up with no index bookkeeping.
+#[inline(always)]
+pub(crate) fn in_declared_order(keys: &[&str], attrs: &[KeyValue<'_>]) -> bool {
+    attrs.len() == keys.len()
+        && attrs
+            .iter()
+            .zip(keys)
+            .all(|(kv, k)| core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len())
+}
+
+/// [`probe`]'s hash and packed size for attributes [`in_declared_order`].
+#[inline(always)]
+pub(crate) fn probe_in_order(attrs: &[KeyValue<'_>]) -> (u64, usize) {
+    let mut h = 0u64;
+    let mut size = attrs.len();
+    for (d, kv) in attrs.iter().enumerate() {
+        let (vh, len) = value_hash_len(d, &kv.value);
+        h = h.wrapping_add(vh);
+        size += len;
+    }
+    (finish(h), size)
+}
+
+/// [`matches`] for attributes [`in_declared_order`].
+#[inline(always)]
+pub(crate) fn matches_in_order(attrs: &[KeyValue<'_>], key: &[u8]) -> bool {
+    let mut pos = 0;
+    for kv in attrs {
+        match value_eq(key, pos, &kv.value) {
+            Some(next) => pos = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Whether the packed value at `pos` is `v`; the position after it if so.
+#[inline(always)]
+fn value_eq(key: &[u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
+    let tag = *key.get(pos)?;
+    let start = pos + 1;
+    let word = |k: &[u8]| k.get(start..start + 8).map(|k| read8(k, 0));
+    match *v {
+        AttributeValue::Bool(b) => (tag == if b { TAG_TRUE } else { TAG_FALSE }).then_some(start),
+        AttributeValue::Int(x) => {
+            (tag == TAG_INT && word(key) == Some(x as u64)).then_some(start + 8)
+        }
+        AttributeValue::Double(x) => {
+            (tag == TAG_DOUBLE && word(key) == Some(x.to_bits())).then_some(start + 8)
+        }
+        AttributeValue::Str(s) => {
+            let len = s.len();
+            let ok = usize::from(tag) == usize::from(TAG_STR) + len
+                && key
+                    .get(start..start + len)
+                    .is_some_and(|k| bytes_eq(k, s.as_bytes()));
+            ok.then_some(start + len)
+        }
+    }
 }
 
 /// Whether the packed `key` holds exactly the caller's values (which fit untruncated).

@@ -659,6 +659,62 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let keys = inst.desc.attribute_keys;
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
+        if key::in_declared_order(keys, attributes) {
+            let (hash, size) = key::probe_in_order(attributes);
+            // Within this size no string is too long for its tag byte either.
+            if size <= K.min(MAX_STR_LEN + 1) {
+                let h = (hash >> 48) as u16;
+                if let Some(slot) =
+                    self.find(base, cap, h, |s| key::matches_in_order(attributes, &s.key))
+                {
+                    return slot;
+                }
+            }
+        }
+        self.find_or_insert_any(i, attributes)
+    }
+
+    /// The existing series of instrument slots `base..base + cap` with hash `h` that
+    /// `is_match`, if any.
+    #[inline(always)]
+    fn find(
+        &self,
+        base: usize,
+        cap: usize,
+        h: u16,
+        is_match: impl Fn(&Series<K>) -> bool,
+    ) -> Option<usize> {
+        let index = self.index.get(base..base + cap)?;
+        let series = self.series.get(base..base + cap)?;
+        let mut pos = (usize::from(h) * index.len()) >> 16;
+        for _ in 0..index.len() {
+            let e = index.get(pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                return None;
+            }
+            if let Some(s) = series.get(usize::from(e)) {
+                if s.hash == h && is_match(s) {
+                    return Some(base + usize::from(e));
+                }
+            }
+            pos += 1;
+            if pos == index.len() {
+                pos = 0;
+            }
+        }
+        None
+    }
+
+    /// [`find_or_insert`](Self::find_or_insert) for attributes in any order, with
+    /// undeclared or repeated keys.
+    #[inline(never)]
+    fn find_or_insert_any(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
         let probe = key::probe(keys, attributes, K);
         // Values that do not fit are packed (truncated) first, and looked up by the packed
         // key; values that fit are compared in place, with no packing on the hot path.
@@ -675,24 +731,10 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             );
         }
         let h = (probe.hash >> 48) as u16;
-        // The hit path: probe the index for an existing series.
-        let index = self.index.get(base..base + cap).unwrap_or(&[]);
-        let series = self.series.get(base..base + cap).unwrap_or(&[]);
-        let mut pos = (usize::from(h) * index.len()) >> 16;
-        for _ in 0..index.len() {
-            let e = index.get(pos).copied().unwrap_or(EMPTY);
-            if e == EMPTY {
-                break;
-            }
-            if let Some(s) = series.get(usize::from(e)) {
-                if s.hash == h && key::matches(keys, attributes, &probe.at, &s.key) {
-                    return base + usize::from(e);
-                }
-            }
-            pos += 1;
-            if pos == index.len() {
-                pos = 0;
-            }
+        if let Some(slot) = self.find(base, cap, h, |s| {
+            key::matches(keys, attributes, &probe.at, &s.key)
+        }) {
+            return slot;
         }
         self.insert(i, h, attributes, &probe.at)
     }
