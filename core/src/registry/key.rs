@@ -290,10 +290,9 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
-/// declared key's index, so it does not depend on the order the caller passes attributes
-/// in and is computed in one pass over them. Not for adversarial input: a collision only
-/// costs a longer probe and a compare.
+/// Hashing: a series' hash is a hash of its packed key's words, so every path that packs
+/// (in declared order or not, truncated or not) agrees. Not for adversarial input: a
+/// collision only costs a longer probe and a compare.
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
@@ -304,79 +303,126 @@ fn mix(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// The hash of value `v` of declared key `d`, and its payload length.
+/// Hash of a packed key (its size is a constant, so the loop unrolls).
 #[inline(always)]
-fn value_hash_len(d: usize, v: &AttributeValue<'_>) -> (u64, usize) {
-    let len = match *v {
-        AttributeValue::Bool(_) => 0,
-        AttributeValue::Int(_) | AttributeValue::Double(_) => 8,
-        AttributeValue::Str(s) => s.len(),
-    };
-    (value_hash(d, v), len)
+pub(crate) fn hash_key(key: &[u8]) -> u64 {
+    let mut h = SEED;
+    let mut seed = MUL;
+    // Two words per multiply.
+    let mut pairs = key.chunks_exact(16);
+    for c in &mut pairs {
+        h = h.wrapping_add(mix(read8(c, 0) ^ seed, read8(c, 8) ^ SEED));
+        seed = seed.wrapping_add(MUL);
+    }
+    let rest = pairs.remainder();
+    if !rest.is_empty() {
+        let mut tail = [0u8; 16];
+        if let Some(t) = tail.get_mut(..rest.len()) {
+            t.copy_from_slice(rest);
+        }
+        h = h.wrapping_add(mix(read8(&tail, 0) ^ seed, read8(&tail, 8) ^ SEED));
+    }
+    mix(h, MUL)
 }
 
-/// The hash of value `v` of declared key `d`.
+/// Whether two packed keys are equal: word compares, one branch.
 #[inline(always)]
-fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
-    let seed = SEED.wrapping_mul(d as u64 + 1);
+pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut wa = a.chunks_exact(8);
+    let mut wb = b.chunks_exact(8);
+    let mut diff = 0u64;
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        diff |= read8(x, 0) ^ read8(y, 0);
+    }
+    diff == 0 && wa.remainder() == wb.remainder()
+}
+
+/// Whether the caller passed exactly the declared keys, in declared order, as the same
+/// `&'static str` literals: the common case, packed with no key search.
+#[inline(always)]
+pub(crate) fn in_declared_order(keys: &[&str], attrs: &[KeyValue<'_>]) -> bool {
+    attrs.len() == keys.len()
+        && attrs
+            .iter()
+            .zip(keys)
+            .all(|(kv, k)| core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len())
+}
+
+/// Packs attributes [`in_declared_order`] into `key` (zeroed) as [`encode`] would; false
+/// when they do not all fit untruncated (then use [`encode`]).
+#[inline(always)]
+pub(crate) fn pack_in_order(attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
+    let mut pos = 0;
+    for kv in attrs {
+        match put_whole(key, pos, &kv.value) {
+            Some(p) => pos = p,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
+#[inline(always)]
+fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
     match *v {
-        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
-        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
-        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
+        AttributeValue::Bool(b) => {
+            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
+            Some(pos + 1)
+        }
+        AttributeValue::Int(x) => put_word(key, pos, TAG_INT, x as u64),
+        AttributeValue::Double(x) => put_word(key, pos, TAG_DOUBLE, x.to_bits()),
         AttributeValue::Str(s) => {
-            let b = s.as_bytes();
-            let n = b.len();
-            // The length goes into the multiplier, which makes the overlapping word loads
-            // of short strings and of tails unambiguous.
-            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
-            if n <= 8 {
-                mix(seed ^ short_word(b), m)
-            } else if n <= 16 {
-                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
-            } else {
-                long_hash(seed, m, b)
+            let src = s.as_bytes();
+            let n = src.len();
+            if n > MAX_STR_LEN {
+                return None;
             }
+            let (tag, dst) = key.get_mut(pos..pos + 1 + n)?.split_first_mut()?;
+            *tag = TAG_STR + n as u8;
+            // Overlapping word moves: every byte is written, some twice with the same value.
+            if n >= 8 {
+                let mut i = 0;
+                while i + 8 <= n {
+                    write8(dst, i, read8(src, i));
+                    i += 8;
+                }
+                if i < n {
+                    write8(dst, n - 8, read8(src, n - 8));
+                }
+            } else if n >= 4 {
+                write4(dst, 0, read4(src, 0));
+                write4(dst, n - 4, read4(src, n - 4));
+            } else {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d = *s;
+                }
+            }
+            Some(pos + 1 + n)
         }
     }
 }
 
-#[inline(never)]
-fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
-    let n = b.len();
-    let mut h = 0u64;
-    let mut i = 0;
-    let mut k = seed;
-    while i + 8 <= n {
-        h = h.wrapping_add(mix(k ^ read8(b, i), m));
-        k = k.wrapping_add(SEED);
-        i += 8;
-    }
-    if i < n {
-        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
-    }
-    h
+#[inline(always)]
+fn put_word(key: &mut [u8], pos: usize, tag: u8, w: u64) -> Option<usize> {
+    let (t, dst) = key.get_mut(pos..pos + 9)?.split_first_mut()?;
+    *t = tag;
+    write8(dst, 0, w);
+    Some(pos + 9)
 }
 
-/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
 #[inline(always)]
-fn short_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 8 {
-        read8(b, 0)
-    } else if n >= 4 {
-        read4(b, 0) | (read4(b, n - 4) << 32)
-    } else if n > 0 {
-        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
-        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
-    } else {
-        0
+fn write8(dst: &mut [u8], at: usize, w: u64) {
+    if let Some(d) = dst.get_mut(at..at + 8) {
+        d.copy_from_slice(&w.to_le_bytes());
     }
 }
 
-/// Spreads the summed value hashes (the top bits pick the table position).
 #[inline(always)]
-fn finish(h: u64) -> u64 {
-    mix(h ^ SEED, MUL)
+fn write4(dst: &mut [u8], at: usize, w: u64) {
+    if let Some(d) = dst.get_mut(at..at + 4) {
+        d.copy_from_slice(&(w as u32).to_le_bytes());
+    }
 }
 
 #[inline(always)]
@@ -391,238 +437,6 @@ fn read4(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
-}
-
-/// Equality of two byte strings of the same length with word loads (no call to `bcmp`
-/// for the short values attributes usually hold).
-#[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 <= n {
-            if read8(a, i) != read8(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        i == n || read8(a, n - 8) == read8(b, n - 8)
-    } else {
-        // Below 8 bytes the overlapping loads cover every byte.
-        short_word(a) == short_word(b)
-    }
-}
-
-/// What the lookup pass learned about the caller's attributes.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct Probe {
-    /// Hash of the values in declared-key order.
-    pub hash: u64,
-    /// Whether they fit a key of this size untruncated (else use [`encode`] and
-    /// [`hash_key`]).
-    pub fits: bool,
-    /// Attributes whose key was not declared.
-    pub dropped: usize,
-    /// For each declared key, the index of its attribute in the caller's slice
-    /// (`u8::MAX`: absent), so the compare pass does not search again.
-    pub at: [u8; MAX_KEYS],
-}
-
-/// Hashes the caller's values in one pass, without packing them.
-#[inline(always)]
-pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
-    let mut at = [ABSENT; MAX_KEYS];
-    let mut dropped = 0usize;
-    let mut h = 0u64;
-    // One tag byte per declared key, plus the payloads.
-    let mut size = keys.len();
-    let mut long = false;
-    let mut repeated = false;
-    for (j, kv) in attrs.iter().enumerate() {
-        let d = declared_index(keys, j, kv.key);
-        match d.and_then(|d| Some((d, at.get_mut(d)?))) {
-            Some((d, slot)) if j < usize::from(ABSENT) => {
-                repeated |= *slot != ABSENT;
-                *slot = j as u8;
-                let len = payload_len(&kv.value);
-                long |= len > MAX_STR_LEN;
-                size += len;
-                h = h.wrapping_add(value_hash(d, &kv.value));
-            }
-            _ => dropped += 1,
-        }
-    }
-    if repeated {
-        return probe_repeated(keys, attrs, key_size);
-    }
-    Probe {
-        hash: finish(h),
-        fits: !long && size <= key_size,
-        dropped,
-        at,
-    }
-}
-
-/// A key was passed more than once: only the last value counts.
-#[cold]
-#[inline(never)]
-fn probe_repeated(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
-    let (at, dropped) = locate(keys, attrs);
-    let mut h = 0u64;
-    let mut size = keys.len();
-    let mut long = false;
-    for d in 0..keys.len() {
-        if let Some(v) = value_at(attrs, &at, d) {
-            let len = payload_len(&v);
-            long |= len > MAX_STR_LEN;
-            size += len;
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-    }
-    Probe {
-        hash: finish(h),
-        fits: !long && size <= key_size,
-        dropped,
-        at,
-    }
-}
-
-/// Hash of a packed key: the same as [`probe`] gives for the values it holds.
-pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
-    let mut h = 0u64;
-    let mut pos = 0;
-    for d in 0..keys.len() {
-        let (v, next) = slot(key, pos);
-        if let Some(v) = v {
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-        pos = next;
-    }
-    finish(h)
-}
-
-/// Whether the caller passed exactly the declared keys, in declared order, as the same
-/// `&'static str` literals: the common case, looked up with no index bookkeeping.
-#[inline(always)]
-pub(crate) fn in_declared_order(keys: &[&str], attrs: &[KeyValue<'_>]) -> bool {
-    attrs.len() == keys.len()
-        && attrs
-            .iter()
-            .zip(keys)
-            .all(|(kv, k)| core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len())
-}
-
-/// [`probe`]'s hash and packed size for attributes [`in_declared_order`].
-#[inline(always)]
-pub(crate) fn probe_in_order(attrs: &[KeyValue<'_>]) -> (u64, usize) {
-    let mut h = 0u64;
-    let mut size = attrs.len();
-    for (d, kv) in attrs.iter().enumerate() {
-        let (vh, len) = value_hash_len(d, &kv.value);
-        h = h.wrapping_add(vh);
-        size += len;
-    }
-    (finish(h), size)
-}
-
-/// [`matches`] for attributes [`in_declared_order`].
-#[inline(always)]
-pub(crate) fn matches_in_order(attrs: &[KeyValue<'_>], key: &[u8]) -> bool {
-    let mut pos = 0;
-    for kv in attrs {
-        match value_eq(key, pos, &kv.value) {
-            Some(next) => pos = next,
-            None => return false,
-        }
-    }
-    true
-}
-
-/// Whether the packed value at `pos` is `v`; the position after it if so.
-#[inline(always)]
-fn value_eq(key: &[u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
-    let tag = *key.get(pos)?;
-    let start = pos + 1;
-    let word = |k: &[u8]| k.get(start..start + 8).map(|k| read8(k, 0));
-    match *v {
-        AttributeValue::Bool(b) => (tag == if b { TAG_TRUE } else { TAG_FALSE }).then_some(start),
-        AttributeValue::Int(x) => {
-            (tag == TAG_INT && word(key) == Some(x as u64)).then_some(start + 8)
-        }
-        AttributeValue::Double(x) => {
-            (tag == TAG_DOUBLE && word(key) == Some(x.to_bits())).then_some(start + 8)
-        }
-        AttributeValue::Str(s) => {
-            let len = s.len();
-            let ok = usize::from(tag) == usize::from(TAG_STR) + len
-                && key
-                    .get(start..start + len)
-                    .is_some_and(|k| bytes_eq(k, s.as_bytes()));
-            ok.then_some(start + len)
-        }
-    }
-}
-
-/// Whether the packed `key` holds exactly the caller's values (which fit untruncated).
-#[inline(always)]
-pub(crate) fn matches(
-    keys: &[&str],
-    attrs: &[KeyValue<'_>],
-    at: &[u8; MAX_KEYS],
-    key: &[u8],
-) -> bool {
-    let mut pos = 0;
-    for i in 0..keys.len().min(MAX_KEYS) {
-        let Some(&tag) = key.get(pos) else {
-            return false;
-        };
-        let start = pos + 1;
-        match value_at(attrs, at, i) {
-            None => {
-                if tag != TAG_ABSENT {
-                    return false;
-                }
-                pos = start;
-            }
-            Some(AttributeValue::Bool(b)) => {
-                if tag != if b { TAG_TRUE } else { TAG_FALSE } {
-                    return false;
-                }
-                pos = start;
-            }
-            Some(AttributeValue::Int(x)) => {
-                if tag != TAG_INT
-                    || key.get(start..start + 8).map(|k| read8(k, 0)) != Some(x as u64)
-                {
-                    return false;
-                }
-                pos = start + 8;
-            }
-            Some(AttributeValue::Double(x)) => {
-                if tag != TAG_DOUBLE
-                    || key.get(start..start + 8).map(|k| read8(k, 0)) != Some(x.to_bits())
-                {
-                    return false;
-                }
-                pos = start + 8;
-            }
-            Some(AttributeValue::Str(s)) => {
-                let len = s.len();
-                if usize::from(tag) != usize::from(TAG_STR) + len
-                    || !key
-                        .get(start..start + len)
-                        .is_some_and(|k| bytes_eq(k, s.as_bytes()))
-                {
-                    return false;
-                }
-                pos = start + len;
-            }
-        }
-    }
-    true
 }
 
 /// The value at `pos` of a packed key (None when absent) and the position after it.
@@ -695,22 +509,70 @@ mod tests {
     }
 
     #[test]
-    fn probe_hash_equals_packed_key_hash_and_matches() {
-        let a = [
-            kv("c", AttributeValue::Double(2.5)),
-            kv("a", AttributeValue::Str("a longer string value")),
+    fn pack_in_order_equals_encode() {
+        let strs = [
+            "",
+            "x",
+            "ab",
+            "abc",
+            "abcd",
+            "abcdefg",
+            "abcdefgh",
+            "a longer string v",
         ];
-        let mut k = [0u8; 64];
-        encode(KEYS, &a, &mut k);
-        let p = probe(KEYS, &a, 64);
-        assert!(p.fits);
-        assert_eq!(p.dropped, 0);
-        assert_eq!(p.hash, hash_key(KEYS, &k));
-        assert!(matches(KEYS, &a, &p.at, &k));
-        let other = [kv("a", AttributeValue::Str("a longer string valuE"))];
-        assert!(!matches(KEYS, &other, &probe(KEYS, &other, 64).at, &k));
-        assert_ne!(probe(KEYS, &other, 64).hash, p.hash);
-        assert!(!probe(KEYS, &a, 20).fits);
+        for s1 in strs {
+            for s2 in strs {
+                let a = [
+                    kv("a", AttributeValue::Str(s1)),
+                    kv("b", AttributeValue::Int(-3)),
+                    kv("c", AttributeValue::Str(s2)),
+                ];
+                let mut packed = [0u8; 48];
+                let mut encoded = [0u8; 48];
+                assert!(in_declared_order(KEYS, &a));
+                assert!(pack_in_order(&a, &mut packed));
+                encode(KEYS, &a, &mut encoded);
+                assert_eq!(packed, encoded, "{s1:?} {s2:?}");
+                assert!(key_eq(&packed, &encoded));
+                assert_eq!(hash_key(&packed), hash_key(&encoded));
+            }
+        }
+        let b = [
+            kv("a", AttributeValue::Double(2.5)),
+            kv("b", AttributeValue::Bool(true)),
+            kv("c", AttributeValue::Bool(false)),
+        ];
+        let (mut packed, mut encoded) = ([0u8; 40], [0u8; 40]);
+        assert!(pack_in_order(&b, &mut packed));
+        encode(KEYS, &b, &mut encoded);
+        assert_eq!(packed, encoded);
+        // Too long to fit: the caller must take the encode path.
+        let long = [kv("a", AttributeValue::Str("a string longer than eight"))];
+        assert!(!pack_in_order(&long, &mut [0u8; 8]));
+        // Another order, or an undeclared key, is not in declared order.
+        assert!(!in_declared_order(KEYS, &[b[1], b[0], b[2]]));
+        let other = [b[0], b[1], kv("zz", AttributeValue::Int(1))];
+        assert!(!in_declared_order(KEYS, &other));
+        let mut k1 = [0u8; 40];
+        let mut k2 = [0u8; 40];
+        k2[39] = 1;
+        assert!(!key_eq(&k1, &k2));
+        k1[39] = 1;
+        assert!(key_eq(&k1, &k2));
+        assert_ne!(hash_key(&encoded), hash_key(&[0u8; 40]));
+    }
+
+    #[test]
+    fn repeated_key_takes_the_last_value() {
+        let mut k = [0u8; 40];
+        let a = [
+            kv("b", AttributeValue::Int(1)),
+            kv("b", AttributeValue::Int(2)),
+        ];
+        let (_, loss) = encode(KEYS, &a, &mut k);
+        assert_eq!(loss.dropped, 1);
+        let got: heapless::Vec<KeyValue<'_>, 4> = Decoder::new(KEYS, &k).collect();
+        assert_eq!(got.as_slice(), &[kv("b", AttributeValue::Int(2))]);
     }
 
     #[test]

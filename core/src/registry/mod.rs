@@ -660,18 +660,23 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         if key::in_declared_order(keys, attributes) {
-            let (hash, size) = key::probe_in_order(attributes);
-            // Within this size no string is too long for its tag byte either.
-            if size <= K.min(MAX_STR_LEN + 1) {
-                let h = (hash >> 48) as u16;
-                if let Some(slot) =
-                    self.find(base, cap, h, |s| key::matches_in_order(attributes, &s.key))
-                {
+            let mut key = [0u8; K];
+            if key::pack_in_order(attributes, &mut key) {
+                let h = (key::hash_key(&key) >> 48) as u16;
+                if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
                     return slot;
                 }
+                return self.insert_key(i, h, &key);
             }
         }
-        self.find_or_insert_any(i, attributes)
+        self.find_or_insert_packed(i, attributes)
+    }
+
+    /// A new attribute set (or a full table): looks up again and inserts, or overflows.
+    #[cold]
+    #[inline(never)]
+    fn insert_key(&mut self, i: usize, h: u16, key: &[u8; K]) -> usize {
+        self.lookup_or_insert(i, h, |s| s.key == *key, |k| *k = *key)
     }
 
     /// The existing series of instrument slots `base..base + cap` with hash `h` that
@@ -705,67 +710,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         None
     }
 
-    /// [`find_or_insert`](Self::find_or_insert) for attributes in any order, with
-    /// undeclared or repeated keys.
-    #[inline(never)]
-    fn find_or_insert_any(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
-        let Some(inst) = self.inst(i) else {
-            return usize::MAX;
-        };
-        let keys = inst.desc.attribute_keys;
-        let base = usize::from(inst.base);
-        let cap = usize::from(inst.cap);
-        let probe = key::probe(keys, attributes, K);
-        // Values that do not fit are packed (truncated) first, and looked up by the packed
-        // key; values that fit are compared in place, with no packing on the hot path.
-        if !probe.fits {
-            return self.find_or_insert_packed(i, attributes);
-        }
-        if probe.dropped > 0 {
-            self.count_loss(
-                i,
-                key::EncodeLoss {
-                    truncated: 0,
-                    dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
-                },
-            );
-        }
-        let h = (probe.hash >> 48) as u16;
-        if let Some(slot) = self.find(base, cap, h, |s| {
-            key::matches(keys, attributes, &probe.at, &s.key)
-        }) {
-            return slot;
-        }
-        self.insert(i, h, attributes, &probe.at)
-    }
-
-    /// A new attribute set (or a full table): looks up again and inserts, or overflows.
-    #[cold]
-    #[inline(never)]
-    fn insert(
-        &mut self,
-        i: usize,
-        h: u16,
-        attributes: &[KeyValue<'_>],
-        at: &[u8; MAX_KEYS],
-    ) -> usize {
-        let Some(inst) = self.inst(i) else {
-            return usize::MAX;
-        };
-        let keys = inst.desc.attribute_keys;
-        self.lookup_or_insert(
-            i,
-            h,
-            |s| key::matches(keys, attributes, at, &s.key),
-            |key| {
-                key::encode(keys, attributes, key);
-            },
-        )
-    }
-
-    /// The slow path: values that must be truncated are packed first and looked up by the
-    /// packed key.
-    #[cold]
+    /// The general path (attributes in another order, undeclared or repeated keys, values
+    /// that must be truncated): pack in declared order, then look up by the packed key.
     #[inline(never)]
     fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.inst(i) else {
@@ -777,8 +723,14 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         if loss != key::EncodeLoss::default() {
             self.count_loss(i, loss);
         }
-        let h = (key::hash_key(keys, &key) >> 48) as u16;
-        self.lookup_or_insert(i, h, |s| s.key == key, |k| *k = key)
+        let h = (key::hash_key(&key) >> 48) as u16;
+        if let Some(inst) = self.inst(i) {
+            let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
+                return slot;
+            }
+        }
+        self.insert_key(i, h, &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
