@@ -337,10 +337,10 @@ struct Inst {
 enum Op {
     /// Adds an integer; negative increments are rejected.
     CounterInt,
-    /// Adds a float; negative increments are rejected.
-    CounterF64,
     /// Adds an integer.
     SumInt,
+    /// Adds a float; negative increments are rejected.
+    CounterF64,
     /// Adds a float.
     SumF64,
     /// Keeps the last integer.
@@ -565,26 +565,44 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     /// Records `value` for the attribute set `attributes` (order does not matter): adds to a
     /// counter, sets a gauge, records into a histogram.
-    #[inline]
+    #[inline(always)]
     pub fn record(
         &mut self,
         instrument: Instrument,
         value: impl Into<Number>,
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
-        let i = usize::from(instrument.0);
         let value = value.into();
+        if attributes.is_empty() {
+            // No attributes: straight to the remembered series, no hashing, no lookup.
+            let i = usize::from(instrument.0);
+            let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+            let (op, slot) = (inst.op, inst.empty_slot);
+            if op != Op::Observable && slot != EMPTY {
+                return self.apply(i, op, usize::from(slot), value);
+            }
+        }
+        self.record_attrs(instrument, value, attributes)
+    }
+
+    /// [`record`](Self::record) through the lookup.
+    #[inline(never)]
+    fn record_attrs(
+        &mut self,
+        instrument: Instrument,
+        value: Number,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        let i = usize::from(instrument.0);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let op = inst.op;
         if op == Op::Observable {
             return Err(RecordError::WrongKind);
         }
-        let slot = if !attributes.is_empty() {
-            self.find_or_insert(i, attributes)
-        } else if inst.empty_slot != EMPTY {
-            usize::from(inst.empty_slot)
-        } else {
+        let slot = if attributes.is_empty() {
             self.find_empty(i)
+        } else {
+            self.find_or_insert(i, attributes)
         };
         self.apply(i, op, slot, value)
     }
@@ -615,7 +633,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Records `value` into a bound series.
-    #[inline]
+    #[inline(always)]
     pub fn record_bound(
         &mut self,
         bound: Bound,
@@ -626,6 +644,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let slot = usize::from(bound.slot);
         let base = usize::from(inst.base);
         let op = inst.op;
+        let value = value.into();
         // A handle from another registry must not reach another instrument's series.
         if slot.wrapping_sub(base) > usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
@@ -633,7 +652,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         if op == Op::Observable {
             return Err(RecordError::WrongKind);
         }
-        self.apply(i, op, slot, value.into())
+        self.apply(i, op, slot, value)
     }
 
     /// The series of the empty attribute set (created if needed), remembered for the next
@@ -921,6 +940,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         );
         s.recorded = s.recorded.wrapping_add(1);
         s.dirty = true;
+        // Integer sums first, with one compare (they are adjacent in `Op`).
+        if matches!(op, Op::CounterInt | Op::SumInt) {
+            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            return Ok(());
+        }
         match op {
             Op::CounterInt | Op::SumInt => {
                 s.value = s.value.wrapping_add(value.as_i64() as u64);
