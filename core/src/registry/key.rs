@@ -306,23 +306,33 @@ fn mix(a: u64, b: u64) -> u64 {
 /// Hash of a packed key (its size is a constant, so the loop unrolls).
 #[inline(always)]
 pub(crate) fn hash_key(key: &[u8]) -> u64 {
+    let n = key.len();
     let mut h = SEED;
     let mut seed = MUL;
+    let mut i = 0;
     // Two words per multiply.
-    let mut pairs = key.chunks_exact(16);
-    for c in &mut pairs {
-        h = h.wrapping_add(mix(read8(c, 0) ^ seed, read8(c, 8) ^ SEED));
+    while i + 16 <= n {
+        h = h.wrapping_add(mix(read8(key, i) ^ seed, read8(key, i + 8) ^ SEED));
         seed = seed.wrapping_add(MUL);
+        i += 16;
     }
-    let rest = pairs.remainder();
-    if !rest.is_empty() {
-        let mut tail = [0u8; 16];
-        if let Some(t) = tail.get_mut(..rest.len()) {
-            t.copy_from_slice(rest);
-        }
-        h = h.wrapping_add(mix(read8(&tail, 0) ^ seed, read8(&tail, 8) ^ SEED));
+    if i < n {
+        h = h.wrapping_add(mix(tail8(key, i) ^ seed, tail8(key, i + 8) ^ SEED));
     }
     mix(h, MUL)
+}
+
+/// Up to 8 bytes from `at` (fewer at the end, zero-extended).
+#[inline(always)]
+fn tail8(b: &[u8], at: usize) -> u64 {
+    if at + 8 <= b.len() {
+        return read8(b, at);
+    }
+    let mut w = 0u64;
+    for (k, byte) in b.iter().skip(at).enumerate() {
+        w |= u64::from(*byte) << (8 * k);
+    }
+    w
 }
 
 /// Whether two packed keys are equal: word compares, one branch.
@@ -337,23 +347,20 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0 && wa.remainder() == wb.remainder()
 }
 
-/// Whether the caller passed exactly the declared keys, in declared order, as the same
-/// `&'static str` literals: the common case, packed with no key search.
+/// Packs attributes passed as exactly the declared keys, in declared order, as the same
+/// `&'static str` literals (the common case: no key search), into `key` (zeroed) as
+/// [`encode`] would. False when they are not that, or do not all fit untruncated (then
+/// use [`encode`]).
 #[inline(always)]
-pub(crate) fn in_declared_order(keys: &[&str], attrs: &[KeyValue<'_>]) -> bool {
-    attrs.len() == keys.len()
-        && attrs
-            .iter()
-            .zip(keys)
-            .all(|(kv, k)| core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len())
-}
-
-/// Packs attributes [`in_declared_order`] into `key` (zeroed) as [`encode`] would; false
-/// when they do not all fit untruncated (then use [`encode`]).
-#[inline(always)]
-pub(crate) fn pack_in_order(attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
+pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
+    if attrs.len() != keys.len() {
+        return false;
+    }
     let mut pos = 0;
-    for kv in attrs {
+    for (kv, k) in attrs.iter().zip(keys) {
+        if !(core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()) {
+            return false;
+        }
         match put_whole(key, pos, &kv.value) {
             Some(p) => pos = p,
             None => return false,
@@ -393,9 +400,12 @@ fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize
             } else if n >= 4 {
                 write4(dst, 0, read4(src, 0));
                 write4(dst, n - 4, read4(src, n - 4));
-            } else {
-                for (d, s) in dst.iter_mut().zip(src) {
-                    *d = *s;
+            } else if n > 0 {
+                // Positions 0, n/2 and n-1 cover every byte of up to 3 (no memcpy call).
+                for at in [0, n / 2, n - 1] {
+                    if let (Some(d), Some(s)) = (dst.get_mut(at), src.get(at)) {
+                        *d = *s;
+                    }
                 }
             }
             Some(pos + 1 + n)
@@ -529,8 +539,7 @@ mod tests {
                 ];
                 let mut packed = [0u8; 48];
                 let mut encoded = [0u8; 48];
-                assert!(in_declared_order(KEYS, &a));
-                assert!(pack_in_order(&a, &mut packed));
+                assert!(pack_in_order(KEYS, &a, &mut packed));
                 encode(KEYS, &a, &mut encoded);
                 assert_eq!(packed, encoded, "{s1:?} {s2:?}");
                 assert!(key_eq(&packed, &encoded));
@@ -543,16 +552,16 @@ mod tests {
             kv("c", AttributeValue::Bool(false)),
         ];
         let (mut packed, mut encoded) = ([0u8; 40], [0u8; 40]);
-        assert!(pack_in_order(&b, &mut packed));
+        assert!(pack_in_order(KEYS, &b, &mut packed));
         encode(KEYS, &b, &mut encoded);
         assert_eq!(packed, encoded);
         // Too long to fit: the caller must take the encode path.
         let long = [kv("a", AttributeValue::Str("a string longer than eight"))];
-        assert!(!pack_in_order(&long, &mut [0u8; 8]));
+        assert!(!pack_in_order(&KEYS[..1], &long, &mut [0u8; 8]));
+        assert!(!pack_in_order(KEYS, &[b[1], b[0], b[2]], &mut [0u8; 40]));
         // Another order, or an undeclared key, is not in declared order.
-        assert!(!in_declared_order(KEYS, &[b[1], b[0], b[2]]));
         let other = [b[0], b[1], kv("zz", AttributeValue::Int(1))];
-        assert!(!in_declared_order(KEYS, &other));
+        assert!(!pack_in_order(KEYS, &other, &mut [0u8; 40]));
         let mut k1 = [0u8; 40];
         let mut k2 = [0u8; 40];
         k2[39] = 1;

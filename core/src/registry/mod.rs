@@ -272,6 +272,9 @@ struct Series<const K: usize> {
     state: u8,
     /// Has something to export.
     dirty: bool,
+    /// The owning instrument's op, so bound and no-attribute records need not look the
+    /// instrument up (fits in what was padding).
+    op: Op,
     key: [u8; K],
 }
 
@@ -284,8 +287,27 @@ impl<const K: usize> Series<K> {
         hash: 0,
         state: FREE,
         dirty: false,
+        op: Op::Observable,
         key: [0; K],
     };
+
+    /// Adds an integer measurement to this live integer-sum series; false when the
+    /// measurement needs the general path (another op, a float, a negative increment to a
+    /// counter), which then also does the checks and counting.
+    #[inline(always)]
+    fn add_int(&mut self, value: Number) -> bool {
+        let v = match value {
+            Number::U64(v) if matches!(self.op, Op::CounterInt | Op::SumInt) => {
+                i64::try_from(v).unwrap_or(i64::MAX)
+            }
+            Number::I64(v) if self.op == Op::SumInt || (self.op == Op::CounterInt && v >= 0) => v,
+            _ => return false,
+        };
+        self.value = self.value.wrapping_add(v as u64);
+        self.recorded = self.recorded.wrapping_add(1);
+        self.dirty = true;
+        true
+    }
 }
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
@@ -578,6 +600,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             let i = usize::from(instrument.0);
             let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
             let (op, slot) = (inst.op, inst.empty_slot);
+            if let Some(s) = self.series.get_mut(usize::from(slot)) {
+                if s.state != FREE && s.add_int(value) {
+                    return Ok(());
+                }
+            }
             if op != Op::Observable && slot != EMPTY {
                 return self.apply(i, op, usize::from(slot), value);
             }
@@ -639,12 +666,26 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         bound: Bound,
         value: impl Into<Number>,
     ) -> Result<(), RecordError> {
+        let value = value.into();
+        // A handle's series is pinned, so never freed or reused: an integer add needs no
+        // instrument lookup.
+        if let Some(s) = self.series.get_mut(usize::from(bound.slot)) {
+            if s.state == PINNED && s.add_int(value) {
+                return Ok(());
+            }
+        }
+        self.record_bound_checked(bound, value)
+    }
+
+    /// [`record_bound`](Self::record_bound) for other ops, the overflow series and handles
+    /// that are not this registry's.
+    #[inline(never)]
+    fn record_bound_checked(&mut self, bound: Bound, value: Number) -> Result<(), RecordError> {
         let i = usize::from(bound.instrument);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let slot = usize::from(bound.slot);
         let base = usize::from(inst.base);
         let op = inst.op;
-        let value = value.into();
         // A handle from another registry must not reach another instrument's series.
         if slot.wrapping_sub(base) > usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
@@ -678,15 +719,13 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let keys = inst.desc.attribute_keys;
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
-        if key::in_declared_order(keys, attributes) {
-            let mut key = [0u8; K];
-            if key::pack_in_order(attributes, &mut key) {
-                let h = (key::hash_key(&key) >> 48) as u16;
-                if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
-                    return slot;
-                }
-                return self.insert_key(i, h, &key);
+        let mut key = [0u8; K];
+        if key::pack_in_order(keys, attributes, &mut key) {
+            let h = (key::hash_key(&key) >> 48) as u16;
+            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
+                return slot;
             }
+            return self.insert_key(i, h, &key);
         }
         self.find_or_insert_packed(i, attributes)
     }
@@ -767,6 +806,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         };
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
+        let op = inst.op;
         let overflow = base + cap;
         if cap == 0 {
             return self.route_overflow(i, overflow);
@@ -811,6 +851,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                 hash: h,
                 state: LIVE,
                 dirty: false,
+                op,
                 key,
             };
         }
@@ -918,6 +959,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             *s = Series {
                 start,
                 state: LIVE,
+                op,
                 ..Series::EMPTY
             };
         }
