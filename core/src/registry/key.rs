@@ -164,15 +164,30 @@ fn put(
 /// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
 /// Returns the bytes used and what was lost.
 #[inline]
+#[cfg(test)]
 pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let (used, loss, _) = encode_hashed(keys, attrs, key);
+    (used, loss)
+}
+
+/// [`encode`], also returning the key's hash ([`hash_key`]), computed from the caller's
+/// values rather than by reading the fresh key back.
+#[inline]
+pub(crate) fn encode_hashed(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    key: &mut [u8],
+) -> (usize, EncodeLoss, u64) {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
     let mut fits = true;
+    let mut h = 0u64;
     let (at, dropped) = locate(keys, attrs);
     for i in 0..keys.len() {
         match value_at(attrs, &at, i) {
             None => pos += 1, // TAG_ABSENT is 0: already in place
             Some(v) => {
+                h = h.wrapping_add(value_hash(i, &v));
                 let need = 1 + payload_len(&v);
                 if need > MAX_STR_LEN + 1 || pos + need > key.len() {
                     fits = false;
@@ -192,10 +207,11 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
         for b in key.iter_mut() {
             *b = 0;
         }
-        return encode_slow(keys, attrs, &at, dropped, key);
+        let (used, loss) = encode_slow(keys, attrs, &at, dropped, key);
+        return (used, loss, hash_key(keys, key));
     }
     loss.dropped = dropped.min(usize::from(u8::MAX)) as u8;
-    (pos.min(key.len()), loss)
+    (pos.min(key.len()), loss, finish(h))
 }
 
 /// The values do not all fit: give strings an equal share of what fixed-size values leave.
@@ -290,9 +306,11 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hashing: a series' hash is a hash of its packed key's words, so every path that packs
-/// (in declared order or not, truncated or not) agrees. Not for adversarial input: a
-/// collision only costs a longer probe and a compare.
+/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
+/// declared key's index, so it does not depend on the order the caller passes attributes
+/// in, and is computed from the values themselves (reading back a freshly packed key would
+/// stall on store forwarding). Not for adversarial input: a collision only
+/// costs a longer probe and a compare.
 const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
@@ -303,36 +321,82 @@ fn mix(a: u64, b: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// Hash of a packed key (its size is a constant, so the loop unrolls).
+/// The hash of value `v` of declared key `d`.
 #[inline(always)]
-pub(crate) fn hash_key(key: &[u8]) -> u64 {
-    let n = key.len();
-    let mut h = SEED;
-    let mut seed = MUL;
-    let mut i = 0;
-    // Two words per multiply.
-    while i + 16 <= n {
-        h = h.wrapping_add(mix(read8(key, i) ^ seed, read8(key, i + 8) ^ SEED));
-        seed = seed.wrapping_add(MUL);
-        i += 16;
+fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
+    let seed = SEED.wrapping_mul(d as u64 + 1);
+    match *v {
+        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
+        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
+        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
+        AttributeValue::Str(s) => {
+            let b = s.as_bytes();
+            let n = b.len();
+            // The length goes into the multiplier, which makes the overlapping word loads
+            // of short strings and of tails unambiguous.
+            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
+            if n <= 8 {
+                mix(seed ^ short_word(b), m)
+            } else if n <= 16 {
+                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
+            } else {
+                long_hash(seed, m, b)
+            }
+        }
     }
-    if i < n {
-        h = h.wrapping_add(mix(tail8(key, i) ^ seed, tail8(key, i + 8) ^ SEED));
-    }
-    mix(h, MUL)
 }
 
-/// Up to 8 bytes from `at` (fewer at the end, zero-extended).
+#[inline(never)]
+fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut h = 0u64;
+    let mut i = 0;
+    let mut k = seed;
+    while i + 8 <= n {
+        h = h.wrapping_add(mix(k ^ read8(b, i), m));
+        k = k.wrapping_add(SEED);
+        i += 8;
+    }
+    if i < n {
+        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
+    }
+    h
+}
+
+/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
 #[inline(always)]
-fn tail8(b: &[u8], at: usize) -> u64 {
-    if at + 8 <= b.len() {
-        return read8(b, at);
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 8 {
+        read8(b, 0)
+    } else if n >= 4 {
+        read4(b, 0) | (read4(b, n - 4) << 32)
+    } else if n > 0 {
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
+    } else {
+        0
     }
-    let mut w = 0u64;
-    for (k, byte) in b.iter().skip(at).enumerate() {
-        w |= u64::from(*byte) << (8 * k);
+}
+
+/// Spreads the summed value hashes (the top bits pick the table position).
+#[inline(always)]
+fn finish(h: u64) -> u64 {
+    mix(h ^ SEED, MUL)
+}
+
+/// Hash of a packed key: the same as [`pack_in_order`] gives for the values it holds.
+pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
+    let mut h = 0u64;
+    let mut pos = 0;
+    for d in 0..keys.len() {
+        let (v, next) = slot(key, pos);
+        if let Some(v) = v {
+            h = h.wrapping_add(value_hash(d, &v));
+        }
+        pos = next;
     }
-    w
+    finish(h)
 }
 
 /// Whether two packed keys are equal: word compares, one branch.
@@ -349,24 +413,23 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Packs attributes passed as exactly the declared keys, in declared order, as the same
 /// `&'static str` literals (the common case: no key search), into `key` (zeroed) as
-/// [`encode`] would. False when they are not that, or do not all fit untruncated (then
-/// use [`encode`]).
+/// [`encode`] would, and returns its hash. `None` when they are not that, or do not all fit
+/// untruncated (then use [`encode`] and [`hash_key`]).
 #[inline(always)]
-pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
+pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
     if attrs.len() != keys.len() {
-        return false;
+        return None;
     }
     let mut pos = 0;
-    for (kv, k) in attrs.iter().zip(keys) {
+    let mut h = 0u64;
+    for (d, (kv, k)) in attrs.iter().zip(keys).enumerate() {
         if !(core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()) {
-            return false;
+            return None;
         }
-        match put_whole(key, pos, &kv.value) {
-            Some(p) => pos = p,
-            None => return false,
-        }
+        pos = put_whole(key, pos, &kv.value)?;
+        h = h.wrapping_add(value_hash(d, &kv.value));
     }
-    true
+    Some(finish(h))
 }
 
 /// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
@@ -506,8 +569,10 @@ mod tests {
             kv("c", AttributeValue::Bool(true)),
         ];
         let b = [a[2], a[0], a[1]];
-        let (n1, l1) = encode(KEYS, &a, &mut k1);
-        let (n2, _) = encode(KEYS, &b, &mut k2);
+        let (n1, l1, h1) = encode_hashed(KEYS, &a, &mut k1);
+        let (n2, _, h2) = encode_hashed(KEYS, &b, &mut k2);
+        assert_eq!(h1, h2);
+        assert_eq!(h1, hash_key(KEYS, &k1));
         assert_eq!((n1, n2), (12, 12));
         assert_eq!(l1, EncodeLoss::default());
         assert_eq!(k1, k2);
@@ -539,11 +604,11 @@ mod tests {
                 ];
                 let mut packed = [0u8; 48];
                 let mut encoded = [0u8; 48];
-                assert!(pack_in_order(KEYS, &a, &mut packed));
+                let h = pack_in_order(KEYS, &a, &mut packed);
                 encode(KEYS, &a, &mut encoded);
                 assert_eq!(packed, encoded, "{s1:?} {s2:?}");
                 assert!(key_eq(&packed, &encoded));
-                assert_eq!(hash_key(&packed), hash_key(&encoded));
+                assert_eq!(h, Some(hash_key(KEYS, &encoded)));
             }
         }
         let b = [
@@ -552,23 +617,24 @@ mod tests {
             kv("c", AttributeValue::Bool(false)),
         ];
         let (mut packed, mut encoded) = ([0u8; 40], [0u8; 40]);
-        assert!(pack_in_order(KEYS, &b, &mut packed));
+        let h = pack_in_order(KEYS, &b, &mut packed);
         encode(KEYS, &b, &mut encoded);
         assert_eq!(packed, encoded);
+        assert_eq!(h, Some(hash_key(KEYS, &encoded)));
         // Too long to fit: the caller must take the encode path.
         let long = [kv("a", AttributeValue::Str("a string longer than eight"))];
-        assert!(!pack_in_order(&KEYS[..1], &long, &mut [0u8; 8]));
-        assert!(!pack_in_order(KEYS, &[b[1], b[0], b[2]], &mut [0u8; 40]));
+        assert!(pack_in_order(&KEYS[..1], &long, &mut [0u8; 8]).is_none());
+        assert!(pack_in_order(KEYS, &[b[1], b[0], b[2]], &mut [0u8; 40]).is_none());
         // Another order, or an undeclared key, is not in declared order.
         let other = [b[0], b[1], kv("zz", AttributeValue::Int(1))];
-        assert!(!pack_in_order(KEYS, &other, &mut [0u8; 40]));
+        assert!(pack_in_order(KEYS, &other, &mut [0u8; 40]).is_none());
         let mut k1 = [0u8; 40];
         let mut k2 = [0u8; 40];
         k2[39] = 1;
         assert!(!key_eq(&k1, &k2));
         k1[39] = 1;
         assert!(key_eq(&k1, &k2));
-        assert_ne!(hash_key(&encoded), hash_key(&[0u8; 40]));
+        assert_ne!(hash_key(KEYS, &encoded), hash_key(KEYS, &[0u8; 40]));
     }
 
     #[test]

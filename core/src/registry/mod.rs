@@ -720,8 +720,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         let mut key = [0u8; K];
-        if key::pack_in_order(keys, attributes, &mut key) {
-            let h = (key::hash_key(&key) >> 48) as u16;
+        if let Some(hash) = key::pack_in_order(keys, attributes, &mut key) {
+            let h = (hash >> 48) as u16;
             if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
                 return slot;
             }
@@ -777,11 +777,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         };
         let keys = inst.desc.attribute_keys;
         let mut key = [0u8; K];
-        let loss = key::encode(keys, attributes, &mut key).1;
+        let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
         if loss != key::EncodeLoss::default() {
             self.count_loss(i, loss);
         }
-        let h = (key::hash_key(&key) >> 48) as u16;
+        let h = (hash >> 48) as u16;
         if let Some(inst) = self.inst(i) {
             let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
             if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
