@@ -1009,8 +1009,14 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
         let bounds = inst.desc.bounds;
-        // Bounds ascend, so the bucket is the number of bounds below `v`.
-        let b = bounds.partition_point(|b| *b < v);
+        // Bounds ascend, so the bucket is the number of bounds below `v`. Up to 16 bounds,
+        // count them without branches: independent compares, where a binary search chains
+        // four load-compare steps.
+        let b = if bounds.len() <= 16 {
+            bounds.iter().fold(0, |n, b| n + usize::from(*b < v))
+        } else {
+            bounds.partition_point(|b| *b < v)
+        };
         debug_assert!(b < usize::from(inst.stride));
         let h = or_return!(
             self.hist.get_mut(hist_index),
@@ -1427,5 +1433,68 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             self.buckets_used,
             B
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{AttributeValue, MetricsSource, PointValue};
+
+    /// The remembered empty-set series is forgotten when it is reclaimed: a later record
+    /// with no attributes must not land in the series that reused its slot.
+    #[test]
+    fn empty_set_slot_is_forgotten_on_reclaim() {
+        let mut reg: Registry<1, 2, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(
+                InstrumentDesc::counter_u64("c")
+                    .attributes(&["k"])
+                    .max_series(1)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        let mut snap: Snapshot<1, 2, 16, 1, 1> = Snapshot::new();
+        reg.record(c, 1u64, &[]).unwrap();
+        reg.collect(&mut snap, 2);
+        assert_eq!(snap.point_count(0), 1);
+        // Delivered with nothing since: the series is reclaimed.
+        reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+        let kv = [KeyValue::new("k", AttributeValue::Str("v"))];
+        reg.record(c, 5u64, &kv).unwrap();
+        // The only slot is taken by {k=v}: no attributes now overflow.
+        reg.record(c, 2u64, &[]).unwrap();
+        reg.collect(&mut snap, 3);
+        assert_eq!(snap.point_count(0), 2);
+        assert_eq!(snap.point(0, 0).value, PointValue::Int(5));
+        assert_eq!(snap.point(0, 1).value, PointValue::Int(2));
+        assert_eq!(reg.stats(c).unwrap().overflowed, 1);
+    }
+
+    /// Integer adds through a bound handle take the short path; others (floats into an
+    /// integer counter, negative increments) are checked and counted as before.
+    #[test]
+    fn bound_fast_path_keeps_the_checks() {
+        let mut reg: Registry<2, 4, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(InstrumentDesc::counter_u64("c").max_series(1))
+            .unwrap();
+        let u = reg
+            .declare(InstrumentDesc::up_down_counter_i64("u").max_series(1))
+            .unwrap();
+        let bc = reg.bind(c, &[]).unwrap();
+        let bu = reg.bind(u, &[]).unwrap();
+        reg.record_bound(bc, 3u64).unwrap();
+        assert_eq!(reg.record_bound(bc, -1i64), Err(RecordError::Negative));
+        assert_eq!(reg.record_bound(bc, f64::NAN), Err(RecordError::NotFinite));
+        reg.record_bound(bc, 2.0).unwrap();
+        reg.record_bound(bu, -4i64).unwrap();
+        reg.record_bound(bu, u64::MAX).unwrap(); // saturates to i64::MAX
+        reg.record(c, 1u64, &[]).unwrap();
+        let mut snap: Snapshot<2, 4, 16, 1, 1> = Snapshot::new();
+        reg.collect(&mut snap, 2);
+        assert_eq!(snap.point(0, 0).value, PointValue::Int(6));
+        assert_eq!(snap.point(1, 0).value, PointValue::Int(i64::MAX - 4));
+        assert_eq!(reg.stats(c).unwrap().rejected, 2);
     }
 }
