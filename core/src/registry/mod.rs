@@ -53,7 +53,15 @@
 //! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
 //! values of up to 16 bytes need `K = 34`. A value set that does not fit is cut: strings
 //! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
-//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted.
+//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted;
+//! a key passed twice takes the last value (the other copy counts as left out).
+//!
+//! # Speed
+//!
+//! Passing the declared keys in declared order, as the same `&'static str` literals, takes
+//! the fastest lookup (no key search); any other order or spelling is found too, a little
+//! slower. Recording with no attributes goes straight to a remembered series, and integer
+//! adds through a [`Bound`] handle touch only their series.
 //!
 //! # Cardinality
 //!
