@@ -38,25 +38,65 @@ pub(crate) struct EncodeLoss {
     pub dropped: u8,
 }
 
-/// Key equality, with a pointer shortcut: callers usually pass the same `&'static str`
-/// literal that was declared.
+/// Which declared key `key` is: pointer equality first (callers usually pass the same
+/// `&'static str` literal that was declared), at position `hint` and then anywhere, before
+/// comparing bytes.
 #[inline(always)]
-fn same_key(a: &str, b: &str) -> bool {
-    a.len() == b.len() && (core::ptr::eq(a.as_ptr(), b.as_ptr()) || a.as_bytes() == b.as_bytes())
+fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
+    let same = |k: &&str| core::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
+    if keys.get(hint).is_some_and(same) {
+        return Some(hint);
+    }
+    match keys.iter().position(same) {
+        Some(d) => Some(d),
+        None => declared_index_by_bytes(keys, key),
+    }
 }
 
+#[cold]
+#[inline(never)]
+fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
+    keys.iter().position(|k| k.as_bytes() == key.as_bytes())
+}
+
+/// No attribute for this declared key.
+pub(crate) const ABSENT: u8 = u8::MAX;
+
+/// For each declared key, the index of its attribute in the caller's slice ([`ABSENT`]
+/// when none). A key passed twice takes the last value (the SDK specification: a later
+/// attribute with the same key overwrites); the other copies count as dropped, as do keys
+/// that were not declared.
 #[inline(always)]
-fn find<'a>(attrs: &'a [KeyValue<'a>], hint: usize, key: &str) -> Option<AttributeValue<'a>> {
-    // Callers usually pass attributes in declared order: try that position first.
-    if let Some(kv) = attrs.get(hint) {
-        if same_key(kv.key, key) {
-            return Some(kv.value);
+fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
+    let mut at = [ABSENT; MAX_KEYS];
+    let mut dropped = 0;
+    for (j, kv) in attrs.iter().enumerate() {
+        let slot = declared_index(keys, j, kv.key).and_then(|d| at.get_mut(d));
+        match slot {
+            Some(slot) if j < usize::from(ABSENT) => {
+                if *slot != ABSENT {
+                    dropped += 1;
+                }
+                *slot = j as u8;
+            }
+            _ => dropped += 1,
         }
     }
-    attrs
-        .iter()
-        .find(|kv| same_key(kv.key, key))
-        .map(|kv| kv.value)
+    (at, dropped)
+}
+
+/// The caller's value for declared key `d`, as located.
+#[inline(always)]
+fn value_at<'a>(
+    attrs: &[KeyValue<'a>],
+    at: &[u8; MAX_KEYS],
+    d: usize,
+) -> Option<AttributeValue<'a>> {
+    let j = *at.get(d)?;
+    if j == ABSENT {
+        return None;
+    }
+    attrs.get(usize::from(j)).map(|kv| kv.value)
 }
 
 #[inline(always)]
@@ -124,16 +164,30 @@ fn put(
 /// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
 /// Returns the bytes used and what was lost.
 #[inline]
+#[cfg(test)]
 pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+    let (used, loss, _) = encode_hashed(keys, attrs, key);
+    (used, loss)
+}
+
+/// [`encode`], also returning the key's hash ([`hash_key`]), computed from the caller's
+/// values rather than by reading the fresh key back.
+#[inline]
+pub(crate) fn encode_hashed(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    key: &mut [u8],
+) -> (usize, EncodeLoss, u64) {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
-    let mut matched = 0usize;
     let mut fits = true;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    let mut h = 0u64;
+    let (at, dropped) = locate(keys, attrs);
+    for i in 0..keys.len() {
+        match value_at(attrs, &at, i) {
             None => pos += 1, // TAG_ABSENT is 0: already in place
             Some(v) => {
-                matched += 1;
+                h = h.wrapping_add(value_hash(i, &v));
                 let need = 1 + payload_len(&v);
                 if need > MAX_STR_LEN + 1 || pos + need > key.len() {
                     fits = false;
@@ -153,30 +207,32 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
         for b in key.iter_mut() {
             *b = 0;
         }
-        return encode_slow(keys, attrs, key);
+        let (used, loss) = encode_slow(keys, attrs, &at, dropped, key);
+        return (used, loss, hash_key(keys, key));
     }
-    if attrs.len() > matched {
-        loss.dropped = (attrs.len() - matched).min(u8::MAX as usize) as u8;
-    }
-    (pos.min(key.len()), loss)
+    loss.dropped = dropped.min(usize::from(u8::MAX)) as u8;
+    (pos.min(key.len()), loss, finish(h))
 }
 
 /// The values do not all fit: give strings an equal share of what fixed-size values leave.
 #[cold]
-fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
+fn encode_slow(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    at: &[u8; MAX_KEYS],
+    dropped: usize,
+    key: &mut [u8],
+) -> (usize, EncodeLoss) {
     let mut loss = EncodeLoss::default();
     let mut fixed = 0usize;
     let mut strings = 0usize;
-    let mut matched = 0usize;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    for i in 0..keys.len() {
+        match value_at(attrs, at, i) {
             Some(AttributeValue::Str(_)) => {
-                matched += 1;
                 strings += 1;
                 fixed += 1;
             }
             Some(v) => {
-                matched += 1;
                 fixed += 1 + payload_len(&v);
             }
             None => fixed += 1,
@@ -188,8 +244,8 @@ fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize,
         .checked_div(strings)
         .unwrap_or(0);
     let mut pos = 0;
-    for (i, k) in keys.iter().enumerate() {
-        match find(attrs, i, k) {
+    for i in 0..keys.len() {
+        match value_at(attrs, at, i) {
             None => {
                 if pos < key.len() {
                     pos += 1;
@@ -207,10 +263,8 @@ fn encode_slow(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize,
             },
         }
     }
-    if attrs.len() > matched {
-        let extra = (attrs.len() - matched).min(u8::MAX as usize) as u8;
-        loss.dropped = loss.dropped.saturating_add(extra);
-    }
+    let extra = dropped.min(usize::from(u8::MAX)) as u8;
+    loss.dropped = loss.dropped.saturating_add(extra);
     (pos, loss)
 }
 
@@ -252,70 +306,195 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hash state over a key's values: each 64-bit word is mixed with its position and
-/// multiplied independently (the multiplies run in parallel), then the sum is finalised.
-/// Not for adversarial input: a collision only costs a longer probe and a compare.
-struct Hasher {
-    h: u64,
-    i: u64,
+/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
+/// declared key's index, so it does not depend on the order the caller passes attributes
+/// in, and is computed from the values themselves (reading back a freshly packed key would
+/// stall on store forwarding). Not for adversarial input: a collision only
+/// costs a longer probe and a compare.
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+/// Multiplies and folds the 128-bit product: every input bit reaches the middle bits.
+#[inline(always)]
+fn mix(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
 }
 
-impl Hasher {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
-    const P: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
-    #[inline(always)]
-    fn word(&mut self, w: u64) {
-        self.h = self
-            .h
-            .wrapping_add((w ^ self.i.wrapping_mul(Self::P)).wrapping_mul(Self::K));
-        self.i += 1;
-    }
-
-    /// One declared key's value (or its absence), as the packed key would hold it.
-    #[inline(always)]
-    fn value(&mut self, v: Option<AttributeValue<'_>>) {
-        match v {
-            None => self.word(u64::from(TAG_ABSENT)),
-            Some(AttributeValue::Bool(b)) => self.word(if b { 2 } else { 1 }),
-            Some(AttributeValue::Int(x)) => {
-                self.word(u64::from(TAG_INT));
-                self.word(x as u64);
-            }
-            Some(AttributeValue::Double(x)) => {
-                self.word(u64::from(TAG_DOUBLE));
-                self.word(x.to_bits());
-            }
-            Some(AttributeValue::Str(s)) => {
-                let b = s.as_bytes();
-                let n = b.len();
-                self.word(u64::from(TAG_STR) + n as u64);
-                // Whole-word loads; the tail (or a short string) is read as overlapping
-                // words, which the length word above makes unambiguous.
-                if n >= 8 {
-                    let mut i = 0;
-                    while i + 8 <= n {
-                        self.word(read8(b, i));
-                        i += 8;
-                    }
-                    if i < n {
-                        self.word(read8(b, n - 8));
-                    }
-                } else if n >= 4 {
-                    self.word(read4(b, 0) | (read4(b, n - 4) << 32));
-                } else if n > 0 {
-                    let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
-                    self.word(at(0) | (at(n / 2) << 8) | (at(n - 1) << 16));
-                }
+/// The hash of value `v` of declared key `d`.
+#[inline(always)]
+fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
+    let seed = SEED.wrapping_mul(d as u64 + 1);
+    match *v {
+        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
+        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
+        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
+        AttributeValue::Str(s) => {
+            let b = s.as_bytes();
+            let n = b.len();
+            // The length goes into the multiplier, which makes the overlapping word loads
+            // of short strings and of tails unambiguous.
+            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
+            if n <= 8 {
+                mix(seed ^ short_word(b), m)
+            } else if n <= 16 {
+                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
+            } else {
+                long_hash(seed, m, b)
             }
         }
     }
+}
 
-    #[inline(always)]
-    fn finish(self) -> u64 {
-        let mut h = self.h ^ (self.h >> 32);
-        h = h.wrapping_mul(Self::K);
-        h ^ (h >> 29)
+#[inline(never)]
+fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
+    let n = b.len();
+    let mut h = 0u64;
+    let mut i = 0;
+    let mut k = seed;
+    while i + 8 <= n {
+        h = h.wrapping_add(mix(k ^ read8(b, i), m));
+        k = k.wrapping_add(SEED);
+        i += 8;
+    }
+    if i < n {
+        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
+    }
+    h
+}
+
+/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
+#[inline(always)]
+fn short_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 8 {
+        read8(b, 0)
+    } else if n >= 4 {
+        read4(b, 0) | (read4(b, n - 4) << 32)
+    } else if n > 0 {
+        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
+        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
+    } else {
+        0
+    }
+}
+
+/// Spreads the summed value hashes (the top bits pick the table position).
+#[inline(always)]
+fn finish(h: u64) -> u64 {
+    mix(h ^ SEED, MUL)
+}
+
+/// Hash of a packed key: the same as [`pack_in_order`] gives for the values it holds.
+pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
+    let mut h = 0u64;
+    let mut pos = 0;
+    for d in 0..keys.len() {
+        let (v, next) = slot(key, pos);
+        if let Some(v) = v {
+            h = h.wrapping_add(value_hash(d, &v));
+        }
+        pos = next;
+    }
+    finish(h)
+}
+
+/// Whether two packed keys are equal: word compares, one branch.
+#[inline(always)]
+pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut wa = a.chunks_exact(8);
+    let mut wb = b.chunks_exact(8);
+    let mut diff = 0u64;
+    for (x, y) in (&mut wa).zip(&mut wb) {
+        diff |= read8(x, 0) ^ read8(y, 0);
+    }
+    diff == 0 && wa.remainder() == wb.remainder()
+}
+
+/// Packs attributes passed as exactly the declared keys, in declared order, as the same
+/// `&'static str` literals (the common case: no key search), into `key` (zeroed) as
+/// [`encode`] would, and returns its hash. `None` when they are not that, or do not all fit
+/// untruncated (then use [`encode`] and [`hash_key`]).
+#[inline(always)]
+pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
+    if attrs.len() != keys.len() {
+        return None;
+    }
+    let mut pos = 0;
+    let mut h = 0u64;
+    for (d, (kv, k)) in attrs.iter().zip(keys).enumerate() {
+        if !(core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()) {
+            return None;
+        }
+        pos = put_whole(key, pos, &kv.value)?;
+        h = h.wrapping_add(value_hash(d, &kv.value));
+    }
+    Some(finish(h))
+}
+
+/// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
+#[inline(always)]
+fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
+    match *v {
+        AttributeValue::Bool(b) => {
+            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
+            Some(pos + 1)
+        }
+        AttributeValue::Int(x) => put_word(key, pos, TAG_INT, x as u64),
+        AttributeValue::Double(x) => put_word(key, pos, TAG_DOUBLE, x.to_bits()),
+        AttributeValue::Str(s) => {
+            let src = s.as_bytes();
+            let n = src.len();
+            if n > MAX_STR_LEN {
+                return None;
+            }
+            let (tag, dst) = key.get_mut(pos..pos + 1 + n)?.split_first_mut()?;
+            *tag = TAG_STR + n as u8;
+            // Overlapping word moves: every byte is written, some twice with the same value.
+            if n >= 8 {
+                let mut i = 0;
+                while i + 8 <= n {
+                    write8(dst, i, read8(src, i));
+                    i += 8;
+                }
+                if i < n {
+                    write8(dst, n - 8, read8(src, n - 8));
+                }
+            } else if n >= 4 {
+                write4(dst, 0, read4(src, 0));
+                write4(dst, n - 4, read4(src, n - 4));
+            } else if n > 0 {
+                // Positions 0, n/2 and n-1 cover every byte of up to 3 (no memcpy call).
+                for at in [0, n / 2, n - 1] {
+                    if let (Some(d), Some(s)) = (dst.get_mut(at), src.get(at)) {
+                        *d = *s;
+                    }
+                }
+            }
+            Some(pos + 1 + n)
+        }
+    }
+}
+
+#[inline(always)]
+fn put_word(key: &mut [u8], pos: usize, tag: u8, w: u64) -> Option<usize> {
+    let (t, dst) = key.get_mut(pos..pos + 9)?.split_first_mut()?;
+    *t = tag;
+    write8(dst, 0, w);
+    Some(pos + 9)
+}
+
+#[inline(always)]
+fn write8(dst: &mut [u8], at: usize, w: u64) {
+    if let Some(d) = dst.get_mut(at..at + 8) {
+        d.copy_from_slice(&w.to_le_bytes());
+    }
+}
+
+#[inline(always)]
+fn write4(dst: &mut [u8], at: usize, w: u64) {
+    if let Some(d) = dst.get_mut(at..at + 4) {
+        d.copy_from_slice(&(w as u32).to_le_bytes());
     }
 }
 
@@ -331,160 +510,6 @@ fn read4(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
-}
-
-/// Equality of two byte strings of the same length with word loads (no call to `bcmp`
-/// for the short values attributes usually hold).
-#[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 <= n {
-            if read8(a, i) != read8(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        i == n || read8(a, n - 8) == read8(b, n - 8)
-    } else if n >= 4 {
-        read4(a, 0) == read4(b, 0) && read4(a, n - 4) == read4(b, n - 4)
-    } else {
-        a == b
-    }
-}
-
-/// What the lookup pass learned about the caller's attributes.
-#[derive(Copy, Clone, Debug)]
-pub(crate) struct Probe {
-    /// Hash of the values in declared-key order.
-    pub hash: u64,
-    /// Whether they fit a key of this size untruncated (else use [`encode`] and
-    /// [`hash_key`]).
-    pub fits: bool,
-    /// Attributes whose key was not declared.
-    pub dropped: usize,
-    /// For each declared key, the index of its attribute in the caller's slice
-    /// (`u8::MAX`: absent), so the compare pass does not search again.
-    pub at: [u8; MAX_KEYS],
-}
-
-/// Finds `key` in `attrs` (trying position `hint` first) and returns its index.
-#[inline(always)]
-fn find_index(attrs: &[KeyValue<'_>], hint: usize, key: &str) -> Option<usize> {
-    if let Some(kv) = attrs.get(hint) {
-        if same_key(kv.key, key) {
-            return Some(hint);
-        }
-    }
-    attrs.iter().position(|kv| same_key(kv.key, key))
-}
-
-/// Hashes the caller's values in declared-key order without packing them.
-#[inline]
-pub(crate) fn probe(keys: &[&str], attrs: &[KeyValue<'_>], key_size: usize) -> Probe {
-    let mut h = Hasher { h: 0, i: 1 };
-    let mut size = 0usize;
-    let mut matched = 0usize;
-    let mut long = false;
-    let mut at = [u8::MAX; MAX_KEYS];
-    for (i, k) in keys.iter().enumerate().take(MAX_KEYS) {
-        let index = find_index(attrs, i, k).filter(|x| *x < usize::from(u8::MAX));
-        let v = index.and_then(|x| attrs.get(x)).map(|kv| kv.value);
-        if let (Some(slot), Some(x)) = (at.get_mut(i), index) {
-            *slot = x as u8;
-        }
-        if let Some(v) = &v {
-            matched += 1;
-            let len = payload_len(v);
-            long |= len > MAX_STR_LEN;
-            size += 1 + len;
-        } else {
-            size += 1;
-        }
-        h.value(v);
-    }
-    Probe {
-        hash: h.finish(),
-        fits: !long && size <= key_size,
-        dropped: attrs.len().saturating_sub(matched),
-        at,
-    }
-}
-
-/// Hash of a packed key: the same as [`probe`] gives for the values it holds.
-pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
-    let mut h = Hasher { h: 0, i: 1 };
-    let mut pos = 0;
-    for _ in keys {
-        let (v, next) = slot(key, pos);
-        h.value(v);
-        pos = next;
-    }
-    h.finish()
-}
-
-/// Whether the packed `key` holds exactly the caller's values (which fit untruncated).
-#[inline]
-pub(crate) fn matches(
-    keys: &[&str],
-    attrs: &[KeyValue<'_>],
-    at: &[u8; MAX_KEYS],
-    key: &[u8],
-) -> bool {
-    let mut pos = 0;
-    for i in 0..keys.len().min(MAX_KEYS) {
-        let Some(&tag) = key.get(pos) else {
-            return false;
-        };
-        let start = pos + 1;
-        let value = at
-            .get(i)
-            .and_then(|x| attrs.get(usize::from(*x)))
-            .map(|kv| kv.value);
-        match value {
-            None => {
-                if tag != TAG_ABSENT {
-                    return false;
-                }
-                pos = start;
-            }
-            Some(AttributeValue::Bool(b)) => {
-                if tag != if b { TAG_TRUE } else { TAG_FALSE } {
-                    return false;
-                }
-                pos = start;
-            }
-            Some(AttributeValue::Int(x)) => {
-                if tag != TAG_INT || key.get(start..start + 8) != Some(&x.to_le_bytes()[..]) {
-                    return false;
-                }
-                pos = start + 8;
-            }
-            Some(AttributeValue::Double(x)) => {
-                let bits = x.to_bits().to_le_bytes();
-                if tag != TAG_DOUBLE || key.get(start..start + 8) != Some(&bits[..]) {
-                    return false;
-                }
-                pos = start + 8;
-            }
-            Some(AttributeValue::Str(s)) => {
-                let len = s.len();
-                if usize::from(tag) != usize::from(TAG_STR) + len
-                    || !key
-                        .get(start..start + len)
-                        .is_some_and(|k| bytes_eq(k, s.as_bytes()))
-                {
-                    return false;
-                }
-                pos = start + len;
-            }
-        }
-    }
-    true
 }
 
 /// The value at `pos` of a packed key (None when absent) and the position after it.
@@ -544,8 +569,10 @@ mod tests {
             kv("c", AttributeValue::Bool(true)),
         ];
         let b = [a[2], a[0], a[1]];
-        let (n1, l1) = encode(KEYS, &a, &mut k1);
-        let (n2, _) = encode(KEYS, &b, &mut k2);
+        let (n1, l1, h1) = encode_hashed(KEYS, &a, &mut k1);
+        let (n2, _, h2) = encode_hashed(KEYS, &b, &mut k2);
+        assert_eq!(h1, h2);
+        assert_eq!(h1, hash_key(KEYS, &k1));
         assert_eq!((n1, n2), (12, 12));
         assert_eq!(l1, EncodeLoss::default());
         assert_eq!(k1, k2);
@@ -557,22 +584,70 @@ mod tests {
     }
 
     #[test]
-    fn probe_hash_equals_packed_key_hash_and_matches() {
-        let a = [
-            kv("c", AttributeValue::Double(2.5)),
-            kv("a", AttributeValue::Str("a longer string value")),
+    fn pack_in_order_equals_encode() {
+        let strs = [
+            "",
+            "x",
+            "ab",
+            "abc",
+            "abcd",
+            "abcdefg",
+            "abcdefgh",
+            "a longer string v",
         ];
-        let mut k = [0u8; 64];
-        encode(KEYS, &a, &mut k);
-        let p = probe(KEYS, &a, 64);
-        assert!(p.fits);
-        assert_eq!(p.dropped, 0);
-        assert_eq!(p.hash, hash_key(KEYS, &k));
-        assert!(matches(KEYS, &a, &p.at, &k));
-        let other = [kv("a", AttributeValue::Str("a longer string valuE"))];
-        assert!(!matches(KEYS, &other, &probe(KEYS, &other, 64).at, &k));
-        assert_ne!(probe(KEYS, &other, 64).hash, p.hash);
-        assert!(!probe(KEYS, &a, 20).fits);
+        for s1 in strs {
+            for s2 in strs {
+                let a = [
+                    kv("a", AttributeValue::Str(s1)),
+                    kv("b", AttributeValue::Int(-3)),
+                    kv("c", AttributeValue::Str(s2)),
+                ];
+                let mut packed = [0u8; 48];
+                let mut encoded = [0u8; 48];
+                let h = pack_in_order(KEYS, &a, &mut packed);
+                encode(KEYS, &a, &mut encoded);
+                assert_eq!(packed, encoded, "{s1:?} {s2:?}");
+                assert!(key_eq(&packed, &encoded));
+                assert_eq!(h, Some(hash_key(KEYS, &encoded)));
+            }
+        }
+        let b = [
+            kv("a", AttributeValue::Double(2.5)),
+            kv("b", AttributeValue::Bool(true)),
+            kv("c", AttributeValue::Bool(false)),
+        ];
+        let (mut packed, mut encoded) = ([0u8; 40], [0u8; 40]);
+        let h = pack_in_order(KEYS, &b, &mut packed);
+        encode(KEYS, &b, &mut encoded);
+        assert_eq!(packed, encoded);
+        assert_eq!(h, Some(hash_key(KEYS, &encoded)));
+        // Too long to fit: the caller must take the encode path.
+        let long = [kv("a", AttributeValue::Str("a string longer than eight"))];
+        assert!(pack_in_order(&KEYS[..1], &long, &mut [0u8; 8]).is_none());
+        assert!(pack_in_order(KEYS, &[b[1], b[0], b[2]], &mut [0u8; 40]).is_none());
+        // Another order, or an undeclared key, is not in declared order.
+        let other = [b[0], b[1], kv("zz", AttributeValue::Int(1))];
+        assert!(pack_in_order(KEYS, &other, &mut [0u8; 40]).is_none());
+        let mut k1 = [0u8; 40];
+        let mut k2 = [0u8; 40];
+        k2[39] = 1;
+        assert!(!key_eq(&k1, &k2));
+        k1[39] = 1;
+        assert!(key_eq(&k1, &k2));
+        assert_ne!(hash_key(KEYS, &encoded), hash_key(KEYS, &[0u8; 40]));
+    }
+
+    #[test]
+    fn repeated_key_takes_the_last_value() {
+        let mut k = [0u8; 40];
+        let a = [
+            kv("b", AttributeValue::Int(1)),
+            kv("b", AttributeValue::Int(2)),
+        ];
+        let (_, loss) = encode(KEYS, &a, &mut k);
+        assert_eq!(loss.dropped, 1);
+        let got: heapless::Vec<KeyValue<'_>, 4> = Decoder::new(KEYS, &k).collect();
+        assert_eq!(got.as_slice(), &[kv("b", AttributeValue::Int(2))]);
     }
 
     #[test]

@@ -53,7 +53,15 @@
 //! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
 //! values of up to 16 bytes need `K = 34`. A value set that does not fit is cut: strings
 //! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
-//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted.
+//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted;
+//! a key passed twice takes the last value (the other copy counts as left out).
+//!
+//! # Speed
+//!
+//! Passing the declared keys in declared order, as the same `&'static str` literals, takes
+//! the fastest lookup (no key search); any other order or spelling is found too, a little
+//! slower. Recording with no attributes goes straight to a remembered series, and integer
+//! adds through a [`Bound`] handle touch only their series.
 //!
 //! # Cardinality
 //!
@@ -272,6 +280,9 @@ struct Series<const K: usize> {
     state: u8,
     /// Has something to export.
     dirty: bool,
+    /// The owning instrument's op, so bound and no-attribute records need not look the
+    /// instrument up (fits in what was padding).
+    op: Op,
     key: [u8; K],
 }
 
@@ -284,8 +295,27 @@ impl<const K: usize> Series<K> {
         hash: 0,
         state: FREE,
         dirty: false,
+        op: Op::Observable,
         key: [0; K],
     };
+
+    /// Adds an integer measurement to this live integer-sum series; false when the
+    /// measurement needs the general path (another op, a float, a negative increment to a
+    /// counter), which then also does the checks and counting.
+    #[inline(always)]
+    fn add_int(&mut self, value: Number) -> bool {
+        let v = match value {
+            Number::U64(v) if matches!(self.op, Op::CounterInt | Op::SumInt) => {
+                i64::try_from(v).unwrap_or(i64::MAX)
+            }
+            Number::I64(v) if self.op == Op::SumInt || (self.op == Op::CounterInt && v >= 0) => v,
+            _ => return false,
+        };
+        self.value = self.value.wrapping_add(v as u64);
+        self.recorded = self.recorded.wrapping_add(1);
+        self.dirty = true;
+        true
+    }
 }
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
@@ -324,7 +354,51 @@ struct Inst {
     cap: u16,
     hist_base: u16,
     stride: u16,
+    /// What a measurement does, decided once at declaration.
+    op: Op,
+    /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
+    /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
+    empty_slot: u16,
     stats: InstrumentStats,
+}
+
+/// What a measurement does to a series: the instrument's kind and number kind in one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Op {
+    /// Adds an integer; negative increments are rejected.
+    CounterInt,
+    /// Adds an integer.
+    SumInt,
+    /// Adds a float; negative increments are rejected.
+    CounterF64,
+    /// Adds a float.
+    SumF64,
+    /// Keeps the last integer.
+    GaugeInt,
+    /// Keeps the last float.
+    GaugeF64,
+    /// Explicit-bucket histogram.
+    Histogram,
+    /// Exponential histogram.
+    ExpoHistogram,
+    /// Takes no measurements (values come from its callback).
+    Observable,
+}
+
+impl Op {
+    fn of(desc: &InstrumentDesc) -> Op {
+        match (desc.kind, desc.number) {
+            (InstrumentKind::Counter, NumberKind::Int) => Op::CounterInt,
+            (InstrumentKind::Counter, NumberKind::Double) => Op::CounterF64,
+            (InstrumentKind::UpDownCounter, NumberKind::Int) => Op::SumInt,
+            (InstrumentKind::UpDownCounter, NumberKind::Double) => Op::SumF64,
+            (InstrumentKind::Gauge, NumberKind::Int) => Op::GaugeInt,
+            (InstrumentKind::Gauge, NumberKind::Double) => Op::GaugeF64,
+            (InstrumentKind::Histogram, _) => Op::Histogram,
+            (InstrumentKind::ExponentialHistogram, _) => Op::ExpoHistogram,
+            _ => Op::Observable,
+        }
+    }
 }
 
 /// The registry: instruments and their series in fixed tables (see the [module docs](self)).
@@ -473,6 +547,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             cap: desc.max_series,
             hist_base: hist_base as u16,
             stride: stride as u16,
+            op: Op::of(&desc),
+            empty_slot: EMPTY,
             stats: InstrumentStats::default(),
         };
         let id = self.instrument_count;
@@ -519,21 +595,51 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     /// Records `value` for the attribute set `attributes` (order does not matter): adds to a
     /// counter, sets a gauge, records into a histogram.
-    #[inline]
+    #[inline(always)]
     pub fn record(
         &mut self,
         instrument: Instrument,
         value: impl Into<Number>,
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
-        let i = usize::from(instrument.0);
         let value = value.into();
+        if attributes.is_empty() {
+            // No attributes: straight to the remembered series, no hashing, no lookup.
+            let i = usize::from(instrument.0);
+            let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+            let (op, slot) = (inst.op, inst.empty_slot);
+            if let Some(s) = self.series.get_mut(usize::from(slot)) {
+                if s.state != FREE && s.add_int(value) {
+                    return Ok(());
+                }
+            }
+            if op != Op::Observable && slot != EMPTY {
+                return self.apply(i, op, usize::from(slot), value);
+            }
+        }
+        self.record_attrs(instrument, value, attributes)
+    }
+
+    /// [`record`](Self::record) through the lookup.
+    #[inline(never)]
+    fn record_attrs(
+        &mut self,
+        instrument: Instrument,
+        value: Number,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        let i = usize::from(instrument.0);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
-        if inst.desc.kind.is_observable() {
+        let op = inst.op;
+        if op == Op::Observable {
             return Err(RecordError::WrongKind);
         }
-        let slot = self.find_or_insert(i, attributes);
-        self.apply(i, slot, value)
+        let slot = if attributes.is_empty() {
+            self.find_empty(i)
+        } else {
+            self.find_or_insert(i, attributes)
+        };
+        self.apply(i, op, slot, value)
     }
 
     /// Pins the series for `attributes` and returns a handle that records with no lookup.
@@ -562,20 +668,54 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Records `value` into a bound series.
-    #[inline]
+    #[inline(always)]
     pub fn record_bound(
         &mut self,
         bound: Bound,
         value: impl Into<Number>,
     ) -> Result<(), RecordError> {
+        let value = value.into();
+        // A handle's series is pinned, so never freed or reused: an integer add needs no
+        // instrument lookup.
+        if let Some(s) = self.series.get_mut(usize::from(bound.slot)) {
+            if s.state == PINNED && s.add_int(value) {
+                return Ok(());
+            }
+        }
+        self.record_bound_checked(bound, value)
+    }
+
+    /// [`record_bound`](Self::record_bound) for other ops, the overflow series and handles
+    /// that are not this registry's.
+    #[inline(never)]
+    fn record_bound_checked(&mut self, bound: Bound, value: Number) -> Result<(), RecordError> {
         let i = usize::from(bound.instrument);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let slot = usize::from(bound.slot);
         let base = usize::from(inst.base);
-        if slot < base || slot > base + usize::from(inst.cap) {
+        let op = inst.op;
+        // A handle from another registry must not reach another instrument's series.
+        if slot.wrapping_sub(base) > usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
         }
-        self.apply(i, slot, value.into())
+        if op == Op::Observable {
+            return Err(RecordError::WrongKind);
+        }
+        self.apply(i, op, slot, value)
+    }
+
+    /// The series of the empty attribute set (created if needed), remembered for the next
+    /// record with no attributes.
+    #[cold]
+    #[inline(never)]
+    fn find_empty(&mut self, i: usize) -> usize {
+        let slot = self.find_or_insert(i, &[]);
+        if let Some(inst) = self.inst_mut(i) {
+            if slot < usize::from(inst.base) + usize::from(inst.cap) {
+                inst.empty_slot = slot as u16;
+            }
+        }
+        slot
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
@@ -585,35 +725,59 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
-        let probe = key::probe(keys, attributes, K);
-        // Values that do not fit are packed (truncated) first, and looked up by the packed
-        // key; values that fit are compared in place, with no packing on the hot path.
-        if !probe.fits {
-            return self.find_or_insert_packed(i, attributes);
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let mut key = [0u8; K];
+        if let Some(hash) = key::pack_in_order(keys, attributes, &mut key) {
+            let h = (hash >> 48) as u16;
+            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
+                return slot;
+            }
+            return self.insert_key(i, h, &key);
         }
-        if probe.dropped > 0 {
-            self.count_loss(
-                i,
-                key::EncodeLoss {
-                    truncated: 0,
-                    dropped: probe.dropped.min(usize::from(u8::MAX)) as u8,
-                },
-            );
-        }
-        let h = (probe.hash >> 48) as u16;
-        self.lookup_or_insert(
-            i,
-            h,
-            |s| key::matches(keys, attributes, &probe.at, &s.key),
-            |key| {
-                key::encode(keys, attributes, key);
-            },
-        )
+        self.find_or_insert_packed(i, attributes)
     }
 
-    /// The slow path: values that must be truncated are packed first and looked up by the
-    /// packed key.
+    /// A new attribute set (or a full table): looks up again and inserts, or overflows.
     #[cold]
+    #[inline(never)]
+    fn insert_key(&mut self, i: usize, h: u16, key: &[u8; K]) -> usize {
+        self.lookup_or_insert(i, h, |s| s.key == *key, |k| *k = *key)
+    }
+
+    /// The existing series of instrument slots `base..base + cap` with hash `h` that
+    /// `is_match`, if any.
+    #[inline(always)]
+    fn find(
+        &self,
+        base: usize,
+        cap: usize,
+        h: u16,
+        is_match: impl Fn(&Series<K>) -> bool,
+    ) -> Option<usize> {
+        let index = self.index.get(base..base + cap)?;
+        let series = self.series.get(base..base + cap)?;
+        let mut pos = (usize::from(h) * index.len()) >> 16;
+        for _ in 0..index.len() {
+            let e = index.get(pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                return None;
+            }
+            if let Some(s) = series.get(usize::from(e)) {
+                if s.hash == h && is_match(s) {
+                    return Some(base + usize::from(e));
+                }
+            }
+            pos += 1;
+            if pos == index.len() {
+                pos = 0;
+            }
+        }
+        None
+    }
+
+    /// The general path (attributes in another order, undeclared or repeated keys, values
+    /// that must be truncated): pack in declared order, then look up by the packed key.
     #[inline(never)]
     fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.inst(i) else {
@@ -621,12 +785,18 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         };
         let keys = inst.desc.attribute_keys;
         let mut key = [0u8; K];
-        let loss = key::encode(keys, attributes, &mut key).1;
+        let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
         if loss != key::EncodeLoss::default() {
             self.count_loss(i, loss);
         }
-        let h = (key::hash_key(keys, &key) >> 48) as u16;
-        self.lookup_or_insert(i, h, |s| s.key == key, |k| *k = key)
+        let h = (hash >> 48) as u16;
+        if let Some(inst) = self.inst(i) {
+            let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
+                return slot;
+            }
+        }
+        self.insert_key(i, h, &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
@@ -644,6 +814,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         };
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
+        let op = inst.op;
         let overflow = base + cap;
         if cap == 0 {
             return self.route_overflow(i, overflow);
@@ -688,6 +859,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                 hash: h,
                 state: LIVE,
                 dirty: false,
+                op,
                 key,
             };
         }
@@ -744,101 +916,164 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
     }
 
-    /// Applies one measurement to series `slot` of instrument `i`.
+    /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
     #[inline(always)]
-    fn apply(&mut self, i: usize, slot: usize, value: Number) -> Result<(), RecordError> {
-        let inst = or_return!(
-            self.instruments.get(i).and_then(|x| x.as_ref()),
+    fn apply(&mut self, i: usize, op: Op, slot: usize, value: Number) -> Result<(), RecordError> {
+        let monotonic = matches!(op, Op::CounterInt | Op::CounterF64);
+        if !value.is_finite() || (monotonic && value.is_negative()) {
+            return Err(self.reject(i, value));
+        }
+        let s = or_return!(
+            self.series.get_mut(slot),
             Err(RecordError::UnknownInstrument)
         );
-        let kind = inst.desc.kind;
-        let number = inst.desc.number;
-        let overflow = usize::from(inst.base) + usize::from(inst.cap);
-        let is_hist = inst.desc.is_histogram();
-        let (hist_index, max_size) = (
-            usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base)),
-            usize::from(inst.desc.max_size),
-        );
-        let bounds = inst.desc.bounds;
-        let stride = usize::from(inst.stride);
-        if kind.is_observable() {
-            return Err(RecordError::WrongKind);
+        if s.state == FREE {
+            return self.apply_revive(i, op, slot, value);
         }
-        let rejected =
-            !value.is_finite() || (kind == InstrumentKind::Counter && value.is_negative());
-        if rejected {
-            if let Some(inst) = self.inst_mut(i) {
-                inst.stats.rejected = inst.stats.rejected.saturating_add(1);
-            }
-            return Err(if value.is_finite() {
-                RecordError::Negative
-            } else {
-                RecordError::NotFinite
-            });
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Counts a rejected measurement and says why it was rejected.
+    #[cold]
+    #[inline(never)]
+    fn reject(&mut self, i: usize, value: Number) -> RecordError {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+        }
+        if value.is_finite() {
+            RecordError::Negative
+        } else {
+            RecordError::NotFinite
+        }
+    }
+
+    /// A measurement for a free slot: the overflow series comes to life on its first one;
+    /// any other free slot is not a series (a stale or foreign handle).
+    #[cold]
+    #[inline(never)]
+    fn apply_revive(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        if slot != usize::from(inst.base) + usize::from(inst.cap) {
+            return Err(RecordError::UnknownInstrument);
         }
         let start = self.last_collect;
-        let state = or_return!(self.series.get(slot), Err(RecordError::UnknownInstrument)).state;
-        if state == FREE {
-            if slot != overflow {
-                return Err(RecordError::UnknownInstrument);
-            }
-            // The overflow series comes to life on its first measurement.
-            if let Some(s) = self.series.get_mut(slot) {
-                *s = Series {
-                    start,
-                    state: LIVE,
-                    ..Series::EMPTY
-                };
-            }
-            self.reset_hist(i, slot);
+        if let Some(s) = self.series.get_mut(slot) {
+            *s = Series {
+                start,
+                state: LIVE,
+                op,
+                ..Series::EMPTY
+            };
         }
+        self.reset_hist(i, slot);
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Applies a (valid) measurement to a live series.
+    #[inline(always)]
+    fn apply_live(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
         let s = or_return!(
             self.series.get_mut(slot),
             Err(RecordError::UnknownInstrument)
         );
         s.recorded = s.recorded.wrapping_add(1);
         s.dirty = true;
-        match (kind, number) {
-            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
-                s.value = (s.value as i64).wrapping_add(value.as_i64()) as u64;
+        // Integer sums first, with one compare (they are adjacent in `Op`).
+        if matches!(op, Op::CounterInt | Op::SumInt) {
+            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            return Ok(());
+        }
+        match op {
+            Op::CounterInt | Op::SumInt => {
+                s.value = s.value.wrapping_add(value.as_i64() as u64);
             }
-            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
+            Op::CounterF64 | Op::SumF64 => {
                 s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
             }
-            (InstrumentKind::Gauge, NumberKind::Int) => s.value = value.as_i64() as u64,
-            (InstrumentKind::Gauge, NumberKind::Double) => s.value = value.as_f64().to_bits(),
-            _ if is_hist => {
-                let v = value.as_f64();
-                let h = or_return!(
-                    self.hist.get_mut(hist_index),
-                    Err(RecordError::UnknownInstrument)
-                );
-                h.count += 1;
-                h.sum += v;
-                h.min = h.min.min(v);
-                h.max = h.max.max(v);
-                let at = h.at as usize;
-                let words = or_return!(
-                    self.buckets.get_mut(at..at + stride),
-                    Err(RecordError::UnknownInstrument)
-                );
-                if kind == InstrumentKind::Histogram {
-                    let b = bounds.partition_point(|b| *b < v);
-                    if let Some(c) = words.get_mut(b) {
-                        *c += 1;
-                    }
-                } else {
-                    expo_record(h, words, max_size, v);
-                }
-            }
-            _ => return Err(RecordError::WrongKind),
+            Op::GaugeInt => s.value = value.as_i64() as u64,
+            Op::GaugeF64 => s.value = value.as_f64().to_bits(),
+            Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
+            Op::ExpoHistogram => return self.record_expo(i, slot, value.as_f64()),
+            Op::Observable => return Err(RecordError::WrongKind),
         }
+        Ok(())
+    }
+
+    /// Records finite `v` into explicit-bucket histogram series `slot` of instrument `i`.
+    #[inline(always)]
+    fn record_explicit(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let bounds = inst.desc.bounds;
+        // Bounds ascend, so the bucket is the number of bounds below `v`. Up to 16 bounds,
+        // count them without branches: independent compares, where a binary search chains
+        // four load-compare steps.
+        let b = if bounds.len() <= 16 {
+            bounds.iter().fold(0, |n, b| n + usize::from(*b < v))
+        } else {
+            bounds.partition_point(|b| *b < v)
+        };
+        debug_assert!(b < usize::from(inst.stride));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        if v < h.min {
+            h.min = v;
+        }
+        if v > h.max {
+            h.max = v;
+        }
+        // In range by construction: a series owns `bounds.len() + 1` words from `at`.
+        if let Some(c) = self.buckets.get_mut(h.at as usize + b) {
+            *c += 1;
+        }
+        Ok(())
+    }
+
+    /// Records finite `v` into exponential histogram series `slot` of instrument `i`.
+    #[inline(never)]
+    fn record_expo(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let (stride, max_size) = (usize::from(inst.stride), usize::from(inst.desc.max_size));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        h.min = h.min.min(v);
+        h.max = h.max.max(v);
+        let at = h.at as usize;
+        let words = or_return!(
+            self.buckets.get_mut(at..at + stride),
+            Err(RecordError::UnknownInstrument)
+        );
+        expo_record(h, words, max_size, v);
         Ok(())
     }
 
     /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
     fn reclaim(&mut self, i: usize, slot: usize) {
-        let Some(inst) = self.inst(i) else { return };
+        let Some(inst) = self.inst_mut(i) else { return };
+        if usize::from(inst.empty_slot) == slot {
+            inst.empty_slot = EMPTY;
+        }
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         let Some(s) = self.series.get(slot) else {
@@ -1206,5 +1441,68 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             self.buckets_used,
             B
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{AttributeValue, MetricsSource, PointValue};
+
+    /// The remembered empty-set series is forgotten when it is reclaimed: a later record
+    /// with no attributes must not land in the series that reused its slot.
+    #[test]
+    fn empty_set_slot_is_forgotten_on_reclaim() {
+        let mut reg: Registry<1, 2, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(
+                InstrumentDesc::counter_u64("c")
+                    .attributes(&["k"])
+                    .max_series(1)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        let mut snap: Snapshot<1, 2, 16, 1, 1> = Snapshot::new();
+        reg.record(c, 1u64, &[]).unwrap();
+        reg.collect(&mut snap, 2);
+        assert_eq!(snap.point_count(0), 1);
+        // Delivered with nothing since: the series is reclaimed.
+        reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+        let kv = [KeyValue::new("k", AttributeValue::Str("v"))];
+        reg.record(c, 5u64, &kv).unwrap();
+        // The only slot is taken by {k=v}: no attributes now overflow.
+        reg.record(c, 2u64, &[]).unwrap();
+        reg.collect(&mut snap, 3);
+        assert_eq!(snap.point_count(0), 2);
+        assert_eq!(snap.point(0, 0).value, PointValue::Int(5));
+        assert_eq!(snap.point(0, 1).value, PointValue::Int(2));
+        assert_eq!(reg.stats(c).unwrap().overflowed, 1);
+    }
+
+    /// Integer adds through a bound handle take the short path; others (floats into an
+    /// integer counter, negative increments) are checked and counted as before.
+    #[test]
+    fn bound_fast_path_keeps_the_checks() {
+        let mut reg: Registry<2, 4, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(InstrumentDesc::counter_u64("c").max_series(1))
+            .unwrap();
+        let u = reg
+            .declare(InstrumentDesc::up_down_counter_i64("u").max_series(1))
+            .unwrap();
+        let bc = reg.bind(c, &[]).unwrap();
+        let bu = reg.bind(u, &[]).unwrap();
+        reg.record_bound(bc, 3u64).unwrap();
+        assert_eq!(reg.record_bound(bc, -1i64), Err(RecordError::Negative));
+        assert_eq!(reg.record_bound(bc, f64::NAN), Err(RecordError::NotFinite));
+        reg.record_bound(bc, 2.0).unwrap();
+        reg.record_bound(bu, -4i64).unwrap();
+        reg.record_bound(bu, u64::MAX).unwrap(); // saturates to i64::MAX
+        reg.record(c, 1u64, &[]).unwrap();
+        let mut snap: Snapshot<2, 4, 16, 1, 1> = Snapshot::new();
+        reg.collect(&mut snap, 2);
+        assert_eq!(snap.point(0, 0).value, PointValue::Int(6));
+        assert_eq!(snap.point(1, 0).value, PointValue::Int(i64::MAX - 4));
+        assert_eq!(reg.stats(c).unwrap().rejected, 2);
     }
 }
