@@ -26,7 +26,16 @@ fi
 for target in "${targets[@]}"; do
     scratch="$(mktemp -d)"
     echo "== fuzzing $target for ${seconds}s"
-    cargo +nightly fuzz run "$target" "$scratch" "corpus/$target" -- \
-        -max_total_time="$seconds" -max_len=4096 -timeout=10
+    # libFuzzer reports every coverage gain; keep the log to its closing lines (a crash
+    # report is among them, and pipefail keeps cargo fuzz's exit status).
+    log="$(mktemp)"
+    if ! cargo +nightly fuzz run "$target" "$scratch" "corpus/$target" -- \
+        -max_total_time="$seconds" -max_len=4096 -timeout=10 >"$log" 2>&1; then
+        tail -n 60 "$log"
+        rm -f "$log"
+        exit 1
+    fi
+    grep -E '^Done|stat::' "$log" || tail -n 3 "$log"
+    rm -f "$log"
     rm -rf "$scratch"
 done
