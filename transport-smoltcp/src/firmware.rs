@@ -7,6 +7,10 @@
 //! [`ExportReport`]. Nothing is allocated; everything is borrowed from the caller for the
 //! duration of the call only, so the firmware has its stack back in between exports.
 //!
+//! [`export_once_with`] does the same with a connector layered over `Blocking`, such as
+//! `otlp-embedded-tls`'s `TlsConnector` for HTTPS: see [`Layer`]. This crate depends on no
+//! TLS crate; the caller's layer type brings it.
+//!
 //! ```
 //! use otlp_embedded::export::{ExportOutcome, ExporterConfig};
 //! use otlp_embedded::proto::{RequestHeader, Resource, Scope};
