@@ -506,6 +506,122 @@ mod firmware_client {
         pki.ca.cert_der.clone()
     }
 
+    use embedded_io::{Read as _, Write as _};
+
+    /// What the TLS layer did to the stream beneath.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Event {
+        Write(usize),
+        Flush,
+        Close(CloseMode),
+    }
+
+    /// [`LoopbackTcp`] with every write, flush and close recorded.
+    struct Recording {
+        tcp: LoopbackTcp,
+        events: std::rc::Rc<std::cell::RefCell<Vec<Event>>>,
+    }
+    struct RecordingConnection {
+        inner: otlp_embedded_tests::tls_server::LoopbackConnection,
+        events: std::rc::Rc<std::cell::RefCell<Vec<Event>>>,
+    }
+    impl Connect for Recording {
+        type Connection<'c> = RecordingConnection;
+        fn connect(
+            &mut self,
+            endpoint: &Endpoint<'_>,
+            deadline: otlp_embedded::time::Instant,
+        ) -> Result<RecordingConnection, TransportError> {
+            Ok(RecordingConnection {
+                inner: self.tcp.connect(endpoint, deadline)?,
+                events: self.events.clone(),
+            })
+        }
+    }
+    impl embedded_io::ErrorType for RecordingConnection {
+        type Error = std::io::Error;
+    }
+    impl embedded_io::Read for RecordingConnection {
+        fn read(&mut self, buf: &mut [u8]) -> Result<usize, std::io::Error> {
+            self.inner.read(buf)
+        }
+    }
+    impl embedded_io::Write for RecordingConnection {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, std::io::Error> {
+            let n = self.inner.write(buf)?;
+            self.events.borrow_mut().push(Event::Write(n));
+            Ok(n)
+        }
+        fn flush(&mut self) -> Result<(), std::io::Error> {
+            self.events.borrow_mut().push(Event::Flush);
+            self.inner.flush()
+        }
+    }
+    impl Connection for RecordingConnection {
+        fn set_deadline(&mut self, deadline: otlp_embedded::time::Instant) {
+            self.inner.set_deadline(deadline);
+        }
+        fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+            self.events.borrow_mut().push(Event::Close(mode));
+            self.inner.close(mode)
+        }
+    }
+
+    /// Closing after the whole response but before the server's close_notify was read (as
+    /// core's HTTP client does, by Content-Length) sends the client's close_notify and
+    /// closes beneath without flushing in between: a flush that waits for the peer's
+    /// acknowledgement (smoltcp's) would wait for a retransmission when the peer closes on
+    /// reading close_notify (Linux does, without acknowledging it).
+    #[test]
+    fn graceful_close_sends_close_notify_without_waiting_for_it() {
+        let pki = TestPki::generate();
+        let (addr, handle) = start_tls_server(&pki, TlsServerOptions::default());
+        let events = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut b = buffers();
+        let mut tls: TlsConnector<'_, _, OsRng, NoClock> = TlsConnector::new(
+            Recording {
+                tcp: LoopbackTcp { addr },
+                events: events.clone(),
+            },
+            OsRng,
+            TlsOptions::new(&pki.ca.cert_der),
+            &mut b.read,
+            &mut b.write,
+        );
+        let mut connection = tls
+            .connect(
+                &endpoint("localhost", addr.port()),
+                now().add_millis(TIMEOUT_MS),
+            )
+            .expect("handshake");
+        let body = request_body();
+        let head = format!(
+            "POST /v1/metrics HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        connection.write_all(head.as_bytes()).expect("head");
+        connection.write_all(&body).expect("body");
+        connection.flush().expect("flush");
+        let mut response = vec![0u8; RESPONSE.len()];
+        connection.read_exact(&mut response).expect("response");
+        assert_eq!(response, RESPONSE);
+        let written_before_close = events.borrow().len();
+        connection
+            .close(CloseMode::Graceful)
+            .expect("graceful close");
+        let outcome = handle.join();
+        assert_request_received(&outcome);
+        assert!(outcome.client_close_notify, "{outcome:?}");
+        // The close: one close_notify record (24 bytes: header, alert, type, tag), then the
+        // close beneath; nothing waits for it in between.
+        let events = events.borrow();
+        assert_eq!(
+            &events[written_before_close..],
+            &[Event::Write(24), Event::Close(CloseMode::Graceful)],
+            "{events:?}"
+        );
+    }
+
     #[test]
     fn right_ca_exchanges() {
         let (result, outcome) = run::<Now2026>(TlsServerOptions::default(), ca, false, "localhost");

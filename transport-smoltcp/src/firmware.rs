@@ -7,6 +7,10 @@
 //! [`ExportReport`]. Nothing is allocated; everything is borrowed from the caller for the
 //! duration of the call only, so the firmware has its stack back in between exports.
 //!
+//! [`export_once_with`] does the same with a connector layered over `Blocking`, such as
+//! `otlp-embedded-tls`'s `TlsConnector` for HTTPS: see [`Layer`]. This crate depends on no
+//! TLS crate; the caller's layer type brings it.
+//!
 //! ```
 //! use otlp_embedded::export::{ExportOutcome, ExporterConfig};
 //! use otlp_embedded::proto::{RequestHeader, Resource, Scope};
@@ -55,8 +59,11 @@ use otlp_embedded::time::{Clock, Instant, UnixNanos};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::Device;
 
+use otlp_embedded::transport::Connect;
+
 use crate::blocking::Blocking;
 use crate::client::TcpClient;
+use crate::resolve::IpLiteral;
 
 /// The caller's network stack, clock and idle hook, borrowed for one export.
 ///
@@ -110,8 +117,76 @@ where
     H: FnMut(Instant, Instant),
     Pr: Producer,
 {
+    export_once_with(stack, Plain, producer, snapshot, buffer, config, unix_now)
+}
+
+/// A connector layered over the stack's [`Blocking`] connector for [`export_once_with`]:
+/// TLS, for one (`otlp-embedded-tls`'s `TlsConnector` over `B`), or [`Plain`] for none.
+///
+/// `B` is the `Blocking` connector `export_once_with` builds over the caller's stack. The
+/// layer must be able to hand it back ([`Layer::beneath`]) because the waits between
+/// retries run on it (they keep the stack polled), not on the layer.
+///
+/// A TLS layer, sketched (the type holding the TLS crate's arguments is the caller's, so
+/// the trait can be implemented for it; this crate does not depend on any TLS crate):
+///
+/// ```text
+/// struct Tls<'b, R> { rng: R, options: TlsOptions<'b>, read: &'b mut [u8], write: &'b mut [u8] }
+/// impl<'b, B: Connect, R: RngCore + CryptoRng> Layer<B> for Tls<'b, R> {
+///     type Connector = TlsConnector<'b, B, R>;
+///     fn wrap(self, beneath: B) -> Self::Connector {
+///         TlsConnector::new(beneath, self.rng, self.options, self.read, self.write)
+///     }
+///     fn beneath(connector: &mut Self::Connector) -> &mut B {
+///         connector.inner_mut()
+///     }
+/// }
+/// ```
+pub trait Layer<B> {
+    /// The connector the HTTP client uses.
+    type Connector: Connect;
+    /// Build the connector over `beneath`.
+    fn wrap(self, beneath: B) -> Self::Connector;
+    /// The connector beneath, for the waits between retries.
+    fn beneath(connector: &mut Self::Connector) -> &mut B;
+}
+
+/// No layer: HTTP straight over [`Blocking`], as [`export_once`] does.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Plain;
+
+impl<B: Connect> Layer<B> for Plain {
+    type Connector = B;
+    fn wrap(self, beneath: B) -> B {
+        beneath
+    }
+    fn beneath(connector: &mut B) -> &mut B {
+        connector
+    }
+}
+
+/// [`export_once`] with a connector layered over the stack's [`Blocking`] one, such as
+/// TLS: `layer` wraps the `Blocking` connector, and core's [`HttpClient`] runs over what
+/// it returns. Everything [`export_once`] says holds; the endpoint's scheme is the
+/// layer's business (a TLS layer wants `https`, and opens plain TCP beneath).
+pub fn export_once_with<'a, 's, D, K, H, L, Pr, const P: usize>(
+    stack: Stack<'a, 's, D, K, H, P>,
+    layer: L,
+    producer: &mut Pr,
+    snapshot: &mut Pr::Snapshot,
+    buffer: &mut [u8],
+    config: ExporterConfig<'_>,
+    unix_now: UnixNanos,
+) -> ExportReport
+where
+    D: Device,
+    K: Clock,
+    H: FnMut(Instant, Instant),
+    L: Layer<Blocking<'a, 's, D, &'a K, H, IpLiteral, P>>,
+    Pr: Producer,
+{
     let clock = stack.clock;
-    let connector = Blocking::new(
+    let blocking = Blocking::new(
         stack.client,
         stack.iface,
         stack.device,
@@ -119,6 +194,7 @@ where
         clock,
     )
     .with_idle(stack.idle);
+    let connector = layer.wrap(blocking);
     let http: HttpClient<_, _> = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, http);
     let mut run = exporter.start(producer, snapshot, unix_now, clock.now());
@@ -127,7 +203,7 @@ where
     loop {
         match exporter.step(&mut run, producer, snapshot, buffer, &clock) {
             Step::Done(report) => return report,
-            Step::Wait(at) => exporter.exchange_mut().connector_mut().wait_until(at),
+            Step::Wait(at) => L::beneath(exporter.exchange_mut().connector_mut()).wait_until(at),
         }
     }
 }

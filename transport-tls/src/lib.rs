@@ -194,6 +194,9 @@ struct Shared {
     inner_error: Cell<Option<TransportError>>,
     /// Writes are dropped (an aborted connection must not send close_notify).
     discard_writes: Cell<bool>,
+    /// A graceful close is under way: flushes beneath are skipped, because the close
+    /// beneath waits for every written byte anyway, FIN included.
+    closing: Cell<bool>,
     /// The server sent a CertificateRequest.
     certificate_requested: Cell<bool>,
     /// A certificate failure the verifier worked out.
@@ -208,6 +211,7 @@ impl Shared {
         self.eof.set(false);
         self.inner_error.set(None);
         self.discard_writes.set(false);
+        self.closing.set(false);
         self.certificate_requested.set(false);
         self.verify_failure.set(None);
     }
@@ -290,7 +294,7 @@ impl<S: Connection> Write for Beneath<'_, S> {
     }
 
     fn flush(&mut self) -> Result<(), S::Error> {
-        if self.shared.discard_writes.get() {
+        if self.shared.discard_writes.get() || self.shared.closing.get() {
             return Ok(());
         }
         self.apply_deadline();
@@ -673,6 +677,12 @@ impl<'c, S: Connection + 'c> Connection for TlsStream<'c, S> {
         // close_notify in plaintext), and on abort: send nothing more.
         let quiet = mode == CloseMode::Abort || self.failed.is_some() || self.peer_closed;
         self.shared.discard_writes.set(quiet);
+        // Do not wait for the close_notify to be acknowledged before closing beneath: it
+        // then leaves with our FIN, which the server acknowledges at once. A server that
+        // closes its socket on reading close_notify (Linux then holds the connection in
+        // TIME-WAIT) may never send a delayed acknowledgement for it, and a flush that
+        // waits for one waits for a retransmission (a second with smoltcp).
+        self.shared.closing.set(true);
         let (beneath, tls_result) = match tls.close() {
             Ok(beneath) => (beneath, Ok(())),
             Err((beneath, e)) => {

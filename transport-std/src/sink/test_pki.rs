@@ -50,7 +50,8 @@ pub struct TestPki {
     pub ca: Identity,
     /// A CA that signed nothing here: trusting only it must fail.
     pub other_ca: Identity,
-    /// Server certificate for `localhost` and `127.0.0.1`, valid 2020 to 2099.
+    /// Server certificate for `localhost` and `127.0.0.1` (or the names given to
+    /// [`TestPki::generate_for`]), valid 2020 to 2099.
     pub server: Identity,
     /// Server certificate for the same names, valid only from 2000 to 2020.
     pub expired: Identity,
@@ -111,20 +112,31 @@ impl TestPki {
     ///
     /// Only if rcgen refuses this module's fixed parameters (a bug here).
     pub fn generate() -> Self {
+        Self::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// Like [`TestPki::generate`], but [`TestPki::server`] and [`TestPki::expired`] are
+    /// for `names` instead of `localhost` and `127.0.0.1`: a sink on another address (a
+    /// network namespace's) with a DNS name a client can check. A name that parses as an
+    /// IP address becomes an IP address name, any other a DNS name.
+    ///
+    /// # Panics
+    ///
+    /// If rcgen refuses a name (not a valid DNS name or IP address).
+    pub fn generate_for(names: &[&str]) -> Self {
         let (ca_params, ca_key, ca) = make_ca("otlp-embedded test CA");
         let (_, _, other_ca) = make_ca("otlp-embedded unrelated CA");
         let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let names = ["localhost", "127.0.0.1"];
         TestPki {
             server: make_leaf(
                 &issuer,
-                &names,
+                names,
                 ExtendedKeyUsagePurpose::ServerAuth,
                 (2020, 2099),
             ),
             expired: make_leaf(
                 &issuer,
-                &names,
+                names,
                 ExtendedKeyUsagePurpose::ServerAuth,
                 (2000, 2020),
             ),
