@@ -517,3 +517,83 @@ fn superloop_steps_never_block_on_retry_timing() {
         Some(Settlement::Delivered)
     );
 }
+
+#[test]
+fn retry_after_zero_still_backs_off() {
+    // An overloaded collector saying "retry now", or a date already past: no hot loop.
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exchange = ScriptedExchange::new(&clock, []);
+    exchange.fallback = Answer::RetryAfter(503, RetryAfter::Seconds(0));
+    let mut exporter = Exporter::new(config(), exchange);
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    let calls = exporter.exchange().calls.len();
+    // Backoff up to 8 s over a 30 s export allows a few dozen attempts, not thousands.
+    assert!(calls < 60, "{calls} attempts in one export");
+    producer.assert_each_settled_once();
+}
+
+#[test]
+fn rejected_counts_are_kept_within_what_was_sent() {
+    for (rejected, counted) in [(-3i64, 0u64), (100, 2), (1, 1)] {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(1, 2);
+        let mut exporter = Exporter::new(
+            config(),
+            ScriptedExchange::new(&clock, [Answer::Partial(rejected, "")]),
+        );
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.points_rejected, counted, "server said {rejected}");
+        assert!(report.points_rejected <= report.points_sent as u64);
+    }
+}
+
+#[test]
+fn long_partial_success_message_keeps_its_rejected_count() {
+    // The exporter keeps 256 bytes of body; the rejected count comes before the message.
+    let message: &'static str = Box::leak(
+        "rejected: bad unit on metric x; "
+            .repeat(20)
+            .into_boxed_str(),
+    );
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 4);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::Partial(3, message)]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::PartialSuccess);
+    assert_eq!(report.points_rejected, 3);
+    let kept = exporter.last_server_message();
+    assert!(
+        !kept.is_empty() && message.starts_with(kept),
+        "kept {kept:?}"
+    );
+}
+
+#[test]
+fn a_step_before_the_retry_is_due_sends_nothing() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(2))]),
+    );
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 1024];
+    let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
+    let first = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    assert_eq!(first, Step::Wait(Instant(1 + 2_000)));
+    // A careless superloop calls again at once, many times: the backoff holds.
+    for _ in 0..10 {
+        clock.advance(10);
+        let again = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+        assert_eq!(again, first);
+    }
+    assert_eq!(exporter.exchange().calls.len(), 1);
+}

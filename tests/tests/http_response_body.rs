@@ -344,8 +344,26 @@ fn decode_body_matrix() {
         decode_body(&response(500, false, st.len(), false), &st),
         ResponseBody::NotDecoded
     );
+    // A 2xx body cut by the buffer: what arrived still counts (the rejected count comes
+    // first); a message cut short is kept up to the cut and marked lossy.
     assert_eq!(
         decode_body(&response(200, true, 4, true), &partial),
+        ResponseBody::PartialSuccess(PartialSuccess {
+            rejected_data_points: 3,
+            error_message: "",
+            error_message_lossy: false,
+        })
+    );
+    assert_eq!(
+        decode_body(&response(200, true, 7, true), &partial),
+        ResponseBody::PartialSuccess(PartialSuccess {
+            rejected_data_points: 3,
+            error_message: "b",
+            error_message_lossy: true,
+        })
+    );
+    assert_eq!(
+        decode_body(&response(200, true, 1, true), &partial),
         ResponseBody::Truncated
     );
     assert_eq!(

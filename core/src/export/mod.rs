@@ -397,6 +397,8 @@ pub struct ExportRun<'a> {
     in_flight: Option<InFlight>,
     report: ExportReport,
     done: bool,
+    /// The last `Step::Wait` instant: a step before it does nothing.
+    not_before: Instant,
 }
 
 impl ExportRun<'_> {
@@ -526,6 +528,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             in_flight: None,
             report: ExportReport::empty(points_collected),
             done: false,
+            not_before: now,
         }
     }
 
@@ -552,6 +555,10 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 snapshot,
                 ExportErrorKind::DeadlineExceeded,
             );
+        }
+        if now < run.not_before {
+            // Called before the retry is due: the backoff holds however often we are asked.
+            return Step::Wait(run.not_before);
         }
         let flight = match run.in_flight {
             Some(flight) => flight,
@@ -706,8 +713,10 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                             _ => 0,
                         };
                         self.settle_flight(run, producer, snapshot, flight, Settlement::Delivered);
+                        // A server cannot reject fewer than none or more than it was sent.
+                        let rejected = rejected.clamp(0, flight.span.points as i64);
                         if rejected != 0 {
-                            let counted = rejected.unsigned_abs();
+                            let counted = rejected as u64;
                             run.report.points_rejected += counted;
                             self.stats.points_rejected += counted;
                             self.note_error(run, error_at(ExportErrorKind::Rejected(rejected)));
@@ -760,11 +769,13 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 ExportErrorKind::DeadlineExceeded,
             );
         }
+        log!(debug, "otlp export: request {=u32} retry in {=u64} ms", flight.index, delay);
+        run.not_before = at;
         Step::Wait(at)
     }
 
-    /// The delay before the next attempt: `Retry-After` when the server gave one, else
-    /// full jitter over an exponentially growing ceiling; both capped.
+    /// The delay before the next attempt: full jitter over an exponentially growing
+    /// ceiling, or the server's `Retry-After` when that is longer; both capped.
     fn retry_delay(
         &mut self,
         run: &ExportRun<'a>,
@@ -773,22 +784,25 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         now: Instant,
     ) -> u64 {
         let cap = u64::from(self.config.retry.max_delay_ms);
-        if let Some(retry_after) = retry_after {
-            let millis = match retry_after {
-                RetryAfter::Seconds(seconds) => u64::from(seconds).saturating_mul(1000),
-                RetryAfter::UnixSeconds(at) => {
-                    let unix_now_ms =
-                        run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
-                    at.saturating_mul(1000).saturating_sub(unix_now_ms)
-                }
-            };
-            return millis.min(cap);
-        }
         let exponent = u32::from(attempts.saturating_sub(1)).min(32);
         let ceiling = u64::from(self.config.retry.initial_backoff_ms)
             .saturating_mul(1u64 << exponent)
             .min(cap);
-        self.next_random() % (ceiling + 1)
+        let backoff = self.next_random() % (ceiling + 1);
+        let Some(retry_after) = retry_after else {
+            return backoff;
+        };
+        let millis = match retry_after {
+            RetryAfter::Seconds(seconds) => u64::from(seconds).saturating_mul(1000),
+            RetryAfter::UnixSeconds(at) => {
+                let unix_now_ms =
+                    run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
+                at.saturating_mul(1000).saturating_sub(unix_now_ms)
+            }
+        };
+        // The server's wait is a floor, not a licence to hammer it: `Retry-After: 0`, or a
+        // date already past (clocks disagree), still backs off.
+        millis.max(backoff).min(cap)
     }
 
     /// xorshift64*: small, seedable, good enough to spread retries.

@@ -133,7 +133,13 @@ impl<C: Connect, K: Clock, const HEAD: usize> Exchange for HttpClient<C, K, HEAD
         let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
         let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
         let read = read_response(&mut conn, &self.clock, deadline, &mut reader);
+        let answered_success = reader
+            .response()
+            .is_some_and(|r| (200..300).contains(&r.status));
         let result = match (written, read) {
+            // An early answer is only believable as a refusal (413 while we still send): a
+            // 2xx to a request that did not all go out is not a delivery.
+            (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
             (_, Ok(end)) => Ok(end),
             // The server may answer early and close (413 while we still send); only when
             // no answer can be read either does the write error stand.

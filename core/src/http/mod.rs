@@ -171,6 +171,10 @@ pub enum ExchangeError {
     DuplicateContentLength,
     /// `Content-Length` appeared more than once with different values.
     ConflictingContentLength,
+    /// The server answered 2xx before the whole request was written. It cannot have
+    /// received the data, so this is not a delivery (a health-check responder or a broken
+    /// proxy that answers at once); retried like a transport failure.
+    SuccessBeforeRequestSent,
 }
 
 impl ExchangeError {
@@ -290,6 +294,9 @@ impl core::fmt::Display for ExchangeError {
             }
             ExchangeError::DuplicateContentLength => f.write_str("duplicate content-length"),
             ExchangeError::ConflictingContentLength => f.write_str("conflicting content-length"),
+            ExchangeError::SuccessBeforeRequestSent => {
+                f.write_str("server answered 2xx before the request was fully written")
+            }
         }
     }
 }

@@ -77,8 +77,19 @@ impl<'a> PollExchange<'a> {
         match step {
             Poll::Pending => Poll::Pending,
             Poll::Ready(result) => {
+                let request_sent =
+                    self.write_error.is_none() && self.writer.is_done() && self.flushed;
+                let answered_success = self
+                    .reader
+                    .response()
+                    .is_some_and(|r| (200..300).contains(&r.status));
                 let result = match (result, self.write_error) {
                     (Err(_), Some(w)) => Err(w),
+                    // Early answers stand only as refusals: a 2xx to a request that did not
+                    // all go out is not a delivery.
+                    (Ok(_), _) if answered_success && !request_sent => {
+                        Err(ExchangeError::SuccessBeforeRequestSent)
+                    }
                     (r, _) => r,
                 };
                 let close = match result {

@@ -109,11 +109,27 @@ const FIXED32: u8 = 5;
 struct Input<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// Reading a body cut off by the caller's buffer: a length-delimited field that runs
+    /// past the end yields what arrived, and `cut` says so.
+    lenient: bool,
+    cut: bool,
 }
 
 impl<'a> Input<'a> {
     fn new(bytes: &'a [u8]) -> Self {
-        Input { bytes, pos: 0 }
+        Input {
+            bytes,
+            pos: 0,
+            lenient: false,
+            cut: false,
+        }
+    }
+
+    fn lenient(bytes: &'a [u8]) -> Self {
+        Input {
+            lenient: true,
+            ..Input::new(bytes)
+        }
     }
 
     fn at_end(&self) -> bool {
@@ -162,6 +178,11 @@ impl<'a> Input<'a> {
 
     fn len_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.varint()?;
+        let available = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
+        if self.lenient && n > available {
+            self.cut = true;
+            return self.take(available);
+        }
         self.take(n)
     }
 
@@ -226,8 +247,10 @@ fn expect(field: u32, wire: u8, expected: u8) -> Result<(), DecodeError> {
     }
 }
 
-fn merge_partial<'a>(into: &mut PartialSuccess<'a>, bytes: &'a [u8]) -> Result<(), DecodeError> {
-    let mut input = Input::new(bytes);
+fn merge_partial<'a>(
+    into: &mut PartialSuccess<'a>,
+    mut input: Input<'a>,
+) -> Result<(), DecodeError> {
     while !input.at_end() {
         let (field, wire) = input.tag()?;
         match field {
@@ -238,11 +261,43 @@ fn merge_partial<'a>(into: &mut PartialSuccess<'a>, bytes: &'a [u8]) -> Result<(
             2 => {
                 expect(field, wire, LEN)?;
                 (into.error_message, into.error_message_lossy) = lossy_str(input.len_delimited()?);
+                into.error_message_lossy |= input.cut;
             }
             _ => input.skip(field, wire)?,
         }
     }
     Ok(())
+}
+
+/// Decode what arrived of an `ExportMetricsServiceResponse` that the caller's buffer cut
+/// off: fields before the cut are kept (the rejected count comes first on the wire), a
+/// message cut short is kept up to the cut and marked lossy, and decoding stops quietly at
+/// the cut instead of failing.
+pub fn decode_export_response_prefix(bytes: &[u8]) -> ExportResponse<'_> {
+    let mut input = Input::lenient(bytes);
+    let mut response = ExportResponse::default();
+    while !input.at_end() {
+        let Ok((field, wire)) = input.tag() else {
+            break;
+        };
+        let step = if field == 1 && wire == LEN {
+            input.len_delimited().map(|inner| {
+                let partial = response
+                    .partial_success
+                    .get_or_insert_with(Default::default);
+                let mut nested = Input::lenient(inner);
+                nested.cut = input.cut;
+                // An error inside is the cut: what was decoded before it stays.
+                let _ = merge_partial(partial, nested);
+            })
+        } else {
+            input.skip(field, wire)
+        };
+        if step.is_err() {
+            break;
+        }
+    }
+    response
 }
 
 /// Decode an `ExportMetricsServiceResponse` (an empty body is a response with nothing set).
@@ -257,7 +312,7 @@ pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, Decode
             let partial = response
                 .partial_success
                 .get_or_insert_with(Default::default);
-            merge_partial(partial, input.len_delimited()?)?;
+            merge_partial(partial, Input::new(input.len_delimited()?))?;
         } else {
             input.skip(field, wire)?;
         }
@@ -306,7 +361,9 @@ pub enum ResponseBody<'a> {
     /// Not decoded: the content type is not `application/x-protobuf`, or a non-2xx body is
     /// empty.
     NotDecoded,
-    /// The body was longer than the buffer, so the protobuf is incomplete.
+    /// The body was longer than the buffer, so the protobuf is incomplete (a 2xx whose kept
+    /// part shows a partial success is reported as [`ResponseBody::PartialSuccess`] with
+    /// what arrived).
     Truncated,
     /// The protobuf body did not decode.
     Invalid(DecodeError),
@@ -324,6 +381,14 @@ pub fn decode_body<'a>(response: &HttpResponse, body: &'a [u8]) -> ResponseBody<
         return ResponseBody::NotDecoded;
     }
     if response.body_truncated {
+        // A long partial-success message must not hide the rejected count before it.
+        if success {
+            if let Some(p) = decode_export_response_prefix(bytes).partial_success {
+                if p.rejected_data_points != 0 || !p.error_message.is_empty() {
+                    return ResponseBody::PartialSuccess(p);
+                }
+            }
+        }
         return ResponseBody::Truncated;
     }
     if success {
