@@ -505,7 +505,7 @@ fn bytes_after_a_content_length_body_are_not_counted() {
 #[test]
 fn chunked_body_with_extensions_and_trailers() {
     let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
-              3;name=value;q=\"x y\"\r\nhel\r\n2 \r\nlo\r\n000A\r\n0123456789\r\n0;last\r\nX-Trailer: 1\r\nY: 2\r\n\r\n";
+              3;name=value;q=\"x y\"\r\nhel\r\n2 \r\nlo\r\n000A \t; a = b\r\n0123456789\r\n0;last\r\nX-Trailer: 1\r\nY: 2\r\n\r\n";
     check_all_splits(r, Ok(ok(200, b"hello0123456789", r.len())));
 }
 
@@ -786,6 +786,15 @@ fn malformed_responses() {
     );
     check_all_splits(
         chunked("5\x01\r\n"),
+        err(ExchangeError::Malformed(Malformed::ChunkSize)),
+    );
+    // Only whitespace may stand between the size and its `;`: "5 5" is not a size.
+    check_all_splits(
+        chunked("5 5\r\nhello\r\n0\r\n\r\n"),
+        err(ExchangeError::Malformed(Malformed::ChunkSize)),
+    );
+    check_all_splits(
+        chunked("5 x;a=b\r\nhello\r\n0\r\n\r\n"),
         err(ExchangeError::Malformed(Malformed::ChunkSize)),
     );
     check_all_splits(

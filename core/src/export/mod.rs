@@ -769,7 +769,12 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 ExportErrorKind::DeadlineExceeded,
             );
         }
-        log!(debug, "otlp export: request {=u32} retry in {=u64} ms", flight.index, delay);
+        log!(
+            debug,
+            "otlp export: request {=u32} retry in {=u64} ms",
+            flight.index,
+            delay
+        );
         run.not_before = at;
         Step::Wait(at)
     }

@@ -62,7 +62,10 @@ enum Chunk {
     Size {
         value: u64,
         digits: bool,
+        /// The digits are over (whitespace or `;` seen).
         ext: bool,
+        /// A `;` was seen: chunk extensions follow. Before it only whitespace may come.
+        params: bool,
         cr: bool,
         line: usize,
     },
@@ -81,6 +84,7 @@ const CHUNK_START: Chunk = Chunk::Size {
     value: 0,
     digits: false,
     ext: false,
+    params: false,
     cr: false,
     line: 0,
 };
@@ -557,6 +561,7 @@ impl<'a> ResponseReader<'a> {
                 value,
                 digits,
                 ext,
+                params,
                 cr,
                 line,
             } => {
@@ -574,10 +579,11 @@ impl<'a> ResponseReader<'a> {
                     }),
                     _ => bad(Malformed::ChunkSize),
                 };
-                let size = |value, digits, ext, cr| Chunk::Size {
+                let size = |value, digits, ext, params, cr| Chunk::Size {
                     value,
                     digits,
                     ext,
+                    params,
                     cr,
                     line,
                 };
@@ -585,21 +591,28 @@ impl<'a> ResponseReader<'a> {
                     end_of_line?
                 } else if !digits {
                     match hex_value(b) {
-                        Some(d) => size(d, true, false, false),
+                        Some(d) => size(d, true, false, false, false),
                         None => return bad(Malformed::ChunkSize),
                     }
                 } else if let (false, Some(d)) = (ext, hex_value(b)) {
                     match value.checked_mul(16).and_then(|v| v.checked_add(d)) {
-                        Some(v) => size(v, true, false, false),
+                        Some(v) => size(v, true, false, false, false),
                         None => return bad(Malformed::ChunkSizeOverflow),
                     }
                 } else if b == b'\r' {
-                    size(value, true, ext, true)
+                    size(value, true, ext, params, true)
                 } else if b == b'\n' {
                     end_of_line?
-                } else if b == b';' || b == b' ' || b == b'\t' || (ext && b >= 0x20 && b != 0x7f) {
-                    size(value, true, true, false)
+                } else if b == b';' {
+                    size(value, true, true, true, false)
+                } else if b == b' ' || b == b'\t' {
+                    // Whitespace before `;` (RFC 9112 BWS) or inside an extension.
+                    size(value, true, true, params, false)
+                } else if params && b >= 0x20 && b != 0x7f {
+                    size(value, true, true, true, false)
                 } else {
+                    // Digits, whitespace, then more than whitespace before any `;`
+                    // ("5 5"): not a chunk size.
                     return bad(Malformed::ChunkSize);
                 }
             }
