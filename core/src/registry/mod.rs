@@ -281,7 +281,8 @@ struct Series<const K: usize> {
     /// Has something to export.
     dirty: bool,
     /// The owning instrument's op, so bound and no-attribute records need not look the
-    /// instrument up (fits in what was padding).
+    /// instrument up (fits in what was padding). `Observable` while the slot is free, so
+    /// [`Series::add_int`] refuses a free slot with no separate state check.
     op: Op,
     key: [u8; K],
 }
@@ -609,7 +610,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
             let (op, slot) = (inst.op, inst.empty_slot);
             if let Some(s) = self.series.get_mut(usize::from(slot)) {
-                if s.state != FREE && s.add_int(value) {
+                // A free slot's op is `Observable`: `add_int` refuses it.
+                if s.add_int(value) {
                     return Ok(());
                 }
             }
@@ -1078,6 +1080,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             // The overflow series is not in the index.
             if let Some(s) = self.series.get_mut(slot) {
                 s.state = FREE;
+                s.op = Op::Observable;
                 s.dirty = false;
             }
             return;
@@ -1126,6 +1129,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
         if let Some(s) = self.series.get_mut(slot) {
             s.state = FREE;
+            s.op = Op::Observable;
             s.dirty = false;
         }
         if let Some(inst) = self.inst_mut(i) {
