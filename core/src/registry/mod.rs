@@ -360,6 +360,10 @@ struct Inst {
     /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
     /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
     empty_slot: u16,
+    /// The series the last lookup in declared order found (`EMPTY`: none yet). Tried first,
+    /// by comparing its key, before hashing: a repeated attribute set skips hash and probe.
+    /// Needs no clearing: a freed slot is refused by its state, a reused one by its key.
+    last_slot: u16,
     stats: InstrumentStats,
 }
 
@@ -550,6 +554,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             stride: stride as u16,
             op: Op::of(&desc),
             empty_slot: EMPTY,
+            last_slot: EMPTY,
             stats: InstrumentStats::default(),
         };
         let id = self.instrument_count;
@@ -729,15 +734,43 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let keys = inst.desc.attribute_keys;
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
+        let last = usize::from(inst.last_slot);
         let mut key = [0u8; K];
-        if let Some(hash) = key::pack_in_order(keys, attributes, &mut key) {
-            let h = (hash >> 48) as u16;
-            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
-                return slot;
+        if key::pack_unhashed(keys, attributes, &mut key) {
+            // Same instrument's slot (only its own lookups set it), live, same key: the same
+            // series.
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
             }
-            return self.insert_key(i, h, &key);
+            return self.find_or_insert_in_order(i, base, cap, attributes, &key);
         }
         self.find_or_insert_packed(i, attributes)
+    }
+
+    /// The lookup for attributes in declared order, packed in `key`, when they are not the
+    /// last series found: hash, probe, insert when absent; remembers the series.
+    #[inline(always)]
+    fn find_or_insert_in_order(
+        &mut self,
+        i: usize,
+        base: usize,
+        cap: usize,
+        attributes: &[KeyValue<'_>],
+        key: &[u8; K],
+    ) -> usize {
+        let h = (key::hash_in_order(attributes) >> 48) as u16;
+        let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
+            Some(slot) => slot,
+            None => self.insert_key(i, h, key),
+        };
+        if slot < base + cap {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.last_slot = slot as u16;
+            }
+        }
+        slot
     }
 
     /// A new attribute set (or a full table): looks up again and inserts, or overflows.
@@ -1476,6 +1509,61 @@ mod tests {
         assert_eq!(snap.point(0, 0).value, PointValue::Int(5));
         assert_eq!(snap.point(0, 1).value, PointValue::Int(2));
         assert_eq!(reg.stats(c).unwrap().overflowed, 1);
+    }
+
+    /// The remembered last series is only a shortcut: alternating attribute sets land in
+    /// their own series, and a freed slot, or one reused by another attribute set, is not
+    /// recorded into.
+    #[test]
+    fn last_series_shortcut_checks_state_and_key() {
+        let mut reg: Registry<1, 3, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(
+                InstrumentDesc::counter_u64("c")
+                    .attributes(&["k"])
+                    .max_series(2)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        let a = [KeyValue::new("k", AttributeValue::Str("a"))];
+        let b = [KeyValue::new("k", AttributeValue::Str("b"))];
+        let x = [KeyValue::new("k", AttributeValue::Str("x"))];
+        reg.record(c, 1u64, &a).unwrap();
+        reg.record(c, 10u64, &b).unwrap();
+        reg.record(c, 2u64, &a).unwrap();
+        reg.record(c, 20u64, &b).unwrap();
+        let mut snap: Snapshot<1, 3, 16, 1, 1> = Snapshot::new();
+        reg.collect(&mut snap, 2);
+        let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+        for p in 0..snap.point_count(0) {
+            let point = snap.point(0, p);
+            if let PointValue::Int(v) = point.value {
+                let is_a = snap.attribute(0, p, 0) == a[0];
+                got.push((v, is_a)).unwrap();
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got.as_slice(), &[(3, true), (30, false)]);
+        // Both delivered with nothing since: both slots are freed.
+        reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+        assert_eq!(reg.stats(c).unwrap().series, 0);
+        // `b` was the last series found, and its slot is now free: `b` again must make a
+        // new series, and `x` one of its own.
+        reg.record(c, 7u64, &b).unwrap();
+        reg.record(c, 5u64, &x).unwrap();
+        reg.record(c, 1u64, &x).unwrap();
+        reg.collect(&mut snap, 3);
+        let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+        for p in 0..snap.point_count(0) {
+            let point = snap.point(0, p);
+            if let PointValue::Int(v) = point.value {
+                let is_x = snap.attribute(0, p, 0) == x[0];
+                got.push((v, is_x)).unwrap();
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got.as_slice(), &[(6, true), (7, false)]);
+        assert_eq!(reg.stats(c).unwrap().overflowed, 0);
     }
 
     /// Integer adds through a bound handle take the short path; others (floats into an
