@@ -612,19 +612,30 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         if attributes.is_empty() {
             // No attributes: straight to the remembered series, no hashing, no lookup.
             let i = usize::from(instrument.0);
-            let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
-            let (op, slot) = (inst.op, inst.empty_slot);
+            // `EMPTY` (not known, or no such instrument) is past the table: not found.
+            let slot = self.inst(i).map_or(EMPTY, |inst| inst.empty_slot);
             if let Some(s) = self.series.get_mut(usize::from(slot)) {
                 // A free slot's op is `Observable`: `add_int` refuses it.
                 if s.add_int(value) {
                     return Ok(());
                 }
             }
-            if op != Op::Observable && slot != EMPTY {
-                return self.apply(i, op, usize::from(slot), value);
-            }
+            return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
+    }
+
+    /// [`record`](Self::record) with no attributes, past the integer add: other ops,
+    /// checks, or the empty set's series not known yet.
+    #[inline(never)]
+    fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
+        let i = usize::from(instrument.0);
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let (op, slot) = (inst.op, inst.empty_slot);
+        if op != Op::Observable && slot != EMPTY {
+            return self.apply(i, op, usize::from(slot), value);
+        }
+        self.record_attrs(instrument, value, &[])
     }
 
     /// [`record`](Self::record) through the lookup.
