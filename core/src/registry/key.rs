@@ -415,21 +415,43 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
 /// `&'static str` literals (the common case: no key search), into `key` (zeroed) as
 /// [`encode`] would, and returns its hash. `None` when they are not that, or do not all fit
 /// untruncated (then use [`encode`] and [`hash_key`]).
-#[inline(always)]
+#[cfg(test)]
 pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
-    if attrs.len() != keys.len() {
+    if !pack_unhashed(keys, attrs, key) {
         return None;
     }
+    Some(hash_in_order(attrs))
+}
+
+/// [`pack_in_order`] without the hash: false when the attributes are not in declared order
+/// or do not all fit.
+#[inline(always)]
+pub(crate) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
+    if attrs.len() != keys.len() {
+        return false;
+    }
     let mut pos = 0;
-    let mut h = 0u64;
-    for (d, (kv, k)) in attrs.iter().zip(keys).enumerate() {
+    for (kv, k) in attrs.iter().zip(keys) {
         if !(core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()) {
-            return None;
+            return false;
         }
-        pos = put_whole(key, pos, &kv.value)?;
+        match put_whole(key, pos, &kv.value) {
+            Some(p) => pos = p,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The hash [`pack_in_order`] gives for attributes [`pack_unhashed`] accepted (so in
+/// declared order: the keys are not looked at again), from the values alone.
+#[inline(always)]
+pub(crate) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
+    let mut h = 0u64;
+    for (d, kv) in attrs.iter().enumerate() {
         h = h.wrapping_add(value_hash(d, &kv.value));
     }
-    Some(finish(h))
+    finish(h)
 }
 
 /// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.

@@ -281,7 +281,8 @@ struct Series<const K: usize> {
     /// Has something to export.
     dirty: bool,
     /// The owning instrument's op, so bound and no-attribute records need not look the
-    /// instrument up (fits in what was padding).
+    /// instrument up (fits in what was padding). `Observable` while the slot is free, so
+    /// [`Series::add_int`] refuses a free slot with no separate state check.
     op: Op,
     key: [u8; K],
 }
@@ -359,6 +360,10 @@ struct Inst {
     /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
     /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
     empty_slot: u16,
+    /// The series the last lookup in declared order found (`EMPTY`: none yet). Tried first,
+    /// by comparing its key, before hashing: a repeated attribute set skips hash and probe.
+    /// Needs no clearing: a freed slot is refused by its state, a reused one by its key.
+    last_slot: u16,
     stats: InstrumentStats,
 }
 
@@ -549,6 +554,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             stride: stride as u16,
             op: Op::of(&desc),
             empty_slot: EMPTY,
+            last_slot: EMPTY,
             stats: InstrumentStats::default(),
         };
         let id = self.instrument_count;
@@ -606,18 +612,30 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         if attributes.is_empty() {
             // No attributes: straight to the remembered series, no hashing, no lookup.
             let i = usize::from(instrument.0);
-            let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
-            let (op, slot) = (inst.op, inst.empty_slot);
+            // `EMPTY` (not known, or no such instrument) is past the table: not found.
+            let slot = self.inst(i).map_or(EMPTY, |inst| inst.empty_slot);
             if let Some(s) = self.series.get_mut(usize::from(slot)) {
-                if s.state != FREE && s.add_int(value) {
+                // A free slot's op is `Observable`: `add_int` refuses it.
+                if s.add_int(value) {
                     return Ok(());
                 }
             }
-            if op != Op::Observable && slot != EMPTY {
-                return self.apply(i, op, usize::from(slot), value);
-            }
+            return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
+    }
+
+    /// [`record`](Self::record) with no attributes, past the integer add: other ops,
+    /// checks, or the empty set's series not known yet.
+    #[inline(never)]
+    fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
+        let i = usize::from(instrument.0);
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let (op, slot) = (inst.op, inst.empty_slot);
+        if op != Op::Observable && slot != EMPTY {
+            return self.apply(i, op, usize::from(slot), value);
+        }
+        self.record_attrs(instrument, value, &[])
     }
 
     /// [`record`](Self::record) through the lookup.
@@ -727,15 +745,43 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let keys = inst.desc.attribute_keys;
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
+        let last = usize::from(inst.last_slot);
         let mut key = [0u8; K];
-        if let Some(hash) = key::pack_in_order(keys, attributes, &mut key) {
-            let h = (hash >> 48) as u16;
-            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
-                return slot;
+        if key::pack_unhashed(keys, attributes, &mut key) {
+            // Same instrument's slot (only its own lookups set it), live, same key: the same
+            // series.
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
             }
-            return self.insert_key(i, h, &key);
+            return self.find_or_insert_in_order(i, base, cap, attributes, &key);
         }
         self.find_or_insert_packed(i, attributes)
+    }
+
+    /// The lookup for attributes in declared order, packed in `key`, when they are not the
+    /// last series found: hash, probe, insert when absent; remembers the series.
+    #[inline(always)]
+    fn find_or_insert_in_order(
+        &mut self,
+        i: usize,
+        base: usize,
+        cap: usize,
+        attributes: &[KeyValue<'_>],
+        key: &[u8; K],
+    ) -> usize {
+        let h = (key::hash_in_order(attributes) >> 48) as u16;
+        let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
+            Some(slot) => slot,
+            None => self.insert_key(i, h, key),
+        };
+        if slot < base + cap {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.last_slot = slot as u16;
+            }
+        }
+        slot
     }
 
     /// A new attribute set (or a full table): looks up again and inserts, or overflows.
@@ -1017,14 +1063,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
         let bounds = inst.desc.bounds;
-        // Bounds ascend, so the bucket is the number of bounds below `v`. Up to 16 bounds,
-        // count them without branches: independent compares, where a binary search chains
-        // four load-compare steps.
-        let b = if bounds.len() <= 16 {
-            bounds.iter().fold(0, |n, b| n + usize::from(*b < v))
-        } else {
-            bounds.partition_point(|b| *b < v)
-        };
+        let b = bucket_of(bounds, v);
         debug_assert!(b < usize::from(inst.stride));
         let h = or_return!(
             self.hist.get_mut(hist_index),
@@ -1083,6 +1122,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             // The overflow series is not in the index.
             if let Some(s) = self.series.get_mut(slot) {
                 s.state = FREE;
+                s.op = Op::Observable;
                 s.dirty = false;
             }
             return;
@@ -1131,6 +1171,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
         if let Some(s) = self.series.get_mut(slot) {
             s.state = FREE;
+            s.op = Op::Observable;
             s.dirty = false;
         }
         if let Some(inst) = self.inst_mut(i) {
@@ -1277,6 +1318,23 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 }
 
 /// Records `v` into an exponential histogram, downscaling first when it would not fit.
+/// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
+/// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
+/// above `v`.
+#[inline(always)]
+fn bucket_of(bounds: &[f64], v: f64) -> usize {
+    if bounds.len() > 15 {
+        return bounds.partition_point(|b| *b < v);
+    }
+    let mut lo = 0;
+    for step in [8, 4, 2, 1] {
+        if bounds.get(lo + step - 1).is_some_and(|b| *b < v) {
+            lo += step;
+        }
+    }
+    lo
+}
+
 fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
     let mag = v.abs();
     if mag == 0.0 {
@@ -1477,6 +1535,76 @@ mod tests {
         assert_eq!(snap.point(0, 0).value, PointValue::Int(5));
         assert_eq!(snap.point(0, 1).value, PointValue::Int(2));
         assert_eq!(reg.stats(c).unwrap().overflowed, 1);
+    }
+
+    /// The fixed-step search agrees with counting the bounds below, for every length up to
+    /// 17 and values on, between and beyond the bounds.
+    #[test]
+    fn bucket_of_counts_bounds_below() {
+        let all: [f64; 17] = core::array::from_fn(|k| k as f64 * 10.0);
+        for n in 0..=all.len() {
+            let bounds = &all[..n];
+            for t in -1..=(n as i32 * 2 + 1) {
+                let v = f64::from(t) * 5.0;
+                let want = bounds.iter().filter(|b| **b < v).count();
+                assert_eq!(bucket_of(bounds, v), want, "{n} bounds, v = {v}");
+            }
+        }
+    }
+
+    /// The remembered last series is only a shortcut: alternating attribute sets land in
+    /// their own series, and a freed slot, or one reused by another attribute set, is not
+    /// recorded into.
+    #[test]
+    fn last_series_shortcut_checks_state_and_key() {
+        let mut reg: Registry<1, 3, 16, 1, 1> = Registry::new(1);
+        let c = reg
+            .declare(
+                InstrumentDesc::counter_u64("c")
+                    .attributes(&["k"])
+                    .max_series(2)
+                    .temporality(Temporality::Delta),
+            )
+            .unwrap();
+        let a = [KeyValue::new("k", AttributeValue::Str("a"))];
+        let b = [KeyValue::new("k", AttributeValue::Str("b"))];
+        let x = [KeyValue::new("k", AttributeValue::Str("x"))];
+        reg.record(c, 1u64, &a).unwrap();
+        reg.record(c, 10u64, &b).unwrap();
+        reg.record(c, 2u64, &a).unwrap();
+        reg.record(c, 20u64, &b).unwrap();
+        let mut snap: Snapshot<1, 3, 16, 1, 1> = Snapshot::new();
+        reg.collect(&mut snap, 2);
+        let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+        for p in 0..snap.point_count(0) {
+            let point = snap.point(0, p);
+            if let PointValue::Int(v) = point.value {
+                let is_a = snap.attribute(0, p, 0) == a[0];
+                got.push((v, is_a)).unwrap();
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got.as_slice(), &[(3, true), (30, false)]);
+        // Both delivered with nothing since: both slots are freed.
+        reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+        assert_eq!(reg.stats(c).unwrap().series, 0);
+        // `b` was the last series found, and its slot is now free: `b` again must make a
+        // new series, and `x` one of its own.
+        reg.record(c, 7u64, &b).unwrap();
+        reg.record(c, 5u64, &x).unwrap();
+        reg.record(c, 1u64, &x).unwrap();
+        reg.collect(&mut snap, 3);
+        let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+        for p in 0..snap.point_count(0) {
+            let point = snap.point(0, p);
+            if let PointValue::Int(v) = point.value {
+                let is_x = snap.attribute(0, p, 0) == x[0];
+                got.push((v, is_x)).unwrap();
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got.as_slice(), &[(6, true), (7, false)]);
+        assert_eq!(reg.stats(c).unwrap().overflowed, 0);
     }
 
     /// Integer adds through a bound handle take the short path; others (floats into an
