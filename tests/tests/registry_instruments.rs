@@ -253,7 +253,8 @@ fn explicit_histogram_buckets_min_max_and_delta() {
     want[14] = 1; // 10000 in (7500, 10000]
     want[15] = 1; // above
     assert_eq!(v.bucket_counts, &want[..]);
-    // A value recorded before the commit: stays, min/max are kept (merged).
+    // A value recorded between collect and commit stays, and the next delta point's min
+    // and max are its own, not the delivered interval's.
     reg.record(h, 7.0, &[]).unwrap();
     settle_all(&mut reg, &snap, Settlement::Delivered);
     reg.collect(&mut snap, 60);
@@ -263,7 +264,7 @@ fn explicit_histogram_buckets_min_max_and_delta() {
     assert_eq!((v.count, v.sum), (1, Some(7.0)));
     assert_eq!(v.bucket_counts.iter().sum::<u64>(), 1);
     assert_eq!(v.bucket_counts[2], 1);
-    assert_eq!((v.min, v.max), (Some(0.0), Some(20_000.0)));
+    assert_eq!((v.min, v.max), (Some(7.0), Some(7.0)));
     assert_eq!(snap.point(0, 0).start_time_unix_nano, 50);
     settle_all(&mut reg, &snap, Settlement::Delivered);
     // Nothing since: reset, so the next point's min/max are its own.
@@ -725,4 +726,36 @@ fn stale_snapshot_settle_is_ignored() {
     reg.record(c, 1u64, &[]).unwrap();
     reg.collect(&mut new, 30);
     assert_eq!(int(&new, 0, 0), 1);
+}
+
+#[test]
+fn delta_min_max_after_abandon_then_commit_cover_only_what_remains() {
+    let mut reg = Reg::new(0);
+    let h = reg
+        .declare(InstrumentDesc::histogram("latency").temporality(Temporality::Delta))
+        .unwrap();
+    let e = reg
+        .declare(InstrumentDesc::exponential_histogram("sizes").temporality(Temporality::Delta))
+        .unwrap();
+    let mut snap = Snap::new();
+    reg.record(h, 100.0, &[]).unwrap();
+    reg.record(e, 100.0, &[]).unwrap();
+    // First export abandoned: the next collect carries 100 and 1.
+    reg.collect(&mut snap, 10);
+    reg.record(h, 1.0, &[]).unwrap();
+    reg.record(e, 1.0, &[]).unwrap();
+    reg.collect(&mut snap, 20);
+    // 50 arrives while the second export is in flight; then that export is delivered.
+    reg.record(h, 50.0, &[]).unwrap();
+    reg.record(e, 50.0, &[]).unwrap();
+    settle_all(&mut reg, &snap, Settlement::Delivered);
+    reg.collect(&mut snap, 30);
+    let PointValue::Histogram(v) = snap.point(0, 0).value else {
+        panic!()
+    };
+    assert_eq!((v.count, v.sum), (1, Some(50.0)));
+    assert_eq!((v.min, v.max), (Some(50.0), Some(50.0)));
+    let x = expo(&snap, 1);
+    assert_eq!((x.count, x.sum), (1, Some(50.0)));
+    assert_eq!((x.min, x.max), (Some(50.0), Some(50.0)));
 }

@@ -92,9 +92,10 @@
 //! latest collect is ignored (its points stay live, so they are exported again rather than
 //! subtracted twice).
 //!
-//! Histogram min and max cannot be subtracted: at commit they are reset when the series had
-//! no measurement since the snapshot, and otherwise kept (so the next delta point's min/max
-//! cover its measurements and possibly some of the committed ones). An exponential
+//! Histogram min and max cannot be subtracted, so each histogram series also keeps the min
+//! and max of what was recorded since the last collect; a delta commit with newer
+//! measurements takes those, so the next delta point's min/max cover exactly its own
+//! measurements. An exponential
 //! histogram may have downscaled since the snapshot; the snapshot's buckets are mapped to
 //! the live scale before subtracting.
 //!
@@ -326,6 +327,10 @@ struct HistState {
     sum: f64,
     min: f64,
     max: f64,
+    /// Min and max of the measurements since the last collect: min and max cannot be
+    /// subtracted, so a delta commit with newer measurements takes these instead.
+    since_min: f64,
+    since_max: f64,
     zero_count: u64,
     at: u32,
     pos: Window,
@@ -339,6 +344,8 @@ impl HistState {
         sum: 0.0,
         min: f64::INFINITY,
         max: f64::NEG_INFINITY,
+        since_min: f64::INFINITY,
+        since_max: f64::NEG_INFINITY,
         zero_count: 0,
         at: 0,
         pos: Window { offset: 0, len: 0 },
@@ -1077,6 +1084,12 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         if v > h.max {
             h.max = v;
         }
+        if v < h.since_min {
+            h.since_min = v;
+        }
+        if v > h.since_max {
+            h.since_max = v;
+        }
         // In range by construction: a series owns `bounds.len() + 1` words from `at`.
         if let Some(c) = self.buckets.get_mut(h.at as usize + b) {
             *c += 1;
@@ -1098,6 +1111,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         h.sum += v;
         h.min = h.min.min(v);
         h.max = h.max.max(v);
+        h.since_min = h.since_min.min(v);
+        h.since_max = h.since_max.max(v);
         let at = h.at as usize;
         let words = or_return!(
             self.buckets.get_mut(at..at + stride),
@@ -1248,7 +1263,12 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         } else {
             None
         };
+        let hist_index = hist.is_some().then(|| usize::from(inst.hist_base) + j);
         snapshot.push(i as u16, inst, slot as u16, s, hist);
+        if let Some(h) = hist_index.and_then(|index| self.hist.get_mut(index)) {
+            h.since_min = f64::INFINITY;
+            h.since_max = f64::NEG_INFINITY;
+        }
     }
 
     /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
@@ -1371,6 +1391,9 @@ fn hist_subtract(
 ) {
     h.count = h.count.saturating_sub(snap.count);
     h.sum -= snap.sum;
+    // What remains is exactly what was recorded after the snapshot.
+    h.min = h.since_min;
+    h.max = h.since_max;
     h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
     if kind == InstrumentKind::Histogram {
         for (w, s) in words.iter_mut().zip(snap_words) {
