@@ -9,9 +9,6 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use common::*;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
@@ -26,28 +23,8 @@ use otlp_embedded_smoltcp::{Blocking, TcpClient};
 use prost::Message;
 use smoltcp::socket::tcp::State;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 type Reg = Registry<4, 16, 24, 4, 64>;
 type Snap = Snapshot<4, 16, 24, 4, 64>;
@@ -133,7 +110,7 @@ fn main() {
     for i in 0..20 {
         one(&mut net, i);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     assert!(
         before > 0,
         "the counter sees the set-up's allocations, so it is live"
@@ -142,7 +119,7 @@ fn main() {
     for i in 20..520 {
         one(&mut net, i);
     }
-    let allocations = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocations = allocations() - before;
     assert_eq!(net.server.served - served_before, 500);
     assert_eq!(allocations, 0, "allocations during 500 exports");
 
