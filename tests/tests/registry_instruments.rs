@@ -57,6 +57,71 @@ fn settle_all(reg: &mut Reg, snap: &Snap, how: Settlement) {
     reg.settle(snap, snap.full_span(), how);
 }
 
+/// Each way of passing the same attribute set (declared order, another order, a subset in
+/// either order, keys as copied strings rather than the declared literals) reaches one
+/// series, whichever series was recorded last.
+#[test]
+fn every_spelling_of_an_attribute_set_is_one_series() {
+    let mut reg = Reg::new(0);
+    let c = reg
+        .declare(
+            InstrumentDesc::counter_u64("requests")
+                .attributes(&["method", "status", "route"])
+                .max_series(8),
+        )
+        .unwrap();
+    let method = s("method", "GET");
+    let status = KeyValue::new("status", AttributeValue::Int(200));
+    let route = s("route", "/x");
+    let (copied_method, copied_route) = (String::from("method"), String::from("route"));
+    let copied = [
+        KeyValue::new(&copied_route, AttributeValue::Str("/x")),
+        KeyValue::new(&copied_method, AttributeValue::Str("GET")),
+    ];
+    let full_spellings: [&[KeyValue<'_>]; 3] = [
+        &[method, status, route],
+        &[route, method, status],
+        &[status, route, method],
+    ];
+    let pair_spellings: [&[KeyValue<'_>]; 3] = [&[method, route], &[route, method], &copied];
+    let other = [s("method", "PUT")];
+    for round in 0..4u64 {
+        for (j, attrs) in full_spellings.iter().enumerate() {
+            reg.record(c, 1 + j as u64, attrs).unwrap();
+            if round % 2 == 1 {
+                // Another series in between, so the last-series shortcut misses.
+                reg.record(c, 100u64, &other).unwrap();
+            }
+        }
+        for attrs in pair_spellings {
+            reg.record(c, 10u64, attrs).unwrap();
+        }
+    }
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 1);
+    assert_eq!(snap.point_count(0), 3);
+    let full = (0..3).find(|&p| snap.attribute_count(0, p) == 3).unwrap();
+    let pair = (0..3).find(|&p| snap.attribute_count(0, p) == 2).unwrap();
+    let put = find(&snap, 0, "method", "PUT");
+    assert_eq!(int(&snap, 0, full), 4 * (1 + 2 + 3));
+    assert_eq!(int(&snap, 0, pair), 4 * 3 * 10);
+    assert_eq!(int(&snap, 0, put), 2 * 3 * 100);
+    assert_eq!(
+        attrs(&snap, 0, pair),
+        vec![
+            ("method".into(), "Str(\"GET\")".into()),
+            ("route".into(), "Str(\"/x\")".into()),
+        ]
+    );
+    assert_eq!(
+        reg.stats(c).unwrap(),
+        InstrumentStats {
+            series: 3,
+            ..Default::default()
+        }
+    );
+}
+
 #[test]
 fn cumulative_counter_order_independent_with_start_and_time() {
     let mut reg = Reg::new(1_000);

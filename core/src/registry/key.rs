@@ -412,19 +412,9 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Packs attributes passed as exactly the declared keys, in declared order, as the same
-/// `&'static str` literals (the common case: no key search), into `key` (zeroed) as
-/// [`encode`] would, and returns its hash. `None` when they are not that, or do not all fit
-/// untruncated (then use [`encode`] and [`hash_key`]).
-#[cfg(test)]
-pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
-    if !pack_unhashed(keys, attrs, key) {
-        return None;
-    }
-    Some(hash_in_order(attrs))
-}
-
-/// [`pack_in_order`] without the hash: false when the attributes are not in declared order
-/// or do not all fit.
+/// `&'static str` literals (the common case: one pointer compare per key), into `key`
+/// (zeroed) as [`encode`] would. False when they are not that, or do not all fit untruncated
+/// (then try [`pack_declared`]).
 #[inline(always)]
 pub(crate) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
     if attrs.len() != keys.len() {
@@ -443,7 +433,7 @@ pub(crate) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8
     true
 }
 
-/// The hash [`pack_in_order`] gives for attributes [`pack_unhashed`] accepted (so in
+/// The hash [`encode_hashed`] gives for attributes [`pack_unhashed`] accepted (so in
 /// declared order: the keys are not looked at again), from the values alone.
 #[inline(always)]
 pub(crate) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
@@ -452,6 +442,88 @@ pub(crate) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
         h = h.wrapping_add(value_hash(d, &kv.value));
     }
     finish(h)
+}
+
+/// Where each declared key's attribute is in the caller's slice ([`ABSENT`] when none), as
+/// [`pack_declared`] found it.
+pub(crate) type Located = [u8; MAX_KEYS];
+
+/// Packs attributes whose keys are all declared, each passed once, as the same
+/// `&'static str` literals that were declared (pointer equality: no byte compares), in any
+/// order, into `key` (zeroed) exactly as [`encode`] would, and records in `at` where each
+/// declared key's value was. False when they are not that (an undeclared or repeated key, a
+/// key passed as another string with the same bytes) or do not all fit untruncated: then
+/// use [`encode_hashed`], which handles every case.
+///
+/// The declared-order case is [`pack_unhashed`]'s; this one costs a short scan of the
+/// caller's slice per key.
+#[inline(always)]
+pub(crate) fn pack_declared(
+    keys: &[&str],
+    attrs: &[KeyValue<'_>],
+    key: &mut [u8],
+    at: &mut Located,
+) -> bool {
+    if attrs.len() > keys.len() || keys.len() > MAX_KEYS {
+        return false;
+    }
+    let mut pos = 0;
+    let mut found = 0;
+    for (d, k) in keys.iter().enumerate() {
+        let same = |kv: &KeyValue<'_>| {
+            core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()
+        };
+        let j = if attrs.get(d).is_some_and(same) {
+            Some(d)
+        } else {
+            attrs.iter().position(same)
+        };
+        let (Some(j), Some(slot)) = (j, at.get_mut(d)) else {
+            // Absent: the zero tag is already in place.
+            pos += 1;
+            continue;
+        };
+        *slot = j as u8;
+        found += 1;
+        match attrs.get(j).and_then(|kv| put_whole(key, pos, &kv.value)) {
+            Some(p) => pos = p,
+            None => return false,
+        }
+    }
+    // Every attribute matched a distinct declared key: none undeclared, none repeated.
+    found == attrs.len()
+}
+
+/// The hash [`encode_hashed`] gives for attributes [`pack_declared`] accepted, from the
+/// values alone (reading the fresh key back would stall on store forwarding).
+#[inline(always)]
+pub(crate) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) -> u64 {
+    let mut h = 0u64;
+    for d in 0..keys.min(MAX_KEYS) {
+        if let Some(v) = value_at(attrs, at, d) {
+            h = h.wrapping_add(value_hash(d, &v));
+        }
+    }
+    finish(h)
+}
+
+/// [`pack_declared`] and [`hash_located`] together, for tests.
+#[cfg(test)]
+pub(crate) fn pack_any_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
+    let mut at = [ABSENT; MAX_KEYS];
+    if !pack_declared(keys, attrs, key, &mut at) {
+        return None;
+    }
+    Some(hash_located(attrs, &at, keys.len()))
+}
+
+/// [`pack_unhashed`] and [`hash_in_order`] together, for tests.
+#[cfg(test)]
+pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
+    if !pack_unhashed(keys, attrs, key) {
+        return None;
+    }
+    Some(hash_in_order(attrs))
 }
 
 /// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
@@ -646,10 +718,34 @@ mod tests {
         // Too long to fit: the caller must take the encode path.
         let long = [kv("a", AttributeValue::Str("a string longer than eight"))];
         assert!(pack_in_order(&KEYS[..1], &long, &mut [0u8; 8]).is_none());
-        assert!(pack_in_order(KEYS, &[b[1], b[0], b[2]], &mut [0u8; 40]).is_none());
-        // Another order, or an undeclared key, is not in declared order.
+        // Another order is not declared order, but packs to the same key and hash through
+        // `pack_any_order`, which also takes declared order.
+        assert!(pack_in_order(KEYS, &[b[2], b[0], b[1]], &mut [0u8; 40]).is_none());
+        let mut same = [0u8; 40];
+        assert_eq!(pack_any_order(KEYS, &b, &mut same), h);
+        assert_eq!(same, encoded);
+        let mut reordered = [0u8; 40];
+        let h2 = pack_any_order(KEYS, &[b[2], b[0], b[1]], &mut reordered);
+        assert_eq!(reordered, encoded);
+        assert_eq!(h2, h);
+        // A subset too (the missing key is absent).
+        let (mut sub, mut sub_encoded) = ([0u8; 40], [0u8; 40]);
+        let hs = pack_any_order(KEYS, &[b[2], b[0]], &mut sub);
+        encode(KEYS, &[b[2], b[0]], &mut sub_encoded);
+        assert_eq!(sub, sub_encoded);
+        assert_eq!(hs, Some(hash_key(KEYS, &sub_encoded)));
+        // An undeclared key, a repeated key, or a declared key passed as another string
+        // with the same bytes take the general path.
         let other = [b[0], b[1], kv("zz", AttributeValue::Int(1))];
         assert!(pack_in_order(KEYS, &other, &mut [0u8; 40]).is_none());
+        assert!(pack_any_order(KEYS, &other, &mut [0u8; 40]).is_none());
+        assert!(pack_any_order(KEYS, &[b[0], b[0]], &mut [0u8; 40]).is_none());
+        let bytes = [b'b'];
+        let same_bytes = core::str::from_utf8(&bytes).unwrap_or("");
+        let copy = [b[0], kv(same_bytes, AttributeValue::Bool(true))];
+        assert!(pack_any_order(KEYS, &copy, &mut [0u8; 40]).is_none());
+        // Too long to fit whole: the general path truncates.
+        assert!(pack_any_order(&KEYS[..1], &long, &mut [0u8; 8]).is_none());
         let mut k1 = [0u8; 40];
         let mut k2 = [0u8; 40];
         k2[39] = 1;

@@ -762,23 +762,24 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
                     return last;
                 }
             }
-            return self.find_or_insert_in_order(i, base, cap, attributes, &key);
+            let hash = key::hash_in_order(attributes);
+            return self.find_or_insert_whole(i, base, cap, hash, &key);
         }
         self.find_or_insert_packed(i, attributes)
     }
 
-    /// The lookup for attributes in declared order, packed in `key`, when they are not the
-    /// last series found: hash, probe, insert when absent; remembers the series.
+    /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
+    /// the last series found: probe, insert when absent; remembers the series.
     #[inline(always)]
-    fn find_or_insert_in_order(
+    fn find_or_insert_whole(
         &mut self,
         i: usize,
         base: usize,
         cap: usize,
-        attributes: &[KeyValue<'_>],
+        hash: u64,
         key: &[u8; K],
     ) -> usize {
-        let h = (key::hash_in_order(attributes) >> 48) as u16;
+        let h = (hash >> 48) as u16;
         let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
             Some(slot) => slot,
             None => self.insert_key(i, h, key),
@@ -837,7 +838,24 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
+        let last = usize::from(inst.last_slot);
         let mut key = [0u8; K];
+        let mut at = [key::ABSENT; key::MAX_KEYS];
+        if key::pack_declared(keys, attributes, &mut key, &mut at) {
+            // Declared keys in another order (or a subset): the same shortcut as in order.
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
+            }
+            let h = key::hash_located(attributes, &at, keys.len());
+            let Some(inst) = self.inst(i) else {
+                return usize::MAX;
+            };
+            let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+            return self.find_or_insert_whole(i, base, cap, h, &key);
+        }
+        key = [0u8; K];
         let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
         if loss != key::EncodeLoss::default() {
             self.count_loss(i, loss);
