@@ -48,6 +48,8 @@ pub struct TlsServerOptions {
     pub require_client_cert: bool,
     /// Send close_notify after the response; when false, the TCP stream just ends.
     pub close_notify: bool,
+    /// Send a TLS 1.3 KeyUpdate (asking the client to update too) before the response.
+    pub key_update_before_response: bool,
 }
 
 impl Default for TlsServerOptions {
@@ -56,6 +58,7 @@ impl Default for TlsServerOptions {
             presented: Presented::Valid,
             require_client_cert: false,
             close_notify: true,
+            key_update_before_response: false,
         }
     }
 }
@@ -186,6 +189,12 @@ fn serve_one(
                 outcome.error = Some(format!("read request: {e}"));
                 return outcome;
             }
+        }
+    }
+    if options.key_update_before_response {
+        if let Err(e) = conn.refresh_traffic_keys() {
+            outcome.error = Some(format!("key update: {e}"));
+            return outcome;
         }
     }
     if let Err(e) = rustls::Stream::new(&mut conn, &mut tcp).write_all(RESPONSE) {

@@ -170,6 +170,33 @@ mod rustls_client {
         assert!(outcome.client_close_notify, "server saw no close_notify");
     }
 
+    /// A server that updates its keys before answering: rustls follows, the exchange
+    /// completes.
+    #[test]
+    fn key_update_before_the_response_is_followed() {
+        let pki = TestPki::generate();
+        let f = files("key-update");
+        let server = TlsServerOptions {
+            key_update_before_response: true,
+            ..Default::default()
+        };
+        let (addr, server) = start_tls_server(&pki, server);
+        let mut tls = connector(addr, &options(&f, &pki, &pki.ca.cert_pem, false));
+        let mut connection = tls
+            .connect(
+                &endpoint("localhost", addr.port()),
+                now().add_millis(TIMEOUT_MS),
+            )
+            .expect("handshake");
+        let response = exchange(&mut connection, &request_body()).expect("exchange");
+        assert_eq!(response, RESPONSE);
+        connection.set_deadline(now().add_millis(TIMEOUT_MS));
+        assert_eq!(connection.close(CloseMode::Graceful), Ok(()));
+        let outcome = server.join();
+        assert_request_received(&outcome);
+        assert!(outcome.responded);
+    }
+
     fn handshake_failure(
         options_of: impl Fn(&Files, &TestPki) -> TlsOptions,
         server: TlsServerOptions,
@@ -717,6 +744,20 @@ mod firmware_client {
         let (result, outcome) = run::<NoClock>(server, ca, false, "localhost");
         assert_eq!(result, Err(TransportError::Tls(TlsFailure::Truncated)));
         assert_request_received(&outcome);
+    }
+
+    /// embedded-tls 0.19 does not implement KeyUpdate: the read fails with an error value
+    /// (no panic), so the export is kept and retried, as for any transport failure.
+    #[test]
+    fn key_update_before_the_response_is_an_error_not_a_panic() {
+        let server = TlsServerOptions {
+            key_update_before_response: true,
+            ..Default::default()
+        };
+        let (result, outcome) = run::<NoClock>(server, ca, false, "localhost");
+        assert_eq!(result, Err(TransportError::Tls(TlsFailure::Other)));
+        assert_request_received(&outcome);
+        assert!(outcome.responded);
     }
 }
 

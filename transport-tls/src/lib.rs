@@ -69,10 +69,12 @@
 //!
 //! # Limits of `embedded-tls` 0.19 to know about
 //!
-//! - A post-handshake handshake message other than NewSessionTicket (a KeyUpdate, which
-//!   servers send only after very long connections or on request) reaches a
-//!   not-yet-implemented branch in the library that panics. Exports use short connections, one
-//!   request each, so a server has no reason to send one.
+//! - A post-handshake KeyUpdate is not implemented: the read fails with
+//!   [`TlsFailure::Other`] (tested against a rustls server that sends one), and the export
+//!   is kept and retried. Any other post-handshake handshake message but NewSessionTicket
+//!   (a second Certificate, Finished or the like, which no TLS 1.3 server sends) reaches a
+//!   not-yet-implemented branch in the library that panics; only an authenticated server
+//!   (one holding a certificate the device trusts) can send one.
 //! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
 //!   the handshake as [`TlsFailure::Other`].
 //! - No session resumption: every connection is a full handshake (one ECDH and two or more
