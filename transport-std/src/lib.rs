@@ -54,7 +54,7 @@ pub use config::Config;
 pub use gzip::GzipExchange;
 pub use periodic::{PeriodicExporter, PeriodicOptions};
 pub use shared::{ArcProducer, SharedRegistry};
-pub use tcp::{TcpConnection, TcpConnector};
+pub use tcp::{system_resolver, Resolver, TcpConnection, TcpConnector, MAX_STALLED_RESOLVES};
 
 #[cfg(feature = "tls")]
 pub mod tls;

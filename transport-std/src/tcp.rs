@@ -10,16 +10,23 @@
 //!   zero timeout, which would otherwise mean "block forever");
 //! - a timed-out read or write shows up as `WouldBlock` on Unix; it is reported as `TimedOut`.
 //!
-//! Name resolution goes through the system resolver (`ToSocketAddrs`), which std cannot
-//! bound by a deadline; use an address literal where a stalled resolver is a concern. An
-//! address literal (`127.0.0.1`, `::1`) skips the resolver entirely, so a connect to one
-//! allocates nothing.
+//! - name resolution: the system resolver (`ToSocketAddrs`, or the function given to
+//!   [`TcpConnector::with_resolver`]) blocks and cannot be told a deadline, so it runs on a
+//!   short-lived thread of its own while the connect waits for its answer only until the
+//!   deadline ([`TransportError::ConnectTimeout`] then). A stalled resolver thread finishes
+//!   on its own time; at most [`MAX_STALLED_RESOLVES`] may be outstanding per connector,
+//!   beyond which a connect fails at once with `ConnectTimeout` rather than start another.
+//!
+//! An address literal (`127.0.0.1`, `::1`) skips the resolver entirely, so a connect to one
+//! starts no thread and allocates nothing.
 //!
 //! `https://` endpoints are refused with [`TransportError::UnsupportedScheme`] until the
 //! `tls` feature exists.
 
 use std::io::{self, Read as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use embedded_io_adapters::std::FromStd;
@@ -33,19 +40,65 @@ const CLOSE_DRAIN_LIMIT: usize = 64 * 1024;
 /// `EINTR` retries per call; a signal storm must not turn a read into a loop.
 const MAX_INTERRUPTED_RETRIES: u32 = 16;
 
+/// Resolution threads of one connector that may still be waiting on the resolver after
+/// their connect gave up; past this, connects fail at once instead of starting another.
+pub const MAX_STALLED_RESOLVES: usize = 4;
+
+/// A blocking host name resolver: the addresses for `host` and `port`, in the order to try.
+pub type Resolver = dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync;
+
+/// The system resolver, through `ToSocketAddrs`.
+pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
 /// Opens plain TCP connections with `std::net`, bounded by core's deadlines.
 ///
 /// `K` is the clock core's deadlines are measured on: give the connector a copy of the same
-/// [`StdClock`] that the HTTP client uses.
-#[derive(Clone, Debug, Default)]
+/// [`StdClock`] that the HTTP client uses. Clones share the resolver and its count of
+/// outstanding resolutions.
+#[derive(Clone)]
 pub struct TcpConnector<K: Clock + Clone = StdClock> {
     clock: K,
+    resolver: Arc<Resolver>,
+    /// Resolution threads still running (their answer may come after their connect gave up).
+    resolving: Arc<AtomicUsize>,
+}
+
+impl<K: Clock + Clone + Default> Default for TcpConnector<K> {
+    fn default() -> Self {
+        TcpConnector::new(K::default())
+    }
+}
+
+impl<K: Clock + Clone + std::fmt::Debug> std::fmt::Debug for TcpConnector<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TcpConnector")
+            .field("clock", &self.clock)
+            .field("resolving", &self.resolving.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K: Clock + Clone> TcpConnector<K> {
-    /// A connector that measures deadlines on `clock`.
+    /// A connector that measures deadlines on `clock` and resolves names with the system
+    /// resolver.
     pub fn new(clock: K) -> Self {
-        TcpConnector { clock }
+        TcpConnector {
+            clock,
+            resolver: Arc::new(system_resolver),
+            resolving: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Resolves host names with `resolver` instead (a cache, a fixed table, a DNS client);
+    /// it may block: the connect waits for it only until its deadline.
+    pub fn with_resolver(
+        mut self,
+        resolver: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
     }
 
     /// The clock deadlines are measured on.
@@ -55,6 +108,42 @@ impl<K: Clock + Clone> TcpConnector<K> {
 
     fn remaining(&self, deadline: Instant) -> Duration {
         Duration::from_millis(self.clock.now().millis_until(deadline))
+    }
+
+    /// Resolves `host` on a thread of its own, waiting for the answer until `deadline`.
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>, TransportError> {
+        if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
+            self.resolving.fetch_sub(1, Ordering::AcqRel);
+            return Err(TransportError::ConnectTimeout);
+        }
+        let (send, answer) = mpsc::sync_channel(1);
+        let (resolver, resolving, name) = (
+            Arc::clone(&self.resolver),
+            Arc::clone(&self.resolving),
+            host.to_owned(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("otlp-resolve".into())
+            .spawn(move || {
+                let result = resolver(&name, port);
+                resolving.fetch_sub(1, Ordering::AcqRel);
+                // The connect may have given up already: then nobody listens.
+                let _ = send.send(result);
+            });
+        if spawned.is_err() {
+            self.resolving.fetch_sub(1, Ordering::AcqRel);
+            return Err(TransportError::Resolve);
+        }
+        match answer.recv_timeout(self.remaining(deadline)) {
+            Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => Err(TransportError::Resolve),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::ConnectTimeout),
+        }
     }
 }
 
@@ -80,13 +169,7 @@ impl<K: Clock + Clone> Connect for TcpConnector<K> {
         if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
             return self.connect_addr(SocketAddr::new(ip, endpoint.port), deadline);
         }
-        let addrs: Vec<SocketAddr> = (endpoint.host, endpoint.port)
-            .to_socket_addrs()
-            .map_err(|_| TransportError::Resolve)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(TransportError::Resolve);
-        }
+        let addrs = self.resolve(endpoint.host, endpoint.port, deadline)?;
         let mut last_error = TransportError::ConnectTimeout;
         for addr in addrs {
             if self.remaining(deadline).is_zero() {

@@ -172,6 +172,84 @@ fn unresolvable_names_are_resolve_errors() {
     assert_eq!(err, TransportError::Resolve);
 }
 
+/// A resolver answering with the loopback listener, after `delay`.
+fn slow_resolver(
+    port: u16,
+    delay: Duration,
+) -> impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static {
+    move |host, _| {
+        assert_eq!(host, "collector.test");
+        thread::sleep(delay);
+        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+}
+
+#[test]
+fn names_resolve_through_the_given_resolver() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clock = StdClock::new();
+    let mut connector = TcpConnector::new(clock).with_resolver(slow_resolver(port, Duration::ZERO));
+    let mut conn = connector
+        .connect(
+            &endpoint("collector.test", 4318),
+            clock.now().add_millis(5_000),
+        )
+        .unwrap();
+    let (mut accepted, _) = listener.accept().unwrap();
+    conn.write_all(b"ping").unwrap();
+    conn.flush().unwrap();
+    let mut got = [0u8; 4];
+    accepted.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ping");
+    conn.close(CloseMode::Abort).unwrap();
+}
+
+/// A resolver that never answers in time ends the connect at its deadline, and stalled
+/// resolutions are capped: past the cap a connect fails at once without a new thread.
+#[test]
+fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clock = StdClock::new();
+    let stall = Duration::from_secs(3);
+    let mut connector = TcpConnector::new(clock).with_resolver(slow_resolver(port, stall));
+    let started = StdInstant::now();
+    for _ in 0..otlp_embedded_std::MAX_STALLED_RESOLVES {
+        let err = connector
+            .connect(
+                &endpoint("collector.test", 4318),
+                clock.now().add_millis(100),
+            )
+            .unwrap_err();
+        assert_eq!(err, TransportError::ConnectTimeout);
+    }
+    // Every stalled resolver is still running: the next connect does not wait at all, even
+    // with a long deadline.
+    let err = connector
+        .connect(
+            &endpoint("collector.test", 4318),
+            clock.now().add_millis(60_000),
+        )
+        .unwrap_err();
+    assert_eq!(err, TransportError::ConnectTimeout);
+    // Loose bound only: none of these waited for the 3 s resolver.
+    assert!(started.elapsed() < stall, "waited {:?}", started.elapsed());
+    // Once the stalled resolvers finish, names resolve again.
+    thread::sleep(stall + Duration::from_millis(500));
+    let mut fast = connector
+        .clone()
+        .with_resolver(slow_resolver(port, Duration::ZERO));
+    let conn = fast
+        .connect(
+            &endpoint("collector.test", 4318),
+            clock.now().add_millis(5_000),
+        )
+        .unwrap();
+    let _accepted = listener.accept().unwrap();
+    conn.close(CloseMode::Abort).unwrap();
+}
+
 #[test]
 fn https_needs_the_tls_feature() {
     let clock = StdClock::new();
