@@ -755,6 +755,28 @@ mod tests {
         assert_ne!(hash_key(KEYS, &encoded), hash_key(KEYS, &[0u8; 40]));
     }
 
+    /// A key declared twice (the same literal, so pointer-equal) and passed twice out of
+    /// declared order: the fast path must not pack one caller value into both declared
+    /// slots; it must agree with `encode` (or refuse).
+    #[test]
+    fn key_declared_twice_packs_as_encode_does() {
+        let a = KEYS[0];
+        let keys = [a, KEYS[1], a];
+        let attrs = [
+            kv(a, AttributeValue::Int(1)),
+            kv(a, AttributeValue::Int(2)),
+            kv(KEYS[1], AttributeValue::Bool(true)),
+        ];
+        let mut encoded = [0u8; 40];
+        let (_, loss, h) = encode_hashed(&keys, &attrs, &mut encoded);
+        let mut packed = [0u8; 40];
+        if let Some(hp) = pack_any_order(&keys, &attrs, &mut packed) {
+            assert_eq!(packed, encoded);
+            assert_eq!(hp, h);
+            assert_eq!(loss, EncodeLoss::default());
+        }
+    }
+
     #[test]
     fn repeated_key_takes_the_last_value() {
         let mut k = [0u8; 40];
