@@ -755,26 +755,62 @@ mod tests {
         assert_ne!(hash_key(KEYS, &encoded), hash_key(KEYS, &[0u8; 40]));
     }
 
-    /// A key declared twice (the same literal, so pointer-equal) and passed twice out of
-    /// declared order: the fast path must not pack one caller value into both declared
-    /// slots; it must agree with `encode` (or refuse).
+    /// Keys declared more than once (the same literal, so pointer-equal) and passed in
+    /// any order, any number of times: whenever the declared-key path packs, it packs what
+    /// `encode` does, with the same hash and nothing lost.
     #[test]
-    fn key_declared_twice_packs_as_encode_does() {
-        let a = KEYS[0];
-        let keys = [a, KEYS[1], a];
-        let attrs = [
-            kv(a, AttributeValue::Int(1)),
-            kv(a, AttributeValue::Int(2)),
-            kv(KEYS[1], AttributeValue::Bool(true)),
-        ];
-        let mut encoded = [0u8; 40];
-        let (_, loss, h) = encode_hashed(&keys, &attrs, &mut encoded);
-        let mut packed = [0u8; 40];
-        if let Some(hp) = pack_any_order(&keys, &attrs, &mut packed) {
-            assert_eq!(packed, encoded);
-            assert_eq!(hp, h);
-            assert_eq!(loss, EncodeLoss::default());
+    fn declared_twice_packs_as_encode_does() {
+        // One binding: every copy of a name below is the same pointer.
+        let names: [&str; 3] = ["a", "b", "c"];
+        // Every word over the 3 keys of length 0..=4, as indexes.
+        let words = || {
+            (0..=4u32).flat_map(|n| {
+                (0..3usize.pow(n)).map(move |mut x| {
+                    let mut w = heapless::Vec::<usize, 4>::new();
+                    for _ in 0..n {
+                        let _ = w.push(x % 3);
+                        x /= 3;
+                    }
+                    w
+                })
+            })
+        };
+        let mut accepted = 0;
+        for kw in words() {
+            let keys: heapless::Vec<&str, 4> = kw.iter().map(|&i| names[i]).collect();
+            for aw in words() {
+                let attrs: heapless::Vec<KeyValue<'_>, 4> = aw
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &i)| kv(names[i], AttributeValue::Int(j as i64)))
+                    .collect();
+                let mut encoded = [0u8; 40];
+                let (_, loss, h) = encode_hashed(&keys, &attrs, &mut encoded);
+                let mut packed = [0u8; 40];
+                if let Some(hp) = pack_any_order(&keys, &attrs, &mut packed) {
+                    accepted += 1;
+                    assert_eq!(packed, encoded, "{kw:?} {aw:?}");
+                    assert_eq!(hp, h, "{kw:?} {aw:?}");
+                    assert_eq!(loss, EncodeLoss::default(), "{kw:?} {aw:?}");
+                }
+                let mut in_order = [0u8; 40];
+                if let Some(hp) = pack_in_order(&keys, &attrs, &mut in_order) {
+                    assert_eq!(in_order, encoded, "{kw:?} {aw:?}");
+                    assert_eq!(hp, h, "{kw:?} {aw:?}");
+                    assert_eq!(loss, EncodeLoss::default(), "{kw:?} {aw:?}");
+                }
+            }
         }
+        // The path is taken, not refused throughout.
+        assert!(accepted > 100, "{accepted}");
+        // The case that went wrong: keys [a, b, a] with a=0, a=1, b=2 took a=0 for both.
+        let [a, b, _] = names;
+        let attrs = [
+            kv(a, AttributeValue::Int(0)),
+            kv(a, AttributeValue::Int(1)),
+            kv(b, AttributeValue::Int(2)),
+        ];
+        assert!(pack_any_order(&[a, b, a], &attrs, &mut [0u8; 40]).is_none());
     }
 
     #[test]
