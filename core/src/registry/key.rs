@@ -452,8 +452,9 @@ pub(crate) type Located = [u8; MAX_KEYS];
 /// `&'static str` literals that were declared (pointer equality: no byte compares), in any
 /// order, into `key` (zeroed) exactly as [`encode`] would, and records in `at` where each
 /// declared key's value was. False when they are not that (an undeclared or repeated key, a
-/// key passed as another string with the same bytes) or do not all fit untruncated: then
-/// use [`encode_hashed`], which handles every case.
+/// key passed as another string with the same bytes, a key declared twice that `encode`
+/// would place elsewhere) or do not all fit untruncated: then use [`encode_hashed`],
+/// which handles every case.
 ///
 /// The declared-order case is [`pack_unhashed`]'s; this one costs a short scan of the
 /// caller's slice per key.
@@ -470,9 +471,8 @@ pub(crate) fn pack_declared(
     let mut pos = 0;
     let mut found = 0;
     for (d, k) in keys.iter().enumerate() {
-        let same = |kv: &KeyValue<'_>| {
-            core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()
-        };
+        let is_k = |s: &str| core::ptr::eq(s.as_ptr(), k.as_ptr()) && s.len() == k.len();
+        let same = |kv: &KeyValue<'_>| is_k(kv.key);
         let j = if attrs.get(d).is_some_and(same) {
             Some(d)
         } else {
@@ -483,6 +483,13 @@ pub(crate) fn pack_declared(
             pos += 1;
             continue;
         };
+        // `encode` gives attribute `j` to declared key `j` when that is its key, else to
+        // the first declared key that is. A key declared twice can make that another `d`:
+        // then this packing would differ (a value taken twice, a repeat not counted).
+        if j != d && (keys.get(j).is_some_and(|s| is_k(s)) || keys.iter().take(d).any(|s| is_k(s)))
+        {
+            return false;
+        }
         *slot = j as u8;
         found += 1;
         match attrs.get(j).and_then(|kv| put_whole(key, pos, &kv.value)) {
