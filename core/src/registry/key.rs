@@ -452,8 +452,9 @@ pub(crate) type Located = [u8; MAX_KEYS];
 /// `&'static str` literals that were declared (pointer equality: no byte compares), in any
 /// order, into `key` (zeroed) exactly as [`encode`] would, and records in `at` where each
 /// declared key's value was. False when they are not that (an undeclared or repeated key, a
-/// key passed as another string with the same bytes) or do not all fit untruncated: then
-/// use [`encode_hashed`], which handles every case.
+/// key passed as another string with the same bytes, a key declared twice that `encode`
+/// would place elsewhere) or do not all fit untruncated: then use [`encode_hashed`],
+/// which handles every case.
 ///
 /// The declared-order case is [`pack_unhashed`]'s; this one costs a short scan of the
 /// caller's slice per key.
@@ -470,9 +471,8 @@ pub(crate) fn pack_declared(
     let mut pos = 0;
     let mut found = 0;
     for (d, k) in keys.iter().enumerate() {
-        let same = |kv: &KeyValue<'_>| {
-            core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()
-        };
+        let is_k = |s: &str| core::ptr::eq(s.as_ptr(), k.as_ptr()) && s.len() == k.len();
+        let same = |kv: &KeyValue<'_>| is_k(kv.key);
         let j = if attrs.get(d).is_some_and(same) {
             Some(d)
         } else {
@@ -483,6 +483,13 @@ pub(crate) fn pack_declared(
             pos += 1;
             continue;
         };
+        // `encode` gives attribute `j` to declared key `j` when that is its key, else to
+        // the first declared key that is. A key declared twice can make that another `d`:
+        // then this packing would differ (a value taken twice, a repeat not counted).
+        if j != d && (keys.get(j).is_some_and(|s| is_k(s)) || keys.iter().take(d).any(|s| is_k(s)))
+        {
+            return false;
+        }
         *slot = j as u8;
         found += 1;
         match attrs.get(j).and_then(|kv| put_whole(key, pos, &kv.value)) {
@@ -753,6 +760,64 @@ mod tests {
         k1[39] = 1;
         assert!(key_eq(&k1, &k2));
         assert_ne!(hash_key(KEYS, &encoded), hash_key(KEYS, &[0u8; 40]));
+    }
+
+    /// Keys declared more than once (the same literal, so pointer-equal) and passed in
+    /// any order, any number of times: whenever the declared-key path packs, it packs what
+    /// `encode` does, with the same hash and nothing lost.
+    #[test]
+    fn declared_twice_packs_as_encode_does() {
+        // One binding: every copy of a name below is the same pointer.
+        let names: [&str; 3] = ["a", "b", "c"];
+        // Every word over the 3 keys of length 0..=4, as indexes.
+        let words = || {
+            (0..=4u32).flat_map(|n| {
+                (0..3usize.pow(n)).map(move |mut x| {
+                    let mut w = heapless::Vec::<usize, 4>::new();
+                    for _ in 0..n {
+                        let _ = w.push(x % 3);
+                        x /= 3;
+                    }
+                    w
+                })
+            })
+        };
+        let mut accepted = 0;
+        for kw in words() {
+            let keys: heapless::Vec<&str, 4> = kw.iter().map(|&i| names[i]).collect();
+            for aw in words() {
+                let attrs: heapless::Vec<KeyValue<'_>, 4> = aw
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &i)| kv(names[i], AttributeValue::Int(j as i64)))
+                    .collect();
+                let mut encoded = [0u8; 40];
+                let (_, loss, h) = encode_hashed(&keys, &attrs, &mut encoded);
+                let mut packed = [0u8; 40];
+                if let Some(hp) = pack_any_order(&keys, &attrs, &mut packed) {
+                    accepted += 1;
+                    assert_eq!(packed, encoded, "{kw:?} {aw:?}");
+                    assert_eq!(hp, h, "{kw:?} {aw:?}");
+                    assert_eq!(loss, EncodeLoss::default(), "{kw:?} {aw:?}");
+                }
+                let mut in_order = [0u8; 40];
+                if let Some(hp) = pack_in_order(&keys, &attrs, &mut in_order) {
+                    assert_eq!(in_order, encoded, "{kw:?} {aw:?}");
+                    assert_eq!(hp, h, "{kw:?} {aw:?}");
+                    assert_eq!(loss, EncodeLoss::default(), "{kw:?} {aw:?}");
+                }
+            }
+        }
+        // The path is taken, not refused throughout.
+        assert!(accepted > 100, "{accepted}");
+        // The case that went wrong: keys [a, b, a] with a=0, a=1, b=2 took a=0 for both.
+        let [a, b, _] = names;
+        let attrs = [
+            kv(a, AttributeValue::Int(0)),
+            kv(a, AttributeValue::Int(1)),
+            kv(b, AttributeValue::Int(2)),
+        ];
+        assert!(pack_any_order(&[a, b, a], &attrs, &mut [0u8; 40]).is_none());
     }
 
     #[test]
