@@ -180,6 +180,11 @@ pub enum DeclareError {
     },
     /// More than [`MAX_KEYS`] attribute keys.
     TooManyKeys,
+    /// An attribute key listed twice (OTLP attribute keys are unique per point).
+    DuplicateKey {
+        /// Position of the second listing in the declared keys.
+        index: u8,
+    },
     /// Bounds not strictly ascending, or not finite.
     InvalidBounds,
     /// Exponential limits out of range (max size below 3, scale outside -10..=20).
@@ -204,6 +209,9 @@ impl core::fmt::Display for DeclareError {
                 write!(f, "registry: {needed} bucket counters needed, {left} left")
             }
             DeclareError::TooManyKeys => write!(f, "registry: more than {MAX_KEYS} attribute keys"),
+            DeclareError::DuplicateKey { index } => {
+                write!(f, "registry: attribute key {index} is listed twice")
+            }
             DeclareError::InvalidBounds => {
                 f.write_str("registry: bounds not finite and strictly ascending")
             }
@@ -367,7 +375,8 @@ struct Inst {
     /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
     /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
     empty_slot: u16,
-    /// The series the last lookup in declared order found (`EMPTY`: none yet). Tried first,
+    /// The series the last lookup of declared keys packed whole found, in whatever order the
+    /// attributes came (`EMPTY`: none yet). Tried first,
     /// by comparing its key, before hashing: a repeated attribute set skips hash and probe.
     /// Needs no clearing: a freed slot is refused by its state, a reused one by its key.
     last_slot: u16,
@@ -501,6 +510,15 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
         if desc.attribute_keys.len() > MAX_KEYS {
             return Err(DeclareError::TooManyKeys);
+        }
+        // Compared by bytes: two literals with the same text may sit at different addresses.
+        let keys = desc.attribute_keys;
+        let repeated = keys
+            .iter()
+            .enumerate()
+            .find(|&(i, k)| keys.iter().take(i).any(|earlier| earlier == k));
+        if let Some((index, _)) = repeated {
+            return Err(DeclareError::DuplicateKey { index: index as u8 });
         }
         if desc.kind.is_observable() && desc.callback.is_none() {
             return Err(DeclareError::MissingCallback);
