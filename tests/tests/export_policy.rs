@@ -597,3 +597,95 @@ fn a_step_before_the_retry_is_due_sends_nothing() {
     }
     assert_eq!(exporter.exchange().calls.len(), 1);
 }
+
+/// A run abandoned while waiting for a retry, part way through a split export: what was
+/// delivered stays delivered, the waiting request and the unsent rest go back to the
+/// producer once each, and the next export sends exactly them.
+#[test]
+fn abandon_between_steps_returns_the_rest_to_the_producer() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(4, 8);
+    let mut exchange = ScriptedExchange::new(&clock, [Answer::Status(200), Answer::Status(503)]);
+    exchange.fallback = Answer::Status(200);
+    let mut exporter = Exporter::new(config(), exchange);
+    let mut buffer = [0u8; 400];
+    let mut snapshot = DeltaSnapshot::default();
+    let mut run = exporter.start(&mut producer, &mut snapshot, 1, clock.now());
+    // First request delivered, second answered 503: a retry is due later.
+    let mut last = Step::Wait(clock.now());
+    while exporter.exchange().calls.len() < 2 {
+        assert!(
+            matches!(last, Step::Wait(at) if at <= clock.now()),
+            "{last:?}"
+        );
+        last = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    }
+    assert!(
+        matches!(last, Step::Wait(at) if at > clock.now()),
+        "{last:?}"
+    );
+    let report = exporter.abandon(&mut run, &mut producer, &snapshot);
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(report.requests_delivered, 1);
+    assert_eq!(report.points_sent + report.points_abandoned, 32);
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::Cancelled)
+    );
+    assert_eq!(
+        exporter.exchange().calls.len(),
+        2,
+        "nothing sent after abandon"
+    );
+    producer.assert_each_settled_once();
+    // Abandoning again, or stepping, changes nothing.
+    assert_eq!(exporter.abandon(&mut run, &mut producer, &snapshot), report);
+    assert_eq!(
+        exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock),
+        Step::Done(report)
+    );
+    let sent_first = report.points_sent;
+    let second = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(second.outcome, ExportOutcome::Success);
+    assert_eq!(second.points_sent, 32 - sent_first);
+    for m in 0..4 {
+        for s in 0..8 {
+            assert_eq!(producer.delivered[m][s], (m * 100 + s + 1) as i64);
+        }
+    }
+}
+
+/// `end_by` brings the deadline forward (never back), and no request is given a deadline
+/// past it.
+#[test]
+fn end_by_shortens_the_export() {
+    let clock = FakeClock::at(100);
+    let mut producer = counters(1, 2);
+    let mut exchange = ScriptedExchange::new(&clock, []);
+    exchange.fallback = Answer::Fail(refused());
+    let mut exporter = Exporter::new(config(), exchange);
+    let mut buffer = [0u8; 1024];
+    let mut snapshot = DeltaSnapshot::default();
+    let mut run = exporter.start(&mut producer, &mut snapshot, 1, clock.now());
+    assert_eq!(run.deadline(), Instant(100 + 30_000));
+    run.end_by(Instant(100 + 60_000));
+    assert_eq!(run.deadline(), Instant(100 + 30_000));
+    run.end_by(Instant(100 + 2_500));
+    assert_eq!(run.deadline(), Instant(100 + 2_500));
+    let report = loop {
+        match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
+            Step::Done(report) => break report,
+            Step::Wait(at) => clock.advance(clock.now().millis_until(at)),
+        }
+    };
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(report.points_abandoned, 2);
+    assert!(clock.now().0 <= 100 + 2_500, "ended at {}", clock.now().0);
+    let calls = &exporter.exchange().calls;
+    assert!(!calls.is_empty());
+    assert!(calls.iter().all(|c| c.deadline <= 100 + 2_500), "{calls:?}");
+    producer.assert_each_settled_once();
+}

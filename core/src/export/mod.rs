@@ -243,6 +243,8 @@ pub enum ExportErrorKind {
     AttemptsExhausted,
     /// A step was given a buffer too short to hold the request encoded in an earlier step.
     BufferChanged,
+    /// The caller ended the export before it was done ([`Exporter::abandon`]).
+    Cancelled,
 }
 
 impl core::fmt::Display for ExportError {
@@ -258,6 +260,7 @@ impl core::fmt::Display for ExportError {
             ExportErrorKind::BufferChanged => {
                 f.write_str("step given a different buffer than the request was encoded into")
             }
+            ExportErrorKind::Cancelled => f.write_str("export cancelled by the caller"),
         }
     }
 }
@@ -410,6 +413,13 @@ impl ExportRun<'_> {
     /// The instant by which the export ends, retries included.
     pub fn deadline(&self) -> Instant {
         self.deadline
+    }
+
+    /// End the export by `at` if that is sooner than its deadline (a shutdown with less
+    /// time than the export timeout). Takes effect from the next step: a request already
+    /// sent keeps the deadline it was sent with.
+    pub fn end_by(&mut self, at: Instant) {
+        self.deadline = self.deadline.min(at);
     }
 }
 
@@ -569,6 +579,22 @@ impl<'a, X: Exchange> Exporter<'a, X> {
             },
         };
         self.send(run, producer, snapshot, buffer, flight, clock)
+    }
+
+    /// End `run` now, between steps (a shutdown that will not wait for a retry): the
+    /// request waiting for its retry and everything not yet sent are settled
+    /// [`Settlement::Abandoned`], so they go out with the next export;
+    /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is.
+    pub fn abandon<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+    ) -> ExportReport {
+        if !run.done {
+            self.finish_abandoned(run, producer, snapshot, ExportErrorKind::Cancelled);
+        }
+        run.report
     }
 
     /// Run a whole export, sleeping between retries with `sleep(milliseconds)`. Returns
