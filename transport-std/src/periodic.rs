@@ -9,8 +9,12 @@
 //!
 //! [`PeriodicExporter::shutdown`] (or dropping the exporter) wakes the thread at once; it
 //! makes one final export, so that what was recorded since the last round is not lost, and
-//! the thread is joined. Shutdown takes at most the rest of a round in progress plus one
-//! export timeout.
+//! the thread is joined. An export in progress does not wait out its retry backoff: its
+//! unsent points go back to the registry ([`Exporter::abandon`]) and the final export
+//! carries them. Shutdown therefore takes at most a request already in flight (the request
+//! timeout) plus one export timeout. [`PeriodicExporter::shutdown_within`] fits the final
+//! export into a budget of the caller's (a service's termination grace period) and returns
+//! by its end whatever the collector does.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -35,7 +39,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlp_embedded::export::{
-    ExportReport, ExportStats, Exporter, ExporterConfig, Producer, RetryPolicy,
+    ExportReport, ExportStats, Exporter, ExporterConfig, Producer, RetryPolicy, Step,
 };
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
@@ -144,6 +148,10 @@ struct Shared {
 #[derive(Default)]
 struct State {
     stop: bool,
+    /// When a [`PeriodicExporter::shutdown_within`] budget ends.
+    stop_by: Option<std::time::Instant>,
+    /// The thread has returned.
+    finished: bool,
     export_requested: bool,
     exports: u64,
     begun: u64,
@@ -243,7 +251,11 @@ impl PeriodicExporter {
         let thread_shared = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name("otlp-export".into())
-            .spawn(move || run(options, producer, snapshot, exchange, clock, &thread_shared))
+            .spawn(move || {
+                run(options, producer, snapshot, exchange, clock, &thread_shared);
+                thread_shared.lock().finished = true;
+                thread_shared.wake.notify_all();
+            })
             .map_err(StartError::Spawn)?;
         Ok(PeriodicExporter {
             shared,
@@ -310,9 +322,43 @@ impl PeriodicExporter {
     }
 
     /// Wake the thread, make a final export (bounded by the export timeout), join the
-    /// thread, and return the final totals.
+    /// thread, and return the final totals. An export in progress stops at its next retry
+    /// wait and leaves its unsent points to the final export.
     pub fn shutdown(mut self) -> ExportStats {
         self.stop();
+        self.stats()
+    }
+
+    /// [`shutdown`](Self::shutdown) within `budget`: the final export ends by then (its
+    /// deadline is the sooner of the export timeout and the budget's end), and this call
+    /// returns by then. If the thread is still inside a request at that point (one sent
+    /// before the shutdown, bounded by the request timeout), it is left to end on its own:
+    /// the totals returned are those of the exports finished so far, and what the thread
+    /// had not delivered stays in the registry.
+    pub fn shutdown_within(mut self, budget: Duration) -> ExportStats {
+        let Some(thread) = self.thread.take() else {
+            return self.stats();
+        };
+        let until = std::time::Instant::now() + budget;
+        let mut state = self.shared.lock();
+        state.stop = true;
+        state.stop_by = Some(until);
+        self.shared.wake.notify_all();
+        while !state.finished {
+            let now = std::time::Instant::now();
+            if now >= until {
+                // Detached: the thread ends within its own deadlines.
+                return state.stats;
+            }
+            state = match self.shared.wake.wait_timeout(state, until - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        drop(state);
+        // Finished: the join returns at once. A panic in the thread (a bug) is not
+        // propagated into the caller's shutdown path.
+        let _ = thread.join();
         self.stats()
     }
 
@@ -322,9 +368,29 @@ impl PeriodicExporter {
         };
         self.shared.lock().stop = true;
         self.shared.wake.notify_all();
-        // The thread ends within the round in progress plus one export timeout; a panic in
+        // The thread ends within a request in flight plus one export timeout; a panic in
         // it (a bug) is not propagated into the caller's shutdown path.
         let _ = thread.join();
+    }
+}
+
+/// Waits `wait` for an export's next step; true when a shutdown came first (the export is
+/// then abandoned so that the final export can start at once).
+fn wait_unless_stopped(shared: &Shared, wait: Duration) -> bool {
+    let until = std::time::Instant::now() + wait;
+    let mut state = shared.lock();
+    loop {
+        if state.stop {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        if now >= until {
+            return false;
+        }
+        state = match shared.wake.wait_timeout(state, until - now) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        };
     }
 }
 
@@ -410,14 +476,28 @@ fn run<P, X, K>(
             stopping
         };
         let started = std::time::Instant::now();
-        let report = exporter.export(
-            &mut producer,
-            &mut snapshot,
-            &mut buffer,
-            &clock,
-            unix_now(),
-            |ms| thread::sleep(Duration::from_millis(ms)),
-        );
+        let mut run = exporter.start(&mut producer, &mut snapshot, unix_now(), clock.now());
+        if stopping {
+            if let Some(by) = shared.lock().stop_by {
+                let left = by.saturating_duration_since(std::time::Instant::now());
+                let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+                run.end_by(clock.now().add_millis(left_ms));
+            }
+        }
+        let report = loop {
+            match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
+                Step::Done(report) => break report,
+                Step::Wait(at) => {
+                    let wait = Duration::from_millis(clock.now().millis_until(at));
+                    if stopping {
+                        // The final export: its deadline bounds every wait.
+                        thread::sleep(wait);
+                    } else if wait_unless_stopped(shared, wait) {
+                        break exporter.abandon(&mut run, &mut producer, &snapshot);
+                    }
+                }
+            }
+        };
         {
             let mut state = shared.lock();
             state.exports += 1;

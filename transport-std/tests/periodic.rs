@@ -1,25 +1,40 @@
 //! `PeriodicExporter` over a scripted exchange (no network): exports come every interval and
 //! on demand, totals are readable meanwhile, and shutdown makes one final export bounded by
-//! the export timeout even when the collector keeps failing.
+//! the export timeout even when the collector keeps failing, does not sit out a retry
+//! wait, and keeps to a caller's budget even while a request hangs.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otlp_embedded::export::{ExportErrorKind, ExportOutcome, RetryPolicy};
 use otlp_embedded::http::ExchangeError;
-use otlp_embedded::proto::Temporality;
+use otlp_embedded::proto::{MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Snapshot};
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse};
+use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, RetryAfter};
 use otlp_embedded_std::config::{Compression, EndpointUrl};
 use otlp_embedded_std::{PeriodicExporter, PeriodicOptions, SharedRegistry, StdClock};
 
 type Reg = SharedRegistry<2, 8, 34, 2, 32>;
 type Snap = Snapshot<2, 8, 34, 2, 32>;
 
-/// Answers every request with `status` and keeps the body lengths it saw.
+/// Answers every request with `status` (or, first, the answers in `script`) and keeps the
+/// body lengths it saw; `delay` holds each answer back (a request in flight).
 struct Scripted {
     status: u16,
+    script: Vec<(u16, Option<RetryAfter>)>,
+    delay: Duration,
     seen: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Scripted {
+    fn answering(status: u16, seen: &Arc<Mutex<Vec<usize>>>) -> Scripted {
+        Scripted {
+            status,
+            script: Vec::new(),
+            delay: Duration::ZERO,
+            seen: Arc::clone(seen),
+        }
+    }
 }
 
 impl Exchange for Scripted {
@@ -29,9 +44,15 @@ impl Exchange for Scripted {
         _response_body: &mut [u8],
     ) -> Result<HttpResponse, ExchangeError> {
         self.seen.lock().unwrap().push(request.body.len());
+        std::thread::sleep(self.delay);
+        let (status, retry_after) = if self.script.is_empty() {
+            (self.status, None)
+        } else {
+            self.script.remove(0)
+        };
         Ok(HttpResponse {
-            status: self.status,
-            retry_after: None,
+            status,
+            retry_after,
             body_is_protobuf: false,
             body_len: 0,
             body_truncated: false,
@@ -39,6 +60,29 @@ impl Exchange for Scripted {
             bytes_received: 0,
         })
     }
+}
+
+/// Waits (bounded) until the exchange has seen `n` requests.
+fn wait_for_requests(seen: &Arc<Mutex<Vec<usize>>>, n: usize) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while seen.lock().unwrap().len() < n && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(seen.lock().unwrap().len(), n);
+}
+
+/// What is still in the registry for the next export: the sum of its points.
+fn pending_total(registry: &Arc<Reg>) -> i64 {
+    let mut producer = registry.producer();
+    let mut snapshot = Box::new(Snap::new());
+    otlp_embedded::export::Producer::collect(&mut producer, &mut snapshot, 2);
+    (0..snapshot.metric_count())
+        .flat_map(|m| (0..snapshot.point_count(m)).map(move |p| (m, p)))
+        .map(|(m, p)| match snapshot.point(m, p).value {
+            PointValue::Int(v) => v,
+            other => panic!("not an int: {other:?}"),
+        })
+        .sum()
 }
 
 fn options(interval: Duration, export_timeout: Duration) -> PeriodicOptions {
@@ -78,10 +122,7 @@ fn registry() -> (Arc<Reg>, otlp_embedded::registry::Instrument) {
 fn exports_every_interval_and_on_demand() {
     let (registry, counter) = registry();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let exchange = Scripted {
-        status: 200,
-        seen: Arc::clone(&seen),
-    };
+    let exchange = Scripted::answering(200, &seen);
     let exporter = PeriodicExporter::start_with_exchange(
         options(Duration::from_millis(20), Duration::from_secs(2)),
         registry.producer(),
@@ -114,10 +155,7 @@ fn exports_every_interval_and_on_demand() {
 fn shutdown_is_bounded_when_the_collector_keeps_failing() {
     let (registry, counter) = registry();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let exchange = Scripted {
-        status: 503,
-        seen: Arc::clone(&seen),
-    };
+    let exchange = Scripted::answering(503, &seen);
     let export_timeout = Duration::from_millis(400);
     let exporter = PeriodicExporter::start_with_exchange(
         options(Duration::from_secs(3600), export_timeout),
@@ -146,4 +184,98 @@ fn shutdown_is_bounded_when_the_collector_keeps_failing() {
     let mut snapshot = Box::new(Snap::new());
     otlp_embedded::export::Producer::collect(&mut producer, &mut snapshot, 2);
     assert_eq!(snapshot.total_points(), 1);
+}
+
+/// A shutdown during a 20 s `Retry-After` wait does not sit it out: the export in progress
+/// gives its point back, and the final export delivers it.
+#[test]
+fn shutdown_does_not_wait_out_a_retry() {
+    let (registry, counter) = registry();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut exchange = Scripted::answering(200, &seen);
+    exchange.script = vec![(503, Some(RetryAfter::Seconds(20)))];
+    let mut options = options(Duration::from_secs(3600), Duration::from_secs(60));
+    options.retry.max_delay_ms = 30_000;
+    let exporter = PeriodicExporter::start_with_exchange(
+        options,
+        registry.producer(),
+        Box::new(Snap::new()),
+        exchange,
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 5u64, &[]).unwrap();
+    assert_eq!(exporter.force_export(Duration::ZERO), None);
+    wait_for_requests(&seen, 1);
+    let started = Instant::now();
+    let stats = exporter.shutdown();
+    // Hang guard only: far below the 20 s the server asked for.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!((stats.exports_ok, stats.exports_failed), (1, 1));
+    assert_eq!((stats.points_sent, stats.requests_delivered), (1, 1));
+    assert_eq!(pending_total(&registry), 0, "delivered once, nothing left");
+}
+
+/// `shutdown_within` keeps to its budget while a request is still in flight: it returns,
+/// the thread ends on its own once the request does, and the undelivered point is kept.
+#[test]
+fn shutdown_within_returns_while_a_request_hangs() {
+    let (registry, counter) = registry();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut exchange = Scripted::answering(503, &seen);
+    exchange.delay = Duration::from_secs(2);
+    let alive = Arc::new(());
+    let token = Arc::clone(&alive);
+    let exporter = PeriodicExporter::start_with_exchange(
+        options(Duration::from_secs(3600), Duration::from_secs(60)),
+        registry.producer(),
+        Box::new(Snap::new()),
+        DropsWith(exchange, token),
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 7u64, &[]).unwrap();
+    assert_eq!(exporter.force_export(Duration::ZERO), None);
+    wait_for_requests(&seen, 1);
+    let started = Instant::now();
+    let stats = exporter.shutdown_within(Duration::from_millis(300));
+    // Hang guard only: the request in flight takes 2 s.
+    assert!(
+        started.elapsed() < Duration::from_millis(1_900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stats.exports_ok + stats.exports_failed,
+        0,
+        "nothing had finished"
+    );
+    // The thread ends by itself (it dropped the exchange) once the request returns.
+    let until = Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&alive) > 1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(Arc::strong_count(&alive), 1, "export thread still running");
+    // The 503 was answered after the budget: the export was abandoned, the final one had
+    // no time left, and the point is still in the registry.
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(pending_total(&registry), 7);
+}
+
+/// An exchange that holds a token, to see when the export thread has dropped it.
+struct DropsWith(Scripted, #[allow(dead_code)] Arc<()>);
+
+impl Exchange for DropsWith {
+    fn exchange(
+        &mut self,
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        self.0.exchange(request, response_body)
+    }
 }
