@@ -459,8 +459,9 @@ pub(crate) type Located = [u8; MAX_KEYS];
 /// declared twice one attribute could fill both places.
 ///
 /// The declared-order case is [`pack_unhashed`]'s; this one costs a short scan of the
-/// caller's slice per key.
-#[inline(always)]
+/// caller's slice per key. Not inlined: it takes a slice, so one copy serves every
+/// registry configuration (firmware flash) for the price of a call.
+#[inline(never)]
 pub(crate) fn pack_declared(
     keys: &[&str],
     attrs: &[KeyValue<'_>],
@@ -499,7 +500,7 @@ pub(crate) fn pack_declared(
 
 /// The hash [`encode_hashed`] gives for attributes [`pack_declared`] accepted, from the
 /// values alone (reading the fresh key back would stall on store forwarding).
-#[inline(always)]
+#[inline(never)]
 pub(crate) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) -> u64 {
     let mut h = 0u64;
     for d in 0..keys.min(MAX_KEYS) {

@@ -856,36 +856,28 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
         let mut key = [0u8; K];
         let mut at = [key::ABSENT; key::MAX_KEYS];
-        if key::pack_declared(keys, attributes, &mut key, &mut at) {
+        let hash = if key::pack_declared(keys, attributes, &mut key, &mut at) {
             // Declared keys in another order (or a subset): the same shortcut as in order.
             if let Some(s) = self.series.get(last) {
                 if s.state != FREE && key::key_eq(&s.key, &key) {
                     return last;
                 }
             }
-            let h = key::hash_located(attributes, &at, keys.len());
-            let Some(inst) = self.inst(i) else {
-                return usize::MAX;
-            };
-            let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
-            return self.find_or_insert_whole(i, base, cap, h, &key);
-        }
-        key = [0u8; K];
-        let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
-        if loss != key::EncodeLoss::default() {
-            self.count_loss(i, loss);
-        }
-        let h = (hash >> 48) as u16;
-        if let Some(inst) = self.inst(i) {
-            let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
-            if let Some(slot) = self.find(base, cap, h, |s| key::key_eq(&s.key, &key)) {
-                return slot;
+            key::hash_located(attributes, &at, keys.len())
+        } else {
+            key = [0u8; K];
+            let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
+            if loss != key::EncodeLoss::default() {
+                self.count_loss(i, loss);
             }
-        }
-        self.insert_key(i, h, &key)
+            hash
+        };
+        // One probe for both packings (one copy of it per registry type).
+        self.find_or_insert_whole(i, base, cap, hash, &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
