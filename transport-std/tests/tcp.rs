@@ -250,6 +250,36 @@ fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
     conn.close(CloseMode::Abort).unwrap();
 }
 
+/// A resolver that panics (a bug in the user's code) ends its connect with `Resolve` and
+/// gives its slot back: panics do not use up the cap on stalled resolutions, so names
+/// still resolve after more panics than the cap.
+#[test]
+fn panicking_resolver_does_not_use_up_the_cap() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clock = StdClock::new();
+    let mut panicking = TcpConnector::new(clock).with_resolver(|_, _| panic!("resolver bug"));
+    for attempt in 0..2 * otlp_embedded_std::MAX_STALLED_RESOLVES {
+        let err = panicking
+            .connect(
+                &endpoint("collector.test", 4318),
+                clock.now().add_millis(10_000),
+            )
+            .unwrap_err();
+        assert_eq!(err, TransportError::Resolve, "attempt {attempt}");
+    }
+    // A clone shares the count: a working resolver is not refused for the panics.
+    let mut fixed = panicking.with_resolver(slow_resolver(port, Duration::ZERO));
+    let conn = fixed
+        .connect(
+            &endpoint("collector.test", 4318),
+            clock.now().add_millis(10_000),
+        )
+        .unwrap();
+    let _accepted = listener.accept().unwrap();
+    conn.close(CloseMode::Abort).unwrap();
+}
+
 #[test]
 fn https_needs_the_tls_feature() {
     let clock = StdClock::new();
