@@ -52,6 +52,16 @@ pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     Ok((host, port).to_socket_addrs()?.collect())
 }
 
+/// One outstanding resolution, counted in a connector's `resolving`: given back when
+/// dropped, so a resolver that panics does not keep its slot for good.
+struct ResolveSlot(Arc<AtomicUsize>);
+
+impl Drop for ResolveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Opens plain TCP connections with `std::net`, bounded by core's deadlines.
 ///
 /// `K` is the clock core's deadlines are measured on: give the connector a copy of the same
@@ -130,8 +140,12 @@ impl<K: Clock + Clone> TcpConnector<K> {
         let spawned = std::thread::Builder::new()
             .name("otlp-resolve".into())
             .spawn(move || {
+                // Declared after `send`, so dropped before it: if the resolver panics,
+                // the slot is given back before the connect sees the channel close.
+                let send = send;
+                let slot = ResolveSlot(resolving);
                 let result = resolver(&name, port);
-                resolving.fetch_sub(1, Ordering::AcqRel);
+                drop(slot);
                 // The connect may have given up already: then nobody listens.
                 let _ = send.send(result);
             });
