@@ -279,3 +279,25 @@ impl Exchange for DropsWith {
         self.0.exchange(request, response_body)
     }
 }
+
+/// A budget too long to add to the current instant (`Duration::MAX`: "no limit") is a
+/// plain shutdown: the final export runs and delivers, rather than the call panicking.
+#[test]
+fn shutdown_within_an_unbounded_budget_is_a_plain_shutdown() {
+    let (registry, counter) = registry();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let exporter = PeriodicExporter::start_with_exchange(
+        options(Duration::from_secs(3600), Duration::from_secs(5)),
+        registry.producer(),
+        Box::new(Snap::new()),
+        Scripted::answering(200, &seen),
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 9u64, &[]).unwrap();
+    let stats = exporter.shutdown_within(Duration::MAX);
+    assert_eq!((stats.exports_ok, stats.exports_failed), (1, 0));
+    assert_eq!((stats.points_sent, stats.requests_delivered), (1, 1));
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(pending_total(&registry), 0);
+}
