@@ -334,12 +334,16 @@ impl PeriodicExporter {
     /// returns by then. If the thread is still inside a request at that point (one sent
     /// before the shutdown, bounded by the request timeout), it is left to end on its own:
     /// the totals returned are those of the exports finished so far, and what the thread
-    /// had not delivered stays in the registry.
+    /// had not delivered stays in the registry. A budget too long to add to the current
+    /// instant (`Duration::MAX`) sets no limit: this is then [`shutdown`](Self::shutdown).
     pub fn shutdown_within(mut self, budget: Duration) -> ExportStats {
+        // A budget past what an instant can hold is no limit at all.
+        let Some(until) = std::time::Instant::now().checked_add(budget) else {
+            return self.shutdown();
+        };
         let Some(thread) = self.thread.take() else {
             return self.stats();
         };
-        let until = std::time::Instant::now() + budget;
         let mut state = self.shared.lock();
         state.stop = true;
         state.stop_by = Some(until);
