@@ -689,3 +689,98 @@ fn end_by_shortens_the_export() {
     assert!(calls.iter().all(|c| c.deadline <= 100 + 2_500), "{calls:?}");
     producer.assert_each_settled_once();
 }
+
+/// Abandoned after any number of steps of a split export with deliveries, a dropped
+/// request and retries: every point is settled exactly once, and the next export delivers
+/// exactly what was abandoned (nothing lost, nothing twice).
+#[test]
+fn abandon_after_any_step_settles_each_point_once() {
+    let script = [
+        Answer::Status(200),
+        Answer::Status(503),
+        Answer::Status(400),
+        Answer::Status(200),
+        Answer::Fail(refused()),
+        Answer::Status(200),
+    ];
+    let mut steps = 0;
+    loop {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(4, 8);
+        let mut exchange = ScriptedExchange::new(&clock, script.clone());
+        exchange.fallback = Answer::Status(200);
+        let mut exporter = Exporter::new(config(), exchange);
+        let mut buffer = [0u8; 400];
+        let mut snapshot = DeltaSnapshot::default();
+        let mut run = exporter.start(&mut producer, &mut snapshot, 1, clock.now());
+        let mut finished = false;
+        for _ in 0..steps {
+            match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
+                Step::Done(_) => {
+                    finished = true;
+                    break;
+                }
+                Step::Wait(at) => clock.advance(clock.now().millis_until(at)),
+            }
+        }
+        let calls = exporter.exchange().calls.len();
+        let report = exporter.abandon(&mut run, &mut producer, &snapshot);
+        assert_eq!(
+            exporter.exchange().calls.len(),
+            calls,
+            "abandon sends nothing"
+        );
+        assert_eq!(
+            report.points_sent + report.points_dropped + report.points_abandoned,
+            32,
+            "after {steps} steps: {report:?}"
+        );
+        producer.assert_each_settled_once();
+        // The collector is well again for the next export.
+        exporter.exchange_mut().script.clear();
+        let next = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(next.outcome, ExportOutcome::Success, "after {steps} steps");
+        assert_eq!(
+            next.points_sent, report.points_abandoned,
+            "after {steps} steps"
+        );
+        for m in 0..4 {
+            for s in 0..8 {
+                assert_eq!(
+                    producer.delivered[m][s] + producer.dropped[m][s],
+                    (m * 100 + s + 1) as i64,
+                    "after {steps} steps: metric {m} series {s}"
+                );
+                assert_eq!(producer.pending[m][s], 0);
+            }
+        }
+        if finished {
+            break;
+        }
+        steps += 1;
+        assert!(steps < 100, "the export never ended");
+    }
+    assert!(steps > 6, "the script was played through: {steps} steps");
+}
+
+/// Abandoning a run whose every request is already settled (the zero wait after its last
+/// answer) has nothing to cancel: the export ends as it would have, with no error noted.
+#[test]
+fn abandon_with_nothing_left_is_no_error() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(2, 2);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, []));
+    let mut buffer = [0u8; 4096];
+    let mut snapshot = DeltaSnapshot::default();
+    let mut run = exporter.start(&mut producer, &mut snapshot, 1, clock.now());
+    let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
+    assert_eq!(step, Step::Wait(clock.now()));
+    assert_eq!(run.report().points_sent, 4, "delivered in one request");
+    let report = exporter.abandon(&mut run, &mut producer, &snapshot);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!((report.points_sent, report.points_abandoned), (4, 0));
+    assert_eq!(report.first_error, None);
+    assert_eq!(exporter.stats().last_error, None);
+    assert_eq!(exporter.stats().exports_ok, 1);
+    producer.assert_each_settled_once();
+}
