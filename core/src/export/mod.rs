@@ -584,14 +584,22 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     /// End `run` now, between steps (a shutdown that will not wait for a retry): the
     /// request waiting for its retry and everything not yet sent are settled
     /// [`Settlement::Abandoned`], so they go out with the next export;
-    /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is.
+    /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is, and a
+    /// run with every request already settled just ends, with no error.
     pub fn abandon<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
     ) -> ExportReport {
-        if !run.done {
+        if run.done {
+            return run.report;
+        }
+        if run.in_flight.is_none() && remaining_points(snapshot, run.splitter.position()) == 0 {
+            // Every request is settled already: nothing is cancelled, the export just ends
+            // as its next step would have ended it.
+            self.finish(run);
+        } else {
             self.finish_abandoned(run, producer, snapshot, ExportErrorKind::Cancelled);
         }
         run.report
