@@ -301,3 +301,32 @@ fn shutdown_within_an_unbounded_budget_is_a_plain_shutdown() {
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(pending_total(&registry), 0);
 }
+
+/// An interval too long to add to the current instant (exports only on demand and at
+/// shutdown) still exports on demand and makes the final export.
+#[test]
+fn an_unbounded_interval_still_exports_on_demand_and_at_shutdown() {
+    let (registry, counter) = registry();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let exporter = PeriodicExporter::start_with_exchange(
+        options(Duration::MAX, Duration::from_secs(5)),
+        registry.producer(),
+        Box::new(Snap::new()),
+        Scripted::answering(200, &seen),
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 3u64, &[]).unwrap();
+    // "Wait as long as it takes": the export itself is bounded by its 5 s timeout.
+    let report = exporter.force_export(Duration::MAX).unwrap();
+    assert_eq!(
+        (report.outcome, report.points_sent),
+        (ExportOutcome::Success, 1)
+    );
+    registry.record(counter, 4u64, &[]).unwrap();
+    let stats = exporter.shutdown();
+    assert_eq!((stats.exports_ok, stats.exports_failed), (2, 0));
+    assert_eq!((stats.points_sent, stats.requests_delivered), (2, 2));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(pending_total(&registry), 0);
+}
