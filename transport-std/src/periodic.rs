@@ -299,7 +299,7 @@ impl PeriodicExporter {
     /// the exporter is not running).
     pub fn force_export(&self, wait: Duration) -> Option<ExportReport> {
         self.thread.as_ref()?;
-        let until = std::time::Instant::now() + wait;
+        let until = instant_after(std::time::Instant::now(), wait);
         let mut state = self.shared.lock();
         // An export in progress may have collected before this call: wait for one that
         // begins after it.
@@ -378,10 +378,19 @@ impl PeriodicExporter {
     }
 }
 
+/// `from + wait`, or a year on when that cannot be represented (a `Duration::MAX` interval
+/// or wait meaning "no limit"): far enough to mean never, near enough to stay a deadline.
+fn instant_after(from: std::time::Instant, wait: Duration) -> std::time::Instant {
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(FAR))
+        .unwrap_or(from)
+}
+
 /// Waits `wait` for an export's next step; true when a shutdown came first (the export is
 /// then abandoned so that the final export can start at once).
 fn wait_unless_stopped(shared: &Shared, wait: Duration) -> bool {
-    let until = std::time::Instant::now() + wait;
+    let until = instant_after(std::time::Instant::now(), wait);
     let mut state = shared.lock();
     loop {
         if state.stop {
@@ -455,7 +464,7 @@ fn run<P, X, K>(
     let mut exporter = Exporter::new(config, exchange);
     let mut buffer = vec![0u8; options.buffer_size];
     let interval = options.export_interval;
-    let mut next = std::time::Instant::now() + interval;
+    let mut next = instant_after(std::time::Instant::now(), interval);
     loop {
         let stopping = {
             let mut state = shared.lock();
@@ -514,10 +523,10 @@ fn run<P, X, K>(
         }
         // Fixed rate from each export's start; after a long export, wait a whole interval
         // rather than exporting back to back.
-        next = started + interval;
+        next = instant_after(started, interval);
         let now = std::time::Instant::now();
         if next <= now {
-            next = now + interval;
+            next = instant_after(now, interval);
         }
     }
 }
