@@ -330,3 +330,41 @@ fn an_unbounded_interval_still_exports_on_demand_and_at_shutdown() {
     assert_eq!(seen.lock().unwrap().len(), 2);
     assert_eq!(pending_total(&registry), 0);
 }
+
+/// An exchange with a bug: it panics.
+struct Panics;
+
+impl Exchange for Panics {
+    fn exchange(
+        &mut self,
+        _request: &HttpRequest<'_>,
+        _response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        panic!("exchange bug")
+    }
+}
+
+/// A thread that died of a panic has finished too: `shutdown_within` returns when it
+/// ends rather than sitting out the whole budget.
+#[test]
+fn shutdown_within_returns_once_a_panicked_thread_is_gone() {
+    let (registry, counter) = registry();
+    let exporter = PeriodicExporter::start_with_exchange(
+        options(Duration::from_secs(3600), Duration::from_secs(5)),
+        registry.producer(),
+        Box::new(Snap::new()),
+        Panics,
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 1u64, &[]).unwrap();
+    let started = Instant::now();
+    let stats = exporter.shutdown_within(Duration::from_secs(30));
+    // Hang guard only: far below the 30 s budget, far above a panic's unwinding.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(stats.exports_ok + stats.exports_failed, 0);
+}
