@@ -165,6 +165,16 @@ impl Shared {
     }
 }
 
+/// Marks the thread finished and wakes the waiters when dropped, however the thread ends.
+struct Finished<'a>(&'a Shared);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.lock().finished = true;
+        self.0.wake.notify_all();
+    }
+}
+
 /// A thread that exports every interval; see the [module docs](self).
 pub struct PeriodicExporter {
     shared: Arc<Shared>,
@@ -252,9 +262,9 @@ impl PeriodicExporter {
         let thread = thread::Builder::new()
             .name("otlp-export".into())
             .spawn(move || {
+                // Set on the way out, a panic's unwinding included.
+                let _finished = Finished(&thread_shared);
                 run(options, producer, snapshot, exchange, clock, &thread_shared);
-                thread_shared.lock().finished = true;
-                thread_shared.wake.notify_all();
             })
             .map_err(StartError::Spawn)?;
         Ok(PeriodicExporter {
