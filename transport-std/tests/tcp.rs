@@ -3,6 +3,7 @@
 
 use std::io::{ErrorKind as StdKind, Read, Write};
 use std::net::{Shutdown, TcpListener};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
@@ -207,14 +208,25 @@ fn names_resolve_through_the_given_resolver() {
 
 /// A resolver that never answers in time ends the connect at its deadline, and stalled
 /// resolutions are capped: past the cap a connect fails at once without a new thread.
+/// The resolver is held by a gate rather than a sleep, so no step depends on timing.
 #[test]
 fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let clock = StdClock::new();
-    let stall = Duration::from_secs(3);
-    let mut connector = TcpConnector::new(clock).with_resolver(slow_resolver(port, stall));
-    let started = StdInstant::now();
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let held = Arc::clone(&gate);
+    let mut connector = TcpConnector::new(clock).with_resolver(move |host, _| {
+        assert_eq!(host, "collector.test");
+        let (open, opened) = &*held;
+        // Hang guard only: the test opens the gate long before this.
+        let guard = opened
+            .wait_timeout_while(open.lock().unwrap(), Duration::from_secs(30), |o| !*o)
+            .unwrap()
+            .0;
+        drop(guard);
+        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
+    });
     for _ in 0..otlp_embedded_std::MAX_STALLED_RESOLVES {
         let err = connector
             .connect(
@@ -224,8 +236,9 @@ fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
             .unwrap_err();
         assert_eq!(err, TransportError::ConnectTimeout);
     }
-    // Every stalled resolver is still running: the next connect does not wait at all, even
+    // Every stalled resolver is still held: the next connect does not wait at all, even
     // with a long deadline.
+    let started = StdInstant::now();
     let err = connector
         .connect(
             &endpoint("collector.test", 4318),
@@ -233,19 +246,29 @@ fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
         )
         .unwrap_err();
     assert_eq!(err, TransportError::ConnectTimeout);
-    // Loose bound only: none of these waited for the 3 s resolver.
-    assert!(started.elapsed() < stall, "waited {:?}", started.elapsed());
-    // Once the stalled resolvers finish, names resolve again.
-    thread::sleep(stall + Duration::from_millis(500));
-    let mut fast = connector
-        .clone()
-        .with_resolver(slow_resolver(port, Duration::ZERO));
-    let conn = fast
-        .connect(
+    // Hang guard only: it did not wait for the 60 s deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // Once the stalled resolvers answer, names resolve again (through the same gated
+    // resolver, now open). Polled, bounded: the stalled threads end on their own time.
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    let until = StdInstant::now() + Duration::from_secs(30);
+    let conn = loop {
+        match connector.connect(
             &endpoint("collector.test", 4318),
             clock.now().add_millis(5_000),
-        )
-        .unwrap();
+        ) {
+            Ok(conn) => break conn,
+            Err(TransportError::ConnectTimeout) if StdInstant::now() < until => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("names never resolved again: {e:?}"),
+        }
+    };
     let _accepted = listener.accept().unwrap();
     conn.close(CloseMode::Abort).unwrap();
 }
