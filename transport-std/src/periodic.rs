@@ -499,13 +499,21 @@ fn run<P, X, K>(
             stopping
         };
         let started = std::time::Instant::now();
+        let stop_by = if stopping {
+            shared.lock().stop_by
+        } else {
+            None
+        };
+        if stop_by.is_some_and(|by| by <= std::time::Instant::now()) {
+            // No budget left for a final export: leave what was recorded in the registry
+            // rather than collect it into a snapshot that would only be abandoned.
+            return;
+        }
         let mut run = exporter.start(&mut producer, &mut snapshot, unix_now(), clock.now());
-        if stopping {
-            if let Some(by) = shared.lock().stop_by {
-                let left = by.saturating_duration_since(std::time::Instant::now());
-                let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
-                run.end_by(clock.now().add_millis(left_ms));
-            }
+        if let Some(by) = stop_by {
+            let left = by.saturating_duration_since(std::time::Instant::now());
+            let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            run.end_by(clock.now().add_millis(left_ms));
         }
         let report = loop {
             match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {

@@ -368,3 +368,30 @@ fn shutdown_within_returns_once_a_panicked_thread_is_gone() {
     );
     assert_eq!(stats.exports_ok + stats.exports_failed, 0);
 }
+
+/// A zero budget sends nothing more and loses nothing: the thread ends without a final
+/// export and the point stays in the registry.
+#[test]
+fn shutdown_within_zero_budget_keeps_the_point() {
+    let (registry, counter) = registry();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let alive = Arc::new(());
+    let exporter = PeriodicExporter::start_with_exchange(
+        options(Duration::from_secs(3600), Duration::from_secs(60)),
+        registry.producer(),
+        Box::new(Snap::new()),
+        DropsWith(Scripted::answering(200, &seen), Arc::clone(&alive)),
+        StdClock::new(),
+    )
+    .unwrap();
+    registry.record(counter, 9u64, &[]).unwrap();
+    let stats = exporter.shutdown_within(Duration::ZERO);
+    assert_eq!(stats.exports_ok + stats.exports_failed, 0);
+    let until = Instant::now() + Duration::from_secs(10);
+    while Arc::strong_count(&alive) > 1 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(Arc::strong_count(&alive), 1, "export thread still running");
+    assert!(seen.lock().unwrap().is_empty());
+    assert_eq!(pending_total(&registry), 9);
+}
