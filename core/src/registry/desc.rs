@@ -270,7 +270,9 @@ impl InstrumentDesc {
         self.unit = unit;
         self
     }
-    /// Sets the attribute keys.
+    /// Sets the attribute keys: at most [`MAX_KEYS`](super::MAX_KEYS), each once
+    /// ([`declare`](super::Registry::declare) refuses more, or a key listed twice). Passing
+    /// these same literals when recording lets the registry match keys by address.
     pub const fn attributes(mut self, keys: &'static [&'static str]) -> Self {
         self.attribute_keys = keys;
         self
