@@ -424,8 +424,9 @@ impl Op {
 
 /// The registry: instruments and their series in fixed tables (see the [module docs](self)).
 ///
-/// Works through `&mut self`; [`CsRegistry`] (feature `critical-section`) shares one between
+/// Works through `&mut self`; `CsRegistry` (feature `critical-section`) shares one between
 /// interrupt handlers and the exporter.
+#[cfg_attr(feature = "critical-section", doc = "", doc = "See [`CsRegistry`].")]
 #[derive(Clone, Debug)]
 pub struct Registry<
     const I: usize = 8,
