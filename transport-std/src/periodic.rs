@@ -163,6 +163,29 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits on the condition variable until `done(state)` holds or `until` comes; the
+    /// guard back, and whether `done` held. The one wait loop of this module.
+    fn wait_until<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        until: std::time::Instant,
+        mut done: impl FnMut(&State) -> bool,
+    ) -> (MutexGuard<'a, State>, bool) {
+        loop {
+            if done(&state) {
+                return (state, true);
+            }
+            let now = std::time::Instant::now();
+            if now >= until {
+                return (state, false);
+            }
+            state = match self.wake.wait_timeout(state, until - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
 }
 
 /// Marks the thread finished and wakes the waiters when dropped, however the thread ends.
@@ -316,19 +339,10 @@ impl PeriodicExporter {
         let target = state.begun + 1;
         state.export_requested = true;
         self.shared.wake.notify_all();
-        loop {
-            if state.exports >= target {
-                return state.last_report;
-            }
-            let now = std::time::Instant::now();
-            if now >= until {
-                return None;
-            }
-            state = match self.shared.wake.wait_timeout(state, until - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-        }
+        let (state, done) = self
+            .shared
+            .wait_until(state, until, |s| s.exports >= target);
+        done.then_some(state.last_report).flatten()
     }
 
     /// Wake the thread, make a final export (bounded by the export timeout), join the
@@ -358,16 +372,10 @@ impl PeriodicExporter {
         state.stop = true;
         state.stop_by = Some(until);
         self.shared.wake.notify_all();
-        while !state.finished {
-            let now = std::time::Instant::now();
-            if now >= until {
-                // Detached: the thread ends within its own deadlines.
-                return state.stats;
-            }
-            state = match self.shared.wake.wait_timeout(state, until - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
+        let (state, finished) = self.shared.wait_until(state, until, |s| s.finished);
+        if !finished {
+            // Detached: the thread ends within its own deadlines.
+            return state.stats;
         }
         drop(state);
         // Finished: the join returns at once. A panic in the thread (a bug) is not
@@ -401,20 +409,7 @@ fn instant_after(from: std::time::Instant, wait: Duration) -> std::time::Instant
 /// then abandoned so that the final export can start at once).
 fn wait_unless_stopped(shared: &Shared, wait: Duration) -> bool {
     let until = instant_after(std::time::Instant::now(), wait);
-    let mut state = shared.lock();
-    loop {
-        if state.stop {
-            return true;
-        }
-        let now = std::time::Instant::now();
-        if now >= until {
-            return false;
-        }
-        state = match shared.wake.wait_timeout(state, until - now) {
-            Ok((g, _)) => g,
-            Err(e) => e.into_inner().0,
-        };
-    }
+    shared.wait_until(shared.lock(), until, |s| s.stop).1
 }
 
 impl Drop for PeriodicExporter {
@@ -477,24 +472,13 @@ fn run<P, X, K>(
     let mut next = instant_after(std::time::Instant::now(), interval);
     loop {
         let stopping = {
-            let mut state = shared.lock();
-            let stopping = loop {
-                if state.stop {
-                    break true;
-                }
-                if state.export_requested {
-                    state.export_requested = false;
-                    break false;
-                }
-                let now = std::time::Instant::now();
-                if now >= next {
-                    break false;
-                }
-                state = match shared.wake.wait_timeout(state, next - now) {
-                    Ok((g, _)) => g,
-                    Err(e) => e.into_inner().0,
-                };
-            };
+            let (mut state, _) =
+                shared.wait_until(shared.lock(), next, |s| s.stop || s.export_requested);
+            let stopping = state.stop;
+            if !stopping {
+                // A forced export, or the interval: either way this round serves it.
+                state.export_requested = false;
+            }
             state.begun += 1;
             stopping
         };
