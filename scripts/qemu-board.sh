@@ -7,6 +7,11 @@
 # between exports, every connection closed. It prints the image's flash and RAM, the stack
 # high-water marks and the longest loop iteration.
 #
+# During the boot the link is taken down through QEMU's monitor (`set_link`: a TAP device
+# going down would be invisible to the emulated PHY) after export 2, and up again once an
+# export has failed: the firmware must log both link changes, every export between them
+# must fail with all its points kept, and the later exports must deliver what they kept.
+#
 # Needs (Debian): qemu-system-arm, lld, iproute2; root and /dev/net/tun; the target
 # compiler from ../shared/tools/target-rustc.sh. Installs nothing. Without a prerequisite
 # it prints one SKIP line and exits 0, unless OTLP_REQUIRE_TAP=1 (CI), which makes that a
@@ -39,6 +44,8 @@ PORT=4318
 MAC=02:19:00:c0:ff:ee
 BOOT_TIMEOUT=120
 EXPORTS=5
+# The link goes down after this export.
+LINK_DOWN_AFTER=2
 
 work=$(mktemp -d)
 sink_pid=""
@@ -91,16 +98,52 @@ for _ in $(seq 100); do
 done
 grep -q '^listening:' "$work/sink.log" || { cat "$work/sink.log"; echo "qemu-board: the sink did not start" >&2; exit 1; }
 
+# One command to QEMU's monitor, bounded; prints the monitor's answer.
+monitor() {
+    timeout 10 python3 - "$work/monitor.sock" "$1" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+time.sleep(0.2)
+s.recv(65536)  # the banner
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(0.3)
+print("monitor:", sys.argv[2])
+s.close()
+PY
+}
+
+# Wait until the board's console has a line matching $1, at most $2 seconds, while QEMU runs.
+wait_console() {
+    local deadline=$((SECONDS + $2))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        grep -qE "$1" "$work/board.log" && return 0
+        kill -0 "$qemu_pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
 echo "== boot (timeout ${BOOT_TIMEOUT} s)"
 # No display; nothing on stdin: no serial port, and the monitor on a unix socket.
 ip netns exec "$NS" timeout --kill-after=5 "$BOOT_TIMEOUT" qemu-system-arm \
     -cpu cortex-m4 -machine mps2-an386 \
-    -nic "tap,ifname=$TAP,script=no,downscript=no,model=lan9118,mac=$MAC" \
+    -nic "tap,id=board0,ifname=$TAP,script=no,downscript=no,model=lan9118,mac=$MAC" \
     -kernel "$IMAGE" \
     -semihosting-config enable=on,target=native \
     -nographic -serial none -monitor "unix:$work/monitor.sock,server=on,wait=off" \
     </dev/null >"$work/qemu.out" 2>"$work/board.log" &
 qemu_pid=$!
+toggled=0
+if wait_console "^export $LINK_DOWN_AFTER: " 60; then
+    monitor "set_link board0 off"
+    # Up again once the firmware saw the link go down and an export failed for it.
+    if wait_console "^link: down" 30 && wait_console "^export [0-9]+: Failed" 60; then
+        monitor "set_link board0 on"
+        toggled=1
+    fi
+fi
 set +e
 wait "$qemu_pid"
 board_status=$?
@@ -119,10 +162,11 @@ echo "== sink (exit status $sink_status)"
 grep -v '^point ' "$work/sink.log" || true
 
 echo "== check"
-python3 - "$work/board.log" "$work/sink.log" "$MAC" "$board_status" "$EXPORTS" <<'PY'
+python3 - "$work/board.log" "$work/sink.log" "$MAC" "$board_status" "$EXPORTS" \
+    "$toggled" <<'PY'
 import re, sys
 
-board_log, sink_log, mac, status, exports_wanted = sys.argv[1:]
+board_log, sink_log, mac, status, exports_wanted, toggled = sys.argv[1:]
 board = open(board_log).read().splitlines()
 sink = open(sink_log).read().splitlines()
 failures = []
@@ -137,7 +181,20 @@ check(f"mac {mac}" in board, f"board printed the MAC address it read from the ch
 
 exports = [l for l in board if re.match(r"export \d+: ", l) and "last error" not in l]
 check(len(exports) == int(exports_wanted), f"{exports_wanted} exports (got {len(exports)})")
-check(all(": Success," in l for l in exports), "every export succeeded")
+check(toggled == "1", "the link was taken down, and up again after an export failed")
+went_down = [i for i, l in enumerate(board) if re.match(r"link: down at \d+ ms", l)]
+came_up = [i for i, l in enumerate(board) if re.match(r"link: up at \d+ ms", l)]
+check(len(went_down) == 1, "the firmware logged the link going down, once")
+check(len(came_up) == 1, "the firmware logged the link coming up, once")
+lo, hi = (went_down + [0])[0], (came_up + [len(board)])[0]
+down = [l for l in board[lo:hi] if l in exports]
+ok_exports = [l for l in exports if l not in down]
+check(len(down) >= 1, f"{len(down)} export(s) while the link was down")
+for l in down:
+    kept = re.search(r": Failed, points (\d+) sent 0 abandoned (\d+) dropped 0,", l)
+    check(bool(kept) and kept.group(1) == kept.group(2) and int(kept.group(1)) > 0,
+          f"with the link down, the export failed and kept all its points: {l}")
+check(all(": Success," in l for l in ok_exports), "every export with the link up succeeded")
 check(all("client Closed" in l for l in exports), "the client closed its connection after every export")
 rises = [int(re.search(r"ticks since last export (\d+)", l).group(1)) for l in exports]
 check(all(r > 0 for r in rises), f"SysTick counter rose between exports (firmware: {rises})")
@@ -175,8 +232,8 @@ ticks = totals.get("board.systick.ticks{}", {})
 check(num(ticks.get("value_sum", "-1")) == num(recorded["board.systick.ticks"]["sum"]),
       f"board.systick.ticks: sink {ticks.get('value_sum')} == recorded {recorded['board.systick.ticks']['sum']}")
 tick_points = [int(p["value"]) for p in points.get("board.systick.ticks{}", [])]
-check(len(tick_points) == len(exports) and all(v > 0 for v in tick_points),
-      f"the sink got one rising SysTick count per export ({tick_points})")
+check(len(tick_points) == len(ok_exports) and all(v > 0 for v in tick_points),
+      f"the sink got one rising SysTick count per delivered export ({tick_points})")
 
 for name in ("board.systick.latency", "board.loop.iteration"):
     t = totals.get(name + "{}", {})
@@ -200,7 +257,7 @@ for d in ("rx", "tx"):
     check(num(t.get("value_sum", "-1")) == num(r["sum"]), f"{key}: sink {t.get('value_sum')} == recorded {r['sum']}")
 
 accepted, closed = int(stats.get("accepted", -1)), int(stats.get("closed", -2))
-check(accepted >= len(exports) and accepted == closed, f"every connection closed (accepted {accepted}, closed {closed})")
+check(accepted >= len(ok_exports) and accepted == closed, f"every connection closed (accepted {accepted}, closed {closed})")
 check(stats.get("decode_errors") == "0", "no request failed to decode")
 
 if failures:

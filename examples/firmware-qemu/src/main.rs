@@ -357,7 +357,12 @@ fn run() -> u32 {
                 meter.end();
                 break report.outcome == ExportOutcome::Success && report.points_abandoned == 0;
             }
+            // A slot missed while an export ran long (the link was down) is skipped, not
+            // made up at once: exports stay an interval apart.
             next_export = next_export.add_millis(EXPORT_INTERVAL_MS);
+            if next_export <= clock.now() {
+                next_export = clock.now().add_millis(EXPORT_INTERVAL_MS);
+            }
         }
         meter.end();
         // Sleep until the next SysTick unless smoltcp has work due now.
