@@ -50,6 +50,7 @@ LINK_DOWN_AFTER=2
 work=$(mktemp -d)
 sink_pid=""
 qemu_pid=""
+ns_made=""
 cleanup() {
     local rc=$?
     # Only the processes this script started, by their ids.
@@ -57,7 +58,7 @@ cleanup() {
     [ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null || true
     [ -n "$qemu_pid" ] && wait "$qemu_pid" 2>/dev/null || true
     [ -n "$sink_pid" ] && wait "$sink_pid" 2>/dev/null || true
-    ip netns del "$NS" 2>/dev/null || true
+    [ -n "$ns_made" ] && ip netns del "$NS" 2>/dev/null || true
     rm -rf "$work"
     exit "$rc"
 }
@@ -83,6 +84,7 @@ SINK=("$root/target/debug/examples/otlp_sink")
 
 echo "== namespace $NS: $TAP $HOST_ADDR/24 (sink), board $BOARD_ADDR, mac $MAC"
 ip netns add "$NS"
+ns_made=1
 ip -n "$NS" link set lo up
 ip -n "$NS" tuntap add dev "$TAP" mode tap
 ip -n "$NS" addr add "$HOST_ADDR/24" dev "$TAP"
@@ -273,5 +275,66 @@ size -A "$IMAGE" | awk '
     $1 == ".data" { flash += $2; ram += $2 }
     $1 == ".bss" || $1 == ".uninit" { ram += $2 }
     END { printf "image: flash %d B of 262144, static RAM %d B of 65536\n", flash, ram }'
+# Code and read-only data by crate, from the symbol table. Fat LTO inlines across crates,
+# so a function's bytes count for the crate that owns the function they ended up in (the
+# board's `run` holds the inlined export path, for one); bytes with no symbol (alignment,
+# the vector table) are listed as such.
+nm -S -C "$IMAGE" | python3 -c '
+import re, sys
+GROUPS = [
+    ("otlp-embedded (core)", ("otlp_embedded", "httparse", "heapless", "libm", "embedded_io", "hash32")),
+    ("otlp-embedded-smoltcp", ("otlp_embedded_smoltcp",)),
+    ("smoltcp", ("smoltcp", "managed", "byteorder")),
+    ("LAN9118 driver", ("firmware_qemu::lan9118",)),
+    ("board program (firmware-qemu)", ("firmware_qemu",)),
+    ("startup and console (cortex-m, -rt, semihosting)", ("cortex_m", "cortex_m_rt", "cortex_m_semihosting", "critical_section")),
+    ("Rust core (fmt, slices, integers)", ("core",)),
+    ("compiler builtins (soft-float, mem*)", ("compiler_builtins",)),
+    ("outlined code (LLVM machine outliner)", ("OUTLINED",)),
+]
+PRIMITIVES = {"u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+              "f32", "f64", "char", "str", "bool"}
+def owner(name):
+    if name.startswith("OUTLINED_FUNCTION"):
+        return "OUTLINED"
+    if "::" not in name:
+        if name.startswith("__") and not name.startswith("__INTERRUPTS") and not name.startswith("__EXCEPTIONS") \
+                and not name.startswith("__RESET") or name in ("memcmp", "memcpy", "memset", "memmove"):
+            return "compiler_builtins"
+        # Entry, exception handlers, vector tables.
+        return "cortex_m_rt" if name.startswith("__") or name in ("Reset", "DefaultHandler_", "DefaultPreInit", "HardFault_") else "firmware_qemu"
+    # <A as B>::f and <A>::f belong to A; generic arguments do not count.
+    m = re.match(r"<*&*(?:mut )?(?:dyn )?\[?([A-Za-z_][A-Za-z0-9_]*)(::([a-z0-9_]+))?", name)
+    if not m:
+        return "core"  # impls on tuples and the unit type
+    crate = m.group(1)
+    if crate in PRIMITIVES:
+        return "core"
+    if crate == "__rustc":
+        return "firmware_qemu"  # the panic handler
+    if crate == "firmware_qemu" and m.group(3) == "lan9118":
+        return "firmware_qemu::lan9118"
+    return crate
+by = {}
+other = {}
+for line in sys.stdin:
+    parts = line.rstrip("\n").split(" ", 3)
+    if len(parts) != 4 or parts[2] not in "tTrR" or parts[3].startswith("$"):
+        continue
+    size, crate = int(parts[1], 16), owner(parts[3])
+    for label, prefixes in GROUPS:
+        if crate in prefixes:
+            by[label] = by.get(label, 0) + size
+            break
+    else:
+        other[crate] = other.get(crate, 0) + size
+print("code + rodata by part (symbol sizes; fat LTO inlines across crates, so bytes count")
+print("where they landed: the board program`s run() holds the inlined export path):")
+for label, _ in GROUPS:
+    print(f"  {by.get(label, 0):8d} B  {label}")
+for crate, size in sorted(other.items(), key=lambda kv: -kv[1]):
+    print(f"  {size:8d} B  {crate}")
+print(f"  {sum(by.values()) + sum(other.values()):8d} B  total in symbols")
+'
 grep -E '^(longest loop iteration|stack |exports )' "$work/board.log"
 echo "qemu-board: passed"
