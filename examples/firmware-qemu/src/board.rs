@@ -169,6 +169,8 @@ pub struct StackMarks {
     /// Main stack pointer when the handlers' stack was painted: what lies above it (the
     /// reset handler's frame) is not the handlers'.
     msp_top: usize,
+    /// Process stack pointer when painted: the main loop's own frame starts above it.
+    psp_at_paint: usize,
 }
 
 /// Below the current stack pointer this many bytes stay unpainted: the frame of `paint`
@@ -190,7 +192,10 @@ impl StackMarks {
             paint(pbottom, psp.saturating_sub(PAINT_MARGIN));
             paint(mbottom, msp);
         }
-        StackMarks { msp_top: msp }
+        StackMarks {
+            msp_top: msp,
+            psp_at_paint: psp,
+        }
     }
 
     /// Deepest use of the process stack (the main loop, exports included), from its top,
@@ -198,6 +203,13 @@ impl StackMarks {
     pub fn main_loop_bytes(&self) -> usize {
         let (bottom, top) = process_stack_range();
         used(bottom, top)
+    }
+
+    /// Process stack in use when it was painted (the loop function's own frame, with the
+    /// interface, socket set and configuration it keeps), in bytes.
+    pub fn main_loop_frame_bytes(&self) -> usize {
+        let (_, top) = process_stack_range();
+        top.saturating_sub(self.psp_at_paint)
     }
 
     /// Deepest use of the main stack by exception handlers (their frames and the

@@ -400,9 +400,10 @@ fn report(marks: &StackMarks, meter: &LoopMeter, exports: u32) {
     heprintln!("longest loop iteration {} us", meter.longest_us.get());
     let (psp_cap, msp_cap) = marks.capacities();
     heprintln!(
-        "stack main-loop (PSP) {} of {} bytes; handlers (MSP) {} of {} bytes",
+        "stack main-loop (PSP) {} of {} bytes ({} in use when the loop started: run()'s frame, the export path inlined); handlers (MSP) {} of {} bytes",
         marks.main_loop_bytes(),
         psp_cap,
+        marks.main_loop_frame_bytes(),
         marks.handlers_bytes(),
         msp_cap
     );
