@@ -304,10 +304,15 @@ impl Lan9118 {
         let mac = [low[0], low[1], low[2], low[3], high[0], high[1]];
 
         regs.phy_write(PHY_BCR, PHY_BCR_RESET)?;
+        let mut reset_done = false;
         for _ in 0..WAIT_READS {
             if regs.phy_read(PHY_BCR)? & PHY_BCR_RESET == 0 {
+                reset_done = true;
                 break;
             }
+        }
+        if !reset_done {
+            return Err(InitError::Timeout("PHY reset"));
         }
         regs.phy_write(PHY_ANAR, PHY_ANAR_ALL)?;
         regs.phy_write(PHY_BCR, PHY_BCR_AN_ENABLE | PHY_BCR_AN_RESTART)?;
