@@ -8,17 +8,29 @@
 //! `--script FAULT*N,...` answers the next N requests with FAULT, step by step, then falls
 //! back to `--fault`. Fault names are listed by `Fault::from_str` (`none`, `idle-close=MS`,
 //! `429=SECONDS`, `503-date=SECONDS`, `trickle=BPS`, `reset`, ...). Each request is printed
-//! as it is answered; the run ends after `--seconds` (default 600).
+//! as it is answered; the run ends after `--seconds` (default 600), or as soon as the file
+//! given to `--stop-file` exists.
+//!
+//! `--points` also prints every data point of each acknowledged request, one `point ...`
+//! line each (histograms with their bucket counts). At the end the sink waits (up to 2 s)
+//! for its connections to close, then prints its counters as one `stats ...` line and the
+//! decoded totals per series as `total ...` lines. `scripts/qemu-board.sh` reads these.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use otlp_embedded_std::sink::{Fault, Sink, SinkOptions};
 
 fn main() -> Result<(), String> {
     let mut options = SinkOptions::default();
     let mut script: Vec<(Fault, usize)> = Vec::new();
     let mut seconds = 600u64;
+    let mut stop_file: Option<PathBuf> = None;
+    let mut print_points = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -38,6 +50,8 @@ fn main() -> Result<(), String> {
                 }
             }
             "--seconds" => seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--stop-file" => stop_file = Some(PathBuf::from(value()?)),
+            "--points" => print_points = true,
             "--max-connections" => {
                 options.max_connections = value()?
                     .parse()
@@ -52,7 +66,8 @@ fn main() -> Result<(), String> {
 
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut shown = 0;
-    while Instant::now() < until {
+    loop {
+        let stop = Instant::now() >= until || stop_file.as_ref().is_some_and(|f| f.exists());
         let received = sink.received();
         for r in received.iter().skip(shown) {
             let points: usize = r
@@ -84,10 +99,105 @@ fn main() -> Result<(), String> {
                 r.status,
                 r.acknowledged
             );
+            if let (true, true, Some(request)) = (print_points, r.acknowledged, &r.request) {
+                print_points_of(request);
+            }
         }
         shown = received.len();
+        if stop {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
-    println!("{:?}", sink.stats());
+    // A peer that just finished may still be closing: give it a moment, bounded.
+    sink.wait_for(Duration::from_secs(2), |s| {
+        s.connections_closed >= s.connections_accepted
+    });
+    let stats = sink.stats();
+    println!("{stats:?}");
+    println!(
+        "stats accepted={} closed={} requests={} decode_errors={}",
+        stats.connections_accepted,
+        stats.connections_closed,
+        stats.requests_received,
+        stats.decode_errors
+    );
+    for (key, t) in sink.totals() {
+        println!(
+            "total {}{{{}}} points={} value_sum={} last_value={} histogram_count={} histogram_sum={}",
+            key.metric,
+            key.attributes
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            t.points,
+            t.value_sum,
+            t.last_value,
+            t.histogram_count,
+            t.histogram_sum
+        );
+    }
     Ok(())
+}
+
+/// One `point` line per data point of `request`.
+fn print_points_of(request: &ExportMetricsServiceRequest) {
+    let attrs = |kvs: &[KeyValue]| {
+        kvs.iter()
+            .map(|kv| {
+                let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => s.clone(),
+                    Some(any_value::Value::IntValue(i)) => i.to_string(),
+                    Some(any_value::Value::BoolValue(b)) => b.to_string(),
+                    Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+                    other => format!("{other:?}"),
+                };
+                format!("{}={v}", kv.key)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let metrics = request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| r.scope_metrics.iter())
+        .flat_map(|s| s.metrics.iter());
+    for m in metrics {
+        match &m.data {
+            Some(Data::Sum(sum)) => {
+                for p in &sum.data_points {
+                    let value = match p.value {
+                        Some(number_data_point::Value::AsInt(i)) => i.to_string(),
+                        Some(number_data_point::Value::AsDouble(d)) => d.to_string(),
+                        None => "none".into(),
+                    };
+                    println!(
+                        "point {}{{{}}} temporality={} value={value}",
+                        m.name,
+                        attrs(&p.attributes),
+                        sum.aggregation_temporality
+                    );
+                }
+            }
+            Some(Data::Histogram(h)) => {
+                for p in &h.data_points {
+                    println!(
+                        "point {}{{{}}} temporality={} count={} sum={} buckets={}",
+                        m.name,
+                        attrs(&p.attributes),
+                        h.aggregation_temporality,
+                        p.count,
+                        p.sum.unwrap_or(0.0),
+                        p.bucket_counts
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    );
+                }
+            }
+            _ => println!("point {} (kind not printed)", m.name),
+        }
+    }
 }

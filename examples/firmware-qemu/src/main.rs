@@ -1,0 +1,420 @@
+//! Firmware for QEMU's `mps2-an386` (Cortex-M4F): records metrics from the SysTick
+//! interrupt and the main loop into one `static` registry, and exports them over smoltcp
+//! and the board's LAN9118 Ethernet controller to an OTLP sink on the Linux side of a TAP
+//! device. `scripts/qemu-board.sh` builds it, boots it and checks what the sink decoded
+//! against what this program says it recorded.
+//!
+//! - Network: static IPv4 [`BOARD_IP`]/24 with ARP (no DHCP); the sink is at [`SINK`].
+//! - Time: SysTick every millisecond ([`board`]); Unix time from the host at boot.
+//! - Seed: from the MAC address and the NIC's free-running counter at boot.
+//! - Console: semihosting (QEMU's stderr). Exit status through semihosting: 0 when every
+//!   recorded measurement was delivered by the last export.
+//! - Stacks: the main loop runs on the process stack (PSP), so the main stack (MSP)
+//!   measures the exception handlers alone; both high-water marks are printed.
+//!
+//! The export itself is **`otlp_embedded_smoltcp::firmware::export_once`**, blocking, with
+//! an idle hook that keeps the loop's duties going (loop timing, link log, frame counts)
+//! and sleeps with `wfi`. That part (marked `SUPERLOOP DRIVER` below) is what the
+//! superloop exporter driver replaces once it exists: one exporter step per loop
+//! iteration instead of a call that returns after the whole export.
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod board;
+mod lan9118;
+mod metrics;
+
+use core::cell::Cell;
+use core::sync::atomic::Ordering;
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::heprintln;
+use otlp_embedded::export::{ExportOutcome, ExporterConfig, RetryPolicy};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::{Endpoint, Scheme};
+use otlp_embedded_smoltcp::firmware::{export_once, Stack};
+use otlp_embedded_smoltcp::{smol_instant, Phase, TcpClient};
+use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
+use smoltcp::socket::tcp;
+use smoltcp::time::Duration as SmolDuration;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+
+use board::{StackMarks, SysTickClock};
+use lan9118::{Lan9118, NicStatus, Regs};
+use metrics::{LoopSeries, MetricsSnapshot, METRICS};
+
+/// The board's address on the TAP link.
+pub const BOARD_IP: [u8; 4] = [192, 168, 19, 2];
+/// The sink, on the Linux side of the TAP device.
+pub const SINK: &str = "192.168.19.1";
+/// The sink's port.
+pub const SINK_PORT: u16 = 4318;
+/// Exports before the program stops; recording stops before the last one, so the last
+/// export carries everything that is left.
+pub const EXPORTS: u32 = 5;
+/// Time between exports.
+pub const EXPORT_INTERVAL_MS: u64 = 1_000;
+/// The whole run ends by this, whatever happens (the script's own timeout is longer).
+const RUN_LIMIT_MS: u64 = 60_000;
+
+/// Exit statuses (the script prints them).
+mod status {
+    pub const OK: u32 = 0;
+    pub const LAST_EXPORT_FAILED: u32 = 1;
+    pub const NIC: u32 = 2;
+    pub const SETUP: u32 = 4;
+    pub const RUN_LIMIT: u32 = 5;
+    pub const HARD_FAULT: u32 = 100;
+    pub const PANIC: u32 = 101;
+}
+
+static NIC_STATUS: NicStatus = NicStatus::new();
+
+#[entry]
+fn main() -> ! {
+    board::run_on_process_stack(board_main)
+}
+
+extern "C" fn board_main() -> ! {
+    let code = run();
+    board::exit(code)
+}
+
+#[exception]
+fn SysTick() {
+    // First the latency, before anything else moves the counter on.
+    let latency = board::cycles_since_wrap();
+    board::tick();
+    metrics::record_tick(latency);
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    heprintln!("hard fault: pc {:#010x} lr {:#010x}", frame.pc(), frame.lr());
+    board::exit(status::HARD_FAULT)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    heprintln!("panic: {}", info);
+    board::exit(status::PANIC)
+}
+
+/// FNV-1a over the MAC address and a boot-time counter: per device (the MAC) and per boot
+/// (the counter). A real board uses its hardware RNG here.
+fn device_seed(mac: [u8; 6], boot_counter: u32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in mac.iter().chain(boot_counter.to_le_bytes().iter()) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// `aa:bb:cc:dd:ee:ff` into `out`.
+fn mac_text(mac: [u8; 6], out: &mut [u8; 17]) -> &str {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in mac.iter().enumerate() {
+        let at = i * 3;
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 0xf)];
+        if at + 2 < out.len() {
+            out[at + 2] = b':';
+        }
+    }
+    core::str::from_utf8(out).unwrap_or("?")
+}
+
+/// Times main-loop iterations (sleep excluded) and records them.
+struct LoopMeter {
+    series: LoopSeries,
+    started_us: Cell<u64>,
+    longest_us: Cell<u32>,
+    /// Frame counts already recorded.
+    rx_seen: Cell<u32>,
+    tx_seen: Cell<u32>,
+    /// Link state last logged.
+    link_logged: Cell<bool>,
+}
+
+impl LoopMeter {
+    fn begin(&self) {
+        self.started_us.set(board::now_us());
+    }
+
+    /// The iteration that began at `begin` ends: record its time and the loop's duties
+    /// (frame counts, link changes).
+    fn end(&self) {
+        let took = board::now_us().saturating_sub(self.started_us.get());
+        let took = u32::try_from(took).unwrap_or(u32::MAX);
+        if took > self.longest_us.get() {
+            self.longest_us.set(took);
+        }
+        self.series.record_iteration(took);
+        let rx = NIC_STATUS.rx_frames.load(Ordering::Relaxed);
+        let tx = NIC_STATUS.tx_frames.load(Ordering::Relaxed);
+        self.series.record_frames(
+            rx.wrapping_sub(self.rx_seen.replace(rx)),
+            tx.wrapping_sub(self.tx_seen.replace(tx)),
+        );
+        let up = NIC_STATUS.link_up.load(Ordering::Relaxed);
+        if up != self.link_logged.replace(up) {
+            heprintln!(
+                "link: {} at {} ms",
+                if up { "up" } else { "down" },
+                board::now_ms()
+            );
+        }
+    }
+}
+
+fn run() -> u32 {
+    let Some(peripherals) = cortex_m::Peripherals::take() else {
+        return status::SETUP;
+    };
+    heprintln!("board: mps2-an386, Cortex-M4F at {} MHz", board::CORE_HZ / 1_000_000);
+
+    // SAFETY: 0x4020_0000 is the AN386's LAN9118 register block, and this is the only
+    // `Regs` made for it.
+    let regs = unsafe { Regs::new(lan9118::AN386_BASE) };
+    let nic = match Lan9118::new(regs, &NIC_STATUS) {
+        Ok(nic) => nic,
+        Err(e) => {
+            heprintln!("nic: {:?}", e);
+            return status::NIC;
+        }
+    };
+    let Some(nic) = cortex_m::singleton!(: Lan9118 = nic) else {
+        return status::SETUP;
+    };
+    let mac = nic.mac();
+    let mut mac_buf = [0u8; 17];
+    let mac_str = mac_text(mac, &mut mac_buf);
+    heprintln!("mac {}", mac_str);
+    heprintln!(
+        "nic: chip {:04x}, link {}",
+        nic.chip_id(),
+        if NIC_STATUS.link_up.load(Ordering::Relaxed) { "up" } else { "down" }
+    );
+    let seed = device_seed(mac, nic.free_run());
+
+    let series = match metrics::declare() {
+        Ok(s) => s,
+        Err(e) => {
+            heprintln!("metrics: {:?}", e);
+            return status::SETUP;
+        }
+    };
+    // Unix time at boot from the host; SysTick starts at 0 right after.
+    let boot_unix_ns = u64::from(board::host_unix_seconds()) * 1_000_000_000;
+    METRICS.set_start_time(boot_unix_ns);
+    let clock = SysTickClock;
+    board::start_systick(peripherals.SYST);
+
+    let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+    config.random_seed = seed;
+    let mut iface = Interface::new(config, nic, smol_instant(clock.now()));
+    iface.update_ip_addrs(|addrs| {
+        let [a, b, c, d] = BOARD_IP;
+        let _ = addrs.push(IpCidr::new(IpAddress::v4(a, b, c, d), 24));
+    });
+    let (Some(storage), Some(rx_buf), Some(tx_buf), Some(request), Some(snapshot)) = (
+        cortex_m::singleton!(: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY]),
+        cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
+        cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
+        cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
+        cortex_m::singleton!(: MetricsSnapshot = MetricsSnapshot::new()),
+    ) else {
+        return status::SETUP;
+    };
+    let mut sockets = SocketSet::new(&mut storage[..]);
+    let handle = sockets.add(tcp::Socket::new(
+        tcp::SocketBuffer::new(&mut rx_buf[..]),
+        tcp::SocketBuffer::new(&mut tx_buf[..]),
+    ));
+    let mut client: TcpClient = TcpClient::new(handle, seed as u16);
+
+    let resource_attributes = [
+        KeyValue::new("service.name", AttributeValue::Str("otlp-embedded-board")),
+        KeyValue::new("service.instance.id", AttributeValue::Str(mac_str)),
+    ];
+    let header = RequestHeader {
+        resource: Resource {
+            attributes: &resource_attributes,
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+        scope: Scope {
+            name: "otlp-embedded-firmware-qemu",
+            version: "",
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        },
+    };
+    let endpoint = Endpoint {
+        scheme: Scheme::Http,
+        host: SINK,
+        port: SINK_PORT,
+        path: "/v1/metrics",
+    };
+
+    let meter = LoopMeter {
+        series,
+        started_us: Cell::new(0),
+        longest_us: Cell::new(0),
+        rx_seen: Cell::new(0),
+        tx_seen: Cell::new(0),
+        link_logged: Cell::new(NIC_STATUS.link_up.load(Ordering::Relaxed)),
+    };
+    let mut exports = 0u32;
+    let mut ticks_at_last_export = 0u32;
+    let mut next_export = clock.now().add_millis(EXPORT_INTERVAL_MS);
+    heprintln!(
+        "net: {}.{}.{}.{}/24, sink http://{}:{}, {} exports every {} ms",
+        BOARD_IP[0], BOARD_IP[1], BOARD_IP[2], BOARD_IP[3], SINK, SINK_PORT, EXPORTS, EXPORT_INTERVAL_MS
+    );
+
+    // Everything below the current frames is unused now: paint both stacks, with the
+    // SysTick handler held off so it does not write into the main stack meanwhile.
+    let marks = cortex_m::interrupt::free(|_| StackMarks::paint_now());
+
+    let delivered_all = loop {
+        meter.begin();
+        let now = clock.now();
+        if now.as_millis() > RUN_LIMIT_MS {
+            heprintln!("run limit of {} ms reached after {} exports", RUN_LIMIT_MS, exports);
+            return status::RUN_LIMIT;
+        }
+        iface.poll(smol_instant(now), &mut *nic, &mut sockets);
+
+        if now >= next_export {
+            let last = exports + 1 == EXPORTS;
+            if last {
+                // From here on nothing is recorded, so the last export carries all that
+                // is left and the sink's totals must equal the tallies printed below.
+                metrics::stop_recording();
+            }
+            let mut config = ExporterConfig::new(endpoint, header);
+            config.export_timeout_ms = 5_000;
+            config.request_timeout_ms = 2_000;
+            config.jitter_seed = seed;
+            config.retry = RetryPolicy {
+                initial_backoff_ms: 200,
+                max_delay_ms: 1_000,
+                max_attempts: 0,
+            };
+            let unix_now = boot_unix_ns + clock.now().as_millis() * 1_000_000;
+            // ---- SUPERLOOP DRIVER: from here to the end of `export_once`, the blocking
+            // export runs the loop's duties in its idle hook. The superloop exporter
+            // driver (issue 15) replaces this call with one exporter step per iteration
+            // of this loop. ----
+            let report = {
+                let idle = |_now: Instant, _wake_by: Instant| {
+                    meter.end();
+                    cortex_m::asm::wfi();
+                    meter.begin();
+                };
+                let stack = Stack {
+                    client: &mut client,
+                    iface: &mut iface,
+                    device: &mut *nic,
+                    sockets: &mut sockets,
+                    clock: &clock,
+                    idle,
+                };
+                export_once(stack, &mut &METRICS, snapshot, &mut request[..], config, unix_now)
+            };
+            // ---- end of the part the superloop driver replaces ----
+            exports += 1;
+            let ticks = metrics::TICKS.sum();
+            let socket_state = sockets.get::<tcp::Socket>(handle).state();
+            heprintln!(
+                "export {}: {:?}, points {} sent {} abandoned {} dropped {}, requests {} retries {}, bytes {}, ticks since last export {}, socket {}, client {:?}",
+                exports,
+                report.outcome,
+                report.points_collected,
+                report.points_sent,
+                report.points_abandoned,
+                report.points_dropped,
+                report.requests,
+                report.retries,
+                report.bytes_sent,
+                ticks.wrapping_sub(ticks_at_last_export),
+                socket_state,
+                client.phase(),
+            );
+            if let Some(e) = report.last_error {
+                heprintln!("export {}: last error {:?}", exports, e);
+            }
+            ticks_at_last_export = ticks;
+            if client.phase() != Phase::Closed {
+                heprintln!("export {}: connection not closed", exports);
+            }
+            if last {
+                meter.end();
+                break report.outcome == ExportOutcome::Success && report.points_abandoned == 0;
+            }
+            // A slot missed while an export ran long (the link was down) is skipped, not
+            // made up at once: exports stay an interval apart.
+            next_export = next_export.add_millis(EXPORT_INTERVAL_MS);
+            if next_export <= clock.now() {
+                next_export = clock.now().add_millis(EXPORT_INTERVAL_MS);
+            }
+        }
+        meter.end();
+        // Sleep until the next SysTick unless smoltcp has work due now.
+        let delay = iface.poll_delay(smol_instant(clock.now()), &sockets);
+        if delay != Some(SmolDuration::ZERO) {
+            cortex_m::asm::wfi();
+        }
+    };
+
+    report(&marks, &meter, exports);
+    if delivered_all {
+        status::OK
+    } else {
+        status::LAST_EXPORT_FAILED
+    }
+}
+
+/// Print what was recorded (the sink must have decoded exactly this), the loop and stack
+/// figures, and the NIC's counts.
+fn report(marks: &StackMarks, meter: &LoopMeter, exports: u32) {
+    use metrics::{FRAMES_RX, FRAMES_TX, ITERATIONS, LATENCY, TICKS};
+    let hist = |name: &str, t: &metrics::Tally| {
+        let b = t.buckets();
+        heprintln!(
+            "recorded {} count={} sum={} buckets={},{},{},{},{},{},{} populated={}",
+            name, t.count(), t.sum(), b[0], b[1], b[2], b[3], b[4], b[5], b[6], t.populated()
+        );
+    };
+    heprintln!("recorded board.systick.ticks sum={}", TICKS.sum());
+    hist("board.systick.latency", &LATENCY);
+    hist("board.loop.iteration", &ITERATIONS);
+    heprintln!("recorded board.nic.frames{{direction=rx}} sum={}", FRAMES_RX.sum());
+    heprintln!("recorded board.nic.frames{{direction=tx}} sum={}", FRAMES_TX.sum());
+    heprintln!("exports {}", exports);
+    heprintln!("longest loop iteration {} us", meter.longest_us.get());
+    let (psp_cap, msp_cap) = marks.capacities();
+    heprintln!(
+        "stack main-loop (PSP) {} of {} bytes ({} in use when the loop started: run()'s frame, the export path inlined); handlers (MSP) {} of {} bytes",
+        marks.main_loop_bytes(),
+        psp_cap,
+        marks.main_loop_frame_bytes(),
+        marks.handlers_bytes(),
+        msp_cap
+    );
+    heprintln!(
+        "nic: rx {} discarded {} tx {} tx-errors {} tx-full {} link-changes {}",
+        NIC_STATUS.rx_frames.load(Ordering::Relaxed),
+        NIC_STATUS.rx_discarded.load(Ordering::Relaxed),
+        NIC_STATUS.tx_frames.load(Ordering::Relaxed),
+        NIC_STATUS.tx_errors.load(Ordering::Relaxed),
+        NIC_STATUS.tx_full.load(Ordering::Relaxed),
+        NIC_STATUS.link_changes.load(Ordering::Relaxed),
+    );
+    heprintln!("uptime {} ms", board::now_ms());
+}
