@@ -5,7 +5,7 @@
 //! empty `application/x-protobuf` body and `Connection: close`, sends close_notify (unless
 //! told not to) and reports what it saw in a [`ServerOutcome`]. Every wait is bounded.
 //!
-//! The test PKI is the sink's ([`otlp_embedded_std::sink::test_pki`]), re-exported here, so
+//! The test PKI is the sink's ([`otlp_embedded_test_kit::sink::test_pki`]), re-exported here, so
 //! that this one-connection server and the OTLP sink's TLS mode present the same kind of
 //! certificates.
 
@@ -20,7 +20,7 @@ use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, TransportError};
 use rustls::{ServerConfig, ServerConnection};
 
-pub use otlp_embedded_std::sink::test_pki::{
+pub use otlp_embedded_test_kit::test_pki::{
     Identity, TestPki, EXPIRED_NOT_AFTER_UNIX, SERVER_NOT_AFTER_UNIX,
 };
 

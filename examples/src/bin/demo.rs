@@ -27,8 +27,8 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Sc
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Exchange, TransportError};
 use otlp_embedded_std::config::{self, Config, InstrumentKind, TemporalityPreference};
-use otlp_embedded_std::sink::{Fault, Sink};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Fault, Sink};
 
 const HELP: &str = "\
 otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed memory.
