@@ -5,9 +5,9 @@
 //! empty `application/x-protobuf` body and `Connection: close`, sends close_notify (unless
 //! told not to) and reports what it saw in a [`ServerOutcome`]. Every wait is bounded.
 //!
-//! The test PKI is the sink's ([`otlp_embedded_test_kit::sink::test_pki`]), re-exported here, so
-//! that this one-connection server and the OTLP sink's TLS mode present the same kind of
-//! certificates.
+//! The test PKI is the test kit's ([`otlp_embedded_test_kit::test_pki`]), re-exported
+//! here, so that this one-connection server and the OTLP sink's TLS mode present the same
+//! kind of certificates.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -22,6 +22,7 @@ const MAX_HEADERS: usize = 64;
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 1024 * 1024;
 
+/// A parsed request head.
 struct Head {
     method: String,
     path: String,
@@ -29,6 +30,8 @@ struct Head {
     close_requested: bool,
 }
 
+/// Why no (complete) request was read: the client left, the connection idled out or took
+/// too long, the sink is stopping, or the head was too large or not HTTP.
 enum ReadEnd {
     PeerClosed,
     Idle,

@@ -170,6 +170,7 @@ impl Received {
     }
 }
 
+/// What the connection threads record, behind the lock in `Shared`.
 #[derive(Default)]
 struct State {
     fault: Fault,
@@ -180,6 +181,7 @@ struct State {
     tls: TlsStats,
 }
 
+/// What the handle, the accept thread and every connection thread share.
 struct Shared {
     shutdown: AtomicBool,
     accepting: AtomicBool,
