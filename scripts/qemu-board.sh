@@ -74,11 +74,10 @@ eval "$(../shared/tools/target-rustc.sh)"
 )
 IMAGE=examples/firmware-qemu/target/thumbv7em-none-eabihf/release/firmware-qemu
 
-# ---- The sink: the one place that says how it is built and run. It is
-# otlp_embedded_std's `otlp_sink` example today (feature `sink`); when the sink moves to
-# its own crate, change these two lines only. It must accept --bind --port --points
-# --stop-file --seconds and print `point`, `stats` and `total` lines (see the example).
-cargo build --quiet -p otlp-embedded-std --features sink --example otlp_sink
+# ---- The sink: the one place that says how it is built and run: the test kit's
+# `otlp_sink` example. It must accept --bind --port --points --stop-file --seconds and
+# print `point`, `stats` and `total` lines (see the example).
+cargo build --quiet -p otlp-embedded-test-kit --example otlp_sink
 SINK=("$root/target/debug/examples/otlp_sink")
 # ----
 

@@ -193,3 +193,49 @@ fn abandoned_delta_data_goes_out_with_the_next_export() {
         "{out}"
     );
 }
+
+#[test]
+fn verification_expects_no_series_for_instruments_that_recorded_nothing() {
+    // With `--interval-ms 0` each export follows a single recording tick; the demo's
+    // deterministic generator serves no request in the first two ticks, so only the gauge
+    // has a measurement. Every export succeeds, so the sink must hold exactly what was
+    // recorded up to the last collection: one gauge series and nothing else.
+    for temporality in ["cumulative", "delta"] {
+        let (output, _) = demo_env(
+            &["--exports", "2", "--interval-ms", "0"],
+            &[(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                temporality,
+            )],
+            Duration::from_secs(60),
+        );
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{temporality}: {out}");
+        assert!(out.contains("export 1/2: success"), "{out}");
+        assert!(out.contains("export 2/2: success"), "{out}");
+        assert!(!out.contains("MISMATCH"), "{out}");
+        assert!(
+            out.contains("verified: sink totals match recorded totals"),
+            "{out}"
+        );
+        // The case this test is about: the histograms recorded nothing and sent nothing.
+        let table = out
+            .split("what the sink decoded")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no table: {out}"));
+        assert!(table.contains("device.temperature"), "{out}");
+        assert!(!table.contains("device.request.duration"), "{out}");
+        assert!(!table.contains("device.payload.size"), "{out}");
+    }
+}
+
+#[test]
+fn zero_exports_is_a_usage_error() {
+    let (output, _) = demo(&["--exports", "0"], Duration::from_secs(30));
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(out.contains("--exports"), "{out}");
+    assert!(!out.contains("MISMATCH"), "{out}");
+    assert!(!out.contains("verified"), "{out}");
+    assert!(!out.contains("exporter totals"), "{out}");
+}

@@ -29,10 +29,10 @@ use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Connect, Endpoint, Scheme};
-use otlp_embedded_std::sink::test_pki::TestPki;
-use otlp_embedded_std::sink::{Sink, SinkOptions};
 use otlp_embedded_std::tls::{client_config_from_pem, TlsConnector};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Sink, SinkOptions};
+use otlp_embedded_test_kit::test_pki::TestPki;
 
 type Reg = Registry<4, 32, 34, 8, 256>;
 type Snap = Snapshot<4, 32, 34, 8, 256>;

@@ -343,40 +343,35 @@ impl DeltaCounters {
     }
 }
 
-/// Sum of the int values per (metric name, `series` attribute) in accepted request bodies.
+/// Sum of the int values per (metric name, `series` attribute) in accepted request bodies,
+/// counted by [`totals_by_series`](crate::totals_by_series). Panics unless every point is
+/// an integer sum point with an integer `series` attribute.
 pub fn accepted_totals(bodies: &[Vec<u8>]) -> std::collections::BTreeMap<(String, i64), i64> {
     use crate::collector::ExportMetricsServiceRequest;
     use crate::metrics::{metric, number_data_point};
-    let mut totals = std::collections::BTreeMap::new();
-    for body in bodies {
-        let request = ExportMetricsServiceRequest::decode(body.as_slice()).expect("decodes");
-        for rm in &request.resource_metrics {
-            for sm in &rm.scope_metrics {
-                for metric in &sm.metrics {
-                    let Some(metric::Data::Sum(sum)) = &metric.data else {
-                        panic!("expected a sum")
-                    };
-                    for point in &sum.data_points {
-                        let series = match point.attributes[0]
-                            .value
-                            .as_ref()
-                            .and_then(|v| v.value.as_ref())
-                        {
-                            Some(
-                                opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(
-                                    i,
-                                ),
-                            ) => *i,
-                            other => panic!("series attribute {other:?}"),
-                        };
-                        let Some(number_data_point::Value::AsInt(v)) = point.value else {
-                            panic!("expected an int")
-                        };
-                        *totals.entry((metric.name.clone(), series)).or_insert(0) += v;
-                    }
-                }
-            }
+    let requests: Vec<ExportMetricsServiceRequest> = bodies
+        .iter()
+        .map(|body| ExportMetricsServiceRequest::decode(body.as_slice()).expect("decodes"))
+        .collect();
+    let metrics = requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics);
+    for metric in metrics {
+        let Some(metric::Data::Sum(sum)) = &metric.data else {
+            panic!("expected a sum")
+        };
+        for point in &sum.data_points {
+            crate::series_attribute(&point.attributes);
+            let Some(number_data_point::Value::AsInt(_)) = point.value else {
+                panic!("expected an int")
+            };
         }
     }
-    totals
+    crate::totals_by_series(&requests)
+        .into_iter()
+        // Integer points: the f64 sum is exact.
+        .map(|(key, total)| (key, total.value_sum as i64))
+        .collect()
 }

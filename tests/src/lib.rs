@@ -1,6 +1,7 @@
 //! Shared helpers for the conformance tests and benches: decoding with the reference
 //! protobuf types (opentelemetry-proto with prost), building the reference message from the
-//! same plain data the encoder reads, and flattening requests into comparable points.
+//! same plain data the encoder reads, flattening requests into comparable points, and
+//! totals per `series` attribute (counted by the test kit's one totals function).
 pub use opentelemetry_proto::tonic::collector::metrics::v1 as collector;
 pub use opentelemetry_proto::tonic::common::v1 as common;
 pub use opentelemetry_proto::tonic::metrics::v1 as metrics;
@@ -10,6 +11,7 @@ use otlp_embedded::proto::{
     AttributeValue, ExponentialBuckets, KeyValue, MetricData, MetricInfo, PointValue,
     RequestHeader, SlicePoint, SliceSource,
 };
+use otlp_embedded_test_kit::totals::{totals, Repeats, SeriesTotal};
 use prost::Message;
 
 /// Decode an `ExportMetricsServiceRequest` with prost; panics (failing the test) if invalid.
@@ -250,6 +252,40 @@ pub fn flatten(request: &collector::ExportMetricsServiceRequest) -> Vec<FlatPoin
         }));
     }
     out
+}
+
+/// The value of the first attribute, which the export tests' instruments declare as the
+/// integer `series`. Panics (failing the test) if it is missing or not an integer.
+pub fn series_attribute(attributes: &[common::KeyValue]) -> i64 {
+    match attributes
+        .first()
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+    {
+        Some(common::any_value::Value::IntValue(series)) => *series,
+        other => panic!("series attribute {other:?}"),
+    }
+}
+
+/// Totals per (metric name, `series` attribute) over `requests`, every point counted once,
+/// by the test kit's totals function. Panics unless each series has exactly the one
+/// attribute `series` with an integer value.
+pub fn totals_by_series(
+    requests: &[collector::ExportMetricsServiceRequest],
+) -> std::collections::BTreeMap<(String, i64), SeriesTotal> {
+    totals(requests, Repeats::CountAll)
+        .into_iter()
+        .map(|(key, total)| {
+            let [(name, value)] = &key.attributes[..] else {
+                panic!("one attribute expected: {key:?}")
+            };
+            assert_eq!(name, "series", "{key:?}");
+            let series = value
+                .parse()
+                .unwrap_or_else(|_| panic!("series is not an integer: {key:?}"));
+            ((key.metric, series), total)
+        })
+        .collect()
 }
 
 /// Assert `request` carries exactly `header`'s resource and scope (and schema URLs).

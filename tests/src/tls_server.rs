@@ -5,9 +5,9 @@
 //! empty `application/x-protobuf` body and `Connection: close`, sends close_notify (unless
 //! told not to) and reports what it saw in a [`ServerOutcome`]. Every wait is bounded.
 //!
-//! The test PKI is the sink's ([`otlp_embedded_std::sink::test_pki`]), re-exported here, so
-//! that this one-connection server and the OTLP sink's TLS mode present the same kind of
-//! certificates.
+//! The test PKI is the test kit's ([`otlp_embedded_test_kit::test_pki`]), re-exported
+//! here, so that this one-connection server and the OTLP sink's TLS mode present the same
+//! kind of certificates.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -20,7 +20,7 @@ use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, TransportError};
 use rustls::{ServerConfig, ServerConnection};
 
-pub use otlp_embedded_std::sink::test_pki::{
+pub use otlp_embedded_test_kit::test_pki::{
     Identity, TestPki, EXPIRED_NOT_AFTER_UNIX, SERVER_NOT_AFTER_UNIX,
 };
 

@@ -17,9 +17,9 @@ use otlp_embedded::proto::{
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Endpoint, RetryAfter, TransportError};
-use otlp_embedded_tests::decode;
 use otlp_embedded_tests::fake::{Answer, FakeClock, ScriptedExchange};
 use otlp_embedded_tests::metrics::{metric, number_data_point};
+use otlp_embedded_tests::{decode, series_attribute, totals_by_series};
 use proptest::prelude::*;
 
 type Reg = Registry<4, 32, 34, 16, 512>;
@@ -81,53 +81,46 @@ impl Producer for Audited {
     }
 }
 
-/// What the server kept, decoded with prost.
+/// What the server kept, decoded with prost and counted by the test kit's totals function:
+/// (sum of values, histogram measurement count) per series. Panics unless every point is
+/// a delta integer sum point or a delta histogram point whose buckets add up to its count.
 fn accepted(bodies: &[Vec<u8>]) -> Totals {
-    let mut totals = Totals::new();
-    for body in bodies {
-        let request = decode(body);
-        for rm in &request.resource_metrics {
-            for sm in &rm.scope_metrics {
-                for m in &sm.metrics {
-                    let series = |attrs: &[otlp_embedded_tests::common::KeyValue]| match attrs
-                        .first()
-                        .and_then(|kv| kv.value.as_ref())
-                        .and_then(|v| v.value.as_ref())
-                    {
-                        Some(otlp_embedded_tests::common::any_value::Value::IntValue(k)) => *k,
-                        other => panic!("series attribute {other:?}"),
+    let requests: Vec<_> = bodies.iter().map(|body| decode(body)).collect();
+    let metrics = requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics);
+    for m in metrics {
+        match &m.data {
+            Some(metric::Data::Sum(sum)) => {
+                assert_eq!(sum.aggregation_temporality, 1, "delta");
+                for p in &sum.data_points {
+                    series_attribute(&p.attributes);
+                    let Some(number_data_point::Value::AsInt(_)) = p.value else {
+                        panic!("int expected")
                     };
-                    match &m.data {
-                        Some(metric::Data::Sum(sum)) => {
-                            assert_eq!(sum.aggregation_temporality, 1, "delta");
-                            for p in &sum.data_points {
-                                let Some(number_data_point::Value::AsInt(v)) = p.value else {
-                                    panic!("int expected")
-                                };
-                                totals
-                                    .entry((m.name.clone(), series(&p.attributes)))
-                                    .or_default()
-                                    .0 += v;
-                            }
-                        }
-                        Some(metric::Data::Histogram(h)) => {
-                            assert_eq!(h.aggregation_temporality, 1, "delta");
-                            for p in &h.data_points {
-                                assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
-                                let e = totals
-                                    .entry((m.name.clone(), series(&p.attributes)))
-                                    .or_default();
-                                e.0 += p.sum.unwrap_or(0.0) as i64;
-                                e.1 += p.count;
-                            }
-                        }
-                        other => panic!("unexpected data {other:?}"),
-                    }
                 }
             }
+            Some(metric::Data::Histogram(h)) => {
+                assert_eq!(h.aggregation_temporality, 1, "delta");
+                for p in &h.data_points {
+                    series_attribute(&p.attributes);
+                    assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
+                }
+            }
+            other => panic!("unexpected data {other:?}"),
         }
     }
-    totals
+    totals_by_series(&requests)
+        .into_iter()
+        .map(|(key, total)| {
+            // Integer values: the f64 sums are exact. A sum point aggregates many
+            // measurements: only histograms export a measurement count.
+            let value = total.value_sum + total.histogram_sum;
+            (key, (value as i64, total.histogram_count))
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]

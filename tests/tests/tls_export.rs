@@ -1,6 +1,6 @@
 //! The whole chain over TLS, on loopback: Registry -> Exporter -> core's HttpClient ->
 //! a TLS connector over the real `TcpConnector` of otlp-embedded-std -> the OTLP sink in TLS
-//! mode (feature `sink-tls`), with the sink's rcgen test PKI.
+//! mode (the test kit's feature `tls`), with its rcgen test PKI.
 //!
 //! Two TLS clients: the rustls one of otlp-embedded-std (`tls::TlsConnector`) and the
 //! no-heap firmware one of otlp-embedded-tls (embedded-tls). Each success decodes what the
@@ -21,9 +21,9 @@ use otlp_embedded::http::{ExchangeError, HttpClient};
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
-use otlp_embedded_std::sink::test_pki::{TestPki, SERVER_NOT_AFTER_UNIX};
-use otlp_embedded_std::sink::{Fault, Sink, SinkOptions, SinkTls, TlsStats};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Fault, Sink, SinkOptions, SinkTls, TlsStats};
+use otlp_embedded_test_kit::test_pki::{TestPki, SERVER_NOT_AFTER_UNIX};
 
 type Reg = Registry<4, 32, 34, 8, 256>;
 type Snap = Snapshot<4, 32, 34, 8, 256>;

@@ -25,6 +25,7 @@ use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_smoltcp::firmware::export_once;
+use otlp_embedded_test_kit::Repeats;
 use prost::Message;
 use smoltcp::phy::{Device, FaultInjector};
 use smoltcp::socket::tcp::State;
@@ -125,22 +126,10 @@ impl Meter {
     }
 }
 
-/// One decoded data point, keyed for de-duplication.
-#[derive(Clone, Debug, PartialEq)]
-enum Data {
-    Sum(i64),
-    Hist {
-        count: u64,
-        sum: f64,
-        buckets: Vec<u64>,
-    },
-}
-
-/// Decoded points: (metric, route, start) -> (time, data).
-type Points = Vec<((String, String, u64), (u64, Data))>;
-
-/// Decode the OTLP body of an HTTP request captured by the sink.
-fn decode(request: &[u8]) -> Points {
+/// Decode the OTLP body of an HTTP request captured by the sink, checking its framing
+/// and that every point is of the shape recorded: delta, integer counter points with a
+/// route, histogram points with the test's bounds and buckets that add up.
+fn decode(request: &[u8]) -> ExportMetricsServiceRequest {
     let end = request
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -152,7 +141,6 @@ fn decode(request: &[u8]) -> Points {
         .to_ascii_lowercase()
         .contains("content-type: application/x-protobuf\r\n"));
     let body = ExportMetricsServiceRequest::decode(&request[end..]).expect("valid OTLP body");
-    let mut out = Vec::new();
     for rm in &body.resource_metrics {
         for sm in &rm.scope_metrics {
             assert_eq!(sm.scope.as_ref().unwrap().name, "smoltcp-test");
@@ -166,20 +154,15 @@ fn decode(request: &[u8]) -> Points {
                                 .attributes
                                 .iter()
                                 .find(|kv| kv.key == "route")
-                                .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                                .map(|v| match v {
-                                    any_value::Value::StringValue(s) => s.clone(),
-                                    other => panic!("route {other:?}"),
-                                })
-                                .expect("route attribute");
-                            let Some(number_data_point::Value::AsInt(v)) = p.value else {
+                                .and_then(|kv| kv.value.as_ref()?.value.as_ref());
+                            match route {
+                                Some(any_value::Value::StringValue(_)) => {}
+                                other => panic!("route attribute {other:?}"),
+                            }
+                            let Some(number_data_point::Value::AsInt(_)) = p.value else {
                                 panic!("int point expected: {p:?}");
                             };
                             assert!(p.time_unix_nano > p.start_time_unix_nano);
-                            out.push((
-                                (m.name.clone(), route, p.start_time_unix_nano),
-                                (p.time_unix_nano, Data::Sum(v)),
-                            ));
                         }
                     }
                     metric::Data::Histogram(h) => {
@@ -187,17 +170,7 @@ fn decode(request: &[u8]) -> Points {
                         for p in &h.data_points {
                             assert_eq!(p.explicit_bounds, BOUNDS);
                             assert_eq!(p.bucket_counts.iter().sum::<u64>(), p.count);
-                            out.push((
-                                (m.name.clone(), String::new(), p.start_time_unix_nano),
-                                (
-                                    p.time_unix_nano,
-                                    Data::Hist {
-                                        count: p.count,
-                                        sum: p.sum.unwrap(),
-                                        buckets: p.bucket_counts.clone(),
-                                    },
-                                ),
-                            ));
+                            assert!(p.sum.is_some(), "histogram sum: {p:?}");
                         }
                     }
                     other => panic!("unexpected metric data {other:?}"),
@@ -205,60 +178,49 @@ fn decode(request: &[u8]) -> Points {
             }
         }
     }
-    out
+    body
 }
 
-/// Sum decoded points into totals. With `dedup`, a delta point is superseded by one of the
-/// same series and start time with a later time: an export abandoned after the sink had
-/// read it leaves its data uncommitted, and the next export carries it again (with what
-/// came since) over the same start time. Byte-identical retries collapse the same way.
-fn totals(points: &Points, dedup: bool) -> Totals {
-    let mut kept: BTreeMap<(String, String, u64), (u64, Data)> = BTreeMap::new();
-    let mut all = Vec::new();
-    for (key, (time, data)) in points {
-        if dedup {
-            match kept.get(key) {
-                Some((t, d)) if *t > *time => {
-                    // An older copy: it must be covered by the newer one.
-                    let _ = d;
-                }
-                Some((t, d)) if *t == *time => assert_eq!(d, data, "same interval, same data"),
-                _ => {
-                    kept.insert(key.clone(), (*time, data.clone()));
-                }
-            }
-        } else {
-            all.push((key.clone(), data.clone()));
-        }
-    }
-    if dedup {
-        all = kept.into_iter().map(|(k, (_, d))| (k, d)).collect();
-    }
+/// Sum decoded requests into totals, with the test kit's totals function; also returns
+/// how many points were counted. `repeats` says how a delta point that is superseded by
+/// one of the same series and start time with a later time counts: an export abandoned
+/// after the sink had read it leaves its data uncommitted, and the next export carries it
+/// again (with what came since) over the same start time. Byte-identical retries collapse
+/// the same way; copies of one interval that disagree fail the test.
+fn totals(requests: &[ExportMetricsServiceRequest], repeats: Repeats) -> (Totals, u64) {
     let mut t = Totals {
         buckets: vec![0; BOUNDS.len() + 1],
         ..Totals::default()
     };
-    for ((name, route, _), data) in all {
-        match (name.as_str(), data) {
-            ("http.requests", Data::Sum(v)) => *t.requests.entry(route).or_default() += v,
-            (
-                "http.latency",
-                Data::Hist {
-                    count,
-                    sum,
-                    buckets,
-                },
-            ) => {
-                t.count += count;
-                t.sum += sum;
-                for (a, b) in t.buckets.iter_mut().zip(&buckets) {
+    let mut points = 0;
+    for (key, total) in otlp_embedded_test_kit::totals(requests, repeats) {
+        assert_eq!(
+            total.conflicting_repeats, 0,
+            "same interval, same data: {key:?}"
+        );
+        points += total.points;
+        match key.metric.as_str() {
+            "http.requests" => {
+                let [(name, route)] = &key.attributes[..] else {
+                    panic!("one attribute expected: {key:?}");
+                };
+                assert_eq!(name, "route");
+                // Integer points: the f64 sum is exact.
+                t.requests.insert(route.clone(), total.value_sum as i64);
+            }
+            "http.latency" => {
+                assert!(key.attributes.is_empty(), "{key:?}");
+                t.count += total.histogram_count;
+                t.sum += total.histogram_sum;
+                assert_eq!(total.bucket_counts.len(), BOUNDS.len() + 1);
+                for (a, b) in t.buckets.iter_mut().zip(&total.bucket_counts) {
                     *a += b;
                 }
             }
-            (name, data) => panic!("unexpected {name} {data:?}"),
+            name => panic!("unexpected {name} {total:?}"),
         }
     }
-    t
+    (t, points)
 }
 
 fn header() -> RequestHeader<'static> {
@@ -356,9 +318,10 @@ fn exports_arrive_exactly_as_recorded() {
             log.iter().map(|r| r.len() as u64).sum::<u64>(),
             report.bytes_sent
         );
-        let decoded: Points = log.iter().flat_map(|r| decode(r)).collect();
-        assert_eq!(decoded.len(), points, "round {round}");
-        assert_eq!(totals(&decoded, false), recorded, "round {round}");
+        let decoded: Vec<_> = log.iter().map(|r| decode(r)).collect();
+        let (got, decoded_points) = totals(&decoded, Repeats::CountAll);
+        assert_eq!(decoded_points, points as u64, "round {round}");
+        assert_eq!(got, recorded, "round {round}");
         requests += report.requests;
         assert!(
             matches!(net.client_state(), State::Closed | State::TimeWait),
@@ -479,20 +442,14 @@ fn lossy_link_delivers_every_delta_exactly_once_in_total() {
         retries > 0 && failed > 0 && ok > 0,
         "{ok} ok, {failed} failed, {retries} retries"
     );
-    let decoded: Points = net.server.log.iter().flat_map(|r| decode(r)).collect();
-    let unique: std::collections::BTreeSet<_> = decoded.iter().map(|(k, (t, _))| (k, t)).collect();
+    let decoded: Vec<_> = net.server.log.iter().map(|r| decode(r)).collect();
+    let (_, all) = totals(&decoded, Repeats::CountAll);
+    let (got, kept) = totals(&decoded, Repeats::LatestPerStart);
     eprintln!(
-        "sink decoded {} points: {} distinct intervals, {} superseded by a later export",
-        decoded.len(),
-        unique.len(),
-        decoded.len()
-            - decoded
-                .iter()
-                .map(|(k, _)| k)
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
+        "sink decoded {all} points: {kept} intervals, {} copies superseded by a later export",
+        all - kept
     );
-    assert_eq!(totals(&decoded, true), recorded);
+    assert_eq!(got, recorded);
     // Nothing left: a final collect carries no point.
     let report = export(
         &mut net,
@@ -566,6 +523,6 @@ fn retry_after_is_honoured_and_data_kept() {
         config(4_500, 1_000),
     );
     assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
-    let decoded: Points = net.server.log.iter().flat_map(|r| decode(r)).collect();
-    assert_eq!(totals(&decoded, false), recorded);
+    let decoded: Vec<_> = net.server.log.iter().map(|r| decode(r)).collect();
+    assert_eq!(totals(&decoded, Repeats::CountAll).0, recorded);
 }

@@ -1,5 +1,5 @@
 //! Linux and other `std` platforms for [otlp-embedded](otlp_embedded): a TCP transport, the
-//! `OTEL_*` environment configuration, and a misbehaving OTLP sink for tests.
+//! `OTEL_*` environment configuration, a periodic exporter, gzip and rustls.
 //!
 //! - [`clock`]: [`StdClock`], core's monotonic clock over `std::time::Instant`.
 //! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
@@ -11,10 +11,6 @@
 //! - [`periodic`]: [`PeriodicExporter`], a background thread that exports every interval and
 //!   once more on shutdown.
 //! - `gzip` (feature `gzip`): `GzipExchange`, gzip request compression as an exchange wrapper.
-//! - `sink` (feature `sink`): a local OTLP/HTTP receiver that decodes what it gets and can
-//!   misbehave on purpose (idle closes, resets, 429/503 with Retry-After, trickling,
-//!   garbage), to test a device against a bad collector. With feature `sink-tls` it also
-//!   serves HTTPS (`SinkOptions::tls`), and `sink::test_pki` makes a throwaway rcgen PKI.
 //! - `tls` (feature `tls`): rustls for `https` endpoints over any stream-seam connector
 //!   (`tls::TlsConnector`, `tls::SchemeConnector`).
 //!
@@ -44,8 +40,6 @@ pub mod config;
 pub mod gzip;
 pub mod periodic;
 pub mod shared;
-#[cfg(feature = "sink")]
-pub mod sink;
 pub mod tcp;
 
 pub use clock::StdClock;

@@ -395,3 +395,24 @@ fn shutdown_within_zero_budget_keeps_the_point() {
     assert!(seen.lock().unwrap().is_empty());
     assert_eq!(pending_total(&registry), 9);
 }
+
+/// Without the `gzip` feature a configuration that asks for gzip is refused at start,
+/// rather than sending plain bodies. (With the feature, the tests package's std_e2e sends
+/// gzip bodies to the sink from the same configuration.)
+#[cfg(not(feature = "gzip"))]
+#[test]
+fn gzip_configured_without_the_feature_is_refused_at_start() {
+    let config = otlp_embedded_std::Config::from_lookup(|name| match name {
+        "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://127.0.0.1:1".into()),
+        "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("gzip".into()),
+        _ => None,
+    })
+    .unwrap();
+    let registry = Arc::new(Reg::new(1));
+    let started =
+        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()));
+    assert!(matches!(
+        started,
+        Err(otlp_embedded_std::periodic::StartError::GzipUnavailable)
+    ));
+}

@@ -230,7 +230,7 @@ fn export_through_tls_over_smoltcp() {
     use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
     use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
     use otlp_embedded_smoltcp::{Blocking, TcpClient};
-    use otlp_embedded_std::sink::test_pki::TestPki;
+    use otlp_embedded_test_kit::test_pki::TestPki;
     use prost::Message;
 
     let pki = TestPki::generate();

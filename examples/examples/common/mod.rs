@@ -12,7 +12,8 @@ use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Endpoint, Exchange};
-use otlp_embedded_std::{sink::Sink, StdClock};
+use otlp_embedded_std::StdClock;
+use otlp_embedded_test_kit::sink::Sink;
 
 /// Starts the sink, records `pump.cycles = 42`, exports once through the exchange that
 /// `make` builds (given the sink's address), prints the outcome and checks the sink got it.

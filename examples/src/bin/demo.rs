@@ -16,19 +16,17 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
 use otlp_embedded::export::{
     ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
 };
 use otlp_embedded::http::{ExchangeError, HttpClient};
-use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Exchange, TransportError};
 use otlp_embedded_std::config::{self, Config, InstrumentKind, TemporalityPreference};
-use otlp_embedded_std::sink::{Fault, Sink};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Fault, Sink};
+use otlp_embedded_test_kit::totals::{AggregationTemporality, DataKind, SeriesKey, SeriesTotal};
 
 const HELP: &str = "\
 otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed memory.
@@ -45,7 +43,7 @@ USAGE:
     demo [--exports N] [--interval-ms MS] [--endpoint URL] [--sink-fault SPEC]
 
 FLAGS:
-    --exports N        number of exports (default 5)
+    --exports N        number of exports, at least 1 (default 5)
     --interval-ms MS   time between exports, recording meanwhile (default 1000, or
                        OTEL_METRIC_EXPORT_INTERVAL)
     --endpoint URL     send to this collector; a base URL like OTEL_EXPORTER_OTLP_ENDPOINT
@@ -113,7 +111,10 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--exports" => {
-                args.exports = value()?.parse().map_err(|e| format!("--exports: {e}"))?
+                args.exports = value()?.parse().map_err(|e| format!("--exports: {e}"))?;
+                if args.exports == 0 {
+                    return Err("--exports: must be at least 1".into());
+                }
             }
             "--interval-ms" => {
                 let ms: u64 = value()?
@@ -143,9 +144,10 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 /// What the demo recorded, to compare with what arrived.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Recorded {
-    last_temperature: f64,
+    /// `None` until the first tick.
+    last_temperature: Option<f64>,
     requests: BTreeMap<&'static str, u64>,
     latency_count: u64,
     latency_sum: f64,
@@ -230,7 +232,7 @@ impl Device {
         registry
             .record(self.temperature, temperature, &[])
             .map_err(e)?;
-        self.recorded.last_temperature = temperature;
+        self.recorded.last_temperature = Some(temperature);
         for _ in 0..(self.next() % 3) {
             let r = self.next();
             // Mostly 200, some errors.
@@ -272,7 +274,8 @@ fn outcome_name(outcome: ExportOutcome) -> &'static str {
 }
 
 /// Records, exports `args.exports` times through `exchange`, prints a line per export.
-/// Returns the number of failed exports.
+/// Returns the number of failed exports, whether a connection was refused, and what had
+/// been recorded when the last export collected (what the exports can have carried).
 fn run<X: Exchange>(
     args: &Args,
     exporter_config: ExporterConfig<'_>,
@@ -280,12 +283,13 @@ fn run<X: Exchange>(
     clock: StdClock,
     registry: &mut DemoRegistry,
     device: &mut Device,
-) -> Result<(u32, bool), String> {
+) -> Result<(u32, bool, Recorded), String> {
     let mut exporter = Exporter::new(exporter_config, exchange);
     let mut snapshot: Box<DemoSnapshot> = Box::new(Snapshot::new());
     let mut buffer = vec![0u8; BUFFER_LEN];
     let mut failed = 0;
     let mut refused = false;
+    let mut collected = Recorded::default();
     for n in 1..=args.exports {
         let until = std::time::Instant::now() + args.interval;
         // Bounded: one tick per TICK until the interval is over.
@@ -297,6 +301,8 @@ fn run<X: Exchange>(
             }
             std::thread::sleep(TICK.min(until - now));
         }
+        // Recording and collecting share this thread: the export collects exactly this.
+        collected = device.recorded.clone();
         let started = std::time::Instant::now();
         let report = exporter.export(
             &mut *registry,
@@ -331,7 +337,7 @@ fn run<X: Exchange>(
         stats.points_sent,
         stats.bytes_sent
     );
-    Ok((failed, refused))
+    Ok((failed, refused, collected))
 }
 
 fn print_report<X: Exchange>(
@@ -502,7 +508,7 @@ fn demo(args: Args) -> Result<bool, String> {
     let clock = StdClock::new();
     let exchange: HttpClient<DemoConnector, StdClock> =
         HttpClient::new(connector(&config, clock)?, clock);
-    let (failed, refused) = run(
+    let (failed, refused, collected) = run(
         &args,
         exporter_config,
         exchange,
@@ -524,7 +530,7 @@ fn demo(args: Args) -> Result<bool, String> {
         }
     }
     if let Some(sink) = sink {
-        ok &= report_sink(&sink, &device.recorded);
+        ok &= report_sink(&sink, &collected);
     }
     Ok(ok)
 }
@@ -562,193 +568,162 @@ fn connector(config: &Config, clock: StdClock) -> Result<DemoConnector, String> 
     }
 }
 
-/// One series as the sink decoded it, accumulated over the acknowledged requests.
-#[derive(Default)]
-struct Decoded {
-    kind: &'static str,
-    points: u64,
-    /// Sum points (delta: sum of all; cumulative: the latest) or the latest gauge value.
-    value: f64,
-    /// Histogram count and sum (delta: sum of all; cumulative: the latest).
-    count: u64,
-    sum: f64,
-    latest: u64,
+/// What a series' exported points must add up to.
+#[derive(Clone, Copy, Debug)]
+enum Expected {
+    /// A gauge's last reading or a counter's total.
+    Value(f64),
+    /// A histogram's measurement count and sum.
+    Distribution { count: u64, sum: f64 },
 }
 
-impl Decoded {
-    /// Folds in one point: delta points add up, cumulative points and gauges replace
-    /// when newer.
-    fn add(
-        &mut self,
-        kind: &'static str,
-        delta: bool,
-        time: u64,
-        value: f64,
-        count: u64,
-        sum: f64,
-    ) {
-        self.kind = kind;
-        self.points += 1;
-        if delta {
-            self.value += value;
-            self.count += count;
-            self.sum += sum;
-        } else if time >= self.latest {
-            self.latest = time;
-            self.value = value;
-            self.count = count;
-            self.sum = sum;
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expected::Value(v) => write!(f, "{v}"),
+            Expected::Distribution { count, sum } => write!(f, "count {count}, sum {sum}"),
         }
     }
 }
 
-fn attributes_text(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue]) -> String {
-    let mut parts: Vec<String> = attributes
+impl Recorded {
+    /// Every series the device recorded into, with what its points must add up to; an
+    /// instrument that recorded nothing has no series.
+    fn expected(&self) -> BTreeMap<SeriesKey, Expected> {
+        let mut out = BTreeMap::new();
+        if let Some(t) = self.last_temperature {
+            out.insert(
+                SeriesKey::new("device.temperature", &[]),
+                Expected::Value(t),
+            );
+        }
+        for (status, n) in &self.requests {
+            out.insert(
+                SeriesKey::new("device.requests", &[("status", status)]),
+                Expected::Value(*n as f64),
+            );
+        }
+        for (name, count, sum) in [
+            (
+                "device.request.duration",
+                self.latency_count,
+                self.latency_sum,
+            ),
+            ("device.payload.size", self.size_count, self.size_sum),
+        ] {
+            if count > 0 {
+                out.insert(
+                    SeriesKey::new(name, &[]),
+                    Expected::Distribution { count, sum },
+                );
+            }
+        }
+        out
+    }
+}
+
+/// `status=200,...`: a series' attributes as the table shows them.
+fn attributes_text(key: &SeriesKey) -> String {
+    let parts: Vec<String> = key
+        .attributes
         .iter()
-        .map(|kv| {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(AnyValue::StringValue(s)) => s.clone(),
-                Some(AnyValue::IntValue(i)) => i.to_string(),
-                Some(AnyValue::DoubleValue(d)) => d.to_string(),
-                Some(AnyValue::BoolValue(b)) => b.to_string(),
-                Some(other) => format!("{other:?}"),
-                None => String::new(),
-            };
-            format!("{}={}", kv.key, value)
-        })
+        .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    parts.sort();
     parts.join(",")
 }
 
-/// Every series in `requests`, keyed by metric name and attributes.
-fn decode(requests: &[ExportMetricsServiceRequest]) -> BTreeMap<(String, String), Decoded> {
-    const DELTA: i32 = Temporality::Delta as i32;
-    let mut out: BTreeMap<(String, String), Decoded> = BTreeMap::new();
-    let metrics = requests
-        .iter()
-        .flat_map(|r| &r.resource_metrics)
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics);
-    for metric in metrics {
-        let mut entry = |attrs, kind, delta, time, value, count, sum| {
-            out.entry((metric.name.clone(), attributes_text(attrs)))
-                .or_default()
-                .add(kind, delta, time, value, count, sum)
-        };
-        let number = |v: &Option<number_data_point::Value>| match v {
-            Some(number_data_point::Value::AsDouble(d)) => *d,
-            Some(number_data_point::Value::AsInt(i)) => *i as f64,
-            None => f64::NAN,
-        };
-        match &metric.data {
-            Some(Data::Gauge(g)) => {
-                for p in &g.data_points {
-                    entry(
-                        &p.attributes,
-                        "gauge",
-                        false,
-                        p.time_unix_nano,
-                        number(&p.value),
-                        0,
-                        0.0,
-                    );
-                }
+/// `name{status=200}` (or just `name`): a series in a mismatch line.
+fn series_text(key: &SeriesKey) -> String {
+    if key.attributes.is_empty() {
+        key.metric.clone()
+    } else {
+        format!("{}{{{}}}", key.metric, attributes_text(key))
+    }
+}
+
+fn kind_text(total: &SeriesTotal) -> String {
+    let kind = match total.kind {
+        DataKind::Gauge => "gauge",
+        DataKind::Sum => "sum",
+        DataKind::Histogram => "histogram",
+        DataKind::ExponentialHistogram => "exp. histogram",
+        DataKind::Summary => "summary",
+    };
+    match total.temporality {
+        AggregationTemporality::Delta => format!("{kind} (delta)"),
+        AggregationTemporality::Cumulative => format!("{kind} (cumulative)"),
+        AggregationTemporality::Unspecified => kind.to_string(),
+    }
+}
+
+/// What is wrong with `got` given that `want` was recorded, if anything.
+fn mismatch(name: &str, got: Option<&SeriesTotal>, want: Expected) -> Vec<String> {
+    let Some(got) = got else {
+        return vec![format!("{name}: sink has nothing, recorded {want}")];
+    };
+    let mut out = Vec::new();
+    if got.shape_changes > 0 {
+        out.push(format!(
+            "{name}: {} point(s) changed kind or temporality",
+            got.shape_changes
+        ));
+    }
+    match want {
+        Expected::Value(v) if got.value() != v => {
+            out.push(format!("{name}: sink has {}, recorded {v}", got.value()))
+        }
+        Expected::Distribution { count, sum } => {
+            if got.count() != count {
+                out.push(format!(
+                    "{name} count: sink has {}, recorded {count}",
+                    got.count()
+                ));
             }
-            Some(Data::Sum(s)) => {
-                let delta = s.aggregation_temporality == DELTA;
-                let kind = if delta {
-                    "sum (delta)"
-                } else {
-                    "sum (cumulative)"
-                };
-                for p in &s.data_points {
-                    entry(
-                        &p.attributes,
-                        kind,
-                        delta,
-                        p.time_unix_nano,
-                        number(&p.value),
-                        0,
-                        0.0,
-                    );
-                }
-            }
-            Some(Data::Histogram(h)) => {
-                let delta = h.aggregation_temporality == DELTA;
-                let kind = if delta {
-                    "histogram (delta)"
-                } else {
-                    "histogram (cumulative)"
-                };
-                for p in &h.data_points {
-                    let sum = p.sum.unwrap_or(f64::NAN);
-                    entry(
-                        &p.attributes,
-                        kind,
-                        delta,
-                        p.time_unix_nano,
-                        0.0,
-                        p.count,
-                        sum,
-                    );
-                }
-            }
-            Some(Data::ExponentialHistogram(h)) => {
-                let delta = h.aggregation_temporality == DELTA;
-                let kind = if delta {
-                    "exp. histogram (delta)"
-                } else {
-                    "exp. histogram (cumulative)"
-                };
-                for p in &h.data_points {
-                    let sum = p.sum.unwrap_or(f64::NAN);
-                    entry(
-                        &p.attributes,
-                        kind,
-                        delta,
-                        p.time_unix_nano,
-                        0.0,
-                        p.count,
-                        sum,
-                    );
-                }
-            }
-            Some(Data::Summary(_)) | None => {
-                entry(&[], "unexpected", false, 0, f64::NAN, 0, f64::NAN);
+            match got.sum() {
+                Some(got) if got == sum => {}
+                Some(got) => out.push(format!("{name} sum: sink has {got}, recorded {sum}")),
+                None => out.push(format!("{name} sum: sink has no sum, recorded {sum}")),
             }
         }
+        Expected::Value(_) => {}
     }
     out
 }
 
-/// Prints what the sink decoded and its connection counts, and checks the totals against
-/// what was recorded. Returns whether they match.
+/// Prints what the sink decoded and its connection counts, and checks its totals against
+/// `recorded`, what the device had recorded when the last export collected. Returns
+/// whether they match.
 fn report_sink(sink: &Sink, recorded: &Recorded) -> bool {
     // The sink's connection threads count a close when they notice it; give them a moment.
     sink.wait_for(Duration::from_secs(2), |s| {
         s.connections_closed >= s.connections_accepted
     });
-    let series = decode(&sink.requests());
+    let series = sink.totals();
     println!();
     println!("what the sink decoded (acknowledged requests only):");
     println!(
         "{:<26} {:<14} {:<28} {:>8} {:>12} {:>14} {:>6}",
         "metric", "attributes", "kind", "value", "count", "sum", "points"
     );
-    for ((name, attrs), d) in &series {
-        let (value, count, sum) = if d.kind.contains("histogram") {
-            (String::from("-"), d.count.to_string(), format!("{}", d.sum))
-        } else {
-            (
-                format!("{:.3}", d.value),
+    for (key, total) in &series {
+        let (value, count, sum) = match total.kind {
+            DataKind::Gauge | DataKind::Sum => (
+                format!("{:.3}", total.value()),
                 String::from("-"),
                 String::from("-"),
-            )
+            ),
+            _ => (
+                String::from("-"),
+                total.count().to_string(),
+                total.sum().map_or(String::from("-"), |s| s.to_string()),
+            ),
         };
         println!(
-            "{name:<26} {attrs:<14} {:<28} {value:>8} {count:>12} {sum:>14} {:>6}",
-            d.kind, d.points
+            "{:<26} {:<14} {:<28} {value:>8} {count:>12} {sum:>14} {:>6}",
+            key.metric,
+            attributes_text(key),
+            kind_text(total),
+            total.points
         );
     }
     let stats = sink.stats();
@@ -768,70 +743,15 @@ fn report_sink(sink: &Sink, recorded: &Recorded) -> bool {
         stats.decode_errors,
     );
 
-    let mut mismatches = Vec::new();
-    let check = |mismatches: &mut Vec<String>, what: String, got: Option<f64>, want: f64| match got
-    {
-        Some(got) if got == want => {}
-        Some(got) => mismatches.push(format!("{what}: sink has {got}, recorded {want}")),
-        None => mismatches.push(format!("{what}: sink has nothing, recorded {want}")),
-    };
-    let get = |name: &str, attrs: &str| series.get(&(name.to_string(), attrs.to_string()));
-    check(
-        &mut mismatches,
-        "device.temperature".into(),
-        get("device.temperature", "").map(|d| d.value),
-        recorded.last_temperature,
-    );
-    for (status, n) in &recorded.requests {
-        let attrs = format!("status={status}");
-        check(
-            &mut mismatches,
-            format!("device.requests{{{attrs}}}"),
-            get("device.requests", &attrs).map(|d| d.value),
-            *n as f64,
-        );
-    }
-    let statuses = series
-        .keys()
-        .filter(|(m, _)| m == "device.requests")
-        .count();
-    if statuses != recorded.requests.len() {
+    let expected = recorded.expected();
+    let mut mismatches: Vec<String> = expected
+        .iter()
+        .flat_map(|(key, want)| mismatch(&series_text(key), series.get(key), *want))
+        .collect();
+    for key in series.keys().filter(|k| !expected.contains_key(*k)) {
         mismatches.push(format!(
-            "device.requests: sink has {statuses} series, recorded {}",
-            recorded.requests.len()
-        ));
-    }
-    for (name, count, sum) in [
-        (
-            "device.request.duration",
-            recorded.latency_count,
-            recorded.latency_sum,
-        ),
-        (
-            "device.payload.size",
-            recorded.size_count,
-            recorded.size_sum,
-        ),
-    ] {
-        let d = get(name, "");
-        check(
-            &mut mismatches,
-            format!("{name} count"),
-            d.map(|d| d.count as f64),
-            count as f64,
-        );
-        check(
-            &mut mismatches,
-            format!("{name} sum"),
-            d.map(|d| d.sum),
-            sum,
-        );
-    }
-    if series.len() != 3 + recorded.requests.len() {
-        mismatches.push(format!(
-            "sink has {} series, the demo recorded {}",
-            series.len(),
-            3 + recorded.requests.len()
+            "{}: sink has a series the demo never recorded into",
+            series_text(key)
         ));
     }
     println!();

@@ -1,7 +1,7 @@
 //! Run the sink from a shell to test a device or service against a bad collector.
 //!
 //! ```text
-//! cargo run -p otlp-embedded-std --features sink --example otlp_sink -- \
+//! cargo run -p otlp-embedded-test-kit --example otlp_sink -- \
 //!     --bind 0.0.0.0 --port 4318 --fault none --script 503=2*3,reset*1 --seconds 600
 //! ```
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
-use otlp_embedded_std::sink::{Fault, Sink, SinkOptions};
+use otlp_embedded_test_kit::sink::{Fault, Sink, SinkOptions};
 
 fn main() -> Result<(), String> {
     let mut options = SinkOptions::default();

@@ -13,8 +13,8 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Sc
 use otlp_embedded::registry::{InstrumentDesc, Snapshot};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_std::periodic::unix_now;
-use otlp_embedded_std::sink::{Fault, Sink, SinkOptions};
 use otlp_embedded_std::{SharedRegistry, StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Fault, Sink, SinkOptions};
 
 const EXPORTS: u64 = 2_000;
 /// The sink drops an idle connection after this long...

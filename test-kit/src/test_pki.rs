@@ -4,7 +4,8 @@
 //! client certificate for mutual TLS.
 //!
 //! ```
-//! use otlp_embedded_std::sink::{test_pki::TestPki, Sink, SinkOptions};
+//! use otlp_embedded_test_kit::sink::{Sink, SinkOptions};
+//! use otlp_embedded_test_kit::test_pki::TestPki;
 //!
 //! let pki = TestPki::generate();
 //! let sink = Sink::start_with(SinkOptions {
@@ -21,7 +22,7 @@ use rcgen::{
     PKCS_ECDSA_P256_SHA256,
 };
 
-use super::SinkTls;
+use crate::sink::SinkTls;
 
 /// Not-after of [`TestPki::server`] and [`TestPki::client`], in unix seconds
 /// (2099-01-01T00:00:00Z).

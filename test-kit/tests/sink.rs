@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
-use otlp_embedded_std::sink::{
+use otlp_embedded_test_kit::sink::{
     chunked_fault_body, http_date, mid_body_fault_body, Fault, RetryAfter, Sink, SinkOptions,
 };
 use prost::Message;

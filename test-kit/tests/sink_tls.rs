@@ -11,13 +11,13 @@ use otlp_embedded::transport::{
     Endpoint, Exchange, HttpRequest, HttpResponse, RetryAfter as WireRetryAfter, Scheme,
     TlsFailure, TransportError,
 };
-use otlp_embedded_std::sink::test_pki::TestPki;
-use otlp_embedded_std::sink::{
+use otlp_embedded_std::tls::{client_config_from_pem, TlsConnector};
+use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{
     chunked_fault_body, ExportMetricsServiceRequest, ExportMetricsServiceResponse, Fault,
     RetryAfter, Sink, SinkOptions, SinkTls,
 };
-use otlp_embedded_std::tls::{client_config_from_pem, TlsConnector};
-use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::test_pki::TestPki;
 use prost::Message;
 
 fn body() -> Vec<u8> {

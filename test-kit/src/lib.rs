@@ -1,0 +1,30 @@
+//! Test tooling for otlp-embedded, never published: the misbehaving OTLP/HTTP sink that
+//! the tests, the benches and the demo send to, the one function that turns decoded
+//! requests into totals, and (feature `tls`) a throwaway test PKI.
+//!
+//! - [`sink`]: [`Sink`], a local OTLP/HTTP receiver that decodes what it gets and can
+//!   misbehave on purpose (idle closes, resets, 429/503 with `Retry-After`, trickling,
+//!   garbage, cut-off answers, partial success). With feature `tls` it also serves HTTPS
+//!   (`SinkOptions::tls`).
+//! - [`totals`](mod@totals): [`totals()`], totals per series over decoded
+//!   `ExportMetricsServiceRequest`s; the sink, the demo and the tests all count with it.
+//! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
+//!   made at run time with rcgen.
+//!
+//! ```
+//! use otlp_embedded_test_kit::sink::Sink;
+//!
+//! let sink = Sink::start().unwrap();
+//! // ... export to sink.endpoint_url() ...
+//! assert!(sink.totals().is_empty()); // per series, over the acknowledged requests
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod sink;
+#[cfg(feature = "tls")]
+pub mod test_pki;
+pub mod totals;
+
+pub use sink::{Fault, RetryAfter, Sink, SinkOptions, SinkStats};
+pub use totals::{totals, Repeats, SeriesKey, SeriesTotal};
