@@ -446,7 +446,10 @@ fn sdk_disabled() {
 
 #[test]
 fn framing_headers_from_configuration_are_refused_naming_the_header() {
-    for var in ["OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_METRICS_HEADERS"] {
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    ] {
         for name in [
             "Host",
             "content-length",
@@ -473,7 +476,10 @@ fn framing_headers_from_configuration_are_refused_naming_the_header() {
 fn user_agent_from_configuration_is_kept_once() {
     let c = ok(&[
         ("OTEL_EXPORTER_OTLP_HEADERS", "User-Agent=fleet%2F1,x-a=1"),
-        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "user-agent=pump-controller%2F2.1"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "user-agent=pump-controller%2F2.1",
+        ),
     ]);
     assert_eq!(
         c.headers,
@@ -498,7 +504,10 @@ fn user_agent_from_configuration_is_kept_once() {
 fn unknown_enum_values_warn_naming_variable_and_value_and_use_the_default() {
     let c = ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
     assert_eq!(c.protocol, Protocol::HttpProtobuf);
-    assert_eq!(warned(&c), ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"));
+    assert_eq!(
+        warned(&c),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+    );
     assert!(c.warnings[0].problem.contains("unknown protocol"));
 
     let c = ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
@@ -528,7 +537,10 @@ fn enum_values_are_case_insensitive() {
     let c = ok(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf"),
         ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"),
-        ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "LowMemory"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "LowMemory",
+        ),
     ]);
     assert_eq!(c.protocol, Protocol::HttpProtobuf);
     assert_eq!(c.compression, Compression::Gzip);
@@ -543,12 +555,23 @@ fn enum_values_are_case_insensitive() {
 fn negative_or_unparsable_timeouts_and_intervals_warn_and_use_the_default() {
     let cases = [
         ("OTEL_EXPORTER_OTLP_TIMEOUT", Duration::from_millis(10_000)),
-        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", Duration::from_millis(10_000)),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            Duration::from_millis(10_000),
+        ),
         ("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_millis(60_000)),
         ("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_millis(30_000)),
     ];
     for (var, default) in cases {
-        for value in ["-1", "-250", "10s", "1.5", "fast", "0", "99999999999999999999"] {
+        for value in [
+            "-1",
+            "-250",
+            "10s",
+            "1.5",
+            "fast",
+            "0",
+            "99999999999999999999",
+        ] {
             let c = ok(&[(var, value)]);
             let got = match var {
                 "OTEL_METRIC_EXPORT_INTERVAL" => c.export_interval,
@@ -587,7 +610,10 @@ fn an_unusable_signal_value_counts_as_unset_so_the_generic_one_applies() {
         ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
     ]);
     assert_eq!(c.compression, Compression::Gzip);
-    assert_eq!(warned(&c), ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"));
+    assert_eq!(
+        warned(&c),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli")
+    );
 
     // Both unusable: two warnings, in the order read, and the default.
     let c = ok(&[
@@ -598,7 +624,10 @@ fn an_unusable_signal_value_counts_as_unset_so_the_generic_one_applies() {
     let names: Vec<_> = c.warnings.iter().map(|w| w.variable).collect();
     assert_eq!(
         names,
-        ["OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"]
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION"
+        ]
     );
 }
 
@@ -636,8 +665,14 @@ fn certificate_files_are_read_signal_first() {
     let c = ok(&[
         ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/otel/generic-ca.pem"),
         ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/etc/otel/ca.pem"),
-        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/etc/otel/client.pem"),
-        ("OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY", "/etc/otel/client.key"),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "/etc/otel/client.pem",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+            "/etc/otel/client.key",
+        ),
         ("OTEL_EXPORTER_OTLP_CLIENT_KEY", ""),
     ]);
     assert_eq!(
