@@ -11,8 +11,10 @@ use otlp_embedded::proto::Temporality;
 use otlp_embedded::registry::{InstrumentDesc, Snapshot};
 use otlp_embedded::transport::Scheme;
 use otlp_embedded_std::config::Config;
+use otlp_embedded_std::periodic::StartError;
 use otlp_embedded_std::sink::test_pki::TestPki;
 use otlp_embedded_std::sink::{Sink, SinkOptions};
+use otlp_embedded_std::tls::{TlsConfigError, TlsFile};
 use otlp_embedded_std::{PeriodicExporter, SharedRegistry};
 
 type Reg = SharedRegistry<2, 8, 34, 2, 32>;
@@ -92,10 +94,36 @@ fn periodic_exporter_from_config_sends_to_an_https_endpoint() {
     assert_eq!(stats.exports_failed, 0, "{stats:?}");
     assert_eq!(stats.points_sent, 2, "{stats:?}");
 
-    let total = sink.total("tls.requests", &[]).expect("the sink decoded it");
+    let total = sink
+        .total("tls.requests", &[])
+        .expect("the sink decoded it");
     assert_eq!((total.points, total.value_sum), (2, 12.0));
     let stats = sink.stats();
     assert_eq!(stats.requests_received, 2);
     let tls = sink.tls_stats();
     assert_eq!((tls.handshakes, tls.handshake_failures), (2, 0), "{tls:?}");
+}
+
+#[test]
+fn an_unreadable_ca_file_is_a_start_error() {
+    let missing = std::env::temp_dir().join(format!(
+        "otlp-embedded-periodic-tls-{}-missing.pem",
+        std::process::id()
+    ));
+    let config = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://127.0.0.1:9".into()),
+        (
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            missing.to_string_lossy().into_owned(),
+        ),
+    ]);
+    let registry = Arc::new(Reg::new(1));
+    let result = PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()));
+    match result {
+        Err(StartError::Tls(e)) => assert_eq!(
+            e,
+            TlsConfigError::Read(TlsFile::CaCertificate, std::io::ErrorKind::NotFound)
+        ),
+        other => panic!("expected a TLS configuration error, got {other:?}"),
+    }
 }
