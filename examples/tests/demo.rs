@@ -230,7 +230,9 @@ fn sdk_disabled_exports_nothing_and_says_so() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(
-        out.contains("OTEL_SDK_DISABLED=true: the SDK is disabled; nothing is recorded or exported"),
+        out.contains(
+            "OTEL_SDK_DISABLED=true: the SDK is disabled; nothing is recorded or exported"
+        ),
         "{out}"
     );
     assert!(!out.contains("export 1/2"), "{out}");
@@ -356,7 +358,10 @@ fn out_of_range_flags_are_refused_with_exit_2() {
         // Killed at the limit, it would have no exit code.
         assert_eq!(output.status.code(), Some(2), "{args:?}: {out}");
         assert!(took < Duration::from_secs(30), "{args:?}: {out}");
-        assert!(out.contains(args[0]) && out.contains("out of range"), "{out}");
+        assert!(
+            out.contains(args[0]) && out.contains("out of range"),
+            "{out}"
+        );
         assert!(!out.contains("export 1/"), "{out}");
     }
 }
