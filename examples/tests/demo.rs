@@ -239,3 +239,175 @@ fn zero_exports_is_a_usage_error() {
     assert!(!out.contains("verified"), "{out}");
     assert!(!out.contains("exporter totals"), "{out}");
 }
+
+#[test]
+fn gzip_from_the_environment_compresses_every_request() {
+    let (output, _) = demo_env(
+        &["--exports", "2", "--interval-ms", "50"],
+        &[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(!out.contains("not wired in"), "{out}");
+    let banner = out
+        .lines()
+        .find(|l| l.starts_with("demo: 2 exports"))
+        .unwrap_or_else(|| panic!("no banner: {out}"));
+    assert!(banner.contains("compression gzip"), "{out}");
+    // What the sink saw on the wire, and it still decoded every point.
+    assert!(
+        out.contains("sink: 2 of 2 requests arrived with Content-Encoding: gzip"),
+        "{out}"
+    );
+    assert!(
+        out.contains("verified: sink totals match recorded totals"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sdk_disabled_exports_nothing_and_says_so() {
+    let (output, _) = demo_env(
+        &["--exports", "2", "--interval-ms", "50"],
+        &[("OTEL_SDK_DISABLED", "TRUE")],
+        Duration::from_secs(30),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "OTEL_SDK_DISABLED=true: the SDK is disabled; nothing is recorded or exported"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("export 1/2"), "{out}");
+    assert!(!out.contains("sink:"), "{out}");
+}
+
+#[test]
+fn a_configuration_error_names_where_the_value_came_from() {
+    let (output, _) = demo(&["--endpoint", "htp:/x"], Duration::from_secs(30));
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("--endpoint \"htp:/x\": expected a URL starting with http:// or https://"),
+        "{out}"
+    );
+    assert!(!out.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{out}");
+
+    let (output, _) = demo_env(
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "htp:/x")],
+        Duration::from_secs(30),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("OTEL_EXPORTER_OTLP_ENDPOINT=\"htp:/x\": expected a URL"),
+        "{out}"
+    );
+    assert!(!out.contains("--endpoint"), "{out}");
+}
+
+#[test]
+fn unusable_values_are_warned_about_and_the_demo_runs_on_its_defaults() {
+    let (output, _) = demo_env(
+        &["--exports", "1", "--interval-ms", "50"],
+        &[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-1"),
+        ],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "demo: warning: OTEL_EXPORTER_OTLP_COMPRESSION=\"zstd\": unknown compression; \
+             expected none or gzip; using none (the default)"
+        ),
+        "{out}"
+    );
+    // The demo's own default, and the warning says so.
+    assert!(
+        out.contains(
+            "demo: warning: OTEL_EXPORTER_OTLP_TIMEOUT=\"-1\": negative; expected a whole \
+             number of milliseconds greater than 0; using 5000 ms (the demo's default)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("timeouts 5000 ms per request"), "{out}");
+    assert!(out.contains("export 1/1: success"), "{out}");
+
+    // An interval from the environment the demo would wait on for ever is not taken.
+    let (output, took) = demo_env(
+        &["--exports", "1"],
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "99999999999999")],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(took < Duration::from_secs(60), "{out}");
+    assert!(
+        out.contains(
+            "demo: warning: OTEL_METRIC_EXPORT_INTERVAL=\"99999999999999\": more than the \
+             demo waits (3600000 ms); using 1000 ms (the demo's default)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_export_error_line_shows_only_what_the_server_said_to_that_export() {
+    // Export 1 is a partial success with a message; export 2 meets a proxy's HTML 502
+    // (no message a client can read) until its deadline.
+    let (output, _) = demo_env(
+        &[
+            "--exports",
+            "2",
+            "--interval-ms",
+            "50",
+            "--sink-fault",
+            "partial=1:earlier-message,html502*all",
+        ],
+        &[("OTEL_METRIC_EXPORT_TIMEOUT", "700")],
+        Duration::from_secs(60),
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    let line = |n: u32| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("export {n}/2:")))
+            .unwrap_or_else(|| panic!("no line for export {n}: {out}"))
+    };
+    assert!(line(1).contains("partial-success"), "{out}");
+    assert!(
+        line(1).contains("(server said: \"earlier-message\")"),
+        "{out}"
+    );
+    assert!(line(2).contains("FAILED"), "{out}");
+    assert!(line(2).contains("server answered status 502"), "{out}");
+    assert!(!line(2).contains("server said"), "{out}");
+}
+
+#[test]
+fn out_of_range_flags_are_refused_with_exit_2() {
+    for args in [
+        ["--interval-ms", "99999999999999"],
+        ["--interval-ms", "3600001"],
+        ["--exports", "0"],
+        ["--exports", "10001"],
+    ] {
+        let (output, took) = demo(&args, Duration::from_secs(30));
+        let out = text(&output);
+        // Killed at the limit, it would have no exit code.
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {out}");
+        assert!(took < Duration::from_secs(30), "{args:?}: {out}");
+        assert!(
+            out.contains(args[0]) && out.contains("out of range"),
+            "{out}"
+        );
+        assert!(!out.contains("export 1/"), "{out}");
+    }
+}

@@ -576,6 +576,58 @@ fn long_partial_success_message_keeps_its_rejected_count() {
     );
 }
 
+/// What the server said belongs to the export (and the answer) it came with: an export
+/// whose answers carry no message (a 400 with an empty body, a refused connection) does
+/// not show an earlier export's message beside its own error.
+#[test]
+fn server_message_belongs_to_the_export_that_received_it() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(
+            &clock,
+            [
+                Answer::Partial(1, "bad unit on counter.0"),
+                Answer::Status(400),
+                Answer::Partial(0, "deprecated field"),
+                Answer::Fail(refused()),
+            ],
+        ),
+    );
+    let mut buffer = [0u8; 1024];
+
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::PartialSuccess);
+    assert_eq!(exporter.last_server_message(), "bad unit on counter.0");
+
+    producer.add(0, 0, 5);
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::Status(400))
+    );
+    assert_eq!(exporter.last_server_message(), "");
+
+    producer.add(0, 0, 6);
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(exporter.last_server_message(), "deprecated field");
+
+    // Refused, then delivered on the retry: the error has no message from the server.
+    producer.add(0, 0, 7);
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.retries, 1);
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::Exchange(refused()))
+    );
+    assert_eq!(exporter.last_server_message(), "");
+    assert_eq!(exporter.exchange().calls.len(), 5);
+}
+
 #[test]
 fn a_step_before_the_retry_is_due_sends_nothing() {
     let clock = FakeClock::at(0);

@@ -300,6 +300,89 @@ fn host_header_forms_and_caller_headers() {
     );
 }
 
+/// OTLP exporter specification, "User Agent": "OpenTelemetry protocol exporters SHOULD emit
+/// a User-Agent header to at a minimum identify the exporter, the language of its
+/// implementation, and the version of the exporter. For example, the Python OTLP exporter
+/// version 1.2.3 would report the following: `OTel-OTLP-Exporter-Python/1.2.3`". The
+/// project's own product token follows, as RFC 9110 section 10.1.5 allows (several
+/// product identifiers, most significant first).
+#[test]
+fn user_agent_is_the_otlp_exporter_form_for_rust_then_the_project_token() {
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        USER_AGENT,
+        format!("OTel-OTLP-Exporter-Rust/{v} otlp-embedded/{v}")
+    );
+    assert_eq!(
+        written_for(Endpoint::DEFAULT, &[], None),
+        format!(
+            "POST /v1/metrics HTTP/1.1\r\nHost: localhost:4318\r\n\
+             Content-Type: application/x-protobuf\r\nContent-Length: 5\r\n\
+             User-Agent: OTel-OTLP-Exporter-Rust/{v} otlp-embedded/{v}\r\n\
+             Connection: close\r\n\r\n\n\x03abc"
+        )
+    );
+}
+
+/// A `User-Agent` among the caller's headers (from `OTEL_EXPORTER_OTLP_HEADERS`, say)
+/// replaces core's: a request never carries two.
+#[test]
+fn caller_user_agent_replaces_ours_and_is_never_doubled() {
+    for name in ["User-Agent", "user-agent", "USER-AGENT"] {
+        let headers = [
+            Header {
+                name: "x-before",
+                value: "1",
+            },
+            Header {
+                name,
+                value: "pump-controller/2.1",
+            },
+        ];
+        let written = written_for(Endpoint::DEFAULT, &headers, Some("gzip"));
+        assert_eq!(
+            written,
+            format!(
+                "POST /v1/metrics HTTP/1.1\r\nHost: localhost:4318\r\n\
+                 Content-Type: application/x-protobuf\r\nContent-Length: 5\r\n\
+                 Connection: close\r\nContent-Encoding: gzip\r\nx-before: 1\r\n\
+                 {name}: pump-controller/2.1\r\n\r\n\n\x03abc"
+            )
+        );
+        assert_eq!(
+            written.to_ascii_lowercase().matches("user-agent:").count(),
+            1
+        );
+    }
+}
+
+/// `Content-Type` is written by core (`application/x-protobuf`); a caller copy would make
+/// two, so it is refused like the other fields core writes, in any letter case.
+#[test]
+fn caller_content_type_is_refused_as_reserved() {
+    for name in ["Content-Type", "content-type", "CONTENT-TYPE"] {
+        let headers = [Header {
+            name,
+            value: "application/json",
+        }];
+        let clock = FakeClock::default();
+        let connect = ScriptConnect::new(Script::new(&[]), clock.clone());
+        let log = connect.log.clone();
+        let mut client: HttpClient<_, _> = HttpClient::new(connect, clock);
+        let err = client
+            .exchange(&request(&Endpoint::DEFAULT, &headers), &mut [0u8; 4])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ExchangeError::InvalidHeader {
+                index: 0,
+                problem: HeaderProblem::Reserved
+            }
+        );
+        assert_eq!(log.borrow().connects, 0);
+    }
+}
+
 #[test]
 fn invalid_request_fails_before_connecting() {
     let good = Header {

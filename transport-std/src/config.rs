@@ -9,6 +9,9 @@
 //! | `OTEL_EXPORTER_OTLP_[METRICS_]TIMEOUT` | per-request timeout, milliseconds | `10000` |
 //! | `OTEL_EXPORTER_OTLP_[METRICS_]PROTOCOL` | only `http/protobuf` is supported | `http/protobuf` |
 //! | `OTEL_EXPORTER_OTLP_[METRICS_]COMPRESSION` | `none` or `gzip` | `none` |
+//! | `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE` | PEM file of the CA certificates trusted for `https` | built-in roots |
+//! | `OTEL_EXPORTER_OTLP_[METRICS_]CLIENT_CERTIFICATE` | PEM client certificate chain (mutual TLS) | none |
+//! | `OTEL_EXPORTER_OTLP_[METRICS_]CLIENT_KEY` | PEM client private key (mutual TLS) | none |
 //! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative`, `delta` or `lowmemory` | `cumulative` |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | milliseconds between exports | `60000` |
 //! | `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds an export may take | `30000` |
@@ -16,11 +19,32 @@
 //! | `OTEL_SERVICE_NAME` | `service.name`; wins over `OTEL_RESOURCE_ATTRIBUTES` | `unknown_service:<executable>` |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `key=value,...`, values percent-decoded | none |
 //!
-//! An empty variable counts as unset, as the specification requires. A malformed value is a
-//! [`ConfigError`] naming the variable and what was wrong with it, rather than being
-//! silently ignored: a device that exports to the wrong place is worse than one that does
-//! not start. The one exception is `OTEL_SDK_DISABLED`, whose values other than `true` and
-//! `false` the specification says to read as `false` with a warning ([`Config::warnings`]).
+//! An empty variable counts as unset, as the specification requires. Enum values (protocol,
+//! compression, temporality preference) are read case-insensitively.
+//!
+//! **Values that cannot be used** are handled as the SDK environment-variable specification
+//! says. For an enum: "if the user provides a value the implementation does not recognize,
+//! the implementation MUST generate a warning and gracefully ignore the setting." For a
+//! number: "if the user provides a value the implementation cannot parse, or which is
+//! outside the valid range for the configuration item, the implementation SHOULD generate a
+//! warning and gracefully ignore the setting, i.e., treat them as not set." So an unknown
+//! protocol, compression or temporality preference, and a negative, zero or unparsable
+//! timeout or interval, is a [`ConfigWarning`] in [`Config::warnings`] naming the variable
+//! and the value, and the setting counts as unset: a signal-specific variable falls back to
+//! the generic one, and that to the default. (A timeout of 0, which the specification
+//! suggests reading as "no limit", is out of range here: every request and export keeps a
+//! deadline.) `OTEL_SDK_DISABLED` other than `true`/`false` reads as `false` with a warning.
+//! [`Config::from_env_strict`] and [`Config::from_lookup_strict`] return the first warning
+//! as a [`ConfigError`] instead, for a device that should rather not start than run on a
+//! default.
+//!
+//! **Errors**: a malformed endpoint, header list or resource attribute list is a
+//! [`ConfigError`] in every reading, naming the variable and what was wrong with it: a
+//! device that exports to the wrong place, or with half its credentials, is worse than one
+//! that does not start. A header list naming a field the exporter writes itself (`Host`,
+//! `Content-Length`, `Content-Type`, `Content-Encoding`, `Transfer-Encoding`, `Connection`)
+//! is refused the same way, naming the header; a `User-Agent` from the list replaces the
+//! exporter's own.
 //!
 //! ```
 //! use otlp_embedded_std::config::Config;
@@ -37,6 +61,7 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
@@ -62,6 +87,18 @@ pub const METRICS_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL";
 pub const COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
 /// `OTEL_EXPORTER_OTLP_METRICS_COMPRESSION`.
 pub const METRICS_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION";
+/// `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+pub const CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE`.
+pub const METRICS_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`.
+pub const CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE`.
+pub const METRICS_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE";
+/// `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+pub const CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+/// `OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY`.
+pub const METRICS_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY";
 /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
 pub const TEMPORALITY_PREFERENCE: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
 /// `OTEL_METRIC_EXPORT_INTERVAL`.
@@ -76,7 +113,7 @@ pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
 
 /// Every variable [`Config`] reads.
-pub const ALL_VARIABLES: [&str; 16] = [
+pub const ALL_VARIABLES: [&str; 22] = [
     ENDPOINT,
     METRICS_ENDPOINT,
     HEADERS,
@@ -87,6 +124,12 @@ pub const ALL_VARIABLES: [&str; 16] = [
     METRICS_PROTOCOL,
     COMPRESSION,
     METRICS_COMPRESSION,
+    CERTIFICATE,
+    METRICS_CERTIFICATE,
+    CLIENT_CERTIFICATE,
+    METRICS_CLIENT_CERTIFICATE,
+    CLIENT_KEY,
+    METRICS_CLIENT_KEY,
     TEMPORALITY_PREFERENCE,
     EXPORT_INTERVAL,
     EXPORT_TIMEOUT,
@@ -132,6 +175,56 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A value that was not used: the variable, its value as found, what is wrong with it, and
+/// what is used instead (see the [module docs](self)). Displayed as
+/// `VARIABLE="value": problem; using what`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning {
+    /// The variable, such as `OTEL_EXPORTER_OTLP_COMPRESSION`.
+    pub variable: &'static str,
+    /// Its value as found.
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: String,
+    /// What is used instead, such as `none (the default)` or
+    /// `2500 ms from OTEL_EXPORTER_OTLP_TIMEOUT`.
+    pub instead: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?}: {}; using {}",
+            self.variable, self.value, self.problem, self.instead
+        )
+    }
+}
+
+impl From<ConfigWarning> for ConfigError {
+    /// The error a strict reading returns in place of the warning.
+    fn from(warning: ConfigWarning) -> Self {
+        ConfigError {
+            variable: warning.variable,
+            value: warning.value,
+            problem: warning.problem,
+        }
+    }
+}
+
+/// PEM files for `https` endpoints, from `OTEL_EXPORTER_OTLP_[METRICS_]CERTIFICATE`,
+/// `_CLIENT_CERTIFICATE` and `_CLIENT_KEY` (the metrics-specific variable wins). Read by the
+/// TLS layer (feature `tls`) when a connection is made, not here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Trusted CA certificates; when unset, the TLS layer's built-in roots.
+    pub ca_certificate: Option<PathBuf>,
+    /// Client certificate chain, for mutual TLS.
+    pub client_certificate: Option<PathBuf>,
+    /// Client private key, for mutual TLS.
+    pub client_key: Option<PathBuf>,
+}
 
 /// The wire protocol. Only OTLP/HTTP with protobuf bodies is implemented.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -361,6 +454,8 @@ pub struct Config {
     pub protocol: Protocol,
     /// Request body compression.
     pub compression: Compression,
+    /// Certificate and key files for an `https` endpoint.
+    pub tls: TlsFiles,
     /// Temporality preference.
     pub temporality: TemporalityPreference,
     /// Time between periodic exports.
@@ -371,8 +466,9 @@ pub struct Config {
     pub sdk_disabled: bool,
     /// Resource attributes, `service.name` and `telemetry.sdk.*` included, in a stable order.
     pub resource: Vec<(String, String)>,
-    /// Values that were accepted with a caveat (such as an unrecognised `OTEL_SDK_DISABLED`).
-    pub warnings: Vec<String>,
+    /// Values that could not be used and what was used instead, in the order read (empty
+    /// from the strict readings, which return the first as an error).
+    pub warnings: Vec<ConfigWarning>,
 }
 
 impl Default for Config {
@@ -392,6 +488,7 @@ impl Default for Config {
                 timeout: DEFAULT_TIMEOUT,
                 protocol: Protocol::HttpProtobuf,
                 compression: Compression::None,
+                tls: TlsFiles::default(),
                 temporality: TemporalityPreference::Cumulative,
                 export_interval: DEFAULT_EXPORT_INTERVAL,
                 export_timeout: DEFAULT_EXPORT_TIMEOUT,
@@ -404,7 +501,8 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Read the process environment. A variable that is not valid Unicode is an error.
+    /// Read the process environment. A variable that is not valid Unicode is an error;
+    /// values that cannot be used are [`warnings`](Config::warnings).
     pub fn from_env() -> Result<Config, ConfigError> {
         // Look every variable up first so a non-Unicode one is reported by name.
         let mut found = Vec::new();
@@ -431,8 +529,31 @@ impl Config {
         })
     }
 
+    /// [`from_env`](Self::from_env), with the first value that cannot be used returned as
+    /// an error rather than a warning.
+    pub fn from_env_strict() -> Result<Config, ConfigError> {
+        Config::from_env().and_then(Config::strict)
+    }
+
+    /// [`from_lookup`](Self::from_lookup), with the first value that cannot be used
+    /// returned as an error rather than a warning.
+    pub fn from_lookup_strict<F>(lookup: F) -> Result<Config, ConfigError>
+    where
+        F: FnMut(&str) -> Option<String>,
+    {
+        Config::from_lookup(lookup).and_then(Config::strict)
+    }
+
+    fn strict(mut self) -> Result<Config, ConfigError> {
+        if self.warnings.is_empty() {
+            return Ok(self);
+        }
+        Err(self.warnings.swap_remove(0).into())
+    }
+
     /// Read variables through `lookup` (name to value), for tests and for configuration
-    /// kept elsewhere than the process environment.
+    /// kept elsewhere than the process environment. Values that cannot be used are
+    /// [`warnings`](Config::warnings), and their defaults apply.
     pub fn from_lookup<F>(mut lookup: F) -> Result<Config, ConfigError>
     where
         F: FnMut(&str) -> Option<String>,
@@ -461,28 +582,44 @@ impl Config {
             }
         }
 
-        let timeout = signal_or_generic(&mut get, METRICS_TIMEOUT, TIMEOUT, parse_millis)?
-            .unwrap_or(DEFAULT_TIMEOUT);
-        let protocol = signal_or_generic(&mut get, METRICS_PROTOCOL, PROTOCOL, parse_protocol)?
-            .unwrap_or_default();
-        let compression = signal_or_generic(
-            &mut get,
-            METRICS_COMPRESSION,
-            COMPRESSION,
-            parse_compression,
-        )?
-        .unwrap_or_default();
-        let temporality = match get(TEMPORALITY_PREFERENCE) {
-            Some(v) => parse_temporality(TEMPORALITY_PREFERENCE, &v)?,
-            None => TemporalityPreference::default(),
-        };
-        let export_interval = match get(EXPORT_INTERVAL) {
-            Some(v) => parse_millis(EXPORT_INTERVAL, &v)?,
-            None => DEFAULT_EXPORT_INTERVAL,
-        };
-        let export_timeout = match get(EXPORT_TIMEOUT) {
-            Some(v) => parse_millis(EXPORT_TIMEOUT, &v)?,
-            None => DEFAULT_EXPORT_TIMEOUT,
+        let (g, w) = (&mut get, &mut warnings);
+        let timeout = first_usable(g, w, &[METRICS_TIMEOUT, TIMEOUT], parse_timeout)
+            .unwrap_or(Setting::default(DEFAULT_TIMEOUT));
+        let protocol = first_usable(g, w, &[METRICS_PROTOCOL, PROTOCOL], parse_protocol)
+            .unwrap_or(Setting::default(Protocol::HttpProtobuf));
+        let compression =
+            first_usable(g, w, &[METRICS_COMPRESSION, COMPRESSION], parse_compression)
+                .unwrap_or(Setting::default(Compression::None));
+        let temporality = first_usable(g, w, &[TEMPORALITY_PREFERENCE], parse_temporality)
+            .unwrap_or(Setting::default(TemporalityPreference::Cumulative));
+        let export_interval = first_usable(g, w, &[EXPORT_INTERVAL], parse_interval)
+            .unwrap_or(Setting::default(DEFAULT_EXPORT_INTERVAL));
+        let export_timeout = first_usable(g, w, &[EXPORT_TIMEOUT], parse_timeout)
+            .unwrap_or(Setting::default(DEFAULT_EXPORT_TIMEOUT));
+        // What each unusable value was replaced by, now that it is known.
+        for warning in warnings.iter_mut() {
+            warning.instead = match warning.variable {
+                METRICS_TIMEOUT | TIMEOUT => timeout.describe(),
+                METRICS_PROTOCOL | PROTOCOL => protocol.describe(),
+                METRICS_COMPRESSION | COMPRESSION => compression.describe(),
+                TEMPORALITY_PREFERENCE => temporality.describe(),
+                EXPORT_INTERVAL => export_interval.describe(),
+                _ => export_timeout.describe(),
+            };
+        }
+        let (timeout, protocol, compression, temporality, export_interval, export_timeout) = (
+            timeout.value,
+            protocol.value,
+            compression.value,
+            temporality.value,
+            export_interval.value,
+            export_timeout.value,
+        );
+        let mut file = |names: [&str; 2]| names.into_iter().find_map(&mut get).map(PathBuf::from);
+        let tls = TlsFiles {
+            ca_certificate: file([METRICS_CERTIFICATE, CERTIFICATE]),
+            client_certificate: file([METRICS_CLIENT_CERTIFICATE, CLIENT_CERTIFICATE]),
+            client_key: file([METRICS_CLIENT_KEY, CLIENT_KEY]),
         };
         let sdk_disabled = match get(SDK_DISABLED) {
             None => false,
@@ -492,9 +629,12 @@ impl Config {
                     true
                 } else {
                     if !t.eq_ignore_ascii_case("false") {
-                        warnings.push(format!(
-                            "{SDK_DISABLED}={v:?} is neither true nor false; read as false"
-                        ));
+                        warnings.push(ConfigWarning {
+                            variable: SDK_DISABLED,
+                            value: v.clone(),
+                            problem: "neither true nor false".into(),
+                            instead: "false (the SDK stays enabled)".into(),
+                        });
                     }
                     false
                 }
@@ -523,6 +663,7 @@ impl Config {
             timeout,
             protocol,
             compression,
+            tls,
             temporality,
             export_interval,
             export_timeout,
@@ -608,72 +749,149 @@ fn upsert(list: &mut Vec<(String, String)>, key: String, value: String, ignore_c
     }
 }
 
-fn signal_or_generic<T>(
-    get: &mut impl FnMut(&str) -> Option<String>,
-    signal: &'static str,
-    generic: &'static str,
-    parse: fn(&'static str, &str) -> Result<T, ConfigError>,
-) -> Result<Option<T>, ConfigError> {
-    if let Some(v) = get(signal) {
-        return parse(signal, &v).map(Some);
+/// A parser of one variable's value: the value, or what is wrong with it.
+type Parse<T> = fn(&str) -> Result<T, String>;
+
+/// A setting's value and where it came from (`None`: the default).
+struct Setting<T> {
+    value: T,
+    from: Option<&'static str>,
+}
+
+impl<T: Describe> Setting<T> {
+    fn default(value: T) -> Self {
+        Setting { value, from: None }
     }
-    match get(generic) {
-        Some(v) => parse(generic, &v).map(Some),
-        None => Ok(None),
+
+    /// What a warning says is used instead of the unusable value.
+    fn describe(&self) -> String {
+        match self.from {
+            Some(variable) => format!("{} from {variable}", self.value.describe()),
+            None => format!("{} (the default)", self.value.describe()),
+        }
     }
 }
 
-fn parse_millis(variable: &'static str, value: &str) -> Result<Duration, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(0) => Err(ConfigError::new(
-            variable,
-            value,
-            "must be a whole number of milliseconds greater than 0",
+/// How a setting's value reads in a warning.
+trait Describe {
+    fn describe(&self) -> String;
+}
+
+impl Describe for Duration {
+    fn describe(&self) -> String {
+        format!("{} ms", self.as_millis())
+    }
+}
+
+impl Describe for Protocol {
+    fn describe(&self) -> String {
+        "http/protobuf".into()
+    }
+}
+
+impl Describe for Compression {
+    fn describe(&self) -> String {
+        match self {
+            Compression::None => "none".into(),
+            Compression::Gzip => "gzip".into(),
+        }
+    }
+}
+
+impl Describe for TemporalityPreference {
+    fn describe(&self) -> String {
+        match self {
+            TemporalityPreference::Cumulative => "cumulative".into(),
+            TemporalityPreference::Delta => "delta".into(),
+            TemporalityPreference::LowMemory => "lowmemory".into(),
+        }
+    }
+}
+
+/// The first of `names` (most specific first) whose value can be used. A value that
+/// cannot is a warning and counts as unset, so the next name is tried: the
+/// specification's "gracefully ignore the setting, i.e., treat them as not set".
+fn first_usable<T>(
+    get: &mut impl FnMut(&str) -> Option<String>,
+    warnings: &mut Vec<ConfigWarning>,
+    names: &[&'static str],
+    parse: Parse<T>,
+) -> Option<Setting<T>> {
+    for &name in names {
+        let Some(value) = get(name) else { continue };
+        match parse(&value) {
+            Ok(parsed) => {
+                return Some(Setting {
+                    value: parsed,
+                    from: Some(name),
+                })
+            }
+            Err(problem) => warnings.push(ConfigWarning {
+                variable: name,
+                value,
+                problem,
+                // Filled in once the value used instead is known.
+                instead: String::new(),
+            }),
+        }
+    }
+    None
+}
+
+/// Whole milliseconds above 0; `zero` says why 0 is out of range for this setting.
+fn parse_positive_millis(value: &str, zero: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    match v.parse::<u64>() {
+        Ok(0) => Err(format!(
+            "must be a whole number of milliseconds greater than 0 ({zero})"
         )),
         Ok(ms) => Ok(Duration::from_millis(ms)),
-        Err(_) => Err(ConfigError::new(
-            variable,
-            value,
-            "expected a whole number of milliseconds, such as 10000",
-        )),
+        Err(_)
+            if v.starts_with('-') && v.len() > 1 && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Err("negative; expected a whole number of milliseconds greater than 0".into())
+        }
+        Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            Err("too large: more milliseconds than 64 bits hold".into())
+        }
+        Err(_) => Err("expected a whole number of milliseconds, such as 10000".into()),
     }
 }
 
-fn parse_protocol(variable: &'static str, value: &str) -> Result<Protocol, ConfigError> {
-    match value.trim() {
-        "http/protobuf" => Ok(Protocol::HttpProtobuf),
-        "grpc" | "http/json" => Err(ConfigError::new(
-            variable,
-            value,
-            "not supported: this exporter speaks only http/protobuf",
-        )),
-        _ => Err(ConfigError::new(
-            variable,
-            value,
-            "unknown protocol; expected http/protobuf",
-        )),
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    parse_positive_millis(
+        value,
+        "0, no limit, is not supported: every request and export keeps a deadline",
+    )
+}
+
+fn parse_interval(value: &str) -> Result<Duration, String> {
+    parse_positive_millis(value, "0 would export without a pause")
+}
+
+fn parse_protocol(value: &str) -> Result<Protocol, String> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("http/protobuf") {
+        Ok(Protocol::HttpProtobuf)
+    } else if v.eq_ignore_ascii_case("grpc") || v.eq_ignore_ascii_case("http/json") {
+        Err("not supported: this exporter speaks only http/protobuf".into())
+    } else {
+        Err("unknown protocol; expected http/protobuf".into())
     }
 }
 
-fn parse_compression(variable: &'static str, value: &str) -> Result<Compression, ConfigError> {
+fn parse_compression(value: &str) -> Result<Compression, String> {
     let v = value.trim();
     if v.eq_ignore_ascii_case("none") {
         Ok(Compression::None)
     } else if v.eq_ignore_ascii_case("gzip") {
         Ok(Compression::Gzip)
     } else {
-        Err(ConfigError::new(
-            variable,
-            value,
-            "unknown compression; expected none or gzip",
-        ))
+        Err("unknown compression; expected none or gzip".into())
     }
 }
 
-fn parse_temporality(
-    variable: &'static str,
-    value: &str,
-) -> Result<TemporalityPreference, ConfigError> {
+fn parse_temporality(value: &str) -> Result<TemporalityPreference, String> {
     let v = value.trim();
     if v.eq_ignore_ascii_case("cumulative") {
         Ok(TemporalityPreference::Cumulative)
@@ -682,13 +900,20 @@ fn parse_temporality(
     } else if v.eq_ignore_ascii_case("lowmemory") {
         Ok(TemporalityPreference::LowMemory)
     } else {
-        Err(ConfigError::new(
-            variable,
-            value,
-            "expected cumulative, delta or lowmemory",
-        ))
+        Err("expected cumulative, delta or lowmemory".into())
     }
 }
+
+/// Header fields the exporter writes itself; from configuration they would contradict the
+/// request's framing, routing or media type.
+const RESERVED_HEADERS: [&str; 6] = [
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+];
 
 /// Parse `key=value,key=value`: entries trimmed, empty entries skipped, values
 /// percent-decoded. Header keys must be HTTP tokens; values must not hold CR, LF or NUL,
@@ -721,6 +946,16 @@ fn parse_pairs(
                     variable,
                     text,
                     format!("{key:?} is not a valid header name"),
+                ));
+            }
+            if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(key)) {
+                return Err(ConfigError::new(
+                    variable,
+                    text,
+                    format!(
+                        "header {key:?} is written by the exporter itself (it frames or routes \
+                         the request) and cannot be configured"
+                    ),
                 ));
             }
             key.to_string()

@@ -5,11 +5,13 @@
 //! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
 //!   bounded by core's deadline; closes are explicit (FIN and drain, or RST).
 //! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
-//!   OpenTelemetry specification defines them.
+//!   OpenTelemetry specification defines them; values it cannot use are warnings naming
+//!   the variable (or errors, read strictly).
 //! - [`shared`]: [`SharedRegistry`], a registry behind a `std::sync::Mutex` of its own, for
 //!   services that record from many threads.
 //! - [`periodic`]: [`PeriodicExporter`], a background thread that exports every interval and
-//!   once more on shutdown.
+//!   once more on shutdown; built from a [`Config`], it goes over TLS for an `https`
+//!   endpoint (feature `tls`) and gzip-compresses when configured (feature `gzip`).
 //! - `gzip` (feature `gzip`): `GzipExchange`, gzip request compression as an exchange wrapper.
 //! - `tls` (feature `tls`): rustls for `https` endpoints over any stream-seam connector
 //!   (`tls::TlsConnector`, `tls::SchemeConnector`).

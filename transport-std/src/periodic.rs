@@ -46,7 +46,9 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Sc
 use otlp_embedded::time::{Clock, UnixNanos};
 use otlp_embedded::transport::{Exchange, Header};
 
-use crate::config::{Compression, Config, EndpointUrl};
+use otlp_embedded::transport::{Connect, Scheme};
+
+use crate::config::{Compression, Config, EndpointUrl, TlsFiles};
 use crate::{StdClock, TcpConnector};
 
 /// Default size of the request buffer: requests are split to fit it.
@@ -75,6 +77,8 @@ pub struct PeriodicOptions {
     pub retry: RetryPolicy,
     /// Request body compression.
     pub compression: Compression,
+    /// Certificate and key files for an `https` endpoint (used with the `tls` feature).
+    pub tls: TlsFiles,
     /// Size of the request buffer in bytes; larger snapshots go out as several requests.
     pub buffer_size: usize,
     /// Jitter seed; give each process its own so that a fleet does not retry in lockstep.
@@ -83,7 +87,7 @@ pub struct PeriodicOptions {
 
 impl PeriodicOptions {
     /// The settings of `config` (the `OTEL_*` variables): endpoint, headers, timeouts,
-    /// interval, resource and compression; the scope is this crate.
+    /// interval, resource, compression and TLS files; the scope is this crate.
     pub fn from_config(config: &Config) -> Self {
         PeriodicOptions {
             endpoint: config.endpoint.clone(),
@@ -96,6 +100,7 @@ impl PeriodicOptions {
             export_timeout: config.export_timeout,
             retry: RetryPolicy::default(),
             compression: config.compression,
+            tls: config.tls.clone(),
             buffer_size: DEFAULT_BUFFER_SIZE,
             jitter_seed: default_seed(),
         }
@@ -122,6 +127,11 @@ pub fn unix_now() -> UnixNanos {
 pub enum StartError {
     /// Gzip compression was asked for but the `gzip` feature is off.
     GzipUnavailable,
+    /// The endpoint is `https` but the `tls` feature is off.
+    TlsUnavailable,
+    /// The TLS configuration could not be built from the certificate and key files.
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsConfigError),
     /// The thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -132,6 +142,11 @@ impl fmt::Display for StartError {
             StartError::GzipUnavailable => {
                 f.write_str("gzip compression needs the `gzip` feature of otlp-embedded-std")
             }
+            StartError::TlsUnavailable => {
+                f.write_str("an https endpoint needs the `tls` feature of otlp-embedded-std")
+            }
+            #[cfg(feature = "tls")]
+            StartError::Tls(e) => write!(f, "TLS configuration: {e}"),
             StartError::Spawn(e) => write!(f, "could not spawn the export thread: {e}"),
         }
     }
@@ -214,9 +229,11 @@ impl fmt::Debug for PeriodicExporter {
 }
 
 impl PeriodicExporter {
-    /// Start exporting from `producer` as `config` says. With `OTEL_SDK_DISABLED=true` no
-    /// thread is started and nothing is ever sent ([`PeriodicExporter::is_running`] is
-    /// false).
+    /// Start exporting from `producer` as `config` says, over TLS when its endpoint is
+    /// `https` (feature `tls`). Each of the configuration's
+    /// [`warnings`](Config::warnings) is printed to standard error first, as
+    /// `otlp-embedded: warning: ...`. With `OTEL_SDK_DISABLED=true` no thread is started
+    /// and nothing is ever sent ([`PeriodicExporter::is_running`] is false).
     pub fn from_config<P>(
         config: &Config,
         producer: P,
@@ -226,6 +243,11 @@ impl PeriodicExporter {
         P: Producer + Send + 'static,
         P::Snapshot: Send,
     {
+        // The SDK environment-variable specification asks for a warning where a value was
+        // ignored; a service has no other place to see it.
+        for warning in &config.warnings {
+            eprintln!("otlp-embedded: warning: {warning}");
+        }
         if config.sdk_disabled {
             return Ok(PeriodicExporter::disabled());
         }
@@ -233,8 +255,10 @@ impl PeriodicExporter {
     }
 
     /// Start exporting from `producer` over TCP (core's HTTP client over
-    /// [`TcpConnector`]), gzip-compressed if `options.compression` says so. `snapshot` is
-    /// the storage each collect copies into (boxed: snapshots of large registries are big).
+    /// [`TcpConnector`]), with TLS over it for an `https` endpoint (feature `tls`: rustls,
+    /// trusting `options.tls`'s CA file or else the built-in roots), gzip-compressed if
+    /// `options.compression` says so. `snapshot` is the storage each collect copies into
+    /// (boxed: snapshots of large registries are big).
     pub fn start<P>(
         options: PeriodicOptions,
         producer: P,
@@ -245,7 +269,41 @@ impl PeriodicExporter {
         P::Snapshot: Send,
     {
         let clock = StdClock::new();
-        let client = HttpClient::<_, _>::new(TcpConnector::new(clock), clock);
+        let tcp = TcpConnector::new(clock);
+        match options.endpoint.scheme {
+            Scheme::Http => PeriodicExporter::start_over(options, producer, snapshot, tcp, clock),
+            #[cfg(feature = "tls")]
+            Scheme::Https => {
+                let files = &options.tls;
+                let tls = crate::tls::TlsOptions {
+                    ca_certificate: files.ca_certificate.clone(),
+                    client_certificate: files.client_certificate.clone(),
+                    client_key: files.client_key.clone(),
+                }
+                .client_config()
+                .map_err(StartError::Tls)?;
+                let connector = crate::tls::TlsConnector::new(tcp, tls);
+                PeriodicExporter::start_over(options, producer, snapshot, connector, clock)
+            }
+            #[cfg(not(feature = "tls"))]
+            Scheme::Https => Err(StartError::TlsUnavailable),
+        }
+    }
+
+    /// [`start`](Self::start) with the stream connector chosen for the endpoint's scheme.
+    fn start_over<P, C>(
+        options: PeriodicOptions,
+        producer: P,
+        snapshot: Box<P::Snapshot>,
+        connector: C,
+        clock: StdClock,
+    ) -> Result<PeriodicExporter, StartError>
+    where
+        P: Producer + Send + 'static,
+        P::Snapshot: Send,
+        C: Connect + Send + 'static,
+    {
+        let client = HttpClient::<_, _>::new(connector, clock);
         match options.compression {
             Compression::None => {
                 PeriodicExporter::start_with_exchange(options, producer, snapshot, client, clock)

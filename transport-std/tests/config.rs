@@ -2,13 +2,14 @@
 //! endpoint rules of the OTLP exporter specification. No test touches the process
 //! environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
 use otlp_embedded::transport::{Endpoint, Header, Scheme};
 use otlp_embedded_std::config::{
     percent_decode, Compression, Config, ConfigError, InstrumentKind, Protocol,
-    TemporalityPreference,
+    TemporalityPreference, TlsFiles,
 };
 
 fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -25,6 +26,25 @@ fn ok(vars: &[(&str, &str)]) -> Config {
 
 fn err(vars: &[(&str, &str)]) -> ConfigError {
     config(vars).unwrap_err()
+}
+
+/// The strict reading, which returns what the default reading warns about as an error.
+fn strict(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_lookup_strict(|name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+}
+
+fn strict_err(vars: &[(&str, &str)]) -> ConfigError {
+    strict(vars).unwrap_err()
+}
+
+/// The one warning of `c`, as (variable, value).
+fn warned(c: &Config) -> (&'static str, &str) {
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    (c.warnings[0].variable, c.warnings[0].value.as_str())
 }
 
 fn ep(c: &Config) -> (Scheme, String, u16, String) {
@@ -278,7 +298,7 @@ fn timeouts() {
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "0"),
         ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "1.5"),
     ] {
-        let e = err(&[(var, value)]);
+        let e = strict_err(&[(var, value)]);
         assert_eq!((e.variable, e.value.as_str()), (var, value));
         assert!(e.problem.contains("milliseconds"), "{}", e.problem);
     }
@@ -296,11 +316,11 @@ fn export_interval_and_timeout() {
     assert_eq!(c.export_interval, Duration::from_millis(5000));
     assert_eq!(c.export_timeout, Duration::from_millis(1000));
     assert_eq!(
-        err(&[("OTEL_METRIC_EXPORT_INTERVAL", "fast")]).variable,
+        strict_err(&[("OTEL_METRIC_EXPORT_INTERVAL", "fast")]).variable,
         "OTEL_METRIC_EXPORT_INTERVAL"
     );
     assert_eq!(
-        err(&[("OTEL_METRIC_EXPORT_TIMEOUT", "99999999999999999999")]).variable,
+        strict_err(&[("OTEL_METRIC_EXPORT_TIMEOUT", "99999999999999999999")]).variable,
         "OTEL_METRIC_EXPORT_TIMEOUT"
     );
 }
@@ -314,15 +334,15 @@ fn protocol() {
         ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")]).protocol,
         Protocol::HttpProtobuf
     );
-    let e = err(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+    let e = strict_err(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
     assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_PROTOCOL");
     assert!(e.problem.contains("only http/protobuf"), "{}", e.problem);
-    let e = err(&[
+    let e = strict_err(&[
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
     ]);
     assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
-    let e = err(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+    let e = strict_err(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
     assert!(e.problem.contains("unknown protocol"));
     // The metrics-specific value wins over a bad generic one.
     assert_eq!(
@@ -347,7 +367,7 @@ fn compression() {
         ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "none"),
     ]);
     assert_eq!(c.compression, Compression::None);
-    let e = err(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd")]);
+    let e = strict_err(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd")]);
     assert_eq!(e.variable, "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION");
     assert!(e.problem.contains("none or gzip"));
 }
@@ -370,7 +390,7 @@ fn temporality_preference_parsing() {
         ok(&[(var, "cumulative")]).temporality,
         TemporalityPreference::Cumulative
     );
-    let e = err(&[(var, "sometimes")]);
+    let e = strict_err(&[(var, "sometimes")]);
     assert_eq!(e.variable, var);
     assert!(e.problem.contains("cumulative, delta or lowmemory"));
 }
@@ -416,7 +436,253 @@ fn sdk_disabled() {
     let c = ok(&[("OTEL_SDK_DISABLED", "yes")]);
     assert!(!c.sdk_disabled);
     assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0].contains("OTEL_SDK_DISABLED"));
+    assert!(c.warnings[0].to_string().contains("OTEL_SDK_DISABLED"));
+    assert_eq!(warned(&c), ("OTEL_SDK_DISABLED", "yes"));
+    let e = strict_err(&[("OTEL_SDK_DISABLED", "yes")]);
+    assert_eq!((e.variable, e.value.as_str()), ("OTEL_SDK_DISABLED", "yes"));
+}
+
+// ---- headers that would frame or route the request (issue 14, item 7) ----
+
+#[test]
+fn framing_headers_from_configuration_are_refused_naming_the_header() {
+    for var in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    ] {
+        for name in [
+            "Host",
+            "content-length",
+            "CONTENT-TYPE",
+            "Content-Encoding",
+            "transfer-encoding",
+            "Connection",
+        ] {
+            let value = format!("x-ok=1,{name}=anything");
+            let e = err(&[(var, &value)]);
+            assert_eq!((e.variable, e.value.as_str()), (var, value.as_str()));
+            assert!(
+                e.problem.contains(&format!("{name:?}")),
+                "{name}: {}",
+                e.problem
+            );
+            // Not a warning to be ignored: the strict reading refuses it just the same.
+            assert_eq!(strict_err(&[(var, &value)]), e);
+        }
+    }
+}
+
+#[test]
+fn user_agent_from_configuration_is_kept_once() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "User-Agent=fleet%2F1,x-a=1"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+            "user-agent=pump-controller%2F2.1",
+        ),
+    ]);
+    assert_eq!(
+        c.headers,
+        vec![
+            ("User-Agent".to_string(), "pump-controller/2.1".to_string()),
+            ("x-a".to_string(), "1".to_string()),
+        ]
+    );
+    assert!(c.warnings.is_empty());
+}
+
+// ---- unusable values: a warning and the default (issue 14, item 11) ----
+//
+// SDK environment-variable specification, "Enum": "if the user provides a value the
+// implementation does not recognize, the implementation MUST generate a warning and
+// gracefully ignore the setting." "Numeric": "if the user provides a value the
+// implementation cannot parse, or which is outside the valid range for the configuration
+// item, the implementation SHOULD generate a warning and gracefully ignore the setting,
+// i.e., treat them as not set."
+
+#[test]
+fn unknown_enum_values_warn_naming_variable_and_value_and_use_the_default() {
+    let c = ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")]);
+    assert_eq!(c.protocol, Protocol::HttpProtobuf);
+    assert_eq!(
+        warned(&c),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+    );
+    assert!(c.warnings[0].problem.contains("unknown protocol"));
+
+    let c = ok(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]);
+    assert_eq!(c.protocol, Protocol::HttpProtobuf);
+    assert_eq!(warned(&c), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"));
+
+    let c = ok(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]);
+    assert_eq!(c.compression, Compression::None);
+    assert_eq!(warned(&c), ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"));
+
+    let var = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    let c = ok(&[(var, "sometimes")]);
+    assert_eq!(c.temporality, TemporalityPreference::Cumulative);
+    assert_eq!(warned(&c), (var, "sometimes"));
+
+    // The text says which variable, which value, and what is used instead.
+    let c = ok(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")]);
+    assert_eq!(
+        c.warnings[0].to_string(),
+        "OTEL_EXPORTER_OTLP_COMPRESSION=\"zstd\": unknown compression; expected none or gzip; \
+         using none (the default)"
+    );
+}
+
+#[test]
+fn enum_values_are_case_insensitive() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "LowMemory",
+        ),
+    ]);
+    assert_eq!(c.protocol, Protocol::HttpProtobuf);
+    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(c.temporality, TemporalityPreference::LowMemory);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = ok(&[("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "NONE")]);
+    assert_eq!(c.compression, Compression::None);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn negative_or_unparsable_timeouts_and_intervals_warn_and_use_the_default() {
+    let cases = [
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", Duration::from_millis(10_000)),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+            Duration::from_millis(10_000),
+        ),
+        ("OTEL_METRIC_EXPORT_INTERVAL", Duration::from_millis(60_000)),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", Duration::from_millis(30_000)),
+    ];
+    for (var, default) in cases {
+        for value in [
+            "-1",
+            "-250",
+            "10s",
+            "1.5",
+            "fast",
+            "0",
+            "99999999999999999999",
+        ] {
+            let c = ok(&[(var, value)]);
+            let got = match var {
+                "OTEL_METRIC_EXPORT_INTERVAL" => c.export_interval,
+                "OTEL_METRIC_EXPORT_TIMEOUT" => c.export_timeout,
+                _ => c.timeout,
+            };
+            assert_eq!(got, default, "{var}={value}");
+            assert_eq!(warned(&c), (var, value));
+            let text = c.warnings[0].to_string();
+            assert!(text.contains(var) && text.contains(value), "{text}");
+            assert!(
+                text.ends_with(&format!("using {} ms (the default)", default.as_millis())),
+                "{text}"
+            );
+        }
+    }
+    assert!(ok(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "-1")]).warnings[0]
+        .problem
+        .contains("negative"));
+}
+
+#[test]
+fn an_unusable_signal_value_counts_as_unset_so_the_generic_one_applies() {
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-5"),
+    ]);
+    assert_eq!(c.timeout, Duration::from_millis(2500));
+    assert_eq!(warned(&c), ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "-5"));
+    assert!(c.warnings[0]
+        .to_string()
+        .ends_with("using 2500 ms from OTEL_EXPORTER_OTLP_TIMEOUT"));
+
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
+    ]);
+    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(
+        warned(&c),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli")
+    );
+
+    // Both unusable: two warnings, in the order read, and the default.
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "lz4"),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "brotli"),
+    ]);
+    assert_eq!(c.compression, Compression::None);
+    let names: Vec<_> = c.warnings.iter().map(|w| w.variable).collect();
+    assert_eq!(
+        names,
+        [
+            "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION"
+        ]
+    );
+}
+
+#[test]
+fn strict_reading_returns_the_first_warning_as_an_error() {
+    let vars = [
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "-1"),
+    ];
+    let lenient = ok(&vars);
+    assert_eq!(lenient.warnings.len(), 2);
+    let e = strict_err(&vars);
+    assert_eq!(
+        e,
+        ConfigError {
+            variable: "OTEL_EXPORTER_OTLP_COMPRESSION",
+            value: "zstd".into(),
+            problem: lenient.warnings[0].problem.clone(),
+        }
+    );
+    // With nothing to warn about, both readings agree.
+    let good = [("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")];
+    assert_eq!(strict(&good).unwrap(), ok(&good));
+    // Errors that are always errors stay errors in both.
+    let bad = [("OTEL_EXPORTER_OTLP_ENDPOINT", "htp:/x")];
+    assert_eq!(strict_err(&bad), err(&bad));
+}
+
+// ---- TLS files for https endpoints (issue 14, item 12) ----
+
+#[test]
+fn certificate_files_are_read_signal_first() {
+    let c = ok(&[]);
+    assert_eq!(c.tls, TlsFiles::default());
+    let c = ok(&[
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/otel/generic-ca.pem"),
+        ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", "/etc/otel/ca.pem"),
+        (
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            "/etc/otel/client.pem",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+            "/etc/otel/client.key",
+        ),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", ""),
+    ]);
+    assert_eq!(
+        c.tls,
+        TlsFiles {
+            ca_certificate: Some(PathBuf::from("/etc/otel/ca.pem")),
+            client_certificate: Some(PathBuf::from("/etc/otel/client.pem")),
+            client_key: Some(PathBuf::from("/etc/otel/client.key")),
+        }
+    );
 }
 
 // ---- resource ----

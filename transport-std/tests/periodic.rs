@@ -11,7 +11,7 @@ use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Snapshot};
 use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, RetryAfter};
-use otlp_embedded_std::config::{Compression, EndpointUrl};
+use otlp_embedded_std::config::{Compression, Config, EndpointUrl, TlsFiles};
 use otlp_embedded_std::{PeriodicExporter, PeriodicOptions, SharedRegistry, StdClock};
 
 type Reg = SharedRegistry<2, 8, 34, 2, 32>;
@@ -101,6 +101,7 @@ fn options(interval: Duration, export_timeout: Duration) -> PeriodicOptions {
             max_attempts: 0,
         },
         compression: Compression::None,
+        tls: TlsFiles::default(),
         buffer_size: 4096,
         jitter_seed: 7,
     }
@@ -415,4 +416,71 @@ fn gzip_configured_without_the_feature_is_refused_at_start() {
         started,
         Err(otlp_embedded_std::periodic::StartError::GzipUnavailable)
     ));
+}
+
+/// The child half of `from_config_prints_each_configuration_warning`, which runs this test
+/// binary again to read its standard error. Ignored otherwise: run alone it only prints.
+#[test]
+#[ignore = "run by from_config_prints_each_configuration_warning"]
+fn child_from_config_with_unusable_values() {
+    let config = Config::from_lookup(|name| match name {
+        "OTEL_EXPORTER_OTLP_COMPRESSION" => Some("zstd".into()),
+        "OTEL_METRIC_EXPORT_INTERVAL" => Some("-5".into()),
+        // No thread, no network: only the warnings matter here.
+        "OTEL_SDK_DISABLED" => Some("true".into()),
+        _ => None,
+    })
+    .unwrap();
+    let (registry, _) = registry();
+    let exporter =
+        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new())).unwrap();
+    assert!(!exporter.is_running());
+}
+
+#[test]
+fn from_config_prints_each_configuration_warning() {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "child_from_config_with_unusable_values",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("otlp-embedded: warning: "))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "otlp-embedded: warning: OTEL_EXPORTER_OTLP_COMPRESSION=\"zstd\": unknown \
+             compression; expected none or gzip; using none (the default)",
+            "otlp-embedded: warning: OTEL_METRIC_EXPORT_INTERVAL=\"-5\": negative; expected \
+             a whole number of milliseconds greater than 0; using 60000 ms (the default)",
+        ],
+        "{stderr}"
+    );
+}
+
+/// Without the `tls` feature an `https` endpoint is refused at start, rather than every
+/// export failing later.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn https_without_the_tls_feature_is_a_start_error() {
+    let mut options = options(Duration::from_secs(3600), Duration::from_secs(1));
+    options.endpoint = EndpointUrl::parse("test", "https://127.0.0.1:9/v1/metrics").unwrap();
+    let (registry, _) = registry();
+    let result = PeriodicExporter::start(options, registry.producer(), Box::new(Snap::new()));
+    assert!(
+        matches!(
+            result,
+            Err(otlp_embedded_std::periodic::StartError::TlsUnavailable)
+        ),
+        "{result:?}"
+    );
 }

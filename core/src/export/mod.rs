@@ -465,6 +465,10 @@ impl ServerMessage {
         self.len = len;
     }
 
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
     fn as_str(&self) -> &str {
         // Only whole characters are ever copied in, so this never fails.
         core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
@@ -485,9 +489,11 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         }
     }
 
-    /// The last message a server explained itself with: a partial success's
-    /// `error_message` or an error status's `google.rpc.Status` message (empty if none;
-    /// cut to [`SERVER_MESSAGE_CAPACITY`] bytes).
+    /// What the server said in the current (or last) export: a partial success's
+    /// `error_message`, or the `google.rpc.Status` message of an error answer; empty when
+    /// the answer behind the export's latest error carried none (a 400 with an empty body,
+    /// a connection that failed), so it is never an earlier export's message. Cut to
+    /// [`SERVER_MESSAGE_CAPACITY`] bytes.
     pub fn last_server_message(&self) -> &str {
         self.server_message.as_str()
     }
@@ -522,6 +528,8 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         now: Instant,
     ) -> ExportRun<'a> {
         producer.collect(snapshot, unix_now);
+        // A message from an earlier export must not read as this one's.
+        self.server_message.clear();
         let points_collected: usize = (0..snapshot.metric_count())
             .map(|m| snapshot.point_count(m))
             .sum();
@@ -771,6 +779,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
                 }
             }
             Err(error) => {
+                self.server_message.clear();
                 self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
                 if !error.is_transient() {
                     return self.finish_abandoned(
@@ -855,8 +864,9 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     }
 
     fn keep_status_message(&mut self, response: &crate::transport::HttpResponse) {
-        if let ResponseBody::Status(status) = decode_body(response, &self.response_body) {
-            self.server_message.set(status.message);
+        match decode_body(response, &self.response_body) {
+            ResponseBody::Status(status) => self.server_message.set(status.message),
+            _ => self.server_message.clear(),
         }
     }
 

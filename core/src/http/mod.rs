@@ -81,8 +81,8 @@ pub enum HeaderProblem {
     NameNotToken,
     /// The value has CR, LF, NUL or another control byte (HTAB is allowed).
     ValueControlByte,
-    /// The name is one core writes itself (`Host`, `Content-Length`, `Transfer-Encoding`,
-    /// `Connection`, `Content-Encoding`).
+    /// The name is one core writes itself (`Host`, `Content-Length`, `Content-Type`,
+    /// `Transfer-Encoding`, `Connection`, `Content-Encoding`).
     Reserved,
 }
 

@@ -3,26 +3,46 @@
 use super::{ExchangeError, HeaderProblem};
 use crate::transport::HttpRequest;
 
-/// The `User-Agent` core sends: `otlp-embedded/<crate version>`.
-pub const USER_AGENT: &str = concat!("otlp-embedded/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` core sends: `OTel-OTLP-Exporter-Rust/<version> otlp-embedded/<version>`.
+///
+/// The OTLP exporter specification ("User Agent"): "OpenTelemetry protocol exporters
+/// SHOULD emit a User-Agent header to at a minimum identify the exporter, the language of
+/// its implementation, and the version of the exporter. For example, the Python OTLP
+/// exporter version 1.2.3 would report the following: `OTel-OTLP-Exporter-Python/1.2.3`".
+/// The project's own product token follows, so that a collector can tell this exporter
+/// from another Rust one (RFC 9110 section 10.1.5: product identifiers in decreasing order
+/// of significance). A caller header named `User-Agent` replaces this one.
+pub const USER_AGENT: &str = concat!(
+    "OTel-OTLP-Exporter-Rust/",
+    env!("CARGO_PKG_VERSION"),
+    " otlp-embedded/",
+    env!("CARGO_PKG_VERSION")
+);
 
 const AFTER_PATH: &[u8] = b" HTTP/1.1\r\nHost: ";
 const AFTER_HOST: &[u8] = b"\r\nContent-Type: application/x-protobuf\r\nContent-Length: ";
 const AFTER_LENGTH: &[u8] = concat!(
-    "\r\nUser-Agent: otlp-embedded/",
+    "\r\nUser-Agent: OTel-OTLP-Exporter-Rust/",
+    env!("CARGO_PKG_VERSION"),
+    " otlp-embedded/",
     env!("CARGO_PKG_VERSION"),
     "\r\nConnection: close\r\n"
 )
 .as_bytes();
+/// [`AFTER_LENGTH`] without core's `User-Agent`, for a request whose caller headers bring
+/// their own (two would contradict each other).
+const AFTER_LENGTH_CALLER_AGENT: &[u8] = b"\r\nConnection: close\r\n";
 
 /// Pieces before the caller headers; each caller header is four more, then the blank line
 /// and the body.
 const FIXED_PIECES: usize = 14;
 
-/// Header names core writes itself: a caller copy would contradict the framing or routing.
-const RESERVED: [&str; 5] = [
+/// Header names core writes itself: a caller copy would contradict the framing, the
+/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.)
+const RESERVED: [&str; 6] = [
     "host",
     "content-length",
+    "content-type",
     "transfer-encoding",
     "connection",
     "content-encoding",
@@ -39,7 +59,7 @@ const RESERVED: [&str; 5] = [
 /// Host: {host}[:{port} unless the scheme default; IPv6 literals in brackets]
 /// Content-Type: application/x-protobuf
 /// Content-Length: {body length}
-/// User-Agent: otlp-embedded/{version}
+/// User-Agent: OTel-OTLP-Exporter-Rust/{version} otlp-embedded/{version}   (unless a caller header is one)
 /// Connection: close
 /// [Content-Encoding: {encoding}]
 /// {caller headers}
@@ -52,6 +72,8 @@ pub struct RequestWriter<'a> {
     length: [u8; 20],
     length_len: u8,
     ipv6: bool,
+    /// A caller header is `User-Agent`: core's is left out.
+    caller_agent: bool,
     piece: usize,
     offset: usize,
     sent: usize,
@@ -90,8 +112,9 @@ impl<'a> RequestWriter<'a> {
     ///
     /// Fails, naming what is wrong, when the path, host, content encoding or a caller header
     /// (by index) could not be sent as valid HTTP/1.1, or when a caller header names one of
-    /// the fields core writes itself (`Host`, `Content-Length`, `Transfer-Encoding`,
-    /// `Connection`, `Content-Encoding`).
+    /// the fields core writes itself (`Host`, `Content-Length`, `Content-Type`,
+    /// `Transfer-Encoding`, `Connection`, `Content-Encoding`). A caller `User-Agent`
+    /// replaces core's [`USER_AGENT`].
     pub fn new(request: &HttpRequest<'a>) -> Result<Self, ExchangeError> {
         let endpoint = request.endpoint;
         let path = endpoint.path.as_bytes();
@@ -138,6 +161,10 @@ impl<'a> RequestWriter<'a> {
             length: [0; 20],
             length_len: 0,
             ipv6: host.contains(&b':'),
+            caller_agent: request
+                .headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("user-agent")),
             piece: 0,
             offset: 0,
             sent: 0,
@@ -173,6 +200,7 @@ impl<'a> RequestWriter<'a> {
                 .length
                 .get(..usize::from(self.length_len))
                 .unwrap_or(b""),
+            10 if self.caller_agent => AFTER_LENGTH_CALLER_AGENT,
             10 => AFTER_LENGTH,
             11 => encoding.map_or(b"", |_| b"Content-Encoding: "),
             12 => encoding.map_or(b"", str::as_bytes),

@@ -23,8 +23,10 @@ use otlp_embedded::http::{ExchangeError, HttpClient};
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Exchange, TransportError};
-use otlp_embedded_std::config::{self, Config, InstrumentKind, TemporalityPreference};
-use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_std::config::{
+    self, Compression, Config, ConfigWarning, EndpointUrl, InstrumentKind, TemporalityPreference,
+};
+use otlp_embedded_std::{GzipExchange, StdClock, TcpConnector};
 use otlp_embedded_test_kit::sink::{Fault, Sink};
 use otlp_embedded_test_kit::totals::{AggregationTemporality, DataKind, SeriesKey, SeriesTotal};
 
@@ -43,9 +45,9 @@ USAGE:
     demo [--exports N] [--interval-ms MS] [--endpoint URL] [--sink-fault SPEC]
 
 FLAGS:
-    --exports N        number of exports, at least 1 (default 5)
-    --interval-ms MS   time between exports, recording meanwhile (default 1000, or
-                       OTEL_METRIC_EXPORT_INTERVAL)
+    --exports N        number of exports, 1 to 10000 (default 5)
+    --interval-ms MS   time between exports, recording meanwhile, 0 to 3600000 (default
+                       1000, or OTEL_METRIC_EXPORT_INTERVAL)
     --endpoint URL     send to this collector; a base URL like OTEL_EXPORTER_OTLP_ENDPOINT
                        (`/v1/metrics` is appended), e.g. http://localhost:4318
     --sink-fault SPEC  make the in-process sink misbehave: comma-separated steps FAULT[*N],
@@ -62,8 +64,13 @@ ENVIRONMENT (read as the OpenTelemetry specification defines them):
     OTEL_EXPORTER_OTLP[_METRICS]_ENDPOINT, OTEL_EXPORTER_OTLP[_METRICS]_HEADERS,
     OTEL_EXPORTER_OTLP[_METRICS]_TIMEOUT (per request; demo default 5000 ms),
     OTEL_METRIC_EXPORT_TIMEOUT (per export, retries included; demo default 5000 ms),
+    OTEL_METRIC_EXPORT_INTERVAL (demo default 1000 ms; --interval-ms wins),
+    OTEL_EXPORTER_OTLP[_METRICS]_COMPRESSION (none, gzip),
     OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (cumulative, delta, lowmemory),
+    OTEL_EXPORTER_OTLP[_METRICS]_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY (https,
+    with the `tls` feature), OTEL_SDK_DISABLED (true: export nothing),
     OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES.
+    A value that cannot be used is a warning, and the default applies.
 
 EXIT STATUS:
     0 when every export succeeded (and, with the sink, the totals matched); 1 otherwise;
@@ -74,6 +81,12 @@ EXIT STATUS:
 const DEMO_TIMEOUT: Duration = Duration::from_millis(5_000);
 /// Recording tick.
 const TICK: Duration = Duration::from_millis(10);
+/// The demo's interval when neither --interval-ms nor OTEL_METRIC_EXPORT_INTERVAL gives one.
+const DEMO_INTERVAL: Duration = Duration::from_millis(1000);
+/// Longest interval the demo waits between exports (an hour).
+const MAX_INTERVAL_MS: u64 = 3_600_000;
+/// Most exports one run makes.
+const MAX_EXPORTS: u32 = 10_000;
 /// Request buffer: several requests per export when one buffer is not enough.
 const BUFFER_LEN: usize = 4096;
 
@@ -88,7 +101,8 @@ type DemoSnapshot = Snapshot<4, 16, 8, 4, 160>;
 
 struct Args {
     exports: u32,
-    interval: Duration,
+    /// From --interval-ms; else the environment's or the demo's.
+    interval: Option<Duration>,
     endpoint: Option<String>,
     sink_fault: Vec<(Fault, usize)>,
     sink_fault_standing: Option<Fault>,
@@ -97,10 +111,7 @@ struct Args {
 fn parse_args() -> Result<Option<Args>, String> {
     let mut args = Args {
         exports: 5,
-        interval: std::env::var(config::EXPORT_INTERVAL)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(Duration::from_millis(1000), Duration::from_millis),
+        interval: None,
         endpoint: None,
         sink_fault: Vec::new(),
         sink_fault_standing: None,
@@ -111,16 +122,26 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--exports" => {
-                args.exports = value()?.parse().map_err(|e| format!("--exports: {e}"))?;
-                if args.exports == 0 {
-                    return Err("--exports: must be at least 1".into());
+                let text = value()?;
+                let n: u32 = text.parse().map_err(|e| format!("--exports: {e}"))?;
+                if !(1..=MAX_EXPORTS).contains(&n) {
+                    return Err(format!(
+                        "--exports {text}: out of range; the demo makes 1 to {MAX_EXPORTS}"
+                    ));
                 }
+                args.exports = n;
             }
             "--interval-ms" => {
-                let ms: u64 = value()?
-                    .parse()
-                    .map_err(|e| format!("--interval-ms: {e}"))?;
-                args.interval = Duration::from_millis(ms);
+                let text = value()?;
+                let ms: u64 = text.parse().map_err(|e| format!("--interval-ms: {e}"))?;
+                // Beyond this the demo would sit silent before its first export.
+                if ms > MAX_INTERVAL_MS {
+                    return Err(format!(
+                        "--interval-ms {text}: out of range; the demo waits 0 to \
+                         {MAX_INTERVAL_MS} ms between exports"
+                    ));
+                }
+                args.interval = Some(Duration::from_millis(ms));
             }
             "--endpoint" => args.endpoint = Some(value()?),
             "--sink-fault" => {
@@ -278,6 +299,7 @@ fn outcome_name(outcome: ExportOutcome) -> &'static str {
 /// been recorded when the last export collected (what the exports can have carried).
 fn run<X: Exchange>(
     args: &Args,
+    interval: Duration,
     exporter_config: ExporterConfig<'_>,
     exchange: X,
     clock: StdClock,
@@ -291,7 +313,7 @@ fn run<X: Exchange>(
     let mut refused = false;
     let mut collected = Recorded::default();
     for n in 1..=args.exports {
-        let until = std::time::Instant::now() + args.interval;
+        let until = std::time::Instant::now() + interval;
         // Bounded: one tick per TICK until the interval is over.
         loop {
             device.tick(registry)?;
@@ -398,35 +420,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// Whether a variable is set to something other than blanks (the specification's "unset").
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.to_string_lossy().trim().is_empty())
+/// Whether the value `config` holds for a setting came from one of `variables` (set, and
+/// not warned about and so ignored) rather than from a default.
+fn from_variables(
+    config: &Config,
+    lookup: &impl Fn(&str) -> Option<String>,
+    variables: &[&str],
+) -> bool {
+    variables.iter().any(|name| {
+        lookup(name).is_some_and(|v| !v.trim().is_empty())
+            && !config.warnings.iter().any(|w| w.variable == *name)
+    })
 }
 
 fn demo(args: Args) -> Result<bool, String> {
-    let use_sink =
-        args.endpoint.is_none() && !env_set(config::ENDPOINT) && !env_set(config::METRICS_ENDPOINT);
-    if !use_sink && (!args.sink_fault.is_empty() || args.sink_fault_standing.is_some()) {
-        return Err("--sink-fault applies only to the in-process sink (no endpoint)".into());
+    // A flag's value is reported as the flag, not as the variable it stands in for.
+    if let Some(url) = &args.endpoint {
+        EndpointUrl::parse("--endpoint", url)
+            .map_err(|e| format!("--endpoint {:?}: {}", e.value, e.problem))?;
     }
-    let sink = if use_sink {
-        let sink = Sink::start().map_err(|e| format!("cannot start the sink: {e}"))?;
-        sink.script(args.sink_fault.iter().cloned());
-        if let Some(fault) = &args.sink_fault_standing {
-            sink.set_fault(fault.clone());
-        }
-        Some(sink)
-    } else {
-        None
-    };
-
-    // The environment, with --endpoint (or the sink) standing in for OTEL_EXPORTER_OTLP_ENDPOINT.
-    let endpoint_override = match &sink {
-        Some(sink) => Some(sink.base_url()),
-        None => args.endpoint.clone(),
-    };
-    let config = Config::from_lookup(|name| {
-        if let Some(url) = &endpoint_override {
+    // The environment, with --endpoint standing in for OTEL_EXPORTER_OTLP_ENDPOINT.
+    let lookup = |name: &str| {
+        if let Some(url) = &args.endpoint {
             if name == config::ENDPOINT {
                 return Some(url.clone());
             }
@@ -435,36 +450,104 @@ fn demo(args: Args) -> Result<bool, String> {
             }
         }
         std::env::var(name).ok()
-    })
-    .map_err(|e| e.to_string())?;
-    for warning in &config.warnings {
-        eprintln!("demo: warning: {warning}");
-    }
-    if config.compression != config::Compression::None {
-        eprintln!("demo: note: the demo sends uncompressed bodies (compression not wired in)");
+    };
+    let mut config = Config::from_lookup(lookup).map_err(|e| e.to_string())?;
+    let use_sink = !from_variables(
+        &config,
+        &lookup,
+        &[config::ENDPOINT, config::METRICS_ENDPOINT],
+    );
+    if !use_sink && (!args.sink_fault.is_empty() || args.sink_fault_standing.is_some()) {
+        return Err("--sink-fault applies only to the in-process sink (no endpoint)".into());
     }
 
-    let request_timeout = if env_set(config::TIMEOUT) || env_set(config::METRICS_TIMEOUT) {
+    // The demo's own defaults where the variables gave nothing usable; the warnings say so.
+    let demo_default = |d: Duration| format!("{} ms (the demo's default)", d.as_millis());
+    let timeout_set = from_variables(
+        &config,
+        &lookup,
+        &[config::METRICS_TIMEOUT, config::TIMEOUT],
+    );
+    let request_timeout = if timeout_set {
         config.timeout
     } else {
         DEMO_TIMEOUT
     };
-    let export_timeout = if env_set(config::EXPORT_TIMEOUT) {
+    let export_timeout_set = from_variables(&config, &lookup, &[config::EXPORT_TIMEOUT]);
+    let export_timeout = if export_timeout_set {
         config.export_timeout
     } else {
         DEMO_TIMEOUT
     };
+    let interval = match args.interval {
+        Some(flag) => flag,
+        None if from_variables(&config, &lookup, &[config::EXPORT_INTERVAL]) => {
+            if config.export_interval > Duration::from_millis(MAX_INTERVAL_MS) {
+                config.warnings.push(ConfigWarning {
+                    variable: config::EXPORT_INTERVAL,
+                    value: lookup(config::EXPORT_INTERVAL).unwrap_or_default(),
+                    problem: format!("more than the demo waits ({MAX_INTERVAL_MS} ms)"),
+                    instead: String::new(),
+                });
+                DEMO_INTERVAL
+            } else {
+                config.export_interval
+            }
+        }
+        None => DEMO_INTERVAL,
+    };
+    for warning in config.warnings.iter_mut() {
+        match warning.variable {
+            config::METRICS_TIMEOUT | config::TIMEOUT if !timeout_set => {
+                warning.instead = demo_default(DEMO_TIMEOUT);
+            }
+            config::EXPORT_TIMEOUT => warning.instead = demo_default(DEMO_TIMEOUT),
+            config::EXPORT_INTERVAL => {
+                warning.instead = match args.interval {
+                    Some(flag) => format!("{} ms from --interval-ms", flag.as_millis()),
+                    None => demo_default(DEMO_INTERVAL),
+                }
+            }
+            _ => {}
+        }
+        eprintln!("demo: warning: {warning}");
+    }
+    if config.sdk_disabled {
+        println!(
+            "demo: {}=true: the SDK is disabled; nothing is recorded or exported",
+            config::SDK_DISABLED
+        );
+        return Ok(true);
+    }
+
+    let sink = if use_sink {
+        let sink = Sink::start().map_err(|e| format!("cannot start the sink: {e}"))?;
+        sink.script(args.sink_fault.iter().cloned());
+        if let Some(fault) = &args.sink_fault_standing {
+            sink.set_fault(fault.clone());
+        }
+        config.endpoint = EndpointUrl::parse("sink", &sink.endpoint_url())
+            .map_err(|e| format!("the sink's own URL: {e}"))?;
+        Some(sink)
+    } else {
+        None
+    };
+
     let url = config.endpoint.to_string();
     let temporality = match config.temporality {
         TemporalityPreference::Cumulative => "cumulative",
         TemporalityPreference::Delta => "delta",
         TemporalityPreference::LowMemory => "lowmemory (delta counters and histograms)",
     };
+    let compression = match config.compression {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+    };
     println!(
         "demo: {} exports every {} ms to {url}{}; temporality {temporality}; \
-         timeouts {} ms per request, {} ms per export",
+         compression {compression}; timeouts {} ms per request, {} ms per export",
         args.exports,
-        args.interval.as_millis(),
+        interval.as_millis(),
         if sink.is_some() {
             " (in-process sink)"
         } else {
@@ -508,14 +591,30 @@ fn demo(args: Args) -> Result<bool, String> {
     let clock = StdClock::new();
     let exchange: HttpClient<DemoConnector, StdClock> =
         HttpClient::new(connector(&config, clock)?, clock);
-    let (failed, refused, collected) = run(
-        &args,
-        exporter_config,
-        exchange,
-        clock,
-        &mut registry,
-        &mut device,
-    )?;
+    let (failed, refused, collected) = match config.compression {
+        Compression::None => run(
+            &args,
+            interval,
+            exporter_config,
+            exchange,
+            clock,
+            &mut registry,
+            &mut device,
+        )?,
+        Compression::Gzip => {
+            let mut gzip = GzipExchange::new(exchange);
+            gzip.reserve(BUFFER_LEN);
+            run(
+                &args,
+                interval,
+                exporter_config,
+                gzip,
+                clock,
+                &mut registry,
+                &mut device,
+            )?
+        }
+    };
 
     let mut ok = failed == 0;
     if failed > 0 {
@@ -530,6 +629,18 @@ fn demo(args: Args) -> Result<bool, String> {
         }
     }
     if let Some(sink) = sink {
+        if config.compression == Compression::Gzip {
+            // What arrived, as the sink saw it on the wire.
+            let received = sink.received();
+            let gzip = received
+                .iter()
+                .filter(|r| r.header("content-encoding") == Some("gzip"))
+                .count();
+            println!(
+                "sink: {gzip} of {} requests arrived with Content-Encoding: gzip",
+                received.len()
+            );
+        }
         ok &= report_sink(&sink, &collected);
     }
     Ok(ok)
