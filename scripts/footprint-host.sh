@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Footprint report: code size of the firmware binary (record + encode + TLS path, built by
-# scripts/firmware.sh with opt-level z, fat LTO, panic abort, no allocator) by section and by
-# crate, its static RAM, and size_of of the core types for the configurations in use.
-# Prints a Markdown report and writes it to target/footprint.md. Needs binutils (size, nm).
+# Host part of the footprint report (scripts/footprint.sh prints it after the Cortex-M
+# figures, as the upper bound): code size of the host firmware binary (record + encode +
+# smoltcp + TLS path, built by scripts/firmware.sh with opt-level z, fat LTO, panic abort,
+# no allocator) by section and by crate, its static RAM, and size_of of the core types for
+# the configurations in use. Prints Markdown on stdout. Needs binutils (size, nm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,6 @@ done
 
 bash scripts/firmware.sh >&2
 bin=target/firmware/firmware
-out=target/footprint.md
 symbols=$(mktemp)
 trap 'rm -f "$symbols"' EXIT
 # address size (decimal) type name (demangled; names may contain spaces)
@@ -44,7 +44,7 @@ function name_of(line,   f) {
 '
 
 {
-  echo "## Footprint"
+  echo "## Host upper bound: the x86-64 firmware binary"
   echo
   echo "Measured by \`bash scripts/footprint.sh\` on $(uname -m) ($(rustc --version)), from"
   echo "\`$bin\`: the \`#![no_std]\` \`#![no_main]\` firmware binary of \`examples/firmware\`"
@@ -110,6 +110,4 @@ function name_of(line,   f) {
   echo "ignored; see examples/examples/sizes.rs for the word counts):"
   echo
   cargo run -q -p otlp-embedded-examples --example sizes
-} | tee "$out"
-echo >&2
-echo "footprint: written to $out" >&2
+}
