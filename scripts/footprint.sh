@@ -202,6 +202,8 @@ for variant in ipv4 default; do
     record "$m4" "smoltcp_$variant:text_rodata" "$(text_rodata "$image")"
     record "$m4" "smoltcp_$variant:stack" "$(printed "$dir/smoltcp-$variant.log" stack.export)"
 done
+record "$m4" ram_per_series_k9 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k9)"
+record "$m4" ram_per_series_k34 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k34)"
 ipv6_symbols=$(nm -C "$dir/firmware-smoltcp-ipv4" | grep -ciE 'ipv6|icmpv6|ndisc|sixlowpan' || true)
 
 # core::fmt in firmware-min, per target, and who calls it.
@@ -290,6 +292,14 @@ verdict() {
         row "&nbsp;&nbsp;exporter + HTTP client (1 KiB head buffer) in that frame" "$target" exporter_and_client
         row "stack high-water of firmware-baseline" "$target" stack_baseline
     done
+    echo
+    echo "RAM per counter series on Cortex-M4F (registry and snapshot; \`size_of\` on the target):"
+    echo
+    echo "| figure | bytes | previous | change | target |"
+    echo "|---|---:|---:|---:|---|"
+    row "one more series, 9 bytes of attribute values (firmware-min)" "$m4" ram_per_series_k9
+    row "one more series, 34 bytes (two 16-byte strings)" "$m4" ram_per_series_k34 \
+        "$(verdict "$(now "$m4" ram_per_series_k34)" 128)"
     echo
     echo "Caller-lent memory in firmware-min's static RAM (\`nm\`, Cortex-M4F; not in the stack"
     echo "figures):"

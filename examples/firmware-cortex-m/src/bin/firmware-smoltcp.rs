@@ -249,6 +249,14 @@ fn interface(device: &mut End<'_>, mac: u8, addr: IpAddress, seed: u64) -> Inter
     iface
 }
 
+/// Bytes that series number `M` adds over `N` series (both with `K` bytes of values).
+fn series_bytes<const K: usize, const N: usize, const M: usize>() -> usize {
+    use core::mem::size_of;
+    use otlp_embedded::registry::Registry;
+    (size_of::<Registry<2, M, K, 2, 12>>() + size_of::<Snapshot<2, M, K, 2, 12>>())
+        - (size_of::<Registry<2, N, K, 2, 12>>() + size_of::<Snapshot<2, N, K, 2, 12>>())
+}
+
 #[entry]
 fn main() -> ! {
     board::paint_stack();
@@ -363,6 +371,10 @@ fn main() -> ! {
     board::report("stack.export", board::stack_high_water());
     board::report("smoltcp.points_sent", report.points_sent);
     board::report("smoltcp.served", server.borrow().served);
+    // RAM of one more counter series on this target, registry and snapshot together: with
+    // firmware-min's 9 bytes of attribute values, and with 34 (two 16-byte strings).
+    board::report("ram.series_k9", series_bytes::<9, 10, 11>());
+    board::report("ram.series_k34", series_bytes::<34, 10, 11>());
     let delivered = report.outcome == ExportOutcome::Success
         && report.points_collected == 3
         && report.points_sent == 3
