@@ -1,115 +1,388 @@
 #!/usr/bin/env bash
-# Footprint report: code size of the firmware binary (record + encode + TLS path, built by
-# scripts/firmware.sh with opt-level z, fat LTO, panic abort, no allocator) by section and by
-# crate, its static RAM, and size_of of the core types for the configurations in use.
-# Prints a Markdown report and writes it to target/footprint.md. Needs binutils (size, nm).
+# Footprint report: what the library costs on real Cortex-M targets, measured on images that
+# run under QEMU, then the host firmware binary as the upper bound.
+#
+# For thumbv7em-none-eabihf (Cortex-M4F, QEMU mps2-an386), thumbv7m-none-eabi (Cortex-M3,
+# lm3s6965evb) and thumbv6m-none-eabi (Cortex-M0, microbit) it builds firmware-min and
+# firmware-baseline (examples/firmware-cortex-m, profile `firmware`: opt-level z, fat LTO,
+# one codegen unit, panic abort), boots both (each must exit 0), and prints per target:
+#
+# - library cost: `.text + .rodata` of firmware-min minus the same of firmware-baseline;
+# - that cost by crate and by module of otlp-embedded (symbol sizes from `nm -S`);
+# - static RAM (`.data + .bss`) and the caller-lent buffers in it;
+# - stack high-water marks measured on the target (painted stack, counted after the run);
+#
+# each beside its target and beside the previous figure from docs/footprint-baseline.tsv.
+# On Cortex-M4F it also builds firmware-smoltcp (IPv4-only Ethernet) and, for comparison,
+# the same with transport-smoltcp's default features, and prints smoltcp's bytes.
+#
+# Fails when a build fails, an image does not exit 0, `core::fmt` is linked into
+# firmware-min (FOOTPRINT_ALLOW_FMT=1 reports it without failing), or the IPv4-only smoltcp
+# image links IPv6 code. FOOTPRINT_UPDATE=1 rewrites docs/footprint-baseline.tsv with this
+# run's figures (commit it with the change that moved them).
+#
+# Needs: the target compiler (../shared/tools/target-rustc.sh), Debian's lld,
+# qemu-system-arm, binutils (size, nm) and binutils-arm-none-eabi (objdump for ARM).
+# Writes the report to target/footprint.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 
-for tool in size nm; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "footprint: '$tool' not found; it is part of GNU binutils:" >&2
-    echo "  Debian/Ubuntu: sudo apt-get install binutils    Fedora: sudo dnf install binutils" >&2
-    exit 1
-  fi
+for tool in size nm ld.lld qemu-system-arm arm-none-eabi-objdump timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "footprint: '$tool' not found. Debian: apt-get install binutils lld" \
+            "qemu-system-arm binutils-arm-none-eabi coreutils" >&2
+        exit 1
+    fi
 done
 
-bash scripts/firmware.sh >&2
-bin=target/firmware/firmware
-out=target/footprint.md
-symbols=$(mktemp)
-trap 'rm -f "$symbols"' EXIT
-# address size (decimal) type name (demangled; names may contain spaces)
-nm -S --size-sort -C -t d "$bin" >"$symbols"
+eval "$(bash ../shared/tools/target-rustc.sh)"
+export CARGO_TARGET_DIR="$root/target/cross"
+work="$root/target/cross/footprint"
+rm -rf "$work"
+mkdir -p "$work"
+baseline_file="$root/docs/footprint-baseline.tsv"
+current="$work/current.tsv"
+: >"$current"
+out="$root/target/footprint.md"
+boot_timeout="${FOOTPRINT_BOOT_TIMEOUT:-60}"
 
-# Crate of a demangled symbol: the first path segment, looking through `<`, `&`, `dyn` and
-# generic self types such as `<T as der::Decode>` (then the trait's crate counts).
-crate_awk='
-function crate_of(name,   n, i, a) {
+targets=(thumbv7em-none-eabihf thumbv7m-none-eabi thumbv6m-none-eabi)
+declare -A machine=(
+    [thumbv7em-none-eabihf]=mps2-an386
+    [thumbv7m-none-eabi]=lm3s6965evb
+    [thumbv6m-none-eabi]=microbit
+)
+declare -A core_name=(
+    [thumbv7em-none-eabihf]="Cortex-M4F"
+    [thumbv7m-none-eabi]="Cortex-M3"
+    [thumbv6m-none-eabi]="Cortex-M0"
+)
+
+# build TARGET CARGO-ARGS...: one cargo invocation in the firmware package.
+build() {
+    local target=$1
+    shift
+    (cd examples/firmware-cortex-m &&
+        RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --profile firmware \
+            --target "$target" -Zbuild-std=core,compiler_builtins \
+            -Zbuild-std-features=compiler-builtins-mem "$@")
+}
+
+# boot TARGET IMAGE LOG: run under QEMU with semihosting; fails unless the image exits 0.
+boot() {
+    local target=$1 image=$2 log=$3 status=0
+    timeout "$boot_timeout" qemu-system-arm -machine "${machine[$target]}" -nographic \
+        -semihosting-config enable=on,target=native -kernel "$image" </dev/null >"$log" 2>&1 ||
+        status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "footprint: $(basename "$image") on ${machine[$target]} exited $status" \
+            "(124: no exit within ${boot_timeout} s); its output:" >&2
+        cat "$log" >&2
+        exit 1
+    fi
+}
+
+# printed LOG KEY: a `key value` line the image printed over semihosting.
+printed() { awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }' "$1"; }
+
+# section IMAGE NAME: size of one section in bytes (0 when absent).
+section() { size -A "$1" | awk -v s="$2" '$1 == s { v = $2 } END { print v + 0 }'; }
+
+text_rodata() { echo $(( $(section "$1" .text) + $(section "$1" .rodata) )); }
+
+# record TARGET KEY VALUE: a figure of this run.
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$current"; }
+
+# Group of a demangled symbol: `otlp_embedded::<module>` for the library, else its crate
+# (looking through `<`, `&`, `dyn` and `<T as Trait>` to the self type's crate; a generic
+# instantiated for the program's type counts where its code is defined). LTO inlines
+# callees into callers, so a module's figure is the code that ended up in its functions.
+group_awk='
+function group_of(name,   n, i, a, c, m) {
   n = name
-  sub(/^_?</, "", n); sub(/^&(mut )?/, "", n); sub(/^dyn /, "", n); sub(/^\[/, "", n)
+  sub(/^_?</, "", n); sub(/^&(mut )?/, "", n); sub(/^dyn /, "", n)
   a = index(n, " as "); i = index(n, "::")
   if (a > 0 && (i == 0 || a < i)) { n = substr(n, a + 4); sub(/^</, "", n); sub(/^&(mut )?/, "", n) }
+  # Inherent methods of slices and arrays (`<[u8]>::copy_from_slice`) are core code.
+  if (n ~ /^\[/) return "core"
+  # opt-level z runs the machine outliner: code sequences shared by several functions.
+  if (n ~ /^OUTLINED_FUNCTION_/) return "(outlined fragments shared by functions)"
+  # The C-ABI names of compiler-builtins (soft-float, 64-bit division).
+  if (n ~ /^__aeabi_/ || n ~ /^__[a-z0-9]+[0-9]$/) return "compiler_builtins"
   i = index(n, "::")
-  if (i == 0) return "(C and runtime symbols)"
-  n = substr(n, 1, i - 1)
-  sub(/<.*/, "", n)
-  return n
+  if (i == 0) return "(runtime: vectors, reset, handlers)"
+  c = substr(n, 1, i - 1); sub(/<.*/, "", c)
+  # The code of the two programs themselves (main, and the canned stream and checks).
+  if (c == "firmware_min" || c == "firmware_baseline") return "(the program: main, canned stream, checks)"
+  if (c == "otlp_embedded") {
+    m = substr(n, i + 2); sub(/::.*/, "", m); sub(/<.*/, "", m); sub(/>.*/, "", m)
+    return "otlp_embedded::" m
+  }
+  return c
 }
-function name_of(line,   f) {
-  f = line
-  sub(/^[0-9]+ [0-9]+ [A-Za-z] /, "", f)
-  return f
-}
+function name_of(line,   f) { f = line; sub(/^[0-9]+ [0-9]+ [A-Za-z] /, "", f); return f }
 '
 
+# groups IMAGE: `group<TAB>bytes` of code and read-only data by symbol.
+groups() {
+    nm -S -C -t d "$1" | awk "$group_awk"'
+        NF >= 4 && $3 ~ /^[tTwWrR]$/ { b[group_of(name_of($0))] += $2 }
+        END { for (g in b) printf "%s\t%d\n", g, b[g] }'
+}
+
+# callers IMAGE REGEX: `function<TAB>count` of functions that branch to a symbol matching
+# REGEX (demangled), from the ARM disassembly.
+callers() {
+    arm-none-eabi-objdump -d -C --no-show-raw-insn "$1" | awk -v re="$2" '
+        /^[0-9a-f]+ <.*>:$/ { fn = $0; sub(/^[0-9a-f]+ </, "", fn); sub(/>:$/, "", fn); next }
+        /\t(bl|b|b\.w|blx|b[a-z][a-z](\.w)?)\t/ && $0 ~ re {
+            t = $0; sub(/.*</, "", t); sub(/>.*/, "", t)
+            if (t != fn && fn !~ re && fn !~ /panicking|_fail$/) n[fn]++ }
+        END { for (f in n) printf "%s\t%d\n", f, n[f] }' | sort -t$'\t' -k2,2nr -k1,1
+}
+
+started=$(date +%s)
+for target in "${targets[@]}"; do
+    t0=$(date +%s)
+    dir="$work/$target"
+    mkdir -p "$dir"
+    bins=(--bin firmware-min --bin firmware-baseline)
+    if [ "$target" = thumbv7em-none-eabihf ]; then
+        bins=(--features smoltcp --bins)
+    fi
+    build "$target" "${bins[@]}"
+    images="$CARGO_TARGET_DIR/$target/firmware"
+    cp "$images/firmware-min" "$images/firmware-baseline" "$dir/"
+    boot "$target" "$dir/firmware-min" "$dir/min.log"
+    boot "$target" "$dir/firmware-baseline" "$dir/baseline.log"
+    min=$(text_rodata "$dir/firmware-min")
+    base=$(text_rodata "$dir/firmware-baseline")
+    record "$target" library_cost $(( min - base ))
+    record "$target" min_text_rodata "$min"
+    record "$target" baseline_text_rodata "$base"
+    record "$target" min_flash $(( $(section "$dir/firmware-min" .vector_table) + min + $(section "$dir/firmware-min" .data) ))
+    record "$target" static_ram $(( $(section "$dir/firmware-min" .data) + $(section "$dir/firmware-min" .bss) ))
+    record "$target" baseline_static_ram $(( $(section "$dir/firmware-baseline" .data) + $(section "$dir/firmware-baseline" .bss) ))
+    record "$target" stack_worst_export "$(printed "$dir/min.log" stack.worst_export)"
+    record "$target" stack_plain_export "$(printed "$dir/min.log" stack.plain_export)"
+    record "$target" stack_main_entry "$(printed "$dir/min.log" stack.main_entry)"
+    record "$target" stack_baseline "$(printed "$dir/baseline.log" stack.high_water)"
+    record "$target" exporter_and_client "$(printed "$dir/min.log" stack.exporter_and_client)"
+    groups "$dir/firmware-min" >"$dir/min.groups"
+    groups "$dir/firmware-baseline" >"$dir/baseline.groups"
+    # By group: firmware-min's bytes minus the baseline's; what no symbol covers (string
+    # literals, alignment) is its own row, so the rows add up to the library cost.
+    awk -F'\t' -v min="$min" -v base="$base" '
+        FNR == NR { m[$1] = $2; ms += $2; next } { b[$1] = $2; bs += $2 }
+        END {
+          for (g in m) d[g] = m[g] - b[g]
+          for (g in b) if (!(g in m)) d[g] = -b[g]
+          d["(no symbol: literals, padding)"] = (min - ms) - (base - bs)
+          for (g in d) if (d[g] != 0) printf "%s\t%d\n", g, d[g] }' \
+        "$dir/min.groups" "$dir/baseline.groups" | sort -t$'\t' -k2,2nr >"$dir/cost.groups"
+    while IFS=$'\t' read -r group bytes; do
+        record "$target" "part:$group" "$bytes"
+    done <"$dir/cost.groups"
+    echo "footprint: $target built and booted in $(( $(date +%s) - t0 )) s" >&2
+done
+
+# smoltcp on Cortex-M4F: the IPv4-only Ethernet build, then transport-smoltcp's defaults.
+m4=thumbv7em-none-eabihf
+dir="$work/$m4"
+cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-smoltcp" "$dir/firmware-smoltcp-ipv4"
+build "$m4" --features smoltcp-default --bin firmware-smoltcp
+cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-smoltcp" "$dir/firmware-smoltcp-default"
+for variant in ipv4 default; do
+    image="$dir/firmware-smoltcp-$variant"
+    boot "$m4" "$image" "$dir/smoltcp-$variant.log"
+    groups "$image" >"$dir/smoltcp-$variant.groups"
+    record "$m4" "smoltcp_$variant:smoltcp" "$(awk -F'\t' '$1 == "smoltcp" { v = $2 } END { print v + 0 }' "$dir/smoltcp-$variant.groups")"
+    record "$m4" "smoltcp_$variant:otlp_embedded_smoltcp" "$(awk -F'\t' '$1 == "otlp_embedded_smoltcp" { v = $2 } END { print v + 0 }' "$dir/smoltcp-$variant.groups")"
+    record "$m4" "smoltcp_$variant:text_rodata" "$(text_rodata "$image")"
+    record "$m4" "smoltcp_$variant:stack" "$(printed "$dir/smoltcp-$variant.log" stack.export)"
+done
+record "$m4" ram_per_series_k9 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k9)"
+record "$m4" ram_per_series_k34 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k34)"
+ipv6_symbols=$(nm -C "$dir/firmware-smoltcp-ipv4" | grep -ciE 'ipv6|icmpv6|ndisc|sixlowpan' || true)
+
+# core::fmt in firmware-min, per target, and who calls it.
+fmt_found=0
+for target in "${targets[@]}"; do
+    n=$(nm -C "$work/$target/firmware-min" | grep -c 'core::fmt' || true)
+    record "$target" core_fmt_symbols "$n"
+    [ "$n" -eq 0 ] || fmt_found=1
+done
+
+# prev TARGET KEY: the committed figure, or empty.
+prev() {
+    [ -f "$baseline_file" ] || return 0
+    awk -F'\t' -v t="$1" -v k="$2" '$1 == t && $2 == k { print $3 }' "$baseline_file"
+}
+now() { awk -F'\t' -v t="$1" -v k="$2" '$1 == t && $2 == k { print $3 }' "$current"; }
+
+# row LABEL TARGET KEY GOAL: a table row with the previous figure and the change.
+row() {
+    local label=$1 target=$2 key=$3 goal=${4:-} value before change
+    value=$(now "$target" "$key")
+    before=$(prev "$target" "$key")
+    if [ -z "$before" ]; then
+        before="—"
+        change="new"
+    elif [ "$before" -eq "$value" ]; then
+        change="0"
+    else
+        change=$(printf '%+d' $(( value - before )))
+    fi
+    printf '| %s | %s | %s | %s | %s |\n' "$label" "$value" "$before" "$change" "$goal"
+}
+
+# verdict VALUE LIMIT [AIM]: how a figure stands against its target.
+verdict() {
+    local value=$1 limit=$2 aim=${3:-}
+    if [ "$value" -le "${aim:-$limit}" ]; then
+        echo "≤ $limit${aim:+ (aim $aim)}: met"
+    elif [ "$value" -le "$limit" ]; then
+        echo "≤ $limit (aim $aim): met; $(( value - aim )) over the aim"
+    else
+        echo "≤ $limit${aim:+ (aim $aim)}: **over by $(( value - limit ))**"
+    fi
+}
+
 {
-  echo "## Footprint"
-  echo
-  echo "Measured by \`bash scripts/footprint.sh\` on $(uname -m) ($(rustc --version)), from"
-  echo "\`$bin\`: the \`#![no_std]\` \`#![no_main]\` firmware binary of \`examples/firmware\`"
-  echo "(profile \`firmware\`: opt-level z, fat LTO, one codegen unit, panic abort, no allocator)."
-  echo "Flash is \`.text + .rodata + .data\`; RAM is \`.data + .bss\` (static; stack not included)."
-  echo "\`.eh_frame\` is unwind metadata that a firmware linker script discards with panic=abort."
-  echo
-  echo "| section | bytes |"
-  echo "|---|---:|"
-  size -A "$bin" | awk '$1 ~ /^\.(text|rodata|data|bss|eh_frame|eh_frame_hdr|got)$/ {
-      printf "| `%s` | %d |\n", $1, $2; s[$1] = $2 }
-    END {
-      printf "| **flash** (text + rodata + data) | **%d** |\n", s[".text"] + s[".rodata"] + s[".data"]
-      printf "| **static RAM** (data + bss) | **%d** |\n", s[".data"] + s[".bss"] }'
-  echo
-  echo "Code (\`.text\` symbols) by crate:"
-  echo
-  echo "| crate | code bytes | symbols |"
-  echo "|---|---:|---:|"
-  awk "$crate_awk"'
-    $3 ~ /^[tTwW]$/ { c = crate_of(name_of($0)); b[c] += ($2 + 0); n[c]++; t += ($2 + 0) }
-    END { for (c in b) printf "%d\t%s\t%d\n", b[c], c, n[c]; printf "%d\t%s\t%d\n", t, "~total", 0 }' "$symbols" |
-    sort -t$'\t' -k1,1nr | awk -F'\t' '$2 == "~total" { total = $1; next } { printf "| `%s` | %d | %d |\n", $2, $1, $3 }
-      END { printf "| **all symbols** | **%d** | |\n", total }'
-  echo
-  echo "otlp-embedded code by module (with fat LTO, code inlined into a caller counts there):"
-  echo
-  echo "| module | code bytes | symbols |"
-  echo "|---|---:|---:|"
-  awk "$crate_awk"'
-    $3 ~ /^[tTwW]$/ { n = name_of($0); if (crate_of(n) != "otlp_embedded") next
-      i = index(n, "otlp_embedded::"); m = substr(n, i + 15); sub(/::.*/, "", m); sub(/<.*/, "", m)
-      b[m] += $2; c[m]++ }
-    END { for (m in b) printf "%d\t%s\t%d\n", b[m], m, c[m] }' "$symbols" |
-    sort -t$'\t' -k1,1nr | awk -F'\t' '{ printf "| `otlp_embedded::%s` | %d | %d |\n", $2, $1, $3 }'
-  missing=""
-  for module in registry proto http export; do
-    grep -Eq "^[0-9]+ [0-9]+ [tTwW] <?&?otlp_embedded::$module::" "$symbols" || missing="$missing \`$module\`"
-  done
-  if [ -n "$missing" ]; then
+    echo "## Footprint on Cortex-M"
     echo
-    echo "Not in this binary (the firmware does not call them, so LTO dropped them):$missing."
-  fi
-  echo
-  echo "Largest code symbols:"
-  echo
-  echo "| bytes | crate | symbol |"
-  echo "|---:|---|---|"
-  awk "$crate_awk"'$3 ~ /^[tTwW]$/ { n = name_of($0); if (length(n) > 90) n = substr(n, 1, 87) "..."
-      gsub(/\|/, "\\|", n); printf "%d\t%s\t%s\n", ($2 + 0), crate_of(name_of($0)), n }' "$symbols" |
-    sort -t$'\t' -k1,1nr | awk 'NR <= 15' | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
-  echo
-  echo "Static RAM by symbol (\`.data\` and \`.bss\`):"
-  echo
-  echo "| bytes | section | symbol |"
-  echo "|---:|---|---|"
-  awk "$crate_awk"'$3 ~ /^[dDbB]$/ { s = ($3 ~ /[dD]/) ? ".data" : ".bss"
-      printf "%d\t%s\t%s\n", ($2 + 0), s, name_of($0) }' "$symbols" |
-    sort -t$'\t' -k1,1nr | awk 'NR <= 12' | awk -F'\t' '{ printf "| %d | `%s` | `%s` |\n", $1, $2, $3 }'
-  echo
-  echo "Type sizes (\`cargo run -p otlp-embedded-examples --example sizes\`; the 32-bit column"
-  echo "is an estimate: pointers, slices and \`usize\` halve, \`u64\` and arrays stay, padding"
-  echo "ignored; see examples/examples/sizes.rs for the word counts):"
-  echo
-  cargo run -q -p otlp-embedded-examples --example sizes
+    echo "Measured by \`bash scripts/footprint.sh\` ($("$TARGET_RUSTC" --version)), on images"
+    echo "that ran under QEMU: \`firmware-min\` (examples/firmware-cortex-m: one registry, a"
+    echo "counter with one attribute and an explicit-bucket histogram, core's HTTP/1.1 client"
+    echo "over an in-memory stream, two exports that must succeed) and \`firmware-baseline\` (the"
+    echo "same entry, panic handler and console, no library). Profile \`firmware\`: opt-level z,"
+    echo "fat LTO, one codegen unit, panic abort. **Library cost** is \`.text + .rodata\` of"
+    echo "firmware-min minus the same of firmware-baseline: everything the exports pull in"
+    echo "(httparse, soft-float and integer helpers, code inlined into callers) and the"
+    echo "program's own canned stream and checks (the \"program\" row). Parts are symbol"
+    echo "sizes (\`nm -S\`) grouped by crate and by module of otlp-embedded; with fat LTO, code"
+    echo "inlined into a function counts where that function is defined. Stack figures are"
+    echo "bytes below the top of RAM at the deepest point, counted on the target from a painted"
+    echo "stack: the worst export sends a batch split into 2 requests, gets a 503 with an"
+    echo "HTTP-date \`Retry-After\`, then a chunked 200 with a partial success. Previous"
+    echo "figures: \`docs/footprint-baseline.tsv\`."
+    for target in "${targets[@]}"; do
+        echo
+        echo "### \`$target\` (${core_name[$target]}, QEMU ${machine[$target]})"
+        echo
+        echo "| figure | bytes | previous | change | target |"
+        echo "|---|---:|---:|---:|---|"
+        cost=$(now "$target" library_cost)
+        goal=""
+        [ "$target" = thumbv7em-none-eabihf ] && goal=$(verdict "$cost" 20480 16384)
+        row "**library cost** (min − baseline, .text + .rodata)" "$target" library_cost "$goal"
+        while IFS=$'\t' read -r group bytes; do
+            row "&nbsp;&nbsp;\`$group\`" "$target" "part:$group"
+        done <"$work/$target/cost.groups"
+        row "firmware-min .text + .rodata" "$target" min_text_rodata
+        row "firmware-baseline .text + .rodata" "$target" baseline_text_rodata
+        row "firmware-min flash (vectors + .text + .rodata + .data)" "$target" min_flash
+        row "**static RAM** of firmware-min (.data + .bss)" "$target" static_ram
+        goal=""
+        [ "$target" = thumbv7em-none-eabihf ] && goal=$(verdict "$(now "$target" stack_worst_export)" 3072)
+        row "**stack high-water, worst export**" "$target" stack_worst_export "$goal"
+        row "stack high-water, plain export (one request, 200)" "$target" stack_plain_export
+        row "stack in use on entering main (its frame holds exporter and client)" "$target" stack_main_entry
+        row "&nbsp;&nbsp;exporter + HTTP client (1 KiB head buffer) in that frame" "$target" exporter_and_client
+        row "stack high-water of firmware-baseline" "$target" stack_baseline
+    done
+    echo
+    echo "RAM per counter series on Cortex-M4F (registry and snapshot; \`size_of\` on the target):"
+    echo
+    echo "| figure | bytes | previous | change | target |"
+    echo "|---|---:|---:|---:|---|"
+    row "one more series, 9 bytes of attribute values (firmware-min)" "$m4" ram_per_series_k9
+    row "one more series, 34 bytes (two 16-byte strings)" "$m4" ram_per_series_k34 \
+        "$(verdict "$(now "$m4" ram_per_series_k34)" 128)"
+    echo
+    echo "Caller-lent memory in firmware-min's static RAM (\`nm\`, Cortex-M4F; not in the stack"
+    echo "figures):"
+    echo
+    echo "| bytes | section | symbol |"
+    echo "|---:|---|---|"
+    nm -S -C -t d "$work/thumbv7em-none-eabihf/firmware-min" | awk '
+        NF >= 4 && $3 ~ /^[dDbB]$/ { s = ($3 ~ /[dD]/) ? ".data" : ".bss"; n = $0
+          sub(/^[0-9]+ [0-9]+ [A-Za-z] /, "", n); printf "| %d | `%s` | `%s` |\n", $2 + 0, s, n }' |
+        sort -t'|' -k2,2nr
+    echo
+    echo "### smoltcp on Cortex-M4F (firmware-smoltcp: the plain export over two smoltcp"
+    echo "interfaces on an in-memory Ethernet link)"
+    echo
+    echo "| figure | bytes | previous | change | target |"
+    echo "|---|---:|---:|---:|---|"
+    row "\`smoltcp\`, IPv4-only Ethernet (\`proto-ipv4\`, \`medium-ethernet\`)" "$m4" smoltcp_ipv4:smoltcp
+    row "\`otlp_embedded_smoltcp\`, IPv4-only Ethernet" "$m4" smoltcp_ipv4:otlp_embedded_smoltcp
+    row "image .text + .rodata, IPv4-only Ethernet" "$m4" smoltcp_ipv4:text_rodata
+    row "stack high-water, IPv4-only Ethernet (both interfaces live in main's frame)" "$m4" smoltcp_ipv4:stack
+    row "\`smoltcp\`, transport-smoltcp's defaults (IPv4 + IPv6, both media)" "$m4" smoltcp_default:smoltcp
+    row "image .text + .rodata, defaults" "$m4" smoltcp_default:text_rodata
+    echo
+    echo "IPv6 symbols in the IPv4-only image: $ipv6_symbols."
+    echo
+    echo "### \`core::fmt\` and panic paths in firmware-min"
+    echo
+    for target in "${targets[@]}"; do
+        echo "- \`$target\`: $(now "$target" core_fmt_symbols) \`core::fmt\` symbols."
+    done
+    if [ "$fmt_found" -ne 0 ]; then
+        echo
+        echo "Callers of \`core::fmt\` (Cortex-M4F, from the disassembly):"
+        echo
+        echo "| function | calls |"
+        echo "|---|---:|"
+        for target in "${targets[@]}"; do
+            callers "$work/$target/firmware-min" 'core::fmt' |
+                awk -F'\t' -v t="$target" '{ printf "| `%s` (%s) | %d |\n", $1, t, $2 }'
+        done
+    fi
+    echo
+    echo "Functions with a branch to a panic entry (\`core::panicking\`, slice index and length"
+    echo "checks) on Cortex-M4F. The panic handler prints one fixed line and exits, so these"
+    echo "link no formatting; each is a check the compiler could not prove away:"
+    echo
+    echo "| function | branches |"
+    echo "|---|---:|"
+    callers "$work/thumbv7em-none-eabihf/firmware-min" \
+        '<(core::panicking::[a-z_]+|core::slice::[a-z_:]+_fail|core::str::[a-z_:]+_fail)>' |
+        awk -F'\t' '{ n = $1; if (length(n) > 110) n = substr(n, 1, 107) "..."; printf "| `%s` | %d |\n", n, $2 }'
+} >"$work/cortex-m.md"
+
+echo "footprint: Cortex-M images built and booted in $(( $(date +%s) - started )) s" >&2
+{
+    cat "$work/cortex-m.md"
+    echo
+    # The host binary builds in the workspace's own target folder.
+    env -u CARGO_TARGET_DIR bash scripts/footprint-host.sh
 } | tee "$out"
 echo >&2
 echo "footprint: written to $out" >&2
+
+if [ "${FOOTPRINT_UPDATE:-0}" = 1 ]; then
+    {
+        echo -e "# target\tfigure\tbytes (written by FOOTPRINT_UPDATE=1 bash scripts/footprint.sh)"
+        cat "$current"
+    } >"$baseline_file"
+    echo "footprint: previous figures replaced in $baseline_file" >&2
+fi
+
+status=0
+if [ "$ipv6_symbols" -ne 0 ]; then
+    echo "footprint: FAILED: the IPv4-only smoltcp image links $ipv6_symbols IPv6 symbols" >&2
+    status=1
+fi
+if [ "$fmt_found" -ne 0 ]; then
+    if [ "${FOOTPRINT_ALLOW_FMT:-0}" = 1 ]; then
+        echo "footprint: core::fmt is linked into firmware-min (allowed by FOOTPRINT_ALLOW_FMT=1)" >&2
+    else
+        echo "footprint: FAILED: core::fmt is linked into firmware-min (callers in the report;" \
+            "FOOTPRINT_ALLOW_FMT=1 to report without failing)" >&2
+        status=1
+    fi
+fi
+exit "$status"

@@ -20,7 +20,9 @@ impl<R: Resolve + ?Sized> Resolve for &mut R {
 }
 
 /// Accepts only IPv4 and IPv6 literals (`10.0.0.2`, `fd00::2`, `[fd00::2]`); any other host
-/// is a [`TransportError::Resolve`].
+/// is a [`TransportError::Resolve`]. A build without the `proto-ipv6` feature refuses IPv6
+/// literals the same way (it has no IPv6 to reach them with), and one without `proto-ipv4`
+/// refuses IPv4 literals.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct IpLiteral;
@@ -31,13 +33,22 @@ impl Resolve for IpLiteral {
     }
 }
 
-/// Parse an IP literal, with or without the brackets of a URL's IPv6 host.
+/// Parse an IP literal, with or without the brackets of a URL's IPv6 host. Only the address
+/// families this build has are parsed, so an IPv4-only build links no IPv6 parser.
 pub fn parse_ip_literal(host: &str) -> Option<IpAddress> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
-    bare.parse::<core::net::IpAddr>().ok().map(IpAddress::from)
+    #[cfg(feature = "proto-ipv4")]
+    if let Ok(v4) = bare.parse::<core::net::Ipv4Addr>() {
+        return Some(IpAddress::Ipv4(v4));
+    }
+    #[cfg(feature = "proto-ipv6")]
+    if let Ok(v6) = bare.parse::<core::net::Ipv6Addr>() {
+        return Some(IpAddress::Ipv6(v6));
+    }
+    None
 }
 
 /// A fixed table of `(host, address)` pairs, tried before IP-literal parsing.

@@ -1,4 +1,7 @@
 //! Host parsing: IP literals only, unless a table (or the caller's own resolver) is given.
+//!
+//! These run with the default features (IPv4 and IPv6); scripts/cross.sh also runs them in
+//! an IPv4-only build, where IPv6 literals are refused.
 
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::TransportError;
@@ -11,10 +14,12 @@ fn literals_parse_and_names_do_not() {
         parse_ip_literal("10.0.0.2"),
         Some(IpAddress::v4(10, 0, 0, 2))
     );
+    #[cfg(feature = "proto-ipv6")]
     assert_eq!(
         parse_ip_literal("::1"),
         Some(IpAddress::v6(0, 0, 0, 0, 0, 0, 0, 1))
     );
+    #[cfg(feature = "proto-ipv6")]
     assert_eq!(
         parse_ip_literal("[fd00::2]"),
         Some(IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2))
@@ -42,10 +47,30 @@ fn literals_parse_and_names_do_not() {
     );
 }
 
+/// An IPv4-only build has no IPv6 to reach an IPv6 host with: the literal is refused as a
+/// name that does not resolve, and IPv4 literals still parse.
+#[cfg(not(feature = "proto-ipv6"))]
+#[test]
+fn ipv4_only_build_refuses_ipv6_literals() {
+    for v6 in ["::1", "fd00::2", "[fd00::2]", "::ffff:10.0.0.2"] {
+        assert_eq!(parse_ip_literal(v6), None, "{v6:?}");
+        assert_eq!(
+            IpLiteral.resolve(v6, Instant(0)),
+            Err(TransportError::Resolve),
+            "{v6:?}"
+        );
+    }
+    assert_eq!(
+        parse_ip_literal("[10.0.0.2]"),
+        Some(IpAddress::v4(10, 0, 0, 2))
+    );
+}
+
 #[test]
 fn static_table_first_then_literals() {
     let table = [
         ("collector", IpAddress::v4(10, 0, 0, 2)),
+        #[cfg(feature = "proto-ipv6")]
         ("v6.collector", IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
     ];
     let mut r = StaticHosts(&table);
@@ -53,6 +78,7 @@ fn static_table_first_then_literals() {
         r.resolve("COLLECTOR", Instant(0)),
         Ok(IpAddress::v4(10, 0, 0, 2))
     );
+    #[cfg(feature = "proto-ipv6")]
     assert_eq!(
         r.resolve("v6.collector", Instant(0)),
         Ok(IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2))

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds every library crate that firmware links for the embedded targets, with the features
+# firmware uses, so that nothing std-only (or needing atomics a target lacks) slips in:
+#
+#   otlp-embedded          defmt, critical-section, embedded-nal
+#   otlp-embedded-smoltcp  defmt (default features: IPv4 and IPv6, both media), and an
+#                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet)
+#   otlp-embedded-tls      defmt
+#
+# for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
+# thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
+# Linux transport and is not built here. The compiler comes from
+# ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
+# -Zbuild-std). Also runs transport-smoltcp's resolver tests in the IPv4-only configuration
+# on the host.
+#
+#   scripts/cross.sh [target...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] ||
+    targets=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-none-elf)
+
+eval "$(bash ../shared/tools/target-rustc.sh)"
+# One target folder for every cross build (scripts/footprint.sh uses it too).
+export CARGO_TARGET_DIR="$PWD/target/cross"
+build_std=(-Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
+started=$(date +%s)
+failed=()
+for target in "${targets[@]}"; do
+    t0=$(date +%s)
+    # One invocation per configuration; features unify across the three packages.
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded -p otlp-embedded-smoltcp -p otlp-embedded-tls \
+        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded-smoltcp/defmt,otlp-embedded-tls/defmt; then
+        failed+=("$target: libraries with defmt, critical-section, embedded-nal")
+    fi
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
+        --features proto-ipv4,medium-ethernet; then
+        failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet")
+    fi
+    echo "cross: $target built in $(( $(date +%s) - t0 )) s"
+done
+
+# The IPv4-only resolver on the host: IPv6 literals refused, IPv4 ones parsed.
+if ! CARGO_TARGET_DIR="$PWD/target" cargo test -q -p otlp-embedded-smoltcp --no-default-features \
+    --features proto-ipv4,medium-ethernet --test resolve; then
+    failed+=("host: otlp-embedded-smoltcp IPv4-only resolver tests")
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+    printf 'cross: FAILED %s\n' "${failed[@]}" >&2
+    exit 1
+fi
+echo "cross: every library crate built for ${targets[*]} ($(( $(date +%s) - started )) s)"
