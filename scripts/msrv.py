@@ -11,6 +11,12 @@ and the crate turns away compilers that would build it.
 
 That says nothing about the crate's own code, so
 
+    scripts/msrv.py --lint
+
+also runs clippy's `incompatible_msrv` lint on each library crate: its own code may call
+no standard library item stabilised after its declared `rust-version` (language features
+escape this lint), and
+
     scripts/msrv.py --build-with RUSTC
 
 also builds (`cargo build --all-features`, or the docs.rs feature list where features
@@ -116,6 +122,7 @@ def rustc_version(rustc):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build-with", metavar="RUSTC", help="also build with this compiler")
+    parser.add_argument("--lint", action="store_true", help="also run clippy::incompatible_msrv")
     parser.add_argument("--lowest-declared", action="store_true")
     parser.add_argument("--manifest-path", metavar="PATH", help="another workspace's Cargo.toml")
     args = parser.parse_args()
@@ -141,10 +148,20 @@ def main():
         print("%-28s %-11s declares %-6s needs %-6s %s" % (
             package["name"], kind, declared, best, "ok" if ok else "WRONG"))
         print("    set by: " + "; ".join(why))
-        if undeclared:
+        if undeclared and is_library(package):
             print("    declare no rust-version (edition floor used): " + ", ".join(undeclared))
         if not ok:
             wrong.append("%s declares %s but needs %s" % (package["name"], declared, best))
+
+    if args.lint:
+        for package in libraries:
+            print("msrv: clippy::incompatible_msrv on %s (declares %s)" % (
+                package["name"], package["rust_version"]), flush=True)
+            command = ["cargo", "clippy", "--locked", "--lib", "-p", package["name"] + "@" +
+                       package["version"], *docs_rs_features(package), *MANIFEST, "--",
+                       "-A", "clippy::all", "-D", "clippy::incompatible_msrv"]
+            if subprocess.run(command, cwd=ROOT).returncode != 0:
+                wrong.append("%s calls items newer than its rust-version" % package["name"])
 
     if args.build_with:
         have = rustc_version(args.build_with)
