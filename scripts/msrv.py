@@ -56,7 +56,8 @@ def cargo(*args):
 
 
 def metadata():
-    return json.loads(cargo("metadata", "--format-version", "1", "--locked"))
+    # Every feature on, as in `dependencies`, so that every package the tree shows is listed.
+    return json.loads(cargo("metadata", "--format-version", "1", "--locked", "--all-features"))
 
 
 def is_library(package):
