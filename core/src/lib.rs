@@ -14,6 +14,8 @@
 //! the caller's driver honours.
 #![no_std]
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod export;
@@ -24,3 +26,8 @@ pub mod proto;
 pub mod registry;
 pub mod time;
 pub mod transport;
+
+// The README's example runs as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

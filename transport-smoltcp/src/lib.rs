@@ -132,6 +132,8 @@
 //! smoltcp's logging (smoltcp refuses both at once); `defmt` also derives `defmt::Format`.
 #![no_std]
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod blocking;
@@ -144,3 +146,8 @@ pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
 pub use client::{Phase, TcpClient};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
 pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+
+// The README's example runs as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

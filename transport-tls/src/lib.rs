@@ -81,6 +81,8 @@
 //!   ECDSA verifications).
 #![no_std]
 #![forbid(unsafe_code)]
+// docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod der;
@@ -709,6 +711,11 @@ impl<'c, S: Connection + 'c> Connection for TlsStream<'c, S> {
         error.0
     }
 }
+
+// The README's example runs as a doctest, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(test)]
 mod tests {
