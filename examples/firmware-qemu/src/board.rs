@@ -87,6 +87,29 @@ pub fn host_unix_seconds() -> u32 {
     unsafe { cortex_m_semihosting::syscall!(TIME) as u32 }
 }
 
+/// The command line the host gives the program (QEMU's `-append`, or the arguments of
+/// `-semihosting-config arg=...`), read into `buf` through semihosting `SYS_GET_CMDLINE`.
+/// `None` when the host refuses the call (the line does not fit `buf`, or no host is
+/// attached) or the line is not UTF-8.
+pub fn host_cmdline(buf: &mut [u8]) -> Option<&str> {
+    // The parameter block: the buffer's address and size in; the length written out.
+    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    // SAFETY: the block is two words that live across the call, naming `buf`, which the
+    // host writes at most `buf.len()` bytes into; the call's inline assembly may write
+    // memory, so the compiler reads `block` and `buf` again afterwards.
+    let result = unsafe {
+        cortex_m_semihosting::syscall1(
+            cortex_m_semihosting::nr::GET_CMDLINE,
+            block.as_mut_ptr() as usize,
+        )
+    };
+    if result != 0 {
+        return None;
+    }
+    let text = buf.get(..block[1])?;
+    core::str::from_utf8(text).ok()
+}
+
 /// End the program with `code` as QEMU's exit status (semihosting `SYS_EXIT_EXTENDED`,
 /// reason "application exit", subcode = status).
 pub fn exit(code: u32) -> ! {
