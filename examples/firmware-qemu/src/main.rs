@@ -225,6 +225,11 @@ fn run() -> u32 {
     );
     let seed = device_seed(mac, nic.free_run());
 
+    // Unix time at boot from the host; SysTick starts at 0 right after. The registry must
+    // know it before the series are bound: a series takes its start time when it is made,
+    // and one bound earlier would start at 0 (1970) for good.
+    let boot_unix_ns = u64::from(board::host_unix_seconds()) * 1_000_000_000;
+    METRICS.set_start_time(boot_unix_ns);
     let series = match metrics::declare(options.temporality) {
         Ok(s) => s,
         Err(e) => {
@@ -232,9 +237,6 @@ fn run() -> u32 {
             return status::SETUP;
         }
     };
-    // Unix time at boot from the host; SysTick starts at 0 right after.
-    let boot_unix_ns = u64::from(board::host_unix_seconds()) * 1_000_000_000;
-    METRICS.set_start_time(boot_unix_ns);
     let clock = SysTickClock;
     board::start_systick(peripherals.SYST);
 
