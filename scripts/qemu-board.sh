@@ -21,6 +21,9 @@
 # never overlap; every connection closed. Counts, never durations: QEMU's clock follows
 # the host's, and a loaded machine stretches it.
 #
+# Before the two boots, one boot with a command line the firmware does not know must stop
+# with exit status 3 and a message naming the word.
+#
 # Prints the image's flash and RAM, the stack high-water marks (main loop on the process
 # stack, handlers on the main stack) and the longest loop iteration of each boot, and
 # writes them to target/qemu-board/figures.tsv, which scripts/footprint.sh reports.
@@ -226,6 +229,25 @@ boot() {
         grep '^point ' "$sink_log" || true
     }
 }
+
+# A word the firmware does not know must stop it with a message and its own exit status
+# (3), not run a boot it was not asked for. No network needed: it stops before the NIC.
+echo
+echo "== a command line the firmware refuses"
+set +e
+timeout 30 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nic none -kernel "$IMAGE" \
+    -append "temporality=weekly" -semihosting-config enable=on,target=native \
+    -nographic -serial none -monitor none </dev/null >/dev/null 2>"$work/refused.log"
+refused_status=$?
+set -e
+cat "$work/refused.log"
+if [ "$refused_status" = 3 ] &&
+    grep -qx 'options: "temporality=weekly": temporality is delta or cumulative' "$work/refused.log"; then
+    echo "ok   temporality=weekly: refused with its word named, exit status 3"
+else
+    echo "FAIL temporality=weekly: want exit status 3 and the word named (got $refused_status)"
+    failed_boots+=("refused-command-line")
+fi
 
 boot delta
 boot cumulative

@@ -2,7 +2,8 @@
 //! their high-water marks, and the semihosting console, host time and exit status.
 //!
 //! A real board port replaces `CORE_HZ` with its clock tree's figure, the semihosting
-//! parts with a UART (or RTT) and a reset, and `unix_time_at_boot` with an RTC or SNTP.
+//! parts with a UART (or RTT) and a reset, the command line with build-time settings,
+//! and `host_unix_seconds` with an RTC or SNTP.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
