@@ -56,7 +56,10 @@ impl core::fmt::Display for OptionError<'_> {
                 write!(f, "{w:?}: temporality is delta or cumulative")
             }
             OptionError::Exports(w) => {
-                write!(f, "{w:?}: exports is a whole number from 1 to {MAX_EXPORTS}")
+                write!(
+                    f,
+                    "{w:?}: exports is a whole number from 1 to {MAX_EXPORTS}"
+                )
             }
         }
     }
