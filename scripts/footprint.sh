@@ -16,6 +16,12 @@
 # On Cortex-M4F it also builds firmware-smoltcp (IPv4-only Ethernet) and, for comparison,
 # the same with transport-smoltcp's default features, and prints smoltcp's bytes.
 #
+# Then the emulated board's whole image (examples/firmware-qemu: library, smoltcp, the
+# LAN9118 driver and the program, as scripts/qemu-board.sh boots it): its flash, RAM and
+# code by part, built here (nothing to do after a board run), and the stack high-water
+# marks and longest loop iteration of the last board run of this same image, read from
+# target/qemu-board/figures.tsv (the board is not booted again here).
+#
 # Fails when a build fails, an image does not exit 0, `core::fmt` is linked into
 # firmware-min (FOOTPRINT_ALLOW_FMT=1 reports it without failing), or the IPv4-only smoltcp
 # image links IPv6 code. FOOTPRINT_UPDATE=1 rewrites docs/footprint-baseline.tsv with this
@@ -206,6 +212,33 @@ record "$m4" ram_per_series_k9 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k9)
 record "$m4" ram_per_series_k34 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k34)"
 ipv6_symbols=$(nm -C "$dir/firmware-smoltcp-ipv4" | grep -ciE 'ipv6|icmpv6|ndisc|sixlowpan' || true)
 
+# The emulated board's image, built where scripts/qemu-board.sh builds it, and the figures
+# of the last board run if that run booted this very image.
+board_image=$(env -u CARGO_TARGET_DIR bash scripts/qemu-board.sh --build-only)
+board_sha=$(sha256sum "$board_image" | cut -d' ' -f1)
+python3 scripts/board-image-figures.py "$board_image" >"$work/board-image.tsv"
+while IFS=$'\t' read -r key bytes; do
+    record board "$key" "$bytes"
+done <"$work/board-image.tsv"
+board_runs="$root/target/qemu-board/figures.tsv"
+board_run=none
+if [ -f "$board_runs" ]; then
+    board_run=stale
+    if awk -F'\t' -v sha="$board_sha" '$1 == "image" && $2 == "sha256" && $3 == sha { ok = 1 } END { exit !ok }' "$board_runs"; then
+        board_run=this
+    fi
+fi
+# run_figure BOOT KEY: a figure of the last board run.
+run_figure() { awk -F'\t' -v b="$1" -v k="$2" '$1 == b && $2 == k { print $3 }' "$board_runs"; }
+if [ "$board_run" = this ]; then
+    # The image's high-water marks: the deeper of the two boots.
+    for key in stack_main_loop stack_handlers; do
+        a=$(run_figure delta "$key")
+        b=$(run_figure cumulative "$key")
+        record board "$key" $(( a > b ? a : b ))
+    done
+fi
+
 # core::fmt in firmware-min, per target, and who calls it.
 fmt_found=0
 for target in "${targets[@]}"; do
@@ -324,6 +357,49 @@ verdict() {
     row "image .text + .rodata, defaults" "$m4" smoltcp_default:text_rodata
     echo
     echo "IPv6 symbols in the IPv4-only image: $ipv6_symbols."
+    echo
+    echo "### The emulated board's whole image (examples/firmware-qemu, Cortex-M4F, QEMU mps2-an386)"
+    echo
+    echo "What \`bash scripts/qemu-board.sh\` boots: the library, transport-smoltcp and smoltcp"
+    echo "(IPv4, Ethernet), the LAN9118 driver, SysTick, a static critical-section registry"
+    echo "and the program, in a layout sized like a real part (256 KiB flash, 64 KiB RAM; the"
+    echo "link fails when the image would not fit). Code by part is symbol sizes; fat LTO"
+    echo "inlines across crates, so bytes count where they landed (the program's \`run\` holds"
+    echo "the inlined export path)."
+    echo
+    echo "| figure | bytes | previous | change | target |"
+    echo "|---|---:|---:|---:|---|"
+    row "**flash** (vectors + .text + .rodata + .data)" board flash "of 262144"
+    row "**static RAM** (.data + .bss; the main loop's 16 KiB process stack is one of them)" board static_ram "of 65536"
+    while IFS=$'\t' read -r key bytes; do
+        case "$key" in
+            part:*) row "&nbsp;&nbsp;${key#part:}" board "$key" ;;
+        esac
+    done <"$work/board-image.tsv"
+    row "&nbsp;&nbsp;sum of the parts (.text + .rodata in symbols)" board part_total
+    if [ "$board_run" = this ]; then
+        row "**stack high-water, main loop** (process stack, exports included; deeper boot)" board stack_main_loop \
+            "of $(run_figure delta stack_main_loop_size)"
+        row "**stack high-water, handlers** (main stack: SysTick, faults; deeper boot)" board stack_handlers \
+            "of $(run_figure delta stack_handlers_size)"
+        echo
+        echo "From the last board run of this image (\`target/qemu-board/figures.tsv\`); the"
+        echo "longest loop iteration is emulated time, stretched when the host is loaded:"
+        echo
+        echo "| boot | main-loop stack | of it in use when the loop started | handlers' stack | longest loop iteration | exports (delivered, failed) | requests the sink read |"
+        echo "|---|---:|---:|---:|---:|---|---:|"
+        for boot in delta cumulative; do
+            printf '| %s | %s B | %s B | %s B | %s µs | %s (%s, %s) | %s |\n' "$boot" \
+                "$(run_figure "$boot" stack_main_loop)" "$(run_figure "$boot" stack_main_loop_frame)" \
+                "$(run_figure "$boot" stack_handlers)" "$(run_figure "$boot" longest_loop_us)" \
+                "$(run_figure "$boot" exports)" "$(run_figure "$boot" exports_delivered)" \
+                "$(run_figure "$boot" exports_failed)" "$(run_figure "$boot" requests)"
+        done
+    else
+        echo
+        echo "Stack high-water marks: no board run of this image (sha256 ${board_sha:0:12}; last"
+        echo "run: $board_run). \`bash scripts/qemu-board.sh\` measures them."
+    fi
     echo
     echo "### \`core::fmt\` and panic paths in firmware-min"
     echo

@@ -12,9 +12,12 @@
 //! given to `--stop-file` exists.
 //!
 //! `--points` also prints every data point of each acknowledged request, one `point ...`
-//! line each (histograms with their bucket counts). At the end the sink waits (up to 2 s)
-//! for its connections to close, then prints its counters as one `stats ...` line and the
-//! decoded totals per series as `total ...` lines. `scripts/qemu-board.sh` reads these.
+//! line each, with its temporality, start and time (histograms with their bucket counts).
+//! At the end the sink waits (up to 2 s) for its connections to close, then prints its
+//! counters as one `stats ...` line and the decoded totals per series as `total ...` lines:
+//! every reading of the test kit's `SeriesTotal`, and as `value`, `count` and `sum` what
+//! the series says was recorded (delta points added up, a cumulative series' latest
+//! point). `scripts/qemu-board.sh` reads these.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -124,18 +127,22 @@ fn main() -> Result<(), String> {
     );
     for (key, t) in sink.totals() {
         println!(
-            "total {}{{{}}} points={} value_sum={} last_value={} histogram_count={} histogram_sum={}",
+            "total {}{{{}}} temporality={} points={} value_sum={} last_value={} histogram_count={} histogram_sum={} value={} count={} sum={}",
             key.metric,
             key.attributes
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect::<Vec<_>>()
                 .join(","),
+            t.temporality as i32,
             t.points,
             t.value_sum,
             t.last_value,
             t.histogram_count,
-            t.histogram_sum
+            t.histogram_sum,
+            t.value(),
+            t.count(),
+            t.sum().map_or("none".to_string(), |s| s.to_string())
         );
     }
     Ok(())
@@ -173,20 +180,24 @@ fn print_points_of(request: &ExportMetricsServiceRequest) {
                         None => "none".into(),
                     };
                     println!(
-                        "point {}{{{}}} temporality={} value={value}",
+                        "point {}{{{}}} temporality={} start={} time={} value={value}",
                         m.name,
                         attrs(&p.attributes),
-                        sum.aggregation_temporality
+                        sum.aggregation_temporality,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano
                     );
                 }
             }
             Some(Data::Histogram(h)) => {
                 for p in &h.data_points {
                     println!(
-                        "point {}{{{}}} temporality={} count={} sum={} buckets={}",
+                        "point {}{{{}}} temporality={} start={} time={} count={} sum={} buckets={}",
                         m.name,
                         attrs(&p.attributes),
                         h.aggregation_temporality,
+                        p.start_time_unix_nano,
+                        p.time_unix_nano,
                         p.count,
                         p.sum.unwrap_or(0.0),
                         p.bucket_counts

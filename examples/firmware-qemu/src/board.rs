@@ -2,7 +2,8 @@
 //! their high-water marks, and the semihosting console, host time and exit status.
 //!
 //! A real board port replaces `CORE_HZ` with its clock tree's figure, the semihosting
-//! parts with a UART (or RTT) and a reset, and `unix_time_at_boot` with an RTC or SNTP.
+//! parts with a UART (or RTT) and a reset, the command line with build-time settings,
+//! and `host_unix_seconds` with an RTC or SNTP.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -85,6 +86,29 @@ impl Clock for SysTickClock {
 pub fn host_unix_seconds() -> u32 {
     // SAFETY: SYS_TIME takes no argument block and only returns a value.
     unsafe { cortex_m_semihosting::syscall!(TIME) as u32 }
+}
+
+/// The command line the host gives the program (QEMU's `-append`, or the arguments of
+/// `-semihosting-config arg=...`), read into `buf` through semihosting `SYS_GET_CMDLINE`.
+/// `None` when the host refuses the call (the line does not fit `buf`, or no host is
+/// attached) or the line is not UTF-8.
+pub fn host_cmdline(buf: &mut [u8]) -> Option<&str> {
+    // The parameter block: the buffer's address and size in; the length written out.
+    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    // SAFETY: the block is two words that live across the call, naming `buf`, which the
+    // host writes at most `buf.len()` bytes into; the call's inline assembly may write
+    // memory, so the compiler reads `block` and `buf` again afterwards.
+    let result = unsafe {
+        cortex_m_semihosting::syscall1(
+            cortex_m_semihosting::nr::GET_CMDLINE,
+            block.as_mut_ptr() as usize,
+        )
+    };
+    if result != 0 {
+        return None;
+    }
+    let text = buf.get(..block[1])?;
+    core::str::from_utf8(text).ok()
 }
 
 /// End the program with `code` as QEMU's exit status (semihosting `SYS_EXIT_EXTENDED`,

@@ -4,6 +4,8 @@
 //! device. `scripts/qemu-board.sh` builds it, boots it and checks what the sink decoded
 //! against what this program says it recorded.
 //!
+//! - Run: the host's command line says which temporality and how many exports
+//!   ([`options`]), so one image serves the delta boot and the cumulative boot.
 //! - Network: static IPv4 [`BOARD_IP`]/24 with ARP (no DHCP); the sink is at [`SINK`].
 //! - Time: SysTick every millisecond ([`board`]); Unix time from the host at boot.
 //! - Seed: from the MAC address and the NIC's free-running counter at boot.
@@ -24,6 +26,7 @@
 mod board;
 mod lan9118;
 mod metrics;
+mod options;
 
 use core::cell::Cell;
 use core::sync::atomic::Ordering;
@@ -44,6 +47,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 use board::{StackMarks, SysTickClock};
 use lan9118::{Lan9118, NicStatus, Regs};
 use metrics::{LoopSeries, MetricsSnapshot, METRICS};
+use options::RunOptions;
 
 /// The board's address on the TAP link.
 pub const BOARD_IP: [u8; 4] = [192, 168, 19, 2];
@@ -51,19 +55,23 @@ pub const BOARD_IP: [u8; 4] = [192, 168, 19, 2];
 pub const SINK: &str = "192.168.19.1";
 /// The sink's port.
 pub const SINK_PORT: u16 = 4318;
-/// Exports before the program stops; recording stops before the last one, so the last
-/// export carries everything that is left.
-pub const EXPORTS: u32 = 5;
 /// Time between exports.
 pub const EXPORT_INTERVAL_MS: u64 = 1_000;
-/// The whole run ends by this, whatever happens (the script's own timeout is longer).
-const RUN_LIMIT_MS: u64 = 60_000;
+/// One export ends by this, delivered or not (what is not delivered is kept).
+pub const EXPORT_TIMEOUT_MS: u32 = 5_000;
+/// A server's `Retry-After` is honoured up to this; one longer than what is left of the
+/// export ends the export at once, its data kept for the next.
+pub const RETRY_AFTER_CAP_MS: u32 = 10_000;
+/// Beyond the worst case (every export running to its deadline), the run ends by this
+/// much, whatever happens.
+const RUN_LIMIT_SLACK_MS: u64 = 10_000;
 
 /// Exit statuses (the script prints them).
 mod status {
     pub const OK: u32 = 0;
     pub const LAST_EXPORT_FAILED: u32 = 1;
     pub const NIC: u32 = 2;
+    pub const OPTIONS: u32 = 3;
     pub const SETUP: u32 = 4;
     pub const RUN_LIMIT: u32 = 5;
     pub const HARD_FAULT: u32 = 100;
@@ -175,6 +183,23 @@ fn run() -> u32 {
         return status::SETUP;
     };
     heprintln!("board: mps2-an386, Cortex-M4F at {} MHz", board::CORE_HZ / 1_000_000);
+    // Which temporality, how many exports: from the host, so one image serves both boots.
+    let mut line = [0u8; 128];
+    let options = match RunOptions::parse(board::host_cmdline(&mut line).unwrap_or("")) {
+        Ok(options) => options,
+        Err(e) => {
+            heprintln!("options: {}", e);
+            return status::OPTIONS;
+        }
+    };
+    heprintln!(
+        "run: temporality {}, {} exports",
+        options.temporality_name(),
+        options.exports
+    );
+    let run_limit_ms = u64::from(options.exports)
+        * (EXPORT_INTERVAL_MS + u64::from(EXPORT_TIMEOUT_MS))
+        + RUN_LIMIT_SLACK_MS;
 
     // SAFETY: 0x4020_0000 is the AN386's LAN9118 register block, and this is the only
     // `Regs` made for it.
@@ -200,16 +225,18 @@ fn run() -> u32 {
     );
     let seed = device_seed(mac, nic.free_run());
 
-    let series = match metrics::declare() {
+    // Unix time at boot from the host; SysTick starts at 0 right after. The registry must
+    // know it before the series are bound: a series takes its start time when it is made,
+    // and one bound earlier would start at 0 (1970) for good.
+    let boot_unix_ns = u64::from(board::host_unix_seconds()) * 1_000_000_000;
+    METRICS.set_start_time(boot_unix_ns);
+    let series = match metrics::declare(options.temporality) {
         Ok(s) => s,
         Err(e) => {
             heprintln!("metrics: {:?}", e);
             return status::SETUP;
         }
     };
-    // Unix time at boot from the host; SysTick starts at 0 right after.
-    let boot_unix_ns = u64::from(board::host_unix_seconds()) * 1_000_000_000;
-    METRICS.set_start_time(boot_unix_ns);
     let clock = SysTickClock;
     board::start_systick(peripherals.SYST);
 
@@ -274,7 +301,7 @@ fn run() -> u32 {
     let mut next_export = clock.now().add_millis(EXPORT_INTERVAL_MS);
     heprintln!(
         "net: {}.{}.{}.{}/24, sink http://{}:{}, {} exports every {} ms",
-        BOARD_IP[0], BOARD_IP[1], BOARD_IP[2], BOARD_IP[3], SINK, SINK_PORT, EXPORTS, EXPORT_INTERVAL_MS
+        BOARD_IP[0], BOARD_IP[1], BOARD_IP[2], BOARD_IP[3], SINK, SINK_PORT, options.exports, EXPORT_INTERVAL_MS
     );
 
     // Everything below the current frames is unused now: paint both stacks, with the
@@ -284,26 +311,26 @@ fn run() -> u32 {
     let delivered_all = loop {
         meter.begin();
         let now = clock.now();
-        if now.as_millis() > RUN_LIMIT_MS {
-            heprintln!("run limit of {} ms reached after {} exports", RUN_LIMIT_MS, exports);
+        if now.as_millis() > run_limit_ms {
+            heprintln!("run limit of {} ms reached after {} exports", run_limit_ms, exports);
             return status::RUN_LIMIT;
         }
         iface.poll(smol_instant(now), &mut *nic, &mut sockets);
 
         if now >= next_export {
-            let last = exports + 1 == EXPORTS;
+            let last = exports + 1 == options.exports;
             if last {
                 // From here on nothing is recorded, so the last export carries all that
                 // is left and the sink's totals must equal the tallies printed below.
                 metrics::stop_recording();
             }
             let mut config = ExporterConfig::new(endpoint, header);
-            config.export_timeout_ms = 5_000;
+            config.export_timeout_ms = EXPORT_TIMEOUT_MS;
             config.request_timeout_ms = 2_000;
             config.jitter_seed = seed;
             config.retry = RetryPolicy {
                 initial_backoff_ms: 200,
-                max_delay_ms: 1_000,
+                max_delay_ms: RETRY_AFTER_CAP_MS,
                 max_attempts: 0,
             };
             let unix_now = boot_unix_ns + clock.now().as_millis() * 1_000_000;

@@ -118,12 +118,13 @@ impl From<DeclareError> for SetupError {
     }
 }
 
-/// Declare the board's instruments, bind their series, and start recording.
-pub fn declare() -> Result<LoopSeries, SetupError> {
+/// Declare the board's instruments with `temporality`, bind their series, and start
+/// recording.
+pub fn declare(temporality: Temporality) -> Result<LoopSeries, SetupError> {
     let ticks = METRICS.declare(
         InstrumentDesc::counter_u64("board.systick.ticks")
             .description("SysTick interrupts, counted by the handler")
-            .temporality(Temporality::Delta)
+            .temporality(temporality)
             .max_series(1),
     )?;
     let latency = METRICS.declare(
@@ -131,7 +132,7 @@ pub fn declare() -> Result<LoopSeries, SetupError> {
             .description("SysTick cycles from the counter's wrap to the handler reading it")
             .unit("{cycle}")
             .bounds(LATENCY_BOUNDS)
-            .temporality(Temporality::Delta)
+            .temporality(temporality)
             .max_series(1),
     )?;
     let iteration = METRICS.declare(
@@ -139,14 +140,14 @@ pub fn declare() -> Result<LoopSeries, SetupError> {
             .description("Main-loop iteration time, sleep excluded")
             .unit("us")
             .bounds(ITERATION_BOUNDS)
-            .temporality(Temporality::Delta)
+            .temporality(temporality)
             .max_series(1),
     )?;
     let frames = METRICS.declare(
         InstrumentDesc::counter_u64("board.nic.frames")
             .description("Ethernet frames through the LAN9118")
             .attributes(&["direction"])
-            .temporality(Temporality::Delta)
+            .temporality(temporality)
             .max_series(2),
     )?;
     let bind = |instrument, attrs: &[KeyValue<'_>]| {
