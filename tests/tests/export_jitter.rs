@@ -125,3 +125,30 @@ fn the_same_seed_gives_the_same_schedule() {
         assert_eq!(first, attempts(seed), "seed {seed}");
     }
 }
+
+#[test]
+fn firmware_clients_seeded_from_consecutive_device_ids_spread_their_first_retries() {
+    // The firmware path: `DeviceSeed::new(device id)` -> `TcpClient` -> the jitter seed
+    // `firmware::export_once` gives its exporter.
+    use otlp_embedded_smoltcp::{DeviceSeed, TcpClient};
+    use smoltcp::iface::SocketSet;
+    use smoltcp::socket::tcp;
+    let mut sockets = SocketSet::new(Vec::new());
+    let handle = sockets.add(tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0u8; 64]),
+        tcp::SocketBuffer::new(vec![0u8; 64]),
+    ));
+    let delays: Vec<u64> = (0..DEVICES)
+        .map(|id| {
+            let mut client: TcpClient = TcpClient::new(handle, DeviceSeed::new(id));
+            first_retry_delay(client.next_jitter_seed())
+        })
+        .collect();
+    let mut counts = vec![0u64; (u64::from(INITIAL_BACKOFF_MS) / BUCKET_MS + 1) as usize];
+    for d in &delays {
+        counts[(d / BUCKET_MS) as usize] += 1;
+    }
+    let fullest = *counts.iter().max().unwrap();
+    println!("firmware first retries per 100 ms bucket: fullest {fullest} of {DEVICES}");
+    assert!(fullest * 100 <= DEVICES * 5, "{counts:?}");
+}

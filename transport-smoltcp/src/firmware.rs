@@ -26,7 +26,9 @@
 //!
 //! #[allow(clippy::too_many_arguments)]
 //! fn export<D: Device, K: Clock>(
-//!     client: &mut TcpClient, // TcpClient::new(socket_handle, boot_seed), kept across exports
+//!     // TcpClient::new(socket_handle, DeviceSeed::new(hardware_rng_u64)), made at boot and
+//!     // kept across exports: the seed spreads local ports and retry jitter per device.
+//!     client: &mut TcpClient,
 //!     iface: &mut Interface,
 //!     device: &mut D,
 //!     sockets: &mut SocketSet<'_>,
@@ -67,17 +69,18 @@ use crate::resolve::IpLiteral;
 
 /// The caller's network stack, clock and idle hook, borrowed for one export.
 ///
-/// `client` keeps the socket handle and the local port history, so keep it across exports.
-/// `idle(now, wake_by)` is called whenever the export waits (for the network, or between
-/// retries): feed a watchdog there, or sleep until an interrupt or `wake_by`. The clock
-/// must advance, since every wait ends at a deadline on it.
+/// `client` keeps the socket handle, the local port history and the device seed's jitter
+/// stream, so keep it across exports. `idle(now, wake_by)` is called whenever the export
+/// waits (for the network, or between retries): feed a watchdog there, or sleep until an
+/// interrupt or `wake_by`. The clock must advance, since every wait ends at a deadline on
+/// it.
 pub struct Stack<'a, 's, D, K, H, const P: usize = 8>
 where
     D: Device,
     K: Clock,
     H: FnMut(Instant, Instant),
 {
-    /// The transport state: socket handle and local port walker.
+    /// The transport state: socket handle, local port walker, jitter seeds.
     pub client: &'a mut TcpClient<P>,
     /// The smoltcp interface the socket's traffic goes through.
     pub iface: &'a mut Interface,
@@ -100,9 +103,11 @@ where
 /// must be an IP literal. The connection is closed (gracefully, or aborted on error) before
 /// this returns; the socket is then `Closed` or in `TimeWait`, ready for the next export.
 ///
-/// The exporter lives only for this call, so its lifetime totals and jitter state do not
-/// carry over: give each device its own `config.jitter_seed` (a fleet then does not retry
-/// in lockstep), and sum the reports if totals are wanted.
+/// Retry jitter comes from the device seed the [`TcpClient`] was made with (a fresh jitter
+/// seed for each export, see [`TcpClient::next_jitter_seed`]); `config.jitter_seed` is not
+/// used, so a firmware cannot ship with a constant one and have its fleet retry in
+/// lockstep. The exporter lives only for this call, so its lifetime totals do not carry
+/// over: sum the reports if totals are wanted.
 pub fn export_once<D, K, H, Pr, const P: usize>(
     stack: Stack<'_, '_, D, K, H, P>,
     producer: &mut Pr,
@@ -186,6 +191,8 @@ where
     Pr: Producer,
 {
     let clock = stack.clock;
+    let mut config = config;
+    config.jitter_seed = stack.client.next_jitter_seed();
     let blocking = Blocking::new(
         stack.client,
         stack.iface,

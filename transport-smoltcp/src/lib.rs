@@ -139,8 +139,10 @@ mod client;
 pub mod firmware;
 mod ports;
 mod resolve;
+mod seed;
 
 pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
 pub use client::{Phase, TcpClient};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
 pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+pub use seed::DeviceSeed;
