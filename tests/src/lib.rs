@@ -396,4 +396,5 @@ pub fn bench_batch() -> OwnedBatch {
 pub mod fake;
 
 pub mod counting;
+pub mod dns;
 pub mod tls_server;

@@ -6,7 +6,9 @@
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, RetryPolicy};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
 use otlp_embedded::transport::Endpoint;
-use otlp_embedded_tests::fake::{Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange};
+use otlp_embedded_tests::fake::{
+    Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange,
+};
 
 const DEVICES: u64 = 1_000;
 /// Upper bound of the first retry's delay. Full jitter spreads first retries uniformly
@@ -95,7 +97,11 @@ fn consecutive_device_ids_spread_their_first_retries() {
     let mut distinct = delays.clone();
     distinct.sort_unstable();
     distinct.dedup();
-    assert!(distinct.len() > 850, "only {} distinct first delays", distinct.len());
+    assert!(
+        distinct.len() > 850,
+        "only {} distinct first delays",
+        distinct.len()
+    );
     // Every bucket of the window is used: the delays cover it, not a part of it.
     assert!(
         counts[..buckets as usize - 1].iter().all(|&c| c > 0),
@@ -111,10 +117,19 @@ fn neighbouring_seeds_give_unrelated_schedules() {
     let mut same_first = 0;
     for k in 0..DEVICES / 2 {
         let (even, odd) = (attempts(2 * k), attempts(2 * k + 1));
-        assert_ne!(even, odd, "seeds {} and {} retry in lockstep", 2 * k, 2 * k + 1);
+        assert_ne!(
+            even,
+            odd,
+            "seeds {} and {} retry in lockstep",
+            2 * k,
+            2 * k + 1
+        );
         same_first += u32::from(even[1] == odd[1]);
     }
-    assert!(same_first <= 3, "{same_first} neighbour pairs share a first retry");
+    assert!(
+        same_first <= 3,
+        "{same_first} neighbour pairs share a first retry"
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
 use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
-use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
 use otlp_embedded_std::sink::test_pki::TestPki;
 use otlp_embedded_std::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_std::StdClock;
@@ -316,7 +316,8 @@ impl Net {
             tcp::SocketBuffer::new(vec![0u8; 4096]),
             tcp::SocketBuffer::new(vec![0u8; 4096]),
         ));
-        let client: TcpClient = TcpClient::new(handle, DeviceSeed::new(u64::from(std::process::id())));
+        let client: TcpClient =
+            TcpClient::new(handle, DeviceSeed::new(u64::from(std::process::id())));
         Net {
             device,
             iface,
@@ -348,6 +349,7 @@ impl Net {
             sockets: &mut self.sockets,
             clock: &self.clock,
             idle,
+            resolver: IpLiteral,
         }
     }
 

@@ -136,6 +136,8 @@
 
 mod blocking;
 mod client;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod firmware;
 mod ports;
 mod resolve;
@@ -144,5 +146,5 @@ mod seed;
 pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
 pub use client::{Phase, TcpClient};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
-pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StackAccess, StaticHosts};
 pub use seed::DeviceSeed;

@@ -1,17 +1,18 @@
-//! The per-device seed: where a board's local ports and retry jitter come from.
-//!
-//! A fleet of devices that lose their collector at the same moment must not come back at
-//! the same moments, and a device that reboots must not reuse the local ports of its
-//! previous life. Both need a value that differs per device and per boot; there is
-//! deliberately no default. Give a hardware RNG value ([`DeviceSeed::new`]), or the device's
-//! unique id hashed together with something that changes on each boot, such as a boot
-//! counter kept in flash ([`DeviceSeed::from_unique_id`] then [`DeviceSeed::mix`]).
-//!
-//! The streams drawn from the seed are splitmix64: fast, well mixed (seeds that differ in
-//! one bit give unrelated streams) and tiny, but not cryptographic. They spread a fleet and
-//! make ids and ports hard to guess off-path; they are not key material.
+//! The per-device seed and the pseudo-random streams drawn from it.
 
-/// A per-device, per-boot seed. See the [module docs](self).
+/// A per-device, per-boot seed: where a board's local ports, retry jitter and DNS query
+/// ids come from.
+///
+/// A fleet of devices that lose their collector at the same moment must not come back at
+/// the same moments, and a device that reboots must not reuse the local ports (and DNS ids)
+/// of its previous life. Both need a value that differs per device and per boot; there is
+/// deliberately no default. Give a hardware RNG value ([`DeviceSeed::new`]), or the device's
+/// unique id hashed together with something that changes on each boot, such as a boot
+/// counter kept in flash ([`DeviceSeed::from_unique_id`] then [`DeviceSeed::mix`]).
+///
+/// The streams drawn from the seed are splitmix64: fast, well mixed (seeds that differ in
+/// one bit give unrelated streams) and tiny, but not cryptographic. They spread a fleet and
+/// make ids and ports hard to guess off-path; they are not key material.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct DeviceSeed(u64);
@@ -85,10 +86,18 @@ impl SplitMix {
         value
     }
 
+    /// The next value's high 16 bits (the best mixed ones).
+    #[cfg(feature = "dns")]
+    pub(crate) fn next_u16(&mut self) -> u16 {
+        (self.next_u64() >> 48) as u16
+    }
 }
 
 /// Stream ids: one per use of the seed, so that the uses do not share values.
 pub(crate) mod streams {
     /// Retry jitter seeds, one per export.
     pub(crate) const JITTER: u64 = 1;
+    /// DNS query ids and source ports.
+    #[cfg(feature = "dns")]
+    pub(crate) const DNS: u64 = 2;
 }

@@ -59,7 +59,10 @@ fn neighbouring_unique_ids_give_unrelated_seeds() {
         for s in &seeds {
             bins[((s >> shift) & 0xF) as usize] += 1;
         }
-        assert!(bins.iter().all(|&n| (30..=100).contains(&n)), "shift {shift}: {bins:?}");
+        assert!(
+            bins.iter().all(|&n| (30..=100).contains(&n)),
+            "shift {shift}: {bins:?}"
+        );
     }
     // A 12-byte MCU id differing in its last bit.
     let mut id = *b"\x1f\x00\x3a\x00\x12\x51\x34\x36\x38\x39\x31\x30";
@@ -68,11 +71,15 @@ fn neighbouring_unique_ids_give_unrelated_seeds() {
     let other = DeviceSeed::from_unique_id(&id);
     assert!((one.value() ^ other.value()).count_ones() > 16);
     // The same id and boot count give the same seed; another boot another one.
-    assert_eq!(one.mix(7), DeviceSeed::from_unique_id(&{
-        let mut id = id;
-        id[11] ^= 1;
-        id
-    }).mix(7));
+    assert_eq!(
+        one.mix(7),
+        DeviceSeed::from_unique_id(&{
+            let mut id = id;
+            id[11] ^= 1;
+            id
+        })
+        .mix(7)
+    );
     assert_ne!(one.mix(7), one.mix(8));
     assert_ne!(one.mix(7), one);
 }

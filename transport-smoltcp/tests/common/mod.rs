@@ -555,6 +555,7 @@ impl<D: Device> Net<D> {
             sockets: &mut self.sockets,
             clock: &self.clock,
             idle,
+            resolver: IpLiteral,
         }
     }
 
