@@ -505,7 +505,14 @@ impl<const ENTRIES: usize, const NAME: usize> DnsResolver<ENTRIES, NAME> {
         let socket = sockets.get_mut::<udp::Socket>(self.handle);
         let capacity = socket.payload_send_capacity();
         let remote = IpEndpoint::new(server, DNS_PORT);
-        match socket.send(len, remote) {
+        let result = if socket.send_queue() != 0 {
+            // The last datagram has not left yet (it waits for ARP, say): another copy
+            // would only queue behind it.
+            Err(udp::SendError::BufferFull)
+        } else {
+            socket.send(len, remote)
+        };
+        match result {
             Ok(buf) => {
                 if let Err(e) = wire::write_query(buf, &question) {
                     // Not reached (the host was checked and the slot is the query's size);
@@ -517,8 +524,7 @@ impl<const ENTRIES: usize, const NAME: usize> DnsResolver<ENTRIES, NAME> {
             Err(udp::SendError::BufferFull) if capacity < len => {
                 return Err(DnsError::BufferTooSmall)
             }
-            // The previous datagram is still queued (waiting for ARP, say): try again at
-            // the next resend.
+            // The previous datagram is still queued: try again at the next resend.
             Err(udp::SendError::BufferFull) => {}
         }
         query.sends = query.sends.saturating_add(1);
