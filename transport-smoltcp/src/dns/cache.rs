@@ -21,7 +21,7 @@ pub(crate) struct Cache<const ENTRIES: usize, const NAME: usize> {
 
 /// `host` without a trailing dot, if it fits a slot.
 fn key<const NAME: usize>(host: &str) -> Option<&[u8]> {
-    let bare = host.strip_suffix('.').unwrap_or(host).as_bytes();
+    let bare = super::wire::bare_host(host);
     (!bare.is_empty() && bare.len() <= NAME && bare.len() <= usize::from(u8::MAX)).then_some(bare)
 }
 

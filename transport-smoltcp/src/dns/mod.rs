@@ -11,7 +11,7 @@
 //! says "failed" for a name that does not exist, a server failure and a garbled answer
 //! alike, so a cache over it must guess a lifetime, and a device in the field cannot tell
 //! a misconfigured name from a DNS outage. This resolver is written over a UDP socket
-//! instead, for a small price in code (see the crate's footprint notes): it honours TTLs,
+//! instead, for a small price in code (see Cost below): it honours TTLs,
 //! and reports each failure distinctly ([`DnsError`], mapped onto core's
 //! [`DnsFailure`]). Its answer parser
 //! ([`wire::parse_answer`]) reads hostile input (compression loops, pointers out of range,
@@ -45,13 +45,22 @@
 //!   No answer, SERVFAIL, a malformed or an unmatched answer is retried within the export,
 //!   like any transient transport failure.
 //!
-//! ## Memory
+//! ## Cost
 //!
 //! The resolver keeps no message buffer: the query is written into the UDP socket's
 //! transmit buffer and the answer parsed in place in its receive buffer. Give the socket
 //! room for one 512-byte datagram each way (smoltcp drops a datagram that does not fit,
-//! which then looks like no answer). `size_of::<DnsResolver>()` is the cache
-//! (`ENTRIES * (NAME + 32)` bytes or so) plus about 80 bytes of state.
+//! which then looks like no answer).
+//!
+//! Measured on `thumbv7em-none-eabihf` (Cortex-M4F, opt-level z, fat LTO) by
+//! `scripts/dns-footprint.sh`: one `firmware::export_once` to a host name through a
+//! `DnsResolver` takes 7,296 bytes more code than the same export to an IP literal without
+//! the `dns` feature. About 2.4 KB of that is smoltcp's UDP socket and its interface paths;
+//! the rest is this module (resolver, parser, cache). `size_of::<DnsResolver>()` there:
+//! 272 bytes with the default cache (2 names of up to 64 bytes), 144 for `<1, 32>`, 464 for
+//! `<4, 64>`: the cache is `ENTRIES * (NAME + 32)` bytes or so, the rest about 80 bytes of
+//! state. The UDP socket's buffers (two 512-byte payloads and their packet metadata) are
+//! the caller's.
 //!
 //! ## Example
 //!

@@ -185,16 +185,29 @@ impl From<Malformed> for AnswerError {
     }
 }
 
+/// `host`'s bytes without one trailing dot.
+pub(crate) fn bare_host(host: &str) -> &[u8] {
+    match host.as_bytes().split_last() {
+        Some((b'.', rest)) => rest,
+        _ => host.as_bytes(),
+    }
+}
+
+/// The labels of a host name in text form.
+fn host_labels(bare: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bare.split(|&b| b == b'.')
+}
+
 /// Check that `host` can be asked for; returns its length without a trailing dot.
 pub fn check_host(host: &str) -> Result<usize, NameError> {
-    let bare = host.strip_suffix('.').unwrap_or(host);
+    let bare = bare_host(host);
     if bare.is_empty() {
         return Err(NameError::Empty);
     }
     if bare.len() > MAX_HOST_LEN {
         return Err(NameError::TooLong);
     }
-    for label in bare.split('.') {
+    for label in host_labels(bare) {
         if label.is_empty() {
             return Err(NameError::EmptyLabel);
         }
@@ -202,8 +215,8 @@ pub fn check_host(host: &str) -> Result<usize, NameError> {
             return Err(NameError::LabelTooLong);
         }
         if !label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(NameError::BadCharacter);
         }
@@ -218,22 +231,31 @@ pub fn write_query(buf: &mut [u8], question: &Question<'_>) -> Result<usize, Nam
     let Some(out) = buf.get_mut(..len) else {
         return Err(NameError::BufferTooSmall);
     };
-    let (header, rest) = out.split_at_mut(HEADER_LEN);
-    header.copy_from_slice(&[0; HEADER_LEN]);
-    header[0..2].copy_from_slice(&question.id.to_be_bytes());
-    header[2..4].copy_from_slice(&FLAG_RD.to_be_bytes());
-    header[4..6].copy_from_slice(&1u16.to_be_bytes());
-    let (name, tail) = rest.split_at_mut(host_len + 2);
+    // The header, the name's labels (each 1..=63 bytes, checked above) and the root, the
+    // type and the class: exactly `len` bytes.
+    let [id, flags, counts] = [
+        question.id.to_be_bytes(),
+        FLAG_RD.to_be_bytes(),
+        1u16.to_be_bytes(),
+    ];
     let mut at = 0;
-    for label in question.host[..host_len].split('.') {
-        // check_host bounds every label to 1..=63 bytes and the name to the buffer.
-        name[at] = label.len() as u8;
-        name[at + 1..at + 1 + label.len()].copy_from_slice(label.as_bytes());
-        at += 1 + label.len();
+    let mut put = |bytes: &[u8]| {
+        if let Some(dest) = out.get_mut(at..at + bytes.len()) {
+            dest.copy_from_slice(bytes);
+        }
+        at += bytes.len();
+    };
+    put(&id);
+    put(&flags);
+    put(&counts);
+    put(&[0; 6]);
+    for label in host_labels(bare_host(question.host)) {
+        put(&[label.len() as u8]);
+        put(label);
     }
-    name[at] = 0;
-    tail[0..2].copy_from_slice(&question.record_type.code().to_be_bytes());
-    tail[2..4].copy_from_slice(&CLASS_IN.to_be_bytes());
+    put(&[0]);
+    put(&question.record_type.code().to_be_bytes());
+    put(&CLASS_IN.to_be_bytes());
     Ok(len)
 }
 
@@ -330,11 +352,10 @@ impl<'m> Labels<'m> {
 /// Whether the name at `at` is `host` (ASCII case ignored, trailing dot optional).
 fn name_is_host(msg: &[u8], at: usize, host: &str) -> Result<bool, Malformed> {
     let mut labels = Labels::new(msg, at);
-    let bare = host.strip_suffix('.').unwrap_or(host);
     let mut same = true;
-    for want in bare.split('.') {
+    for want in host_labels(bare_host(host)) {
         match labels.next_label()? {
-            Some(got) if same => same = got.eq_ignore_ascii_case(want.as_bytes()),
+            Some(got) if same => same = got.eq_ignore_ascii_case(want),
             Some(_) => {}
             None => return Ok(false),
         }
