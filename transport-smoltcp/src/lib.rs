@@ -134,7 +134,7 @@
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
 //! smoltcp's logging (smoltcp refuses both at once); `defmt` also derives `defmt::Format`.
-//! `dns` adds the `dns` module (host names; smoltcp's `socket-udp`): 7.3 KB of code and
+//! `dns` adds the `dns` module (host names; smoltcp's `socket-udp`): 7.1 KB of code and
 //! 272 bytes of RAM plus the UDP socket's buffers on a Cortex-M4 (see that module's docs),
 //! which a firmware that exports to an address does not link.
 #![no_std]

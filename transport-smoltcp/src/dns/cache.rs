@@ -6,10 +6,11 @@ use smoltcp::wire::IpAddress;
 
 #[derive(Copy, Clone, Debug)]
 struct Entry<const NAME: usize> {
-    /// The name, lowercased, without a trailing dot; `len == 0` marks a free slot.
+    /// The name, lowercased, without a trailing dot (`len` bytes of it).
     name: [u8; NAME],
     len: u8,
-    address: IpAddress,
+    /// `None` marks a free slot.
+    address: Option<IpAddress>,
     expires: Instant,
 }
 
@@ -31,7 +32,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
             entries: [Entry {
                 name: [0; NAME],
                 len: 0,
-                address: IpAddress::Ipv4(smoltcp::wire::Ipv4Address::UNSPECIFIED),
+                address: None,
                 expires: Instant(0),
             }; ENTRIES],
         }
@@ -39,7 +40,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
 
     fn find(&self, name: &[u8]) -> Option<usize> {
         self.entries.iter().position(|e| {
-            e.len != 0
+            e.address.is_some()
                 && e.name
                     .get(..usize::from(e.len))
                     .is_some_and(|n| n.eq_ignore_ascii_case(name))
@@ -49,7 +50,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
     /// The address of `host` if cached and not expired at `now`.
     pub(crate) fn get(&self, host: &str, now: Instant) -> Option<IpAddress> {
         let slot = self.entries.get(self.find(key::<NAME>(host)?)?)?;
-        (now < slot.expires).then_some(slot.address)
+        slot.address.filter(|_| now < slot.expires)
     }
 
     /// Keep `address` for `host` for `ttl_ms` from `now`: in its own slot if cached, else a
@@ -66,7 +67,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
         let slot = self.find(name).or_else(|| {
             let mut best: Option<(usize, Instant)> = None;
             for (i, e) in self.entries.iter().enumerate() {
-                let free_at = if e.len == 0 || e.expires <= now {
+                let free_at = if e.address.is_none() || e.expires <= now {
                     Instant(0)
                 } else {
                     e.expires
@@ -86,7 +87,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
         dest.copy_from_slice(name);
         dest.make_ascii_lowercase();
         entry.len = name.len() as u8;
-        entry.address = address;
+        entry.address = Some(address);
         entry.expires = now.add_millis(ttl_ms);
     }
 
@@ -94,7 +95,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
     pub(crate) fn remove(&mut self, host: &str) {
         if let Some(i) = key::<NAME>(host).and_then(|name| self.find(name)) {
             if let Some(e) = self.entries.get_mut(i) {
-                e.len = 0;
+                e.address = None;
             }
         }
     }
@@ -102,7 +103,7 @@ impl<const ENTRIES: usize, const NAME: usize> Cache<ENTRIES, NAME> {
     /// Forget everything.
     pub(crate) fn clear(&mut self) {
         for e in &mut self.entries {
-            e.len = 0;
+            e.address = None;
         }
     }
 }
