@@ -568,16 +568,18 @@ impl<const ENTRIES: usize, const NAME: usize> Resolve for DnsResolver<ENTRIES, N
 }
 
 /// Whether the interface has an IPv4 address, and a routable (not link-local) IPv6 one.
+/// A family this build lacks (`proto-ipv4`, `proto-ipv6`) has no variant to match, so it
+/// stays `false` and is never asked for.
 fn address_families(iface: &Interface) -> (bool, bool) {
-    let mut v4 = false;
-    let mut v6 = false;
-    for cidr in iface.ip_addrs() {
-        match cidr.address() {
-            IpAddress::Ipv4(_) => v4 = true,
-            IpAddress::Ipv6(a) => v6 |= !a.is_unicast_link_local(),
-        }
-    }
-    (v4, v6)
+    iface
+        .ip_addrs()
+        .iter()
+        .fold((false, false), |found, cidr| match cidr.address() {
+            #[cfg(feature = "proto-ipv4")]
+            IpAddress::Ipv4(_) => (true, found.1),
+            #[cfg(feature = "proto-ipv6")]
+            IpAddress::Ipv6(a) => (found.0, found.1 || !a.is_unicast_link_local()),
+        })
 }
 
 fn fnv1a(s: &str) -> u32 {

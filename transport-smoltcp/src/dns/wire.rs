@@ -167,7 +167,7 @@ pub enum AnswerError {
     /// The name does not exist (RCODE 3, NXDOMAIN).
     NameNotFound,
     /// The name exists but has no record of the asked type (NODATA), or the records are
-    /// for other names.
+    /// for other names, or this build lacks the asked type's address family.
     NoAddress,
     /// RCODE 2, SERVFAIL.
     ServerFailure,
@@ -508,8 +508,10 @@ fn find_address(
                 let data = msg
                     .get(record.data..record.data + record.data_len)
                     .ok_or(Malformed::RecordOutsideMessage)?;
+                // The walk above checked the length, so `None` means this build lacks the
+                // asked family (`proto-ipv4`, `proto-ipv6`).
                 let address =
-                    address_from(question.record_type, data).ok_or(Malformed::AddressLength)?;
+                    address_from(question.record_type, data).ok_or(AnswerError::NoAddress)?;
                 return Ok(Answer {
                     address,
                     ttl: ttl.min(record.ttl),
@@ -528,15 +530,22 @@ fn find_address(
     Err(Malformed::CnameChainTooLong.into())
 }
 
+/// The address an A or AAAA record's data holds, or `None` when its length is wrong or its
+/// family is not built (`proto-ipv4`, `proto-ipv6`).
 fn address_from(record_type: RecordType, data: &[u8]) -> Option<IpAddress> {
     match record_type {
+        #[cfg(feature = "proto-ipv4")]
         RecordType::A => {
             let octets: [u8; 4] = data.try_into().ok()?;
             Some(IpAddress::Ipv4(octets.into()))
         }
+        #[cfg(feature = "proto-ipv6")]
         RecordType::Aaaa => {
             let octets: [u8; 16] = data.try_into().ok()?;
             Some(IpAddress::Ipv6(octets.into()))
         }
+        // Only reachable in a single-family build.
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }
