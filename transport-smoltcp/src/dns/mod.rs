@@ -34,7 +34,8 @@
 //!   If only such answers came by the deadline, the error says so
 //!   ([`DnsError::Unmatched`]).
 //! - A dual-stack interface asks for A first, then AAAA if the name has no A record; an
-//!   IPv6-only one asks for AAAA only. Link-local IPv6 addresses do not count.
+//!   IPv6-only one asks for AAAA only. Link-local IPv6 addresses do not count. A build with
+//!   one address family (`proto-ipv4` or `proto-ipv6` alone) asks only for its own.
 //! - Messages are classic 512-byte DNS over UDP: no EDNS, no TCP fallback; a truncated
 //!   answer is [`DnsError::Truncated`].
 //! - Negative answers are not cached. A name that does not exist (NXDOMAIN) or has no
