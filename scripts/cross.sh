@@ -13,7 +13,8 @@
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
 # -Zbuild-std). Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
-# configuration on the host.
+# configuration on the host. What `dns` costs in code and RAM is a part of the footprint
+# report (scripts/footprint.sh, firmware-dns).
 #
 #   scripts/cross.sh [target...]
 set -euo pipefail

@@ -134,9 +134,11 @@
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
 //! smoltcp's logging (smoltcp refuses both at once); `defmt` also derives `defmt::Format`.
-//! `dns` adds the `dns` module (host names; smoltcp's `socket-udp`): 7.1 KB of code and
-//! 272 bytes of RAM plus the UDP socket's buffers on a Cortex-M4 (see that module's docs),
-//! which a firmware that exports to an address does not link.
+//! `proto-ipv4`, `proto-ipv6`, `medium-ethernet` and `medium-ip` (all on by default) pass
+//! through to smoltcp; a firmware names only what it uses. `dns` adds the `dns` module
+//! (host names; smoltcp's `socket-udp`): 6.1 KB of code and 216 bytes of RAM plus the UDP
+//! socket's buffers on a Cortex-M4F, IPv4-only (see that module's docs), which a firmware
+//! that exports to an address does not link.
 #![no_std]
 #![forbid(unsafe_code)]
 // docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
