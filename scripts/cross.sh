@@ -4,15 +4,17 @@
 #
 #   otlp-embedded          defmt, critical-section, embedded-nal
 #   otlp-embedded-smoltcp  defmt (default features: IPv4 and IPv6, both media), and an
-#                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet)
+#                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
+#                          again with `dns` (the resolver and smoltcp's UDP socket)
 #   otlp-embedded-tls      defmt
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
-# -Zbuild-std). Also runs transport-smoltcp's resolver tests in the IPv4-only configuration
-# on the host.
+# -Zbuild-std). Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
+# configuration on the host. What `dns` costs in code and RAM is a part of the footprint
+# report (scripts/footprint.sh, firmware-dns).
 #
 #   scripts/cross.sh [target...]
 set -euo pipefail
@@ -41,13 +43,23 @@ for target in "${targets[@]}"; do
         --features proto-ipv4,medium-ethernet; then
         failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet")
     fi
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-smoltcp --features defmt,dns; then
+        failed+=("$target: otlp-embedded-smoltcp with dns")
+    fi
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
+        --features proto-ipv4,medium-ethernet,dns; then
+        failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet with dns")
+    fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done
 
-# The IPv4-only resolver on the host: IPv6 literals refused, IPv4 ones parsed.
+# The IPv4-only resolver on the host: IPv6 literals refused, IPv4 ones parsed, an AAAA
+# answer without an address to give.
 if ! CARGO_TARGET_DIR="$PWD/target" cargo test -q -p otlp-embedded-smoltcp --no-default-features \
-    --features proto-ipv4,medium-ethernet --test resolve; then
-    failed+=("host: otlp-embedded-smoltcp IPv4-only resolver tests")
+    --features proto-ipv4,medium-ethernet,dns --test resolve --test dns_wire; then
+    failed+=("host: otlp-embedded-smoltcp IPv4-only resolver and DNS wire tests")
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

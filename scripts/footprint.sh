@@ -14,7 +14,10 @@
 #
 # each beside its target and beside the previous figure from docs/footprint-baseline.tsv.
 # On Cortex-M4F it also builds firmware-smoltcp (IPv4-only Ethernet) and, for comparison,
-# the same with transport-smoltcp's default features, and prints smoltcp's bytes.
+# the same with transport-smoltcp's default features, and prints smoltcp's bytes; and
+# firmware-dns without and with transport-smoltcp's `dns` feature (one export to an IP
+# literal, and to a host name through the DNS resolver), and prints what host names cost:
+# code, static RAM, stack and the resolver's size.
 #
 # Then the emulated board's whole image (examples/firmware-qemu: library, smoltcp, the
 # LAN9118 driver and the program, as scripts/qemu-board.sh boots it): its flash, RAM and
@@ -23,9 +26,10 @@
 # target/qemu-board/figures.tsv (the board is not booted again here).
 #
 # Fails when a build fails, an image does not exit 0, `core::fmt` is linked into
-# firmware-min (FOOTPRINT_ALLOW_FMT=1 reports it without failing), or the IPv4-only smoltcp
-# image links IPv6 code. FOOTPRINT_UPDATE=1 rewrites docs/footprint-baseline.tsv with this
-# run's figures (commit it with the change that moved them).
+# firmware-min (FOOTPRINT_ALLOW_FMT=1 reports it without failing), the IPv4-only smoltcp
+# image links IPv6 code, or firmware-dns without `dns` links UDP or DNS code.
+# FOOTPRINT_UPDATE=1 rewrites docs/footprint-baseline.tsv with this run's figures (commit
+# it with the change that moved them).
 #
 # Needs: the target compiler (../shared/tools/target-rustc.sh), Debian's lld,
 # qemu-system-arm, binutils (size, nm) and binutils-arm-none-eabi (objdump for ARM).
@@ -197,6 +201,8 @@ done
 m4=thumbv7em-none-eabihf
 dir="$work/$m4"
 cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-smoltcp" "$dir/firmware-smoltcp-ipv4"
+# firmware-dns was built with the bins above, without `dns`: the export to an IP literal.
+cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-dns" "$dir/firmware-dns-literal"
 build "$m4" --features smoltcp-default --bin firmware-smoltcp
 cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-smoltcp" "$dir/firmware-smoltcp-default"
 for variant in ipv4 default; do
@@ -211,6 +217,34 @@ done
 record "$m4" ram_per_series_k9 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k9)"
 record "$m4" ram_per_series_k34 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k34)"
 ipv6_symbols=$(nm -C "$dir/firmware-smoltcp-ipv4" | grep -ciE 'ipv6|icmpv6|ndisc|sixlowpan' || true)
+
+# Host names on Cortex-M4F: firmware-dns with `dns` (by name) against the build above.
+build "$m4" --features dns --bin firmware-dns
+cp "$CARGO_TARGET_DIR/$m4/firmware/firmware-dns" "$dir/firmware-dns-name"
+# crate_bytes GROUPS CRATE: one crate's code and read-only data, from `groups` output.
+crate_bytes() { awk -F'\t' -v c="$2" '$1 == c { v = $2 } END { print v + 0 }' "$1"; }
+static_ram() { echo $(( $(section "$1" .data) + $(section "$1" .bss) )); }
+for variant in literal name; do
+    image="$dir/firmware-dns-$variant"
+    boot "$m4" "$image" "$dir/dns-$variant.log"
+    groups "$image" >"$dir/dns-$variant.groups"
+    record "$m4" "dns_$variant:text_rodata" "$(text_rodata "$image")"
+    record "$m4" "dns_$variant:static_ram" "$(static_ram "$image")"
+    record "$m4" "dns_$variant:stack" "$(printed "$dir/dns-$variant.log" stack.export)"
+done
+dns_cost=$(( $(text_rodata "$dir/firmware-dns-name") - $(text_rodata "$dir/firmware-dns-literal") ))
+record "$m4" dns_cost "$dns_cost"
+# smoltcp's share is its own symbols; the resolver's code is mostly inlined into the
+# program's main by LTO, so it is the rest rather than a crate's symbols.
+dns_smoltcp=$(( $(crate_bytes "$dir/dns-name.groups" smoltcp) - $(crate_bytes "$dir/dns-literal.groups" smoltcp) ))
+record "$m4" dns_cost:smoltcp "$dns_smoltcp"
+record "$m4" dns_cost:rest $(( dns_cost - dns_smoltcp ))
+record "$m4" dns_cost:static_ram $(( $(static_ram "$dir/firmware-dns-name") - $(static_ram "$dir/firmware-dns-literal") ))
+for shape in 2x64 1x32 4x64; do
+    record "$m4" "dns_resolver_$shape" "$(printed "$dir/dns-name.log" "dns.resolver_$shape")"
+done
+# Without `dns` nothing of UDP or the resolver may be linked.
+dns_symbols=$(nm -C "$dir/firmware-dns-literal" | grep -cE 'smoltcp::socket::udp|otlp_embedded_smoltcp::dns::' || true)
 
 # The emulated board's image, built where scripts/qemu-board.sh builds it, and the figures
 # of the last board run if that run booted this very image.
@@ -358,6 +392,30 @@ verdict() {
     echo
     echo "IPv6 symbols in the IPv4-only image: $ipv6_symbols."
     echo
+    echo "### Host names on Cortex-M4F (firmware-dns: one export over smoltcp, IPv4-only"
+    echo "Ethernet, to a collector that never answers, so that it ends at its 5 s deadline)"
+    echo
+    echo "Built without transport-smoltcp's \`dns\` (host \`10.0.0.2\`, \`IpLiteral\`) and with it"
+    echo "(host \`otlp.vendor.example\`, \`DnsResolver\` over a UDP socket with one 512-byte"
+    echo "datagram each way); the difference is what host names cost. smoltcp's share is its"
+    echo "symbols' growth; fat LTO inlines most of the resolver into the program's \`main\`."
+    echo
+    echo "| figure | bytes | previous | change | target |"
+    echo "|---|---:|---:|---:|---|"
+    row "**DNS adds** (.text + .rodata, by name − by literal)" "$m4" dns_cost
+    row "&nbsp;&nbsp;in \`smoltcp\` (UDP socket, its interface paths)" "$m4" dns_cost:smoltcp
+    row "&nbsp;&nbsp;the rest: resolver, answer parser, cache (mostly inlined into main)" "$m4" dns_cost:rest
+    row "image .text + .rodata, by literal" "$m4" dns_literal:text_rodata
+    row "image .text + .rodata, by name" "$m4" dns_name:text_rodata
+    row "static RAM added (.data + .bss: the UDP socket's buffers)" "$m4" dns_cost:static_ram
+    row "stack high-water, by literal" "$m4" dns_literal:stack
+    row "stack high-water, by name (the resolver lives in main's frame)" "$m4" dns_name:stack
+    row "\`size_of::<DnsResolver>()\` (cache of 2 names up to 64 bytes)" "$m4" dns_resolver_2x64
+    row "\`size_of::<DnsResolver<1, 32>>()\`" "$m4" dns_resolver_1x32
+    row "\`size_of::<DnsResolver<4, 64>>()\`" "$m4" dns_resolver_4x64
+    echo
+    echo "UDP or DNS symbols in the image without \`dns\`: $dns_symbols."
+
     echo "### The emulated board's whole image (examples/firmware-qemu, Cortex-M4F, QEMU mps2-an386)"
     echo
     echo "What \`bash scripts/qemu-board.sh\` boots: the library, transport-smoltcp and smoltcp"
@@ -450,6 +508,10 @@ fi
 status=0
 if [ "$ipv6_symbols" -ne 0 ]; then
     echo "footprint: FAILED: the IPv4-only smoltcp image links $ipv6_symbols IPv6 symbols" >&2
+    status=1
+fi
+if [ "$dns_symbols" -ne 0 ]; then
+    echo "footprint: FAILED: firmware-dns without \`dns\` links $dns_symbols UDP or DNS symbols" >&2
     status=1
 fi
 if [ "$fmt_found" -ne 0 ]; then

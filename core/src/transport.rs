@@ -78,6 +78,40 @@ pub enum TlsFailure {
     Other,
 }
 
+/// Why a DNS lookup gave no address, for transports that resolve names themselves.
+///
+/// [`ExchangeError::is_transient`](crate::http::ExchangeError::is_transient) retries the
+/// failures that another query seconds later may not meet (no answer, a server failure,
+/// a garbled or unmatched answer) and not the answers a server gave on purpose (the name
+/// does not exist, has no address, the query was refused or its answer does not fit a UDP
+/// message) nor configuration errors; the data is kept for the next export either way.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DnsFailure {
+    /// The name does not exist (NXDOMAIN).
+    NameNotFound,
+    /// The name exists but has no address of the kinds asked for (NODATA).
+    NoAddress,
+    /// No answer arrived before the deadline.
+    Timeout,
+    /// Only answers that were not for this query arrived (wrong id, question or source).
+    UnmatchedAnswers,
+    /// The server could not answer (SERVFAIL).
+    ServerFailure,
+    /// The server refused or could not parse the query (REFUSED, NOTIMP, FORMERR, ...).
+    Refused,
+    /// The answer was truncated (TC): it does not fit a UDP message, and TCP is not tried.
+    Truncated,
+    /// The answer does not follow the DNS message format.
+    Malformed,
+    /// The host is not a valid DNS name (empty or over-long label, name over 253 bytes,
+    /// a character outside letters, digits, `-` and `_`).
+    InvalidName,
+    /// No DNS server is configured.
+    NoServer,
+}
+
 /// What went wrong below HTTP. Small and `Copy` so that it can be kept as a last error.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -95,6 +129,8 @@ pub enum TransportError {
     Tls(TlsFailure),
     /// The transport has no free socket or local port to open a connection with.
     Exhausted,
+    /// The transport's DNS lookup of the host failed.
+    Dns(DnsFailure),
 }
 
 impl core::fmt::Display for TransportError {
@@ -108,7 +144,25 @@ impl core::fmt::Display for TransportError {
             }
             TransportError::Tls(t) => write!(f, "tls failure: {t:?}"),
             TransportError::Exhausted => f.write_str("no free socket or local port"),
+            TransportError::Dns(d) => write!(f, "dns lookup failed: {d}"),
         }
+    }
+}
+
+impl core::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DnsFailure::NameNotFound => "name does not exist (NXDOMAIN)",
+            DnsFailure::NoAddress => "name has no address record",
+            DnsFailure::Timeout => "no answer before the deadline",
+            DnsFailure::UnmatchedAnswers => "only answers not matching the query arrived",
+            DnsFailure::ServerFailure => "server failure (SERVFAIL)",
+            DnsFailure::Refused => "server refused the query",
+            DnsFailure::Truncated => "answer truncated (does not fit UDP)",
+            DnsFailure::Malformed => "malformed answer",
+            DnsFailure::InvalidName => "host is not a valid DNS name",
+            DnsFailure::NoServer => "no DNS server configured",
+        })
     }
 }
 

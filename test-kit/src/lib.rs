@@ -1,6 +1,6 @@
 //! Test tooling for otlp-embedded, never published: the misbehaving OTLP/HTTP sink that
 //! the tests, the benches and the demo send to, the one function that turns decoded
-//! requests into totals, and (feature `tls`) a throwaway test PKI.
+//! requests into totals, a scripted DNS server, and (feature `tls`) a throwaway test PKI.
 //!
 //! - [`sink`]: [`Sink`], a local OTLP/HTTP receiver that decodes what it gets and can
 //!   misbehave on purpose (idle closes, resets, 429/503 with `Retry-After`, trickling,
@@ -8,6 +8,10 @@
 //!   (`SinkOptions::tls`).
 //! - [`totals`](mod@totals): [`totals()`], totals per series over decoded
 //!   `ExportMetricsServiceRequest`s; the sink, the demo and the tests all count with it.
+//! - [`dns`]: a scripted DNS server for the resolver tests, answering from a small zone or
+//!   misbehaving on purpose (silence, NXDOMAIN, SERVFAIL, truncation, cut or looping
+//!   records, wrong ids); [`dns::respond`] for in-memory tests, [`dns::UdpResponder`] on a
+//!   kernel UDP socket.
 //! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
 //!   made at run time with rcgen.
 //!
@@ -21,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dns;
 pub mod sink;
 #[cfg(feature = "tls")]
 pub mod test_pki;

@@ -15,9 +15,18 @@
 //! `firmware::export_once_with`, trusting the test CA only, and once trusting another CA.
 //! Each test has its own namespace (`otlp-tap-<pid>-<tag>`), so they can run at once.
 //!
-//! Needs root, `/dev/net/tun` and the `ip` tool (Debian: `apt-get install -y iproute2`).
-//! Without them the test prints one `SKIP:` line and passes, unless `OTLP_REQUIRE_TAP=1`,
-//! which makes a missing prerequisite a failure.
+//! Two more export to the host name `collector.test`, resolved by the firmware DNS resolver
+//! (`otlp_embedded_smoltcp::dns`) over smoltcp UDP: one asks a real `dnsmasq` that the test
+//! starts on the kernel side (its own flags, no system configuration, killed by its process
+//! id), the other a scripted UDP responder in the test (`otlp_embedded_test_kit::dns`) that
+//! answers with each fault dnsmasq never sends: NXDOMAIN, truncated, refused, records for
+//! another name, cut short, a compression loop, a huge count, SERVFAIL, a wrong id, a wrong
+//! question, silence.
+//!
+//! Needs root, `/dev/net/tun` and the `ip` tool (Debian: `apt-get install -y iproute2`),
+//! and `dnsmasq` for the DNS test (Debian: `dnsmasq-base`). Without them the test prints one
+//! `SKIP:` line and passes, unless `OTLP_REQUIRE_TAP=1`, which makes a missing prerequisite
+//! a failure.
 
 use std::collections::BTreeMap;
 use std::os::fd::AsRawFd;
@@ -32,17 +41,20 @@ use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
+use otlp_embedded::transport::{Connect, DnsFailure, Endpoint, Scheme, TlsFailure, TransportError};
+use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch};
+use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver};
 use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
-use otlp_embedded_smoltcp::{smol_instant, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Resolve, TcpClient};
 use otlp_embedded_std::StdClock;
+use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_test_kit::test_pki::TestPki;
 use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
 use rand_core::OsRng;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Medium, TunTapInterface};
-use smoltcp::socket::tcp;
+use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
 const CHILD_ENV: &str = "OTLP_TAP_CHILD";
@@ -52,6 +64,10 @@ const PORT: u16 = 4318;
 /// The DNS name in the TLS sink's certificate: embedded-tls checks DNS names only, so the
 /// client connects to the IP and checks this name.
 const TLS_NAME: &str = "sink.test";
+/// The collector's host name in the DNS tests.
+const DNS_NAME: &str = "collector.test";
+/// The kernel side's address, where the DNS server listens.
+const KERNEL_IP: IpAddress = IpAddress::v4(192, 168, 69, 100);
 /// The child's whole run is bounded by this.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -73,16 +89,41 @@ fn firmware_tls_exports_to_the_kernel_over_tap() {
     );
 }
 
+#[test]
+fn smoltcp_resolves_the_collector_with_dnsmasq_over_tap() {
+    run_in_namespace_needing(
+        "smoltcp_resolves_the_collector_with_dnsmasq_over_tap",
+        "dns",
+        dnsmasq_in_namespace,
+        &["dnsmasq"],
+    );
+}
+
+#[test]
+fn smoltcp_dns_faults_keep_the_data_over_tap() {
+    run_in_namespace(
+        "smoltcp_dns_faults_keep_the_data_over_tap",
+        "dnsfault",
+        dns_faults_in_namespace,
+    );
+}
+
 /// In the parent: make the namespace `otlp-tap-<pid>-<tag>`, run test `test_name` of this
 /// binary in it, print its `tap: ` lines, delete the namespace, and fail if the body
 /// failed. In the child (inside the namespace): run `body`.
 fn run_in_namespace(test_name: &str, tag: &str, body: fn()) {
+    run_in_namespace_needing(test_name, tag, body, &[]);
+}
+
+/// [`run_in_namespace`] for a body that also runs `programs` (such as `dnsmasq`): a
+/// missing one is a missing prerequisite.
+fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[&str]) {
     if std::env::var_os(CHILD_ENV).is_some() {
         body();
         return;
     }
     let required = std::env::var("OTLP_REQUIRE_TAP").is_ok_and(|v| v == "1");
-    if let Err(why) = prerequisites() {
+    if let Err(why) = prerequisites().and_then(|()| installed(programs)) {
         assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
         println!("SKIP: smoltcp TAP test ({tag}): {why}");
         return;
@@ -159,6 +200,21 @@ fn prerequisites() -> Result<(), String> {
         Ok(o) if o.status.success() => Ok(()),
         _ => Err("no `ip` tool (apt-get install -y iproute2)".into()),
     }
+}
+
+/// Whether each of `programs` runs (`--version`).
+fn installed(programs: &[&str]) -> Result<(), String> {
+    for program in programs {
+        match Command::new(program).arg("--version").output() {
+            Ok(o) if o.status.success() => {}
+            _ => {
+                return Err(format!(
+                    "no `{program}` (Debian: apt-get install -y {program}-base or {program})"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -291,12 +347,13 @@ fn new_meter() -> Meter {
     }
 }
 
-/// smoltcp on `tap0` at 192.168.69.1, one TCP socket.
+/// smoltcp on `tap0` at 192.168.69.1, one TCP socket and one UDP socket (for DNS).
 struct Net {
     device: TunTapInterface,
     iface: Interface,
     sockets: SocketSet<'static>,
     handle: SocketHandle,
+    udp: SocketHandle,
     client: TcpClient,
     clock: StdClock,
 }
@@ -316,12 +373,19 @@ impl Net {
             tcp::SocketBuffer::new(vec![0u8; 4096]),
             tcp::SocketBuffer::new(vec![0u8; 4096]),
         ));
-        let client: TcpClient = TcpClient::new(handle, std::process::id() as u16);
+        // Room for one classic 512-byte DNS datagram each way, and a spare.
+        let udp = sockets.add(udp::Socket::new(
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
+            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
+        ));
+        let client: TcpClient =
+            TcpClient::new(handle, DeviceSeed::new(u64::from(std::process::id())));
         Net {
             device,
             iface,
             sockets,
             handle,
+            udp,
             client,
             clock,
         }
@@ -340,6 +404,14 @@ impl Net {
     fn stack(
         &mut self,
     ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant)> {
+        self.stack_with(IpLiteral)
+    }
+
+    /// The borrowed stack for one export, resolving hosts with `resolver`.
+    fn stack_with<R: Resolve>(
+        &mut self,
+        resolver: R,
+    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant), R> {
         let idle = self.idle();
         Stack {
             client: &mut self.client,
@@ -348,6 +420,7 @@ impl Net {
             sockets: &mut self.sockets,
             clock: &self.clock,
             idle,
+            resolver,
         }
     }
 
@@ -661,6 +734,420 @@ fn tls_in_namespace() {
         rounds,
         stats.connections_accepted,
         reports.iter().map(|r| r.bytes_sent).sum::<u64>()
+    );
+    println!("tap: done");
+}
+
+// ------------------------------------------------------------------ DNS
+
+/// The plain sink on the kernel side, as the first test uses it.
+fn plain_sink() -> Sink {
+    Sink::start_with(SinkOptions {
+        bind: KERNEL_ADDR.parse().unwrap(),
+        port: PORT,
+        idle_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(10),
+        max_connections: 4,
+        ..SinkOptions::default()
+    })
+    .expect("sink on the namespace's TAP address")
+}
+
+/// The error an export reports for a DNS failure of its first request.
+fn dns_error(failure: DnsFailure) -> Option<ExportError> {
+    Some(ExportError {
+        request: 0,
+        kind: ExportErrorKind::Exchange(ExchangeError::Connect(TransportError::Dns(failure))),
+    })
+}
+
+/// dnsmasq on the kernel side of the TAP device, started by the test with its own flags
+/// and ended by its process id.
+struct Dnsmasq {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Dnsmasq {
+    /// Start dnsmasq on 192.168.69.100:53 only, without the system's configuration, hosts
+    /// file or upstream servers, with `records` flags, and wait (at most 5 s) until it
+    /// answers.
+    fn start(records: &[String]) -> Dnsmasq {
+        let dir = std::env::temp_dir().join(format!("otlp-tap-dnsmasq-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dnsmasq scratch directory");
+        let log = std::fs::File::create(dir.join("dnsmasq.log")).expect("dnsmasq log");
+        let child = Command::new("dnsmasq")
+            .args([
+                "--keep-in-foreground".to_string(),
+                "--conf-file=/dev/null".into(),
+                "--no-resolv".into(),
+                "--no-hosts".into(),
+                "--no-poll".into(),
+                "--bind-interfaces".into(),
+                format!("--listen-address={KERNEL_ADDR}"),
+                "--port=53".into(),
+                format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
+                "--log-facility=-".into(),
+                "--log-queries".into(),
+            ])
+            .args(records)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start dnsmasq");
+        let dnsmasq = Dnsmasq { child, dir };
+        dnsmasq.wait_until_answering();
+        dnsmasq
+    }
+
+    /// Ask for `ready.test` from the kernel side until an answer comes.
+    fn wait_until_answering(&self) {
+        use otlp_embedded_smoltcp::dns::wire::{write_query, Question, RecordType};
+        let socket = std::net::UdpSocket::bind((KERNEL_ADDR, 0)).expect("probe socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut query = [0u8; 64];
+        let question = Question {
+            id: 7,
+            host: "ready.test",
+            record_type: RecordType::A,
+        };
+        let len = write_query(&mut query, &question).unwrap();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            let _ = socket.send_to(&query[..len], (KERNEL_ADDR, 53));
+            let mut answer = [0u8; 512];
+            if socket.recv_from(&mut answer).is_ok() {
+                return;
+            }
+        }
+        panic!("dnsmasq did not answer within 5 s:\n{}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
+    }
+
+    /// A-record queries for `name` from the smoltcp side that dnsmasq logged.
+    fn queries(&self, name: &str) -> usize {
+        let line = format!("query[A] {name} from 192.168.69.1");
+        self.log().lines().filter(|l| l.contains(&line)).count()
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        // The child is dnsmasq itself (it does not fork in the foreground): kill it by its id.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Exports to `collector.test`, which dnsmasq resolves: exact totals, the answer cached
+/// for its TTL (one query for several exports), a name that does not exist keeping the
+/// data for the next export without a retry.
+fn dnsmasq_in_namespace() {
+    let sink = plain_sink();
+    let dnsmasq = Dnsmasq::start(&[
+        format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
+        // Every other name under .test does not exist (NXDOMAIN).
+        "--local=/test/".into(),
+        // Answers from configuration carry a TTL of 0 unless told otherwise.
+        "--local-ttl=60".into(),
+    ]);
+    let mut net = Net::new();
+    let mut dns: DnsResolver = DnsResolver::new(
+        net.udp,
+        DeviceSeed::new(u64::from(std::process::id())),
+        &[KERNEL_IP],
+    );
+    let mut meter = new_meter();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+
+    const MISSING: u64 = 3;
+    let rounds = 6u64;
+    let mut first_export_queries = 0;
+    for round in 0..rounds {
+        meter.record(round);
+        let mut config = exporter_config(Scheme::Http);
+        config.endpoint.host = if round == MISSING {
+            "missing.test"
+        } else {
+            DNS_NAME
+        };
+        if round == 5 {
+            // The cache is what saved the queries: without it, dnsmasq is asked again.
+            dns.clear_cache();
+        }
+        let started = std::time::Instant::now();
+        let report = export_once(
+            net.stack_with(&mut dns),
+            &mut meter.reg,
+            &mut snapshot,
+            &mut buffer,
+            config,
+            unix_now(),
+        );
+        println!(
+            "tap: dns export {round} to {}: {:?}, {} points, {} abandoned, {:?}, {:?}",
+            config.endpoint.host,
+            report.outcome,
+            report.points_sent,
+            report.points_abandoned,
+            report.first_error,
+            started.elapsed()
+        );
+        if round == MISSING {
+            assert_eq!(report.outcome, ExportOutcome::Failed, "{report:?}");
+            let missing = dns_error(DnsFailure::NameNotFound);
+            assert_eq!(report.first_error, missing, "{report:?}");
+            assert_eq!(report.last_error, missing, "{report:?}");
+            assert_eq!(dns.last_error(), Some(DnsError::NameNotFound));
+            assert_eq!(
+                (report.retries, report.bytes_sent, report.points_dropped),
+                (0, 0, 0),
+                "{report:?}"
+            );
+            assert_eq!(report.points_abandoned, ROUTES.len() + 1, "{report:?}");
+        } else {
+            assert_eq!(
+                report.outcome,
+                ExportOutcome::Success,
+                "export {round}: {report:?}"
+            );
+            assert_eq!(report.points_sent, ROUTES.len() + 1, "export {round}");
+            assert_eq!(report.retries, 0, "export {round}");
+            assert_eq!(dns.cached(DNS_NAME, net.clock.now()), Some(KERNEL_IP));
+        }
+        if round == 0 {
+            // One query, or two when the first datagram waited for ARP until the resend.
+            first_export_queries = dnsmasq.queries(DNS_NAME);
+            assert!((1..=2).contains(&first_export_queries), "{}", dnsmasq.log());
+        }
+        if round == 2 {
+            // Exports 1 and 2 asked nothing: the 60 s TTL was honoured.
+            assert_eq!(
+                dnsmasq.queries(DNS_NAME),
+                first_export_queries,
+                "{}",
+                dnsmasq.log()
+            );
+        }
+        net.settle(400, &format!("dns export {round}"));
+    }
+    assert_eq!(
+        dnsmasq.queries(DNS_NAME),
+        first_export_queries + 1,
+        "{}",
+        dnsmasq.log()
+    );
+    // NXDOMAIN is not retried within the export: one query.
+    assert_eq!(dnsmasq.queries("missing.test"), 1, "{}", dnsmasq.log());
+
+    // The export after the missing name carried its data: one point fewer per series.
+    check_totals(&sink, &meter, rounds - 1);
+    let stats = sink.stats();
+    assert_eq!(stats.requests_received, rounds - 1);
+    assert_eq!(stats.requests_answered_2xx, rounds - 1);
+    assert_eq!(stats.decode_errors, 0);
+    println!(
+        "tap: {} exports to {DNS_NAME} via dnsmasq, {} dnsmasq queries ({} in the first)",
+        rounds - 1,
+        dnsmasq.queries(DNS_NAME),
+        first_export_queries
+    );
+    drop(dnsmasq);
+    println!("tap: done");
+}
+
+/// How a DNS fault round ends.
+#[derive(Copy, Clone, Debug)]
+enum DnsOutcome {
+    /// The export succeeds.
+    Delivered,
+    /// Not retried: one attempt, the error given, the data kept.
+    Final(DnsFailure, DnsError),
+    /// Retried (two attempts allowed), this many queries in all.
+    Retried(DnsFailure, DnsError, usize),
+}
+
+/// Exports to `collector.test` while a scripted responder answers each query with a
+/// fault: each its own error, retried or not as core says, no panic, the data kept and
+/// delivered by the first export that gets an address.
+fn dns_faults_in_namespace() {
+    use DnsFailure as F;
+    use DnsOutcome::*;
+    let sink = plain_sink();
+    // TTL 0: every export asks, so each round meets its fault.
+    let responder = UdpResponder::start(
+        (KERNEL_ADDR.parse::<std::net::IpAddr>().unwrap(), 53).into(),
+        Zone::one(DNS_NAME, KERNEL_ADDR.parse().unwrap(), 0),
+    )
+    .expect("DNS responder on the namespace's TAP address");
+    let mut net = Net::new();
+    let mut dns: DnsResolver = DnsResolver::new(
+        net.udp,
+        DeviceSeed::new(u64::from(std::process::id())),
+        &[KERNEL_IP],
+    );
+    let mut meter = new_meter();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let malformed = |m| DnsError::Malformed(m);
+    let rounds = [
+        (DnsFault::None, Delivered),
+        (
+            DnsFault::NxDomain,
+            Final(F::NameNotFound, DnsError::NameNotFound),
+        ),
+        (
+            DnsFault::Truncated,
+            Final(F::Truncated, DnsError::Truncated),
+        ),
+        (DnsFault::Refused, Final(F::Refused, DnsError::Refused(5))),
+        (
+            DnsFault::OtherNameRecords,
+            Final(F::NoAddress, DnsError::NoAddress),
+        ),
+        (
+            DnsFault::CutShort,
+            Retried(F::Malformed, malformed(Malformed::RecordOutsideMessage), 2),
+        ),
+        (
+            DnsFault::PointerLoop,
+            Retried(F::Malformed, malformed(Malformed::PointerNotBackward), 2),
+        ),
+        (
+            DnsFault::HugeCount,
+            Retried(F::Malformed, malformed(Malformed::RecordOutsideMessage), 2),
+        ),
+        (
+            DnsFault::BadAddressLength,
+            Retried(F::Malformed, malformed(Malformed::AddressLength), 2),
+        ),
+        (
+            DnsFault::ServFail,
+            Retried(F::ServerFailure, DnsError::ServerFailure, 2),
+        ),
+        // No usable answer: each 1.5 s attempt sends at 0 and resends at 1 s.
+        (
+            DnsFault::WrongId,
+            Retried(F::UnmatchedAnswers, DnsError::Unmatched(Mismatch::Id), 4),
+        ),
+        (
+            DnsFault::WrongQuestion,
+            Retried(
+                F::UnmatchedAnswers,
+                DnsError::Unmatched(Mismatch::Question),
+                4,
+            ),
+        ),
+        (DnsFault::Silent, Retried(F::Timeout, DnsError::Timeout, 4)),
+        (DnsFault::None, Delivered),
+    ];
+    for (round, (fault, expected)) in rounds.iter().enumerate() {
+        let round = round as u64;
+        meter.record(round);
+        responder.set_fault(*fault);
+        let asked_before = responder.log().queries.len();
+        let mut config = exporter_config(Scheme::Http);
+        config.endpoint.host = DNS_NAME;
+        config.export_timeout_ms = 5_000;
+        config.request_timeout_ms = 1_500;
+        config.retry = RetryPolicy {
+            initial_backoff_ms: 200,
+            max_delay_ms: 200,
+            max_attempts: 2,
+        };
+        let started = std::time::Instant::now();
+        let report = export_once(
+            net.stack_with(&mut dns),
+            &mut meter.reg,
+            &mut snapshot,
+            &mut buffer,
+            config,
+            unix_now(),
+        );
+        let asked = responder.log().queries.len() - asked_before;
+        println!(
+            "tap: dns fault {fault:?}: {:?}, {} points, {} abandoned, {} retries, {asked} queries, {:?}, {:?}",
+            report.outcome,
+            report.points_sent,
+            report.points_abandoned,
+            report.retries,
+            dns.last_error(),
+            started.elapsed()
+        );
+        match *expected {
+            Delivered => {
+                assert_eq!(
+                    report.outcome,
+                    ExportOutcome::Success,
+                    "{fault:?}: {report:?}"
+                );
+                // Every point recorded since the last delivery, in the same series.
+                assert_eq!(report.points_sent, ROUTES.len() + 1, "{fault:?}");
+                assert_eq!(report.retries, 0, "{fault:?}");
+                assert_eq!(asked, 1, "{fault:?}");
+            }
+            Final(failure, detail) => {
+                assert_eq!(
+                    report.outcome,
+                    ExportOutcome::Failed,
+                    "{fault:?}: {report:?}"
+                );
+                assert_eq!(report.first_error, dns_error(failure), "{fault:?}");
+                assert_eq!(report.last_error, dns_error(failure), "{fault:?}");
+                assert_eq!(dns.last_error(), Some(detail), "{fault:?}");
+                assert_eq!((report.retries, report.bytes_sent), (0, 0), "{fault:?}");
+                assert_eq!(asked, 1, "{fault:?}");
+            }
+            Retried(failure, detail, queries) => {
+                assert_eq!(
+                    report.outcome,
+                    ExportOutcome::Failed,
+                    "{fault:?}: {report:?}"
+                );
+                assert_eq!(report.first_error, dns_error(failure), "{fault:?}");
+                assert_eq!(
+                    report.last_error.map(|e| e.kind),
+                    Some(ExportErrorKind::AttemptsExhausted),
+                    "{fault:?}"
+                );
+                assert_eq!(dns.last_error(), Some(detail), "{fault:?}");
+                assert_eq!((report.retries, report.bytes_sent), (1, 0), "{fault:?}");
+                assert_eq!(asked, queries, "{fault:?}");
+            }
+        }
+        if !matches!(expected, Delivered) {
+            // Abandoned, not dropped: the next export that gets an address sends it.
+            assert_eq!(
+                (report.points_abandoned, report.points_dropped),
+                (ROUTES.len() + 1, 0),
+                "{fault:?}"
+            );
+        }
+        net.settle(100, &format!("dns fault {fault:?}"));
+    }
+    // Two deliveries: the first round's, and the last one's carrying everything between.
+    check_totals(&sink, &meter, 2);
+    let stats = sink.stats();
+    assert_eq!(stats.requests_received, 2);
+    assert_eq!(stats.decode_errors, 0);
+    assert!(responder
+        .log()
+        .queries
+        .iter()
+        .all(|(q, _)| q.name == DNS_NAME && q.qtype == 1 && q.flags == 0x0100));
+    println!(
+        "tap: {} DNS fault rounds, {} queries answered by the responder",
+        rounds.len(),
+        responder.log().queries.len()
     );
     println!("tap: done");
 }

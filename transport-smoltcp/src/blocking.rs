@@ -13,7 +13,7 @@ use smoltcp::phy::Device;
 use smoltcp::wire::IpEndpoint;
 
 use crate::client::TcpClient;
-use crate::resolve::{IpLiteral, Resolve};
+use crate::resolve::{IpLiteral, Resolve, StackAccess};
 
 /// The idle hook type used when none is given: does nothing (busy polling).
 pub type NoIdle = fn(Instant, Instant);
@@ -81,6 +81,22 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_,
     }
 }
 
+impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> StackAccess
+    for Driver<'_, '_, D, K, H, P>
+{
+    fn poll(&mut self) -> Instant {
+        Driver::poll(self)
+    }
+
+    fn idle_until(&mut self, now: Instant, wake_by: Instant) {
+        Driver::idle_until(self, now, wake_by);
+    }
+
+    fn with_parts<T>(&mut self, f: impl FnOnce(&mut Interface, &mut SocketSet<'_>) -> T) -> T {
+        f(self.iface, self.sockets)
+    }
+}
+
 /// A blocking connector over a caller's smoltcp stack: implements core's [`Connect`].
 ///
 /// It borrows the [`TcpClient`] (which keeps the local port history between connections),
@@ -89,7 +105,9 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_,
 ///
 /// `H` is the idle hook, called as `idle(now, wake_by)` whenever a step waits: `wake_by` is
 /// the earlier of the step's deadline and when smoltcp next needs polling. `R` turns the
-/// endpoint's host into an address (by default only IP literals are accepted).
+/// endpoint's host into an address (by default only IP literals are accepted; the `dns`
+/// feature's `dns::DnsResolver` asks DNS servers, within the connect
+/// deadline).
 pub struct Blocking<'a, 's, D, K, H = NoIdle, R = IpLiteral, const P: usize = 8>
 where
     D: Device,
@@ -158,7 +176,8 @@ where
         }
     }
 
-    /// Use `resolver` for host names that are not IP literals.
+    /// Use `resolver` to turn the endpoint's host into an address (every resolver of this
+    /// crate takes IP literals as they are).
     pub fn with_resolver<R2: Resolve>(self, resolver: R2) -> Blocking<'a, 's, D, K, H, R2, P> {
         Blocking {
             driver: self.driver,
@@ -174,6 +193,11 @@ where
     /// The clock.
     pub fn clock(&self) -> &K {
         &self.driver.clock
+    }
+
+    /// The resolver.
+    pub fn resolver(&self) -> &R {
+        &self.resolver
     }
 
     /// Keep the stack running until the clock reaches `at`: poll the interface (so that
@@ -210,7 +234,9 @@ where
         if endpoint.scheme != Scheme::Http {
             return Err(TransportError::UnsupportedScheme);
         }
-        let addr = self.resolver.resolve(endpoint.host, deadline)?;
+        let addr = self
+            .resolver
+            .resolve(endpoint.host, &mut self.driver, deadline)?;
         let driver = &mut self.driver;
         driver.client.start_connect(
             driver.sockets,

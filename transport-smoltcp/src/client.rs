@@ -13,6 +13,7 @@ use smoltcp::socket::tcp::{self, RecvError, State};
 use smoltcp::wire::IpEndpoint;
 
 use crate::ports::PortWalker;
+use crate::seed::{streams, DeviceSeed, SplitMix};
 
 /// Where the connection is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub enum Phase {
 pub struct TcpClient<const P: usize = 8> {
     handle: SocketHandle,
     ports: PortWalker<P>,
+    /// Retry jitter seeds for the firmware entry points, one per export.
+    jitter: SplitMix,
     phase: Phase,
     deadline: Instant,
     /// Remote endpoint while waiting for a local port (Connecting before `socket.connect`).
@@ -52,16 +55,24 @@ pub struct TcpClient<const P: usize = 8> {
 }
 
 impl<const P: usize> TcpClient<P> {
-    /// A client over the TCP socket `handle`, with local ports walked from `port_seed`
-    /// (see [`PortWalker::new`]).
-    pub const fn new(handle: SocketHandle, port_seed: u16) -> Self {
+    /// A client over the TCP socket `handle`. The device's `seed` picks the first local
+    /// port (its low 16 bits, see [`PortWalker::new`]) and the retry jitter of the exports
+    /// that [`firmware`](crate::firmware) runs over this client.
+    pub const fn new(handle: SocketHandle, seed: DeviceSeed) -> Self {
         TcpClient {
             handle,
-            ports: PortWalker::new(port_seed),
+            ports: PortWalker::new(seed.value() as u16),
+            jitter: seed.stream(streams::JITTER),
             phase: Phase::Idle,
             deadline: Instant(0),
             pending: None,
         }
+    }
+
+    /// The jitter seed for the next export: a new one each time, from the device seed, so
+    /// that devices, and one device's successive exports, retry on unrelated schedules.
+    pub fn next_jitter_seed(&mut self) -> u64 {
+        self.jitter.next_u64()
     }
 
     /// The socket this client drives.

@@ -18,7 +18,7 @@
 //! use otlp_embedded::time::{Clock, Instant};
 //! use otlp_embedded::transport::{Endpoint, Scheme};
 //! use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-//! use otlp_embedded_smoltcp::TcpClient;
+//! use otlp_embedded_smoltcp::{IpLiteral, TcpClient};
 //! use smoltcp::iface::{Interface, SocketSet};
 //! use smoltcp::phy::Device;
 //!
@@ -26,7 +26,9 @@
 //!
 //! #[allow(clippy::too_many_arguments)]
 //! fn export<D: Device, K: Clock>(
-//!     client: &mut TcpClient, // TcpClient::new(socket_handle, boot_seed), kept across exports
+//!     // TcpClient::new(socket_handle, DeviceSeed::new(hardware_rng_u64)), made at boot and
+//!     // kept across exports: the seed spreads local ports and retry jitter per device.
+//!     client: &mut TcpClient,
 //!     iface: &mut Interface,
 //!     device: &mut D,
 //!     sockets: &mut SocketSet<'_>,
@@ -46,6 +48,7 @@
 //!     let stack = Stack {
 //!         client, iface, device, sockets, clock,
 //!         idle: |_now: Instant, _wake_by: Instant| { /* feed the watchdog, wait for an interrupt */ },
+//!         resolver: IpLiteral, // or a DnsResolver (feature `dns`) for a host name
 //!     };
 //!     let report = export_once(stack, metrics, snapshot, buffer, config, unix_now);
 //!     // A failed export keeps its delta data in the registry for the next one.
@@ -63,21 +66,25 @@ use otlp_embedded::transport::Connect;
 
 use crate::blocking::Blocking;
 use crate::client::TcpClient;
-use crate::resolve::IpLiteral;
+use crate::resolve::{IpLiteral, Resolve};
 
-/// The caller's network stack, clock and idle hook, borrowed for one export.
+/// The caller's network stack, clock, idle hook and resolver, borrowed for one export.
 ///
-/// `client` keeps the socket handle and the local port history, so keep it across exports.
-/// `idle(now, wake_by)` is called whenever the export waits (for the network, or between
-/// retries): feed a watchdog there, or sleep until an interrupt or `wake_by`. The clock
-/// must advance, since every wait ends at a deadline on it.
-pub struct Stack<'a, 's, D, K, H, const P: usize = 8>
+/// `client` keeps the socket handle, the local port history and the device seed's jitter
+/// stream, so keep it across exports. `idle(now, wake_by)` is called whenever the export
+/// waits (for the network, or between retries): feed a watchdog there, or sleep until an
+/// interrupt or `wake_by`. The clock must advance, since every wait ends at a deadline on
+/// it. `resolver` turns the endpoint's host into an address: [`IpLiteral`] for an address
+/// literal, [`StaticHosts`](crate::StaticHosts) for a fixed table, or (feature `dns`) a
+/// `&mut` `dns::DnsResolver` kept across exports for its cache.
+pub struct Stack<'a, 's, D, K, H, R = IpLiteral, const P: usize = 8>
 where
     D: Device,
     K: Clock,
     H: FnMut(Instant, Instant),
+    R: Resolve,
 {
-    /// The transport state: socket handle and local port walker.
+    /// The transport state: socket handle, local port walker, jitter seeds.
     pub client: &'a mut TcpClient<P>,
     /// The smoltcp interface the socket's traffic goes through.
     pub iface: &'a mut Interface,
@@ -89,6 +96,8 @@ where
     pub clock: &'a K,
     /// The idle hook.
     pub idle: H,
+    /// Turns the endpoint's host into an address.
+    pub resolver: R,
 }
 
 /// Collect from `producer` into `snapshot`, encode into `buffer`, and export to
@@ -97,14 +106,18 @@ where
 ///
 /// Returns the account of the export: every collected point is sent, dropped (counted) or
 /// abandoned, and abandoned delta data stays in the producer for the next export. The host
-/// must be an IP literal. The connection is closed (gracefully, or aborted on error) before
-/// this returns; the socket is then `Closed` or in `TimeWait`, ready for the next export.
+/// is resolved by `stack.resolver` within each request's deadline (a host name needs a
+/// resolver that knows it, such as the `dns` feature's `DnsResolver`). The connection is
+/// closed (gracefully, or aborted on error) before this returns; the socket is then
+/// `Closed` or in `TimeWait`, ready for the next export.
 ///
-/// The exporter lives only for this call, so its lifetime totals and jitter state do not
-/// carry over: give each device its own `config.jitter_seed` (a fleet then does not retry
-/// in lockstep), and sum the reports if totals are wanted.
-pub fn export_once<D, K, H, Pr, const P: usize>(
-    stack: Stack<'_, '_, D, K, H, P>,
+/// Retry jitter comes from the device seed the [`TcpClient`] was made with (a fresh jitter
+/// seed for each export, see [`TcpClient::next_jitter_seed`]); `config.jitter_seed` is not
+/// used, so a firmware cannot ship with a constant one and have its fleet retry in
+/// lockstep. The exporter lives only for this call, so its lifetime totals do not carry
+/// over: sum the reports if totals are wanted.
+pub fn export_once<D, K, H, R, Pr, const P: usize>(
+    stack: Stack<'_, '_, D, K, H, R, P>,
     producer: &mut Pr,
     snapshot: &mut Pr::Snapshot,
     buffer: &mut [u8],
@@ -115,6 +128,7 @@ where
     D: Device,
     K: Clock,
     H: FnMut(Instant, Instant),
+    R: Resolve,
     Pr: Producer,
 {
     export_once_with(stack, Plain, producer, snapshot, buffer, config, unix_now)
@@ -169,8 +183,8 @@ impl<B: Connect> Layer<B> for Plain {
 /// TLS: `layer` wraps the `Blocking` connector, and core's [`HttpClient`] runs over what
 /// it returns. Everything [`export_once`] says holds; the endpoint's scheme is the
 /// layer's business (a TLS layer wants `https`, and opens plain TCP beneath).
-pub fn export_once_with<'a, 's, D, K, H, L, Pr, const P: usize>(
-    stack: Stack<'a, 's, D, K, H, P>,
+pub fn export_once_with<'a, 's, D, K, H, R, L, Pr, const P: usize>(
+    stack: Stack<'a, 's, D, K, H, R, P>,
     layer: L,
     producer: &mut Pr,
     snapshot: &mut Pr::Snapshot,
@@ -182,10 +196,13 @@ where
     D: Device,
     K: Clock,
     H: FnMut(Instant, Instant),
-    L: Layer<Blocking<'a, 's, D, &'a K, H, IpLiteral, P>>,
+    R: Resolve,
+    L: Layer<Blocking<'a, 's, D, &'a K, H, R, P>>,
     Pr: Producer,
 {
     let clock = stack.clock;
+    let mut config = config;
+    config.jitter_seed = stack.client.next_jitter_seed();
     let blocking = Blocking::new(
         stack.client,
         stack.iface,
@@ -193,7 +210,8 @@ where
         stack.sockets,
         clock,
     )
-    .with_idle(stack.idle);
+    .with_idle(stack.idle)
+    .with_resolver(stack.resolver);
     let connector = layer.wrap(blocking);
     let http: HttpClient<_, _> = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, http);

@@ -16,8 +16,11 @@
 //!
 //! The caller keeps ownership of everything smoltcp: it creates the `tcp::Socket` with the
 //! buffers it wants, adds it to its `SocketSet` and passes the handle. The endpoint's host
-//! must be an IP literal unless a [`Resolve`] is given. Local ports come from
-//! [`PortWalker`]: the dynamic range walked from a seed, none reused within 60 s.
+//! is turned into an address by a [`Resolve`]: [`IpLiteral`] (the default), [`StaticHosts`],
+//! or with the `dns` feature `dns::DnsResolver`, a DNS stub resolver over a UDP socket of
+//! the caller's. Local ports come from [`PortWalker`]: the dynamic range walked from the
+//! [`DeviceSeed`], none reused within 60 s; the same seed gives each export its retry
+//! jitter.
 //!
 //! ```
 //! use otlp_embedded::time::{Clock, Instant};
@@ -28,7 +31,7 @@
 //!
 //! /// Send `body` to 10.0.0.2:4318 and read the reply into `reply`, blocking.
 //! fn send_once<D: Device, K: Clock>(
-//!     client: &mut TcpClient, // TcpClient::new(handle, seed), kept across exports
+//!     client: &mut TcpClient, // TcpClient::new(handle, device_seed), kept across exports
 //!     iface: &mut Interface,
 //!     device: &mut D,
 //!     sockets: &mut SocketSet<'_>,
@@ -122,7 +125,8 @@
 //! - One [`TcpClient`] drives one socket, one connection at a time; the same socket serves
 //!   connection after connection (a socket left in `TimeWait` is reused at once, with a new
 //!   local port). For concurrent connections give each its own socket and client.
-//! - Seed the port walker differently on each boot (see [`PortWalker::new`]).
+//! - Give each device its own [`DeviceSeed`], different on each boot: it picks the first
+//!   local port and the retry jitter, so a fleet does not retry in lockstep.
 //! - Socket options (Nagle, ACK delay, buffer sizes) stay the caller's: the transport only
 //!   connects, sends, receives and closes.
 //!
@@ -130,6 +134,11 @@
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
 //! smoltcp's logging (smoltcp refuses both at once); `defmt` also derives `defmt::Format`.
+//! `proto-ipv4`, `proto-ipv6`, `medium-ethernet` and `medium-ip` (all on by default) pass
+//! through to smoltcp; a firmware names only what it uses. `dns` adds the `dns` module
+//! (host names; smoltcp's `socket-udp`): 6.1 KB of code and 216 bytes of RAM plus the UDP
+//! socket's buffers on a Cortex-M4F, IPv4-only (see that module's docs), which a firmware
+//! that exports to an address does not link.
 #![no_std]
 #![forbid(unsafe_code)]
 // docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
@@ -138,14 +147,18 @@
 
 mod blocking;
 mod client;
+#[cfg(feature = "dns")]
+pub mod dns;
 pub mod firmware;
 mod ports;
 mod resolve;
+mod seed;
 
 pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
 pub use client::{Phase, TcpClient};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
-pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StackAccess, StaticHosts};
+pub use seed::DeviceSeed;
 
 // The README's example runs as a doctest, so it cannot drift from the API.
 #[cfg(doctest)]

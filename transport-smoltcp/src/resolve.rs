@@ -1,21 +1,55 @@
 //! Turning an endpoint's host into an address.
 //!
-//! The transport needs no DNS socket: the host is an IP literal unless the caller supplies a
-//! [`Resolve`] (a fixed table, a cache filled at boot, or the caller's own DNS client).
+//! The blocking connector asks its [`Resolve`] for the address of the endpoint's host. The
+//! resolver is handed the caller's stack ([`StackAccess`]) so that one that talks to the
+//! network (the `dns::DnsResolver` of the `dns` feature) can keep it
+//! polled while it waits. Without the `dns` feature nothing here sends a packet: the host is
+//! an IP literal ([`IpLiteral`]) or found in a fixed table ([`StaticHosts`]).
 
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::TransportError;
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::wire::IpAddress;
+
+/// The caller's smoltcp stack as a resolver sees it while it waits in a blocking call.
+///
+/// Implemented by the [`Blocking`](crate::Blocking) connector's driver; a resolver loops
+/// `poll` -> its own step on [`with_parts`](Self::with_parts) -> `idle_until`, and ends at
+/// its deadline.
+pub trait StackAccess {
+    /// Poll the interface once (send and receive what is due) and return the instant it
+    /// was polled at.
+    fn poll(&mut self) -> Instant;
+
+    /// Call the caller's idle hook, to be woken at the earlier of `wake_by` and smoltcp's
+    /// next timer.
+    fn idle_until(&mut self, now: Instant, wake_by: Instant);
+
+    /// Run `f` with the interface and the socket set.
+    fn with_parts<T>(&mut self, f: impl FnOnce(&mut Interface, &mut SocketSet<'_>) -> T) -> T;
+}
 
 /// Resolves a host name to one address.
 pub trait Resolve {
-    /// The address of `host`, by `deadline`; `Err(TransportError::Resolve)` when it has none.
-    fn resolve(&mut self, host: &str, deadline: Instant) -> Result<IpAddress, TransportError>;
+    /// The address of `host` by `deadline`, using `stack` if it must wait for the network.
+    /// An error says why there is none ([`TransportError::Resolve`] for a host this
+    /// resolver does not know, [`TransportError::Dns`] for a DNS failure).
+    fn resolve<S: StackAccess>(
+        &mut self,
+        host: &str,
+        stack: &mut S,
+        deadline: Instant,
+    ) -> Result<IpAddress, TransportError>;
 }
 
 impl<R: Resolve + ?Sized> Resolve for &mut R {
-    fn resolve(&mut self, host: &str, deadline: Instant) -> Result<IpAddress, TransportError> {
-        (**self).resolve(host, deadline)
+    fn resolve<S: StackAccess>(
+        &mut self,
+        host: &str,
+        stack: &mut S,
+        deadline: Instant,
+    ) -> Result<IpAddress, TransportError> {
+        (**self).resolve(host, stack, deadline)
     }
 }
 
@@ -28,7 +62,12 @@ impl<R: Resolve + ?Sized> Resolve for &mut R {
 pub struct IpLiteral;
 
 impl Resolve for IpLiteral {
-    fn resolve(&mut self, host: &str, _deadline: Instant) -> Result<IpAddress, TransportError> {
+    fn resolve<S: StackAccess>(
+        &mut self,
+        host: &str,
+        _stack: &mut S,
+        _deadline: Instant,
+    ) -> Result<IpAddress, TransportError> {
         parse_ip_literal(host).ok_or(TransportError::Resolve)
     }
 }
@@ -55,13 +94,25 @@ pub fn parse_ip_literal(host: &str) -> Option<IpAddress> {
 #[derive(Copy, Clone, Debug)]
 pub struct StaticHosts<'t>(pub &'t [(&'t str, IpAddress)]);
 
-impl Resolve for StaticHosts<'_> {
-    fn resolve(&mut self, host: &str, _deadline: Instant) -> Result<IpAddress, TransportError> {
+impl StaticHosts<'_> {
+    /// The table's address for `host` (names compared ignoring ASCII case), or `host`
+    /// parsed as an IP literal.
+    pub fn lookup(&self, host: &str) -> Option<IpAddress> {
         self.0
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(host))
             .map(|&(_, addr)| addr)
             .or_else(|| parse_ip_literal(host))
-            .ok_or(TransportError::Resolve)
+    }
+}
+
+impl Resolve for StaticHosts<'_> {
+    fn resolve<S: StackAccess>(
+        &mut self,
+        host: &str,
+        _stack: &mut S,
+        _deadline: Instant,
+    ) -> Result<IpAddress, TransportError> {
+        self.lookup(host).ok_or(TransportError::Resolve)
     }
 }

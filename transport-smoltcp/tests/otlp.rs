@@ -526,3 +526,50 @@ fn retry_after_is_honoured_and_data_kept() {
     let decoded: Vec<_> = net.server.log.iter().map(|r| decode(r)).collect();
     assert_eq!(totals(&decoded, Repeats::CountAll).0, recorded);
 }
+
+/// `export_once` takes its retry jitter from the device seed the `TcpClient` was made
+/// with, not from `config.jitter_seed`: two devices with the same seed and different
+/// configured jitter seeds retry at the same instants, a device with another seed at other
+/// instants, and one device's next export on yet another schedule.
+#[test]
+fn retry_jitter_comes_from_the_device_seed() {
+    /// Milliseconds from each 503 answer to the next attempt, over two exports.
+    fn retry_delays(port_seed: u16, config_jitter_seed: u64) -> Vec<u64> {
+        let (a, b) = device_pair();
+        let mut net = Net::new(a, b, 2, port_seed);
+        net.server.keep_requests = true;
+        net.server.response =
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec();
+        net.settle(1_000);
+        let mut meter = Meter::new();
+        let mut snapshot = Snap::new();
+        let mut buffer = [0u8; 1024];
+        let mut delays = Vec::new();
+        for round in 0..2 {
+            meter.record(round);
+            net.server.log_times.clear();
+            let mut c = config(60_000, 1_000);
+            c.retry = RetryPolicy {
+                initial_backoff_ms: 5_000,
+                max_delay_ms: 5_000,
+                max_attempts: 3,
+            };
+            c.jitter_seed = config_jitter_seed;
+            let report = export(&mut net, &mut meter, &mut snapshot, &mut buffer, c);
+            assert_eq!(report.outcome, ExportOutcome::Failed);
+            assert_eq!(report.retries, 2, "{report:?}");
+            assert_eq!(net.server.log_times.len(), 3);
+            delays.extend(net.server.log_times.windows(2).map(|w| w[1] - w[0]));
+            net.settle(100);
+        }
+        delays
+    }
+    let device = retry_delays(4242, 1);
+    assert_eq!(device.len(), 4);
+    // The configured seed makes no difference; the device seed does.
+    assert_eq!(retry_delays(4242, 0x9E37_79B9_7F4A_7C15), device);
+    let other = retry_delays(4243, 1);
+    assert_ne!(other, device);
+    // Successive exports of one device do not repeat its schedule.
+    assert_ne!(device[..2], device[2..]);
+}

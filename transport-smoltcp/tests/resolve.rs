@@ -5,8 +5,25 @@
 
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::TransportError;
-use otlp_embedded_smoltcp::{parse_ip_literal, IpLiteral, Resolve, StaticHosts};
+use otlp_embedded_smoltcp::{parse_ip_literal, IpLiteral, Resolve, StackAccess, StaticHosts};
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::wire::IpAddress;
+
+/// Table and literal resolvers never wait for the network: a stack that fails the test if
+/// it is touched.
+struct NoStack;
+
+impl StackAccess for NoStack {
+    fn poll(&mut self) -> Instant {
+        panic!("a table resolver polled the stack")
+    }
+    fn idle_until(&mut self, _now: Instant, _wake_by: Instant) {
+        panic!("a table resolver waited")
+    }
+    fn with_parts<T>(&mut self, _f: impl FnOnce(&mut Interface, &mut SocketSet<'_>) -> T) -> T {
+        panic!("a table resolver used the stack")
+    }
+}
 
 #[test]
 fn literals_parse_and_names_do_not() {
@@ -38,11 +55,11 @@ fn literals_parse_and_names_do_not() {
         assert_eq!(parse_ip_literal(bad), None, "{bad:?}");
     }
     assert_eq!(
-        IpLiteral.resolve("localhost", Instant(0)),
+        IpLiteral.resolve("localhost", &mut NoStack, Instant(0)),
         Err(TransportError::Resolve)
     );
     assert_eq!(
-        IpLiteral.resolve("127.0.0.1", Instant(0)),
+        IpLiteral.resolve("127.0.0.1", &mut NoStack, Instant(0)),
         Ok(IpAddress::v4(127, 0, 0, 1))
     );
 }
@@ -55,7 +72,7 @@ fn ipv4_only_build_refuses_ipv6_literals() {
     for v6 in ["::1", "fd00::2", "[fd00::2]", "::ffff:10.0.0.2"] {
         assert_eq!(parse_ip_literal(v6), None, "{v6:?}");
         assert_eq!(
-            IpLiteral.resolve(v6, Instant(0)),
+            IpLiteral.resolve(v6, &mut NoStack, Instant(0)),
             Err(TransportError::Resolve),
             "{v6:?}"
         );
@@ -75,17 +92,20 @@ fn static_table_first_then_literals() {
     ];
     let mut r = StaticHosts(&table);
     assert_eq!(
-        r.resolve("COLLECTOR", Instant(0)),
+        r.resolve("COLLECTOR", &mut NoStack, Instant(0)),
         Ok(IpAddress::v4(10, 0, 0, 2))
     );
     #[cfg(feature = "proto-ipv6")]
     assert_eq!(
-        r.resolve("v6.collector", Instant(0)),
+        r.resolve("v6.collector", &mut NoStack, Instant(0)),
         Ok(IpAddress::v6(0xfd00, 0, 0, 0, 0, 0, 0, 2))
     );
     assert_eq!(
-        r.resolve("10.9.8.7", Instant(0)),
+        r.resolve("10.9.8.7", &mut NoStack, Instant(0)),
         Ok(IpAddress::v4(10, 9, 8, 7))
     );
-    assert_eq!(r.resolve("other", Instant(0)), Err(TransportError::Resolve));
+    assert_eq!(
+        r.resolve("other", &mut NoStack, Instant(0)),
+        Err(TransportError::Resolve)
+    );
 }

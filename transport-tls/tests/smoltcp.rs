@@ -229,7 +229,7 @@ fn export_through_tls_over_smoltcp() {
     use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
     use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
     use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
-    use otlp_embedded_smoltcp::{Blocking, TcpClient};
+    use otlp_embedded_smoltcp::{Blocking, DeviceSeed, TcpClient};
     use otlp_embedded_test_kit::test_pki::TestPki;
     use prost::Message;
 
@@ -248,7 +248,7 @@ fn export_through_tls_over_smoltcp() {
     );
     let mut sockets = common::socket_set(1);
     let handle = sockets.add(common::tcp_socket(8192, 8192));
-    let mut tcp_client: TcpClient = TcpClient::new(handle, 49_200);
+    let mut tcp_client: TcpClient = TcpClient::new(handle, DeviceSeed::new(49_200));
 
     let mut registry: Registry<2, 8, 34, 2, 32> = Registry::new(1_700_000_000_000_000_000);
     let counter = registry

@@ -194,7 +194,10 @@ pub struct ExporterConfig<'a> {
     /// Retry timing.
     pub retry: RetryPolicy,
     /// Seed of the jitter generator; give each device its own so that a fleet does not
-    /// retry in lockstep.
+    /// retry in lockstep. Any value works, consecutive ones too (it is mixed before use).
+    /// [`ExporterConfig::new`] puts a constant here, fit for one process or a test; the
+    /// firmware entry points of `otlp-embedded-smoltcp` replace it with one drawn from the
+    /// device seed they require.
     pub jitter_seed: u64,
 }
 
@@ -423,6 +426,21 @@ impl ExportRun<'_> {
     }
 }
 
+/// The jitter generator's first state from a seed: splitmix64's finalizer, so that seeds
+/// that differ in one bit (consecutive device ids) start unrelated schedules, and never
+/// zero, where xorshift would stay.
+const fn jitter_start(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    if z == 0 {
+        0x9E37_79B9_7F4A_7C15
+    } else {
+        z
+    }
+}
+
 /// Capacity of the buffer the exporter keeps response bodies in. Partial-success and
 /// `Status` messages longer than this are cut; what matters (counts, codes) comes first.
 pub const RESPONSE_BODY_CAPACITY: usize = 256;
@@ -481,8 +499,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         Exporter {
             config,
             exchange,
-            // xorshift must not start from zero.
-            jitter_state: config.jitter_seed | 1,
+            jitter_state: jitter_start(config.jitter_seed),
             stats: ExportStats::default(),
             response_body: [0; RESPONSE_BODY_CAPACITY],
             server_message: ServerMessage::new(),

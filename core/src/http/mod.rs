@@ -45,7 +45,7 @@ pub use reader::{
 };
 pub use request::{RequestWriter, USER_AGENT};
 
-use crate::transport::{TlsFailure, TransportError};
+use crate::transport::{DnsFailure, TlsFailure, TransportError};
 
 /// Where in an exchange something happened.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -189,7 +189,10 @@ impl ExchangeError {
     /// Permanent (false): errors in the caller's configuration that the same request will
     /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
     /// TLS certificate rejections, and `InvalidInput` / `Unsupported` / `PermissionDenied`
-    /// I/O errors from connecting.
+    /// I/O errors from connecting; and DNS answers given on purpose (see
+    /// [`DnsFailure`]): a name that does not exist may come back (a zone being repaired),
+    /// but not within one export's seconds, so the export ends and keeps its data for the
+    /// next one rather than asking the same server again and again.
     pub fn is_transient(&self) -> bool {
         match self {
             ExchangeError::Connect(e) | ExchangeError::Write(e) | ExchangeError::Read(e) => {
@@ -216,6 +219,14 @@ fn transport_transient(e: &TransportError) -> bool {
                     | TlsFailure::ClientCertificateRequired,
             )
             | TransportError::Io(K::InvalidInput | K::Unsupported | K::PermissionDenied)
+            | TransportError::Dns(
+                DnsFailure::NameNotFound
+                    | DnsFailure::NoAddress
+                    | DnsFailure::Refused
+                    | DnsFailure::Truncated
+                    | DnsFailure::InvalidName
+                    | DnsFailure::NoServer
+            )
     )
 }
 

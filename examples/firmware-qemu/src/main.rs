@@ -38,7 +38,7 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Sc
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-use otlp_embedded_smoltcp::{smol_instant, Phase, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Phase, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration as SmolDuration;
@@ -108,17 +108,6 @@ unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     heprintln!("panic: {}", info);
     board::exit(status::PANIC)
-}
-
-/// FNV-1a over the MAC address and a boot-time counter: per device (the MAC) and per boot
-/// (the counter). A real board uses its hardware RNG here.
-fn device_seed(mac: [u8; 6], boot_counter: u32) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in mac.iter().chain(boot_counter.to_le_bytes().iter()) {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 /// `aa:bb:cc:dd:ee:ff` into `out`.
@@ -223,7 +212,9 @@ fn run() -> u32 {
         nic.chip_id(),
         if NIC_STATUS.link_up.load(Ordering::Relaxed) { "up" } else { "down" }
     );
-    let seed = device_seed(mac, nic.free_run());
+    // Per device (the MAC) and per boot (the NIC's free-running counter); a real board
+    // uses its hardware RNG here.
+    let seed = DeviceSeed::from_unique_id(&mac).mix(u64::from(nic.free_run()));
 
     // Unix time at boot from the host; SysTick starts at 0 right after. The registry must
     // know it before the series are bound: a series takes its start time when it is made,
@@ -241,7 +232,7 @@ fn run() -> u32 {
     board::start_systick(peripherals.SYST);
 
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-    config.random_seed = seed;
+    config.random_seed = seed.value();
     let mut iface = Interface::new(config, nic, smol_instant(clock.now()));
     iface.update_ip_addrs(|addrs| {
         let [a, b, c, d] = BOARD_IP;
@@ -261,7 +252,7 @@ fn run() -> u32 {
         tcp::SocketBuffer::new(&mut rx_buf[..]),
         tcp::SocketBuffer::new(&mut tx_buf[..]),
     ));
-    let mut client: TcpClient = TcpClient::new(handle, seed as u16);
+    let mut client: TcpClient = TcpClient::new(handle, seed);
 
     let resource_attributes = [
         KeyValue::new("service.name", AttributeValue::Str("otlp-embedded-board")),
@@ -327,7 +318,6 @@ fn run() -> u32 {
             let mut config = ExporterConfig::new(endpoint, header);
             config.export_timeout_ms = EXPORT_TIMEOUT_MS;
             config.request_timeout_ms = 2_000;
-            config.jitter_seed = seed;
             config.retry = RetryPolicy {
                 initial_backoff_ms: 200,
                 max_delay_ms: RETRY_AFTER_CAP_MS,
@@ -351,6 +341,7 @@ fn run() -> u32 {
                     sockets: &mut sockets,
                     clock: &clock,
                     idle,
+                    resolver: IpLiteral,
                 };
                 export_once(stack, &mut &METRICS, snapshot, &mut request[..], config, unix_now)
             };

@@ -22,7 +22,7 @@ use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-use otlp_embedded_smoltcp::{smol_instant, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -328,7 +328,7 @@ pub fn run() -> i32 {
         served: 0,
         last_len: 0,
     };
-    let mut client: TcpClient = TcpClient::new(chandle, 0x2b1d);
+    let mut client: TcpClient = TcpClient::new(chandle, DeviceSeed::new(0x2b1d));
 
     let Ok(boots) = metrics.declare(
         InstrumentDesc::counter_u64("boots")
@@ -408,6 +408,7 @@ pub fn run() -> i32 {
             sockets: &mut client_sockets,
             clock: &clock,
             idle,
+            resolver: IpLiteral,
         };
         export_once(
             stack,
@@ -459,6 +460,7 @@ pub fn run() -> i32 {
             sockets: &mut client_sockets,
             clock: &clock,
             idle,
+            resolver: IpLiteral,
         };
         export_once(
             stack,

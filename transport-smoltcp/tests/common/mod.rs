@@ -14,7 +14,7 @@ use std::rc::Rc;
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
 use otlp_embedded_smoltcp::firmware::Stack;
-use otlp_embedded_smoltcp::{smol_instant, Blocking, IpLiteral, Resolve, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, Blocking, DeviceSeed, IpLiteral, Resolve, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -467,7 +467,7 @@ impl<D: Device> Net<D> {
         let mut sockets = socket_set(1);
         let handle = sockets.add(tcp_socket(4096, 4096));
         Net {
-            client: TcpClient::new(handle, port_seed),
+            client: TcpClient::new(handle, DeviceSeed::new(u64::from(port_seed))),
             iface,
             device: client_dev,
             sockets,
@@ -555,6 +555,7 @@ impl<D: Device> Net<D> {
             sockets: &mut self.sockets,
             clock: &self.clock,
             idle,
+            resolver: IpLiteral,
         }
     }
 

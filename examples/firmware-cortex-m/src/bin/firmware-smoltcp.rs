@@ -23,7 +23,7 @@ use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_firmware_cortex_m as board;
 use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-use otlp_embedded_smoltcp::{smol_instant, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -300,7 +300,7 @@ fn main() -> ! {
         served: 0,
         head: [0; 256],
     });
-    let mut client: TcpClient = TcpClient::new(client_handle, 0x2b1d);
+    let mut client: TcpClient = TcpClient::new(client_handle, DeviceSeed::new(0x2b1d));
 
     let requests = METRICS.declare(
         InstrumentDesc::counter_u64("http.client.requests")
@@ -365,6 +365,7 @@ fn main() -> ! {
         sockets: &mut client_sockets,
         clock: &clock,
         idle,
+        resolver: IpLiteral,
     };
     let mut producer = &METRICS;
     let report = export_once(stack, &mut producer, snapshot, buffer, config, UNIX_START);
