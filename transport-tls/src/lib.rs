@@ -225,6 +225,11 @@ impl Shared {
             // The library says IoError when the stream beneath ended mid-record.
             TlsError::IoError if self.eof.get() => TransportError::Tls(TlsFailure::Truncated),
             TlsError::HandshakeAborted(_, description) => alert_failure(description as u8),
+            // The ServerHello named a cipher suite the client did not offer, or carried no
+            // key share for the one group the client offers (P-256).
+            TlsError::InvalidCipherSuite | TlsError::InvalidKeyShare => {
+                TransportError::Tls(TlsFailure::NoCommonParameters)
+            }
             // Post-handshake alerts arrive as InternalError without their code.
             TlsError::InternalError if self.certificate_requested.get() && !have_identity => {
                 TransportError::Tls(TlsFailure::ClientCertificateRequired)
@@ -239,9 +244,15 @@ impl Shared {
     }
 }
 
+/// What a fatal alert from the server says. `protocol_version` and the two "nothing in
+/// common" alerts get their own permanent failures: the next attempt would be refused the
+/// same way. `illegal_parameter` (47) stays a plain alert: servers send it for many faults
+/// in a message, not only for missing common ground.
 fn alert_failure(code: u8) -> TransportError {
     TransportError::Tls(match code {
         116 => TlsFailure::ClientCertificateRequired,
+        70 => TlsFailure::ProtocolVersion,
+        40 | 71 => TlsFailure::NoCommonParameters,
         code => TlsFailure::Alert(code),
     })
 }
@@ -786,6 +797,20 @@ mod tests {
         assert_eq!(
             alert_failure(48),
             TransportError::Tls(TlsFailure::Alert(48))
+        );
+        assert_eq!(
+            alert_failure(70),
+            TransportError::Tls(TlsFailure::ProtocolVersion)
+        );
+        for code in [40, 71] {
+            assert_eq!(
+                alert_failure(code),
+                TransportError::Tls(TlsFailure::NoCommonParameters)
+            );
+        }
+        assert_eq!(
+            alert_failure(47),
+            TransportError::Tls(TlsFailure::Alert(47))
         );
     }
 

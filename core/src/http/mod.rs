@@ -188,8 +188,9 @@ impl ExchangeError {
     ///
     /// Permanent (false): errors in the caller's configuration that the same request will
     /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
-    /// TLS certificate rejections, and `InvalidInput` / `Unsupported` / `PermissionDenied`
-    /// I/O errors from connecting.
+    /// TLS certificate rejections, a TLS server that shares no protocol version, cipher
+    /// suite or signature algorithm with the client, and `InvalidInput` / `Unsupported` /
+    /// `PermissionDenied` I/O errors from connecting.
     pub fn is_transient(&self) -> bool {
         match self {
             ExchangeError::Connect(e) | ExchangeError::Write(e) | ExchangeError::Read(e) => {
@@ -213,7 +214,13 @@ fn transport_transient(e: &TransportError) -> bool {
                 TlsFailure::UnknownIssuer
                     | TlsFailure::HostNameMismatch
                     | TlsFailure::Expired
-                    | TlsFailure::ClientCertificateRequired,
+                    | TlsFailure::ClientCertificateRequired
+                    | TlsFailure::ProtocolVersion
+                    | TlsFailure::NoCommonParameters
+                    | TlsFailure::ChainTooLong
+                    | TlsFailure::BadCertificate
+                    | TlsFailure::BadSignature
+                    | TlsFailure::InvalidTrustAnchor,
             )
             | TransportError::Io(K::InvalidInput | K::Unsupported | K::PermissionDenied)
     )
