@@ -83,33 +83,38 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod chain;
 mod der;
+mod keys;
+#[cfg(feature = "rsa")]
+mod rsa;
+#[cfg(test)]
+mod wycheproof;
+mod x509;
 
 use core::cell::Cell;
 use core::marker::PhantomData;
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use embedded_tls::blocking::{
-    Aes128GcmSha256, Certificate, CertificateRef, CertificateVerifyRef, CryptoProvider, TlsConfig,
-    TlsConnection, TlsContext, TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef,
+    CryptoProvider, TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
-use embedded_tls::pki::CertVerifier;
+use embedded_tls::SignatureScheme;
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
     CloseMode, Connect, Connection, Endpoint, Scheme, TlsFailure, TransportError,
 };
 use rand_core::{CryptoRng, RngCore};
+use sha2::Digest;
 
+pub use chain::{verify_chain, TrustAnchors, MAX_CHAIN_CERTIFICATES};
 pub use embedded_tls::blocking::{NoClock, TlsClock, TLS_RECORD_OVERHEAD};
 pub use p256::ecdsa::SigningKey;
 
 /// The read record buffer length that holds any record a server may send: 2^14 bytes of
 /// plaintext plus 256 bytes of TLS 1.3 expansion plus the 5-byte header.
 pub const READ_BUFFER_LEN: usize = 16384 + 256 + 5;
-
-/// Bytes kept for the server's certificate chain while the handshake verifies it (on the
-/// stack of [`Connect::connect`]). A P-256 leaf certificate is usually 500 to 900 bytes.
-pub const MAX_CHAIN_LEN: usize = 2048;
 
 /// The cipher suite this crate offers: AES-128-GCM with SHA-256, which every TLS 1.3 server
 /// must support.
@@ -128,8 +133,8 @@ pub struct ClientIdentity<'a> {
 /// What the TLS connector trusts and presents.
 #[derive(Clone, Debug)]
 pub struct TlsOptions<'a> {
-    /// The one trusted CA certificate, DER encoded.
-    pub ca_der: &'a [u8],
+    /// The trusted CA certificates, DER encoded.
+    pub trust_anchors: TrustAnchors<'a>,
     /// A client certificate for servers that require one.
     pub identity: Option<ClientIdentity<'a>>,
     /// Name to verify instead of the endpoint's host (for an endpoint given by address).
@@ -137,10 +142,17 @@ pub struct TlsOptions<'a> {
 }
 
 impl<'a> TlsOptions<'a> {
-    /// Trust `ca_der`, present no client certificate, verify the endpoint's host name.
+    /// Trust the one CA certificate `ca_der`, present no client certificate, verify the
+    /// endpoint's host name.
     pub fn new(ca_der: &'a [u8]) -> Self {
+        Self::with_trust_anchors(TrustAnchors::One(ca_der))
+    }
+
+    /// Trust each of `anchors` (DER CA certificates, for example a public root and its
+    /// successor, or a private CA beside them).
+    pub fn with_trust_anchors(anchors: TrustAnchors<'a>) -> Self {
         TlsOptions {
-            ca_der,
+            trust_anchors: anchors,
             identity: None,
             server_name: None,
         }
@@ -230,6 +242,12 @@ impl Shared {
             TlsError::InvalidCipherSuite | TlsError::InvalidKeyShare => {
                 TransportError::Tls(TlsFailure::NoCommonParameters)
             }
+            // A CertificateVerify with a signature scheme the library does not even name.
+            TlsError::InvalidSignatureScheme => TransportError::Tls(
+                self.verify_failure
+                    .get()
+                    .unwrap_or(TlsFailure::NoCommonParameters),
+            ),
             // Post-handshake alerts arrive as InternalError without their code.
             TlsError::InternalError if self.certificate_requested.get() && !have_identity => {
                 TransportError::Tls(TlsFailure::ClientCertificateRequired)
@@ -406,14 +424,16 @@ where
             &mut *self.read_buffer,
             &mut *self.write_buffer,
         );
-        let config = TlsConfig::new().with_server_name(server_name);
+        let config = client_config(server_name);
         let provider = Provider::<R, K> {
             rng: &mut self.rng,
             verifier: Verifier {
-                inner: CertVerifier::new(Certificate::X509(self.options.ca_der)),
-                ca_der: self.options.ca_der,
+                anchors: self.options.trust_anchors,
                 host: server_name,
                 shared: &self.shared,
+                leaf: None,
+                transcript: [0; 32],
+                clock: PhantomData,
             },
             identity: self.options.identity.as_ref(),
             shared: &self.shared,
@@ -487,65 +507,41 @@ impl<R: RngCore + CryptoRng, K: TlsClock> CryptoProvider for Provider<'_, R, K> 
     }
 }
 
-/// `embedded-tls`'s verifier, plus a diagnosis of why a certificate was refused: the
-/// library says `InvalidCertificate` for an unknown issuer, a wrong name and an expired
-/// certificate alike.
-struct Verifier<'p, K: TlsClock> {
-    inner: CertVerifier<'p, Suite, K, MAX_CHAIN_LEN>,
-    ca_der: &'p [u8],
-    host: &'p str,
-    shared: &'p Shared,
+/// The ClientHello's parameters. embedded-tls 0.19 always offers the ECDSA P-256, P-384
+/// and Ed25519 signature schemes and has no way to take one away; RSA (PKCS#1 v1.5 for
+/// certificates, PSS for the handshake, SHA-256/384/512) is offered only when this crate
+/// can verify it.
+fn client_config(server_name: &str) -> TlsConfig<'_> {
+    let config = TlsConfig::new().with_server_name(server_name);
+    #[cfg(feature = "rsa")]
+    let config = config.enable_rsa_signatures();
+    config
 }
 
-fn copy_certificate<'a>(certificate: &CertificateRef<'a>) -> Result<CertificateRef<'a>, TlsError> {
-    use embedded_tls::blocking::CertificateEntryRef as Entry;
-    let mut copy = CertificateRef::with_context(&[]);
-    for entry in &certificate.entries {
-        copy.add(match entry {
-            Entry::X509(der) => Entry::X509(der),
-            Entry::RawPublicKey(der) => Entry::RawPublicKey(der),
-        })?;
-    }
-    Ok(copy)
+/// The server's certificates and handshake signature, checked by this crate's verifier
+/// ([`verify_chain`]) against the trust anchors, the host name and the clock `K`.
+struct Verifier<'p, K: TlsClock> {
+    anchors: TrustAnchors<'p>,
+    host: &'p str,
+    shared: &'p Shared,
+    /// The leaf's key, for the CertificateVerify that follows the Certificate.
+    leaf: Option<keys::Key>,
+    /// The transcript hash through the Certificate message.
+    transcript: [u8; 32],
+    clock: PhantomData<K>,
 }
 
 impl<K: TlsClock> Verifier<'_, K> {
-    /// Why `certificate` was refused. Runs only on the failure path, so the extra
-    /// signature checks cost nothing on a successful handshake.
-    fn diagnose(
-        &self,
-        transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
-        certificate: CertificateRef<'_>,
-    ) -> TlsFailure {
-        use embedded_tls::blocking::CertificateEntryRef as Entry;
-        // Walk the chain from the trust anchor down, as the library does.
-        let mut issuer = self.ca_der;
-        for entry in certificate.entries.iter().rev() {
-            let Entry::X509(subject) = entry else {
-                return TlsFailure::Other;
-            };
-            match der::issued_by(subject, issuer) {
-                Some(true) => issuer = subject,
-                Some(false) => return TlsFailure::UnknownIssuer,
-                None => return TlsFailure::Other,
-            }
-        }
-        // The chain is sound: it is the name or the dates. Check again without a clock.
-        let mut dateless: CertVerifier<'_, Suite, NoClock, MAX_CHAIN_LEN> =
-            CertVerifier::new(Certificate::X509(self.ca_der));
-        if TlsVerifier::<Suite>::set_hostname_verification(&mut dateless, self.host).is_err() {
-            return TlsFailure::HostNameMismatch;
-        }
-        match dateless.verify_certificate(transcript, certificate) {
-            Ok(()) => TlsFailure::Expired,
-            Err(_) => TlsFailure::HostNameMismatch,
-        }
+    fn refuse(&self, failure: TlsFailure, error: TlsError) -> Result<(), TlsError> {
+        self.shared.verify_failure.set(Some(failure));
+        Err(error)
     }
 }
 
 impl<K: TlsClock> TlsVerifier<Suite> for Verifier<'_, K> {
-    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
-        self.inner.set_hostname_verification(hostname)
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
+        // The library passes the configured server name, which `host` already holds.
+        Ok(())
     }
 
     fn verify_certificate(
@@ -553,18 +549,65 @@ impl<K: TlsClock> TlsVerifier<Suite> for Verifier<'_, K> {
         transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
         certificate: CertificateRef<'_>,
     ) -> Result<(), TlsError> {
-        let copy = copy_certificate(&certificate)?;
-        let result = self.inner.verify_certificate(transcript, certificate);
-        if result.is_err() {
-            self.shared
-                .verify_failure
-                .set(Some(self.diagnose(transcript, copy)));
+        let entries = &certificate.entries;
+        if entries.len() > MAX_CHAIN_CERTIFICATES {
+            return self.refuse(TlsFailure::ChainTooLong, TlsError::InvalidCertificate);
         }
-        result
+        let mut chain: [&[u8]; MAX_CHAIN_CERTIFICATES] = [&[]; MAX_CHAIN_CERTIFICATES];
+        for (slot, entry) in chain.iter_mut().zip(entries.iter()) {
+            match entry {
+                CertificateEntryRef::X509(der) => *slot = der,
+                CertificateEntryRef::RawPublicKey(_) => {
+                    return self.refuse(TlsFailure::BadCertificate, TlsError::InvalidCertificate)
+                }
+            }
+        }
+        let chain = &chain[..entries.len()];
+        match chain::verify(chain, self.anchors, self.host, K::now()) {
+            Ok(key) => {
+                self.leaf = Some(key);
+                self.transcript = transcript.clone().finalize().into();
+                Ok(())
+            }
+            Err(failure) => self.refuse(failure, TlsError::InvalidCertificate),
+        }
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
-        self.inner.verify_signature(verify)
+        use keys::{Hash, Key, Scheme};
+        let Some(key) = self.leaf.take() else {
+            return self.refuse(TlsFailure::Other, TlsError::InvalidSignature);
+        };
+        // TLS 1.3 ties each ECDSA scheme to its curve, and allows only PSS for RSA keys.
+        let scheme = match (verify.signature_scheme, &key) {
+            (SignatureScheme::EcdsaSecp256r1Sha256, Key::P256(_)) => Scheme::Ecdsa(Hash::Sha256),
+            #[cfg(feature = "p384")]
+            (SignatureScheme::EcdsaSecp384r1Sha384, Key::P384(_)) => Scheme::Ecdsa(Hash::Sha384),
+            (SignatureScheme::RsaPssRsaeSha256, _) => Scheme::RsaPss(Hash::Sha256),
+            (SignatureScheme::RsaPssRsaeSha384, _) => Scheme::RsaPss(Hash::Sha384),
+            (SignatureScheme::RsaPssRsaeSha512, _) => Scheme::RsaPss(Hash::Sha512),
+            // An ECDSA scheme for another key type (unreachable for P-256 when P-256 is the
+            // only key type built in).
+            #[allow(unreachable_patterns)]
+            (SignatureScheme::EcdsaSecp256r1Sha256 | SignatureScheme::EcdsaSecp384r1Sha384, _) => {
+                return self.refuse(TlsFailure::BadSignature, TlsError::InvalidSignature)
+            }
+            _ => return self.refuse(TlsFailure::NoCommonParameters, TlsError::InvalidSignature),
+        };
+        // RFC 8446 4.4.3: 64 spaces, the context string, a zero byte, the transcript hash.
+        const CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\x00";
+        let mut message = [0x20u8; 64 + CONTEXT.len() + 32];
+        message[64..64 + CONTEXT.len()].copy_from_slice(CONTEXT);
+        message[64 + CONTEXT.len()..].copy_from_slice(&self.transcript);
+        match key.verify(scheme, &message, verify.signature) {
+            Ok(()) => Ok(()),
+            Err(keys::SignatureError::Unsupported) => {
+                self.refuse(TlsFailure::NoCommonParameters, TlsError::InvalidSignature)
+            }
+            Err(keys::SignatureError::Invalid) => {
+                self.refuse(TlsFailure::BadSignature, TlsError::InvalidSignature)
+            }
+        }
     }
 }
 
@@ -782,10 +825,8 @@ mod tests {
             stream <= 1400,
             "TlsStream is {stream} bytes ({pointer}-byte pointers)"
         );
-        assert!(
-            provider <= MAX_CHAIN_LEN + 640,
-            "handshake provider is {provider} bytes"
-        );
+        // No chain copy any more: the leaf key (an RSA modulus at most) and a transcript hash.
+        assert!(provider <= 704, "handshake provider is {provider} bytes");
     }
 
     #[test]
