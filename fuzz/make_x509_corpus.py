@@ -64,6 +64,9 @@ def main():
         wildcard = issue("wild-leaf", "ec:P-256", "ec-int", WILDCARD, "sha256")
         cn_only = issue("cn-leaf", "ec:P-256", "ec-int", CN_ONLY, "sha256", cn="collector.test")
         under_leaf = issue("under-leaf", "ec:P-256", "ec-leaf", LEAF, "sha256")
+        big_root = root("big-root", "rsa:4096", "sha256")
+        big_int = issue("big-int", "rsa:2048", "big-root", CA, "sha256")
+        big_leaf = issue("big-leaf", "ec:P-256", "big-int", LEAF, "sha256")
 
     def seed(control, *certs):
         out = bytes([control])
@@ -76,6 +79,7 @@ def main():
         "rsa_chain_ok": seed(1, rsa_leaf, rsa_int, rsa_root),
         "p256_leaf_rsa_chain_ok": seed(0, p256_under_rsa, rsa_int, rsa_root),
         "p384_chain_ok": seed(1, p384_leaf, p384_int, p384_root),
+        "rsa4096_root_ok": seed(1, big_leaf, big_int, big_root),
         "root_in_chain_ok": seed(0, ec_leaf, ec_int, ec_root, ec_root),
         "unordered_ok": seed(0, ec_leaf, ec_root, ec_int, ec_root),
         "wildcard_ok": seed(2, wildcard, ec_int, ec_root),

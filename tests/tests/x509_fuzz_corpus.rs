@@ -26,7 +26,7 @@ fn corpus() -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn x509_chain_corpus() {
     let files = corpus();
-    assert!(files.len() >= 14, "{} seeds", files.len());
+    assert!(files.len() >= 15, "{} seeds", files.len());
     let outcome: BTreeMap<&str, Result<(), TlsFailure>> = files
         .iter()
         .map(|(name, data)| (name.as_str(), chain_harness::certificate_chain(data)))
