@@ -1,17 +1,26 @@
 //! TLS 1.3 for firmware: a [`Connect`] wrapper that runs `embedded-tls` over any other
 //! stream-seam connection (the smoltcp transport, a modem socket, a test double), with no
-//! heap and no `std`.
+//! heap and no `std`, verifying public-CA chains (ECDSA P-256; P-384 and RSA behind the
+//! `p384` and `rsa` features) against one or more trust anchors.
 //!
 //! ```no_run
 //! use otlp_embedded::time::Instant;
 //! use otlp_embedded::transport::{Connect, Endpoint, Scheme};
-//! use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions};
+//! use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, TrustAnchors};
 //!
-//! fn export<C: Connect, R: rand_core::RngCore + rand_core::CryptoRng>(tcp: C, rng: R, ca_der: &[u8]) {
+//! /// A hosted collector behind a public CA: trust its RSA root and its ECDSA P-384 root
+//! /// (with features `rsa` and `p384`), as DER. For a private CA, `TlsOptions::new(ca_der)`.
+//! fn export<C: Connect, R: rand_core::RngCore + rand_core::CryptoRng>(
+//!     tcp: C,
+//!     rng: R,
+//!     rsa_root_der: &[u8],
+//!     ecdsa_root_der: &[u8],
+//! ) {
 //!     // The read buffer must hold a whole 16 KiB record: servers do not shrink them.
 //!     let mut read_buffer = [0u8; otlp_embedded_tls::READ_BUFFER_LEN];
 //!     let mut write_buffer = [0u8; 2048];
-//!     let options = TlsOptions::new(ca_der);
+//!     let roots = [rsa_root_der, ecdsa_root_der];
+//!     let options = TlsOptions::with_trust_anchors(TrustAnchors::Many(&roots));
 //!     let mut tls: TlsConnector<'_, C, R, NoClock> =
 //!         TlsConnector::new(tcp, rng, options, &mut read_buffer, &mut write_buffer);
 //!     let endpoint = Endpoint { scheme: Scheme::Https, host: "collector.example", port: 443, path: "/v1/metrics" };
@@ -22,22 +31,47 @@
 //!
 //! # What is verified
 //!
-//! - The server's chain ends in the **one trusted CA certificate** given in [`TlsOptions`]
-//!   (DER); each link's signature is checked, and only **ECDSA P-256 with SHA-256** is
-//!   supported, for certificate signatures and for the handshake signature.
-//! - The leaf certificate's names (subject alternative DNS names, or the common name when
-//!   there are none) match the endpoint's host name, wildcards by RFC 6125.
-//! - Validity dates, **only when a real [`TlsClock`] is supplied**. With [`NoClock`] (the
-//!   default for boards without wall time) an expired or not-yet-valid certificate is
-//!   accepted: the device has no idea what day it is.
+//! The server's chain is checked by this crate's own verifier ([`verify_chain`] runs the
+//! same checks outside a handshake), in place in the read buffer, without a heap:
+//!
+//! - It leads from the leaf to one of the **trust anchors** in [`TlsOptions`] (DER CA
+//!   certificates: [`TlsOptions::new`] for one, [`TlsOptions::with_trust_anchors`] with
+//!   [`TrustAnchors::Many`] for several), through at most [`MAX_CHAIN_CERTIFICATES`] (4)
+//!   certificates as sent (the root may be among them, the order may be wrong). Every
+//!   link's signature is checked, and every issuer on the path must be a CA
+//!   (basicConstraints `cA`, path length respected, keyUsage `keyCertSign` when present).
+//! - Signature algorithms, on certificates and on the handshake (CertificateVerify):
+//!
+//!   | Algorithm | Certificates | Handshake | Feature |
+//!   |---|---|---|---|
+//!   | ECDSA P-256 | with SHA-256 or SHA-384 | `ecdsa_secp256r1_sha256` | always |
+//!   | ECDSA P-384 | with SHA-256 or SHA-384 | `ecdsa_secp384r1_sha384` | `p384` |
+//!   | RSA 2048 to 4096 bits | PKCS#1 v1.5, SHA-256/384/512 | `rsa_pss_rsae_sha256/384/512` | `rsa` |
+//!
+//!   A chain or handshake signature that needs an algorithm this build lacks fails as
+//!   [`TlsFailure::NoCommonParameters`], never as a bad signature.
+//! - The leaf's names (subject alternative DNS names, or the common name when there are
+//!   none) match the endpoint's host name, wildcards by RFC 6125; its extendedKeyUsage, if
+//!   present, allows TLS server authentication.
+//! - A certificate with a critical extension this crate does not understand (name
+//!   constraints, policy constraints) is refused, as RFC 5280 requires.
+//! - Validity dates of every certificate on the path, **only when a real [`TlsClock`] is
+//!   supplied**. With [`NoClock`] (the default for boards without wall time) an expired or
+//!   not-yet-valid certificate is accepted: the device has no idea what day it is.
 //!
 //! # What is not verified
 //!
-//! - RSA certificates: `embedded-tls` needs `alloc` for RSA, which this crate refuses.
-//! - Key usage, extended key usage, basic constraints, path length: a leaf certificate
-//!   issued by the trusted CA is trusted to sign another one.
 //! - Revocation (no CRL, no OCSP).
-//! - IP address subject alternative names: connect by DNS name.
+//! - IP address subject alternative names: connect by DNS name, or keep the address
+//!   endpoint and set [`TlsOptions::with_server_name`].
+//! - Certificates signed with RSASSA-PSS (the `id-RSASSA-PSS` algorithm identifier),
+//!   Ed25519, P-521 or SHA-1, and RSA keys under 2048 or over 4096 bits: refused as
+//!   [`TlsFailure::NoCommonParameters`].
+//! - The ClientHello always offers ECDSA P-384 and Ed25519 signature schemes:
+//!   `embedded-tls` 0.19 puts them in every ClientHello and has no way to take them out.
+//!   RSA schemes are offered only with the `rsa` feature. A server that picks P-384 or
+//!   Ed25519 when this build cannot verify them fails as
+//!   [`TlsFailure::NoCommonParameters`].
 //!
 //! # Wire facts and memory
 //!
@@ -51,9 +85,16 @@
 //! # Failures
 //!
 //! Certificate failures are reported distinctly through [`Connection::classify`]:
-//! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`].
-//! A fatal alert from the server during the handshake is [`TlsFailure::Alert`] with its
-//! code, and `certificate_required` (116) is [`TlsFailure::ClientCertificateRequired`].
+//! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`],
+//! [`TlsFailure::ChainTooLong`], [`TlsFailure::BadCertificate`] (does not decode),
+//! [`TlsFailure::BadSignature`] (the handshake signature), [`TlsFailure::InvalidTrustAnchor`]
+//! (an anchor given in [`TlsOptions`] does not decode). A server that will not speak TLS
+//! 1.3 (`protocol_version` alert) is [`TlsFailure::ProtocolVersion`]; one that shares no
+//! cipher suite, group or signature scheme (`handshake_failure`, `insufficient_security`)
+//! is [`TlsFailure::NoCommonParameters`]. All of these are permanent: the exporter does not
+//! retry them. Any other fatal alert from the server during the handshake is
+//! [`TlsFailure::Alert`] with its code (retried), and `certificate_required` (116) is
+//! [`TlsFailure::ClientCertificateRequired`].
 //! In TLS 1.3 a server that rejects the client's (missing) certificate sends its alert
 //! *after* the client considers the handshake done, on the first read. `embedded-tls` 0.19
 //! drops the code of such post-handshake alerts; this crate sees that the server asked for
@@ -75,10 +116,11 @@
 //!   (a second Certificate, Finished or the like, which no TLS 1.3 server sends) reaches a
 //!   not-yet-implemented branch in the library that panics; only an authenticated server
 //!   (one holding a certificate the device trusts) can send one.
-//! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
-//!   the handshake as [`TlsFailure::Other`].
+//! - The server's Certificate message must arrive in one TLS record (the library decodes
+//!   each handshake message from one record), so the chain must fit [`READ_BUFFER_LEN`]:
+//!   about 16 KiB, where public chains of two to four certificates take 2 to 6 KiB.
 //! - No session resumption: every connection is a full handshake (one ECDH and two or more
-//!   ECDSA verifications).
+//!   signature verifications).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
