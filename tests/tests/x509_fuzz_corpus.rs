@@ -17,7 +17,11 @@ fn corpus() -> BTreeMap<String, Vec<u8>> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
             let path = entry.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             (name, std::fs::read(&path).expect("seed"))
         })
         .collect()
@@ -64,4 +68,50 @@ fn cut_seeds_never_panic() {
             let _ = chain_harness::certificate_chain(&flipped);
         }
     }
+}
+
+/// The same good chain against a broken anchor, and at dates outside its validity.
+#[test]
+fn anchors_and_dates_on_a_good_chain() {
+    use otlp_embedded_tls::{verify_chain, TrustAnchors};
+    let files = corpus();
+    let (chain, anchor, _, host) = chain_harness::split(&files["p256_chain_ok"]);
+    let junk: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x00];
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::One(anchor), host, None),
+        Ok(())
+    );
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::One(junk), host, None),
+        Err(TlsFailure::InvalidTrustAnchor)
+    );
+    // A broken anchor is a configuration error even beside a good one.
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::Many(&[anchor, junk]), host, None),
+        Err(TlsFailure::InvalidTrustAnchor)
+    );
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::Many(&[]), host, None),
+        Err(TlsFailure::UnknownIssuer)
+    );
+    // The seeds are valid for ten years from when they were made (2026).
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::One(anchor), host, Some(1_000_000_000)),
+        Err(TlsFailure::Expired),
+        "2001: not yet valid"
+    );
+    assert_eq!(
+        verify_chain(&chain, TrustAnchors::One(anchor), host, Some(4_102_444_800)),
+        Err(TlsFailure::Expired),
+        "2100: expired"
+    );
+    assert_eq!(
+        verify_chain(
+            &chain,
+            TrustAnchors::One(anchor),
+            host,
+            Some(chain_harness::NOW)
+        ),
+        Ok(())
+    );
 }

@@ -897,6 +897,71 @@ mod tests {
         );
     }
 
+    /// The CertificateVerify check: the leaf's key over RFC 8446's message, the scheme
+    /// tied to the key, each refusal its own failure.
+    #[test]
+    fn handshake_signature_is_checked_against_the_leaf_key() {
+        use p256::ecdsa::signature::Signer;
+        let leaf = SigningKey::from_slice(&[7u8; 32]).expect("key");
+        let other = SigningKey::from_slice(&[9u8; 32]).expect("key");
+        let transcript = [0x5au8; 32];
+        let mut message = std::vec![0x20u8; 64];
+        message.extend_from_slice(b"TLS 1.3, server CertificateVerify\x00");
+        message.extend_from_slice(&transcript);
+        let sign = |key: &SigningKey| -> std::vec::Vec<u8> {
+            let signature: p256::ecdsa::Signature = key.sign(&message);
+            signature.to_der().as_bytes().to_vec()
+        };
+        let shared = Shared::default();
+        let check = |scheme: SignatureScheme, signature: &[u8]| {
+            shared.verify_failure.set(None);
+            let mut verifier: Verifier<'_, NoClock> = Verifier {
+                anchors: TrustAnchors::Many(&[]),
+                host: "collector.example",
+                shared: &shared,
+                leaf: Some(keys::Key::P256(*leaf.verifying_key())),
+                transcript,
+                clock: PhantomData,
+            };
+            let result = verifier.verify_signature(CertificateVerifyRef {
+                signature_scheme: scheme,
+                signature,
+            });
+            (result.is_ok(), shared.verify_failure.get())
+        };
+        let good = sign(&leaf);
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp256r1Sha256, &good),
+            (true, None)
+        );
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp256r1Sha256, &sign(&other)),
+            (false, Some(TlsFailure::BadSignature))
+        );
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp384r1Sha384, &good),
+            (false, Some(TlsFailure::BadSignature)),
+            "a P-384 scheme with a P-256 key"
+        );
+        assert_eq!(
+            check(SignatureScheme::Ed25519, &good),
+            (false, Some(TlsFailure::NoCommonParameters))
+        );
+        assert_eq!(
+            check(SignatureScheme::RsaPkcs1Sha256, &good),
+            (false, Some(TlsFailure::NoCommonParameters)),
+            "PKCS#1 v1.5 is not a TLS 1.3 handshake signature"
+        );
+        assert_eq!(
+            check(
+                SignatureScheme::EcdsaSecp256r1Sha256,
+                &good[..good.len() - 1]
+            ),
+            (false, Some(TlsFailure::BadSignature)),
+            "truncated DER"
+        );
+    }
+
     #[test]
     fn plain_http_is_refused() {
         struct Connector;
