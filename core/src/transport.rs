@@ -74,8 +74,56 @@ pub enum TlsFailure {
     Alert(u8),
     /// The TCP stream ended without a TLS close_notify.
     Truncated,
+    /// The server will not speak a TLS version the client offers (its `protocol_version`
+    /// alert, 70): a TLS 1.2-only server met by a TLS 1.3-only client.
+    ProtocolVersion,
+    /// Client and server share no cipher suite, key exchange group or signature algorithm
+    /// (the server's `handshake_failure` or `insufficient_security` alert, 40 or 71), or the
+    /// server's certificates or handshake signature use an algorithm the client cannot
+    /// verify (a cargo feature of the TLS crate may be off).
+    NoCommonParameters,
+    /// The server sent more certificates than the client accepts in one chain.
+    ChainTooLong,
+    /// A certificate the server sent does not decode (truncated or malformed DER), or
+    /// carries a critical extension the client does not understand.
+    BadCertificate,
+    /// The server's handshake signature (TLS 1.3 CertificateVerify) does not verify with
+    /// the key of its certificate.
+    BadSignature,
+    /// A trust anchor given to the client does not decode as an X.509 certificate.
+    InvalidTrustAnchor,
     /// Any other handshake or record failure.
     Other,
+}
+
+impl core::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TlsFailure::UnknownIssuer => f.write_str("certificate not issued by a trusted CA"),
+            TlsFailure::HostNameMismatch => {
+                f.write_str("certificate not valid for the endpoint's host name")
+            }
+            TlsFailure::Expired => f.write_str("certificate expired or not yet valid"),
+            TlsFailure::ClientCertificateRequired => {
+                f.write_str("server requires a client certificate")
+            }
+            TlsFailure::Alert(code) => write!(f, "server sent TLS alert {code}"),
+            TlsFailure::Truncated => f.write_str("stream ended without close_notify"),
+            TlsFailure::ProtocolVersion => {
+                f.write_str("server does not speak the TLS version offered (protocol_version)")
+            }
+            TlsFailure::NoCommonParameters => f.write_str(
+                "no cipher suite, group or signature algorithm in common with the server",
+            ),
+            TlsFailure::ChainTooLong => f.write_str("server's certificate chain too long"),
+            TlsFailure::BadCertificate => f.write_str("server sent a malformed certificate"),
+            TlsFailure::BadSignature => f.write_str("server's handshake signature does not verify"),
+            TlsFailure::InvalidTrustAnchor => {
+                f.write_str("a trust anchor does not decode as a certificate")
+            }
+            TlsFailure::Other => f.write_str("handshake or record failure"),
+        }
+    }
 }
 
 /// Why a DNS lookup gave no address, for transports that resolve names themselves.
@@ -142,7 +190,7 @@ impl core::fmt::Display for TransportError {
             TransportError::UnsupportedScheme => {
                 f.write_str("https endpoint needs the `tls` feature of this transport")
             }
-            TransportError::Tls(t) => write!(f, "tls failure: {t:?}"),
+            TransportError::Tls(t) => write!(f, "tls failure: {t}"),
             TransportError::Exhausted => f.write_str("no free socket or local port"),
             TransportError::Dns(d) => write!(f, "dns lookup failed: {d}"),
         }

@@ -1192,10 +1192,22 @@ fn transient_classification() {
         E::Connect(TransportError::UnsupportedScheme),
         E::Connect(TransportError::Tls(TlsFailure::UnknownIssuer)),
         E::Connect(TransportError::Tls(TlsFailure::HostNameMismatch)),
+        // A server that will not speak TLS 1.3 or shares nothing with the client refuses
+        // the same way on every attempt.
+        E::Connect(TransportError::Tls(TlsFailure::ProtocolVersion)),
+        E::Connect(TransportError::Tls(TlsFailure::NoCommonParameters)),
+        E::Connect(TransportError::Tls(TlsFailure::ChainTooLong)),
+        E::Connect(TransportError::Tls(TlsFailure::BadCertificate)),
+        E::Connect(TransportError::Tls(TlsFailure::BadSignature)),
+        E::Connect(TransportError::Tls(TlsFailure::InvalidTrustAnchor)),
     ];
     for e in permanent {
         assert!(!e.is_transient(), "{e:?}");
     }
+    assert_eq!(
+        E::Connect(TransportError::Tls(TlsFailure::ProtocolVersion)).to_string(),
+        "connect failed: tls failure: server does not speak the TLS version offered (protocol_version)"
+    );
     // Display says what and where.
     assert_eq!(
         E::InvalidHeader {

@@ -13,8 +13,13 @@
 //! Certificate failures are reported distinctly through [`Connection::classify`]:
 //! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`],
 //! [`TlsFailure::ClientCertificateRequired`] (the server's `certificate_required` alert,
-//! which TLS 1.3 servers send after the handshake, on the first read) and
-//! [`TlsFailure::Alert`] with the code of any other alert.
+//! which TLS 1.3 servers send after the handshake, on the first read),
+//! [`TlsFailure::BadCertificate`] (a certificate that does not decode),
+//! [`TlsFailure::ProtocolVersion`] (the server's `protocol_version` alert: no TLS version in
+//! common), [`TlsFailure::NoCommonParameters`] (its `handshake_failure` or
+//! `insufficient_security` alert, or rustls finding no cipher suite, group or signature
+//! scheme in common) and [`TlsFailure::Alert`] with the code of any other alert. All but
+//! `Alert` and `Truncated` are permanent: the exporter does not retry them.
 //!
 //! ```no_run
 //! # fn demo<C: otlp_embedded::transport::Connect>(tcp: C) -> Result<(), otlp_embedded_std::tls::TlsConfigError> {
@@ -220,12 +225,35 @@ pub fn classify_rustls(error: &rustls::Error) -> TlsFailure {
             | CertificateError::ExpiredContext { .. }
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. } => TlsFailure::Expired,
+            CertificateError::BadEncoding | CertificateError::UnhandledCriticalExtension => {
+                TlsFailure::BadCertificate
+            }
+            CertificateError::BadSignature => TlsFailure::BadSignature,
+            CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                TlsFailure::NoCommonParameters
+            }
             _ => TlsFailure::Other,
         },
         Error::AlertReceived(AlertDescription::CertificateRequired) => {
             TlsFailure::ClientCertificateRequired
         }
+        Error::AlertReceived(AlertDescription::ProtocolVersion) => TlsFailure::ProtocolVersion,
+        Error::AlertReceived(
+            AlertDescription::HandshakeFailure | AlertDescription::InsufficientSecurity,
+        ) => TlsFailure::NoCommonParameters,
         Error::AlertReceived(alert) => TlsFailure::Alert(u8::from(*alert)),
+        Error::PeerIncompatible(incompatible) => {
+            use rustls::PeerIncompatible as P;
+            match incompatible {
+                P::ServerDoesNotSupportTls12Or13
+                | P::ServerTlsVersionIsDisabledByOurConfig
+                | P::SupportedVersionsExtensionRequired
+                | P::Tls12NotOffered
+                | P::Tls12NotOfferedOrEnabled => TlsFailure::ProtocolVersion,
+                _ => TlsFailure::NoCommonParameters,
+            }
+        }
         _ => TlsFailure::Other,
     }
 }

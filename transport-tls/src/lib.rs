@@ -1,17 +1,26 @@
 //! TLS 1.3 for firmware: a [`Connect`] wrapper that runs `embedded-tls` over any other
 //! stream-seam connection (the smoltcp transport, a modem socket, a test double), with no
-//! heap and no `std`.
+//! heap and no `std`, verifying public-CA chains (ECDSA P-256; P-384 and RSA behind the
+//! `p384` and `rsa` features) against one or more trust anchors.
 //!
 //! ```no_run
 //! use otlp_embedded::time::Instant;
 //! use otlp_embedded::transport::{Connect, Endpoint, Scheme};
-//! use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions};
+//! use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, TrustAnchors};
 //!
-//! fn export<C: Connect, R: rand_core::RngCore + rand_core::CryptoRng>(tcp: C, rng: R, ca_der: &[u8]) {
+//! /// A hosted collector behind a public CA: trust its RSA root and its ECDSA P-384 root
+//! /// (with features `rsa` and `p384`), as DER. For a private CA, `TlsOptions::new(ca_der)`.
+//! fn export<C: Connect, R: rand_core::RngCore + rand_core::CryptoRng>(
+//!     tcp: C,
+//!     rng: R,
+//!     rsa_root_der: &[u8],
+//!     ecdsa_root_der: &[u8],
+//! ) {
 //!     // The read buffer must hold a whole 16 KiB record: servers do not shrink them.
 //!     let mut read_buffer = [0u8; otlp_embedded_tls::READ_BUFFER_LEN];
 //!     let mut write_buffer = [0u8; 2048];
-//!     let options = TlsOptions::new(ca_der);
+//!     let roots = [rsa_root_der, ecdsa_root_der];
+//!     let options = TlsOptions::with_trust_anchors(TrustAnchors::Many(&roots));
 //!     let mut tls: TlsConnector<'_, C, R, NoClock> =
 //!         TlsConnector::new(tcp, rng, options, &mut read_buffer, &mut write_buffer);
 //!     let endpoint = Endpoint { scheme: Scheme::Https, host: "collector.example", port: 443, path: "/v1/metrics" };
@@ -22,22 +31,47 @@
 //!
 //! # What is verified
 //!
-//! - The server's chain ends in the **one trusted CA certificate** given in [`TlsOptions`]
-//!   (DER); each link's signature is checked, and only **ECDSA P-256 with SHA-256** is
-//!   supported, for certificate signatures and for the handshake signature.
-//! - The leaf certificate's names (subject alternative DNS names, or the common name when
-//!   there are none) match the endpoint's host name, wildcards by RFC 6125.
-//! - Validity dates, **only when a real [`TlsClock`] is supplied**. With [`NoClock`] (the
-//!   default for boards without wall time) an expired or not-yet-valid certificate is
-//!   accepted: the device has no idea what day it is.
+//! The server's chain is checked by this crate's own verifier ([`verify_chain`] runs the
+//! same checks outside a handshake), in place in the read buffer, without a heap:
+//!
+//! - It leads from the leaf to one of the **trust anchors** in [`TlsOptions`] (DER CA
+//!   certificates: [`TlsOptions::new`] for one, [`TlsOptions::with_trust_anchors`] with
+//!   [`TrustAnchors::Many`] for several), through at most [`MAX_CHAIN_CERTIFICATES`] (4)
+//!   certificates as sent (the root may be among them, the order may be wrong). Every
+//!   link's signature is checked, and every issuer on the path must be a CA
+//!   (basicConstraints `cA`, path length respected, keyUsage `keyCertSign` when present).
+//! - Signature algorithms, on certificates and on the handshake (CertificateVerify):
+//!
+//!   | Algorithm | Certificates | Handshake | Feature |
+//!   |---|---|---|---|
+//!   | ECDSA P-256 | with SHA-256 or SHA-384 | `ecdsa_secp256r1_sha256` | always |
+//!   | ECDSA P-384 | with SHA-256 or SHA-384 | `ecdsa_secp384r1_sha384` | `p384` |
+//!   | RSA 2048 to 4096 bits | PKCS#1 v1.5, SHA-256/384/512 | `rsa_pss_rsae_sha256/384/512` | `rsa` |
+//!
+//!   A chain or handshake signature that needs an algorithm this build lacks fails as
+//!   [`TlsFailure::NoCommonParameters`], never as a bad signature.
+//! - The leaf's names (subject alternative DNS names, or the common name when there are
+//!   none) match the endpoint's host name, wildcards by RFC 6125; its extendedKeyUsage, if
+//!   present, allows TLS server authentication.
+//! - A certificate with a critical extension this crate does not understand (name
+//!   constraints, policy constraints) is refused, as RFC 5280 requires.
+//! - Validity dates of every certificate on the path, **only when a real [`TlsClock`] is
+//!   supplied**. With [`NoClock`] (the default for boards without wall time) an expired or
+//!   not-yet-valid certificate is accepted: the device has no idea what day it is.
 //!
 //! # What is not verified
 //!
-//! - RSA certificates: `embedded-tls` needs `alloc` for RSA, which this crate refuses.
-//! - Key usage, extended key usage, basic constraints, path length: a leaf certificate
-//!   issued by the trusted CA is trusted to sign another one.
 //! - Revocation (no CRL, no OCSP).
-//! - IP address subject alternative names: connect by DNS name.
+//! - IP address subject alternative names: connect by DNS name, or keep the address
+//!   endpoint and set [`TlsOptions::with_server_name`].
+//! - Certificates signed with RSASSA-PSS (the `id-RSASSA-PSS` algorithm identifier),
+//!   Ed25519, P-521 or SHA-1, and RSA keys under 2048 or over 4096 bits: refused as
+//!   [`TlsFailure::NoCommonParameters`].
+//! - The ClientHello always offers ECDSA P-384 and Ed25519 signature schemes:
+//!   `embedded-tls` 0.19 puts them in every ClientHello and has no way to take them out.
+//!   RSA schemes are offered only with the `rsa` feature. A server that picks P-384 or
+//!   Ed25519 when this build cannot verify them fails as
+//!   [`TlsFailure::NoCommonParameters`].
 //!
 //! # Wire facts and memory
 //!
@@ -51,9 +85,16 @@
 //! # Failures
 //!
 //! Certificate failures are reported distinctly through [`Connection::classify`]:
-//! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`].
-//! A fatal alert from the server during the handshake is [`TlsFailure::Alert`] with its
-//! code, and `certificate_required` (116) is [`TlsFailure::ClientCertificateRequired`].
+//! [`TlsFailure::UnknownIssuer`], [`TlsFailure::HostNameMismatch`], [`TlsFailure::Expired`],
+//! [`TlsFailure::ChainTooLong`], [`TlsFailure::BadCertificate`] (does not decode),
+//! [`TlsFailure::BadSignature`] (the handshake signature), [`TlsFailure::InvalidTrustAnchor`]
+//! (an anchor given in [`TlsOptions`] does not decode). A server that will not speak TLS
+//! 1.3 (`protocol_version` alert) is [`TlsFailure::ProtocolVersion`]; one that shares no
+//! cipher suite, group or signature scheme (`handshake_failure`, `insufficient_security`)
+//! is [`TlsFailure::NoCommonParameters`]. All of these are permanent: the exporter does not
+//! retry them. Any other fatal alert from the server during the handshake is
+//! [`TlsFailure::Alert`] with its code (retried), and `certificate_required` (116) is
+//! [`TlsFailure::ClientCertificateRequired`].
 //! In TLS 1.3 a server that rejects the client's (missing) certificate sends its alert
 //! *after* the client considers the handshake done, on the first read. `embedded-tls` 0.19
 //! drops the code of such post-handshake alerts; this crate sees that the server asked for
@@ -75,43 +116,49 @@
 //!   (a second Certificate, Finished or the like, which no TLS 1.3 server sends) reaches a
 //!   not-yet-implemented branch in the library that panics; only an authenticated server
 //!   (one holding a certificate the device trusts) can send one.
-//! - The server's certificate chain must fit [`MAX_CHAIN_LEN`] bytes; a longer one fails
-//!   the handshake as [`TlsFailure::Other`].
+//! - The server's Certificate message must arrive in one TLS record (the library decodes
+//!   each handshake message from one record), so the chain must fit [`READ_BUFFER_LEN`]:
+//!   about 16 KiB, where public chains of two to four certificates take 2 to 6 KiB.
 //! - No session resumption: every connection is a full handshake (one ECDH and two or more
-//!   ECDSA verifications).
+//!   signature verifications).
 #![no_std]
 #![forbid(unsafe_code)]
 // docs.rs (nightly, `--cfg docsrs`) marks each feature-gated item with its feature.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod chain;
 mod der;
+mod keys;
+#[cfg(feature = "rsa")]
+mod rsa;
+#[cfg(test)]
+mod wycheproof;
+mod x509;
 
 use core::cell::Cell;
 use core::marker::PhantomData;
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
 use embedded_tls::blocking::{
-    Aes128GcmSha256, Certificate, CertificateRef, CertificateVerifyRef, CryptoProvider, TlsConfig,
-    TlsConnection, TlsContext, TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef,
+    CryptoProvider, TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
-use embedded_tls::pki::CertVerifier;
+use embedded_tls::SignatureScheme;
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
     CloseMode, Connect, Connection, Endpoint, Scheme, TlsFailure, TransportError,
 };
 use rand_core::{CryptoRng, RngCore};
+use sha2::Digest;
 
+pub use chain::{verify_chain, TrustAnchors, MAX_CHAIN_CERTIFICATES};
 pub use embedded_tls::blocking::{NoClock, TlsClock, TLS_RECORD_OVERHEAD};
 pub use p256::ecdsa::SigningKey;
 
 /// The read record buffer length that holds any record a server may send: 2^14 bytes of
 /// plaintext plus 256 bytes of TLS 1.3 expansion plus the 5-byte header.
 pub const READ_BUFFER_LEN: usize = 16384 + 256 + 5;
-
-/// Bytes kept for the server's certificate chain while the handshake verifies it (on the
-/// stack of [`Connect::connect`]). A P-256 leaf certificate is usually 500 to 900 bytes.
-pub const MAX_CHAIN_LEN: usize = 2048;
 
 /// The cipher suite this crate offers: AES-128-GCM with SHA-256, which every TLS 1.3 server
 /// must support.
@@ -130,8 +177,8 @@ pub struct ClientIdentity<'a> {
 /// What the TLS connector trusts and presents.
 #[derive(Clone, Debug)]
 pub struct TlsOptions<'a> {
-    /// The one trusted CA certificate, DER encoded.
-    pub ca_der: &'a [u8],
+    /// The trusted CA certificates, DER encoded.
+    pub trust_anchors: TrustAnchors<'a>,
     /// A client certificate for servers that require one.
     pub identity: Option<ClientIdentity<'a>>,
     /// Name to verify instead of the endpoint's host (for an endpoint given by address).
@@ -139,10 +186,17 @@ pub struct TlsOptions<'a> {
 }
 
 impl<'a> TlsOptions<'a> {
-    /// Trust `ca_der`, present no client certificate, verify the endpoint's host name.
+    /// Trust the one CA certificate `ca_der`, present no client certificate, verify the
+    /// endpoint's host name.
     pub fn new(ca_der: &'a [u8]) -> Self {
+        Self::with_trust_anchors(TrustAnchors::One(ca_der))
+    }
+
+    /// Trust each of `anchors` (DER CA certificates, for example a public root and its
+    /// successor, or a private CA beside them).
+    pub fn with_trust_anchors(anchors: TrustAnchors<'a>) -> Self {
         TlsOptions {
-            ca_der,
+            trust_anchors: anchors,
             identity: None,
             server_name: None,
         }
@@ -227,6 +281,17 @@ impl Shared {
             // The library says IoError when the stream beneath ended mid-record.
             TlsError::IoError if self.eof.get() => TransportError::Tls(TlsFailure::Truncated),
             TlsError::HandshakeAborted(_, description) => alert_failure(description as u8),
+            // The ServerHello named a cipher suite the client did not offer, or carried no
+            // key share for the one group the client offers (P-256).
+            TlsError::InvalidCipherSuite | TlsError::InvalidKeyShare => {
+                TransportError::Tls(TlsFailure::NoCommonParameters)
+            }
+            // A CertificateVerify with a signature scheme the library does not even name.
+            TlsError::InvalidSignatureScheme => TransportError::Tls(
+                self.verify_failure
+                    .get()
+                    .unwrap_or(TlsFailure::NoCommonParameters),
+            ),
             // Post-handshake alerts arrive as InternalError without their code.
             TlsError::InternalError if self.certificate_requested.get() && !have_identity => {
                 TransportError::Tls(TlsFailure::ClientCertificateRequired)
@@ -241,9 +306,15 @@ impl Shared {
     }
 }
 
+/// What a fatal alert from the server says. `protocol_version` and the two "nothing in
+/// common" alerts get their own permanent failures: the next attempt would be refused the
+/// same way. `illegal_parameter` (47) stays a plain alert: servers send it for many faults
+/// in a message, not only for missing common ground.
 fn alert_failure(code: u8) -> TransportError {
     TransportError::Tls(match code {
         116 => TlsFailure::ClientCertificateRequired,
+        70 => TlsFailure::ProtocolVersion,
+        40 | 71 => TlsFailure::NoCommonParameters,
         code => TlsFailure::Alert(code),
     })
 }
@@ -397,14 +468,16 @@ where
             &mut *self.read_buffer,
             &mut *self.write_buffer,
         );
-        let config = TlsConfig::new().with_server_name(server_name);
+        let config = client_config(server_name);
         let provider = Provider::<R, K> {
             rng: &mut self.rng,
             verifier: Verifier {
-                inner: CertVerifier::new(Certificate::X509(self.options.ca_der)),
-                ca_der: self.options.ca_der,
+                anchors: self.options.trust_anchors,
                 host: server_name,
                 shared: &self.shared,
+                leaf: None,
+                transcript: [0; 32],
+                clock: PhantomData,
             },
             identity: self.options.identity.as_ref(),
             shared: &self.shared,
@@ -478,65 +551,41 @@ impl<R: RngCore + CryptoRng, K: TlsClock> CryptoProvider for Provider<'_, R, K> 
     }
 }
 
-/// `embedded-tls`'s verifier, plus a diagnosis of why a certificate was refused: the
-/// library says `InvalidCertificate` for an unknown issuer, a wrong name and an expired
-/// certificate alike.
-struct Verifier<'p, K: TlsClock> {
-    inner: CertVerifier<'p, Suite, K, MAX_CHAIN_LEN>,
-    ca_der: &'p [u8],
-    host: &'p str,
-    shared: &'p Shared,
+/// The ClientHello's parameters. embedded-tls 0.19 always offers the ECDSA P-256, P-384
+/// and Ed25519 signature schemes and has no way to take one away; RSA (PKCS#1 v1.5 for
+/// certificates, PSS for the handshake, SHA-256/384/512) is offered only when this crate
+/// can verify it.
+fn client_config(server_name: &str) -> TlsConfig<'_> {
+    let config = TlsConfig::new().with_server_name(server_name);
+    #[cfg(feature = "rsa")]
+    let config = config.enable_rsa_signatures();
+    config
 }
 
-fn copy_certificate<'a>(certificate: &CertificateRef<'a>) -> Result<CertificateRef<'a>, TlsError> {
-    use embedded_tls::blocking::CertificateEntryRef as Entry;
-    let mut copy = CertificateRef::with_context(&[]);
-    for entry in &certificate.entries {
-        copy.add(match entry {
-            Entry::X509(der) => Entry::X509(der),
-            Entry::RawPublicKey(der) => Entry::RawPublicKey(der),
-        })?;
-    }
-    Ok(copy)
+/// The server's certificates and handshake signature, checked by this crate's verifier
+/// ([`verify_chain`]) against the trust anchors, the host name and the clock `K`.
+struct Verifier<'p, K: TlsClock> {
+    anchors: TrustAnchors<'p>,
+    host: &'p str,
+    shared: &'p Shared,
+    /// The leaf's key, for the CertificateVerify that follows the Certificate.
+    leaf: Option<keys::Key>,
+    /// The transcript hash through the Certificate message.
+    transcript: [u8; 32],
+    clock: PhantomData<K>,
 }
 
 impl<K: TlsClock> Verifier<'_, K> {
-    /// Why `certificate` was refused. Runs only on the failure path, so the extra
-    /// signature checks cost nothing on a successful handshake.
-    fn diagnose(
-        &self,
-        transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
-        certificate: CertificateRef<'_>,
-    ) -> TlsFailure {
-        use embedded_tls::blocking::CertificateEntryRef as Entry;
-        // Walk the chain from the trust anchor down, as the library does.
-        let mut issuer = self.ca_der;
-        for entry in certificate.entries.iter().rev() {
-            let Entry::X509(subject) = entry else {
-                return TlsFailure::Other;
-            };
-            match der::issued_by(subject, issuer) {
-                Some(true) => issuer = subject,
-                Some(false) => return TlsFailure::UnknownIssuer,
-                None => return TlsFailure::Other,
-            }
-        }
-        // The chain is sound: it is the name or the dates. Check again without a clock.
-        let mut dateless: CertVerifier<'_, Suite, NoClock, MAX_CHAIN_LEN> =
-            CertVerifier::new(Certificate::X509(self.ca_der));
-        if TlsVerifier::<Suite>::set_hostname_verification(&mut dateless, self.host).is_err() {
-            return TlsFailure::HostNameMismatch;
-        }
-        match dateless.verify_certificate(transcript, certificate) {
-            Ok(()) => TlsFailure::Expired,
-            Err(_) => TlsFailure::HostNameMismatch,
-        }
+    fn refuse(&self, failure: TlsFailure, error: TlsError) -> Result<(), TlsError> {
+        self.shared.verify_failure.set(Some(failure));
+        Err(error)
     }
 }
 
 impl<K: TlsClock> TlsVerifier<Suite> for Verifier<'_, K> {
-    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
-        self.inner.set_hostname_verification(hostname)
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), TlsError> {
+        // The library passes the configured server name, which `host` already holds.
+        Ok(())
     }
 
     fn verify_certificate(
@@ -544,18 +593,65 @@ impl<K: TlsClock> TlsVerifier<Suite> for Verifier<'_, K> {
         transcript: &<Suite as embedded_tls::blocking::TlsCipherSuite>::Hash,
         certificate: CertificateRef<'_>,
     ) -> Result<(), TlsError> {
-        let copy = copy_certificate(&certificate)?;
-        let result = self.inner.verify_certificate(transcript, certificate);
-        if result.is_err() {
-            self.shared
-                .verify_failure
-                .set(Some(self.diagnose(transcript, copy)));
+        let entries = &certificate.entries;
+        if entries.len() > MAX_CHAIN_CERTIFICATES {
+            return self.refuse(TlsFailure::ChainTooLong, TlsError::InvalidCertificate);
         }
-        result
+        let mut chain: [&[u8]; MAX_CHAIN_CERTIFICATES] = [&[]; MAX_CHAIN_CERTIFICATES];
+        for (slot, entry) in chain.iter_mut().zip(entries.iter()) {
+            match entry {
+                CertificateEntryRef::X509(der) => *slot = der,
+                CertificateEntryRef::RawPublicKey(_) => {
+                    return self.refuse(TlsFailure::BadCertificate, TlsError::InvalidCertificate)
+                }
+            }
+        }
+        let chain = &chain[..entries.len()];
+        match chain::verify(chain, self.anchors, self.host, K::now()) {
+            Ok(key) => {
+                self.leaf = Some(key);
+                self.transcript = transcript.clone().finalize().into();
+                Ok(())
+            }
+            Err(failure) => self.refuse(failure, TlsError::InvalidCertificate),
+        }
     }
 
     fn verify_signature(&mut self, verify: CertificateVerifyRef<'_>) -> Result<(), TlsError> {
-        self.inner.verify_signature(verify)
+        use keys::{Hash, Key, Scheme};
+        let Some(key) = self.leaf.take() else {
+            return self.refuse(TlsFailure::Other, TlsError::InvalidSignature);
+        };
+        // TLS 1.3 ties each ECDSA scheme to its curve, and allows only PSS for RSA keys.
+        let scheme = match (verify.signature_scheme, &key) {
+            (SignatureScheme::EcdsaSecp256r1Sha256, Key::P256(_)) => Scheme::Ecdsa(Hash::Sha256),
+            #[cfg(feature = "p384")]
+            (SignatureScheme::EcdsaSecp384r1Sha384, Key::P384(_)) => Scheme::Ecdsa(Hash::Sha384),
+            (SignatureScheme::RsaPssRsaeSha256, _) => Scheme::RsaPss(Hash::Sha256),
+            (SignatureScheme::RsaPssRsaeSha384, _) => Scheme::RsaPss(Hash::Sha384),
+            (SignatureScheme::RsaPssRsaeSha512, _) => Scheme::RsaPss(Hash::Sha512),
+            // An ECDSA scheme for another key type (unreachable for P-256 when P-256 is the
+            // only key type built in).
+            #[allow(unreachable_patterns)]
+            (SignatureScheme::EcdsaSecp256r1Sha256 | SignatureScheme::EcdsaSecp384r1Sha384, _) => {
+                return self.refuse(TlsFailure::BadSignature, TlsError::InvalidSignature)
+            }
+            _ => return self.refuse(TlsFailure::NoCommonParameters, TlsError::InvalidSignature),
+        };
+        // RFC 8446 4.4.3: 64 spaces, the context string, a zero byte, the transcript hash.
+        const CONTEXT: &[u8] = b"TLS 1.3, server CertificateVerify\x00";
+        let mut message = [0x20u8; 64 + CONTEXT.len() + 32];
+        message[64..64 + CONTEXT.len()].copy_from_slice(CONTEXT);
+        message[64 + CONTEXT.len()..].copy_from_slice(&self.transcript);
+        match key.verify(scheme, &message, verify.signature) {
+            Ok(()) => Ok(()),
+            Err(keys::SignatureError::Unsupported) => {
+                self.refuse(TlsFailure::NoCommonParameters, TlsError::InvalidSignature)
+            }
+            Err(keys::SignatureError::Invalid) => {
+                self.refuse(TlsFailure::BadSignature, TlsError::InvalidSignature)
+            }
+        }
     }
 }
 
@@ -778,10 +874,8 @@ mod tests {
             stream <= 1400,
             "TlsStream is {stream} bytes ({pointer}-byte pointers)"
         );
-        assert!(
-            provider <= MAX_CHAIN_LEN + 640,
-            "handshake provider is {provider} bytes"
-        );
+        // No chain copy any more: the leaf key (an RSA modulus at most) and a transcript hash.
+        assert!(provider <= 704, "handshake provider is {provider} bytes");
     }
 
     #[test]
@@ -793,6 +887,85 @@ mod tests {
         assert_eq!(
             alert_failure(48),
             TransportError::Tls(TlsFailure::Alert(48))
+        );
+        assert_eq!(
+            alert_failure(70),
+            TransportError::Tls(TlsFailure::ProtocolVersion)
+        );
+        for code in [40, 71] {
+            assert_eq!(
+                alert_failure(code),
+                TransportError::Tls(TlsFailure::NoCommonParameters)
+            );
+        }
+        assert_eq!(
+            alert_failure(47),
+            TransportError::Tls(TlsFailure::Alert(47))
+        );
+    }
+
+    /// The CertificateVerify check: the leaf's key over RFC 8446's message, the scheme
+    /// tied to the key, each refusal its own failure.
+    #[test]
+    fn handshake_signature_is_checked_against_the_leaf_key() {
+        use p256::ecdsa::signature::Signer;
+        let leaf = SigningKey::from_slice(&[7u8; 32]).expect("key");
+        let other = SigningKey::from_slice(&[9u8; 32]).expect("key");
+        let transcript = [0x5au8; 32];
+        let mut message = std::vec![0x20u8; 64];
+        message.extend_from_slice(b"TLS 1.3, server CertificateVerify\x00");
+        message.extend_from_slice(&transcript);
+        let sign = |key: &SigningKey| -> std::vec::Vec<u8> {
+            let signature: p256::ecdsa::Signature = key.sign(&message);
+            signature.to_der().as_bytes().to_vec()
+        };
+        let shared = Shared::default();
+        let check = |scheme: SignatureScheme, signature: &[u8]| {
+            shared.verify_failure.set(None);
+            let mut verifier: Verifier<'_, NoClock> = Verifier {
+                anchors: TrustAnchors::Many(&[]),
+                host: "collector.example",
+                shared: &shared,
+                leaf: Some(keys::Key::P256(*leaf.verifying_key())),
+                transcript,
+                clock: PhantomData,
+            };
+            let result = verifier.verify_signature(CertificateVerifyRef {
+                signature_scheme: scheme,
+                signature,
+            });
+            (result.is_ok(), shared.verify_failure.get())
+        };
+        let good = sign(&leaf);
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp256r1Sha256, &good),
+            (true, None)
+        );
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp256r1Sha256, &sign(&other)),
+            (false, Some(TlsFailure::BadSignature))
+        );
+        assert_eq!(
+            check(SignatureScheme::EcdsaSecp384r1Sha384, &good),
+            (false, Some(TlsFailure::BadSignature)),
+            "a P-384 scheme with a P-256 key"
+        );
+        assert_eq!(
+            check(SignatureScheme::Ed25519, &good),
+            (false, Some(TlsFailure::NoCommonParameters))
+        );
+        assert_eq!(
+            check(SignatureScheme::RsaPkcs1Sha256, &good),
+            (false, Some(TlsFailure::NoCommonParameters)),
+            "PKCS#1 v1.5 is not a TLS 1.3 handshake signature"
+        );
+        assert_eq!(
+            check(
+                SignatureScheme::EcdsaSecp256r1Sha256,
+                &good[..good.len() - 1]
+            ),
+            (false, Some(TlsFailure::BadSignature)),
+            "truncated DER"
         );
     }
 

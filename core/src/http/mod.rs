@@ -188,8 +188,9 @@ impl ExchangeError {
     ///
     /// Permanent (false): errors in the caller's configuration that the same request will
     /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
-    /// TLS certificate rejections, and `InvalidInput` / `Unsupported` / `PermissionDenied`
-    /// I/O errors from connecting; and DNS answers given on purpose (see
+    /// TLS certificate rejections, a TLS server that shares no protocol version, cipher
+    /// suite or signature algorithm with the client, and `InvalidInput` / `Unsupported` /
+    /// `PermissionDenied` I/O errors from connecting; and DNS answers given on purpose (see
     /// [`DnsFailure`]): a name that does not exist may come back (a zone being repaired),
     /// but not within one export's seconds, so the export ends and keeps its data for the
     /// next one rather than asking the same server again and again.
@@ -216,7 +217,13 @@ fn transport_transient(e: &TransportError) -> bool {
                 TlsFailure::UnknownIssuer
                     | TlsFailure::HostNameMismatch
                     | TlsFailure::Expired
-                    | TlsFailure::ClientCertificateRequired,
+                    | TlsFailure::ClientCertificateRequired
+                    | TlsFailure::ProtocolVersion
+                    | TlsFailure::NoCommonParameters
+                    | TlsFailure::ChainTooLong
+                    | TlsFailure::BadCertificate
+                    | TlsFailure::BadSignature
+                    | TlsFailure::InvalidTrustAnchor,
             )
             | TransportError::Io(K::InvalidInput | K::Unsupported | K::PermissionDenied)
             | TransportError::Dns(
