@@ -37,7 +37,7 @@ use otlp_embedded::http::{ExchangeError, HttpClient};
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
-use otlp_embedded_std::sink::{Sink, SinkOptions, SinkTls};
+use otlp_embedded_test_kit::sink::{Sink, SinkOptions, SinkTls};
 use otlp_embedded_std::{StdClock, TcpConnector};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
