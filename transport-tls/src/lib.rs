@@ -129,6 +129,8 @@ mod chain;
 mod der;
 mod keys;
 #[cfg(feature = "rsa")]
+mod montgomery;
+#[cfg(feature = "rsa")]
 mod rsa;
 #[cfg(test)]
 mod wycheproof;
