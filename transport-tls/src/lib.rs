@@ -127,8 +127,10 @@
 
 mod chain;
 mod der;
+#[cfg(feature = "p384")]
+mod ecdsa;
 mod keys;
-#[cfg(feature = "rsa")]
+#[cfg(any(feature = "rsa", feature = "p384"))]
 mod montgomery;
 #[cfg(feature = "rsa")]
 mod rsa;
