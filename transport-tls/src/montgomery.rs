@@ -110,7 +110,11 @@ impl<const L: usize> Modulus<L> {
 // Out of line and not generic: one copy serves every modulus size.
 #[inline(never)]
 fn montgomery_multiply(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], neg_inv: u32) {
-    let s = out.len();
+    let s = n.len();
+    // Equal lengths, said once, let the compiler drop the bounds checks in the loops.
+    if s == 0 || out.len() != s || a.len() != s || b.len() != s {
+        return;
+    }
     out.fill(0);
     // The two limbs above `out`: together `out` and `top` are the running sum t.
     let mut top = 0u32;
@@ -124,11 +128,8 @@ fn montgomery_multiply(out: &mut [u32], a: &[u32], b: &[u32], n: &[u32], neg_inv
         let x = u64::from(top) + carry;
         let (top_low, top_high) = (x as u32, (x >> 32) as u32);
         // Add u * n, which makes the lowest limb zero, and shift down one limb.
-        let (Some(&t0), Some(&n0)) = (out.first(), n.first()) else {
-            return;
-        };
-        let u = t0.wrapping_mul(neg_inv);
-        let mut carry = (u64::from(t0) + u64::from(u) * u64::from(n0)) >> 32;
+        let u = out[0].wrapping_mul(neg_inv);
+        let mut carry = (u64::from(out[0]) + u64::from(u) * u64::from(n[0])) >> 32;
         for j in 1..s {
             let x = u64::from(out[j]) + u64::from(u) * u64::from(n[j]) + carry;
             out[j - 1] = x as u32;
