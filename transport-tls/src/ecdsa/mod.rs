@@ -72,6 +72,13 @@ pub(crate) struct Curve {
     gy: Number,
 }
 
+// Keys print their curve by size, not its constants.
+impl core::fmt::Debug for Curve {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Curve({} bits)", 8 * self.len())
+    }
+}
+
 /// Limbs from 32-bit words written most significant first, as FIPS 186-4 prints them.
 const fn words(big_endian: [u32; LIMBS]) -> Number {
     let mut limbs = [0u32; LIMBS];
@@ -198,12 +205,6 @@ pub(crate) struct VerifyingKey {
     curve: &'static Curve,
     x: Number,
     y: Number,
-}
-
-impl core::fmt::Debug for Curve {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "Curve({} bits)", 8 * self.len())
-    }
 }
 
 impl VerifyingKey {

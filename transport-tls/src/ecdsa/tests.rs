@@ -250,17 +250,13 @@ fn integer(x: &Number) -> Vec<u8> {
 }
 
 fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
-    let mut body = vec_of(&[0x02, r.len() as u8]);
+    let mut body = std::vec![0x02, r.len() as u8];
     body.extend_from_slice(r);
     body.extend_from_slice(&[0x02, s.len() as u8]);
     body.extend_from_slice(s);
-    let mut out = vec_of(&[0x30, body.len() as u8]);
+    let mut out = std::vec![0x30, body.len() as u8];
     out.extend_from_slice(&body);
     out
-}
-
-fn vec_of(bytes: &[u8]) -> Vec<u8> {
-    bytes.to_vec()
 }
 
 #[test]
@@ -290,7 +286,7 @@ fn signatures_are_decoded_strictly() {
         range,
         "s = n"
     );
-    let mut too_long = vec_of(&[1]);
+    let mut too_long = std::vec![1];
     too_long.extend_from_slice(&[0; 48]);
     assert_eq!(
         c.signature(&der_signature(&one_int, &too_long)),
