@@ -141,11 +141,13 @@ impl Curve {
         Point::affine(self.to_field(&self.gx), self.to_field(&self.gy), self)
     }
 
-    /// 1 in Montgomery form: R mod p.
+    /// 1 in Montgomery form: R mod p, which is R - p because p's top bit is set (p > R/2;
+    /// tested), computed without a multiplication as 0 - p on the limbs p uses.
     fn field_one(&self) -> Number {
         let mut one = [0u32; LIMBS];
-        one[0] = 1;
-        self.to_field(&one)
+        let s = self.p.limbs();
+        subtract_in_place(&mut one[..s], &self.p.value()[..s]);
+        one
     }
 
     /// A scalar from a DER INTEGER's content, in [1, n-1].

@@ -3,7 +3,8 @@
 //!
 //! Formulas (Jacobian, a = -3; see the Explicit-Formulas Database's "dbl-2001-b" and the
 //! textbook addition, Hankerson-Menezes-Vanstone 3.2.2): doubling costs 3 multiplications
-//! and 5 squarings, addition 12 multiplications and 4 squarings. The addition is not
+//! and 5 squarings, addition 12 multiplications and 4 squarings (8 and 3 when the second
+//! point has Z = 1, as G and the key have). The addition is not
 //! complete, so it handles its exceptions itself: either input at infinity, P + P (H = 0,
 //! R = 0: a doubling) and P + (-P) (H = 0, R != 0: infinity).
 
@@ -110,11 +111,20 @@ impl Curve {
             return *p;
         }
         let z1z1 = self.mul(&p.z, &p.z);
-        let z2z2 = self.mul(&q.z, &q.z);
-        // Both points over the common denominator: u = x, s = y scaled.
-        let u1 = self.mul(&p.x, &z2z2);
+        // Both points over the common denominator: u = x, s = y scaled. When Q has Z = 1
+        // (G and the key in the double-scalar table) its scaling of P is the identity:
+        // four multiplications and a squaring fewer.
+        let q_affine = q.z == self.field_one();
+        let (u1, s1) = if q_affine {
+            (p.x, p.y)
+        } else {
+            let z2z2 = self.mul(&q.z, &q.z);
+            (
+                self.mul(&p.x, &z2z2),
+                self.mul(&p.y, &self.mul(&q.z, &z2z2)),
+            )
+        };
         let u2 = self.mul(&q.x, &z1z1);
-        let s1 = self.mul(&p.y, &self.mul(&q.z, &z2z2));
         let s2 = self.mul(&q.y, &self.mul(&p.z, &z1z1));
         let h = self.sub_f(&u2, &u1);
         let r = self.sub_f(&s2, &s1);
@@ -132,7 +142,8 @@ impl Curve {
         // x3 = r^2 - h^3 - 2 v; y3 = r (v - x3) - s1 h^3; z3 = z1 z2 h.
         let x3 = self.sub_f(&self.sub_f(&self.mul(&r, &r), &hhh), &self.add_f(&v, &v));
         let y3 = self.sub_f(&self.mul(&r, &self.sub_f(&v, &x3)), &self.mul(&s1, &hhh));
-        let z3 = self.mul(&self.mul(&p.z, &q.z), &h);
+        let z1z2 = if q_affine { p.z } else { self.mul(&p.z, &q.z) };
+        let z3 = self.mul(&z1z2, &h);
         Point {
             x: x3,
             y: y3,

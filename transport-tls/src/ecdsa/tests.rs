@@ -75,10 +75,10 @@ fn parameters_match_the_script() {
     assert_eq!((c.p.limbs(), c.n.limbs(), c.len()), (12, 12, 48));
     // The digest truncation takes whole bytes: n's bit length must be 8 * len.
     assert_eq!(top_bit(c.n.value()), Some(8 * c.len() - 1));
-    // R^2 * R^-1 = R mod p, which for P-384 is 2^384 - p.
-    let mut r_mod_p = [0u32; LIMBS];
-    subtract_in_place(&mut r_mod_p, c.p.value());
-    assert_eq!(c.field_one(), r_mod_p);
+    // p's top bit is set, so R mod p = R - p, which `field_one` relies on; it must be
+    // R^2 * R^-1, the Montgomery form of 1.
+    assert_eq!(top_bit(c.p.value()), Some(8 * c.len() - 1));
+    assert_eq!(c.field_one(), c.to_field(&one()));
 }
 
 #[test]
