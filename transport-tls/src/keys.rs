@@ -1,5 +1,6 @@
-//! Public keys and the signatures made with them: ECDSA over P-256 (always) and P-384
-//! (feature `p384`), RSA PKCS#1 v1.5 and PSS (feature `rsa`). A key is copied out of its
+//! Public keys and the signatures made with them: ECDSA over P-256 (always, RustCrypto's
+//! `p256`) and P-384 (feature `p384`, `crate::ecdsa`), RSA PKCS#1 v1.5 and PSS (feature
+//! `rsa`, `crate::rsa`). A key is copied out of its
 //! certificate so that the handshake signature can be checked after the certificate's
 //! bytes are gone from the record buffer.
 
@@ -78,7 +79,7 @@ pub(crate) enum SignatureError {
 pub(crate) enum Key {
     P256(p256::ecdsa::VerifyingKey),
     #[cfg(feature = "p384")]
-    P384(p384::ecdsa::VerifyingKey),
+    P384(crate::ecdsa::VerifyingKey),
     #[cfg(feature = "rsa")]
     Rsa(crate::rsa::RsaKey),
 }
@@ -91,9 +92,15 @@ impl Key {
                 .map(Key::P256)
                 .map_err(|_| SignatureError::Invalid),
             #[cfg(feature = "p384")]
-            PublicKey::P384(point) => p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
-                .map(Key::P384)
-                .map_err(|_| SignatureError::Invalid),
+            PublicKey::P384(point) => {
+                crate::ecdsa::VerifyingKey::from_sec1(&crate::ecdsa::P384, point)
+                    .map(Key::P384)
+                    .map_err(|e| match e {
+                        // A valid encoding this verifier does not take.
+                        crate::ecdsa::EcError::CompressedPoint => SignatureError::Unsupported,
+                        _ => SignatureError::Invalid,
+                    })
+            }
             #[cfg(feature = "rsa")]
             PublicKey::Rsa { modulus, exponent } => crate::rsa::RsaKey::new(modulus, exponent)
                 .map(Key::Rsa)
@@ -131,10 +138,9 @@ impl Key {
                 key.verify_prehash(digest, &signature).map_err(invalid)
             }
             #[cfg(feature = "p384")]
-            (Key::P384(key), Scheme::Ecdsa(_)) => {
-                let signature = p384::ecdsa::Signature::from_der(signature).map_err(invalid)?;
-                key.verify_prehash(digest, &signature).map_err(invalid)
-            }
+            (Key::P384(key), Scheme::Ecdsa(_)) => key
+                .verify_prehash(digest, signature)
+                .map_err(|_| SignatureError::Invalid),
             #[cfg(feature = "rsa")]
             (Key::Rsa(key), Scheme::RsaPkcs1(hash)) => key
                 .verify_pkcs1v15(hash, digest, signature)

@@ -49,7 +49,10 @@
 //!   | RSA 2048 to 4096 bits | PKCS#1 v1.5, SHA-256/384/512 | `rsa_pss_rsae_sha256/384/512` | `rsa` |
 //!
 //!   A chain or handshake signature that needs an algorithm this build lacks fails as
-//!   [`TlsFailure::NoCommonParameters`], never as a bad signature.
+//!   [`TlsFailure::NoCommonParameters`], never as a bad signature. The P-384 and RSA
+//!   verifiers are this crate's own, a few kilobytes of code each on a Cortex-M4F
+//!   (docs/TLS.md has the figures); like every verifier they handle public values only,
+//!   so they are variable-time. A P-384 key must be an uncompressed point.
 //! - The leaf's names (subject alternative DNS names, or the common name when there are
 //!   none) match the endpoint's host name, wildcards by RFC 6125; its extendedKeyUsage, if
 //!   present, allows TLS server authentication.
@@ -129,7 +132,11 @@
 
 mod chain;
 mod der;
+#[cfg(feature = "p384")]
+mod ecdsa;
 mod keys;
+#[cfg(any(feature = "rsa", feature = "p384"))]
+mod montgomery;
 #[cfg(feature = "rsa")]
 mod rsa;
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! RSA signature verification without a heap (RFC 8017): the public-key operation
 //! `s^e mod n` in Montgomery arithmetic over fixed 4096-bit numbers (32-bit limbs, only the
 //! limbs the modulus uses are worked on), then the PKCS#1 v1.5 (EMSA-PKCS1-v1_5) or PSS
-//! (EMSA-PSS with MGF1) encoding check. All written here: about 150 lines, checked
-//! against Project Wycheproof's vectors, with one row of carry space instead of the
-//! double-width products a general bignum library keeps on the stack.
+//! (EMSA-PSS with MGF1) encoding check. All written here (the Montgomery arithmetic is
+//! `crate::montgomery`, shared with the P-384 verifier) and checked against Project
+//! Wycheproof's vectors, with one row of carry space instead of the double-width products
+//! a general bignum library keeps on the stack.
 //!
 //! Keys of 2048 to 4096 bits with a public exponent that fits 32 bits. Every number here
 //! is public (key, signature, message), so variable-time code is fine.
@@ -11,6 +12,7 @@
 use sha2::digest::{Digest, FixedOutputReset};
 
 use crate::keys::Hash;
+use crate::montgomery::{from_be_bytes, less_than, write_be_bytes, Modulus};
 
 /// The largest modulus, in bytes.
 pub(crate) const MAX_MODULUS_LEN: usize = 512;
@@ -79,9 +81,9 @@ impl RsaKey {
         if signature.len() != self.len {
             return Err(RsaError::Invalid);
         }
-        let modulus = Modulus::new(self.modulus());
+        let modulus = Modulus::new(number(self.modulus()));
         let s = number(signature);
-        if !less_than(&s, &modulus.n) {
+        if !less_than(&s, modulus.value()) {
             return Err(RsaError::Invalid);
         }
         let m = pow_mod(&s, self.exponent, &modulus);
@@ -217,165 +219,43 @@ fn digest_info_prefix(hash: Hash) -> &'static [u8] {
     }
 }
 
-/// A number of up to 4096 bits: 32-bit limbs, least significant first. 32-bit limbs with
-/// 64-bit products are native on the Cortex-M4 (UMULL/UMLAL) and fine on 64-bit hosts.
+/// A number of up to 4096 bits: 32-bit limbs, least significant first.
 type Number = [u32; LIMBS];
 const LIMBS: usize = MAX_MODULUS_LEN / 4;
 
-/// An odd modulus, the limbs it uses, and -n^-1 mod 2^32 for Montgomery reduction.
-struct Modulus {
-    n: Number,
-    limbs: usize,
-    neg_inv: u32,
-}
-
-impl Modulus {
-    /// `modulus` must be odd; `RsaKey::new` checked it.
-    fn new(modulus: &[u8]) -> Modulus {
-        let n = number(modulus);
-        let limbs = modulus.len().div_ceil(4);
-        // Newton's iteration for n^-1 mod 2^32: each step doubles the correct low bits,
-        // and n0 itself is correct to 3 bits for odd n0.
-        let n0 = n[0];
-        let mut inverse = n0;
-        for _ in 0..4 {
-            inverse = inverse.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inverse)));
-        }
-        Modulus {
-            n,
-            limbs,
-            neg_inv: inverse.wrapping_neg(),
-        }
-    }
-
-    /// `a * b * R^-1 mod n`, R = 2^(32 * limbs), for a, b < n (CIOS Montgomery
-    /// multiplication, interleaving the product and the reduction row by row so that only
-    /// one row of carry space is needed).
-    fn multiply(&self, a: &Number, b: &Number) -> Number {
-        let s = self.limbs;
-        let mut t = [0u32; LIMBS + 2];
-        for &bi in &b[..s] {
-            let mut carry = 0u64;
-            for (tj, aj) in t[..s].iter_mut().zip(&a[..s]) {
-                let x = u64::from(*tj) + u64::from(*aj) * u64::from(bi) + carry;
-                *tj = x as u32;
-                carry = x >> 32;
-            }
-            let x = u64::from(t[s]) + carry;
-            t[s] = x as u32;
-            t[s + 1] = (x >> 32) as u32;
-            // Add u * n, which makes the lowest limb zero, and shift down one limb.
-            let u = t[0].wrapping_mul(self.neg_inv);
-            let mut carry = (u64::from(t[0]) + u64::from(u) * u64::from(self.n[0])) >> 32;
-            for j in 1..s {
-                let x = u64::from(t[j]) + u64::from(u) * u64::from(self.n[j]) + carry;
-                t[j - 1] = x as u32;
-                carry = x >> 32;
-            }
-            let x = u64::from(t[s]) + carry;
-            t[s - 1] = x as u32;
-            t[s] = t[s + 1] + (x >> 32) as u32;
-        }
-        // t < 2n: one conditional subtraction.
-        let mut out = [0u32; LIMBS];
-        out[..s].copy_from_slice(&t[..s]);
-        if t[s] != 0 || !less_than(&out[..s], &self.n[..s]) {
-            subtract(&mut out[..s], &self.n[..s]);
-        }
-        out
-    }
-
-    /// `2 * x mod n` for x < n.
-    fn double(&self, x: &mut Number) {
-        let s = self.limbs;
-        let mut carry = 0u32;
-        for limb in &mut x[..s] {
-            let next = *limb >> 31;
-            *limb = (*limb << 1) | carry;
-            carry = next;
-        }
-        if carry != 0 || !less_than(&x[..s], &self.n[..s]) {
-            subtract(&mut x[..s], &self.n[..s]);
-        }
-    }
-}
-
-/// a < b, both the same length, most significant limb last.
-fn less_than(a: &[u32], b: &[u32]) -> bool {
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        if x != y {
-            return x < y;
-        }
-    }
-    false
-}
-
-/// a -= b (mod 2^(32 * len)).
-fn subtract(a: &mut [u32], b: &[u32]) {
-    let mut borrow = 0u64;
-    for (x, y) in a.iter_mut().zip(b) {
-        let d = u64::from(*x)
-            .wrapping_sub(u64::from(*y))
-            .wrapping_sub(borrow);
-        *x = d as u32;
-        borrow = (d >> 63) & 1;
-    }
-}
-
-/// A big-endian byte string of at most 512 bytes as a number.
+/// A big-endian byte string of at most 512 bytes as a number (longer ones are refused
+/// before they get here: keys by `RsaKey::new`, signatures by their length).
 fn number(bytes: &[u8]) -> Number {
-    let mut limbs = [0u32; LIMBS];
-    for (i, byte) in bytes.iter().rev().enumerate().take(MAX_MODULUS_LEN) {
-        limbs[i / 4] |= u32::from(*byte) << (8 * (i % 4));
-    }
-    limbs
+    from_be_bytes(bytes).unwrap_or([0; LIMBS])
 }
 
 /// The low `out.len()` bytes of `n`, big-endian.
 fn write_be(n: &Number, out: &mut [u8]) {
-    let len = out.len();
-    for (i, byte) in out.iter_mut().enumerate() {
-        let position = len - 1 - i;
-        *byte = (n[position / 4] >> (8 * (position % 4))) as u8;
-    }
+    write_be_bytes(n, out)
 }
 
 /// `base^exponent mod n` for `base < n`, by left-to-right square and multiply in
 /// Montgomery form: seventeen products for e = 65537.
 #[inline(never)]
-fn pow_mod(base: &Number, exponent: u32, modulus: &Modulus) -> Number {
+fn pow_mod(base: &Number, exponent: u32, modulus: &Modulus<LIMBS>) -> Number {
     // R^2 mod n moves the base into Montgomery form. Without a long division: double
     // 2^(bits-1) (below n) up to 2R mod n, which is 2 in Montgomery form, then raise that
     // to the power log2(R) = 32 * limbs inside the Montgomery domain: R in Montgomery form
     // is R^2 mod n.
-    let s = modulus.limbs;
-    let top = modulus.n[s - 1];
-    let bits = 32 * s - top.leading_zeros() as usize;
+    let s = modulus.limbs();
+    let bits = 32 * s - modulus.value()[s - 1].leading_zeros() as usize;
     let mut two = [0u32; LIMBS];
     two[(bits - 1) / 32] = 1 << ((bits - 1) % 32);
     for _ in bits - 1..=32 * s {
-        modulus.double(&mut two);
+        two = modulus.add(&two, &two);
     }
-    let r2 = power(&two, 32 * s as u32, modulus);
+    let r2 = modulus.power(&two, &[32 * s as u32]);
     let base = modulus.multiply(base, &r2);
-    let result = power(&base, exponent, modulus);
+    let result = modulus.power(&base, &[exponent]);
     // Out of Montgomery form: multiply by 1.
     let mut one = [0u32; LIMBS];
     one[0] = 1;
     modulus.multiply(&result, &one)
-}
-
-/// `x^exponent` of a number in Montgomery form, staying in it; exponent > 0.
-fn power(x: &Number, exponent: u32, modulus: &Modulus) -> Number {
-    let mut acc = *x;
-    let top = u32::BITS - 1 - exponent.leading_zeros();
-    for bit in (0..top).rev() {
-        acc = modulus.multiply(&acc, &acc);
-        if exponent >> bit & 1 == 1 {
-            acc = modulus.multiply(&acc, x);
-        }
-    }
-    acc
 }
 
 #[cfg(test)]
@@ -385,16 +265,16 @@ mod tests {
     #[test]
     fn pow_mod_matches_small_numbers() {
         // 4^13 mod 497 = 445 (a textbook example).
-        let n = Modulus::new(&[0x01, 0xf1]);
+        let n = Modulus::new(number(&[0x01, 0xf1]));
         assert_eq!(pow_mod(&number(&[4]), 13, &n), number(&[0x01, 0xbd]));
         // 2^65537 mod (2^89 - 1) = 2^(65537 mod 89) = 2^33.
         let mut m89 = [0xffu8; 12];
         m89[0] = 0x01;
-        let r = pow_mod(&number(&[2]), 65537, &Modulus::new(&m89));
+        let r = pow_mod(&number(&[2]), 65537, &Modulus::new(number(&m89)));
         assert_eq!(r, number(&[0x02, 0, 0, 0, 0]));
         // A full-width odd modulus (2^4096 - 1), where R mod n is 1: 3^3 = 27.
-        let full = Modulus::new(&[0xff; MAX_MODULUS_LEN]);
-        assert_eq!(full.limbs, LIMBS);
+        let full = Modulus::new(number(&[0xff; MAX_MODULUS_LEN]));
+        assert_eq!(full.limbs(), LIMBS);
         assert_eq!(pow_mod(&number(&[3]), 3, &full), number(&[27]));
         // (n - 1)^3 = -1 mod n.
         let mut minus_one = [0xffu8; MAX_MODULUS_LEN];

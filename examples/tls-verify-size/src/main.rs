@@ -1,10 +1,19 @@
 //! Runs `otlp_embedded_tls::verify_chain` on real chains (the x509_chain fuzz seeds, made by
-//! the openssl command line) on a Cortex-M4F under QEMU, and prints for each the result
-//! and the stack it used, measured by painting the stack below the caller and finding the
-//! lowest word written. Code size is measured from the image by scripts/tls-verify-size.sh.
+//! the openssl command line) on a Cortex-M4F under QEMU, and prints for each the result,
+//! the stack it used, measured by painting the stack below the caller and finding the
+//! lowest word written, and the SysTick ticks it took. Run with `-icount shift=0` (one
+//! nanosecond of virtual time per instruction), ticks count instructions: the image first
+//! times a loop of a known instruction count so that the script can convert. Code size is
+//! measured from the image by scripts/tls-verify-size.sh.
+//! With the `handshake` feature the image also links a whole TLS client (`handshake.rs`).
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "handshake")]
+mod handshake;
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
 use otlp_embedded::transport::TlsFailure;
@@ -28,9 +37,44 @@ extern "C" {
     static _stack_end: u32;
 }
 
-/// Stack bytes `f` used, beyond the caller's frame.
+/// SysTick's 24-bit counter: a measurement longer than this many ticks is reported as such.
+const TICKS_MAX: u32 = 0x00ff_ffff;
+
+/// Ticks since `start` on the free-running, down-counting SysTick; `None` if it wrapped.
+fn ticks_since(syst: &mut SYST, start: u32) -> Option<u32> {
+    let now = SYST::get_current();
+    if syst.has_wrapped() {
+        return None;
+    }
+    Some(start.wrapping_sub(now) & TICKS_MAX)
+}
+
+/// Restart SysTick from the top, without its interrupt; returns the start value.
+fn restart(syst: &mut SYST) -> u32 {
+    syst.disable_counter();
+    syst.clear_current();
+    let _ = syst.has_wrapped();
+    syst.enable_counter();
+    SYST::get_current()
+}
+
+/// Ticks for `iterations` of a two-instruction loop (subtract, branch).
 #[inline(never)]
-fn measure(f: impl FnOnce() -> Result<(), TlsFailure>) -> (Result<(), TlsFailure>, usize) {
+fn calibrate(syst: &mut SYST, iterations: u32) -> Option<u32> {
+    let start = restart(syst);
+    // SAFETY: a register-only countdown loop.
+    unsafe {
+        core::arch::asm!("1:", "subs {n}, #1", "bne 1b", n = inout(reg) iterations => _);
+    }
+    ticks_since(syst, start)
+}
+
+/// Stack bytes `f` used, beyond the caller's frame, and the SysTick ticks it took.
+#[inline(never)]
+fn measure(
+    syst: &mut SYST,
+    f: impl FnOnce() -> Result<(), TlsFailure>,
+) -> (Result<(), TlsFailure>, usize, Option<u32>) {
     let sp = cortex_m::register::msp::read() as usize - MARGIN;
     let bottom = core::ptr::addr_of!(_stack_end) as usize;
     let mut p = bottom;
@@ -39,13 +83,15 @@ fn measure(f: impl FnOnce() -> Result<(), TlsFailure>) -> (Result<(), TlsFailure
         unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
         p += 4;
     }
+    let start = restart(syst);
     let result = f();
+    let ticks = ticks_since(syst, start);
     let mut low = bottom;
     // SAFETY: as above; reading words of our own stack.
     while low < sp && unsafe { core::ptr::read_volatile(low as *const u32) } == PAINT {
         low += 4;
     }
-    (result, sp + MARGIN - low)
+    (result, sp + MARGIN - low, ticks)
 }
 
 fn split(seed: &[u8]) -> ([&[u8]; MAX_CHAIN_CERTIFICATES], usize, &[u8]) {
@@ -66,11 +112,20 @@ fn split(seed: &[u8]) -> ([&[u8]; MAX_CHAIN_CERTIFICATES], usize, &[u8]) {
 #[entry]
 fn main() -> ! {
     let mut ok = true;
+    let Some(peripherals) = cortex_m::Peripherals::take() else {
+        debug::exit(debug::EXIT_FAILURE);
+        loop {}
+    };
+    let mut syst = peripherals.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(TICKS_MAX);
+    const LOOP: u32 = 1_000_000;
+    hprintln!("calibration {} instructions ticks {:?}", 2 * LOOP, calibrate(&mut syst, LOOP));
     for (name, seed) in CHAINS {
         // Keep the data opaque to the optimizer: it must not fold the verification away.
         let seed = core::hint::black_box(*seed);
         let (chain, len, anchor) = split(seed);
-        let (result, stack) = measure(|| {
+        let (result, stack, ticks) = measure(&mut syst, || {
             verify_chain(&chain[..len], TrustAnchors::One(anchor), "collector.test", None)
         });
         let expected = match *name {
@@ -79,7 +134,13 @@ fn main() -> ! {
             _ => Ok(()),
         };
         ok &= result == expected;
-        hprintln!("verify {} {:?} stack {}", name, result, stack);
+        hprintln!("verify {} {:?} ticks {:?} stack {}", name, result, ticks, stack);
+    }
+    #[cfg(feature = "handshake")]
+    {
+        let handshake_ok = handshake::fails_cleanly(split(CHAINS[0].1).2);
+        ok &= handshake_ok;
+        hprintln!("handshake over a dead stream failed cleanly: {}", handshake_ok);
     }
     debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {}
