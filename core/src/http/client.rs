@@ -1,11 +1,10 @@
 //! The blocking driver: [`HttpClient`] over the stream seam.
 
-use super::{
-    ExchangeError, Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader, Stage,
-};
+use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::{Clock, Instant};
 use crate::transport::{
-    CloseMode, Connect, Connection, Exchange, HttpRequest, HttpResponse, TransportError,
+    CloseMode, Connect, Connection, Exchange, ExchangeError, HttpRequest, HttpResponse, Stage,
+    TransportError,
 };
 
 /// Default header buffer size of [`HttpClient`], in bytes.

@@ -2,8 +2,7 @@
 //! framing, into the caller's buffer and past it up to a drain cap.
 
 use super::date::parse_retry_after;
-use super::{ExchangeError, Malformed, Stage};
-use crate::transport::{HttpResponse, RetryAfter};
+use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
 /// Header fields the reader can track in one response (a larger count is
 /// [`Malformed::TooManyHeaders`]).

@@ -8,109 +8,22 @@
 //!   HTTP client). Core's [`crate::http::HttpClient`] turns any [`Connect`] into an
 //!   [`Exchange`].
 //!
+//! The values that cross the seams live here too: [`Endpoint`], [`HttpRequest`],
+//! [`HttpResponse`], and what can go wrong ([`TransportError`], [`ExchangeError`]), so that
+//! core's HTTP client, a user's own exchange and the exporter share one vocabulary
+//! without depending on each other.
+//!
 //! Deadlines are absolute [`Instant`]s on the caller's monotonic clock. Core sets one before
 //! each open, read, write and close, so wrappers forward it to the stream beneath and a peer
 //! that trickles bytes ends at the deadline, not after some number of slow reads.
 
+mod endpoint;
+mod error;
+
+pub use endpoint::{Endpoint, EndpointError, Scheme};
+pub use error::{ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError};
+
 use crate::time::Instant;
-
-/// URL scheme of an endpoint.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Scheme {
-    /// Plain TCP.
-    Http,
-    /// TLS over TCP.
-    Https,
-}
-
-/// Where requests go: `scheme://host:port/path`, borrowed from the caller's configuration.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Endpoint<'a> {
-    /// `http` or `https`.
-    pub scheme: Scheme,
-    /// Host name or address literal, without brackets for IPv6.
-    pub host: &'a str,
-    /// TCP port.
-    pub port: u16,
-    /// Request target, starting with `/` (for OTLP metrics usually `/v1/metrics`).
-    pub path: &'a str,
-}
-
-impl<'a> Endpoint<'a> {
-    /// The OTLP/HTTP default: `http://localhost:4318/v1/metrics`.
-    pub const DEFAULT: Endpoint<'static> = Endpoint {
-        scheme: Scheme::Http,
-        host: "localhost",
-        port: 4318,
-        path: "/v1/metrics",
-    };
-
-    /// Whether `port` is the scheme's default (80 for http, 443 for https), in which case
-    /// the `Host` header leaves it out.
-    pub fn has_default_port(&self) -> bool {
-        matches!(
-            (self.scheme, self.port),
-            (Scheme::Http, 80) | (Scheme::Https, 443)
-        )
-    }
-}
-
-/// TLS failures that a transport can report distinctly.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum TlsFailure {
-    /// The server's certificate does not chain to a trusted root.
-    UnknownIssuer,
-    /// The certificate is not valid for the endpoint's host name.
-    HostNameMismatch,
-    /// The certificate has expired or is not yet valid.
-    Expired,
-    /// The server requires a client certificate and none (or a rejected one) was sent.
-    ClientCertificateRequired,
-    /// The peer sent this TLS alert (its description code).
-    Alert(u8),
-    /// The TCP stream ended without a TLS close_notify.
-    Truncated,
-    /// Any other handshake or record failure.
-    Other,
-}
-
-/// What went wrong below HTTP. Small and `Copy` so that it can be kept as a last error.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum TransportError {
-    /// An I/O error, as `embedded-io` classifies it (refused, reset, timed out, ...).
-    Io(embedded_io::ErrorKind),
-    /// The host name did not resolve to any address.
-    Resolve,
-    /// No address could be connected to before the deadline.
-    ConnectTimeout,
-    /// The endpoint's scheme is not supported by this transport (https without TLS).
-    UnsupportedScheme,
-    /// A TLS failure.
-    Tls(TlsFailure),
-    /// The transport has no free socket or local port to open a connection with.
-    Exhausted,
-}
-
-impl core::fmt::Display for TransportError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            TransportError::Io(kind) => write!(f, "i/o error: {kind:?}"),
-            TransportError::Resolve => f.write_str("host name did not resolve"),
-            TransportError::ConnectTimeout => f.write_str("connect timed out"),
-            TransportError::UnsupportedScheme => {
-                f.write_str("https endpoint needs the `tls` feature of this transport")
-            }
-            TransportError::Tls(t) => write!(f, "tls failure: {t:?}"),
-            TransportError::Exhausted => f.write_str("no free socket or local port"),
-        }
-    }
-}
 
 /// How a connection ends.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -167,8 +80,27 @@ pub struct Header<'a> {
     pub value: &'a str,
 }
 
+impl<'a> Header<'a> {
+    /// A header `name: value`. Core checks both when it writes the request
+    /// ([`ExchangeError::InvalidHeader`] names the header and the problem).
+    pub const fn new(name: &'a str, value: &'a str) -> Self {
+        Header { name, value }
+    }
+}
+
 /// One OTLP/HTTP request, ready to send.
+///
+/// ```
+/// use otlp_embedded::time::Instant;
+/// use otlp_embedded::transport::{Endpoint, Header, HttpRequest};
+///
+/// let auth = [Header::new("Authorization", "Bearer t0k3n")];
+/// let request = HttpRequest::new(&Endpoint::DEFAULT, b"\x0a\x00", Instant(5_000))
+///     .with_headers(&auth);
+/// assert_eq!((request.headers.len(), request.content_encoding), (1, None));
+/// ```
 #[derive(Copy, Clone, Debug)]
+#[non_exhaustive]
 pub struct HttpRequest<'a> {
     /// Where to send it.
     pub endpoint: &'a Endpoint<'a>,
@@ -182,6 +114,43 @@ pub struct HttpRequest<'a> {
     pub deadline: Instant,
 }
 
+impl<'a> HttpRequest<'a> {
+    /// A request carrying `body` to `endpoint`, to be answered by `deadline`, with no extra
+    /// headers and no content encoding.
+    pub const fn new(endpoint: &'a Endpoint<'a>, body: &'a [u8], deadline: Instant) -> Self {
+        HttpRequest {
+            endpoint,
+            headers: &[],
+            content_encoding: None,
+            body,
+            deadline,
+        }
+    }
+
+    /// The same request with these extra headers.
+    pub const fn with_headers(self, headers: &'a [Header<'a>]) -> Self {
+        HttpRequest { headers, ..self }
+    }
+
+    /// The same request with its body in this `Content-Encoding` (such as `gzip`).
+    pub const fn with_content_encoding(self, content_encoding: &'a str) -> Self {
+        HttpRequest {
+            content_encoding: Some(content_encoding),
+            ..self
+        }
+    }
+
+    /// The same request with another body (a compressed copy, for example).
+    pub const fn with_body(self, body: &'a [u8]) -> Self {
+        HttpRequest { body, ..self }
+    }
+
+    /// The same request with another deadline.
+    pub const fn with_deadline(self, deadline: Instant) -> Self {
+        HttpRequest { deadline, ..self }
+    }
+}
+
 /// A `Retry-After` value as the server sent it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -193,8 +162,22 @@ pub enum RetryAfter {
 }
 
 /// What a server answered, with the body kept in the caller's buffer.
+///
+/// A custom [`Exchange`] builds one from what its HTTP stack reports:
+///
+/// ```
+/// use otlp_embedded::transport::{HttpResponse, RetryAfter};
+///
+/// // 503 with `Retry-After: 2` and a 12-byte protobuf body copied into the buffer.
+/// let response = HttpResponse::new(503)
+///     .with_retry_after(RetryAfter::Seconds(2))
+///     .with_body(12, true)
+///     .with_bytes(340, 140);
+/// assert_eq!((response.status, response.body_len, response.body_truncated), (503, 12, false));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct HttpResponse {
     /// Final status code (interim 1xx responses are skipped).
     pub status: u16,
@@ -212,6 +195,61 @@ pub struct HttpResponse {
     pub bytes_received: usize,
 }
 
+impl HttpResponse {
+    /// A response with `status`, no `Retry-After`, no body, and no bytes counted.
+    pub const fn new(status: u16) -> Self {
+        HttpResponse {
+            status,
+            retry_after: None,
+            body_is_protobuf: false,
+            body_len: 0,
+            body_truncated: false,
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+
+    /// The same response with this `Retry-After`.
+    pub const fn with_retry_after(self, retry_after: RetryAfter) -> Self {
+        HttpResponse {
+            retry_after: Some(retry_after),
+            ..self
+        }
+    }
+
+    /// The same response with `len` bytes of body kept at the start of the caller's buffer;
+    /// `is_protobuf` when its `Content-Type` was `application/x-protobuf`.
+    pub const fn with_body(self, len: usize, is_protobuf: bool) -> Self {
+        HttpResponse {
+            body_len: len,
+            body_is_protobuf: is_protobuf,
+            ..self
+        }
+    }
+
+    /// The same response marked as having had a longer body than the buffer kept.
+    pub const fn with_body_truncated(self, truncated: bool) -> Self {
+        HttpResponse {
+            body_truncated: truncated,
+            ..self
+        }
+    }
+
+    /// The same response with these byte counts: request bytes written, response bytes read.
+    pub const fn with_bytes(self, sent: usize, received: usize) -> Self {
+        HttpResponse {
+            bytes_sent: sent,
+            bytes_received: received,
+            ..self
+        }
+    }
+
+    /// Whether the status is 2xx.
+    pub const fn is_success(&self) -> bool {
+        self.status >= 200 && self.status < 300
+    }
+}
+
 /// Exchange seam: one whole request/response exchange.
 pub trait Exchange {
     /// Send `request` and return the response, keeping as much of the body as fits in
@@ -220,7 +258,7 @@ pub trait Exchange {
         &mut self,
         request: &HttpRequest<'_>,
         response_body: &mut [u8],
-    ) -> Result<HttpResponse, crate::http::ExchangeError>;
+    ) -> Result<HttpResponse, ExchangeError>;
 }
 
 impl<E: Exchange + ?Sized> Exchange for &mut E {
@@ -228,7 +266,7 @@ impl<E: Exchange + ?Sized> Exchange for &mut E {
         &mut self,
         request: &HttpRequest<'_>,
         response_body: &mut [u8],
-    ) -> Result<HttpResponse, crate::http::ExchangeError> {
+    ) -> Result<HttpResponse, ExchangeError> {
         (**self).exchange(request, response_body)
     }
 }
