@@ -14,15 +14,18 @@
 //!
 //! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
 
+use super::hash::{finish, hash_key, value_hash};
+#[cfg(test)]
+use super::hash::{hash_in_order, hash_located};
 use crate::proto::AttributeValue;
 use crate::proto::KeyValue;
 
 const TAG_ABSENT: u8 = 0;
 const TAG_FALSE: u8 = 1;
-const TAG_TRUE: u8 = 2;
-const TAG_INT: u8 = 3;
-const TAG_DOUBLE: u8 = 4;
-const TAG_STR: u8 = 5;
+pub(super) const TAG_TRUE: u8 = 2;
+pub(super) const TAG_INT: u8 = 3;
+pub(super) const TAG_DOUBLE: u8 = 4;
+pub(super) const TAG_STR: u8 = 5;
 /// Longest string value a key can carry (the tag byte holds `5 + len`).
 pub const MAX_STR_LEN: usize = (u8::MAX - TAG_STR) as usize;
 
@@ -87,7 +90,7 @@ fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
 
 /// The caller's value for declared key `d`, as located.
 #[inline(always)]
-fn value_at<'a>(
+pub(super) fn value_at<'a>(
     attrs: &[KeyValue<'a>],
     at: &[u8; MAX_KEYS],
     d: usize,
@@ -306,99 +309,6 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
-/// declared key's index, so it does not depend on the order the caller passes attributes
-/// in, and is computed from the values themselves (reading back a freshly packed key would
-/// stall on store forwarding). Not for adversarial input: a collision only
-/// costs a longer probe and a compare.
-const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
-const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
-/// Multiplies and folds the 128-bit product: every input bit reaches the middle bits.
-#[inline(always)]
-fn mix(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The hash of value `v` of declared key `d`.
-#[inline(always)]
-fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
-    let seed = SEED.wrapping_mul(d as u64 + 1);
-    match *v {
-        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
-        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
-        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
-        AttributeValue::Str(s) => {
-            let b = s.as_bytes();
-            let n = b.len();
-            // The length goes into the multiplier, which makes the overlapping word loads
-            // of short strings and of tails unambiguous.
-            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
-            if n <= 8 {
-                mix(seed ^ short_word(b), m)
-            } else if n <= 16 {
-                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
-            } else {
-                long_hash(seed, m, b)
-            }
-        }
-    }
-}
-
-#[inline(never)]
-fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
-    let n = b.len();
-    let mut h = 0u64;
-    let mut i = 0;
-    let mut k = seed;
-    while i + 8 <= n {
-        h = h.wrapping_add(mix(k ^ read8(b, i), m));
-        k = k.wrapping_add(SEED);
-        i += 8;
-    }
-    if i < n {
-        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
-    }
-    h
-}
-
-/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
-#[inline(always)]
-fn short_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 8 {
-        read8(b, 0)
-    } else if n >= 4 {
-        read4(b, 0) | (read4(b, n - 4) << 32)
-    } else if n > 0 {
-        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
-        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
-    } else {
-        0
-    }
-}
-
-/// Spreads the summed value hashes (the top bits pick the table position).
-#[inline(always)]
-fn finish(h: u64) -> u64 {
-    mix(h ^ SEED, MUL)
-}
-
-/// Hash of a packed key: the same as [`pack_in_order`] gives for the values it holds.
-pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
-    let mut h = 0u64;
-    let mut pos = 0;
-    for d in 0..keys.len() {
-        let (v, next) = slot(key, pos);
-        if let Some(v) = v {
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-        pos = next;
-    }
-    finish(h)
-}
-
 /// Whether two packed keys are equal: word compares, one branch.
 #[inline(always)]
 pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
@@ -431,17 +341,6 @@ pub(crate) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8
         }
     }
     true
-}
-
-/// The hash [`encode_hashed`] gives for attributes [`pack_unhashed`] accepted (so in
-/// declared order: the keys are not looked at again), from the values alone.
-#[inline(always)]
-pub(crate) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
-    let mut h = 0u64;
-    for (d, kv) in attrs.iter().enumerate() {
-        h = h.wrapping_add(value_hash(d, &kv.value));
-    }
-    finish(h)
 }
 
 /// Where each declared key's attribute is in the caller's slice ([`ABSENT`] when none), as
@@ -496,19 +395,6 @@ pub(crate) fn pack_declared(
     }
     // Every attribute matched a distinct declared key: none undeclared, none repeated.
     found == attrs.len()
-}
-
-/// The hash [`encode_hashed`] gives for attributes [`pack_declared`] accepted, from the
-/// values alone (reading the fresh key back would stall on store forwarding).
-#[inline(never)]
-pub(crate) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) -> u64 {
-    let mut h = 0u64;
-    for d in 0..keys.min(MAX_KEYS) {
-        if let Some(v) = value_at(attrs, at, d) {
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-    }
-    finish(h)
 }
 
 /// [`pack_declared`] and [`hash_located`] together, for tests.
@@ -597,21 +483,21 @@ fn write4(dst: &mut [u8], at: usize, w: u64) {
 }
 
 #[inline(always)]
-fn read8(b: &[u8], at: usize) -> u64 {
+pub(super) fn read8(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .map_or(0, u64::from_le_bytes)
 }
 
 #[inline(always)]
-fn read4(b: &[u8], at: usize) -> u64 {
+pub(super) fn read4(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
 }
 
 /// The value at `pos` of a packed key (None when absent) and the position after it.
-fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
+pub(super) fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
     let Some(&tag) = key.get(pos) else {
         return (None, pos + 1);
     };

@@ -5,10 +5,9 @@ use core::cell::RefCell;
 use critical_section::Mutex;
 
 use super::{
-    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
-    Registry, Snapshot,
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
+    RecordError, Registry, Settlement, Snapshot,
 };
-use crate::export::{Producer, Settlement};
 use crate::proto::{KeyValue, PointSpan};
 use crate::time::UnixNanos;
 

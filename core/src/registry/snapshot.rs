@@ -1,7 +1,9 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
+use super::aggregate::HistState;
 use super::key::Decoder;
-use super::{HistState, Inst, InstrumentKind, NumberKind, Series};
+use super::table::Series;
+use super::{Inst, InstrumentKind, NumberKind};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
