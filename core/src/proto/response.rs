@@ -26,6 +26,7 @@ pub const MAX_GROUP_DEPTH: usize = 16;
 /// Why a body did not decode.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The bytes end inside a field.
     Truncated,
@@ -61,6 +62,8 @@ impl core::fmt::Display for DecodeError {
         }
     }
 }
+
+impl core::error::Error for DecodeError {}
 
 /// `ExportMetricsPartialSuccess`: what the server rejected.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
