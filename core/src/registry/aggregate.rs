@@ -40,8 +40,13 @@ impl HistState {
     };
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     pub(super) fn reset_hist(&mut self, i: usize, slot: usize) {
         let Some(inst) = self.inst(i) else { return };

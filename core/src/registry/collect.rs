@@ -11,12 +11,17 @@ use super::{Registry, Snapshot};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     pub(super) fn collect_begin(
         &mut self,
-        snapshot: &mut Snapshot<I, N, K, H, B>,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
         now: UnixNanos,
     ) -> usize {
         self.epoch = self.epoch.wrapping_add(1);
@@ -65,7 +70,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         &mut self,
         i: usize,
         j: usize,
-        snapshot: &mut Snapshot<I, N, K, H, B>,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     ) {
         let Some(inst) = self.inst(i) else { return };
         if j > usize::from(inst.cap) {
@@ -99,7 +104,12 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
-    pub(super) fn settle_point(&mut self, snapshot: &Snapshot<I, N, K, H, B>, m: usize, p: usize) {
+    pub(super) fn settle_point(
+        &mut self,
+        snapshot: &Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        m: usize,
+        p: usize,
+    ) {
         // A snapshot older than the latest collect is stale: the newer one already carries
         // everything it did, so committing it could subtract the same values twice.
         if snapshot.epoch() != self.epoch {
@@ -165,14 +175,25 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 }
 
 /// What a callback reports into.
-struct Observer<'r, const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-{
-    registry: &'r mut Registry<I, N, K, H, B>,
+struct Observer<
+    'r,
+    const INSTRUMENTS: usize,
+    const SERIES: usize,
+    const ATTRIBUTE_BYTES: usize,
+    const HISTOGRAM_SERIES: usize,
+    const BUCKETS: usize,
+> {
+    registry: &'r mut Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     instrument: usize,
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Observe
-    for Observer<'_, I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Observe for Observer<'_, INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn observe(&mut self, value: Number, attributes: &[KeyValue<'_>]) {
         let r = &mut *self.registry;
@@ -224,10 +245,15 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
-    for Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Producer for Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    type Snapshot = Snapshot<I, N, K, H, B>;
+    type Snapshot = Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>;
 
     fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
         let count = self.collect_begin(snapshot, now);

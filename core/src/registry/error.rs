@@ -7,23 +7,23 @@ use super::MAX_KEYS;
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum DeclareError {
-    /// All `I` instrument slots are taken.
+    /// All `INSTRUMENTS` instrument slots are taken.
     TooManyInstruments,
-    /// Fewer than `max_series + 1` of the `N` series remain.
+    /// Fewer than `max_series + 1` of the `SERIES` series remain.
     SeriesExhausted {
         /// Series needed.
         needed: usize,
         /// Series left.
         left: usize,
     },
-    /// Fewer than `max_series + 1` of the `H` histogram series remain.
+    /// Fewer than `max_series + 1` of the `HISTOGRAM_SERIES` histogram series remain.
     HistogramsExhausted {
         /// Histogram series needed.
         needed: usize,
         /// Histogram series left.
         left: usize,
     },
-    /// Not enough of the `B` bucket counters remain.
+    /// Not enough of the `BUCKETS` bucket counters remain.
     BucketsExhausted {
         /// Bucket counters needed.
         needed: usize,

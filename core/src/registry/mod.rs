@@ -3,25 +3,27 @@
 //! A [`Registry`] holds every series of every instrument in tables whose sizes are const
 //! generics, so its size is known at compile time and it can live in a `static`:
 //!
-//! - `I`: instruments;
-//! - `N`: series, shared out at declaration: each instrument reserves
+//! - `INSTRUMENTS`: instruments;
+//! - `SERIES`: series, shared out at declaration: each instrument reserves
 //!   `max_series + 1` (the extra one is its overflow series);
-//! - `K`: bytes of attribute values per series (see below);
-//! - `H`: histogram series (explicit and exponential), reserved `max_series + 1` each;
-//! - `B`: bucket counters (`u64`), reserved per histogram series: `bounds.len() + 1` for an
-//!   explicit-bucket histogram, `2 * max_size` for an exponential one.
+//! - `ATTRIBUTE_BYTES`: bytes of attribute values per series (see below);
+//! - `HISTOGRAM_SERIES`: histogram series (explicit and exponential), reserved
+//!   `max_series + 1` each;
+//! - `BUCKETS`: bucket counters (`u64`), reserved per histogram series: `bounds.len() + 1`
+//!   for an explicit-bucket histogram, `2 * max_size` for an exponential one.
 //!
 //! A [`Snapshot`] has the same five parameters and so always has room for everything the
-//! registry holds: collection never fails for lack of space.
+//! registry holds: collection never fails for lack of space. Write the capacities once, in
+//! a type alias, and name the snapshot after it with [`SnapshotOf`].
 //!
 //! ```
-//! use otlp_embedded::export::{Producer, Settlement};
 //! use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
-//! use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
+//! use otlp_embedded::registry::{InstrumentDesc, Producer, Registry, Settlement, SnapshotOf};
 //!
 //! // 4 instruments, 32 series, 34 bytes of values per series, 8 histogram series,
 //! // 256 bucket counters.
-//! let mut registry: Registry<4, 32, 34, 8, 256> = Registry::new(1_700_000_000_000_000_000);
+//! type Metrics = Registry<4, 32, 34, 8, 256>;
+//! let mut registry = Metrics::new(1_700_000_000_000_000_000);
 //! let requests = registry
 //!     .declare(
 //!         InstrumentDesc::counter_u64("http.server.requests")
@@ -38,7 +40,7 @@
 //! let bound = registry.bind(requests, &get_ok).unwrap(); // no lookup from here on
 //! registry.record_bound(bound, 2u64).unwrap();
 //!
-//! let mut snapshot: Snapshot<4, 32, 34, 8, 256> = Snapshot::new();
+//! let mut snapshot = SnapshotOf::<Metrics>::new();
 //! registry.collect(&mut snapshot, 1_700_000_010_000_000_000);
 //! assert_eq!(snapshot.point(0, 0).value, PointValue::Int(3));
 //! // ... encode `snapshot` into requests, send them, then settle each request's span:
@@ -51,7 +53,7 @@
 //! the values, packed in declared-key order, so identity does not depend on the order the
 //! caller passes them in. Each present value takes one tag byte plus its payload: 0 bytes
 //! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
-//! values of up to 16 bytes need `K = 34`. A value set that does not fit is cut: strings
+//! values of up to 16 bytes need `ATTRIBUTE_BYTES = 34`. A value set that does not fit is cut: strings
 //! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
 //! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted;
 //! a key passed twice takes the last value (the other copy counts as left out).
@@ -83,7 +85,7 @@
 //!
 //! `collect` copies every series that has something to export into the caller's snapshot.
 //! The exporter encodes the snapshot into requests and settles each request's
-//! [`PointSpan`] once. [`Settlement::Delivered`] and [`Settlement::Dropped`] commit: under
+//! [`PointSpan`](crate::proto::PointSpan) once. [`Settlement::Delivered`] and [`Settlement::Dropped`] commit: under
 //! delta temporality what the snapshot carried is subtracted from the live series (which
 //! may have recorded more meanwhile) and the series' start moves to the snapshot time;
 //! [`Settlement::Abandoned`] leaves the series alone, so the next collect carries the unsent
@@ -252,20 +254,20 @@ impl Op {
 #[cfg_attr(feature = "critical-section", doc = "", doc = "See [`CsRegistry`].")]
 #[derive(Clone, Debug)]
 pub struct Registry<
-    const I: usize = 8,
-    const N: usize = 128,
-    const K: usize = 34,
-    const H: usize = 16,
-    const B: usize = 512,
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
 > {
-    instruments: [Option<Inst>; I],
+    instruments: [Option<Inst>; INSTRUMENTS],
     instrument_count: usize,
-    series: [Series<K>; N],
-    index: [u16; N],
+    series: [Series<ATTRIBUTE_BYTES>; SERIES],
+    index: [u16; SERIES],
     series_used: usize,
-    hist: [HistState; H],
+    hist: [HistState; HISTOGRAM_SERIES],
     hist_used: usize,
-    buckets: [u64; B],
+    buckets: [u64; BUCKETS],
     buckets_used: usize,
     start_time: UnixNanos,
     last_collect: UnixNanos,
@@ -274,16 +276,26 @@ pub struct Registry<
     epoch: u32,
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Default
-    for Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Default for Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn default() -> Self {
         Self::new(0)
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     const NO_INST: Option<Inst> = None;
 
@@ -292,14 +304,14 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     /// time is not known yet).
     pub const fn new(start_time: UnixNanos) -> Self {
         Registry {
-            instruments: [Self::NO_INST; I],
+            instruments: [Self::NO_INST; INSTRUMENTS],
             instrument_count: 0,
-            series: [Series::EMPTY; N],
-            index: [EMPTY; N],
+            series: [Series::EMPTY; SERIES],
+            index: [EMPTY; SERIES],
             series_used: 0,
-            hist: [HistState::EMPTY; H],
+            hist: [HistState::EMPTY; HISTOGRAM_SERIES],
             hist_used: 0,
-            buckets: [0; B],
+            buckets: [0; BUCKETS],
             buckets_used: 0,
             start_time,
             last_collect: start_time,
@@ -319,7 +331,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     /// Declares an instrument, reserving its series, histogram states and buckets.
     pub fn declare(&mut self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
-        if self.instrument_count >= I || self.instrument_count >= usize::from(u16::MAX) {
+        if self.instrument_count >= INSTRUMENTS || self.instrument_count >= usize::from(u16::MAX) {
             return Err(DeclareError::TooManyInstruments);
         }
         if desc.attribute_keys.len() > MAX_KEYS {
@@ -353,7 +365,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             _ => {}
         }
         let slots = usize::from(desc.max_series) + 1;
-        let left = N.min(usize::from(EMPTY)) - self.series_used;
+        let left = SERIES.min(usize::from(EMPTY)) - self.series_used;
         if slots > left {
             return Err(DeclareError::SeriesExhausted {
                 needed: slots,
@@ -361,7 +373,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             });
         }
         let (hist_base, bucket_base, stride) = if desc.is_histogram() {
-            let left = H.min(usize::from(u16::MAX)) - self.hist_used;
+            let left = HISTOGRAM_SERIES.min(usize::from(u16::MAX)) - self.hist_used;
             if slots > left {
                 return Err(DeclareError::HistogramsExhausted {
                     needed: slots,
@@ -370,7 +382,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             }
             let stride = desc.bucket_stride();
             let needed = stride.saturating_mul(slots);
-            let left = B.min(u32::MAX as usize) - self.buckets_used;
+            let left = BUCKETS.min(u32::MAX as usize) - self.buckets_used;
             if needed > left || stride > usize::from(u16::MAX) {
                 return Err(DeclareError::BucketsExhausted { needed, left });
             }
@@ -564,21 +576,26 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
 #[cfg(feature = "defmt")]
 #[cfg(feature = "defmt")]
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
-    for Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > defmt::Format for Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(
             f,
             "Registry {{ instruments: {=usize}/{=usize}, series reserved: {=usize}/{=usize}, histogram series: {=usize}/{=usize}, buckets: {=usize}/{=usize} }}",
             self.instrument_count,
-            I,
+            INSTRUMENTS,
             self.series_used,
-            N,
+            SERIES,
             self.hist_used,
-            H,
+            HISTOGRAM_SERIES,
             self.buckets_used,
-            B
+            BUCKETS
         )
     }
 }

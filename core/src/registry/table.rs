@@ -17,7 +17,7 @@ pub(super) const PINNED: u8 = 2;
 pub(super) const EMPTY: u16 = u16::MAX;
 
 #[derive(Copy, Clone, Debug)]
-pub(super) struct Series<const K: usize> {
+pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
     /// Sum (i64 wrapping or f64 bits) or last value.
     pub(super) value: u64,
     pub(super) start: UnixNanos,
@@ -33,10 +33,10 @@ pub(super) struct Series<const K: usize> {
     /// instrument up (fits in what was padding). `Observable` while the slot is free, so
     /// [`Series::add_int`] refuses a free slot with no separate state check.
     pub(super) op: Op,
-    pub(super) key: [u8; K],
+    pub(super) key: [u8; ATTRIBUTE_BYTES],
 }
 
-impl<const K: usize> Series<K> {
+impl<const ATTRIBUTE_BYTES: usize> Series<ATTRIBUTE_BYTES> {
     pub(super) const EMPTY: Self = Series {
         value: 0,
         start: 0,
@@ -46,7 +46,7 @@ impl<const K: usize> Series<K> {
         state: FREE,
         dirty: false,
         op: Op::Observable,
-        key: [0; K],
+        key: [0; ATTRIBUTE_BYTES],
     };
 
     /// Adds an integer measurement to this live integer-sum series; false when the
@@ -68,8 +68,13 @@ impl<const K: usize> Series<K> {
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    Registry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
     /// record with no attributes.
@@ -95,7 +100,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let base = usize::from(inst.base);
         let cap = usize::from(inst.cap);
         let last = usize::from(inst.last_slot);
-        let mut key = [0u8; K];
+        let mut key = [0u8; ATTRIBUTE_BYTES];
         if key::pack_unhashed(keys, attributes, &mut key) {
             // Same instrument's slot (only its own lookups set it), live, same key: the same
             // series.
@@ -119,7 +124,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         base: usize,
         cap: usize,
         hash: u64,
-        key: &[u8; K],
+        key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
         let h = (hash >> 48) as u16;
         let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
@@ -137,7 +142,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     /// A new attribute set (or a full table): looks up again and inserts, or overflows.
     #[cold]
     #[inline(never)]
-    pub(super) fn insert_key(&mut self, i: usize, h: u16, key: &[u8; K]) -> usize {
+    pub(super) fn insert_key(&mut self, i: usize, h: u16, key: &[u8; ATTRIBUTE_BYTES]) -> usize {
         self.lookup_or_insert(i, h, |s| s.key == *key, |k| *k = *key)
     }
 
@@ -149,7 +154,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         base: usize,
         cap: usize,
         h: u16,
-        is_match: impl Fn(&Series<K>) -> bool,
+        is_match: impl Fn(&Series<ATTRIBUTE_BYTES>) -> bool,
     ) -> Option<usize> {
         let index = self.index.get(base..base + cap)?;
         let series = self.series.get(base..base + cap)?;
@@ -182,7 +187,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let keys = inst.desc.attribute_keys;
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
-        let mut key = [0u8; K];
+        let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
         let hash = if key::pack_declared(keys, attributes, &mut key, &mut at) {
             // Declared keys in another order (or a subset): the same shortcut as in order.
@@ -193,7 +198,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
             }
             hash::hash_located(attributes, &at, keys.len())
         } else {
-            key = [0u8; K];
+            key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
             if loss != key::EncodeLoss::default() {
                 self.count_loss(i, loss);
@@ -211,8 +216,8 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         &mut self,
         i: usize,
         h: u16,
-        is_match: impl Fn(&Series<K>) -> bool,
-        fill: impl FnOnce(&mut [u8; K]),
+        is_match: impl Fn(&Series<ATTRIBUTE_BYTES>) -> bool,
+        fill: impl FnOnce(&mut [u8; ATTRIBUTE_BYTES]),
     ) -> usize {
         let Some(inst) = self.inst(i) else {
             return usize::MAX;
@@ -252,7 +257,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         let Some(free) = free else {
             return self.route_overflow(i, overflow);
         };
-        let mut key = [0u8; K];
+        let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
         let start = self.last_collect;
         if let Some(s) = self.series.get_mut(base + free) {
