@@ -262,20 +262,7 @@ fn totals(points: &Points, dedup: bool) -> Totals {
 }
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "smoltcp-test",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&[]), Scope::new("smoltcp-test"))
 }
 
 fn config(export_timeout_ms: u32, request_timeout_ms: u32) -> ExporterConfig<'static> {
@@ -288,11 +275,10 @@ fn config(export_timeout_ms: u32, request_timeout_ms: u32) -> ExporterConfig<'st
     let mut c = ExporterConfig::new(endpoint, header());
     c.export_timeout_ms = export_timeout_ms;
     c.request_timeout_ms = request_timeout_ms;
-    c.retry = RetryPolicy {
-        initial_backoff_ms: 200,
-        max_delay_ms: 1_000,
-        max_attempts: 0,
-    };
+    c.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(200)
+        .with_max_delay_ms(1_000)
+        .with_max_attempts(0);
     c
 }
 

@@ -10,7 +10,7 @@
 //! use std::sync::Arc;
 //! use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
 //! use otlp_embedded::registry::{InstrumentDesc, Snapshot};
-//! use otlp_embedded::export::Producer;
+//! use otlp_embedded::registry::Producer;
 //! use otlp_embedded_std::SharedRegistry;
 //!
 //! let registry: Arc<SharedRegistry<4, 32, 34, 4, 64>> = Arc::new(SharedRegistry::new(0));
@@ -46,11 +46,10 @@
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{KeyValue, PointSpan};
 use otlp_embedded::registry::{
-    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
-    Registry, Snapshot,
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
+    RecordError, Registry, Settlement, Snapshot,
 };
 use otlp_embedded::time::UnixNanos;
 

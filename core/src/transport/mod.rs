@@ -132,10 +132,11 @@ impl<'a> HttpRequest<'a> {
         HttpRequest { headers, ..self }
     }
 
-    /// The same request with its body in this `Content-Encoding` (such as `gzip`).
-    pub const fn with_content_encoding(self, content_encoding: &'a str) -> Self {
+    /// The same request with its body in this `Content-Encoding` (`Some("gzip")`), or in
+    /// none.
+    pub const fn with_content_encoding(self, content_encoding: Option<&'a str>) -> Self {
         HttpRequest {
-            content_encoding: Some(content_encoding),
+            content_encoding,
             ..self
         }
     }
@@ -170,7 +171,7 @@ pub enum RetryAfter {
 ///
 /// // 503 with `Retry-After: 2` and a 12-byte protobuf body copied into the buffer.
 /// let response = HttpResponse::new(503)
-///     .with_retry_after(RetryAfter::Seconds(2))
+///     .with_retry_after(Some(RetryAfter::Seconds(2)))
 ///     .with_body(12, true)
 ///     .with_bytes(340, 140);
 /// assert_eq!((response.status, response.body_len, response.body_truncated), (503, 12, false));
@@ -209,10 +210,12 @@ impl HttpResponse {
         }
     }
 
-    /// The same response with this `Retry-After`.
-    pub const fn with_retry_after(self, retry_after: RetryAfter) -> Self {
+    /// The same response with this `Retry-After` (as [`parse_retry_after`] gives it).
+    ///
+    /// [`parse_retry_after`]: crate::http::parse_retry_after
+    pub const fn with_retry_after(self, retry_after: Option<RetryAfter>) -> Self {
         HttpResponse {
-            retry_after: Some(retry_after),
+            retry_after,
             ..self
         }
     }
