@@ -122,6 +122,7 @@ mod error;
 mod expo;
 mod hash;
 mod key;
+mod pack;
 mod producer;
 #[cfg(feature = "critical-section")]
 mod shared;

@@ -4,7 +4,7 @@
 //! to export.
 
 use super::desc::Number;
-use super::{hash, key};
+use super::{hash, key, pack};
 use super::{Op, Registry};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
@@ -101,7 +101,7 @@ impl<
         let cap = usize::from(inst.cap);
         let last = usize::from(inst.last_slot);
         let mut key = [0u8; ATTRIBUTE_BYTES];
-        if key::pack_unhashed(keys, attributes, &mut key) {
+        if pack::pack_unhashed(keys, attributes, &mut key) {
             // Same instrument's slot (only its own lookups set it), live, same key: the same
             // series.
             if let Some(s) = self.series.get(last) {
@@ -189,7 +189,7 @@ impl<
         let last = usize::from(inst.last_slot);
         let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
-        let hash = if key::pack_declared(keys, attributes, &mut key, &mut at) {
+        let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
             // Declared keys in another order (or a subset): the same shortcut as in order.
             if let Some(s) = self.series.get(last) {
                 if s.state != FREE && key::key_eq(&s.key, &key) {
