@@ -62,7 +62,11 @@ fn golden_requests_decode_to_their_batches() {
             requests += 1;
         }
         let total: usize = case.metrics.iter().map(|m| m.points.len()).sum();
-        assert_eq!(points, total, "{}: every point in exactly one request", case.name);
+        assert_eq!(
+            points, total,
+            "{}: every point in exactly one request",
+            case.name
+        );
     }
     assert_eq!(requests, 8);
 }

@@ -92,7 +92,6 @@
 //!     unix_now + 60_000_000_000, |ms| clock.0.set(clock.0.get() + ms));
 //! assert_eq!(report.points_sent, 1);
 //! ```
-
 //!
 //! # Layout
 //!
