@@ -39,8 +39,8 @@ use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{
     Connect, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
 };
-use otlp_embedded_std::sink::{Sink, SinkOptions, SinkTls};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Sink, SinkOptions, SinkTls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
