@@ -5,11 +5,12 @@
 //! Every function panics when an invariant breaks; that is what the fuzzer looks for.
 #![allow(dead_code)]
 
-use otlp_embedded::http::{ExchangeError, Progress, ReaderConfig, ResponseEnd, ResponseReader};
+use otlp_embedded::http::{Progress, ReaderConfig, ResponseEnd, ResponseReader};
 use otlp_embedded::proto::response::{
-    decode_body, decode_export_response, decode_export_response_prefix, decode_status, ResponseBody,
+    decode_body, decode_export_response, decode_export_response_prefix, decode_status,
+    ReceivedBody, ResponseBody,
 };
-use otlp_embedded::transport::HttpResponse;
+use otlp_embedded::transport::{ExchangeError, HttpResponse};
 
 /// What one run of the reader produced, compared across chunkings.
 #[derive(Debug, PartialEq)]
@@ -30,10 +31,9 @@ fn reader_setup(data: &[u8]) -> (usize, usize, ReaderConfig, u64, &[u8]) {
     let (a, b) = (control[0], control[1]);
     let head = 24 + usize::from(b & 0x0f) * 64;
     let body = usize::from(b >> 4) * 8;
-    let config = ReaderConfig {
-        drain_cap: usize::from(a & 0x07) * 64,
-        max_chunk_line: 8 + usize::from(a >> 3) * 8,
-    };
+    let config = ReaderConfig::new()
+        .with_drain_cap(usize::from(a & 0x07) * 64)
+        .with_max_chunk_line(8 + usize::from(a >> 3) * 8);
     (
         head,
         body,
@@ -186,16 +186,12 @@ pub fn response_body(data: &[u8]) -> BodySummary {
         (200, false, false),
         (200, true, true),
     ] {
-        let response = HttpResponse {
+        let decoded = decode_body(&ReceivedBody {
             status: code,
-            retry_after: None,
-            body_is_protobuf: protobuf,
-            body_len: data.len(),
-            body_truncated: truncated,
-            bytes_sent: 0,
-            bytes_received: 0,
-        };
-        let decoded = decode_body(&response, data);
+            is_protobuf: protobuf,
+            bytes: data,
+            truncated,
+        });
         let success = (200..300).contains(&code);
         match decoded {
             ResponseBody::Success => assert!(success),

@@ -114,8 +114,9 @@ function group_of(name,   n, i, a, c, m) {
   sub(/^_?</, "", n); sub(/^&(mut )?/, "", n); sub(/^dyn /, "", n)
   a = index(n, " as "); i = index(n, "::")
   if (a > 0 && (i == 0 || a < i)) { n = substr(n, a + 4); sub(/^</, "", n); sub(/^&(mut )?/, "", n) }
-  # Inherent methods of slices and arrays (`<[u8]>::copy_from_slice`) are core code.
-  if (n ~ /^\[/) return "core"
+  # Inherent methods of slices, arrays and str (`<[u8]>::copy_from_slice`,
+  # `<str>::get`) are core code.
+  if (n ~ /^\[/ || n ~ /^str>/) return "core"
   # opt-level z runs the machine outliner: code sequences shared by several functions.
   if (n ~ /^OUTLINED_FUNCTION_/) return "(outlined fragments shared by functions)"
   # The C-ABI names of compiler-builtins (soft-float, 64-bit division).

@@ -1,12 +1,29 @@
 //! OpenTelemetry metrics over OTLP/HTTP for firmware and Linux, with fixed memory and no heap.
 //!
-//! The data path runs in one direction, one module per layer:
+//! The data path runs in one direction:
 //!
 //! ```text
 //! record -> registry (fixed series tables) -> collect (snapshot)
 //!        -> proto (encode requests into the caller's buffer, split as needed)
 //!        -> http (write request, read the whole response, close)
 //!        -> export (settle each request: commit, drop or abandon)
+//! ```
+//!
+//! The modules are layers, each using only those below it (`scripts/layers.py` checks
+//! this in CI):
+//!
+//! ```text
+//! 3  export                        the policy: collect, encode, send, settle
+//! 2  registry   http      nal      instruments, snapshots, the collect/settle contract |
+//!                                  HTTP/1.1 writer, reader and drivers | embedded-nal adapter
+//! 1  proto      transport          OTLP protobuf, response decoders |
+//!                                  the seams, request/response values, exchange errors
+//! 0  time                          the caller's clock, unix timestamps
+//!
+//! export    -> registry, proto, transport, time
+//! registry  -> proto, time
+//! http, nal -> transport, time
+//! transport -> time
 //! ```
 //!
 //! `core` never allocates, never owns a clock and never sleeps: time comes in through

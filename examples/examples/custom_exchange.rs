@@ -11,9 +11,11 @@ mod common;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::time::Duration;
 
-use otlp_embedded::http::{parse_retry_after, ExchangeError, Stage};
+use otlp_embedded::http::parse_retry_after;
 use otlp_embedded::time::Clock;
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, TransportError};
+use otlp_embedded::transport::{
+    Exchange, ExchangeError, HttpRequest, HttpResponse, Stage, TransportError,
+};
 use otlp_embedded_std::StdClock;
 
 use common::{ModemPost, ModemReply};
@@ -72,15 +74,14 @@ impl Exchange for Modem {
         };
         let kept = body.len().min(response_body.len());
         response_body[..kept].copy_from_slice(&body[..kept]);
-        Ok(HttpResponse {
-            status,
-            retry_after: header("retry-after").and_then(|v| parse_retry_after(v.as_bytes())),
-            body_is_protobuf: header("content-type") == Some("application/x-protobuf"),
-            body_len: kept,
-            body_truncated: kept < body.len(),
-            bytes_sent: request.body.len(),
-            bytes_received: body.len(),
-        })
+        Ok(HttpResponse::new(status)
+            .with_retry_after(header("retry-after").and_then(|v| parse_retry_after(v.as_bytes())))
+            .with_body(
+                kept,
+                header("content-type") == Some("application/x-protobuf"),
+            )
+            .with_body_truncated(kept < body.len())
+            .with_bytes(request.body.len(), body.len()))
     }
 }
 

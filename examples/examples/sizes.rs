@@ -11,9 +11,9 @@
 use core::mem::size_of;
 
 use otlp_embedded::export::Exporter;
-use otlp_embedded::http::{ExchangeError, HttpClient, DEFAULT_HEAD_BUFFER};
+use otlp_embedded::http::{HttpClient, DEFAULT_HEAD_BUFFER};
 use otlp_embedded::registry::{CsRegistry, Registry, Snapshot};
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse};
+use otlp_embedded::transport::{Exchange, ExchangeError, HttpRequest, HttpResponse};
 
 /// A zero-sized exchange, so that the exporter's own size shows.
 struct NoExchange;

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use otlp_embedded::http::{ExchangeError, HttpClient, Malformed, Stage};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{
-    Endpoint, Exchange, HttpRequest, HttpResponse, RetryAfter as WireRetryAfter, Scheme,
-    TlsFailure, TransportError,
+    Endpoint, Exchange, ExchangeError, HttpRequest, HttpResponse, Malformed,
+    RetryAfter as WireRetryAfter, Scheme, Stage, TlsFailure, TransportError,
 };
 use otlp_embedded_std::tls::{client_config_from_pem, TlsConnector};
 use otlp_embedded_std::{StdClock, TcpConnector};
@@ -84,13 +84,7 @@ impl Fixture {
             path: "/v1/metrics",
         };
         let body = body();
-        let request = HttpRequest {
-            endpoint: &endpoint,
-            headers: &[],
-            content_encoding: None,
-            body: &body,
-            deadline: self.clock.now().add_millis(5_000),
-        };
+        let request = HttpRequest::new(&endpoint, &body, self.clock.now().add_millis(5_000));
         self.client.exchange(&request, body_out)
     }
 }

@@ -43,20 +43,10 @@ const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
 )];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "tls-bench",
-            version: "1",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(&RESOURCE),
+        Scope::new("tls-bench").with_version("1"),
+    )
 }
 
 fn unix_now() -> u64 {

@@ -4,14 +4,13 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 
-use otlp_embedded::export::{Producer, Settlement};
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, MetricsSource, Point, PointSpan, PointValue,
     Temporality,
 };
+use otlp_embedded::registry::{Producer, Settlement};
 use otlp_embedded::time::{Clock, Instant, UnixNanos};
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, RetryAfter};
+use otlp_embedded::transport::{Exchange, ExchangeError, HttpRequest, HttpResponse, RetryAfter};
 use prost::Message;
 
 use crate::collector::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
@@ -135,15 +134,9 @@ impl Exchange for ScriptedExchange<'_> {
         if answer.accepts() {
             self.accepted.push(request.body.to_vec());
         }
-        let mut response = HttpResponse {
-            status: 200,
-            retry_after: None,
-            body_is_protobuf: true,
-            body_len: 0,
-            body_truncated: false,
-            bytes_sent: request.body.len() + 200,
-            bytes_received: 100,
-        };
+        let mut response = HttpResponse::new(200)
+            .with_body(0, true)
+            .with_bytes(request.body.len() + 200, 100);
         match answer {
             Answer::Status(status) => response.status = status,
             Answer::RetryAfter(status, retry_after) => {

@@ -348,20 +348,10 @@ pub fn bench_batch() -> OwnedBatch {
         KeyValue::new("service.version", AttributeValue::Str("1.4.2")),
         KeyValue::new("host.name", AttributeValue::Str("node-17.eu-west")),
     ]));
-    let header = RequestHeader {
-        resource: otlp_embedded::proto::Resource {
-            attributes: resource_attributes,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded",
-            version: "0.1.0",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(
+        Resource::new(resource_attributes),
+        Scope::new("otlp-embedded").with_version("0.1.0"),
+    );
     let _: Resource<'_> = header.resource;
     let start = 1_700_000_000_000_000_000u64;
     let mut metrics = Vec::new();

@@ -34,38 +34,21 @@ const SCOPE_ATTRS: &[KeyValue<'static>] = &[
 ];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: RESOURCE_ATTRS,
-            dropped_attributes_count: u32::MAX,
-            schema_url: "https://opentelemetry.io/schemas/1.30.0",
-        },
-        scope: Scope {
-            name: "otlp-embedded/conformance",
-            version: "1.2.3-ß",
-            attributes: SCOPE_ATTRS,
-            dropped_attributes_count: 7,
-            schema_url: "https://example.invalid/scope-schema",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(RESOURCE_ATTRS)
+            .with_dropped_attributes_count(u32::MAX)
+            .with_schema_url("https://opentelemetry.io/schemas/1.30.0"),
+        Scope::new("otlp-embedded/conformance")
+            .with_version("1.2.3-ß")
+            .with_attributes(SCOPE_ATTRS)
+            .with_dropped_attributes_count(7)
+            .with_schema_url("https://example.invalid/scope-schema"),
+    )
 }
 
 /// A header with every field at its default.
 fn bare_header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&[]), Scope::new(""))
 }
 
 const POINT_ATTRS: &[KeyValue<'static>] = &[

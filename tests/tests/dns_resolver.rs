@@ -6,9 +6,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{DnsFailure, TransportError};
+use otlp_embedded::transport::{DnsFailure, ExchangeError, TransportError};
 use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch, NameError};
 use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver, MAX_TTL_SECS};
 use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, Resolve, StackAccess};

@@ -83,23 +83,13 @@ impl Clock for FakeClock {
     }
 }
 
-const HEADER: RequestHeader<'static> = RequestHeader {
-    resource: Resource {
-        attributes: &[KeyValue::new(
-            "service.name",
-            AttributeValue::Str("alloc-test"),
-        )],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    },
-    scope: Scope {
-        name: "alloc",
-        version: "1",
-        attributes: &[],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    },
-};
+const HEADER: RequestHeader<'static> = RequestHeader::new(
+    Resource::new(&[KeyValue::new(
+        "service.name",
+        AttributeValue::Str("alloc-test"),
+    )]),
+    Scope::new("alloc").with_version("1"),
+);
 
 type Reg = Registry<4, 64, 34, 32, 2048>;
 

@@ -21,20 +21,7 @@ const BUCKET_MS: u64 = 100;
 const LATENCY_MS: u64 = 1;
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "fleet",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&[]), Scope::new("fleet"))
 }
 
 /// The instants (fake clock) of the attempts of one device's export that meets 503 four
@@ -44,11 +31,10 @@ fn attempts(jitter_seed: u64) -> Vec<u64> {
     let mut config = ExporterConfig::new(Endpoint::DEFAULT, header());
     config.export_timeout_ms = 120_000;
     config.request_timeout_ms = 5_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: INITIAL_BACKOFF_MS,
-        max_delay_ms: 30_000,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(INITIAL_BACKOFF_MS)
+        .with_max_delay_ms(30_000)
+        .with_max_attempts(0);
     config.jitter_seed = jitter_seed;
     let mut exchange = ScriptedExchange::new(&clock, std::iter::repeat_n(Answer::Status(503), 4));
     exchange.latency_ms = LATENCY_MS;

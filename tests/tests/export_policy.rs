@@ -2,12 +2,12 @@
 //! timing, deadlines, and settlement of every point exactly once.
 
 use otlp_embedded::export::{
-    ExportErrorKind, ExportOutcome, Exporter, ExporterConfig, RetryPolicy, Settlement, Step,
+    ExportErrorKind, ExportOutcome, Exporter, ExporterConfig, RetryPolicy, Step,
 };
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::registry::Settlement;
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{Endpoint, RetryAfter, TransportError};
+use otlp_embedded::transport::{Endpoint, ExchangeError, RetryAfter, TransportError};
 use otlp_embedded_tests::fake::{
     accepted_totals, Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange,
 };
@@ -18,31 +18,20 @@ const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
 )];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "policy",
-            version: "1",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(&RESOURCE),
+        Scope::new("policy").with_version("1"),
+    )
 }
 
 fn config() -> ExporterConfig<'static> {
     let mut config = ExporterConfig::new(Endpoint::DEFAULT, header());
     config.export_timeout_ms = 30_000;
     config.request_timeout_ms = 5_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 1_000,
-        max_delay_ms: 8_000,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(1_000)
+        .with_max_delay_ms(8_000)
+        .with_max_attempts(0);
     config
 }
 

@@ -6,17 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use otlp_embedded::export::{
-    ExportOutcome, Exporter, ExporterConfig, Producer, RetryPolicy, Settlement,
-};
-use otlp_embedded::http::ExchangeError;
+use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, RetryPolicy};
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricsSource, PointSpan, PointValue, RequestHeader, Resource, Scope,
     Temporality,
 };
-use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
+use otlp_embedded::registry::{
+    Instrument, InstrumentDesc, Producer, Registry, Settlement, Snapshot,
+};
 use otlp_embedded::time::Clock;
-use otlp_embedded::transport::{Endpoint, RetryAfter, TransportError};
+use otlp_embedded::transport::{Endpoint, ExchangeError, RetryAfter, TransportError};
 use otlp_embedded_tests::fake::{Answer, FakeClock, ScriptedExchange};
 use otlp_embedded_tests::metrics::{metric, number_data_point};
 use otlp_embedded_tests::{decode, series_attribute, totals_by_series};
@@ -187,20 +186,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-const HEADER: RequestHeader<'static> = RequestHeader {
-    resource: Resource {
-        attributes: &[],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    },
-    scope: Scope {
-        name: "property",
-        version: "",
-        attributes: &[],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    },
-};
+const HEADER: RequestHeader<'static> =
+    RequestHeader::new(Resource::new(&[]), Scope::new("property"));
 
 struct World {
     producer: Audited,
@@ -272,11 +259,10 @@ impl World {
     ) -> ExportOutcome {
         let mut config = ExporterConfig::new(Endpoint::DEFAULT, HEADER);
         config.export_timeout_ms = 20_000;
-        config.retry = RetryPolicy {
-            initial_backoff_ms: 100,
-            max_delay_ms: 2_000,
-            max_attempts: 4,
-        };
+        config.retry = RetryPolicy::new()
+            .with_initial_backoff_ms(100)
+            .with_max_delay_ms(2_000)
+            .with_max_attempts(4);
         let mut exchange = ScriptedExchange::new(&self.clock, answers.iter().map(|a| a.answer()));
         exchange.fallback = fallback;
         let mut exporter = Exporter::new(config, exchange);

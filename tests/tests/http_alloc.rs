@@ -6,10 +6,11 @@ use std::task::Poll;
 
 use embedded_io::ErrorKind;
 use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig};
-use otlp_embedded::proto::response::{decode_body, ResponseBody};
+use otlp_embedded::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
-    CloseMode, Connect, Connection, Endpoint, Exchange, Header, HttpRequest, TransportError,
+    CloseMode, Connect, Connection, Endpoint, Exchange, Header, HttpRequest, HttpResponse,
+    TransportError,
 };
 
 #[global_allocator]
@@ -93,24 +94,30 @@ const RESPONSES: [&[u8]; 4] = [
     b"HTTP/1.1 400 Bad\r\nContent-Type: application/x-protobuf\r\nContent-Length: 7\r\n\r\n\x08\x03\x12\x03bad",
 ];
 
+/// The body `response` kept at the start of `body`, as the decoders take it.
+fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
+    ReceivedBody {
+        status: response.status,
+        is_protobuf: response.body_is_protobuf,
+        bytes: &body[..response.body_len.min(body.len())],
+        truncated: response.body_truncated,
+    }
+}
+
 fn main() {
     let endpoint = Endpoint::DEFAULT;
     let headers = [Header {
         name: "Authorization",
         value: "Bearer token",
     }];
-    let request = HttpRequest {
-        endpoint: &endpoint,
-        headers: &headers,
-        content_encoding: Some("gzip"),
-        body: &[0x0a; 300],
-        deadline: Instant(1_000),
-    };
+    let request = HttpRequest::new(&endpoint, &[0x0a; 300], Instant(1_000))
+        .with_headers(&headers)
+        .with_content_encoding(Some("gzip"));
     let mut statuses = [0u16; 8];
     let mut decoded = 0usize;
     let mut body = [0u8; 32];
     let mut head = [0u8; 512];
-    let mut client: HttpClient<Mem, Zero, 512> = HttpClient::new(
+    let mut client: HttpClient<Mem, Zero, 512> = HttpClient::with_head_buffer(
         Mem {
             response: b"",
             pos: 0,
@@ -119,6 +126,7 @@ fn main() {
             closes: 0,
         },
         Zero,
+        ReaderConfig::default(),
     );
 
     let before = allocations();
@@ -130,7 +138,7 @@ fn main() {
             let r = client.exchange(&request, &mut body).unwrap();
             statuses[i] = r.status;
             if let ResponseBody::PartialSuccess(_) | ResponseBody::Status(_) =
-                decode_body(&r, &body)
+                decode_body(&received(&r, &body))
             {
                 decoded += 1;
             }

@@ -8,14 +8,11 @@ use std::task::Poll;
 
 use embedded_io::ErrorKind;
 use http_common::{AfterScript, FakeClock, Script, ScriptConnect, Step, WriteMode};
-use otlp_embedded::http::{
-    ExchangeError, HeaderProblem, HttpClient, Malformed, PollExchange, ReaderConfig, Stage,
-    USER_AGENT,
-};
+use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig, USER_AGENT};
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
-    CloseMode, Connect, Endpoint, Exchange, Header, HttpRequest, HttpResponse, RetryAfter, Scheme,
-    TlsFailure, TransportError,
+    CloseMode, Connect, Endpoint, Exchange, ExchangeError, Header, HeaderProblem, HttpRequest,
+    HttpResponse, Malformed, RetryAfter, Scheme, Stage, TlsFailure, TransportError,
 };
 
 const BODY: &[u8] = b"\x0a\x03abc";
@@ -23,13 +20,7 @@ const DEADLINE: Instant = Instant(10_000);
 const BODY_BUF: usize = 16;
 
 fn request<'a>(endpoint: &'a Endpoint<'a>, headers: &'a [Header<'a>]) -> HttpRequest<'a> {
-    HttpRequest {
-        endpoint,
-        headers,
-        content_encoding: None,
-        body: BODY,
-        deadline: DEADLINE,
-    }
+    HttpRequest::new(endpoint, BODY, DEADLINE).with_headers(headers)
 }
 
 fn expected_request() -> Vec<u8> {
@@ -56,7 +47,8 @@ fn run_blocking<const H: usize>(script: Script, config: ReaderConfig) -> Run {
     let clock = FakeClock::default();
     let connect = ScriptConnect::new(script, clock.clone());
     let log = connect.log.clone();
-    let mut client: HttpClient<_, _, H> = HttpClient::with_config(connect, clock.clone(), config);
+    let mut client: HttpClient<_, _, H> =
+        HttpClient::with_head_buffer(connect, clock.clone(), config);
     let mut body = [0u8; BODY_BUF];
     let result = client.exchange(&request(&Endpoint::DEFAULT, &[]), &mut body);
     let log = log.borrow();
@@ -680,10 +672,7 @@ fn body_past_the_buffer_is_drained() {
 
 #[test]
 fn body_past_the_drain_cap_is_cut_off_and_aborted() {
-    let config = ReaderConfig {
-        drain_cap: 8,
-        ..ReaderConfig::default()
-    };
+    let config = ReaderConfig::new().with_drain_cap(8);
     // Exactly buffer + cap: still complete.
     let r = b"HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\nabcdefghijklmnopqrstuvwx";
     check_all_splits_with::<1024>(
@@ -1021,10 +1010,7 @@ fn trickling_server_ends_at_the_deadline() {
     let cuts: Vec<usize> = (1..response.len()).collect();
     let mut script = Script::split(&response, &cuts);
     script.ms_per_op = 7;
-    let config = ReaderConfig {
-        drain_cap: 100_000,
-        ..ReaderConfig::default()
-    };
+    let config = ReaderConfig::new().with_drain_cap(100_000);
     let run = run_blocking::<1024>(script.clone(), config);
     assert_eq!(
         run.result,
@@ -1050,10 +1036,7 @@ fn endless_close_delimited_body_ends_at_the_deadline() {
     let mut script = Script::new(&[b"HTTP/1.1 200 OK\r\n\r\n"]);
     script.after = AfterScript::Endless(b'.');
     script.ms_per_op = 1;
-    let config = ReaderConfig {
-        drain_cap: usize::MAX,
-        ..ReaderConfig::default()
-    };
+    let config = ReaderConfig::new().with_drain_cap(usize::MAX);
     let run = run_blocking::<1024>(script.clone(), config);
     assert_eq!(
         run.result,

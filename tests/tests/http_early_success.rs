@@ -6,10 +6,10 @@
 use core::task::Poll;
 
 use embedded_io::ErrorKind;
-use otlp_embedded::http::{ExchangeError, HttpClient, PollExchange, ReaderConfig};
+use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
-    CloseMode, Connect, Connection, Endpoint, Exchange, HttpRequest, TransportError,
+    CloseMode, Connect, Connection, Endpoint, Exchange, ExchangeError, HttpRequest, TransportError,
 };
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
@@ -88,13 +88,7 @@ impl Clock for Frozen {
 }
 
 fn request(body: &[u8]) -> HttpRequest<'_> {
-    HttpRequest {
-        endpoint: &Endpoint::DEFAULT,
-        headers: &[],
-        content_encoding: None,
-        body,
-        deadline: Instant(10_000),
-    }
+    HttpRequest::new(&Endpoint::DEFAULT, body, Instant(10_000))
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use harness::ReaderOutcome;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::response::decode_export_response;
+use otlp_embedded::transport::ExchangeError;
 use prost::Message;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -70,7 +70,7 @@ fn response_reader_corpus() {
     );
     assert_eq!(
         error("truncated_head"),
-        ExchangeError::ClosedEarly(otlp_embedded::http::Stage::Headers)
+        ExchangeError::ClosedEarly(otlp_embedded::transport::Stage::Headers)
     );
     assert_eq!(error("partial_status"), ExchangeError::ClosedBeforeResponse);
 }

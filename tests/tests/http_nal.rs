@@ -11,10 +11,12 @@ use std::rc::Rc;
 use embedded_io::ErrorKind;
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 use http_common::FakeClock;
-use otlp_embedded::http::{ExchangeError, HttpClient, Stage, USER_AGENT};
+use otlp_embedded::http::{HttpClient, USER_AGENT};
 use otlp_embedded::nal::{DnsResolver, NalConnect};
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, Scheme, TransportError};
+use otlp_embedded::transport::{
+    Endpoint, Exchange, ExchangeError, HttpRequest, Scheme, Stage, TransportError,
+};
 
 #[derive(Debug)]
 struct FakeError(TcpErrorKind);
@@ -139,13 +141,7 @@ fn endpoint(host: &'static str) -> Endpoint<'static> {
 }
 
 fn request<'a>(endpoint: &'a Endpoint<'a>) -> HttpRequest<'a> {
-    HttpRequest {
-        endpoint,
-        headers: &[],
-        content_encoding: None,
-        body: BODY,
-        deadline: Instant(1_000),
-    }
+    HttpRequest::new(endpoint, BODY, Instant(1_000))
 }
 
 /// An idle hook that moves the clock 10 ms and counts its calls.

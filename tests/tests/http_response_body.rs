@@ -5,10 +5,9 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
 use otlp_embedded::proto::response::{
-    decode_body, decode_export_response, decode_status, DecodeError, PartialSuccess, ResponseBody,
-    RpcStatus, MAX_GROUP_DEPTH,
+    decode_body, decode_export_response, decode_status, DecodeError, PartialSuccess, ReceivedBody,
+    ResponseBody, RpcStatus, MAX_GROUP_DEPTH,
 };
-use otlp_embedded::transport::HttpResponse;
 use prost::Message;
 
 /// `google.rpc.Status`, declared here for the reference encoder.
@@ -285,15 +284,20 @@ fn invalid_utf8_keeps_the_valid_prefix() {
     assert_eq!((s.message, s.message_lossy), ("", true));
 }
 
-fn response(status: u16, protobuf: bool, body_len: usize, truncated: bool) -> HttpResponse {
-    HttpResponse {
+/// The body an exchange kept: the first `body_len` bytes of `body` (all of it when
+/// `body_len` is longer), as the exporter hands them to `decode_body`.
+fn response<'a>(
+    status: u16,
+    protobuf: bool,
+    body_len: usize,
+    truncated: bool,
+    body: &'a [u8],
+) -> ReceivedBody<'a> {
+    ReceivedBody {
         status,
-        retry_after: None,
-        body_is_protobuf: protobuf,
-        body_len,
-        body_truncated: truncated,
-        bytes_sent: 0,
-        bytes_received: 0,
+        is_protobuf: protobuf,
+        bytes: body.get(..body_len).unwrap_or(body),
+        truncated,
     }
 }
 
@@ -304,15 +308,15 @@ fn decode_body_matrix() {
     let st = status(8, "resource exhausted", 0);
     let garbage = [0x0f];
     assert_eq!(
-        decode_body(&response(200, true, 0, false), &[]),
+        decode_body(&response(200, true, 0, false, &[])),
         ResponseBody::Success
     );
     assert_eq!(
-        decode_body(&response(204, false, 0, false), &[]),
+        decode_body(&response(204, false, 0, false, &[])),
         ResponseBody::Success
     );
     assert_eq!(
-        decode_body(&response(200, true, partial.len(), false), &partial),
+        decode_body(&response(200, true, partial.len(), false, &partial)),
         ResponseBody::PartialSuccess(PartialSuccess {
             rejected_data_points: 3,
             error_message: "bad",
@@ -320,15 +324,15 @@ fn decode_body_matrix() {
         })
     );
     assert_eq!(
-        decode_body(&response(200, true, quiet.len(), false), &quiet),
+        decode_body(&response(200, true, quiet.len(), false, &quiet)),
         ResponseBody::Success
     );
     assert_eq!(
-        decode_body(&response(200, false, partial.len(), false), &partial),
+        decode_body(&response(200, false, partial.len(), false, &partial)),
         ResponseBody::NotDecoded
     );
     assert_eq!(
-        decode_body(&response(429, true, st.len(), false), &st),
+        decode_body(&response(429, true, st.len(), false, &st)),
         ResponseBody::Status(RpcStatus {
             code: 8,
             message: "resource exhausted",
@@ -337,17 +341,17 @@ fn decode_body_matrix() {
         })
     );
     assert_eq!(
-        decode_body(&response(500, true, 0, false), &[]),
+        decode_body(&response(500, true, 0, false, &[])),
         ResponseBody::NotDecoded
     );
     assert_eq!(
-        decode_body(&response(500, false, st.len(), false), &st),
+        decode_body(&response(500, false, st.len(), false, &st)),
         ResponseBody::NotDecoded
     );
     // A 2xx body cut by the buffer: what arrived still counts (the rejected count comes
     // first); a message cut short is kept up to the cut and marked lossy.
     assert_eq!(
-        decode_body(&response(200, true, 4, true), &partial),
+        decode_body(&response(200, true, 4, true, &partial)),
         ResponseBody::PartialSuccess(PartialSuccess {
             rejected_data_points: 3,
             error_message: "",
@@ -355,7 +359,7 @@ fn decode_body_matrix() {
         })
     );
     assert_eq!(
-        decode_body(&response(200, true, 7, true), &partial),
+        decode_body(&response(200, true, 7, true, &partial)),
         ResponseBody::PartialSuccess(PartialSuccess {
             rejected_data_points: 3,
             error_message: "b",
@@ -363,20 +367,20 @@ fn decode_body_matrix() {
         })
     );
     assert_eq!(
-        decode_body(&response(200, true, 1, true), &partial),
+        decode_body(&response(200, true, 1, true, &partial)),
         ResponseBody::Truncated
     );
     assert_eq!(
-        decode_body(&response(400, true, 4, true), &st),
+        decode_body(&response(400, true, 4, true, &st)),
         ResponseBody::Truncated
     );
     assert_eq!(
-        decode_body(&response(200, true, 1, false), &garbage),
+        decode_body(&response(200, true, 1, false, &garbage)),
         ResponseBody::Invalid(DecodeError::InvalidWireType(7))
     );
     // body_len bigger than the slice is clamped, never a panic.
     assert_eq!(
-        decode_body(&response(200, true, 99, false), &quiet),
+        decode_body(&response(200, true, 99, false, &quiet)),
         ResponseBody::Success
     );
 }

@@ -6,10 +6,9 @@ mod registry_cs;
 
 use otlp_embedded_tests::counting::{allocations, CountingAllocator};
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, Temporality};
 use otlp_embedded::registry::{
-    CsRegistry, InstrumentDesc, NumberKind, Observe, Registry, Snapshot,
+    CsRegistry, InstrumentDesc, NumberKind, Observe, Producer, Registry, Settlement, Snapshot,
 };
 
 #[global_allocator]

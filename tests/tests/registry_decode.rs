@@ -5,12 +5,13 @@
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue as PbKeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricsSource, PointSpan, RequestHeader, RequestSplitter, Resource,
     Scope, Temporality,
 };
-use otlp_embedded::registry::{InstrumentDesc, NumberKind, Observe, Registry, Snapshot};
+use otlp_embedded::registry::{
+    InstrumentDesc, NumberKind, Observe, Producer, Registry, Settlement, Snapshot,
+};
 use prost::Message;
 
 type Reg = Registry<8, 64, 34, 32, 2048>;
@@ -20,20 +21,7 @@ static RESOURCE: [KeyValue<'static>; 1] =
     [KeyValue::new("service.name", AttributeValue::Str("reg"))];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "registry-test",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&RESOURCE), Scope::new("registry-test"))
 }
 
 /// Encodes the whole snapshot into requests of at most `buf_len` bytes; returns each

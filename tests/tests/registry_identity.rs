@@ -10,9 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
-use otlp_embedded::registry::{DeclareError, InstrumentDesc, InstrumentStats, Registry, Snapshot};
+use otlp_embedded::registry::{
+    DeclareError, InstrumentDesc, InstrumentStats, Producer, Registry, Settlement, Snapshot,
+};
 use proptest::prelude::*;
 
 /// Declared keys: instruments take a prefix, so every key below `n` is declared as this

@@ -1,14 +1,13 @@
 //! Every instrument kind driven through record, collect and settle, checked through the
 //! snapshot's `MetricsSource` answers (and, in `registry_decode.rs`, through the encoder).
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricsSource, PointCursor, PointSpan, PointValue,
     Temporality,
 };
 use otlp_embedded::registry::{
-    map_to_index, InstrumentDesc, InstrumentStats, NumberKind, Observe, Registry, Snapshot,
-    DEFAULT_BOUNDS,
+    map_to_index, InstrumentDesc, InstrumentStats, NumberKind, Observe, Producer, Registry,
+    Settlement, Snapshot, DEFAULT_BOUNDS,
 };
 
 type Reg = Registry<8, 64, 34, 32, 4096>;

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricsSource, PointCursor, PointSpan, PointValue, Temporality,
 };
-use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot, DEFAULT_BOUNDS};
+use otlp_embedded::registry::{
+    Instrument, InstrumentDesc, Producer, Registry, Settlement, Snapshot, DEFAULT_BOUNDS,
+};
 use proptest::prelude::*;
 
 type Reg = Registry<8, 64, 34, 32, 2048>;

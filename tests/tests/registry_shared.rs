@@ -3,9 +3,10 @@
 
 mod registry_cs;
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
-use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Observe, RecordError, Snapshot};
+use otlp_embedded::registry::{
+    CsRegistry, InstrumentDesc, Observe, Producer, RecordError, Settlement, Snapshot,
+};
 
 static REG: CsRegistry<4, 32, 34, 8, 256> = CsRegistry::new(5);
 

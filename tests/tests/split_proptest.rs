@@ -310,20 +310,14 @@ const RESOURCE_ATTRS: &[KeyValue<'static>] = &[
 const SCOPE_ATTRS: &[KeyValue<'static>] = &[KeyValue::new("s", AttributeValue::Bool(true))];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: RESOURCE_ATTRS,
-            dropped_attributes_count: 2,
-            schema_url: "https://example.invalid/r",
-        },
-        scope: Scope {
-            name: "split",
-            version: "9",
-            attributes: SCOPE_ATTRS,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(RESOURCE_ATTRS)
+            .with_dropped_attributes_count(2)
+            .with_schema_url("https://example.invalid/r"),
+        Scope::new("split")
+            .with_version("9")
+            .with_attributes(SCOPE_ATTRS),
+    )
 }
 
 /// Size of a request carrying only point `p` of metric `m`.

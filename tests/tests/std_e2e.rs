@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use otlp_embedded::export::{
     ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
 };
-use otlp_embedded::http::{ExchangeError, HttpClient};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricsSource, PointValue, RequestHeader, Resource, Scope,
     Temporality,
 };
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Snapshot};
-use otlp_embedded::transport::{Endpoint, Exchange, Scheme};
+use otlp_embedded::transport::{Endpoint, Exchange, ExchangeError, Scheme};
 use otlp_embedded_std::config::Config;
 use otlp_embedded_std::periodic::unix_now;
 use otlp_embedded_std::{
@@ -52,20 +52,7 @@ static RESOURCE: [KeyValue<'static>; 1] =
     [KeyValue::new("service.name", AttributeValue::Str("e2e"))];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "e2e",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&RESOURCE), Scope::new("e2e"))
 }
 
 struct Metrics {
@@ -126,7 +113,7 @@ const POINTS: usize = ROUTES.len() + 1;
 fn pending(metrics: &Metrics) -> (u64, u64) {
     let mut snap = Box::new(Snap::new());
     let mut producer = &*metrics.registry;
-    otlp_embedded::export::Producer::collect(&mut producer, &mut snap, unix_now());
+    otlp_embedded::registry::Producer::collect(&mut producer, &mut snap, unix_now());
     let mut counter = 0;
     let mut hist = 0;
     for m in 0..snap.metric_count() {
@@ -165,11 +152,10 @@ fn config(sink: &Sink) -> ExporterConfig<'static> {
     let mut config = ExporterConfig::new(endpoint(sink), header());
     config.export_timeout_ms = EXPORT_TIMEOUT_MS;
     config.request_timeout_ms = REQUEST_TIMEOUT_MS;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 50,
-        max_delay_ms: 1_500,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(50)
+        .with_max_delay_ms(1_500)
+        .with_max_attempts(0);
     config.jitter_seed = 0x1234_5678;
     config
 }

@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, Producer};
+use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
-use otlp_embedded::registry::{InstrumentDesc, Snapshot};
+use otlp_embedded::registry::{InstrumentDesc, Producer, Snapshot};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_std::periodic::unix_now;
 use otlp_embedded_std::{SharedRegistry, StdClock, TcpConnector};
@@ -49,20 +49,7 @@ fn two_thousand_exports_to_an_idle_closing_sink() {
     let attrs = [KeyValue::new("kind", AttributeValue::Str("tick"))];
 
     let resource = [KeyValue::new("service.name", AttributeValue::Str("soak"))];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "soak",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(Resource::new(&resource), Scope::new("soak"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "127.0.0.1",

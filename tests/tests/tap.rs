@@ -37,11 +37,12 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 use otlp_embedded::export::{
     ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExporterConfig, RetryPolicy,
 };
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{Connect, DnsFailure, Endpoint, Scheme, TlsFailure, TransportError};
+use otlp_embedded::transport::{
+    Connect, DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
+};
 use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch};
 use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver};
 use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
@@ -446,20 +447,7 @@ impl Net {
 }
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "tap",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&[]), Scope::new("tap"))
 }
 
 fn exporter_config(scheme: Scheme) -> ExporterConfig<'static> {
@@ -472,11 +460,10 @@ fn exporter_config(scheme: Scheme) -> ExporterConfig<'static> {
     let mut config = ExporterConfig::new(endpoint, header());
     config.export_timeout_ms = 15_000;
     config.request_timeout_ms = 5_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 200,
-        max_delay_ms: 2_000,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(200)
+        .with_max_delay_ms(2_000)
+        .with_max_attempts(0);
     config
 }
 
@@ -1059,11 +1046,10 @@ fn dns_faults_in_namespace() {
         config.endpoint.host = DNS_NAME;
         config.export_timeout_ms = 5_000;
         config.request_timeout_ms = 1_500;
-        config.retry = RetryPolicy {
-            initial_backoff_ms: 200,
-            max_delay_ms: 200,
-            max_attempts: 2,
-        };
+        config.retry = RetryPolicy::new()
+            .with_initial_backoff_ms(200)
+            .with_max_delay_ms(200)
+            .with_max_attempts(2);
         let started = std::time::Instant::now();
         let report = export_once(
             net.stack_with(&mut dns),

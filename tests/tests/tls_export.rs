@@ -17,10 +17,12 @@ use otlp_embedded::export::{
     ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats, Exporter,
     ExporterConfig, RetryPolicy,
 };
-use otlp_embedded::http::{ExchangeError, HttpClient};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
+use otlp_embedded::transport::{
+    Connect, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
+};
 use otlp_embedded_std::{StdClock, TcpConnector};
 use otlp_embedded_test_kit::sink::{Fault, Sink, SinkOptions, SinkTls, TlsStats};
 use otlp_embedded_test_kit::test_pki::{TestPki, SERVER_NOT_AFTER_UNIX};
@@ -37,20 +39,10 @@ const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
 )];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "tls-export",
-            version: "1",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(&RESOURCE),
+        Scope::new("tls-export").with_version("1"),
+    )
 }
 
 fn unix_now() -> u64 {
@@ -138,11 +130,10 @@ fn export_then<C: Connect, T>(
     let mut config = ExporterConfig::new(endpoint, header());
     config.export_timeout_ms = 15_000;
     config.request_timeout_ms = 5_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 20,
-        max_delay_ms: 100,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(20)
+        .with_max_delay_ms(100)
+        .with_max_attempts(0);
     let client: HttpClient<C, StdClock> = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, client);
     let mut snapshot = Box::new(Snap::new());

@@ -33,12 +33,14 @@ use otlp_embedded::export::{
     ExportError, ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig,
     RetryPolicy,
 };
-use otlp_embedded::http::{ExchangeError, HttpClient};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::transport::{Connect, Endpoint, Scheme, TlsFailure, TransportError};
-use otlp_embedded_test_kit::sink::{Sink, SinkOptions, SinkTls};
+use otlp_embedded::transport::{
+    Connect, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
+};
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::sink::{Sink, SinkOptions, SinkTls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -467,20 +469,10 @@ const RESOURCE: [KeyValue<'static>; 1] = [KeyValue::new(
 )];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "tls-nginx",
-            version: "1",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(&RESOURCE),
+        Scope::new("tls-nginx").with_version("1"),
+    )
 }
 
 /// `client`'s route=a: 3 + 4, route=b: 5 (delta counter) and a gauge at -12.
@@ -589,11 +581,10 @@ fn export_then<C: Connect, T>(
     let mut config = ExporterConfig::new(endpoint, header());
     config.export_timeout_ms = 15_000;
     config.request_timeout_ms = 5_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 20,
-        max_delay_ms: 100,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(20)
+        .with_max_delay_ms(100)
+        .with_max_attempts(0);
     let client: HttpClient<C, StdClock> = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, client);
     let mut snapshot = Box::new(Snap::new());

@@ -14,7 +14,7 @@
 //! ```
 //! use otlp_embedded::export::{ExportOutcome, ExporterConfig};
 //! use otlp_embedded::proto::{RequestHeader, Resource, Scope};
-//! use otlp_embedded::registry::{Registry, Snapshot};
+//! use otlp_embedded::registry::{Registry, SnapshotOf};
 //! use otlp_embedded::time::{Clock, Instant};
 //! use otlp_embedded::transport::{Endpoint, Scheme};
 //! use otlp_embedded_smoltcp::firmware::{export_once, Stack};
@@ -34,15 +34,12 @@
 //!     sockets: &mut SocketSet<'_>,
 //!     clock: &K,
 //!     metrics: &mut Metrics,
-//!     snapshot: &mut Snapshot<4, 16, 16, 2, 32>,
+//!     snapshot: &mut SnapshotOf<Metrics>,
 //!     buffer: &mut [u8],
 //!     unix_now: u64,
 //! ) -> bool {
-//!     let header = RequestHeader {
-//!         resource: Resource { attributes: &[], dropped_attributes_count: 0, schema_url: "" },
-//!         scope: Scope { name: "board", version: "", attributes: &[], dropped_attributes_count: 0, schema_url: "" },
-//!     };
-//!     let endpoint = Endpoint { scheme: Scheme::Http, host: "10.0.0.2", port: 4318, path: "/v1/metrics" };
+//!     let header = RequestHeader::new(Resource::new(&[]), Scope::new("board"));
+//!     let endpoint = Endpoint::new(Scheme::Http, "10.0.0.2", 4318, "/v1/metrics");
 //!     let mut config = ExporterConfig::new(endpoint, header);
 //!     config.export_timeout_ms = 5_000;
 //!     let stack = Stack {
@@ -56,12 +53,13 @@
 //! }
 //! ```
 
-use otlp_embedded::export::{ExportReport, Exporter, ExporterConfig, Producer, Step};
+use otlp_embedded::export::{ExportReport, Exporter, ExporterConfig, Step};
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::time::{Clock, Instant, UnixNanos};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::Device;
 
+use otlp_embedded::registry::Producer;
 use otlp_embedded::transport::Connect;
 
 use crate::blocking::Blocking;

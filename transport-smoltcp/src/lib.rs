@@ -43,7 +43,7 @@
 //!     let deadline = clock.now().add_millis(5_000);
 //!     let mut connector = Blocking::new(client, iface, device, sockets, clock)
 //!         .with_idle(|_now: Instant, _wake_by: Instant| { /* feed the watchdog, sleep */ });
-//!     let endpoint = Endpoint { scheme: Scheme::Http, host: "10.0.0.2", port: 4318, path: "/" };
+//!     let endpoint = Endpoint::new(Scheme::Http, "10.0.0.2", 4318, "/");
 //!     let mut conn = connector.connect(&endpoint, deadline)?;
 //!     conn.set_deadline(deadline);
 //!     let mut sent = 0;

@@ -224,20 +224,7 @@ fn totals(requests: &[ExportMetricsServiceRequest], repeats: Repeats) -> (Totals
 }
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "smoltcp-test",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(Resource::new(&[]), Scope::new("smoltcp-test"))
 }
 
 fn config(export_timeout_ms: u32, request_timeout_ms: u32) -> ExporterConfig<'static> {
@@ -250,11 +237,10 @@ fn config(export_timeout_ms: u32, request_timeout_ms: u32) -> ExporterConfig<'st
     let mut c = ExporterConfig::new(endpoint, header());
     c.export_timeout_ms = export_timeout_ms;
     c.request_timeout_ms = request_timeout_ms;
-    c.retry = RetryPolicy {
-        initial_backoff_ms: 200,
-        max_delay_ms: 1_000,
-        max_attempts: 0,
-    };
+    c.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(200)
+        .with_max_delay_ms(1_000)
+        .with_max_attempts(0);
     c
 }
 
@@ -549,11 +535,10 @@ fn retry_jitter_comes_from_the_device_seed() {
             meter.record(round);
             net.server.log_times.clear();
             let mut c = config(60_000, 1_000);
-            c.retry = RetryPolicy {
-                initial_backoff_ms: 5_000,
-                max_delay_ms: 5_000,
-                max_attempts: 3,
-            };
+            c.retry = RetryPolicy::new()
+                .with_initial_backoff_ms(5_000)
+                .with_max_delay_ms(5_000)
+                .with_max_attempts(3);
             c.jitter_seed = config_jitter_seed;
             let report = export(&mut net, &mut meter, &mut snapshot, &mut buffer, c);
             assert_eq!(report.outcome, ExportOutcome::Failed);

@@ -53,20 +53,7 @@ fn main() {
         .unwrap();
     let mut snapshot = Snap::new();
     let mut buffer = [0u8; 1024];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "no-alloc",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(Resource::new(&[]), Scope::new("no-alloc"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "10.0.0.2",

@@ -25,12 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, Producer};
+use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, RequestHeader, RequestSplitter, Resource, Scope, Temporality,
 };
-use otlp_embedded::registry::{InstrumentDesc, Snapshot};
+use otlp_embedded::registry::{InstrumentDesc, Producer, Snapshot};
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, Scheme};
 use otlp_embedded_std::{SharedRegistry, StdClock, TcpConnector};
@@ -181,20 +181,10 @@ static RESOURCE: [KeyValue<'static>; 3] = [
 ];
 
 fn header() -> RequestHeader<'static> {
-    RequestHeader {
-        resource: Resource {
-            attributes: &RESOURCE,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded",
-            version: "0.1.0",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    }
+    RequestHeader::new(
+        Resource::new(&RESOURCE),
+        Scope::new("otlp-embedded").with_version("0.1.0"),
+    )
 }
 
 fn registry() -> Box<Reg> {
@@ -273,13 +263,7 @@ fn loopback(c: &mut Criterion) {
     let mut client = HttpClient::<_, _>::new(TcpConnector::new(clock), clock);
     let mut response_body = [0u8; 256];
     let mut transport = || {
-        let request = HttpRequest {
-            endpoint: &endpoint,
-            headers: &[],
-            content_encoding: None,
-            body: &body,
-            deadline: clock.now().add_millis(5_000),
-        };
+        let request = HttpRequest::new(&endpoint, &body, clock.now().add_millis(5_000));
         let response = client.exchange(&request, &mut response_body).unwrap();
         assert_eq!(response.status, 200);
         black_box(response);
@@ -361,13 +345,7 @@ fn loopback(c: &mut Criterion) {
     let mut gzip_response = [0u8; 256];
     #[cfg(feature = "gzip")]
     let mut transport_gzip = |gzip: &mut otlp_embedded_std::GzipExchange<_>| {
-        let request = HttpRequest {
-            endpoint: &endpoint,
-            headers: &[],
-            content_encoding: None,
-            body: &body,
-            deadline: clock.now().add_millis(5_000),
-        };
+        let request = HttpRequest::new(&endpoint, &body, clock.now().add_millis(5_000));
         let response = gzip.exchange(&request, &mut gzip_response).unwrap();
         assert_eq!(response.status, 200);
         black_box(response);

@@ -16,8 +16,9 @@
 //! ```
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
-use otlp_embedded::http::ExchangeError;
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, TransportError};
+use otlp_embedded::transport::{
+    Exchange, ExchangeError, HttpRequest, HttpResponse, TransportError,
+};
 
 /// Gzip member header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -154,11 +155,9 @@ impl<X: Exchange> Exchange for GzipExchange<X> {
         }
         self.compress(request.body)?;
         self.last_len = self.buffer.len();
-        let compressed = HttpRequest {
-            content_encoding: Some("gzip"),
-            body: &self.buffer,
-            ..*request
-        };
+        let compressed = request
+            .with_content_encoding(Some("gzip"))
+            .with_body(&self.buffer);
         self.inner.exchange(&compressed, response_body)
     }
 }

@@ -39,10 +39,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlp_embedded::export::{
-    ExportReport, ExportStats, Exporter, ExporterConfig, Producer, RetryPolicy, Step,
+    ExportReport, ExportStats, Exporter, ExporterConfig, RetryPolicy, Step,
 };
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::registry::Producer;
 use otlp_embedded::time::{Clock, UnixNanos};
 use otlp_embedded::transport::{Exchange, Header};
 
@@ -502,28 +503,16 @@ fn run<P, X, K>(
         .collect();
     let endpoint = options.endpoint.as_endpoint();
     let millis = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-    let config = ExporterConfig {
-        endpoint,
-        headers: &headers,
-        request_header: RequestHeader {
-            resource: Resource {
-                attributes: &resource,
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-            scope: Scope {
-                name: &options.scope_name,
-                version: &options.scope_version,
-                attributes: &[],
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-        },
-        export_timeout_ms: millis(options.export_timeout),
-        request_timeout_ms: millis(options.request_timeout),
-        retry: options.retry,
-        jitter_seed: options.jitter_seed,
-    };
+    let request_header = RequestHeader::new(
+        Resource::new(&resource),
+        Scope::new(&options.scope_name).with_version(&options.scope_version),
+    );
+    let mut config = ExporterConfig::new(endpoint, request_header);
+    config.headers = &headers;
+    config.export_timeout_ms = millis(options.export_timeout);
+    config.request_timeout_ms = millis(options.request_timeout);
+    config.retry = options.retry;
+    config.jitter_seed = options.jitter_seed;
     let mut exporter = Exporter::new(config, exchange);
     let mut buffer = vec![0u8; options.buffer_size];
     let interval = options.export_interval;

@@ -10,7 +10,7 @@
 //! use std::sync::Arc;
 //! use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
 //! use otlp_embedded::registry::{InstrumentDesc, Snapshot};
-//! use otlp_embedded::export::Producer;
+//! use otlp_embedded::registry::Producer;
 //! use otlp_embedded_std::SharedRegistry;
 //!
 //! let registry: Arc<SharedRegistry<4, 32, 34, 4, 64>> = Arc::new(SharedRegistry::new(0));
@@ -46,11 +46,10 @@
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{KeyValue, PointSpan};
 use otlp_embedded::registry::{
-    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
-    Registry, Snapshot,
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
+    RecordError, Registry, Settlement, Snapshot,
 };
 use otlp_embedded::time::UnixNanos;
 
@@ -91,17 +90,22 @@ impl Drop for CollectMark {
 /// to an [`Exporter`](otlp_embedded::export::Exporter) or a
 /// [`PeriodicExporter`](crate::PeriodicExporter).
 pub struct SharedRegistry<
-    const I: usize = 8,
-    const N: usize = 128,
-    const K: usize = 34,
-    const H: usize = 16,
-    const B: usize = 512,
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
 > {
-    inner: Mutex<Registry<I, N, K, H, B>>,
+    inner: Mutex<Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>>,
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    SharedRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// An empty registry (see [`Registry::new`]).
     pub const fn new(start_time: UnixNanos) -> Self {
@@ -115,7 +119,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// The lock, or `None` when this thread is inside this registry's collect (a callback).
-    fn lock(&self) -> Option<MutexGuard<'_, Registry<I, N, K, H, B>>> {
+    fn lock(
+        &self,
+    ) -> Option<
+        MutexGuard<'_, Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>>,
+    > {
         if COLLECTING.with(|c| c.get()) == self.key() {
             return None;
         }
@@ -127,7 +135,12 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     /// Runs `f` on the registry with the lock held; `None` if called from inside one of
     /// this registry's observable callbacks. `f` must not use this `SharedRegistry` again
     /// (the lock is not re-entrant); it has the registry itself to work with.
-    pub fn with<R>(&self, f: impl FnOnce(&mut Registry<I, N, K, H, B>) -> R) -> Option<R> {
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(
+            &mut Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        ) -> R,
+    ) -> Option<R> {
         let mut guard = self.lock()?;
         Some(f(&mut guard))
     }
@@ -180,7 +193,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 
     /// Copy the registry into `snapshot` with the lock held for the copy only.
-    fn collect_into(&self, snapshot: &mut Snapshot<I, N, K, H, B>, now: UnixNanos) {
+    fn collect_into(
+        &self,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        now: UnixNanos,
+    ) {
         let Some(mut guard) = self.lock() else {
             return;
         };
@@ -192,7 +209,7 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     fn settle_span(
         &self,
-        snapshot: &Snapshot<I, N, K, H, B>,
+        snapshot: &Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
         span: PointSpan,
         settlement: Settlement,
     ) {
@@ -206,10 +223,16 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
-    for &SharedRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Producer
+    for &SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    type Snapshot = Snapshot<I, N, K, H, B>;
+    type Snapshot = Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>;
 
     fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
         self.collect_into(snapshot, now);
@@ -224,26 +247,38 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 /// (such as [`PeriodicExporter`](crate::PeriodicExporter)'s); from
 /// [`SharedRegistry::producer`]. A `&'static SharedRegistry` is a producer as it is.
 pub struct ArcProducer<
-    const I: usize = 8,
-    const N: usize = 128,
-    const K: usize = 34,
-    const H: usize = 16,
-    const B: usize = 512,
->(pub Arc<SharedRegistry<I, N, K, H, B>>);
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
+>(pub Arc<SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>>);
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    SharedRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// A producer holding a reference count on this registry.
-    pub fn producer(self: &Arc<Self>) -> ArcProducer<I, N, K, H, B> {
+    pub fn producer(
+        self: &Arc<Self>,
+    ) -> ArcProducer<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS> {
         ArcProducer(Arc::clone(self))
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
-    for ArcProducer<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Producer for ArcProducer<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    type Snapshot = Snapshot<I, N, K, H, B>;
+    type Snapshot = Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>;
 
     fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
         self.0.collect_into(snapshot, now);

@@ -3,9 +3,8 @@
 
 use std::io::Read;
 
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, HttpResponse};
+use otlp_embedded::transport::{Endpoint, Exchange, ExchangeError, HttpRequest, HttpResponse};
 use otlp_embedded_std::GzipExchange;
 
 /// Keeps what it was asked to send and answers 200.
@@ -24,27 +23,13 @@ impl Exchange for Capture {
         self.bodies.push(request.body.to_vec());
         self.encodings
             .push(request.content_encoding.map(str::to_string));
-        Ok(HttpResponse {
-            status: 200,
-            retry_after: None,
-            body_is_protobuf: false,
-            body_len: 0,
-            body_truncated: false,
-            bytes_sent: request.body.len(),
-            bytes_received: 0,
-        })
+        Ok(HttpResponse::new(200).with_bytes(request.body.len(), 0))
     }
 }
 
 fn send(exchange: &mut impl Exchange, body: &[u8], encoding: Option<&str>) -> HttpResponse {
     let endpoint = Endpoint::DEFAULT;
-    let request = HttpRequest {
-        endpoint: &endpoint,
-        headers: &[],
-        content_encoding: encoding,
-        body,
-        deadline: Instant(1_000),
-    };
+    let request = HttpRequest::new(&endpoint, body, Instant(1_000)).with_content_encoding(encoding);
     exchange.exchange(&request, &mut [0u8; 16]).unwrap()
 }
 

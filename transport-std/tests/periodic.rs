@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otlp_embedded::export::{ExportErrorKind, ExportOutcome, RetryPolicy};
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{InstrumentDesc, Snapshot};
-use otlp_embedded::transport::{Exchange, HttpRequest, HttpResponse, RetryAfter};
+use otlp_embedded::transport::{Exchange, ExchangeError, HttpRequest, HttpResponse, RetryAfter};
 use otlp_embedded_std::config::{Compression, Config, EndpointUrl, TlsFiles};
 use otlp_embedded_std::{PeriodicExporter, PeriodicOptions, SharedRegistry, StdClock};
 
@@ -50,15 +49,9 @@ impl Exchange for Scripted {
         } else {
             self.script.remove(0)
         };
-        Ok(HttpResponse {
-            status,
-            retry_after,
-            body_is_protobuf: false,
-            body_len: 0,
-            body_truncated: false,
-            bytes_sent: request.body.len(),
-            bytes_received: 0,
-        })
+        Ok(HttpResponse::new(status)
+            .with_retry_after(retry_after)
+            .with_bytes(request.body.len(), 0))
     }
 }
 
@@ -75,7 +68,7 @@ fn wait_for_requests(seen: &Arc<Mutex<Vec<usize>>>, n: usize) {
 fn pending_total(registry: &Arc<Reg>) -> i64 {
     let mut producer = registry.producer();
     let mut snapshot = Box::new(Snap::new());
-    otlp_embedded::export::Producer::collect(&mut producer, &mut snapshot, 2);
+    otlp_embedded::registry::Producer::collect(&mut producer, &mut snapshot, 2);
     (0..snapshot.metric_count())
         .flat_map(|m| (0..snapshot.point_count(m)).map(move |p| (m, p)))
         .map(|(m, p)| match snapshot.point(m, p).value {
@@ -95,11 +88,10 @@ fn options(interval: Duration, export_timeout: Duration) -> PeriodicOptions {
         request_timeout: Duration::from_millis(200),
         export_interval: interval,
         export_timeout,
-        retry: RetryPolicy {
-            initial_backoff_ms: 20,
-            max_delay_ms: 100,
-            max_attempts: 0,
-        },
+        retry: RetryPolicy::new()
+            .with_initial_backoff_ms(20)
+            .with_max_delay_ms(100)
+            .with_max_attempts(0),
         compression: Compression::None,
         tls: TlsFiles::default(),
         buffer_size: 4096,
@@ -183,7 +175,7 @@ fn shutdown_is_bounded_when_the_collector_keeps_failing() {
     // The point was abandoned, not lost: it is still in the registry.
     let mut producer = registry.producer();
     let mut snapshot = Box::new(Snap::new());
-    otlp_embedded::export::Producer::collect(&mut producer, &mut snapshot, 2);
+    otlp_embedded::registry::Producer::collect(&mut producer, &mut snapshot, 2);
     assert_eq!(snapshot.total_points(), 1);
 }
 

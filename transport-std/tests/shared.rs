@@ -5,10 +5,9 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{
-    Instrument, InstrumentDesc, NumberKind, Observe, RecordError, Snapshot,
+    Instrument, InstrumentDesc, NumberKind, Observe, Producer, RecordError, Settlement, Snapshot,
 };
 use otlp_embedded_std::SharedRegistry;
 

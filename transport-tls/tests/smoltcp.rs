@@ -12,9 +12,11 @@
 mod common;
 
 use common::{device_pair, Net, SERVER_PORT};
-use otlp_embedded::http::{ExchangeError, HttpClient, Stage};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, Scheme, TransportError};
+use otlp_embedded::transport::{
+    Endpoint, Exchange, ExchangeError, HttpRequest, Scheme, Stage, TransportError,
+};
 use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
 use rand_core::{CryptoRng, RngCore};
 
@@ -68,13 +70,7 @@ fn tls_runs_over_the_smoltcp_blocking_connector() {
             port: SERVER_PORT,
             path: "/v1/metrics",
         };
-        let request = HttpRequest {
-            endpoint: &endpoint,
-            headers: &[],
-            content_encoding: None,
-            body: b"",
-            deadline: clock.now().add_millis(2_000),
-        };
+        let request = HttpRequest::new(&endpoint, b"", clock.now().add_millis(2_000));
         let mut body = [0u8; 64];
         let result = client.exchange(&request, &mut body).map(|r| r.status);
         (result, client.connector().last_failure())
@@ -295,20 +291,7 @@ fn export_through_tls_over_smoltcp() {
             port: SERVER_PORT,
             path: "/v1/metrics",
         };
-        let header = RequestHeader {
-            resource: Resource {
-                attributes: &[],
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-            scope: Scope {
-                name: "smol-tls",
-                version: "",
-                attributes: &[],
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-        };
+        let header = RequestHeader::new(Resource::new(&[]), Scope::new("smol-tls"));
         let mut exporter = Exporter::new(
             ExporterConfig::new(endpoint, header),
             HttpClient::<_, _>::new(tls, clock.clone()),

@@ -1,11 +1,10 @@
 //! The blocking driver: [`HttpClient`] over the stream seam.
 
-use super::{
-    ExchangeError, Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader, Stage,
-};
+use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::{Clock, Instant};
 use crate::transport::{
-    CloseMode, Connect, Connection, Exchange, HttpRequest, HttpResponse, TransportError,
+    CloseMode, Connect, Connection, Exchange, ExchangeError, HttpRequest, HttpResponse, Stage,
+    TransportError,
 };
 
 /// Default header buffer size of [`HttpClient`], in bytes.
@@ -24,8 +23,9 @@ pub(crate) const MAX_INTERRUPTED: u8 = 8;
 /// on the connection and checks the clock, so a peer that trickles bytes ends at the
 /// deadline.
 ///
-/// `HEAD` is the header buffer size: a status line plus headers larger than this is
-/// [`ExchangeError::HeadersTooLarge`]. The same buffer holds the request head while it is
+/// `HEAD_BYTES` is the header buffer size: a status line plus headers larger than this is
+/// [`ExchangeError::HeadersTooLarge`]. [`HttpClient::new`] uses [`DEFAULT_HEAD_BUFFER`];
+/// [`HttpClient::with_head_buffer`] takes another (`HttpClient::<_, _, 512>::with_head_buffer`). The same buffer holds the request head while it is
 /// written and serves as the receive buffer for the body.
 ///
 /// ```
@@ -52,39 +52,45 @@ pub(crate) const MAX_INTERRUPTED: u8 = 8;
 /// # }
 /// # struct Ticks;
 /// # impl Clock for Ticks { fn now(&self) -> Instant { Instant(0) } }
-/// let mut client: HttpClient<Tcp, Ticks> = HttpClient::new(Tcp, Ticks);
-/// let request = HttpRequest {
-///     endpoint: &Endpoint::DEFAULT,
-///     headers: &[],
-///     content_encoding: None,
-///     body: b"\x0a\x00",
-///     deadline: Instant(10_000),
-/// };
+/// let mut client = HttpClient::new(Tcp, Ticks);
+/// let request = HttpRequest::new(&Endpoint::DEFAULT, b"\x0a\x00", Instant(10_000));
 /// let mut body = [0u8; 256];
 /// let err = client.exchange(&request, &mut body).unwrap_err();
 /// assert!(err.is_transient());
 /// ```
 #[derive(Debug)]
-pub struct HttpClient<C, K, const HEAD: usize = DEFAULT_HEAD_BUFFER> {
+pub struct HttpClient<C, K, const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER> {
     connector: C,
     clock: K,
     config: ReaderConfig,
-    head: [u8; HEAD],
+    head: [u8; HEAD_BYTES],
 }
 
-impl<C: Connect, K: Clock, const HEAD: usize> HttpClient<C, K, HEAD> {
-    /// A client with the default [`ReaderConfig`].
+// `new` and `with_config` only for the default header buffer, so that
+// `HttpClient::new(connector, clock)` needs no type annotation.
+impl<C: Connect, K: Clock> HttpClient<C, K> {
+    /// A client with the default [`ReaderConfig`] and a [`DEFAULT_HEAD_BUFFER`]-byte header
+    /// buffer.
     pub fn new(connector: C, clock: K) -> Self {
-        Self::with_config(connector, clock, ReaderConfig::default())
+        Self::with_head_buffer(connector, clock, ReaderConfig::default())
     }
 
-    /// A client with the given reader limits.
+    /// A client with the given reader limits and a [`DEFAULT_HEAD_BUFFER`]-byte header
+    /// buffer.
     pub fn with_config(connector: C, clock: K, config: ReaderConfig) -> Self {
+        Self::with_head_buffer(connector, clock, config)
+    }
+}
+
+impl<C: Connect, K: Clock, const HEAD_BYTES: usize> HttpClient<C, K, HEAD_BYTES> {
+    /// A client with the given reader limits and a `HEAD_BYTES`-byte header buffer:
+    /// `HttpClient::<_, _, 512>::with_head_buffer(connector, clock, ReaderConfig::default())`.
+    pub fn with_head_buffer(connector: C, clock: K, config: ReaderConfig) -> Self {
         HttpClient {
             connector,
             clock,
             config,
-            head: [0; HEAD],
+            head: [0; HEAD_BYTES],
         }
     }
 
@@ -109,7 +115,7 @@ impl<C: Connect, K: Clock, const HEAD: usize> HttpClient<C, K, HEAD> {
     }
 }
 
-impl<C: Connect, K: Clock, const HEAD: usize> Exchange for HttpClient<C, K, HEAD> {
+impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K, HEAD_BYTES> {
     fn exchange(
         &mut self,
         request: &HttpRequest<'_>,

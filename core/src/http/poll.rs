@@ -5,11 +5,11 @@ use core::task::Poll;
 use embedded_io::{ReadReady, WriteReady};
 
 use super::client::{io_failure, MAX_INTERRUPTED};
-use super::{
-    ExchangeError, Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader, Stage,
-};
+use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::Instant;
-use crate::transport::{CloseMode, Connection, HttpRequest, HttpResponse, TransportError};
+use crate::transport::{
+    CloseMode, Connection, ExchangeError, HttpRequest, HttpResponse, Stage, TransportError,
+};
 
 /// Reads or writes done in one [`PollExchange::poll`] call at most, so one tick stays short.
 const OPS_PER_POLL: usize = 16;

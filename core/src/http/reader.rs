@@ -2,8 +2,7 @@
 //! framing, into the caller's buffer and past it up to a drain cap.
 
 use super::date::parse_retry_after;
-use super::{ExchangeError, Malformed, Stage};
-use crate::transport::{HttpResponse, RetryAfter};
+use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
 /// Header fields the reader can track in one response (a larger count is
 /// [`Malformed::TooManyHeaders`]).
@@ -17,8 +16,16 @@ pub const DEFAULT_DRAIN_CAP: usize = 16 * 1024;
 pub const DEFAULT_MAX_CHUNK_LINE: usize = 256;
 
 /// Limits of a [`ResponseReader`] beyond its two buffers.
+///
+/// ```
+/// use otlp_embedded::http::ReaderConfig;
+///
+/// let config = ReaderConfig::new().with_drain_cap(4096);
+/// assert_eq!((config.drain_cap, config.max_chunk_line), (4096, 256));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct ReaderConfig {
     /// Body bytes that do not fit in the body buffer are read and discarded, up to this many;
     /// past it the reader stops with [`ResponseEnd::DrainCapReached`].
@@ -27,12 +34,33 @@ pub struct ReaderConfig {
     pub max_chunk_line: usize,
 }
 
-impl Default for ReaderConfig {
-    fn default() -> Self {
+impl ReaderConfig {
+    /// [`DEFAULT_DRAIN_CAP`] and [`DEFAULT_MAX_CHUNK_LINE`].
+    pub const fn new() -> Self {
         ReaderConfig {
             drain_cap: DEFAULT_DRAIN_CAP,
             max_chunk_line: DEFAULT_MAX_CHUNK_LINE,
         }
+    }
+
+    /// The same limits with this drain cap.
+    pub const fn with_drain_cap(self, drain_cap: usize) -> Self {
+        ReaderConfig { drain_cap, ..self }
+    }
+
+    /// The same limits with this longest chunk-size line.
+    pub const fn with_max_chunk_line(self, max_chunk_line: usize) -> Self {
+        ReaderConfig {
+            max_chunk_line,
+            ..self
+        }
+    }
+}
+
+impl Default for ReaderConfig {
+    /// [`ReaderConfig::new`].
+    fn default() -> Self {
+        ReaderConfig::new()
     }
 }
 

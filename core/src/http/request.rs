@@ -1,7 +1,6 @@
 //! The request writer: the bytes of one OTLP/HTTP POST, produced on demand.
 
-use super::{ExchangeError, HeaderProblem};
-use crate::transport::HttpRequest;
+use crate::transport::{ExchangeError, HeaderProblem, HttpRequest};
 
 /// The `User-Agent` core sends: `OTel-OTLP-Exporter-Rust/<version> otlp-embedded/<version>`.
 ///

@@ -20,14 +20,13 @@
 //! assert_eq!((partial.rejected_data_points, partial.error_message), (3, "bad"));
 //! ```
 
-use crate::transport::HttpResponse;
-
 /// How deeply nested groups in unknown fields may be before decoding gives up.
 pub const MAX_GROUP_DEPTH: usize = 16;
 
 /// Why a body did not decode.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The bytes end inside a field.
     Truncated,
@@ -63,6 +62,8 @@ impl core::fmt::Display for DecodeError {
         }
     }
 }
+
+impl core::error::Error for DecodeError {}
 
 /// `ExportMetricsPartialSuccess`: what the server rejected.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -369,18 +370,33 @@ pub enum ResponseBody<'a> {
     Invalid(DecodeError),
 }
 
-/// Decode the body of `response`, kept in `body` (its first `response.body_len` bytes are
-/// used), according to the status and content type.
-pub fn decode_body<'a>(response: &HttpResponse, body: &'a [u8]) -> ResponseBody<'a> {
-    let bytes = body.get(..response.body_len).unwrap_or(body);
-    let success = (200..300).contains(&response.status);
-    if success && bytes.is_empty() && !response.body_truncated {
+/// A response body as an exchange kept it: what [`decode_body`] needs to know about the
+/// response, and no more.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ReceivedBody<'a> {
+    /// The response's final status code: 2xx bodies are `ExportMetricsServiceResponse`,
+    /// others `google.rpc.Status`.
+    pub status: u16,
+    /// Whether `Content-Type` was `application/x-protobuf`: only then is the body decoded.
+    pub is_protobuf: bool,
+    /// The body bytes that were kept.
+    pub bytes: &'a [u8],
+    /// Whether the body was longer than `bytes` (the rest was not kept).
+    pub truncated: bool,
+}
+
+/// Decode a kept response body according to its status and content type.
+pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
+    let bytes = body.bytes;
+    let success = (200..300).contains(&body.status);
+    if success && bytes.is_empty() && !body.truncated {
         return ResponseBody::Success;
     }
-    if !response.body_is_protobuf || (!success && bytes.is_empty() && !response.body_truncated) {
+    if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
         return ResponseBody::NotDecoded;
     }
-    if response.body_truncated {
+    if body.truncated {
         // A long partial-success message must not hide the rejected count before it.
         if success {
             if let Some(p) = decode_export_response_prefix(bytes).partial_success {

@@ -37,8 +37,18 @@ impl<'a> KeyValue<'a> {
 }
 
 /// The `Resource` every request carries.
+///
+/// ```
+/// use otlp_embedded::proto::{AttributeValue, KeyValue, Resource};
+///
+/// const ATTRIBUTES: [KeyValue<'static>; 1] =
+///     [KeyValue::new("service.name", AttributeValue::Str("pump-controller"))];
+/// const RESOURCE: Resource<'static> = Resource::new(&ATTRIBUTES);
+/// assert_eq!(RESOURCE.schema_url, "");
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Resource<'a> {
     /// Resource attributes such as `service.name`.
     pub attributes: &'a [KeyValue<'a>],
@@ -48,9 +58,42 @@ pub struct Resource<'a> {
     pub schema_url: &'a str,
 }
 
-/// The `InstrumentationScope` every request carries.
+impl<'a> Resource<'a> {
+    /// A resource with these attributes, none dropped, no schema URL.
+    pub const fn new(attributes: &'a [KeyValue<'a>]) -> Self {
+        Resource {
+            attributes,
+            dropped_attributes_count: 0,
+            schema_url: "",
+        }
+    }
+
+    /// The same resource with this schema URL.
+    pub const fn with_schema_url(self, schema_url: &'a str) -> Self {
+        Resource { schema_url, ..self }
+    }
+
+    /// The same resource, saying that `count` attributes had to be left out.
+    pub const fn with_dropped_attributes_count(self, count: u32) -> Self {
+        Resource {
+            dropped_attributes_count: count,
+            ..self
+        }
+    }
+}
+
+/// The `InstrumentationScope` every request carries: name it after the code that records
+/// (your firmware or service), not after this library.
+///
+/// ```
+/// use otlp_embedded::proto::Scope;
+///
+/// let scope = Scope::new("pump-controller").with_version("2.1.0");
+/// assert_eq!((scope.name, scope.version, scope.attributes.len()), ("pump-controller", "2.1.0", 0));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Scope<'a> {
     /// Scope name.
     pub name: &'a str,
@@ -64,14 +107,58 @@ pub struct Scope<'a> {
     pub schema_url: &'a str,
 }
 
+impl<'a> Scope<'a> {
+    /// A scope with this name, no version, no attributes, no schema URL.
+    pub const fn new(name: &'a str) -> Self {
+        Scope {
+            name,
+            version: "",
+            attributes: &[],
+            dropped_attributes_count: 0,
+            schema_url: "",
+        }
+    }
+
+    /// The same scope with this version.
+    pub const fn with_version(self, version: &'a str) -> Self {
+        Scope { version, ..self }
+    }
+
+    /// The same scope with these attributes.
+    pub const fn with_attributes(self, attributes: &'a [KeyValue<'a>]) -> Self {
+        Scope { attributes, ..self }
+    }
+
+    /// The same scope with this schema URL.
+    pub const fn with_schema_url(self, schema_url: &'a str) -> Self {
+        Scope { schema_url, ..self }
+    }
+
+    /// The same scope, saying that `count` attributes had to be left out.
+    pub const fn with_dropped_attributes_count(self, count: u32) -> Self {
+        Scope {
+            dropped_attributes_count: count,
+            ..self
+        }
+    }
+}
+
 /// Resource and scope: the header that every request of a batch repeats.
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct RequestHeader<'a> {
     /// The resource.
     pub resource: Resource<'a>,
     /// The instrumentation scope.
     pub scope: Scope<'a>,
+}
+
+impl<'a> RequestHeader<'a> {
+    /// The header for `resource` and `scope`.
+    pub const fn new(resource: Resource<'a>, scope: Scope<'a>) -> Self {
+        RequestHeader { resource, scope }
+    }
 }
 
 /// OTLP aggregation temporality.

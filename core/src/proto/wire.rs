@@ -32,6 +32,8 @@ impl fmt::Display for BufferFull {
     }
 }
 
+impl core::error::Error for BufferFull {}
+
 /// Bytes a varint encoding of `value` takes (1 to 10).
 #[inline]
 pub const fn varint_len(value: u64) -> usize {

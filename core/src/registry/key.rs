@@ -14,15 +14,16 @@
 //!
 //! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
 
+use super::hash::{finish, hash_key, value_hash};
 use crate::proto::AttributeValue;
 use crate::proto::KeyValue;
 
 const TAG_ABSENT: u8 = 0;
-const TAG_FALSE: u8 = 1;
-const TAG_TRUE: u8 = 2;
-const TAG_INT: u8 = 3;
-const TAG_DOUBLE: u8 = 4;
-const TAG_STR: u8 = 5;
+pub(super) const TAG_FALSE: u8 = 1;
+pub(super) const TAG_TRUE: u8 = 2;
+pub(super) const TAG_INT: u8 = 3;
+pub(super) const TAG_DOUBLE: u8 = 4;
+pub(super) const TAG_STR: u8 = 5;
 /// Longest string value a key can carry (the tag byte holds `5 + len`).
 pub const MAX_STR_LEN: usize = (u8::MAX - TAG_STR) as usize;
 
@@ -60,7 +61,11 @@ fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
 }
 
 /// No attribute for this declared key.
-pub(crate) const ABSENT: u8 = u8::MAX;
+pub(super) const ABSENT: u8 = u8::MAX;
+
+/// Where each declared key's attribute is in the caller's slice ([`ABSENT`] when none), as
+/// [`pack_declared`](super::pack::pack_declared) found it.
+pub(super) type Located = [u8; MAX_KEYS];
 
 /// For each declared key, the index of its attribute in the caller's slice ([`ABSENT`]
 /// when none). A key passed twice takes the last value (the SDK specification: a later
@@ -87,7 +92,7 @@ fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
 
 /// The caller's value for declared key `d`, as located.
 #[inline(always)]
-fn value_at<'a>(
+pub(super) fn value_at<'a>(
     attrs: &[KeyValue<'a>],
     at: &[u8; MAX_KEYS],
     d: usize,
@@ -306,99 +311,6 @@ impl<'k> Iterator for Decoder<'k> {
     }
 }
 
-/// Hashing: a series' hash is the sum of one hash per present value, each mixed with its
-/// declared key's index, so it does not depend on the order the caller passes attributes
-/// in, and is computed from the values themselves (reading back a freshly packed key would
-/// stall on store forwarding). Not for adversarial input: a collision only
-/// costs a longer probe and a compare.
-const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
-const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
-/// Multiplies and folds the 128-bit product: every input bit reaches the middle bits.
-#[inline(always)]
-fn mix(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-/// The hash of value `v` of declared key `d`.
-#[inline(always)]
-fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
-    let seed = SEED.wrapping_mul(d as u64 + 1);
-    match *v {
-        AttributeValue::Bool(b) => mix(seed ^ u64::from(b), MUL ^ u64::from(TAG_TRUE)),
-        AttributeValue::Int(x) => mix(seed ^ x as u64, MUL ^ u64::from(TAG_INT)),
-        AttributeValue::Double(x) => mix(seed ^ x.to_bits(), MUL ^ u64::from(TAG_DOUBLE)),
-        AttributeValue::Str(s) => {
-            let b = s.as_bytes();
-            let n = b.len();
-            // The length goes into the multiplier, which makes the overlapping word loads
-            // of short strings and of tails unambiguous.
-            let m = MUL ^ (u64::from(TAG_STR) + ((n as u64) << 8));
-            if n <= 8 {
-                mix(seed ^ short_word(b), m)
-            } else if n <= 16 {
-                mix(seed ^ read8(b, 0), m).wrapping_add(mix(seed ^ read8(b, n - 8), m ^ SEED))
-            } else {
-                long_hash(seed, m, b)
-            }
-        }
-    }
-}
-
-#[inline(never)]
-fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
-    let n = b.len();
-    let mut h = 0u64;
-    let mut i = 0;
-    let mut k = seed;
-    while i + 8 <= n {
-        h = h.wrapping_add(mix(k ^ read8(b, i), m));
-        k = k.wrapping_add(SEED);
-        i += 8;
-    }
-    if i < n {
-        h = h.wrapping_add(mix(k ^ read8(b, n - 8), m));
-    }
-    h
-}
-
-/// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
-#[inline(always)]
-fn short_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 8 {
-        read8(b, 0)
-    } else if n >= 4 {
-        read4(b, 0) | (read4(b, n - 4) << 32)
-    } else if n > 0 {
-        let at = |i: usize| u64::from(b.get(i).copied().unwrap_or(0));
-        at(0) | (at(n / 2) << 8) | (at(n - 1) << 16)
-    } else {
-        0
-    }
-}
-
-/// Spreads the summed value hashes (the top bits pick the table position).
-#[inline(always)]
-fn finish(h: u64) -> u64 {
-    mix(h ^ SEED, MUL)
-}
-
-/// Hash of a packed key: the same as [`pack_in_order`] gives for the values it holds.
-pub(crate) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
-    let mut h = 0u64;
-    let mut pos = 0;
-    for d in 0..keys.len() {
-        let (v, next) = slot(key, pos);
-        if let Some(v) = v {
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-        pos = next;
-    }
-    finish(h)
-}
-
 /// Whether two packed keys are equal: word compares, one branch.
 #[inline(always)]
 pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
@@ -411,207 +323,22 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0 && wa.remainder() == wb.remainder()
 }
 
-/// Packs attributes passed as exactly the declared keys, in declared order, as the same
-/// `&'static str` literals (the common case: one pointer compare per key), into `key`
-/// (zeroed) as [`encode`] would. False when they are not that, or do not all fit untruncated
-/// (then try [`pack_declared`]).
 #[inline(always)]
-pub(crate) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
-    if attrs.len() != keys.len() {
-        return false;
-    }
-    let mut pos = 0;
-    for (kv, k) in attrs.iter().zip(keys) {
-        if !(core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()) {
-            return false;
-        }
-        match put_whole(key, pos, &kv.value) {
-            Some(p) => pos = p,
-            None => return false,
-        }
-    }
-    true
-}
-
-/// The hash [`encode_hashed`] gives for attributes [`pack_unhashed`] accepted (so in
-/// declared order: the keys are not looked at again), from the values alone.
-#[inline(always)]
-pub(crate) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
-    let mut h = 0u64;
-    for (d, kv) in attrs.iter().enumerate() {
-        h = h.wrapping_add(value_hash(d, &kv.value));
-    }
-    finish(h)
-}
-
-/// Where each declared key's attribute is in the caller's slice ([`ABSENT`] when none), as
-/// [`pack_declared`] found it.
-pub(crate) type Located = [u8; MAX_KEYS];
-
-/// Packs attributes whose keys are all declared, each passed once, as the same
-/// `&'static str` literals that were declared (pointer equality: no byte compares), in any
-/// order, into `key` (zeroed) exactly as [`encode`] would, and records in `at` where each
-/// declared key's value was. False when they are not that (an undeclared or repeated key, a
-/// key passed as another string with the same bytes) or do not all fit untruncated: then
-/// use [`encode_hashed`], which handles every case.
-///
-/// `keys` must be distinct (`Registry::declare` refuses a key listed twice): with a key
-/// declared twice one attribute could fill both places.
-///
-/// The declared-order case is [`pack_unhashed`]'s; this one costs a short scan of the
-/// caller's slice per key. Not inlined: it takes a slice, so one copy serves every
-/// registry configuration (firmware flash) for the price of a call.
-#[inline(never)]
-pub(crate) fn pack_declared(
-    keys: &[&str],
-    attrs: &[KeyValue<'_>],
-    key: &mut [u8],
-    at: &mut Located,
-) -> bool {
-    if attrs.len() > keys.len() || keys.len() > MAX_KEYS {
-        return false;
-    }
-    let mut pos = 0;
-    let mut found = 0;
-    for (d, k) in keys.iter().enumerate() {
-        let same = |kv: &KeyValue<'_>| {
-            core::ptr::eq(kv.key.as_ptr(), k.as_ptr()) && kv.key.len() == k.len()
-        };
-        let j = if attrs.get(d).is_some_and(same) {
-            Some(d)
-        } else {
-            attrs.iter().position(same)
-        };
-        let (Some(j), Some(slot)) = (j, at.get_mut(d)) else {
-            // Absent: the zero tag is already in place.
-            pos += 1;
-            continue;
-        };
-        *slot = j as u8;
-        found += 1;
-        match attrs.get(j).and_then(|kv| put_whole(key, pos, &kv.value)) {
-            Some(p) => pos = p,
-            None => return false,
-        }
-    }
-    // Every attribute matched a distinct declared key: none undeclared, none repeated.
-    found == attrs.len()
-}
-
-/// The hash [`encode_hashed`] gives for attributes [`pack_declared`] accepted, from the
-/// values alone (reading the fresh key back would stall on store forwarding).
-#[inline(never)]
-pub(crate) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) -> u64 {
-    let mut h = 0u64;
-    for d in 0..keys.min(MAX_KEYS) {
-        if let Some(v) = value_at(attrs, at, d) {
-            h = h.wrapping_add(value_hash(d, &v));
-        }
-    }
-    finish(h)
-}
-
-/// [`pack_declared`] and [`hash_located`] together, for tests.
-#[cfg(test)]
-pub(crate) fn pack_any_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
-    let mut at = [ABSENT; MAX_KEYS];
-    if !pack_declared(keys, attrs, key, &mut at) {
-        return None;
-    }
-    Some(hash_located(attrs, &at, keys.len()))
-}
-
-/// [`pack_unhashed`] and [`hash_in_order`] together, for tests.
-#[cfg(test)]
-pub(crate) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> Option<u64> {
-    if !pack_unhashed(keys, attrs, key) {
-        return None;
-    }
-    Some(hash_in_order(attrs))
-}
-
-/// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
-#[inline(always)]
-fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
-    match *v {
-        AttributeValue::Bool(b) => {
-            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
-            Some(pos + 1)
-        }
-        AttributeValue::Int(x) => put_word(key, pos, TAG_INT, x as u64),
-        AttributeValue::Double(x) => put_word(key, pos, TAG_DOUBLE, x.to_bits()),
-        AttributeValue::Str(s) => {
-            let src = s.as_bytes();
-            let n = src.len();
-            if n > MAX_STR_LEN {
-                return None;
-            }
-            let (tag, dst) = key.get_mut(pos..pos + 1 + n)?.split_first_mut()?;
-            *tag = TAG_STR + n as u8;
-            // Overlapping word moves: every byte is written, some twice with the same value.
-            if n >= 8 {
-                let mut i = 0;
-                while i + 8 <= n {
-                    write8(dst, i, read8(src, i));
-                    i += 8;
-                }
-                if i < n {
-                    write8(dst, n - 8, read8(src, n - 8));
-                }
-            } else if n >= 4 {
-                write4(dst, 0, read4(src, 0));
-                write4(dst, n - 4, read4(src, n - 4));
-            } else if n > 0 {
-                // Positions 0, n/2 and n-1 cover every byte of up to 3 (no memcpy call).
-                for at in [0, n / 2, n - 1] {
-                    if let (Some(d), Some(s)) = (dst.get_mut(at), src.get(at)) {
-                        *d = *s;
-                    }
-                }
-            }
-            Some(pos + 1 + n)
-        }
-    }
-}
-
-#[inline(always)]
-fn put_word(key: &mut [u8], pos: usize, tag: u8, w: u64) -> Option<usize> {
-    let (t, dst) = key.get_mut(pos..pos + 9)?.split_first_mut()?;
-    *t = tag;
-    write8(dst, 0, w);
-    Some(pos + 9)
-}
-
-#[inline(always)]
-fn write8(dst: &mut [u8], at: usize, w: u64) {
-    if let Some(d) = dst.get_mut(at..at + 8) {
-        d.copy_from_slice(&w.to_le_bytes());
-    }
-}
-
-#[inline(always)]
-fn write4(dst: &mut [u8], at: usize, w: u64) {
-    if let Some(d) = dst.get_mut(at..at + 4) {
-        d.copy_from_slice(&(w as u32).to_le_bytes());
-    }
-}
-
-#[inline(always)]
-fn read8(b: &[u8], at: usize) -> u64 {
+pub(super) fn read8(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .map_or(0, u64::from_le_bytes)
 }
 
 #[inline(always)]
-fn read4(b: &[u8], at: usize) -> u64 {
+pub(super) fn read4(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())
         .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
 }
 
 /// The value at `pos` of a packed key (None when absent) and the position after it.
-fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
+pub(super) fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
     let Some(&tag) = key.get(pos) else {
         return (None, pos + 1);
     };
@@ -650,6 +377,7 @@ fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::pack::{pack_any_order, pack_in_order};
 
     const KEYS: &[&str] = &["a", "b", "c"];
 

@@ -5,10 +5,9 @@ use core::cell::RefCell;
 use critical_section::Mutex;
 
 use super::{
-    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, RecordError,
-    Registry, Snapshot,
+    Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
+    RecordError, Registry, Settlement, Snapshot,
 };
-use crate::export::{Producer, Settlement};
 use crate::proto::{KeyValue, PointSpan};
 use crate::time::UnixNanos;
 
@@ -24,17 +23,23 @@ use crate::time::UnixNanos;
 /// it once per point. Recording from a callback (inside the section) returns
 /// [`RecordError::Busy`] instead of deadlocking or panicking.
 pub struct CsRegistry<
-    const I: usize = 8,
-    const N: usize = 128,
-    const K: usize = 34,
-    const H: usize = 16,
-    const B: usize = 512,
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
 > {
-    inner: Mutex<RefCell<Registry<I, N, K, H, B>>>,
+    inner:
+        Mutex<RefCell<Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>>>,
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    CsRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > CsRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// An empty shared registry (see [`Registry::new`]).
     pub const fn new(start_time: UnixNanos) -> Self {
@@ -45,7 +50,12 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 
     /// Runs `f` on the registry inside one critical section; `None` if it is already
     /// borrowed (called from a callback).
-    pub fn with<R>(&self, f: impl FnOnce(&mut Registry<I, N, K, H, B>) -> R) -> Option<R> {
+    pub fn with<R>(
+        &self,
+        f: impl FnOnce(
+            &mut Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        ) -> R,
+    ) -> Option<R> {
         critical_section::with(|cs| {
             let mut r = self.inner.borrow(cs).try_borrow_mut().ok()?;
             Some(f(&mut r))
@@ -100,10 +110,15 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Producer
-    for &CsRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Producer for &CsRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    type Snapshot = Snapshot<I, N, K, H, B>;
+    type Snapshot = Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>;
 
     fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
         let count = self.with(|r| r.collect_begin(snapshot, now)).unwrap_or(0);
@@ -127,8 +142,14 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 }
 
 #[cfg(feature = "defmt")]
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
-    for CsRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > defmt::Format
+    for CsRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self.with(|r| (r.instrument_count(), r.series_used)) {
@@ -143,8 +164,14 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    core::fmt::Debug for CsRegistry<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > core::fmt::Debug
+    for CsRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CsRegistry").finish_non_exhaustive()

@@ -1,7 +1,9 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
+use super::aggregate::HistState;
 use super::key::Decoder;
-use super::{HistState, Inst, InstrumentKind, NumberKind, Series};
+use super::table::Series;
+use super::{Inst, InstrumentKind, NumberKind};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -48,21 +50,21 @@ impl SnapMetric {
 }
 
 #[derive(Copy, Clone, Debug)]
-pub(super) struct SnapPoint<const K: usize> {
+pub(super) struct SnapPoint<const ATTRIBUTE_BYTES: usize> {
     pub(super) value: u64,
     pub(super) start: UnixNanos,
     pub(super) recorded: u32,
     pub(super) slot: u16,
-    pub(super) key: [u8; K],
+    pub(super) key: [u8; ATTRIBUTE_BYTES],
 }
 
-impl<const K: usize> SnapPoint<K> {
+impl<const ATTRIBUTE_BYTES: usize> SnapPoint<ATTRIBUTE_BYTES> {
     const EMPTY: Self = SnapPoint {
         value: 0,
         start: 0,
         recorded: 0,
         slot: 0,
-        key: [0; K],
+        key: [0; ATTRIBUTE_BYTES],
     };
 }
 
@@ -74,47 +76,57 @@ impl<const K: usize> SnapPoint<K> {
 /// the series that have something to export.
 #[derive(Clone, Debug)]
 pub struct Snapshot<
-    const I: usize = 8,
-    const N: usize = 128,
-    const K: usize = 34,
-    const H: usize = 16,
-    const B: usize = 512,
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
 > {
     time: UnixNanos,
     epoch: u32,
-    metrics: [SnapMetric; I],
+    metrics: [SnapMetric; INSTRUMENTS],
     metric_count: usize,
-    points: [SnapPoint<K>; N],
+    points: [SnapPoint<ATTRIBUTE_BYTES>; SERIES],
     point_count: usize,
-    hist: [HistState; H],
+    hist: [HistState; HISTOGRAM_SERIES],
     hist_count: usize,
-    buckets: [u64; B],
+    buckets: [u64; BUCKETS],
     bucket_count: usize,
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> Default
-    for Snapshot<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Default for Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize>
-    Snapshot<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// An empty snapshot (const, so it can be a `static`).
     pub const fn new() -> Self {
         Snapshot {
             time: 0,
             epoch: 0,
-            metrics: [SnapMetric::EMPTY; I],
+            metrics: [SnapMetric::EMPTY; INSTRUMENTS],
             metric_count: 0,
-            points: [SnapPoint::EMPTY; N],
+            points: [SnapPoint::EMPTY; SERIES],
             point_count: 0,
-            hist: [HistState::EMPTY; H],
+            hist: [HistState::EMPTY; HISTOGRAM_SERIES],
             hist_count: 0,
-            buckets: [0; B],
+            buckets: [0; BUCKETS],
             bucket_count: 0,
         }
     }
@@ -160,10 +172,10 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         instrument: u16,
         inst: &Inst,
         slot: u16,
-        s: &Series<K>,
+        s: &Series<ATTRIBUTE_BYTES>,
         hist: Option<(&HistState, &[u64])>,
     ) {
-        if self.point_count >= N {
+        if self.point_count >= SERIES {
             return;
         }
         let new_metric = self.metric_count == 0
@@ -236,7 +248,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         }
     }
 
-    fn point_ref(&self, metric: usize, point: usize) -> Option<(&SnapMetric, &SnapPoint<K>)> {
+    fn point_ref(
+        &self,
+        metric: usize,
+        point: usize,
+    ) -> Option<(&SnapMetric, &SnapPoint<ATTRIBUTE_BYTES>)> {
         let m = self
             .metrics
             .get(metric)
@@ -264,7 +280,11 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
         &self,
         metric: usize,
         point: usize,
-    ) -> Option<(u16, &SnapPoint<K>, Option<(&HistState, &[u64])>)> {
+    ) -> Option<(
+        u16,
+        &SnapPoint<ATTRIBUTE_BYTES>,
+        Option<(&HistState, &[u64])>,
+    )> {
         let (m, p) = self.point_ref(metric, point)?;
         let hist = match m.kind {
             InstrumentKind::Histogram | InstrumentKind::ExponentialHistogram => {
@@ -293,8 +313,13 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
     }
 }
 
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> MetricsSource
-    for Snapshot<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > MetricsSource for Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn metric_count(&self) -> usize {
         self.metric_count
@@ -437,8 +462,13 @@ impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: us
 }
 
 #[cfg(feature = "defmt")]
-impl<const I: usize, const N: usize, const K: usize, const H: usize, const B: usize> defmt::Format
-    for Snapshot<I, N, K, H, B>
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > defmt::Format for Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(

@@ -31,24 +31,14 @@ pub fn record_export_check<X: Exchange>(
         .record(pumps, 42u64, &[])
         .map_err(|e| e.to_string())?;
 
-    let resource = Resource {
-        attributes: &[],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    };
-    let scope = Scope {
-        name,
-        version: "",
-        attributes: &[],
-        dropped_attributes_count: 0,
-        schema_url: "",
-    };
+    let resource = Resource::new(&[]);
+    let scope = Scope::new(name);
     // The device addresses the collector by name; its gateway or modem knows where it is.
     let endpoint = Endpoint {
         host: "collector.example",
         ..Endpoint::DEFAULT
     };
-    let config = ExporterConfig::new(endpoint, RequestHeader { resource, scope });
+    let config = ExporterConfig::new(endpoint, RequestHeader::new(resource, scope));
     let mut exporter = Exporter::new(config, make(sink.addr(), clock));
     let (mut snapshot, mut buffer) = (Snapshot::new(), [0u8; 1024]);
     let sleep = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));

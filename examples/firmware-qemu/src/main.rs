@@ -258,20 +258,10 @@ fn run() -> u32 {
         KeyValue::new("service.name", AttributeValue::Str("otlp-embedded-board")),
         KeyValue::new("service.instance.id", AttributeValue::Str(mac_str)),
     ];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource_attributes,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded-firmware-qemu",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(
+        Resource::new(&resource_attributes),
+        Scope::new("otlp-embedded-firmware-qemu"),
+    );
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: SINK,
@@ -318,11 +308,9 @@ fn run() -> u32 {
             let mut config = ExporterConfig::new(endpoint, header);
             config.export_timeout_ms = EXPORT_TIMEOUT_MS;
             config.request_timeout_ms = 2_000;
-            config.retry = RetryPolicy {
-                initial_backoff_ms: 200,
-                max_delay_ms: RETRY_AFTER_CAP_MS,
-                max_attempts: 0,
-            };
+            config.retry = RetryPolicy::new()
+                .with_initial_backoff_ms(200)
+                .with_max_delay_ms(RETRY_AFTER_CAP_MS);
             let unix_now = boot_unix_ns + clock.now().as_millis() * 1_000_000;
             // ---- SUPERLOOP DRIVER: from here to the end of `export_once`, the blocking
             // export runs the loop's duties in its idle hook. The superloop exporter

@@ -6,11 +6,12 @@
 use core::cell::Cell;
 
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
-use otlp_embedded::http::ExchangeError;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{Endpoint, Exchange, HttpRequest, HttpResponse, RetryAfter, Scheme};
+use otlp_embedded::transport::{
+    Endpoint, Exchange, ExchangeError, HttpRequest, HttpResponse, RetryAfter, Scheme,
+};
 
 static METRICS: CsRegistry<2, 16, 18, 2, 40> = CsRegistry::new(0);
 static mut SNAPSHOT: Snapshot<2, 16, 18, 2, 40> = Snapshot::new();
@@ -31,19 +32,13 @@ impl Exchange for Modem {
         self.posts += 1;
         self.bytes += request.body.len();
         let busy = self.posts == 1;
-        Ok(HttpResponse {
-            status: if busy { 503 } else { 200 },
-            retry_after: if busy {
+        Ok(HttpResponse::new(if busy { 503 } else { 200 })
+            .with_retry_after(if busy {
                 Some(RetryAfter::Seconds(1))
             } else {
                 None
-            },
-            body_is_protobuf: false,
-            body_len: 0,
-            body_truncated: false,
-            bytes_sent: request.body.len(),
-            bytes_received: 0,
-        })
+            })
+            .with_bytes(request.body.len(), 0))
     }
 }
 
@@ -79,20 +74,10 @@ pub fn run() -> bool {
         "service.name",
         AttributeValue::Str("firmware"),
     )];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded-firmware",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(
+        Resource::new(&resource),
+        Scope::new("otlp-embedded-firmware"),
+    );
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "collector.local",

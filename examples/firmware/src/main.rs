@@ -278,20 +278,10 @@ fn run() -> i32 {
         "service.name",
         AttributeValue::Str("firmware"),
     )];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource_attributes,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded-firmware",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(
+        Resource::new(&resource_attributes),
+        Scope::new("otlp-embedded-firmware"),
+    );
     let attributes = [KeyValue::new("core", AttributeValue::Int(0))];
     let points = [SlicePoint {
         attributes: &attributes,

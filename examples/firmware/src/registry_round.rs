@@ -1,9 +1,8 @@
 //! The critical-section registry in firmware: a `static` registry that interrupt handlers
 //! record into, a `static` snapshot outside its lock, collect and settle.
 
-use otlp_embedded::export::{Producer, Settlement};
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
-use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
+use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Producer, Settlement, Snapshot};
 
 /// Single-core critical section: this host binary has one thread and no interrupts, so
 /// there is nothing to mask. On a Cortex-M board this would be `cortex-m`'s

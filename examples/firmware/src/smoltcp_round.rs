@@ -358,20 +358,10 @@ pub fn run() -> i32 {
         "service.name",
         AttributeValue::Str("firmware"),
     )];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource_attributes,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "otlp-embedded-firmware",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(
+        Resource::new(&resource_attributes),
+        Scope::new("otlp-embedded-firmware"),
+    );
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "10.0.0.2",
@@ -381,11 +371,10 @@ pub fn run() -> i32 {
     let mut config = ExporterConfig::new(endpoint, header);
     config.export_timeout_ms = 2_000;
     config.request_timeout_ms = 1_000;
-    config.retry = RetryPolicy {
-        initial_backoff_ms: 100,
-        max_delay_ms: 500,
-        max_attempts: 0,
-    };
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(100)
+        .with_max_delay_ms(500)
+        .with_max_attempts(0);
 
     let ticks = Cell::new(0u64);
     let clock = TickClock(&ticks);
@@ -488,7 +477,7 @@ pub fn run() -> i32 {
         return 14;
     }
     // Delivered delta data is committed: nothing is left to export.
-    use otlp_embedded::export::Producer;
+    use otlp_embedded::registry::Producer;
     metrics.collect(&mut *snapshot, 1_700_000_005_000_000_000);
     if snapshot.metric_count() == 0 {
         0

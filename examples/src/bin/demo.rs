@@ -19,10 +19,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use otlp_embedded::export::{
     ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
 };
-use otlp_embedded::http::{ExchangeError, HttpClient};
+use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::transport::{Exchange, TransportError};
+use otlp_embedded::transport::{Exchange, ExchangeError, TransportError};
 use otlp_embedded_std::config::{
     self, Compression, Config, ConfigWarning, EndpointUrl, InstrumentKind, TemporalityPreference,
 };
@@ -561,29 +561,16 @@ fn demo(args: Args) -> Result<bool, String> {
     let resource = config.resource_attributes();
     let mut exporter_config = ExporterConfig::new(
         config.endpoint(),
-        RequestHeader {
-            resource: Resource {
-                attributes: &resource,
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-            scope: Scope {
-                name: "otlp-embedded-demo",
-                version: env!("CARGO_PKG_VERSION"),
-                attributes: &[],
-                dropped_attributes_count: 0,
-                schema_url: "",
-            },
-        },
+        RequestHeader::new(
+            Resource::new(&resource),
+            Scope::new("otlp-embedded-demo").with_version(env!("CARGO_PKG_VERSION")),
+        ),
     );
     exporter_config.headers = &headers;
     exporter_config.request_timeout_ms = ms_u32(request_timeout);
     exporter_config.export_timeout_ms = ms_u32(export_timeout);
-    exporter_config.retry = RetryPolicy {
-        // A quick first retry so that the demo shows retries within its short deadline.
-        initial_backoff_ms: 250,
-        ..RetryPolicy::default()
-    };
+    // A quick first retry so that the demo shows retries within its short deadline.
+    exporter_config.retry = RetryPolicy::new().with_initial_backoff_ms(250);
     exporter_config.jitter_seed = unix_nanos() | 1;
 
     let mut registry: Box<DemoRegistry> = Box::new(Registry::new(unix_nanos()));

@@ -188,20 +188,7 @@ fn main() -> ! {
     #[cfg(feature = "dns")]
     let (host, resolver) = ("otlp.vendor.example", &mut dns);
 
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "firmware-dns",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(Resource::new(&[]), Scope::new("firmware-dns"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host,

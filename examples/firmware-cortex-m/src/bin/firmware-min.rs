@@ -205,20 +205,7 @@ fn main() -> ! {
     check(recorded.iter().all(Result::is_ok), 2);
 
     let resource = [KeyValue::new("service.name", AttributeValue::Str("thermostat"))];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "firmware-min",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(Resource::new(&resource), Scope::new("firmware-min"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "10.0.0.2",
@@ -234,7 +221,7 @@ fn main() -> ! {
     };
     let mut exporter = Exporter::new(
         ExporterConfig::new(endpoint, header),
-        HttpClient::<_, _>::new(collector, &clock),
+        HttpClient::new(collector, &clock),
     );
     // SAFETY: the only references to these statics, taken once in a program with no
     // interrupt handlers.

@@ -328,20 +328,7 @@ fn main() -> ! {
     }
 
     let resource = [KeyValue::new("service.name", AttributeValue::Str("thermostat"))];
-    let header = RequestHeader {
-        resource: Resource {
-            attributes: &resource,
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-        scope: Scope {
-            name: "firmware-min",
-            version: "",
-            attributes: &[],
-            dropped_attributes_count: 0,
-            schema_url: "",
-        },
-    };
+    let header = RequestHeader::new(Resource::new(&resource), Scope::new("firmware-min"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
         host: "10.0.0.2",

@@ -1,0 +1,120 @@
+//! `Metric`: name, description, unit and the data message (`Gauge`, `Sum`, `Histogram`,
+//! `ExponentialHistogram`) around the points. The size of the parts that do not depend on
+//! the points ([`MetricLen`]) sits beside the writer.
+
+use super::field::*;
+use super::point::{
+    check_point, write_exponential_point, write_histogram_point, write_number_point, PointHead,
+};
+use super::{field_len, PointCursor};
+use crate::proto::source::{MetricData, MetricInfo, MetricsSource, Point, PointValue};
+use crate::proto::wire::{self, BufferFull, ReverseWriter};
+
+/// Sizes of the parts of a `Metric` field that do not depend on its points.
+pub(super) struct MetricLen {
+    /// Name, description, unit.
+    pub(super) strings: usize,
+    /// Data message content except its points (temporality, monotonicity).
+    pub(super) data: usize,
+}
+
+impl MetricLen {
+    pub(super) fn new(info: &MetricInfo<'_>) -> Self {
+        let strings = wire::str_field_len(METRIC_NAME, info.name)
+            .saturating_add(wire::str_field_len(METRIC_DESCRIPTION, info.description))
+            .saturating_add(wire::str_field_len(METRIC_UNIT, info.unit));
+        let data = match info.data {
+            MetricData::Gauge => 0,
+            MetricData::Sum {
+                temporality,
+                is_monotonic,
+            } => {
+                wire::varint_field_len(SUM_IS_MONOTONIC, u64::from(is_monotonic))
+                    + temporality_len(temporality as u64)
+            }
+            MetricData::Histogram { temporality }
+            | MetricData::ExponentialHistogram { temporality } => {
+                temporality_len(temporality as u64)
+            }
+        };
+        MetricLen { strings, data }
+    }
+
+    /// Size of the `Metric` field (key included) whose data point fields take `points` bytes.
+    pub(super) fn field(&self, points: usize) -> usize {
+        let data = points.saturating_add(self.data);
+        field_len(self.strings.saturating_add(field_len(data)))
+    }
+}
+
+#[inline]
+pub(super) fn temporality_len(temporality: u64) -> usize {
+    wire::varint_field_len(AGGREGATION_TEMPORALITY, temporality)
+}
+
+/// One `Metric` field carrying points `from..to`.
+pub(super) fn write_metric<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    source: &S,
+    metric: usize,
+    from: usize,
+    to: usize,
+) -> Result<(), BufferFull> {
+    let info = source.metric(metric);
+    let metric_start = w.position();
+    let data_start = w.position();
+    let data_field = match info.data {
+        MetricData::Gauge => METRIC_GAUGE,
+        MetricData::Sum {
+            temporality,
+            is_monotonic,
+        } => {
+            w.varint_field(SUM_IS_MONOTONIC, u64::from(is_monotonic))?;
+            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
+            METRIC_SUM
+        }
+        MetricData::Histogram { temporality } => {
+            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
+            METRIC_HISTOGRAM
+        }
+        MetricData::ExponentialHistogram { temporality } => {
+            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
+            METRIC_EXPONENTIAL_HISTOGRAM
+        }
+    };
+    for point in (from..to).rev() {
+        let point_start = w.position();
+        // Take the point apart at once: its parts stay in registers instead of a copy of
+        // the whole `Point` on the stack that every field read would wait on.
+        let Point {
+            start_time_unix_nano,
+            time_unix_nano,
+            flags,
+            value,
+        } = source.point(metric, point);
+        let head = PointHead {
+            start: start_time_unix_nano,
+            time: time_unix_nano,
+            flags,
+        };
+        let at = PointCursor { metric, point };
+        // Checked while planning, but the one-pass path has not planned.
+        check_point(info.data, &value, at).map_err(|_| BufferFull)?;
+        match value {
+            PointValue::Int(i) => write_number_point(w, source, at, head, NUMBER_AS_INT, i as u64)?,
+            PointValue::Double(d) => {
+                write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
+            }
+            PointValue::Histogram(h) => write_histogram_point(w, source, at, head, &h)?,
+            PointValue::ExponentialHistogram(e) => {
+                write_exponential_point(w, source, at, head, &e)?
+            }
+        }
+        w.message(DATA_POINTS, point_start)?;
+    }
+    w.message(data_field, data_start)?;
+    w.str_field(METRIC_UNIT, info.unit)?;
+    w.str_field(METRIC_DESCRIPTION, info.description)?;
+    w.str_field(METRIC_NAME, info.name)?;
+    w.message(SM_METRICS, metric_start)
+}

@@ -1,0 +1,221 @@
+//! The data points: `NumberDataPoint`, `HistogramDataPoint` and
+//! `ExponentialHistogramDataPoint` (with its `Buckets`). Each size function sits beside the
+//! writer it mirrors, field for field.
+
+use super::attribute::{point_attributes_len, write_point_attributes};
+use super::field::*;
+use super::{field_len, EncodeError, PointCursor};
+use crate::proto::source::{
+    ExponentialBuckets, ExponentialHistogramValue, HistogramValue, MetricData, MetricsSource,
+    Point, PointValue,
+};
+use crate::proto::wire::{self, zigzag32, BufferFull, ReverseWriter};
+
+/// Why a point cannot be encoded, whatever the buffer.
+pub(super) fn check_point(
+    data: MetricData,
+    value: &PointValue<'_>,
+    at: PointCursor,
+) -> Result<(), EncodeError> {
+    let PointCursor { metric, point } = at;
+    match (data, value) {
+        (
+            MetricData::Gauge | MetricData::Sum { .. },
+            PointValue::Int(_) | PointValue::Double(_),
+        ) => Ok(()),
+        (MetricData::Histogram { .. }, PointValue::Histogram(h)) => {
+            let both_empty = h.bucket_counts.is_empty() && h.explicit_bounds.is_empty();
+            if both_empty || h.bucket_counts.len() == h.explicit_bounds.len().wrapping_add(1) {
+                Ok(())
+            } else {
+                Err(EncodeError::BucketCountMismatch { metric, point })
+            }
+        }
+        (MetricData::ExponentialHistogram { .. }, PointValue::ExponentialHistogram(_)) => Ok(()),
+        _ => Err(EncodeError::ValueKindMismatch { metric, point }),
+    }
+}
+
+#[inline]
+pub(super) fn optional_double_len(value: Option<f64>) -> usize {
+    if value.is_some() {
+        9
+    } else {
+        0
+    }
+}
+
+#[inline]
+pub(super) fn fixed64_nonzero_len(value: u64) -> usize {
+    if value != 0 {
+        9
+    } else {
+        0
+    }
+}
+
+#[inline]
+pub(super) fn packed_fixed64_len(elements: usize) -> usize {
+    if elements == 0 {
+        0
+    } else {
+        field_len(elements.saturating_mul(8))
+    }
+}
+
+pub(super) fn write_optional_double(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    value: Option<f64>,
+) -> Result<(), BufferFull> {
+    match value {
+        Some(value) => w.double_field(field, value),
+        None => Ok(()),
+    }
+}
+
+/// The scalar fields every data point has.
+#[derive(Copy, Clone)]
+pub(super) struct PointHead {
+    pub(super) start: u64,
+    pub(super) time: u64,
+    pub(super) flags: u32,
+}
+
+/// Bytes of the data point message's content (without its key and length): the fields
+/// every kind has, then the value's own.
+pub(super) fn point_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    point: &Point<'_>,
+) -> usize {
+    let attributes = point_attributes_len(source, at.metric, at.point);
+    // The flags field number differs by kind, but each is below 16: one key byte.
+    let common = fixed64_nonzero_len(point.start_time_unix_nano)
+        + fixed64_nonzero_len(point.time_unix_nano)
+        + wire::varint_field_len(NUMBER_FLAGS, u64::from(point.flags));
+    let value = match &point.value {
+        PointValue::Int(_) | PointValue::Double(_) => NUMBER_VALUE_LEN,
+        PointValue::Histogram(h) => histogram_value_len(h),
+        PointValue::ExponentialHistogram(e) => exponential_value_len(e),
+    };
+    attributes.saturating_add(common + value)
+}
+
+/// Bytes of `as_int` / `as_double`: a key and a fixed64.
+const NUMBER_VALUE_LEN: usize = 9;
+
+/// `NumberDataPoint` content; `value_field` says `as_int` or `as_double`.
+#[inline(always)]
+pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    source: &S,
+    at: PointCursor,
+    head: PointHead,
+    value_field: u32,
+    value: u64,
+) -> Result<(), BufferFull> {
+    w.varint_field(NUMBER_FLAGS, u64::from(head.flags))?;
+    write_point_attributes(w, NUMBER_ATTRIBUTES, source, at.metric, at.point)?;
+    w.fixed64_field(value_field, value)?;
+    w.fixed64_field_nonzero(NUMBER_TIME, head.time)?;
+    w.fixed64_field_nonzero(NUMBER_START, head.start)
+}
+
+/// Bytes of a `HistogramDataPoint`'s own fields (not the common ones, see [`point_len`]).
+#[inline(always)]
+fn histogram_value_len(h: &HistogramValue<'_>) -> usize {
+    fixed64_nonzero_len(h.count)
+        + optional_double_len(h.sum)
+        + optional_double_len(h.min)
+        + optional_double_len(h.max)
+        + packed_fixed64_len(h.bucket_counts.len())
+            .saturating_add(packed_fixed64_len(h.explicit_bounds.len()))
+}
+
+/// `HistogramDataPoint` content.
+#[inline(always)]
+pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    source: &S,
+    at: PointCursor,
+    head: PointHead,
+    h: &HistogramValue<'_>,
+) -> Result<(), BufferFull> {
+    write_optional_double(w, HIST_MAX, h.max)?;
+    write_optional_double(w, HIST_MIN, h.min)?;
+    w.varint_field(HIST_FLAGS, u64::from(head.flags))?;
+    write_point_attributes(w, HIST_ATTRIBUTES, source, at.metric, at.point)?;
+    w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?;
+    w.packed_fixed64_field(HIST_BUCKET_COUNTS, h.bucket_counts)?;
+    write_optional_double(w, HIST_SUM, h.sum)?;
+    w.fixed64_field_nonzero(HIST_COUNT, h.count)?;
+    w.fixed64_field_nonzero(HIST_TIME, head.time)?;
+    w.fixed64_field_nonzero(HIST_START, head.start)
+}
+
+pub(super) fn buckets_len(buckets: &ExponentialBuckets<'_>) -> usize {
+    let counts = if buckets.bucket_counts.is_empty() {
+        0
+    } else {
+        field_len(wire::packed_varint_len(buckets.bucket_counts))
+    };
+    wire::varint_field_len(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset))) + counts
+}
+
+pub(super) fn write_buckets(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    buckets: &ExponentialBuckets<'_>,
+) -> Result<(), BufferFull> {
+    let start = w.position();
+    w.packed_varint_field(BUCKETS_COUNTS, buckets.bucket_counts)?;
+    w.varint_field(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset)))?;
+    w.message(field, start)
+}
+
+/// Bytes of an `ExponentialHistogramDataPoint`'s own fields (not the common ones, see
+/// [`point_len`]).
+#[inline(always)]
+fn exponential_value_len(e: &ExponentialHistogramValue<'_>) -> usize {
+    let zero_threshold = if e.zero_threshold.to_bits() != 0 {
+        9
+    } else {
+        0
+    };
+    (fixed64_nonzero_len(e.count)
+        + optional_double_len(e.sum)
+        + optional_double_len(e.min)
+        + optional_double_len(e.max)
+        + wire::varint_field_len(EXP_SCALE, u64::from(zigzag32(e.scale)))
+        + fixed64_nonzero_len(e.zero_count)
+        + zero_threshold)
+        .saturating_add(field_len(buckets_len(&e.positive)))
+        .saturating_add(field_len(buckets_len(&e.negative)))
+}
+
+/// `ExponentialHistogramDataPoint` content.
+#[inline(always)]
+pub(super) fn write_exponential_point<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    source: &S,
+    at: PointCursor,
+    head: PointHead,
+    e: &ExponentialHistogramValue<'_>,
+) -> Result<(), BufferFull> {
+    if e.zero_threshold.to_bits() != 0 {
+        w.double_field(EXP_ZERO_THRESHOLD, e.zero_threshold)?;
+    }
+    write_optional_double(w, EXP_MAX, e.max)?;
+    write_optional_double(w, EXP_MIN, e.min)?;
+    w.varint_field(EXP_FLAGS, u64::from(head.flags))?;
+    write_buckets(w, EXP_NEGATIVE, &e.negative)?;
+    write_buckets(w, EXP_POSITIVE, &e.positive)?;
+    w.fixed64_field_nonzero(EXP_ZERO_COUNT, e.zero_count)?;
+    w.varint_field(EXP_SCALE, u64::from(zigzag32(e.scale)))?;
+    write_optional_double(w, EXP_SUM, e.sum)?;
+    w.fixed64_field_nonzero(EXP_COUNT, e.count)?;
+    w.fixed64_field_nonzero(EXP_TIME, head.time)?;
+    w.fixed64_field_nonzero(EXP_START, head.start)?;
+    write_point_attributes(w, EXP_ATTRIBUTES, source, at.metric, at.point)
+}

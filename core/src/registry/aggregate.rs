@@ -1,0 +1,340 @@
+//! Aggregation: what one measurement does to a series (sums, last values, explicit and
+//! exponential histograms), and the delta commit that subtracts what a snapshot carried.
+
+use super::desc::{InstrumentKind, Number};
+use super::expo::{map_to_index, Window, MIN_SCALE};
+use super::table::{Series, FREE, LIVE};
+use super::{Op, RecordError, Registry};
+
+/// Histogram aggregation state; `at` is where its buckets start in the bucket table.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct HistState {
+    pub(super) count: u64,
+    pub(super) sum: f64,
+    pub(super) min: f64,
+    pub(super) max: f64,
+    /// Min and max of the measurements since the last collect: min and max cannot be
+    /// subtracted, so a delta commit with newer measurements takes these instead.
+    pub(super) since_min: f64,
+    pub(super) since_max: f64,
+    pub(super) zero_count: u64,
+    pub(super) at: u32,
+    pub(super) pos: Window,
+    pub(super) neg: Window,
+    pub(super) scale: i8,
+}
+
+impl HistState {
+    pub(super) const EMPTY: Self = HistState {
+        count: 0,
+        sum: 0.0,
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+        since_min: f64::INFINITY,
+        since_max: f64::NEG_INFINITY,
+        zero_count: 0,
+        at: 0,
+        pos: Window { offset: 0, len: 0 },
+        neg: Window { offset: 0, len: 0 },
+        scale: 0,
+    };
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    pub(super) fn reset_hist(&mut self, i: usize, slot: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        if !inst.desc.is_histogram() {
+            return;
+        }
+        let j = slot - usize::from(inst.base);
+        let scale = inst.desc.max_scale;
+        let (at, stride) = (usize::from(inst.hist_base) + j, usize::from(inst.stride));
+        if let Some(h) = self.hist.get_mut(at) {
+            let b = h.at as usize;
+            *h = HistState {
+                at: h.at,
+                scale,
+                ..HistState::EMPTY
+            };
+            if let Some(words) = self.buckets.get_mut(b..b + stride) {
+                words.fill(0);
+            }
+        }
+    }
+
+    /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
+    #[inline(always)]
+    pub(super) fn apply(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
+        let monotonic = matches!(op, Op::CounterInt | Op::CounterF64);
+        if !value.is_finite() || (monotonic && value.is_negative()) {
+            return Err(self.reject(i, value));
+        }
+        let s = or_return!(
+            self.series.get_mut(slot),
+            Err(RecordError::UnknownInstrument)
+        );
+        if s.state == FREE {
+            return self.apply_revive(i, op, slot, value);
+        }
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Counts a rejected measurement and says why it was rejected.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn reject(&mut self, i: usize, value: Number) -> RecordError {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+        }
+        if value.is_finite() {
+            RecordError::Negative
+        } else {
+            RecordError::NotFinite
+        }
+    }
+
+    /// A measurement for a free slot: the overflow series comes to life on its first one;
+    /// any other free slot is not a series (a stale or foreign handle).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn apply_revive(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        if slot != usize::from(inst.base) + usize::from(inst.cap) {
+            return Err(RecordError::UnknownInstrument);
+        }
+        let start = self.last_collect;
+        if let Some(s) = self.series.get_mut(slot) {
+            *s = Series {
+                start,
+                state: LIVE,
+                op,
+                ..Series::EMPTY
+            };
+        }
+        self.reset_hist(i, slot);
+        self.apply_live(i, op, slot, value)
+    }
+
+    /// Applies a (valid) measurement to a live series.
+    #[inline(always)]
+    pub(super) fn apply_live(
+        &mut self,
+        i: usize,
+        op: Op,
+        slot: usize,
+        value: Number,
+    ) -> Result<(), RecordError> {
+        let s = or_return!(
+            self.series.get_mut(slot),
+            Err(RecordError::UnknownInstrument)
+        );
+        s.recorded = s.recorded.wrapping_add(1);
+        s.dirty = true;
+        // Integer sums first, with one compare (they are adjacent in `Op`).
+        if matches!(op, Op::CounterInt | Op::SumInt) {
+            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            return Ok(());
+        }
+        match op {
+            Op::CounterInt | Op::SumInt => {
+                s.value = s.value.wrapping_add(value.as_i64() as u64);
+            }
+            Op::CounterF64 | Op::SumF64 => {
+                s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
+            }
+            Op::GaugeInt => s.value = value.as_i64() as u64,
+            Op::GaugeF64 => s.value = value.as_f64().to_bits(),
+            Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
+            Op::ExpoHistogram => return self.record_expo(i, slot, value.as_f64()),
+            Op::Observable => return Err(RecordError::WrongKind),
+        }
+        Ok(())
+    }
+
+    /// Records finite `v` into explicit-bucket histogram series `slot` of instrument `i`.
+    #[inline(always)]
+    pub(super) fn record_explicit(
+        &mut self,
+        i: usize,
+        slot: usize,
+        v: f64,
+    ) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let bounds = inst.desc.bounds;
+        let b = bucket_of(bounds, v);
+        debug_assert!(b < usize::from(inst.stride));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        if v < h.min {
+            h.min = v;
+        }
+        if v > h.max {
+            h.max = v;
+        }
+        if v < h.since_min {
+            h.since_min = v;
+        }
+        if v > h.since_max {
+            h.since_max = v;
+        }
+        // In range by construction: a series owns `bounds.len() + 1` words from `at`.
+        if let Some(c) = self.buckets.get_mut(h.at as usize + b) {
+            *c += 1;
+        }
+        Ok(())
+    }
+
+    /// Records finite `v` into exponential histogram series `slot` of instrument `i`.
+    #[inline(never)]
+    pub(super) fn record_expo(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
+        let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
+        let hist_index = usize::from(inst.hist_base) + slot.wrapping_sub(usize::from(inst.base));
+        let (stride, max_size) = (usize::from(inst.stride), usize::from(inst.desc.max_size));
+        let h = or_return!(
+            self.hist.get_mut(hist_index),
+            Err(RecordError::UnknownInstrument)
+        );
+        h.count += 1;
+        h.sum += v;
+        h.min = h.min.min(v);
+        h.max = h.max.max(v);
+        h.since_min = h.since_min.min(v);
+        h.since_max = h.since_max.max(v);
+        let at = h.at as usize;
+        let words = or_return!(
+            self.buckets.get_mut(at..at + stride),
+            Err(RecordError::UnknownInstrument)
+        );
+        expo_record(h, words, max_size, v);
+        Ok(())
+    }
+}
+
+/// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
+/// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
+/// above `v`.
+#[inline(always)]
+fn bucket_of(bounds: &[f64], v: f64) -> usize {
+    if bounds.len() > 15 {
+        return bounds.partition_point(|b| *b < v);
+    }
+    let mut lo = 0;
+    for step in [8, 4, 2, 1] {
+        if bounds.get(lo + step - 1).is_some_and(|b| *b < v) {
+            lo += step;
+        }
+    }
+    lo
+}
+
+/// Records `v` into an exponential histogram, downscaling first when it would not fit.
+fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
+    let mag = v.abs();
+    if mag == 0.0 {
+        h.zero_count += 1;
+        return;
+    }
+    let (pos_words, neg_words) = words.split_at_mut(max_size.min(words.len()));
+    let mut index = map_to_index(mag, h.scale);
+    let window = if v > 0.0 { h.pos } else { h.neg };
+    let k = window
+        .downscale_needed(index, max_size)
+        .min((i32::from(h.scale) - i32::from(MIN_SCALE)) as u32);
+    if k > 0 {
+        h.pos.downscale(pos_words, k);
+        h.neg.downscale(neg_words, k);
+        h.scale -= k as i8;
+        index = map_to_index(mag, h.scale);
+    }
+    if v > 0.0 {
+        h.pos.add(pos_words, index, 1);
+    } else {
+        h.neg.add(neg_words, index, 1);
+    }
+}
+
+/// Subtracts a snapshot's histogram from the live one (delta commit).
+pub(super) fn hist_subtract(
+    kind: InstrumentKind,
+    h: &mut HistState,
+    words: &mut [u64],
+    max_size: usize,
+    snap: &HistState,
+    snap_words: &[u64],
+) {
+    h.count = h.count.saturating_sub(snap.count);
+    h.sum -= snap.sum;
+    // What remains is exactly what was recorded after the snapshot.
+    h.min = h.since_min;
+    h.max = h.since_max;
+    h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
+    if kind == InstrumentKind::Histogram {
+        for (w, s) in words.iter_mut().zip(snap_words) {
+            *w = w.saturating_sub(*s);
+        }
+        return;
+    }
+    // The live scale is at most the snapshot's: map snapshot buckets down to it.
+    let shift = (i32::from(snap.scale) - i32::from(h.scale)).clamp(0, 63) as u32;
+    let (pos_words, neg_words) = words.split_at_mut(max_size.min(words.len()));
+    let (snap_pos, snap_neg) = snap_words.split_at(usize::from(snap.pos.len).min(snap_words.len()));
+    for (window, live, side, sw) in [
+        (&mut h.pos, pos_words, &snap.pos, snap_pos),
+        (&mut h.neg, neg_words, &snap.neg, snap_neg),
+    ] {
+        for (j, c) in sw.iter().enumerate().take(usize::from(side.len)) {
+            let index = (i64::from(side.offset) + j as i64) >> shift;
+            let at = index - i64::from(window.offset);
+            if at >= 0 && at < i64::from(window.len) {
+                if let Some(w) = live.get_mut(at as usize) {
+                    *w = w.saturating_sub(*c);
+                }
+            }
+        }
+        window.trim(live);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_of;
+
+    /// The fixed-step search agrees with counting the bounds below, for every length up to
+    /// 17 and values on, between and beyond the bounds.
+    #[test]
+    fn bucket_of_counts_bounds_below() {
+        let all: [f64; 17] = core::array::from_fn(|k| k as f64 * 10.0);
+        for n in 0..=all.len() {
+            let bounds = &all[..n];
+            for t in -1..=(n as i32 * 2 + 1) {
+                let v = f64::from(t) * 5.0;
+                let want = bounds.iter().filter(|b| **b < v).count();
+                assert_eq!(bucket_of(bounds, v), want, "{n} bounds, v = {v}");
+            }
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Collect and settle: copying every series that has something to export into the
+//! caller's snapshot (one short step at a time, so the critical-section wrapper can let
+//! interrupts in between), running observable callbacks, and committing what each request
+//! carried once it is settled.
+
+use super::aggregate::hist_subtract;
+use super::desc::{InstrumentKind, Number, NumberKind, Observe};
+use super::producer::{Producer, Settlement};
+use super::table::{Series, FREE, LIVE, PINNED};
+use super::{Registry, Snapshot};
+use crate::proto::{KeyValue, PointSpan, Temporality};
+use crate::time::UnixNanos;
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    pub(super) fn collect_begin(
+        &mut self,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        now: UnixNanos,
+    ) -> usize {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.epoch = 1;
+        }
+        snapshot.clear(now, self.epoch);
+        self.prev_collect = self.last_collect;
+        self.last_collect = now;
+        self.instrument_count
+    }
+
+    /// Slots of instrument `i` (its series plus the overflow series).
+    pub(super) fn slot_count(&self, i: usize) -> usize {
+        self.inst(i).map_or(0, |inst| usize::from(inst.cap) + 1)
+    }
+
+    /// Runs the callback of observable instrument `i`.
+    pub(super) fn collect_observe(&mut self, i: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        let (Some(callback), true) = (inst.desc.callback, inst.desc.kind.is_observable()) else {
+            return;
+        };
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+        // Only what this callback reports is exported.
+        for s in self.series.get_mut(base..=base + cap).unwrap_or(&mut []) {
+            s.dirty = false;
+        }
+        callback(&mut Observer {
+            registry: self,
+            instrument: i,
+        });
+        for slot in base..=base + cap {
+            let unobserved = self
+                .series
+                .get(slot)
+                .is_some_and(|s| s.state == LIVE && !s.dirty);
+            if unobserved {
+                self.reclaim(i, slot);
+            }
+        }
+    }
+
+    /// Copies series `j` of instrument `i` into the snapshot if it has something to export.
+    pub(super) fn collect_series(
+        &mut self,
+        i: usize,
+        j: usize,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+    ) {
+        let Some(inst) = self.inst(i) else { return };
+        if j > usize::from(inst.cap) {
+            return;
+        }
+        let slot = usize::from(inst.base) + j;
+        let Some(s) = self.series.get(slot) else {
+            return;
+        };
+        if s.state == FREE || !s.dirty {
+            return;
+        }
+        let hist = if inst.desc.is_histogram() {
+            let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
+                return;
+            };
+            let at = h.at as usize;
+            let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
+                return;
+            };
+            Some((h, words))
+        } else {
+            None
+        };
+        let hist_index = hist.is_some().then(|| usize::from(inst.hist_base) + j);
+        snapshot.push(i as u16, inst, slot as u16, s, hist);
+        if let Some(h) = hist_index.and_then(|index| self.hist.get_mut(index)) {
+            h.since_min = f64::INFINITY;
+            h.since_max = f64::NEG_INFINITY;
+        }
+    }
+
+    /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
+    pub(super) fn settle_point(
+        &mut self,
+        snapshot: &Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        m: usize,
+        p: usize,
+    ) {
+        // A snapshot older than the latest collect is stale: the newer one already carries
+        // everything it did, so committing it could subtract the same values twice.
+        if snapshot.epoch() != self.epoch {
+            return;
+        }
+        let Some((i, sp, snap_hist)) = snapshot.point_for_settle(m, p) else {
+            return;
+        };
+        let i = usize::from(i);
+        let slot = usize::from(sp.slot);
+        let Some(inst) = self.inst(i) else { return };
+        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
+        let j = slot.wrapping_sub(usize::from(inst.base));
+        if j > usize::from(inst.cap) {
+            return;
+        }
+        let hist_index = usize::from(inst.hist_base) + j;
+        let stride = usize::from(inst.stride);
+        let max_size = usize::from(inst.desc.max_size);
+        let epoch = snapshot.epoch();
+        let time = snapshot.time();
+        let Some(s) = self.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE || s.key != sp.key || s.settled == epoch {
+            return;
+        }
+        s.settled = epoch;
+        if temporality == Temporality::Cumulative || kind.is_observable() {
+            return;
+        }
+        let since = s.recorded != sp.recorded;
+        match (kind, number) {
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, _) if !since => s.value = 0,
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
+                s.value = s.value.wrapping_sub(sp.value);
+            }
+            (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
+                s.value = (f64::from_bits(s.value) - f64::from_bits(sp.value)).to_bits();
+            }
+            _ => {}
+        }
+        s.start = s.start.max(time);
+        let pinned = s.state == PINNED;
+        if since {
+            if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
+                let at = h.at as usize;
+                if let Some(words) = self.buckets.get_mut(at..at + stride) {
+                    hist_subtract(kind, h, words, max_size, sh, sbuckets);
+                }
+            }
+            return;
+        }
+        // Nothing since the snapshot: the series is now empty.
+        if let Some(s) = self.series.get_mut(slot) {
+            s.dirty = false;
+        }
+        self.reset_hist(i, slot);
+        if !pinned {
+            self.reclaim(i, slot);
+        }
+    }
+}
+
+/// What a callback reports into.
+struct Observer<
+    'r,
+    const INSTRUMENTS: usize,
+    const SERIES: usize,
+    const ATTRIBUTE_BYTES: usize,
+    const HISTOGRAM_SERIES: usize,
+    const BUCKETS: usize,
+> {
+    registry: &'r mut Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+    instrument: usize,
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Observe for Observer<'_, INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    fn observe(&mut self, value: Number, attributes: &[KeyValue<'_>]) {
+        let r = &mut *self.registry;
+        let i = self.instrument;
+        let Some(inst) = r.inst(i) else { return };
+        let (kind, number) = (inst.desc.kind, inst.desc.number);
+        let overflow = usize::from(inst.base) + usize::from(inst.cap);
+        if !value.is_finite() || (kind == InstrumentKind::ObservableCounter && value.is_negative())
+        {
+            if let Some(inst) = r.inst_mut(i) {
+                inst.stats.rejected = inst.stats.rejected.saturating_add(1);
+            }
+            return;
+        }
+        let created = r.inst(i).map_or(0, |x| x.stats.series);
+        let slot = r.find_or_insert(i, attributes);
+        let start = r.prev_collect;
+        if r.inst(i).map_or(0, |x| x.stats.series) != created {
+            // Created by this callback: it started at the previous collect, not now.
+            if let Some(s) = r.series.get_mut(slot) {
+                s.start = start;
+            }
+        }
+        let Some(s) = r.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE && slot == overflow {
+            *s = Series {
+                start,
+                state: LIVE,
+                ..Series::EMPTY
+            };
+        }
+        let raw = match number {
+            NumberKind::Int => value.as_i64() as u64,
+            NumberKind::Double => value.as_f64().to_bits(),
+        };
+        if slot == overflow && s.dirty && kind != InstrumentKind::ObservableGauge {
+            // Several attribute sets folded into the overflow series: their sums add up.
+            s.value = match number {
+                NumberKind::Int => (s.value as i64).wrapping_add(raw as i64) as u64,
+                NumberKind::Double => (f64::from_bits(s.value) + f64::from_bits(raw)).to_bits(),
+            };
+        } else {
+            s.value = raw;
+        }
+        s.recorded = s.recorded.wrapping_add(1);
+        s.dirty = true;
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Producer for Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    type Snapshot = Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>;
+
+    fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
+        let count = self.collect_begin(snapshot, now);
+        for i in 0..count {
+            self.collect_observe(i);
+            for j in 0..self.slot_count(i) {
+                self.collect_series(i, j, snapshot);
+            }
+        }
+    }
+
+    fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
+        if settlement == Settlement::Abandoned {
+            return;
+        }
+        snapshot.for_each_in(span, |m, p| self.settle_point(snapshot, m, p));
+    }
+}

@@ -1,0 +1,379 @@
+//! The series table of each instrument: an open-addressing index over its slice of the
+//! registry's series, the lookup that finds or creates the series of an attribute set, the
+//! overflow series when the table is full, and reclaiming a series that has nothing left
+//! to export.
+
+use super::desc::Number;
+use super::{hash, key, pack};
+use super::{Op, Registry};
+use crate::proto::KeyValue;
+use crate::time::UnixNanos;
+
+/// Series states.
+pub(super) const FREE: u8 = 0;
+pub(super) const LIVE: u8 = 1;
+pub(super) const PINNED: u8 = 2;
+/// An empty index entry, and "no series" in `Inst::empty_slot` / `Inst::last_slot`.
+pub(super) const EMPTY: u16 = u16::MAX;
+
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
+    /// Sum (i64 wrapping or f64 bits) or last value.
+    pub(super) value: u64,
+    pub(super) start: UnixNanos,
+    /// Measurements so far (wrapping): tells a commit whether anything came after the snapshot.
+    pub(super) recorded: u32,
+    /// Epoch of the last snapshot committed, so a point settled twice commits once.
+    pub(super) settled: u32,
+    pub(super) hash: u16,
+    pub(super) state: u8,
+    /// Has something to export.
+    pub(super) dirty: bool,
+    /// The owning instrument's op, so bound and no-attribute records need not look the
+    /// instrument up (fits in what was padding). `Observable` while the slot is free, so
+    /// [`Series::add_int`] refuses a free slot with no separate state check.
+    pub(super) op: Op,
+    pub(super) key: [u8; ATTRIBUTE_BYTES],
+}
+
+impl<const ATTRIBUTE_BYTES: usize> Series<ATTRIBUTE_BYTES> {
+    pub(super) const EMPTY: Self = Series {
+        value: 0,
+        start: 0,
+        recorded: 0,
+        settled: 0,
+        hash: 0,
+        state: FREE,
+        dirty: false,
+        op: Op::Observable,
+        key: [0; ATTRIBUTE_BYTES],
+    };
+
+    /// Adds an integer measurement to this live integer-sum series; false when the
+    /// measurement needs the general path (another op, a float, a negative increment to a
+    /// counter), which then also does the checks and counting.
+    #[inline(always)]
+    pub(super) fn add_int(&mut self, value: Number) -> bool {
+        let v = match value {
+            Number::U64(v) if matches!(self.op, Op::CounterInt | Op::SumInt) => {
+                i64::try_from(v).unwrap_or(i64::MAX)
+            }
+            Number::I64(v) if self.op == Op::SumInt || (self.op == Op::CounterInt && v >= 0) => v,
+            _ => return false,
+        };
+        self.value = self.value.wrapping_add(v as u64);
+        self.recorded = self.recorded.wrapping_add(1);
+        self.dirty = true;
+        true
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    /// The series of the empty attribute set (created if needed), remembered for the next
+    /// record with no attributes.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn find_empty(&mut self, i: usize) -> usize {
+        let slot = self.find_or_insert(i, &[]);
+        if let Some(inst) = self.inst_mut(i) {
+            if slot < usize::from(inst.base) + usize::from(inst.cap) {
+                inst.empty_slot = slot as u16;
+            }
+        }
+        slot
+    }
+
+    /// The series slot for `attributes`, created if needed, or the overflow slot.
+    #[inline(always)]
+    pub(super) fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let last = usize::from(inst.last_slot);
+        let mut key = [0u8; ATTRIBUTE_BYTES];
+        if pack::pack_unhashed(keys, attributes, &mut key) {
+            // Same instrument's slot (only its own lookups set it), live, same key: the same
+            // series.
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
+            }
+            let hash = hash::hash_in_order(attributes);
+            return self.find_or_insert_whole(i, base, cap, hash, &key);
+        }
+        self.find_or_insert_packed(i, attributes)
+    }
+
+    /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
+    /// the last series found: probe, insert when absent; remembers the series.
+    #[inline(always)]
+    pub(super) fn find_or_insert_whole(
+        &mut self,
+        i: usize,
+        base: usize,
+        cap: usize,
+        hash: u64,
+        key: &[u8; ATTRIBUTE_BYTES],
+    ) -> usize {
+        let h = (hash >> 48) as u16;
+        let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
+            Some(slot) => slot,
+            None => self.insert_key(i, h, key),
+        };
+        if slot < base + cap {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.last_slot = slot as u16;
+            }
+        }
+        slot
+    }
+
+    /// A new attribute set (or a full table): looks up again and inserts, or overflows.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn insert_key(&mut self, i: usize, h: u16, key: &[u8; ATTRIBUTE_BYTES]) -> usize {
+        self.lookup_or_insert(i, h, |s| s.key == *key, |k| *k = *key)
+    }
+
+    /// The existing series of instrument slots `base..base + cap` with hash `h` that
+    /// `is_match`, if any.
+    #[inline(always)]
+    pub(super) fn find(
+        &self,
+        base: usize,
+        cap: usize,
+        h: u16,
+        is_match: impl Fn(&Series<ATTRIBUTE_BYTES>) -> bool,
+    ) -> Option<usize> {
+        let index = self.index.get(base..base + cap)?;
+        let series = self.series.get(base..base + cap)?;
+        let mut pos = (usize::from(h) * index.len()) >> 16;
+        for _ in 0..index.len() {
+            let e = index.get(pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                return None;
+            }
+            if let Some(s) = series.get(usize::from(e)) {
+                if s.hash == h && is_match(s) {
+                    return Some(base + usize::from(e));
+                }
+            }
+            pos += 1;
+            if pos == index.len() {
+                pos = 0;
+            }
+        }
+        None
+    }
+
+    /// The general path (attributes in another order, undeclared or repeated keys, values
+    /// that must be truncated): pack in declared order, then look up by the packed key.
+    #[inline(never)]
+    pub(super) fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let keys = inst.desc.attribute_keys;
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+        let last = usize::from(inst.last_slot);
+        let mut key = [0u8; ATTRIBUTE_BYTES];
+        let mut at = [key::ABSENT; key::MAX_KEYS];
+        let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
+            // Declared keys in another order (or a subset): the same shortcut as in order.
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
+            }
+            hash::hash_located(attributes, &at, keys.len())
+        } else {
+            key = [0u8; ATTRIBUTE_BYTES];
+            let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
+            if loss != key::EncodeLoss::default() {
+                self.count_loss(i, loss);
+            }
+            hash
+        };
+        // One probe for both packings (one copy of it per registry type).
+        self.find_or_insert_whole(i, base, cap, hash, &key)
+    }
+
+    /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
+    /// one (its key written by `fill`) when absent and there is room, else overflows.
+    #[inline(always)]
+    pub(super) fn lookup_or_insert(
+        &mut self,
+        i: usize,
+        h: u16,
+        is_match: impl Fn(&Series<ATTRIBUTE_BYTES>) -> bool,
+        fill: impl FnOnce(&mut [u8; ATTRIBUTE_BYTES]),
+    ) -> usize {
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let op = inst.op;
+        let overflow = base + cap;
+        if cap == 0 {
+            return self.route_overflow(i, overflow);
+        }
+        let mut pos = (usize::from(h) * cap) >> 16;
+        let mut empty_at = None;
+        for _ in 0..cap {
+            let e = self.index.get(base + pos).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                empty_at = Some(pos);
+                break;
+            }
+            if let Some(s) = self.series.get(base + usize::from(e)) {
+                if s.hash == h && is_match(s) {
+                    return base + usize::from(e);
+                }
+            }
+            pos += 1;
+            if pos == cap {
+                pos = 0;
+            }
+        }
+        let Some(pos) = empty_at else {
+            return self.route_overflow(i, overflow);
+        };
+        let free = self
+            .series
+            .get(base..overflow)
+            .and_then(|s| s.iter().position(|s| s.state == FREE));
+        let Some(free) = free else {
+            return self.route_overflow(i, overflow);
+        };
+        let mut key = [0u8; ATTRIBUTE_BYTES];
+        fill(&mut key);
+        let start = self.last_collect;
+        if let Some(s) = self.series.get_mut(base + free) {
+            *s = Series {
+                value: 0,
+                start,
+                recorded: 0,
+                settled: 0,
+                hash: h,
+                state: LIVE,
+                dirty: false,
+                op,
+                key,
+            };
+        }
+        if let Some(e) = self.index.get_mut(base + pos) {
+            *e = free as u16;
+        }
+        self.reset_hist(i, base + free);
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_add(1);
+        }
+        base + free
+    }
+
+    #[cold]
+    pub(super) fn count_loss(&mut self, i: usize, loss: key::EncodeLoss) {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.truncated = inst
+                .stats
+                .truncated
+                .saturating_add(u32::from(loss.truncated));
+            inst.stats.dropped_attributes = inst
+                .stats
+                .dropped_attributes
+                .saturating_add(u32::from(loss.dropped));
+        }
+    }
+
+    #[cold]
+    pub(super) fn route_overflow(&mut self, i: usize, overflow: usize) -> usize {
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.overflowed = inst.stats.overflowed.saturating_add(1);
+        }
+        overflow
+    }
+
+    /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
+    pub(super) fn reclaim(&mut self, i: usize, slot: usize) {
+        let Some(inst) = self.inst_mut(i) else { return };
+        if usize::from(inst.empty_slot) == slot {
+            inst.empty_slot = EMPTY;
+        }
+        let base = usize::from(inst.base);
+        let cap = usize::from(inst.cap);
+        let Some(s) = self.series.get(slot) else {
+            return;
+        };
+        if slot >= base + cap {
+            // The overflow series is not in the index.
+            if let Some(s) = self.series.get_mut(slot) {
+                s.state = FREE;
+                s.op = Op::Observable;
+                s.dirty = false;
+            }
+            return;
+        }
+        let home = (usize::from(s.hash) * cap) >> 16;
+        let target = (slot - base) as u16;
+        let mut pos = home;
+        let mut found = None;
+        for _ in 0..cap {
+            match self.index.get(base + pos).copied() {
+                Some(e) if e == target => {
+                    found = Some(pos);
+                    break;
+                }
+                Some(EMPTY) | None => break,
+                _ => {}
+            }
+            pos = if pos + 1 == cap { 0 } else { pos + 1 };
+        }
+        let Some(mut hole) = found else { return };
+        // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+        let mut j = hole;
+        for _ in 0..cap {
+            j = if j + 1 == cap { 0 } else { j + 1 };
+            let e = self.index.get(base + j).copied().unwrap_or(EMPTY);
+            if e == EMPTY {
+                break;
+            }
+            let h = self.series.get(base + usize::from(e)).map_or(0, |s| s.hash);
+            let k = (usize::from(h) * cap) >> 16;
+            // Move e into the hole unless its home lies cyclically in (hole, j].
+            let stays = if hole <= j {
+                hole < k && k <= j
+            } else {
+                hole < k || k <= j
+            };
+            if !stays {
+                if let Some(x) = self.index.get_mut(base + hole) {
+                    *x = e;
+                }
+                hole = j;
+            }
+        }
+        if let Some(x) = self.index.get_mut(base + hole) {
+            *x = EMPTY;
+        }
+        if let Some(s) = self.series.get_mut(slot) {
+            s.state = FREE;
+            s.op = Op::Observable;
+            s.dirty = false;
+        }
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_sub(1);
+        }
+    }
+}

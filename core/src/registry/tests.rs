@@ -1,0 +1,116 @@
+//! Unit tests of the registry's internals (lookup shortcuts, fast paths).
+
+use super::*;
+use crate::proto::{AttributeValue, MetricsSource, PointValue};
+
+/// The remembered empty-set series is forgotten when it is reclaimed: a later record
+/// with no attributes must not land in the series that reused its slot.
+#[test]
+fn empty_set_slot_is_forgotten_on_reclaim() {
+    let mut reg: Registry<1, 2, 16, 1, 1> = Registry::new(1);
+    let c = reg
+        .declare(
+            InstrumentDesc::counter_u64("c")
+                .attributes(&["k"])
+                .max_series(1)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let mut snap: Snapshot<1, 2, 16, 1, 1> = Snapshot::new();
+    reg.record(c, 1u64, &[]).unwrap();
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point_count(0), 1);
+    // Delivered with nothing since: the series is reclaimed.
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    let kv = [KeyValue::new("k", AttributeValue::Str("v"))];
+    reg.record(c, 5u64, &kv).unwrap();
+    // The only slot is taken by {k=v}: no attributes now overflow.
+    reg.record(c, 2u64, &[]).unwrap();
+    reg.collect(&mut snap, 3);
+    assert_eq!(snap.point_count(0), 2);
+    assert_eq!(snap.point(0, 0).value, PointValue::Int(5));
+    assert_eq!(snap.point(0, 1).value, PointValue::Int(2));
+    assert_eq!(reg.stats(c).unwrap().overflowed, 1);
+}
+
+/// The remembered last series is only a shortcut: alternating attribute sets land in
+/// their own series, and a freed slot, or one reused by another attribute set, is not
+/// recorded into.
+#[test]
+fn last_series_shortcut_checks_state_and_key() {
+    let mut reg: Registry<1, 3, 16, 1, 1> = Registry::new(1);
+    let c = reg
+        .declare(
+            InstrumentDesc::counter_u64("c")
+                .attributes(&["k"])
+                .max_series(2)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let a = [KeyValue::new("k", AttributeValue::Str("a"))];
+    let b = [KeyValue::new("k", AttributeValue::Str("b"))];
+    let x = [KeyValue::new("k", AttributeValue::Str("x"))];
+    reg.record(c, 1u64, &a).unwrap();
+    reg.record(c, 10u64, &b).unwrap();
+    reg.record(c, 2u64, &a).unwrap();
+    reg.record(c, 20u64, &b).unwrap();
+    let mut snap: Snapshot<1, 3, 16, 1, 1> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+    for p in 0..snap.point_count(0) {
+        let point = snap.point(0, p);
+        if let PointValue::Int(v) = point.value {
+            let is_a = snap.attribute(0, p, 0) == a[0];
+            got.push((v, is_a)).unwrap();
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(got.as_slice(), &[(3, true), (30, false)]);
+    // Both delivered with nothing since: both slots are freed.
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    assert_eq!(reg.stats(c).unwrap().series, 0);
+    // `b` was the last series found, and its slot is now free: `b` again must make a
+    // new series, and `x` one of its own.
+    reg.record(c, 7u64, &b).unwrap();
+    reg.record(c, 5u64, &x).unwrap();
+    reg.record(c, 1u64, &x).unwrap();
+    reg.collect(&mut snap, 3);
+    let mut got: heapless::Vec<(i64, bool), 4> = heapless::Vec::new();
+    for p in 0..snap.point_count(0) {
+        let point = snap.point(0, p);
+        if let PointValue::Int(v) = point.value {
+            let is_x = snap.attribute(0, p, 0) == x[0];
+            got.push((v, is_x)).unwrap();
+        }
+    }
+    got.sort_unstable();
+    assert_eq!(got.as_slice(), &[(6, true), (7, false)]);
+    assert_eq!(reg.stats(c).unwrap().overflowed, 0);
+}
+
+/// Integer adds through a bound handle take the short path; others (floats into an
+/// integer counter, negative increments) are checked and counted as before.
+#[test]
+fn bound_fast_path_keeps_the_checks() {
+    let mut reg: Registry<2, 4, 16, 1, 1> = Registry::new(1);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").max_series(1))
+        .unwrap();
+    let u = reg
+        .declare(InstrumentDesc::up_down_counter_i64("u").max_series(1))
+        .unwrap();
+    let bc = reg.bind(c, &[]).unwrap();
+    let bu = reg.bind(u, &[]).unwrap();
+    reg.record_bound(bc, 3u64).unwrap();
+    assert_eq!(reg.record_bound(bc, -1i64), Err(RecordError::Negative));
+    assert_eq!(reg.record_bound(bc, f64::NAN), Err(RecordError::NotFinite));
+    reg.record_bound(bc, 2.0).unwrap();
+    reg.record_bound(bu, -4i64).unwrap();
+    reg.record_bound(bu, u64::MAX).unwrap(); // saturates to i64::MAX
+    reg.record(c, 1u64, &[]).unwrap();
+    let mut snap: Snapshot<2, 4, 16, 1, 1> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point(0, 0).value, PointValue::Int(6));
+    assert_eq!(snap.point(1, 0).value, PointValue::Int(i64::MAX - 4));
+    assert_eq!(reg.stats(c).unwrap().rejected, 2);
+}

@@ -1,0 +1,457 @@
+//! What can go wrong in an exchange: below HTTP ([`TransportError`]) and in the exchange
+//! as a whole ([`ExchangeError`], with the [`Stage`] it happened in).
+//!
+//! These live beside the seams rather than with core's HTTP client because every
+//! [`Exchange`](super::Exchange) reports them, including a user's own HTTP stack, and the
+//! exporter decides between retrying and dropping from them alone.
+
+/// TLS failures that a transport can report distinctly.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The server's certificate does not chain to a trusted root.
+    UnknownIssuer,
+    /// The certificate is not valid for the endpoint's host name.
+    HostNameMismatch,
+    /// The certificate has expired or is not yet valid.
+    Expired,
+    /// The server requires a client certificate and none (or a rejected one) was sent.
+    ClientCertificateRequired,
+    /// The peer sent this TLS alert (its description code).
+    Alert(u8),
+    /// The TCP stream ended without a TLS close_notify.
+    Truncated,
+    /// The server will not speak a TLS version the client offers (its `protocol_version`
+    /// alert, 70): a TLS 1.2-only server met by a TLS 1.3-only client.
+    ProtocolVersion,
+    /// Client and server share no cipher suite, key exchange group or signature algorithm
+    /// (the server's `handshake_failure` or `insufficient_security` alert, 40 or 71), or the
+    /// server's certificates or handshake signature use an algorithm the client cannot
+    /// verify (a cargo feature of the TLS crate may be off).
+    NoCommonParameters,
+    /// The server sent more certificates than the client accepts in one chain.
+    ChainTooLong,
+    /// A certificate the server sent does not decode (truncated or malformed DER), or
+    /// carries a critical extension the client does not understand.
+    BadCertificate,
+    /// The server's handshake signature (TLS 1.3 CertificateVerify) does not verify with
+    /// the key of its certificate.
+    BadSignature,
+    /// A trust anchor given to the client does not decode as an X.509 certificate.
+    InvalidTrustAnchor,
+    /// Any other handshake or record failure.
+    Other,
+}
+
+/// Why a DNS lookup gave no address, for transports that resolve names themselves.
+///
+/// [`ExchangeError::is_transient`] retries the failures that another query seconds later
+/// may not meet (no answer, a server failure, a garbled or unmatched answer) and not the
+/// answers a server gave on purpose (the name does not exist, has no address, the query
+/// was refused or its answer does not fit a UDP message) nor configuration errors; the
+/// data is kept for the next export either way.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DnsFailure {
+    /// The name does not exist (NXDOMAIN).
+    NameNotFound,
+    /// The name exists but has no address of the kinds asked for (NODATA).
+    NoAddress,
+    /// No answer arrived before the deadline.
+    Timeout,
+    /// Only answers that were not for this query arrived (wrong id, question or source).
+    UnmatchedAnswers,
+    /// The server could not answer (SERVFAIL).
+    ServerFailure,
+    /// The server refused or could not parse the query (REFUSED, NOTIMP, FORMERR, ...).
+    Refused,
+    /// The answer was truncated (TC): it does not fit a UDP message, and TCP is not tried.
+    Truncated,
+    /// The answer does not follow the DNS message format.
+    Malformed,
+    /// The host is not a valid DNS name (empty or over-long label, name over 253 bytes,
+    /// a character outside letters, digits, `-` and `_`).
+    InvalidName,
+    /// No DNS server is configured.
+    NoServer,
+}
+
+/// What went wrong below HTTP. Small and `Copy` so that it can be kept as a last error.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TransportError {
+    /// An I/O error, as `embedded-io` classifies it (refused, reset, timed out, ...).
+    Io(embedded_io::ErrorKind),
+    /// The host name did not resolve to any address.
+    Resolve,
+    /// No address could be connected to before the deadline.
+    ConnectTimeout,
+    /// The endpoint's scheme is not supported by this transport (https without TLS).
+    UnsupportedScheme,
+    /// A TLS failure.
+    Tls(TlsFailure),
+    /// The transport has no free socket or local port to open a connection with.
+    Exhausted,
+    /// The transport's DNS lookup of the host failed.
+    Dns(DnsFailure),
+}
+
+impl core::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TransportError::Io(kind) => write!(f, "i/o error: {kind:?}"),
+            TransportError::Resolve => f.write_str("host name did not resolve"),
+            TransportError::ConnectTimeout => f.write_str("connect timed out"),
+            TransportError::UnsupportedScheme => {
+                f.write_str("https endpoint needs the `tls` feature of this transport")
+            }
+            TransportError::Tls(t) => write!(f, "tls failure: {t}"),
+            TransportError::Exhausted => f.write_str("no free socket or local port"),
+            TransportError::Dns(d) => write!(f, "dns lookup failed: {d}"),
+        }
+    }
+}
+
+impl core::fmt::Display for DnsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DnsFailure::NameNotFound => "name does not exist (NXDOMAIN)",
+            DnsFailure::NoAddress => "name has no address record",
+            DnsFailure::Timeout => "no answer before the deadline",
+            DnsFailure::UnmatchedAnswers => "only answers not matching the query arrived",
+            DnsFailure::ServerFailure => "server failure (SERVFAIL)",
+            DnsFailure::Refused => "server refused the query",
+            DnsFailure::Truncated => "answer truncated (does not fit UDP)",
+            DnsFailure::Malformed => "malformed answer",
+            DnsFailure::InvalidName => "host is not a valid DNS name",
+            DnsFailure::NoServer => "no DNS server configured",
+        })
+    }
+}
+
+/// Where in an exchange something happened.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Stage {
+    /// Opening the connection.
+    Connect,
+    /// Writing the request.
+    Write,
+    /// Reading the status line.
+    StatusLine,
+    /// Reading header fields.
+    Headers,
+    /// Reading a body framed by `Content-Length`.
+    ContentLengthBody,
+    /// Reading a chunk-size line of a chunked body.
+    ChunkSize,
+    /// Reading chunk data (or the CRLF after it).
+    ChunkData,
+    /// Reading the trailer section after the last chunk.
+    Trailers,
+    /// Reading a body delimited by the connection closing.
+    CloseDelimitedBody,
+}
+
+/// What is wrong with a caller-supplied request header.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum HeaderProblem {
+    /// The name is empty.
+    EmptyName,
+    /// The name has a byte that is not an RFC 9110 token character.
+    NameNotToken,
+    /// The value has CR, LF, NUL or another control byte (HTAB is allowed).
+    ValueControlByte,
+    /// The name is one core writes itself (`Host`, `Content-Length`, `Content-Type`,
+    /// `Transfer-Encoding`, `Connection`, `Content-Encoding`).
+    Reserved,
+}
+
+/// A response that does not follow HTTP/1.1 syntax.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Malformed {
+    /// The status line is not `HTTP/1.x NNN reason`.
+    StatusLine,
+    /// A header field name is invalid.
+    HeaderName,
+    /// A header field value is invalid.
+    HeaderValue,
+    /// A line ending is invalid.
+    NewLine,
+    /// More header fields than the reader keeps track of (see [`MAX_HEADERS`](crate::http::MAX_HEADERS)).
+    TooManyHeaders,
+    /// `Content-Length` is not a decimal number that fits in 64 bits.
+    ContentLength,
+    /// A chunk-size line is not hex digits followed by optional extensions.
+    ChunkSize,
+    /// A chunk size does not fit in 64 bits.
+    ChunkSizeOverflow,
+    /// Chunk data is not followed by CRLF.
+    ChunkDataEnd,
+}
+
+/// Why an exchange failed.
+///
+/// Use [`ExchangeError::is_transient`] to decide between retrying and dropping.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ExchangeError {
+    /// Opening the connection failed.
+    Connect(TransportError),
+    /// Caller header number `index` (in `HttpRequest::headers`) is invalid. Nothing was sent.
+    InvalidHeader {
+        /// Index into the request's header slice.
+        index: usize,
+        /// What is wrong with it.
+        problem: HeaderProblem,
+    },
+    /// The endpoint path is empty, does not start with `/`, or has spaces or control bytes.
+    InvalidPath,
+    /// The endpoint host is empty or has spaces, control bytes or `/`.
+    InvalidHost,
+    /// The `Content-Encoding` is not an RFC 9110 token.
+    InvalidContentEncoding,
+    /// The deadline passed during this stage.
+    Timeout(Stage),
+    /// Writing the request failed (and no response could be read afterwards).
+    Write(TransportError),
+    /// The connection accepted zero bytes of a write.
+    WriteZero,
+    /// Reading the response failed.
+    Read(TransportError),
+    /// The peer closed the connection before a complete status line arrived.
+    ClosedBeforeResponse,
+    /// The peer closed the connection in the middle of the response, at this stage.
+    ClosedEarly(Stage),
+    /// The status line and headers did not fit in the header buffer of `limit` bytes.
+    HeadersTooLarge {
+        /// Size of the header buffer in bytes.
+        limit: usize,
+    },
+    /// The chunked trailer section was longer than `limit` bytes.
+    TrailersTooLarge {
+        /// The limit in bytes (the header buffer size).
+        limit: usize,
+    },
+    /// A chunk-size line was longer than `limit` bytes.
+    ChunkLineTooLong {
+        /// The configured limit ([`ReaderConfig::max_chunk_line`](crate::http::ReaderConfig::max_chunk_line)).
+        limit: usize,
+    },
+    /// The response does not follow HTTP/1.1 syntax.
+    Malformed(Malformed),
+    /// The server answered `101 Switching Protocols`, which an OTLP POST never asks for.
+    SwitchingProtocols,
+    /// Both `Transfer-Encoding` and `Content-Length` were present.
+    TransferEncodingWithContentLength,
+    /// A `Transfer-Encoding` other than exactly `chunked`.
+    UnsupportedTransferEncoding,
+    /// `Content-Length` appeared more than once with the same value.
+    DuplicateContentLength,
+    /// `Content-Length` appeared more than once with different values.
+    ConflictingContentLength,
+    /// The server answered 2xx before the whole request was written. It cannot have
+    /// received the data, so this is not a delivery (a health-check responder or a broken
+    /// proxy that answers at once); retried like a transport failure.
+    SuccessBeforeRequestSent,
+}
+
+impl ExchangeError {
+    /// Whether trying the same request again later may succeed.
+    ///
+    /// Transient (true): connection refused, reset or timed out, name resolution failures,
+    /// exhausted sockets, any read or write failure, the peer closing before or during the
+    /// response, and every malformed or oversize response. A collector behind a load
+    /// balancer that restarts or misbehaves briefly produces exactly these, so the exporter
+    /// should back off and retry rather than lose data.
+    ///
+    /// Permanent (false): errors in the caller's configuration that the same request will
+    /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
+    /// TLS certificate rejections, a TLS server that shares no protocol version, cipher
+    /// suite or signature algorithm with the client, and `InvalidInput` / `Unsupported` /
+    /// `PermissionDenied` I/O errors from connecting; and DNS answers given on purpose (see
+    /// [`DnsFailure`]): a name that does not exist may come back (a zone being repaired),
+    /// but not within one export's seconds, so the export ends and keeps its data for the
+    /// next one rather than asking the same server again and again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ExchangeError::Connect(e) | ExchangeError::Write(e) | ExchangeError::Read(e) => {
+                transport_transient(e)
+            }
+            ExchangeError::InvalidHeader { .. }
+            | ExchangeError::InvalidPath
+            | ExchangeError::InvalidHost
+            | ExchangeError::InvalidContentEncoding => false,
+            _ => true,
+        }
+    }
+}
+
+fn transport_transient(e: &TransportError) -> bool {
+    use embedded_io::ErrorKind as K;
+    !matches!(
+        e,
+        TransportError::UnsupportedScheme
+            | TransportError::Tls(
+                TlsFailure::UnknownIssuer
+                    | TlsFailure::HostNameMismatch
+                    | TlsFailure::Expired
+                    | TlsFailure::ClientCertificateRequired
+                    | TlsFailure::ProtocolVersion
+                    | TlsFailure::NoCommonParameters
+                    | TlsFailure::ChainTooLong
+                    | TlsFailure::BadCertificate
+                    | TlsFailure::BadSignature
+                    | TlsFailure::InvalidTrustAnchor,
+            )
+            | TransportError::Io(K::InvalidInput | K::Unsupported | K::PermissionDenied)
+            | TransportError::Dns(
+                DnsFailure::NameNotFound
+                    | DnsFailure::NoAddress
+                    | DnsFailure::Refused
+                    | DnsFailure::Truncated
+                    | DnsFailure::InvalidName
+                    | DnsFailure::NoServer
+            )
+    )
+}
+
+impl core::fmt::Display for Stage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "connect",
+            Stage::Write => "request write",
+            Stage::StatusLine => "status line",
+            Stage::Headers => "response headers",
+            Stage::ContentLengthBody => "content-length body",
+            Stage::ChunkSize => "chunk-size line",
+            Stage::ChunkData => "chunk data",
+            Stage::Trailers => "chunked trailers",
+            Stage::CloseDelimitedBody => "close-delimited body",
+        })
+    }
+}
+
+impl core::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Malformed::StatusLine => "invalid status line",
+            Malformed::HeaderName => "invalid header name",
+            Malformed::HeaderValue => "invalid header value",
+            Malformed::NewLine => "invalid line ending",
+            Malformed::TooManyHeaders => "too many header fields",
+            Malformed::ContentLength => "invalid content-length",
+            Malformed::ChunkSize => "invalid chunk-size line",
+            Malformed::ChunkSizeOverflow => "chunk size overflows 64 bits",
+            Malformed::ChunkDataEnd => "chunk data not followed by CRLF",
+        })
+    }
+}
+
+impl core::fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ExchangeError::Connect(e) => write!(f, "connect failed: {e}"),
+            ExchangeError::InvalidHeader { index, problem } => {
+                write!(f, "request header {index}: {problem}")
+            }
+            ExchangeError::InvalidPath => f.write_str("invalid endpoint path"),
+            ExchangeError::InvalidHost => f.write_str("invalid endpoint host"),
+            ExchangeError::InvalidContentEncoding => f.write_str("invalid content-encoding"),
+            ExchangeError::Timeout(stage) => write!(f, "timed out during {stage}"),
+            ExchangeError::Write(e) => write!(f, "request write failed: {e}"),
+            ExchangeError::WriteZero => f.write_str("connection accepted zero bytes"),
+            ExchangeError::Read(e) => write!(f, "response read failed: {e}"),
+            ExchangeError::ClosedBeforeResponse => {
+                f.write_str("connection closed before a response status line")
+            }
+            ExchangeError::ClosedEarly(stage) => write!(f, "connection closed during {stage}"),
+            ExchangeError::HeadersTooLarge { limit } => {
+                write!(f, "response headers exceed {limit} bytes")
+            }
+            ExchangeError::TrailersTooLarge { limit } => {
+                write!(f, "chunked trailers exceed {limit} bytes")
+            }
+            ExchangeError::ChunkLineTooLong { limit } => {
+                write!(f, "chunk-size line exceeds {limit} bytes")
+            }
+            ExchangeError::Malformed(m) => write!(f, "malformed response: {m}"),
+            ExchangeError::SwitchingProtocols => f.write_str("unexpected 101 switching protocols"),
+            ExchangeError::TransferEncodingWithContentLength => {
+                f.write_str("both transfer-encoding and content-length")
+            }
+            ExchangeError::UnsupportedTransferEncoding => {
+                f.write_str("transfer-encoding other than chunked")
+            }
+            ExchangeError::DuplicateContentLength => f.write_str("duplicate content-length"),
+            ExchangeError::ConflictingContentLength => f.write_str("conflicting content-length"),
+            ExchangeError::SuccessBeforeRequestSent => {
+                f.write_str("server answered 2xx before the request was fully written")
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TlsFailure::UnknownIssuer => f.write_str("certificate not issued by a trusted CA"),
+            TlsFailure::HostNameMismatch => {
+                f.write_str("certificate not valid for the endpoint's host name")
+            }
+            TlsFailure::Expired => f.write_str("certificate expired or not yet valid"),
+            TlsFailure::ClientCertificateRequired => {
+                f.write_str("server requires a client certificate")
+            }
+            TlsFailure::Alert(code) => write!(f, "server sent TLS alert {code}"),
+            TlsFailure::Truncated => f.write_str("stream ended without close_notify"),
+            TlsFailure::ProtocolVersion => {
+                f.write_str("server does not speak the TLS version offered (protocol_version)")
+            }
+            TlsFailure::NoCommonParameters => f.write_str(
+                "no cipher suite, group or signature algorithm in common with the server",
+            ),
+            TlsFailure::ChainTooLong => f.write_str("server's certificate chain too long"),
+            TlsFailure::BadCertificate => f.write_str("server sent a malformed certificate"),
+            TlsFailure::BadSignature => f.write_str("server's handshake signature does not verify"),
+            TlsFailure::InvalidTrustAnchor => {
+                f.write_str("a trust anchor does not decode as a certificate")
+            }
+            TlsFailure::Other => f.write_str("handshake or record failure"),
+        }
+    }
+}
+
+impl core::fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            HeaderProblem::EmptyName => "empty name",
+            HeaderProblem::NameNotToken => "name is not a token",
+            HeaderProblem::ValueControlByte => "value has a control byte",
+            HeaderProblem::Reserved => "name is set by core",
+        })
+    }
+}
+
+// Each `Display` already says what the wrapped error says, so none of these reports it
+// again as a `source`: an error chain printer would print it twice.
+impl core::error::Error for TlsFailure {}
+
+impl core::error::Error for DnsFailure {}
+
+impl core::error::Error for TransportError {}
+
+impl core::error::Error for HeaderProblem {}
+
+impl core::error::Error for Malformed {}
+
+impl core::error::Error for ExchangeError {}
