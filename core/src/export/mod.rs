@@ -111,21 +111,22 @@ macro_rules! log {
 }
 
 mod config;
+mod policy;
 mod report;
 mod retry;
 mod run;
 
 pub use config::ExporterConfig;
+pub use policy::ExportPolicy;
 pub use report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
 pub use retry::RetryPolicy;
-pub use run::{ExportRun, Step};
+pub use run::{Action, ExportRun, Step};
 
 use crate::registry::Producer;
 #[cfg(doc)]
 use crate::registry::Settlement;
 use crate::time::{Clock, Instant, UnixNanos};
-use crate::transport::{Exchange, HttpRequest};
-use run::{Next, Policy};
+use crate::transport::Exchange;
 
 /// Capacity of the buffer the exporter keeps response bodies in. Partial-success and
 /// `Status` messages longer than this are cut; what matters (counts, codes) comes first.
@@ -135,17 +136,20 @@ pub const RESPONSE_BODY_CAPACITY: usize = 256;
 pub const SERVER_MESSAGE_CAPACITY: usize = 128;
 
 /// Collects, encodes, sends and settles; see the [module docs](self).
-pub struct Exporter<'a, X: Exchange> {
-    policy: Policy<'a>,
+///
+/// The [`ExportPolicy`] decides; `X` carries the requests: an [`Exchange`] for the
+/// blocking driver ([`export`](Self::export), [`step`](Self::step)).
+pub struct Exporter<'a, X> {
+    policy: ExportPolicy<'a>,
     exchange: X,
     response_body: [u8; RESPONSE_BODY_CAPACITY],
 }
 
-impl<'a, X: Exchange> Exporter<'a, X> {
+impl<'a, X> Exporter<'a, X> {
     /// An exporter sending through `exchange`.
     pub fn new(config: ExporterConfig<'a>, exchange: X) -> Self {
         Exporter {
-            policy: Policy::new(config),
+            policy: ExportPolicy::new(config),
             exchange,
             response_body: [0; RESPONSE_BODY_CAPACITY],
         }
@@ -157,17 +161,22 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     /// a connection that failed), so it is never an earlier export's message. Cut to
     /// [`SERVER_MESSAGE_CAPACITY`] bytes.
     pub fn last_server_message(&self) -> &str {
-        self.policy.server_message.as_str()
+        self.policy.last_server_message()
     }
 
     /// Totals over this exporter's life.
     pub fn stats(&self) -> &ExportStats {
-        &self.policy.stats
+        self.policy.stats()
     }
 
     /// The configuration.
     pub fn config(&self) -> &ExporterConfig<'a> {
-        &self.policy.config
+        self.policy.config()
+    }
+
+    /// The policy, for inspection.
+    pub fn policy(&self) -> &ExportPolicy<'a> {
+        &self.policy
     }
 
     /// The exchange, for inspection.
@@ -192,44 +201,6 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         self.policy.start(producer, snapshot, unix_now, now)
     }
 
-    /// Advance `run` by at most one exchange. `buffer` holds encoded requests: pass the
-    /// same buffer to every step of a run, since a request waiting for its retry stays in
-    /// it. The clock is read before the exchange (for its deadline) and after it (retry
-    /// timing counts from the answer).
-    pub fn step<P: Producer, K: Clock>(
-        &mut self,
-        run: &mut ExportRun<'a>,
-        producer: &mut P,
-        snapshot: &P::Snapshot,
-        buffer: &mut [u8],
-        clock: &K,
-    ) -> Step {
-        let attempt = match self
-            .policy
-            .next_attempt(run, producer, snapshot, buffer, clock)
-        {
-            Next::Send(attempt) => attempt,
-            Next::Step(step) => return step,
-        };
-        let config = &self.policy.config;
-        let request = HttpRequest::new(&config.endpoint, attempt.body, attempt.deadline)
-            .with_headers(config.headers);
-        // The only place the exporter talks to the network; everything before and after
-        // is the policy's, so another driver (poll, async) needs only its own version of
-        // this call.
-        let result = self.exchange.exchange(&request, &mut self.response_body);
-        let now = clock.now();
-        self.policy.conclude(
-            run,
-            producer,
-            snapshot,
-            attempt.flight,
-            result,
-            &self.response_body,
-            now,
-        )
-    }
-
     /// End `run` now, between steps (a shutdown that will not wait for a retry): the
     /// request waiting for its retry and everything not yet sent are settled
     /// [`Settlement::Abandoned`], so they go out with the next export;
@@ -242,6 +213,36 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         snapshot: &P::Snapshot,
     ) -> ExportReport {
         self.policy.abandon(run, producer, snapshot)
+    }
+}
+
+impl<'a, X: Exchange> Exporter<'a, X> {
+    /// Advance `run` by at most one exchange. `buffer` holds encoded requests: pass the
+    /// same buffer to every step of a run, since a request waiting for its retry stays in
+    /// it. The clock is read before the exchange (for its deadline) and after it (retry
+    /// timing counts from the answer).
+    pub fn step<P: Producer, K: Clock>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        buffer: &mut [u8],
+        clock: &K,
+    ) -> Step {
+        let request = match self
+            .policy
+            .next(run, producer, snapshot, buffer, clock.now())
+        {
+            Action::Send(request) => request,
+            Action::Wait(at) => return Step::Wait(at),
+            Action::Done(report) => return Step::Done(report),
+        };
+        // The only place the blocking driver talks to the network; the policy decides
+        // everything before and after.
+        let result = self.exchange.exchange(&request, &mut self.response_body);
+        let now = clock.now();
+        self.policy
+            .conclude(run, producer, snapshot, result, &self.response_body, now)
     }
 
     /// Run a whole export, sleeping between retries with `sleep(milliseconds)`. Returns

@@ -128,7 +128,7 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
         }
         let mut conn = self
             .connector
-            .connect(request.endpoint, deadline)
+            .connect(&request.endpoint, deadline)
             .map_err(|e| match e {
                 TransportError::ConnectTimeout
                 | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {

@@ -104,8 +104,9 @@ impl<'a> Header<'a> {
 #[derive(Copy, Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpRequest<'a> {
-    /// Where to send it.
-    pub endpoint: &'a Endpoint<'a>,
+    /// Where to send it. Held by value, so a request borrows only the configuration's
+    /// strings and the body, never the object that built it (an exporter's policy).
+    pub endpoint: Endpoint<'a>,
     /// Extra headers from configuration (authorization and the like).
     pub headers: &'a [Header<'a>],
     /// `Content-Encoding` of the body, such as `gzip`, if any.
@@ -119,9 +120,9 @@ pub struct HttpRequest<'a> {
 impl<'a> HttpRequest<'a> {
     /// A request carrying `body` to `endpoint`, to be answered by `deadline`, with no extra
     /// headers and no content encoding.
-    pub const fn new(endpoint: &'a Endpoint<'a>, body: &'a [u8], deadline: Instant) -> Self {
+    pub const fn new(endpoint: &Endpoint<'a>, body: &'a [u8], deadline: Instant) -> Self {
         HttpRequest {
-            endpoint,
+            endpoint: *endpoint,
             headers: &[],
             content_encoding: None,
             body,
