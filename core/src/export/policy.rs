@@ -32,7 +32,7 @@ use crate::transport::{ExchangeError, HttpResponse};
 ///
 /// type Metrics = Registry<2, 8, 16, 2, 32>;
 /// let mut registry = Metrics::new(0);
-/// let boots = registry.declare(InstrumentDesc::counter_u64("boots")).unwrap();
+/// let boots = registry.declare(InstrumentDesc::counter_u64("boots").max_series(1)).unwrap();
 /// registry.record(boots, 1u64, &[]).unwrap();
 /// let header = RequestHeader::new(Resource::new(&[]), Scope::new("demo"));
 /// let mut policy = ExportPolicy::new(ExporterConfig::new(Endpoint::DEFAULT, header));
