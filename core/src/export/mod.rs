@@ -12,6 +12,7 @@
 //! | 429, 502, 503, 504 | retry after backoff or `Retry-After` | none until it ends |
 //! | transport error (refused, reset, closed before the answer, timeout, garbled answer) | retry after backoff | none until it ends |
 //! | any other status | drop, counted | [`Settlement::Dropped`] |
+//! | a response body over the client's limit (any status) | drop, counted; connection aborted | [`Settlement::Dropped`] |
 //! | a point too large for the buffer | drop that point, counted | [`Settlement::Dropped`] |
 //! | export deadline reached, or a configuration error | stop | [`Settlement::Abandoned`] |
 //!
@@ -130,6 +131,19 @@ use crate::transport::Exchange;
 
 /// Capacity of the buffer the exporter keeps response bodies in. Partial-success and
 /// `Status` messages longer than this are cut; what matters (counts, codes) comes first.
+///
+/// The most response body the exporter reads is this buffer plus the HTTP client's
+/// [`ReaderConfig::drain_cap`](crate::http::ReaderConfig::drain_cap): 256 + 16,384 =
+/// 16,640 bytes with core's client and its default. The OTLP specification ("OTLP/HTTP
+/// Response") says: "The client MUST limit the size of the response body when parsing
+/// it [...]. If the limit is exceeded, the client MUST treat the response as a
+/// non-retryable error and SHOULD record the fact that the response was discarded." A
+/// longer body, whatever its status, ends the exchange with
+/// [`ExchangeError::ResponseTooLarge`](crate::transport::ExchangeError::ResponseTooLarge):
+/// the connection is aborted, and the request's points are dropped and counted, never
+/// sent again. The specification recommends 4 MiB; an OTLP answer is a few bytes to a
+/// partial-success message, and a device should not spend its link reading more, so the
+/// default is far lower (raise it with `ReaderConfig::with_drain_cap`).
 pub const RESPONSE_BODY_CAPACITY: usize = 256;
 
 /// Capacity of the copy of the server's last message.

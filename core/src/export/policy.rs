@@ -324,6 +324,15 @@ impl<'a> ExportPolicy<'a> {
                     }
                 }
             }
+            Err(error @ ExchangeError::ResponseTooLarge { .. }) => {
+                // The OTLP specification: a response over the client's limit is a
+                // non-retryable error. The server may or may not have kept the data; sending
+                // it again could only duplicate it, so it is dropped, counted.
+                self.server_message.clear();
+                self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
+                self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
+                return Step::Wait(now);
+            }
             Err(error) => {
                 self.server_message.clear();
                 self.note_error(run, error_at(ExportErrorKind::Exchange(error)));

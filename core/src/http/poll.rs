@@ -4,7 +4,7 @@ use core::task::Poll;
 
 use embedded_io::{ReadReady, WriteReady};
 
-use super::client::{io_failure, MAX_INTERRUPTED};
+use super::client::{io_failure, too_large, MAX_INTERRUPTED};
 use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::Instant;
 use crate::transport::{
@@ -41,6 +41,8 @@ pub struct PollExchange<'a> {
     flushed: bool,
     interrupted: u8,
     finished: Option<Finished>,
+    body_buffer: usize,
+    config: ReaderConfig,
 }
 
 impl<'a> PollExchange<'a> {
@@ -53,7 +55,10 @@ impl<'a> PollExchange<'a> {
         body: &'a mut [u8],
         config: ReaderConfig,
     ) -> Result<Self, ExchangeError> {
+        let body_buffer = body.len();
         Ok(PollExchange {
+            body_buffer,
+            config,
             writer: RequestWriter::new(request)?,
             reader: ResponseReader::new(head, body, config),
             deadline: request.deadline,
@@ -89,6 +94,9 @@ impl<'a> PollExchange<'a> {
                     // all go out is not a delivery.
                     (Ok(_), _) if answered_success && !request_sent => {
                         Err(ExchangeError::SuccessBeforeRequestSent)
+                    }
+                    (Ok(ResponseEnd::DrainCapReached), _) => {
+                        Err(too_large(&self.reader, self.body_buffer, self.config))
                     }
                     (r, _) => r,
                 };
