@@ -163,13 +163,15 @@ fn abandoned_delta_data_goes_out_with_the_next_export() {
     // The first request is answered 503 with `Retry-After: 1`, later than the 300 ms export
     // deadline: export 1 fails and abandons its points, export 2 carries them together with
     // what was recorded after, so the sink's delta totals still match. The exit status
-    // reports the failed export.
+    // reports the failed export. Export 2 comes 1.5 s later: the collector asked for 1 s
+    // (up to 1.25 s with jitter), which an export that starts earlier honours by sending
+    // nothing.
     let (output, _) = demo_env(
         &[
             "--exports",
             "2",
             "--interval-ms",
-            "50",
+            "1500",
             "--sink-fault",
             "503=1",
         ],

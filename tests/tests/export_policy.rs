@@ -181,8 +181,12 @@ fn retry_after_seconds_is_honoured() {
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 5_000_000_000, clock.now());
     let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
-    // The exchange took 1 ms; the retry is due 3 s after the answer.
-    assert_eq!(step, Step::Wait(Instant(10_001 + 3_000)));
+    // The exchange took 1 ms; the retry is due 3 s after the answer, plus at most a
+    // quarter of that as jitter.
+    let Step::Wait(at) = step else {
+        panic!("{step:?}")
+    };
+    assert!((10_001 + 3_000..=10_001 + 3_000 + 750).contains(&at.0), "{at:?}");
 }
 
 #[test]
@@ -201,11 +205,47 @@ fn retry_after_http_date_is_honoured() {
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 1_000_000_000_000, clock.now());
     let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
-    assert_eq!(step, Step::Wait(Instant(10_000 + 5_000)));
+    // Second 1005 is 5 s after the start, plus at most a quarter of the wait as jitter.
+    let Step::Wait(at) = step else {
+        panic!("{step:?}")
+    };
+    assert!((10_000 + 5_000..=10_000 + 5_000 + 1_250).contains(&at.0), "{at:?}");
 }
 
+/// Issue 14 item 9: a `Retry-After` longer than the backoff cap (`max_delay_ms`, 8 s
+/// here) is honoured in full when the export deadline allows it, never cut to the cap.
+/// RFC 9110 section 10.2.3: `Retry-After` indicates "how long the user agent ought to
+/// wait before making a follow-up request"; the OTLP specification (OTLP/HTTP Throttling):
+/// "The client SHOULD honour the value specified in the "Retry-After" header if it is
+/// present."
 #[test]
-fn retry_after_is_capped_by_max_delay() {
+fn retry_after_longer_than_the_backoff_cap_is_honoured_within_the_deadline() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(12))]),
+    );
+    let mut buffer = [0u8; 1024];
+    let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(report.outcome, ExportOutcome::Success);
+    assert_eq!(report.retries, 1);
+    let calls = &exporter.exchange().calls;
+    assert_eq!(calls.len(), 2);
+    // The answer came at 1; the retry not before 12 s after it, and within the jitter
+    // allowed on top (a quarter of the wait).
+    assert!(
+        (1 + 12_000..=1 + 12_000 + 3_000).contains(&calls[1].at),
+        "retried at {}",
+        calls[1].at
+    );
+    producer.assert_each_settled_once();
+}
+
+/// Issue 14 item 9, the other half: a `Retry-After` that ends after the export deadline
+/// ends the export at once with its data kept, rather than retrying early.
+#[test]
+fn retry_after_past_the_export_deadline_abandons_with_the_data_kept() {
     let clock = FakeClock::at(0);
     let mut producer = counters(1, 1);
     let mut exporter = Exporter::new(
@@ -219,7 +259,130 @@ fn retry_after_is_capped_by_max_delay() {
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
     let step = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
-    assert_eq!(step, Step::Wait(Instant(1 + 8_000)));
+    let Step::Done(report) = step else {
+        panic!("the export waits for a retry it cannot make: {step:?}")
+    };
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(report.points_abandoned, 1);
+    assert_eq!(producer.pending[0], vec![1]);
+    assert_eq!(exporter.exchange().calls.len(), 1);
+}
+
+/// A fleet told the same `Retry-After` must not come back at the same instant: each
+/// device waits at least what the server asked, plus a jitter of up to a quarter of it
+/// (at most `max_delay_ms`), drawn from its own seed.
+#[test]
+fn retry_after_gets_bounded_jitter_on_top_so_a_fleet_does_not_retry_in_lockstep() {
+    let mut delays = Vec::new();
+    for seed in 0..200u64 {
+        let clock = FakeClock::at(0);
+        let mut producer = counters(1, 1);
+        let mut cfg = config();
+        cfg.jitter_seed = seed * 7919 + 1;
+        let mut exporter = Exporter::new(
+            cfg,
+            ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(8))]),
+        );
+        let mut buffer = [0u8; 1024];
+        let report = export(&mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.outcome, ExportOutcome::Success);
+        let calls = &exporter.exchange().calls;
+        let waited = calls[1].at - (calls[0].at + 1);
+        assert!(
+            (8_000..=10_000).contains(&waited),
+            "seed {seed}: waited {waited} ms after Retry-After: 8"
+        );
+        delays.push(waited);
+    }
+    delays.sort_unstable();
+    delays.dedup();
+    assert!(delays.len() > 150, "only {} distinct delays", delays.len());
+    assert!(*delays.first().unwrap() < 8_100, "{:?}", delays.first());
+    assert!(*delays.last().unwrap() > 9_900, "{:?}", delays.last());
+}
+
+/// The server's "not before" outlives the export that heard it: the next export does
+/// not hammer a collector that asked for more time than one export lasts. It abandons at
+/// once with its data kept while the wait would pass its deadline, waits for it when the
+/// deadline allows, and sends as usual once it has passed.
+#[test]
+fn retry_after_past_the_deadline_is_kept_for_the_next_exports() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut exporter = Exporter::new(
+        config(),
+        ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(70))]),
+    );
+    let mut buffer = [0u8; 1024];
+    let first = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(first.outcome, ExportOutcome::Failed);
+    assert_eq!(exporter.exchange().calls.len(), 1);
+
+    // One interval later: the collector asked for 70 s (plus jitter), the export deadline
+    // is 30 s away. Nothing is sent; the data stays.
+    clock.advance(10_000);
+    producer.add(0, 0, 4);
+    let second = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(second.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        second.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(second.requests, 0);
+    assert_eq!(second.points_abandoned, 1);
+    assert_eq!(exporter.exchange().calls.len(), 1, "nothing sent while held");
+    assert_eq!(clock.now(), Instant(10_001), "abandoned at once, nothing waited");
+    assert_eq!(producer.pending[0], vec![5]);
+
+    // Within reach of the deadline: the export waits for the server's instant, then sends.
+    clock.set(60_000);
+    let third = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(third.outcome, ExportOutcome::Success);
+    let calls = &exporter.exchange().calls;
+    assert_eq!(calls.len(), 2);
+    assert!(
+        (1 + 70_000..=1 + 70_000 + 8_000).contains(&calls[1].at),
+        "sent at {}",
+        calls[1].at
+    );
+    assert_eq!(producer.delivered[0], vec![5]);
+    assert_eq!(producer.pending[0], vec![0]);
+
+    // A success clears the hold: the export after it sends at once.
+    producer.add(0, 0, 6);
+    let at = clock.now().0;
+    let fourth = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(fourth.outcome, ExportOutcome::Success);
+    assert_eq!(exporter.exchange().calls[2].at, at);
+}
+
+/// A `Retry-After` beyond `RetryPolicy::max_retry_after_ms` (a misconfigured proxy, a date
+/// years ahead) holds the exporter for that limit, not for good.
+#[test]
+fn retry_after_beyond_its_limit_holds_for_the_limit() {
+    let clock = FakeClock::at(0);
+    let mut producer = counters(1, 1);
+    let mut cfg = config();
+    cfg.retry = cfg.retry.with_max_retry_after_ms(120_000);
+    let mut exporter = Exporter::new(
+        cfg,
+        ScriptedExchange::new(
+            &clock,
+            [Answer::RetryAfter(503, RetryAfter::Seconds(10 * 86_400))],
+        ),
+    );
+    let mut buffer = [0u8; 1024];
+    let first = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(first.outcome, ExportOutcome::Failed);
+    // Two minutes and its jitter (at most the 8 s cap) later, the exporter sends again.
+    clock.set(1 + 120_000 + 8_000);
+    let second = export(&mut exporter, &mut producer, &mut buffer, &clock);
+    assert_eq!(second.outcome, ExportOutcome::Success);
+    assert_eq!(exporter.exchange().calls.len(), 2);
 }
 
 #[test]
@@ -629,7 +792,10 @@ fn a_step_before_the_retry_is_due_sends_nothing() {
     let mut buffer = [0u8; 1024];
     let mut run = exporter.start(&mut producer, &mut snapshot, 0, clock.now());
     let first = exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock);
-    assert_eq!(first, Step::Wait(Instant(1 + 2_000)));
+    assert!(
+        matches!(first, Step::Wait(at) if (1 + 2_000..=1 + 2_000 + 500).contains(&at.0)),
+        "{first:?}"
+    );
     // A careless superloop calls again at once, many times: the backoff holds.
     for _ in 0..10 {
         clock.advance(10);

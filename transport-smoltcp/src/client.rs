@@ -52,6 +52,9 @@ pub struct TcpClient<const P: usize = 8> {
     deadline: Instant,
     /// Remote endpoint while waiting for a local port (Connecting before `socket.connect`).
     pending: Option<IpEndpoint>,
+    /// The collector's last `Retry-After` instant, kept here between the exports of the
+    /// firmware entry points, whose exporter lives for one call.
+    pub(crate) retry_hold: Option<Instant>,
 }
 
 impl<const P: usize> TcpClient<P> {
@@ -66,6 +69,7 @@ impl<const P: usize> TcpClient<P> {
             phase: Phase::Idle,
             deadline: Instant(0),
             pending: None,
+            retry_hold: None,
         }
     }
 

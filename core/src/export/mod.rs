@@ -9,12 +9,12 @@
 //! | answer | action | settlement |
 //! |---|---|---|
 //! | 2xx (partial success decoded, rejected points counted) | done | [`Settlement::Delivered`] |
-//! | 429, 502, 503, 504 | retry after backoff or `Retry-After` | none until it ends |
+//! | 429, 502, 503, 504 | retry after backoff, or after the server's `Retry-After` plus up to a quarter of it as jitter | none until it ends |
 //! | transport error (refused, reset, closed before the answer, timeout, garbled answer) | retry after backoff | none until it ends |
 //! | any other status | drop, counted | [`Settlement::Dropped`] |
 //! | a response body over the client's limit (any status) | drop, counted; connection aborted | [`Settlement::Dropped`] |
 //! | a point too large for the buffer | drop that point, counted | [`Settlement::Dropped`] |
-//! | export deadline reached, or a configuration error | stop | [`Settlement::Abandoned`] |
+//! | export deadline reached (or a `Retry-After` that ends after it), or a configuration error | stop | [`Settlement::Abandoned`] |
 //!
 //! So when request 2 of 3 fails for good, request 1's points are not sent again and request
 //! 2's (and 3's) are, with the next export: abandoned delta data stays in the registry and
@@ -191,6 +191,12 @@ impl<'a, X> Exporter<'a, X> {
     /// The policy, for inspection.
     pub fn policy(&self) -> &ExportPolicy<'a> {
         &self.policy
+    }
+
+    /// The policy, to carry over or release a server's hold
+    /// ([`ExportPolicy::set_hold_until`]) or to drive it directly.
+    pub fn policy_mut(&mut self) -> &mut ExportPolicy<'a> {
+        &mut self.policy
     }
 
     /// The exchange, for inspection.

@@ -7,7 +7,7 @@
 //! settling, retrying, `Retry-After` and deadlines lives here and nowhere else.
 
 use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
-use super::retry::Backoff;
+use super::retry::{Backoff, Delay};
 use super::run::{Action, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
@@ -59,6 +59,9 @@ pub struct ExportPolicy<'a> {
     /// The last partial-success `error_message` or `Status.message`, cut at a character
     /// boundary to fit.
     server_message: heapless::String<SERVER_MESSAGE_CAPACITY>,
+    /// The server's "not before" from its last `Retry-After` (jitter included), kept
+    /// across exports: an export that starts before it sends nothing until then.
+    hold_until: Option<Instant>,
 }
 
 impl core::fmt::Debug for ExportPolicy<'_> {
@@ -66,6 +69,7 @@ impl core::fmt::Debug for ExportPolicy<'_> {
         f.debug_struct("ExportPolicy")
             .field("config", &self.config)
             .field("stats", &self.stats)
+            .field("hold_until", &self.hold_until)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +82,7 @@ impl<'a> ExportPolicy<'a> {
             backoff: Backoff::new(config.jitter_seed),
             stats: ExportStats::default(),
             server_message: heapless::String::new(),
+            hold_until: None,
         }
     }
 
@@ -95,6 +100,21 @@ impl<'a> ExportPolicy<'a> {
     /// [`Exporter::last_server_message`](super::Exporter::last_server_message).
     pub fn last_server_message(&self) -> &str {
         self.server_message.as_str()
+    }
+
+    /// The instant before which the server asked not to be sent to (its last
+    /// `Retry-After`, with the jitter added), if one is still held. Exports that start
+    /// before it send nothing until then; one whose deadline comes first ends at once
+    /// with its data kept. A 2xx answer clears it.
+    pub fn hold_until(&self) -> Option<Instant> {
+        self.hold_until
+    }
+
+    /// Replace the held instant: carry one over from a policy that lived before this one
+    /// (an entry point that builds an exporter per export keeps it between calls), or
+    /// release it with `None` (a final export at shutdown that will not wait).
+    pub fn set_hold_until(&mut self, hold: Option<Instant>) {
+        self.hold_until = hold;
     }
 
     /// Collect a snapshot from `producer` and begin an export of it. `unix_now` stamps the
@@ -117,7 +137,11 @@ impl<'a> ExportPolicy<'a> {
             "otlp export: {=usize} points collected",
             points_collected
         );
-        ExportRun {
+        // A collector that asked for more time than the last export had keeps it: this
+        // export sends nothing before then ([`next`](Self::next) ends it at once, data
+        // kept, when its deadline comes first).
+        let not_before = self.hold_until.map_or(now, |hold| hold.max(now));
+        let mut run = ExportRun {
             splitter: RequestSplitter::new(self.config.request_header),
             endpoint: self.config.endpoint,
             headers: self.config.headers,
@@ -129,8 +153,13 @@ impl<'a> ExportPolicy<'a> {
             awaiting: false,
             report: ExportReport::empty(points_collected),
             done: false,
-            not_before: now,
+            not_before,
+        };
+        if points_collected == 0 {
+            // Nothing to send, so nothing to hold back either.
+            self.finish(&mut run);
         }
+        run
     }
 
     /// What to do at `now`: send a request (encoding it into `buffer` if none is waiting
@@ -157,6 +186,13 @@ impl<'a> ExportPolicy<'a> {
                 return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
             }
             if now < run.not_before {
+                if run.not_before >= run.deadline {
+                    // The server's wait (carried over from an earlier export, or a deadline
+                    // brought forward) outlasts this export: end it now, data kept, rather
+                    // than send before the server wants it.
+                    let kind = ExportErrorKind::DeadlineExceeded;
+                    return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+                }
                 // Asked before the retry is due: the backoff holds however often we are
                 // asked.
                 return Action::Wait(run.not_before);
@@ -301,6 +337,8 @@ impl<'a> ExportPolicy<'a> {
                             _ => 0,
                         };
                         self.settle_flight(run, producer, snapshot, flight, Settlement::Delivered);
+                        // The server takes data again: whatever it asked for earlier is over.
+                        self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
                         let rejected = rejected.clamp(0, flight.span.points as i64);
                         if rejected != 0 {
@@ -348,11 +386,6 @@ impl<'a> ExportPolicy<'a> {
             }
         };
         // A retryable failure: wait, unless the attempts or the deadline say stop.
-        let max_attempts = self.config.retry.max_attempts;
-        if max_attempts != 0 && flight.attempts >= max_attempts {
-            let kind = ExportErrorKind::AttemptsExhausted;
-            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
-        }
         let unix_now_ms = run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
         let delay = self.backoff.delay(
             &self.config.retry,
@@ -360,7 +393,16 @@ impl<'a> ExportPolicy<'a> {
             retry_after,
             unix_now_ms,
         );
-        let at = now.add_millis(delay);
+        let at = now.add_millis(delay.millis());
+        if let Delay::Server(_) = delay {
+            // Kept beyond this export: the next one must not come back earlier either.
+            self.hold_until = Some(at);
+        }
+        let max_attempts = self.config.retry.max_attempts;
+        if max_attempts != 0 && flight.attempts >= max_attempts {
+            let kind = ExportErrorKind::AttemptsExhausted;
+            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
+        }
         if at >= run.deadline {
             let kind = ExportErrorKind::DeadlineExceeded;
             return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
@@ -369,7 +411,7 @@ impl<'a> ExportPolicy<'a> {
             debug,
             "otlp export: request {=u32} retry in {=u64} ms",
             flight.index,
-            delay
+            delay.millis()
         );
         run.not_before = at;
         Step::Wait(at)
