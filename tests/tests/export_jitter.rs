@@ -161,10 +161,7 @@ fn first_retry_after_retry_after(jitter_seed: u64) -> u64 {
     let mut config = ExporterConfig::new(Endpoint::DEFAULT, header());
     config.export_timeout_ms = 60_000;
     config.jitter_seed = jitter_seed;
-    let exchange = ScriptedExchange::new(
-        &clock,
-        [Answer::RetryAfter(503, RetryAfter::Seconds(8))],
-    );
+    let exchange = ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(8))]);
     let mut exporter = Exporter::new(config, exchange);
     let mut producer = DeltaCounters::new(1, 1);
     producer.add(0, 0, 7);

@@ -186,7 +186,10 @@ fn retry_after_seconds_is_honoured() {
     let Step::Wait(at) = step else {
         panic!("{step:?}")
     };
-    assert!((10_001 + 3_000..=10_001 + 3_000 + 750).contains(&at.0), "{at:?}");
+    assert!(
+        (10_001 + 3_000..=10_001 + 3_000 + 750).contains(&at.0),
+        "{at:?}"
+    );
 }
 
 #[test]
@@ -209,7 +212,10 @@ fn retry_after_http_date_is_honoured() {
     let Step::Wait(at) = step else {
         panic!("{step:?}")
     };
-    assert!((10_000 + 5_000..=10_000 + 5_000 + 1_250).contains(&at.0), "{at:?}");
+    assert!(
+        (10_000 + 5_000..=10_000 + 5_000 + 1_250).contains(&at.0),
+        "{at:?}"
+    );
 }
 
 /// Issue 14 item 9: a `Retry-After` longer than the backoff cap (`max_delay_ms`, 8 s
@@ -334,8 +340,16 @@ fn retry_after_past_the_deadline_is_kept_for_the_next_exports() {
     );
     assert_eq!(second.requests, 0);
     assert_eq!(second.points_abandoned, 1);
-    assert_eq!(exporter.exchange().calls.len(), 1, "nothing sent while held");
-    assert_eq!(clock.now(), Instant(10_001), "abandoned at once, nothing waited");
+    assert_eq!(
+        exporter.exchange().calls.len(),
+        1,
+        "nothing sent while held"
+    );
+    assert_eq!(
+        clock.now(),
+        Instant(10_001),
+        "abandoned at once, nothing waited"
+    );
     assert_eq!(producer.pending[0], vec![5]);
 
     // Within reach of the deadline: the export waits for the server's instant, then sends.

@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use embedded_io::ErrorKind;
 use http_common::{AfterScript, FakeClock, Script, ScriptConnect, Step, WriteMode};
-use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig, USER_AGENT};
+use otlp_embedded::http::{HttpClient, NonBlockingExchange, ReaderConfig, USER_AGENT};
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
     CloseMode, Connect, Endpoint, Exchange, ExchangeError, Header, HeaderProblem, HttpRequest,
@@ -77,10 +77,10 @@ fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
     let mut head = [0u8; H];
     let mut body = [0u8; BODY_BUF];
     let mut conn = connect.connect(&endpoint, DEADLINE).unwrap();
-    let mut exchange = PollExchange::new(&req, &mut head, &mut body, config).unwrap();
+    let mut exchange = NonBlockingExchange::new(&req, config).unwrap();
     let mut pending = 0usize;
     let finished = loop {
-        match exchange.poll(&mut conn, clock.now_instant()) {
+        match exchange.poll(&mut conn, &req, &mut head, &mut body, clock.now_instant()) {
             Poll::Ready(f) => break f,
             Poll::Pending => {
                 pending += 1;
@@ -91,7 +91,7 @@ fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
     };
     // Polling again returns the same outcome.
     assert_eq!(
-        exchange.poll(&mut conn, clock.now_instant()),
+        exchange.poll(&mut conn, &req, &mut head, &mut body, clock.now_instant()),
         Poll::Ready(finished)
     );
     otlp_embedded::transport::Connection::close(conn, finished.close).unwrap();

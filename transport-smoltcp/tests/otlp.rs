@@ -569,14 +569,19 @@ fn retry_after_past_the_deadline_holds_the_next_export_once() {
     let mut net = Net::new(a, b, 2, 777);
     net.server.keep_requests = true;
     net.server.response =
-        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 8\r\nContent-Length: 0\r\n\r\n"
-            .to_vec();
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 8\r\nContent-Length: 0\r\n\r\n".to_vec();
     net.settle(1_000);
     let mut meter = Meter::new();
     let mut snapshot = Snap::new();
     let mut buffer = [0u8; 1024];
     let recorded = meter.record(1);
-    let first = export(&mut net, &mut meter, &mut snapshot, &mut buffer, config(3_000, 1_000));
+    let first = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(3_000, 1_000),
+    );
     assert_eq!(first.outcome, ExportOutcome::Failed);
     assert_eq!(
         first.last_error.map(|e| e.kind),
@@ -588,15 +593,31 @@ fn retry_after_past_the_deadline_holds_the_next_export_once() {
     // One second later the collector works again, but asked for 8 s: nothing is sent.
     net.server.response = OK_RESPONSE.to_vec();
     net.settle(1_000);
-    let held = export(&mut net, &mut meter, &mut snapshot, &mut buffer, config(3_000, 1_000));
+    let held = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(3_000, 1_000),
+    );
     assert_eq!(held.outcome, ExportOutcome::Failed);
     assert_eq!(held.requests, 0);
     assert_eq!(held.points_abandoned, held.points_collected);
-    assert_eq!(net.server.log.len(), 1, "sent while the collector asked to wait");
+    assert_eq!(
+        net.server.log.len(),
+        1,
+        "sent while the collector asked to wait"
+    );
 
     // Seven seconds after the answer the wait ends within the next export's deadline.
     net.settle(answered + 7_000 - net.clock.now().as_millis());
-    let delivered = export(&mut net, &mut meter, &mut snapshot, &mut buffer, config(5_000, 1_000));
+    let delivered = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(5_000, 1_000),
+    );
     assert_eq!(delivered.outcome, ExportOutcome::Success, "{delivered:?}");
     assert_eq!(net.server.log.len(), 2);
     assert!(

@@ -113,6 +113,7 @@ macro_rules! log {
 
 mod config;
 mod policy;
+mod poll;
 mod report;
 mod retry;
 mod run;

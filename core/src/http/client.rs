@@ -129,13 +129,7 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
         let mut conn = self
             .connector
             .connect(&request.endpoint, deadline)
-            .map_err(|e| match e {
-                TransportError::ConnectTimeout
-                | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {
-                    ExchangeError::Timeout(Stage::Connect)
-                }
-                e => ExchangeError::Connect(e),
-            })?;
+            .map_err(connect_failure)?;
         let response_body_len = response_body.len();
         let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
         let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
@@ -183,6 +177,16 @@ pub(crate) fn too_large(
     ExchangeError::ResponseTooLarge {
         status: reader.response().map_or(0, |r| r.status),
         limit: body_buffer.saturating_add(config.drain_cap),
+    }
+}
+
+/// A connect failure as an exchange reports it: a timeout names the connect stage.
+pub(crate) fn connect_failure(error: TransportError) -> ExchangeError {
+    match error {
+        TransportError::ConnectTimeout | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {
+            ExchangeError::Timeout(Stage::Connect)
+        }
+        e => ExchangeError::Connect(e),
     }
 }
 

@@ -8,6 +8,10 @@
 //!   HTTP client). Core's [`crate::http::HttpClient`] turns any [`Connect`] into an
 //!   [`Exchange`].
 //!
+//! Each seam has a twin for a superloop that must never wait ([`PollConnect`] with
+//! [`PollIo`], [`PollExchange`]; core's [`crate::http::PollHttpClient`] turns the first
+//! into the second).
+//!
 //! The values that cross the seams live here too: [`Endpoint`], [`HttpRequest`],
 //! [`HttpResponse`], and what can go wrong ([`TransportError`], [`ExchangeError`]), so that
 //! core's HTTP client, a user's own exchange and the exporter share one vocabulary
@@ -19,11 +23,13 @@
 
 mod endpoint;
 mod error;
+mod poll;
 
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
     DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
 };
+pub use poll::{PollConnect, PollExchange, PollIo};
 
 use crate::time::Instant;
 
