@@ -111,6 +111,8 @@ macro_rules! log {
     };
 }
 
+#[cfg(feature = "async")]
+mod asynch;
 mod config;
 mod policy;
 mod poll;

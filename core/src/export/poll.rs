@@ -4,7 +4,7 @@ use core::task::Poll;
 
 use super::{Action, ExportReport, ExportRun, Exporter};
 use crate::registry::Producer;
-use crate::time::Instant;
+use crate::time::Clock;
 use crate::transport::PollExchange;
 
 /// Policy decisions and exchange steps in one [`Exporter::poll`] call at most: enough to
@@ -12,10 +12,11 @@ use crate::transport::PollExchange;
 const TURNS_PER_POLL: usize = 4;
 
 impl<'a, X> Exporter<'a, X> {
-    /// Advance `run` by what can be done at `now` without waiting: `Ready` with the report
+    /// Advance `run` by what can be done now without waiting: `Ready` with the report
     /// once the export is over, `Pending` otherwise. Call it on every tick of a superloop
     /// (or when [`ExportRun::waiting_until`] says a retry is due), with the same snapshot,
-    /// encode buffer and exchange context each time.
+    /// encode buffer and exchange context each time. The clock is read before each step
+    /// of the exchange and after it (retry timing counts from the answer).
     ///
     /// `cx` is what the exchange needs lent on each call: the connection for core's
     /// [`PollHttpClient`](crate::http::PollHttpClient) (a non-blocking socket, or a view of
@@ -26,7 +27,7 @@ impl<'a, X> Exporter<'a, X> {
     /// use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
     /// use otlp_embedded::proto::{RequestHeader, Resource, Scope};
     /// use otlp_embedded::registry::{InstrumentDesc, Registry, SnapshotOf};
-    /// use otlp_embedded::time::Instant;
+    /// use otlp_embedded::time::{Clock, Instant};
     /// use otlp_embedded::transport::{
     ///     Endpoint, ExchangeError, HttpRequest, HttpResponse, PollExchange,
     /// };
@@ -44,6 +45,12 @@ impl<'a, X> Exporter<'a, X> {
     ///     fn cancel(&mut self, _: &mut ()) {}
     /// }
     ///
+    /// /// A millisecond tick counter.
+    /// struct Ticks(core::cell::Cell<u64>);
+    /// impl Clock for Ticks {
+    ///     fn now(&self) -> Instant { Instant(self.0.get()) }
+    /// }
+    ///
     /// type Metrics = Registry<2, 8, 16, 2, 32>;
     /// let mut registry = Metrics::new(0);
     /// let boots = registry.declare(InstrumentDesc::counter_u64("boots").max_series(1)).unwrap();
@@ -51,25 +58,25 @@ impl<'a, X> Exporter<'a, X> {
     /// let header = RequestHeader::new(Resource::new(&[]), Scope::new("demo"));
     /// let mut exporter = Exporter::new(ExporterConfig::new(Endpoint::DEFAULT, header), Modem { ticks: 0 });
     /// let (mut snapshot, mut buffer) = (SnapshotOf::<Metrics>::new(), [0u8; 512]);
-    /// let mut now = Instant(0);
-    /// let mut run = exporter.start(&mut registry, &mut snapshot, 1_700_000_000_000_000_000, now);
+    /// let clock = Ticks(core::cell::Cell::new(0));
+    /// let mut run = exporter.start(&mut registry, &mut snapshot, 1_700_000_000_000_000_000, clock.now());
     /// let report = loop {
     ///     // ... the tick's other work ...
-    ///     if let Poll::Ready(report) = exporter.poll(&mut run, &mut registry, &snapshot, &mut buffer, &mut (), now) {
+    ///     if let Poll::Ready(report) = exporter.poll(&mut run, &mut registry, &snapshot, &mut buffer, &mut (), &clock) {
     ///         break report;
     ///     }
-    ///     now = now.add_millis(10);
+    ///     clock.0.set(clock.0.get() + 10);
     /// };
     /// assert_eq!(report.outcome, ExportOutcome::Success);
     /// ```
-    pub fn poll<P: Producer, Cx: ?Sized>(
+    pub fn poll<P: Producer, Cx: ?Sized, K: Clock>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
         cx: &mut Cx,
-        now: Instant,
+        clock: &K,
     ) -> Poll<ExportReport>
     where
         X: PollExchange<Cx>,
@@ -79,10 +86,11 @@ impl<'a, X> Exporter<'a, X> {
             if let Some(request) = run.request(buffer) {
                 let polled =
                     self.exchange
-                        .poll_exchange(cx, &request, &mut self.response_body, now);
+                        .poll_exchange(cx, &request, &mut self.response_body, clock.now());
                 match polled {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(result) => {
+                        let now = clock.now();
                         self.policy.conclude(
                             run,
                             producer,
@@ -95,7 +103,10 @@ impl<'a, X> Exporter<'a, X> {
                     }
                 }
             }
-            match self.policy.next(run, producer, snapshot, buffer, now) {
+            match self
+                .policy
+                .next(run, producer, snapshot, buffer, clock.now())
+            {
                 // Started on the next turn, through `run.request`.
                 Action::Send(_) => {}
                 Action::Wait(_) => return Poll::Pending,

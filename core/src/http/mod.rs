@@ -35,12 +35,16 @@
 //! assert_eq!((response.status, response.body_len), (200, 2));
 //! ```
 
+#[cfg(feature = "async")]
+mod asynch;
 mod client;
 mod date;
 mod poll;
 mod reader;
 mod request;
 
+#[cfg(feature = "async")]
+pub use asynch::{with_deadline, AsyncHttpClient};
 pub use client::{HttpClient, DEFAULT_HEAD_BUFFER};
 pub use date::parse_retry_after;
 pub use poll::{Finished, NonBlockingExchange, PollHttpClient};

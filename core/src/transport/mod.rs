@@ -21,10 +21,14 @@
 //! each open, read, write and close, so wrappers forward it to the stream beneath and a peer
 //! that trickles bytes ends at the deadline, not after some number of slow reads.
 
+#[cfg(feature = "async")]
+mod asynch;
 mod endpoint;
 mod error;
 mod poll;
 
+#[cfg(feature = "async")]
+pub use asynch::{AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
     DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
