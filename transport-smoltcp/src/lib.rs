@@ -10,6 +10,12 @@
 //!   clock and implements core's stream seam ([`Connect`](otlp_embedded::transport::Connect)),
 //!   so core's HTTP client runs over it. It loops poll -> step -> idle hook.
 //!
+//! - **Superloop export**: [`PollStack`] is the poll form as core's non-blocking stream
+//!   seam, a view of the stack built on each tick, so core's
+//!   [`Exporter::poll`](otlp_embedded::export::Exporter::poll) over
+//!   [`PollHttpClient`](otlp_embedded::http::PollHttpClient) runs a whole export, retries
+//!   included, one short step per tick, never waiting.
+//!
 //! - **Whole export**: [`firmware::export_once`] runs one OTLP export (collect, encode, send,
 //!   retry, settle) over a [`firmware::Stack`] (the borrowed stack, clock and idle hook)
 //!   with [`Blocking`] under core's HTTP client and exporter, and returns its report.
@@ -150,12 +156,14 @@ mod client;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod firmware;
+mod poll;
 mod ports;
 mod resolve;
 mod seed;
 
 pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
 pub use client::{Phase, TcpClient};
+pub use poll::{PollResolve, PollStack};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
 pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StackAccess, StaticHosts};
 pub use seed::DeviceSeed;

@@ -99,6 +99,13 @@ impl NonBlockingExchange {
         let Poll::Ready(result) = step else {
             return Poll::Pending;
         };
+        if self.write_error.is_none() && writer.is_done() && !self.flushed {
+            // The answer came in this very call, after the flush was last asked: ask once
+            // more, so a request that did go out whole is not taken for an early answer.
+            if let Poll::Ready(Ok(())) = conn.poll_flush(now) {
+                self.flushed = true;
+            }
+        }
         let request_sent = self.write_error.is_none() && writer.is_done() && self.flushed;
         let answered_success = reader
             .response()
@@ -247,7 +254,7 @@ enum Phase {
 /// }
 /// impl PollConnect for Refused {
 ///     fn start_connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<(), TransportError> { Ok(()) }
-///     fn poll_connect(&mut self, _: Instant) -> Poll<Result<(), TransportError>> {
+///     fn poll_connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Poll<Result<(), TransportError>> {
 ///         Poll::Ready(Err(TransportError::Io(embedded_io::ErrorKind::ConnectionRefused)))
 ///     }
 ///     fn start_close(&mut self, _: CloseMode, _: Instant) {}
@@ -336,7 +343,7 @@ impl<C: PollConnect + ?Sized, const HEAD_BYTES: usize> PollExchange<C>
                     }
                     self.phase = Phase::Connecting(exchange);
                 }
-                Phase::Connecting(exchange) => match conn.poll_connect(now) {
+                Phase::Connecting(exchange) => match conn.poll_connect(&request.endpoint, now) {
                     Poll::Ready(Ok(())) => self.phase = Phase::Exchanging(exchange),
                     Poll::Ready(Err(e)) => {
                         // A connect that failed leaves nothing open, but the transport may

@@ -61,8 +61,15 @@ pub trait PollConnect: PollIo {
         deadline: Instant,
     ) -> Result<(), TransportError>;
 
-    /// Advance the connect: `Ready(Ok(()))` once open.
-    fn poll_connect(&mut self, now: Instant) -> Poll<Result<(), TransportError>>;
+    /// Advance the connect to `endpoint` (the one given to
+    /// [`start_connect`](Self::start_connect), passed again on each call so that a
+    /// transport resolving its host in steps need not keep a copy): `Ready(Ok(()))` once
+    /// open.
+    fn poll_connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        now: Instant,
+    ) -> Poll<Result<(), TransportError>>;
 
     /// Begin closing the connection by `deadline`: [`CloseMode::Graceful`] sends FIN and
     /// waits for the peer's; [`CloseMode::Abort`] resets at once.
