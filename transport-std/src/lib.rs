@@ -4,6 +4,8 @@
 //! - [`clock`]: [`StdClock`], core's monotonic clock over `std::time::Instant`.
 //! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
 //!   bounded by core's deadline; closes are explicit (FIN and drain, or RST).
+//! - [`poll`]: [`PollTcp`], core's superloop seam over a non-blocking `TcpStream`, for a
+//!   single-threaded event loop (core's `Exporter::poll`); nothing waits.
 //! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
 //!   OpenTelemetry specification defines them; values it cannot use are warnings naming
 //!   the variable (or errors, read strictly).
@@ -43,6 +45,7 @@ pub mod config;
 #[cfg(feature = "gzip")]
 pub mod gzip;
 pub mod periodic;
+pub mod poll;
 pub mod shared;
 pub mod tcp;
 
@@ -51,6 +54,7 @@ pub use config::Config;
 #[cfg(feature = "gzip")]
 pub use gzip::GzipExchange;
 pub use periodic::{PeriodicExporter, PeriodicOptions};
+pub use poll::PollTcp;
 pub use shared::{ArcProducer, SharedRegistry};
 pub use tcp::{system_resolver, Resolver, TcpConnection, TcpConnector, MAX_STALLED_RESOLVES};
 

@@ -1,0 +1,233 @@
+//! PollTcp (the superloop seam over a non-blocking TcpStream) against local std listeners:
+//! a whole exchange by polls, FIN on a graceful close, RST on abort, refused ports, names
+//! through a resolver thread, and a resolver or server that never answers ending at the
+//! deadline while every poll returns.
+
+use std::io::{ErrorKind as StdKind, Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::task::Poll;
+use std::thread;
+use std::time::Duration;
+
+use otlp_embedded::http::PollHttpClient;
+use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::{
+    CloseMode, Endpoint, ExchangeError, HttpRequest, PollConnect, PollExchange, PollIo, Scheme,
+    Stage, TransportError,
+};
+use otlp_embedded_std::{PollTcp, StdClock};
+
+fn endpoint(host: &str, port: u16) -> Endpoint<'_> {
+    Endpoint::new(Scheme::Http, host, port, "/v1/metrics")
+}
+
+/// Poll `step` until it is ready, at most `limit` times with 1 ms between; returns the
+/// result and how many polls it took.
+fn poll_until<T>(limit: u32, mut step: impl FnMut() -> Poll<T>) -> (T, u32) {
+    for polls in 1..=limit {
+        if let Poll::Ready(value) = step() {
+            return (value, polls);
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    panic!("not ready after {limit} polls")
+}
+
+/// A server that reads one request (head and `Content-Length` body), answers `response`,
+/// then reads to the end: `Ok(n)` bytes after the request when the client's FIN came, the
+/// error kind when it reset.
+fn one_shot_server(response: &'static [u8]) -> (u16, thread::JoinHandle<Result<usize, StdKind>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            request.extend_from_slice(&buf[..n]);
+            if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if request.len() >= end + 4 + length {
+                    break;
+                }
+            }
+        }
+        s.write_all(response).unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).map_err(|e| e.kind())
+    });
+    (port, server)
+}
+
+#[test]
+fn a_whole_exchange_by_polls_then_fin() {
+    let (port, server) = one_shot_server(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new();
+    let mut client = PollHttpClient::new();
+    let endpoint = endpoint("127.0.0.1", port);
+    let body = vec![0x0au8; 20_000];
+    let request = HttpRequest::new(&endpoint, &body, clock.now().add_millis(10_000));
+    let mut response_body = [0u8; 16];
+    let (result, polls) = poll_until(20_000, || {
+        client.poll_exchange(&mut tcp, &request, &mut response_body, clock.now())
+    });
+    let response = result.unwrap();
+    assert_eq!((response.status, response.body_len), (200, 2));
+    assert_eq!(&response_body[..2], b"hi");
+    assert_eq!(response.bytes_sent, request_len(&request));
+    assert!(polls >= 2, "connect, exchange and close took {polls} polls");
+    assert!(!tcp.is_busy(), "closed before the result was returned");
+    assert_eq!(server.join().unwrap(), Ok(0), "the server saw our FIN");
+}
+
+fn request_len(request: &HttpRequest<'_>) -> usize {
+    otlp_embedded::http::RequestWriter::new(request)
+        .unwrap()
+        .total_len()
+}
+
+#[test]
+fn an_error_answer_aborts_with_rst() {
+    // Not HTTP: the exchange fails, and the connection is reset rather than closed.
+    let (port, server) = one_shot_server(b"HTPT/1.1 2OO KO\r\n\r\n");
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new();
+    let mut client = PollHttpClient::new();
+    let endpoint = endpoint("127.0.0.1", port);
+    let request = HttpRequest::new(&endpoint, b"\x0a\x00", clock.now().add_millis(10_000));
+    let mut response_body = [0u8; 16];
+    let (result, _) = poll_until(20_000, || {
+        client.poll_exchange(&mut tcp, &request, &mut response_body, clock.now())
+    });
+    assert!(
+        matches!(result, Err(ExchangeError::Malformed(_))),
+        "{result:?}"
+    );
+    assert!(!tcp.is_busy());
+    assert_eq!(server.join().unwrap(), Err(StdKind::ConnectionReset));
+}
+
+#[test]
+fn a_refused_port_is_refused() {
+    // Bind and drop, so the port is (almost certainly) closed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new();
+    let endpoint = endpoint("127.0.0.1", port);
+    let deadline = clock.now().add_millis(5_000);
+    tcp.start_connect(&endpoint, deadline).unwrap();
+    let (result, _) = poll_until(5_000, || tcp.poll_connect(&endpoint, clock.now()));
+    assert_eq!(
+        result,
+        Err(TransportError::Io(
+            embedded_io::ErrorKind::ConnectionRefused
+        ))
+    );
+}
+
+#[test]
+fn host_names_resolve_on_a_thread_and_a_stalled_resolver_ends_at_the_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new().with_resolver(move |host, port| {
+        assert_eq!(host, "collector.test");
+        Ok(vec![([127, 0, 0, 1], port).into()])
+    });
+    let name = endpoint("collector.test", port);
+    tcp.start_connect(&name, clock.now().add_millis(5_000))
+        .unwrap();
+    let (result, _) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
+    assert_eq!(result, Ok(()));
+    let (accepted, _) = listener.accept().unwrap();
+    assert_eq!(
+        tcp.stream().unwrap().local_addr().unwrap(),
+        accepted.peer_addr().unwrap()
+    );
+    tcp.start_close(CloseMode::Abort, clock.now());
+    assert_eq!(tcp.poll_close(clock.now()), Poll::Ready(Ok(())));
+
+    // A resolver that never answers: the connect gives up at its deadline, each poll
+    // returning at once meanwhile.
+    let (release, stalled) = mpsc::channel::<()>();
+    let stalled = std::sync::Mutex::new(stalled);
+    let mut tcp = PollTcp::new().with_resolver(move |_, _| {
+        let _ = stalled
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        Ok(vec![])
+    });
+    let deadline = clock.now().add_millis(300);
+    tcp.start_connect(&name, deadline).unwrap();
+    let (result, polls) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
+    assert_eq!(result, Err(TransportError::ConnectTimeout));
+    assert!(clock.now() >= deadline);
+    assert!(polls > 10, "{polls} polls: each returned at once");
+    drop(release);
+}
+
+#[test]
+fn a_silent_server_ends_the_exchange_at_its_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut all = Vec::new();
+        // Reads the request and whatever follows, never answering, until the client
+        // ends the connection.
+        let ended = s.read_to_end(&mut all).map(|_| ()).map_err(|e| e.kind());
+        (all.len(), ended)
+    });
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new();
+    let mut client = PollHttpClient::new();
+    let endpoint = endpoint("127.0.0.1", port);
+    let deadline = clock.now().add_millis(300);
+    let request = HttpRequest::new(&endpoint, b"\x0a\x00", deadline);
+    let mut response_body = [0u8; 16];
+    let (result, polls) = poll_until(5_000, || {
+        client.poll_exchange(&mut tcp, &request, &mut response_body, clock.now())
+    });
+    assert_eq!(result, Err(ExchangeError::Timeout(Stage::StatusLine)));
+    assert!(clock.now() >= deadline);
+    assert!(polls > 10, "{polls} polls");
+    let (read, ended) = server.join().unwrap();
+    assert_eq!(read, request_len(&request));
+    assert_eq!(
+        ended,
+        Err(StdKind::ConnectionReset),
+        "aborted at the deadline"
+    );
+}
+
+#[test]
+fn reads_and_writes_without_a_connection_are_errors_not_hangs() {
+    let mut tcp = PollTcp::new();
+    let mut buf = [0u8; 4];
+    let not_connected = Poll::Ready(Err(TransportError::Io(
+        embedded_io::ErrorKind::NotConnected,
+    )));
+    assert_eq!(tcp.poll_read(&mut buf, Instant(0)), not_connected);
+    assert_eq!(tcp.poll_write(b"x", Instant(0)), not_connected);
+    let https = Endpoint::new(Scheme::Https, "127.0.0.1", 443, "/");
+    assert_eq!(
+        tcp.start_connect(&https, Instant(1_000)),
+        Err(TransportError::UnsupportedScheme)
+    );
+}
