@@ -14,6 +14,8 @@
 //!   kernel UDP socket.
 //! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
 //!   made at run time with rcgen.
+//! - `tokio_tcp` (feature `tokio`): core's async stream seam over tokio's `TcpStream`, for
+//!   the demo's async driver and the async tests and benches.
 //!
 //! ```
 //! use otlp_embedded_test_kit::sink::Sink;
@@ -29,6 +31,8 @@ pub mod dns;
 pub mod sink;
 #[cfg(feature = "tls")]
 pub mod test_pki;
+#[cfg(feature = "tokio")]
+pub mod tokio_tcp;
 pub mod totals;
 
 pub use sink::{Fault, RetryAfter, Sink, SinkOptions, SinkStats};
