@@ -167,7 +167,7 @@ impl DemoExporter for Superloop<'_> {
             }
             // The rest of the loop: the device records while the export goes on.
             ticks += 1;
-            if ticks % TICKS_PER_RECORDING == 0 {
+            if ticks.is_multiple_of(TICKS_PER_RECORDING) {
                 tick(producer)?;
             }
             std::thread::sleep(LOOP_TICK);
