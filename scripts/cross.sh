@@ -2,7 +2,9 @@
 # Builds every library crate that firmware links for the embedded targets, with the features
 # firmware uses, so that nothing std-only (or needing atomics a target lacks) slips in:
 #
-#   otlp-embedded          defmt, critical-section, embedded-nal
+#   otlp-embedded          defmt, critical-section, embedded-nal, async, embedded-nal-async
+#                          (the async seams, client and driver: embedded-io-async, no
+#                          executor), and once with no feature at all
 #   otlp-embedded-smoltcp  defmt (default features: IPv4 and IPv6, both media), and an
 #                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
 #                          again with `dns` (the resolver and smoltcp's UDP socket)
@@ -35,8 +37,13 @@ for target in "${targets[@]}"; do
     # One invocation per configuration; features unify across the three packages.
     if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
         "${build_std[@]}" -p otlp-embedded -p otlp-embedded-smoltcp -p otlp-embedded-tls \
-        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded-smoltcp/defmt,otlp-embedded-tls/defmt; then
-        failed+=("$target: libraries with defmt, critical-section, embedded-nal")
+        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded/async,otlp-embedded/embedded-nal-async,otlp-embedded-smoltcp/defmt,otlp-embedded-tls/defmt; then
+        failed+=("$target: libraries with defmt, critical-section, embedded-nal, async, embedded-nal-async")
+    fi
+    # Core alone with no feature: the poll seams and drivers need nothing optional.
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded --no-default-features; then
+        failed+=("$target: otlp-embedded with no feature")
     fi
     if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
         "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
