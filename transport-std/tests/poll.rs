@@ -231,3 +231,82 @@ fn reads_and_writes_without_a_connection_are_errors_not_hangs() {
         Err(TransportError::UnsupportedScheme)
     );
 }
+
+/// A superloop export cancelled mid-exchange (a shutdown that will not wait): the
+/// connection is reset at once, the point goes back to the registry, and the report says
+/// the export was cancelled.
+#[test]
+fn cancelling_a_superloop_export_resets_its_connection_and_keeps_the_data() {
+    use otlp_embedded::export::{ExportErrorKind, ExportOutcome, Exporter, ExporterConfig};
+    use otlp_embedded::proto::{RequestHeader, Resource, Scope, Temporality};
+    use otlp_embedded::registry::{InstrumentDesc, Producer, Registry, SnapshotOf};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (read_request, request_read) = mpsc::channel();
+    let server = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        read_request.send(n).unwrap();
+        // Never answers; reads on until the client ends the connection.
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).map_err(|e| e.kind())
+    });
+
+    type Metrics = Registry<2, 8, 16, 2, 32>;
+    let mut registry = Metrics::new(1_700_000_000_000_000_000);
+    let hits = registry
+        .declare(
+            InstrumentDesc::counter_u64("hits")
+                .max_series(1)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    registry.record(hits, 7u64, &[]).unwrap();
+    let header = RequestHeader::new(Resource::new(&[]), Scope::new("cancel"));
+    let endpoint = endpoint("127.0.0.1", port);
+    let mut exporter = Exporter::new(ExporterConfig::new(endpoint, header), PollHttpClient::new());
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new();
+    let (mut snapshot, mut buffer) = (SnapshotOf::<Metrics>::new(), [0u8; 512]);
+    let mut run = exporter.start(
+        &mut registry,
+        &mut snapshot,
+        1_700_000_001_000_000_000,
+        clock.now(),
+    );
+    // Poll until the server has the request (the exchange now waits for an answer).
+    let mut polls = 0;
+    while request_read.try_recv().is_err() {
+        let polled = exporter.poll(
+            &mut run,
+            &mut registry,
+            &snapshot,
+            &mut buffer,
+            &mut tcp,
+            &clock,
+        );
+        assert!(polled.is_pending());
+        polls += 1;
+        assert!(polls < 5_000, "the request never reached the server");
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert!(tcp.is_busy());
+    let report = exporter.cancel(&mut run, &mut registry, &snapshot, &mut tcp);
+    assert!(!tcp.is_busy(), "the connection is gone");
+    assert_eq!(report.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        report.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::Cancelled)
+    );
+    assert_eq!(report.points_abandoned, 1);
+    assert_eq!(server.join().unwrap(), Err(StdKind::ConnectionReset));
+    // The point is still in the registry for the next export.
+    registry.collect(&mut snapshot, 1_700_000_002_000_000_000);
+    assert_eq!(
+        otlp_embedded::proto::MetricsSource::point(&snapshot, 0, 0).value,
+        otlp_embedded::proto::PointValue::Int(7)
+    );
+}
