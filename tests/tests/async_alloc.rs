@@ -74,7 +74,11 @@ struct Mem {
 impl Mem {
     fn accept(&mut self) {
         self.connections += 1;
-        self.response = if self.connections % 4 == 0 { BUSY } else { OK };
+        self.response = if self.connections.is_multiple_of(4) {
+            BUSY
+        } else {
+            OK
+        };
         self.pos = 0;
     }
 
