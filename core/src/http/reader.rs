@@ -4,6 +4,12 @@
 use super::date::parse_retry_after;
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
+// Parking a read between calls needs the reader's private fields: a child module, kept in
+// a file of its own.
+#[path = "reader_state.rs"]
+mod state;
+pub use state::ReaderState;
+
 /// Header fields the reader can track in one response (a larger count is
 /// [`Malformed::TooManyHeaders`]).
 pub const MAX_HEADERS: usize = 32;
@@ -286,59 +292,6 @@ fn analyse(status: u16, headers: &[httparse::Header<'_>]) -> Head {
         retry_after,
         protobuf,
         framing,
-    }
-}
-
-/// Everything a [`ResponseReader`] knows apart from its two buffers, so that a driver that
-/// is lent the buffers anew on each call (a superloop's) can put a read aside between
-/// calls and take it up again ([`ResponseReader::park`], [`ResponseReader::resume`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct ReaderState {
-    head_len: usize,
-    config: ReaderConfig,
-    state: State,
-    status: u16,
-    retry_after: Option<RetryAfter>,
-    protobuf: bool,
-    body_len: usize,
-    drained: usize,
-    received: usize,
-}
-
-impl<'a> ResponseReader<'a> {
-    /// The reader's progress, without its buffers.
-    pub fn park(&self) -> ReaderState {
-        ReaderState {
-            head_len: self.head_len,
-            config: self.config,
-            state: self.state,
-            status: self.status,
-            retry_after: self.retry_after,
-            protobuf: self.protobuf,
-            body_len: self.body_len,
-            drained: self.drained,
-            received: self.received,
-        }
-    }
-
-    /// A reader that goes on from `state` with `head` and `body`, which must be the
-    /// buffers (same contents, same sizes) the parked reader had: what it already read is
-    /// in them.
-    pub fn resume(head: &'a mut [u8], body: &'a mut [u8], state: ReaderState) -> Self {
-        ResponseReader {
-            head_cap: head.len(),
-            head,
-            head_len: state.head_len,
-            body,
-            config: state.config,
-            state: state.state,
-            status: state.status,
-            retry_after: state.retry_after,
-            protobuf: state.protobuf,
-            body_len: state.body_len,
-            drained: state.drained,
-            received: state.received,
-        }
     }
 }
 
