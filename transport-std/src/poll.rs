@@ -7,7 +7,8 @@
 //! come until its FIN, all in calls that return at once. Host names are resolved by the
 //! system resolver on a short-lived thread of its own, whose answer each
 //! [`poll_connect`](PollConnect::poll_connect) looks for without waiting (an address
-//! literal needs no thread). Every step ends with an error once `now` passes the deadline
+//! literal needs no thread); at most [`MAX_STALLED_RESOLVES`] may still be running, past
+//! which a connect fails at once with `ConnectTimeout` rather than start another. Every step ends with an error once `now` passes the deadline
 //! it was started with.
 //!
 //! ```no_run
@@ -43,6 +44,7 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::Poll;
 use std::time::Duration;
@@ -51,7 +53,7 @@ use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{CloseMode, Endpoint, PollConnect, PollIo, Scheme, TransportError};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::tcp::{system_resolver, Resolver};
+use crate::tcp::{system_resolver, Resolver, MAX_STALLED_RESOLVES};
 
 /// A graceful close reads and discards at most this much from a peer that keeps talking.
 const CLOSE_DRAIN_LIMIT: usize = 64 * 1024;
@@ -85,6 +87,17 @@ pub struct PollTcp {
     state: State,
     deadline: Instant,
     resolver: Arc<Resolver>,
+    /// Resolver threads still running (an answer may come after its connect gave up).
+    resolving: Arc<AtomicUsize>,
+}
+
+/// One resolver thread, counted while it runs (given back even if the resolver panics).
+struct ResolveSlot(Arc<AtomicUsize>);
+
+impl Drop for ResolveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for PollTcp {
@@ -116,6 +129,7 @@ impl PollTcp {
             state: State::Idle,
             deadline: Instant(0),
             resolver: Arc::new(system_resolver),
+            resolving: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -285,6 +299,12 @@ impl PollConnect for PollTcp {
         if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
             return self.connect_from(vec![SocketAddr::new(ip, endpoint.port)], 0);
         }
+        // A resolver that stalls would otherwise leave one thread per connect behind.
+        if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
+            self.resolving.fetch_sub(1, Ordering::AcqRel);
+            return Err(TransportError::ConnectTimeout);
+        }
+        let slot = ResolveSlot(Arc::clone(&self.resolving));
         let (send, answer) = mpsc::sync_channel(1);
         let (resolver, host, port) = (
             Arc::clone(&self.resolver),
@@ -294,8 +314,10 @@ impl PollConnect for PollTcp {
         std::thread::Builder::new()
             .name("otlp-resolve".into())
             .spawn(move || {
+                let result = resolver(&host, port);
+                drop(slot);
                 // The connect may have given up already: then nobody listens.
-                let _ = send.send(resolver(&host, port));
+                let _ = send.send(result);
             })
             .map_err(|_| TransportError::Resolve)?;
         self.state = State::Resolving { answer };

@@ -310,3 +310,43 @@ fn cancelling_a_superloop_export_resets_its_connection_and_keeps_the_data() {
         otlp_embedded::proto::PointValue::Int(7)
     );
 }
+
+/// A resolver that stalls leaves threads behind; at most four may still run, past which a
+/// connect fails at once rather than start a fifth, until they have finished.
+#[test]
+fn stalled_resolver_threads_are_bounded() {
+    use otlp_embedded_std::MAX_STALLED_RESOLVES;
+    let (release, stalled) = mpsc::channel::<()>();
+    let stalled = std::sync::Mutex::new(stalled);
+    let mut tcp = PollTcp::new().with_resolver(move |_, _| {
+        let _ = stalled
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        Ok(vec![])
+    });
+    let clock = StdClock::new();
+    let name = endpoint("collector.test", 4318);
+    for _ in 0..MAX_STALLED_RESOLVES {
+        tcp.start_connect(&name, clock.now().add_millis(20))
+            .unwrap();
+        let (result, _) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
+        assert_eq!(result, Err(TransportError::ConnectTimeout));
+    }
+    assert_eq!(
+        tcp.start_connect(&name, clock.now().add_millis(20)),
+        Err(TransportError::ConnectTimeout),
+        "a fifth resolver thread"
+    );
+    // Released, the threads end, and connects start resolvers again.
+    drop(release);
+    poll_until(5_000, || {
+        match tcp.start_connect(&name, clock.now().add_millis(5_000)) {
+            Ok(()) => Poll::Ready(()),
+            Err(_) => Poll::Pending,
+        }
+    });
+    // Its resolver answers "no address" at once now.
+    let (result, _) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
+    assert_eq!(result, Err(TransportError::Resolve));
+}
