@@ -31,6 +31,21 @@
 //! delta data a duplicate counts twice in the backend's sum; the only cure is server-side
 //! deduplication, which OTLP does not define.
 //!
+//! # One policy, three drivers
+//!
+//! [`ExportPolicy`] decides everything (what to send, when to retry, how each request
+//! settles) and does no I/O; the drivers only carry out its sends and waits:
+//!
+//! - blocking: [`Exporter::export`] (or [`Exporter::step`]) over an [`Exchange`], for a
+//!   thread that may wait;
+//! - superloop: [`Exporter::poll`], one call per tick, over a
+//!   [`PollExchange`](crate::transport::PollExchange) such as core's
+//!   [`PollHttpClient`](crate::http::PollHttpClient): no call waits;
+//! - async: `Exporter::export_async` (feature `async`) over an `AsyncExchange` such as
+//!   core's `AsyncHttpClient`, for embassy or tokio tasks.
+//!
+//! The same answers give the same reports and settlements under all three.
+//!
 //! # Core owns no sleep
 //!
 //! Retry timing is state: [`Step::Wait`] says "call again not before this instant". A
@@ -96,9 +111,12 @@
 //!
 //! # Layout
 //!
-//! - [`Exporter`] (this file): the exporter and its drivers, the only place that calls the
-//!   [`Exchange`];
-//! - `run`: the policy, which decides what to send, and what follows from each answer;
+//! - [`Exporter`] (this file): the exporter and its blocking driver; `poll` and `asynch`
+//!   its superloop and async drivers, the only places besides this file that carry out
+//!   exchanges;
+//! - `policy`: [`ExportPolicy`], which decides what to send, and what follows from each
+//!   answer; `run`: one export's state ([`ExportRun`]) and what the policy asks
+//!   ([`Action`], [`Step`]);
 //! - [`RetryPolicy`] and the delay rule (`retry`); [`ExporterConfig`] (`config`);
 //! - what an export reports (`report`): [`ExportReport`], [`ExportError`], [`ExportStats`].
 
