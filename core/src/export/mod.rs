@@ -246,7 +246,9 @@ impl<'a, X> Exporter<'a, X> {
     /// request waiting for its retry and everything not yet sent are settled
     /// [`Settlement::Abandoned`], so they go out with the next export;
     /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is, and a
-    /// run with every request already settled just ends, with no error.
+    /// run with every request already settled just ends, with no error. A superloop whose
+    /// exchange may be under way uses [`cancel`](Self::cancel) instead, which also aborts
+    /// the exchange's connection.
     pub fn abandon<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
