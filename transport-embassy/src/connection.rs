@@ -33,7 +33,9 @@ const DRAIN_CHUNK: usize = 64;
 /// and ends at its deadline. The [`EmbassyConnection`] it returns must be closed with
 /// [`close`](EmbassyConnection::close). Dropped without it (a cancelled future), the
 /// connection is aborted: the socket stays in the stack, so the runner still sends the RST,
-/// and the next `connect` waits (bounded) until it has left.
+/// and the next `connect` waits (bounded) until it has left. Dropping the connector
+/// removes the socket from the stack at once, so keep it across exports (an RST still
+/// waiting to leave would be lost with it).
 pub struct EmbassyConnector<'d> {
     stack: Stack<'d>,
     socket: TcpSocket<'d>,
