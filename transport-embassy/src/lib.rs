@@ -65,6 +65,11 @@
 //! HTTP and exporter code is the same under both. This crate moves to smoltcp 0.14 when
 //! embassy-net does.
 //!
+//! One trap when both smoltcp versions are in one build (a host test, a workspace): smoltcp
+//! 0.13 only compiles with `managed`'s `alloc` or `std` feature when its own `alloc` is on
+//! too. If anything turns those on for `managed` (smoltcp 0.14 with `std` does), turn on
+//! embassy-net's `alloc` feature in that build as well; this workspace's tests do.
+//!
 //! ## Notes for firmware
 //!
 //! - The connector's socket stays in the stack's socket set for the connector's life, and
