@@ -7,6 +7,8 @@
 #                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
 #                          again with `dns` (the resolver and smoltcp's UDP socket)
 #   otlp-embedded-tls      defmt
+#   otlp-embedded-embassy  defmt (default features: DNS), and without default features (IPv4
+#                          literals only, no DNS socket)
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
@@ -51,6 +53,16 @@ for target in "${targets[@]}"; do
         "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
         --features proto-ipv4,medium-ethernet,dns; then
         failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet with dns")
+    fi
+    # On its own, as an embassy firmware links it: embassy-net brings smoltcp 0.13, beside
+    # the smoltcp transport's 0.14, and nothing above should reach it through features.
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-embassy --features defmt; then
+        failed+=("$target: otlp-embedded-embassy with defmt")
+    fi
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-embassy --no-default-features; then
+        failed+=("$target: otlp-embedded-embassy without DNS")
     fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done

@@ -130,6 +130,16 @@
 //! - Socket options (Nagle, ACK delay, buffer sizes) stay the caller's: the transport only
 //!   connects, sends, receives and closes.
 //!
+//! ## smoltcp versions: this crate and otlp-embedded-embassy
+//!
+//! This crate uses smoltcp 0.14 through the caller's own `Interface` and `SocketSet`.
+//! `otlp-embedded-embassy`, the transport for async firmware, goes through embassy-net 0.9,
+//! which pins smoltcp 0.13. To cargo the two are different crates, so a build that has both
+//! transports links both smoltcp versions, and their types do not mix (an `IpAddress` of
+//! one is not one of the other). A firmware uses one of them: its own smoltcp interface and
+//! this crate (superloop or blocking), or embassy-net and `otlp-embedded-embassy` (async).
+//! Core (protocol, HTTP, exporter) depends on neither smoltcp.
+//!
 //! ## Features
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
