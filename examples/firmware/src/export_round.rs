@@ -103,7 +103,7 @@ pub fn run() -> bool {
         buffer,
         &clock,
         1_700_000_000_000_000_000,
-        |ms| clock.0.set(clock.0.get() + ms),
+        |now: Instant, until: Instant| clock.0.set(clock.0.get() + now.millis_until(until)),
     );
     let modem = exporter.exchange();
     report.outcome == ExportOutcome::Success
