@@ -1,7 +1,7 @@
 //! [`PeriodicExporter`]: a background thread that exports every `export_interval`.
 //!
 //! The thread owns the [`Exporter`], a snapshot and the request buffer, allocated once at
-//! start. Each round it collects from the producer (a [`SharedRegistry`](crate::SharedRegistry)
+//! start. Each round it collects from the producer (a [`SharedRegistry`]
 //! shared with the threads that record), encodes, sends and settles through
 //! [`Exporter::export`], sleeping between retries as the exporter asks (backoff or
 //! `Retry-After`), never past the export timeout. Totals are published after every export
@@ -17,7 +17,7 @@
 //! by its end whatever the collector does.
 //!
 //! [`PeriodicExporter::from_env`] is the short way: the `OTEL_*` variables, a
-//! [`SharedRegistry`](crate::SharedRegistry), and the instrumentation scope's name (the
+//! [`SharedRegistry`], and the instrumentation scope's name (the
 //! caller's: a service's or a library's name):
 //!
 //! ```no_run

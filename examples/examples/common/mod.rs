@@ -11,7 +11,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::transport::{Endpoint, Exchange};
+use otlp_embedded::transport::{Endpoint, Exchange, Scheme};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::sink::Sink;
 
@@ -30,10 +30,7 @@ pub fn record_export_check<X: Exchange>(
     let resource = Resource::new(&[]);
     let scope = Scope::new(name);
     // The device addresses the collector by name; its gateway or modem knows where it is.
-    let endpoint = Endpoint {
-        host: "collector.example",
-        ..Endpoint::DEFAULT
-    };
+    let endpoint = Endpoint::new(Scheme::Http, "collector.example", 4318, "/v1/metrics");
     let config = ExporterConfig::new(endpoint, RequestHeader::new(resource, scope));
     let mut exporter = Exporter::new(config, make(sink.addr(), clock));
     let (mut snapshot, mut buffer) = (Snapshot::new(), [0u8; 1024]);

@@ -78,12 +78,7 @@ pub fn run() -> bool {
         Resource::new(&resource),
         Scope::new("otlp-embedded-firmware"),
     );
-    let endpoint = Endpoint {
-        scheme: Scheme::Http,
-        host: "collector.local",
-        port: 4318,
-        path: "/v1/metrics",
-    };
+    let endpoint = Endpoint::new(Scheme::Http, "collector.local", 4318, "/v1/metrics");
     let clock = Ticks(Cell::new(0));
     let mut exporter = Exporter::new(
         ExporterConfig::new(endpoint, header),
