@@ -5,8 +5,11 @@
 //! embedded-nal is non-blocking (`nb::Result`): an operation that cannot finish now returns
 //! `WouldBlock`. The adapter retries it, calling the caller's idle hook (a [`Wait`],
 //! called as `idle(now, deadline)`) between attempts (to poll the network interface, feed a
-//! watchdog, or wait for an interrupt), and gives up at the deadline core set. The clock
-//! must advance while the hook runs, or the deadline cannot end a stalled operation.
+//! watchdog, or wait for an interrupt), and gives up at the deadline core set. `deadline`
+//! is the latest the hook may return, not when: embedded-nal does not say when the stack
+//! will have progress, so a hook that sleeps until the deadline (such as std's `Sleep`)
+//! turns every operation that would block into a timeout. The clock must advance while
+//! the hook runs, or the deadline cannot end a stalled operation.
 //!
 //! A `PipeClosed` error from `receive` is the peer's end of stream (`read` returns
 //! `Ok(0)`). Host names are resolved by a [`Resolve`] that is lent the clock and the idle
