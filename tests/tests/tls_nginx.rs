@@ -593,9 +593,14 @@ fn export_then<C: Connect, T>(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let report = exporter.export(registry, &mut *snapshot, &mut buffer, &clock, nanos, |ms| {
-        std::thread::sleep(Duration::from_millis(ms))
-    });
+    let report = exporter.export(
+        registry,
+        &mut *snapshot,
+        &mut buffer,
+        &clock,
+        nanos,
+        otlp_embedded_std::Sleep,
+    );
     let seen = after(exporter.exchange().connector());
     (report, seen)
 }
