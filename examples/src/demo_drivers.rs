@@ -96,11 +96,14 @@ impl<X: Exchange> DemoExporter for Blocking<'_, X> {
         unix_now: UnixNanos,
         _tick: &mut dyn FnMut(&mut P) -> Result<(), String>,
     ) -> Result<ExportReport, String> {
-        Ok(self
-            .exporter
-            .export(producer, snapshot, buffer, &self.clock, unix_now, |ms| {
-                std::thread::sleep(Duration::from_millis(ms))
-            }))
+        Ok(self.exporter.export(
+            producer,
+            snapshot,
+            buffer,
+            &self.clock,
+            unix_now,
+            otlp_embedded_std::Sleep,
+        ))
     }
 
     fn last_server_message(&self) -> &str {

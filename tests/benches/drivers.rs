@@ -281,7 +281,7 @@ fn in_memory(c: &mut Criterion) {
                 &mut buffer,
                 &clock,
                 1,
-                |_| {},
+                |_: Instant, _: Instant| {},
             );
             assert_eq!(
                 (report.outcome, report.points_sent),
@@ -412,7 +412,7 @@ fn loopback(c: &mut Criterion) {
                 &mut buffer,
                 &clock,
                 1,
-                |ms| std::thread::sleep(Duration::from_millis(ms)),
+                otlp_embedded_std::Sleep,
             );
             assert_eq!(
                 (report.outcome, report.points_sent),

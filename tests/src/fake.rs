@@ -95,11 +95,14 @@ pub fn export_with(
     let mut snapshot = DeltaSnapshot::default();
     let unix_now = 1_700_000_000_000_000_000 + clock.now().0 * 1_000_000;
     match driver {
-        Driver::Blocking => {
-            exporter.export(producer, &mut snapshot, buffer, clock, unix_now, |ms| {
-                clock.advance(ms)
-            })
-        }
+        Driver::Blocking => exporter.export(
+            producer,
+            &mut snapshot,
+            buffer,
+            clock,
+            unix_now,
+            |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
+        ),
         Driver::Async => {
             block_on(exporter.export_async(producer, &mut snapshot, buffer, clock, unix_now))
         }

@@ -257,7 +257,7 @@ fn export(driver: Driver, url: &str, meter: &mut Meter) -> ExportReport {
                 &mut buffer,
                 &clock,
                 unix_now(),
-                |ms| std::thread::sleep(Duration::from_millis(ms)),
+                otlp_embedded_std::Sleep,
             )
         }
         Driver::Superloop => {

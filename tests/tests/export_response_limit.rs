@@ -21,7 +21,7 @@ use otlp_embedded::export::{
 };
 use otlp_embedded::http::{HttpClient, DEFAULT_DRAIN_CAP};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
-use otlp_embedded::time::Clock;
+use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Endpoint, ExchangeError};
 use otlp_embedded_tests::fake::{DeltaCounters, DeltaSnapshot};
 
@@ -73,7 +73,7 @@ fn export_against(status: u16, body_len: usize) -> Outcome {
         &mut buffer,
         &clock,
         1_700_000_000_000_000_000 + clock.now().0 * 1_000_000,
-        |ms| clock.advance(ms),
+        |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
     );
     let log = log.borrow();
     Outcome {

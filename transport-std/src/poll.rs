@@ -4,12 +4,13 @@
 //! Nothing here waits: the connect is started non-blocking and polled (the socket's error
 //! and peer address say when it is done), reads and writes return `Pending` on
 //! `WouldBlock`, and a graceful close sends FIN and then drains the peer's bytes as they
-//! come until its FIN, all in calls that return at once. Host names are resolved by the
-//! system resolver on a short-lived thread of its own, whose answer each
-//! [`poll_connect`](PollConnect::poll_connect) looks for without waiting (an address
-//! literal needs no thread); at most [`MAX_STALLED_RESOLVES`] may still be running, past
-//! which a connect fails at once with `ConnectTimeout` rather than start another. Every step ends with an error once `now` passes the deadline
-//! it was started with.
+//! come until its FIN, all in calls that return at once. Host names are resolved by core's
+//! resolver seam ([`SystemResolver`](crate::SystemResolver) unless
+//! [`PollTcp::with_resolver`] gives another) on a short-lived thread of its own, whose
+//! answer each [`poll_connect`](PollConnect::poll_connect) looks for without waiting (an
+//! address literal needs no thread); at most [`MAX_STALLED_RESOLVES`] may still be running,
+//! past which a connect fails at once with `ConnectTimeout` rather than start another.
+//! Every step ends with an error once `now` passes the deadline it was started with.
 //!
 //! ```no_run
 //! use core::task::Poll;
@@ -50,10 +51,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{CloseMode, Endpoint, PollConnect, PollIo, Scheme, TransportError};
+use otlp_embedded::transport::{
+    CloseMode, Endpoint, PollConnect, PollIo, Resolve, Scheme, TransportError,
+};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::tcp::{system_resolver, Resolver, MAX_STALLED_RESOLVES};
+use crate::tcp::{shared, ResolveSlot, SharedResolver, SystemResolver, MAX_STALLED_RESOLVES};
 
 /// A graceful close reads and discards at most this much from a peer that keeps talking.
 const CLOSE_DRAIN_LIMIT: usize = 64 * 1024;
@@ -65,9 +68,10 @@ const DRAIN_PER_POLL: usize = 8 * 1024;
 enum State {
     /// No connection.
     Idle,
-    /// Waiting for the resolver thread's answer.
+    /// Waiting for the resolver thread's answer; the addresses get `port`.
     Resolving {
-        answer: mpsc::Receiver<io::Result<Vec<SocketAddr>>>,
+        answer: mpsc::Receiver<Result<Vec<IpAddr>, TransportError>>,
+        port: u16,
     },
     /// A non-blocking connect to `addrs[next - 1]` in progress; the rest are tried after it.
     Connecting {
@@ -86,18 +90,9 @@ enum State {
 pub struct PollTcp {
     state: State,
     deadline: Instant,
-    resolver: Arc<Resolver>,
+    resolver: Arc<SharedResolver>,
     /// Resolver threads still running (an answer may come after its connect gave up).
     resolving: Arc<AtomicUsize>,
-}
-
-/// One resolver thread, counted while it runs (given back even if the resolver panics).
-struct ResolveSlot(Arc<AtomicUsize>);
-
-impl Drop for ResolveSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl std::fmt::Debug for PollTcp {
@@ -128,18 +123,20 @@ impl PollTcp {
         PollTcp {
             state: State::Idle,
             deadline: Instant(0),
-            resolver: Arc::new(system_resolver),
+            resolver: shared(SystemResolver),
             resolving: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Resolve host names with `resolver` instead (it may block: it runs on a thread of
-    /// its own, and the connect stops waiting for it at its deadline).
-    pub fn with_resolver(
-        mut self,
-        resolver: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
-    ) -> Self {
-        self.resolver = Arc::new(resolver);
+    /// Resolve host names with `resolver` instead, core's [`Resolve`] with nothing lent
+    /// (`()`), as [`TcpConnector::with_resolver`](crate::TcpConnector::with_resolver) takes
+    /// it. It may block: it runs on a thread of its own (on a clone of `resolver` each
+    /// time), and the connect stops waiting for it at its deadline.
+    pub fn with_resolver<R>(mut self, resolver: R) -> Self
+    where
+        R: Resolve + Clone + Send + Sync + 'static,
+    {
+        self.resolver = shared(resolver);
         self
     }
 
@@ -306,21 +303,20 @@ impl PollConnect for PollTcp {
         }
         let slot = ResolveSlot(Arc::clone(&self.resolving));
         let (send, answer) = mpsc::sync_channel(1);
-        let (resolver, host, port) = (
-            Arc::clone(&self.resolver),
-            endpoint.host.to_owned(),
-            endpoint.port,
-        );
+        let (resolver, host) = (Arc::clone(&self.resolver), endpoint.host.to_owned());
         std::thread::Builder::new()
             .name("otlp-resolve".into())
             .spawn(move || {
-                let result = resolver(&host, port);
+                let result = resolver(&host, deadline);
                 drop(slot);
                 // The connect may have given up already: then nobody listens.
                 let _ = send.send(result);
             })
             .map_err(|_| TransportError::Resolve)?;
-        self.state = State::Resolving { answer };
+        self.state = State::Resolving {
+            answer,
+            port: endpoint.port,
+        };
         Ok(())
     }
 
@@ -341,13 +337,19 @@ impl PollConnect for PollTcp {
                 self.state = State::Closing { stream, drained };
                 not_connected()
             }
-            State::Resolving { answer } => match answer.try_recv() {
-                Ok(Ok(addrs)) if !addrs.is_empty() => match self.connect_from(addrs, 0) {
-                    Ok(()) if matches!(self.state, State::Open(_)) => Poll::Ready(Ok(())),
-                    Ok(()) => Poll::Pending,
-                    Err(e) => Poll::Ready(Err(e)),
-                },
-                Ok(_) | Err(mpsc::TryRecvError::Disconnected) => {
+            State::Resolving { answer, port } => match answer.try_recv() {
+                Ok(Ok(ips)) if !ips.is_empty() => {
+                    let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, port));
+                    match self.connect_from(addrs.collect(), 0) {
+                        Ok(()) if matches!(self.state, State::Open(_)) => Poll::Ready(Ok(())),
+                        Ok(()) => Poll::Pending,
+                        Err(e) => Poll::Ready(Err(e)),
+                    }
+                }
+                // The resolver's own verdict stands.
+                Ok(Err(e)) => Poll::Ready(Err(e)),
+                // No address, or a resolver that panicked.
+                Ok(Ok(_)) | Err(mpsc::TryRecvError::Disconnected) => {
                     Poll::Ready(Err(TransportError::Resolve))
                 }
                 // The resolver thread finishes on its own time; nobody listens to it then.
@@ -355,7 +357,7 @@ impl PollConnect for PollTcp {
                     Poll::Ready(Err(TransportError::ConnectTimeout))
                 }
                 Err(mpsc::TryRecvError::Empty) => {
-                    self.state = State::Resolving { answer };
+                    self.state = State::Resolving { answer, port };
                     Poll::Pending
                 }
             },

@@ -4,8 +4,8 @@
 //! deadline while every poll returns.
 
 use std::io::{ErrorKind as StdKind, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::sync::{mpsc, Arc, Mutex};
 use std::task::Poll;
 use std::thread;
 use std::time::Duration;
@@ -13,13 +13,51 @@ use std::time::Duration;
 use otlp_embedded::http::PollHttpClient;
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
-    CloseMode, Endpoint, ExchangeError, HttpRequest, PollConnect, PollExchange, PollIo, Scheme,
-    Stage, TransportError,
+    CloseMode, Endpoint, ExchangeError, HttpRequest, PollConnect, PollExchange, PollIo, Resolve,
+    Scheme, Stage, TransportError,
 };
 use otlp_embedded_std::{PollTcp, StdClock};
 
 fn endpoint(host: &str, port: u16) -> Endpoint<'_> {
     Endpoint::new(Scheme::Http, host, port, "/v1/metrics")
+}
+
+/// `collector.test` is loopback; any other name is not known.
+#[derive(Clone)]
+struct CollectorIsLoopback;
+
+impl Resolve for CollectorIsLoopback {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(
+        &mut self,
+        host: &str,
+        _: &mut (),
+        _: Instant,
+    ) -> Result<Vec<IpAddr>, TransportError> {
+        assert_eq!(host, "collector.test");
+        Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])
+    }
+}
+
+/// A resolver that answers "no address" only once its sender is dropped (or after 30 s,
+/// a hang guard): the test decides when it stops stalling, with no sleep.
+#[derive(Clone)]
+struct StalledResolver(Arc<Mutex<mpsc::Receiver<()>>>);
+
+impl StalledResolver {
+    /// The resolver, and what releases it when dropped.
+    fn new() -> (StalledResolver, mpsc::Sender<()>) {
+        let (release, stalled) = mpsc::channel();
+        (StalledResolver(Arc::new(Mutex::new(stalled))), release)
+    }
+}
+
+impl Resolve for StalledResolver {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(&mut self, _: &str, _: &mut (), _: Instant) -> Result<Vec<IpAddr>, TransportError> {
+        let _ = self.0.lock().unwrap().recv_timeout(Duration::from_secs(30));
+        Ok(vec![])
+    }
 }
 
 /// Poll `step` until it is ready, at most `limit` times with 1 ms between; returns the
@@ -144,10 +182,7 @@ fn host_names_resolve_on_a_thread_and_a_stalled_resolver_ends_at_the_deadline() 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let clock = StdClock::new();
-    let mut tcp = PollTcp::new().with_resolver(move |host, port| {
-        assert_eq!(host, "collector.test");
-        Ok(vec![([127, 0, 0, 1], port).into()])
-    });
+    let mut tcp = PollTcp::new().with_resolver(CollectorIsLoopback);
     let name = endpoint("collector.test", port);
     tcp.start_connect(&name, clock.now().add_millis(5_000))
         .unwrap();
@@ -163,15 +198,8 @@ fn host_names_resolve_on_a_thread_and_a_stalled_resolver_ends_at_the_deadline() 
 
     // A resolver that never answers: the connect gives up at its deadline, each poll
     // returning at once meanwhile.
-    let (release, stalled) = mpsc::channel::<()>();
-    let stalled = std::sync::Mutex::new(stalled);
-    let mut tcp = PollTcp::new().with_resolver(move |_, _| {
-        let _ = stalled
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
-        Ok(vec![])
-    });
+    let (stalled, release) = StalledResolver::new();
+    let mut tcp = PollTcp::new().with_resolver(stalled);
     let deadline = clock.now().add_millis(300);
     tcp.start_connect(&name, deadline).unwrap();
     let (result, polls) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
@@ -316,15 +344,8 @@ fn cancelling_a_superloop_export_resets_its_connection_and_keeps_the_data() {
 #[test]
 fn stalled_resolver_threads_are_bounded() {
     use otlp_embedded_std::MAX_STALLED_RESOLVES;
-    let (release, stalled) = mpsc::channel::<()>();
-    let stalled = std::sync::Mutex::new(stalled);
-    let mut tcp = PollTcp::new().with_resolver(move |_, _| {
-        let _ = stalled
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
-        Ok(vec![])
-    });
+    let (stalled, release) = StalledResolver::new();
+    let mut tcp = PollTcp::new().with_resolver(stalled);
     let clock = StdClock::new();
     let name = endpoint("collector.test", 4318);
     for _ in 0..MAX_STALLED_RESOLVES {

@@ -12,6 +12,9 @@
 //! [`PollIo`], [`PollExchange`]; core's [`crate::http::PollHttpClient`] turns the first
 //! into the second).
 //!
+//! Beneath the stream seam, [`Resolve`] turns an endpoint's host into addresses, one trait
+//! for every transport (std, smoltcp, embedded-nal).
+//!
 //! The values that cross the seams live here too: [`Endpoint`], [`HttpRequest`],
 //! [`HttpResponse`], and what can go wrong ([`TransportError`], [`ExchangeError`]), so that
 //! core's HTTP client, a user's own exchange and the exporter share one vocabulary
@@ -26,6 +29,7 @@ mod asynch;
 mod endpoint;
 mod error;
 mod poll;
+mod resolve;
 
 #[cfg(feature = "async")]
 pub use asynch::{AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer};
@@ -34,6 +38,7 @@ pub use error::{
     DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
 };
 pub use poll::{PollConnect, PollExchange, PollIo};
+pub use resolve::Resolve;
 
 use crate::time::Instant;
 
