@@ -8,9 +8,10 @@
 //! resolver seam ([`SystemResolver`](crate::SystemResolver) unless
 //! [`PollTcp::with_resolver`] gives another) on a short-lived thread of its own, whose
 //! answer each [`poll_connect`](PollConnect::poll_connect) looks for without waiting (an
-//! address literal needs no thread); at most [`MAX_STALLED_RESOLVES`] may still be running,
-//! past which a connect fails at once with `ConnectTimeout` rather than start another.
-//! Every step ends with an error once `now` passes the deadline it was started with.
+//! address literal needs no thread); at most
+//! [`MAX_STALLED_RESOLVES`](crate::MAX_STALLED_RESOLVES) may still be running, past which
+//! a connect fails at once with `ConnectTimeout` rather than start another. Every step
+//! ends with an error once `now` passes the deadline it was started with.
 //!
 //! ```no_run
 //! use core::task::Poll;
@@ -45,8 +46,7 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ use otlp_embedded::transport::{
 };
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
-use crate::tcp::{shared, ResolveSlot, SharedResolver, SystemResolver, MAX_STALLED_RESOLVES};
+use crate::tcp::{Resolved, ResolverThreads, SystemResolver};
 
 /// A graceful close reads and discards at most this much from a peer that keeps talking.
 const CLOSE_DRAIN_LIMIT: usize = 64 * 1024;
@@ -70,7 +70,7 @@ enum State {
     Idle,
     /// Waiting for the resolver thread's answer; the addresses get `port`.
     Resolving {
-        answer: mpsc::Receiver<Result<Vec<IpAddr>, TransportError>>,
+        answer: mpsc::Receiver<Resolved>,
         port: u16,
     },
     /// A non-blocking connect to `addrs[next - 1]` in progress; the rest are tried after it.
@@ -90,9 +90,7 @@ enum State {
 pub struct PollTcp {
     state: State,
     deadline: Instant,
-    resolver: Arc<SharedResolver>,
-    /// Resolver threads still running (an answer may come after its connect gave up).
-    resolving: Arc<AtomicUsize>,
+    resolver: ResolverThreads,
 }
 
 impl std::fmt::Debug for PollTcp {
@@ -123,8 +121,7 @@ impl PollTcp {
         PollTcp {
             state: State::Idle,
             deadline: Instant(0),
-            resolver: shared(SystemResolver),
-            resolving: Arc::new(AtomicUsize::new(0)),
+            resolver: ResolverThreads::new(SystemResolver),
         }
     }
 
@@ -136,7 +133,7 @@ impl PollTcp {
     where
         R: Resolve + Clone + Send + Sync + 'static,
     {
-        self.resolver = shared(resolver);
+        self.resolver = ResolverThreads::new(resolver);
         self
     }
 
@@ -296,23 +293,7 @@ impl PollConnect for PollTcp {
         if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
             return self.connect_from(vec![SocketAddr::new(ip, endpoint.port)], 0);
         }
-        // A resolver that stalls would otherwise leave one thread per connect behind.
-        if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
-            self.resolving.fetch_sub(1, Ordering::AcqRel);
-            return Err(TransportError::ConnectTimeout);
-        }
-        let slot = ResolveSlot(Arc::clone(&self.resolving));
-        let (send, answer) = mpsc::sync_channel(1);
-        let (resolver, host) = (Arc::clone(&self.resolver), endpoint.host.to_owned());
-        std::thread::Builder::new()
-            .name("otlp-resolve".into())
-            .spawn(move || {
-                let result = resolver(&host, deadline);
-                drop(slot);
-                // The connect may have given up already: then nobody listens.
-                let _ = send.send(result);
-            })
-            .map_err(|_| TransportError::Resolve)?;
+        let answer = self.resolver.start(endpoint.host, deadline)?;
         self.state = State::Resolving {
             answer,
             port: endpoint.port,

@@ -13,8 +13,8 @@ use std::time::Duration;
 use otlp_embedded::http::PollHttpClient;
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
-    CloseMode, Endpoint, ExchangeError, HttpRequest, PollConnect, PollExchange, PollIo, Resolve,
-    Scheme, Stage, TransportError,
+    CloseMode, DnsFailure, Endpoint, ExchangeError, HttpRequest, PollConnect, PollExchange, PollIo,
+    Resolve, Scheme, Stage, TransportError,
 };
 use otlp_embedded_std::{PollTcp, StdClock};
 
@@ -36,6 +36,17 @@ impl Resolve for CollectorIsLoopback {
     ) -> Result<Vec<IpAddr>, TransportError> {
         assert_eq!(host, "collector.test");
         Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])
+    }
+}
+
+/// A resolver that knows the name does not exist.
+#[derive(Clone)]
+struct NoSuchName;
+
+impl Resolve for NoSuchName {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(&mut self, _: &str, _: &mut (), _: Instant) -> Result<Vec<IpAddr>, TransportError> {
+        Err(TransportError::Dns(DnsFailure::NameNotFound))
     }
 }
 
@@ -207,6 +218,19 @@ fn host_names_resolve_on_a_thread_and_a_stalled_resolver_ends_at_the_deadline() 
     assert!(clock.now() >= deadline);
     assert!(polls > 10, "{polls} polls: each returned at once");
     drop(release);
+}
+
+/// The resolver's own error is the connect's, not a generic "could not resolve".
+#[test]
+fn a_resolver_error_is_the_connects_error() {
+    let clock = StdClock::new();
+    let mut tcp = PollTcp::new().with_resolver(NoSuchName);
+    let name = endpoint("collector.test", 4318);
+    tcp.start_connect(&name, clock.now().add_millis(5_000))
+        .unwrap();
+    let (result, _) = poll_until(5_000, || tcp.poll_connect(&name, clock.now()));
+    assert_eq!(result, Err(TransportError::Dns(DnsFailure::NameNotFound)));
+    assert!(!tcp.is_busy());
 }
 
 #[test]
