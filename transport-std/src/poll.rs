@@ -5,7 +5,7 @@
 //! and peer address say when it is done), reads and writes return `Pending` on
 //! `WouldBlock`, and a graceful close sends FIN and then drains the peer's bytes as they
 //! come until its FIN, all in calls that return at once. Host names are resolved by core's
-//! resolver seam ([`SystemResolver`](crate::SystemResolver) unless
+//! resolver seam ([`SystemResolver`] unless
 //! [`PollTcp::with_resolver`] gives another) on a short-lived thread of its own, whose
 //! answer each [`poll_connect`](PollConnect::poll_connect) looks for without waiting (an
 //! address literal needs no thread); at most
