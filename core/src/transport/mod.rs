@@ -22,7 +22,8 @@ mod error;
 
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
-    DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
+    AddressFamily, DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure,
+    TransportError,
 };
 
 use crate::time::Instant;
