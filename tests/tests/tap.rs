@@ -2,8 +2,9 @@
 //!
 //! The test creates a network namespace `otlp-tap-<pid>` holding a TAP device `tap0`
 //! (kernel side 192.168.69.100/24), then runs its own body again inside that namespace
-//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_TAP_CHILD=1`):
-//! there the std OTLP sink listens on 192.168.69.100:4318 in the kernel's TCP stack, and
+//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_NETNS_CHILD=1`,
+//! the test kit's `netns`): there the std OTLP sink listens on 192.168.69.100:4318 in the
+//! kernel's TCP stack, and
 //! `otlp_embedded_smoltcp::firmware::export_once` exports from a smoltcp interface
 //! (192.168.69.1, Ethernet over the TAP device) through ARP and TCP to it. The namespace
 //! has no other interface than `lo` and `tap0`, so no frame leaves it, and it is deleted at
@@ -29,8 +30,8 @@
 //! a failure.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::metrics::v1::metric;
@@ -49,6 +50,9 @@ use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stac
 use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Resolve, TcpClient};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
+use otlp_embedded_test_kit::dnsmasq::Dnsmasq;
+use otlp_embedded_test_kit::netns::{self, Namespace};
+use otlp_embedded_test_kit::process::{go_on_or_skip, require_programs};
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_test_kit::test_pki::TestPki;
 use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
@@ -58,9 +62,10 @@ use smoltcp::phy::{Medium, TunTapInterface};
 use smoltcp::socket::{tcp, udp};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
-const CHILD_ENV: &str = "OTLP_TAP_CHILD";
+/// The kernel side of the TAP device (`netns::KERNEL_ADDR`), as an endpoint host.
 const KERNEL_ADDR: &str = "192.168.69.100";
-const SMOLTCP_ADDR: IpAddress = IpAddress::v4(192, 168, 69, 1);
+const SMOLTCP_IP4: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
+const SMOLTCP_ADDR: IpAddress = IpAddress::Ipv4(SMOLTCP_IP4);
 const PORT: u16 = 4318;
 /// The DNS name in the TLS sink's certificate: embedded-tls checks DNS names only, so the
 /// client connects to the IP and checks this name.
@@ -68,7 +73,7 @@ const TLS_NAME: &str = "sink.test";
 /// The collector's host name in the DNS tests.
 const DNS_NAME: &str = "collector.test";
 /// The kernel side's address, where the DNS server listens.
-const KERNEL_IP: IpAddress = IpAddress::v4(192, 168, 69, 100);
+const KERNEL_IP: IpAddress = IpAddress::Ipv4(netns::KERNEL_ADDR);
 /// The child's whole run is bounded by this.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -96,7 +101,7 @@ fn smoltcp_resolves_the_collector_with_dnsmasq_over_tap() {
         "smoltcp_resolves_the_collector_with_dnsmasq_over_tap",
         "dns",
         dnsmasq_in_namespace,
-        &["dnsmasq"],
+        &[("dnsmasq", "dnsmasq-base")],
     );
 }
 
@@ -116,170 +121,42 @@ fn run_in_namespace(test_name: &str, tag: &str, body: fn()) {
     run_in_namespace_needing(test_name, tag, body, &[]);
 }
 
-/// [`run_in_namespace`] for a body that also runs `programs` (such as `dnsmasq`): a
-/// missing one is a missing prerequisite.
-fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[&str]) {
-    if std::env::var_os(CHILD_ENV).is_some() {
+/// [`run_in_namespace`] for a body that also runs `programs` (program, Debian package),
+/// such as dnsmasq: a missing one is a missing prerequisite.
+fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[(&str, &str)]) {
+    if netns::in_child() {
         body();
         return;
     }
-    let required = std::env::var("OTLP_REQUIRE_TAP").is_ok_and(|v| v == "1");
-    if let Err(why) = prerequisites().and_then(|()| installed(programs)) {
-        assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
-        println!("SKIP: smoltcp TAP test ({tag}): {why}");
-        return;
-    }
-    let ns = match Namespace::create(tag) {
+    let ready = netns::prerequisites()
+        .and_then(|()| require_programs(programs))
+        .and_then(|()| Namespace::create(tag));
+    let ns = match ready {
         Ok(ns) => ns,
         Err(why) => {
-            assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
-            println!("SKIP: smoltcp TAP test ({tag}): {why}");
+            go_on_or_skip(
+                &format!("smoltcp TAP test ({tag})"),
+                Err(why),
+                &["OTLP_REQUIRE_TAP"],
+            );
             return;
         }
     };
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .arg(&exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the test body in the namespace");
-    // Bounded wait; a child past its limit is killed (by its own id) and fails the test.
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let args = ["--exact", test_name, "--nocapture", "--test-threads=1"];
+    let output = netns::run_self_in(ns, &args, CHILD_LIMIT).expect("namespace run");
     // The harness prints "test NAME ... " before the body's first line: cut at the tag.
-    for line in stdout
+    for line in output
+        .stdout
         .lines()
         .filter_map(|l| l.find("tap: ").map(|i| &l[i..]))
     {
         println!("{line}");
     }
-    let name = ns.name.clone();
-    drop(ns);
-    assert!(
-        !namespace_exists(&name),
-        "namespace {name} still exists after the guard"
-    );
-    match status {
+    let (stdout, stderr) = (&output.stdout, &output.stderr);
+    match output.status {
         Some(s) if s.success() && stdout.contains("tap: done") => {}
         Some(s) => panic!("namespace run failed ({s}):\n{stdout}\n{stderr}"),
         None => panic!("namespace run exceeded {CHILD_LIMIT:?}:\n{stdout}\n{stderr}"),
-    }
-}
-
-/// Why the test cannot run here, if it cannot.
-fn prerequisites() -> Result<(), String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Err(format!("needs root (effective uid {euid})"));
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err("no /dev/net/tun".into());
-    }
-    match Command::new("ip").arg("-V").output() {
-        Ok(o) if o.status.success() => Ok(()),
-        _ => Err("no `ip` tool (apt-get install -y iproute2)".into()),
-    }
-}
-
-/// Whether each of `programs` runs (`--version`).
-fn installed(programs: &[&str]) -> Result<(), String> {
-    for program in programs {
-        match Command::new(program).arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => {
-                return Err(format!(
-                    "no `{program}` (Debian: apt-get install -y {program}-base or {program})"
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn namespace_exists(name: &str) -> bool {
-    Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name))
-        })
-        .unwrap_or(false)
-}
-
-/// A network namespace with `tap0` up at 192.168.69.100/24 and `lo` up; deleted on drop.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn create(tag: &str) -> Result<Namespace, String> {
-        let name = format!("otlp-tap-{}-{tag}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        // From here on the guard deletes it, also when a step below fails.
-        let ns = Namespace { name };
-        let n = ns.name.as_str();
-        ip(&["-n", n, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
-        ip(&[
-            "-n",
-            n,
-            "addr",
-            "add",
-            &format!("{KERNEL_ADDR}/24"),
-            "dev",
-            "tap0",
-        ])?;
-        ip(&["-n", n, "link", "set", "tap0", "up"])?;
-        ip(&["-n", n, "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = ip(&["-n", &self.name, "link", "del", "tap0"]);
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("could not delete namespace {}: {e}", self.name);
-        }
     }
 }
 
@@ -748,104 +625,21 @@ fn dns_error(failure: DnsFailure) -> Option<ExportError> {
     })
 }
 
-/// dnsmasq on the kernel side of the TAP device, started by the test with its own flags
-/// and ended by its process id.
-struct Dnsmasq {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-impl Dnsmasq {
-    /// Start dnsmasq on 192.168.69.100:53 only, without the system's configuration, hosts
-    /// file or upstream servers, with `records` flags, and wait (at most 5 s) until it
-    /// answers.
-    fn start(records: &[String]) -> Dnsmasq {
-        let dir = std::env::temp_dir().join(format!("otlp-tap-dnsmasq-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dnsmasq scratch directory");
-        let log = std::fs::File::create(dir.join("dnsmasq.log")).expect("dnsmasq log");
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground".to_string(),
-                "--conf-file=/dev/null".into(),
-                "--no-resolv".into(),
-                "--no-hosts".into(),
-                "--no-poll".into(),
-                "--bind-interfaces".into(),
-                format!("--listen-address={KERNEL_ADDR}"),
-                "--port=53".into(),
-                format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
-                "--log-facility=-".into(),
-                "--log-queries".into(),
-            ])
-            .args(records)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start dnsmasq");
-        let dnsmasq = Dnsmasq { child, dir };
-        dnsmasq.wait_until_answering();
-        dnsmasq
-    }
-
-    /// Ask for `ready.test` from the kernel side until an answer comes.
-    fn wait_until_answering(&self) {
-        use otlp_embedded_smoltcp::dns::wire::{write_query, Question, RecordType};
-        let socket = std::net::UdpSocket::bind((KERNEL_ADDR, 0)).expect("probe socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut query = [0u8; 64];
-        let question = Question {
-            id: 7,
-            host: "ready.test",
-            record_type: RecordType::A,
-        };
-        let len = write_query(&mut query, &question).unwrap();
-        let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_secs(5) {
-            let _ = socket.send_to(&query[..len], (KERNEL_ADDR, 53));
-            let mut answer = [0u8; 512];
-            if socket.recv_from(&mut answer).is_ok() {
-                return;
-            }
-        }
-        panic!("dnsmasq did not answer within 5 s:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
-    }
-
-    /// A-record queries for `name` from the smoltcp side that dnsmasq logged.
-    fn queries(&self, name: &str) -> usize {
-        let line = format!("query[A] {name} from 192.168.69.1");
-        self.log().lines().filter(|l| l.contains(&line)).count()
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        // The child is dnsmasq itself (it does not fork in the foreground): kill it by its id.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Exports to `collector.test`, which dnsmasq resolves: exact totals, the answer cached
 /// for its TTL (one query for several exports), a name that does not exist keeping the
 /// data for the next export without a retry.
 fn dnsmasq_in_namespace() {
     let sink = plain_sink();
-    let dnsmasq = Dnsmasq::start(&[
-        format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
-        // Every other name under .test does not exist (NXDOMAIN).
-        "--local=/test/".into(),
-        // Answers from configuration carry a TTL of 0 unless told otherwise.
-        "--local-ttl=60".into(),
-    ]);
+    let dnsmasq = Dnsmasq::start(
+        netns::KERNEL_ADDR.into(),
+        &[
+            format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
+            // Every other name under .test does not exist (NXDOMAIN).
+            "--local=/test/".into(),
+            // Answers from configuration carry a TTL of 0 unless told otherwise.
+            "--local-ttl=60".into(),
+        ],
+    );
     let mut net = Net::new();
     let mut dns: DnsResolver = DnsResolver::new(
         net.udp,
@@ -913,13 +707,13 @@ fn dnsmasq_in_namespace() {
         }
         if round == 0 {
             // One query, or two when the first datagram waited for ARP until the resend.
-            first_export_queries = dnsmasq.queries(DNS_NAME);
+            first_export_queries = dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into());
             assert!((1..=2).contains(&first_export_queries), "{}", dnsmasq.log());
         }
         if round == 2 {
             // Exports 1 and 2 asked nothing: the 60 s TTL was honoured.
             assert_eq!(
-                dnsmasq.queries(DNS_NAME),
+                dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
                 first_export_queries,
                 "{}",
                 dnsmasq.log()
@@ -928,13 +722,18 @@ fn dnsmasq_in_namespace() {
         net.settle(400, &format!("dns export {round}"));
     }
     assert_eq!(
-        dnsmasq.queries(DNS_NAME),
+        dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
         first_export_queries + 1,
         "{}",
         dnsmasq.log()
     );
     // NXDOMAIN is not retried within the export: one query.
-    assert_eq!(dnsmasq.queries("missing.test"), 1, "{}", dnsmasq.log());
+    assert_eq!(
+        dnsmasq.queries("missing.test", SMOLTCP_IP4.into()),
+        1,
+        "{}",
+        dnsmasq.log()
+    );
 
     // The export after the missing name carried its data: one point fewer per series.
     check_totals(&sink, &meter, rounds - 1);
@@ -945,7 +744,7 @@ fn dnsmasq_in_namespace() {
     println!(
         "tap: {} exports to {DNS_NAME} via dnsmasq, {} dnsmasq queries ({} in the first)",
         rounds - 1,
-        dnsmasq.queries(DNS_NAME),
+        dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
         first_export_queries
     );
     drop(dnsmasq);
