@@ -7,6 +7,8 @@
 #                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
 #                          again with `dns` (the resolver and smoltcp's UDP socket)
 #   otlp-embedded-tls      defmt
+#   the field example's board (examples/field-board, no_std): otlp-embedded-smoltcp IPv4-only
+#                          with `dns`, otlp-embedded-tls with `p384` and `rsa`
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
@@ -52,6 +54,12 @@ for target in "${targets[@]}"; do
         "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
         --features proto-ipv4,medium-ethernet,dns; then
         failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet with dns")
+    fi
+    # The field example's board: host names (smoltcp `dns`) and public-CA chains (tls
+    # `p384` and `rsa`) in one #![no_std] crate, as a firmware links them.
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
+        "${build_std[@]}" -p otlp-embedded-field-board; then
+        failed+=("$target: otlp-embedded-field-board (dns, p384, rsa)")
     fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done

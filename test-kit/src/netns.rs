@@ -160,6 +160,22 @@ impl ChildOutput {
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
+
+    /// For a test body run in the child: print its stdout lines that carry `tag` (from
+    /// `tag` on, since the test harness prints `test NAME ... ` before a body's first
+    /// line), and panic with all its output unless it exited 0 having printed `{tag}done`
+    /// (a test filter that matches nothing exits 0 too).
+    pub fn relay_and_expect_done(&self, tag: &str) {
+        for line in self.stdout.lines().filter_map(|l| l.find(tag).map(|i| &l[i..])) {
+            println!("{line}");
+        }
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        match self.status {
+            Some(s) if s.success() && stdout.contains(&format!("{tag}done")) => {}
+            Some(s) => panic!("namespace run failed ({s}):\n{stdout}\n{stderr}"),
+            None => panic!("namespace run exceeded its time limit:\n{stdout}\n{stderr}"),
+        }
+    }
 }
 
 /// Run this executable again inside `ns` with `args` and [`CHILD_ENV`] set, for at most

@@ -13,7 +13,8 @@
 //! A second test does the same over TLS: the sink in its TLS mode (a test PKI made at run
 //! time, the server certificate for the DNS name `sink.test`), the firmware TLS client
 //! (`otlp-embedded-tls`, embedded-tls) layered over smoltcp's connector through
-//! `firmware::export_once_with`, trusting the test CA only, and once trusting another CA.
+//! `firmware::export_once_with` (the field example's `TlsLayer`), trusting the test CA
+//! only, and once trusting another CA.
 //! Each test has its own namespace (`otlp-tap-<pid>-<tag>`), so they can run at once.
 //!
 //! Two more export to the host name `collector.test`, resolved by the firmware DNS resolver
@@ -30,8 +31,6 @@
 //! a failure.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::metrics::v1::metric;
@@ -42,12 +41,14 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Sc
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
-    Connect, DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
+    DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
 };
+use otlp_embedded_field_board::host::TapBoard;
+use otlp_embedded_field_board::TlsLayer;
 use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch};
 use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver};
-use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
-use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Resolve, TcpClient};
+use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Stack};
+use otlp_embedded_smoltcp::{DeviceSeed, IpLiteral, Resolve, TcpClient};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
 use otlp_embedded_test_kit::dnsmasq::Dnsmasq;
@@ -55,17 +56,17 @@ use otlp_embedded_test_kit::netns::{self, Namespace};
 use otlp_embedded_test_kit::process::{go_on_or_skip, require_programs};
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_test_kit::test_pki::TestPki;
-use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
+use otlp_embedded_tls::{NoClock, TlsOptions, READ_BUFFER_LEN};
 use rand_core::OsRng;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Medium, TunTapInterface};
-use smoltcp::socket::{tcp, udp};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::TunTapInterface;
+use smoltcp::socket::tcp;
+use smoltcp::wire::IpAddress;
 
 /// The kernel side of the TAP device (`netns::KERNEL_ADDR`), as an endpoint host.
 const KERNEL_ADDR: &str = "192.168.69.100";
-const SMOLTCP_IP4: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
-const SMOLTCP_ADDR: IpAddress = IpAddress::Ipv4(SMOLTCP_IP4);
+/// smoltcp's side: the field example's board address.
+const SMOLTCP_IP4: std::net::Ipv4Addr = otlp_embedded_field_board::host::BOARD_ADDR;
 const PORT: u16 = 4318;
 /// The DNS name in the TLS sink's certificate: embedded-tls checks DNS names only, so the
 /// client connects to the IP and checks this name.
@@ -143,21 +144,9 @@ fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[
         }
     };
     let args = ["--exact", test_name, "--nocapture", "--test-threads=1"];
-    let output = netns::run_self_in(ns, &args, CHILD_LIMIT).expect("namespace run");
-    // The harness prints "test NAME ... " before the body's first line: cut at the tag.
-    for line in output
-        .stdout
-        .lines()
-        .filter_map(|l| l.find("tap: ").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    let (stdout, stderr) = (&output.stdout, &output.stderr);
-    match output.status {
-        Some(s) if s.success() && stdout.contains("tap: done") => {}
-        Some(s) => panic!("namespace run failed ({s}):\n{stdout}\n{stderr}"),
-        None => panic!("namespace run exceeded {CHILD_LIMIT:?}:\n{stdout}\n{stderr}"),
-    }
+    netns::run_self_in(ns, &args, CHILD_LIMIT)
+        .expect("namespace run")
+        .relay_and_expect_done("tap: ");
 }
 
 // ------------------------------------------------------------------ inside the namespace
@@ -225,56 +214,22 @@ fn new_meter() -> Meter {
     }
 }
 
-/// smoltcp on `tap0` at 192.168.69.1, one TCP socket and one UDP socket (for DNS).
+/// The field example's board (smoltcp on `tap0` at 192.168.69.1, one TCP and one UDP
+/// socket) and a TCP client on its socket.
 struct Net {
-    device: TunTapInterface,
-    iface: Interface,
-    sockets: SocketSet<'static>,
-    handle: SocketHandle,
+    board: TapBoard,
     udp: SocketHandle,
     client: TcpClient,
-    clock: StdClock,
 }
 
 impl Net {
     fn new() -> Net {
-        let mut device = TunTapInterface::new("tap0", Medium::Ethernet).expect("open tap0");
-        let clock = StdClock::new();
-        let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress([
-            0x02, 0, 0, 0, 0, 0x01,
-        ])));
-        config.random_seed = u64::from(std::process::id());
-        let mut iface = Interface::new(config, &mut device, smol_instant(clock.now()));
-        iface.update_ip_addrs(|a| a.push(IpCidr::new(SMOLTCP_ADDR, 24)).unwrap());
-        let mut sockets = SocketSet::new(Vec::new());
-        let handle = sockets.add(tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; 4096]),
-            tcp::SocketBuffer::new(vec![0u8; 4096]),
-        ));
-        // Room for one classic 512-byte DNS datagram each way, and a spare.
-        let udp = sockets.add(udp::Socket::new(
-            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
-            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
-        ));
-        let client: TcpClient =
-            TcpClient::new(handle, DeviceSeed::new(u64::from(std::process::id())));
+        let board = TapBoard::new().expect("open tap0");
+        let client: TcpClient = TcpClient::new(board.tcp(), board.seed());
         Net {
-            device,
-            iface,
-            sockets,
-            handle,
-            udp,
+            udp: board.udp(),
+            board,
             client,
-            clock,
-        }
-    }
-
-    /// Idle like firmware: sleep until a frame arrives or smoltcp's next timer is due.
-    fn idle(&self) -> impl FnMut(Instant, Instant) + Copy {
-        let fd = self.device.as_raw_fd();
-        move |now: Instant, wake_by: Instant| {
-            let ms = now.millis_until(wake_by).min(50);
-            let _ = smoltcp::phy::wait(fd, Some(smoltcp::time::Duration::from_millis(ms)));
         }
     }
 
@@ -290,32 +245,26 @@ impl Net {
         &mut self,
         resolver: R,
     ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant), R> {
-        let idle = self.idle();
+        let hardware = self.board.hardware();
         Stack {
             client: &mut self.client,
-            iface: &mut self.iface,
-            device: &mut self.device,
-            sockets: &mut self.sockets,
-            clock: &self.clock,
-            idle,
+            iface: hardware.iface,
+            device: hardware.device,
+            sockets: hardware.sockets,
+            clock: hardware.clock,
+            idle: hardware.idle,
             resolver,
         }
+    }
+
+    fn now(&self) -> Instant {
+        self.board.clock().now()
     }
 
     /// Keep the stack polled between exports (firmware's superloop would) for `ms`, then
     /// check the socket is free for the next export.
     fn settle(&mut self, ms: u64, what: &str) {
-        let mut idle = self.idle();
-        let until = self.clock.now().add_millis(ms);
-        while self.clock.now() < until {
-            self.iface.poll(
-                smol_instant(self.clock.now()),
-                &mut self.device,
-                &mut self.sockets,
-            );
-            idle(self.clock.now(), until);
-        }
-        let state = self.sockets.get::<tcp::Socket>(self.handle).state();
+        let state = self.board.settle(ms);
         assert!(
             matches!(state, tcp::State::Closed | tcp::State::TimeWait),
             "{what}: socket {state:?}"
@@ -455,24 +404,6 @@ fn in_namespace() {
     println!("tap: done");
 }
 
-/// The firmware TLS client as `export_once_with`'s layer: built over the `Blocking`
-/// connector for one export, from the caller's RNG, options and record buffers.
-struct Tls<'b> {
-    options: TlsOptions<'b>,
-    read: &'b mut [u8],
-    write: &'b mut [u8],
-}
-
-impl<'b, B: Connect> Layer<B> for Tls<'b> {
-    type Connector = TlsConnector<'b, B, OsRng, NoClock>;
-    fn wrap(self, beneath: B) -> Self::Connector {
-        TlsConnector::new(beneath, OsRng, self.options, self.read, self.write)
-    }
-    fn beneath(connector: &mut Self::Connector) -> &mut B {
-        connector.inner_mut()
-    }
-}
-
 fn tls_in_namespace() {
     let pki = TestPki::generate_for(&[TLS_NAME]);
     let sink = Sink::start_with(SinkOptions {
@@ -507,11 +438,8 @@ fn tls_in_namespace() {
         } else {
             &pki.ca.cert_der
         };
-        let layer = Tls {
-            options: TlsOptions::new(ca).with_server_name(TLS_NAME),
-            read: &mut read,
-            write: &mut write,
-        };
+        let options = TlsOptions::new(ca).with_server_name(TLS_NAME);
+        let layer: TlsLayer<'_, _, NoClock> = TlsLayer::new(OsRng, options, &mut read, &mut write);
         let started = std::time::Instant::now();
         let report = export_once_with(
             net.stack(),
@@ -703,7 +631,7 @@ fn dnsmasq_in_namespace() {
             );
             assert_eq!(report.points_sent, ROUTES.len() + 1, "export {round}");
             assert_eq!(report.retries, 0, "export {round}");
-            assert_eq!(dns.cached(DNS_NAME, net.clock.now()), Some(KERNEL_IP));
+            assert_eq!(dns.cached(DNS_NAME, net.now()), Some(KERNEL_IP));
         }
         if round == 0 {
             // One query, or two when the first datagram waited for ARP until the resend.
