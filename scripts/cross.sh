@@ -6,16 +6,16 @@
 #   otlp-embedded-smoltcp  defmt (default features: IPv4 and IPv6, both media), and an
 #                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
 #                          again with `dns` (the resolver and smoltcp's UDP socket)
-#   otlp-embedded-tls      defmt, p384, rsa (every verifier)
-#   the field example's board (examples/field-board, no_std; Cortex-M4F only):
-#                          otlp-embedded-smoltcp IPv4-only with `dns`, otlp-embedded-tls
-#                          with `p384` and `rsa`, as one firmware links them
+#   otlp-embedded-tls      defmt
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
-# -Zbuild-std). Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
+# -Zbuild-std). otlp-embedded-tls is built with its P-384 and RSA verifiers (`p384`, `rsa`)
+# too, and on the Cortex-M4F the field example's board (examples/field-board, no_std),
+# which links them with transport-smoltcp's `dns` as one firmware does.
+# Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
 # configuration (and the resolver's in the IPv6-only one) on the host, and checks that a
 # build without either IP version stops with its compile error. What `dns` costs in code
 # and RAM is a part of the footprint report (scripts/footprint.sh, firmware-dns).
@@ -56,17 +56,18 @@ for target in "${targets[@]}"; do
         --features proto-ipv4,medium-ethernet,dns; then
         failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet with dns")
     fi
-    # The field example's board: host names (smoltcp `dns`) and public-CA chains (tls
-    # `p384` and `rsa`) in one #![no_std] crate, as a firmware links them; on the
-    # Cortex-M4F only, since the libraries above already build with those features for
-    # every target.
-    if [ "$target" = thumbv7em-none-eabihf ] &&
-        ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
-            "${build_std[@]}" -p otlp-embedded-field-board; then
-        failed+=("$target: otlp-embedded-field-board (dns, p384, rsa)")
-    fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done
+
+# The field example's board: host names (smoltcp `dns`) and public-CA chains (tls `p384`
+# and `rsa`) in one #![no_std] crate, as a firmware links them; on the Cortex-M4F only,
+# since the libraries above already build with those features for every target.
+m4=thumbv7em-none-eabihf
+if [[ " ${targets[*]} " == *" $m4 "* ]] &&
+    ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$m4" \
+        "${build_std[@]}" -p otlp-embedded-field-board; then
+    failed+=("$m4: otlp-embedded-field-board (dns, p384, rsa)")
+fi
 
 # The IPv4-only resolver on the host: IPv6 literals refused (a distinct, permanent error,
 # also through a whole export and the DNS resolver), IPv4 ones parsed, an AAAA answer

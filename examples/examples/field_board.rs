@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     println!(
         "field_board: network namespace {} with tap0 ({} on the Linux side)",
         ns.name(),
-        netns::KERNEL_ADDR
+        netns::KERNEL_IP
     );
     match netns::run_self_in(ns, &[], Duration::from_secs(120)) {
         Ok(output) => {

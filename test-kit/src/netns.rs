@@ -1,5 +1,6 @@
-//! A network namespace with a TAP device, for tests that put a smoltcp stack on a link
-//! to the Linux kernel, and running a test's body inside it.
+//! A network namespace with a TAP device, for tests whose network stack (smoltcp on the
+//! TAP device) meets the real Linux TCP stack without any frame leaving the machine, and
+//! running a test's body inside it.
 //!
 //! [`Namespace::create`] makes `otlp-tap-<pid>-<tag>` holding `tap0` (kernel side
 //! [`KERNEL_ADDR`]/24, up) and `lo` (up), and deletes it on drop, whatever happened. The
@@ -9,6 +10,7 @@
 //! by its process id past the limit, and deletes the namespace. Everything the child starts
 //! (nginx, dnsmasq) lives in the namespace; the child ends them itself, and the guard ends
 //! by process id whatever a killed child left behind before it deletes the namespace.
+//! [`run_in_namespace`] does all of it for one test of a test binary, with the SKIP rule.
 //!
 //! Needs root, `/dev/net/tun` and the `ip` tool (Debian: `iproute2`); [`prerequisites`]
 //! says what is missing.
@@ -18,12 +20,56 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::process::{find_program, go_on_or_skip};
+
 /// Set in the child's environment: the body runs, not the namespace set-up.
-pub const CHILD_ENV: &str = "OTLP_NETNS_CHILD";
-/// The kernel's address on `tap0`, in a /24.
-pub const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 100);
+pub const CHILD_ENV: &str = "OTLP_TAP_CHILD";
+/// The kernel's address on `tap0`, in a /24, as text (an endpoint's host).
+pub const KERNEL_ADDR: &str = "192.168.69.100";
+/// The kernel's address on `tap0`.
+pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 100);
 /// The TAP device's name inside the namespace.
 pub const TAP: &str = "tap0";
+
+/// In the parent: run test `test_name` of this test binary inside a new namespace tagged
+/// `tag` (for at most `limit`), after checking that `programs` are installed, relay its
+/// `tap: ` lines and fail unless it passed and printed `tap: done`; without the
+/// prerequisites print one `SKIP:` line, or fail when `OTLP_REQUIRE_TAP=1`. In the child
+/// (inside the namespace): run `body`.
+pub fn run_in_namespace(
+    test_name: &str,
+    tag: &str,
+    body: fn(),
+    programs: &[&str],
+    limit: Duration,
+) {
+    if in_child() {
+        body();
+        return;
+    }
+    let missing = programs.iter().find(|p| find_program(p).is_none());
+    let ready = prerequisites()
+        .and_then(|()| match missing {
+            Some(program) => Err(format!("no `{program}` installed")),
+            None => Ok(()),
+        })
+        .and_then(|()| Namespace::create(tag));
+    let ns = match ready {
+        Ok(ns) => ns,
+        Err(why) => {
+            go_on_or_skip(
+                &format!("TAP test ({tag})"),
+                Err(why),
+                &["OTLP_REQUIRE_TAP"],
+            );
+            return;
+        }
+    };
+    let args = ["--exact", test_name, "--nocapture", "--test-threads=1"];
+    run_self_in(ns, &args, limit)
+        .expect("namespace run")
+        .relay_and_expect_done("tap: ");
+}
 
 /// Whether this process is the child that [`run_self_in`] started.
 pub fn in_child() -> bool {
@@ -135,7 +181,9 @@ impl Drop for Namespace {
         // Only processes this test started can be in its namespace (a child killed at its
         // limit leaves its nginx or dnsmasq behind): end them, each by its id.
         for pid in self.pids() {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
         let _ = ip(&["-n", &self.name, "link", "del", TAP]);
         if let Err(e) = ip(&["netns", "del", &self.name]) {
@@ -166,7 +214,11 @@ impl ChildOutput {
     /// line), and panic with all its output unless it exited 0 having printed `{tag}done`
     /// (a test filter that matches nothing exits 0 too).
     pub fn relay_and_expect_done(&self, tag: &str) {
-        for line in self.stdout.lines().filter_map(|l| l.find(tag).map(|i| &l[i..])) {
+        for line in self
+            .stdout
+            .lines()
+            .filter_map(|l| l.find(tag).map(|i| &l[i..]))
+        {
             println!("{line}");
         }
         let (stdout, stderr) = (&self.stdout, &self.stderr);

@@ -200,7 +200,15 @@ impl OpensslPki {
             _ => panic!("key spec {spec}: rsa:<bits> or ec:<curve>"),
         };
         let out = format!("{name}.key");
-        self.openssl(&["genpkey", "-algorithm", algorithm, "-pkeyopt", &option, "-out", &out]);
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            algorithm,
+            "-pkeyopt",
+            &option,
+            "-out",
+            &out,
+        ]);
     }
 
     fn request(&self, name: &str) {

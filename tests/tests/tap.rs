@@ -2,7 +2,7 @@
 //!
 //! The test creates a network namespace `otlp-tap-<pid>` holding a TAP device `tap0`
 //! (kernel side 192.168.69.100/24), then runs its own body again inside that namespace
-//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_NETNS_CHILD=1`,
+//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_TAP_CHILD=1`,
 //! the test kit's `netns`): there the std OTLP sink listens on 192.168.69.100:4318 in the
 //! kernel's TCP stack, and
 //! `otlp_embedded_smoltcp::firmware::export_once` exports from a smoltcp interface
@@ -52,8 +52,7 @@ use otlp_embedded_smoltcp::{DeviceSeed, IpLiteral, Resolve, TcpClient};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
 use otlp_embedded_test_kit::dnsmasq::Dnsmasq;
-use otlp_embedded_test_kit::netns::{self, Namespace};
-use otlp_embedded_test_kit::process::{go_on_or_skip, require_programs};
+use otlp_embedded_test_kit::netns;
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_test_kit::test_pki::TestPki;
 use otlp_embedded_tls::{NoClock, TlsOptions, READ_BUFFER_LEN};
@@ -63,8 +62,8 @@ use smoltcp::phy::TunTapInterface;
 use smoltcp::socket::tcp;
 use smoltcp::wire::IpAddress;
 
-/// The kernel side of the TAP device (`netns::KERNEL_ADDR`), as an endpoint host.
-const KERNEL_ADDR: &str = "192.168.69.100";
+/// The kernel side of the TAP device, as an endpoint host.
+const KERNEL_ADDR: &str = netns::KERNEL_ADDR;
 /// smoltcp's side: the field example's board address.
 const SMOLTCP_IP4: std::net::Ipv4Addr = otlp_embedded_field_board::host::BOARD_ADDR;
 const PORT: u16 = 4318;
@@ -74,7 +73,7 @@ const TLS_NAME: &str = "sink.test";
 /// The collector's host name in the DNS tests.
 const DNS_NAME: &str = "collector.test";
 /// The kernel side's address, where the DNS server listens.
-const KERNEL_IP: IpAddress = IpAddress::Ipv4(netns::KERNEL_ADDR);
+const KERNEL_IP: IpAddress = IpAddress::Ipv4(netns::KERNEL_IP);
 /// The child's whole run is bounded by this.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -98,11 +97,12 @@ fn firmware_tls_exports_to_the_kernel_over_tap() {
 
 #[test]
 fn smoltcp_resolves_the_collector_with_dnsmasq_over_tap() {
-    run_in_namespace_needing(
+    netns::run_in_namespace(
         "smoltcp_resolves_the_collector_with_dnsmasq_over_tap",
         "dns",
         dnsmasq_in_namespace,
-        &[("dnsmasq", "dnsmasq-base")],
+        &["dnsmasq"],
+        CHILD_LIMIT,
     );
 }
 
@@ -115,38 +115,10 @@ fn smoltcp_dns_faults_keep_the_data_over_tap() {
     );
 }
 
-/// In the parent: make the namespace `otlp-tap-<pid>-<tag>`, run test `test_name` of this
-/// binary in it, print its `tap: ` lines, delete the namespace, and fail if the body
-/// failed. In the child (inside the namespace): run `body`.
+/// In the parent: run test `test_name` of this binary in a namespace tagged `tag` (the
+/// test kit's `netns`); in the child (inside the namespace): run `body`.
 fn run_in_namespace(test_name: &str, tag: &str, body: fn()) {
-    run_in_namespace_needing(test_name, tag, body, &[]);
-}
-
-/// [`run_in_namespace`] for a body that also runs `programs` (program, Debian package),
-/// such as dnsmasq: a missing one is a missing prerequisite.
-fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[(&str, &str)]) {
-    if netns::in_child() {
-        body();
-        return;
-    }
-    let ready = netns::prerequisites()
-        .and_then(|()| require_programs(programs))
-        .and_then(|()| Namespace::create(tag));
-    let ns = match ready {
-        Ok(ns) => ns,
-        Err(why) => {
-            go_on_or_skip(
-                &format!("smoltcp TAP test ({tag})"),
-                Err(why),
-                &["OTLP_REQUIRE_TAP"],
-            );
-            return;
-        }
-    };
-    let args = ["--exact", test_name, "--nocapture", "--test-threads=1"];
-    netns::run_self_in(ns, &args, CHILD_LIMIT)
-        .expect("namespace run")
-        .relay_and_expect_done("tap: ");
+    netns::run_in_namespace(test_name, tag, body, &[], CHILD_LIMIT);
 }
 
 // ------------------------------------------------------------------ inside the namespace
@@ -559,7 +531,7 @@ fn dns_error(failure: DnsFailure) -> Option<ExportError> {
 fn dnsmasq_in_namespace() {
     let sink = plain_sink();
     let dnsmasq = Dnsmasq::start(
-        netns::KERNEL_ADDR.into(),
+        netns::KERNEL_IP.into(),
         &[
             format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
             // Every other name under .test does not exist (NXDOMAIN).

@@ -46,7 +46,7 @@ use crate::{
     TlsBuffers, Uplink, COLLECTOR_HOST, LOOP_BOUNDS_MS, SENSORS,
 };
 
-/// The board's address on the TAP link (the kernel side is [`netns::KERNEL_ADDR`]/24).
+/// The board's address on the TAP link (the kernel side is [`netns::KERNEL_IP`]/24).
 pub const BOARD_ADDR: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 1);
 /// The board's MAC address, which its device seed is made from.
 pub const BOARD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x42, 0x01];
@@ -228,7 +228,7 @@ impl Field {
             max_connections: 4,
             ..SinkOptions::default()
         })?;
-        let kernel = netns::KERNEL_ADDR;
+        let kernel = netns::KERNEL_IP;
         let dnsmasq = Dnsmasq::start(
             kernel.into(),
             &[
@@ -261,7 +261,7 @@ impl Field {
             Chain::Rsa => (&chains.rsa_chain_leaf, &chains.rsa_intermediate),
             Chain::P384 => (&chains.ec_chain_leaf, &chains.ec_intermediate),
         };
-        let listen = SocketAddr::new(IpAddr::V4(netns::KERNEL_ADDR), 443);
+        let listen = SocketAddr::new(IpAddr::V4(netns::KERNEL_IP), 443);
         let nginx = Nginx::start(
             &Serve::tls13(leaf, &[intermediate]),
             listen,
@@ -375,7 +375,7 @@ pub fn run(schedule: &[Option<Chain>], mut log: impl FnMut(String)) -> FieldRun 
     log(format!(
         "board {DEVICE_ID} at {BOARD_ADDR}, seed {:#018x}; {COLLECTOR_HOST} is {} by dnsmasq",
         board.seed().value(),
-        netns::KERNEL_ADDR
+        netns::KERNEL_IP
     ));
 
     let anchors: [&[u8]; 2] = [&chains.rsa_root.cert.der, &chains.ec_root.cert.der];
@@ -383,7 +383,7 @@ pub fn run(schedule: &[Option<Chain>], mut log: impl FnMut(String)) -> FieldRun 
         board.tcp(),
         board.udp(),
         board.seed(),
-        IpAddress::Ipv4(netns::KERNEL_ADDR),
+        IpAddress::Ipv4(netns::KERNEL_IP),
         &anchors,
     );
     let mut metrics = Metrics::new(unix_nanos());
