@@ -39,7 +39,7 @@ use otlp_embedded::export::{
 };
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::time::{Clock, Instant, Wait};
 use otlp_embedded::transport::{
     DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
 };
@@ -206,9 +206,7 @@ impl Net {
     }
 
     /// The borrowed stack for one export.
-    fn stack(
-        &mut self,
-    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant)> {
+    fn stack(&mut self) -> Stack<'_, 'static, TunTapInterface, StdClock, impl Wait> {
         self.stack_with(IpLiteral)
     }
 
@@ -216,7 +214,7 @@ impl Net {
     fn stack_with<R>(
         &mut self,
         resolver: R,
-    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant), R> {
+    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl Wait, R> {
         let hardware = self.board.hardware();
         Stack {
             client: &mut self.client,

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlp_embedded::export::ExportReport;
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
-use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::time::{Clock, Instant, Wait};
 use otlp_embedded_smoltcp::dns::DnsError;
 use otlp_embedded_smoltcp::{smol_instant, DeviceSeed};
 use otlp_embedded_std::StdClock;
@@ -166,9 +166,7 @@ impl TapBoard {
     }
 
     /// The hardware, lent for one export; idling sleeps until a frame arrives or 50 ms.
-    pub fn hardware(
-        &mut self,
-    ) -> Hardware<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant)> {
+    pub fn hardware(&mut self) -> Hardware<'_, 'static, TunTapInterface, StdClock, impl Wait> {
         let fd = self.device.as_raw_fd();
         Hardware {
             iface: &mut self.iface,

@@ -47,7 +47,7 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Temporality}
 use otlp_embedded::registry::{
     DeclareError, Instrument, InstrumentDesc, RecordError, Registry, SnapshotOf,
 };
-use otlp_embedded::time::{Clock, Instant, UnixNanos};
+use otlp_embedded::time::{Clock, UnixNanos, Wait};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_smoltcp::dns::DnsResolver;
 use otlp_embedded_smoltcp::firmware::{export_once_with, Stack};
@@ -151,13 +151,13 @@ pub fn exporter_config(request_header: RequestHeader<'_>) -> ExporterConfig<'_> 
 }
 
 /// The board's network and time, lent for one export: its smoltcp interface, device and
-/// socket set, a monotonic millisecond clock, and the idle hook (feed the watchdog, sleep
-/// until an interrupt or `wake_by`).
+/// socket set, a monotonic millisecond clock, and the idle hook, core's [`Wait`] (feed the
+/// watchdog, sleep until an interrupt or `until`).
 pub struct Hardware<'a, 's, D, K, H>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     /// The interface.
     pub iface: &'a mut Interface,
@@ -227,7 +227,7 @@ impl<'t, C: TlsClock> Uplink<'t, C> {
     where
         D: Device,
         K: Clock,
-        H: FnMut(Instant, Instant),
+        H: Wait,
         R: RngCore + CryptoRng,
     {
         let options = TlsOptions::with_trust_anchors(TrustAnchors::Many(self.anchors));
