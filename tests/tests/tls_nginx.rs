@@ -128,13 +128,6 @@ fn pki() -> &'static Pki {
     })
 }
 
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 // ---------------------------------------------------------------------------------------
 // Exports
 
@@ -346,16 +339,9 @@ mod rustls_client {
 
 mod firmware_client {
     use super::*;
-    use otlp_embedded_tls::{TlsClock, TlsConnector, TlsOptions, TrustAnchors, READ_BUFFER_LEN};
+    use otlp_embedded_test_kit::tls_clock::WallClock;
+    use otlp_embedded_tls::{TlsConnector, TlsOptions, TrustAnchors, READ_BUFFER_LEN};
     use rand_core::OsRng;
-
-    /// The machine's wall clock, as a board with a real-time clock would supply it.
-    pub struct WallClock;
-    impl TlsClock for WallClock {
-        fn now() -> Option<u64> {
-            Some(unix_seconds())
-        }
-    }
 
     /// Export as `client` through the firmware client to 127.0.0.1, verifying the chain
     /// for `name` against `roots`. Returns the report, the connection count and the

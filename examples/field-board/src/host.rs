@@ -34,7 +34,8 @@ use otlp_embedded_test_kit::nginx::{Nginx, Serve};
 use otlp_embedded_test_kit::openssl_pki::{OpensslPki, PublicChains};
 use otlp_embedded_test_kit::process::require_programs;
 use otlp_embedded_test_kit::sink::{Sink, SinkOptions};
-use otlp_embedded_tls::{TlsClock, READ_BUFFER_LEN};
+use otlp_embedded_test_kit::tls_clock::WallClock;
+use otlp_embedded_tls::READ_BUFFER_LEN;
 use rand_core::OsRng;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Medium, TunTapInterface};
@@ -75,19 +76,6 @@ pub fn prerequisites() -> Vec<(String, &'static str)> {
         .into_iter()
         .filter_map(|(result, var)| result.err().map(|why| (why, var)))
         .collect()
-}
-
-/// The wall clock, as a board with an RTC or SNTP has it: certificate dates are checked.
-#[derive(Copy, Clone, Debug)]
-pub struct WallClock;
-
-impl TlsClock for WallClock {
-    fn now() -> Option<u64> {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .map(|d| d.as_secs())
-    }
 }
 
 /// Unix time in nanoseconds, for the points' timestamps.
@@ -377,6 +365,7 @@ pub fn run(schedule: &[Option<Chain>], mut log: impl FnMut(String)) -> FieldRun 
     ));
 
     let anchors: [&[u8]; 2] = [&chains.rsa_root.cert.der, &chains.ec_root.cert.der];
+    // The wall clock, as a board with an RTC or SNTP has it: certificate dates are checked.
     let mut uplink: Uplink<'_, WallClock> = Uplink::new(
         board.tcp(),
         board.udp(),
