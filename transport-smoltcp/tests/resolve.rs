@@ -4,6 +4,7 @@
 //! an IPv4-only and an IPv6-only build, where a literal of the missing family is refused
 //! with its own error.
 
+#[cfg(feature = "proto-ipv4")]
 use core::net::IpAddr;
 
 use otlp_embedded::time::Instant;
@@ -13,6 +14,7 @@ use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::wire::IpAddress;
 
 /// What a resolver of this crate answers for `address`: that one address.
+#[cfg(feature = "proto-ipv4")]
 fn found(address: IpAddress) -> Option<IpAddr> {
     Some(address.into())
 }
