@@ -182,18 +182,20 @@ fn static_table_first_then_literals() {
 #[cfg(not(all(feature = "proto-ipv4", feature = "proto-ipv6")))]
 mod one_family_build {
     use core::cell::Cell;
+    use core::net::IpAddr;
+    use std::rc::Rc;
 
     use otlp_embedded::export::{
-        ExportError, ExportErrorKind, ExportOutcome, ExporterConfig, RetryPolicy,
+        ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExporterConfig, RetryPolicy,
     };
     use otlp_embedded::proto::{RequestHeader, Resource, Scope, Temporality};
     use otlp_embedded::registry::{InstrumentDesc, Registry, SnapshotOf};
-    use otlp_embedded::time::{Clock, Instant};
+    use otlp_embedded::time::{Clock, Instant, Wait};
     use otlp_embedded::transport::{
-        AddressFamily, Endpoint, ExchangeError, Scheme, TransportError,
+        AddressFamily, Endpoint, ExchangeError, Resolve, Scheme, TransportError,
     };
     use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-    use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
+    use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, SmolStack, TcpClient};
     use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
     use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
     use smoltcp::socket::tcp;
@@ -247,12 +249,22 @@ mod one_family_build {
         }
     }
 
-    /// A clock that only the idle hook moves, so "it never waited" reads as "still at 0".
-    #[derive(Default)]
-    struct StepClock(Cell<u64>);
+    /// A clock that only the idle hook ([`WaitHook`]) moves, so "it never waited" reads as
+    /// "still at 0".
+    #[derive(Clone, Default)]
+    struct StepClock(Rc<Cell<u64>>);
     impl Clock for StepClock {
         fn now(&self) -> Instant {
             Instant(self.0.get())
+        }
+    }
+
+    /// Moves the step clock to the end of each wait.
+    struct WaitHook(StepClock);
+    impl Wait for WaitHook {
+        fn wait(&mut self, _now: Instant, until: Instant) {
+            let ms = &self.0 .0;
+            ms.set(until.0.max(ms.get() + 1));
         }
     }
 
@@ -265,9 +277,13 @@ mod one_family_build {
 
     type Metrics = Registry<2, 4, 4, 2, 16>;
 
-    #[test]
-    fn export_to_the_other_family_ends_at_once_and_keeps_its_data() {
-        let (host, family) = OTHER;
+    /// What one export to `OTHER` through `resolver` did: its report, the clock after it
+    /// (only a wait moves it) and the frames sent.
+    fn export_through<R>(resolver: R) -> (ExportReport, Instant, usize)
+    where
+        R: for<'a, 's> Resolve<SmolStack<'a, 's, Counting, &'a StepClock, WaitHook, 8>>,
+    {
+        let (host, _) = OTHER;
         let mut device = Counting::default();
         let mut iface = iface(&mut device);
         let mut storage = [SocketStorage::EMPTY; 1];
@@ -304,16 +320,22 @@ mod one_family_build {
             device: &mut device,
             sockets: &mut sockets,
             clock: &clock,
-            idle: |_now: Instant, wake_by: Instant| clock.0.set(wake_by.0.max(clock.0.get() + 1)),
-            resolver: IpLiteral,
+            idle: WaitHook(clock.clone()),
+            resolver,
         };
         let report = export_once(stack, &mut metrics, &mut snapshot, &mut buffer, config, 1);
+        (report, clock.now(), device.sent)
+    }
 
+    /// The export ended at once (no wait, no retry, nothing sent) with `error`, and kept
+    /// its one point.
+    fn assert_refused_at_once(
+        (report, clock_after, frames): (ExportReport, Instant, usize),
+        error: TransportError,
+    ) {
         let refused = Some(ExportError {
             request: 0,
-            kind: ExportErrorKind::Exchange(ExchangeError::Connect(
-                TransportError::UnsupportedAddressFamily(family),
-            )),
+            kind: ExportErrorKind::Exchange(ExchangeError::Connect(error)),
         });
         assert_eq!(report.outcome, ExportOutcome::Failed, "{report:?}");
         assert_eq!(report.first_error, refused, "{report:?}");
@@ -323,8 +345,68 @@ mod one_family_build {
             (0, 0, 1),
             "{report:?}"
         );
-        assert_eq!(clock.now(), Instant(0), "the export waited");
-        assert_eq!(device.sent, 0, "frames sent");
+        assert_eq!(clock_after, Instant(0), "the export waited");
+        assert_eq!(frames, 0, "frames sent");
+    }
+
+    #[test]
+    fn export_to_the_other_family_ends_at_once_and_keeps_its_data() {
+        let (_, family) = OTHER;
+        assert_refused_at_once(
+            export_through(IpLiteral),
+            TransportError::UnsupportedAddressFamily(family),
+        );
+    }
+
+    /// The caller's own resolver (core's `Resolve`) speaks `core::net::IpAddr`, which has
+    /// both families whatever smoltcp was built with: when every address it finds is of
+    /// the family this build lacks, the export is refused as for that literal, not as a
+    /// name that did not resolve (which is retried until the deadline); finding nothing
+    /// is still that.
+    #[test]
+    fn own_resolver_finding_only_the_other_family_is_refused_as_such() {
+        /// Parses any literal with std's parser, both families, as the core docs' example.
+        struct AnyLiteral;
+        impl<S: ?Sized> Resolve<S> for AnyLiteral {
+            type Addresses = Option<IpAddr>;
+            fn resolve(
+                &mut self,
+                host: &str,
+                _: &mut S,
+                _: Instant,
+            ) -> Result<Option<IpAddr>, TransportError> {
+                host.parse().map(Some).map_err(|_| TransportError::Resolve)
+            }
+        }
+        /// Finds nothing at all.
+        struct Nothing;
+        impl<S: ?Sized> Resolve<S> for Nothing {
+            type Addresses = [IpAddr; 0];
+            fn resolve(
+                &mut self,
+                _: &str,
+                _: &mut S,
+                _: Instant,
+            ) -> Result<[IpAddr; 0], TransportError> {
+                Ok([])
+            }
+        }
+
+        let (_, family) = OTHER;
+        assert_refused_at_once(
+            export_through(AnyLiteral),
+            TransportError::UnsupportedAddressFamily(family),
+        );
+        // Nothing found is still a host that did not resolve: transient, retried.
+        let (report, _, frames) = export_through(Nothing);
+        let unresolved = ExportErrorKind::Exchange(ExchangeError::Connect(TransportError::Resolve));
+        assert_eq!(
+            report.first_error.map(|e| e.kind),
+            Some(unresolved),
+            "{report:?}"
+        );
+        assert!(report.retries > 0, "{report:?}");
+        assert_eq!((report.points_abandoned, frames), (1, 0), "{report:?}");
     }
 
     #[cfg(feature = "dns")]
