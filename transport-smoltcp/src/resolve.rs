@@ -153,14 +153,31 @@ impl<S: ?Sized> Resolve<S> for StaticHosts<'_> {
 }
 
 /// The first of `addresses` this build's smoltcp can reach (an IPv6 address needs
-/// `proto-ipv6`, an IPv4 one `proto-ipv4`).
-pub(crate) fn first_reachable(addresses: impl IntoIterator<Item = IpAddr>) -> Option<IpAddress> {
-    addresses.into_iter().find_map(|address| match address {
-        #[cfg(feature = "proto-ipv4")]
-        IpAddr::V4(v4) => Some(IpAddress::Ipv4(v4)),
-        #[cfg(feature = "proto-ipv6")]
-        IpAddr::V6(v6) => Some(IpAddress::Ipv6(v6)),
-        #[allow(unreachable_patterns)]
-        _ => None,
-    })
+/// `proto-ipv6`, an IPv4 one `proto-ipv4`). None: [`TransportError::Resolve`] when nothing
+/// was found, [`TransportError::UnsupportedAddressFamily`] when everything found is of a
+/// family the build lacks (a resolver speaks `core::net::IpAddr`, which has both), as an
+/// IP literal of that family is refused.
+pub(crate) fn first_reachable(
+    addresses: impl IntoIterator<Item = IpAddr>,
+) -> Result<IpAddress, TransportError> {
+    let mut unreachable = None;
+    for address in addresses {
+        match address {
+            #[cfg(feature = "proto-ipv4")]
+            IpAddr::V4(v4) => return Ok(IpAddress::Ipv4(v4)),
+            #[cfg(feature = "proto-ipv6")]
+            IpAddr::V6(v6) => return Ok(IpAddress::Ipv6(v6)),
+            #[allow(unreachable_patterns)]
+            other => {
+                unreachable = unreachable.or(Some(match other {
+                    IpAddr::V4(_) => AddressFamily::Ipv4,
+                    IpAddr::V6(_) => AddressFamily::Ipv6,
+                }))
+            }
+        }
+    }
+    Err(unreachable.map_or(
+        TransportError::Resolve,
+        TransportError::UnsupportedAddressFamily,
+    ))
 }

@@ -98,7 +98,8 @@ pub enum TransportError {
     /// The transport's DNS lookup of the host failed.
     Dns(DnsFailure),
     /// The host is an IP address of a family the transport was built without (an IPv6
-    /// literal where only IPv4 is built in, or the reverse): no attempt can reach it.
+    /// literal where only IPv4 is built in, or the reverse), or every address its resolver
+    /// found is: no attempt can reach it.
     UnsupportedAddressFamily(AddressFamily),
 }
 
