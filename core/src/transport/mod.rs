@@ -35,7 +35,8 @@ mod resolve;
 pub use asynch::{AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
-    DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
+    AddressFamily, DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure,
+    TransportError,
 };
 pub use poll::{PollConnect, PollExchange, PollIo};
 pub use resolve::Resolve;
