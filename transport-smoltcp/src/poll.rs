@@ -9,7 +9,7 @@ use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::client::TcpClient;
-use crate::resolve::{parse_ip_literal, IpLiteral, StaticHosts};
+use crate::resolve::{ip_literal, IpLiteral, StaticHosts};
 
 /// Resolves a host name in steps, for the poll form.
 pub trait PollResolve {
@@ -57,7 +57,20 @@ impl PollResolve for IpLiteral {
         _: Instant,
         _: Instant,
     ) -> nb::Result<IpAddress, TransportError> {
-        parse_ip_literal(host).ok_or(nb::Error::Other(TransportError::Resolve))
+        literal(host)
+    }
+}
+
+/// `host` as an IP literal, refused as the blocking [`IpLiteral`] refuses it: a literal of
+/// a family this build lacks is `UnsupportedAddressFamily` (not retried), anything else
+/// that is no literal `Resolve`.
+fn literal(host: &str) -> nb::Result<IpAddress, TransportError> {
+    match ip_literal(host) {
+        Some(Ok(address)) => Ok(address),
+        Some(Err(family)) => Err(nb::Error::Other(TransportError::UnsupportedAddressFamily(
+            family,
+        ))),
+        None => Err(nb::Error::Other(TransportError::Resolve)),
     }
 }
 
@@ -70,8 +83,10 @@ impl PollResolve for StaticHosts<'_> {
         _: Instant,
         _: Instant,
     ) -> nb::Result<IpAddress, TransportError> {
-        self.lookup(host)
-            .ok_or(nb::Error::Other(TransportError::Resolve))
+        match self.named(host) {
+            Some(address) => Ok(address),
+            None => literal(host),
+        }
     }
 }
 
