@@ -394,11 +394,15 @@ impl<
             (_, NumberKind::Int) => PointValue::Int(raw as i64),
             (_, NumberKind::Double) => PointValue::Double(f64::from_bits(raw)),
         };
+        // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
+        // out when doing so." `min` is the least value of exactly this point's
+        // measurements (infinite when there are none).
+        let sum = |h: &HistState| (h.min >= 0.0).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
                     count: h.count,
-                    sum: Some(h.sum),
+                    sum: sum(h),
                     min: (h.count > 0).then_some(h.min),
                     max: (h.count > 0).then_some(h.max),
                     explicit_bounds: m.bounds,
@@ -411,7 +415,7 @@ impl<
                     let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
                     PointValue::ExponentialHistogram(ExponentialHistogramValue {
                         count: h.count,
-                        sum: Some(h.sum),
+                        sum: sum(h),
                         min: (h.count > 0).then_some(h.min),
                         max: (h.count > 0).then_some(h.max),
                         scale: i32::from(h.scale),
