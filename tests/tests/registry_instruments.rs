@@ -598,7 +598,9 @@ fn delta_reclaims_idle_series_so_new_sets_fit() {
     reg.collect(&mut snap, 101);
     assert_eq!(snap.point_count(0), 1);
     assert_eq!(int(&snap, 0, 0), 3);
-    assert_eq!(snap.point(0, 0).start_time_unix_nano, 7);
+    // sdk.md: a delta point's start "MUST equal the previous collection interval's
+    // timestamp": the collect at 100, though the pinned series had nothing for it.
+    assert_eq!(snap.point(0, 0).start_time_unix_nano, 100);
 }
 
 #[test]

@@ -174,3 +174,248 @@ fn histogram_sum_is_left_out_when_a_negative_value_was_recorded() {
     assert_eq!(exponential(&m, "e").sum, None);
     assert_eq!(exponential(&m, "ed").sum, Some(2.0));
 }
+
+// ---- Item 3: start times -----------------------------------------------------------------
+
+/// (start, time, value) of every point of a sum metric, sorted by attributes.
+fn sum_points(metrics: &[metrics::Metric], name: &str) -> Vec<(Vec<String>, u64, u64, f64)> {
+    let Some(m) = metrics.iter().find(|m| m.name == name) else {
+        return Vec::new();
+    };
+    let Some(metrics::metric::Data::Sum(sum)) = &m.data else {
+        panic!("{name}: not a sum: {:?}", m.data);
+    };
+    let mut out: Vec<_> = sum
+        .data_points
+        .iter()
+        .map(|p| {
+            let v = match p.value {
+                Some(metrics::number_data_point::Value::AsInt(i)) => i as f64,
+                Some(metrics::number_data_point::Value::AsDouble(d)) => d,
+                None => f64::NAN,
+            };
+            (
+                attributes(&p.attributes),
+                p.start_time_unix_nano,
+                p.time_unix_nano,
+                v,
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn temporality_of(metrics: &[metrics::Metric], name: &str) -> i32 {
+    match &metric(metrics, name).data {
+        Some(metrics::metric::Data::Sum(s)) => s.aggregation_temporality,
+        Some(metrics::metric::Data::Histogram(h)) => h.aggregation_temporality,
+        Some(metrics::metric::Data::ExponentialHistogram(h)) => h.aggregation_temporality,
+        Some(metrics::metric::Data::Gauge(_)) => 0,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+const DELTA: i32 = metrics::AggregationTemporality::Delta as i32;
+const CUMULATIVE: i32 = metrics::AggregationTemporality::Cumulative as i32;
+
+/// sdk.md, "Start timestamps": "For delta aggregations, the start timestamp MUST equal the
+/// previous collection interval's timestamp, or the creation time of the instrument if
+/// this is the first collection interval for the instrument. This implies that all data
+/// points with delta temporality aggregation for an instrument MUST share the same start
+/// timestamp."
+///
+/// A series bound with `bind` (never reclaimed) that sat idle through a collection, and a
+/// series that was reclaimed and comes back, both start at the previous collection. An
+/// export that was abandoned is the one case where a point reaches further back: the next
+/// point carries the unsent interval too, so it starts where that one did (the
+/// specification assumes every collection is exported; see docs/conformance.md).
+#[test]
+fn delta_points_start_at_the_previous_collection_after_an_idle_interval() {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(
+            InstrumentDesc::counter_u64("c")
+                .attributes(&["k"])
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let bound = reg.bind(c, &[s("k", "bound")]).unwrap();
+    let mut snap = Snap::new();
+    let round = |reg: &mut Reg, snap: &mut Snap, now: u64, how: Settlement| {
+        let m = collect(reg, snap, now);
+        settle(reg, snap, how);
+        sum_points(&m, "c")
+    };
+    reg.record(c, 1u64, &[s("k", "a")]).unwrap();
+    reg.record_bound(bound, 2u64).unwrap();
+    let k = |v: &str| vec![format!("k={v}")];
+    assert_eq!(
+        round(&mut reg, &mut snap, 2_000, Settlement::Delivered),
+        vec![(k("a"), 1_000, 2_000, 1.0), (k("bound"), 1_000, 2_000, 2.0)]
+    );
+    // An idle interval: nothing to export.
+    assert_eq!(round(&mut reg, &mut snap, 3_000, Settlement::Delivered), vec![]);
+    reg.record(c, 3u64, &[s("k", "a")]).unwrap();
+    reg.record_bound(bound, 4u64).unwrap();
+    assert_eq!(
+        round(&mut reg, &mut snap, 4_000, Settlement::Delivered),
+        vec![(k("a"), 3_000, 4_000, 3.0), (k("bound"), 3_000, 4_000, 4.0)]
+    );
+    // Abandoned: the next point carries (4000, 6000].
+    reg.record_bound(bound, 5u64).unwrap();
+    assert_eq!(
+        round(&mut reg, &mut snap, 5_000, Settlement::Abandoned),
+        vec![(k("bound"), 4_000, 5_000, 5.0)]
+    );
+    reg.record_bound(bound, 6u64).unwrap();
+    reg.record(c, 7u64, &[s("k", "a")]).unwrap();
+    assert_eq!(
+        round(&mut reg, &mut snap, 6_000, Settlement::Delivered),
+        vec![(k("a"), 5_000, 6_000, 7.0), (k("bound"), 4_000, 6_000, 11.0)]
+    );
+}
+
+/// sdk.md, "Start timestamps": "Cumulative timeseries MUST use a consistent start timestamp
+/// for all collection intervals. For synchronous instruments, the start timestamp SHOULD be
+/// the time of the first measurement for the series." Core has no clock when a measurement
+/// is recorded, so a series starts at the collection before its first measurement (the
+/// registry's start before the first collection): the section's first sentence, "the
+/// timestamp which best represents the first possible moment a measurement for this
+/// timeseries could have been recorded", since the series did not exist at that collection.
+#[test]
+fn cumulative_series_keep_the_start_before_their_first_measurement() {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").attributes(&["k"]))
+        .unwrap();
+    let h = reg
+        .declare(InstrumentDesc::histogram("h").attributes(&["k"]).max_series(2))
+        .unwrap();
+    let mut snap = Snap::new();
+    reg.record(c, 1u64, &[s("k", "early")]).unwrap();
+    reg.record(h, 1.0, &[s("k", "early")]).unwrap();
+    let m = collect(&mut reg, &mut snap, 2_000);
+    assert_eq!(sum_points(&m, "c")[0].1, 1_000);
+    assert_eq!(histogram(&m, "h").start_time_unix_nano, 1_000);
+    settle(&mut reg, &snap, Settlement::Delivered);
+    reg.record(c, 1u64, &[s("k", "late")]).unwrap();
+    for now in [3_000, 4_000, 5_000] {
+        reg.record(c, 1u64, &[s("k", "early")]).unwrap();
+        let m = collect(&mut reg, &mut snap, now);
+        settle(&mut reg, &snap, Settlement::Delivered);
+        let points = sum_points(&m, "c");
+        assert_eq!(temporality_of(&m, "c"), CUMULATIVE);
+        assert_eq!(
+            points.iter().map(|p| (p.0[0].as_str(), p.1, p.2)).collect::<Vec<_>>(),
+            vec![("k=early", 1_000, now), ("k=late", 2_000, now)]
+        );
+        assert_eq!(histogram(&m, "h").start_time_unix_nano, 1_000);
+    }
+}
+
+fn observe_cpu(o: &mut dyn otlp_embedded::registry::Observe) {
+    let seen = OBSERVED.load(std::sync::atomic::Ordering::Relaxed);
+    // Low 16 bits: cpu0's reading; bit 16: whether cpu1 is reported (with reading 100).
+    o.observe(
+        (seen & 0xffff).into(),
+        &[KeyValue::new("cpu", AttributeValue::Int(0))],
+    );
+    if seen & 0x1_0000 != 0 {
+        o.observe(100u64.into(), &[KeyValue::new("cpu", AttributeValue::Int(1))]);
+    }
+}
+
+static OBSERVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The tests that drive `observe_cpu` take turns.
+static OBSERVED_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn set_observed(v: u64) {
+    OBSERVED.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// sdk.md, "Start timestamps": "For asynchronous instrument, the start timestamp SHOULD be:
+/// The creation time of the instrument, if the first series measurement occurred in the
+/// first collection interval, Otherwise, the timestamp of the collection interval prior to
+/// the first series measurement." The instrument is created with the registry (start
+/// 1000); cpu 1 first appears at the collection at 4000, so it starts at 3000.
+#[test]
+fn observable_series_start_at_creation_or_the_collection_before_their_first_observation() {
+    let _turn = OBSERVED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reg = Reg::new(1_000);
+    reg.declare(
+        InstrumentDesc::observable_counter(
+            "cpu.time",
+            otlp_embedded::registry::NumberKind::Int,
+            observe_cpu,
+        )
+        .attributes(&["cpu"])
+        .temporality(Temporality::Cumulative),
+    )
+    .unwrap();
+    let mut snap = Snap::new();
+    let mut rounds = Vec::new();
+    for (now, seen) in [(2_000, 5), (3_000, 7), (4_000, 0x1_0009), (5_000, 0x1_000a)] {
+        set_observed(seen);
+        let m = collect(&mut reg, &mut snap, now);
+        settle(&mut reg, &snap, Settlement::Delivered);
+        rounds.push(sum_points(&m, "cpu.time"));
+    }
+    let cpu = |n: u32, start: u64, time: u64, v: f64| (vec![format!("cpu={n}")], start, time, v);
+    assert_eq!(
+        rounds,
+        vec![
+            vec![cpu(0, 1_000, 2_000, 5.0)],
+            vec![cpu(0, 1_000, 3_000, 7.0)],
+            vec![cpu(0, 1_000, 4_000, 9.0), cpu(1, 3_000, 4_000, 100.0)],
+            vec![cpu(0, 1_000, 5_000, 10.0), cpu(1, 3_000, 5_000, 100.0)],
+        ]
+    );
+}
+
+/// metrics.proto says `start_time_unix_nano` is "strongly encouraged" for points with a
+/// temporality, and data-model.md, "Resets and Gaps": "When StartTimeUnixNano equals
+/// TimeUnixNano, a new unbroken sequence of observations begins with a reset at an unknown
+/// start time." A registry made with start time 0 (a `static`, before the wall clock is
+/// known) takes its first collection's time as the start of everything that existed by
+/// then, so no sum or histogram point is ever exported with start 0.
+#[test]
+fn a_registry_without_a_start_time_never_exports_start_zero() {
+    let _turn = OBSERVED_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    set_observed(4);
+    let mut reg = Reg::new(0);
+    let c = reg.declare(InstrumentDesc::counter_u64("c")).unwrap();
+    let d = reg
+        .declare(InstrumentDesc::counter_u64("d").temporality(Temporality::Delta))
+        .unwrap();
+    let h = reg
+        .declare(InstrumentDesc::histogram("h").max_series(1))
+        .unwrap();
+    reg.declare(
+        InstrumentDesc::observable_counter(
+            "o",
+            otlp_embedded::registry::NumberKind::Int,
+            observe_cpu,
+        )
+        .attributes(&["cpu"]),
+    )
+    .unwrap();
+    let bound = reg.bind(c, &[]).unwrap();
+    reg.record(d, 2u64, &[]).unwrap();
+    reg.record(h, 3.0, &[]).unwrap();
+    let mut snap = Snap::new();
+    let m = collect(&mut reg, &mut snap, 7_000);
+    settle(&mut reg, &snap, Settlement::Delivered);
+    // `c` has nothing yet; the others start at this first collection.
+    assert!(m.iter().all(|m| m.name != "c"));
+    assert_eq!(sum_points(&m, "d")[0].1..=sum_points(&m, "d")[0].2, 7_000..=7_000);
+    assert_eq!(histogram(&m, "h").start_time_unix_nano, 7_000);
+    assert_eq!(sum_points(&m, "o")[0].1, 7_000);
+    reg.record_bound(bound, 1u64).unwrap();
+    reg.record(d, 5u64, &[]).unwrap();
+    let m = collect(&mut reg, &mut snap, 8_000);
+    assert_eq!(sum_points(&m, "c")[0].1, 7_000);
+    assert_eq!(sum_points(&m, "d")[0].1, 7_000);
+    assert_eq!(histogram(&m, "h").start_time_unix_nano, 7_000);
+    assert_eq!(sum_points(&m, "o")[0].1, 7_000);
+}

@@ -29,9 +29,28 @@ impl<
             self.epoch = 1;
         }
         snapshot.clear(now, self.epoch);
+        if self.start_time == 0 {
+            self.adopt_start_time(now);
+        }
         self.prev_collect = self.last_collect;
         self.last_collect = now;
         self.instrument_count
+    }
+
+    /// The registry was made without a start time (0: not known) and this is its first
+    /// collect: everything that exists starts now. data-model.md: "When StartTimeUnixNano
+    /// equals TimeUnixNano, a new unbroken sequence of observations begins with a reset at
+    /// an unknown start time", which is what a start of 0 would otherwise misstate.
+    #[cold]
+    fn adopt_start_time(&mut self, now: UnixNanos) {
+        self.start_time = now;
+        self.last_collect = now;
+        self.prev_collect = now;
+        for s in self.series.iter_mut().take(self.series_used) {
+            if s.start == 0 {
+                s.start = now;
+            }
+        }
     }
 
     /// Slots of instrument `i` (its series plus the overflow series).
@@ -77,12 +96,26 @@ impl<
             return;
         }
         let slot = usize::from(inst.base) + j;
+        let delta = inst.temporality == Temporality::Delta;
+        let time = snapshot.time();
+        let Some(s) = self.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE {
+            return;
+        }
+        if !s.dirty {
+            // Nothing since its last commit: a delta point that comes later starts at this
+            // collection, the one before it (a series bound with `bind` that sat idle).
+            if delta {
+                s.start = s.start.max(time);
+            }
+            return;
+        }
+        let Some(inst) = self.inst(i) else { return };
         let Some(s) = self.series.get(slot) else {
             return;
         };
-        if s.state == FREE || !s.dirty {
-            return;
-        }
         let hist = if inst.desc.is_histogram() {
             let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
                 return;

@@ -75,11 +75,26 @@
 //!
 //! # Time
 //!
-//! Core owns no clock: [`Producer::collect`] takes the unix time. A series' start time is
-//! the time of the collect before it was created (the registry's start time before the
-//! first collect); under delta temporality it moves to the snapshot time at each commit.
-//! Gauges export start time 0. If the clock jumps backwards, every exported point still has
-//! `time >= start_time`: the point time is clamped up to its start.
+//! Core owns no clock: [`Producer::collect`] takes the unix time, and start times follow
+//! the SDK specification's "Start timestamps" with collect times standing in for the
+//! moments core cannot see:
+//!
+//! - a cumulative series starts at the collect before its first measurement (the
+//!   registry's start time before the first collect), and keeps that start;
+//! - a delta point starts at the previous collect: a series' start moves to the snapshot
+//!   time when a commit empties it, and to the collect's time when a collect finds it with
+//!   nothing to report (a series pinned with [`Registry::bind`] that sat idle). The one
+//!   exception follows an abandoned export: the next point carries the unsent interval
+//!   too, so it starts where that one did and no two points overlap;
+//! - an observable series starts at the collect before the one that first observed it
+//!   (the registry's start time for the first collect);
+//! - a registry made with start time 0 (not known yet, as in a `static`) takes its first
+//!   collect's time as the start of everything that exists by then;
+//! - gauges export no start time (0: the proto's field is optional for points without a
+//!   temporality).
+//!
+//! If the clock jumps backwards, every exported point still has `time >= start_time`: the
+//! point time is clamped up to its start.
 //!
 //! # Collect and settle
 //!
@@ -301,8 +316,8 @@ impl<
     const NO_INST: Option<Inst> = None;
 
     /// An empty registry; series created before the first collect start at `start_time`
-    /// (unix nanoseconds; pass 0 and call [`set_start_time`](Self::set_start_time) when the
-    /// time is not known yet).
+    /// (unix nanoseconds). Pass 0 when the time is not known yet: the first collect's time
+    /// is then taken (or call [`set_start_time`](Self::set_start_time) once it is known).
     pub const fn new(start_time: UnixNanos) -> Self {
         Registry {
             instruments: [Self::NO_INST; INSTRUMENTS],
