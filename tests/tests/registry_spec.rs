@@ -419,3 +419,191 @@ fn a_registry_without_a_start_time_never_exports_start_zero() {
     assert_eq!(histogram(&m, "h").start_time_unix_nano, 7_000);
     assert_eq!(sum_points(&m, "o")[0].1, 7_000);
 }
+
+// ---- Item 1: temporality preference ------------------------------------------------------
+
+fn observe_constant(o: &mut dyn otlp_embedded::registry::Observe) {
+    o.observe(3u64.into(), &[]);
+}
+
+/// specification/metrics/sdk_exporters/otlp.md, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`:
+/// "`Cumulative`: Choose cumulative aggregation temporality for all instrument kinds.
+/// `Delta`: Choose Delta aggregation temporality for Counter, Asynchronous Counter and
+/// Histogram instrument kinds, choose Cumulative aggregation for UpDownCounter and
+/// Asynchronous UpDownCounter instrument kinds. `LowMemory`: This configuration uses Delta
+/// aggregation temporality for Synchronous Counter and Histogram and uses Cumulative
+/// aggregation temporality for Synchronous UpDownCounter, Asynchronous Counter, and
+/// Asynchronous UpDownCounter instrument kinds."
+///
+/// Instruments that choose no temporality take the preference, whether it is set before
+/// they are declared or after (up to the first collect); one that chooses keeps its choice.
+/// The exponential histogram counts as a histogram. Gauges carry no temporality on the
+/// wire (the table does not name them; they keep reporting their last value).
+#[test]
+fn temporality_preference_applies_to_instruments_that_do_not_choose() {
+    use otlp_embedded::registry::{NumberKind, TemporalityPreference as P};
+    let names = [
+        "counter",
+        "up_down",
+        "histogram",
+        "exponential",
+        "observable_counter",
+        "observable_up_down",
+        "explicit_cumulative",
+        "explicit_delta",
+    ];
+    let (d, c) = (DELTA, CUMULATIVE);
+    let table = [
+        (P::Cumulative, [c, c, c, c, c, c, c, d]),
+        (P::Delta, [d, c, d, d, d, c, c, d]),
+        (P::LowMemory, [d, c, d, d, c, c, c, d]),
+    ];
+    for (preference, want) in table {
+        for set_before_declaring in [true, false] {
+            let mut reg = Reg::new(1_000);
+            if set_before_declaring {
+                reg.set_temporality_preference(preference);
+            }
+            let descs = [
+                InstrumentDesc::counter_u64(names[0]),
+                InstrumentDesc::up_down_counter_i64(names[1]),
+                InstrumentDesc::histogram(names[2]).max_series(1),
+                InstrumentDesc::exponential_histogram(names[3])
+                    .exponential_limits(8, 20)
+                    .max_series(1),
+                InstrumentDesc::observable_counter(names[4], NumberKind::Int, observe_constant),
+                InstrumentDesc::observable_up_down_counter(
+                    names[5],
+                    NumberKind::Int,
+                    observe_constant,
+                ),
+                InstrumentDesc::counter_u64(names[6]).temporality(Temporality::Cumulative),
+                InstrumentDesc::counter_u64(names[7]).temporality(Temporality::Delta),
+            ];
+            let mut declared = Vec::new();
+            for desc in descs {
+                declared.push(reg.declare(desc).unwrap());
+            }
+            if !set_before_declaring {
+                reg.set_temporality_preference(preference);
+            }
+            for &i in &declared {
+                if !reg.desc(i).unwrap().kind.is_observable() {
+                    reg.record(i, 1u64, &[]).unwrap();
+                }
+            }
+            let mut snap = Snap::new();
+            let m = collect(&mut reg, &mut snap, 2_000);
+            let got: Vec<i32> = names.iter().map(|n| temporality_of(&m, n)).collect();
+            assert_eq!(got, want, "{preference:?}, set before declaring: {set_before_declaring}");
+        }
+    }
+    // After the first collect the instruments keep what they exported with; only those
+    // declared later take a new preference.
+    let mut reg = Reg::new(1_000);
+    let early = reg.declare(InstrumentDesc::counter_u64("early")).unwrap();
+    reg.record(early, 1u64, &[]).unwrap();
+    let mut snap = Snap::new();
+    collect(&mut reg, &mut snap, 2_000);
+    reg.set_temporality_preference(P::Delta);
+    let late = reg.declare(InstrumentDesc::counter_u64("late")).unwrap();
+    reg.record(late, 1u64, &[]).unwrap();
+    let m = collect(&mut reg, &mut snap, 3_000);
+    assert_eq!(
+        (temporality_of(&m, "early"), temporality_of(&m, "late")),
+        (CUMULATIVE, DELTA)
+    );
+}
+
+static METER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static LEVEL: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn observe_meter(o: &mut dyn otlp_embedded::registry::Observe) {
+    let v = METER.load(std::sync::atomic::Ordering::Relaxed);
+    // Bit 32: the series is not reported this time.
+    if v & (1 << 32) == 0 {
+        o.observe((v & 0xffff_ffff).into(), &[s("meter", "main")]);
+    }
+}
+
+fn observe_level(o: &mut dyn otlp_embedded::registry::Observe) {
+    let v = LEVEL.load(std::sync::atomic::Ordering::Relaxed);
+    o.observe((v as f64).into(), &[]);
+}
+
+/// sdk.md, MetricReader: "For asynchronous instruments with Delta temporality, this means
+/// converting Cumulative to Delta aggregation temporality", and "For asynchronous
+/// instruments with Delta or Cumulative aggregation temporality, MetricReader.Collect MUST
+/// only receive data points with measurements recorded since the previous collection."
+///
+/// The callback reports the running total; each delta point is the change since the
+/// observation the last delivered (or dropped) export carried, starting at the previous
+/// collection. The first observation of a series is its whole value. An abandoned export
+/// leaves the base where it was, so the next point covers both intervals. A total that
+/// went down on a monotonic counter is a restart: the point is the new total. An up-down
+/// counter's delta may be negative. A series the callback stops reporting is gone; when
+/// it comes back it starts over.
+#[test]
+fn observable_counters_under_delta_report_the_change_since_the_last_export() {
+    use otlp_embedded::registry::{NumberKind, TemporalityPreference};
+    let mut reg = Reg::new(1_000);
+    reg.set_temporality_preference(TemporalityPreference::Delta);
+    reg.declare(
+        InstrumentDesc::observable_counter("meter", NumberKind::Int, observe_meter)
+            .attributes(&["meter"]),
+    )
+    .unwrap();
+    reg.declare(
+        InstrumentDesc::observable_up_down_counter("level", NumberKind::Double, observe_level)
+            .temporality(Temporality::Delta),
+    )
+    .unwrap();
+    let mut snap = Snap::new();
+    let steps: [(u64, u64, i64, Settlement); 7] = [
+        (2_000, 10, 5, Settlement::Delivered),
+        (3_000, 15, 2, Settlement::Abandoned),
+        (4_000, 22, 4, Settlement::Dropped),
+        (5_000, 22, 4, Settlement::Delivered),
+        (6_000, 3, -6, Settlement::Delivered),
+        (7_000, 1 << 32, -6, Settlement::Delivered),
+        (8_000, 8, -6, Settlement::Delivered),
+    ];
+    let mut got = Vec::new();
+    for (now, meter, level, how) in steps {
+        METER.store(meter, std::sync::atomic::Ordering::Relaxed);
+        LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
+        let m = collect(&mut reg, &mut snap, now);
+        settle(&mut reg, &snap, how);
+        assert_eq!(temporality_of(&m, "level"), DELTA);
+        let meter: Vec<_> = sum_points(&m, "meter")
+            .into_iter()
+            .map(|p| (p.1, p.2, p.3))
+            .collect();
+        if !meter.is_empty() {
+            assert_eq!(temporality_of(&m, "meter"), DELTA);
+        }
+        let level: Vec<_> = sum_points(&m, "level")
+            .into_iter()
+            .map(|p| (p.1, p.2, p.3))
+            .collect();
+        got.push((meter, level));
+    }
+    assert_eq!(
+        got,
+        vec![
+            (vec![(1_000, 2_000, 10.0)], vec![(1_000, 2_000, 5.0)]),
+            // Abandoned: not committed.
+            (vec![(2_000, 3_000, 5.0)], vec![(2_000, 3_000, -3.0)]),
+            // So this point covers (2000, 4000]; dropped counts as committed.
+            (vec![(2_000, 4_000, 12.0)], vec![(2_000, 4_000, -1.0)]),
+            // Observed, unchanged: a zero point.
+            (vec![(4_000, 5_000, 0.0)], vec![(4_000, 5_000, 0.0)]),
+            // 22 -> 3: the counter restarted.
+            (vec![(5_000, 6_000, 3.0)], vec![(5_000, 6_000, -10.0)]),
+            // Not reported: no point, and the series is gone.
+            (vec![], vec![(6_000, 7_000, 0.0)]),
+            // Back: its first observation again, from the collection before it.
+            (vec![(7_000, 8_000, 8.0)], vec![(7_000, 8_000, 0.0)]),
+        ]
+    );
+}

@@ -254,54 +254,11 @@ impl Compression {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum TemporalityPreference {
-    /// Cumulative for every instrument kind.
-    #[default]
-    Cumulative,
-    /// Delta for counters (synchronous and observable) and histograms; cumulative for
-    /// up-down counters.
-    Delta,
-    /// Delta for synchronous counters and histograms only; cumulative for the rest, so that
-    /// observable counters need no memory of the last observation.
-    LowMemory,
-}
-
-/// The kind of instrument a metric comes from, as temporality selection needs it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum InstrumentKind {
-    /// Synchronous monotonic counter.
-    Counter,
-    /// Synchronous up-down counter.
-    UpDownCounter,
-    /// Synchronous histogram.
-    Histogram,
-    /// Synchronous gauge.
-    Gauge,
-    /// Observable (asynchronous) monotonic counter.
-    ObservableCounter,
-    /// Observable up-down counter.
-    ObservableUpDownCounter,
-    /// Observable gauge.
-    ObservableGauge,
-}
-
-impl TemporalityPreference {
-    /// The temporality this preference selects for `kind`, per the specification's table.
-    ///
-    /// Gauges carry no temporality on the wire; they get `Cumulative` so callers have a value.
-    pub fn temporality_for(self, kind: InstrumentKind) -> Temporality {
-        use InstrumentKind as K;
-        match (self, kind) {
-            (TemporalityPreference::Delta, K::Counter | K::ObservableCounter | K::Histogram) => {
-                Temporality::Delta
-            }
-            (TemporalityPreference::LowMemory, K::Counter | K::Histogram) => Temporality::Delta,
-            _ => Temporality::Cumulative,
-        }
-    }
-}
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` is core's [`TemporalityPreference`],
+/// which the registry applies to instruments that do not choose a temporality
+/// ([`PeriodicExporter::from_config`](crate::PeriodicExporter::from_config) hands it over);
+/// [`InstrumentKind`] is core's too.
+pub use otlp_embedded::registry::{InstrumentKind, TemporalityPreference};
 
 /// Where requests go, owned. [`Config::endpoint`] lends it as core's [`Endpoint`].
 #[derive(Clone, Debug, PartialEq, Eq)]

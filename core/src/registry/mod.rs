@@ -65,6 +65,17 @@
 //! slower. Recording with no attributes goes straight to a remembered series, and integer
 //! adds through a [`Bound`] handle touch only their series.
 //!
+//! # Temporality
+//!
+//! An instrument that chooses no temporality ([`InstrumentDesc::temporality`]) takes the
+//! one the registry's [`TemporalityPreference`] gives its kind (cumulative unless set;
+//! [`Registry::set_temporality_preference`], or [`Producer::set_temporality_preference`],
+//! which an exporter built from `OTEL_*` configuration calls). Observable counters and
+//! up-down counters can be delta: their callback reports running totals, and each point is
+//! the change since the total the last committed export carried (the first observation of
+//! a series is all of it; a monotonic total that went down is a restart, all of it new).
+//! That memory costs nothing extra: it sits in words observable series do not use.
+//!
 //! # Cardinality
 //!
 //! When an instrument's series table is full, measurements for new attribute sets go to its
@@ -145,7 +156,8 @@ mod snapshot;
 mod table;
 
 pub use desc::{
-    Callback, InstrumentDesc, InstrumentKind, Number, NumberKind, Observe, DEFAULT_BOUNDS,
+    Callback, InstrumentDesc, InstrumentKind, Number, NumberKind, Observe, TemporalityPreference,
+    DEFAULT_BOUNDS,
 };
 pub use error::{DeclareError, RecordError};
 pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
@@ -290,6 +302,8 @@ pub struct Registry<
     /// The collect before `last_collect`: start of series that callbacks create.
     prev_collect: UnixNanos,
     epoch: u32,
+    /// The temporality of instruments that do not choose one.
+    preference: TemporalityPreference,
 }
 
 impl<
@@ -333,7 +347,30 @@ impl<
             last_collect: start_time,
             prev_collect: start_time,
             epoch: 0,
+            preference: TemporalityPreference::Cumulative,
         }
+    }
+
+    /// Sets the temporality of instruments that do not choose one (see
+    /// [`TemporalityPreference`]): those declared from now on, and, until the first
+    /// collect, those declared already. After the first collect an instrument keeps the
+    /// temporality its points went out with: a stream that changed temporality half-way
+    /// would be misread.
+    pub fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        self.preference = preference;
+        if self.epoch != 0 {
+            return;
+        }
+        for inst in self.instruments.iter_mut().flatten() {
+            if inst.desc.temporality.is_none() {
+                inst.temporality = preference.temporality_for(inst.desc.kind);
+            }
+        }
+    }
+
+    /// The preference set with [`set_temporality_preference`](Self::set_temporality_preference).
+    pub fn temporality_preference(&self) -> TemporalityPreference {
+        self.preference
     }
 
     /// Sets the start time used before the first collect (once the wall clock is known).
@@ -406,12 +443,9 @@ impl<
         } else {
             (0, 0, 0)
         };
-        // Observable instruments report absolute values: only cumulative makes sense.
-        let temporality = if desc.kind.is_observable() {
-            Temporality::Cumulative
-        } else {
-            desc.temporality
-        };
+        let temporality = desc
+            .temporality
+            .unwrap_or(self.preference.temporality_for(desc.kind));
         let inst = Inst {
             desc,
             temporality,

@@ -166,13 +166,15 @@ impl<
         self.bucket_count = 0;
     }
 
-    /// Appends one series' state.
+    /// Appends one series' state, exporting `value` (the series' own, or the change an
+    /// observable delta series reports).
     pub(super) fn push(
         &mut self,
         instrument: u16,
         inst: &Inst,
         slot: u16,
         s: &Series<ATTRIBUTE_BYTES>,
+        value: u64,
         hist: Option<(&HistState, &[u64])>,
     ) {
         if self.point_count >= SERIES {
@@ -235,7 +237,7 @@ impl<
         }
         if let Some(p) = self.points.get_mut(self.point_count) {
             *p = SnapPoint {
-                value: s.value,
+                value,
                 start: s.start,
                 recorded: s.recorded,
                 slot,

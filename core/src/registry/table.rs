@@ -22,8 +22,10 @@ pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
     pub(super) value: u64,
     pub(super) start: UnixNanos,
     /// Measurements so far (wrapping): tells a commit whether anything came after the snapshot.
+    /// (Observable series: half of [`Series::delta_base`].)
     pub(super) recorded: u32,
     /// Epoch of the last snapshot committed, so a point settled twice commits once.
+    /// (Observable series: the other half of [`Series::delta_base`].)
     pub(super) settled: u32,
     pub(super) hash: u16,
     pub(super) state: u8,
@@ -48,6 +50,21 @@ impl<const ATTRIBUTE_BYTES: usize> Series<ATTRIBUTE_BYTES> {
         op: Op::Observable,
         key: [0; ATTRIBUTE_BYTES],
     };
+
+    /// An observable sum under delta temporality: the total its callback reported for the
+    /// last committed point (0 for a new series), which the next delta point is counted
+    /// from. It lives in the words `recorded` and `settled` hold for other series: an
+    /// observable series takes no measurements to count, and its commit sets this base to
+    /// the committed total, which is safe to repeat, so it needs no epoch either.
+    pub(super) fn delta_base(&self) -> u64 {
+        u64::from(self.recorded) | (u64::from(self.settled) << 32)
+    }
+
+    /// Sets [`delta_base`](Self::delta_base).
+    pub(super) fn set_delta_base(&mut self, base: u64) {
+        self.recorded = base as u32;
+        self.settled = (base >> 32) as u32;
+    }
 
     /// Adds an integer measurement to this live integer-sum series; false when the
     /// measurement needs the general path (another op, a float, a negative increment to a
