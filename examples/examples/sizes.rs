@@ -147,6 +147,23 @@ fn main() {
         8,
     );
     println!("| series `N` with `K` = 34 (snapshot) | {point} | {point} |");
+    // An instrument that declares no keys stores keys and values in the same `K` bytes,
+    // so it wants a larger `K`: three attributes such as method=GET, route=/api/v1/items,
+    // status=200 take 47 bytes.
+    let open = per(
+        size_of::<Registry<4, 40, 64, 8, 160>>(),
+        size_of::<Registry<4, 32, 64, 8, 160>>(),
+        8,
+    );
+    println!("| series `N` with `K` = 64, undeclared keys (registry) | {open} | {open} |");
+    let open_point = per(
+        size_of::<Snapshot<4, 40, 64, 8, 160>>(),
+        size_of::<Snapshot<4, 32, 64, 8, 160>>(),
+        8,
+    );
+    println!(
+        "| series `N` with `K` = 64, undeclared keys (snapshot) | {open_point} | {open_point} |"
+    );
     let hist = per(
         size_of::<Registry<4, 32, 34, 16, 160>>(),
         size_of::<Registry<4, 32, 34, 8, 160>>(),

@@ -607,3 +607,142 @@ fn observable_counters_under_delta_report_the_change_since_the_last_export() {
         ]
     );
 }
+
+// ---- Item 2: attributes ------------------------------------------------------------------
+
+/// (attributes, value) of every point of sum metric `name`, sorted.
+fn values(metrics: &[metrics::Metric], name: &str) -> Vec<(Vec<String>, f64)> {
+    let mut out: Vec<_> = sum_points(metrics, name)
+        .into_iter()
+        .map(|p| (p.0, p.3))
+        .collect();
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    out
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// sdk.md, "Instrument advisory parameter: `Attributes`": "If the user has provided
+/// attribute keys via View(s), those keys take precedence. If no View is configured, or if
+/// a matching view does not specify attribute keys, the advisory parameter should be used.
+/// If neither is provided, all attributes must be retained."
+///
+/// An instrument that declares no keys keeps each measurement's attributes, keys and
+/// values, in its series' attribute bytes: the same set in any order is one series; keys
+/// may be strings made at run time; a key given twice keeps its last value (the other copy
+/// counts as a dropped attribute, as for declared keys).
+#[test]
+fn an_instrument_without_declared_keys_keeps_every_attribute() {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").max_series(6))
+        .unwrap();
+    let tenant_key = String::from("tenant");
+    let tenant_value = format!("acme-{}", 7);
+    let tenant = KeyValue::new(&tenant_key, AttributeValue::Str(&tenant_value));
+    let get = s("method", "GET");
+    let ok = KeyValue::new("status", AttributeValue::Int(200));
+    let sets: [(&[KeyValue<'_>], u64); 8] = [
+        (&[get, ok], 1),
+        (&[ok, get], 2),
+        (&[s("method", "PUT")], 4),
+        (&[], 8),
+        (&[tenant, KeyValue::new("ratio", AttributeValue::Double(0.5))], 16),
+        (&[KeyValue::new("cold", AttributeValue::Bool(true)), tenant], 32),
+        // `method` twice: the last value counts.
+        (&[s("method", "PUT"), s("method", "GET"), ok], 64),
+        (&[ok, get], 128),
+    ];
+    for (attrs, v) in sets {
+        reg.record(c, v, attrs).unwrap();
+    }
+    let bound = reg.bind(c, &[tenant, KeyValue::new("cold", AttributeValue::Bool(true))]).unwrap();
+    reg.record_bound(bound, 256u64).unwrap();
+    let mut snap = Snap::new();
+    let m = collect(&mut reg, &mut snap, 2_000);
+    assert_eq!(
+        values(&m, "c"),
+        vec![
+            (vec![], 8.0),
+            (strs(&["cold=true", "tenant=acme-7"]), 288.0),
+            (strs(&["method=GET", "status=200"]), 195.0),
+            (strs(&["method=PUT"]), 4.0),
+            (strs(&["ratio=0.5", "tenant=acme-7"]), 16.0),
+        ]
+    );
+    let stats = reg.stats(c).unwrap();
+    assert_eq!(
+        (stats.series, stats.overflowed, stats.oversized, stats.dropped_attributes),
+        (5, 0, 0, 1)
+    );
+}
+
+/// sdk.md, "Overflow attribute": "An overflow attribute set is defined, containing a single
+/// attribute `otel.metric.overflow` having (boolean) value `true`, which is used to report
+/// a synthetic aggregation of the Measurements that could not be independently aggregated
+/// because of the limit." And: "Measurements MUST NOT be double-counted or dropped during
+/// an overflow."
+///
+/// Attribute bytes are a limit too: a set of undeclared keys that does not fit in a
+/// series' `ATTRIBUTE_BYTES` (here 48) goes to the overflow series, counted in `oversized`,
+/// apart from the sets that overflow because the table is full (`overflowed`).
+#[test]
+fn undeclared_attributes_that_do_not_fit_go_to_the_overflow_series_and_are_counted() {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").max_series(2))
+        .unwrap();
+    let long = "x".repeat(60);
+    let long_key = "k".repeat(300);
+    reg.record(c, 1u64, &[s("a", "1")]).unwrap();
+    // 48 bytes hold 1 + 4 + 1 + 38 = 44 ("path" and a 38-byte string) but not 1 + 4 + 1 + 60.
+    let fits = "y".repeat(38);
+    reg.record(c, 2u64, &[KeyValue::new("path", AttributeValue::Str(&fits))]).unwrap();
+    reg.record(c, 4u64, &[KeyValue::new("path", AttributeValue::Str(&long))]).unwrap();
+    reg.record(c, 8u64, &[KeyValue::new(&long_key, AttributeValue::Bool(true))]).unwrap();
+    // The table (2 series) is full: a third set that fits overflows as well.
+    reg.record(c, 16u64, &[s("b", "2")]).unwrap();
+    let mut snap = Snap::new();
+    let m = collect(&mut reg, &mut snap, 2_000);
+    let path = format!("path={fits}");
+    assert_eq!(
+        values(&m, "c"),
+        vec![
+            (strs(&["a=1"]), 1.0),
+            (strs(&["otel.metric.overflow=true"]), 28.0),
+            (vec![path], 2.0),
+        ]
+    );
+    let stats = reg.stats(c).unwrap();
+    assert_eq!((stats.series, stats.overflowed, stats.oversized), (2, 1, 2));
+}
+
+/// sdk.md, View `attribute_keys`: "This is, at a minimum, an allow-list of attribute keys
+/// for measurements captured in the metric stream. The allow-list contains attribute keys
+/// that identify the attributes that MUST be kept, and all other attributes MUST be
+/// ignored." Declared keys are that allow-list (and the instrument's advisory
+/// `Attributes`): other keys are left out of the series and counted in
+/// `dropped_attributes`, which the specification does not ask for but which makes the
+/// filtering visible.
+#[test]
+fn declared_keys_are_an_allow_list_and_what_they_leave_out_is_counted() {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").attributes(&["method"]))
+        .unwrap();
+    let region = s("region", "eu");
+    let ok = KeyValue::new("status", AttributeValue::Int(200));
+    reg.record(c, 1u64, &[s("method", "GET"), ok, region]).unwrap();
+    reg.record(c, 2u64, &[region, s("method", "GET")]).unwrap();
+    reg.record(c, 4u64, &[ok]).unwrap();
+    let mut snap = Snap::new();
+    let m = collect(&mut reg, &mut snap, 2_000);
+    assert_eq!(
+        values(&m, "c"),
+        vec![(vec![], 4.0), (strs(&["method=GET"]), 3.0)]
+    );
+    let stats = reg.stats(c).unwrap();
+    assert_eq!((stats.series, stats.dropped_attributes, stats.overflowed), (2, 4, 0));
+}

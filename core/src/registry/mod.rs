@@ -49,14 +49,25 @@
 //!
 //! # Attributes
 //!
-//! Attribute keys are declared with the instrument (`&'static str`); a series stores only
-//! the values, packed in declared-key order, so identity does not depend on the order the
+//! Attribute keys declared with the instrument (`&'static str`) are its allow-list, as a
+//! View's `attribute_keys` in the SDK specification: keys that were not declared are left
+//! out and counted in [`InstrumentStats::dropped_attributes`]. A series stores only the
+//! values, packed in declared-key order, so identity does not depend on the order the
 //! caller passes them in. Each present value takes one tag byte plus its payload: 0 bytes
 //! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
 //! values of up to 16 bytes need `ATTRIBUTE_BYTES = 34`. A value set that does not fit is cut: strings
 //! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
-//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted;
-//! a key passed twice takes the last value (the other copy counts as left out).
+//! counted in [`InstrumentStats`]. A key passed twice takes the last value (the other copy
+//! counts as left out).
+//!
+//! An instrument that declares no keys keeps every attribute ("If neither is provided, all
+//! attributes must be retained"): its series store keys and values, sorted by key, in the
+//! same `ATTRIBUTE_BYTES` (each attribute takes a length byte, the key's bytes, then the
+//! value as above: `method=GET` is 1 + 6 + 1 + 3 = 11 bytes). Keys are stored as bytes, so
+//! they may be strings made at run time (up to [`MAX_OPEN_KEY_LEN`] bytes). A set that does
+//! not fit whole is not cut, which would merge distinct sets: the measurement goes to the
+//! overflow series and is counted in [`InstrumentStats::oversized`]. Declaring the keys
+//! stays the fast path and the compact one (values only).
 //!
 //! # Speed
 //!
@@ -148,6 +159,7 @@ mod error;
 mod expo;
 mod hash;
 mod key;
+mod open;
 mod pack;
 mod producer;
 #[cfg(feature = "critical-section")]
@@ -162,6 +174,7 @@ pub use desc::{
 pub use error::{DeclareError, RecordError};
 pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
 pub use key::{MAX_KEYS, MAX_STR_LEN};
+pub use open::MAX_OPEN_KEY_LEN;
 pub use producer::{Producer, Settlement, SnapshotOf};
 #[cfg(feature = "critical-section")]
 pub use shared::CsRegistry;
@@ -207,9 +220,14 @@ pub struct InstrumentStats {
     pub series: u16,
     /// Measurements routed to the overflow series because the table was full.
     pub overflowed: u32,
+    /// Measurements routed to the overflow series because their attribute set (keys and
+    /// values, on an instrument that declares no keys) did not fit in a series'
+    /// `ATTRIBUTE_BYTES`.
+    pub oversized: u32,
     /// String attribute values truncated to fit.
     pub truncated: u32,
-    /// Attributes left out (undeclared keys, or no room).
+    /// Attributes left out: keys that were not declared, values with no room at all, and
+    /// the earlier copies of a key passed twice.
     pub dropped_attributes: u32,
     /// Measurements rejected (negative counter increments, NaN, infinities).
     pub rejected: u32,

@@ -2,6 +2,7 @@
 
 use super::aggregate::HistState;
 use super::key::Decoder;
+use super::open::Entries;
 use super::table::Series;
 use super::{Inst, InstrumentKind, NumberKind};
 use crate::proto::{
@@ -452,6 +453,9 @@ impl<
         if p.slot == m.overflow_slot {
             return 1;
         }
+        if m.keys.is_empty() {
+            return Entries::new(&p.key).count();
+        }
         Decoder::new(m.keys, &p.key).count()
     }
 
@@ -462,6 +466,9 @@ impl<
         };
         if p.slot == m.overflow_slot {
             return if index == 0 { OVERFLOW } else { empty };
+        }
+        if m.keys.is_empty() {
+            return Entries::new(&p.key).nth(index).unwrap_or(empty);
         }
         Decoder::new(m.keys, &p.key).nth(index).unwrap_or(empty)
     }

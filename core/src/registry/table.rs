@@ -4,7 +4,7 @@
 //! to export.
 
 use super::desc::Number;
-use super::{hash, key, pack};
+use super::{hash, key, open, pack};
 use super::{Op, Registry};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
@@ -204,6 +204,9 @@ impl<
         let keys = inst.desc.attribute_keys;
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
+        if keys.is_empty() {
+            return self.find_or_insert_open(i, base, cap, last, attributes);
+        }
         let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
         let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
@@ -223,6 +226,41 @@ impl<
             hash
         };
         // One probe for both packings (one copy of it per registry type).
+        self.find_or_insert_whole(i, base, cap, hash, &key)
+    }
+
+    /// The lookup for an instrument that declares no keys (a non-empty attribute set):
+    /// keys and values are packed together ([`open`]); a set that does not fit goes to the
+    /// overflow series, counted as oversized.
+    fn find_or_insert_open(
+        &mut self,
+        i: usize,
+        base: usize,
+        cap: usize,
+        last: usize,
+        attributes: &[KeyValue<'_>],
+    ) -> usize {
+        let mut key = [0u8; ATTRIBUTE_BYTES];
+        let hash = match open::pack(attributes, &mut key) {
+            open::Packed::Whole { hash, dropped } => {
+                if dropped > 0 {
+                    let dropped = dropped.min(usize::from(u8::MAX)) as u8;
+                    self.count_loss(i, key::EncodeLoss { truncated: 0, dropped });
+                }
+                hash
+            }
+            open::Packed::TooLarge => {
+                if let Some(inst) = self.inst_mut(i) {
+                    inst.stats.oversized = inst.stats.oversized.saturating_add(1);
+                }
+                return base + cap;
+            }
+        };
+        if let Some(s) = self.series.get(last) {
+            if s.state != FREE && key::key_eq(&s.key, &key) {
+                return last;
+            }
+        }
         self.find_or_insert_whole(i, base, cap, hash, &key)
     }
 
