@@ -746,3 +746,144 @@ fn declared_keys_are_an_allow_list_and_what_they_leave_out_is_counted() {
     let stats = reg.stats(c).unwrap();
     assert_eq!((stats.series, stats.dropped_attributes, stats.overflowed), (2, 4, 0));
 }
+
+// ---- Item 5: cardinality limit -----------------------------------------------------------
+
+/// opentelemetry_sdk's `ManualReader` behind an `Arc`, so the test keeps a handle to
+/// collect with after the provider took the reader.
+#[derive(Debug, Clone)]
+struct SharedReader(std::sync::Arc<opentelemetry_sdk::metrics::ManualReader>);
+
+impl opentelemetry_sdk::metrics::reader::MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: std::sync::Weak<opentelemetry_sdk::metrics::Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+    fn collect(
+        &self,
+        rm: &mut opentelemetry_sdk::metrics::data::ResourceMetrics,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.collect(rm)
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn temporality(
+        &self,
+        kind: opentelemetry_sdk::metrics::InstrumentKind,
+    ) -> opentelemetry_sdk::metrics::Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+/// opentelemetry_sdk 0.33 with a view limiting counter "c" to `limit` attribute sets:
+/// records `sets` (set `j` gets value `j + 1`) and returns the points as (attributes,
+/// value), sorted.
+fn sdk_points(limit: usize, sets: &[Vec<(String, String)>]) -> Vec<(Vec<String>, f64)> {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+    use opentelemetry_sdk::metrics::reader::MetricReader as _;
+    use opentelemetry_sdk::metrics::{Instrument, ManualReader, SdkMeterProvider, Stream};
+    let reader = SharedReader(std::sync::Arc::new(ManualReader::builder().build()));
+    let provider = SdkMeterProvider::builder()
+        .with_reader(reader.clone())
+        .with_view(move |i: &Instrument| {
+            (i.name() == "c")
+                .then(|| Stream::builder().with_cardinality_limit(limit).build().ok())
+                .flatten()
+        })
+        .build();
+    let counter = provider.meter("cardinality").u64_counter("c").build();
+    for (j, set) in sets.iter().enumerate() {
+        let attrs: Vec<opentelemetry::KeyValue> = set
+            .iter()
+            .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        counter.add(j as u64 + 1, &attrs);
+    }
+    let mut rm = ResourceMetrics::default();
+    reader.collect(&mut rm).unwrap();
+    let mut out = Vec::new();
+    for m in rm.scope_metrics().flat_map(|s| s.metrics()) {
+        let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() else {
+            panic!("not a u64 sum: {m:?}");
+        };
+        for p in sum.data_points() {
+            let mut attrs: Vec<String> = p
+                .attributes()
+                .map(|kv| format!("{}={}", kv.key, kv.value))
+                .collect();
+            attrs.sort();
+            out.push((attrs, p.value() as f64));
+        }
+    }
+    out.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let _ = provider.shutdown();
+    out
+}
+
+/// The same through this registry: counter "c" with `max_series(limit)`.
+fn our_points(limit: u16, sets: &[Vec<(String, String)>]) -> Vec<(Vec<String>, f64)> {
+    let mut reg = Reg::new(1_000);
+    let c = reg
+        .declare(InstrumentDesc::counter_u64("c").max_series(limit))
+        .unwrap();
+    for (j, set) in sets.iter().enumerate() {
+        let attrs: Vec<KeyValue<'_>> = set
+            .iter()
+            .map(|(k, v)| KeyValue::new(k, AttributeValue::Str(v)))
+            .collect();
+        reg.record(c, j as u64 + 1, &attrs).unwrap();
+    }
+    let mut snap = Snap::new();
+    values(&collect(&mut reg, &mut snap, 2_000), "c")
+}
+
+/// sdk.md, "Cardinality limits": "The SDK MUST create an Aggregator with the overflow
+/// attribute set prior to reaching the cardinality limit and use it to aggregate
+/// Measurements for which the correct Aggregator could not be created. The SDK MUST
+/// provide the guarantee that overflow would not happen if the maximum number of distinct,
+/// non-overflow attribute sets is less than or equal to the limit."
+///
+/// `max_series` is that limit: `limit` distinct sets never overflow, the next one goes to
+/// the overflow series, which is one point more than the limit. (The section's opening,
+/// "a hard limit on the number of Metric Points", would count the overflow point too; the
+/// guarantee above cannot hold then, and opentelemetry_sdk 0.33 reads it the same way.)
+/// limit - 1, limit and limit + 1 sets, here and in opentelemetry_sdk, give the same
+/// points, decoded.
+///
+/// One difference, kept on purpose: opentelemetry_sdk does not count the empty attribute
+/// set against the limit; here it is a set like any other ("The number of unique
+/// combinations of attributes is called cardinality"), so `limit` sets plus the empty one
+/// overflow here and not there.
+#[test]
+fn cardinality_limit_overflows_at_limit_plus_one_as_opentelemetry_sdk_does() {
+    const LIMIT: usize = 4;
+    let set = |j: usize| vec![("k".to_string(), format!("v{j}"))];
+    let point = |j: usize| (vec![format!("k=v{j}")], j as f64 + 1.0);
+    for n in [LIMIT - 1, LIMIT, LIMIT + 1] {
+        let sets: Vec<_> = (0..n).map(set).collect();
+        let ours = our_points(LIMIT as u16, &sets);
+        assert_eq!(ours, sdk_points(LIMIT, &sets), "{n} sets");
+        let mut want: Vec<_> = (0..n.min(LIMIT)).map(point).collect();
+        if n > LIMIT {
+            want.push((strs(&["otel.metric.overflow=true"]), n as f64));
+        }
+        want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        assert_eq!(ours, want, "{n} sets");
+    }
+    // LIMIT sets and the empty one: one overflow here, none in opentelemetry_sdk.
+    let mut sets: Vec<_> = (0..LIMIT).map(set).collect();
+    sets.push(Vec::new());
+    let ours = our_points(LIMIT as u16, &sets);
+    let theirs = sdk_points(LIMIT, &sets);
+    assert_eq!(ours.len(), LIMIT + 1);
+    assert!(ours.contains(&(strs(&["otel.metric.overflow=true"]), LIMIT as f64 + 1.0)));
+    assert_eq!(theirs.len(), LIMIT + 1);
+    assert!(theirs.contains(&(vec![], LIMIT as f64 + 1.0)));
+}
