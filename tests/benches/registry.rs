@@ -245,7 +245,11 @@ fn bench(c: &mut Criterion) {
         open_reg.record(open, 1u64, &other).unwrap();
     }
     open_reg.record(open, 1u64, &attrs).unwrap();
-    assert_eq!(open_reg.stats(open).unwrap().series, 9, "every set has its series");
+    assert_eq!(
+        open_reg.stats(open).unwrap().series,
+        9,
+        "every set has its series"
+    );
     let mut g = c.benchmark_group("counter_add_3_attrs_undeclared_keys");
     g.bench_function("otlp-embedded", |b| {
         b.iter(|| open_reg.record(open, black_box(1u64), black_box(&attrs)))

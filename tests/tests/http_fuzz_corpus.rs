@@ -83,7 +83,9 @@ fn response_reader_corpus() {
     match &outcome_of["obs_fold"] {
         ReaderOutcome::Done(r, ..) => assert_eq!(
             r.retry_after,
-            Some(otlp_embedded::transport::RetryAfter::UnixSeconds(784_111_777))
+            Some(otlp_embedded::transport::RetryAfter::UnixSeconds(
+                784_111_777
+            ))
         ),
         other => panic!("obs_fold: {other:?}"),
     }

@@ -474,7 +474,12 @@ struct OpenCase {
 }
 
 fn open_case() -> impl Strategy<Value = OpenCase> {
-    let entry = || (prop::sample::select(vec![0usize, 1, 2, 3, 3, 4, 5]), value());
+    let entry = || {
+        (
+            prop::sample::select(vec![0usize, 1, 2, 3, 3, 4, 5]),
+            value(),
+        )
+    };
     let set = prop::collection::vec(entry(), 0..=5);
     let op = prop_oneof![
         10 => (
@@ -554,8 +559,10 @@ fn open_run<const K: usize>(case: &OpenCase) -> Result<(), TestCaseError> {
                     .map(|((_, v), k)| KeyValue::new(k, v.attr()))
                     .collect();
                 let set = open_canonical(&attrs);
-                let canon_kvs: Vec<KeyValue<'_>> =
-                    set.iter().map(|(k, v)| KeyValue::new(k, v.attr())).collect();
+                let canon_kvs: Vec<KeyValue<'_>> = set
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k, v.attr()))
+                    .collect();
                 prop_assert_eq!(spelled.record(a, *value, &kvs), Ok(()));
                 prop_assert_eq!(canon.record(b, *value, &canon_kvs), Ok(()));
                 if open_fits(&set, K) {

@@ -159,7 +159,15 @@ fn histogram_sum_is_left_out_when_a_negative_value_was_recorded() {
     );
     let p = exponential(&m, "e");
     assert_eq!((p.count, p.sum, p.min), (5, None, Some(-1.5)));
-    assert_eq!(p.negative.as_ref().unwrap().bucket_counts.iter().sum::<u64>(), 1);
+    assert_eq!(
+        p.negative
+            .as_ref()
+            .unwrap()
+            .bucket_counts
+            .iter()
+            .sum::<u64>(),
+        1
+    );
     let p = exponential(&m, "ed");
     assert_eq!((p.count, p.sum, p.min), (2, None, Some(-1.5)));
     settle(&mut reg, &snap, Settlement::Delivered);
@@ -169,7 +177,10 @@ fn histogram_sum_is_left_out_when_a_negative_value_was_recorded() {
         reg.record(i, 2.0, &[]).unwrap();
     }
     let m = collect(&mut reg, &mut snap, 4_000);
-    assert_eq!((histogram(&m, "h").count, histogram(&m, "h").sum), (6, None));
+    assert_eq!(
+        (histogram(&m, "h").count, histogram(&m, "h").sum),
+        (6, None)
+    );
     assert_eq!(histogram(&m, "hd").sum, Some(2.0));
     assert_eq!(exponential(&m, "e").sum, None);
     assert_eq!(exponential(&m, "ed").sum, Some(2.0));
@@ -255,7 +266,10 @@ fn delta_points_start_at_the_previous_collection_after_an_idle_interval() {
         vec![(k("a"), 1_000, 2_000, 1.0), (k("bound"), 1_000, 2_000, 2.0)]
     );
     // An idle interval: nothing to export.
-    assert_eq!(round(&mut reg, &mut snap, 3_000, Settlement::Delivered), vec![]);
+    assert_eq!(
+        round(&mut reg, &mut snap, 3_000, Settlement::Delivered),
+        vec![]
+    );
     reg.record(c, 3u64, &[s("k", "a")]).unwrap();
     reg.record_bound(bound, 4u64).unwrap();
     assert_eq!(
@@ -272,7 +286,10 @@ fn delta_points_start_at_the_previous_collection_after_an_idle_interval() {
     reg.record(c, 7u64, &[s("k", "a")]).unwrap();
     assert_eq!(
         round(&mut reg, &mut snap, 6_000, Settlement::Delivered),
-        vec![(k("a"), 5_000, 6_000, 7.0), (k("bound"), 4_000, 6_000, 11.0)]
+        vec![
+            (k("a"), 5_000, 6_000, 7.0),
+            (k("bound"), 4_000, 6_000, 11.0)
+        ]
     );
 }
 
@@ -290,7 +307,11 @@ fn cumulative_series_keep_the_start_before_their_first_measurement() {
         .declare(InstrumentDesc::counter_u64("c").attributes(&["k"]))
         .unwrap();
     let h = reg
-        .declare(InstrumentDesc::histogram("h").attributes(&["k"]).max_series(2))
+        .declare(
+            InstrumentDesc::histogram("h")
+                .attributes(&["k"])
+                .max_series(2),
+        )
         .unwrap();
     let mut snap = Snap::new();
     reg.record(c, 1u64, &[s("k", "early")]).unwrap();
@@ -307,7 +328,10 @@ fn cumulative_series_keep_the_start_before_their_first_measurement() {
         let points = sum_points(&m, "c");
         assert_eq!(temporality_of(&m, "c"), CUMULATIVE);
         assert_eq!(
-            points.iter().map(|p| (p.0[0].as_str(), p.1, p.2)).collect::<Vec<_>>(),
+            points
+                .iter()
+                .map(|p| (p.0[0].as_str(), p.1, p.2))
+                .collect::<Vec<_>>(),
             vec![("k=early", 1_000, now), ("k=late", 2_000, now)]
         );
         assert_eq!(histogram(&m, "h").start_time_unix_nano, 1_000);
@@ -322,7 +346,10 @@ fn observe_cpu(o: &mut dyn otlp_embedded::registry::Observe) {
         &[KeyValue::new("cpu", AttributeValue::Int(0))],
     );
     if seen & 0x1_0000 != 0 {
-        o.observe(100u64.into(), &[KeyValue::new("cpu", AttributeValue::Int(1))]);
+        o.observe(
+            100u64.into(),
+            &[KeyValue::new("cpu", AttributeValue::Int(1))],
+        );
     }
 }
 
@@ -408,7 +435,10 @@ fn a_registry_without_a_start_time_never_exports_start_zero() {
     settle(&mut reg, &snap, Settlement::Delivered);
     // `c` has nothing yet; the others start at this first collection.
     assert!(m.iter().all(|m| m.name != "c"));
-    assert_eq!(sum_points(&m, "d")[0].1..=sum_points(&m, "d")[0].2, 7_000..=7_000);
+    assert_eq!(
+        sum_points(&m, "d")[0].1..=sum_points(&m, "d")[0].2,
+        7_000..=7_000
+    );
     assert_eq!(histogram(&m, "h").start_time_unix_nano, 7_000);
     assert_eq!(sum_points(&m, "o")[0].1, 7_000);
     reg.record_bound(bound, 1u64).unwrap();
@@ -495,7 +525,10 @@ fn temporality_preference_applies_to_instruments_that_do_not_choose() {
             let mut snap = Snap::new();
             let m = collect(&mut reg, &mut snap, 2_000);
             let got: Vec<i32> = names.iter().map(|n| temporality_of(&m, n)).collect();
-            assert_eq!(got, want, "{preference:?}, set before declaring: {set_before_declaring}");
+            assert_eq!(
+                got, want,
+                "{preference:?}, set before declaring: {set_before_declaring}"
+            );
         }
     }
     // After the first collect the instruments keep what they exported with; only those
@@ -649,8 +682,14 @@ fn an_instrument_without_declared_keys_keeps_every_attribute() {
         (&[ok, get], 2),
         (&[s("method", "PUT")], 4),
         (&[], 8),
-        (&[tenant, KeyValue::new("ratio", AttributeValue::Double(0.5))], 16),
-        (&[KeyValue::new("cold", AttributeValue::Bool(true)), tenant], 32),
+        (
+            &[tenant, KeyValue::new("ratio", AttributeValue::Double(0.5))],
+            16,
+        ),
+        (
+            &[KeyValue::new("cold", AttributeValue::Bool(true)), tenant],
+            32,
+        ),
         // `method` twice: the last value counts.
         (&[s("method", "PUT"), s("method", "GET"), ok], 64),
         (&[ok, get], 128),
@@ -658,7 +697,12 @@ fn an_instrument_without_declared_keys_keeps_every_attribute() {
     for (attrs, v) in sets {
         reg.record(c, v, attrs).unwrap();
     }
-    let bound = reg.bind(c, &[tenant, KeyValue::new("cold", AttributeValue::Bool(true))]).unwrap();
+    let bound = reg
+        .bind(
+            c,
+            &[tenant, KeyValue::new("cold", AttributeValue::Bool(true))],
+        )
+        .unwrap();
     reg.record_bound(bound, 256u64).unwrap();
     let mut snap = Snap::new();
     let m = collect(&mut reg, &mut snap, 2_000);
@@ -674,7 +718,12 @@ fn an_instrument_without_declared_keys_keeps_every_attribute() {
     );
     let stats = reg.stats(c).unwrap();
     assert_eq!(
-        (stats.series, stats.overflowed, stats.oversized, stats.dropped_attributes),
+        (
+            stats.series,
+            stats.overflowed,
+            stats.oversized,
+            stats.dropped_attributes
+        ),
         (5, 0, 0, 1)
     );
 }
@@ -699,9 +748,24 @@ fn undeclared_attributes_that_do_not_fit_go_to_the_overflow_series_and_are_count
     reg.record(c, 1u64, &[s("a", "1")]).unwrap();
     // 48 bytes hold 1 + 4 + 1 + 38 = 44 ("path" and a 38-byte string) but not 1 + 4 + 1 + 60.
     let fits = "y".repeat(38);
-    reg.record(c, 2u64, &[KeyValue::new("path", AttributeValue::Str(&fits))]).unwrap();
-    reg.record(c, 4u64, &[KeyValue::new("path", AttributeValue::Str(&long))]).unwrap();
-    reg.record(c, 8u64, &[KeyValue::new(&long_key, AttributeValue::Bool(true))]).unwrap();
+    reg.record(
+        c,
+        2u64,
+        &[KeyValue::new("path", AttributeValue::Str(&fits))],
+    )
+    .unwrap();
+    reg.record(
+        c,
+        4u64,
+        &[KeyValue::new("path", AttributeValue::Str(&long))],
+    )
+    .unwrap();
+    reg.record(
+        c,
+        8u64,
+        &[KeyValue::new(&long_key, AttributeValue::Bool(true))],
+    )
+    .unwrap();
     // The table (2 series) is full: a third set that fits overflows as well.
     reg.record(c, 16u64, &[s("b", "2")]).unwrap();
     let mut snap = Snap::new();
@@ -734,7 +798,8 @@ fn declared_keys_are_an_allow_list_and_what_they_leave_out_is_counted() {
         .unwrap();
     let region = s("region", "eu");
     let ok = KeyValue::new("status", AttributeValue::Int(200));
-    reg.record(c, 1u64, &[s("method", "GET"), ok, region]).unwrap();
+    reg.record(c, 1u64, &[s("method", "GET"), ok, region])
+        .unwrap();
     reg.record(c, 2u64, &[region, s("method", "GET")]).unwrap();
     reg.record(c, 4u64, &[ok]).unwrap();
     let mut snap = Snap::new();
@@ -744,7 +809,10 @@ fn declared_keys_are_an_allow_list_and_what_they_leave_out_is_counted() {
         vec![(vec![], 4.0), (strs(&["method=GET"]), 3.0)]
     );
     let stats = reg.stats(c).unwrap();
-    assert_eq!((stats.series, stats.dropped_attributes, stats.overflowed), (2, 4, 0));
+    assert_eq!(
+        (stats.series, stats.dropped_attributes, stats.overflowed),
+        (2, 4, 0)
+    );
 }
 
 // ---- Item 5: cardinality limit -----------------------------------------------------------

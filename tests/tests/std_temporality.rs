@@ -68,8 +68,7 @@ fn run(
         ))
         .unwrap();
     let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()))
-            .unwrap();
+        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new())).unwrap();
     for (count, change, energy) in [(2u64, 5i64, 10u64), (3, -6, 25)] {
         registry.record(requests, count, &[]).unwrap();
         registry.record(queue, change, &[]).unwrap();
@@ -104,7 +103,9 @@ fn run(
             };
             for p in &sum.data_points {
                 let v = match p.value {
-                    Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(i)) => i as f64,
+                    Some(
+                        opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(i),
+                    ) => i as f64,
                     other => panic!("{other:?}"),
                 };
                 energy.push((p.start_time_unix_nano, p.time_unix_nano, v));

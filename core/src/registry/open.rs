@@ -182,7 +182,10 @@ mod tests {
             kv("k", AttributeValue::Int(3)),
         ];
         let mut key = [0u8; 32];
-        assert!(matches!(pack(&a, &mut key), Packed::Whole { dropped: 2, .. }));
+        assert!(matches!(
+            pack(&a, &mut key),
+            Packed::Whole { dropped: 2, .. }
+        ));
         let got: heapless::Vec<KeyValue<'_>, 4> = Entries::new(&key).collect();
         assert_eq!(got.as_slice(), &[a[1], a[3]]);
     }
@@ -216,7 +219,10 @@ mod tests {
     #[test]
     fn the_empty_set_packs_to_zeros() {
         let mut key = [0u8; 8];
-        assert!(matches!(pack(&[], &mut key), Packed::Whole { dropped: 0, .. }));
+        assert!(matches!(
+            pack(&[], &mut key),
+            Packed::Whole { dropped: 0, .. }
+        ));
         assert_eq!(key, [0u8; 8]);
         assert_eq!(Entries::new(&key).count(), 0);
     }

@@ -245,7 +245,13 @@ impl<
             open::Packed::Whole { hash, dropped } => {
                 if dropped > 0 {
                     let dropped = dropped.min(usize::from(u8::MAX)) as u8;
-                    self.count_loss(i, key::EncodeLoss { truncated: 0, dropped });
+                    self.count_loss(
+                        i,
+                        key::EncodeLoss {
+                            truncated: 0,
+                            dropped,
+                        },
+                    );
                 }
                 hash
             }
