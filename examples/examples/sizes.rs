@@ -79,16 +79,16 @@ fn main() {
     );
     // The demo (examples/src/bin/demo.rs).
     row(
-        "Registry<4, 16, 8, 4, 160>",
+        "Registry<5, 16, 8, 4, 160>",
         "demo",
-        size_of::<Registry<4, 16, 8, 4, 160>>(),
-        registry_words(4),
+        size_of::<Registry<5, 16, 8, 4, 160>>(),
+        registry_words(5),
     );
     row(
-        "Snapshot<4, 16, 8, 4, 160>",
+        "Snapshot<5, 16, 8, 4, 160>",
         "demo",
-        size_of::<Snapshot<4, 16, 8, 4, 160>>(),
-        snapshot_words(4),
+        size_of::<Snapshot<5, 16, 8, 4, 160>>(),
+        snapshot_words(5),
     );
     // The defaults.
     row(
