@@ -533,12 +533,9 @@ fn delta_and_cumulative_runs_keep_the_start_time_rules() {
             }
         }
         for r in &requests {
-            let uptime: Vec<_> = r.iter().filter(|p| p.0 == "device.uptime").collect();
-            assert_eq!(uptime.len(), 1, "{preference}: {r:?}");
-            assert_eq!(
-                uptime[0].2, sums,
-                "{preference}: device.uptime's temporality"
-            );
+            let ticks: Vec<_> = r.iter().filter(|p| p.0 == "device.ticks").collect();
+            assert_eq!(ticks.len(), 1, "{preference}: {r:?}");
+            assert_eq!(ticks[0].2, sums, "{preference}: device.ticks's temporality");
             let requests = r.iter().filter(|p| p.0 == "device.requests");
             assert!(requests.clone().all(|p| p.2 == sums), "{preference}");
         }

@@ -38,7 +38,7 @@ otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed me
 
 It records a temperature gauge (double), a request counter with a `status` attribute,
 a latency histogram (explicit buckets) and an exponential histogram of payload sizes every
-10 ms, reports its uptime through an observable counter, and exports them every interval,
+10 ms, reports its tick count through an observable counter, and exports them every interval,
 printing one line per export. Instruments take their temporality from
 OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (the observable counter too).
 
@@ -104,12 +104,12 @@ const LATENCY_BOUNDS: [f64; 8] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 10
 type DemoRegistry = Registry<5, 16, 8, 4, 160>;
 type DemoSnapshot = Snapshot<5, 16, 8, 4, 160>;
 
-/// The device's uptime in milliseconds, which the observable counter's callback reads
-/// (a callback is a plain function: device state lives in statics).
-static UPTIME_MS: AtomicU64 = AtomicU64::new(0);
+/// Recording ticks so far, which the observable counter's callback reads (a callback is a
+/// plain function: device state lives in statics).
+static TICKS: AtomicU64 = AtomicU64::new(0);
 
-fn observe_uptime(o: &mut dyn Observe) {
-    o.observe(UPTIME_MS.load(Ordering::Relaxed).into(), &[]);
+fn observe_ticks(o: &mut dyn Observe) {
+    o.observe(TICKS.load(Ordering::Relaxed).into(), &[]);
 }
 
 struct Args {
@@ -187,8 +187,8 @@ struct Recorded {
     latency_sum: f64,
     size_count: u64,
     size_sum: f64,
-    /// The uptime the observable counter reports.
-    uptime_ms: u64,
+    /// The tick count the observable counter reports.
+    ticks: u64,
 }
 
 /// The simulated device: instruments and a deterministic generator.
@@ -209,14 +209,10 @@ impl Device {
         let e = |e| format!("declaring instruments: {e}");
         registry
             .declare(
-                InstrumentDesc::observable_counter(
-                    "device.uptime",
-                    NumberKind::Int,
-                    observe_uptime,
-                )
-                .unit("ms")
-                .description("Time since the device started")
-                .max_series(1),
+                InstrumentDesc::observable_counter("device.ticks", NumberKind::Int, observe_ticks)
+                    .unit("{tick}")
+                    .description("Recording ticks since the device started")
+                    .max_series(1),
             )
             .map_err(e)?;
         Ok(Device {
@@ -272,9 +268,8 @@ impl Device {
     /// One tick of the device: a temperature reading and a few served requests.
     fn tick(&mut self, registry: &mut DemoRegistry) -> Result<(), String> {
         self.tick += 1;
-        let uptime_ms = self.tick * TICK.as_millis() as u64;
-        UPTIME_MS.store(uptime_ms, Ordering::Relaxed);
-        self.recorded.uptime_ms = uptime_ms;
+        TICKS.store(self.tick, Ordering::Relaxed);
+        self.recorded.ticks = self.tick;
         let e = |e| format!("recording: {e}");
         let temperature =
             21.0 + ((self.tick % 200) as f64 / 200.0 * std::f64::consts::TAU).sin() * 3.0;
@@ -725,10 +720,10 @@ impl Recorded {
                 Expected::Value(t),
             );
         }
-        if self.uptime_ms > 0 {
+        if self.ticks > 0 {
             out.insert(
-                SeriesKey::new("device.uptime", &[]),
-                Expected::Value(self.uptime_ms as f64),
+                SeriesKey::new("device.ticks", &[]),
+                Expected::Value(self.ticks as f64),
             );
         }
         for (status, n) in &self.requests {
