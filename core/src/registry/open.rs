@@ -28,9 +28,9 @@ pub const MAX_OPEN_KEY_LEN: usize = u8::MAX as usize - 1;
 /// What packing an attribute set of undeclared keys gave.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(super) enum Packed {
-    /// Packed; the key's hash and how many attributes were left out (earlier copies of a
-    /// key given twice).
-    Whole { hash: u64, dropped: usize },
+    /// Packed into the first `len` bytes; `dropped` attributes were left out (earlier
+    /// copies of a key given twice).
+    Whole { len: usize, dropped: usize },
     /// The set does not fit in the series' bytes (or a key or string is too long to
     /// store): it belongs in the overflow series.
     TooLarge,
@@ -44,10 +44,44 @@ fn value_len(v: &AttributeValue<'_>) -> usize {
     }
 }
 
+/// Appends `kv` at `*pos`, or says the set does not fit.
+fn append(key: &mut [u8], pos: &mut usize, kv: &KeyValue<'_>) -> Result<(), ()> {
+    let k = kv.key.as_bytes();
+    let too_long = match kv.value {
+        AttributeValue::Str(s) => s.len() > MAX_STR_LEN,
+        _ => false,
+    };
+    let need = 1 + k.len() + value_len(&kv.value);
+    if k.len() > MAX_OPEN_KEY_LEN || too_long || *pos + need > key.len() {
+        return Err(());
+    }
+    if !put(key, *pos, k, &kv.value) {
+        return Err(());
+    }
+    *pos += need;
+    Ok(())
+}
+
 /// Packs `attrs` into `key` (zeroed), sorted by key bytes; a key given more than once keeps
-/// its last value.
+/// its last value. Hash the result with [`hash`].
 pub(super) fn pack(attrs: &[KeyValue<'_>], key: &mut [u8]) -> Packed {
     let mut pos = 0usize;
+    // Keys already in strictly ascending order (the same call site passes the same order;
+    // sorted, it packs in one pass).
+    if attrs
+        .windows(2)
+        .all(|w| w[0].key.as_bytes() < w[1].key.as_bytes())
+    {
+        for kv in attrs {
+            if append(key, &mut pos, kv).is_err() {
+                return Packed::TooLarge;
+            }
+        }
+        return Packed::Whole {
+            len: pos,
+            dropped: 0,
+        };
+    }
     let mut written = 0usize;
     // The last key written: the next one is the least key above it. Selection in key
     // order needs no scratch memory; the bytes bound how many rounds can succeed.
@@ -65,26 +99,21 @@ pub(super) fn pack(attrs: &[KeyValue<'_>], key: &mut [u8]) -> Packed {
             }
         }
         let Some(kv) = best else { break };
-        let k = kv.key.as_bytes();
-        let too_long = match kv.value {
-            AttributeValue::Str(s) => s.len() > MAX_STR_LEN,
-            _ => false,
-        };
-        let need = 1 + k.len() + value_len(&kv.value);
-        if k.len() > MAX_OPEN_KEY_LEN || too_long || pos + need > key.len() {
+        if append(key, &mut pos, kv).is_err() {
             return Packed::TooLarge;
         }
-        if !put(key, pos, k, &kv.value) {
-            return Packed::TooLarge;
-        }
-        pos += need;
         written += 1;
-        prev = Some(k);
+        prev = Some(kv.key.as_bytes());
     }
     Packed::Whole {
-        hash: hash_bytes(key.get(..pos).unwrap_or(&[])),
+        len: pos,
         dropped: attrs.len() - written,
     }
+}
+
+/// The hash of a key packed to `len` bytes.
+pub(super) fn hash(key: &[u8], len: usize) -> u64 {
+    hash_bytes(key.get(..len).unwrap_or(key))
 }
 
 /// Writes one entry at `pos` (room checked by the caller).
@@ -166,6 +195,7 @@ mod tests {
         assert_eq!(pa, pb);
         assert_eq!(ka, kb);
         assert!(matches!(pa, Packed::Whole { dropped: 0, .. }));
+        assert_eq!(hash(&ka, 41), hash(&kb, 41));
         let got: heapless::Vec<KeyValue<'_>, 8> = Entries::new(&ka).collect();
         assert_eq!(got.as_slice(), &[a[1], a[2], a[3], a[0]]);
         // code 1+4+9, hot 1+3+1, load 1+4+9, zone 1+4+3: 41 bytes fit exactly, 40 do not.

@@ -204,9 +204,6 @@ impl<
         let keys = inst.desc.attribute_keys;
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
-        if keys.is_empty() {
-            return self.find_or_insert_open(i, base, cap, last, attributes);
-        }
         let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
         let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
@@ -217,6 +214,10 @@ impl<
                 }
             }
             hash::hash_located(attributes, &at, keys.len())
+        } else if keys.is_empty() {
+            // No declared keys (and some attributes, which `pack_declared` refuses then):
+            // keys are stored too.
+            return self.find_or_insert_open(i, base, cap, last, attributes);
         } else {
             key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
@@ -231,7 +232,9 @@ impl<
 
     /// The lookup for an instrument that declares no keys (a non-empty attribute set):
     /// keys and values are packed together ([`open`]); a set that does not fit goes to the
-    /// overflow series, counted as oversized.
+    /// overflow series, counted as oversized. Not inlined: the declared-key lookup that
+    /// calls it stays as it was.
+    #[inline(never)]
     fn find_or_insert_open(
         &mut self,
         i: usize,
@@ -241,8 +244,8 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
-        let hash = match open::pack(attributes, &mut key) {
-            open::Packed::Whole { hash, dropped } => {
+        let len = match open::pack(attributes, &mut key) {
+            open::Packed::Whole { len, dropped } => {
                 if dropped > 0 {
                     let dropped = dropped.min(usize::from(u8::MAX)) as u8;
                     self.count_loss(
@@ -253,7 +256,7 @@ impl<
                         },
                     );
                 }
-                hash
+                len
             }
             open::Packed::TooLarge => {
                 if let Some(inst) = self.inst_mut(i) {
@@ -262,12 +265,13 @@ impl<
                 return base + cap;
             }
         };
+        // The set the last lookup found: no hash, no probe.
         if let Some(s) = self.series.get(last) {
             if s.state != FREE && key::key_eq(&s.key, &key) {
                 return last;
             }
         }
-        self.find_or_insert_whole(i, base, cap, hash, &key)
+        self.find_or_insert_whole(i, base, cap, open::hash(&key, len), &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
