@@ -955,3 +955,23 @@ fn cardinality_limit_overflows_at_limit_plus_one_as_opentelemetry_sdk_does() {
     assert_eq!(theirs.len(), LIMIT + 1);
     assert!(theirs.contains(&(vec![], LIMIT as f64 + 1.0)));
 }
+
+/// The same rule when the start time arrives late: series made before
+/// `set_start_time` (bound at boot, before the wall clock was read) start at the time it
+/// sets, not at 0, as long as no collect has run yet.
+#[test]
+fn a_start_time_set_after_series_exist_applies_to_them() {
+    let mut reg = Reg::new(0);
+    let c = reg.declare(InstrumentDesc::counter_u64("c")).unwrap();
+    let h = reg
+        .declare(InstrumentDesc::histogram("h").max_series(1))
+        .unwrap();
+    let bound = reg.bind(c, &[]).unwrap();
+    reg.record(h, 1.0, &[]).unwrap();
+    reg.set_start_time(5_000);
+    reg.record_bound(bound, 1u64).unwrap();
+    let mut snap = Snap::new();
+    let m = collect(&mut reg, &mut snap, 9_000);
+    assert_eq!(sum_points(&m, "c")[0].1, 5_000);
+    assert_eq!(histogram(&m, "h").start_time_unix_nano, 5_000);
+}

@@ -392,11 +392,16 @@ impl<
     }
 
     /// Sets the start time used before the first collect (once the wall clock is known).
+    /// Before the first collect it is also the start of every series made so far (bound
+    /// at boot, say); after it, it changes nothing that was exported.
     pub fn set_start_time(&mut self, start_time: UnixNanos) {
         self.start_time = start_time;
         if self.epoch == 0 {
             self.last_collect = start_time;
             self.prev_collect = start_time;
+            for s in self.series.iter_mut().take(self.series_used) {
+                s.start = start_time;
+            }
         }
     }
 
