@@ -91,7 +91,11 @@ fn from_env_applies_the_delta_preference_to_instruments_that_do_not_choose() {
     latency.record(2.5, &[]).unwrap();
     latency.record(3.5, &[]).unwrap();
     let stats = exporter.shutdown(); // the final export
-    assert_eq!((stats.exports_ok, stats.exports_failed), (2, 0), "{stats:?}");
+    assert_eq!(
+        (stats.exports_ok, stats.exports_failed),
+        (2, 0),
+        "{stats:?}"
+    );
 
     let mut got = points(&sink);
     got.sort_by(|a, b| a.0.cmp(&b.0));
