@@ -35,7 +35,9 @@ extern "C" {
 pub fn stack_pointer() -> usize {
     let sp: usize;
     // SAFETY: reads SP into a register; no memory is touched.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
     sp
 }
 
@@ -44,13 +46,17 @@ pub fn stack_top() -> usize {
     // Older compilers want `unsafe` to take an extern static's address; newer ones do not.
     #[allow(unused_unsafe)]
     // SAFETY: only the address of the linker symbol is taken.
-    unsafe { addr_of!(_stack_start) as usize }
+    unsafe {
+        addr_of!(_stack_start) as usize
+    }
 }
 
 fn stack_bottom() -> usize {
     #[allow(unused_unsafe)]
     // SAFETY: only the address of the linker symbol is taken.
-    unsafe { addr_of_mut!(_stack_end) as usize }
+    unsafe {
+        addr_of_mut!(_stack_end) as usize
+    }
 }
 
 /// Bytes between the bottom of the stack region and the top of RAM.

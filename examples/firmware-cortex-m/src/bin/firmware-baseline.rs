@@ -10,6 +10,9 @@ use otlp_embedded_firmware_cortex_m as board;
 #[entry]
 fn main() -> ! {
     board::paint_stack();
-    board::report("stack.main_entry", board::stack_top() - board::stack_pointer());
+    board::report(
+        "stack.main_entry",
+        board::stack_top() - board::stack_pointer(),
+    );
     board::finish(0)
 }

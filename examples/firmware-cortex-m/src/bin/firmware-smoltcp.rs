@@ -173,7 +173,8 @@ impl Server {
                 }
                 self.got += 1;
                 if self.want.is_none() && self.head[..self.got.min(256)].ends_with(b"\r\n\r\n") {
-                    self.want = content_length(&self.head[..self.got.min(256)]).map(|n| self.got + n);
+                    self.want =
+                        content_length(&self.head[..self.got.min(256)]).map(|n| self.got + n);
                 }
             }
             (bytes.len(), ())
@@ -198,7 +199,11 @@ fn content_length(head: &[u8]) -> Option<usize> {
     for &byte in head.get(at + NAME.len()..)? {
         match byte {
             b' ' => {}
-            b'0'..=b'9' => value = value.checked_mul(10)?.checked_add(usize::from(byte - b'0'))?,
+            b'0'..=b'9' => {
+                value = value
+                    .checked_mul(10)?
+                    .checked_add(usize::from(byte - b'0'))?
+            }
             _ => break,
         }
     }
@@ -327,7 +332,10 @@ fn main() -> ! {
         board::finish(3)
     }
 
-    let resource = [KeyValue::new("service.name", AttributeValue::Str("thermostat"))];
+    let resource = [KeyValue::new(
+        "service.name",
+        AttributeValue::Str("thermostat"),
+    )];
     let header = RequestHeader::new(Resource::new(&resource), Scope::new("firmware-min"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
@@ -341,7 +349,11 @@ fn main() -> ! {
     let clock = Ticks(&ticks);
     let idle = |_now: Instant, _wake_by: Instant| {
         // The collector's side of the link runs here, while the client waits.
-        server_iface.poll(smol_instant(Instant(ticks.get())), &mut server_dev, &mut server_sockets);
+        server_iface.poll(
+            smol_instant(Instant(ticks.get())),
+            &mut server_dev,
+            &mut server_sockets,
+        );
         server.borrow_mut().serve(&mut server_sockets);
         ticks.set(ticks.get() + 1);
     };
