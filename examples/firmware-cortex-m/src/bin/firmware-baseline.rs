@@ -3,6 +3,7 @@
 //! gets subtracted from firmware-min's to give the library's cost.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use cortex_m_rt::entry;
 use otlp_embedded_firmware_cortex_m as board;

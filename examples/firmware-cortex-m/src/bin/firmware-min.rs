@@ -15,9 +15,9 @@
 //! reports is what the script implies; otherwise the number of the first check that failed.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use core::cell::Cell;
-use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use otlp_embedded::export::{ExportOutcome, ExportReport, Exporter, ExporterConfig};
@@ -27,6 +27,7 @@ use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
 use otlp_embedded_firmware_cortex_m as board;
+use otlp_embedded_firmware_cortex_m::TakeOnce;
 
 /// Registry shape: 2 instruments; 6 + 2 series (each instrument's own plus its overflow
 /// series); 9 bytes of attribute values (a tag and 8 bytes of route); 2 histogram series;
@@ -35,10 +36,12 @@ type Metrics = CsRegistry<2, 8, 9, 2, 12>;
 type MetricsSnapshot = Snapshot<2, 8, 9, 2, 12>;
 
 static METRICS: Metrics = CsRegistry::new(UNIX_START);
+// Two cells, not one: the zeroed request buffer stays in `.bss` apart from the snapshot,
+// whose initializer is not all zeros (`.data`, copied from flash at reset).
 /// Lent to the exporter: the collected points.
-static mut SNAPSHOT: MetricsSnapshot = Snapshot::new();
+static SNAPSHOT: TakeOnce<MetricsSnapshot> = TakeOnce::new(Snapshot::new());
 /// Lent to the exporter: where requests are encoded.
-static mut REQUEST: [u8; REQUEST_BUFFER] = [0; REQUEST_BUFFER];
+static REQUEST: TakeOnce<[u8; REQUEST_BUFFER]> = TakeOnce::new([0; REQUEST_BUFFER]);
 
 const REQUEST_BUFFER: usize = 1024;
 /// The worst export's share of the request buffer: its 6 points do not fit in one request,
@@ -229,9 +232,9 @@ fn main() -> ! {
         ExporterConfig::new(endpoint, header),
         HttpClient::new(collector, &clock),
     );
-    // SAFETY: the only references to these statics, taken once in a program with no
-    // interrupt handlers.
-    let (snapshot, buffer) = unsafe { (&mut *addr_of_mut!(SNAPSHOT), &mut *addr_of_mut!(REQUEST)) };
+    let (Some(snapshot), Some(buffer)) = (SNAPSHOT.take(), REQUEST.take()) else {
+        board::finish(4)
+    };
     let mut producer = &METRICS;
 
     // 1. The plain export: 2 counter series and 1 histogram series, one request, 200.
