@@ -171,7 +171,12 @@ impl Regs {
     }
 
     /// Read until `done(value)`, at most [`WAIT_READS`] times.
-    fn wait(&self, reg: Reg, what: &'static str, done: impl Fn(u32) -> bool) -> Result<u32, InitError> {
+    fn wait(
+        &self,
+        reg: Reg,
+        what: &'static str,
+        done: impl Fn(u32) -> bool,
+    ) -> Result<u32, InitError> {
         for _ in 0..WAIT_READS {
             let v = self.read(reg);
             if done(v) {
@@ -182,17 +187,25 @@ impl Regs {
     }
 
     fn mac_read(&self, index: u32) -> Result<u32, InitError> {
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         self.write(Reg::MacCsrCmd, MAC_CSR_BUSY | MAC_CSR_READ | index);
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         Ok(self.read(Reg::MacCsrData))
     }
 
     fn mac_write(&self, index: u32, value: u32) -> Result<(), InitError> {
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         self.write(Reg::MacCsrData, value);
         self.write(Reg::MacCsrCmd, MAC_CSR_BUSY | index);
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         Ok(())
     }
 
@@ -465,7 +478,8 @@ impl phy::TxToken for TxToken<'_> {
         }
         // One segment: first and last, no offset, 4-byte end alignment; the tag (high half
         // of command B) is unused.
-        self.regs.write(Reg::TxData, TX_CMD_A_FIRST | TX_CMD_A_LAST | len as u32);
+        self.regs
+            .write(Reg::TxData, TX_CMD_A_FIRST | TX_CMD_A_LAST | len as u32);
         self.regs.write(Reg::TxData, len as u32);
         for chunk in frame.chunks(4) {
             let mut word = [0u8; 4];
