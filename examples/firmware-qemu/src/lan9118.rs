@@ -21,7 +21,8 @@
 //!   polls, and a SysTick interrupt wakes it from `wfi` at least every millisecond.
 //!
 //! All register access goes through [`Regs`], whose only `unsafe` is in its constructor's
-//! contract and the two volatile accesses.
+//! contract and the two volatile accesses; the program gets its one `Regs` from the safe
+//! [`Regs::take_an386`].
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -154,8 +155,21 @@ impl Regs {
     /// # Safety
     /// `base` must be the address of a LAN9118-compatible register block that is mapped
     /// and that nothing else in the program accesses while this value lives.
-    pub const unsafe fn new(base: usize) -> Self {
+    const unsafe fn new(base: usize) -> Self {
         Regs { base }
+    }
+
+    /// The AN386's register block the first time, `None` ever after: one `Regs` at most
+    /// drives the chip, as `cortex_m::Peripherals::take` does for the core's peripherals.
+    pub fn take_an386() -> Option<Self> {
+        /// Whether the AN386's register block has been handed out.
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: AN386_BASE is the AN386's LAN9118 register block, mapped on that board,
+        // and the flag just set makes this the only `Regs` ever made for it.
+        Some(unsafe { Regs::new(AN386_BASE) })
     }
 
     fn read(&self, reg: Reg) -> u32 {
