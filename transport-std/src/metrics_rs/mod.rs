@@ -275,14 +275,16 @@ pub struct MetricsRecorderBuilder {
 
 impl MetricsRecorderBuilder {
     /// Label sets each counter and gauge may hold besides its overflow series (the
-    /// cardinality limit); default 32. Each instrument reserves `max_series + 1` of the
+    /// cardinality limit); default 16 (a registry of default capacities, 128 series,
+    /// then holds 7 such metrics). Each instrument reserves `max_series + 1` of the
     /// registry's `SERIES` when declared.
     pub fn max_series(mut self, max_series: u16) -> Self {
         self.options.max_series = max_series;
         self
     }
 
-    /// Label sets each histogram may hold besides its overflow series; default 8. Each
+    /// Label sets each histogram may hold besides its overflow series; default 4 (a
+    /// registry of default capacities, 16 histogram series, then holds 3 histograms). Each
     /// reserves `max_histogram_series + 1` of the registry's `SERIES` and
     /// `HISTOGRAM_SERIES`, and their buckets of `BUCKETS`.
     pub fn max_histogram_series(mut self, max_series: u16) -> Self {
@@ -371,8 +373,8 @@ impl MetricsRecorder {
         MetricsRecorderBuilder {
             registry,
             options: Options {
-                max_series: 32,
-                max_histogram_series: 8,
+                max_series: 16,
+                max_histogram_series: 4,
                 histograms: HistogramChoice::All(HistogramAggregation::default()),
                 name_bytes: 4096,
                 handles: 1024,
