@@ -67,8 +67,13 @@ fn run(
             callback,
         ))
         .unwrap();
-    let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new())).unwrap();
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "std-temporality-test",
+        registry.producer(),
+        Box::new(Snap::new()),
+    )
+    .unwrap();
     for (count, change, energy) in [(2u64, 5i64, 10u64), (3, -6, 25)] {
         registry.record(requests, count, &[]).unwrap();
         registry.record(queue, change, &[]).unwrap();
