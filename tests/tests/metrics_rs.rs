@@ -202,9 +202,13 @@ fn rig(preference: &str, build: impl FnOnce(MetricsRecorderBuilder) -> MetricsRe
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     let registry: Arc<Reg> = Arc::new(SharedRegistry::new(0));
     let recorder = build(MetricsRecorder::builder(Arc::clone(&registry)));
-    let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snapshot::new()))
-            .unwrap();
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "metrics-rs-test",
+        registry.producer(),
+        Box::new(Snapshot::new()),
+    )
+    .unwrap();
     Rig {
         sink,
         recorder,
