@@ -133,6 +133,8 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 /// there is nothing to mask. On a Cortex-M board this would be `cortex-m`'s
 /// `critical-section-single-core` implementation (interrupts disabled, PRIMASK restored).
 struct SingleCore;
+// SAFETY (the macro's `no_mangle` functions): the critical-section crate's link symbols,
+// defined once in the program; no other implementation is linked (no `std` feature).
 critical_section::set_impl!(SingleCore);
 
 // SAFETY: one thread, no interrupt handlers: no other context can enter while "held".
