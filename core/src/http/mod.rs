@@ -39,6 +39,7 @@
 mod asynch;
 mod client;
 mod date;
+mod head;
 mod poll;
 mod reader;
 mod request;

@@ -18,6 +18,7 @@ pub struct ReaderState {
     body_len: usize,
     drained: usize,
     received: usize,
+    unfolded: usize,
 }
 
 impl<'a> ResponseReader<'a> {
@@ -33,6 +34,7 @@ impl<'a> ResponseReader<'a> {
             body_len: self.body_len,
             drained: self.drained,
             received: self.received,
+            unfolded: self.unfolded,
         }
     }
 
@@ -53,6 +55,7 @@ impl<'a> ResponseReader<'a> {
             body_len: state.body_len,
             drained: state.drained,
             received: state.received,
+            unfolded: state.unfolded,
         }
     }
 }
