@@ -6,7 +6,9 @@ use embassy_net::{IpEndpoint, Stack};
 use embassy_time::with_deadline;
 use embedded_io_async::ErrorKind;
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{CloseMode, Endpoint, Scheme, TransportError};
+use otlp_embedded::transport::{
+    AsyncConnect, AsyncConnection, CloseMode, Endpoint, Scheme, TransportError,
+};
 
 use crate::time::{embassy_instant, EmbassyClock};
 
@@ -242,5 +244,53 @@ impl embedded_io_async::Write for EmbassyConnection<'_, '_> {
     /// Wait until every byte written was acknowledged by the peer.
     async fn flush(&mut self) -> Result<(), ErrorKind> {
         io_result(with_deadline(embassy_instant(self.deadline), self.socket.flush()).await)
+    }
+}
+
+/// Core's async stream seam: core's [`AsyncHttpClient`](otlp_embedded::http::AsyncHttpClient)
+/// opens its connections here. The deadline core passes is the one the connection starts
+/// with; core sets it again before each read, write and close.
+impl<'d> AsyncConnect for EmbassyConnector<'d> {
+    type Connection<'c>
+        = EmbassyConnection<'c, 'd>
+    where
+        Self: 'c;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<EmbassyConnection<'_, 'd>, TransportError> {
+        EmbassyConnector::connect(self, endpoint, deadline).await
+    }
+}
+
+/// A connector lent to a client, so that the caller keeps it (and its socket, in the stack)
+/// between exporters.
+impl<'d> AsyncConnect for &mut EmbassyConnector<'d> {
+    type Connection<'c>
+        = EmbassyConnection<'c, 'd>
+    where
+        Self: 'c;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<EmbassyConnection<'_, 'd>, TransportError> {
+        EmbassyConnector::connect(self, endpoint, deadline).await
+    }
+}
+
+/// The explicit close core's client calls: graceful (FIN, the peer's FIN, our FIN
+/// acknowledged) or abort (RST sent), each by the deadline; see
+/// [`EmbassyConnection::close`].
+impl AsyncConnection for EmbassyConnection<'_, '_> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        EmbassyConnection::set_deadline(self, deadline);
+    }
+
+    async fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+        EmbassyConnection::close(self, mode).await
     }
 }
