@@ -167,9 +167,13 @@ impl EmbassyConnection<'_, '_> {
     /// Always `Ok`.
     ///
     /// A graceful close asked for after the deadline aborts and returns `Io(TimedOut)`.
-    /// Either way the socket is ready for the next connection when this returns.
+    /// Either way the socket is ready for the next connection when this returns. Dropped
+    /// before it returns (cancelled), the close ends in an abort, as an unclosed
+    /// connection's drop does.
     pub async fn close(mut self, mode: CloseMode) -> Result<(), TransportError> {
-        self.closed = true;
+        // `closed` is set only once the close has finished: a close whose future is dropped
+        // midway (core races it against the deadline) leaves the drop to abort the socket,
+        // not a half-closed connection waiting for the next `connect`.
         let result = match mode {
             CloseMode::Graceful if EmbassyClock.now() < self.deadline => {
                 self.socket.close();
@@ -189,7 +193,10 @@ impl EmbassyConnection<'_, '_> {
                 })
                 .await;
                 match closing {
-                    Ok(Ok(())) => return Ok(()),
+                    Ok(Ok(())) => {
+                        self.closed = true;
+                        return Ok(());
+                    }
                     Ok(Err(e)) => Err(e),
                     Err(embassy_time::TimeoutError) => Err(TransportError::Io(ErrorKind::TimedOut)),
                 }
@@ -199,6 +206,7 @@ impl EmbassyConnection<'_, '_> {
         };
         self.socket.abort();
         let _ = with_deadline(abort_deadline(self.deadline), self.socket.flush()).await;
+        self.closed = true;
         result
     }
 }
