@@ -423,3 +423,6 @@ pub mod fake;
 
 pub mod counting;
 pub mod tls_server;
+
+/// The `opentelemetry_sdk` application the SDK bridge's tests and bench record with.
+pub mod sdk;

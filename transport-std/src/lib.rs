@@ -43,6 +43,8 @@ pub mod config;
 #[cfg(feature = "gzip")]
 pub mod gzip;
 pub mod periodic;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 pub mod shared;
 pub mod tcp;
 
