@@ -426,3 +426,6 @@ pub mod tls_server;
 
 /// The `opentelemetry_sdk` application the SDK bridge's tests and bench record with.
 pub mod sdk;
+
+/// A minimal loopback server that answers every request `200` without decoding it.
+pub mod answering;

@@ -224,3 +224,68 @@ pub fn observe_every_kind(meters: &[Meter; 3], round: Arc<std::sync::atomic::Ato
         .with_callback(move |o| o.observe(0.75 * r.load(Relaxed) as f64, &[]))
         .build();
 }
+
+/// A collected batch of exactly 500 points, as a busy service's: 250 counter series by
+/// route, method and status, 100 latency histograms (the SDK's 15 default bounds) and 150
+/// gauges, under the [`resource`].
+pub fn five_hundred_points(temporality: Temporality) -> ResourceMetrics {
+    let reader = SharedReader::new(temporality);
+    let provider = provider(reader.clone());
+    let meter = provider.meter("bench.service");
+    let requests = meter.u64_counter("http.server.requests").build();
+    let duration = meter
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .build();
+    let memory = meter
+        .i64_gauge("process.memory.usage")
+        .with_unit("By")
+        .build();
+    let route = |i: usize| {
+        [
+            KeyValue::new("http.route", format!("/api/v1/items/{i}")),
+            KeyValue::new(
+                "http.request.method",
+                if i % 2 == 0 { "GET" } else { "POST" },
+            ),
+            KeyValue::new("http.response.status_code", 200 + (i % 3) as i64),
+        ]
+    };
+    for i in 0..250 {
+        requests.add(i as u64 + 1, &route(i));
+    }
+    for i in 0..100 {
+        for v in [0.003, 0.02, 0.2, 1.5] {
+            duration.record(v * (i + 1) as f64, &route(i));
+        }
+    }
+    for i in 0..150 {
+        memory.record(
+            1_000_000 + i as i64,
+            &[KeyValue::new("process.pid", i as i64)],
+        );
+    }
+    let metrics = reader.collect();
+    let points: usize = opentelemetry_proto_points(&metrics);
+    assert_eq!(points, 500, "the batch has 500 points");
+    metrics
+}
+
+/// Data points of a collected batch, counted through opentelemetry-proto's transform.
+fn opentelemetry_proto_points(metrics: &ResourceMetrics) -> usize {
+    use crate::metrics::metric::Data;
+    let request = crate::collector::ExportMetricsServiceRequest::from(metrics);
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| match m.data.as_ref() {
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            Some(Data::Sum(s)) => s.data_points.len(),
+            Some(Data::Histogram(h)) => h.data_points.len(),
+            Some(Data::ExponentialHistogram(e)) => e.data_points.len(),
+            _ => 0,
+        })
+        .sum()
+}
