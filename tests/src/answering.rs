@@ -4,7 +4,9 @@
 //! nothing, so that a bench measures the client; it counts requests and body bytes.
 //!
 //! Every wait is bounded: sockets read with a short timeout and check the stop flag, and
-//! dropping the server stops its threads (each ends within that timeout).
+//! dropping the server stops its threads (each ends within that timeout; the accepting
+//! one is woken by a connection of the server's own). Accepting blocks rather than polls,
+//! so that a client opening a connection per request waits for no poll interval.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -55,7 +57,6 @@ impl AnsweringServer {
 
     fn spawn(sequential: bool) -> AnsweringServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("address");
         let counts = Arc::new(Counts::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -64,13 +65,14 @@ impl AnsweringServer {
             thread::spawn(move || {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut workers = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let stream = match listener.accept() {
-                        Ok((stream, _)) => stream,
-                        Err(_) => {
-                            thread::sleep(Duration::from_millis(1));
-                            continue;
-                        }
+                loop {
+                    let accepted = listener.accept();
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok((stream, _)) = accepted else {
+                        thread::sleep(Duration::from_millis(1));
+                        continue;
                     };
                     counts.connections.fetch_add(1, Ordering::Relaxed);
                     if sequential {
@@ -110,6 +112,8 @@ impl AnsweringServer {
 impl Drop for AnsweringServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Wake the blocking accept; it sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -229,6 +229,15 @@ pub fn observe_every_kind(meters: &[Meter; 3], round: Arc<std::sync::atomic::Ato
 /// route, method and status, 100 latency histograms (the SDK's 15 default bounds) and 150
 /// gauges, under the [`resource`].
 pub fn five_hundred_points(temporality: Temporality) -> ResourceMetrics {
+    let (reader, _provider) = five_hundred_series(temporality);
+    let metrics = reader.collect();
+    let points: usize = opentelemetry_proto_points(&metrics);
+    assert_eq!(points, 500, "the batch has 500 points");
+    metrics
+}
+
+/// The provider behind [`five_hundred_points`] and its reader, to collect from again.
+pub fn five_hundred_series(temporality: Temporality) -> (SharedReader, SdkMeterProvider) {
     let reader = SharedReader::new(temporality);
     let provider = provider(reader.clone());
     let meter = provider.meter("bench.service");
@@ -265,10 +274,7 @@ pub fn five_hundred_points(temporality: Temporality) -> ResourceMetrics {
             &[KeyValue::new("process.pid", i as i64)],
         );
     }
-    let metrics = reader.collect();
-    let points: usize = opentelemetry_proto_points(&metrics);
-    assert_eq!(points, 500, "the batch has 500 points");
-    metrics
+    (reader, provider)
 }
 
 /// Data points of a collected batch, counted through opentelemetry-proto's transform.

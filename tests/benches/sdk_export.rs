@@ -1,0 +1,82 @@
+//! One `export` of a collected 500-point `ResourceMetrics` (tests/src/sdk.rs: 250 counter
+//! series, 100 histograms, 150 gauges; 80 KB of protobuf), in one run:
+//!
+//! - `otlp-embedded-std`: the SDK bridge (feature `sdk`): encode in place into its
+//!   buffer, open a connection, write, read the whole response, close;
+//! - `opentelemetry-otlp`: its HTTP exporter with its default client (reqwest's blocking
+//!   one, which pools keep-alive connections): transform into prost messages, encode,
+//!   send on the pooled connection.
+//!
+//! Both to the same minimal answering server on 127.0.0.1 (tests/src/answering.rs; it
+//! decodes nothing, so the rows measure the clients), each timed from its second call
+//! (one export each first, checked). `sdk_collect` is the SDK's own `collect` of the same
+//! 500 series, which runs before either exporter in a real pipeline.
+//!
+//! `cargo bench -p otlp-embedded-tests --bench sdk_export -- --warm-up-time 1 --measurement-time 5`
+
+use std::hint::black_box;
+use std::sync::atomic::Ordering;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::Temporality;
+use otlp_embedded::export::ExportOutcome;
+use otlp_embedded_std::config::Config;
+use otlp_embedded_tests::answering::AnsweringServer;
+use otlp_embedded_tests::sdk::{block_on, five_hundred_points, five_hundred_series};
+
+fn sdk_export(c: &mut Criterion) {
+    let metrics = five_hundred_points(Temporality::Cumulative);
+    let server = AnsweringServer::start();
+    let url = server.endpoint_url();
+
+    let config = Config::from_lookup(|name| {
+        (name == "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT").then(|| url.clone())
+    })
+    .unwrap();
+    // Room for the batch in one request, as opentelemetry-otlp sends it.
+    let ours = otlp_embedded_std::sdk::MetricExporter::builder()
+        .with_config(config)
+        .with_buffer_size(128 * 1024)
+        .build()
+        .unwrap();
+    let theirs = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_endpoint(url.clone())
+        .build()
+        .unwrap();
+
+    // The first call of each, checked: one request each, the whole batch.
+    block_on(ours.export(&metrics)).unwrap();
+    let report = ours.stats().last_report().unwrap();
+    assert_eq!(
+        (report.outcome, report.points_sent, report.requests),
+        (ExportOutcome::Success, 500, 1)
+    );
+    let ours_bytes = server.counts().body_bytes.load(Ordering::Relaxed);
+    block_on(theirs.export(&metrics)).unwrap();
+    let counts = server.counts();
+    assert_eq!(counts.requests.load(Ordering::Relaxed), 2);
+    let theirs_bytes = counts.body_bytes.load(Ordering::Relaxed) - ours_bytes;
+    assert_eq!(ours_bytes, theirs_bytes, "the same request body size");
+
+    let mut group = c.benchmark_group("sdk_export_500_points");
+    group.throughput(Throughput::Elements(500));
+    group.bench_function("otlp-embedded-std", |b| {
+        b.iter(|| block_on(ours.export(black_box(&metrics))).unwrap())
+    });
+    group.bench_function("opentelemetry-otlp", |b| {
+        b.iter(|| block_on(theirs.export(black_box(&metrics))).unwrap())
+    });
+    group.finish();
+    assert_eq!(ours.stats().totals().exports_failed, 0);
+
+    let (reader, _provider) = five_hundred_series(Temporality::Cumulative);
+    c.bench_function("sdk_collect_500_points", |b| {
+        b.iter(|| black_box(reader.collect()))
+    });
+}
+
+criterion_group!(benches, sdk_export);
+criterion_main!(benches);
