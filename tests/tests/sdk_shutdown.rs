@@ -133,12 +133,13 @@ fn shutdown_returns_within_5_1_s_with_the_default_timeout() {
     // The SDK stopped waiting at 5 s; the exporter is still in its 10 s export.
     assert!(result.is_err(), "{result:?}");
     // The export ends by its deadline and closes its connection: exactly one, closed
-    // 10 s after it was opened (the request timeout), not left open.
+    // 10 s after it was opened (the request timeout; measured from the listener's accept,
+    // which polls), not left open.
     let closed = collector.closed_after(Duration::from_secs(8));
     assert_eq!(closed.len(), 1, "one connection");
     let after = closed[0].expect("closed by the exporter");
     assert!(
-        after >= Duration::from_millis(9_900) && after < Duration::from_millis(11_000),
+        after >= Duration::from_millis(9_500) && after < Duration::from_millis(11_000),
         "{after:?}"
     );
     assert!(stats.wait_for_exports(1, Duration::from_secs(2)));

@@ -46,9 +46,24 @@
 //! another thread ends a retry wait at once (what was not delivered is reported as
 //! cancelled); a request in flight ends by its deadline.
 //!
-//! Mapping of the SDK's data, and what is left out, is described in `source.rs`: every
-//! metric kind and number type, several scopes per request, resource and scope attributes,
-//! array attribute values; exemplars are dropped (this SDK version records none).
+//! # Mapping
+//!
+//! Each SDK shape maps as opentelemetry-proto's `transform` maps it (what
+//! opentelemetry-otlp sends; the conformance tests compare the bytes), the one difference
+//! marked:
+//!
+//! | SDK | OTLP |
+//! |---|---|
+//! | `Sum<T>` | `Sum`, its temporality (`LowMemory` never appears in data; read as cumulative) and monotonicity |
+//! | `Gauge<T>` | `Gauge`; `start_time` when the SDK has one, else none |
+//! | `Histogram<T>` | `Histogram`; `sum` always set, `min`/`max` when recorded, as doubles |
+//! | `ExponentialHistogram<T>` | `ExponentialHistogram`; both bucket sides always present |
+//! | `u64` value | `as_int`; above `i64::MAX` it saturates (opentelemetry-otlp sends 0) |
+//! | `i64` / `f64` value | `as_int` / `as_double` |
+//! | each `ScopeMetrics` | one `ScopeMetrics` with its scope's name, version, attributes, schema URL |
+//! | `Resource` | the request's resource, attributes in the SDK's order, its schema URL |
+//! | attribute values | bool, int, double, string, and arrays of each |
+//! | exemplars | dropped: the SDK of this version never records any |
 
 mod exchange;
 mod source;
@@ -394,6 +409,10 @@ impl MetricExporter {
         }
         let _running = Running::start(&self.shared)?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // A shutdown that came while this export waited for another to end.
+        if self.shared.lock().shut_down {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
         let ExportState {
             exchange,
             clock,

@@ -2,26 +2,13 @@
 //! `ResourceMetrics` the reader hands to `export` in place, through the SDK's accessors,
 //! without building any intermediate message.
 //!
-//! How each SDK shape maps (the same as opentelemetry-proto's `transform`, which
-//! opentelemetry-otlp sends; the conformance tests compare the two):
-//!
-//! | SDK | OTLP |
-//! |---|---|
-//! | `Sum<T>` | `Sum`, its temporality (`LowMemory` never appears in data; read as cumulative) and monotonicity |
-//! | `Gauge<T>` | `Gauge`; `start_time` when the SDK has one, else none |
-//! | `Histogram<T>` | `Histogram`; `sum` always set, `min`/`max` when recorded, as doubles |
-//! | `ExponentialHistogram<T>` | `ExponentialHistogram`; both bucket sides always present |
-//! | `u64` value | `as_int`; above `i64::MAX` it saturates (opentelemetry-otlp sends 0) |
-//! | `i64` / `f64` value | `as_int` / `as_double` |
-//! | each `ScopeMetrics` | one `ScopeMetrics` with its scope's name, version, attributes, schema URL |
-//! | `Resource` | the request's resource, attributes in the SDK's order, its schema URL |
-//! | attribute values | bool, int, double, string, and arrays of each |
-//! | exemplars | dropped: the SDK of this version never records any |
+//! The mapping of each SDK shape is tabled in the [module docs](super).
 //!
 //! Everything is looked up by position on each call. The SDK's accessors are slice
 //! iterators, so `nth` is constant time; only the resource's attributes (a hash map) are
 //! walked to their position, and a resource has a handful of them.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -40,6 +27,17 @@ use otlp_embedded::proto::{
 use otlp_embedded::registry::{Producer, Settlement};
 use otlp_embedded::time::UnixNanos;
 
+/// Call `$body` with `$data` bound to the metric's `&MetricData<T>`, whatever `T`.
+macro_rules! with_data {
+    ($metric:expr, |$data:ident| $body:expr) => {
+        match $metric.data() {
+            AggregatedMetrics::F64($data) => $body,
+            AggregatedMetrics::U64($data) => $body,
+            AggregatedMetrics::I64($data) => $body,
+        }
+    };
+}
+
 /// Where metric `m` of the flattened batch is: scope and position in it.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct MetricAt {
@@ -57,11 +55,27 @@ pub(super) fn index_metrics(metrics: &ResourceMetrics, index: &mut Vec<MetricAt>
     }
 }
 
+/// Attributes of one point kept at hand: the encoder asks for a point's attributes one by
+/// one, twice (size, then bytes), and finding the point again each time costs more than
+/// the attribute itself.
+const CACHED_ATTRIBUTES: usize = 16;
+
+#[derive(Copy, Clone)]
+struct PointAttributes<'m> {
+    /// Metric and point these are of.
+    at: (usize, usize),
+    /// How many the point has (those past `CACHED_ATTRIBUTES` are found again each time).
+    count: usize,
+    first: [Option<&'m SdkKeyValue>; CACHED_ATTRIBUTES],
+}
+
 /// A `ResourceMetrics` read as core's [`MetricsSource`].
 pub(super) struct SdkSource<'m> {
     metrics: &'m ResourceMetrics,
     index: &'m [MetricAt],
     scopes: usize,
+    /// The attributes of the point asked about last.
+    attributes: Cell<Option<PointAttributes<'m>>>,
 }
 
 impl<'m> SdkSource<'m> {
@@ -71,6 +85,51 @@ impl<'m> SdkSource<'m> {
             metrics,
             index,
             scopes: metrics.scope_metrics().count(),
+            attributes: Cell::new(None),
+        }
+    }
+
+    /// The attributes of point `point` of metric `metric`, the first ones at hand.
+    fn point_attributes(&self, metric: usize, point: usize) -> Option<PointAttributes<'m>> {
+        if let Some(cached) = self.attributes.get().filter(|c| c.at == (metric, point)) {
+            return Some(cached);
+        }
+        let m = self.sdk_metric(metric)?;
+        let found = with_data!(m, |data| with_point_attributes(data, point, |attributes| {
+            let mut first = [None; CACHED_ATTRIBUTES];
+            let mut count = 0;
+            for kv in attributes {
+                if let Some(slot) = first.get_mut(count) {
+                    *slot = Some(kv);
+                }
+                count += 1;
+            }
+            PointAttributes {
+                at: (metric, point),
+                count,
+                first,
+            }
+        }))?;
+        self.attributes.set(Some(found));
+        Some(found)
+    }
+
+    /// Attribute `index` of point `point` of metric `metric`.
+    fn point_attribute(
+        &self,
+        metric: usize,
+        point: usize,
+        index: usize,
+    ) -> Option<&'m SdkKeyValue> {
+        let cached = self.point_attributes(metric, point)?;
+        match cached.first.get(index) {
+            Some(kv) => *kv,
+            None => {
+                let m = self.sdk_metric(metric)?;
+                with_data!(m, |data| with_point_attributes(data, point, |a| a
+                    .nth(index)))
+                .flatten()
+            }
         }
     }
 
@@ -116,17 +175,6 @@ impl Number for u64 {
     fn to_f64(self) -> f64 {
         self as f64
     }
-}
-
-/// Call `$body` with `$data` bound to the metric's `&MetricData<T>`, whatever `T`.
-macro_rules! with_data {
-    ($metric:expr, |$data:ident| $body:expr) => {
-        match $metric.data() {
-            AggregatedMetrics::F64($data) => $body,
-            AggregatedMetrics::U64($data) => $body,
-            AggregatedMetrics::I64($data) => $body,
-        }
-    };
 }
 
 fn unix_nanos(time: SystemTime) -> u64 {
@@ -368,12 +416,9 @@ impl MetricsSource for SdkSource<'_> {
                 .scope_metrics()
                 .nth(scope)
                 .map_or(0, |sm| sm.scope().attributes().count()),
-            AttributeOwner::Point { metric, point } => self
-                .sdk_metric(metric)
-                .and_then(|m| {
-                    with_data!(m, |data| with_point_attributes(data, point, |a| a.count()))
-                })
-                .unwrap_or(0),
+            AttributeOwner::Point { metric, point } => {
+                self.point_attributes(metric, point).map_or(0, |a| a.count)
+            }
         }
     }
 
@@ -391,12 +436,9 @@ impl MetricsSource for SdkSource<'_> {
                 .nth(scope)
                 .and_then(|sm| sm.scope().attributes().nth(index))
                 .map(|kv| any_key_value(&kv.key, &kv.value)),
-            AttributeOwner::Point { metric, point } => self.sdk_metric(metric).and_then(|m| {
-                with_data!(m, |data| with_point_attributes(data, point, |a| a
-                    .nth(index)))
-                .flatten()
-                .map(|kv| any_key_value(&kv.key, &kv.value))
-            }),
+            AttributeOwner::Point { metric, point } => self
+                .point_attribute(metric, point, index)
+                .map(|kv| any_key_value(&kv.key, &kv.value)),
         };
         found.unwrap_or(AnyKeyValue::new("", AnyValue::Str("")))
     }

@@ -218,12 +218,20 @@ fn write_any_key_value(
     field: u32,
     kv: &AnyKeyValue<'_>,
 ) -> Result<(), BufferFull> {
+    // Scalars take the scalar writer and its one-claim fast path.
+    let scalar = match kv.value {
+        AnyValue::Str(s) => Some(AttributeValue::Str(s)),
+        AnyValue::Bool(b) => Some(AttributeValue::Bool(b)),
+        AnyValue::Int(i) => Some(AttributeValue::Int(i)),
+        AnyValue::Double(d) => Some(AttributeValue::Double(d)),
+        AnyValue::Bytes(_) | AnyValue::Array(_) => None,
+    };
+    if let Some(value) = scalar {
+        return write_key_value(w, field, &KeyValue::new(kv.key, value));
+    }
     let start = w.position();
     match kv.value {
-        AnyValue::Str(s) => write_scalar_content(w, &AttributeValue::Str(s))?,
-        AnyValue::Bool(b) => write_scalar_content(w, &AttributeValue::Bool(b))?,
-        AnyValue::Int(i) => write_scalar_content(w, &AttributeValue::Int(i))?,
-        AnyValue::Double(d) => write_scalar_content(w, &AttributeValue::Double(d))?,
+        AnyValue::Str(_) | AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => {}
         AnyValue::Bytes(bytes) => {
             // `oneof`: written even when empty.
             let bytes_start = w.position();
