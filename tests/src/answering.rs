@@ -1,7 +1,10 @@
 //! A minimal OTLP/HTTP answering server on loopback: reads each request (head, then the
 //! body by `Content-Length`) and answers `200 OK` with an empty protobuf body at once,
-//! keeping the connection for the next request until the client closes it. It decodes
-//! nothing, so that a bench measures the client; it counts requests and body bytes.
+//! keeping the connection for the next request until the client closes it, or closing it
+//! after the answer when the request says `Connection: close` (as HTTP servers do; the
+//! closing side keeps the `TIME_WAIT` state, so a client connecting per request does not
+//! pile up its own). It decodes nothing, so that a bench measures the client; it counts
+//! requests and body bytes.
 //!
 //! Every wait is bounded: sockets read with a short timeout and check the stop flag, and
 //! dropping the server stops its threads (each ends within that timeout; the accepting
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 const OK: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+const OK_CLOSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// How often blocked calls wake to check the stop flag.
 const POLL: Duration = Duration::from_millis(20);
 /// Largest request head read.
@@ -141,6 +145,7 @@ fn serve(mut stream: TcpStream, buf: &mut [u8], counts: &Counts, stop: &AtomicBo
             }
         };
         let body = content_length(&buf[..head_end]);
+        let close = asks_to_close(&buf[..head_end]);
         // The body: count it and drop it, keeping what follows it.
         let (mut have, mut end) = (filled - head_end, filled);
         while have < body {
@@ -155,6 +160,11 @@ fn serve(mut stream: TcpStream, buf: &mut [u8], counts: &Counts, stop: &AtomicBo
         filled = after;
         counts.requests.fetch_add(1, Ordering::Relaxed);
         counts.body_bytes.fetch_add(body as u64, Ordering::Relaxed);
+        if close {
+            // Answer, then close first (dropping the stream sends the FIN).
+            let _ = stream.write_all(OK_CLOSE);
+            return;
+        }
         if stream.write_all(OK).is_err() {
             return;
         }
@@ -180,17 +190,29 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The `Content-Length` of a request head (0 when absent or unreadable).
-fn content_length(head: &[u8]) -> usize {
+/// The value of header `name` in a request head.
+fn header<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h str> {
     head.split(|&b| b == b'\n')
         .filter_map(|line| {
             let colon = line.iter().position(|&b| b == b':')?;
-            let (name, value) = line.split_at(colon);
-            if !name.eq_ignore_ascii_case(b"content-length") {
+            let (field, value) = line.split_at(colon);
+            if !field.eq_ignore_ascii_case(name) {
                 return None;
             }
-            std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
+            Some(std::str::from_utf8(&value[1..]).ok()?.trim())
         })
         .next()
+}
+
+/// The `Content-Length` of a request head (0 when absent or unreadable).
+fn content_length(head: &[u8]) -> usize {
+    header(head, b"content-length")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Whether the request asks for the connection to be closed after the answer.
+fn asks_to_close(head: &[u8]) -> bool {
+    header(head, b"connection")
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
 }

@@ -8,7 +8,7 @@
 //! iterators, so `nth` is constant time; only the resource's attributes (a hash map) are
 //! walked to their position, and a resource has a handful of them.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,10 +60,9 @@ pub(super) fn index_metrics(metrics: &ResourceMetrics, index: &mut Vec<MetricAt>
 /// the attribute itself.
 const CACHED_ATTRIBUTES: usize = 16;
 
-#[derive(Copy, Clone)]
 struct PointAttributes<'m> {
-    /// Metric and point these are of.
-    at: (usize, usize),
+    /// Metric and point these are of, if any yet.
+    at: Option<(usize, usize)>,
     /// How many the point has (those past `CACHED_ATTRIBUTES` are found again each time).
     count: usize,
     first: [Option<&'m SdkKeyValue>; CACHED_ATTRIBUTES],
@@ -74,8 +73,8 @@ pub(super) struct SdkSource<'m> {
     metrics: &'m ResourceMetrics,
     index: &'m [MetricAt],
     scopes: usize,
-    /// The attributes of the point asked about last.
-    attributes: Cell<Option<PointAttributes<'m>>>,
+    /// The attributes of the point asked about last (borrowed, not copied, on each ask).
+    attributes: RefCell<PointAttributes<'m>>,
 }
 
 impl<'m> SdkSource<'m> {
@@ -85,18 +84,28 @@ impl<'m> SdkSource<'m> {
             metrics,
             index,
             scopes: metrics.scope_metrics().count(),
-            attributes: Cell::new(None),
+            attributes: RefCell::new(PointAttributes {
+                at: None,
+                count: 0,
+                first: [None; CACHED_ATTRIBUTES],
+            }),
         }
     }
 
-    /// The attributes of point `point` of metric `metric`, the first ones at hand.
-    fn point_attributes(&self, metric: usize, point: usize) -> Option<PointAttributes<'m>> {
-        if let Some(cached) = self.attributes.get().filter(|c| c.at == (metric, point)) {
-            return Some(cached);
+    /// Have the attributes of point `point` of metric `metric` at hand; their count.
+    fn point_attribute_count(&self, metric: usize, point: usize) -> usize {
+        let mut cache = self.attributes.borrow_mut();
+        if cache.at == Some((metric, point)) {
+            return cache.count;
         }
-        let m = self.sdk_metric(metric)?;
-        let found = with_data!(m, |data| with_point_attributes(data, point, |attributes| {
-            let mut first = [None; CACHED_ATTRIBUTES];
+        let cache = &mut *cache;
+        cache.at = Some((metric, point));
+        cache.count = 0;
+        let Some(m) = self.sdk_metric(metric) else {
+            return 0;
+        };
+        let first = &mut cache.first;
+        let count = with_data!(m, |data| with_point_attributes(data, point, |attributes| {
             let mut count = 0;
             for kv in attributes {
                 if let Some(slot) = first.get_mut(count) {
@@ -104,14 +113,11 @@ impl<'m> SdkSource<'m> {
                 }
                 count += 1;
             }
-            PointAttributes {
-                at: (metric, point),
-                count,
-                first,
-            }
-        }))?;
-        self.attributes.set(Some(found));
-        Some(found)
+            count
+        }))
+        .unwrap_or(0);
+        cache.count = count;
+        count
     }
 
     /// Attribute `index` of point `point` of metric `metric`.
@@ -121,16 +127,16 @@ impl<'m> SdkSource<'m> {
         point: usize,
         index: usize,
     ) -> Option<&'m SdkKeyValue> {
-        let cached = self.point_attributes(metric, point)?;
-        match cached.first.get(index) {
-            Some(kv) => *kv,
-            None => {
-                let m = self.sdk_metric(metric)?;
-                with_data!(m, |data| with_point_attributes(data, point, |a| a
-                    .nth(index)))
-                .flatten()
-            }
+        if index >= self.point_attribute_count(metric, point) {
+            return None;
         }
+        if let Some(kv) = self.attributes.borrow().first.get(index) {
+            return *kv;
+        }
+        let m = self.sdk_metric(metric)?;
+        with_data!(m, |data| with_point_attributes(data, point, |a| a
+            .nth(index)))
+        .flatten()
     }
 
     fn sdk_metric(&self, metric: usize) -> Option<&'m Metric> {
@@ -416,9 +422,7 @@ impl MetricsSource for SdkSource<'_> {
                 .scope_metrics()
                 .nth(scope)
                 .map_or(0, |sm| sm.scope().attributes().count()),
-            AttributeOwner::Point { metric, point } => {
-                self.point_attributes(metric, point).map_or(0, |a| a.count)
-            }
+            AttributeOwner::Point { metric, point } => self.point_attribute_count(metric, point),
         }
     }
 
