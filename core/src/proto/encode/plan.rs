@@ -36,10 +36,8 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
     capacity: usize,
 ) -> Result<Plan, PlanError> {
     let header = HeaderLen::new(header, source);
-    // The `ScopeMetrics` being filled: its scope and its own bytes. Earlier ones of this
-    // request (a source with several scopes) are complete: `closed_scopes` bytes.
     let metric_count = source.metric_count();
-    // `None`: the header's scope (see `write_request`).
+    // A metric's scope: `None` for the header's (see `write_request`).
     let scoped = source.scope_count() > 0;
     let scope_of = |metric: usize| {
         if scoped {
@@ -48,6 +46,8 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
             None
         }
     };
+    // The `ScopeMetrics` being filled: its scope and its own bytes. Earlier ones of this
+    // request (a source with several scopes) are complete: `closed_scopes` bytes.
     let mut scope = if start.metric < metric_count {
         scope_of(start.metric)
     } else {

@@ -35,8 +35,8 @@ impl HeaderLen {
         }
     }
 
-    /// `ScopeMetrics` content except its metrics, for the scope metrics under `scope` go
-    /// out with (see [`MetricsSource::metric_scope`]).
+    /// `ScopeMetrics` content except its metrics, for `scope` (`None`: the header's; else
+    /// the source's scope of that index).
     pub(super) fn scope_metrics<S: MetricsSource + ?Sized>(
         &self,
         source: &S,
@@ -172,7 +172,7 @@ fn last_scope<S: MetricsSource + ?Sized>(
     Some(source.metric_scope(metric))
 }
 
-/// The scope metrics under `scope` go out with.
+/// The fields of `scope` (`None`: the header's; else the source's scope of that index).
 fn scope_of<'s, S: MetricsSource + ?Sized>(
     header: &RequestHeader<'s>,
     source: &'s S,
