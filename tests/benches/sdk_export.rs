@@ -18,6 +18,8 @@
 //! `cargo bench -p otlp-embedded-tests --bench sdk_export -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -74,8 +76,43 @@ fn sdk_export(c: &mut Criterion) {
     group.bench_function("opentelemetry-otlp", |b| {
         b.iter(|| block_on(theirs.export(black_box(&metrics))).unwrap())
     });
+    let floor_server = AnsweringServer::sequential();
+    let floor_addr = floor_server
+        .endpoint_url()
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/metrics")
+        .to_string();
+    let body = vec![0u8; usize::try_from(ours_bytes).unwrap()];
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nHost: {floor_addr}\r\n\
+         Content-Type: application/x-protobuf\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let mut answer = [0u8; 1024];
+    let mut bare_request = || {
+        let mut stream = TcpStream::connect(&floor_addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body).unwrap();
+        let mut read = 0;
+        loop {
+            match stream.read(&mut answer[read..]).unwrap() {
+                0 => break,
+                n => read += n,
+            }
+        }
+        answer[..read].starts_with(b"HTTP/1.1 200 ")
+    };
+    assert!(bare_request(), "the bare request was answered 200");
+    group.bench_function("loopback floor", |b| b.iter(|| black_box(bare_request())));
     group.finish();
     assert_eq!(ours.stats().totals().exports_failed, 0);
+    assert_eq!(
+        floor_server.counts().body_bytes.load(Ordering::Relaxed) % ours_bytes,
+        0,
+        "every bare request carried the whole body"
+    );
 
     let (reader, _provider) = five_hundred_series(Temporality::Cumulative);
     c.bench_function("sdk_collect_500_points", |b| {

@@ -38,11 +38,14 @@ macro_rules! with_data {
     };
 }
 
-/// Where metric `m` of the flattened batch is: scope and position in it.
+/// Where metric `m` of the flattened batch is (scope and position in it), and its points'
+/// times, which the SDK keeps per metric: converted once here rather than for each point.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct MetricAt {
     scope: usize,
     metric: usize,
+    start_time_unix_nano: u64,
+    time_unix_nano: u64,
 }
 
 /// Rebuild `index` for `metrics`: one entry per metric, in order, scope by scope. Reuses
@@ -51,8 +54,27 @@ pub(super) struct MetricAt {
 pub(super) fn index_metrics(metrics: &ResourceMetrics, index: &mut Vec<MetricAt>) {
     index.clear();
     for (scope, scope_metrics) in metrics.scope_metrics().enumerate() {
-        index.extend((0..scope_metrics.metrics().count()).map(|metric| MetricAt { scope, metric }));
+        index.extend(scope_metrics.metrics().enumerate().map(|(metric, m)| {
+            let (start, time) = with_data!(m, |data| times(data));
+            MetricAt {
+                scope,
+                metric,
+                start_time_unix_nano: start,
+                time_unix_nano: time,
+            }
+        }));
     }
+}
+
+/// A metric's start time (0 for a gauge without one) and time, as OTLP nanoseconds.
+fn times<T>(data: &SdkData<T>) -> (u64, u64) {
+    let (start, time) = match data {
+        SdkData::Gauge(g) => (g.start_time().map_or(0, unix_nanos), g.time()),
+        SdkData::Sum(s) => (unix_nanos(s.start_time()), s.time()),
+        SdkData::Histogram(h) => (unix_nanos(h.start_time()), h.time()),
+        SdkData::ExponentialHistogram(e) => (unix_nanos(e.start_time()), e.time()),
+    };
+    (start, unix_nanos(time))
 }
 
 /// Attributes of one point kept at hand: the encoder asks for a point's attributes one by
@@ -215,32 +237,17 @@ fn kind<T>(data: &SdkData<T>) -> MetricData {
     }
 }
 
-fn point<T: Number>(data: &SdkData<T>, index: usize) -> Option<Point<'static>> {
-    let (start, time, value) = match data {
-        SdkData::Gauge(g) => (
-            g.start_time().map_or(0, unix_nanos),
-            g.time(),
-            g.data_points().nth(index)?.value().point_value(),
-        ),
-        SdkData::Sum(s) => (
-            unix_nanos(s.start_time()),
-            s.time(),
-            s.data_points().nth(index)?.value().point_value(),
-        ),
-        SdkData::Histogram(h) => (
-            unix_nanos(h.start_time()),
-            h.time(),
-            histogram_value(h.data_points().nth(index)?),
-        ),
-        SdkData::ExponentialHistogram(e) => (
-            unix_nanos(e.start_time()),
-            e.time(),
-            exponential_value(e.data_points().nth(index)?),
-        ),
+/// Point `index` of `data`, whose metric's times `at` holds.
+fn point<T: Number>(data: &SdkData<T>, at: &MetricAt, index: usize) -> Option<Point<'static>> {
+    let value = match data {
+        SdkData::Gauge(g) => g.data_points().nth(index)?.value().point_value(),
+        SdkData::Sum(s) => s.data_points().nth(index)?.value().point_value(),
+        SdkData::Histogram(h) => histogram_value(h.data_points().nth(index)?),
+        SdkData::ExponentialHistogram(e) => exponential_value(e.data_points().nth(index)?),
     };
     Some(Point {
-        start_time_unix_nano: start,
-        time_unix_nano: unix_nanos(time),
+        start_time_unix_nano: at.start_time_unix_nano,
+        time_unix_nano: at.time_unix_nano,
         flags: 0,
         value,
     })
@@ -375,8 +382,10 @@ impl MetricsSource for SdkSource<'_> {
     }
 
     fn point(&self, metric: usize, point: usize) -> Point<'_> {
+        let at = self.index.get(metric);
         self.sdk_metric(metric)
-            .and_then(|m| with_data!(m, |data| self::point(data, point)))
+            .zip(at)
+            .and_then(|(m, at)| with_data!(m, |data| self::point(data, at, point)))
             .unwrap_or(Point {
                 start_time_unix_nano: 0,
                 time_unix_nano: 0,
