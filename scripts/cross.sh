@@ -3,16 +3,17 @@
 # firmware uses, so that nothing std-only (or needing atomics a target lacks) slips in:
 #
 #   otlp-embedded          defmt, critical-section, embedded-nal
-#   otlp-embedded-smoltcp  defmt (default features: IPv4 and IPv6, both media), and an
-#                          IPv4-only Ethernet build (proto-ipv4 + medium-ethernet); each
-#                          again with `dns` (the resolver and smoltcp's UDP socket)
-#   otlp-embedded-tls      defmt
+#   otlp-embedded-smoltcp  defmt, dns (default features: IPv4 and IPv6, both media)
+#   otlp-embedded-tls      defmt, p384, rsa
+#   otlp-embedded-embassy  defmt (default features: DNS)
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
-# -Zbuild-std). Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
+# -Zbuild-std). On thumbv7em-none-eabihf also the narrower configurations: smoltcp
+# IPv4-only Ethernet with and without `dns`, tls without p384 and rsa, embassy without DNS.
+# Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
 # configuration on the host. What `dns` costs in code and RAM is a part of the footprint
 # report (scripts/footprint.sh, firmware-dns).
 #
@@ -30,27 +31,35 @@ export CARGO_TARGET_DIR="$PWD/target/cross"
 build_std=(-Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
 started=$(date +%s)
 failed=()
+# build TARGET LABEL CARGO-ARGS...: one configuration, in the dev profile (what is checked
+# here is that it compiles and links no std; optimised sizes are the footprint report's).
+build() {
+    local target=$1 label=$2
+    shift 2
+    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --lib --target "$target" \
+        "${build_std[@]}" "$@"; then
+        failed+=("$target: $label")
+    fi
+}
 for target in "${targets[@]}"; do
     t0=$(date +%s)
-    # One invocation per configuration; features unify across the three packages.
-    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
-        "${build_std[@]}" -p otlp-embedded -p otlp-embedded-smoltcp -p otlp-embedded-tls \
-        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded-smoltcp/defmt,otlp-embedded-tls/defmt; then
-        failed+=("$target: libraries with defmt, critical-section, embedded-nal")
-    fi
-    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
-        "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
-        --features proto-ipv4,medium-ethernet; then
-        failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet")
-    fi
-    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
-        "${build_std[@]}" -p otlp-embedded-smoltcp --features defmt,dns; then
-        failed+=("$target: otlp-embedded-smoltcp with dns")
-    fi
-    if ! RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build -q --release --lib --target "$target" \
-        "${build_std[@]}" -p otlp-embedded-smoltcp --no-default-features \
-        --features proto-ipv4,medium-ethernet,dns; then
-        failed+=("$target: otlp-embedded-smoltcp IPv4-only Ethernet with dns")
+    # Every library with every embedded feature in one invocation (features unify across
+    # the packages): nothing std-only and no missing atomics on any target.
+    build "$target" "libraries with defmt, critical-section, embedded-nal, dns, p384, rsa" \
+        -p otlp-embedded -p otlp-embedded-smoltcp -p otlp-embedded-tls \
+        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded-smoltcp/defmt,otlp-embedded-smoltcp/dns,otlp-embedded-tls/defmt,otlp-embedded-tls/p384,otlp-embedded-tls/rsa
+    # On its own, as an embassy firmware links it: embassy-net brings smoltcp 0.13, beside
+    # the smoltcp transport's 0.14, and nothing above should reach it through features.
+    build "$target" "otlp-embedded-embassy with defmt" -p otlp-embedded-embassy --features defmt
+    # The narrower configurations differ in cfg only, not in what a target offers: one
+    # target is enough for them.
+    if [ "$target" = thumbv7em-none-eabihf ]; then
+        build "$target" "otlp-embedded-smoltcp IPv4-only Ethernet" \
+            -p otlp-embedded-smoltcp --no-default-features --features proto-ipv4,medium-ethernet
+        build "$target" "otlp-embedded-smoltcp IPv4-only Ethernet with dns" \
+            -p otlp-embedded-smoltcp --no-default-features --features proto-ipv4,medium-ethernet,dns
+        build "$target" "otlp-embedded-tls without p384 and rsa" -p otlp-embedded-tls
+        build "$target" "otlp-embedded-embassy without DNS" -p otlp-embedded-embassy --no-default-features
     fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done

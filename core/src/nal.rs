@@ -3,21 +3,27 @@
 //! client.
 //!
 //! embedded-nal is non-blocking (`nb::Result`): an operation that cannot finish now returns
-//! `WouldBlock`. The adapter retries it, calling the caller's idle hook between attempts
-//! (to poll the network interface, feed a watchdog, or wait for an interrupt), and gives up
-//! at the deadline core set. The clock must advance while the hook runs, or the deadline
-//! cannot end a stalled operation.
+//! `WouldBlock`. The adapter retries it, calling the caller's idle hook (a [`Wait`],
+//! called as `idle(now, deadline)`) between attempts (to poll the network interface, feed a
+//! watchdog, or wait for an interrupt), and gives up at the deadline core set. `deadline`
+//! is the latest the hook may return, not when: embedded-nal does not say when the stack
+//! will have progress, so a hook that sleeps until the deadline (such as std's `Sleep`)
+//! turns every operation that would block into a timeout. The clock must advance while
+//! the hook runs, or the deadline cannot end a stalled operation.
 //!
 //! A `PipeClosed` error from `receive` is the peer's end of stream (`read` returns
-//! `Ok(0)`). Host names are resolved through an [`embedded_nal::Dns`] when one is given
+//! `Ok(0)`). Host names are resolved by a [`Resolve`] that is lent the clock and the idle
+//! hook ([`NalStack`]): through an [`embedded_nal::Dns`] when one is given
 //! ([`DnsResolver`]); otherwise ([`NoDns`]) the host must be an IP address literal.
 //!
 //! ```
 //! # use otlp_embedded::nal::NalConnect;
 //! # use otlp_embedded::time::{Clock, Instant};
 //! # fn demo<S: embedded_nal::TcpClientStack, K: Clock>(stack: S, clock: K) {
-//! let connect = NalConnect::new(stack, clock, || { /* poll the interface */ });
-//! let client: otlp_embedded::http::HttpClient<_, _> = otlp_embedded::http::HttpClient::new(connect, MyClock);
+//! let connect = NalConnect::new(stack, clock, |_now: Instant, _deadline: Instant| {
+//!     /* poll the interface */
+//! });
+//! let client = otlp_embedded::http::HttpClient::new(connect, MyClock);
 //! # }
 //! # struct MyClock;
 //! # impl Clock for MyClock { fn now(&self) -> Instant { Instant(0) } }
@@ -28,46 +34,32 @@ use core::net::{IpAddr, SocketAddr};
 use embedded_io::ErrorKind;
 use embedded_nal::{AddrType, Dns, TcpClientStack, TcpError, TcpErrorKind};
 
-use crate::time::{Clock, Instant};
-use crate::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+use crate::time::{Clock, Instant, Wait};
+use crate::transport::{CloseMode, Connect, Connection, Endpoint, Resolve, Scheme, TransportError};
 
-/// Called between attempts of an operation that would block.
-pub trait Idle {
-    /// Let time pass: poll the interface, wait for an interrupt, or just return.
-    fn idle(&mut self);
-}
-
-impl<F: FnMut()> Idle for F {
-    fn idle(&mut self) {
-        self()
-    }
-}
-
-/// Turns an endpoint host into an address.
-pub trait Resolve {
-    /// Resolve `host` by `deadline`, calling `idle` between attempts that would block.
-    fn resolve<K: Clock, I: Idle>(
-        &mut self,
-        host: &str,
-        deadline: Instant,
-        clock: &K,
-        idle: &mut I,
-    ) -> Result<IpAddr, TransportError>;
+/// What [`NalConnect`] lends its resolver while it waits: the clock and the idle hook.
+#[derive(Debug)]
+pub struct NalStack<'a, K, I> {
+    /// The clock deadlines are measured on.
+    pub clock: &'a K,
+    /// The caller's idle hook, to call between attempts that would block.
+    pub idle: &'a mut I,
 }
 
 /// No name resolution: the endpoint host must be an IPv4 or IPv6 literal.
 #[derive(Copy, Clone, Debug, Default)]
 pub struct NoDns;
 
-impl Resolve for NoDns {
-    fn resolve<K: Clock, I: Idle>(
+impl<S: ?Sized> Resolve<S> for NoDns {
+    type Addresses = Option<IpAddr>;
+
+    fn resolve(
         &mut self,
         host: &str,
+        _: &mut S,
         _: Instant,
-        _: &K,
-        _: &mut I,
-    ) -> Result<IpAddr, TransportError> {
-        host.parse().map_err(|_| TransportError::Resolve)
+    ) -> Result<Option<IpAddr>, TransportError> {
+        host.parse().map(Some).map_err(|_| TransportError::Resolve)
     }
 }
 
@@ -75,25 +67,27 @@ impl Resolve for NoDns {
 #[derive(Debug)]
 pub struct DnsResolver<D>(pub D);
 
-impl<D: Dns> Resolve for DnsResolver<D> {
-    fn resolve<K: Clock, I: Idle>(
+impl<D: Dns, K: Clock, I: Wait> Resolve<NalStack<'_, K, I>> for DnsResolver<D> {
+    type Addresses = Option<IpAddr>;
+
+    fn resolve(
         &mut self,
         host: &str,
+        stack: &mut NalStack<'_, K, I>,
         deadline: Instant,
-        clock: &K,
-        idle: &mut I,
-    ) -> Result<IpAddr, TransportError> {
+    ) -> Result<Option<IpAddr>, TransportError> {
         if let Ok(ip) = host.parse() {
-            return Ok(ip);
+            return Ok(Some(ip));
         }
         loop {
             match self.0.get_host_by_name(host, AddrType::Either) {
-                Ok(ip) => return Ok(ip),
+                Ok(ip) => return Ok(Some(ip)),
                 Err(nb::Error::WouldBlock) => {
-                    if clock.now() >= deadline {
+                    let now = stack.clock.now();
+                    if now >= deadline {
                         return Err(TransportError::ConnectTimeout);
                     }
-                    idle.idle();
+                    stack.idle.wait(now, deadline);
                 }
                 Err(nb::Error::Other(_)) => return Err(TransportError::Resolve),
             }
@@ -110,14 +104,17 @@ pub struct NalConnect<S, K, I, R = NoDns> {
     resolver: R,
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle> NalConnect<S, K, I, NoDns> {
+impl<S: TcpClientStack, K: Clock, I: Wait> NalConnect<S, K, I, NoDns> {
     /// An adapter for endpoints given as IP address literals.
     pub fn new(stack: S, clock: K, idle: I) -> Self {
         Self::with_resolver(stack, clock, idle, NoDns)
     }
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle, R: Resolve> NalConnect<S, K, I, R> {
+impl<S: TcpClientStack, K: Clock, I: Wait, R> NalConnect<S, K, I, R>
+where
+    R: for<'l> Resolve<NalStack<'l, K, I>>,
+{
     /// An adapter that resolves host names with `resolver` (for example a [`DnsResolver`]).
     pub fn with_resolver(stack: S, clock: K, idle: I, resolver: R) -> Self {
         NalConnect {
@@ -146,7 +143,10 @@ fn tcp_kind<E: TcpError>(e: &E, closed: ErrorKind) -> ErrorKind {
     }
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle, R: Resolve> Connect for NalConnect<S, K, I, R> {
+impl<S: TcpClientStack, K: Clock, I: Wait, R> Connect for NalConnect<S, K, I, R>
+where
+    R: for<'l> Resolve<NalStack<'l, K, I>>,
+{
     type Connection<'c>
         = NalConnection<'c, S, K, I>
     where
@@ -160,9 +160,18 @@ impl<S: TcpClientStack, K: Clock, I: Idle, R: Resolve> Connect for NalConnect<S,
         if endpoint.scheme != Scheme::Http {
             return Err(TransportError::UnsupportedScheme);
         }
+        let mut waiting = NalStack {
+            clock: &self.clock,
+            idle: &mut self.idle,
+        };
+        // The first address: an embedded-nal stack connects to one (NoDns and
+        // DnsResolver find one).
         let ip = self
             .resolver
-            .resolve(endpoint.host, deadline, &self.clock, &mut self.idle)?;
+            .resolve(endpoint.host, &mut waiting, deadline)?
+            .into_iter()
+            .next()
+            .ok_or(TransportError::Resolve)?;
         let mut socket = self.stack.socket().map_err(|_| TransportError::Exhausted)?;
         let remote = SocketAddr::new(ip, endpoint.port);
         let failure = loop {
@@ -177,10 +186,11 @@ impl<S: TcpClientStack, K: Clock, I: Idle, R: Resolve> Connect for NalConnect<S,
                     })
                 }
                 Err(nb::Error::WouldBlock) => {
-                    if self.clock.now() >= deadline {
+                    let now = self.clock.now();
+                    if now >= deadline {
                         break TransportError::ConnectTimeout;
                     }
-                    self.idle.idle();
+                    self.idle.wait(now, deadline);
                 }
                 Err(nb::Error::Other(e)) => {
                     break TransportError::Io(tcp_kind(&e, ErrorKind::ConnectionRefused))
@@ -203,7 +213,7 @@ pub struct NalConnection<'c, S: TcpClientStack, K, I> {
     deadline: Instant,
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle> NalConnection<'_, S, K, I> {
+impl<S: TcpClientStack, K: Clock, I: Wait> NalConnection<'_, S, K, I> {
     /// Retry `op` while it would block, until the deadline.
     fn retry<T>(
         &mut self,
@@ -215,10 +225,11 @@ impl<S: TcpClientStack, K: Clock, I: Idle> NalConnection<'_, S, K, I> {
             match op(self.stack, socket) {
                 Ok(v) => return Ok(v),
                 Err(nb::Error::WouldBlock) => {
-                    if self.clock.now() >= self.deadline {
+                    let now = self.clock.now();
+                    if now >= self.deadline {
                         return Err(ErrorKind::TimedOut);
                     }
-                    self.idle.idle();
+                    self.idle.wait(now, self.deadline);
                 }
                 Err(nb::Error::Other(e)) => {
                     return match e.kind() {
@@ -235,7 +246,7 @@ impl<S: TcpClientStack, K, I> embedded_io::ErrorType for NalConnection<'_, S, K,
     type Error = ErrorKind;
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle> embedded_io::Read for NalConnection<'_, S, K, I> {
+impl<S: TcpClientStack, K: Clock, I: Wait> embedded_io::Read for NalConnection<'_, S, K, I> {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
         if buf.is_empty() {
             return Ok(0);
@@ -244,7 +255,7 @@ impl<S: TcpClientStack, K: Clock, I: Idle> embedded_io::Read for NalConnection<'
     }
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle> embedded_io::Write for NalConnection<'_, S, K, I> {
+impl<S: TcpClientStack, K: Clock, I: Wait> embedded_io::Write for NalConnection<'_, S, K, I> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
         if buf.is_empty() {
             return Ok(0);
@@ -260,7 +271,7 @@ impl<S: TcpClientStack, K: Clock, I: Idle> embedded_io::Write for NalConnection<
     }
 }
 
-impl<S: TcpClientStack, K: Clock, I: Idle> Connection for NalConnection<'_, S, K, I> {
+impl<S: TcpClientStack, K: Clock, I: Wait> Connection for NalConnection<'_, S, K, I> {
     fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
     }

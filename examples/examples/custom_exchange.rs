@@ -85,7 +85,7 @@ impl Exchange for Modem {
     }
 }
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::record_export_check("custom_exchange", |collector, clock| Modem {
         commands: common::modem(collector),
         clock,

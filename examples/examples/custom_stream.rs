@@ -91,9 +91,9 @@ impl Connection for Session {
     }
 }
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     common::record_export_check("custom_stream", |gateway, clock| {
         // Core's HTTP/1.1 client over the user's stream: the whole exchange seam for free.
-        HttpClient::<_, _>::new(SerialLink { gateway, clock }, clock)
+        HttpClient::new(SerialLink { gateway, clock }, clock)
     })
 }

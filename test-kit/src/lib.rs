@@ -12,6 +12,8 @@
 //!   misbehaving on purpose (silence, NXDOMAIN, SERVFAIL, truncation, cut or looping
 //!   records, wrong ids); [`dns::respond`] for in-memory tests, [`dns::UdpResponder`] on a
 //!   kernel UDP socket.
+//! - [`netns`]: a network namespace with a TAP device for tests that meet the real Linux
+//!   TCP stack, and what the kernel says about its sockets there.
 //! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
 //!   made at run time with rcgen.
 //!
@@ -26,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod netns;
 pub mod sink;
 #[cfg(feature = "tls")]
 pub mod test_pki;

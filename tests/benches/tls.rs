@@ -28,6 +28,7 @@ use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
+use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{Connect, Endpoint, Scheme};
 use otlp_embedded_std::tls::{client_config_from_pem, TlsConnector};
 use otlp_embedded_std::{StdClock, TcpConnector};
@@ -102,7 +103,7 @@ fn bench_export<C: Connect>(
                 &mut buffer,
                 &clock,
                 unix_now(),
-                |ms| std::thread::sleep(Duration::from_millis(ms)),
+                otlp_embedded_std::Sleep,
             );
             // A failed export would measure the wrong thing.
             assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
@@ -252,7 +253,7 @@ fn export_over_tls(c: &mut Criterion) {
             &mut buffer,
             &clock,
             unix_now(),
-            |_| {},
+            |_: Instant, _: Instant| {},
         );
         assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
         assert_eq!(

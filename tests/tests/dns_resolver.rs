@@ -180,7 +180,9 @@ impl Lab {
         timeout_ms: u64,
     ) -> (Result<IpAddress, TransportError>, u64) {
         let deadline = Instant(self.now + timeout_ms);
-        let result = dns.resolve(host, self, deadline);
+        let result = dns
+            .resolve(host, self, deadline)
+            .map(|found| IpAddress::from(found.expect("an answer carries one address")));
         (result, self.now)
     }
 }

@@ -151,7 +151,7 @@ fn main() {
             &mut buffer,
             &clock,
             unix_now,
-            |ms| clock.0.set(clock.0.get() + ms),
+            |now: Instant, until: Instant| clock.0.set(clock.0.get() + now.millis_until(until)),
         );
         assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
         assert_eq!(report.points_sent, report.points_collected);

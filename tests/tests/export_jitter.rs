@@ -5,6 +5,7 @@
 
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig, RetryPolicy};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
+use otlp_embedded::time::Instant;
 use otlp_embedded::transport::Endpoint;
 use otlp_embedded_tests::fake::{
     Answer, DeltaCounters, DeltaSnapshot, FakeClock, ScriptedExchange,
@@ -49,7 +50,7 @@ fn attempts(jitter_seed: u64) -> Vec<u64> {
         &mut buffer,
         &clock,
         1_700_000_000_000_000_000,
-        |ms| clock.advance(ms),
+        |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
     );
     assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
     assert_eq!((report.points_sent, report.retries), (1, 4), "{report:?}");

@@ -61,9 +61,14 @@ fn export(
 ) -> otlp_embedded::export::ExportReport {
     let mut snapshot = DeltaSnapshot::default();
     let unix_now = 1_700_000_000_000_000_000 + clock.now().0 * 1_000_000;
-    exporter.export(producer, &mut snapshot, buffer, clock, unix_now, |ms| {
-        clock.advance(ms)
-    })
+    exporter.export(
+        producer,
+        &mut snapshot,
+        buffer,
+        clock,
+        unix_now,
+        |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
+    )
 }
 
 #[test]

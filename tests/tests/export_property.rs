@@ -14,7 +14,7 @@ use otlp_embedded::proto::{
 use otlp_embedded::registry::{
     Instrument, InstrumentDesc, Producer, Registry, Settlement, Snapshot,
 };
-use otlp_embedded::time::Clock;
+use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, ExchangeError, RetryAfter, TransportError};
 use otlp_embedded_tests::fake::{Answer, FakeClock, ScriptedExchange};
 use otlp_embedded_tests::metrics::{metric, number_data_point};
@@ -276,7 +276,7 @@ impl World {
             &mut buffer,
             clock,
             unix,
-            |ms| clock.advance(ms),
+            |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
         );
         assert_eq!(
             report.points_sent + report.points_dropped + report.points_abandoned,

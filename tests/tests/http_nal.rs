@@ -145,10 +145,10 @@ fn request<'a>(endpoint: &'a Endpoint<'a>) -> HttpRequest<'a> {
 }
 
 /// An idle hook that moves the clock 10 ms and counts its calls.
-fn idle(clock: &FakeClock, calls: &Rc<Cell<usize>>) -> impl FnMut() {
+fn idle(clock: &FakeClock, calls: &Rc<Cell<usize>>) -> impl FnMut(Instant, Instant) {
     let clock = clock.clone();
     let calls = calls.clone();
-    move || {
+    move |_now: Instant, _until: Instant| {
         clock.advance(10);
         calls.set(calls.get() + 1);
     }

@@ -36,9 +36,13 @@ fn export_once_with_headers(headers: Option<&str>) -> Vec<Received> {
         )
         .unwrap();
     registry.record(counter, 3u64, &[]).unwrap();
-    let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()))
-            .expect("exporter starts");
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "config-wire",
+        registry.producer(),
+        Box::new(Snap::new()),
+    )
+    .expect("exporter starts");
     let report = exporter
         .force_export(Duration::from_secs(20))
         .expect("the forced export finished");
@@ -48,6 +52,16 @@ fn export_once_with_headers(headers: Option<&str>) -> Vec<Received> {
         sink.total("wire.requests", &[]).map(|t| t.value_sum),
         Some(3.0)
     );
+    // The instrumentation scope is the caller's, as `from_config` was given it.
+    let scopes: Vec<(String, String)> = sink
+        .requests()
+        .iter()
+        .flat_map(|request| &request.resource_metrics)
+        .flat_map(|resource| &resource.scope_metrics)
+        .filter_map(|scope| scope.scope.as_ref())
+        .map(|scope| (scope.name.clone(), scope.version.clone()))
+        .collect();
+    assert_eq!(scopes, [("config-wire".to_string(), String::new())]);
     sink.received()
 }
 

@@ -182,7 +182,7 @@ fn export_with<X: Exchange>(
         &mut buffer,
         clock,
         unix_now(),
-        |ms| std::thread::sleep(Duration::from_millis(ms)),
+        otlp_embedded_std::Sleep,
     )
 }
 
@@ -723,7 +723,7 @@ fn periodic_options(sink: &Sink, interval: Duration) -> PeriodicOptions {
         _ => None,
     })
     .unwrap();
-    let mut options = PeriodicOptions::from_config(&config);
+    let mut options = PeriodicOptions::from_config(&config, "periodic-e2e");
     options.export_interval = interval;
     options.retry.initial_backoff_ms = 50;
     options
@@ -870,9 +870,13 @@ fn periodic_from_config_disabled_sends_nothing() {
     .unwrap();
     assert!(config.sdk_disabled);
     let metrics = Metrics::new();
-    let exporter =
-        PeriodicExporter::from_config(&config, metrics.registry.producer(), Box::new(Snap::new()))
-            .unwrap();
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "periodic-e2e",
+        metrics.registry.producer(),
+        Box::new(Snap::new()),
+    )
+    .unwrap();
     assert!(!exporter.is_running());
     metrics.record(1);
     assert_eq!(exporter.force_export(Duration::from_millis(100)), None);
@@ -901,8 +905,12 @@ fn periodic_from_config_with_gzip() {
     })
     .unwrap();
     let metrics = Metrics::new();
-    let started =
-        PeriodicExporter::from_config(&config, metrics.registry.producer(), Box::new(Snap::new()));
+    let started = PeriodicExporter::from_config(
+        &config,
+        "periodic-e2e",
+        metrics.registry.producer(),
+        Box::new(Snap::new()),
+    );
     // This package turns on otlp-embedded-std's `gzip` feature; without it the start is
     // refused (transport-std/tests/periodic.rs checks that).
     let exporter = started.unwrap();

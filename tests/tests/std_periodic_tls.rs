@@ -80,9 +80,13 @@ fn periodic_exporter_from_config_sends_to_an_https_endpoint() {
         )
         .unwrap();
     registry.record(requests, 7u64, &[]).unwrap();
-    let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()))
-            .expect("exporter starts");
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "periodic-tls",
+        registry.producer(),
+        Box::new(Snap::new()),
+    )
+    .expect("exporter starts");
     let report = exporter
         .force_export(Duration::from_secs(20))
         .expect("the forced export finished");
@@ -118,7 +122,12 @@ fn an_unreadable_ca_file_is_a_start_error() {
         ),
     ]);
     let registry = Arc::new(Reg::new(1));
-    let result = PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()));
+    let result = PeriodicExporter::from_config(
+        &config,
+        "periodic-tls",
+        registry.producer(),
+        Box::new(Snap::new()),
+    );
     match result {
         Err(StartError::Tls(e)) => assert_eq!(
             e,

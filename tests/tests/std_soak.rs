@@ -79,7 +79,7 @@ fn two_thousand_exports_to_an_idle_closing_sink() {
             &mut buffer,
             &clock,
             unix_now(),
-            |ms| std::thread::sleep(Duration::from_millis(ms)),
+            otlp_embedded_std::Sleep,
         );
         assert_eq!(
             report.outcome,

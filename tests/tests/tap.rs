@@ -46,7 +46,7 @@ use otlp_embedded::transport::{
 use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch};
 use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver};
 use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
-use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Resolve, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
@@ -409,7 +409,7 @@ impl Net {
     }
 
     /// The borrowed stack for one export, resolving hosts with `resolver`.
-    fn stack_with<R: Resolve>(
+    fn stack_with<R>(
         &mut self,
         resolver: R,
     ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant), R> {

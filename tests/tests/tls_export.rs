@@ -144,7 +144,7 @@ fn export_then<C: Connect, T>(
         &mut buffer,
         &clock,
         unix_now(),
-        |ms| std::thread::sleep(Duration::from_millis(ms)),
+        otlp_embedded_std::Sleep,
     );
     let seen = after(exporter.exchange().connector());
     (report, *exporter.stats(), seen)

@@ -593,9 +593,14 @@ fn export_then<C: Connect, T>(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    let report = exporter.export(registry, &mut *snapshot, &mut buffer, &clock, nanos, |ms| {
-        std::thread::sleep(Duration::from_millis(ms))
-    });
+    let report = exporter.export(
+        registry,
+        &mut *snapshot,
+        &mut buffer,
+        &clock,
+        nanos,
+        otlp_embedded_std::Sleep,
+    );
     let seen = after(exporter.exchange().connector());
     (report, seen)
 }
@@ -896,11 +901,8 @@ fn tls12_only_server_is_a_protocol_version_failure() {
         failure,
         Some(TransportError::Tls(TlsFailure::ProtocolVersion))
     );
-    assert!(
-        nginx.error_log().contains("unsupported protocol"),
-        "{}",
-        nginx.error_log()
-    );
+    // nginx's own log wording (and when it flushes it) varies with OpenSSL and load: the
+    // client's error above is the evidence, and rustls below shows the server speaks TLS 1.2.
     let (report, opened) =
         rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
     assert_delivered(&report, &opened);

@@ -87,6 +87,11 @@ fn exchange<C: Connection>(connection: &mut C, body: &[u8]) -> Result<Vec<u8>, T
 fn assert_request_received(outcome: &ServerOutcome) {
     assert_eq!(outcome.error, None);
     assert!(outcome.responded);
+    assert_request_decoded(outcome);
+}
+
+/// The server decoded exactly the request that was sent, whatever became of its answer.
+fn assert_request_decoded(outcome: &ServerOutcome) {
     assert!(outcome
         .request_head
         .starts_with("POST /v1/metrics HTTP/1.1\r\n"));
@@ -749,8 +754,16 @@ mod firmware_client {
         };
         let (result, outcome) = run::<NoClock>(server, ca, false, "localhost");
         assert_eq!(result, Err(TransportError::Tls(TlsFailure::Other)));
-        assert_request_received(&outcome);
-        assert!(outcome.responded);
+        // The client gives up on the KeyUpdate record and aborts; the server may still be
+        // flushing the answer behind it, and then its flush fails with a broken pipe or a
+        // reset. Either way the request arrived whole and nothing panicked.
+        assert_request_decoded(&outcome);
+        if let Some(error) = &outcome.error {
+            assert!(
+                error.starts_with("flush response:") || error.starts_with("write response:"),
+                "{error}"
+            );
+        }
     }
 }
 

@@ -6,14 +6,16 @@
 //! absolute deadline, so every loop ends as long as the clock advances.
 
 use embedded_io::ErrorKind;
-use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+use otlp_embedded::time::{Clock, Instant, Wait};
+use otlp_embedded::transport::{
+    CloseMode, Connect, Connection, Endpoint, Resolve, Scheme, TransportError,
+};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::wire::IpEndpoint;
 
 use crate::client::TcpClient;
-use crate::resolve::{IpLiteral, Resolve, StackAccess};
+use crate::resolve::{first_reachable, IpLiteral, StackAccess};
 
 /// The idle hook type used when none is given: does nothing (busy polling).
 pub type NoIdle = fn(Instant, Instant);
@@ -23,8 +25,12 @@ pub fn smol_instant(at: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_millis(i64::try_from(at.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Everything a blocking step needs: the client state, the caller's stack and the clock.
-struct Driver<'a, 's, D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> {
+/// The caller's smoltcp stack as a [`Blocking`] connector holds it: the client state, the
+/// interface, device and socket set, the clock and the idle hook. Every blocking step runs
+/// on it, and it is what the connector lends its resolver ([`StackAccess`]), so a resolver
+/// for this transport implements `Resolve<SmolStack<..>>` (or `Resolve<S>` for every
+/// `S: StackAccess`, as `dns::DnsResolver` does).
+pub struct SmolStack<'a, 's, D: Device, K: Clock, H: Wait, const P: usize> {
     client: &'a mut TcpClient<P>,
     iface: &'a mut Interface,
     device: &'a mut D,
@@ -33,7 +39,7 @@ struct Driver<'a, 's, D: Device, K: Clock, H: FnMut(Instant, Instant), const P: 
     idle: H,
 }
 
-impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_, '_, D, K, H, P> {
+impl<D: Device, K: Clock, H: Wait, const P: usize> SmolStack<'_, '_, D, K, H, P> {
     /// Poll the interface once and return the instant it was polled at.
     fn poll(&mut self) -> Instant {
         let now = self.clock.now();
@@ -57,7 +63,7 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_,
             }
             None => deadline,
         };
-        (self.idle)(now, wake);
+        self.idle.wait(now, wake);
     }
 
     /// Repeat `step` until it stops blocking. It returns an error at its deadline.
@@ -81,15 +87,13 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> Driver<'_,
     }
 }
 
-impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> StackAccess
-    for Driver<'_, '_, D, K, H, P>
-{
+impl<D: Device, K: Clock, H: Wait, const P: usize> StackAccess for SmolStack<'_, '_, D, K, H, P> {
     fn poll(&mut self) -> Instant {
-        Driver::poll(self)
+        SmolStack::poll(self)
     }
 
     fn idle_until(&mut self, now: Instant, wake_by: Instant) {
-        Driver::idle_until(self, now, wake_by);
+        SmolStack::idle_until(self, now, wake_by);
     }
 
     fn with_parts<T>(&mut self, f: impl FnOnce(&mut Interface, &mut SocketSet<'_>) -> T) -> T {
@@ -103,19 +107,18 @@ impl<D: Device, K: Clock, H: FnMut(Instant, Instant), const P: usize> StackAcces
 /// the interface, the device and the socket set for as long as it lives; build one for an
 /// export and drop it after, so the firmware has its stack back in between.
 ///
-/// `H` is the idle hook, called as `idle(now, wake_by)` whenever a step waits: `wake_by` is
-/// the earlier of the step's deadline and when smoltcp next needs polling. `R` turns the
-/// endpoint's host into an address (by default only IP literals are accepted; the `dns`
-/// feature's `dns::DnsResolver` asks DNS servers, within the connect
-/// deadline).
+/// `H` is the idle hook, a core [`Wait`] (any `FnMut(Instant, Instant)`), called as
+/// `idle(now, wake_by)` whenever a step waits: `wake_by` is the earlier of the step's
+/// deadline and when smoltcp next needs polling. `R` turns the endpoint's host into an
+/// address, a core [`Resolve`] lent the stack (by default only IP literals are accepted;
+/// the `dns` feature's `dns::DnsResolver` asks DNS servers, within the connect deadline).
 pub struct Blocking<'a, 's, D, K, H = NoIdle, R = IpLiteral, const P: usize = 8>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
 {
-    driver: Driver<'a, 's, D, K, H, P>,
+    driver: SmolStack<'a, 's, D, K, H, P>,
     resolver: R,
 }
 
@@ -130,7 +133,7 @@ impl<'a, 's, D: Device, K: Clock, const P: usize> Blocking<'a, 's, D, K, NoIdle,
     ) -> Self {
         fn no_idle(_now: Instant, _wake_by: Instant) {}
         Blocking {
-            driver: Driver {
+            driver: SmolStack {
                 client,
                 iface,
                 device,
@@ -147,15 +150,11 @@ impl<'a, 's, D, K, H, R, const P: usize> Blocking<'a, 's, D, K, H, R, P>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
 {
     /// Use `idle` as the idle hook (sleep until an interrupt or `wake_by`, feed a watchdog).
-    pub fn with_idle<H2: FnMut(Instant, Instant)>(
-        self,
-        idle: H2,
-    ) -> Blocking<'a, 's, D, K, H2, R, P> {
-        let Driver {
+    pub fn with_idle<H2: Wait>(self, idle: H2) -> Blocking<'a, 's, D, K, H2, R, P> {
+        let SmolStack {
             client,
             iface,
             device,
@@ -164,7 +163,7 @@ where
             ..
         } = self.driver;
         Blocking {
-            driver: Driver {
+            driver: SmolStack {
                 client,
                 iface,
                 device,
@@ -178,7 +177,10 @@ where
 
     /// Use `resolver` to turn the endpoint's host into an address (every resolver of this
     /// crate takes IP literals as they are).
-    pub fn with_resolver<R2: Resolve>(self, resolver: R2) -> Blocking<'a, 's, D, K, H, R2, P> {
+    pub fn with_resolver<R2>(self, resolver: R2) -> Blocking<'a, 's, D, K, H, R2, P>
+    where
+        R2: Resolve<SmolStack<'a, 's, D, K, H, P>>,
+    {
         Blocking {
             driver: self.driver,
             resolver,
@@ -218,8 +220,8 @@ impl<'a, 's, D, K, H, R, const P: usize> Connect for Blocking<'a, 's, D, K, H, R
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
+    R: Resolve<SmolStack<'a, 's, D, K, H, P>>,
 {
     type Connection<'c>
         = SmolConnection<'c, 'a, 's, D, K, H, P>
@@ -234,9 +236,11 @@ where
         if endpoint.scheme != Scheme::Http {
             return Err(TransportError::UnsupportedScheme);
         }
-        let addr = self
+        let found = self
             .resolver
             .resolve(endpoint.host, &mut self.driver, deadline)?;
+        // The first address this build can reach; the client connects to one.
+        let addr = first_reachable(found).ok_or(TransportError::Resolve)?;
         let driver = &mut self.driver;
         driver.client.start_connect(
             driver.sockets,
@@ -257,9 +261,9 @@ pub struct SmolConnection<'c, 'a, 's, D, K, H, const P: usize>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
-    driver: &'c mut Driver<'a, 's, D, K, H, P>,
+    driver: &'c mut SmolStack<'a, 's, D, K, H, P>,
     closed: bool,
 }
 
@@ -267,7 +271,7 @@ impl<D, K, H, const P: usize> SmolConnection<'_, '_, '_, D, K, H, P>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     /// The local port of this connection.
     pub fn local_port(&self) -> Option<u16> {
@@ -292,7 +296,7 @@ impl<D, K, H, const P: usize> embedded_io::ErrorType for SmolConnection<'_, '_, 
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     type Error = ErrorKind;
 }
@@ -301,7 +305,7 @@ impl<D, K, H, const P: usize> embedded_io::Read for SmolConnection<'_, '_, '_, D
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
         self.driver
@@ -314,7 +318,7 @@ impl<D, K, H, const P: usize> embedded_io::Write for SmolConnection<'_, '_, '_, 
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
         let n = self
@@ -337,7 +341,7 @@ impl<D, K, H, const P: usize> Connection for SmolConnection<'_, '_, '_, D, K, H,
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     fn set_deadline(&mut self, deadline: Instant) {
         self.driver.client.set_deadline(deadline);
@@ -362,7 +366,7 @@ impl<D, K, H, const P: usize> Drop for SmolConnection<'_, '_, '_, D, K, H, P>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
+    H: Wait,
 {
     fn drop(&mut self) {
         if !self.closed {

@@ -55,32 +55,34 @@
 
 use otlp_embedded::export::{ExportReport, Exporter, ExporterConfig, Step};
 use otlp_embedded::http::HttpClient;
-use otlp_embedded::time::{Clock, Instant, UnixNanos};
+use otlp_embedded::time::{Clock, UnixNanos, Wait};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::phy::Device;
 
 use otlp_embedded::registry::Producer;
-use otlp_embedded::transport::Connect;
+use otlp_embedded::transport::{Connect, Resolve};
 
-use crate::blocking::Blocking;
+use crate::blocking::{Blocking, SmolStack};
 use crate::client::TcpClient;
-use crate::resolve::{IpLiteral, Resolve};
+use crate::resolve::IpLiteral;
 
 /// The caller's network stack, clock, idle hook and resolver, borrowed for one export.
 ///
 /// `client` keeps the socket handle, the local port history and the device seed's jitter
-/// stream, so keep it across exports. `idle(now, wake_by)` is called whenever the export
-/// waits (for the network, or between retries): feed a watchdog there, or sleep until an
+/// stream, so keep it across exports. `idle`, a core [`Wait`] (any
+/// `FnMut(Instant, Instant)`), is called as `idle(now, wake_by)` whenever the export waits
+/// (for the network, or between retries): feed a watchdog there, or sleep until an
 /// interrupt or `wake_by`. The clock must advance, since every wait ends at a deadline on
-/// it. `resolver` turns the endpoint's host into an address: [`IpLiteral`] for an address
-/// literal, [`StaticHosts`](crate::StaticHosts) for a fixed table, or (feature `dns`) a
-/// `&mut` `dns::DnsResolver` kept across exports for its cache.
+/// it. `resolver`, a core [`Resolve`], turns the endpoint's host into an address:
+/// [`IpLiteral`] for an address literal, [`StaticHosts`](crate::StaticHosts) for a fixed
+/// table, or (feature `dns`) a `&mut` `dns::DnsResolver` kept across exports for its cache.
+///
+/// [`Instant`]: otlp_embedded::time::Instant
 pub struct Stack<'a, 's, D, K, H, R = IpLiteral, const P: usize = 8>
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
 {
     /// The transport state: socket handle, local port walker, jitter seeds.
     pub client: &'a mut TcpClient<P>,
@@ -114,8 +116,8 @@ where
 /// used, so a firmware cannot ship with a constant one and have its fleet retry in
 /// lockstep. The exporter lives only for this call, so its lifetime totals do not carry
 /// over: sum the reports if totals are wanted.
-pub fn export_once<D, K, H, R, Pr, const P: usize>(
-    stack: Stack<'_, '_, D, K, H, R, P>,
+pub fn export_once<'a, 's, D, K, H, R, Pr, const P: usize>(
+    stack: Stack<'a, 's, D, K, H, R, P>,
     producer: &mut Pr,
     snapshot: &mut Pr::Snapshot,
     buffer: &mut [u8],
@@ -125,8 +127,8 @@ pub fn export_once<D, K, H, R, Pr, const P: usize>(
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
+    R: Resolve<SmolStack<'a, 's, D, &'a K, H, P>>,
     Pr: Producer,
 {
     export_once_with(stack, Plain, producer, snapshot, buffer, config, unix_now)
@@ -193,8 +195,8 @@ pub fn export_once_with<'a, 's, D, K, H, R, L, Pr, const P: usize>(
 where
     D: Device,
     K: Clock,
-    H: FnMut(Instant, Instant),
-    R: Resolve,
+    H: Wait,
+    R: Resolve<SmolStack<'a, 's, D, &'a K, H, P>>,
     L: Layer<Blocking<'a, 's, D, &'a K, H, R, P>>,
     Pr: Producer,
 {
@@ -211,7 +213,7 @@ where
     .with_idle(stack.idle)
     .with_resolver(stack.resolver);
     let connector = layer.wrap(blocking);
-    let http: HttpClient<_, _> = HttpClient::new(connector, clock);
+    let http = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, http);
     let mut run = exporter.start(producer, snapshot, unix_now, clock.now());
     // Ends at the export deadline at the latest: every step and every wait is bounded by

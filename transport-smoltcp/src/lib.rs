@@ -8,7 +8,8 @@
 //!   [`TcpClient::poll_close`]); each returns `WouldBlock` instead of waiting.
 //! - **Blocking form**: [`Blocking`] borrows the client, interface, device, socket set and a
 //!   clock and implements core's stream seam ([`Connect`](otlp_embedded::transport::Connect)),
-//!   so core's HTTP client runs over it. It loops poll -> step -> idle hook.
+//!   so core's HTTP client runs over it. It loops poll -> step -> idle hook (core's
+//!   [`Wait`](otlp_embedded::time::Wait)).
 //!
 //! - **Whole export**: [`firmware::export_once`] runs one OTLP export (collect, encode, send,
 //!   retry, settle) over a [`firmware::Stack`] (the borrowed stack, clock and idle hook)
@@ -16,7 +17,7 @@
 //!
 //! The caller keeps ownership of everything smoltcp: it creates the `tcp::Socket` with the
 //! buffers it wants, adds it to its `SocketSet` and passes the handle. The endpoint's host
-//! is turned into an address by a [`Resolve`]: [`IpLiteral`] (the default), [`StaticHosts`],
+//! is turned into an address by a core [`Resolve`]: [`IpLiteral`] (the default), [`StaticHosts`],
 //! or with the `dns` feature `dns::DnsResolver`, a DNS stub resolver over a UDP socket of
 //! the caller's. Local ports come from [`PortWalker`]: the dynamic range walked from the
 //! [`DeviceSeed`], none reused within 60 s; the same seed gives each export its retry
@@ -130,6 +131,16 @@
 //! - Socket options (Nagle, ACK delay, buffer sizes) stay the caller's: the transport only
 //!   connects, sends, receives and closes.
 //!
+//! ## smoltcp versions: this crate and otlp-embedded-embassy
+//!
+//! This crate uses smoltcp 0.14 through the caller's own `Interface` and `SocketSet`.
+//! `otlp-embedded-embassy`, the transport for async firmware, goes through embassy-net 0.9,
+//! which pins smoltcp 0.13. To cargo the two are different crates, so a build that has both
+//! transports links both smoltcp versions, and their types do not mix (an `IpAddress` of
+//! one is not one of the other). A firmware uses one of them: its own smoltcp interface and
+//! this crate (superloop or blocking), or embassy-net and `otlp-embedded-embassy` (async).
+//! Core (protocol, HTTP, exporter) depends on neither smoltcp.
+//!
 //! ## Features
 //!
 //! smoltcp is used with its default features off. `defmt` and `log` pass through to
@@ -154,10 +165,13 @@ mod ports;
 mod resolve;
 mod seed;
 
-pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection};
+pub use blocking::{smol_instant, Blocking, NoIdle, SmolConnection, SmolStack};
 pub use client::{Phase, TcpClient};
+/// Core's resolver seam, which this crate's resolvers implement (re-exported here so that
+/// firmware code names one crate).
+pub use otlp_embedded::transport::Resolve;
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
-pub use resolve::{parse_ip_literal, IpLiteral, Resolve, StackAccess, StaticHosts};
+pub use resolve::{parse_ip_literal, IpLiteral, StackAccess, StaticHosts};
 pub use seed::DeviceSeed;
 
 // The README's example runs as a doctest, so it cannot drift from the API.

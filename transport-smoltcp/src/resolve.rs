@@ -1,13 +1,16 @@
 //! Turning an endpoint's host into an address.
 //!
-//! The blocking connector asks its [`Resolve`] for the address of the endpoint's host. The
-//! resolver is handed the caller's stack ([`StackAccess`]) so that one that talks to the
-//! network (the `dns::DnsResolver` of the `dns` feature) can keep it
-//! polled while it waits. Without the `dns` feature nothing here sends a packet: the host is
-//! an IP literal ([`IpLiteral`]) or found in a fixed table ([`StaticHosts`]).
+//! The blocking connector asks its resolver, a core [`Resolve`], for the address of the
+//! endpoint's host. The resolver is lent the caller's stack (anything implementing
+//! [`StackAccess`]) so that one that talks to the network (the `dns::DnsResolver` of the
+//! `dns` feature) can keep it polled while it waits. Without the `dns` feature nothing here
+//! sends a packet: the host is an IP literal ([`IpLiteral`]) or found in a fixed table
+//! ([`StaticHosts`]); those two need nothing of the stack, so they serve any transport.
+
+use core::net::IpAddr;
 
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::TransportError;
+use otlp_embedded::transport::{Resolve, TransportError};
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::wire::IpAddress;
 
@@ -29,30 +32,6 @@ pub trait StackAccess {
     fn with_parts<T>(&mut self, f: impl FnOnce(&mut Interface, &mut SocketSet<'_>) -> T) -> T;
 }
 
-/// Resolves a host name to one address.
-pub trait Resolve {
-    /// The address of `host` by `deadline`, using `stack` if it must wait for the network.
-    /// An error says why there is none ([`TransportError::Resolve`] for a host this
-    /// resolver does not know, [`TransportError::Dns`] for a DNS failure).
-    fn resolve<S: StackAccess>(
-        &mut self,
-        host: &str,
-        stack: &mut S,
-        deadline: Instant,
-    ) -> Result<IpAddress, TransportError>;
-}
-
-impl<R: Resolve + ?Sized> Resolve for &mut R {
-    fn resolve<S: StackAccess>(
-        &mut self,
-        host: &str,
-        stack: &mut S,
-        deadline: Instant,
-    ) -> Result<IpAddress, TransportError> {
-        (**self).resolve(host, stack, deadline)
-    }
-}
-
 /// Accepts only IPv4 and IPv6 literals (`10.0.0.2`, `fd00::2`, `[fd00::2]`); any other host
 /// is a [`TransportError::Resolve`]. A build without the `proto-ipv6` feature refuses IPv6
 /// literals the same way (it has no IPv6 to reach them with), and one without `proto-ipv4`
@@ -61,14 +40,19 @@ impl<R: Resolve + ?Sized> Resolve for &mut R {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct IpLiteral;
 
-impl Resolve for IpLiteral {
-    fn resolve<S: StackAccess>(
+impl<S: ?Sized> Resolve<S> for IpLiteral {
+    type Addresses = Option<IpAddr>;
+
+    fn resolve(
         &mut self,
         host: &str,
         _stack: &mut S,
         _deadline: Instant,
-    ) -> Result<IpAddress, TransportError> {
-        parse_ip_literal(host).ok_or(TransportError::Resolve)
+    ) -> Result<Option<IpAddr>, TransportError> {
+        match parse_ip_literal(host) {
+            Some(address) => Ok(Some(address.into())),
+            None => Err(TransportError::Resolve),
+        }
     }
 }
 
@@ -106,13 +90,31 @@ impl StaticHosts<'_> {
     }
 }
 
-impl Resolve for StaticHosts<'_> {
-    fn resolve<S: StackAccess>(
+impl<S: ?Sized> Resolve<S> for StaticHosts<'_> {
+    type Addresses = Option<IpAddr>;
+
+    fn resolve(
         &mut self,
         host: &str,
         _stack: &mut S,
         _deadline: Instant,
-    ) -> Result<IpAddress, TransportError> {
-        self.lookup(host).ok_or(TransportError::Resolve)
+    ) -> Result<Option<IpAddr>, TransportError> {
+        match self.lookup(host) {
+            Some(address) => Ok(Some(address.into())),
+            None => Err(TransportError::Resolve),
+        }
     }
+}
+
+/// The first of `addresses` this build's smoltcp can reach (an IPv6 address needs
+/// `proto-ipv6`, an IPv4 one `proto-ipv4`).
+pub(crate) fn first_reachable(addresses: impl IntoIterator<Item = IpAddr>) -> Option<IpAddress> {
+    addresses.into_iter().find_map(|address| match address {
+        #[cfg(feature = "proto-ipv4")]
+        IpAddr::V4(v4) => Some(IpAddress::Ipv4(v4)),
+        #[cfg(feature = "proto-ipv6")]
+        IpAddr::V6(v6) => Some(IpAddress::Ipv6(v6)),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    })
 }

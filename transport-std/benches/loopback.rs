@@ -260,7 +260,7 @@ fn loopback(c: &mut Criterion) {
 
     // Row 1: this transport.
     let clock = StdClock::new();
-    let mut client = HttpClient::<_, _>::new(TcpConnector::new(clock), clock);
+    let mut client = HttpClient::new(TcpConnector::new(clock), clock);
     let mut response_body = [0u8; 256];
     let mut transport = || {
         let request = HttpRequest::new(&endpoint, &body, clock.now().add_millis(5_000));
@@ -299,7 +299,7 @@ fn loopback(c: &mut Criterion) {
     let export_clock = StdClock::new();
     let mut exporter = Exporter::new(
         config,
-        HttpClient::<_, _>::new(TcpConnector::new(export_clock), export_clock),
+        HttpClient::new(TcpConnector::new(export_clock), export_clock),
     );
     let mut export_buf = vec![0u8; 128 * 1024];
     let mut export = || {
@@ -309,7 +309,7 @@ fn loopback(c: &mut Criterion) {
             &mut export_buf,
             &export_clock,
             1_700_000_020_000_000_000,
-            |ms| std::thread::sleep(Duration::from_millis(ms)),
+            otlp_embedded_std::Sleep,
         );
         assert_eq!(report.outcome, ExportOutcome::Success);
         assert_eq!((report.requests, report.points_sent), (1, 500));
@@ -334,10 +334,8 @@ fn loopback(c: &mut Criterion) {
     // Row 4 (feature `gzip`): this transport with gzip request compression.
     #[cfg(feature = "gzip")]
     let mut gzip_client = {
-        let mut gzip = otlp_embedded_std::GzipExchange::new(HttpClient::<_, _>::new(
-            TcpConnector::new(clock),
-            clock,
-        ));
+        let mut gzip =
+            otlp_embedded_std::GzipExchange::new(HttpClient::new(TcpConnector::new(clock), clock));
         gzip.reserve(body.len());
         gzip
     };

@@ -1,6 +1,7 @@
-//! [`StdClock`]: core's monotonic [`Clock`] over `std::time::Instant`.
+//! [`StdClock`]: core's monotonic [`Clock`] over `std::time::Instant`; [`Sleep`]: core's
+//! [`Wait`] as `std::thread::sleep`.
 
-use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::time::{Clock, Instant, Wait};
 
 /// Milliseconds since the clock was created, from `std::time::Instant` (monotonic).
 ///
@@ -42,5 +43,17 @@ impl Clock for StdClock {
         // u64 milliseconds last 584 million years; saturate rather than wrap regardless.
         let ms = self.origin.elapsed().as_millis();
         Instant(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+}
+
+/// Core's [`Wait`] as `std::thread::sleep`: a blocking driver's wait on Linux, such as the
+/// backoff between an export's retries in
+/// [`Exporter::export`](otlp_embedded::export::Exporter::export).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Sleep;
+
+impl Wait for Sleep {
+    fn wait(&mut self, now: Instant, until: Instant) {
+        std::thread::sleep(std::time::Duration::from_millis(now.millis_until(until)));
     }
 }

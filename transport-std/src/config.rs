@@ -64,7 +64,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use otlp_embedded::proto::{AttributeValue, KeyValue, Temporality};
+use otlp_embedded::export::ExporterConfig;
+use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
+/// The kind of an instrument, as temporality selection needs it: core's, the one the
+/// registry declares instruments with.
+pub use otlp_embedded::registry::InstrumentKind;
 use otlp_embedded::transport::{Endpoint, Header, Scheme};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -268,36 +272,22 @@ pub enum TemporalityPreference {
     LowMemory,
 }
 
-/// The kind of instrument a metric comes from, as temporality selection needs it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum InstrumentKind {
-    /// Synchronous monotonic counter.
-    Counter,
-    /// Synchronous up-down counter.
-    UpDownCounter,
-    /// Synchronous histogram.
-    Histogram,
-    /// Synchronous gauge.
-    Gauge,
-    /// Observable (asynchronous) monotonic counter.
-    ObservableCounter,
-    /// Observable up-down counter.
-    ObservableUpDownCounter,
-    /// Observable gauge.
-    ObservableGauge,
-}
-
 impl TemporalityPreference {
-    /// The temporality this preference selects for `kind`, per the specification's table.
+    /// The temporality this preference selects for `kind`, per the specification's table
+    /// (an exponential histogram is a histogram there).
     ///
     /// Gauges carry no temporality on the wire; they get `Cumulative` so callers have a value.
     pub fn temporality_for(self, kind: InstrumentKind) -> Temporality {
         use InstrumentKind as K;
         match (self, kind) {
-            (TemporalityPreference::Delta, K::Counter | K::ObservableCounter | K::Histogram) => {
-                Temporality::Delta
-            }
-            (TemporalityPreference::LowMemory, K::Counter | K::Histogram) => Temporality::Delta,
+            (
+                TemporalityPreference::Delta,
+                K::Counter | K::ObservableCounter | K::Histogram | K::ExponentialHistogram,
+            ) => Temporality::Delta,
+            (
+                TemporalityPreference::LowMemory,
+                K::Counter | K::Histogram | K::ExponentialHistogram,
+            ) => Temporality::Delta,
             _ => Temporality::Cumulative,
         }
     }
@@ -441,7 +431,8 @@ fn split_scheme(url: &str) -> Option<(Scheme, &str)> {
 }
 
 /// The exporter configuration, owned. Borrow core's types from it with [`Config::endpoint`],
-/// [`Config::headers`] and [`Config::resource_attributes`].
+/// [`Config::headers`] and [`Config::resource_attributes`], or core's whole
+/// [`ExporterConfig`] through [`Config::exporter_parts`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Where metrics go (with `/v1/metrics` already appended to a base endpoint).
@@ -673,6 +664,18 @@ impl Config {
         })
     }
 
+    /// What core's [`ExporterConfig`] borrows from this configuration (endpoint, headers,
+    /// resource, timeouts); [`ExporterParts::exporter_config`] makes it.
+    pub fn exporter_parts(&self) -> ExporterParts<'_> {
+        ExporterParts::new(
+            &self.endpoint,
+            &self.headers,
+            &self.resource,
+            self.timeout,
+            self.export_timeout,
+        )
+    }
+
     /// The endpoint as core's type, borrowed.
     pub fn endpoint(&self) -> Endpoint<'_> {
         self.endpoint.as_endpoint()
@@ -707,6 +710,84 @@ impl Config {
     pub fn temporality_for(&self, kind: InstrumentKind) -> Temporality {
         self.temporality.temporality_for(kind)
     }
+}
+
+/// Core's view of owned exporter settings, the one conversion from this crate's owned
+/// configuration ([`Config`], [`PeriodicOptions`](crate::PeriodicOptions)) to core's
+/// [`ExporterConfig`], whose fields borrow.
+///
+/// It holds the borrowed header and resource lists that an `ExporterConfig` points into, so
+/// keep it as long as the exporter:
+///
+/// ```
+/// use otlp_embedded::proto::Scope;
+/// use otlp_embedded_std::config::Config;
+///
+/// let config = Config::from_lookup(|name| match name {
+///     "OTEL_EXPORTER_OTLP_HEADERS" => Some("authorization=Bearer%20t0k3n".to_string()),
+///     "OTEL_EXPORTER_OTLP_TIMEOUT" => Some("2500".to_string()),
+///     _ => None,
+/// })?;
+/// let parts = config.exporter_parts();
+/// let exporter_config = parts.exporter_config(Scope::new("my-service"));
+/// assert_eq!(exporter_config.endpoint.path, "/v1/metrics");
+/// assert_eq!(exporter_config.headers[0].value, "Bearer t0k3n");
+/// assert_eq!(exporter_config.request_timeout_ms, 2_500);
+/// assert_eq!(exporter_config.request_header.scope.name, "my-service");
+/// # Ok::<(), otlp_embedded_std::config::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ExporterParts<'c> {
+    endpoint: Endpoint<'c>,
+    headers: Vec<Header<'c>>,
+    resource: Vec<KeyValue<'c>>,
+    request_timeout_ms: u32,
+    export_timeout_ms: u32,
+}
+
+impl<'c> ExporterParts<'c> {
+    /// The parts of owned settings: where requests go, extra headers (name, value),
+    /// resource attributes (key, string value), and the timeouts of one request and of one
+    /// export (in whole milliseconds, at most `u32::MAX`: 49 days).
+    pub fn new(
+        endpoint: &'c EndpointUrl,
+        headers: &'c [(String, String)],
+        resource: &'c [(String, String)],
+        request_timeout: Duration,
+        export_timeout: Duration,
+    ) -> Self {
+        ExporterParts {
+            endpoint: endpoint.as_endpoint(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| Header::new(name, value))
+                .collect(),
+            resource: resource
+                .iter()
+                .map(|(key, value)| KeyValue::str(key, value))
+                .collect(),
+            request_timeout_ms: millis_u32(request_timeout),
+            export_timeout_ms: millis_u32(export_timeout),
+        }
+    }
+
+    /// Core's exporter configuration for instrumentation scope `scope` (the caller's name
+    /// for what records, such as its service or library): these parts, and core's defaults
+    /// for the rest (retry policy, jitter seed), which the caller may change.
+    pub fn exporter_config<'a>(&'a self, scope: Scope<'a>) -> ExporterConfig<'a> {
+        let header = RequestHeader::new(Resource::new(&self.resource), scope);
+        let mut config = ExporterConfig::new(self.endpoint, header);
+        config.headers = &self.headers;
+        config.request_timeout_ms = self.request_timeout_ms;
+        config.export_timeout_ms = self.export_timeout_ms;
+        config
+    }
+}
+
+/// Whole milliseconds of `duration` as core's `u32` timeout fields hold them, `u32::MAX`
+/// (49 days) for anything longer.
+pub fn millis_u32(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// `unknown_service:<executable name>`, or `unknown_service` when the name is unavailable.

@@ -11,7 +11,7 @@
 //! use otlp_embedded_std::{GzipExchange, StdClock, TcpConnector};
 //!
 //! let clock = StdClock::new();
-//! let exchange = GzipExchange::new(HttpClient::<_, _>::new(TcpConnector::new(clock), clock));
+//! let exchange = GzipExchange::new(HttpClient::new(TcpConnector::new(clock), clock));
 //! assert_eq!(exchange.last_compressed_len(), 0);
 //! ```
 

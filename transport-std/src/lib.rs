@@ -1,14 +1,34 @@
 //! Linux and other `std` platforms for [otlp-embedded](otlp_embedded): a TCP transport, the
 //! `OTEL_*` environment configuration, a periodic exporter, gzip and rustls.
 //!
-//! - [`clock`]: [`StdClock`], core's monotonic clock over `std::time::Instant`.
+//! One counter, exported every `OTEL_METRIC_EXPORT_INTERVAL` to the collector the `OTEL_*`
+//! variables name:
+//!
+//! ```no_run
+//! use otlp_embedded::proto::KeyValue;
+//! use otlp_embedded::registry::InstrumentDesc;
+//! use otlp_embedded_std::{PeriodicExporter, SharedRegistry};
+//!
+//! let registry = SharedRegistry::with_default_capacities();
+//! let requests = registry.instrument(InstrumentDesc::counter_u64("requests"))?;
+//! let exporter = PeriodicExporter::from_env("my-service", &registry)?;
+//! requests.record(1u64, &[KeyValue::str("status", "200")])?;
+//! exporter.shutdown(); // one final export, then the thread ends
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - [`clock`]: [`StdClock`], core's monotonic clock over `std::time::Instant`, and
+//!   [`Sleep`], core's wait as `std::thread::sleep`.
 //! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
-//!   bounded by core's deadline; closes are explicit (FIN and drain, or RST).
+//!   bounded by core's deadline; closes are explicit (FIN and drain, or RST). Host names go
+//!   through core's resolver seam ([`SystemResolver`] by default).
 //! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
 //!   OpenTelemetry specification defines them; values it cannot use are warnings naming
-//!   the variable (or errors, read strictly).
+//!   the variable (or errors, read strictly). [`Config::exporter_parts`] lends them as
+//!   core's `ExporterConfig`.
 //! - [`shared`]: [`SharedRegistry`], a registry behind a `std::sync::Mutex` of its own, for
-//!   services that record from many threads.
+//!   services that record from many threads, and [`SharedInstrument`], an instrument handle
+//!   that records without the registry passed around.
 //! - [`periodic`]: [`PeriodicExporter`], a background thread that exports every interval and
 //!   once more on shutdown; built from a [`Config`], it goes over TLS for an `https`
 //!   endpoint (feature `tls`) and gzip-compresses when configured (feature `gzip`).
@@ -16,21 +36,22 @@
 //! - `tls` (feature `tls`): rustls for `https` endpoints over any stream-seam connector
 //!   (`tls::TlsConnector`, `tls::SchemeConnector`).
 //!
+//! The stream seam by hand, for a transport of your own over `TcpConnector`:
+//!
 //! ```no_run
 //! use otlp_embedded::time::Clock;
 //! use otlp_embedded::transport::{CloseMode, Connect, Connection};
-//! use otlp_embedded_std::{config::Config, StdClock, TcpConnector};
+//! use otlp_embedded_std::config::{millis_u32, Config};
+//! use otlp_embedded_std::{StdClock, TcpConnector};
 //!
 //! let config = Config::from_env()?;
 //! let clock = StdClock::new();
 //! let mut connector = TcpConnector::new(clock);
-//! let deadline = clock.now().add_millis(config.timeout.as_millis() as u64);
-//! let mut connection = connector
-//!     .connect(&config.endpoint(), deadline)
-//!     .map_err(|e| e.to_string())?;
+//! let deadline = clock.now().add_millis(u64::from(millis_u32(config.timeout)));
+//! let mut connection = connector.connect(&config.endpoint(), deadline)?;
 //! connection.set_deadline(deadline);
 //! // Core's HTTP client writes the request and reads the whole response here.
-//! connection.close(CloseMode::Graceful).map_err(|e| e.to_string())?;
+//! connection.close(CloseMode::Graceful)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
@@ -48,13 +69,13 @@ pub mod sdk;
 pub mod shared;
 pub mod tcp;
 
-pub use clock::StdClock;
+pub use clock::{Sleep, StdClock};
 pub use config::Config;
 #[cfg(feature = "gzip")]
 pub use gzip::GzipExchange;
 pub use periodic::{PeriodicExporter, PeriodicOptions};
-pub use shared::{ArcProducer, SharedRegistry};
-pub use tcp::{system_resolver, Resolver, TcpConnection, TcpConnector, MAX_STALLED_RESOLVES};
+pub use shared::{ArcProducer, SharedInstrument, SharedRegistry};
+pub use tcp::{SystemResolver, TcpConnection, TcpConnector, MAX_STALLED_RESOLVES};
 
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -1,7 +1,7 @@
 //! [`PeriodicExporter`]: a background thread that exports every `export_interval`.
 //!
 //! The thread owns the [`Exporter`], a snapshot and the request buffer, allocated once at
-//! start. Each round it collects from the producer (a [`SharedRegistry`](crate::SharedRegistry)
+//! start. Each round it collects from the producer (a [`SharedRegistry`]
 //! shared with the threads that record), encodes, sends and settles through
 //! [`Exporter::export`], sleeping between retries as the exporter asks (backoff or
 //! `Retry-After`), never past the export timeout. Totals are published after every export
@@ -16,41 +16,41 @@
 //! export into a budget of the caller's (a service's termination grace period) and returns
 //! by its end whatever the collector does.
 //!
-//! ```no_run
-//! use std::sync::Arc;
-//! use otlp_embedded::registry::{InstrumentDesc, Snapshot};
-//! use otlp_embedded_std::{Config, PeriodicExporter, SharedRegistry};
+//! [`PeriodicExporter::from_env`] is the short way: the `OTEL_*` variables, a
+//! [`SharedRegistry`], and the instrumentation scope's name (the
+//! caller's: a service's or a library's name):
 //!
-//! let registry: Arc<SharedRegistry<8, 64, 34, 8, 256>> = Arc::new(SharedRegistry::new(0));
-//! let requests = registry.declare(InstrumentDesc::counter_u64("requests")).unwrap();
-//! let config = Config::from_env()?;
-//! let exporter =
-//!     PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snapshot::new()))?;
-//! registry.record(requests, 1u64, &[]).unwrap();
+//! ```no_run
+//! use otlp_embedded::registry::InstrumentDesc;
+//! use otlp_embedded_std::{PeriodicExporter, SharedRegistry};
+//!
+//! let registry = SharedRegistry::with_default_capacities();
+//! let requests = registry.instrument(InstrumentDesc::counter_u64("requests"))?;
+//! let exporter = PeriodicExporter::from_env("my-service", &registry)?;
+//! requests.record(1u64, &[])?;
 //! // ... the service runs; the thread exports every OTEL_METRIC_EXPORT_INTERVAL ...
 //! let stats = exporter.shutdown(); // final export, then join
 //! println!("{} exports ok, {} failed", stats.exports_ok, stats.exports_failed);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`PeriodicExporter::from_config`] takes a [`Config`] read elsewhere and any
+//! [`Producer`]; [`PeriodicExporter::start`] takes [`PeriodicOptions`] set field by field.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use otlp_embedded::export::{
-    ExportReport, ExportStats, Exporter, ExporterConfig, RetryPolicy, Step,
-};
+use otlp_embedded::export::{ExportReport, ExportStats, Exporter, RetryPolicy, Step};
 use otlp_embedded::http::HttpClient;
-use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
-use otlp_embedded::registry::Producer;
-use otlp_embedded::time::{Clock, UnixNanos};
-use otlp_embedded::transport::{Exchange, Header};
+use otlp_embedded::proto::Scope;
+use otlp_embedded::registry::{Producer, Snapshot};
+use otlp_embedded::time::{Clock, UnixNanos, Wait};
+use otlp_embedded::transport::{Connect, Exchange, Scheme};
 
-use otlp_embedded::transport::{Connect, Scheme};
-
-use crate::config::{Compression, Config, EndpointUrl, TlsFiles};
-use crate::{StdClock, TcpConnector};
+use crate::config::{Compression, Config, ConfigError, EndpointUrl, ExporterParts, TlsFiles};
+use crate::{SharedRegistry, Sleep, StdClock, TcpConnector};
 
 /// Default size of the request buffer: requests are split to fit it.
 pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
@@ -64,9 +64,9 @@ pub struct PeriodicOptions {
     pub headers: Vec<(String, String)>,
     /// Resource attributes (`service.name`, `telemetry.sdk.*`, ...).
     pub resource: Vec<(String, String)>,
-    /// Instrumentation scope name.
+    /// Instrumentation scope name: the caller's (its service's or library's name).
     pub scope_name: String,
-    /// Instrumentation scope version; empty for none.
+    /// Instrumentation scope version (the caller's); empty for none.
     pub scope_version: String,
     /// Deadline of one exchange.
     pub request_timeout: Duration,
@@ -88,14 +88,16 @@ pub struct PeriodicOptions {
 
 impl PeriodicOptions {
     /// The settings of `config` (the `OTEL_*` variables): endpoint, headers, timeouts,
-    /// interval, resource, compression and TLS files; the scope is this crate.
-    pub fn from_config(config: &Config) -> Self {
+    /// interval, resource, compression and TLS files; the instrumentation scope is
+    /// `scope_name`, the caller's (with no version: set
+    /// [`scope_version`](Self::scope_version) for one).
+    pub fn from_config(config: &Config, scope_name: &str) -> Self {
         PeriodicOptions {
             endpoint: config.endpoint.clone(),
             headers: config.headers.clone(),
             resource: config.resource.clone(),
-            scope_name: env!("CARGO_PKG_NAME").to_string(),
-            scope_version: env!("CARGO_PKG_VERSION").to_string(),
+            scope_name: scope_name.to_string(),
+            scope_version: String::new(),
             request_timeout: config.timeout,
             export_interval: config.export_interval,
             export_timeout: config.export_timeout,
@@ -125,7 +127,10 @@ pub fn unix_now() -> UnixNanos {
 
 /// Why a periodic exporter did not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
+    /// The `OTEL_*` configuration could not be read ([`PeriodicExporter::from_env`]).
+    Config(ConfigError),
     /// Gzip compression was asked for but the `gzip` feature is off.
     GzipUnavailable,
     /// The endpoint is `https` but the `tls` feature is off.
@@ -140,6 +145,7 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StartError::Config(e) => write!(f, "configuration: {e}"),
             StartError::GzipUnavailable => {
                 f.write_str("gzip compression needs the `gzip` feature of otlp-embedded-std")
             }
@@ -153,7 +159,23 @@ impl fmt::Display for StartError {
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Config(e) => Some(e),
+            #[cfg(feature = "tls")]
+            StartError::Tls(e) => Some(e),
+            StartError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ConfigError> for StartError {
+    fn from(error: ConfigError) -> Self {
+        StartError::Config(error)
+    }
+}
 
 /// What the thread and its handle share.
 struct Shared {
@@ -230,13 +252,36 @@ impl fmt::Debug for PeriodicExporter {
 }
 
 impl PeriodicExporter {
-    /// Start exporting from `producer` as `config` says, over TLS when its endpoint is
-    /// `https` (feature `tls`). Each of the configuration's
-    /// [`warnings`](Config::warnings) is printed to standard error first, as
-    /// `otlp-embedded: warning: ...`. With `OTEL_SDK_DISABLED=true` no thread is started
-    /// and nothing is ever sent ([`PeriodicExporter::is_running`] is false).
+    /// Start exporting `registry` as the `OTEL_*` variables say ([`Config::from_env`], then
+    /// [`from_config`](Self::from_config)), in the instrumentation scope `scope_name` (the
+    /// caller's: its service's or library's name). The snapshot the thread collects into is
+    /// allocated here, sized by the registry's type.
+    pub fn from_env<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    >(
+        scope_name: &str,
+        registry: &Arc<
+            SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        >,
+    ) -> Result<PeriodicExporter, StartError> {
+        let config = Config::from_env()?;
+        let snapshot = Box::new(Snapshot::new());
+        PeriodicExporter::from_config(&config, scope_name, registry.producer(), snapshot)
+    }
+
+    /// Start exporting from `producer` as `config` says, in the instrumentation scope
+    /// `scope_name` (the caller's), over TLS when the endpoint is `https` (feature `tls`).
+    /// Each of the configuration's [`warnings`](Config::warnings) is printed to standard
+    /// error first, as `otlp-embedded: warning: ...`. With `OTEL_SDK_DISABLED=true` no
+    /// thread is started and nothing is ever sent ([`PeriodicExporter::is_running`] is
+    /// false).
     pub fn from_config<P>(
         config: &Config,
+        scope_name: &str,
         producer: P,
         snapshot: Box<P::Snapshot>,
     ) -> Result<PeriodicExporter, StartError>
@@ -252,7 +297,8 @@ impl PeriodicExporter {
         if config.sdk_disabled {
             return Ok(PeriodicExporter::disabled());
         }
-        PeriodicExporter::start(PeriodicOptions::from_config(config), producer, snapshot)
+        let options = PeriodicOptions::from_config(config, scope_name);
+        PeriodicExporter::start(options, producer, snapshot)
     }
 
     /// Start exporting from `producer` over TCP (core's HTTP client over
@@ -304,7 +350,7 @@ impl PeriodicExporter {
         P::Snapshot: Send,
         C: Connect + Send + 'static,
     {
-        let client = HttpClient::<_, _>::new(connector, clock);
+        let client = HttpClient::new(connector, clock);
         match options.compression {
             Compression::None => {
                 PeriodicExporter::start_with_exchange(options, producer, snapshot, client, clock)
@@ -491,26 +537,15 @@ fn run<P, X, K>(
     X: Exchange,
     K: Clock,
 {
-    let headers: Vec<Header<'_>> = options
-        .headers
-        .iter()
-        .map(|(name, value)| Header { name, value })
-        .collect();
-    let resource: Vec<KeyValue<'_>> = options
-        .resource
-        .iter()
-        .map(|(k, v)| KeyValue::new(k, AttributeValue::Str(v)))
-        .collect();
-    let endpoint = options.endpoint.as_endpoint();
-    let millis = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-    let request_header = RequestHeader::new(
-        Resource::new(&resource),
-        Scope::new(&options.scope_name).with_version(&options.scope_version),
+    let parts = ExporterParts::new(
+        &options.endpoint,
+        &options.headers,
+        &options.resource,
+        options.request_timeout,
+        options.export_timeout,
     );
-    let mut config = ExporterConfig::new(endpoint, request_header);
-    config.headers = &headers;
-    config.export_timeout_ms = millis(options.export_timeout);
-    config.request_timeout_ms = millis(options.request_timeout);
+    let scope = Scope::new(&options.scope_name).with_version(&options.scope_version);
+    let mut config = parts.exporter_config(scope);
     config.retry = options.retry;
     config.jitter_seed = options.jitter_seed;
     let mut exporter = Exporter::new(config, exchange);
@@ -550,11 +585,14 @@ fn run<P, X, K>(
             match exporter.step(&mut run, &mut producer, &snapshot, &mut buffer, &clock) {
                 Step::Done(report) => break report,
                 Step::Wait(at) => {
-                    let wait = Duration::from_millis(clock.now().millis_until(at));
+                    let now = clock.now();
                     if stopping {
                         // The final export: its deadline bounds every wait.
-                        thread::sleep(wait);
-                    } else if wait_unless_stopped(shared, wait) {
+                        Sleep.wait(now, at);
+                    } else if wait_unless_stopped(
+                        shared,
+                        Duration::from_millis(now.millis_until(at)),
+                    ) {
                         break exporter.abandon(&mut run, &mut producer, &snapshot);
                     }
                 }

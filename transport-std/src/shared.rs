@@ -243,6 +243,137 @@ impl<
     }
 }
 
+impl SharedRegistry {
+    /// A registry with the default capacities, started now, in an `Arc` (the exporter
+    /// thread and every [`SharedInstrument`] hold it): 8 instruments, 128 series, 34 bytes
+    /// of attribute values per series, 16 histogram series and 512 bucket counters, about
+    /// 15 KB, and 13 KB more for the exporter's snapshot. Name the capacities in the type
+    /// for other sizes: `Arc::new(SharedRegistry::<4, 32, 34, 4, 64>::new(start_time))`.
+    ///
+    /// ```
+    /// use otlp_embedded::registry::InstrumentDesc;
+    /// use otlp_embedded_std::SharedRegistry;
+    ///
+    /// let registry = SharedRegistry::with_default_capacities();
+    /// let requests = registry.instrument(InstrumentDesc::counter_u64("requests"))?;
+    /// requests.record(1u64, &[])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_default_capacities() -> Arc<Self> {
+        Arc::new(SharedRegistry::new(crate::periodic::unix_now()))
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    /// Declare an instrument (see [`Registry::declare`]) and return a handle that records
+    /// into this registry by itself, so the code that records needs only the handle.
+    pub fn instrument(
+        self: &Arc<Self>,
+        desc: InstrumentDesc,
+    ) -> Result<
+        SharedInstrument<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+        DeclareError,
+    > {
+        Ok(SharedInstrument {
+            registry: Arc::clone(self),
+            instrument: self.declare(desc)?,
+        })
+    }
+}
+
+/// An instrument of a [`SharedRegistry`] that records by itself: it holds the registry (an
+/// `Arc`), so a thread that records needs the handle only. From
+/// [`SharedRegistry::instrument`]; cheap to clone, and `Send + Sync`.
+pub struct SharedInstrument<
+    const INSTRUMENTS: usize = 8,
+    const SERIES: usize = 128,
+    const ATTRIBUTE_BYTES: usize = 34,
+    const HISTOGRAM_SERIES: usize = 16,
+    const BUCKETS: usize = 512,
+> {
+    registry: Arc<SharedRegistry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>>,
+    instrument: Instrument,
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > SharedInstrument<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    /// Record `value` with `attributes` (see [`Registry::record`]).
+    #[inline]
+    pub fn record(
+        &self,
+        value: impl Into<Number>,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
+        self.registry.record(self.instrument, value, attributes)
+    }
+
+    /// Bind `attributes` for [`record_bound`](Self::record_bound) (see [`Registry::bind`]).
+    pub fn bind(&self, attributes: &[KeyValue<'_>]) -> Result<Bound, RecordError> {
+        self.registry.bind(self.instrument, attributes)
+    }
+
+    /// Record `value` into a series bound with [`bind`](Self::bind).
+    #[inline]
+    pub fn record_bound(&self, bound: Bound, value: impl Into<Number>) -> Result<(), RecordError> {
+        self.registry.record_bound(bound, value)
+    }
+
+    /// The instrument, for the registry's own methods.
+    pub fn instrument(&self) -> Instrument {
+        self.instrument
+    }
+
+    /// See [`Registry::stats`].
+    pub fn stats(&self) -> Option<InstrumentStats> {
+        self.registry.stats(self.instrument)
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Clone for SharedInstrument<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    fn clone(&self) -> Self {
+        SharedInstrument {
+            registry: Arc::clone(&self.registry),
+            instrument: self.instrument,
+        }
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > std::fmt::Debug
+    for SharedInstrument<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedInstrument")
+            .field("instrument", &self.instrument)
+            .finish_non_exhaustive()
+    }
+}
+
 /// An `Arc` of a [`SharedRegistry`] as a [`Producer`], for a producer that a thread owns
 /// (such as [`PeriodicExporter`](crate::PeriodicExporter)'s); from
 /// [`SharedRegistry::producer`]. A `&'static SharedRegistry` is a producer as it is.

@@ -10,10 +10,10 @@
 //!   zero timeout, which would otherwise mean "block forever");
 //! - a timed-out read or write shows up as `WouldBlock` on Unix; it is reported as `TimedOut`.
 //!
-//! - name resolution: the system resolver (`ToSocketAddrs`, or the function given to
-//!   [`TcpConnector::with_resolver`]) blocks and cannot be told a deadline, so it runs on a
-//!   short-lived thread of its own while the connect waits for its answer only until the
-//!   deadline ([`TransportError::ConnectTimeout`] then). A stalled resolver thread finishes
+//! - name resolution: the resolver ([`SystemResolver`], `ToSocketAddrs`, or the core
+//!   [`Resolve`] given to [`TcpConnector::with_resolver`]) may block past any deadline, so
+//!   it runs on a short-lived thread of its own while the connect waits for its answer only
+//!   until the deadline ([`TransportError::ConnectTimeout`] then). A stalled resolver thread finishes
 //!   on its own time; at most [`MAX_STALLED_RESOLVES`] may be outstanding per connector,
 //!   beyond which a connect fails at once with `ConnectTimeout` rather than start another.
 //!
@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use embedded_io_adapters::std::FromStd;
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+use otlp_embedded::transport::{
+    CloseMode, Connect, Connection, Endpoint, Resolve, Scheme, TransportError,
+};
 
 use crate::clock::StdClock;
 
@@ -44,12 +46,42 @@ const MAX_INTERRUPTED_RETRIES: u32 = 16;
 /// their connect gave up; past this, connects fail at once instead of starting another.
 pub const MAX_STALLED_RESOLVES: usize = 4;
 
-/// A blocking host name resolver: the addresses for `host` and `port`, in the order to try.
-pub type Resolver = dyn Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync;
+/// The operating system's resolver, through `ToSocketAddrs` (`getaddrinfo`, so
+/// `/etc/hosts` too): the addresses in the order it gives them. It blocks as long as the
+/// system's resolver does; [`TcpConnector`] runs it on a thread of its own and waits for
+/// it only until the connect's deadline.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct SystemResolver;
 
-/// The system resolver, through `ToSocketAddrs`.
-pub fn system_resolver(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    Ok((host, port).to_socket_addrs()?.collect())
+impl Resolve for SystemResolver {
+    type Addresses = Vec<IpAddr>;
+
+    fn resolve(
+        &mut self,
+        host: &str,
+        _: &mut (),
+        _deadline: Instant,
+    ) -> Result<Vec<IpAddr>, TransportError> {
+        match (host, 0).to_socket_addrs() {
+            Ok(found) => Ok(found.map(|address| address.ip()).collect()),
+            Err(_) => Err(TransportError::Resolve),
+        }
+    }
+}
+
+/// A resolver as a connector keeps it: one call per resolution, from the resolution thread.
+type SharedResolver = dyn Fn(&str, Instant) -> Result<Vec<IpAddr>, TransportError> + Send + Sync;
+
+/// Wraps `resolver` for the resolution threads: each resolution works on its own clone, so
+/// that one stalled resolution does not hold up the next.
+fn shared<R>(resolver: R) -> Arc<SharedResolver>
+where
+    R: Resolve + Clone + Send + Sync + 'static,
+{
+    Arc::new(move |host: &str, deadline: Instant| {
+        let found = resolver.clone().resolve(host, &mut (), deadline)?;
+        Ok(found.into_iter().collect())
+    })
 }
 
 /// One outstanding resolution, counted in a connector's `resolving`: given back when
@@ -70,7 +102,7 @@ impl Drop for ResolveSlot {
 #[derive(Clone)]
 pub struct TcpConnector<K: Clock + Clone = StdClock> {
     clock: K,
-    resolver: Arc<Resolver>,
+    resolver: Arc<SharedResolver>,
     /// Resolution threads still running (their answer may come after their connect gave up).
     resolving: Arc<AtomicUsize>,
 }
@@ -96,18 +128,20 @@ impl<K: Clock + Clone> TcpConnector<K> {
     pub fn new(clock: K) -> Self {
         TcpConnector {
             clock,
-            resolver: Arc::new(system_resolver),
+            resolver: shared(SystemResolver),
             resolving: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// Resolves host names with `resolver` instead (a cache, a fixed table, a DNS client);
-    /// it may block: the connect waits for it only until its deadline.
-    pub fn with_resolver(
-        mut self,
-        resolver: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
-    ) -> Self {
-        self.resolver = Arc::new(resolver);
+    /// Resolves host names with `resolver` instead (a cache, a fixed table, a DNS client),
+    /// core's [`Resolve`] with nothing lent (`()`). It may block: the connect waits for it
+    /// only until its deadline. Each resolution runs on a clone of it, on a thread of its
+    /// own, so a resolver that keeps state (a cache) shares it behind an `Arc`.
+    pub fn with_resolver<R>(mut self, resolver: R) -> Self
+    where
+        R: Resolve + Clone + Send + Sync + 'static,
+    {
+        self.resolver = shared(resolver);
         self
     }
 
@@ -121,12 +155,7 @@ impl<K: Clock + Clone> TcpConnector<K> {
     }
 
     /// Resolves `host` on a thread of its own, waiting for the answer until `deadline`.
-    fn resolve(
-        &self,
-        host: &str,
-        port: u16,
-        deadline: Instant,
-    ) -> Result<Vec<SocketAddr>, TransportError> {
+    fn resolve(&self, host: &str, deadline: Instant) -> Result<Vec<IpAddr>, TransportError> {
         if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
             self.resolving.fetch_sub(1, Ordering::AcqRel);
             return Err(TransportError::ConnectTimeout);
@@ -144,7 +173,7 @@ impl<K: Clock + Clone> TcpConnector<K> {
                 // the slot is given back before the connect sees the channel close.
                 let send = send;
                 let slot = ResolveSlot(resolving);
-                let result = resolver(&name, port);
+                let result = resolver(&name, deadline);
                 drop(slot);
                 // The connect may have given up already: then nobody listens.
                 let _ = send.send(result);
@@ -155,7 +184,10 @@ impl<K: Clock + Clone> TcpConnector<K> {
         }
         match answer.recv_timeout(self.remaining(deadline)) {
             Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
-            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => Err(TransportError::Resolve),
+            // No address, or a resolver that panicked.
+            Ok(Ok(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => Err(TransportError::Resolve),
+            // The resolver's own verdict stands.
+            Ok(Err(e)) => Err(e),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(TransportError::ConnectTimeout),
         }
     }
@@ -183,9 +215,12 @@ impl<K: Clock + Clone> Connect for TcpConnector<K> {
         if let Ok(ip) = endpoint.host.parse::<IpAddr>() {
             return self.connect_addr(SocketAddr::new(ip, endpoint.port), deadline);
         }
-        let addrs = self.resolve(endpoint.host, endpoint.port, deadline)?;
+        let addrs = self.resolve(endpoint.host, deadline)?;
         let mut last_error = TransportError::ConnectTimeout;
-        for addr in addrs {
+        for addr in addrs
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, endpoint.port))
+        {
             if self.remaining(deadline).is_zero() {
                 // Out of time: a refusal seen earlier is the more useful answer, if any.
                 break;

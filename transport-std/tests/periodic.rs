@@ -402,8 +402,12 @@ fn gzip_configured_without_the_feature_is_refused_at_start() {
     })
     .unwrap();
     let registry = Arc::new(Reg::new(1));
-    let started =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new()));
+    let started = PeriodicExporter::from_config(
+        &config,
+        "periodic-test",
+        registry.producer(),
+        Box::new(Snap::new()),
+    );
     assert!(matches!(
         started,
         Err(otlp_embedded_std::periodic::StartError::GzipUnavailable)
@@ -424,8 +428,13 @@ fn child_from_config_with_unusable_values() {
     })
     .unwrap();
     let (registry, _) = registry();
-    let exporter =
-        PeriodicExporter::from_config(&config, registry.producer(), Box::new(Snap::new())).unwrap();
+    let exporter = PeriodicExporter::from_config(
+        &config,
+        "periodic-test",
+        registry.producer(),
+        Box::new(Snap::new()),
+    )
+    .unwrap();
     assert!(!exporter.is_running());
 }
 

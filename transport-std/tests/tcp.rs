@@ -7,9 +7,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant as StdInstant};
 
+use std::net::{IpAddr, Ipv4Addr};
+
 use embedded_io::{ErrorKind, Read as _, Write as _};
-use otlp_embedded::time::Clock;
-use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
+use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::{
+    CloseMode, Connect, Connection, Endpoint, Resolve, Scheme, TransportError,
+};
 use otlp_embedded_std::{StdClock, TcpConnector};
 
 fn endpoint(host: &str, port: u16) -> Endpoint<'_> {
@@ -173,15 +177,64 @@ fn unresolvable_names_are_resolve_errors() {
     assert_eq!(err, TransportError::Resolve);
 }
 
-/// A resolver answering with the loopback listener, after `delay`.
-fn slow_resolver(
-    port: u16,
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// A resolver answering `collector.test` with the loopback address, after `delay`.
+#[derive(Clone)]
+struct SlowResolver {
     delay: Duration,
-) -> impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>> + Send + Sync + 'static {
-    move |host, _| {
+}
+
+impl Resolve for SlowResolver {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(
+        &mut self,
+        host: &str,
+        _: &mut (),
+        _: Instant,
+    ) -> Result<Vec<IpAddr>, TransportError> {
         assert_eq!(host, "collector.test");
-        thread::sleep(delay);
-        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
+        thread::sleep(self.delay);
+        Ok(vec![LOOPBACK])
+    }
+}
+
+fn slow_resolver(delay: Duration) -> SlowResolver {
+    SlowResolver { delay }
+}
+
+/// A resolver held by a gate until the test opens it.
+#[derive(Clone)]
+struct GatedResolver(Arc<(Mutex<bool>, Condvar)>);
+
+impl Resolve for GatedResolver {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(
+        &mut self,
+        host: &str,
+        _: &mut (),
+        _: Instant,
+    ) -> Result<Vec<IpAddr>, TransportError> {
+        assert_eq!(host, "collector.test");
+        let (open, opened) = &*self.0;
+        // Hang guard only: the test opens the gate long before this.
+        let guard = opened
+            .wait_timeout_while(open.lock().unwrap(), Duration::from_secs(30), |o| !*o)
+            .unwrap()
+            .0;
+        drop(guard);
+        Ok(vec![LOOPBACK])
+    }
+}
+
+/// A resolver with a bug: it panics.
+#[derive(Clone)]
+struct PanickingResolver;
+
+impl Resolve for PanickingResolver {
+    type Addresses = Vec<IpAddr>;
+    fn resolve(&mut self, _: &str, _: &mut (), _: Instant) -> Result<Vec<IpAddr>, TransportError> {
+        panic!("resolver bug")
     }
 }
 
@@ -190,10 +243,10 @@ fn names_resolve_through_the_given_resolver() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let clock = StdClock::new();
-    let mut connector = TcpConnector::new(clock).with_resolver(slow_resolver(port, Duration::ZERO));
+    let mut connector = TcpConnector::new(clock).with_resolver(slow_resolver(Duration::ZERO));
     let mut conn = connector
         .connect(
-            &endpoint("collector.test", 4318),
+            &endpoint("collector.test", port),
             clock.now().add_millis(5_000),
         )
         .unwrap();
@@ -215,18 +268,7 @@ fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
     let port = listener.local_addr().unwrap().port();
     let clock = StdClock::new();
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
-    let held = Arc::clone(&gate);
-    let mut connector = TcpConnector::new(clock).with_resolver(move |host, _| {
-        assert_eq!(host, "collector.test");
-        let (open, opened) = &*held;
-        // Hang guard only: the test opens the gate long before this.
-        let guard = opened
-            .wait_timeout_while(open.lock().unwrap(), Duration::from_secs(30), |o| !*o)
-            .unwrap()
-            .0;
-        drop(guard);
-        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
-    });
+    let mut connector = TcpConnector::new(clock).with_resolver(GatedResolver(Arc::clone(&gate)));
     for _ in 0..otlp_embedded_std::MAX_STALLED_RESOLVES {
         let err = connector
             .connect(
@@ -259,7 +301,7 @@ fn stalled_resolver_ends_at_the_deadline_and_is_capped() {
     let until = StdInstant::now() + Duration::from_secs(30);
     let conn = loop {
         match connector.connect(
-            &endpoint("collector.test", 4318),
+            &endpoint("collector.test", port),
             clock.now().add_millis(5_000),
         ) {
             Ok(conn) => break conn,
@@ -281,7 +323,7 @@ fn panicking_resolver_does_not_use_up_the_cap() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let clock = StdClock::new();
-    let mut panicking = TcpConnector::new(clock).with_resolver(|_, _| panic!("resolver bug"));
+    let mut panicking = TcpConnector::new(clock).with_resolver(PanickingResolver);
     for attempt in 0..2 * otlp_embedded_std::MAX_STALLED_RESOLVES {
         let err = panicking
             .connect(
@@ -292,10 +334,10 @@ fn panicking_resolver_does_not_use_up_the_cap() {
         assert_eq!(err, TransportError::Resolve, "attempt {attempt}");
     }
     // A clone shares the count: a working resolver is not refused for the panics.
-    let mut fixed = panicking.with_resolver(slow_resolver(port, Duration::ZERO));
+    let mut fixed = panicking.with_resolver(slow_resolver(Duration::ZERO));
     let conn = fixed
         .connect(
-            &endpoint("collector.test", 4318),
+            &endpoint("collector.test", port),
             clock.now().add_millis(10_000),
         )
         .unwrap();

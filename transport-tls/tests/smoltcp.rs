@@ -305,7 +305,7 @@ fn export_through_tls_over_smoltcp() {
             &mut buffer,
             &clock,
             1_700_000_010_000_000_000,
-            |ms| sleep_clock.advance(ms),
+            |now: Instant, until: Instant| sleep_clock.advance(now.millis_until(until)),
         )
     };
     assert_eq!(

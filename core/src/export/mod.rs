@@ -33,7 +33,7 @@
 //! # Core owns no sleep
 //!
 //! Retry timing is state: [`Step::Wait`] says "call again not before this instant". A
-//! blocking driver sleeps until then ([`Exporter::export`] does this with a sleep function
+//! blocking driver sleeps until then ([`Exporter::export`] does this with the [`Wait`]
 //! you pass); a superloop checks the instant each tick and does other work meanwhile:
 //!
 //! ```
@@ -85,11 +85,11 @@
 //! };
 //! assert_eq!(report.outcome, ExportOutcome::Success);
 //!
-//! // Blocking driver: the same, sleeping between retries (`std::thread::sleep` on Linux,
-//! // a timer wait on firmware).
+//! // Blocking driver: the same, waiting between retries (`std::thread::sleep` on Linux,
+//! // a timer wait on firmware: any `time::Wait`).
 //! registry.record(boots, 1u64, &[]).unwrap();
 //! let report = exporter.export(&mut registry, &mut snapshot, &mut buffer, &clock,
-//!     unix_now + 60_000_000_000, |ms| clock.0.set(clock.0.get() + ms));
+//!     unix_now + 60_000_000_000, |_now, until: Instant| clock.0.set(until.as_millis()));
 //! assert_eq!(report.points_sent, 1);
 //! ```
 //!
@@ -123,7 +123,7 @@ pub use run::{ExportRun, Step};
 use crate::registry::Producer;
 #[cfg(doc)]
 use crate::registry::Settlement;
-use crate::time::{Clock, Instant, UnixNanos};
+use crate::time::{Clock, Instant, UnixNanos, Wait};
 use crate::transport::{Exchange, HttpRequest};
 use run::{Next, Policy};
 
@@ -244,8 +244,9 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         self.policy.abandon(run, producer, snapshot)
     }
 
-    /// Run a whole export, sleeping between retries with `sleep(milliseconds)`. Returns
-    /// when every request is settled or the export deadline has passed.
+    /// Run a whole export, waiting between retries with `wait` (`wait(now, until)`: a
+    /// sleep on Linux, an idle hook on firmware; see [`Wait`]). Returns when every request
+    /// is settled or the export deadline has passed.
     pub fn export<P: Producer, K: Clock>(
         &mut self,
         producer: &mut P,
@@ -253,16 +254,16 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         buffer: &mut [u8],
         clock: &K,
         unix_now: UnixNanos,
-        mut sleep: impl FnMut(u64),
+        mut wait: impl Wait,
     ) -> ExportReport {
         let mut run = self.start(producer, snapshot, unix_now, clock.now());
         loop {
             match self.step(&mut run, producer, snapshot, buffer, clock) {
                 Step::Done(report) => return report,
                 Step::Wait(at) => {
-                    let wait = clock.now().millis_until(at);
-                    if wait > 0 {
-                        sleep(wait);
+                    let now = clock.now();
+                    if now < at {
+                        wait.wait(now, at);
                     }
                 }
             }

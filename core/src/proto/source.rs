@@ -46,6 +46,26 @@ impl<'a> KeyValue<'a> {
     pub const fn new(key: &'a str, value: AttributeValue<'a>) -> Self {
         KeyValue { key, value }
     }
+
+    /// A key with a string value: `KeyValue::str("status", "200")`.
+    pub const fn str(key: &'a str, value: &'a str) -> Self {
+        KeyValue::new(key, AttributeValue::Str(value))
+    }
+
+    /// A key with a boolean value.
+    pub const fn bool(key: &'a str, value: bool) -> Self {
+        KeyValue::new(key, AttributeValue::Bool(value))
+    }
+
+    /// A key with an integer value.
+    pub const fn int(key: &'a str, value: i64) -> Self {
+        KeyValue::new(key, AttributeValue::Int(value))
+    }
+
+    /// A key with a floating-point value.
+    pub const fn double(key: &'a str, value: f64) -> Self {
+        KeyValue::new(key, AttributeValue::Double(value))
+    }
 }
 
 /// An attribute value of any kind OpenTelemetry attributes allow: the scalar kinds of

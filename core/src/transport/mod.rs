@@ -8,6 +8,9 @@
 //!   HTTP client). Core's [`crate::http::HttpClient`] turns any [`Connect`] into an
 //!   [`Exchange`].
 //!
+//! Beneath the stream seam, [`Resolve`] turns an endpoint's host into addresses, one trait
+//! for every transport (std, smoltcp, embedded-nal).
+//!
 //! The values that cross the seams live here too: [`Endpoint`], [`HttpRequest`],
 //! [`HttpResponse`], and what can go wrong ([`TransportError`], [`ExchangeError`]), so that
 //! core's HTTP client, a user's own exchange and the exporter share one vocabulary
@@ -19,11 +22,13 @@
 
 mod endpoint;
 mod error;
+mod resolve;
 
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
     DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
 };
+pub use resolve::Resolve;
 
 use crate::time::Instant;
 

@@ -11,7 +11,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use otlp_embedded::export::{ExportOutcome, Exporter, ExporterConfig};
 use otlp_embedded::proto::{RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::transport::{Endpoint, Exchange};
+use otlp_embedded::transport::{Endpoint, Exchange, Scheme};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::sink::Sink;
 
@@ -20,35 +20,27 @@ use otlp_embedded_test_kit::sink::Sink;
 pub fn record_export_check<X: Exchange>(
     name: &'static str,
     make: impl FnOnce(SocketAddr, StdClock) -> X,
-) -> Result<(), String> {
-    let sink = Sink::start().map_err(|e| e.to_string())?;
+) -> Result<(), Box<dyn std::error::Error>> {
+    let sink = Sink::start()?;
     let clock = StdClock::new();
     let mut registry: Registry<1, 2, 8, 1, 1> = Registry::new(0);
-    let pumps = registry
-        .declare(InstrumentDesc::counter_u64("pump.cycles").max_series(1))
-        .map_err(|e| e.to_string())?;
-    registry
-        .record(pumps, 42u64, &[])
-        .map_err(|e| e.to_string())?;
+    let pumps = registry.declare(InstrumentDesc::counter_u64("pump.cycles").max_series(1))?;
+    registry.record(pumps, 42u64, &[])?;
 
     let resource = Resource::new(&[]);
     let scope = Scope::new(name);
     // The device addresses the collector by name; its gateway or modem knows where it is.
-    let endpoint = Endpoint {
-        host: "collector.example",
-        ..Endpoint::DEFAULT
-    };
+    let endpoint = Endpoint::new(Scheme::Http, "collector.example", 4318, "/v1/metrics");
     let config = ExporterConfig::new(endpoint, RequestHeader::new(resource, scope));
     let mut exporter = Exporter::new(config, make(sink.addr(), clock));
     let (mut snapshot, mut buffer) = (Snapshot::new(), [0u8; 1024]);
-    let sleep = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
     let report = exporter.export(
         &mut registry,
         &mut snapshot,
         &mut buffer,
         &clock,
         1_000,
-        sleep,
+        otlp_embedded_std::Sleep,
     );
     let total = sink.total("pump.cycles", &[]).map(|t| t.last_value);
     println!(
@@ -57,7 +49,7 @@ pub fn record_export_check<X: Exchange>(
     );
     match (report.outcome, total) {
         (ExportOutcome::Success, Some(42.0)) => Ok(()),
-        _ => Err(format!("{name}: export failed: {:?}", report.last_error)),
+        _ => Err(format!("{name}: export failed: {:?}", report.last_error).into()),
     }
 }
 

@@ -78,12 +78,7 @@ pub fn run() -> bool {
         Resource::new(&resource),
         Scope::new("otlp-embedded-firmware"),
     );
-    let endpoint = Endpoint {
-        scheme: Scheme::Http,
-        host: "collector.local",
-        port: 4318,
-        path: "/v1/metrics",
-    };
+    let endpoint = Endpoint::new(Scheme::Http, "collector.local", 4318, "/v1/metrics");
     let clock = Ticks(Cell::new(0));
     let mut exporter = Exporter::new(
         ExporterConfig::new(endpoint, header),
@@ -103,7 +98,7 @@ pub fn run() -> bool {
         buffer,
         &clock,
         1_700_000_000_000_000_000,
-        |ms| clock.0.set(clock.0.get() + ms),
+        |now: Instant, until: Instant| clock.0.set(clock.0.get() + now.millis_until(until)),
     );
     let modem = exporter.exchange();
     report.outcome == ExportOutcome::Success

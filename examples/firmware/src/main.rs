@@ -249,12 +249,7 @@ mod tls_link {
                 read,
                 write,
             );
-        let endpoint = Endpoint {
-            scheme: Scheme::Https,
-            host: "collector.example",
-            port: 443,
-            path: "/v1/metrics",
-        };
+        let endpoint = Endpoint::new(Scheme::Https, "collector.example", 443, "/v1/metrics");
         matches!(
             tls.connect(&endpoint, Instant(1_000)),
             Err(TransportError::Io(embedded_io::ErrorKind::NotConnected))

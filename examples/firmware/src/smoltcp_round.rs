@@ -362,12 +362,7 @@ pub fn run() -> i32 {
         Resource::new(&resource_attributes),
         Scope::new("otlp-embedded-firmware"),
     );
-    let endpoint = Endpoint {
-        scheme: Scheme::Http,
-        host: "10.0.0.2",
-        port: PORT,
-        path: "/v1/metrics",
-    };
+    let endpoint = Endpoint::new(Scheme::Http, "10.0.0.2", PORT, "/v1/metrics");
     let mut config = ExporterConfig::new(endpoint, header);
     config.export_timeout_ms = 2_000;
     config.request_timeout_ms = 1_000;

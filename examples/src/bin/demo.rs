@@ -20,7 +20,7 @@ use otlp_embedded::export::{
     ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
 };
 use otlp_embedded::http::HttpClient;
-use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
+use otlp_embedded::proto::{AttributeValue, KeyValue, Scope};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
 use otlp_embedded::transport::{Exchange, ExchangeError, TransportError};
 use otlp_embedded_std::config::{
@@ -332,7 +332,7 @@ fn run<X: Exchange>(
             &mut buffer,
             &clock,
             unix_nanos(),
-            |ms| std::thread::sleep(Duration::from_millis(ms)),
+            otlp_embedded_std::Sleep,
         );
         print_report(n, args.exports, &report, started.elapsed(), &exporter);
         if report.outcome == ExportOutcome::Failed {
@@ -557,18 +557,13 @@ fn demo(args: Args) -> Result<bool, String> {
         export_timeout.as_millis(),
     );
 
-    let headers = config.headers();
-    let resource = config.resource_attributes();
-    let mut exporter_config = ExporterConfig::new(
-        config.endpoint(),
-        RequestHeader::new(
-            Resource::new(&resource),
-            Scope::new("otlp-embedded-demo").with_version(env!("CARGO_PKG_VERSION")),
-        ),
-    );
-    exporter_config.headers = &headers;
-    exporter_config.request_timeout_ms = ms_u32(request_timeout);
-    exporter_config.export_timeout_ms = ms_u32(export_timeout);
+    // The demo's own timeouts where the variables set none (above), then the one
+    // conversion to core's configuration.
+    config.timeout = request_timeout;
+    config.export_timeout = export_timeout;
+    let parts = config.exporter_parts();
+    let scope = Scope::new("otlp-embedded-demo").with_version(env!("CARGO_PKG_VERSION"));
+    let mut exporter_config = parts.exporter_config(scope);
     // A quick first retry so that the demo shows retries within its short deadline.
     exporter_config.retry = RetryPolicy::new().with_initial_backoff_ms(250);
     exporter_config.jitter_seed = unix_nanos() | 1;
@@ -576,8 +571,7 @@ fn demo(args: Args) -> Result<bool, String> {
     let mut registry: Box<DemoRegistry> = Box::new(Registry::new(unix_nanos()));
     let mut device = Device::declare(&mut registry, &config)?;
     let clock = StdClock::new();
-    let exchange: HttpClient<DemoConnector, StdClock> =
-        HttpClient::new(connector(&config, clock)?, clock);
+    let exchange = HttpClient::new(connector(&config, clock)?, clock);
     let (failed, refused, collected) = match config.compression {
         Compression::None => run(
             &args,
@@ -631,10 +625,6 @@ fn demo(args: Args) -> Result<bool, String> {
         ok &= report_sink(&sink, &collected);
     }
     Ok(ok)
-}
-
-fn ms_u32(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Plain TCP; with the `tls` feature, TLS too for `https` endpoints.

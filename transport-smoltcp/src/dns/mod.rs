@@ -122,14 +122,16 @@
 mod cache;
 pub mod wire;
 
+use core::net::IpAddr;
+
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{DnsFailure, TransportError};
+use otlp_embedded::transport::{DnsFailure, Resolve, TransportError};
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::ports::{EPHEMERAL_FIRST, EPHEMERAL_LAST};
-use crate::resolve::{parse_ip_literal, Resolve, StackAccess};
+use crate::resolve::{parse_ip_literal, StackAccess};
 use crate::seed::{streams, DeviceSeed, SplitMix};
 use cache::Cache;
 use wire::{AnswerError, Malformed, Mismatch, NameError, Question, RecordType};
@@ -546,20 +548,25 @@ impl<const ENTRIES: usize, const NAME: usize> DnsResolver<ENTRIES, NAME> {
     }
 }
 
-impl<const ENTRIES: usize, const NAME: usize> Resolve for DnsResolver<ENTRIES, NAME> {
+impl<S: StackAccess, const ENTRIES: usize, const NAME: usize> Resolve<S>
+    for DnsResolver<ENTRIES, NAME>
+{
+    /// One address: the first answer that fits this build's address families.
+    type Addresses = Option<IpAddr>;
+
     /// The blocking form: [`poll`](Self::poll) until it stops blocking, keeping the stack
     /// polled and calling the idle hook in between.
-    fn resolve<S: StackAccess>(
+    fn resolve(
         &mut self,
         host: &str,
         stack: &mut S,
         deadline: Instant,
-    ) -> Result<IpAddress, TransportError> {
+    ) -> Result<Option<IpAddr>, TransportError> {
         loop {
             let now = stack.poll();
             match stack.with_parts(|iface, sockets| self.poll(iface, sockets, host, now, deadline))
             {
-                Ok(address) => return Ok(address),
+                Ok(address) => return Ok(Some(address.into())),
                 Err(nb::Error::Other(e)) => return Err(e.failure()),
                 Err(nb::Error::WouldBlock) => {
                     let wake = self.poll_at().map_or(deadline, |at| at.min(deadline));

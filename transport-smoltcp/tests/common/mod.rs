@@ -14,7 +14,9 @@ use std::rc::Rc;
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
 use otlp_embedded_smoltcp::firmware::Stack;
-use otlp_embedded_smoltcp::{smol_instant, Blocking, DeviceSeed, IpLiteral, Resolve, TcpClient};
+use otlp_embedded_smoltcp::{
+    smol_instant, Blocking, DeviceSeed, IpLiteral, Resolve, SmolStack, TcpClient,
+};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
@@ -489,13 +491,18 @@ impl<D: Device> Net<D> {
     }
 
     /// [`with_blocking`](Self::with_blocking) with a host resolver.
-    pub fn with_blocking_resolver<R: Resolve, T>(
+    pub fn with_blocking_resolver<R, T>(
         &mut self,
         resolver: R,
         f: impl FnOnce(
             &mut Blocking<'_, 'static, D, SimClock, &mut dyn FnMut(Instant, Instant), R>,
         ) -> T,
-    ) -> T {
+    ) -> T
+    where
+        R: for<'x> Resolve<
+            SmolStack<'x, 'static, D, SimClock, &'x mut dyn FnMut(Instant, Instant), 8>,
+        >,
+    {
         let mut hook = idle_hook(
             &mut self.server,
             &mut self.idles,

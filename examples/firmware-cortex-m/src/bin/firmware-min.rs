@@ -229,8 +229,8 @@ fn main() -> ! {
     let mut producer = &METRICS;
 
     // 1. The plain export: 2 counter series and 1 histogram series, one request, 200.
-    let plain = exporter.export(&mut producer, snapshot, buffer, &clock, UNIX_START, |ms| {
-        clock.0.set(clock.0.get() + ms)
+    let plain = exporter.export(&mut producer, snapshot, buffer, &clock, UNIX_START, |now: Instant, until: Instant| {
+        clock.0.set(clock.0.get() + now.millis_until(until))
     });
     board::report("stack.plain_export", board::stack_high_water());
     print_report("plain", &plain);
@@ -254,7 +254,7 @@ fn main() -> ! {
         &mut buffer[..SPLIT_BUFFER],
         &clock,
         UNIX_WORST,
-        |ms| clock.0.set(clock.0.get() + ms),
+        |now: Instant, until: Instant| clock.0.set(clock.0.get() + now.millis_until(until)),
     );
     board::report("stack.worst_export", board::stack_high_water());
     print_report("worst", &worst);

@@ -1,0 +1,98 @@
+//! How much memory the connection's values and futures take on this host (x86-64 in CI):
+//! printed as `size:` lines for the report, and held under bounds that leave the
+//! exporter's future within its 4 KiB budget. The socket buffers are the caller's and not
+//! counted here.
+//!
+//!     cargo test -p otlp-embedded-embassy --test sizes -- --nocapture
+
+mod common;
+
+use std::mem::{size_of, size_of_val};
+use std::time::Duration;
+
+use common::link::{memory_link, Faults};
+use embassy_futures::select::{select, Either};
+use embassy_net::tcp::TcpSocket;
+use embassy_net::Ipv4Address;
+use embedded_io_async::{Read, Write};
+use otlp_embedded::time::Clock;
+use otlp_embedded::transport::{CloseMode, Endpoint, Scheme};
+use otlp_embedded_embassy::{EmbassyClock, EmbassyConnection, EmbassyConnector};
+
+#[test]
+fn connection_values_and_futures_are_small() {
+    let (client_dev, peer_dev, _link) = memory_link(Faults {
+        loss_per_mille: 0,
+        corrupt_per_mille: 0,
+        seed: 3,
+    });
+    let (client, mut client_runner) = common::stack(
+        client_dev,
+        common::ipv4_config(Ipv4Address::new(10, 0, 0, 1), &[]),
+        1,
+    );
+    let (peer, mut peer_runner) = common::stack(
+        peer_dev,
+        common::ipv4_config(Ipv4Address::new(10, 0, 0, 2), &[]),
+        2,
+    );
+    let sizes = common::run(Duration::from_secs(20), async move {
+        let work = async {
+            let (mut prx, mut ptx) = ([0u8; 512], [0u8; 512]);
+            let mut listener = TcpSocket::new(peer, &mut prx, &mut ptx);
+            let (mut rx, mut tx) = ([0u8; 512], [0u8; 512]);
+            let mut connector = EmbassyConnector::new(client, &mut rx, &mut tx);
+            let endpoint = Endpoint::new(Scheme::Http, "10.0.0.2", 4318, "/");
+            let deadline = EmbassyClock.now().add_millis(5_000);
+            let mut sizes = vec![("EmbassyConnector", size_of::<EmbassyConnector>())];
+            sizes.push(("EmbassyConnection", size_of::<EmbassyConnection>()));
+            sizes.push((
+                "connect future",
+                size_of_val(&connector.connect(&endpoint, deadline)),
+            ));
+            let named = Endpoint::new(Scheme::Http, "collector.example", 4318, "/");
+            sizes.push((
+                "resolve future (DNS)",
+                size_of_val(&otlp_embedded_embassy::resolve::resolve(
+                    client, named.host, deadline,
+                )),
+            ));
+            let (accepted, conn) = embassy_futures::join::join(
+                listener.accept(4318),
+                connector.connect(&endpoint, deadline),
+            )
+            .await;
+            accepted.expect("accept");
+            let mut conn = conn.expect("connect");
+            let mut buf = [0u8; 16];
+            sizes.push(("read future", size_of_val(&conn.read(&mut buf))));
+            sizes.push(("write future", size_of_val(&conn.write(b"x"))));
+            sizes.push(("flush future", size_of_val(&conn.flush())));
+            listener.close();
+            let close = conn.close(CloseMode::Graceful);
+            sizes.push(("close future", size_of_val(&close)));
+            let (closed, _) = embassy_futures::join::join(close, async {
+                while listener.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+            })
+            .await;
+            assert_eq!(closed, Ok(()));
+            sizes
+        };
+        match select(
+            embassy_futures::join::join(client_runner.run(), peer_runner.run()),
+            work,
+        )
+        .await
+        {
+            Either::First(_) => unreachable!("runners never return"),
+            Either::Second(sizes) => sizes,
+        }
+    });
+    for (what, bytes) in &sizes {
+        println!("size: {what}: {bytes} bytes");
+    }
+    for (what, bytes) in sizes {
+        // Bounds with room for compiler changes, far below the exporter's 4 KiB.
+        assert!(bytes <= 512, "{what}: {bytes} bytes");
+    }
+}
