@@ -86,7 +86,9 @@ use otlp_embedded::proto::{RequestHeader, Resource, Scope};
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Exchange, ExchangeError, Header, HttpRequest};
 
-use crate::config::{Compression, Config, ConfigError, EndpointUrl, TemporalityPreference};
+use crate::config::{
+    millis_u32, Compression, Config, ConfigError, EndpointUrl, TemporalityPreference,
+};
 use crate::periodic::{unix_now, DEFAULT_BUFFER_SIZE};
 use crate::StdClock;
 use source::{index_metrics, Collected, MetricAt, SdkSource};
@@ -430,11 +432,13 @@ impl MetricExporter {
             Resource::new(&[]).with_schema_url(schema_url),
             Scope::new(""),
         );
+        // Not `ExporterParts`: it collects the headers into a `Vec` each time, and an export
+        // here allocates nothing.
         let mut headers = [Header::new("", ""); MAX_HEADERS];
         for (slot, (name, value)) in headers.iter_mut().zip(&self.settings.headers) {
             *slot = Header::new(name, value);
         }
-        let millis = u32::try_from(self.settings.timeout.as_millis()).unwrap_or(u32::MAX);
+        let millis = millis_u32(self.settings.timeout);
         let mut config = ExporterConfig::new(self.settings.endpoint.as_endpoint(), header);
         config.headers = headers
             .get(..self.settings.headers.len())
