@@ -11,11 +11,14 @@
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
-# -Zbuild-std). On thumbv7em-none-eabihf also the narrower configurations: smoltcp
-# IPv4-only Ethernet with and without `dns`, tls without p384 and rsa, embassy without DNS.
-# Also runs transport-smoltcp's resolver and DNS wire tests in the IPv4-only
-# configuration on the host. What `dns` costs in code and RAM is a part of the footprint
-# report (scripts/footprint.sh, firmware-dns).
+# -Zbuild-std). On thumbv7em-none-eabihf also the narrower configurations (smoltcp
+# IPv4-only Ethernet with and without `dns`, tls without p384 and rsa, embassy without DNS)
+# and the field example's board (examples/field-board, no_std), which links smoltcp's `dns`
+# with tls's `p384` and `rsa` as one firmware does. Also runs transport-smoltcp's resolver
+# and DNS wire tests in the IPv4-only configuration (and the resolver's in the IPv6-only
+# one) on the host, and checks that a build without either IP version stops with its
+# compile error. What `dns` costs in code and RAM is a part of the footprint report
+# (scripts/footprint.sh, firmware-dns).
 #
 #   scripts/cross.sh [target...]
 set -euo pipefail
@@ -60,15 +63,30 @@ for target in "${targets[@]}"; do
             -p otlp-embedded-smoltcp --no-default-features --features proto-ipv4,medium-ethernet,dns
         build "$target" "otlp-embedded-tls without p384 and rsa" -p otlp-embedded-tls
         build "$target" "otlp-embedded-embassy without DNS" -p otlp-embedded-embassy --no-default-features
+        # The field example's board: host names and public-CA chains in one #![no_std]
+        # crate; the libraries above already build with its features on every target.
+        build "$target" "otlp-embedded-field-board (dns, p384, rsa)" -p otlp-embedded-field-board
     fi
     echo "cross: $target built in $(( $(date +%s) - t0 )) s"
 done
 
-# The IPv4-only resolver on the host: IPv6 literals refused, IPv4 ones parsed, an AAAA
-# answer without an address to give.
+# The IPv4-only resolver on the host: IPv6 literals refused (a distinct, permanent error,
+# also through a whole export and the DNS resolver), IPv4 ones parsed, an AAAA answer
+# without an address to give; and the IPv6-only build's counterpart.
 if ! CARGO_TARGET_DIR="$PWD/target" cargo test -q -p otlp-embedded-smoltcp --no-default-features \
     --features proto-ipv4,medium-ethernet,dns --test resolve --test dns_wire; then
     failed+=("host: otlp-embedded-smoltcp IPv4-only resolver and DNS wire tests")
+fi
+if ! CARGO_TARGET_DIR="$PWD/target" cargo test -q -p otlp-embedded-smoltcp --no-default-features \
+    --features proto-ipv6,medium-ethernet,dns --test resolve; then
+    failed+=("host: otlp-embedded-smoltcp IPv6-only resolver tests")
+fi
+# No IP version of its own (smoltcp's switched on by another crate): a build error that
+# says so, not a firmware that refuses every host at run time.
+no_proto=$(CARGO_TARGET_DIR="$PWD/target" cargo check -q -p otlp-embedded-smoltcp \
+    --no-default-features --features medium-ethernet,smoltcp/proto-ipv4 2>&1 || true)
+if ! grep -q "needs an IP version" <<<"$no_proto"; then
+    failed+=("host: otlp-embedded-smoltcp without proto-ipv4 or proto-ipv6 did not fail with its compile_error")
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

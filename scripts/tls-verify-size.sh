@@ -12,22 +12,29 @@
 # SysTick ticks the image reports count instructions (it times a loop of known length
 # first, to convert): the last table is instructions per chain, from the `p384,rsa` run.
 #
+# Each build prints how long it took on stderr (the first one builds `core` and every
+# dependency; the others reuse them and take seconds). CI runs it (.ci/run).
+#
 # Needs the target compiler (../shared/tools/target-rustc.sh), lld and qemu-system-arm
 # (Debian: apt-get install -y lld qemu-system-arm) and binutils. Each QEMU run is bounded
 # by `timeout`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 eval "$(../shared/tools/target-rustc.sh)" >/dev/null
 dir=examples/tls-verify-size
 image=$dir/target/thumbv7em-none-eabihf/release/tls-verify-size
 
 build() {
+    local t0
+    t0=$(date +%s)
     (
         cd "$dir"
         RUSTC="$TARGET_RUSTC" RUSTC_BOOTSTRAP=1 cargo build --quiet --release \
             --no-default-features --features "$1" \
             -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem
     )
+    echo "tls-verify-size: built [${1:-none}] in $(( $(date +%s) - t0 )) s" >&2
 }
 section() { size -A "$image" | awk -v s="$1" '$1 == s { print $2 }'; }
 # The image's printout; a failed check in it (a wrong result) fails the script.
@@ -79,3 +86,4 @@ echo "$all_symbols" | awk '$3 ~ /^[tTwW]$/ {
     j = index(name, "::"); crate = (j == 0) ? "(runtime)" : substr(name, 1, j - 1)
     sub(/<.*/, "", crate); b[crate] += $2 }
     END { for (c in b) printf "%d %s\n", b[c], c }' | sort -rn | awk '{ printf "| `%s` | %d |\n", $2, $1 }'
+echo "tls-verify-size: done in $(( $(date +%s) - started )) s" >&2

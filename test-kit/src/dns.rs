@@ -125,6 +125,26 @@ pub fn parse_query(datagram: &[u8]) -> Option<Query> {
     })
 }
 
+/// A recursive query for `name` of type `qtype` (1 = A, 28 = AAAA), class IN: what a stub
+/// resolver sends, for probing a server.
+///
+/// ```
+/// use otlp_embedded_test_kit::dns::{parse_query, query};
+///
+/// let q = parse_query(&query(7, "ready.test", 1)).unwrap();
+/// assert_eq!((q.id, q.flags, q.name.as_str(), q.qtype, q.qclass), (7, 0x0100, "ready.test", 1, 1));
+/// ```
+pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [id, 0x0100, 1, 0, 0, 0] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    out.extend_from_slice(&encode_name(name));
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out
+}
+
 fn header(id: u16, rcode: u16, tc: bool, qd: u16, an: u16) -> Vec<u8> {
     let flags = 0x8180 | rcode | if tc { 0x0200 } else { 0 };
     let mut out = Vec::new();

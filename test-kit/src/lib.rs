@@ -12,10 +12,16 @@
 //!   misbehaving on purpose (silence, NXDOMAIN, SERVFAIL, truncation, cut or looping
 //!   records, wrong ids); [`dns::respond`] for in-memory tests, [`dns::UdpResponder`] on a
 //!   kernel UDP socket.
-//! - [`netns`]: a network namespace with a TAP device for tests that meet the real Linux
-//!   TCP stack, and what the kernel says about its sockets there.
 //! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
 //!   made at run time with rcgen.
+//! - `tls_clock` (feature `tls-clock`): `WallClock`, the system's date as the firmware TLS
+//!   client's clock (certificate dates checked as a board with an RTC checks them).
+//! - Real servers and the network around them, for the tests that need root and Debian
+//!   programs: [`netns`] (a network namespace with a TAP device, a test body run in it,
+//!   and what the kernel says about its TCP sockets there), [`dnsmasq`] (a DNS server),
+//!   [`nginx`] (a TLS front in front of the sink), [`openssl_pki`] (public-CA-shaped
+//!   chains made with the `openssl` command), and [`process`] (finding those programs,
+//!   the SKIP rule, scratch directories).
 //!
 //! ```
 //! use otlp_embedded_test_kit::sink::Sink;
@@ -28,10 +34,16 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod dnsmasq;
 pub mod netns;
+pub mod nginx;
+pub mod openssl_pki;
+pub mod process;
 pub mod sink;
 #[cfg(feature = "tls")]
 pub mod test_pki;
+#[cfg(feature = "tls-clock")]
+pub mod tls_clock;
 pub mod totals;
 
 pub use sink::{Fault, RetryAfter, Sink, SinkOptions, SinkStats};

@@ -1,31 +1,45 @@
-//! A network namespace with a TAP device, for tests whose network stack meets the real Linux
-//! TCP stack without any frame leaving the machine.
+//! A network namespace with a TAP device, for tests whose network stack (smoltcp on the
+//! TAP device) meets the real Linux TCP stack without any frame leaving the machine, and
+//! running a test's body inside it.
 //!
-//! [`run_in_namespace`] makes a namespace `otlp-tap-<pid>-<tag>` holding `tap0` (kernel side
-//! [`KERNEL_ADDR`]/24, up) and `lo`, runs one test of the calling test binary again inside it
-//! (`ip netns exec NS <binary> --exact <test>` with [`CHILD_ENV`] set), relays its `tap: `
-//! lines, deletes the namespace whatever happens, and fails when the body failed or ran past
-//! its limit. Inside the namespace the same call runs the body. The namespace has no
-//! interface but `lo` and `tap0`, so nothing the body sends can reach another host.
+//! [`Namespace::create`] makes `otlp-tap-<pid>-<tag>` holding `tap0` (kernel side
+//! [`KERNEL_ADDR`]/24, up) and `lo` (up), and deletes it on drop, whatever happened. The
+//! namespace has no other interface, so no frame leaves it. A body runs in it as a child
+//! process: [`run_self_in`] starts this same executable again under `ip netns exec` with
+//! [`CHILD_ENV`] set (the body checks [`in_child`]), waits for it within a limit, kills it
+//! by its process id past the limit, and deletes the namespace. Everything the child starts
+//! (nginx, dnsmasq) lives in the namespace; the child ends them itself, and the guard ends
+//! by process id whatever a killed child left behind before it deletes the namespace.
+//! [`run_in_namespace`] does all of it for one test of a test binary, with the SKIP rule.
 //!
-//! It needs root, `/dev/net/tun` and the `ip` tool (Debian: `iproute2`). Without them the
-//! test prints one `SKIP:` line and passes, unless `OTLP_REQUIRE_TAP=1`, which makes a
-//! missing prerequisite a failure (CI sets it).
+//! Needs root, `/dev/net/tun` and the `ip` tool (Debian: `iproute2`); [`prerequisites`]
+//! says what is missing.
 //!
 //! Inside, [`tcp_sockets`] lists the kernel's TCP sockets on a port (`ss`) and
 //! [`tcp_counters`] reads the namespace's TCP counters (`/proc/net/snmp`), so a test can see
 //! what the kernel made of each connection: a FIN that arrived, a reset.
 
-use std::process::{Command, Stdio};
+use std::net::Ipv4Addr;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Set in the child process that runs the body inside the namespace.
-pub const CHILD_ENV: &str = "OTLP_TAP_CHILD";
-/// The kernel's address on `tap0`.
-pub const KERNEL_ADDR: &str = "192.168.69.100";
+use crate::process::{find_program, go_on_or_skip};
 
-/// In the parent: run test `test_name` of this binary inside a new namespace tagged `tag`
-/// (at most `limit`), after checking that `programs` run too. In the child: run `body`.
+/// Set in the child's environment: the body runs, not the namespace set-up.
+pub const CHILD_ENV: &str = "OTLP_TAP_CHILD";
+/// The kernel's address on `tap0`, in a /24, as text (an endpoint's host).
+pub const KERNEL_ADDR: &str = "192.168.69.100";
+/// The kernel's address on `tap0`.
+pub const KERNEL_IP: Ipv4Addr = Ipv4Addr::new(192, 168, 69, 100);
+/// The TAP device's name inside the namespace.
+pub const TAP: &str = "tap0";
+
+/// In the parent: run test `test_name` of this test binary inside a new namespace tagged
+/// `tag` (for at most `limit`), after checking that `programs` are installed, relay its
+/// `tap: ` lines and fail unless it passed and printed `tap: done`; without the
+/// prerequisites print one `SKIP:` line, or fail when `OTLP_REQUIRE_TAP=1`. In the child
+/// (inside the namespace): run `body`.
 pub fn run_in_namespace(
     test_name: &str,
     tag: &str,
@@ -33,70 +47,41 @@ pub fn run_in_namespace(
     programs: &[&str],
     limit: Duration,
 ) {
-    if std::env::var_os(CHILD_ENV).is_some() {
+    if in_child() {
         body();
         return;
     }
-    let required = std::env::var("OTLP_REQUIRE_TAP").is_ok_and(|v| v == "1");
-    let ns = match prerequisites(programs).and_then(|()| Namespace::create(tag)) {
+    let missing = programs.iter().find(|p| find_program(p).is_none());
+    let ready = prerequisites()
+        .and_then(|()| match missing {
+            Some(program) => Err(format!("no `{program}` installed")),
+            None => Ok(()),
+        })
+        .and_then(|()| Namespace::create(tag));
+    let ns = match ready {
         Ok(ns) => ns,
         Err(why) => {
-            assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
-            println!("SKIP: TAP test ({tag}): {why}");
+            go_on_or_skip(
+                &format!("TAP test ({tag})"),
+                Err(why),
+                &["OTLP_REQUIRE_TAP"],
+            );
             return;
         }
     };
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .arg(&exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the test body in the namespace");
-    // Bounded wait; a child past its limit is killed (by its own id) and fails the test.
-    let started = Instant::now();
-    let finished = loop {
-        if child.try_wait().expect("child status").is_some() {
-            break true;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = child.wait_with_output().expect("child output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // The harness prints "test NAME ... " before the body's first line: cut at the tag.
-    for line in stdout
-        .lines()
-        .filter_map(|l| l.find("tap: ").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    let name = ns.name.clone();
-    drop(ns);
-    assert!(
-        !namespace_exists(&name),
-        "namespace {name} still exists after the guard"
-    );
-    assert!(
-        finished,
-        "namespace run exceeded {limit:?}:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        output.status.success() && stdout.contains("tap: done"),
-        "namespace run failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    let args = ["--exact", test_name, "--nocapture", "--test-threads=1"];
+    run_self_in(ns, &args, limit)
+        .expect("namespace run")
+        .relay_and_expect_done("tap: ");
 }
 
-/// Why the test cannot run here, if it cannot.
-fn prerequisites(programs: &[&str]) -> Result<(), String> {
+/// Whether this process is the child that [`run_self_in`] started.
+pub fn in_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Why a namespace with a TAP device cannot be made here, if it cannot.
+pub fn prerequisites() -> Result<(), String> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
     let euid = status
         .lines()
@@ -109,18 +94,10 @@ fn prerequisites(programs: &[&str]) -> Result<(), String> {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Err("no /dev/net/tun".into());
     }
-    for program in ["ip"].iter().chain(programs) {
-        let flag = if *program == "ip" { "-V" } else { "--version" };
-        match Command::new(program).arg(flag).output() {
-            Ok(o) if o.status.success() => {}
-            _ => {
-                return Err(format!(
-                    "no `{program}` (Debian: apt-get install -y iproute2)"
-                ))
-            }
-        }
+    match Command::new("ip").arg("-V").output() {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => Err("no `ip` tool (apt-get install -y iproute2)".into()),
     }
-    Ok(())
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -139,7 +116,8 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-fn namespace_exists(name: &str) -> bool {
+/// Whether a namespace called `name` exists.
+pub fn namespace_exists(name: &str) -> bool {
     Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -152,18 +130,20 @@ fn namespace_exists(name: &str) -> bool {
 }
 
 /// A network namespace with `tap0` up at [`KERNEL_ADDR`]/24 and `lo` up; deleted on drop.
-struct Namespace {
+#[derive(Debug)]
+pub struct Namespace {
     name: String,
 }
 
 impl Namespace {
-    fn create(tag: &str) -> Result<Namespace, String> {
+    /// Make `otlp-tap-<pid>-<tag>` (tests that run at once use different tags).
+    pub fn create(tag: &str) -> Result<Namespace, String> {
         let name = format!("otlp-tap-{}-{tag}", std::process::id());
         ip(&["netns", "add", &name])?;
         // From here on the guard deletes it, also when a step below fails.
         let ns = Namespace { name };
         let n = ns.name.as_str();
-        ip(&["-n", n, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
+        ip(&["-n", n, "tuntap", "add", "dev", TAP, "mode", "tap"])?;
         ip(&[
             "-n",
             n,
@@ -171,21 +151,153 @@ impl Namespace {
             "add",
             &format!("{KERNEL_ADDR}/24"),
             "dev",
-            "tap0",
+            TAP,
         ])?;
-        ip(&["-n", n, "link", "set", "tap0", "up"])?;
+        ip(&["-n", n, "link", "set", TAP, "up"])?;
         ip(&["-n", n, "link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Namespace {
+    /// The processes still running in the namespace (`ip netns pids`).
+    fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        let _ = ip(&["-n", &self.name, "link", "del", "tap0"]);
+        // Only processes this test started can be in its namespace (a child killed at its
+        // limit leaves its nginx or dnsmasq behind): end them, each by its id.
+        for pid in self.pids() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = ip(&["-n", &self.name, "link", "del", TAP]);
         if let Err(e) = ip(&["netns", "del", &self.name]) {
             eprintln!("could not delete namespace {}: {e}", self.name);
         }
     }
+}
+
+/// How the child that [`run_self_in`] ran ended.
+#[derive(Debug)]
+pub struct ChildOutput {
+    /// Its exit status; `None` when it ran past the limit and was killed.
+    pub status: Option<ExitStatus>,
+    /// What it printed.
+    pub stdout: String,
+    /// What it printed on stderr.
+    pub stderr: String,
+}
+
+impl ChildOutput {
+    /// Whether it exited with status 0.
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// For a test body run in the child: print its stdout lines that carry `tag` (from
+    /// `tag` on, since the test harness prints `test NAME ... ` before a body's first
+    /// line), and panic with all its output unless it exited 0 having printed `{tag}done`
+    /// (a test filter that matches nothing exits 0 too).
+    pub fn relay_and_expect_done(&self, tag: &str) {
+        for line in self
+            .stdout
+            .lines()
+            .filter_map(|l| l.find(tag).map(|i| &l[i..]))
+        {
+            println!("{line}");
+        }
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        match self.status {
+            Some(s) if s.success() && stdout.contains(&format!("{tag}done")) => {}
+            Some(s) => panic!("namespace run failed ({s}):\n{stdout}\n{stderr}"),
+            None => panic!("namespace run exceeded its time limit:\n{stdout}\n{stderr}"),
+        }
+    }
+}
+
+/// Run this executable again inside `ns` with `args` and [`CHILD_ENV`] set, for at most
+/// `limit` (killed by its process id after that), then delete the namespace. Fails when
+/// the child cannot be started or the namespace outlives its guard; the child's own
+/// outcome is in the [`ChildOutput`].
+pub fn run_self_in(ns: Namespace, args: &[&str], limit: Duration) -> Result<ChildOutput, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("this executable: {e}"))?;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(&exe)
+        .args(args)
+        .env(CHILD_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("run {} in {}: {e}", exe.display(), ns.name()))?;
+    // The pipes are read on threads, so a chatty child never blocks on a full pipe.
+    let stdout = child.stdout.take().map(read_on_thread);
+    let stderr = child.stderr.take().map(read_on_thread);
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("waiting for the child: {e}"));
+            }
+        }
+    };
+    // A process the child left behind could hold a pipe open: wait for its end a little
+    // only (the namespace's guard ends such processes).
+    let collect = |reader: Option<mpsc::Receiver<String>>| {
+        reader
+            .and_then(|r| r.recv_timeout(Duration::from_secs(5)).ok())
+            .unwrap_or_default()
+    };
+    let output = ChildOutput {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    let name = ns.name.clone();
+    drop(ns);
+    if namespace_exists(&name) {
+        return Err(format!("namespace {name} still exists after its guard"));
+    }
+    Ok(output)
+}
+
+fn read_on_thread(mut pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
 }
 
 /// One TCP socket of the kernel, as `ss -tan` shows it.

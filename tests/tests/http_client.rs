@@ -1173,6 +1173,10 @@ fn transient_classification() {
         E::InvalidHost,
         E::InvalidContentEncoding,
         E::Connect(TransportError::UnsupportedScheme),
+        // An IPv6 literal for an IPv4-only transport: no attempt can reach it.
+        E::Connect(TransportError::UnsupportedAddressFamily(
+            otlp_embedded::transport::AddressFamily::Ipv6,
+        )),
         E::Connect(TransportError::Tls(TlsFailure::UnknownIssuer)),
         E::Connect(TransportError::Tls(TlsFailure::HostNameMismatch)),
         // A server that will not speak TLS 1.3 or shares nothing with the client refuses

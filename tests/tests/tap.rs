@@ -2,8 +2,9 @@
 //!
 //! The test creates a network namespace `otlp-tap-<pid>` holding a TAP device `tap0`
 //! (kernel side 192.168.69.100/24), then runs its own body again inside that namespace
-//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_TAP_CHILD=1`):
-//! there the std OTLP sink listens on 192.168.69.100:4318 in the kernel's TCP stack, and
+//! (`ip netns exec NS <this test binary> --exact <this test>` with `OTLP_TAP_CHILD=1`,
+//! the test kit's `netns`): there the std OTLP sink listens on 192.168.69.100:4318 in the
+//! kernel's TCP stack, and
 //! `otlp_embedded_smoltcp::firmware::export_once` exports from a smoltcp interface
 //! (192.168.69.1, Ethernet over the TAP device) through ARP and TCP to it. The namespace
 //! has no other interface than `lo` and `tap0`, so no frame leaves it, and it is deleted at
@@ -12,7 +13,8 @@
 //! A second test does the same over TLS: the sink in its TLS mode (a test PKI made at run
 //! time, the server certificate for the DNS name `sink.test`), the firmware TLS client
 //! (`otlp-embedded-tls`, embedded-tls) layered over smoltcp's connector through
-//! `firmware::export_once_with`, trusting the test CA only, and once trusting another CA.
+//! `firmware::export_once_with` (the field example's `TlsLayer`), trusting the test CA
+//! only, and once trusting another CA.
 //! Each test has its own namespace (`otlp-tap-<pid>-<tag>`), so they can run at once.
 //!
 //! Two more export to the host name `collector.test`, resolved by the firmware DNS resolver
@@ -29,8 +31,6 @@
 //! a failure.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsRawFd;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::metrics::v1::metric;
@@ -39,28 +39,33 @@ use otlp_embedded::export::{
 };
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
 use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
-use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::time::{Clock, Instant, Wait};
 use otlp_embedded::transport::{
-    Connect, DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
+    DnsFailure, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
 };
+use otlp_embedded_field_board::host::TapBoard;
+use otlp_embedded_field_board::TlsLayer;
 use otlp_embedded_smoltcp::dns::wire::{Malformed, Mismatch};
 use otlp_embedded_smoltcp::dns::{DnsError, DnsResolver};
-use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Layer, Stack};
-use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
+use otlp_embedded_smoltcp::firmware::{export_once, export_once_with, Stack};
+use otlp_embedded_smoltcp::{DeviceSeed, IpLiteral, TcpClient};
 use otlp_embedded_std::StdClock;
 use otlp_embedded_test_kit::dns::{DnsFault, UdpResponder, Zone};
+use otlp_embedded_test_kit::dnsmasq::Dnsmasq;
+use otlp_embedded_test_kit::netns;
 use otlp_embedded_test_kit::sink::{Fault, RetryAfter, Sink, SinkOptions};
 use otlp_embedded_test_kit::test_pki::TestPki;
-use otlp_embedded_tls::{NoClock, TlsConnector, TlsOptions, READ_BUFFER_LEN};
+use otlp_embedded_tls::{NoClock, TlsOptions, READ_BUFFER_LEN};
 use rand_core::OsRng;
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
-use smoltcp::phy::{Medium, TunTapInterface};
-use smoltcp::socket::{tcp, udp};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::TunTapInterface;
+use smoltcp::socket::tcp;
+use smoltcp::wire::IpAddress;
 
-const CHILD_ENV: &str = "OTLP_TAP_CHILD";
-const KERNEL_ADDR: &str = "192.168.69.100";
-const SMOLTCP_ADDR: IpAddress = IpAddress::v4(192, 168, 69, 1);
+/// The kernel side of the TAP device, as an endpoint host.
+const KERNEL_ADDR: &str = netns::KERNEL_ADDR;
+/// smoltcp's side: the field example's board address.
+const SMOLTCP_IP4: std::net::Ipv4Addr = otlp_embedded_field_board::host::BOARD_ADDR;
 const PORT: u16 = 4318;
 /// The DNS name in the TLS sink's certificate: embedded-tls checks DNS names only, so the
 /// client connects to the IP and checks this name.
@@ -68,7 +73,7 @@ const TLS_NAME: &str = "sink.test";
 /// The collector's host name in the DNS tests.
 const DNS_NAME: &str = "collector.test";
 /// The kernel side's address, where the DNS server listens.
-const KERNEL_IP: IpAddress = IpAddress::v4(192, 168, 69, 100);
+const KERNEL_IP: IpAddress = IpAddress::Ipv4(netns::KERNEL_IP);
 /// The child's whole run is bounded by this.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -92,11 +97,12 @@ fn firmware_tls_exports_to_the_kernel_over_tap() {
 
 #[test]
 fn smoltcp_resolves_the_collector_with_dnsmasq_over_tap() {
-    run_in_namespace_needing(
+    netns::run_in_namespace(
         "smoltcp_resolves_the_collector_with_dnsmasq_over_tap",
         "dns",
         dnsmasq_in_namespace,
         &["dnsmasq"],
+        CHILD_LIMIT,
     );
 }
 
@@ -109,178 +115,10 @@ fn smoltcp_dns_faults_keep_the_data_over_tap() {
     );
 }
 
-/// In the parent: make the namespace `otlp-tap-<pid>-<tag>`, run test `test_name` of this
-/// binary in it, print its `tap: ` lines, delete the namespace, and fail if the body
-/// failed. In the child (inside the namespace): run `body`.
+/// In the parent: run test `test_name` of this binary in a namespace tagged `tag` (the
+/// test kit's `netns`); in the child (inside the namespace): run `body`.
 fn run_in_namespace(test_name: &str, tag: &str, body: fn()) {
-    run_in_namespace_needing(test_name, tag, body, &[]);
-}
-
-/// [`run_in_namespace`] for a body that also runs `programs` (such as `dnsmasq`): a
-/// missing one is a missing prerequisite.
-fn run_in_namespace_needing(test_name: &str, tag: &str, body: fn(), programs: &[&str]) {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        body();
-        return;
-    }
-    let required = std::env::var("OTLP_REQUIRE_TAP").is_ok_and(|v| v == "1");
-    if let Err(why) = prerequisites().and_then(|()| installed(programs)) {
-        assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
-        println!("SKIP: smoltcp TAP test ({tag}): {why}");
-        return;
-    }
-    let ns = match Namespace::create(tag) {
-        Ok(ns) => ns,
-        Err(why) => {
-            assert!(!required, "OTLP_REQUIRE_TAP=1 but {why}");
-            println!("SKIP: smoltcp TAP test ({tag}): {why}");
-            return;
-        }
-    };
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.name])
-        .arg(&exe)
-        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the test body in the namespace");
-    // Bounded wait; a child past its limit is killed (by its own id) and fails the test.
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if started.elapsed() > CHILD_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // The harness prints "test NAME ... " before the body's first line: cut at the tag.
-    for line in stdout
-        .lines()
-        .filter_map(|l| l.find("tap: ").map(|i| &l[i..]))
-    {
-        println!("{line}");
-    }
-    let name = ns.name.clone();
-    drop(ns);
-    assert!(
-        !namespace_exists(&name),
-        "namespace {name} still exists after the guard"
-    );
-    match status {
-        Some(s) if s.success() && stdout.contains("tap: done") => {}
-        Some(s) => panic!("namespace run failed ({s}):\n{stdout}\n{stderr}"),
-        None => panic!("namespace run exceeded {CHILD_LIMIT:?}:\n{stdout}\n{stderr}"),
-    }
-}
-
-/// Why the test cannot run here, if it cannot.
-fn prerequisites() -> Result<(), String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Err(format!("needs root (effective uid {euid})"));
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err("no /dev/net/tun".into());
-    }
-    match Command::new("ip").arg("-V").output() {
-        Ok(o) if o.status.success() => Ok(()),
-        _ => Err("no `ip` tool (apt-get install -y iproute2)".into()),
-    }
-}
-
-/// Whether each of `programs` runs (`--version`).
-fn installed(programs: &[&str]) -> Result<(), String> {
-    for program in programs {
-        match Command::new(program).arg("--version").output() {
-            Ok(o) if o.status.success() => {}
-            _ => {
-                return Err(format!(
-                    "no `{program}` (Debian: apt-get install -y {program}-base or {program})"
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn namespace_exists(name: &str) -> bool {
-    Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.split_whitespace().next() == Some(name))
-        })
-        .unwrap_or(false)
-}
-
-/// A network namespace with `tap0` up at 192.168.69.100/24 and `lo` up; deleted on drop.
-struct Namespace {
-    name: String,
-}
-
-impl Namespace {
-    fn create(tag: &str) -> Result<Namespace, String> {
-        let name = format!("otlp-tap-{}-{tag}", std::process::id());
-        ip(&["netns", "add", &name])?;
-        // From here on the guard deletes it, also when a step below fails.
-        let ns = Namespace { name };
-        let n = ns.name.as_str();
-        ip(&["-n", n, "tuntap", "add", "dev", "tap0", "mode", "tap"])?;
-        ip(&[
-            "-n",
-            n,
-            "addr",
-            "add",
-            &format!("{KERNEL_ADDR}/24"),
-            "dev",
-            "tap0",
-        ])?;
-        ip(&["-n", n, "link", "set", "tap0", "up"])?;
-        ip(&["-n", n, "link", "set", "lo", "up"])?;
-        Ok(ns)
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = ip(&["-n", &self.name, "link", "del", "tap0"]);
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("could not delete namespace {}: {e}", self.name);
-        }
-    }
+    netns::run_in_namespace(test_name, tag, body, &[], CHILD_LIMIT);
 }
 
 // ------------------------------------------------------------------ inside the namespace
@@ -348,63 +186,27 @@ fn new_meter() -> Meter {
     }
 }
 
-/// smoltcp on `tap0` at 192.168.69.1, one TCP socket and one UDP socket (for DNS).
+/// The field example's board (smoltcp on `tap0` at 192.168.69.1, one TCP and one UDP
+/// socket) and a TCP client on its socket.
 struct Net {
-    device: TunTapInterface,
-    iface: Interface,
-    sockets: SocketSet<'static>,
-    handle: SocketHandle,
+    board: TapBoard,
     udp: SocketHandle,
     client: TcpClient,
-    clock: StdClock,
 }
 
 impl Net {
     fn new() -> Net {
-        let mut device = TunTapInterface::new("tap0", Medium::Ethernet).expect("open tap0");
-        let clock = StdClock::new();
-        let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress([
-            0x02, 0, 0, 0, 0, 0x01,
-        ])));
-        config.random_seed = u64::from(std::process::id());
-        let mut iface = Interface::new(config, &mut device, smol_instant(clock.now()));
-        iface.update_ip_addrs(|a| a.push(IpCidr::new(SMOLTCP_ADDR, 24)).unwrap());
-        let mut sockets = SocketSet::new(Vec::new());
-        let handle = sockets.add(tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0u8; 4096]),
-            tcp::SocketBuffer::new(vec![0u8; 4096]),
-        ));
-        // Room for one classic 512-byte DNS datagram each way, and a spare.
-        let udp = sockets.add(udp::Socket::new(
-            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
-            udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; 2], vec![0u8; 1024]),
-        ));
-        let client: TcpClient =
-            TcpClient::new(handle, DeviceSeed::new(u64::from(std::process::id())));
+        let board = TapBoard::new().expect("open tap0");
+        let client: TcpClient = TcpClient::new(board.tcp(), board.seed());
         Net {
-            device,
-            iface,
-            sockets,
-            handle,
-            udp,
+            udp: board.udp(),
+            board,
             client,
-            clock,
-        }
-    }
-
-    /// Idle like firmware: sleep until a frame arrives or smoltcp's next timer is due.
-    fn idle(&self) -> impl FnMut(Instant, Instant) + Copy {
-        let fd = self.device.as_raw_fd();
-        move |now: Instant, wake_by: Instant| {
-            let ms = now.millis_until(wake_by).min(50);
-            let _ = smoltcp::phy::wait(fd, Some(smoltcp::time::Duration::from_millis(ms)));
         }
     }
 
     /// The borrowed stack for one export.
-    fn stack(
-        &mut self,
-    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant)> {
+    fn stack(&mut self) -> Stack<'_, 'static, TunTapInterface, StdClock, impl Wait> {
         self.stack_with(IpLiteral)
     }
 
@@ -412,33 +214,27 @@ impl Net {
     fn stack_with<R>(
         &mut self,
         resolver: R,
-    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl FnMut(Instant, Instant), R> {
-        let idle = self.idle();
+    ) -> Stack<'_, 'static, TunTapInterface, StdClock, impl Wait, R> {
+        let hardware = self.board.hardware();
         Stack {
             client: &mut self.client,
-            iface: &mut self.iface,
-            device: &mut self.device,
-            sockets: &mut self.sockets,
-            clock: &self.clock,
-            idle,
+            iface: hardware.iface,
+            device: hardware.device,
+            sockets: hardware.sockets,
+            clock: hardware.clock,
+            idle: hardware.idle,
             resolver,
         }
+    }
+
+    fn now(&self) -> Instant {
+        self.board.clock().now()
     }
 
     /// Keep the stack polled between exports (firmware's superloop would) for `ms`, then
     /// check the socket is free for the next export.
     fn settle(&mut self, ms: u64, what: &str) {
-        let mut idle = self.idle();
-        let until = self.clock.now().add_millis(ms);
-        while self.clock.now() < until {
-            self.iface.poll(
-                smol_instant(self.clock.now()),
-                &mut self.device,
-                &mut self.sockets,
-            );
-            idle(self.clock.now(), until);
-        }
-        let state = self.sockets.get::<tcp::Socket>(self.handle).state();
+        let state = self.board.settle(ms);
         assert!(
             matches!(state, tcp::State::Closed | tcp::State::TimeWait),
             "{what}: socket {state:?}"
@@ -578,24 +374,6 @@ fn in_namespace() {
     println!("tap: done");
 }
 
-/// The firmware TLS client as `export_once_with`'s layer: built over the `Blocking`
-/// connector for one export, from the caller's RNG, options and record buffers.
-struct Tls<'b> {
-    options: TlsOptions<'b>,
-    read: &'b mut [u8],
-    write: &'b mut [u8],
-}
-
-impl<'b, B: Connect> Layer<B> for Tls<'b> {
-    type Connector = TlsConnector<'b, B, OsRng, NoClock>;
-    fn wrap(self, beneath: B) -> Self::Connector {
-        TlsConnector::new(beneath, OsRng, self.options, self.read, self.write)
-    }
-    fn beneath(connector: &mut Self::Connector) -> &mut B {
-        connector.inner_mut()
-    }
-}
-
 fn tls_in_namespace() {
     let pki = TestPki::generate_for(&[TLS_NAME]);
     let sink = Sink::start_with(SinkOptions {
@@ -630,11 +408,8 @@ fn tls_in_namespace() {
         } else {
             &pki.ca.cert_der
         };
-        let layer = Tls {
-            options: TlsOptions::new(ca).with_server_name(TLS_NAME),
-            read: &mut read,
-            write: &mut write,
-        };
+        let options = TlsOptions::new(ca).with_server_name(TLS_NAME);
+        let layer: TlsLayer<'_, _, NoClock> = TlsLayer::new(OsRng, options, &mut read, &mut write);
         let started = std::time::Instant::now();
         let report = export_once_with(
             net.stack(),
@@ -748,104 +523,21 @@ fn dns_error(failure: DnsFailure) -> Option<ExportError> {
     })
 }
 
-/// dnsmasq on the kernel side of the TAP device, started by the test with its own flags
-/// and ended by its process id.
-struct Dnsmasq {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
-
-impl Dnsmasq {
-    /// Start dnsmasq on 192.168.69.100:53 only, without the system's configuration, hosts
-    /// file or upstream servers, with `records` flags, and wait (at most 5 s) until it
-    /// answers.
-    fn start(records: &[String]) -> Dnsmasq {
-        let dir = std::env::temp_dir().join(format!("otlp-tap-dnsmasq-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dnsmasq scratch directory");
-        let log = std::fs::File::create(dir.join("dnsmasq.log")).expect("dnsmasq log");
-        let child = Command::new("dnsmasq")
-            .args([
-                "--keep-in-foreground".to_string(),
-                "--conf-file=/dev/null".into(),
-                "--no-resolv".into(),
-                "--no-hosts".into(),
-                "--no-poll".into(),
-                "--bind-interfaces".into(),
-                format!("--listen-address={KERNEL_ADDR}"),
-                "--port=53".into(),
-                format!("--pid-file={}", dir.join("dnsmasq.pid").display()),
-                "--log-facility=-".into(),
-                "--log-queries".into(),
-            ])
-            .args(records)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start dnsmasq");
-        let dnsmasq = Dnsmasq { child, dir };
-        dnsmasq.wait_until_answering();
-        dnsmasq
-    }
-
-    /// Ask for `ready.test` from the kernel side until an answer comes.
-    fn wait_until_answering(&self) {
-        use otlp_embedded_smoltcp::dns::wire::{write_query, Question, RecordType};
-        let socket = std::net::UdpSocket::bind((KERNEL_ADDR, 0)).expect("probe socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let mut query = [0u8; 64];
-        let question = Question {
-            id: 7,
-            host: "ready.test",
-            record_type: RecordType::A,
-        };
-        let len = write_query(&mut query, &question).unwrap();
-        let started = std::time::Instant::now();
-        while started.elapsed() < Duration::from_secs(5) {
-            let _ = socket.send_to(&query[..len], (KERNEL_ADDR, 53));
-            let mut answer = [0u8; 512];
-            if socket.recv_from(&mut answer).is_ok() {
-                return;
-            }
-        }
-        panic!("dnsmasq did not answer within 5 s:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
-    }
-
-    /// A-record queries for `name` from the smoltcp side that dnsmasq logged.
-    fn queries(&self, name: &str) -> usize {
-        let line = format!("query[A] {name} from 192.168.69.1");
-        self.log().lines().filter(|l| l.contains(&line)).count()
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        // The child is dnsmasq itself (it does not fork in the foreground): kill it by its id.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Exports to `collector.test`, which dnsmasq resolves: exact totals, the answer cached
 /// for its TTL (one query for several exports), a name that does not exist keeping the
 /// data for the next export without a retry.
 fn dnsmasq_in_namespace() {
     let sink = plain_sink();
-    let dnsmasq = Dnsmasq::start(&[
-        format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
-        // Every other name under .test does not exist (NXDOMAIN).
-        "--local=/test/".into(),
-        // Answers from configuration carry a TTL of 0 unless told otherwise.
-        "--local-ttl=60".into(),
-    ]);
+    let dnsmasq = Dnsmasq::start(
+        netns::KERNEL_IP.into(),
+        &[
+            format!("--address=/{DNS_NAME}/{KERNEL_ADDR}"),
+            // Every other name under .test does not exist (NXDOMAIN).
+            "--local=/test/".into(),
+            // Answers from configuration carry a TTL of 0 unless told otherwise.
+            "--local-ttl=60".into(),
+        ],
+    );
     let mut net = Net::new();
     let mut dns: DnsResolver = DnsResolver::new(
         net.udp,
@@ -909,17 +601,17 @@ fn dnsmasq_in_namespace() {
             );
             assert_eq!(report.points_sent, ROUTES.len() + 1, "export {round}");
             assert_eq!(report.retries, 0, "export {round}");
-            assert_eq!(dns.cached(DNS_NAME, net.clock.now()), Some(KERNEL_IP));
+            assert_eq!(dns.cached(DNS_NAME, net.now()), Some(KERNEL_IP));
         }
         if round == 0 {
             // One query, or two when the first datagram waited for ARP until the resend.
-            first_export_queries = dnsmasq.queries(DNS_NAME);
+            first_export_queries = dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into());
             assert!((1..=2).contains(&first_export_queries), "{}", dnsmasq.log());
         }
         if round == 2 {
             // Exports 1 and 2 asked nothing: the 60 s TTL was honoured.
             assert_eq!(
-                dnsmasq.queries(DNS_NAME),
+                dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
                 first_export_queries,
                 "{}",
                 dnsmasq.log()
@@ -928,13 +620,18 @@ fn dnsmasq_in_namespace() {
         net.settle(400, &format!("dns export {round}"));
     }
     assert_eq!(
-        dnsmasq.queries(DNS_NAME),
+        dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
         first_export_queries + 1,
         "{}",
         dnsmasq.log()
     );
     // NXDOMAIN is not retried within the export: one query.
-    assert_eq!(dnsmasq.queries("missing.test"), 1, "{}", dnsmasq.log());
+    assert_eq!(
+        dnsmasq.queries("missing.test", SMOLTCP_IP4.into()),
+        1,
+        "{}",
+        dnsmasq.log()
+    );
 
     // The export after the missing name carried its data: one point fewer per series.
     check_totals(&sink, &meter, rounds - 1);
@@ -945,7 +642,7 @@ fn dnsmasq_in_namespace() {
     println!(
         "tap: {} exports to {DNS_NAME} via dnsmasq, {} dnsmasq queries ({} in the first)",
         rounds - 1,
-        dnsmasq.queries(DNS_NAME),
+        dnsmasq.queries(DNS_NAME, SMOLTCP_IP4.into()),
         first_export_queries
     );
     drop(dnsmasq);

@@ -472,22 +472,12 @@ mod rustls_client {
 
 mod firmware_client {
     use super::*;
+    use otlp_embedded_test_kit::tls_clock::WallClock;
     use otlp_embedded_tls::{
         ClientIdentity, NoClock, SigningKey, TlsClock, TlsConnector, TlsOptions, READ_BUFFER_LEN,
     };
     use p256::pkcs8::DecodePrivateKey;
     use rand_core::OsRng;
-
-    /// The machine's wall clock, as a board with a real-time clock would supply it.
-    struct WallClock;
-    impl TlsClock for WallClock {
-        fn now() -> Option<u64> {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs())
-        }
-    }
 
     /// A wall clock one day past the server certificate's not-after.
     struct AfterExpiry;

@@ -6,12 +6,14 @@
 //! The PKI is made at run time with the openssl command line (RSA-4096 key generation is
 //! slow in a debug build of a Rust library; OpenSSL's is not): RSA-4096 root -> RSA-2048
 //! intermediate -> P-256 or RSA-2048 leaf, and P-384 root -> P-384 intermediate -> P-256
-//! or P-384 leaf, plus an expired leaf and a five-certificate chain. Key material lives
-//! only in memory and in per-test temporary directories that the tests remove.
+//! or P-384 leaf, plus an expired leaf and a five-certificate chain (the test kit's
+//! `openssl_pki`). Key material lives only in memory and in per-test temporary directories
+//! that the tests remove.
 //!
-//! Each nginx runs in the foreground as one process (`master_process off`), with its own
-//! configuration, pid file, error log and temporary paths in a temporary directory; the
-//! test starts it, waits for its port and kills it by PID.
+//! Each nginx (the test kit's `nginx`) runs in the foreground as one process
+//! (`master_process off`), with its own configuration, pid file, error log and temporary
+//! paths in a temporary directory; the test starts it, waits for its port and kills it by
+//! PID.
 //!
 //! Every delivery is decoded by the sink and compared exactly; every refusal is the exact
 //! error the exporter reports, after exactly one connection attempt, with nothing
@@ -22,12 +24,10 @@
 //! `OTLP_REQUIRE_NGINX=1`, which makes their absence a failure (CI sets it).
 
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlp_embedded::export::{
     ExportError, ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig,
@@ -40,9 +40,11 @@ use otlp_embedded::transport::{
     Connect, Endpoint, ExchangeError, Scheme, TlsFailure, TransportError,
 };
 use otlp_embedded_std::{StdClock, TcpConnector};
+use otlp_embedded_test_kit::nginx::{Nginx, Serve};
+use otlp_embedded_test_kit::openssl_pki::{Cert, Issued, OpensslPki, PublicChains};
+use otlp_embedded_test_kit::process::{go_on_or_skip, require_programs, TempDir};
 use otlp_embedded_test_kit::sink::{Sink, SinkOptions, SinkTls};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 
 type Reg = Registry<4, 32, 34, 8, 256>;
 type Snap = Snapshot<4, 32, 34, 8, 256>;
@@ -57,51 +59,15 @@ const POINTS: usize = 3;
 /// Whether nginx and openssl are there; without them, one SKIP line, or a failure when
 /// `OTLP_REQUIRE_NGINX=1`.
 fn prerequisites(test: &str) -> bool {
-    let required = std::env::var("OTLP_REQUIRE_NGINX").is_ok_and(|v| v == "1");
-    let missing: Vec<&str> = [(nginx_binary(), "nginx"), (which("openssl"), "openssl")]
-        .into_iter()
-        .filter(|(path, _)| path.is_none())
-        .map(|(_, name)| name)
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        !required,
-        "OTLP_REQUIRE_NGINX=1 but {missing:?} not installed (Debian: apt-get install -y nginx-light openssl)"
-    );
-    println!("SKIP: nginx TLS test ({test}): {missing:?} not installed");
-    false
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn nginx_binary() -> Option<PathBuf> {
-    which("nginx")
+    go_on_or_skip(
+        &format!("nginx TLS test ({test})"),
+        require_programs(&[("nginx", "nginx-light"), ("openssl", "openssl")]),
+        &["OTLP_REQUIRE_NGINX"],
+    )
 }
 
 // ---------------------------------------------------------------------------------------
 // The PKI, made once per test binary with the openssl command line
-
-/// A certificate in both encodings.
-#[derive(Clone)]
-struct Cert {
-    pem: String,
-    der: Vec<u8>,
-}
-
-/// A certificate and its private key (PEM).
-#[derive(Clone)]
-struct Issued {
-    cert: Cert,
-    key_pem: String,
-}
 
 struct Pki {
     rsa_root: Issued,
@@ -126,25 +92,26 @@ struct Pki {
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = TempDir::new("pki");
-        let maker = PkiMaker { dir: dir.path() };
-        let rsa_root = maker.root("rsa-root", "rsa:4096", "otlp test RSA root", "sha256");
-        let ec_root = maker.root("ec-root", "ec:P-384", "otlp test P-384 root", "sha384");
-        let rsa_int = maker.issue("rsa-int", "rsa:2048", "rsa-root", INTERMEDIATE, "sha256");
-        let ec_int = maker.issue("ec-int", "ec:P-384", "ec-root", INTERMEDIATE, "sha384");
-        let p256_under_rsa = maker.issue("leaf-a", "ec:P-256", "rsa-int", LEAF, "sha256");
-        let rsa_leaf = maker.issue("leaf-b", "rsa:2048", "rsa-int", LEAF, "sha256");
-        let p256_under_ec = maker.issue("leaf-c", "ec:P-256", "ec-int", LEAF, "sha384");
-        let p384_leaf = maker.issue("leaf-d", "ec:P-384", "ec-int", LEAF, "sha384");
-        let expired = maker.expired("leaf-old", "rsa-int");
-        let mut deep_ints = Vec::new();
-        let mut parent = "ec-int".to_string();
+        // The maker's directory (keys included) goes when it does, at the end of this.
+        let maker = OpensslPki::new(&[HOST, "127.0.0.1"]);
+        let PublicChains {
+            rsa_root,
+            rsa_intermediate: rsa_int,
+            rsa_chain_leaf: p256_under_rsa,
+            ec_root,
+            ec_intermediate: ec_int,
+            ec_chain_leaf: p256_under_ec,
+        } = PublicChains::issue(&maker);
+        let rsa_leaf = maker.leaf("leaf-b", "rsa:2048", &rsa_int, "sha256");
+        let p384_leaf = maker.leaf("leaf-d", "ec:P-384", &ec_int, "sha384");
+        let expired = maker.expired_leaf("leaf-old", &rsa_int);
+        let mut deep_ints: Vec<Issued> = Vec::new();
         for i in 1..=3 {
-            let name = format!("deep-int-{i}");
-            deep_ints.push(maker.issue(&name, "ec:P-256", &parent, INTERMEDIATE, "sha256"));
-            parent = name;
+            let parent = deep_ints.last().unwrap_or(&ec_int);
+            let int = maker.intermediate(&format!("deep-int-{i}"), "ec:P-256", parent, "sha256");
+            deep_ints.push(int);
         }
-        let deep_leaf = maker.issue("deep-leaf", "ec:P-256", &parent, LEAF, "sha256");
+        let deep_leaf = maker.leaf("deep-leaf", "ec:P-256", &deep_ints[2], "sha256");
         Pki {
             rsa_root,
             rsa_int,
@@ -159,305 +126,6 @@ fn pki() -> &'static Pki {
             deep_leaf,
         }
     })
-}
-
-const INTERMEDIATE: &str =
-    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
-const LEAF: &str = "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-    extendedKeyUsage=serverAuth\nsubjectAltName=DNS:collector.test,IP:127.0.0.1\n";
-
-struct PkiMaker<'d> {
-    dir: &'d Path,
-}
-
-impl PkiMaker<'_> {
-    fn openssl(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn key(&self, name: &str, spec: &str) {
-        let key = format!("{name}.key");
-        match spec.split_once(':') {
-            Some(("rsa", bits)) => self.openssl(&[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                &format!("rsa_keygen_bits:{bits}"),
-                "-out",
-                &key,
-            ]),
-            Some(("ec", curve)) => self.openssl(&[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                &format!("ec_paramgen_curve:{curve}"),
-                "-out",
-                &key,
-            ]),
-            _ => panic!("key spec {spec}"),
-        }
-    }
-
-    fn read(&self, name: &str) -> Issued {
-        let pem = std::fs::read_to_string(self.dir.join(format!("{name}.pem"))).expect("cert");
-        let der = CertificateDer::from_pem_slice(pem.as_bytes())
-            .expect("PEM certificate")
-            .to_vec();
-        let key_pem = std::fs::read_to_string(self.dir.join(format!("{name}.key"))).expect("key");
-        Issued {
-            cert: Cert { pem, der },
-            key_pem,
-        }
-    }
-
-    fn root(&self, name: &str, spec: &str, cn: &str, digest: &str) -> Issued {
-        self.key(name, spec);
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            &format!("/CN={cn}"),
-            "-days",
-            "3650",
-            &format!("-{digest}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-        self.read(name)
-    }
-
-    fn issue(&self, name: &str, spec: &str, issuer: &str, ext: &str, digest: &str) -> Issued {
-        self.key(name, spec);
-        self.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            &format!("/CN=otlp test {name}"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        std::fs::write(self.dir.join(format!("{name}.ext")), ext).expect("ext file");
-        let serial = format!(
-            "0x{:x}",
-            unix_seconds() ^ name.len() as u64 ^ ((name.as_bytes()[0] as u64) << 40)
-        );
-        self.openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{issuer}.pem"),
-            "-CAkey",
-            &format!("{issuer}.key"),
-            "-set_serial",
-            &serial,
-            "-days",
-            "365",
-            &format!("-{digest}"),
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-        self.read(name)
-    }
-
-    /// A leaf valid from 2020-01-01 to 2021-01-01: `openssl ca` sets both dates.
-    fn expired(&self, name: &str, issuer: &str) -> Issued {
-        self.key(name, "ec:P-256");
-        self.openssl(&[
-            "req",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            &format!("/CN=otlp test {name}"),
-            "-out",
-            &format!("{name}.csr"),
-        ]);
-        std::fs::write(self.dir.join(format!("{name}.ext")), LEAF).expect("ext file");
-        std::fs::create_dir_all(self.dir.join("issued")).expect("ca dir");
-        std::fs::write(self.dir.join("index.txt"), "").expect("ca index");
-        std::fs::write(self.dir.join("serial"), "1000\n").expect("ca serial");
-        let config = "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\n\
-            new_certs_dir = issued\nserial = serial\ndefault_md = sha256\npolicy = any\n\
-            unique_subject = no\n[any]\ncommonName = supplied\n";
-        std::fs::write(self.dir.join("ca.cnf"), config).expect("ca config");
-        self.openssl(&[
-            "ca",
-            "-batch",
-            "-notext",
-            "-config",
-            "ca.cnf",
-            "-cert",
-            &format!("{issuer}.pem"),
-            "-keyfile",
-            &format!("{issuer}.key"),
-            "-in",
-            &format!("{name}.csr"),
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20210101000000Z",
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-        self.read(name)
-    }
-}
-
-fn unix_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "otlp-nginx-{}-{tag}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// nginx
-
-/// How one nginx serves.
-struct Serve<'a> {
-    /// The certificates it sends, leaf first.
-    chain: Vec<&'a Cert>,
-    key_pem: &'a str,
-    /// `ssl_protocols`.
-    protocols: &'a str,
-    /// Extra `server` directives.
-    extra: &'a str,
-}
-
-/// An nginx in the foreground, one process, killed by PID on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-}
-
-impl Nginx {
-    fn start(serve: &Serve<'_>, upstream: u16) -> Nginx {
-        let dir = TempDir::new("nginx");
-        let chain: String = serve.chain.iter().map(|c| c.pem.as_str()).collect();
-        std::fs::write(dir.path().join("chain.pem"), chain).expect("chain");
-        std::fs::write(dir.path().join("key.pem"), serve.key_pem).expect("key");
-        let mut last_error = String::new();
-        // A port picked by binding to 0 may be taken again before nginx binds it: retry.
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("free port")
-                .port();
-            let d = dir.path().display();
-            let config = format!(
-                "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-                 error_log {d}/error.log info;\nevents {{ worker_connections 64; }}\n\
-                 http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n\
-                 proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
-                 uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-                 server {{\n    listen 127.0.0.1:{port} ssl;\n\
-                 ssl_certificate {d}/chain.pem;\n    ssl_certificate_key {d}/key.pem;\n\
-                 ssl_protocols {protocols};\n    {extra}\n\
-                 location / {{ proxy_pass http://127.0.0.1:{upstream}; }}\n  }}\n}}\n",
-                protocols = serve.protocols,
-                extra = serve.extra,
-            );
-            std::fs::write(dir.path().join("nginx.conf"), config).expect("config");
-            let mut child = Command::new(nginx_binary().expect("nginx"))
-                .arg("-p")
-                .arg(dir.path())
-                .arg("-c")
-                .arg(dir.path().join("nginx.conf"))
-                .arg("-e")
-                .arg(dir.path().join("error.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn nginx");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_error = format!(
-                        "nginx exited with {status}: {}",
-                        std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-                    );
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Nginx { child, port, dir };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("nginx did not listen on {port} within 10 s");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("{last_error}");
-    }
-
-    fn error_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -671,16 +339,9 @@ mod rustls_client {
 
 mod firmware_client {
     use super::*;
-    use otlp_embedded_tls::{TlsClock, TlsConnector, TlsOptions, TrustAnchors, READ_BUFFER_LEN};
+    use otlp_embedded_test_kit::tls_clock::WallClock;
+    use otlp_embedded_tls::{TlsConnector, TlsOptions, TrustAnchors, READ_BUFFER_LEN};
     use rand_core::OsRng;
-
-    /// The machine's wall clock, as a board with a real-time clock would supply it.
-    pub struct WallClock;
-    impl TlsClock for WallClock {
-        fn now() -> Option<u64> {
-            Some(unix_seconds())
-        }
-    }
 
     /// Export as `client` through the firmware client to 127.0.0.1, verifying the chain
     /// for `name` against `roots`. Returns the report, the connection count and the
@@ -709,21 +370,16 @@ mod firmware_client {
 // ---------------------------------------------------------------------------------------
 // The tests
 
-/// nginx serving `leaf` with `intermediates` (TLS 1.3 only), in front of a fresh sink.
+/// nginx serving `leaf` with `intermediates` (TLS 1.3 only).
 fn serve<'a>(leaf: &'a Issued, intermediates: &[&'a Issued]) -> Serve<'a> {
-    Serve {
-        chain: std::iter::once(&leaf.cert)
-            .chain(intermediates.iter().map(|i| &i.cert))
-            .collect(),
-        key_pem: &leaf.key_pem,
-        protocols: "TLSv1.3",
-        extra: "",
-    }
+    Serve::tls13(leaf, intermediates)
 }
 
+/// A fresh sink and nginx on 127.0.0.1 serving as `serve` says in front of it.
 fn start(serve: &Serve<'_>) -> (Sink, Nginx) {
     let sink = Sink::start().expect("sink");
-    let nginx = Nginx::start(serve, sink.addr().port());
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let nginx = Nginx::start(serve, listen, sink.addr());
     (sink, nginx)
 }
 
@@ -733,7 +389,7 @@ fn both_deliver(serve: &Serve<'_>, rustls_root: &Cert) {
     let pki = pki();
     let (sink, nginx) = start(serve);
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[rustls_root], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[rustls_root], "rustls");
     assert_delivered(&report, &opened);
     assert_totals(&sink, "rustls");
     let anchors: [&[u8]; 2] = if rustls_root.der == pki.rsa_root.cert.der {
@@ -742,7 +398,7 @@ fn both_deliver(serve: &Serve<'_>, rustls_root: &Cert) {
         [&pki.rsa_root.cert.der, &pki.ec_root.cert.der]
     };
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &anchors, "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &anchors, "firmware");
     assert_delivered(&report, &opened);
     assert_eq!(failure, None, "{}", nginx.error_log());
     assert_totals(&sink, "firmware");
@@ -811,10 +467,10 @@ fn wrong_host_name_is_refused_once() {
     let (sink, nginx) = start(&serve(&pki.p256_under_rsa, &[&pki.rsa_int]));
     // rustls by name: `localhost` resolves to 127.0.0.1 and is not in the certificate.
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "localhost", &[&pki.rsa_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "localhost", &[&pki.rsa_root.cert], "rustls");
     assert_refused(&sink, &report, &opened, TlsFailure::HostNameMismatch);
     let (report, opened, failure) = firmware_client::export_to(
-        nginx.port,
+        nginx.port(),
         "other.test",
         &[&pki.rsa_root.cert.der],
         "firmware",
@@ -834,10 +490,10 @@ fn expired_leaf_is_refused_once() {
     let pki = pki();
     let (sink, nginx) = start(&serve(&pki.expired, &[&pki.rsa_int]));
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
     assert_refused(&sink, &report, &opened, TlsFailure::Expired);
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &[&pki.rsa_root.cert.der], "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &[&pki.rsa_root.cert.der], "firmware");
     assert_refused(&sink, &report, &opened, TlsFailure::Expired);
     assert_eq!(failure, Some(TransportError::Tls(TlsFailure::Expired)));
 }
@@ -850,10 +506,10 @@ fn unknown_root_is_refused_once() {
     let pki = pki();
     let (sink, nginx) = start(&serve(&pki.p256_under_rsa, &[&pki.rsa_int]));
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.ec_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[&pki.ec_root.cert], "rustls");
     assert_refused(&sink, &report, &opened, TlsFailure::UnknownIssuer);
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &[&pki.ec_root.cert.der], "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &[&pki.ec_root.cert.der], "firmware");
     assert_refused(&sink, &report, &opened, TlsFailure::UnknownIssuer);
     assert_eq!(
         failure,
@@ -874,11 +530,11 @@ fn chain_of_five_is_too_long_for_the_firmware_client() {
     assert_eq!(served.chain.len(), 5);
     let (sink, nginx) = start(&served);
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &[&pki.ec_root.cert.der], "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &[&pki.ec_root.cert.der], "firmware");
     assert_refused(&sink, &report, &opened, TlsFailure::ChainTooLong);
     assert_eq!(failure, Some(TransportError::Tls(TlsFailure::ChainTooLong)));
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.ec_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[&pki.ec_root.cert], "rustls");
     assert_delivered(&report, &opened);
     assert_totals(&sink, "rustls");
 }
@@ -895,7 +551,7 @@ fn tls12_only_server_is_a_protocol_version_failure() {
     served.protocols = "TLSv1.2";
     let (sink, nginx) = start(&served);
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &[&pki.rsa_root.cert.der], "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &[&pki.rsa_root.cert.der], "firmware");
     assert_refused(&sink, &report, &opened, TlsFailure::ProtocolVersion);
     assert_eq!(
         failure,
@@ -904,7 +560,7 @@ fn tls12_only_server_is_a_protocol_version_failure() {
     // nginx's own log wording (and when it flushes it) varies with OpenSSL and load: the
     // client's error above is the evidence, and rustls below shows the server speaks TLS 1.2.
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
     assert_delivered(&report, &opened);
     assert_totals(&sink, "rustls");
 }
@@ -921,14 +577,14 @@ fn no_common_cipher_suite_is_refused_once() {
     served.extra = "ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384;";
     let (sink, nginx) = start(&served);
     let (report, opened, failure) =
-        firmware_client::export_to(nginx.port, HOST, &[&pki.rsa_root.cert.der], "firmware");
+        firmware_client::export_to(nginx.port(), HOST, &[&pki.rsa_root.cert.der], "firmware");
     assert_refused(&sink, &report, &opened, TlsFailure::NoCommonParameters);
     assert_eq!(
         failure,
         Some(TransportError::Tls(TlsFailure::NoCommonParameters))
     );
     let (report, opened) =
-        rustls_client::export_to(nginx.port, "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
+        rustls_client::export_to(nginx.port(), "127.0.0.1", &[&pki.rsa_root.cert], "rustls");
     assert_delivered(&report, &opened);
     assert_totals(&sink, "rustls");
 }

@@ -240,7 +240,7 @@ where
             .resolver
             .resolve(endpoint.host, &mut self.driver, deadline)?;
         // The first address this build can reach; the client connects to one.
-        let addr = first_reachable(found).ok_or(TransportError::Resolve)?;
+        let addr = first_reachable(found)?;
         let driver = &mut self.driver;
         driver.client.start_connect(
             driver.sockets,

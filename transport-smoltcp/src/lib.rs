@@ -156,6 +156,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+// smoltcp builds without an IP version, and this crate would then refuse every host at run
+// time; say so at build time instead.
+#[cfg(not(any(feature = "proto-ipv4", feature = "proto-ipv6")))]
+compile_error!(
+    "otlp-embedded-smoltcp needs an IP version: enable its `proto-ipv4` or `proto-ipv6` feature (or both)"
+);
+
 mod blocking;
 mod client;
 #[cfg(feature = "dns")]

@@ -97,6 +97,29 @@ pub enum TransportError {
     Exhausted,
     /// The transport's DNS lookup of the host failed.
     Dns(DnsFailure),
+    /// The host is an IP address of a family the transport was built without (an IPv6
+    /// literal where only IPv4 is built in, or the reverse), or every address its resolver
+    /// found is: no attempt can reach it.
+    UnsupportedAddressFamily(AddressFamily),
+}
+
+/// An IP address family, for errors that name one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AddressFamily {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl core::fmt::Display for AddressFamily {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            AddressFamily::Ipv4 => "IPv4",
+            AddressFamily::Ipv6 => "IPv6",
+        })
+    }
 }
 
 impl core::fmt::Display for TransportError {
@@ -111,6 +134,10 @@ impl core::fmt::Display for TransportError {
             TransportError::Tls(t) => write!(f, "tls failure: {t}"),
             TransportError::Exhausted => f.write_str("no free socket or local port"),
             TransportError::Dns(d) => write!(f, "dns lookup failed: {d}"),
+            TransportError::UnsupportedAddressFamily(family) => write!(
+                f,
+                "host is an {family} address, and this transport was built without {family}"
+            ),
         }
     }
 }
@@ -276,6 +303,7 @@ impl ExchangeError {
     ///
     /// Permanent (false): errors in the caller's configuration that the same request will
     /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
+    /// a host address of a family the transport was built without,
     /// TLS certificate rejections, a TLS server that shares no protocol version, cipher
     /// suite or signature algorithm with the client, and `InvalidInput` / `Unsupported` /
     /// `PermissionDenied` I/O errors from connecting; and DNS answers given on purpose (see
@@ -301,6 +329,7 @@ fn transport_transient(e: &TransportError) -> bool {
     !matches!(
         e,
         TransportError::UnsupportedScheme
+            | TransportError::UnsupportedAddressFamily(_)
             | TransportError::Tls(
                 TlsFailure::UnknownIssuer
                     | TlsFailure::HostNameMismatch

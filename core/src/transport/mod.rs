@@ -26,7 +26,8 @@ mod resolve;
 
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
-    DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure, TransportError,
+    AddressFamily, DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure,
+    TransportError,
 };
 pub use resolve::Resolve;
 

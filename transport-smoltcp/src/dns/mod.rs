@@ -20,7 +20,8 @@
 //!
 //! ## Behaviour
 //!
-//! - IP literals are returned as they are, with no query.
+//! - IP literals are returned as they are, with no query; a literal of a family the build
+//!   lacks is [`DnsError::UnsupportedAddressFamily`], also without a query.
 //! - A fresh cache entry is used without a query. Entries live for the answer's TTL (the
 //!   least along a CNAME chain), at most [`MAX_TTL_SECS`]; a TTL of 0 is used once and not
 //!   kept. `ENTRIES` slots, names of up to `NAME` bytes (longer names are resolved on every
@@ -125,13 +126,13 @@ pub mod wire;
 use core::net::IpAddr;
 
 use otlp_embedded::time::Instant;
-use otlp_embedded::transport::{DnsFailure, Resolve, TransportError};
+use otlp_embedded::transport::{AddressFamily, DnsFailure, Resolve, TransportError};
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
 use crate::ports::{EPHEMERAL_FIRST, EPHEMERAL_LAST};
-use crate::resolve::{parse_ip_literal, StackAccess};
+use crate::resolve::{ip_literal, StackAccess};
 use crate::seed::{streams, DeviceSeed, SplitMix};
 use cache::Cache;
 use wire::{AnswerError, Malformed, Mismatch, NameError, Question, RecordType};
@@ -178,6 +179,9 @@ pub enum DnsError {
     Unaddressable,
     /// The UDP socket's transmit buffer cannot hold the query.
     BufferTooSmall,
+    /// The host is an IP literal of a family this build lacks (`proto-ipv4`,
+    /// `proto-ipv6`): no query is sent for it.
+    UnsupportedAddressFamily(AddressFamily),
 }
 
 impl DnsError {
@@ -199,6 +203,9 @@ impl DnsError {
                 return TransportError::Io(embedded_io::ErrorKind::AddrNotAvailable)
             }
             DnsError::BufferTooSmall => return TransportError::Exhausted,
+            DnsError::UnsupportedAddressFamily(family) => {
+                return TransportError::UnsupportedAddressFamily(family)
+            }
         };
         TransportError::Dns(dns)
     }
@@ -385,8 +392,14 @@ impl<const ENTRIES: usize, const NAME: usize> DnsResolver<ENTRIES, NAME> {
         let mut query = match self.query {
             Some(query) => query,
             None => {
-                if let Some(address) = parse_ip_literal(host).or_else(|| self.cache.get(host, now))
-                {
+                match ip_literal(host) {
+                    Some(Ok(address)) => return Ok(address),
+                    Some(Err(family)) => {
+                        return Err(nb::Error::Other(DnsError::UnsupportedAddressFamily(family)))
+                    }
+                    None => {}
+                }
+                if let Some(address) = self.cache.get(host, now) {
                     return Ok(address);
                 }
                 let query = self.start(iface, sockets, host, host_hash, now, deadline)?;
