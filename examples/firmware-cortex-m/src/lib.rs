@@ -7,8 +7,14 @@
 //! `_stack_end` (the end of `.bss`), so the high-water mark is `_stack_start` minus that
 //! address: everything pushed since reset, the reset handler's and `main`'s frames included.
 //! An interrupt would count too (none is enabled here).
+//!
+//! [`TakeOnce`] is how the programs get their `&'static mut` buffers without `unsafe` or
+//! `static mut` of their own: the `unsafe` this package needs (registers, semihosting, the
+//! stack gauge, lending a static once) stays here, and each program is
+//! `#![forbid(unsafe_code)]`.
 #![no_std]
 
+use core::cell::{Cell, UnsafeCell};
 use core::panic::PanicInfo;
 use core::ptr::{addr_of, addr_of_mut};
 
@@ -35,7 +41,9 @@ extern "C" {
 pub fn stack_pointer() -> usize {
     let sp: usize;
     // SAFETY: reads SP into a register; no memory is touched.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
+    };
     sp
 }
 
@@ -44,13 +52,17 @@ pub fn stack_top() -> usize {
     // Older compilers want `unsafe` to take an extern static's address; newer ones do not.
     #[allow(unused_unsafe)]
     // SAFETY: only the address of the linker symbol is taken.
-    unsafe { addr_of!(_stack_start) as usize }
+    unsafe {
+        addr_of!(_stack_start) as usize
+    }
 }
 
 fn stack_bottom() -> usize {
     #[allow(unused_unsafe)]
     // SAFETY: only the address of the linker symbol is taken.
-    unsafe { addr_of_mut!(_stack_end) as usize }
+    unsafe {
+        addr_of_mut!(_stack_end) as usize
+    }
 }
 
 /// Bytes between the bottom of the stack region and the top of RAM.
@@ -85,6 +97,47 @@ pub fn stack_high_water() -> usize {
         word += 4;
     }
     top - word
+}
+
+/// A value in a `static`, lent once as `&'static mut`: what a program lends the library for
+/// good (the snapshot, the request buffer, socket buffers) without `static mut`.
+///
+/// Unlike `cortex_m::singleton!`, the value is built at compile time in the static itself
+/// (in `.bss` when it is all zeros), never on the stack and moved: taking it costs a flag
+/// and a critical section, no stack and no copy.
+pub struct TakeOnce<T> {
+    value: UnsafeCell<T>,
+    /// Whether [`TakeOnce::take`] has lent the value; only read and written inside a
+    /// critical section.
+    taken: Cell<bool>,
+}
+
+// SAFETY: the value is reached only through the one `&mut` that `take` hands out, and the
+// flag that guards it only inside a critical section, so no two contexts (interrupt,
+// thread or core) touch either at once. `T: Send` because the taker may run in another
+// context than the one that built it.
+unsafe impl<T: Send> Sync for TakeOnce<T> {}
+
+impl<T> TakeOnce<T> {
+    /// A cell holding `value`, not yet taken. `const`, for a `static` initializer.
+    pub const fn new(value: T) -> Self {
+        TakeOnce {
+            value: UnsafeCell::new(value),
+            taken: Cell::new(false),
+        }
+    }
+
+    /// The value, the first time; `None` ever after.
+    pub fn take(&'static self) -> Option<&'static mut T> {
+        let first = critical_section::with(|_| !self.taken.replace(true));
+        if !first {
+            return None;
+        }
+        // SAFETY: `taken` went from false to true inside the critical section just now, so
+        // this is the only call that gets here; no other reference to the value exists or
+        // ever will, and the cell is `'static`.
+        Some(unsafe { &mut *self.value.get() })
+    }
 }
 
 /// Write `text` to the host's standard output. A failed write is ignored: the console is

@@ -127,6 +127,18 @@ pub fn exit(code: u32) -> ! {
     }
 }
 
+/// A hard fault ends the run with [`crate::status::HARD_FAULT`], saying where it happened.
+/// Here, not in the program, because cortex-m-rt wants this handler `unsafe`.
+#[cortex_m_rt::exception]
+unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
+    cortex_m_semihosting::heprintln!(
+        "hard fault: pc {:#010x} lr {:#010x}",
+        frame.pc(),
+        frame.lr()
+    );
+    exit(crate::status::HARD_FAULT)
+}
+
 /// The pattern painted over unused stack; a word that still holds it was never written.
 const PAINT: u32 = 0x5afe_c0de;
 
@@ -137,7 +149,8 @@ pub const PROCESS_STACK_BYTES: usize = 16 * 1024;
 struct ProcessStack([u32; PROCESS_STACK_BYTES / 4]);
 
 /// The main loop's stack. The main stack (MSP, from the linker's `_stack_start` down to
-/// `_stack_end`) is left to exception handlers, so each can be measured alone.
+/// `_stack_end`) is left to exception handlers, so each can be measured alone. `static mut`
+/// so that it is writable RAM; no reference to it is ever made, only its address taken.
 static mut PROCESS_STACK: ProcessStack = ProcessStack([0; PROCESS_STACK_BYTES / 4]);
 
 unsafe extern "C" {

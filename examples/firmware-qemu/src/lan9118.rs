@@ -21,7 +21,8 @@
 //!   polls, and a SysTick interrupt wakes it from `wfi` at least every millisecond.
 //!
 //! All register access goes through [`Regs`], whose only `unsafe` is in its constructor's
-//! contract and the two volatile accesses.
+//! contract and the two volatile accesses; the program gets its one `Regs` from the safe
+//! [`Regs::take_an386`].
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -154,8 +155,21 @@ impl Regs {
     /// # Safety
     /// `base` must be the address of a LAN9118-compatible register block that is mapped
     /// and that nothing else in the program accesses while this value lives.
-    pub const unsafe fn new(base: usize) -> Self {
+    const unsafe fn new(base: usize) -> Self {
         Regs { base }
+    }
+
+    /// The AN386's register block the first time, `None` ever after: one `Regs` at most
+    /// drives the chip, as `cortex_m::Peripherals::take` does for the core's peripherals.
+    pub fn take_an386() -> Option<Self> {
+        /// Whether the AN386's register block has been handed out.
+        static TAKEN: AtomicBool = AtomicBool::new(false);
+        if TAKEN.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: AN386_BASE is the AN386's LAN9118 register block, mapped on that board,
+        // and the flag just set makes this the only `Regs` ever made for it.
+        Some(unsafe { Regs::new(AN386_BASE) })
     }
 
     fn read(&self, reg: Reg) -> u32 {
@@ -171,7 +185,12 @@ impl Regs {
     }
 
     /// Read until `done(value)`, at most [`WAIT_READS`] times.
-    fn wait(&self, reg: Reg, what: &'static str, done: impl Fn(u32) -> bool) -> Result<u32, InitError> {
+    fn wait(
+        &self,
+        reg: Reg,
+        what: &'static str,
+        done: impl Fn(u32) -> bool,
+    ) -> Result<u32, InitError> {
         for _ in 0..WAIT_READS {
             let v = self.read(reg);
             if done(v) {
@@ -182,17 +201,25 @@ impl Regs {
     }
 
     fn mac_read(&self, index: u32) -> Result<u32, InitError> {
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         self.write(Reg::MacCsrCmd, MAC_CSR_BUSY | MAC_CSR_READ | index);
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         Ok(self.read(Reg::MacCsrData))
     }
 
     fn mac_write(&self, index: u32, value: u32) -> Result<(), InitError> {
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         self.write(Reg::MacCsrData, value);
         self.write(Reg::MacCsrCmd, MAC_CSR_BUSY | index);
-        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| v & MAC_CSR_BUSY == 0)?;
+        self.wait(Reg::MacCsrCmd, "MAC_CSR_CMD busy", |v| {
+            v & MAC_CSR_BUSY == 0
+        })?;
         Ok(())
     }
 
@@ -465,7 +492,8 @@ impl phy::TxToken for TxToken<'_> {
         }
         // One segment: first and last, no offset, 4-byte end alignment; the tag (high half
         // of command B) is unused.
-        self.regs.write(Reg::TxData, TX_CMD_A_FIRST | TX_CMD_A_LAST | len as u32);
+        self.regs
+            .write(Reg::TxData, TX_CMD_A_FIRST | TX_CMD_A_LAST | len as u32);
         self.regs.write(Reg::TxData, len as u32);
         for chunk in frame.chunks(4) {
             let mut word = [0u8; 4];

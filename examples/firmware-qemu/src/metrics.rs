@@ -199,7 +199,9 @@ impl LoopSeries {
     /// One main-loop iteration took `micros`.
     pub fn record_iteration(&self, micros: u32) {
         if RECORDING.load(Ordering::Acquire)
-            && METRICS.record_bound(self.iteration, f64::from(micros)).is_ok()
+            && METRICS
+                .record_bound(self.iteration, f64::from(micros))
+                .is_ok()
         {
             ITERATIONS.add(micros, ITERATION_BOUNDS);
         }

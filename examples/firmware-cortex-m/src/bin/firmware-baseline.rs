@@ -3,6 +3,7 @@
 //! gets subtracted from firmware-min's to give the library's cost.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use cortex_m_rt::entry;
 use otlp_embedded_firmware_cortex_m as board;
@@ -10,6 +11,9 @@ use otlp_embedded_firmware_cortex_m as board;
 #[entry]
 fn main() -> ! {
     board::paint_stack();
-    board::report("stack.main_entry", board::stack_top() - board::stack_pointer());
+    board::report(
+        "stack.main_entry",
+        board::stack_top() - board::stack_pointer(),
+    );
     board::finish(0)
 }

@@ -11,9 +11,9 @@
 //! only by what resolving a name takes.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
-use core::cell::{Cell, RefCell};
-use core::ptr::addr_of_mut;
+use core::cell::Cell;
 
 use cortex_m_rt::entry;
 use otlp_embedded::export::{ExportOutcome, ExporterConfig};
@@ -22,6 +22,7 @@ use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_firmware_cortex_m as board;
+use otlp_embedded_firmware_cortex_m::TakeOnce;
 use otlp_embedded_smoltcp::firmware::{export_once, Stack};
 use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
@@ -34,16 +35,16 @@ const FRAME: usize = 1514;
 const UNIX_START: u64 = 1_700_000_000_000_000_000;
 
 /// Where sent frames go: one static frame, overwritten by each (nothing reads them).
-struct Scratch(RefCell<[u8; FRAME]>);
-// SAFETY: this program runs on one core with no interrupt handler touching the frame.
-unsafe impl Sync for Scratch {}
-static SCRATCH: Scratch = Scratch(RefCell::new([0; FRAME]));
+static SCRATCH: TakeOnce<[u8; FRAME]> = TakeOnce::new([0; FRAME]);
 
-/// A link whose far end never answers: transmits succeed, nothing is ever received.
-struct Silent;
+/// A link whose far end never answers: transmits succeed (into `frame`), nothing is ever
+/// received.
+struct Silent {
+    frame: &'static mut [u8; FRAME],
+}
 
 struct Rx;
-struct Tx;
+struct Tx<'f>(&'f mut [u8; FRAME]);
 
 impl phy::RxToken for Rx {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
@@ -51,23 +52,22 @@ impl phy::RxToken for Rx {
     }
 }
 
-impl phy::TxToken for Tx {
+impl phy::TxToken for Tx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut frame = SCRATCH.0.borrow_mut();
-        f(&mut frame[..len.min(FRAME)])
+        f(&mut self.0[..len.min(FRAME)])
     }
 }
 
 impl Device for Silent {
     type RxToken<'a> = Rx;
-    type TxToken<'a> = Tx;
+    type TxToken<'a> = Tx<'a>;
 
-    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(Rx, Tx)> {
+    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(Rx, Tx<'_>)> {
         None
     }
 
-    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<Tx> {
-        Some(Tx)
+    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<Tx<'_>> {
+        Some(Tx(&mut *self.frame))
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -87,22 +87,23 @@ impl Clock for Ticks<'_> {
 }
 
 static METRICS: CsRegistry<2, 4, 8, 2, 16> = CsRegistry::new(UNIX_START);
-static mut SNAPSHOT: Snapshot<2, 4, 8, 2, 16> = Snapshot::new();
-static mut REQUEST: [u8; 512] = [0; 512];
-static mut TCP_RX: [u8; 512] = [0; 512];
-static mut TCP_TX: [u8; 1024] = [0; 1024];
-static mut SOCKETS: [SocketStorage<'static>; 2] = [SocketStorage::EMPTY, SocketStorage::EMPTY];
+static SNAPSHOT: TakeOnce<Snapshot<2, 4, 8, 2, 16>> = TakeOnce::new(Snapshot::new());
+static REQUEST: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
+static TCP_RX: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
+static TCP_TX: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static SOCKETS: TakeOnce<[SocketStorage<'static>; 2]> =
+    TakeOnce::new([SocketStorage::EMPTY, SocketStorage::EMPTY]);
 /// One 512-byte datagram each way, as the `dns` module asks.
 #[cfg(feature = "dns")]
-static mut UDP_RX: [u8; 512] = [0; 512];
+static UDP_RX: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
 #[cfg(feature = "dns")]
-static mut UDP_TX: [u8; 512] = [0; 512];
+static UDP_TX: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
 #[cfg(feature = "dns")]
-static mut UDP_RX_META: [smoltcp::socket::udp::PacketMetadata; 1] =
-    [smoltcp::socket::udp::PacketMetadata::EMPTY];
+static UDP_RX_META: TakeOnce<[smoltcp::socket::udp::PacketMetadata; 1]> =
+    TakeOnce::new([smoltcp::socket::udp::PacketMetadata::EMPTY]);
 #[cfg(feature = "dns")]
-static mut UDP_TX_META: [smoltcp::socket::udp::PacketMetadata; 1] =
-    [smoltcp::socket::udp::PacketMetadata::EMPTY];
+static UDP_TX_META: TakeOnce<[smoltcp::socket::udp::PacketMetadata; 1]> =
+    TakeOnce::new([smoltcp::socket::udp::PacketMetadata::EMPTY]);
 
 /// `size_of` of resolvers with three cache shapes: the default (2 names of up to 64
 /// bytes), `<1, 32>` and `<4, 64>`; zeros without `dns`.
@@ -124,20 +125,19 @@ fn resolver_sizes() -> [usize; 3] {
 #[entry]
 fn main() -> ! {
     board::paint_stack();
-    // SAFETY: the only references to these statics, taken once in a program with no
-    // interrupt handlers.
-    let (snapshot, buffer, tcp_rx, tcp_tx, storage) = unsafe {
-        (
-            &mut *addr_of_mut!(SNAPSHOT),
-            &mut *addr_of_mut!(REQUEST),
-            &mut *addr_of_mut!(TCP_RX),
-            &mut *addr_of_mut!(TCP_TX),
-            &mut *addr_of_mut!(SOCKETS),
-        )
+    let (Some(frame), Some(snapshot), Some(buffer), Some(tcp_rx), Some(tcp_tx), Some(storage)) = (
+        SCRATCH.take(),
+        SNAPSHOT.take(),
+        REQUEST.take(),
+        TCP_RX.take(),
+        TCP_TX.take(),
+        SOCKETS.take(),
+    ) else {
+        board::finish(4)
     };
     let ticks = Cell::new(0u64);
     let clock = Ticks(&ticks);
-    let mut device = Silent;
+    let mut device = Silent { frame };
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress([
         0x02, 0, 0, 0, 0, 1,
     ])));
@@ -166,14 +166,13 @@ fn main() -> ! {
     #[cfg(feature = "dns")]
     let mut dns: otlp_embedded_smoltcp::dns::DnsResolver = {
         use smoltcp::socket::udp;
-        // SAFETY: as above, the only references to these statics.
-        let (rx, tx, rx_meta, tx_meta) = unsafe {
-            (
-                &mut *addr_of_mut!(UDP_RX),
-                &mut *addr_of_mut!(UDP_TX),
-                &mut *addr_of_mut!(UDP_RX_META),
-                &mut *addr_of_mut!(UDP_TX_META),
-            )
+        let (Some(rx), Some(tx), Some(rx_meta), Some(tx_meta)) = (
+            UDP_RX.take(),
+            UDP_TX.take(),
+            UDP_RX_META.take(),
+            UDP_TX_META.take(),
+        ) else {
+            board::finish(5)
         };
         let udp_handle = sockets.add(udp::Socket::new(
             udp::PacketBuffer::new(&mut rx_meta[..], &mut rx[..]),

@@ -15,9 +15,9 @@
 //! reports is what the script implies; otherwise the number of the first check that failed.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use core::cell::Cell;
-use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use otlp_embedded::export::{ExportOutcome, ExportReport, Exporter, ExporterConfig};
@@ -25,10 +25,9 @@ use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{
-    CloseMode, Connect, Connection, Endpoint, Scheme, TransportError,
-};
+use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
 use otlp_embedded_firmware_cortex_m as board;
+use otlp_embedded_firmware_cortex_m::TakeOnce;
 
 /// Registry shape: 2 instruments; 6 + 2 series (each instrument's own plus its overflow
 /// series); 9 bytes of attribute values (a tag and 8 bytes of route); 2 histogram series;
@@ -37,10 +36,12 @@ type Metrics = CsRegistry<2, 8, 9, 2, 12>;
 type MetricsSnapshot = Snapshot<2, 8, 9, 2, 12>;
 
 static METRICS: Metrics = CsRegistry::new(UNIX_START);
+// Two cells, not one: the zeroed request buffer stays in `.bss` apart from the snapshot,
+// whose initializer is not all zeros (`.data`, copied from flash at reset).
 /// Lent to the exporter: the collected points.
-static mut SNAPSHOT: MetricsSnapshot = Snapshot::new();
+static SNAPSHOT: TakeOnce<MetricsSnapshot> = TakeOnce::new(Snapshot::new());
 /// Lent to the exporter: where requests are encoded.
-static mut REQUEST: [u8; REQUEST_BUFFER] = [0; REQUEST_BUFFER];
+static REQUEST: TakeOnce<[u8; REQUEST_BUFFER]> = TakeOnce::new([0; REQUEST_BUFFER]);
 
 const REQUEST_BUFFER: usize = 1024;
 /// The worst export's share of the request buffer: its 6 points do not fit in one request,
@@ -99,7 +100,9 @@ impl Connect for CannedCollector {
         _deadline: Instant,
     ) -> Result<CannedConnection<'_>, TransportError> {
         let Some(&answer) = SCRIPT.get(self.next) else {
-            return Err(TransportError::Io(embedded_io::ErrorKind::ConnectionRefused));
+            return Err(TransportError::Io(
+                embedded_io::ErrorKind::ConnectionRefused,
+            ));
         };
         self.next += 1;
         self.opened += 1;
@@ -179,7 +182,10 @@ fn print_report(prefix: &str, report: &ExportReport) {
 #[entry]
 fn main() -> ! {
     board::paint_stack();
-    board::report("stack.main_entry", board::stack_top() - board::stack_pointer());
+    board::report(
+        "stack.main_entry",
+        board::stack_top() - board::stack_pointer(),
+    );
 
     let requests = METRICS.declare(
         InstrumentDesc::counter_u64("http.client.requests")
@@ -204,7 +210,10 @@ fn main() -> ! {
     ];
     check(recorded.iter().all(Result::is_ok), 2);
 
-    let resource = [KeyValue::new("service.name", AttributeValue::Str("thermostat"))];
+    let resource = [KeyValue::new(
+        "service.name",
+        AttributeValue::Str("thermostat"),
+    )];
     let header = RequestHeader::new(Resource::new(&resource), Scope::new("firmware-min"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
@@ -223,15 +232,20 @@ fn main() -> ! {
         ExporterConfig::new(endpoint, header),
         HttpClient::new(collector, &clock),
     );
-    // SAFETY: the only references to these statics, taken once in a program with no
-    // interrupt handlers.
-    let (snapshot, buffer) = unsafe { (&mut *addr_of_mut!(SNAPSHOT), &mut *addr_of_mut!(REQUEST)) };
+    let (Some(snapshot), Some(buffer)) = (SNAPSHOT.take(), REQUEST.take()) else {
+        board::finish(4)
+    };
     let mut producer = &METRICS;
 
     // 1. The plain export: 2 counter series and 1 histogram series, one request, 200.
-    let plain = exporter.export(&mut producer, snapshot, buffer, &clock, UNIX_START, |now: Instant, until: Instant| {
-        clock.0.set(clock.0.get() + now.millis_until(until))
-    });
+    let plain = exporter.export(
+        &mut producer,
+        snapshot,
+        buffer,
+        &clock,
+        UNIX_START,
+        |now: Instant, until: Instant| clock.0.set(clock.0.get() + now.millis_until(until)),
+    );
     board::report("stack.plain_export", board::stack_high_water());
     print_report("plain", &plain);
     check(plain.outcome == ExportOutcome::Success, 10);
@@ -261,14 +275,20 @@ fn main() -> ! {
     check(worst.outcome == ExportOutcome::PartialSuccess, 20);
     check(worst.points_collected == 6 && worst.points_sent == 6, 21);
     check(worst.points_rejected == 1, 22);
-    check(worst.requests == 2 && worst.requests_delivered == 2 && worst.retries == 1, 23);
+    check(
+        worst.requests == 2 && worst.requests_delivered == 2 && worst.retries == 1,
+        23,
+    );
     check(worst.points_dropped == 0 && worst.points_abandoned == 0, 24);
     // The retry waited exactly until the collector's date (it is longer than any backoff).
     check(clock.now() == Instant(RETRY_AFTER_WAIT_MS), 25);
     check(exporter.last_server_message() == "bad point", 26);
 
     let collector = exporter.exchange().connector();
-    check(collector.opened == SCRIPT.len() && collector.closed == SCRIPT.len(), 30);
+    check(
+        collector.opened == SCRIPT.len() && collector.closed == SCRIPT.len(),
+        30,
+    );
     // Every byte written, retries included, reached the collector and was counted.
     board::report("collector.bytes_received", collector.bytes_received);
     check(

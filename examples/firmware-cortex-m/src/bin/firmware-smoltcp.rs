@@ -11,9 +11,9 @@
 //! in one request that the server read completely.
 #![no_std]
 #![no_main]
+#![forbid(unsafe_code)]
 
 use core::cell::{Cell, RefCell};
-use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use otlp_embedded::export::{ExportOutcome, ExporterConfig};
@@ -22,6 +22,7 @@ use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Snapshot};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{Endpoint, Scheme};
 use otlp_embedded_firmware_cortex_m as board;
+use otlp_embedded_firmware_cortex_m::TakeOnce;
 use otlp_embedded_smoltcp::firmware::{export_once, Stack};
 use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
@@ -173,7 +174,8 @@ impl Server {
                 }
                 self.got += 1;
                 if self.want.is_none() && self.head[..self.got.min(256)].ends_with(b"\r\n\r\n") {
-                    self.want = content_length(&self.head[..self.got.min(256)]).map(|n| self.got + n);
+                    self.want =
+                        content_length(&self.head[..self.got.min(256)]).map(|n| self.got + n);
                 }
             }
             (bytes.len(), ())
@@ -198,7 +200,11 @@ fn content_length(head: &[u8]) -> Option<usize> {
     for &byte in head.get(at + NAME.len()..)? {
         match byte {
             b' ' => {}
-            b'0'..=b'9' => value = value.checked_mul(10)?.checked_add(usize::from(byte - b'0'))?,
+            b'0'..=b'9' => {
+                value = value
+                    .checked_mul(10)?
+                    .checked_add(usize::from(byte - b'0'))?
+            }
             _ => break,
         }
     }
@@ -213,29 +219,28 @@ impl Clock for Ticks<'_> {
     }
 }
 
-/// Single core, no interrupt handlers: nothing shares the wire across threads.
-struct SingleCore(Wire);
-// SAFETY: this program runs on one core with no interrupt handler touching the wire.
-unsafe impl Sync for SingleCore {}
-
 const EMPTY_RING: RefCell<Ring> = RefCell::new(Ring {
     frames: [[0; FRAME]; SLOTS],
     lens: [0; SLOTS],
     head: 0,
     len: 0,
 });
-static WIRE: SingleCore = SingleCore(Wire {
+/// The link, taken once by `main` and shared by its two ends.
+static WIRE: TakeOnce<Wire> = TakeOnce::new(Wire {
     rings: [EMPTY_RING, EMPTY_RING],
 });
 static METRICS: CsRegistry<2, 8, 9, 2, 12> = CsRegistry::new(UNIX_START);
-static mut SNAPSHOT: Snapshot<2, 8, 9, 2, 12> = Snapshot::new();
-static mut REQUEST: [u8; 1024] = [0; 1024];
-static mut CLIENT_RX: [u8; 512] = [0; 512];
-static mut CLIENT_TX: [u8; 1024] = [0; 1024];
-static mut SERVER_RX: [u8; 1024] = [0; 1024];
-static mut SERVER_TX: [u8; 128] = [0; 128];
-static mut CLIENT_SOCKETS: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY];
-static mut SERVER_SOCKETS: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY];
+// One cell per buffer, as a program would keep them: each zeroed one stays in `.bss`.
+static SNAPSHOT: TakeOnce<Snapshot<2, 8, 9, 2, 12>> = TakeOnce::new(Snapshot::new());
+static REQUEST: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static CLIENT_RX: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
+static CLIENT_TX: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static SERVER_RX: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static SERVER_TX: TakeOnce<[u8; 128]> = TakeOnce::new([0; 128]);
+static CLIENT_SOCKETS: TakeOnce<[SocketStorage<'static>; 1]> =
+    TakeOnce::new([SocketStorage::EMPTY]);
+static SERVER_SOCKETS: TakeOnce<[SocketStorage<'static>; 1]> =
+    TakeOnce::new([SocketStorage::EMPTY]);
 
 fn interface(device: &mut End<'_>, mac: u8, addr: IpAddress, seed: u64) -> Interface {
     let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress([
@@ -260,21 +265,31 @@ fn series_bytes<const K: usize, const N: usize, const M: usize>() -> usize {
 #[entry]
 fn main() -> ! {
     board::paint_stack();
-    // SAFETY: the only references to these statics, taken once in a program with no
-    // interrupt handlers.
-    let (snapshot, buffer, crx, ctx, srx, stx, cstore, sstore) = unsafe {
-        (
-            &mut *addr_of_mut!(SNAPSHOT),
-            &mut *addr_of_mut!(REQUEST),
-            &mut *addr_of_mut!(CLIENT_RX),
-            &mut *addr_of_mut!(CLIENT_TX),
-            &mut *addr_of_mut!(SERVER_RX),
-            &mut *addr_of_mut!(SERVER_TX),
-            &mut *addr_of_mut!(CLIENT_SOCKETS),
-            &mut *addr_of_mut!(SERVER_SOCKETS),
-        )
+    let (
+        Some(wire),
+        Some(snapshot),
+        Some(buffer),
+        Some(crx),
+        Some(ctx),
+        Some(srx),
+        Some(stx),
+        Some(cstore),
+        Some(sstore),
+    ) = (
+        WIRE.take(),
+        SNAPSHOT.take(),
+        REQUEST.take(),
+        CLIENT_RX.take(),
+        CLIENT_TX.take(),
+        SERVER_RX.take(),
+        SERVER_TX.take(),
+        CLIENT_SOCKETS.take(),
+        SERVER_SOCKETS.take(),
+    )
+    else {
+        board::finish(4)
     };
-    let wire = &WIRE.0;
+    let wire: &Wire = wire;
     let mut client_dev = End { wire, side: 0 };
     let mut server_dev = End { wire, side: 1 };
     let mut client_iface = interface(&mut client_dev, 1, IpAddress::v4(10, 0, 0, 1), 0xc11e);
@@ -327,7 +342,10 @@ fn main() -> ! {
         board::finish(3)
     }
 
-    let resource = [KeyValue::new("service.name", AttributeValue::Str("thermostat"))];
+    let resource = [KeyValue::new(
+        "service.name",
+        AttributeValue::Str("thermostat"),
+    )];
     let header = RequestHeader::new(Resource::new(&resource), Scope::new("firmware-min"));
     let endpoint = Endpoint {
         scheme: Scheme::Http,
@@ -341,7 +359,11 @@ fn main() -> ! {
     let clock = Ticks(&ticks);
     let idle = |_now: Instant, _wake_by: Instant| {
         // The collector's side of the link runs here, while the client waits.
-        server_iface.poll(smol_instant(Instant(ticks.get())), &mut server_dev, &mut server_sockets);
+        server_iface.poll(
+            smol_instant(Instant(ticks.get())),
+            &mut server_dev,
+            &mut server_sockets,
+        );
         server.borrow_mut().serve(&mut server_sockets);
         ticks.set(ticks.get() + 1);
     };
