@@ -25,6 +25,9 @@ R = {
     "retry_after_asctime": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun Nov  6 08:49:37 1994\r\nContent-Length: 0\r\n\r\n",
     "te_and_cl": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
     "te_gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    "te_gzip_to_close": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nto the close",
+    "te_http10": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\nok",
+    "obs_fold": b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: Sun, 06 Nov 1994\r\n \t08:49:37 GMT\r\nContent-Length:\r\n 2\r\n\r\nok",
     "cl_duplicate": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
     "cl_conflict": b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok!",
     "cl_overflow": b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
@@ -45,7 +48,7 @@ os.makedirs("corpus/response_reader", exist_ok=True)
 for name, resp in R.items():
     with open(f"corpus/response_reader/{name}", "wb") as f:
         f.write(CTL + resp)
-for name in ["cl_protobuf", "chunked_ext_trailers", "big_body_drain", "interim_100_103"]:
+for name in ["cl_protobuf", "chunked_ext_trailers", "big_body_drain", "interim_100_103", "obs_fold"]:
     with open(f"corpus/response_reader/small_{name}", "wb") as f:
         f.write(SMALL + R[name])
 

@@ -217,6 +217,7 @@ for variant in ipv4 default; do
 done
 record "$m4" ram_per_series_k9 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k9)"
 record "$m4" ram_per_series_k34 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k34)"
+record "$m4" ram_per_series_k64 "$(printed "$dir/smoltcp-ipv4.log" ram.series_k64)"
 ipv6_symbols=$(nm -C "$dir/firmware-smoltcp-ipv4" | grep -ciE 'ipv6|icmpv6|ndisc|sixlowpan' || true)
 
 # Host names on Cortex-M4F: firmware-dns with `dns` (by name) against the build above.
@@ -368,6 +369,8 @@ verdict() {
     row "one more series, 9 bytes of attribute values (firmware-min)" "$m4" ram_per_series_k9
     row "one more series, 34 bytes (two 16-byte strings)" "$m4" ram_per_series_k34 \
         "$(verdict "$(now "$m4" ram_per_series_k34)" 128)"
+    row "one more series, 64 bytes (keys and values of an instrument without declared keys)" \
+        "$m4" ram_per_series_k64
     echo
     echo "Caller-lent memory in firmware-min's static RAM (\`nm\`, Cortex-M4F; not in the stack"
     echo "figures):"

@@ -411,3 +411,133 @@ fn out_of_range_flags_are_refused_with_exit_2() {
         assert!(!out.contains("export 1/"), "{out}");
     }
 }
+
+/// (metric, attributes, temporality, start, time) of every sum, histogram and exponential
+/// histogram point of one request.
+type PointTimes = Vec<(String, String, i32, u64, u64)>;
+
+fn point_times(
+    request: &opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+) -> PointTimes {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let mut out = Vec::new();
+    for m in request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+    {
+        let attrs = |a: &[opentelemetry_proto::tonic::common::v1::KeyValue]| format!("{a:?}");
+        match &m.data {
+            Some(Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| {
+                let t = s.aggregation_temporality;
+                (
+                    m.name.clone(),
+                    attrs(&p.attributes),
+                    t,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                )
+            })),
+            Some(Data::Histogram(h)) => out.extend(h.data_points.iter().map(|p| {
+                let t = h.aggregation_temporality;
+                (
+                    m.name.clone(),
+                    attrs(&p.attributes),
+                    t,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                )
+            })),
+            Some(Data::ExponentialHistogram(h)) => out.extend(h.data_points.iter().map(|p| {
+                let t = h.aggregation_temporality;
+                (
+                    m.name.clone(),
+                    attrs(&p.attributes),
+                    t,
+                    p.start_time_unix_nano,
+                    p.time_unix_nano,
+                )
+            })),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Issue 14's check on delta and cumulative runs of the demo against a sink (this test's
+/// own, so that it can read every request): every sum and histogram point has
+/// 0 < start <= time; a cumulative series keeps one start (sdk.md: "Cumulative timeseries
+/// MUST use a consistent start timestamp for all collection intervals"); a delta point
+/// starts at the previous collection ("the start timestamp MUST equal the previous
+/// collection interval's timestamp"), so delta points of a series never overlap; and the
+/// observable counter follows the preference like the rest (otlp.md's table: delta for
+/// "Counter, Asynchronous Counter and Histogram").
+#[test]
+fn delta_and_cumulative_runs_keep_the_start_time_rules() {
+    const DELTA: i32 = 1;
+    const CUMULATIVE: i32 = 2;
+    for (preference, sums) in [("delta", DELTA), ("cumulative", CUMULATIVE)] {
+        let sink = otlp_embedded_test_kit::Sink::start().expect("sink starts");
+        let (output, _) = demo_env(
+            &[
+                "--exports",
+                "4",
+                "--interval-ms",
+                "60",
+                "--endpoint",
+                &sink.base_url(),
+            ],
+            &[(
+                "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+                preference,
+            )],
+            Duration::from_secs(60),
+        );
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{preference}: {out}");
+        let requests: Vec<PointTimes> = sink.requests().iter().map(point_times).collect();
+        assert_eq!(requests.len(), 4, "{preference}: {out}");
+        // Each request is one collection: its points share one time.
+        let times: Vec<u64> = requests
+            .iter()
+            .map(|points| {
+                let t = points[0].4;
+                assert!(points.iter().all(|p| p.4 == t), "{preference}: {points:?}");
+                t
+            })
+            .collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+        let mut cumulative_start: std::collections::BTreeMap<(String, String), u64> =
+            Default::default();
+        for (r, points) in requests.iter().enumerate() {
+            for (name, attrs, temporality, start, time) in points {
+                assert!(0 < *start && start <= time, "{preference}: {name} {attrs}");
+                if *temporality == CUMULATIVE {
+                    let first = cumulative_start
+                        .entry((name.clone(), attrs.clone()))
+                        .or_insert(*start);
+                    assert_eq!(
+                        start, first,
+                        "{preference}: {name} {attrs} changed its start"
+                    );
+                } else {
+                    assert_eq!(*temporality, DELTA, "{name}");
+                    // Every export here succeeds: a delta point starts at the collection
+                    // before its own (the first ones at the registry's start).
+                    match r.checked_sub(1) {
+                        Some(previous) => assert_eq!(*start, times[previous], "{name} {attrs}"),
+                        None => assert!(*start < *time, "{name} {attrs}"),
+                    }
+                }
+            }
+        }
+        for r in &requests {
+            let ticks: Vec<_> = r.iter().filter(|p| p.0 == "device.ticks").collect();
+            assert_eq!(ticks.len(), 1, "{preference}: {r:?}");
+            assert_eq!(ticks[0].2, sums, "{preference}: device.ticks's temporality");
+            let requests = r.iter().filter(|p| p.0 == "device.requests");
+            assert!(requests.clone().all(|p| p.2 == sums), "{preference}");
+        }
+    }
+}

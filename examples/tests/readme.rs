@@ -84,6 +84,14 @@ fn the_firmware_quick_start_is_shown_as_it_is() {
 }
 
 #[test]
+fn the_metrics_crate_example_is_shown_as_it_is_in_20_lines() {
+    let source = shown_as_it_is("examples/examples/metrics_rs.rs");
+    let lines = source.lines().count();
+    println!("metrics crate example: {lines} lines");
+    assert!(lines <= 20, "{lines} lines");
+}
+
+#[test]
 fn names_are_counted_per_item() {
     let source = "use a::B;\nuse c::{D, E};\nuse f::{self, G}; // comment\nfn main() {}\n";
     assert_eq!(imported_names(source), 5);

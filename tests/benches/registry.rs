@@ -4,9 +4,13 @@
 //! `Counter::bind`), and histogram record with 3 attributes. The no-attribute and bound
 //! groups also time the floor: `u64 += v` in memory with `v` hidden from the compiler.
 //!
+//! A last group records the same three attributes into a counter that declares no keys, so
+//! the registry stores keys and values (64 bytes per series): the undeclared-key path.
+//!
 //! Before measuring it prints memory figures: `size_of` a registry for 8 instruments with
-//! 16 series each, bytes per counter series (registry + snapshot), and the heap bytes the
-//! SDK allocates per new series (counted by this binary's global allocator).
+//! 16 series each, bytes per counter series (registry + snapshot) with declared keys and
+//! with undeclared keys, and the heap bytes the SDK allocates per new series (counted by
+//! this binary's global allocator).
 //!
 //! `cargo bench -p otlp-embedded-tests --bench registry -- --warm-up-time 1 --measurement-time 3`
 
@@ -64,6 +68,16 @@ fn memory_report() {
     println!(
         "  per counter series with two <=16-byte string values (K=34): registry {per_reg} + snapshot {per_snap} = {} bytes",
         per_reg + per_snap
+    );
+    let per_reg_open = (std::mem::size_of::<Registry<1, 1024, 64, 1, 1>>()
+        - std::mem::size_of::<Registry<1, 0, 64, 1, 1>>())
+        / 1024;
+    let per_snap_open = (std::mem::size_of::<Snapshot<1, 1024, 64, 1, 1>>()
+        - std::mem::size_of::<Snapshot<1, 0, 64, 1, 1>>())
+        / 1024;
+    println!(
+        "  per counter series with undeclared keys, K=64 (e.g. method=GET, route=/api/v1/items, status=200: 47 bytes): registry {per_reg_open} + snapshot {per_snap_open} = {} bytes",
+        per_reg_open + per_snap_open
     );
 
     // The SDK: heap bytes per new series.
@@ -214,6 +228,34 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| otel_hist.record(black_box(42.0), black_box(&otel_attrs)))
+    });
+    g.finish();
+
+    // No declared keys: keys and values stored per series (the SDK has no declared keys
+    // at all, so its figure is the same call as in the first group).
+    let mut open_reg: Box<Registry<1, 17, 64, 1, 1>> = Box::new(Registry::new(0));
+    let open = open_reg
+        .declare(InstrumentDesc::counter_u64("requests").max_series(16))
+        .unwrap();
+    for i in 0..8 {
+        let other = [
+            KeyValue::new("method", AttributeValue::Str("PUT")),
+            KeyValue::new("status", AttributeValue::Int(400 + i)),
+        ];
+        open_reg.record(open, 1u64, &other).unwrap();
+    }
+    open_reg.record(open, 1u64, &attrs).unwrap();
+    assert_eq!(
+        open_reg.stats(open).unwrap().series,
+        9,
+        "every set has its series"
+    );
+    let mut g = c.benchmark_group("counter_add_3_attrs_undeclared_keys");
+    g.bench_function("otlp-embedded", |b| {
+        b.iter(|| open_reg.record(open, black_box(1u64), black_box(&attrs)))
+    });
+    g.bench_function("opentelemetry_sdk", |b| {
+        b.iter(|| otel_counter.add(black_box(1), black_box(&otel_attrs)))
     });
     g.finish();
 }

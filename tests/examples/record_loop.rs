@@ -10,7 +10,9 @@
 //! ```
 //!
 //! The difference of the two totals divided by 100,000 is the cost of one record, loop
-//! included. Operations: `attrs`, `reordered`, `alternate`, `none`, `bound`, `hist`.
+//! included. Operations: `attrs`, `reordered`, `alternate`, `none`, `bound`, `hist`, and
+//! `undeclared` (the `attrs` set into a counter that declares no keys, so that keys are
+//! stored too, in a registry with 64 bytes per series).
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -21,7 +23,9 @@ use otlp_embedded::registry::{InstrumentDesc, Registry};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let (Some(op), Some(Ok(n))) = (args.get(1), args.get(2).map(|n| n.parse::<u64>())) else {
-        eprintln!("usage: record_loop <attrs|reordered|alternate|none|bound|hist> <count>");
+        eprintln!(
+            "usage: record_loop <attrs|reordered|alternate|none|bound|hist|undeclared> <count>"
+        );
         return ExitCode::from(2);
     };
     // The same registry and series as tests/benches/registry.rs.
@@ -68,6 +72,17 @@ fn main() -> ExitCode {
     let Ok(bound) = reg.bind(counter, &attrs) else {
         return ExitCode::FAILURE;
     };
+    let mut open_reg: Box<Registry<1, 17, 64, 1, 1>> = Box::new(Registry::new(0));
+    let Ok(open) = open_reg.declare(InstrumentDesc::counter_u64("requests").max_series(16)) else {
+        return ExitCode::FAILURE;
+    };
+    for i in 0..8 {
+        let other = [
+            KeyValue::new("method", AttributeValue::Str("PUT")),
+            KeyValue::new("status", AttributeValue::Int(400 + i)),
+        ];
+        let _ = open_reg.record(open, 1u64, &other);
+    }
     let mut failed = 0u64;
     for k in 0..n {
         let result = match op.as_str() {
@@ -80,6 +95,7 @@ fn main() -> ExitCode {
             "none" => reg.record(plain, black_box(1u64), black_box(&[])),
             "bound" => reg.record_bound(black_box(bound), black_box(1u64)),
             "hist" => reg.record(hist, black_box(42.0), black_box(&attrs)),
+            "undeclared" => open_reg.record(open, black_box(1u64), black_box(&attrs)),
             other => {
                 eprintln!("unknown operation {other}");
                 return ExitCode::from(2);

@@ -773,16 +773,14 @@ fn framing_conflicts_are_distinct_errors() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
         err(ExchangeError::TransferEncodingWithContentLength),
     );
-    check_all_splits(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello",
-        err(ExchangeError::UnsupportedTransferEncoding),
-    );
-    check_all_splits(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-        err(ExchangeError::UnsupportedTransferEncoding),
-    );
+    // Chunked applied twice (RFC 9112 §7: "A sender MUST NOT apply the chunked transfer
+    // coding more than once to a message body"): no framing this reader will guess at.
     check_all_splits(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        err(ExchangeError::UnsupportedTransferEncoding),
+    );
+    check_all_splits(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\n\r\nhello",
         err(ExchangeError::UnsupportedTransferEncoding),
     );
     check_all_splits(
@@ -819,6 +817,94 @@ fn framing_conflicts_are_distinct_errors() {
         );
         assert_eq!(run.closes, vec![CloseMode::Abort]);
     }
+}
+
+/// RFC 9112 §6.3, item 3: "If a Transfer-Encoding header field is present in a response
+/// and the chunked transfer coding is not the final encoding, the message body length is
+/// determined by reading the connection until it is closed by the server." And when chunked
+/// is final, the body is read by decoding the chunks whatever codings come before it.
+/// Either way the body is still transfer-coded (gzip here), which this client does not
+/// decode: it is kept but never read as protobuf.
+#[test]
+fn transfer_coding_not_ending_in_chunked_runs_to_close() {
+    let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n\
+              Transfer-Encoding: gzip\r\n\r\nhello, close";
+    check_all_splits(r, Ok(ok(200, b"hello, close", r.len())));
+    // Chunked first and gzip last: chunked is not final, so the chunk syntax is body too.
+    let r = b"HTTP/1.1 503 Unavailable\r\nTransfer-Encoding: chunked, GZIP\r\n\r\n3\r\nabc\r\n";
+    check_all_splits(r, Ok(ok(503, b"3\r\nabc\r\n", r.len())));
+    // A list over two field lines is one list (RFC 9110 §5.3): here gzip, then chunked.
+    for te in [
+        "Transfer-Encoding: gzip, chunked\r\n",
+        "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: gzip ,\tchunked\r\n",
+    ] {
+        let r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n{te}\r\n\
+             5\r\nhello\r\n0\r\n\r\n"
+        );
+        let r: &'static [u8] = Box::leak(r.into_bytes().into_boxed_slice());
+        check_all_splits(r, Ok(ok(200, b"hello", r.len())));
+    }
+}
+
+/// RFC 9112 §6.1: "A server or client that receives an HTTP/1.0 message containing a
+/// Transfer-Encoding header field MUST treat the message as if the framing is faulty,
+/// even if a Content-Length is present, and close the connection after processing the
+/// message." Faulty framing in a response means the response is discarded (§6.3, item 5:
+/// "the user agent MUST close the connection to the server and discard the received
+/// response"), so the exchange fails with an error that names the cause.
+#[test]
+fn transfer_encoding_in_an_http_1_0_response_is_faulty_framing() {
+    check_all_splits(
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        err(ExchangeError::TransferEncodingInHttp10),
+    );
+    check_all_splits(
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+        err(ExchangeError::TransferEncodingInHttp10),
+    );
+    check_all_splits(
+        b"HTTP/1.0 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n",
+        err(ExchangeError::TransferEncodingInHttp10),
+    );
+    // HTTP/1.0 without Transfer-Encoding is framed as before.
+    let r = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+    check_all_splits(r, Ok(ok(200, b"hi", r.len())));
+}
+
+/// RFC 9112 §5.2: "A user agent that receives an obs-fold in a response message that is
+/// not within a "message/http" container MUST replace each received obs-fold with one or
+/// more SP octets prior to interpreting the field value." A folded `Retry-After`,
+/// `Content-Length` or `Content-Type` is read as if it were on one line.
+#[test]
+fn obsolete_line_folding_in_a_response_reads_as_spaces() {
+    let r = b"HTTP/1.1 503 Unavailable\r\nRetry-After: Sun, 06 Nov 1994\r\n 08:49:37 GMT\r\n\
+              X-Note: one\r\n\ttwo\r\n  three\r\nContent-Type:\r\n application/x-protobuf\r\n\
+              Content-Length:\r\n\t 2\r\n\r\nhi";
+    check_all_splits(
+        r,
+        Ok(Expect {
+            retry_after: Some(RetryAfter::UnixSeconds(784_111_777)),
+            protobuf: true,
+            ..ok(503, b"hi", r.len())
+        }),
+    );
+    // Bare LF line ends fold the same way.
+    let r = b"HTTP/1.1 429 Too Many\nRetry-After:\n 7\nContent-Length: 0\n\n";
+    check_all_splits(
+        r,
+        Ok(Expect {
+            retry_after: Some(RetryAfter::Seconds(7)),
+            ..ok(429, b"", r.len())
+        }),
+    );
+    // Whitespace before the first header line is not a fold of the status line
+    // (RFC 9112 §2.2): still refused.
+    check_all_splits(
+        b"HTTP/1.1 200 OK\r\n X: y\r\nContent-Length: 0\r\n\r\n",
+        err(ExchangeError::Malformed(Malformed::HeaderName)),
+    );
 }
 
 #[test]

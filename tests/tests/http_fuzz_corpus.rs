@@ -73,6 +73,22 @@ fn response_reader_corpus() {
         ExchangeError::ClosedEarly(otlp_embedded::transport::Stage::Headers)
     );
     assert_eq!(error("partial_status"), ExchangeError::ClosedBeforeResponse);
+    // RFC 9112 framing: a coding list not ending in chunked runs to the close; chunked
+    // last is read as chunks; HTTP/1.0 with Transfer-Encoding is faulty; a folded field
+    // reads as one line.
+    assert_eq!(status("te_gzip_to_close"), (200, b"to the close".to_vec()));
+    assert_eq!(status("te_gzip"), (200, Vec::new()));
+    assert_eq!(error("te_http10"), ExchangeError::TransferEncodingInHttp10);
+    assert_eq!(status("obs_fold"), (503, b"ok".to_vec()));
+    match &outcome_of["obs_fold"] {
+        ReaderOutcome::Done(r, ..) => assert_eq!(
+            r.retry_after,
+            Some(otlp_embedded::transport::RetryAfter::UnixSeconds(
+                784_111_777
+            ))
+        ),
+        other => panic!("obs_fold: {other:?}"),
+    }
 }
 
 #[test]

@@ -7,6 +7,10 @@
 //! sets (last value per key wins, declared order, keys as copied strings: always the
 //! general encoder) into another, and requires the same points and the same stats; where
 //! every set fits whole it also compares the points with a plain model.
+//!
+//! Instruments that declare no keys store keys and values: a second property records
+//! random spellings (any order, keys given twice, copied key strings) and the canonical
+//! spelling of the same sets, and compares both with a model of the sets that fit.
 
 use std::collections::BTreeMap;
 
@@ -143,7 +147,9 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (0usize..=8, 0usize..=8),
+        // At least one declared key: an instrument without any keeps every attribute
+        // (`open_spellings_agree` below).
+        (1usize..=8, 1usize..=8),
         any::<bool>(),
         prop::collection::vec(set(), 1..=4),
         prop::collection::vec(op(), 1..120),
@@ -431,4 +437,205 @@ fn a_key_declared_twice_is_refused() {
     assert!(reg
         .declare(InstrumentDesc::counter_u64("ok").attributes(&KEYS[..2]))
         .is_ok());
+}
+
+// ---- Instruments without declared keys ---------------------------------------------------
+
+/// Keys of the open sets: short, long, non-ASCII, and one too long to store (255 bytes).
+fn open_key(k: usize) -> String {
+    match k {
+        0 => "a".into(),
+        1 => "b".into(),
+        2 => "method".into(),
+        3 => "ключ".into(),
+        4 => "k".repeat(40),
+        _ => "x".repeat(255),
+    }
+}
+
+#[derive(Clone, Debug)]
+enum OpenOp {
+    /// Records set `set` of the pool reordered by `order`, after `junk` (attributes a
+    /// later one with the same key overrides).
+    Record {
+        value: u64,
+        set: usize,
+        order: Vec<u8>,
+        junk: Vec<(usize, V)>,
+    },
+    Collect,
+}
+
+#[derive(Clone, Debug)]
+struct OpenCase {
+    delta: bool,
+    pool: Vec<Vec<(usize, V)>>,
+    ops: Vec<OpenOp>,
+}
+
+fn open_case() -> impl Strategy<Value = OpenCase> {
+    let entry = || {
+        (
+            prop::sample::select(vec![0usize, 1, 2, 3, 3, 4, 5]),
+            value(),
+        )
+    };
+    let set = prop::collection::vec(entry(), 0..=5);
+    let op = prop_oneof![
+        10 => (
+            1u64..=5,
+            0usize..4,
+            prop::collection::vec(any::<u8>(), 5),
+            prop::collection::vec(entry(), 0..=2),
+        )
+            .prop_map(|(value, set, order, junk)| OpenOp::Record { value, set, order, junk }),
+        1 => Just(OpenOp::Collect),
+    ];
+    (
+        any::<bool>(),
+        prop::collection::vec(set, 1..=4),
+        prop::collection::vec(op, 1..80),
+    )
+        .prop_map(|(delta, pool, ops)| OpenCase { delta, pool, ops })
+}
+
+/// The set a spelling means: last value per key, sorted by key bytes.
+fn open_canonical(attrs: &[(usize, V)]) -> Vec<(String, V)> {
+    let mut out: BTreeMap<Vec<u8>, (String, V)> = BTreeMap::new();
+    for (k, v) in attrs {
+        let key = open_key(*k);
+        out.insert(key.as_bytes().to_vec(), (key, v.clone()));
+    }
+    out.into_values().collect()
+}
+
+/// Whether the canonical set fits in `k` bytes (each entry: length byte, key, value).
+fn open_fits(set: &[(String, V)], k: usize) -> bool {
+    let mut size = 0;
+    for (key, v) in set {
+        if key.len() > 254 || matches!(v, V::Str(s) if s.len() > 250) {
+            return false;
+        }
+        size += 1 + key.len() + v.size();
+    }
+    size <= k
+}
+
+fn open_run<const K: usize>(case: &OpenCase) -> Result<(), TestCaseError> {
+    let temporality = if case.delta {
+        Temporality::Delta
+    } else {
+        Temporality::Cumulative
+    };
+    let desc = InstrumentDesc::counter_u64("open")
+        .max_series(MAX_SERIES[1])
+        .temporality(temporality);
+    let mut spelled = Reg::<K>::new(1);
+    let mut canon = Reg::<K>::new(1);
+    let a = spelled.declare(desc).unwrap();
+    let b = canon.declare(desc).unwrap();
+    let mut junk_dropped = 0u32;
+    // The model: sums of the sets that fit, per set; the rest only counts.
+    let mut sums: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
+    let mut oversized = 0u32;
+    let mut now = 1u64;
+    for op in case.ops.iter().chain(&[OpenOp::Collect]) {
+        match op {
+            OpenOp::Record {
+                value,
+                set,
+                order,
+                junk,
+            } => {
+                let base = &case.pool[set % case.pool.len()];
+                let mut idx: Vec<usize> = (0..base.len()).collect();
+                idx.sort_by_key(|&i| (order.get(i).copied().unwrap_or(0), i));
+                let mut attrs: Vec<(usize, V)> = junk.clone();
+                attrs.extend(idx.into_iter().map(|i| base[i].clone()));
+                let keys: Vec<String> = attrs.iter().map(|(k, _)| open_key(*k)).collect();
+                let kvs: Vec<KeyValue<'_>> = attrs
+                    .iter()
+                    .zip(&keys)
+                    .map(|((_, v), k)| KeyValue::new(k, v.attr()))
+                    .collect();
+                let set = open_canonical(&attrs);
+                let canon_kvs: Vec<KeyValue<'_>> = set
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k, v.attr()))
+                    .collect();
+                prop_assert_eq!(spelled.record(a, *value, &kvs), Ok(()));
+                prop_assert_eq!(canon.record(b, *value, &canon_kvs), Ok(()));
+                if open_fits(&set, K) {
+                    // Earlier copies of a repeated key are dropped attributes; a set that
+                    // does not fit counts once, as oversized.
+                    junk_dropped += (kvs.len() - set.len()) as u32;
+                    let attrs = set
+                        .iter()
+                        .map(|(k, v)| (k.clone(), format!("{:?}", v.attr())))
+                        .collect();
+                    *sums.entry(attrs).or_default() += *value as i64;
+                } else {
+                    oversized += 1;
+                    *sums
+                        .entry(vec![("otel.metric.overflow".into(), "Bool(true)".into())])
+                        .or_default() += *value as i64;
+                }
+            }
+            OpenOp::Collect => {
+                now += 1_000;
+                let mut snap_a = Snap::<K>::new();
+                let mut snap_b = Snap::<K>::new();
+                spelled.collect(&mut snap_a, now);
+                canon.collect(&mut snap_b, now);
+                let points = snapshot_points(&snap_a);
+                prop_assert_eq!(&points, &snapshot_points(&snap_b));
+                let (sa, sb) = (spelled.stats(a).unwrap(), canon.stats(b).unwrap());
+                prop_assert_eq!(
+                    sa,
+                    InstrumentStats {
+                        dropped_attributes: sb.dropped_attributes + junk_dropped,
+                        ..sb
+                    }
+                );
+                prop_assert_eq!((sb.dropped_attributes, sb.truncated), (0, 0));
+                prop_assert_eq!(sa.oversized, oversized);
+                // Where no set found the table full, the points are the model's (the
+                // overflow series holding exactly the sets that did not fit).
+                if sa.overflowed == 0 {
+                    let mine: Vec<_> = points.iter().map(|p| (p.1.clone(), p.2)).collect();
+                    let model: Vec<_> = sums.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    prop_assert_eq!(mine, model);
+                }
+                if case.delta {
+                    sums.clear();
+                }
+                spelled.settle(&snap_a, snap_a.full_span(), Settlement::Delivered);
+                canon.settle(&snap_b, snap_b.full_span(), Settlement::Delivered);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// sdk.md: "If neither is provided, all attributes must be retained." Sets of
+    /// undeclared keys are one series however they are spelled, exactly the model's; a
+    /// set that does not fit in 16 bytes goes to the overflow series, counted.
+    #[test]
+    fn open_spellings_agree_small_key(case in open_case()) {
+        open_run::<16>(&case)?;
+    }
+
+    #[test]
+    fn open_spellings_agree_k64(case in open_case()) {
+        open_run::<64>(&case)?;
+    }
+
+    /// Room for most sets: the 255-byte key and strings near 250 bytes do not fit.
+    #[test]
+    fn open_spellings_agree_large_key(case in open_case()) {
+        open_run::<600>(&case)?;
+    }
 }

@@ -66,9 +66,6 @@ use std::time::Duration;
 
 use otlp_embedded::export::ExporterConfig;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope, Temporality};
-/// The kind of an instrument, as temporality selection needs it: core's, the one the
-/// registry declares instruments with.
-pub use otlp_embedded::registry::InstrumentKind;
 use otlp_embedded::transport::{Endpoint, Header, Scheme};
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -258,40 +255,11 @@ impl Compression {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum TemporalityPreference {
-    /// Cumulative for every instrument kind.
-    #[default]
-    Cumulative,
-    /// Delta for counters (synchronous and observable) and histograms; cumulative for
-    /// up-down counters.
-    Delta,
-    /// Delta for synchronous counters and histograms only; cumulative for the rest, so that
-    /// observable counters need no memory of the last observation.
-    LowMemory,
-}
-
-impl TemporalityPreference {
-    /// The temporality this preference selects for `kind`, per the specification's table
-    /// (an exponential histogram is a histogram there).
-    ///
-    /// Gauges carry no temporality on the wire; they get `Cumulative` so callers have a value.
-    pub fn temporality_for(self, kind: InstrumentKind) -> Temporality {
-        use InstrumentKind as K;
-        match (self, kind) {
-            (
-                TemporalityPreference::Delta,
-                K::Counter | K::ObservableCounter | K::Histogram | K::ExponentialHistogram,
-            ) => Temporality::Delta,
-            (
-                TemporalityPreference::LowMemory,
-                K::Counter | K::Histogram | K::ExponentialHistogram,
-            ) => Temporality::Delta,
-            _ => Temporality::Cumulative,
-        }
-    }
-}
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` is core's [`TemporalityPreference`],
+/// which the registry applies to instruments that do not choose a temporality
+/// ([`PeriodicExporter::from_config`](crate::PeriodicExporter::from_config) hands it over);
+/// [`InstrumentKind`] is core's too.
+pub use otlp_embedded::registry::{InstrumentKind, TemporalityPreference};
 
 /// Where requests go, owned. [`Config::endpoint`] lends it as core's [`Endpoint`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,6 +33,8 @@
 //!   once more on shutdown; built from a [`Config`], it goes over TLS for an `https`
 //!   endpoint (feature `tls`) and gzip-compresses when configured (feature `gzip`).
 //! - `gzip` (feature `gzip`): `GzipExchange`, gzip request compression as an exchange wrapper.
+//! - `metrics_rs` (feature `metrics-rs`): `metrics_rs::MetricsRecorder`, a recorder for
+//!   the `metrics` crate facade over a [`SharedRegistry`].
 //! - `tls` (feature `tls`): rustls for `https` endpoints over any stream-seam connector
 //!   (`tls::TlsConnector`, `tls::SchemeConnector`).
 //!
@@ -63,6 +65,8 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "gzip")]
 pub mod gzip;
+#[cfg(feature = "metrics-rs")]
+pub mod metrics_rs;
 pub mod periodic;
 #[cfg(feature = "sdk")]
 pub mod sdk;

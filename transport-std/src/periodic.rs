@@ -276,13 +276,15 @@ impl PeriodicExporter {
     /// Start exporting from `producer` as `config` says, in the instrumentation scope
     /// `scope_name` (the caller's), over TLS when the endpoint is `https` (feature `tls`).
     /// Each of the configuration's [`warnings`](Config::warnings) is printed to standard
-    /// error first, as `otlp-embedded: warning: ...`. With `OTEL_SDK_DISABLED=true` no
-    /// thread is started and nothing is ever sent ([`PeriodicExporter::is_running`] is
-    /// false).
+    /// error first, as `otlp-embedded: warning: ...`. The configured temporality preference
+    /// goes to the producer ([`Producer::set_temporality_preference`]), so instruments that
+    /// chose no temporality export with the one it gives their kind. With
+    /// `OTEL_SDK_DISABLED=true` no thread is started and nothing is ever sent
+    /// ([`PeriodicExporter::is_running`] is false).
     pub fn from_config<P>(
         config: &Config,
         scope_name: &str,
-        producer: P,
+        mut producer: P,
         snapshot: Box<P::Snapshot>,
     ) -> Result<PeriodicExporter, StartError>
     where
@@ -297,6 +299,7 @@ impl PeriodicExporter {
         if config.sdk_disabled {
             return Ok(PeriodicExporter::disabled());
         }
+        producer.set_temporality_preference(config.temporality);
         let options = PeriodicOptions::from_config(config, scope_name);
         PeriodicExporter::start(options, producer, snapshot)
     }

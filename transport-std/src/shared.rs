@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use otlp_embedded::proto::{KeyValue, PointSpan};
 use otlp_embedded::registry::{
     Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
-    RecordError, Registry, Settlement, Snapshot,
+    RecordError, Registry, Settlement, Snapshot, TemporalityPreference,
 };
 use otlp_embedded::time::UnixNanos;
 
@@ -156,6 +156,11 @@ impl<
         self.with(|r| r.set_start_time(start_time));
     }
 
+    /// See [`Registry::set_temporality_preference`].
+    pub fn set_temporality_preference(&self, preference: TemporalityPreference) {
+        self.with(|r| r.set_temporality_preference(preference));
+    }
+
     /// See [`Registry::record`].
     #[inline]
     pub fn record(
@@ -240,6 +245,10 @@ impl<
 
     fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
         self.settle_span(snapshot, span, settlement);
+    }
+
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        SharedRegistry::set_temporality_preference(self, preference);
     }
 }
 
@@ -417,5 +426,9 @@ impl<
 
     fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
         self.0.settle_span(snapshot, span, settlement);
+    }
+
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        self.0.set_temporality_preference(preference);
     }
 }

@@ -32,6 +32,7 @@
 
 mod client;
 mod date;
+mod head;
 mod poll;
 mod reader;
 mod request;

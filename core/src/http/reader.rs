@@ -1,7 +1,7 @@
 //! The response reader: status line and headers into a bounded buffer, then the body by its
 //! framing, into the caller's buffer and past it up to a drain cap.
 
-use super::date::parse_retry_after;
+use super::head::{self, Framing};
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
 /// Header fields the reader can track in one response (a larger count is
@@ -160,29 +160,9 @@ pub struct ResponseReader<'a> {
     body_len: usize,
     drained: usize,
     received: usize,
-}
-
-fn trim(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
-}
-
-fn parse_decimal(v: &[u8]) -> Option<u64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
+    /// Bytes of the head being parsed that unfolding removed (counted as received once the
+    /// head is complete).
+    unfolded: usize,
 }
 
 fn hex_value(b: u8) -> Option<u64> {
@@ -207,88 +187,6 @@ fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
     Err(ExchangeError::Malformed(m))
 }
 
-fn map_parse_error(e: httparse::Error) -> ExchangeError {
-    ExchangeError::Malformed(match e {
-        httparse::Error::HeaderName => Malformed::HeaderName,
-        httparse::Error::HeaderValue => Malformed::HeaderValue,
-        httparse::Error::NewLine => Malformed::NewLine,
-        httparse::Error::TooManyHeaders => Malformed::TooManyHeaders,
-        // Status, Token, Version: all in the status line.
-        _ => Malformed::StatusLine,
-    })
-}
-
-/// What the headers of a final response say about its body.
-struct Head {
-    status: u16,
-    retry_after: Option<RetryAfter>,
-    protobuf: bool,
-    framing: Result<State, ExchangeError>,
-}
-
-fn analyse(status: u16, headers: &[httparse::Header<'_>]) -> Head {
-    let mut retry_after = None;
-    let mut protobuf = false;
-    let mut length: Option<u64> = None;
-    let mut length_error = None;
-    let mut transfer_encodings = 0usize;
-    let mut chunked = true;
-    for h in headers {
-        let value = trim(h.value);
-        if h.name.eq_ignore_ascii_case("content-length") {
-            for item in value.split(|b| *b == b',') {
-                match parse_decimal(trim(item)) {
-                    None => length_error = Some(ExchangeError::Malformed(Malformed::ContentLength)),
-                    Some(n) => match length {
-                        None => length = Some(n),
-                        Some(prev) if prev == n => {
-                            if length_error.is_none() {
-                                length_error = Some(ExchangeError::DuplicateContentLength)
-                            }
-                        }
-                        Some(_) => {
-                            if !matches!(length_error, Some(ExchangeError::Malformed(_))) {
-                                length_error = Some(ExchangeError::ConflictingContentLength)
-                            }
-                        }
-                    },
-                }
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encodings += 1;
-            chunked &= value.eq_ignore_ascii_case(b"chunked");
-        } else if h.name.eq_ignore_ascii_case("content-type") {
-            let media = value.split(|b| *b == b';').next().unwrap_or(b"");
-            protobuf = trim(media).eq_ignore_ascii_case(b"application/x-protobuf");
-        } else if h.name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
-            retry_after = parse_retry_after(value);
-        }
-    }
-    let framing = if status == 204 || status == 304 {
-        Ok(State::Done(ResponseEnd::Complete))
-    } else if transfer_encodings > 0 && (length.is_some() || length_error.is_some()) {
-        Err(ExchangeError::TransferEncodingWithContentLength)
-    } else if transfer_encodings > 1 || !chunked {
-        Err(ExchangeError::UnsupportedTransferEncoding)
-    } else if transfer_encodings == 1 {
-        Ok(State::Chunked(CHUNK_START))
-    } else if let Some(e) = length_error {
-        Err(e)
-    } else {
-        match length {
-            Some(0) => Ok(State::Done(ResponseEnd::Complete)),
-            Some(n) => Ok(State::Length { remaining: n }),
-            None => Ok(State::Close),
-        }
-    };
-    Head {
-        status,
-        retry_after,
-        protobuf,
-        framing,
-    }
-}
-
 impl<'a> ResponseReader<'a> {
     /// A reader keeping the status line and headers in `head` (its length is the header size
     /// limit) and the body in `body`.
@@ -311,6 +209,7 @@ impl<'a> ResponseReader<'a> {
             body_len: 0,
             drained: 0,
             received: 0,
+            unfolded: 0,
         }
     }
 
@@ -462,7 +361,7 @@ impl<'a> ResponseReader<'a> {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut response = httparse::Response::new(&mut headers);
             let buf = self.head.get(..self.head_len).unwrap_or(b"");
-            let parsed = response.parse(buf).map_err(map_parse_error)?;
+            let parsed = head::parse(&mut response, buf)?;
             let httparse::Status::Complete(n) = parsed else {
                 if self.head_len >= self.head.len() {
                     return Err(ExchangeError::HeadersTooLarge {
@@ -482,18 +381,41 @@ impl<'a> ResponseReader<'a> {
             if status == 101 {
                 return Err(ExchangeError::SwitchingProtocols);
             }
-            let head = (status >= 200).then(|| analyse(status, response.headers));
-            self.received = self.received.saturating_add(n);
+            let minor = response.version.unwrap_or(1);
+            let has_fold = response.headers.iter().any(|h| h.value.contains(&b'\n'));
+            if has_fold {
+                // Only an obs-fold puts a line end inside a value; after unfolding, parse
+                // again so that the values hold spaces.
+                let buf = self.head.get_mut(..self.head_len).unwrap_or(&mut []);
+                let removed = head::unfold(buf, n);
+                if removed == 0 {
+                    return Err(ExchangeError::Malformed(Malformed::HeaderValue));
+                }
+                self.head_len -= removed;
+                self.unfolded += removed;
+                continue;
+            }
+            let head = (status >= 200).then(|| head::analyse(status, minor, response.headers));
+            // The bytes an unfolding removed were received all the same.
+            self.received = self
+                .received
+                .saturating_add(n)
+                .saturating_add(core::mem::take(&mut self.unfolded));
             let Some(head) = head else {
                 // Interim response: drop it and parse what follows.
                 self.head.copy_within(n..self.head_len, 0);
                 self.head_len -= n;
                 continue;
             };
-            self.status = head.status;
+            self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
-            self.state = head.framing?;
+            self.state = match head.framing? {
+                Framing::None => State::Done(ResponseEnd::Complete),
+                Framing::Length(remaining) => State::Length { remaining },
+                Framing::Chunked => State::Chunked(CHUNK_START),
+                Framing::Close => State::Close,
+            };
             let end = self.head_len;
             self.head_len = 0;
             if let State::Done(end) = self.state {

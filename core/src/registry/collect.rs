@@ -7,7 +7,7 @@ use super::aggregate::hist_subtract;
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::producer::{Producer, Settlement};
 use super::table::{Series, FREE, LIVE, PINNED};
-use super::{Registry, Snapshot};
+use super::{Registry, Snapshot, TemporalityPreference};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -29,9 +29,28 @@ impl<
             self.epoch = 1;
         }
         snapshot.clear(now, self.epoch);
+        if self.start_time == 0 {
+            self.adopt_start_time(now);
+        }
         self.prev_collect = self.last_collect;
         self.last_collect = now;
         self.instrument_count
+    }
+
+    /// The registry was made without a start time (0: not known) and this is its first
+    /// collect: everything that exists starts now. data-model.md: "When StartTimeUnixNano
+    /// equals TimeUnixNano, a new unbroken sequence of observations begins with a reset at
+    /// an unknown start time", which is what a start of 0 would otherwise misstate.
+    #[cold]
+    fn adopt_start_time(&mut self, now: UnixNanos) {
+        self.start_time = now;
+        self.last_collect = now;
+        self.prev_collect = now;
+        for s in self.series.iter_mut().take(self.series_used) {
+            if s.start == 0 {
+                s.start = now;
+            }
+        }
     }
 
     /// Slots of instrument `i` (its series plus the overflow series).
@@ -77,12 +96,26 @@ impl<
             return;
         }
         let slot = usize::from(inst.base) + j;
+        let delta = inst.temporality == Temporality::Delta;
+        let time = snapshot.time();
+        let Some(s) = self.series.get_mut(slot) else {
+            return;
+        };
+        if s.state == FREE {
+            return;
+        }
+        if !s.dirty {
+            // Nothing since its last commit: a delta point that comes later starts at this
+            // collection, the one before it (a series bound with `bind` that sat idle).
+            if delta {
+                s.start = s.start.max(time);
+            }
+            return;
+        }
+        let Some(inst) = self.inst(i) else { return };
         let Some(s) = self.series.get(slot) else {
             return;
         };
-        if s.state == FREE || !s.dirty {
-            return;
-        }
         let hist = if inst.desc.is_histogram() {
             let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
                 return;
@@ -96,7 +129,12 @@ impl<
             None
         };
         let hist_index = hist.is_some().then(|| usize::from(inst.hist_base) + j);
-        snapshot.push(i as u16, inst, slot as u16, s, hist);
+        let value = if observable_delta(inst.desc.kind, inst.temporality) {
+            change_since(inst.desc.kind, inst.desc.number, s.value, s.delta_base())
+        } else {
+            s.value
+        };
+        snapshot.push(i as u16, inst, slot as u16, s, value, hist);
         if let Some(h) = hist_index.and_then(|index| self.hist.get_mut(index)) {
             h.since_min = f64::INFINITY;
             h.since_max = f64::NEG_INFINITY;
@@ -134,11 +172,23 @@ impl<
         let Some(s) = self.series.get_mut(slot) else {
             return;
         };
-        if s.state == FREE || s.key != sp.key || s.settled == epoch {
+        if s.state == FREE || s.key != sp.key {
+            return;
+        }
+        if kind.is_observable() {
+            // Callbacks run only in collect, and this snapshot is the latest: the live
+            // total is the one the point was counted to. Assigning it twice is harmless.
+            if observable_delta(kind, temporality) {
+                s.set_delta_base(s.value);
+                s.start = s.start.max(time);
+            }
+            return;
+        }
+        if s.settled == epoch {
             return;
         }
         s.settled = epoch;
-        if temporality == Temporality::Cumulative || kind.is_observable() {
+        if temporality == Temporality::Cumulative {
             return;
         }
         let since = s.recorded != sp.recorded;
@@ -240,8 +290,41 @@ impl<
         } else {
             s.value = raw;
         }
-        s.recorded = s.recorded.wrapping_add(1);
+        // Not `recorded`: an observable series keeps its delta base there.
         s.dirty = true;
+    }
+}
+
+/// Whether points of this instrument are changes of its callback's totals.
+fn observable_delta(kind: InstrumentKind, temporality: Temporality) -> bool {
+    temporality == Temporality::Delta
+        && matches!(
+            kind,
+            InstrumentKind::ObservableCounter | InstrumentKind::ObservableUpDownCounter
+        )
+}
+
+/// The change from total `base` to total `now` (raw series values of `number` kind). A
+/// monotonic counter whose total went down has restarted: all of `now` is new.
+fn change_since(kind: InstrumentKind, number: NumberKind, now: u64, base: u64) -> u64 {
+    let restarted = |went_down: bool| kind == InstrumentKind::ObservableCounter && went_down;
+    match number {
+        NumberKind::Int => {
+            let (now_i, base_i) = (now as i64, base as i64);
+            if restarted(now_i < base_i) {
+                now
+            } else {
+                now_i.wrapping_sub(base_i) as u64
+            }
+        }
+        NumberKind::Double => {
+            let (now_f, base_f) = (f64::from_bits(now), f64::from_bits(base));
+            if restarted(now_f < base_f) {
+                now
+            } else {
+                (now_f - base_f).to_bits()
+            }
+        }
     }
 }
 
@@ -270,5 +353,9 @@ impl<
             return;
         }
         snapshot.for_each_in(span, |m, p| self.settle_point(snapshot, m, p));
+    }
+
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        Registry::set_temporality_preference(self, preference);
     }
 }

@@ -42,6 +42,54 @@ impl InstrumentKind {
     }
 }
 
+/// Which temporality instruments that do not choose one get, by kind: the OTLP metrics
+/// exporter's `temporality` option, as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+/// names it (specification/metrics/sdk_exporters/otlp.md). Set it with
+/// [`Registry::set_temporality_preference`](super::Registry::set_temporality_preference) or
+/// through [`Producer::set_temporality_preference`](super::Producer::set_temporality_preference).
+///
+/// ```
+/// use otlp_embedded::proto::Temporality;
+/// use otlp_embedded::registry::{InstrumentKind, TemporalityPreference};
+///
+/// let delta = TemporalityPreference::Delta;
+/// assert_eq!(delta.temporality_for(InstrumentKind::ObservableCounter), Temporality::Delta);
+/// assert_eq!(delta.temporality_for(InstrumentKind::UpDownCounter), Temporality::Cumulative);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TemporalityPreference {
+    /// Cumulative for every instrument kind (the specification's default).
+    #[default]
+    Cumulative,
+    /// Delta for counters (synchronous and observable) and histograms; cumulative for
+    /// up-down counters (synchronous and observable).
+    Delta,
+    /// Delta for synchronous counters and histograms only; cumulative for the rest, so that
+    /// observable counters need no memory of their last observation.
+    LowMemory,
+}
+
+impl TemporalityPreference {
+    /// The temporality this preference gives `kind`, per the specification's table (both
+    /// histogram kinds are histograms there). Gauges, which the table does not name, get
+    /// `Cumulative`: a gauge keeps reporting its last value.
+    pub const fn temporality_for(self, kind: InstrumentKind) -> Temporality {
+        use InstrumentKind as K;
+        match (self, kind) {
+            (
+                TemporalityPreference::Delta,
+                K::Counter | K::ObservableCounter | K::Histogram | K::ExponentialHistogram,
+            ) => Temporality::Delta,
+            (
+                TemporalityPreference::LowMemory,
+                K::Counter | K::Histogram | K::ExponentialHistogram,
+            ) => Temporality::Delta,
+            _ => Temporality::Cumulative,
+        }
+    }
+}
+
 /// The number type of a counter, up-down counter or gauge (histograms always hold `f64`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -163,8 +211,10 @@ pub struct InstrumentDesc {
     pub kind: InstrumentKind,
     /// Integer or float values (histograms: ignored, always float).
     pub number: NumberKind,
-    /// Delta or cumulative (sums and histograms; observable sums are always cumulative).
-    pub temporality: Temporality,
+    /// Delta or cumulative; `None` (the default): what the registry's
+    /// [`TemporalityPreference`] gives this kind. Observable counters and up-down counters
+    /// under delta report the change since the last export of their callback's totals.
+    pub temporality: Option<Temporality>,
     /// The attribute keys series of this instrument may carry, at most
     /// [`MAX_KEYS`](super::MAX_KEYS).
     pub attribute_keys: &'static [&'static str],
@@ -189,7 +239,7 @@ impl InstrumentDesc {
             unit: "",
             kind,
             number,
-            temporality: Temporality::Cumulative,
+            temporality: None,
             attribute_keys: &[],
             max_series: 8,
             bounds: &DEFAULT_BOUNDS,
@@ -282,9 +332,9 @@ impl InstrumentDesc {
         self.max_series = max_series;
         self
     }
-    /// Sets the temporality.
+    /// Chooses the temporality, whatever the registry's preference.
     pub const fn temporality(mut self, temporality: Temporality) -> Self {
-        self.temporality = temporality;
+        self.temporality = Some(temporality);
         self
     }
     /// Sets the explicit-bucket boundaries.

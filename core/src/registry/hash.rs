@@ -77,6 +77,18 @@ fn short_word(b: &[u8]) -> u64 {
     }
 }
 
+/// Hash of a whole byte string (the packed key of an instrument without declared keys,
+/// already in one canonical order).
+pub(super) fn hash_bytes(b: &[u8]) -> u64 {
+    let m = MUL ^ ((b.len() as u64) << 8);
+    let h = if b.len() <= 8 {
+        mix(SEED ^ short_word(b), m)
+    } else {
+        long_hash(SEED, m, b)
+    };
+    finish(h)
+}
+
 /// Spreads the summed value hashes (the top bits pick the table position).
 #[inline(always)]
 pub(super) fn finish(h: u64) -> u64 {

@@ -49,14 +49,25 @@
 //!
 //! # Attributes
 //!
-//! Attribute keys are declared with the instrument (`&'static str`); a series stores only
-//! the values, packed in declared-key order, so identity does not depend on the order the
+//! Attribute keys declared with the instrument (`&'static str`) are its allow-list, as a
+//! View's `attribute_keys` in the SDK specification: keys that were not declared are left
+//! out and counted in [`InstrumentStats::dropped_attributes`]. A series stores only the
+//! values, packed in declared-key order, so identity does not depend on the order the
 //! caller passes them in. Each present value takes one tag byte plus its payload: 0 bytes
 //! for a bool, 8 for an `i64`/`f64`, the UTF-8 bytes for a string (at most 250). Two string
 //! values of up to 16 bytes need `ATTRIBUTE_BYTES = 34`. A value set that does not fit is cut: strings
 //! share the room that remains (each truncated at a UTF-8 boundary) and the truncation is
-//! counted in [`InstrumentStats`]. Keys that were not declared are left out and counted;
-//! a key passed twice takes the last value (the other copy counts as left out).
+//! counted in [`InstrumentStats`]. A key passed twice takes the last value (the other copy
+//! counts as left out).
+//!
+//! An instrument that declares no keys keeps every attribute ("If neither is provided, all
+//! attributes must be retained"): its series store keys and values, sorted by key, in the
+//! same `ATTRIBUTE_BYTES` (each attribute takes a length byte, the key's bytes, then the
+//! value as above: `method=GET` is 1 + 6 + 1 + 3 = 11 bytes). Keys are stored as bytes, so
+//! they may be strings made at run time (up to [`MAX_OPEN_KEY_LEN`] bytes). A set that does
+//! not fit whole is not cut, which would merge distinct sets: the measurement goes to the
+//! overflow series and is counted in [`InstrumentStats::oversized`]. Declaring the keys
+//! stays the fast path and the compact one (values only).
 //!
 //! # Speed
 //!
@@ -64,6 +75,17 @@
 //! the fastest lookup (no key search); any other order or spelling is found too, a little
 //! slower. Recording with no attributes goes straight to a remembered series, and integer
 //! adds through a [`Bound`] handle touch only their series.
+//!
+//! # Temporality
+//!
+//! An instrument that chooses no temporality ([`InstrumentDesc::temporality`]) takes the
+//! one the registry's [`TemporalityPreference`] gives its kind (cumulative unless set;
+//! [`Registry::set_temporality_preference`], or [`Producer::set_temporality_preference`],
+//! which an exporter built from `OTEL_*` configuration calls). Observable counters and
+//! up-down counters can be delta: their callback reports running totals, and each point is
+//! the change since the total the last committed export carried (the first observation of
+//! a series is all of it; a monotonic total that went down is a restart, all of it new).
+//! That memory costs nothing extra: it sits in words observable series do not use.
 //!
 //! # Cardinality
 //!
@@ -75,11 +97,26 @@
 //!
 //! # Time
 //!
-//! Core owns no clock: [`Producer::collect`] takes the unix time. A series' start time is
-//! the time of the collect before it was created (the registry's start time before the
-//! first collect); under delta temporality it moves to the snapshot time at each commit.
-//! Gauges export start time 0. If the clock jumps backwards, every exported point still has
-//! `time >= start_time`: the point time is clamped up to its start.
+//! Core owns no clock: [`Producer::collect`] takes the unix time, and start times follow
+//! the SDK specification's "Start timestamps" with collect times standing in for the
+//! moments core cannot see:
+//!
+//! - a cumulative series starts at the collect before its first measurement (the
+//!   registry's start time before the first collect), and keeps that start;
+//! - a delta point starts at the previous collect: a series' start moves to the snapshot
+//!   time when a commit empties it, and to the collect's time when a collect finds it with
+//!   nothing to report (a series pinned with [`Registry::bind`] that sat idle). The one
+//!   exception follows an abandoned export: the next point carries the unsent interval
+//!   too, so it starts where that one did and no two points overlap;
+//! - an observable series starts at the collect before the one that first observed it
+//!   (the registry's start time for the first collect);
+//! - a registry made with start time 0 (not known yet, as in a `static`) takes its first
+//!   collect's time as the start of everything that exists by then;
+//! - gauges export no start time (0: the proto's field is optional for points without a
+//!   temporality).
+//!
+//! If the clock jumps backwards, every exported point still has `time >= start_time`: the
+//! point time is clamped up to its start.
 //!
 //! # Collect and settle
 //!
@@ -122,6 +159,7 @@ mod error;
 mod expo;
 mod hash;
 mod key;
+mod open;
 mod pack;
 mod producer;
 #[cfg(feature = "critical-section")]
@@ -130,11 +168,13 @@ mod snapshot;
 mod table;
 
 pub use desc::{
-    Callback, InstrumentDesc, InstrumentKind, Number, NumberKind, Observe, DEFAULT_BOUNDS,
+    Callback, InstrumentDesc, InstrumentKind, Number, NumberKind, Observe, TemporalityPreference,
+    DEFAULT_BOUNDS,
 };
 pub use error::{DeclareError, RecordError};
 pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
 pub use key::{MAX_KEYS, MAX_STR_LEN};
+pub use open::MAX_OPEN_KEY_LEN;
 pub use producer::{Producer, Settlement, SnapshotOf};
 #[cfg(feature = "critical-section")]
 pub use shared::CsRegistry;
@@ -180,9 +220,14 @@ pub struct InstrumentStats {
     pub series: u16,
     /// Measurements routed to the overflow series because the table was full.
     pub overflowed: u32,
+    /// Measurements routed to the overflow series because their attribute set (keys and
+    /// values, on an instrument that declares no keys) did not fit in a series'
+    /// `ATTRIBUTE_BYTES`.
+    pub oversized: u32,
     /// String attribute values truncated to fit.
     pub truncated: u32,
-    /// Attributes left out (undeclared keys, or no room).
+    /// Attributes left out: keys that were not declared, values with no room at all, and
+    /// the earlier copies of a key passed twice.
     pub dropped_attributes: u32,
     /// Measurements rejected (negative counter increments, NaN, infinities).
     pub rejected: u32,
@@ -275,6 +320,8 @@ pub struct Registry<
     /// The collect before `last_collect`: start of series that callbacks create.
     prev_collect: UnixNanos,
     epoch: u32,
+    /// The temporality of instruments that do not choose one.
+    preference: TemporalityPreference,
 }
 
 impl<
@@ -301,8 +348,8 @@ impl<
     const NO_INST: Option<Inst> = None;
 
     /// An empty registry; series created before the first collect start at `start_time`
-    /// (unix nanoseconds; pass 0 and call [`set_start_time`](Self::set_start_time) when the
-    /// time is not known yet).
+    /// (unix nanoseconds). Pass 0 when the time is not known yet: the first collect's time
+    /// is then taken (or call [`set_start_time`](Self::set_start_time) once it is known).
     pub const fn new(start_time: UnixNanos) -> Self {
         Registry {
             instruments: [Self::NO_INST; INSTRUMENTS],
@@ -318,15 +365,43 @@ impl<
             last_collect: start_time,
             prev_collect: start_time,
             epoch: 0,
+            preference: TemporalityPreference::Cumulative,
         }
     }
 
+    /// Sets the temporality of instruments that do not choose one (see
+    /// [`TemporalityPreference`]): those declared from now on, and, until the first
+    /// collect, those declared already. After the first collect an instrument keeps the
+    /// temporality its points went out with: a stream that changed temporality half-way
+    /// would be misread.
+    pub fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        self.preference = preference;
+        if self.epoch != 0 {
+            return;
+        }
+        for inst in self.instruments.iter_mut().flatten() {
+            if inst.desc.temporality.is_none() {
+                inst.temporality = preference.temporality_for(inst.desc.kind);
+            }
+        }
+    }
+
+    /// The preference set with [`set_temporality_preference`](Self::set_temporality_preference).
+    pub fn temporality_preference(&self) -> TemporalityPreference {
+        self.preference
+    }
+
     /// Sets the start time used before the first collect (once the wall clock is known).
+    /// Before the first collect it is also the start of every series made so far (bound
+    /// at boot, say); after it, it changes nothing that was exported.
     pub fn set_start_time(&mut self, start_time: UnixNanos) {
         self.start_time = start_time;
         if self.epoch == 0 {
             self.last_collect = start_time;
             self.prev_collect = start_time;
+            for s in self.series.iter_mut().take(self.series_used) {
+                s.start = start_time;
+            }
         }
     }
 
@@ -391,12 +466,9 @@ impl<
         } else {
             (0, 0, 0)
         };
-        // Observable instruments report absolute values: only cumulative makes sense.
-        let temporality = if desc.kind.is_observable() {
-            Temporality::Cumulative
-        } else {
-            desc.temporality
-        };
+        let temporality = desc
+            .temporality
+            .unwrap_or(self.preference.temporality_for(desc.kind));
         let inst = Inst {
             desc,
             temporality,

@@ -5,6 +5,7 @@
 //! without knowing the exporter, and the exporter uses it without knowing how a producer
 //! stores its series.
 
+use super::TemporalityPreference;
 use crate::proto::{MetricsSource, PointSpan};
 use crate::time::UnixNanos;
 
@@ -37,6 +38,15 @@ pub trait Producer {
 
     /// Settle the points of `snapshot` in `span`.
     fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement);
+
+    /// The exporter's temporality preference (the specification's OTLP exporter
+    /// `temporality` option, `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`): metrics
+    /// that did not choose a temporality take the one it gives their kind. An exporter
+    /// built from configuration passes it on before its first collect. The default does
+    /// nothing, for producers whose temporalities are fixed.
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        let _ = preference;
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for &mut P {
@@ -46,6 +56,9 @@ impl<P: Producer + ?Sized> Producer for &mut P {
     }
     fn settle(&mut self, snapshot: &Self::Snapshot, span: PointSpan, settlement: Settlement) {
         (**self).settle(snapshot, span, settlement)
+    }
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        (**self).set_temporality_preference(preference)
     }
 }
 

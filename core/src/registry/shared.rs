@@ -6,7 +6,7 @@ use critical_section::Mutex;
 
 use super::{
     Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
-    RecordError, Registry, Settlement, Snapshot,
+    RecordError, Registry, Settlement, Snapshot, TemporalityPreference,
 };
 use crate::proto::{KeyValue, PointSpan};
 use crate::time::UnixNanos;
@@ -71,6 +71,11 @@ impl<
     /// See [`Registry::set_start_time`].
     pub fn set_start_time(&self, start_time: UnixNanos) {
         self.with(|r| r.set_start_time(start_time));
+    }
+
+    /// See [`Registry::set_temporality_preference`].
+    pub fn set_temporality_preference(&self, preference: TemporalityPreference) {
+        self.with(|r| r.set_temporality_preference(preference));
     }
 
     /// See [`Registry::record`].
@@ -138,6 +143,10 @@ impl<
         snapshot.for_each_in(span, |m, p| {
             self.with(|r| r.settle_point(snapshot, m, p));
         });
+    }
+
+    fn set_temporality_preference(&mut self, preference: TemporalityPreference) {
+        CsRegistry::set_temporality_preference(self, preference);
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::aggregate::HistState;
 use super::key::Decoder;
+use super::open::Entries;
 use super::table::Series;
 use super::{Inst, InstrumentKind, NumberKind};
 use crate::proto::{
@@ -166,13 +167,15 @@ impl<
         self.bucket_count = 0;
     }
 
-    /// Appends one series' state.
+    /// Appends one series' state, exporting `value` (the series' own, or the change an
+    /// observable delta series reports).
     pub(super) fn push(
         &mut self,
         instrument: u16,
         inst: &Inst,
         slot: u16,
         s: &Series<ATTRIBUTE_BYTES>,
+        value: u64,
         hist: Option<(&HistState, &[u64])>,
     ) {
         if self.point_count >= SERIES {
@@ -235,7 +238,7 @@ impl<
         }
         if let Some(p) = self.points.get_mut(self.point_count) {
             *p = SnapPoint {
-                value: s.value,
+                value,
                 start: s.start,
                 recorded: s.recorded,
                 slot,
@@ -394,11 +397,15 @@ impl<
             (_, NumberKind::Int) => PointValue::Int(raw as i64),
             (_, NumberKind::Double) => PointValue::Double(f64::from_bits(raw)),
         };
+        // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
+        // out when doing so." `min` is the least value of exactly this point's
+        // measurements (infinite when there are none).
+        let sum = |h: &HistState| (h.min >= 0.0).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
                     count: h.count,
-                    sum: Some(h.sum),
+                    sum: sum(h),
                     min: (h.count > 0).then_some(h.min),
                     max: (h.count > 0).then_some(h.max),
                     explicit_bounds: m.bounds,
@@ -411,7 +418,7 @@ impl<
                     let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
                     PointValue::ExponentialHistogram(ExponentialHistogramValue {
                         count: h.count,
-                        sum: Some(h.sum),
+                        sum: sum(h),
                         min: (h.count > 0).then_some(h.min),
                         max: (h.count > 0).then_some(h.max),
                         scale: i32::from(h.scale),
@@ -446,6 +453,9 @@ impl<
         if p.slot == m.overflow_slot {
             return 1;
         }
+        if m.keys.is_empty() {
+            return Entries::new(&p.key).count();
+        }
         Decoder::new(m.keys, &p.key).count()
     }
 
@@ -456,6 +466,9 @@ impl<
         };
         if p.slot == m.overflow_slot {
             return if index == 0 { OVERFLOW } else { empty };
+        }
+        if m.keys.is_empty() {
+            return Entries::new(&p.key).nth(index).unwrap_or(empty);
         }
         Decoder::new(m.keys, &p.key).nth(index).unwrap_or(empty)
     }

@@ -4,7 +4,7 @@
 //! to export.
 
 use super::desc::Number;
-use super::{hash, key, pack};
+use super::{hash, key, open, pack};
 use super::{Op, Registry};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
@@ -22,8 +22,10 @@ pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
     pub(super) value: u64,
     pub(super) start: UnixNanos,
     /// Measurements so far (wrapping): tells a commit whether anything came after the snapshot.
+    /// (Observable series: half of [`Series::delta_base`].)
     pub(super) recorded: u32,
     /// Epoch of the last snapshot committed, so a point settled twice commits once.
+    /// (Observable series: the other half of [`Series::delta_base`].)
     pub(super) settled: u32,
     pub(super) hash: u16,
     pub(super) state: u8,
@@ -48,6 +50,21 @@ impl<const ATTRIBUTE_BYTES: usize> Series<ATTRIBUTE_BYTES> {
         op: Op::Observable,
         key: [0; ATTRIBUTE_BYTES],
     };
+
+    /// An observable sum under delta temporality: the total its callback reported for the
+    /// last committed point (0 for a new series), which the next delta point is counted
+    /// from. It lives in the words `recorded` and `settled` hold for other series: an
+    /// observable series takes no measurements to count, and its commit sets this base to
+    /// the committed total, which is safe to repeat, so it needs no epoch either.
+    pub(super) fn delta_base(&self) -> u64 {
+        u64::from(self.recorded) | (u64::from(self.settled) << 32)
+    }
+
+    /// Sets [`delta_base`](Self::delta_base).
+    pub(super) fn set_delta_base(&mut self, base: u64) {
+        self.recorded = base as u32;
+        self.settled = (base >> 32) as u32;
+    }
 
     /// Adds an integer measurement to this live integer-sum series; false when the
     /// measurement needs the general path (another op, a float, a negative increment to a
@@ -197,6 +214,10 @@ impl<
                 }
             }
             hash::hash_located(attributes, &at, keys.len())
+        } else if keys.is_empty() {
+            // No declared keys (and some attributes, which `pack_declared` refuses then):
+            // keys are stored too.
+            return self.find_or_insert_open(i, base, cap, last, attributes);
         } else {
             key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
@@ -207,6 +228,50 @@ impl<
         };
         // One probe for both packings (one copy of it per registry type).
         self.find_or_insert_whole(i, base, cap, hash, &key)
+    }
+
+    /// The lookup for an instrument that declares no keys (a non-empty attribute set):
+    /// keys and values are packed together ([`open`]); a set that does not fit goes to the
+    /// overflow series, counted as oversized. Not inlined: the declared-key lookup that
+    /// calls it stays as it was.
+    #[inline(never)]
+    fn find_or_insert_open(
+        &mut self,
+        i: usize,
+        base: usize,
+        cap: usize,
+        last: usize,
+        attributes: &[KeyValue<'_>],
+    ) -> usize {
+        let mut key = [0u8; ATTRIBUTE_BYTES];
+        let len = match open::pack(attributes, &mut key) {
+            open::Packed::Whole { len, dropped } => {
+                if dropped > 0 {
+                    let dropped = dropped.min(usize::from(u8::MAX)) as u8;
+                    self.count_loss(
+                        i,
+                        key::EncodeLoss {
+                            truncated: 0,
+                            dropped,
+                        },
+                    );
+                }
+                len
+            }
+            open::Packed::TooLarge => {
+                if let Some(inst) = self.inst_mut(i) {
+                    inst.stats.oversized = inst.stats.oversized.saturating_add(1);
+                }
+                return base + cap;
+            }
+        };
+        // The set the last lookup found: no hash, no probe.
+        if let Some(s) = self.series.get(last) {
+            if s.state != FREE && key::key_eq(&s.key, &key) {
+                return last;
+            }
+        }
+        self.find_or_insert_whole(i, base, cap, open::hash(&key, len), &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts

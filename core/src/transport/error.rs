@@ -280,8 +280,14 @@ pub enum ExchangeError {
     SwitchingProtocols,
     /// Both `Transfer-Encoding` and `Content-Length` were present.
     TransferEncodingWithContentLength,
-    /// A `Transfer-Encoding` other than exactly `chunked`.
+    /// A `Transfer-Encoding` whose framing cannot be read: an empty list, or `chunked`
+    /// applied more than once (RFC 9112 §7: a sender must not). Codings other than
+    /// `chunked` are not this error: the body then runs to the close (or is chunked, when
+    /// `chunked` comes last) and is kept as transfer-coded bytes.
     UnsupportedTransferEncoding,
+    /// An HTTP/1.0 response with `Transfer-Encoding`: RFC 9112 §6.1 says to treat its
+    /// framing as faulty (even with a `Content-Length`), so the response is discarded.
+    TransferEncodingInHttp10,
     /// `Content-Length` appeared more than once with the same value.
     DuplicateContentLength,
     /// `Content-Length` appeared more than once with different values.
@@ -419,7 +425,10 @@ impl core::fmt::Display for ExchangeError {
                 f.write_str("both transfer-encoding and content-length")
             }
             ExchangeError::UnsupportedTransferEncoding => {
-                f.write_str("transfer-encoding other than chunked")
+                f.write_str("transfer-encoding empty or chunked more than once")
+            }
+            ExchangeError::TransferEncodingInHttp10 => {
+                f.write_str("transfer-encoding in an HTTP/1.0 response (faulty framing)")
             }
             ExchangeError::DuplicateContentLength => f.write_str("duplicate content-length"),
             ExchangeError::ConflictingContentLength => f.write_str("conflicting content-length"),

@@ -29,6 +29,7 @@ const PAINT: u32 = 0x5AC3_3CA5;
 /// overwritten. Anything deeper than this is measured.
 const PAINT_MARGIN: usize = 64;
 
+// SAFETY: linker symbols of cortex-m-rt's link.x; only their addresses are taken.
 extern "C" {
     /// Initial stack pointer (top of RAM), from cortex-m-rt's `link.x`.
     static _stack_start: u32;

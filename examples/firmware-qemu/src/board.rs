@@ -129,6 +129,8 @@ pub fn exit(code: u32) -> ! {
 
 /// A hard fault ends the run with [`crate::status::HARD_FAULT`], saying where it happened.
 /// Here, not in the program, because cortex-m-rt wants this handler `unsafe`.
+// SAFETY: cortex-m-rt calls it only on a hard fault, with the stacked frame; it reads the
+// frame and exits, and never returns into the faulting code.
 #[cortex_m_rt::exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     cortex_m_semihosting::heprintln!(
@@ -151,8 +153,11 @@ struct ProcessStack([u32; PROCESS_STACK_BYTES / 4]);
 /// The main loop's stack. The main stack (MSP, from the linker's `_stack_start` down to
 /// `_stack_end`) is left to exception handlers, so each can be measured alone. `static mut`
 /// so that it is writable RAM; no reference to it is ever made, only its address taken.
+// SAFETY: no reference to it is made; only `process_stack_range` takes its address, for
+// the process stack pointer and the stack gauge.
 static mut PROCESS_STACK: ProcessStack = ProcessStack([0; PROCESS_STACK_BYTES / 4]);
 
+// SAFETY: both are linker symbols of cortex-m-rt's link.x; only their addresses are taken.
 unsafe extern "C" {
     /// Top of the main stack (cortex-m-rt's link.x).
     static _stack_start: u32;

@@ -13,9 +13,11 @@ use otlp_embedded::transport::{
     Endpoint, Exchange, ExchangeError, HttpRequest, HttpResponse, RetryAfter, Scheme,
 };
 
+use crate::runtime::TakeOnce;
+
 static METRICS: CsRegistry<2, 16, 18, 2, 40> = CsRegistry::new(0);
-static mut SNAPSHOT: Snapshot<2, 16, 18, 2, 40> = Snapshot::new();
-static mut REQUEST: [u8; 512] = [0; 512];
+static SNAPSHOT: TakeOnce<Snapshot<2, 16, 18, 2, 40>> = TakeOnce::new(Snapshot::new());
+static REQUEST: TakeOnce<[u8; 512]> = TakeOnce::new([0; 512]);
 
 /// What a modem's HTTP command set offers: one whole POST, status back.
 struct Modem {
@@ -84,12 +86,8 @@ pub fn run() -> bool {
         ExporterConfig::new(endpoint, header),
         Modem { posts: 0, bytes: 0 },
     );
-    // SAFETY: single-threaded program; these are the only references to the statics.
-    let (snapshot, buffer) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(SNAPSHOT),
-            &mut *core::ptr::addr_of_mut!(REQUEST),
-        )
+    let (Some(snapshot), Some(buffer)) = (SNAPSHOT.take(), REQUEST.take()) else {
+        return false;
     };
     let mut producer = &METRICS;
     let report = exporter.export(

@@ -8,132 +8,51 @@
 //!
 //! - 2: a `static` critical-section registry recorded into, collected and settled;
 //! - 4: a whole export through the exchange-level seam (a modem stand-in: 503, then 200);
-//! - 13-15: whole exports over smoltcp between two in-memory interfaces, with the link cut
+//! - 13-16: whole exports over smoltcp between two in-memory interfaces, with the link cut
 //!   (the data is kept) and then up (it is delivered);
 //! - 3: the no-heap TLS client's handshake over a stream that fails at once ends cleanly;
 //! - 1: the encoder turns a batch into a request carrying its one point.
+//!
+//! Each round takes its buffers from `static` [`runtime::TakeOnce`] cells; one already
+//! lent (a second `&mut`) fails the round instead.
 #![no_std]
 #![no_main]
-// This crate defines `memcpy` and friends below; `no_builtins` keeps LLVM from compiling
-// their byte loops back into calls to themselves.
+// This crate defines `memcpy` and friends (runtime.rs); `no_builtins` keeps LLVM from
+// compiling their byte loops back into calls to themselves.
 #![no_builtins]
+// The program has no `unsafe`: what a runtime crate and C library would give it (entry
+// point, exit, memory functions, the critical section, lending statics once) is
+// runtime.rs's. `deny`, not `forbid`, so that module alone can allow it.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[allow(unsafe_code)]
+mod runtime;
 
 mod export_round;
 mod registry_round;
 mod smoltcp_round;
+
+use runtime::TakeOnce;
 
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, Point, PointValue, RequestHeader,
     RequestSplitter, Resource, Scope, SliceMetric, SlicePoint, SliceSource, Temporality,
 };
 
-/// Ends the process with `code`. The binary links no C library (`-nodefaultlibs`), so this
-/// is the raw Linux `exit_group` system call; on a board it would be a reset or a loop.
-fn exit(code: i32) -> ! {
-    // SAFETY: exit_group (231 on x86_64 Linux) takes one integer and never returns.
-    unsafe {
-        core::arch::asm!("syscall", in("rax") 231, in("rdi") code, options(noreturn, nostack));
-    }
-}
-
-// The memory functions LLVM calls for slice copies and fills. A firmware target gets them
-// from `compiler_builtins`; the host target this binary runs on expects the C library,
-// which `-nodefaultlibs` leaves out, so they are defined here (plain byte loops).
-
-/// C `memcpy`.
-///
-/// # Safety
-/// `dest` and `src` valid for `n` bytes and not overlapping.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcpy(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    let mut i = 0;
-    while i < n {
-        // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
-        unsafe { *dest.add(i) = *src.add(i) };
-        i += 1;
-    }
-    dest
-}
-
-/// C `memmove`.
-///
-/// # Safety
-/// `dest` and `src` valid for `n` bytes; they may overlap.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memmove(dest: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    if (dest as usize) <= (src as usize) {
-        // SAFETY: copying forwards never overwrites a source byte not yet read.
-        unsafe { memcpy(dest, src, n) }
-    } else {
-        let mut i = n;
-        while i > 0 {
-            i -= 1;
-            // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
-            unsafe { *dest.add(i) = *src.add(i) };
-        }
-        dest
-    }
-}
-
-/// C `memset`.
-///
-/// # Safety
-/// `dest` valid for `n` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memset(dest: *mut u8, value: i32, n: usize) -> *mut u8 {
-    let mut i = 0;
-    while i < n {
-        // SAFETY: the caller guarantees the range is valid for `n` bytes.
-        unsafe { *dest.add(i) = value as u8 };
-        i += 1;
-    }
-    dest
-}
-
-/// C `memcmp`.
-///
-/// # Safety
-/// `a` and `b` valid for `n` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    let mut i = 0;
-    while i < n {
-        // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
-        let (x, y) = unsafe { (*a.add(i), *b.add(i)) };
-        if x != y {
-            return i32::from(x) - i32::from(y);
-        }
-        i += 1;
-    }
-    0
-}
-
-/// C `bcmp` (LLVM emits it for equality-only comparisons).
-///
-/// # Safety
-/// `a` and `b` valid for `n` bytes.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
-    // SAFETY: same contract as memcmp.
-    unsafe { memcmp(a, b, n) }
-}
-
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo) -> ! {
-    exit(101)
-}
-
-static mut REQUEST_BUFFER: [u8; 1024] = [0; 1024];
+/// The request buffer of the encoder round.
+static REQUEST_BUFFER: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
 
 /// TLS record buffers: the read buffer holds a whole 16 KiB record (servers do not shrink
 /// them), the write buffer one request's worth of records.
-static mut TLS_READ_BUFFER: [u8; otlp_embedded_tls::READ_BUFFER_LEN] =
-    [0; otlp_embedded_tls::READ_BUFFER_LEN];
-static mut TLS_WRITE_BUFFER: [u8; 2048] = [0; 2048];
+static TLS_READ_BUFFER: TakeOnce<[u8; otlp_embedded_tls::READ_BUFFER_LEN]> =
+    TakeOnce::new([0; otlp_embedded_tls::READ_BUFFER_LEN]);
+static TLS_WRITE_BUFFER: TakeOnce<[u8; 2048]> = TakeOnce::new([0; 2048]);
 
 mod tls_link {
     //! Forces the no-heap TLS client into the link: a handshake over a stream that fails at
     //! once. A board passes its TCP connector (smoltcp) and its hardware RNG instead.
+    use crate::runtime::opaque;
     use otlp_embedded::time::Instant;
     use otlp_embedded::transport::{
         CloseMode, Connect, Connection, Endpoint, Scheme, TransportError,
@@ -146,8 +65,7 @@ mod tls_link {
     static WIRE: u8 = 0;
 
     fn plugged() -> bool {
-        // SAFETY: a plain static, read only.
-        unsafe { core::ptr::read_volatile(core::ptr::addr_of!(PLUGGED)) }
+        opaque(&PLUGGED)
     }
 
     /// A connector whose connections refuse every read and write.
@@ -164,8 +82,7 @@ mod tls_link {
                 return Err(embedded_io::ErrorKind::NotConnected);
             }
             for byte in buf.iter_mut() {
-                // SAFETY: a plain static byte, read only.
-                *byte = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(WIRE)) };
+                *byte = opaque(&WIRE);
             }
             Ok(buf.len())
         }
@@ -232,8 +149,7 @@ mod tls_link {
         // An all-zero scalar is refused, so at run time there is no identity.
         let mut scalar = [0u8; 32];
         for byte in scalar.iter_mut() {
-            // SAFETY: a plain static byte, read only.
-            *byte = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(WIRE)) };
+            *byte = opaque(&WIRE);
         }
         if let Ok(key) = otlp_embedded_tls::SigningKey::from_slice(&scalar) {
             options = options.with_identity(otlp_embedded_tls::ClientIdentity {
@@ -259,12 +175,9 @@ mod tls_link {
 
 /// The firmware's work: encode one batch into a static buffer. Returns the process status.
 fn run() -> i32 {
-    // SAFETY: single-threaded program; these are the only references to the buffers.
-    let (tls_read, tls_write) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(TLS_READ_BUFFER),
-            &mut *core::ptr::addr_of_mut!(TLS_WRITE_BUFFER),
-        )
+    let (Some(tls_read), Some(tls_write)) = (TLS_READ_BUFFER.take(), TLS_WRITE_BUFFER.take())
+    else {
+        return 3;
     };
     if !tls_link::handshake_fails_cleanly(tls_read, tls_write) {
         return 3;
@@ -300,8 +213,9 @@ fn run() -> i32 {
         points: &points,
     }];
     let source = SliceSource { metrics: &metrics };
-    // SAFETY: single-threaded program; this is the only reference to the buffer.
-    let buffer = unsafe { &mut *core::ptr::addr_of_mut!(REQUEST_BUFFER) };
+    let Some(buffer) = REQUEST_BUFFER.take() else {
+        return 1;
+    };
     let mut splitter = RequestSplitter::new(header);
     match splitter.next_request(&source, buffer) {
         Some(Ok(request)) if !request.bytes.is_empty() && request.span.points == 1 => 0,
@@ -309,25 +223,18 @@ fn run() -> i32 {
     }
 }
 
-/// Entry point: linked with `-nostartfiles`, so no C runtime sets up the stack. The kernel
-/// enters with the stack 16-byte aligned; a call pushes 8 bytes, which is what the callee
-/// expects.
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! {
-    core::arch::naked_asm!("xor ebp, ebp", "and rsp, -16", "call {main}", "ud2", main = sym firmware_main);
-}
-
-extern "C" fn firmware_main() -> ! {
+/// The program: every round in turn. Returns the process status (the module docs list
+/// them); `runtime::_start` ends the process with it.
+fn program() -> i32 {
     if !registry_round::run() {
-        exit(2)
+        return 2;
     }
     if !export_round::run() {
-        exit(4)
+        return 4;
     }
     let status = smoltcp_round::run();
     if status != 0 {
-        exit(status)
+        return status;
     }
-    exit(run())
+    run()
 }

@@ -4,24 +4,14 @@
 use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, Temporality};
 use otlp_embedded::registry::{CsRegistry, InstrumentDesc, Producer, Settlement, Snapshot};
 
-/// Single-core critical section: this host binary has one thread and no interrupts, so
-/// there is nothing to mask. On a Cortex-M board this would be `cortex-m`'s
-/// `critical-section-single-core` implementation (interrupts disabled, PRIMASK restored).
-struct SingleCore;
-critical_section::set_impl!(SingleCore);
-
-// SAFETY: one thread, no interrupt handlers: no other context can enter while "held".
-unsafe impl critical_section::Impl for SingleCore {
-    unsafe fn acquire() -> critical_section::RawRestoreState {}
-    unsafe fn release(_restore: critical_section::RawRestoreState) {}
-}
+use crate::runtime::TakeOnce;
 
 /// The metrics registry, in a `static` so interrupt handlers can record into it.
 /// 4 instruments, 32 series, 34 bytes of attribute values per series, 8 histogram series,
 /// 160 bucket counters.
 static METRICS: CsRegistry<4, 32, 34, 8, 160> = CsRegistry::new(0);
 /// The snapshot, outside the registry's lock and off the stack.
-static mut SNAPSHOT: Snapshot<4, 32, 34, 8, 160> = Snapshot::new();
+static SNAPSHOT: TakeOnce<Snapshot<4, 32, 34, 8, 160>> = TakeOnce::new(Snapshot::new());
 
 /// Records into the static registry, collects, and checks what the snapshot holds.
 pub fn run() -> bool {
@@ -47,8 +37,13 @@ pub fn run() -> bool {
     if METRICS.record(latency, 12.5, &[]).is_err() {
         return false;
     }
-    // SAFETY: single-threaded program; this is the only reference to the snapshot.
-    let snapshot = unsafe { &mut *core::ptr::addr_of_mut!(SNAPSHOT) };
+    let Some(snapshot) = SNAPSHOT.take() else {
+        return false;
+    };
+    // Lent once: a second `&mut` to the same snapshot must not exist.
+    if SNAPSHOT.take().is_some() {
+        return false;
+    }
     let mut producer = &METRICS;
     producer.collect(snapshot, 1_700_000_000_000_000_000);
     let ok = snapshot.metric_count() == 2

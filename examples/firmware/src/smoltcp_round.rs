@@ -10,7 +10,7 @@
 //! 2. with the link up: it must succeed, delivering the abandoned delta data together with
 //!    what was recorded since, in one request the server read completely.
 //!
-//! [`run`] returns 0 only when both happened exactly so.
+//! [`run`] returns 0 only when both happened exactly so (16: a static was already lent).
 
 use core::cell::{Cell, RefCell};
 
@@ -27,6 +27,8 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+use crate::runtime::TakeOnce;
 
 /// Largest IP packet on the link.
 const MTU: usize = 1500;
@@ -249,25 +251,24 @@ fn complete(buf: &[u8]) -> Option<usize> {
     (buf.len() >= total).then_some(total)
 }
 
-static WIRE: Wire = Wire {
+/// The link, lent once to [`run`]; `run` shares it between the two ends.
+static WIRE: TakeOnce<Wire> = TakeOnce::new(Wire {
     rings: [RefCell::new(Ring::new()), RefCell::new(Ring::new())],
     up: Cell::new(false),
-};
-// SAFETY (all below): single-threaded program; `run` takes the only references, once.
-static mut CLIENT_RX: [u8; 1024] = [0; 1024];
-static mut CLIENT_TX: [u8; 2048] = [0; 2048];
-static mut SERVER_RX: [u8; 2048] = [0; 2048];
-static mut SERVER_TX: [u8; 256] = [0; 256];
-static mut CLIENT_SOCKETS: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY];
-static mut SERVER_SOCKETS: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY];
-static mut SERVER_REQUEST: [u8; REQUEST_CAP] = [0; REQUEST_CAP];
-static mut REQUEST_BUFFER: [u8; 1024] = [0; 1024];
-static mut METRICS: Registry<2, 8, 16, 2, 16> = Registry::new(1_700_000_000_000_000_000);
-static mut SNAPSHOT: Snapshot<2, 8, 16, 2, 16> = Snapshot::new();
-
-// `Sync` is needed for a `static`; this program has one thread.
-// SAFETY: single-threaded program, no interrupt handlers touch the wire.
-unsafe impl Sync for Wire {}
+});
+static CLIENT_RX: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static CLIENT_TX: TakeOnce<[u8; 2048]> = TakeOnce::new([0; 2048]);
+static SERVER_RX: TakeOnce<[u8; 2048]> = TakeOnce::new([0; 2048]);
+static SERVER_TX: TakeOnce<[u8; 256]> = TakeOnce::new([0; 256]);
+static CLIENT_SOCKETS: TakeOnce<[SocketStorage<'static>; 1]> =
+    TakeOnce::new([SocketStorage::EMPTY]);
+static SERVER_SOCKETS: TakeOnce<[SocketStorage<'static>; 1]> =
+    TakeOnce::new([SocketStorage::EMPTY]);
+static SERVER_REQUEST: TakeOnce<[u8; REQUEST_CAP]> = TakeOnce::new([0; REQUEST_CAP]);
+static REQUEST_BUFFER: TakeOnce<[u8; 1024]> = TakeOnce::new([0; 1024]);
+static METRICS: TakeOnce<Registry<2, 8, 16, 2, 16>> =
+    TakeOnce::new(Registry::new(1_700_000_000_000_000_000));
+static SNAPSHOT: TakeOnce<Snapshot<2, 8, 16, 2, 16>> = TakeOnce::new(Snapshot::new());
 
 fn iface(device: &mut End<'_>, addr: IpAddress, seed: u64) -> Interface {
     let mut config = Config::new(HardwareAddress::Ip);
@@ -281,29 +282,38 @@ fn iface(device: &mut End<'_>, addr: IpAddress, seed: u64) -> Interface {
 
 /// Record, export over a dead link, export over a live one. Returns the process status.
 pub fn run() -> i32 {
-    // SAFETY: single-threaded program; these are the only references to the statics.
-    let (crx, ctx, srx, stx, cstore, sstore, sreq, buffer, metrics, snapshot) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(CLIENT_RX),
-            &mut *core::ptr::addr_of_mut!(CLIENT_TX),
-            &mut *core::ptr::addr_of_mut!(SERVER_RX),
-            &mut *core::ptr::addr_of_mut!(SERVER_TX),
-            &mut *core::ptr::addr_of_mut!(CLIENT_SOCKETS),
-            &mut *core::ptr::addr_of_mut!(SERVER_SOCKETS),
-            &mut *core::ptr::addr_of_mut!(SERVER_REQUEST),
-            &mut *core::ptr::addr_of_mut!(REQUEST_BUFFER),
-            &mut *core::ptr::addr_of_mut!(METRICS),
-            &mut *core::ptr::addr_of_mut!(SNAPSHOT),
-        )
+    let (
+        Some(wire),
+        Some(crx),
+        Some(ctx),
+        Some(srx),
+        Some(stx),
+        Some(cstore),
+        Some(sstore),
+        Some(sreq),
+        Some(buffer),
+        Some(metrics),
+        Some(snapshot),
+    ) = (
+        WIRE.take(),
+        CLIENT_RX.take(),
+        CLIENT_TX.take(),
+        SERVER_RX.take(),
+        SERVER_TX.take(),
+        CLIENT_SOCKETS.take(),
+        SERVER_SOCKETS.take(),
+        SERVER_REQUEST.take(),
+        REQUEST_BUFFER.take(),
+        METRICS.take(),
+        SNAPSHOT.take(),
+    )
+    else {
+        return 16;
     };
-    let mut client_dev = End {
-        wire: &WIRE,
-        side: 0,
-    };
-    let mut server_dev = End {
-        wire: &WIRE,
-        side: 1,
-    };
+    // Both ends share the link; only `Cell`s and `RefCell`s in it change.
+    let wire: &Wire = wire;
+    let mut client_dev = End { wire, side: 0 };
+    let mut server_dev = End { wire, side: 1 };
     let mut client_iface = iface(&mut client_dev, IpAddress::v4(10, 0, 0, 1), 0xc11e);
     let mut server_iface = iface(&mut server_dev, IpAddress::v4(10, 0, 0, 2), 0x5e17);
     let mut client_sockets = SocketSet::new(&mut cstore[..]);
@@ -377,7 +387,7 @@ pub fn run() -> i32 {
     let hung = Cell::new(false);
 
     // 1. The cable is out: the export ends at its 2 s deadline and keeps everything.
-    WIRE.up.set(false);
+    wire.up.set(false);
     let report = {
         let idle = |_now: Instant, _wake_by: Instant| {
             if ticks.get() > 100_000 {
@@ -423,7 +433,7 @@ pub fn run() -> i32 {
     }
 
     // 2. The link is up and the server answers.
-    WIRE.up.set(true);
+    wire.up.set(true);
     let report = {
         let idle = |_now: Instant, _wake_by: Instant| {
             if ticks.get() > 100_000 {

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlp_embedded::export::{
@@ -21,10 +22,12 @@ use otlp_embedded::export::{
 };
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, Scope};
-use otlp_embedded::registry::{Instrument, InstrumentDesc, Registry, Snapshot};
+use otlp_embedded::registry::{
+    Instrument, InstrumentDesc, NumberKind, Observe, Registry, Snapshot,
+};
 use otlp_embedded::transport::{Exchange, ExchangeError, TransportError};
 use otlp_embedded_std::config::{
-    self, Compression, Config, ConfigWarning, EndpointUrl, InstrumentKind, TemporalityPreference,
+    self, Compression, Config, ConfigWarning, EndpointUrl, TemporalityPreference,
 };
 use otlp_embedded_std::{GzipExchange, StdClock, TcpConnector};
 use otlp_embedded_test_kit::sink::{Fault, Sink};
@@ -35,7 +38,9 @@ otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed me
 
 It records a temperature gauge (double), a request counter with a `status` attribute,
 a latency histogram (explicit buckets) and an exponential histogram of payload sizes every
-10 ms, and exports them every interval, printing one line per export.
+10 ms, reports its tick count through an observable counter, and exports them every interval,
+printing one line per export. Instruments take their temporality from
+OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE (the observable counter too).
 
 With no endpoint configured (no --endpoint, OTEL_EXPORTER_OTLP_ENDPOINT or
 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) it starts an OTLP sink on 127.0.0.1 in this process,
@@ -93,11 +98,19 @@ const BUFFER_LEN: usize = 4096;
 const STATUSES: [&str; 4] = ["200", "404", "500", "503"];
 const LATENCY_BOUNDS: [f64; 8] = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 
-// 4 instruments; series: gauge 1+1, counter 4+1, histograms 1+1 each = 11 of 16;
-// 8 bytes of attribute values (tag + "200"); 4 histogram series; bucket counters:
-// 2 x 9 explicit + 2 x (2 x 32) exponential = 146 of 160.
-type DemoRegistry = Registry<4, 16, 8, 4, 160>;
-type DemoSnapshot = Snapshot<4, 16, 8, 4, 160>;
+// 5 instruments; series: gauge 1+1, counter 4+1, histograms 1+1 each, observable
+// counter 1+1 = 13 of 16; 8 bytes of attribute values (tag + "200"); 4 histogram series;
+// bucket counters: 2 x 9 explicit + 2 x (2 x 32) exponential = 146 of 160.
+type DemoRegistry = Registry<5, 16, 8, 4, 160>;
+type DemoSnapshot = Snapshot<5, 16, 8, 4, 160>;
+
+/// Recording ticks so far, which the observable counter's callback reads (a callback is a
+/// plain function: device state lives in statics).
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+fn observe_ticks(o: &mut dyn Observe) {
+    o.observe(TICKS.load(Ordering::Relaxed).into(), &[]);
+}
 
 struct Args {
     exports: u32,
@@ -174,6 +187,8 @@ struct Recorded {
     latency_sum: f64,
     size_count: u64,
     size_sum: f64,
+    /// The tick count the observable counter reports.
+    ticks: u64,
 }
 
 /// The simulated device: instruments and a deterministic generator.
@@ -189,8 +204,17 @@ struct Device {
 
 impl Device {
     fn declare(registry: &mut DemoRegistry, config: &Config) -> Result<Device, String> {
-        let t = |kind| config.temporality.temporality_for(kind);
+        // No instrument below chooses a temporality: the configured preference applies.
+        registry.set_temporality_preference(config.temporality);
         let e = |e| format!("declaring instruments: {e}");
+        registry
+            .declare(
+                InstrumentDesc::observable_counter("device.ticks", NumberKind::Int, observe_ticks)
+                    .unit("{tick}")
+                    .description("Recording ticks since the device started")
+                    .max_series(1),
+            )
+            .map_err(e)?;
         Ok(Device {
             temperature: registry
                 .declare(
@@ -206,8 +230,7 @@ impl Device {
                         .unit("{request}")
                         .description("Requests served, by status")
                         .attributes(&["status"])
-                        .max_series(STATUSES.len() as u16)
-                        .temporality(t(InstrumentKind::Counter)),
+                        .max_series(STATUSES.len() as u16),
                 )
                 .map_err(e)?,
             latency: registry
@@ -216,8 +239,7 @@ impl Device {
                         .unit("ms")
                         .description("Request latency")
                         .bounds(&LATENCY_BOUNDS)
-                        .max_series(1)
-                        .temporality(t(InstrumentKind::Histogram)),
+                        .max_series(1),
                 )
                 .map_err(e)?,
             payload: registry
@@ -226,8 +248,7 @@ impl Device {
                         .unit("By")
                         .description("Payload sizes")
                         .exponential_limits(32, 20)
-                        .max_series(1)
-                        .temporality(t(InstrumentKind::Histogram)),
+                        .max_series(1),
                 )
                 .map_err(e)?,
             rng: 0x2545_F491_4F6C_DD1D,
@@ -247,6 +268,8 @@ impl Device {
     /// One tick of the device: a temperature reading and a few served requests.
     fn tick(&mut self, registry: &mut DemoRegistry) -> Result<(), String> {
         self.tick += 1;
+        TICKS.store(self.tick, Ordering::Relaxed);
+        self.recorded.ticks = self.tick;
         let e = |e| format!("recording: {e}");
         let temperature =
             21.0 + ((self.tick % 200) as f64 / 200.0 * std::f64::consts::TAU).sin() * 3.0;
@@ -537,7 +560,9 @@ fn demo(args: Args) -> Result<bool, String> {
     let temporality = match config.temporality {
         TemporalityPreference::Cumulative => "cumulative",
         TemporalityPreference::Delta => "delta",
-        TemporalityPreference::LowMemory => "lowmemory (delta counters and histograms)",
+        TemporalityPreference::LowMemory => {
+            "lowmemory (delta counters and histograms, cumulative observable counter)"
+        }
     };
     let compression = match config.compression {
         Compression::None => "none",
@@ -683,6 +708,12 @@ impl Recorded {
             out.insert(
                 SeriesKey::new("device.temperature", &[]),
                 Expected::Value(t),
+            );
+        }
+        if self.ticks > 0 {
+            out.insert(
+                SeriesKey::new("device.ticks", &[]),
+                Expected::Value(self.ticks as f64),
             );
         }
         for (status, n) in &self.requests {

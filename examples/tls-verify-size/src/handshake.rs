@@ -8,6 +8,8 @@
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{CloseMode, Connect, Connection, Endpoint, Scheme, TransportError};
 
+use crate::runtime::{opaque, TakeOnce};
+
 /// Always false at run time, read as volatile so that the stream is not provably dead.
 static PLUGGED: bool = false;
 /// The bytes a plugged stream would read, and the client key's scalar (zero: refused, so
@@ -15,13 +17,11 @@ static PLUGGED: bool = false;
 static WIRE: u8 = 0;
 
 fn plugged() -> bool {
-    // SAFETY: a plain static, read only.
-    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(PLUGGED)) }
+    opaque(&PLUGGED)
 }
 
 fn wire() -> u8 {
-    // SAFETY: a plain static, read only.
-    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(WIRE)) }
+    opaque(&WIRE)
 }
 
 struct Unplugged;
@@ -106,18 +106,23 @@ impl rand_core::RngCore for SizeCheckRng {
 
 impl rand_core::CryptoRng for SizeCheckRng {}
 
-static mut READ_BUFFER: [u8; otlp_embedded_tls::READ_BUFFER_LEN] =
-    [0; otlp_embedded_tls::READ_BUFFER_LEN];
-static mut WRITE_BUFFER: [u8; 2048] = [0; 2048];
+/// The TLS record buffers.
+struct Records {
+    read: [u8; otlp_embedded_tls::READ_BUFFER_LEN],
+    write: [u8; 2048],
+}
 
-/// Run a handshake over the dead stream: true when it fails with the stream's own error.
+/// The record buffers, lent to the one handshake: one cell, so one flag and one take.
+static RECORDS: TakeOnce<Records> = TakeOnce::new(Records {
+    read: [0; otlp_embedded_tls::READ_BUFFER_LEN],
+    write: [0; 2048],
+});
+
+/// Run a handshake over the dead stream: true when it fails with the stream's own error
+/// (false too when the buffers were already lent).
 pub fn fails_cleanly(anchor: &[u8]) -> bool {
-    // SAFETY: called once, from the single thread; the only references to the buffers.
-    let (read, write) = unsafe {
-        (
-            &mut *core::ptr::addr_of_mut!(READ_BUFFER),
-            &mut *core::ptr::addr_of_mut!(WRITE_BUFFER),
-        )
+    let Some(Records { read, write }) = RECORDS.take() else {
+        return false;
     };
     let mut options = otlp_embedded_tls::TlsOptions::new(anchor);
     let scalar = [wire(); 32];

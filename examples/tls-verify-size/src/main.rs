@@ -8,91 +8,46 @@
 //! With the `handshake` feature the image also links a whole TLS client (`handshake.rs`).
 #![no_std]
 #![no_main]
+// The measuring code (gauge.rs) and the handshake's runtime support (runtime.rs) hold the
+// image's `unsafe`; the rest may not have any. `deny`, not `forbid`, so those two can
+// allow it.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
+mod gauge;
 #[cfg(feature = "handshake")]
 mod handshake;
+#[cfg(feature = "handshake")]
+#[allow(unsafe_code)]
+mod runtime;
 
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::SYST;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
+use gauge::{calibrate, measure, TICKS_MAX};
 use otlp_embedded::transport::TlsFailure;
 use otlp_embedded_tls::{verify_chain, TrustAnchors, MAX_CHAIN_CERTIFICATES};
 
 /// (name, seed): a control byte, then u16-length-prefixed certificates, the last one the
 /// trust anchor (fuzz/chain_harness.rs describes the layout).
 const CHAINS: &[(&str, &[u8])] = &[
-    ("p256", include_bytes!("../../../fuzz/corpus/x509_chain/p256_chain_ok")),
-    ("p384", include_bytes!("../../../fuzz/corpus/x509_chain/p384_chain_ok")),
-    ("rsa2048", include_bytes!("../../../fuzz/corpus/x509_chain/rsa_chain_ok")),
-    ("rsa4096", include_bytes!("../../../fuzz/corpus/x509_chain/rsa4096_root_ok")),
+    (
+        "p256",
+        include_bytes!("../../../fuzz/corpus/x509_chain/p256_chain_ok"),
+    ),
+    (
+        "p384",
+        include_bytes!("../../../fuzz/corpus/x509_chain/p384_chain_ok"),
+    ),
+    (
+        "rsa2048",
+        include_bytes!("../../../fuzz/corpus/x509_chain/rsa_chain_ok"),
+    ),
+    (
+        "rsa4096",
+        include_bytes!("../../../fuzz/corpus/x509_chain/rsa4096_root_ok"),
+    ),
 ];
-
-const PAINT: u32 = 0xdead_beef;
-/// Left unpainted below the stack pointer: the frame of `measure` itself.
-const MARGIN: usize = 256;
-
-extern "C" {
-    /// Lowest address the main stack may grow to (cortex-m-rt's link.x).
-    static _stack_end: u32;
-}
-
-/// SysTick's 24-bit counter: a measurement longer than this many ticks is reported as such.
-const TICKS_MAX: u32 = 0x00ff_ffff;
-
-/// Ticks since `start` on the free-running, down-counting SysTick; `None` if it wrapped.
-fn ticks_since(syst: &mut SYST, start: u32) -> Option<u32> {
-    let now = SYST::get_current();
-    if syst.has_wrapped() {
-        return None;
-    }
-    Some(start.wrapping_sub(now) & TICKS_MAX)
-}
-
-/// Restart SysTick from the top, without its interrupt; returns the start value.
-fn restart(syst: &mut SYST) -> u32 {
-    syst.disable_counter();
-    syst.clear_current();
-    let _ = syst.has_wrapped();
-    syst.enable_counter();
-    SYST::get_current()
-}
-
-/// Ticks for `iterations` of a two-instruction loop (subtract, branch).
-#[inline(never)]
-fn calibrate(syst: &mut SYST, iterations: u32) -> Option<u32> {
-    let start = restart(syst);
-    // SAFETY: a register-only countdown loop.
-    unsafe {
-        core::arch::asm!("1:", "subs {n}, #1", "bne 1b", n = inout(reg) iterations => _);
-    }
-    ticks_since(syst, start)
-}
-
-/// Stack bytes `f` used, beyond the caller's frame, and the SysTick ticks it took.
-#[inline(never)]
-fn measure(
-    syst: &mut SYST,
-    f: impl FnOnce() -> Result<(), TlsFailure>,
-) -> (Result<(), TlsFailure>, usize, Option<u32>) {
-    let sp = cortex_m::register::msp::read() as usize - MARGIN;
-    let bottom = core::ptr::addr_of!(_stack_end) as usize;
-    let mut p = bottom;
-    while p < sp {
-        // SAFETY: [bottom, sp) is free stack RAM below every live frame.
-        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
-        p += 4;
-    }
-    let start = restart(syst);
-    let result = f();
-    let ticks = ticks_since(syst, start);
-    let mut low = bottom;
-    // SAFETY: as above; reading words of our own stack.
-    while low < sp && unsafe { core::ptr::read_volatile(low as *const u32) } == PAINT {
-        low += 4;
-    }
-    (result, sp + MARGIN - low, ticks)
-}
 
 fn split(seed: &[u8]) -> ([&[u8]; MAX_CHAIN_CERTIFICATES], usize, &[u8]) {
     let mut parts: [&[u8]; MAX_CHAIN_CERTIFICATES + 1] = [&[]; MAX_CHAIN_CERTIFICATES + 1];
@@ -120,13 +75,22 @@ fn main() -> ! {
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(TICKS_MAX);
     const LOOP: u32 = 1_000_000;
-    hprintln!("calibration {} instructions ticks {:?}", 2 * LOOP, calibrate(&mut syst, LOOP));
+    hprintln!(
+        "calibration {} instructions ticks {:?}",
+        2 * LOOP,
+        calibrate(&mut syst, LOOP)
+    );
     for (name, seed) in CHAINS {
         // Keep the data opaque to the optimizer: it must not fold the verification away.
         let seed = core::hint::black_box(*seed);
         let (chain, len, anchor) = split(seed);
         let (result, stack, ticks) = measure(&mut syst, || {
-            verify_chain(&chain[..len], TrustAnchors::One(anchor), "collector.test", None)
+            verify_chain(
+                &chain[..len],
+                TrustAnchors::One(anchor),
+                "collector.test",
+                None,
+            )
         });
         let expected = match *name {
             "p384" if !cfg!(feature = "p384") => Err(TlsFailure::NoCommonParameters),
@@ -134,15 +98,28 @@ fn main() -> ! {
             _ => Ok(()),
         };
         ok &= result == expected;
-        hprintln!("verify {} {:?} ticks {:?} stack {}", name, result, ticks, stack);
+        hprintln!(
+            "verify {} {:?} ticks {:?} stack {}",
+            name,
+            result,
+            ticks,
+            stack
+        );
     }
     #[cfg(feature = "handshake")]
     {
         let handshake_ok = handshake::fails_cleanly(split(CHAINS[0].1).2);
         ok &= handshake_ok;
-        hprintln!("handshake over a dead stream failed cleanly: {}", handshake_ok);
+        hprintln!(
+            "handshake over a dead stream failed cleanly: {}",
+            handshake_ok
+        );
     }
-    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     loop {}
 }
 

@@ -385,6 +385,9 @@ fn main() -> ! {
     // firmware-min's 9 bytes of attribute values, and with 34 (two 16-byte strings).
     board::report("ram.series_k9", series_bytes::<9, 10, 11>());
     board::report("ram.series_k34", series_bytes::<34, 10, 11>());
+    // An instrument without declared keys stores keys too: 64 bytes holds
+    // `method=GET, route=/api/v1/items, status=200` (47).
+    board::report("ram.series_k64", series_bytes::<64, 10, 11>());
     let delivered = report.outcome == ExportOutcome::Success
         && report.points_collected == 3
         && report.points_sent == 3

@@ -1,0 +1,219 @@
+//! What a response's status line and header fields say about its body (RFC 9112 §6), and
+//! obsolete line folding undone before any field is read (RFC 9112 §5.2).
+
+use super::date::parse_retry_after;
+use crate::transport::{ExchangeError, Malformed, RetryAfter};
+
+/// How the body of a final response is delimited.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    /// No body (204, 304, or `Content-Length: 0`).
+    None,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// Chunked transfer coding, last in the `Transfer-Encoding` list.
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
+}
+
+/// What the header fields of a final response say.
+pub(super) struct Head {
+    pub(super) retry_after: Option<RetryAfter>,
+    /// `Content-Type: application/x-protobuf`, and no transfer coding that this reader
+    /// does not undo (a gzip-coded body is not protobuf to whoever reads it here).
+    pub(super) protobuf: bool,
+    pub(super) framing: Result<Framing, ExchangeError>,
+}
+
+pub(super) fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+fn parse_decimal(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, &b| {
+        if b.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+pub(super) fn map_parse_error(e: httparse::Error) -> ExchangeError {
+    ExchangeError::Malformed(match e {
+        httparse::Error::HeaderName => Malformed::HeaderName,
+        httparse::Error::HeaderValue => Malformed::HeaderValue,
+        httparse::Error::NewLine => Malformed::NewLine,
+        httparse::Error::TooManyHeaders => Malformed::TooManyHeaders,
+        // Status, Token, Version: all in the status line.
+        _ => Malformed::StatusLine,
+    })
+}
+
+/// Parses a response head from `buf`; obsolete line folding is accepted here and undone
+/// by [`unfold`] before any value is interpreted.
+pub(super) fn parse<'h, 'b>(
+    response: &mut httparse::Response<'h, 'b>,
+    buf: &'b [u8],
+) -> Result<httparse::Status<usize>, ExchangeError> {
+    httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(response, buf)
+        .map_err(map_parse_error)
+}
+
+/// RFC 9112 §5.2: a user agent "MUST replace each received obs-fold with one or more SP
+/// octets prior to interpreting the field value". `buf` holds a whole status line and
+/// header section in `..head_end` as parsed (and maybe body bytes after it). Every line
+/// end followed by a space or tab after the status line is a fold (a header line cannot
+/// start with whitespace, and the parser refuses one right after the status line). Each
+/// fold, with the whitespace that follows it, becomes one space, in place: the rest of
+/// `buf` moves down so that a folded date reads as it would on one line. Returns how many
+/// bytes were removed (0: nothing was folded).
+pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
+    let head_end = head_end.min(buf.len());
+    // Empty lines before the status line are skipped, as the parser does.
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(head_end);
+    let Some(status_end) = buf
+        .get(start..head_end)
+        .and_then(|h| h.iter().position(|b| *b == b'\n'))
+        .map(|at| start + at + 1)
+    else {
+        return 0;
+    };
+    let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    let (mut read, mut write) = (status_end, status_end);
+    while read < head_end {
+        let line_end = match buf.get(read) {
+            Some(b'\r') if buf.get(read + 1) == Some(&b'\n') => 2,
+            Some(b'\n') => 1,
+            _ => 0,
+        };
+        if line_end > 0 && read + line_end < head_end && is_ws(buf.get(read + line_end)) {
+            read += line_end;
+            while read < head_end && is_ws(buf.get(read)) {
+                read += 1;
+            }
+            // One space for the fold; the value's own trailing space before it stays.
+            if let Some(b) = buf.get_mut(write) {
+                *b = b' ';
+            }
+            write += 1;
+            continue;
+        }
+        if let Some(&b) = buf.get(read) {
+            if let Some(dst) = buf.get_mut(write) {
+                *dst = b;
+            }
+        }
+        read += 1;
+        write += 1;
+    }
+    let removed = read - write;
+    if removed > 0 {
+        // Whatever followed the head (body bytes already received) moves down too.
+        buf.copy_within(head_end.., write);
+    }
+    removed
+}
+
+/// The meaning of a final response's head: status `status`, HTTP/1.`minor`, `headers`
+/// already unfolded.
+pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) -> Head {
+    let mut retry_after = None;
+    let mut content_type_protobuf = false;
+    let mut length: Option<u64> = None;
+    let mut length_error = None;
+    // Transfer-Encoding over all its field lines, read as one list (RFC 9110 §5.3).
+    let mut te_lines = 0usize;
+    let mut codings = 0usize;
+    let mut chunked = 0usize;
+    let mut last_is_chunked = false;
+    for h in headers {
+        let value = trim(h.value);
+        if h.name.eq_ignore_ascii_case("content-length") {
+            for item in value.split(|b| *b == b',') {
+                match parse_decimal(trim(item)) {
+                    None => length_error = Some(ExchangeError::Malformed(Malformed::ContentLength)),
+                    Some(n) => match length {
+                        None => length = Some(n),
+                        Some(prev) if prev == n => {
+                            if length_error.is_none() {
+                                length_error = Some(ExchangeError::DuplicateContentLength)
+                            }
+                        }
+                        Some(_) => {
+                            if !matches!(length_error, Some(ExchangeError::Malformed(_))) {
+                                length_error = Some(ExchangeError::ConflictingContentLength)
+                            }
+                        }
+                    },
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            te_lines += 1;
+            // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
+            // not change which coding it is.
+            for item in value.split(|b| *b == b',') {
+                let coding = trim(item.split(|b| *b == b';').next().unwrap_or(b""));
+                if coding.is_empty() {
+                    continue;
+                }
+                codings += 1;
+                last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                if last_is_chunked {
+                    chunked += 1;
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("content-type") {
+            let media = value.split(|b| *b == b';').next().unwrap_or(b"");
+            content_type_protobuf = trim(media).eq_ignore_ascii_case(b"application/x-protobuf");
+        } else if h.name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
+            retry_after = parse_retry_after(value);
+        }
+    }
+    // Transfer codings other than a last `chunked` stay on the body: not readable here.
+    let transfer_coded = te_lines > 0 && (codings > 1 || !last_is_chunked);
+    let framing = if te_lines > 0 && minor == 0 {
+        // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
+        Err(ExchangeError::TransferEncodingInHttp10)
+    } else if status == 204 || status == 304 {
+        Ok(Framing::None)
+    } else if te_lines > 0 && (length.is_some() || length_error.is_some()) {
+        Err(ExchangeError::TransferEncodingWithContentLength)
+    } else if te_lines > 0 && (codings == 0 || chunked > 1) {
+        Err(ExchangeError::UnsupportedTransferEncoding)
+    } else if te_lines > 0 && last_is_chunked {
+        Ok(Framing::Chunked)
+    } else if te_lines > 0 {
+        // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
+        // body runs until the server closes the connection.
+        Ok(Framing::Close)
+    } else if let Some(e) = length_error {
+        Err(e)
+    } else {
+        match length {
+            Some(0) => Ok(Framing::None),
+            Some(n) => Ok(Framing::Length(n)),
+            None => Ok(Framing::Close),
+        }
+    };
+    Head {
+        retry_after,
+        protobuf: content_type_protobuf && !transfer_coded,
+        framing,
+    }
+}
