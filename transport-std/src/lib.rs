@@ -68,6 +68,8 @@ pub mod gzip;
 #[cfg(feature = "metrics-rs")]
 pub mod metrics_rs;
 pub mod periodic;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 pub mod shared;
 pub mod tcp;
 
