@@ -2,7 +2,9 @@
 # Builds every library crate that firmware links for the embedded targets, with the features
 # firmware uses, so that nothing std-only (or needing atomics a target lacks) slips in:
 #
-#   otlp-embedded          defmt, critical-section, embedded-nal
+#   otlp-embedded          defmt, critical-section, embedded-nal, async, embedded-nal-async
+#                          (the async seams, client and driver: embedded-io-async, no
+#                          executor)
 #   otlp-embedded-smoltcp  defmt, dns (default features: IPv4 and IPv6, both media)
 #   otlp-embedded-tls      defmt, p384, rsa
 #   otlp-embedded-embassy  defmt (default features: DNS)
@@ -11,14 +13,14 @@
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
 # Linux transport and is not built here. The compiler comes from
 # ../shared/tools/target-rustc.sh (Debian's rustc with rust-src; core is built with
-# -Zbuild-std). On thumbv7em-none-eabihf also the narrower configurations (smoltcp
-# IPv4-only Ethernet with and without `dns`, tls without p384 and rsa, embassy without DNS)
-# and the field example's board (examples/field-board, no_std), which links smoltcp's `dns`
-# with tls's `p384` and `rsa` as one firmware does. Also runs transport-smoltcp's resolver
-# and DNS wire tests in the IPv4-only configuration (and the resolver's in the IPv6-only
-# one) on the host, and checks that a build without either IP version stops with its
-# compile error. What `dns` costs in code and RAM is a part of the footprint report
-# (scripts/footprint.sh, firmware-dns).
+# -Zbuild-std). On thumbv7em-none-eabihf also the narrower configurations (core with no
+# feature, smoltcp IPv4-only Ethernet with and without `dns`, tls without p384 and rsa,
+# embassy without DNS) and the field example's board (examples/field-board, no_std), which
+# links smoltcp's `dns` with tls's `p384` and `rsa` as one firmware does. Also runs
+# transport-smoltcp's resolver and DNS wire tests in the IPv4-only configuration (and the
+# resolver's in the IPv6-only one) on the host, and checks that a build without either IP
+# version stops with its compile error. What `dns` costs in code and RAM is a part of the
+# footprint report (scripts/footprint.sh, firmware-dns).
 #
 #   scripts/cross.sh [target...]
 set -euo pipefail
@@ -48,15 +50,17 @@ for target in "${targets[@]}"; do
     t0=$(date +%s)
     # Every library with every embedded feature in one invocation (features unify across
     # the packages): nothing std-only and no missing atomics on any target.
-    build "$target" "libraries with defmt, critical-section, embedded-nal, dns, p384, rsa" \
+    build "$target" "libraries with defmt, critical-section, embedded-nal, async, embedded-nal-async, dns, p384, rsa" \
         -p otlp-embedded -p otlp-embedded-smoltcp -p otlp-embedded-tls \
-        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded-smoltcp/defmt,otlp-embedded-smoltcp/dns,otlp-embedded-tls/defmt,otlp-embedded-tls/p384,otlp-embedded-tls/rsa
+        --features otlp-embedded/defmt,otlp-embedded/critical-section,otlp-embedded/embedded-nal,otlp-embedded/async,otlp-embedded/embedded-nal-async,otlp-embedded-smoltcp/defmt,otlp-embedded-smoltcp/dns,otlp-embedded-tls/defmt,otlp-embedded-tls/p384,otlp-embedded-tls/rsa
     # On its own, as an embassy firmware links it: embassy-net brings smoltcp 0.13, beside
     # the smoltcp transport's 0.14, and nothing above should reach it through features.
     build "$target" "otlp-embedded-embassy with defmt" -p otlp-embedded-embassy --features defmt
     # The narrower configurations differ in cfg only, not in what a target offers: one
     # target is enough for them.
     if [ "$target" = thumbv7em-none-eabihf ]; then
+        # Core with no feature: the poll seams and drivers need nothing optional.
+        build "$target" "otlp-embedded with no feature" -p otlp-embedded --no-default-features
         build "$target" "otlp-embedded-smoltcp IPv4-only Ethernet" \
             -p otlp-embedded-smoltcp --no-default-features --features proto-ipv4,medium-ethernet
         build "$target" "otlp-embedded-smoltcp IPv4-only Ethernet with dns" \

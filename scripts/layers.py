@@ -28,6 +28,7 @@ RANKS = {
     "registry": 2,  # instruments, aggregation, snapshots, the collect/settle contract
     "http": 2,  # request writer, response reader, blocking and poll drivers
     "nal": 2,  # embedded-nal adapter to the stream seam
+    "nal_async": 2,  # embedded-nal-async adapter to the async stream seam
     "export": 3,  # the policy: collect, encode, send, settle
 }
 

@@ -9,8 +9,13 @@ It reads the board's console (QEMU's stderr) and the sink's output, and checks:
   normally; each export met what the script says it should (an export whose 503
   `Retry-After` fits in its deadline, or whose connection was reset, retries and
   succeeds; one whose `Retry-After` does not fit fails at once with every point kept);
-  with the link down every export fails with every point kept; every other export
-  delivers all its points; nothing is ever dropped; the client closes every connection;
+  a `Retry-After` is honoured in full across exports: every export whose deadline comes
+  before the server's instant (the wait plus up to a quarter more as jitter) ends at once
+  with every point kept and no request, and the next one waits for that instant within
+  its deadline and delivers it all, never before the wait has passed on the board's
+  clock; with the link down every export fails with
+  every point kept; every other export delivers all its points; nothing is ever
+  dropped; the client closes every connection;
 - the data: what the sink decoded equals what the firmware says it recorded (delta: the
   points added up; cumulative: the latest point of each series), sums, counts and
   bucket counts exactly; the SysTick counter, recorded from the interrupt handler, rises
@@ -30,10 +35,21 @@ import re
 import sys
 
 # The firmware's export settings (examples/firmware-qemu/src/main.rs): the export
-# deadline, the cap on a server's Retry-After, the first retry backoff's ceiling.
+# deadline, the interval between exports, the cap on its own backoff (`max_delay_ms`, which
+# also caps the jitter on a server's Retry-After, never the Retry-After itself), the first
+# retry backoff's ceiling.
 EXPORT_TIMEOUT_S = 5.0
-RETRY_AFTER_CAP_S = 10.0
+EXPORT_INTERVAL_S = 1.0
+MAX_DELAY_S = 10.0
 FIRST_BACKOFF_S = 0.2
+
+
+def retry_after_window(seconds):
+    """When a server's `Retry-After: seconds` lets the next request go, as (earliest,
+    latest) seconds after its answer: core's policy adds up to a quarter of the wait as
+    jitter (at most `max_delay_ms`), so that a fleet told the same wait does not return in
+    lockstep, and never shortens it."""
+    return seconds, seconds + min(seconds / 4, MAX_DELAY_S)
 
 TEMPORALITY = {"delta": "1", "cumulative": "2"}
 
@@ -71,11 +87,15 @@ def answer_of(fault):
 
 
 def plan(faults):
-    """What each export meets while the script lasts: (outcome, retries) per export.
+    """What each export meets while the script lasts: (outcome, retries, held) per export,
+    `held` the Retry-After window (seconds after the answer, see `retry_after_window`) that
+    the exports after this one are held back by, or None.
 
-    An export ends at its first answered request; a 503 waits its Retry-After (capped)
-    and a reset the first backoff (at most), unless that wait would reach the export
-    deadline, which ends the export failed with its data kept."""
+    An export ends at its first answered request; a 503 waits its Retry-After in full (plus
+    jitter) and a reset the first backoff (at most), unless that wait would reach the export
+    deadline, which ends the export failed with its data kept. A 503's wait outlives its
+    export: the exports whose deadline comes before it ends send nothing (they are not in
+    this plan, which lists the exports that send)."""
     exports = []
     at = 0
     while at < len(faults):
@@ -84,18 +104,23 @@ def plan(faults):
             fault = faults[at] if at < len(faults) else "none"
             at += 1
             if fault == "none" or fault.startswith("idle-close="):
-                exports.append(("Success", retries))
+                exports.append(("Success", retries, None))
                 break
+            window = None
             if fault.startswith("503="):
-                wait = min(float(fault.split("=")[1]), RETRY_AFTER_CAP_S)
+                window = retry_after_window(float(fault.split("=")[1]))
+                earliest, latest = window
             elif fault == "reset":
-                wait = FIRST_BACKOFF_S
+                earliest, latest = 0.0, FIRST_BACKOFF_S
             else:
                 raise SystemExit(f"qemu-board-check: no plan written for fault {fault!r}")
-            if waited + wait >= EXPORT_TIMEOUT_S:
-                exports.append(("Failed", retries))
+            if waited + earliest >= EXPORT_TIMEOUT_S:
+                exports.append(("Failed", retries, window))
                 break
-            waited += wait
+            if waited + latest >= EXPORT_TIMEOUT_S:
+                raise SystemExit(f"qemu-board-check: fault {fault!r} may or may not fit in "
+                                 "the export deadline, by its jitter: script another")
+            waited += latest
             retries += 1
     return exports
 
@@ -134,10 +159,12 @@ def main():
     for i, line in enumerate(board):
         m = export_re.match(line)
         if m:
-            n, outcome, points, sent, abandoned, dropped, _, retries, ticks, client = m.groups()
+            n, outcome, points, sent, abandoned, dropped, requests, retries, ticks, client = \
+                m.groups()
             exports.append(dict(line=i, n=int(n), outcome=outcome, points=int(points),
                                 sent=int(sent), abandoned=int(abandoned), dropped=int(dropped),
-                                retries=int(retries), ticks=int(ticks), client=client, text=line))
+                                requests=int(requests), retries=int(retries), ticks=int(ticks),
+                                client=client, text=line))
     check([e["n"] for e in exports] == list(range(1, a.exports + 1)),
           f"{a.exports} exports, numbered in order (got {len(exports)})")
 
@@ -148,14 +175,65 @@ def main():
     def delivered_all(e):
         return e["outcome"] == "Success" and e["sent"] == e["points"] and e["abandoned"] == 0
 
+    def held_back(e):
+        return kept_all(e) and e["requests"] == 0 and e["retries"] == 0
+
     faults = expand(a.script)
     planned = plan(faults)
-    print(f"     fault script {a.script}: planned per export {planned}")
-    for e, (outcome, retries) in zip(exports, planned):
+    print(f"     fault script {a.script}: planned per export that sends {planned}")
+    # The exports the script accounts for: the planned ones, and those a Retry-After held.
+    scripted = []
+    position = 0
+    for outcome, retries, held in planned:
+        if position >= len(exports):
+            check(False, f"an export for every planned one ({len(planned)})")
+            break
+        e = exports[position]
+        position += 1
+        scripted.append(e)
         ok = (kept_all(e) if outcome == "Failed" else delivered_all(e)) and e["retries"] == retries
         check(ok, f"export {e['n']} met its faults: {outcome} after {retries} retries "
                   f"(got {e['outcome']} after {e['retries']}, points {e['points']} "
                   f"sent {e['sent']} abandoned {e['abandoned']})")
+        if held is None:
+            continue
+        # The server's wait is kept past this export: an export whose deadline comes before
+        # the server's instant ends at once, data kept, sending nothing; the next one waits
+        # for that instant within its deadline, then sends.
+        earliest, latest = held
+        run = []
+        while position < len(exports) and held_back(exports[position]):
+            run.append(exports[position])
+            position += 1
+        scripted.extend(run)
+        # Held exports start at least an interval apart on the board's clock, and each at
+        # least an export deadline before the server's instant: at most this many. At least
+        # one, as the wait is longer than a deadline and an interval.
+        most = int((latest - EXPORT_TIMEOUT_S) / EXPORT_INTERVAL_S) + 1
+        check(1 <= len(run) <= most,
+              f"Retry-After {earliest:g} s after export {e['n']}: exports "
+              f"{', '.join(str(h['n']) for h in run)} ended at once, every point kept and no "
+              f"request sent ({len(run)}, between 1 and {most})")
+        if position >= len(exports):
+            check(False, f"an export after the Retry-After of export {e['n']} delivered")
+            break
+        first = exports[position]
+        # Board milliseconds (SysTick, the exporter's clock) from the end of the export
+        # that was told to wait. The held exports take no time of their own and the told
+        # export's close a few milliseconds: one interval covers both.
+        last_held_ms = sum(h["ticks"] for h in run)
+        first_sent_ms = last_held_ms + first["ticks"]
+        held_by = latest - EXPORT_TIMEOUT_S + EXPORT_INTERVAL_S
+        check(last_held_ms < held_by * 1000,
+              f"the last held export (export {run[-1]['n'] if run else '-'}) started an export "
+              f"deadline before the window's end: {last_held_ms} ms after export {e['n']} "
+              f"< {held_by:g} s")
+        check(first_sent_ms >= (earliest - EXPORT_INTERVAL_S) * 1000 and delivered_all(first)
+              and first["retries"] == 0,
+              f"export {first['n']}, the next, waited for the server's instant and delivered "
+              f"everything kept, {first_sent_ms} ms after export {e['n']} (the server's wait "
+              f"was not cut to the {MAX_DELAY_S:g} s backoff cap: >= "
+              f"{earliest - EXPORT_INTERVAL_S:g} s)")
 
     check(a.toggled == "1", "the link was taken down, and up again after an export failed")
     went_down = [i for i, l in enumerate(board) if re.match(r"link: down at \d+ ms$", l)]
@@ -167,7 +245,7 @@ def main():
     check(len(down) >= 1, f"{len(down)} export(s) while the link was down")
     for e in down:
         check(kept_all(e), f"with the link down, export {e['n']} failed and kept all its points")
-    rest = [e for e in exports[len(planned):] if e not in down]
+    rest = [e for e in exports if e not in scripted and e not in down]
     bad = [e["n"] for e in rest if not delivered_all(e)]
     check(not bad, f"every other export ({len(rest)}) delivered all its points (not: {bad})")
     check(all(e["dropped"] == 0 for e in exports), "no export dropped a point")

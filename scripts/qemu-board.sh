@@ -2,17 +2,19 @@
 # The emulated board end to end: builds examples/firmware-qemu for thumbv7em-none-eabihf,
 # makes a network namespace holding a TAP device, and boots QEMU's mps2-an386 (Cortex-M4F,
 # LAN9118 on the TAP device) twice with the same image: once told (through semihosting's
-# command line, QEMU's -append) to declare every instrument DELTA, once CUMULATIVE, 20
+# command line, QEMU's -append) to declare every instrument DELTA, once CUMULATIVE, 47
 # exports each, to an OTLP sink on the Linux side of the TAP device (192.168.19.1:4318).
 #
 # During each boot the sink runs through a fault script, one fault per request:
 # an idle close after answering, a 503 with `Retry-After: 1` (retried within the export),
 # a reset before the answer (retried), a 503 with `Retry-After: 30` (past the export's
-# deadline: the export fails at once, its data kept); then the link is taken down through
-# QEMU's monitor (`set_link`: a TAP device going down would be invisible to the emulated
-# PHY) after export 8, and up again once an export has failed for it. The firmware must log
-# both link changes; exports in between fail with all their data kept, and later exports
-# deliver it.
+# deadline: the export fails at once, its data kept; the wait is honoured in full, with up
+# to 7.5 s of jitter on top, so the exports whose 5 s deadline comes before that instant
+# end at once with their data kept and send nothing, and the next one waits for it and
+# delivers it all); then the link is taken down through QEMU's monitor (`set_link`: a TAP
+# device going down would be invisible to the emulated PHY) after export 42, past that
+# window, and up again once an export has failed for it. The firmware must log both link changes; exports in between
+# fail with all their data kept, and later exports deliver it.
 #
 # scripts/qemu-board-check.py then checks each boot: every export met what the script
 # says; what the sink decoded equals what the firmware recorded (delta: points added up;
@@ -76,16 +78,18 @@ BOARD_ADDR=192.168.19.2  # the firmware's BOARD_IP
 PORT=4318
 # Not QEMU's default (52:54:00:12:34:56): the firmware must read it from the chip.
 MAC=02:19:00:c0:ff:ee
-EXPORTS=20
+EXPORTS=47
 # The firmware gives up by EXPORTS x (1 s interval + 5 s export deadline) + 10 s.
-BOOT_TIMEOUT=150
+BOOT_TIMEOUT=300
 # One fault per request, in order, then normal answers (qemu-board-check.py knows what
 # each export meets from this): exports 1-2 normal; 3 idle close; 4 a 503 then its retry;
 # 5 a reset then its retry; 6 a 503 whose Retry-After is past the deadline (fails, data
-# kept); 7 delivers it.
+# kept); the exports whose deadline comes within the next 30 to 37.5 s (at most 33, an
+# interval apart) send nothing and keep their data; the next one delivers it.
 SINK_SCRIPT="none*2,idle-close=50*1,503=1*1,none*1,reset*1,none*1,503=30*1"
-# The link goes down after this export (after the scripted faults).
-LINK_DOWN_AFTER=8
+# The link goes down after this export: after the scripted faults and the Retry-After
+# window (which ends by export 40), so that the exports it fails fail for the link.
+LINK_DOWN_AFTER=42
 FIGURES_DIR=target/qemu-board
 
 work=$(mktemp -d)
@@ -195,7 +199,7 @@ boot() {
         -nographic -serial none -monitor "unix:$monitor_sock,server=on,wait=off" \
         </dev/null >"$work/$t.qemu.out" 2>"$board_log" &
     qemu_pid=$!
-    if wait_console "$board_log" "^export $LINK_DOWN_AFTER: " 90; then
+    if wait_console "$board_log" "^export $LINK_DOWN_AFTER: " 180; then
         monitor "$monitor_sock" "set_link board0 off"
         # Up again once the firmware saw the link go down and an export failed after that.
         if wait_console "$board_log" "^link: down" 30 &&

@@ -13,18 +13,28 @@
 //! this in CI):
 //!
 //! ```text
-//! 3  export                        the policy: collect, encode, send, settle
+//! 3  export                        the policy and its blocking, superloop and async drivers
 //! 2  registry   http      nal      instruments, snapshots, the collect/settle contract |
-//!                                  HTTP/1.1 writer, reader and drivers | embedded-nal adapter
+//!                         nal_async  HTTP/1.1 writer, reader and clients | embedded-nal
+//!                                  and embedded-nal-async adapters
 //! 1  proto      transport          OTLP protobuf, response decoders |
-//!                                  the seams, request/response values, exchange errors
+//!                                  the seams (blocking, poll, async), request/response
+//!                                  values, exchange errors
 //! 0  time                          the caller's clock, unix timestamps
 //!
-//! export    -> registry, proto, transport, time
-//! registry  -> proto, time
-//! http, nal -> transport, time
-//! transport -> time
+//! export               -> registry, proto, transport, time
+//! registry             -> proto, time
+//! http, nal, nal_async -> transport, time
+//! transport            -> time
 //! ```
+//!
+//! One export policy ([`export::ExportPolicy`]) drives every way of doing I/O: blocking
+//! ([`export::Exporter::export`] over [`transport::Exchange`]), a superloop that never
+//! waits ([`export::Exporter::poll`] over [`transport::PollExchange`]), and `.await`
+//! (`Exporter::export_async` over `transport::AsyncExchange`, feature `async`). Which to
+//! use: a thread that may block (Linux, an RTOS task) takes the blocking driver; bare-metal
+//! firmware whose main loop must keep serving its hardware takes the superloop driver; an
+//! embassy (or tokio) task takes the async one, which never starves the executor.
 //!
 //! `core` never allocates, never owns a clock and never sleeps: time comes in through
 //! [`time::Clock`] and unix timestamps passed by the caller, and retry timing is state that
@@ -39,6 +49,8 @@ pub mod export;
 pub mod http;
 #[cfg(feature = "embedded-nal")]
 pub mod nal;
+#[cfg(feature = "embedded-nal-async")]
+pub mod nal_async;
 pub mod proto;
 pub mod registry;
 pub mod time;

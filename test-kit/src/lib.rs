@@ -14,6 +14,8 @@
 //!   kernel UDP socket.
 //! - `test_pki` (feature `tls`): a CA, server, expired, wrong-name and client certificates
 //!   made at run time with rcgen.
+//! - `tokio_tcp` (feature `tokio`): core's async stream seam over tokio's `TcpStream`, for
+//!   the demo's async driver and the async tests and benches.
 //! - `tls_clock` (feature `tls-clock`): `WallClock`, the system's date as the firmware TLS
 //!   client's clock (certificate dates checked as a board with an RTC checks them).
 //! - Real servers and the network around them, for the tests that need root and Debian
@@ -44,6 +46,8 @@ pub mod sink;
 pub mod test_pki;
 #[cfg(feature = "tls-clock")]
 pub mod tls_clock;
+#[cfg(feature = "tokio")]
+pub mod tokio_tcp;
 pub mod totals;
 
 pub use sink::{Fault, RetryAfter, Sink, SinkOptions, SinkStats};

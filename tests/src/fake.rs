@@ -3,6 +3,8 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 
 use otlp_embedded::proto::{
     AttributeValue, KeyValue, MetricData, MetricInfo, MetricsSource, Point, PointSpan, PointValue,
@@ -10,7 +12,10 @@ use otlp_embedded::proto::{
 };
 use otlp_embedded::registry::{Producer, Settlement};
 use otlp_embedded::time::{Clock, Instant, UnixNanos};
-use otlp_embedded::transport::{Exchange, ExchangeError, HttpRequest, HttpResponse, RetryAfter};
+use otlp_embedded::transport::{
+    AsyncExchange, AsyncTimer, Exchange, ExchangeError, HttpRequest, HttpResponse, PollExchange,
+    RetryAfter,
+};
 use prost::Message;
 
 use crate::collector::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
@@ -37,6 +42,86 @@ impl FakeClock {
 impl Clock for FakeClock {
     fn now(&self) -> Instant {
         Instant(self.0.get())
+    }
+}
+
+/// Waiting on the fake clock moves it to the instant waited for, at once.
+impl AsyncTimer for FakeClock {
+    async fn wait_until(&self, at: Instant) {
+        if at.0 > self.0.get() {
+            self.0.set(at.0);
+        }
+    }
+}
+
+/// Run `future` to completion on this thread: a minimal executor for tests whose futures
+/// never wait for anything outside themselves (a fake clock, in-memory streams). Panics
+/// if the future keeps saying `Pending`, which would mean it waits for something that
+/// can never come.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..1_000_000 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+    panic!("the future never finished")
+}
+
+/// The ways to drive one export: blocking, superloop (poll) and async.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Driver {
+    /// `Exporter::export`, sleeping on the fake clock.
+    Blocking,
+    /// `Exporter::poll` once per tick, the clock moved to the next due instant between.
+    Superloop,
+    /// `Exporter::export_async` on [`block_on`], waiting on the fake clock.
+    Async,
+}
+
+/// Every driver, for table-driven tests.
+pub const DRIVERS: [Driver; 3] = [Driver::Blocking, Driver::Superloop, Driver::Async];
+
+/// One whole export of `producer` through `exporter`, driven by `driver`, on the fake
+/// clock; points are stamped from the clock.
+pub fn export_with(
+    driver: Driver,
+    exporter: &mut otlp_embedded::export::Exporter<'static, ScriptedExchange<'_>>,
+    producer: &mut DeltaCounters,
+    buffer: &mut [u8],
+    clock: &FakeClock,
+) -> otlp_embedded::export::ExportReport {
+    let mut snapshot = DeltaSnapshot::default();
+    let unix_now = 1_700_000_000_000_000_000 + clock.now().0 * 1_000_000;
+    match driver {
+        Driver::Blocking => exporter.export(
+            producer,
+            &mut snapshot,
+            buffer,
+            clock,
+            unix_now,
+            |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
+        ),
+        Driver::Async => {
+            block_on(exporter.export_async(producer, &mut snapshot, buffer, clock, unix_now))
+        }
+        Driver::Superloop => {
+            let mut run = exporter.start(producer, &mut snapshot, unix_now, clock.now());
+            for _ in 0..1_000_000 {
+                let polled = exporter.poll(&mut run, producer, &snapshot, buffer, &mut (), clock);
+                match polled {
+                    Poll::Ready(report) => return report,
+                    // Nothing to do before the next due instant: the loop's other work
+                    // takes until then.
+                    Poll::Pending => match run.waiting_until(clock.now()) {
+                        Some(at) => clock.set(at.0),
+                        None => clock.advance(1),
+                    },
+                }
+            }
+            panic!("the superloop export never finished")
+        }
     }
 }
 
@@ -109,6 +194,43 @@ impl<'c> ScriptedExchange<'c> {
 
 impl Exchange for ScriptedExchange<'_> {
     fn exchange(
+        &mut self,
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        self.answer(request, response_body)
+    }
+}
+
+/// The same answers awaited: ready at once (the fake clock moves by the latency).
+impl AsyncExchange for ScriptedExchange<'_> {
+    async fn exchange(
+        &mut self,
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        self.answer(request, response_body)
+    }
+}
+
+/// The same answers polled: ready on the first call (the fake clock moves by the
+/// latency), so the three drivers see the same instants.
+impl PollExchange for ScriptedExchange<'_> {
+    fn poll_exchange(
+        &mut self,
+        _: &mut (),
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+        _now: Instant,
+    ) -> Poll<Result<HttpResponse, ExchangeError>> {
+        Poll::Ready(self.answer(request, response_body))
+    }
+
+    fn cancel(&mut self, _: &mut ()) {}
+}
+
+impl ScriptedExchange<'_> {
+    fn answer(
         &mut self,
         request: &HttpRequest<'_>,
         response_body: &mut [u8],

@@ -154,3 +154,51 @@ fn firmware_clients_seeded_from_consecutive_device_ids_spread_their_first_retrie
     println!("firmware first retries per 100 ms bucket: fullest {fullest} of {DEVICES}");
     assert!(fullest * 100 <= DEVICES * 5, "{counts:?}");
 }
+
+/// The first retry after `503` with `Retry-After: 8`, answered to every device at once.
+fn first_retry_after_retry_after(jitter_seed: u64) -> u64 {
+    use otlp_embedded::transport::RetryAfter;
+    let clock = FakeClock::at(0);
+    let mut config = ExporterConfig::new(Endpoint::DEFAULT, header());
+    config.export_timeout_ms = 60_000;
+    config.jitter_seed = jitter_seed;
+    let exchange = ScriptedExchange::new(&clock, [Answer::RetryAfter(503, RetryAfter::Seconds(8))]);
+    let mut exporter = Exporter::new(config, exchange);
+    let mut producer = DeltaCounters::new(1, 1);
+    producer.add(0, 0, 7);
+    let mut snapshot = DeltaSnapshot::default();
+    let mut buffer = [0u8; 512];
+    let report = exporter.export(
+        &mut producer,
+        &mut snapshot,
+        &mut buffer,
+        &clock,
+        1_700_000_000_000_000_000,
+        |now: Instant, until: Instant| clock.advance(now.millis_until(until)),
+    );
+    assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
+    let calls = &exporter.exchange().calls;
+    calls[1].at - (calls[0].at + LATENCY_MS)
+}
+
+/// A collector shedding load tells every device the same `Retry-After`. Honoured as an
+/// exact instant it would bring the whole fleet back at once; each device waits at least
+/// what it was told plus up to a quarter more (8 s: 8 to 10 s), from its own seed.
+#[test]
+fn a_fleet_told_the_same_retry_after_spreads_over_a_quarter_of_it() {
+    let delays: Vec<u64> = (0..DEVICES).map(first_retry_after_retry_after).collect();
+    assert!(
+        delays.iter().all(|d| (8_000..=10_000).contains(d)),
+        "{:?}",
+        (delays.iter().min(), delays.iter().max())
+    );
+    let mut counts = vec![0u64; 21];
+    for d in &delays {
+        counts[((d - 8_000) / BUCKET_MS) as usize] += 1;
+    }
+    let fullest = *counts.iter().max().unwrap();
+    println!("retries after Retry-After: 8 per 100 ms bucket: fullest {fullest}: {counts:?}");
+    // 20 buckets of 100 ms: 5% each on average; lockstep would put everyone in one.
+    assert!(fullest * 100 <= DEVICES * 9, "{counts:?}");
+    assert!(counts[..20].iter().all(|&c| c > 0), "{counts:?}");
+}

@@ -5,7 +5,7 @@ use otlp_embedded_tests::counting::{allocations, CountingAllocator};
 use std::task::Poll;
 
 use embedded_io::ErrorKind;
-use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig};
+use otlp_embedded::http::{HttpClient, NonBlockingExchange, ReaderConfig};
 use otlp_embedded::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
@@ -152,10 +152,11 @@ fn main() {
             closes: 0,
         };
         let mut conn = mem.connect(&endpoint, request.deadline).unwrap();
-        let mut exchange =
-            PollExchange::new(&request, &mut head, &mut body, ReaderConfig::default()).unwrap();
+        let mut exchange = NonBlockingExchange::new(&request, ReaderConfig::default()).unwrap();
         let finished = loop {
-            if let Poll::Ready(f) = exchange.poll(&mut conn, Instant(0)) {
+            if let Poll::Ready(f) =
+                exchange.poll(&mut conn, &request, &mut head, &mut body, Instant(0))
+            {
                 break f;
             }
         };

@@ -8,7 +8,7 @@ use std::task::Poll;
 
 use embedded_io::ErrorKind;
 use http_common::{AfterScript, FakeClock, Script, ScriptConnect, Step, WriteMode};
-use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig, USER_AGENT};
+use otlp_embedded::http::{HttpClient, NonBlockingExchange, ReaderConfig, USER_AGENT};
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
     CloseMode, Connect, Endpoint, Exchange, ExchangeError, Header, HeaderProblem, HttpRequest,
@@ -77,10 +77,10 @@ fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
     let mut head = [0u8; H];
     let mut body = [0u8; BODY_BUF];
     let mut conn = connect.connect(&endpoint, DEADLINE).unwrap();
-    let mut exchange = PollExchange::new(&req, &mut head, &mut body, config).unwrap();
+    let mut exchange = NonBlockingExchange::new(&req, config).unwrap();
     let mut pending = 0usize;
     let finished = loop {
-        match exchange.poll(&mut conn, clock.now_instant()) {
+        match exchange.poll(&mut conn, &req, &mut head, &mut body, clock.now_instant()) {
             Poll::Ready(f) => break f,
             Poll::Pending => {
                 pending += 1;
@@ -91,7 +91,7 @@ fn run_poll<const H: usize>(mut script: Script, config: ReaderConfig) -> Run {
     };
     // Polling again returns the same outcome.
     assert_eq!(
-        exchange.poll(&mut conn, clock.now_instant()),
+        exchange.poll(&mut conn, &req, &mut head, &mut body, clock.now_instant()),
         Poll::Ready(finished)
     );
     otlp_embedded::transport::Connection::close(conn, finished.close).unwrap();
@@ -684,45 +684,62 @@ fn body_past_the_drain_cap_is_cut_off_and_aborted() {
         config,
         AfterScript::Eof,
     );
-    // Past the cap: the 2xx still counts as delivered, the connection is aborted, and the
-    // reader stops at the first byte past the cap (16 kept + 8 drained + 1).
+    // Past the cap: the OTLP specification's "response over the client's limit", a
+    // non-retryable failure naming the status and the limit (16 kept + 8 drained); the
+    // connection is aborted. (Issue 14 item 6: this used to count as a delivered 2xx.)
+    let too_large = || {
+        err(ExchangeError::ResponseTooLarge {
+            status: 200,
+            limit: 16 + 8,
+        })
+    };
     let r = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\nabcdefghijklmnopqrstuvwxyz";
-    let head = r.len() - 26;
-    check_all_splits_with::<1024>(
-        r,
-        Ok(Expect {
-            truncated: true,
-            close: CloseMode::Abort,
-            ..ok(200, b"abcdefghijklmnop", head + 16 + 8 + 1)
-        }),
-        config,
-        AfterScript::Endless(b'z'),
-    );
+    check_all_splits_with::<1024>(r, too_large(), config, AfterScript::Endless(b'z'));
+    reader_stops_one_byte_past_the_cap(r, r.len() - 26 + 16 + 8 + 1, config);
     // The same for chunked and close-delimited bodies.
     let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n";
-    let head = r.len() - 37;
-    check_all_splits_with::<1024>(
-        r,
-        Ok(Expect {
-            truncated: true,
-            close: CloseMode::Abort,
-            ..ok(200, b"abcdefghijklmnop", head + 4 + 16 + 8 + 1)
-        }),
-        config,
-        AfterScript::Eof,
-    );
+    check_all_splits_with::<1024>(r, too_large(), config, AfterScript::Eof);
+    reader_stops_one_byte_past_the_cap(r, r.len() - 37 + 4 + 16 + 8 + 1, config);
     let r = b"HTTP/1.1 200 OK\r\n\r\nabcdefghijklmnopqrstuvwxyz";
-    let head = r.len() - 26;
+    check_all_splits_with::<1024>(r, too_large(), config, AfterScript::Endless(b'z'));
+    reader_stops_one_byte_past_the_cap(r, r.len() - 26 + 16 + 8 + 1, config);
+    // A 503 past the cap is the same failure, not a retryable answer.
+    let r = b"HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\nabcdefghijklmnopqrstuvwxyz";
     check_all_splits_with::<1024>(
         r,
-        Ok(Expect {
-            truncated: true,
-            close: CloseMode::Abort,
-            ..ok(200, b"abcdefghijklmnop", head + 16 + 8 + 1)
+        err(ExchangeError::ResponseTooLarge {
+            status: 503,
+            limit: 16 + 8,
         }),
         config,
         AfterScript::Endless(b'z'),
     );
+}
+
+/// The reader takes up to and including the first body byte past the cap, however the
+/// bytes are split: `consumed` of `response`, then `DrainCapReached`.
+fn reader_stops_one_byte_past_the_cap(response: &[u8], consumed: usize, config: ReaderConfig) {
+    use otlp_embedded::http::{Progress, ResponseEnd, ResponseReader};
+    for split in 1..response.len() {
+        let mut head = [0u8; 1024];
+        let mut body = [0u8; BODY_BUF];
+        let mut reader = ResponseReader::new(&mut head, &mut body, config);
+        let mut progress = Progress::NeedMore;
+        for chunk in [&response[..split], &response[split..]] {
+            let (_, p) = reader.feed(chunk).unwrap();
+            progress = p;
+            if matches!(p, Progress::Done(_)) {
+                break;
+            }
+        }
+        assert_eq!(
+            progress,
+            Progress::Done(ResponseEnd::DrainCapReached),
+            "split at {split}"
+        );
+        assert_eq!(reader.bytes_received(), consumed, "split at {split}");
+        assert_eq!(reader.drained(), 8 + 1, "split at {split}");
+    }
 }
 
 fn err(e: ExchangeError) -> Result<Expect, ExchangeError> {

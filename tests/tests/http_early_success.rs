@@ -6,7 +6,7 @@
 use core::task::Poll;
 
 use embedded_io::ErrorKind;
-use otlp_embedded::http::{HttpClient, PollExchange, ReaderConfig};
+use otlp_embedded::http::{HttpClient, NonBlockingExchange, ReaderConfig};
 use otlp_embedded::time::{Clock, Instant};
 use otlp_embedded::transport::{
     CloseMode, Connect, Connection, Endpoint, Exchange, ExchangeError, HttpRequest, TransportError,
@@ -97,13 +97,7 @@ fn poll_driver_does_not_take_an_early_2xx_as_delivery() {
     let request = request(&body);
     let mut head = [0u8; 512];
     let mut response_body = [0u8; 64];
-    let mut exchange = PollExchange::new(
-        &request,
-        &mut head,
-        &mut response_body,
-        ReaderConfig::default(),
-    )
-    .unwrap();
+    let mut exchange = NonBlockingExchange::new(&request, ReaderConfig::default()).unwrap();
     let mut conn = EarlyOk {
         pos: 0,
         written: 0,
@@ -113,7 +107,13 @@ fn poll_driver_does_not_take_an_early_2xx_as_delivery() {
     let finished = loop {
         polls += 1;
         assert!(polls < 1_000, "the exchange never finished");
-        if let Poll::Ready(f) = exchange.poll(&mut conn, Instant(0)) {
+        if let Poll::Ready(f) = exchange.poll(
+            &mut conn,
+            &request,
+            &mut head,
+            &mut response_body,
+            Instant(0),
+        ) {
             break f;
         }
     };

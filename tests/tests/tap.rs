@@ -10,6 +10,9 @@
 //! has no other interface than `lo` and `tap0`, so no frame leaves it, and it is deleted at
 //! the end whatever happens (a guard's `Drop`).
 //!
+//! Another does the same from a superloop: smoltcp's poll form (`PollStack`) under core's
+//! `PollHttpClient` and `Exporter::poll`, one call per tick, through the sink's faults.
+//!
 //! A second test does the same over TLS: the sink in its TLS mode (a test PKI made at run
 //! time, the server certificate for the DNS name `sink.test`), the firmware TLS client
 //! (`otlp-embedded-tls`, embedded-tls) layered over smoltcp's connector through
@@ -83,6 +86,15 @@ fn smoltcp_exports_to_the_kernel_over_tap() {
         "smoltcp_exports_to_the_kernel_over_tap",
         "plain",
         in_namespace,
+    );
+}
+
+#[test]
+fn smoltcp_superloop_exports_to_the_kernel_over_tap() {
+    run_in_namespace(
+        "smoltcp_superloop_exports_to_the_kernel_over_tap",
+        "loop",
+        superloop_in_namespace,
     );
 }
 
@@ -370,6 +382,124 @@ fn in_namespace() {
         rounds,
         stats.connections_accepted,
         reports.iter().map(|r| r.bytes_sent).sum::<u64>()
+    );
+    println!("tap: done");
+}
+
+/// The std clock, counting how often it is read.
+struct CountingClock {
+    inner: StdClock,
+    reads: std::cell::Cell<u64>,
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Instant {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.now()
+    }
+}
+
+/// A superloop against the kernel's TCP: each tick polls the interface, calls
+/// `Exporter::poll` once with a `PollStack` made for the tick, then waits for a frame or
+/// 1 ms (a firmware's `wfi`). The sink misbehaves on some rounds; every export still
+/// delivers, the sink decodes exactly what was recorded, each poll reads the clock a
+/// handful of times (it never spins or sleeps: it has no device and no idle hook), and
+/// every connection is closed.
+fn superloop_in_namespace() {
+    use otlp_embedded::export::Exporter;
+    use otlp_embedded::http::PollHttpClient;
+    use otlp_embedded_smoltcp::{smol_instant, PollStack};
+    use std::os::fd::AsRawFd;
+    let sink = Sink::start_with(SinkOptions {
+        bind: KERNEL_ADDR.parse().unwrap(),
+        port: PORT,
+        idle_timeout: Duration::from_millis(300),
+        request_timeout: Duration::from_secs(10),
+        max_connections: 4,
+        ..SinkOptions::default()
+    })
+    .expect("sink on the namespace's TAP address");
+    let mut net = Net::new();
+    let mut meter = new_meter();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let mut exporter = Exporter::new(exporter_config(Scheme::Http), PollHttpClient::new());
+    let rounds = 6u64;
+    let mut most_reads = 0;
+    let mut polls = 0u64;
+    for round in 0..rounds {
+        meter.record(round);
+        match round {
+            1 => sink.script([(Fault::Unavailable(Some(RetryAfter::Seconds(1))), 1)]),
+            2 => sink.script([(Fault::CloseBeforeAnswer, 1)]),
+            3 => sink.script([(Fault::Reset, 1)]),
+            4 => sink.set_fault(Fault::IdleClose(Duration::from_millis(100))),
+            5 => sink.set_fault(Fault::AnswerThenClose),
+            _ => {}
+        }
+        let clock = CountingClock {
+            inner: *net.board.clock(),
+            reads: std::cell::Cell::new(0),
+        };
+        let mut run = exporter.start(&mut meter.reg, &mut snapshot, unix_now(), clock.now());
+        let report = loop {
+            // The board's hardware without its idle hook: a superloop never waits inside
+            // the export, only here, between ticks.
+            let hardware = net.board.hardware();
+            let fd = hardware.device.as_raw_fd();
+            hardware.iface.poll(
+                smol_instant(hardware.clock.now()),
+                hardware.device,
+                hardware.sockets,
+            );
+            let mut stack = PollStack::new(&mut net.client, hardware.iface, hardware.sockets);
+            clock.reads.set(0);
+            let polled = exporter.poll(
+                &mut run,
+                &mut meter.reg,
+                &snapshot,
+                &mut buffer,
+                &mut stack,
+                &clock,
+            );
+            polls += 1;
+            most_reads = most_reads.max(clock.reads.get());
+            if let std::task::Poll::Ready(report) = polled {
+                break report;
+            }
+            let _ = smoltcp::phy::wait(fd, Some(smoltcp::time::Duration::from_millis(1)));
+        };
+        println!(
+            "tap: superloop export {round}: {:?}, {} points, {} retries",
+            report.outcome, report.points_sent, report.retries
+        );
+        assert_eq!(
+            report.outcome,
+            ExportOutcome::Success,
+            "export {round}: {report:?}"
+        );
+        assert_eq!(report.points_sent, ROUTES.len() + 1, "export {round}");
+        assert_eq!(
+            report.retries,
+            u32::from((1..=3).contains(&round)),
+            "export {round}"
+        );
+        net.settle(400, &format!("superloop export {round}"));
+    }
+    check_totals(&sink, &meter, rounds);
+    assert!(most_reads <= 12, "{most_reads} clock reads in one poll");
+    assert!(
+        sink.wait_for(Duration::from_secs(5), |s| s.connections_closed
+            == s.connections_accepted),
+        "{:?}",
+        sink.stats()
+    );
+    let stats = sink.stats();
+    assert_eq!(stats.requests_answered_2xx, rounds);
+    println!(
+        "tap: {rounds} superloop exports over TAP, {polls} polls (at most {most_reads} clock \
+         reads each), {} connections, all closed",
+        stats.connections_accepted
     );
     println!("tap: done");
 }

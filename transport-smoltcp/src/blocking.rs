@@ -197,6 +197,10 @@ where
         &self.driver.clock
     }
 
+    pub(crate) fn client_mut(&mut self) -> &mut TcpClient<P> {
+        self.driver.client
+    }
+
     /// The resolver.
     pub fn resolver(&self) -> &R {
         &self.resolver

@@ -52,6 +52,11 @@ pub struct TcpClient<const P: usize = 8> {
     deadline: Instant,
     /// Remote endpoint while waiting for a local port (Connecting before `socket.connect`).
     pending: Option<IpEndpoint>,
+    /// The collector's last `Retry-After` instant, kept here between the exports of the
+    /// firmware entry points, whose exporter lives for one call.
+    pub(crate) retry_hold: Option<Instant>,
+    /// The poll form is resolving the host before it connects to this port.
+    pub(crate) resolving: Option<u16>,
 }
 
 impl<const P: usize> TcpClient<P> {
@@ -66,6 +71,8 @@ impl<const P: usize> TcpClient<P> {
             phase: Phase::Idle,
             deadline: Instant(0),
             pending: None,
+            retry_hold: None,
+            resolving: None,
         }
     }
 
@@ -116,6 +123,30 @@ impl<const P: usize> TcpClient<P> {
         self.pending = Some(remote);
         self.deadline = deadline;
         self.phase = Phase::Connecting;
+    }
+
+    /// Begin a connect whose address is still being resolved (the poll form's first
+    /// step): like [`start_connect`](Self::start_connect), with the remote to come.
+    pub(crate) fn start_resolving(
+        &mut self,
+        sockets: &mut SocketSet<'_>,
+        port: u16,
+        deadline: Instant,
+    ) {
+        let socket = sockets.get_mut::<tcp::Socket>(self.handle);
+        if socket.is_open() {
+            socket.abort();
+        }
+        self.pending = None;
+        self.resolving = Some(port);
+        self.deadline = deadline;
+        self.phase = Phase::Connecting;
+    }
+
+    /// The host did not resolve: the connect is over.
+    pub(crate) fn resolve_failed(&mut self) {
+        self.resolving = None;
+        self.phase = Phase::Closed;
     }
 
     /// Advance the connect: `Ok` once established.
@@ -264,6 +295,7 @@ impl<const P: usize> TcpClient<P> {
     pub fn start_close(&mut self, sockets: &mut SocketSet<'_>, mode: CloseMode, deadline: Instant) {
         self.deadline = deadline;
         self.pending = None;
+        self.resolving = None;
         match self.phase {
             Phase::Idle | Phase::Closed => {}
             Phase::Connecting | Phase::Established | Phase::Closing => {

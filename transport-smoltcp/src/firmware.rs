@@ -115,7 +115,9 @@ where
 /// seed for each export, see [`TcpClient::next_jitter_seed`]); `config.jitter_seed` is not
 /// used, so a firmware cannot ship with a constant one and have its fleet retry in
 /// lockstep. The exporter lives only for this call, so its lifetime totals do not carry
-/// over: sum the reports if totals are wanted.
+/// over: sum the reports if totals are wanted. A collector's `Retry-After` does carry
+/// over, in the [`TcpClient`]: an export that starts before that instant sends nothing
+/// until then, or ends at once with its data kept when its deadline comes first.
 pub fn export_once<'a, 's, D, K, H, R, Pr, const P: usize>(
     stack: Stack<'a, 's, D, K, H, R, P>,
     producer: &mut Pr,
@@ -203,6 +205,7 @@ where
     let clock = stack.clock;
     let mut config = config;
     config.jitter_seed = stack.client.next_jitter_seed();
+    let hold = stack.client.retry_hold;
     let blocking = Blocking::new(
         stack.client,
         stack.iface,
@@ -215,13 +218,20 @@ where
     let connector = layer.wrap(blocking);
     let http = HttpClient::new(connector, clock);
     let mut exporter = Exporter::new(config, http);
+    // A collector's `Retry-After` outlives this call's exporter: the client keeps it.
+    exporter.policy_mut().set_hold_until(hold);
     let mut run = exporter.start(producer, snapshot, unix_now, clock.now());
     // Ends at the export deadline at the latest: every step and every wait is bounded by
     // it, as long as the clock advances.
-    loop {
+    let report = loop {
         match exporter.step(&mut run, producer, snapshot, buffer, &clock) {
-            Step::Done(report) => return report,
+            Step::Done(report) => break report,
             Step::Wait(at) => L::beneath(exporter.exchange_mut().connector_mut()).wait_until(at),
         }
-    }
+    };
+    let hold = exporter.policy().hold_until();
+    L::beneath(exporter.exchange_mut().connector_mut())
+        .client_mut()
+        .retry_hold = hold;
+    report
 }

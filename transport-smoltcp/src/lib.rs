@@ -11,6 +11,12 @@
 //!   so core's HTTP client runs over it. It loops poll -> step -> idle hook (core's
 //!   [`Wait`](otlp_embedded::time::Wait)).
 //!
+//! - **Superloop export**: [`PollStack`] is the poll form as core's non-blocking stream
+//!   seam, a view of the stack built on each tick, so core's
+//!   [`Exporter::poll`](otlp_embedded::export::Exporter::poll) over
+//!   [`PollHttpClient`](otlp_embedded::http::PollHttpClient) runs a whole export, retries
+//!   included, one short step per tick, never waiting.
+//!
 //! - **Whole export**: [`firmware::export_once`] runs one OTLP export (collect, encode, send,
 //!   retry, settle) over a [`firmware::Stack`] (the borrowed stack, clock and idle hook)
 //!   with [`Blocking`] under core's HTTP client and exporter, and returns its report.
@@ -168,6 +174,7 @@ mod client;
 #[cfg(feature = "dns")]
 pub mod dns;
 pub mod firmware;
+mod poll;
 mod ports;
 mod resolve;
 mod seed;
@@ -177,6 +184,7 @@ pub use client::{Phase, TcpClient};
 /// Core's resolver seam, which this crate's resolvers implement (re-exported here so that
 /// firmware code names one crate).
 pub use otlp_embedded::transport::Resolve;
+pub use poll::{PollResolve, PollStack};
 pub use ports::{PortWalker, EPHEMERAL_FIRST, EPHEMERAL_LAST, PORT_QUIET_MS};
 pub use resolve::{parse_ip_literal, IpLiteral, StackAccess, StaticHosts};
 pub use seed::DeviceSeed;

@@ -124,11 +124,15 @@ impl StaticHosts<'_> {
     /// The table's address for `host` (names compared ignoring ASCII case), or `host`
     /// parsed as an IP literal.
     pub fn lookup(&self, host: &str) -> Option<IpAddress> {
+        self.named(host).or_else(|| parse_ip_literal(host))
+    }
+
+    /// The table's address for `host` (names compared ignoring ASCII case), if listed.
+    pub(crate) fn named(&self, host: &str) -> Option<IpAddress> {
         self.0
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(host))
             .map(|&(_, addr)| addr)
-            .or_else(|| parse_ip_literal(host))
     }
 }
 
@@ -141,12 +145,8 @@ impl<S: ?Sized> Resolve<S> for StaticHosts<'_> {
         stack: &mut S,
         deadline: Instant,
     ) -> Result<Option<IpAddr>, TransportError> {
-        match self
-            .0
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(host))
-        {
-            Some(&(_, address)) => Ok(Some(address.into())),
+        match self.named(host) {
+            Some(address) => Ok(Some(address.into())),
             None => IpLiteral.resolve(host, stack, deadline),
         }
     }

@@ -558,3 +558,292 @@ fn retry_jitter_comes_from_the_device_seed() {
     // Successive exports of one device do not repeat its schedule.
     assert_ne!(device[..2], device[2..]);
 }
+
+/// A collector's `Retry-After` outlives the call that heard it: `export_once` builds an
+/// exporter per call, and the `TcpClient` (kept across exports) carries the server's "not
+/// before". An export that starts while it is more than its deadline away sends nothing
+/// and keeps its data; one that starts within reach waits for it, then delivers.
+#[test]
+fn retry_after_past_the_deadline_holds_the_next_export_once() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 2, 777);
+    net.server.keep_requests = true;
+    net.server.response =
+        b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 8\r\nContent-Length: 0\r\n\r\n".to_vec();
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let recorded = meter.record(1);
+    let first = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(3_000, 1_000),
+    );
+    assert_eq!(first.outcome, ExportOutcome::Failed);
+    assert_eq!(
+        first.last_error.map(|e| e.kind),
+        Some(ExportErrorKind::DeadlineExceeded)
+    );
+    assert_eq!(net.server.log.len(), 1);
+    let answered = net.server.log_times[0];
+
+    // One second later the collector works again, but asked for 8 s: nothing is sent.
+    net.server.response = OK_RESPONSE.to_vec();
+    net.settle(1_000);
+    let held = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(3_000, 1_000),
+    );
+    assert_eq!(held.outcome, ExportOutcome::Failed);
+    assert_eq!(held.requests, 0);
+    assert_eq!(held.points_abandoned, held.points_collected);
+    assert_eq!(
+        net.server.log.len(),
+        1,
+        "sent while the collector asked to wait"
+    );
+
+    // Seven seconds after the answer the wait ends within the next export's deadline.
+    net.settle(answered + 7_000 - net.clock.now().as_millis());
+    let delivered = export(
+        &mut net,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        config(5_000, 1_000),
+    );
+    assert_eq!(delivered.outcome, ExportOutcome::Success, "{delivered:?}");
+    assert_eq!(net.server.log.len(), 2);
+    assert!(
+        net.server.log_times[1] >= answered + 8_000,
+        "sent {} ms after the 503",
+        net.server.log_times[1] - answered
+    );
+    let decoded: Vec<_> = net.server.log[1..].iter().map(|r| decode(r)).collect();
+    assert_eq!(totals(&decoded, Repeats::CountAll).0, recorded);
+}
+
+// ---------------------------------------------------------------- superloop (poll form)
+
+/// The clock of the superloop tests: the simulated one, counting how often it is read.
+struct CountingClock<'c> {
+    inner: &'c SimClock,
+    reads: std::cell::Cell<u64>,
+}
+
+impl otlp_embedded::time::Clock for CountingClock<'_> {
+    fn now(&self) -> otlp_embedded::time::Instant {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.now()
+    }
+}
+
+/// What one superloop export took.
+struct Looped {
+    report: ExportReport,
+    /// `Exporter::poll` calls.
+    polls: u64,
+    /// The most clock reads in one `poll` call.
+    most_reads: u64,
+}
+
+/// One export from a superloop: each tick polls the client interface and the server,
+/// calls `Exporter::poll` once with a `PollStack` built for the tick, and lets 1 ms pass.
+/// `respond(n)` is the server's answer on connection `n` (0-based, over the whole test), or
+/// `None` to read the request and never answer. The clock stands still during a `poll` call, so a
+/// call that waited for anything would never return: every call returning, with a
+/// bounded number of clock reads, shows that none waits.
+fn superloop_export<D: Device>(
+    net: &mut Net<D>,
+    exporter: &mut otlp_embedded::export::Exporter<'static, otlp_embedded::http::PollHttpClient>,
+    meter: &mut Meter,
+    snapshot: &mut Snap,
+    buffer: &mut [u8],
+    respond: &dyn Fn(u64) -> Option<Vec<u8>>,
+) -> Looped {
+    use core::task::Poll;
+    use otlp_embedded_smoltcp::{smol_instant, PollStack};
+    let unix_now = EPOCH_NS + net.clock.now().as_millis() * 1_000_000;
+    let mut run = exporter.start(&mut meter.reg, snapshot, unix_now, net.clock.now());
+    let mut polls = 0;
+    let mut most_reads = 0;
+    for _tick in 0..200_000 {
+        let now = net.clock.now();
+        net.iface
+            .poll(smol_instant(now), &mut net.device, &mut net.sockets);
+        match respond(net.server.accepted.saturating_sub(1)) {
+            Some(response) => {
+                net.server.response = response;
+                net.server.behaviour = Behaviour::Answer;
+            }
+            None => net.server.behaviour = Behaviour::Silent,
+        }
+        net.server.poll(now);
+        let clock = CountingClock {
+            inner: &net.clock,
+            reads: std::cell::Cell::new(0),
+        };
+        let mut stack = PollStack::new(&mut net.client, &mut net.iface, &mut net.sockets);
+        let polled = exporter.poll(
+            &mut run,
+            &mut meter.reg,
+            snapshot,
+            buffer,
+            &mut stack,
+            &clock,
+        );
+        polls += 1;
+        most_reads = most_reads.max(clock.reads.get());
+        if let Poll::Ready(report) = polled {
+            return Looped {
+                report,
+                polls,
+                most_reads,
+            };
+        }
+        net.clock.advance(1);
+    }
+    panic!("the superloop export did not end within 200 simulated seconds")
+}
+
+fn superloop_exporter(
+) -> otlp_embedded::export::Exporter<'static, otlp_embedded::http::PollHttpClient> {
+    otlp_embedded::export::Exporter::new(
+        config(8_000, 2_000),
+        otlp_embedded::http::PollHttpClient::new(),
+    )
+}
+
+/// A superloop exports with the poll form alone: one `Exporter::poll` per tick, each
+/// returning at once, and what the server decodes is exactly what was recorded, split
+/// over several requests, every connection closed.
+#[test]
+fn superloop_exports_arrive_exactly_as_recorded_and_no_poll_waits() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 3, 9001);
+    net.server.keep_requests = true;
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; BUFFER];
+    let mut exporter = superloop_exporter();
+    let mut recorded = Totals::default();
+    let mut requests = 0;
+    let mut most_reads = 0;
+    for round in 0..20 {
+        recorded.add(&meter.record(round));
+        let looped = superloop_export(
+            &mut net,
+            &mut exporter,
+            &mut meter,
+            &mut snapshot,
+            &mut buffer,
+            &|_| Some(OK_RESPONSE.to_vec()),
+        );
+        let report = looped.report;
+        assert_eq!(
+            report.outcome,
+            ExportOutcome::Success,
+            "round {round}: {report:?}"
+        );
+        assert_eq!(report.points_sent, report.points_collected);
+        assert!(
+            looped.polls > u64::from(report.requests),
+            "several ticks per export"
+        );
+        most_reads = most_reads.max(looped.most_reads);
+        requests += report.requests;
+        net.settle(50);
+        assert!(matches!(
+            net.client_state(),
+            State::Closed | State::TimeWait
+        ));
+    }
+    assert!(
+        requests > 20,
+        "{requests} requests: the buffer splits rounds"
+    );
+    assert_eq!(net.server.log.len(), requests as usize);
+    assert_eq!(net.server.incomplete, 0);
+    let decoded: Vec<_> = net.server.log.iter().map(|r| decode(r)).collect();
+    assert_eq!(totals(&decoded, Repeats::CountAll).0, recorded);
+    // A handful of clock reads per call: no call spins waiting for time to pass.
+    assert!(most_reads <= 12, "{most_reads} clock reads in one poll");
+    assert_eq!(exporter.stats().exports_ok, 20);
+}
+
+/// The superloop path through a collector's faults: a 503 with `Retry-After: 1`, a hung
+/// collector (the request's deadline ends the wait), an answer that is not HTTP, a close
+/// before the answer. Each is retried within the export, by ticks (no call waits), and
+/// what was recorded arrives exactly once.
+#[test]
+fn superloop_retries_through_faults_and_delivers_once() {
+    let (a, b) = device_pair();
+    let mut net = Net::new(a, b, 3, 9002);
+    net.server.keep_requests = true;
+    net.settle(1_000);
+    let mut meter = Meter::new();
+    let mut snapshot = Snap::new();
+    let mut buffer = [0u8; 1024];
+    let mut exporter = superloop_exporter();
+    let respond = |n: u64| match n {
+        0 => Some(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        ),
+        1 => None,
+        2 => Some(b"HTPT/1.1 2OO KO\r\n\r\n".to_vec()),
+        3 => Some(Vec::new()),
+        _ => Some(OK_RESPONSE.to_vec()),
+    };
+    let recorded = meter.record(1);
+    let looped = superloop_export(
+        &mut net,
+        &mut exporter,
+        &mut meter,
+        &mut snapshot,
+        &mut buffer,
+        &respond,
+    );
+    let report = looped.report;
+    assert_eq!(report.outcome, ExportOutcome::Success, "{report:?}");
+    assert_eq!(report.requests, 1);
+    assert_eq!(report.retries, 4);
+    assert_eq!(
+        report.first_error.map(|e| e.kind),
+        Some(ExportErrorKind::Status(503))
+    );
+    println!(
+        "superloop faults: {} polls, at most {} clock reads per poll, {:?}",
+        looped.polls, looped.most_reads, net.server.log_times
+    );
+    assert!(looped.most_reads <= 12, "{} clock reads", looped.most_reads);
+    // Five attempts reached the server, the last one answered 200.
+    assert_eq!(net.server.log.len(), 5);
+    assert!(
+        net.server.log_times[1] - net.server.log_times[0] >= 1_000,
+        "Retry-After: 1 honoured: {:?}",
+        net.server.log_times
+    );
+    let delivered = decode(net.server.log.last().unwrap());
+    assert_eq!(totals(&[delivered], Repeats::CountAll).0, recorded);
+    net.settle(2_000);
+    assert!(matches!(
+        net.client_state(),
+        State::Closed | State::TimeWait
+    ));
+    assert!(
+        net.server
+            .states()
+            .iter()
+            .all(|s| matches!(s, State::Listen | State::Closed | State::TimeWait)),
+        "server sockets: {:?}",
+        net.server.states()
+    );
+}

@@ -409,6 +409,39 @@ mod one_family_build {
         assert_eq!((report.points_abandoned, frames), (1, 0), "{report:?}");
     }
 
+    /// The superloop's resolvers (`PollResolve`, for `PollStack`) refuse the other
+    /// family's literal as the blocking ones do: at once, with the error the exporter does
+    /// not retry, not as an unresolved name retried until the export deadline.
+    #[test]
+    fn the_superloop_resolvers_refuse_the_other_family_as_such() {
+        use otlp_embedded_smoltcp::{PollResolve, StaticHosts};
+
+        let (host, family) = OTHER;
+        let mut device = Counting::default();
+        let iface = iface(&mut device);
+        let mut storage = [SocketStorage::EMPTY; 1];
+        let mut sockets = SocketSet::new(&mut storage[..]);
+        let refused = Err(nb::Error::Other(TransportError::UnsupportedAddressFamily(
+            family,
+        )));
+        let by_literal =
+            IpLiteral.poll_resolve(&iface, &mut sockets, host, Instant(0), Instant(5_000));
+        assert_eq!(by_literal, refused, "IpLiteral");
+        let by_table =
+            StaticHosts(&[]).poll_resolve(&iface, &mut sockets, host, Instant(0), Instant(5_000));
+        assert_eq!(by_table, refused, "StaticHosts");
+        // A name is still unknown to both, and the build's own family still parses.
+        assert_eq!(
+            IpLiteral.poll_resolve(&iface, &mut sockets, "collector", Instant(0), Instant(1)),
+            Err(nb::Error::Other(TransportError::Resolve))
+        );
+        let own = OWN.0.to_string();
+        assert_eq!(
+            IpLiteral.poll_resolve(&iface, &mut sockets, &own, Instant(0), Instant(1)),
+            Ok(OWN.0)
+        );
+    }
+
     #[cfg(feature = "dns")]
     #[test]
     fn the_resolver_sends_no_query_for_the_other_family() {

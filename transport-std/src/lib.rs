@@ -22,6 +22,8 @@
 //! - [`tcp`]: [`TcpConnector`], core's stream seam over `std::net::TcpStream`, every call
 //!   bounded by core's deadline; closes are explicit (FIN and drain, or RST). Host names go
 //!   through core's resolver seam ([`SystemResolver`] by default).
+//! - [`poll`]: [`PollTcp`], core's superloop seam over a non-blocking `TcpStream`, for a
+//!   single-threaded event loop (core's `Exporter::poll`); nothing waits.
 //! - [`config`]: [`Config`], the OTLP exporter settings from `OTEL_*` variables as the
 //!   OpenTelemetry specification defines them; values it cannot use are warnings naming
 //!   the variable (or errors, read strictly). [`Config::exporter_parts`] lends them as
@@ -68,6 +70,7 @@ pub mod gzip;
 #[cfg(feature = "metrics-rs")]
 pub mod metrics_rs;
 pub mod periodic;
+pub mod poll;
 #[cfg(feature = "sdk")]
 pub mod sdk;
 pub mod shared;
@@ -78,6 +81,7 @@ pub use config::Config;
 #[cfg(feature = "gzip")]
 pub use gzip::GzipExchange;
 pub use periodic::{PeriodicExporter, PeriodicOptions};
+pub use poll::PollTcp;
 pub use shared::{ArcProducer, SharedInstrument, SharedRegistry};
 pub use tcp::{SystemResolver, TcpConnection, TcpConnector, MAX_STALLED_RESOLVES};
 

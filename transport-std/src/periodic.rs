@@ -578,6 +578,11 @@ fn run<P, X, K>(
             // rather than collect it into a snapshot that would only be abandoned.
             return;
         }
+        if stopping {
+            // The last chance to deliver: one attempt now rather than wait out a server's
+            // `Retry-After` past the shutdown, or lose the data with the process.
+            exporter.policy_mut().set_hold_until(None);
+        }
         let mut run = exporter.start(&mut producer, &mut snapshot, unix_now(), clock.now());
         if let Some(by) = stop_by {
             let left = by.saturating_duration_since(std::time::Instant::now());

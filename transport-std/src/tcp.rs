@@ -72,19 +72,76 @@ impl Resolve for SystemResolver {
 /// A resolver as a connector keeps it: one call per resolution, from the resolution thread.
 type SharedResolver = dyn Fn(&str, Instant) -> Result<Vec<IpAddr>, TransportError> + Send + Sync;
 
-/// Wraps `resolver` for the resolution threads: each resolution works on its own clone, so
-/// that one stalled resolution does not hold up the next.
-fn shared<R>(resolver: R) -> Arc<SharedResolver>
-where
-    R: Resolve + Clone + Send + Sync + 'static,
-{
-    Arc::new(move |host: &str, deadline: Instant| {
-        let found = resolver.clone().resolve(host, &mut (), deadline)?;
-        Ok(found.into_iter().collect())
-    })
+/// What a resolution thread answers.
+pub(crate) type Resolved = Result<Vec<IpAddr>, TransportError>;
+
+/// A resolver and its resolution threads, as the blocking [`TcpConnector`] and the polled
+/// [`PollTcp`](crate::PollTcp) keep them: each resolution on a short-lived thread of its
+/// own (on its own clone of the resolver, so one stalled resolution does not hold up the
+/// next), at most [`MAX_STALLED_RESOLVES`] still running. Clones share both.
+#[derive(Clone)]
+pub(crate) struct ResolverThreads {
+    resolver: Arc<SharedResolver>,
+    /// Threads still running (their answer may come after their connect gave up).
+    running: Arc<AtomicUsize>,
 }
 
-/// One outstanding resolution, counted in a connector's `resolving`: given back when
+impl ResolverThreads {
+    pub(crate) fn new<R>(resolver: R) -> Self
+    where
+        R: Resolve + Clone + Send + Sync + 'static,
+    {
+        ResolverThreads {
+            resolver: Arc::new(move |host: &str, deadline: Instant| {
+                let found = resolver.clone().resolve(host, &mut (), deadline)?;
+                Ok(found.into_iter().collect())
+            }),
+            running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Threads still running.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Starts resolving `host` on a thread of its own; the answer comes once on the
+    /// channel returned, whether or not anyone still listens (a resolver that panics
+    /// closes it instead). `ConnectTimeout` when [`MAX_STALLED_RESOLVES`] threads still
+    /// run, since a resolver that stalls would otherwise leave one thread per connect
+    /// behind; `Resolve` when no thread can be started.
+    pub(crate) fn start(
+        &self,
+        host: &str,
+        deadline: Instant,
+    ) -> Result<mpsc::Receiver<Resolved>, TransportError> {
+        if self.running.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
+            self.running.fetch_sub(1, Ordering::AcqRel);
+            return Err(TransportError::ConnectTimeout);
+        }
+        // Counted from here: a thread that cannot be started drops its closure, and the
+        // slot with it.
+        let slot = ResolveSlot(Arc::clone(&self.running));
+        let (send, answer) = mpsc::sync_channel(1);
+        let (resolver, name) = (Arc::clone(&self.resolver), host.to_owned());
+        std::thread::Builder::new()
+            .name("otlp-resolve".into())
+            .spawn(move || {
+                // Declared after `send`, so dropped before it: if the resolver panics,
+                // the slot is given back before the connect sees the channel close.
+                let send = send;
+                let slot = slot;
+                let result = resolver(&name, deadline);
+                drop(slot);
+                // The connect may have given up already: then nobody listens.
+                let _ = send.send(result);
+            })
+            .map_err(|_| TransportError::Resolve)?;
+        Ok(answer)
+    }
+}
+
+/// One outstanding resolution, counted in `ResolverThreads::running`: given back when
 /// dropped, so a resolver that panics does not keep its slot for good.
 struct ResolveSlot(Arc<AtomicUsize>);
 
@@ -102,9 +159,7 @@ impl Drop for ResolveSlot {
 #[derive(Clone)]
 pub struct TcpConnector<K: Clock + Clone = StdClock> {
     clock: K,
-    resolver: Arc<SharedResolver>,
-    /// Resolution threads still running (their answer may come after their connect gave up).
-    resolving: Arc<AtomicUsize>,
+    resolver: ResolverThreads,
 }
 
 impl<K: Clock + Clone + Default> Default for TcpConnector<K> {
@@ -117,7 +172,7 @@ impl<K: Clock + Clone + std::fmt::Debug> std::fmt::Debug for TcpConnector<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpConnector")
             .field("clock", &self.clock)
-            .field("resolving", &self.resolving.load(Ordering::Relaxed))
+            .field("resolving", &self.resolver.running())
             .finish_non_exhaustive()
     }
 }
@@ -128,8 +183,7 @@ impl<K: Clock + Clone> TcpConnector<K> {
     pub fn new(clock: K) -> Self {
         TcpConnector {
             clock,
-            resolver: shared(SystemResolver),
-            resolving: Arc::new(AtomicUsize::new(0)),
+            resolver: ResolverThreads::new(SystemResolver),
         }
     }
 
@@ -141,7 +195,7 @@ impl<K: Clock + Clone> TcpConnector<K> {
     where
         R: Resolve + Clone + Send + Sync + 'static,
     {
-        self.resolver = shared(resolver);
+        self.resolver = ResolverThreads::new(resolver);
         self
     }
 
@@ -156,32 +210,7 @@ impl<K: Clock + Clone> TcpConnector<K> {
 
     /// Resolves `host` on a thread of its own, waiting for the answer until `deadline`.
     fn resolve(&self, host: &str, deadline: Instant) -> Result<Vec<IpAddr>, TransportError> {
-        if self.resolving.fetch_add(1, Ordering::AcqRel) >= MAX_STALLED_RESOLVES {
-            self.resolving.fetch_sub(1, Ordering::AcqRel);
-            return Err(TransportError::ConnectTimeout);
-        }
-        let (send, answer) = mpsc::sync_channel(1);
-        let (resolver, resolving, name) = (
-            Arc::clone(&self.resolver),
-            Arc::clone(&self.resolving),
-            host.to_owned(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name("otlp-resolve".into())
-            .spawn(move || {
-                // Declared after `send`, so dropped before it: if the resolver panics,
-                // the slot is given back before the connect sees the channel close.
-                let send = send;
-                let slot = ResolveSlot(resolving);
-                let result = resolver(&name, deadline);
-                drop(slot);
-                // The connect may have given up already: then nobody listens.
-                let _ = send.send(result);
-            });
-        if spawned.is_err() {
-            self.resolving.fetch_sub(1, Ordering::AcqRel);
-            return Err(TransportError::Resolve);
-        }
+        let answer = self.resolver.start(host, deadline)?;
         match answer.recv_timeout(self.remaining(deadline)) {
             Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
             // No address, or a resolver that panicked.

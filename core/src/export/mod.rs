@@ -9,11 +9,12 @@
 //! | answer | action | settlement |
 //! |---|---|---|
 //! | 2xx (partial success decoded, rejected points counted) | done | [`Settlement::Delivered`] |
-//! | 429, 502, 503, 504 | retry after backoff or `Retry-After` | none until it ends |
+//! | 429, 502, 503, 504 | retry after backoff, or after the server's `Retry-After` plus up to a quarter of it as jitter | none until it ends |
 //! | transport error (refused, reset, closed before the answer, timeout, garbled answer) | retry after backoff | none until it ends |
 //! | any other status | drop, counted | [`Settlement::Dropped`] |
+//! | a response body over the client's limit (any status) | drop, counted; connection aborted | [`Settlement::Dropped`] |
 //! | a point too large for the buffer | drop that point, counted | [`Settlement::Dropped`] |
-//! | export deadline reached, or a configuration error | stop | [`Settlement::Abandoned`] |
+//! | export deadline reached (or a `Retry-After` that ends after it), or a configuration error | stop | [`Settlement::Abandoned`] |
 //!
 //! So when request 2 of 3 fails for good, request 1's points are not sent again and request
 //! 2's (and 3's) are, with the next export: abandoned delta data stays in the registry and
@@ -29,6 +30,21 @@
 //! data a duplicate is harmless (the backend keeps the latest value per start time). For
 //! delta data a duplicate counts twice in the backend's sum; the only cure is server-side
 //! deduplication, which OTLP does not define.
+//!
+//! # One policy, three drivers
+//!
+//! [`ExportPolicy`] decides everything (what to send, when to retry, how each request
+//! settles) and does no I/O; the drivers only carry out its sends and waits:
+//!
+//! - blocking: [`Exporter::export`] (or [`Exporter::step`]) over an [`Exchange`], for a
+//!   thread that may wait;
+//! - superloop: [`Exporter::poll`], one call per tick, over a
+//!   [`PollExchange`](crate::transport::PollExchange) such as core's
+//!   [`PollHttpClient`](crate::http::PollHttpClient): no call waits;
+//! - async: `Exporter::export_async` (feature `async`) over an `AsyncExchange` such as
+//!   core's `AsyncHttpClient`, for embassy or tokio tasks.
+//!
+//! The same answers give the same reports and settlements under all three.
 //!
 //! # Core owns no sleep
 //!
@@ -95,9 +111,12 @@
 //!
 //! # Layout
 //!
-//! - [`Exporter`] (this file): the exporter and its drivers, the only place that calls the
-//!   [`Exchange`];
-//! - `run`: the policy, which decides what to send, and what follows from each answer;
+//! - [`Exporter`] (this file): the exporter and its blocking driver; `poll` and `asynch`
+//!   its superloop and async drivers, the only places besides this file that carry out
+//!   exchanges;
+//! - `policy`: [`ExportPolicy`], which decides what to send, and what follows from each
+//!   answer; `run`: one export's state ([`ExportRun`]) and what the policy asks
+//!   ([`Action`], [`Step`]);
 //! - [`RetryPolicy`] and the delay rule (`retry`); [`ExporterConfig`] (`config`);
 //! - what an export reports (`report`): [`ExportReport`], [`ExportError`], [`ExportStats`].
 
@@ -110,42 +129,62 @@ macro_rules! log {
     };
 }
 
+#[cfg(feature = "async")]
+mod asynch;
 mod config;
+mod policy;
+mod poll;
 mod report;
 mod retry;
 mod run;
 
 pub use config::ExporterConfig;
+pub use policy::ExportPolicy;
 pub use report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
 pub use retry::RetryPolicy;
-pub use run::{ExportRun, Step};
+pub use run::{Action, ExportRun, Step};
 
 use crate::registry::Producer;
 #[cfg(doc)]
 use crate::registry::Settlement;
 use crate::time::{Clock, Instant, UnixNanos, Wait};
-use crate::transport::{Exchange, HttpRequest};
-use run::{Next, Policy};
+use crate::transport::Exchange;
 
 /// Capacity of the buffer the exporter keeps response bodies in. Partial-success and
 /// `Status` messages longer than this are cut; what matters (counts, codes) comes first.
+///
+/// The most response body the exporter reads is this buffer plus the HTTP client's
+/// [`ReaderConfig::drain_cap`](crate::http::ReaderConfig::drain_cap): 256 + 16,384 =
+/// 16,640 bytes with core's client and its default. The OTLP specification ("OTLP/HTTP
+/// Response") says: "The client MUST limit the size of the response body when parsing
+/// it [...]. If the limit is exceeded, the client MUST treat the response as a
+/// non-retryable error and SHOULD record the fact that the response was discarded." A
+/// longer body, whatever its status, ends the exchange with
+/// [`ExchangeError::ResponseTooLarge`](crate::transport::ExchangeError::ResponseTooLarge):
+/// the connection is aborted, and the request's points are dropped and counted, never
+/// sent again. The specification recommends 4 MiB; an OTLP answer is a few bytes to a
+/// partial-success message, and a device should not spend its link reading more, so the
+/// default is far lower (raise it with `ReaderConfig::with_drain_cap`).
 pub const RESPONSE_BODY_CAPACITY: usize = 256;
 
 /// Capacity of the copy of the server's last message.
 pub const SERVER_MESSAGE_CAPACITY: usize = 128;
 
 /// Collects, encodes, sends and settles; see the [module docs](self).
-pub struct Exporter<'a, X: Exchange> {
-    policy: Policy<'a>,
+///
+/// The [`ExportPolicy`] decides; `X` carries the requests: an [`Exchange`] for the
+/// blocking driver ([`export`](Self::export), [`step`](Self::step)).
+pub struct Exporter<'a, X> {
+    policy: ExportPolicy<'a>,
     exchange: X,
     response_body: [u8; RESPONSE_BODY_CAPACITY],
 }
 
-impl<'a, X: Exchange> Exporter<'a, X> {
+impl<'a, X> Exporter<'a, X> {
     /// An exporter sending through `exchange`.
     pub fn new(config: ExporterConfig<'a>, exchange: X) -> Self {
         Exporter {
-            policy: Policy::new(config),
+            policy: ExportPolicy::new(config),
             exchange,
             response_body: [0; RESPONSE_BODY_CAPACITY],
         }
@@ -157,17 +196,28 @@ impl<'a, X: Exchange> Exporter<'a, X> {
     /// a connection that failed), so it is never an earlier export's message. Cut to
     /// [`SERVER_MESSAGE_CAPACITY`] bytes.
     pub fn last_server_message(&self) -> &str {
-        self.policy.server_message.as_str()
+        self.policy.last_server_message()
     }
 
     /// Totals over this exporter's life.
     pub fn stats(&self) -> &ExportStats {
-        &self.policy.stats
+        self.policy.stats()
     }
 
     /// The configuration.
     pub fn config(&self) -> &ExporterConfig<'a> {
-        &self.policy.config
+        self.policy.config()
+    }
+
+    /// The policy, for inspection.
+    pub fn policy(&self) -> &ExportPolicy<'a> {
+        &self.policy
+    }
+
+    /// The policy, to carry over or release a server's hold
+    /// ([`ExportPolicy::set_hold_until`]) or to drive it directly.
+    pub fn policy_mut(&mut self) -> &mut ExportPolicy<'a> {
+        &mut self.policy
     }
 
     /// The exchange, for inspection.
@@ -192,6 +242,24 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         self.policy.start(producer, snapshot, unix_now, now)
     }
 
+    /// End `run` now, between steps (a shutdown that will not wait for a retry): the
+    /// request waiting for its retry and everything not yet sent are settled
+    /// [`Settlement::Abandoned`], so they go out with the next export;
+    /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is, and a
+    /// run with every request already settled just ends, with no error. A superloop whose
+    /// exchange may be under way uses [`cancel`](Self::cancel) instead, which also aborts
+    /// the exchange's connection.
+    pub fn abandon<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+    ) -> ExportReport {
+        self.policy.abandon(run, producer, snapshot)
+    }
+}
+
+impl<'a, X: Exchange> Exporter<'a, X> {
     /// Advance `run` by at most one exchange. `buffer` holds encoded requests: pass the
     /// same buffer to every step of a run, since a request waiting for its retry stays in
     /// it. The clock is read before the exchange (for its deadline) and after it (retry
@@ -204,44 +272,20 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         buffer: &mut [u8],
         clock: &K,
     ) -> Step {
-        let attempt = match self
+        let request = match self
             .policy
-            .next_attempt(run, producer, snapshot, buffer, clock)
+            .next(run, producer, snapshot, buffer, clock.now())
         {
-            Next::Send(attempt) => attempt,
-            Next::Step(step) => return step,
+            Action::Send(request) => request,
+            Action::Wait(at) => return Step::Wait(at),
+            Action::Done(report) => return Step::Done(report),
         };
-        let config = &self.policy.config;
-        let request = HttpRequest::new(&config.endpoint, attempt.body, attempt.deadline)
-            .with_headers(config.headers);
-        // The only place the exporter talks to the network; everything before and after
-        // is the policy's, so another driver (poll, async) needs only its own version of
-        // this call.
+        // The only place the blocking driver talks to the network; the policy decides
+        // everything before and after.
         let result = self.exchange.exchange(&request, &mut self.response_body);
         let now = clock.now();
-        self.policy.conclude(
-            run,
-            producer,
-            snapshot,
-            attempt.flight,
-            result,
-            &self.response_body,
-            now,
-        )
-    }
-
-    /// End `run` now, between steps (a shutdown that will not wait for a retry): the
-    /// request waiting for its retry and everything not yet sent are settled
-    /// [`Settlement::Abandoned`], so they go out with the next export;
-    /// [`ExportErrorKind::Cancelled`] is noted. A finished run is returned as it is, and a
-    /// run with every request already settled just ends, with no error.
-    pub fn abandon<P: Producer>(
-        &mut self,
-        run: &mut ExportRun<'a>,
-        producer: &mut P,
-        snapshot: &P::Snapshot,
-    ) -> ExportReport {
-        self.policy.abandon(run, producer, snapshot)
+        self.policy
+            .conclude(run, producer, snapshot, result, &self.response_body, now)
     }
 
     /// Run a whole export, waiting between retries with `wait` (`wait(now, until)`: a

@@ -1,9 +1,11 @@
 //! Retry timing: the policy a user configures ([`RetryPolicy`]) and the delay rule that
-//! applies it (exponential backoff with full jitter, `Retry-After` as a floor, both capped).
+//! applies it (exponential backoff with full jitter and a cap; the server's `Retry-After`
+//! as a floor with bounded jitter on top, never cut to the cap).
 
 use crate::transport::RetryAfter;
 
-/// Retry timing: exponential backoff with full jitter, capped.
+/// Retry timing: exponential backoff with full jitter, capped; a server's `Retry-After`
+/// honoured as a floor.
 ///
 /// ```
 /// use otlp_embedded::export::RetryPolicy;
@@ -17,19 +19,28 @@ use crate::transport::RetryAfter;
 pub struct RetryPolicy {
     /// Upper bound of the first retry's delay, in milliseconds.
     pub initial_backoff_ms: u32,
-    /// Cap on any delay, whether from backoff or from `Retry-After`, in milliseconds.
+    /// Cap on the exporter's own backoff, and on the jitter added to a server's
+    /// `Retry-After`, in milliseconds. A `Retry-After` itself is not cut to it: the export
+    /// waits as long as the server asked when its deadline allows, and ends (data kept)
+    /// when it does not.
     pub max_delay_ms: u32,
     /// Attempts per request, the first included; 0 means "until the export deadline".
     pub max_attempts: u16,
+    /// The longest server `Retry-After` honoured, in milliseconds; a longer one (a
+    /// misconfigured proxy, an HTTP-date years ahead) counts as this long, so that it
+    /// cannot silence an exporter for good.
+    pub max_retry_after_ms: u32,
 }
 
 impl RetryPolicy {
-    /// 1 s initial backoff, 30 s cap, attempts bounded only by the export deadline.
+    /// 1 s initial backoff, 30 s cap, attempts bounded only by the export deadline,
+    /// `Retry-After` honoured up to an hour.
     pub const fn new() -> Self {
         RetryPolicy {
             initial_backoff_ms: 1_000,
             max_delay_ms: 30_000,
             max_attempts: 0,
+            max_retry_after_ms: 3_600_000,
         }
     }
 
@@ -45,6 +56,14 @@ impl RetryPolicy {
     pub const fn with_max_delay_ms(self, max_delay_ms: u32) -> Self {
         RetryPolicy {
             max_delay_ms,
+            ..self
+        }
+    }
+
+    /// The same policy with this longest `Retry-After` honoured.
+    pub const fn with_max_retry_after_ms(self, max_retry_after_ms: u32) -> Self {
+        RetryPolicy {
+            max_retry_after_ms,
             ..self
         }
     }
@@ -65,6 +84,23 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A retry delay in milliseconds, and whose it is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Delay {
+    /// The exporter's own backoff.
+    Backoff(u64),
+    /// The server's `Retry-After`, with jitter on top: kept across exports.
+    Server(u64),
+}
+
+impl Delay {
+    pub(super) fn millis(self) -> u64 {
+        match self {
+            Delay::Backoff(ms) | Delay::Server(ms) => ms,
+        }
+    }
+}
+
 /// The delay rule and its jitter source (xorshift64*: small, seedable, good enough to
 /// spread retries). One per exporter, so the sequence continues across exports.
 #[derive(Clone, Debug)]
@@ -79,16 +115,19 @@ impl Backoff {
         }
     }
 
-    /// The delay before attempt `attempts + 1`, in milliseconds: full jitter over an
-    /// exponentially growing ceiling, or the server's `Retry-After` when that is longer;
-    /// both capped by `policy.max_delay_ms`. `unix_now_ms` dates an HTTP-date `Retry-After`.
+    /// The delay before attempt `attempts + 1`, in milliseconds, and whether it is the
+    /// server's: full jitter over an exponentially growing ceiling (capped by
+    /// `policy.max_delay_ms`), or, when the server sent a `Retry-After` that is longer,
+    /// that wait plus a jitter of up to a quarter of it (at most `policy.max_delay_ms`).
+    /// The server's wait is never shortened to the backoff cap; it is bounded only by
+    /// `policy.max_retry_after_ms`. `unix_now_ms` dates an HTTP-date `Retry-After`.
     pub(super) fn delay(
         &mut self,
         policy: &RetryPolicy,
         attempts: u16,
         retry_after: Option<RetryAfter>,
         unix_now_ms: u64,
-    ) -> u64 {
+    ) -> Delay {
         let cap = u64::from(policy.max_delay_ms);
         let exponent = u32::from(attempts.saturating_sub(1)).min(32);
         let ceiling = u64::from(policy.initial_backoff_ms)
@@ -96,15 +135,25 @@ impl Backoff {
             .min(cap);
         let backoff = self.next_random() % (ceiling + 1);
         let Some(retry_after) = retry_after else {
-            return backoff;
+            return Delay::Backoff(backoff);
         };
         let millis = match retry_after {
             RetryAfter::Seconds(seconds) => u64::from(seconds).saturating_mul(1000),
             RetryAfter::UnixSeconds(at) => at.saturating_mul(1000).saturating_sub(unix_now_ms),
-        };
-        // The server's wait is a floor, not a licence to hammer it: `Retry-After: 0`, or a
-        // date already past (clocks disagree), still backs off.
-        millis.max(backoff).min(cap)
+        }
+        .min(u64::from(policy.max_retry_after_ms));
+        // Every device told the same wait would come back at the same instant: spread them
+        // over a quarter of the wait (a fleet told 8 s arrives over 2 s), never earlier
+        // than asked and never more than the backoff cap later.
+        let spread = (millis / 4).min(cap);
+        let floor = millis.saturating_add(self.next_random() % (spread + 1));
+        // `Retry-After: 0`, or a date already past (clocks disagree), still backs off: the
+        // server's wait is a floor, not a licence to hammer it.
+        if floor > backoff {
+            Delay::Server(floor)
+        } else {
+            Delay::Backoff(backoff)
+        }
     }
 
     fn next_random(&mut self) -> u64 {

@@ -128,14 +128,9 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
         }
         let mut conn = self
             .connector
-            .connect(request.endpoint, deadline)
-            .map_err(|e| match e {
-                TransportError::ConnectTimeout
-                | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {
-                    ExchangeError::Timeout(Stage::Connect)
-                }
-                e => ExchangeError::Connect(e),
-            })?;
+            .connect(&request.endpoint, deadline)
+            .map_err(connect_failure)?;
+        let response_body_len = response_body.len();
         let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
         let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
         let read = read_response(&mut conn, &self.clock, deadline, &mut reader);
@@ -146,6 +141,9 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
             // An early answer is only believable as a refusal (413 while we still send): a
             // 2xx to a request that did not all go out is not a delivery.
             (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
+            (_, Ok(ResponseEnd::DrainCapReached)) => {
+                Err(too_large(&reader, response_body_len, self.config))
+            }
             (_, Ok(end)) => Ok(end),
             // The server may answer early and close (413 while we still send); only when
             // no answer can be read either does the write error stand.
@@ -166,6 +164,29 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
             .ok_or(ExchangeError::ClosedBeforeResponse)?;
         response.bytes_sent = writer.bytes_sent();
         Ok(response)
+    }
+}
+
+/// The error for a response whose body went past the body buffer plus the drain cap
+/// (`ResponseEnd::DrainCapReached`): the OTLP specification's non-retryable failure.
+pub(crate) fn too_large(
+    reader: &ResponseReader<'_>,
+    body_buffer: usize,
+    config: ReaderConfig,
+) -> ExchangeError {
+    ExchangeError::ResponseTooLarge {
+        status: reader.response().map_or(0, |r| r.status),
+        limit: body_buffer.saturating_add(config.drain_cap),
+    }
+}
+
+/// A connect failure as an exchange reports it: a timeout names the connect stage.
+pub(crate) fn connect_failure(error: TransportError) -> ExchangeError {
+    match error {
+        TransportError::ConnectTimeout | TransportError::Io(embedded_io::ErrorKind::TimedOut) => {
+            ExchangeError::Timeout(Stage::Connect)
+        }
+        e => ExchangeError::Connect(e),
     }
 }
 

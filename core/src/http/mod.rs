@@ -8,8 +8,13 @@
 //! - [`HttpClient`]: blocking, over [`Connect`](crate::transport::Connect) /
 //!   [`Connection`](crate::transport::Connection); it implements
 //!   [`Exchange`](crate::transport::Exchange) for the exporter.
-//! - [`PollExchange`]: for a superloop, driven one tick at a time over a non-blocking
-//!   connection that reports readiness through `embedded_io::ReadReady` / `WriteReady`.
+//! - [`PollHttpClient`]: for a superloop, one step per call and never waiting, over
+//!   [`PollConnect`](crate::transport::PollConnect); it implements
+//!   [`PollExchange`](crate::transport::PollExchange). [`NonBlockingExchange`] is its
+//!   exchange over a connection the caller opened and closes (any
+//!   [`PollIo`](crate::transport::PollIo), which includes every blocking
+//!   [`Connection`](crate::transport::Connection) that reports readiness through
+//!   `embedded_io::ReadReady` / `WriteReady`).
 //!
 //! Every request carries `Connection: close` and every connection is closed by core exactly
 //! once: gracefully after a complete response, aborted after any error or when an oversize
@@ -30,6 +35,8 @@
 //! assert_eq!((response.status, response.body_len), (200, 2));
 //! ```
 
+#[cfg(feature = "async")]
+mod asynch;
 mod client;
 mod date;
 mod head;
@@ -37,11 +44,13 @@ mod poll;
 mod reader;
 mod request;
 
+#[cfg(feature = "async")]
+pub use asynch::{with_deadline, AsyncHttpClient};
 pub use client::{HttpClient, DEFAULT_HEAD_BUFFER};
 pub use date::parse_retry_after;
-pub use poll::{Finished, PollExchange};
+pub use poll::{Finished, NonBlockingExchange, PollHttpClient};
 pub use reader::{
-    Progress, ReaderConfig, ResponseEnd, ResponseReader, DEFAULT_DRAIN_CAP, DEFAULT_MAX_CHUNK_LINE,
-    MAX_HEADERS,
+    Progress, ReaderConfig, ReaderState, ResponseEnd, ResponseReader, DEFAULT_DRAIN_CAP,
+    DEFAULT_MAX_CHUNK_LINE, MAX_HEADERS,
 };
 pub use request::{RequestWriter, USER_AGENT};

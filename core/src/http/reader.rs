@@ -4,6 +4,12 @@
 use super::head::{self, Framing};
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
+// Parking a read between calls needs the reader's private fields: a child module, kept in
+// a file of its own.
+#[path = "reader_state.rs"]
+mod state;
+pub use state::ReaderState;
+
 /// Header fields the reader can track in one response (a larger count is
 /// [`Malformed::TooManyHeaders`]).
 pub const MAX_HEADERS: usize = 32;

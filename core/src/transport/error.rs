@@ -292,6 +292,17 @@ pub enum ExchangeError {
     DuplicateContentLength,
     /// `Content-Length` appeared more than once with different values.
     ConflictingContentLength,
+    /// The response body was longer than the client reads (`limit` bytes: the body buffer
+    /// plus [`ReaderConfig::drain_cap`](crate::http::ReaderConfig::drain_cap)); the rest
+    /// was not read and the connection was aborted. The OTLP specification makes this a
+    /// non-retryable failure: the exporter drops the request's points (counted) rather than
+    /// send them again.
+    ResponseTooLarge {
+        /// The status the oversized response carried.
+        status: u16,
+        /// The most body bytes the client reads.
+        limit: usize,
+    },
     /// The server answered 2xx before the whole request was written. It cannot have
     /// received the data, so this is not a delivery (a health-check responder or a broken
     /// proxy that answers at once); retried like a transport failure.
@@ -303,9 +314,9 @@ impl ExchangeError {
     ///
     /// Transient (true): connection refused, reset or timed out, name resolution failures,
     /// exhausted sockets, any read or write failure, the peer closing before or during the
-    /// response, and every malformed or oversize response. A collector behind a load
-    /// balancer that restarts or misbehaves briefly produces exactly these, so the exporter
-    /// should back off and retry rather than lose data.
+    /// response, and every malformed response or oversize header block. A collector
+    /// behind a load balancer that restarts or misbehaves briefly produces exactly these,
+    /// so the exporter should back off and retry rather than lose data.
     ///
     /// Permanent (false): errors in the caller's configuration that the same request will
     /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
@@ -316,12 +327,17 @@ impl ExchangeError {
     /// [`DnsFailure`]): a name that does not exist may come back (a zone being repaired),
     /// but not within one export's seconds, so the export ends and keeps its data for the
     /// next one rather than asking the same server again and again.
+    ///
+    /// Not transient either, but about one request rather than the configuration:
+    /// [`ExchangeError::ResponseTooLarge`], after which the exporter drops that request's
+    /// points and goes on with the next request.
     pub fn is_transient(&self) -> bool {
         match self {
             ExchangeError::Connect(e) | ExchangeError::Write(e) | ExchangeError::Read(e) => {
                 transport_transient(e)
             }
             ExchangeError::InvalidHeader { .. }
+            | ExchangeError::ResponseTooLarge { .. }
             | ExchangeError::InvalidPath
             | ExchangeError::InvalidHost
             | ExchangeError::InvalidContentEncoding => false,
@@ -432,6 +448,10 @@ impl core::fmt::Display for ExchangeError {
             }
             ExchangeError::DuplicateContentLength => f.write_str("duplicate content-length"),
             ExchangeError::ConflictingContentLength => f.write_str("conflicting content-length"),
+            ExchangeError::ResponseTooLarge { status, limit } => write!(
+                f,
+                "response (status {status}) has a body over the client's limit of {limit} bytes"
+            ),
             ExchangeError::SuccessBeforeRequestSent => {
                 f.write_str("server answered 2xx before the request was fully written")
             }

@@ -8,6 +8,10 @@
 //!   HTTP client). Core's [`crate::http::HttpClient`] turns any [`Connect`] into an
 //!   [`Exchange`].
 //!
+//! Each seam has a twin for a superloop that must never wait ([`PollConnect`] with
+//! [`PollIo`], [`PollExchange`]; core's [`crate::http::PollHttpClient`] turns the first
+//! into the second).
+//!
 //! Beneath the stream seam, [`Resolve`] turns an endpoint's host into addresses, one trait
 //! for every transport (std, smoltcp, embedded-nal).
 //!
@@ -20,15 +24,21 @@
 //! each open, read, write and close, so wrappers forward it to the stream beneath and a peer
 //! that trickles bytes ends at the deadline, not after some number of slow reads.
 
+#[cfg(feature = "async")]
+mod asynch;
 mod endpoint;
 mod error;
+mod poll;
 mod resolve;
 
+#[cfg(feature = "async")]
+pub use asynch::{AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer};
 pub use endpoint::{Endpoint, EndpointError, Scheme};
 pub use error::{
     AddressFamily, DnsFailure, ExchangeError, HeaderProblem, Malformed, Stage, TlsFailure,
     TransportError,
 };
+pub use poll::{PollConnect, PollExchange, PollIo};
 pub use resolve::Resolve;
 
 use crate::time::Instant;
@@ -110,8 +120,9 @@ impl<'a> Header<'a> {
 #[derive(Copy, Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpRequest<'a> {
-    /// Where to send it.
-    pub endpoint: &'a Endpoint<'a>,
+    /// Where to send it. Held by value, so a request borrows only the configuration's
+    /// strings and the body, never the object that built it (an exporter's policy).
+    pub endpoint: Endpoint<'a>,
     /// Extra headers from configuration (authorization and the like).
     pub headers: &'a [Header<'a>],
     /// `Content-Encoding` of the body, such as `gzip`, if any.
@@ -125,9 +136,9 @@ pub struct HttpRequest<'a> {
 impl<'a> HttpRequest<'a> {
     /// A request carrying `body` to `endpoint`, to be answered by `deadline`, with no extra
     /// headers and no content encoding.
-    pub const fn new(endpoint: &'a Endpoint<'a>, body: &'a [u8], deadline: Instant) -> Self {
+    pub const fn new(endpoint: &Endpoint<'a>, body: &'a [u8], deadline: Instant) -> Self {
         HttpRequest {
-            endpoint,
+            endpoint: *endpoint,
             headers: &[],
             content_encoding: None,
             body,

@@ -65,9 +65,11 @@ pub const SINK_PORT: u16 = 4318;
 pub const EXPORT_INTERVAL_MS: u64 = 1_000;
 /// One export ends by this, delivered or not (what is not delivered is kept).
 pub const EXPORT_TIMEOUT_MS: u32 = 5_000;
-/// A server's `Retry-After` is honoured up to this; one longer than what is left of the
-/// export ends the export at once, its data kept for the next.
-pub const RETRY_AFTER_CAP_MS: u32 = 10_000;
+/// Cap on the exporter's own backoff and on the jitter over a server's `Retry-After`. The
+/// `Retry-After` itself is honoured in full: one longer than what is left of the export
+/// ends the export at once, its data kept, and the exports that start before it has
+/// passed end at once too.
+pub const MAX_DELAY_MS: u32 = 10_000;
 /// Beyond the worst case (every export running to its deadline), the run ends by this
 /// much, whatever happens.
 const RUN_LIMIT_SLACK_MS: u64 = 10_000;
@@ -328,7 +330,7 @@ fn run() -> u32 {
             config.request_timeout_ms = 2_000;
             config.retry = RetryPolicy::new()
                 .with_initial_backoff_ms(200)
-                .with_max_delay_ms(RETRY_AFTER_CAP_MS);
+                .with_max_delay_ms(MAX_DELAY_MS);
             let unix_now = boot_unix_ns + clock.now().as_millis() * 1_000_000;
             // ---- SUPERLOOP DRIVER: from here to the end of `export_once`, the blocking
             // export runs the loop's duties in its idle hook. The superloop exporter

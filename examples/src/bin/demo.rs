@@ -11,27 +11,30 @@
 //! With no endpoint configured it starts the in-process OTLP sink, prints what the sink
 //! decoded, and checks that it equals what was recorded. `--help` lists every flag.
 
+#[path = "../demo_drivers.rs"]
+mod drivers;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use otlp_embedded::export::{
-    ExportErrorKind, ExportOutcome, ExportReport, Exporter, ExporterConfig, RetryPolicy,
-};
+use otlp_embedded::export::{ExportErrorKind, ExportOutcome, ExportReport, RetryPolicy};
 use otlp_embedded::http::HttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, Scope};
 use otlp_embedded::registry::{
     Instrument, InstrumentDesc, NumberKind, Observe, Registry, Snapshot,
 };
-use otlp_embedded::transport::{Exchange, ExchangeError, TransportError};
+use otlp_embedded::transport::{ExchangeError, TransportError};
 use otlp_embedded_std::config::{
     self, Compression, Config, ConfigWarning, EndpointUrl, TemporalityPreference,
 };
 use otlp_embedded_std::{GzipExchange, StdClock, TcpConnector};
 use otlp_embedded_test_kit::sink::{Fault, Sink};
 use otlp_embedded_test_kit::totals::{AggregationTemporality, DataKind, SeriesKey, SeriesTotal};
+
+use drivers::{DemoExporter, Driver};
 
 const HELP: &str = "\
 otlp-embedded demo: a simulated device exporting OTLP/HTTP metrics with fixed memory.
@@ -48,6 +51,7 @@ prints what the sink decoded and checks it against what was recorded.
 
 USAGE:
     demo [--exports N] [--interval-ms MS] [--endpoint URL] [--sink-fault SPEC]
+         [--driver blocking|superloop|async]
 
 FLAGS:
     --exports N        number of exports, 1 to 10000 (default 5)
@@ -63,6 +67,11 @@ FLAGS:
                        429[=SECONDS], 503[=SECONDS], 429-date=SECONDS, 503-date=SECONDS,
                        status=CODE, 413-early, partial=REJECTED[:MESSAGE], html502, garbage,
                        endless-headers, reset. Example: 503=1,close-before-answer*2
+    --driver DRIVER    how the exports are carried out, one policy for all three:
+                       blocking (default: the thread sleeps through retries; TLS and
+                       gzip too), superloop (one non-blocking poll per 1 ms tick of a
+                       loop that keeps recording), async (awaited on a tokio runtime);
+                       superloop and async speak plain http without compression
     -h, --help         this text
 
 ENVIRONMENT (read as the OpenTelemetry specification defines them):
@@ -119,6 +128,7 @@ struct Args {
     endpoint: Option<String>,
     sink_fault: Vec<(Fault, usize)>,
     sink_fault_standing: Option<Fault>,
+    driver: Driver,
 }
 
 fn parse_args() -> Result<Option<Args>, String> {
@@ -128,6 +138,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         endpoint: None,
         sink_fault: Vec::new(),
         sink_fault_standing: None,
+        driver: Driver::Blocking,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -157,6 +168,7 @@ fn parse_args() -> Result<Option<Args>, String> {
                 args.interval = Some(Duration::from_millis(ms));
             }
             "--endpoint" => args.endpoint = Some(value()?),
+            "--driver" => args.driver = value()?.parse()?,
             "--sink-fault" => {
                 for step in value()?.split(',').filter(|s| !s.is_empty()) {
                     let (fault, count) = step.rsplit_once('*').unwrap_or((step, "1"));
@@ -317,19 +329,16 @@ fn outcome_name(outcome: ExportOutcome) -> &'static str {
     }
 }
 
-/// Records, exports `args.exports` times through `exchange`, prints a line per export.
+/// Records, exports `args.exports` times through `exporter`, prints a line per export.
 /// Returns the number of failed exports, whether a connection was refused, and what had
 /// been recorded when the last export collected (what the exports can have carried).
-fn run<X: Exchange>(
+fn run<E: DemoExporter>(
     args: &Args,
     interval: Duration,
-    exporter_config: ExporterConfig<'_>,
-    exchange: X,
-    clock: StdClock,
+    exporter: &mut E,
     registry: &mut DemoRegistry,
     device: &mut Device,
 ) -> Result<(u32, bool, Recorded), String> {
-    let mut exporter = Exporter::new(exporter_config, exchange);
     let mut snapshot: Box<DemoSnapshot> = Box::new(Snapshot::new());
     let mut buffer = vec![0u8; BUFFER_LEN];
     let mut failed = 0;
@@ -346,18 +355,24 @@ fn run<X: Exchange>(
             }
             std::thread::sleep(TICK.min(until - now));
         }
-        // Recording and collecting share this thread: the export collects exactly this.
+        // The export collects exactly this (a superloop records on during the export, into
+        // the next one).
         collected = device.recorded.clone();
         let started = std::time::Instant::now();
         let report = exporter.export(
             &mut *registry,
             &mut snapshot,
             &mut buffer,
-            &clock,
             unix_nanos(),
-            otlp_embedded_std::Sleep,
+            &mut |registry| device.tick(registry),
+        )?;
+        print_report(
+            n,
+            args.exports,
+            &report,
+            started.elapsed(),
+            exporter.last_server_message(),
         );
-        print_report(n, args.exports, &report, started.elapsed(), &exporter);
         if report.outcome == ExportOutcome::Failed {
             failed += 1;
         }
@@ -385,13 +400,7 @@ fn run<X: Exchange>(
     Ok((failed, refused, collected))
 }
 
-fn print_report<X: Exchange>(
-    n: u32,
-    of: u32,
-    report: &ExportReport,
-    took: Duration,
-    exporter: &Exporter<'_, X>,
-) {
+fn print_report(n: u32, of: u32, report: &ExportReport, took: Duration, server_said: &str) {
     let mut line = format!(
         "export {n}/{of}: {:<15} points {:>3} (sent {}, dropped {}, abandoned {})  requests {}  \
          retries {}  bytes {:>5}  {:>7.1} ms",
@@ -413,7 +422,7 @@ fn print_report<X: Exchange>(
         if let Some(first) = report.first_error.filter(|f| *f != error) {
             let _ = write!(line, " (first: {first})");
         }
-        let message = exporter.last_server_message();
+        let message = server_said;
         if !message.is_empty() {
             let _ = write!(line, " (server said: {message:?})");
         }
@@ -543,6 +552,22 @@ fn demo(args: Args) -> Result<bool, String> {
         return Ok(true);
     }
 
+    if args.driver != Driver::Blocking {
+        // The superloop and async transports of this demo are plain TCP.
+        if config.endpoint.scheme == otlp_embedded::transport::Scheme::Https {
+            return Err(format!(
+                "--driver {}: an https endpoint needs the blocking driver (TLS)",
+                args.driver.name()
+            ));
+        }
+        if config.compression == Compression::Gzip {
+            return Err(format!(
+                "--driver {}: gzip compression needs the blocking driver",
+                args.driver.name()
+            ));
+        }
+    }
+
     let sink = if use_sink {
         let sink = Sink::start().map_err(|e| format!("cannot start the sink: {e}"))?;
         sink.script(args.sink_fault.iter().cloned());
@@ -570,7 +595,8 @@ fn demo(args: Args) -> Result<bool, String> {
     };
     println!(
         "demo: {} exports every {} ms to {url}{}; temporality {temporality}; \
-         compression {compression}; timeouts {} ms per request, {} ms per export",
+         compression {compression}; timeouts {} ms per request, {} ms per export; \
+         driver {}",
         args.exports,
         interval.as_millis(),
         if sink.is_some() {
@@ -580,6 +606,7 @@ fn demo(args: Args) -> Result<bool, String> {
         },
         request_timeout.as_millis(),
         export_timeout.as_millis(),
+        args.driver.name(),
     );
 
     // The demo's own timeouts where the variables set none (above), then the one
@@ -596,29 +623,33 @@ fn demo(args: Args) -> Result<bool, String> {
     let mut registry: Box<DemoRegistry> = Box::new(Registry::new(unix_nanos()));
     let mut device = Device::declare(&mut registry, &config)?;
     let clock = StdClock::new();
-    let exchange = HttpClient::new(connector(&config, clock)?, clock);
-    let (failed, refused, collected) = match config.compression {
-        Compression::None => run(
-            &args,
-            interval,
-            exporter_config,
-            exchange,
-            clock,
-            &mut registry,
-            &mut device,
-        )?,
-        Compression::Gzip => {
+    let (failed, refused, collected) = match (args.driver, config.compression) {
+        (Driver::Blocking, Compression::None) => {
+            let exchange: HttpClient<DemoConnector, StdClock> =
+                HttpClient::new(connector(&config, clock)?, clock);
+            let mut exporter = drivers::Blocking::new(exporter_config, exchange, clock);
+            run(&args, interval, &mut exporter, &mut registry, &mut device)?
+        }
+        (Driver::Blocking, Compression::Gzip) => {
+            let exchange: HttpClient<DemoConnector, StdClock> =
+                HttpClient::new(connector(&config, clock)?, clock);
             let mut gzip = GzipExchange::new(exchange);
             gzip.reserve(BUFFER_LEN);
-            run(
-                &args,
-                interval,
-                exporter_config,
-                gzip,
-                clock,
-                &mut registry,
-                &mut device,
-            )?
+            let mut exporter = drivers::Blocking::new(exporter_config, gzip, clock);
+            run(&args, interval, &mut exporter, &mut registry, &mut device)?
+        }
+        (Driver::Superloop, _) => {
+            let mut exporter = drivers::Superloop::new(exporter_config, clock);
+            let result = run(&args, interval, &mut exporter, &mut registry, &mut device)?;
+            println!(
+                "superloop: {} polls, none waiting (one per 1 ms tick)",
+                exporter.polls
+            );
+            result
+        }
+        (Driver::Async, _) => {
+            let mut exporter = drivers::Async::new(exporter_config)?;
+            run(&args, interval, &mut exporter, &mut registry, &mut device)?
         }
     };
 

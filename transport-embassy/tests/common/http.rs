@@ -95,7 +95,7 @@ pub async fn exchange(
             }
         }
     };
-    let mut conn = match connector.connect(request.endpoint, request.deadline).await {
+    let mut conn = match connector.connect(&request.endpoint, request.deadline).await {
         Ok(conn) => conn,
         Err(e) => {
             let error = match e {

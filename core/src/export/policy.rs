@@ -1,0 +1,589 @@
+//! The export policy, sans-IO: [`ExportPolicy`] decides, its driver does the I/O.
+//!
+//! [`ExportPolicy::next`] says what to do now ([`Action::Send`] a request by its deadline,
+//! [`Action::Wait`] until an instant, or [`Action::Done`]); the driver carries out a send
+//! however it does I/O (blocking, polled from a superloop, awaited) and hands the result
+//! to [`ExportPolicy::conclude`]: settle, retry after a delay, or stop. Every rule about
+//! settling, retrying, `Retry-After` and deadlines lives here and nowhere else.
+
+use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
+use super::retry::{Backoff, Delay};
+use super::run::{Action, ExportRun, InFlight, Step};
+use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
+use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
+use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
+use crate::registry::{Producer, Settlement};
+use crate::time::{Instant, UnixNanos};
+use crate::transport::{ExchangeError, HttpResponse};
+
+/// The exporter's decisions apart from any I/O: configuration, retry timing, totals and
+/// the last message a server sent. See the [module docs](super) for the rules.
+///
+/// A driver loops: [`next`](Self::next), carry out [`Action::Send`] and
+/// [`conclude`](Self::conclude) with its result, sleep through [`Action::Wait`], stop at
+/// [`Action::Done`]:
+///
+/// ```
+/// use otlp_embedded::export::{Action, ExportPolicy, ExporterConfig};
+/// use otlp_embedded::proto::{RequestHeader, Resource, Scope};
+/// use otlp_embedded::registry::{InstrumentDesc, Registry, SnapshotOf};
+/// use otlp_embedded::time::Instant;
+/// use otlp_embedded::transport::{Endpoint, HttpResponse};
+///
+/// type Metrics = Registry<2, 8, 16, 2, 32>;
+/// let mut registry = Metrics::new(0);
+/// let boots = registry.declare(InstrumentDesc::counter_u64("boots").max_series(1)).unwrap();
+/// registry.record(boots, 1u64, &[]).unwrap();
+/// let header = RequestHeader::new(Resource::new(&[]), Scope::new("demo"));
+/// let mut policy = ExportPolicy::new(ExporterConfig::new(Endpoint::DEFAULT, header));
+/// let (mut snapshot, mut buffer, body) = (SnapshotOf::<Metrics>::new(), [0u8; 512], [0u8; 0]);
+/// let mut now = Instant(0);
+/// let mut run = policy.start(&mut registry, &mut snapshot, 1_700_000_000_000_000_000, now);
+/// let report = loop {
+///     match policy.next(&mut run, &mut registry, &snapshot, &mut buffer, now) {
+///         Action::Send(request) => {
+///             // The I/O: here a collector that accepts everything at once.
+///             let answer = Ok(HttpResponse::new(200).with_bytes(request.body.len(), 0));
+///             policy.conclude(&mut run, &mut registry, &snapshot, answer, &body, now);
+///         }
+///         Action::Wait(at) => now = at,
+///         Action::Done(report) => break report,
+///     }
+/// };
+/// assert_eq!((report.requests_delivered, report.points_sent), (1, 1));
+/// ```
+pub struct ExportPolicy<'a> {
+    config: ExporterConfig<'a>,
+    backoff: Backoff,
+    stats: ExportStats,
+    /// The last partial-success `error_message` or `Status.message`, cut at a character
+    /// boundary to fit.
+    server_message: heapless::String<SERVER_MESSAGE_CAPACITY>,
+    /// The server's "not before" from its last `Retry-After` (jitter included), kept
+    /// across exports: an export that starts before it sends nothing until then.
+    hold_until: Option<Instant>,
+}
+
+impl core::fmt::Debug for ExportPolicy<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ExportPolicy")
+            .field("config", &self.config)
+            .field("stats", &self.stats)
+            .field("hold_until", &self.hold_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ExportPolicy<'a> {
+    /// A policy for exports as `config` says.
+    pub fn new(config: ExporterConfig<'a>) -> Self {
+        ExportPolicy {
+            config,
+            backoff: Backoff::new(config.jitter_seed),
+            stats: ExportStats::default(),
+            server_message: heapless::String::new(),
+            hold_until: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ExporterConfig<'a> {
+        &self.config
+    }
+
+    /// Totals over this policy's life.
+    pub fn stats(&self) -> &ExportStats {
+        &self.stats
+    }
+
+    /// What the server said in the current (or last) export; see
+    /// [`Exporter::last_server_message`](super::Exporter::last_server_message).
+    pub fn last_server_message(&self) -> &str {
+        self.server_message.as_str()
+    }
+
+    /// The instant before which the server asked not to be sent to (its last
+    /// `Retry-After`, with the jitter added), if one is still held. Exports that start
+    /// before it send nothing until then; one whose deadline comes first ends at once
+    /// with its data kept. A 2xx answer clears it.
+    pub fn hold_until(&self) -> Option<Instant> {
+        self.hold_until
+    }
+
+    /// Replace the held instant: carry one over from a policy that lived before this one
+    /// (an entry point that builds an exporter per export keeps it between calls), or
+    /// release it with `None` (a final export at shutdown that will not wait).
+    pub fn set_hold_until(&mut self, hold: Option<Instant>) {
+        self.hold_until = hold;
+    }
+
+    /// Collect a snapshot from `producer` and begin an export of it. `unix_now` stamps the
+    /// points; `now` starts the export deadline.
+    pub fn start<P: Producer>(
+        &mut self,
+        producer: &mut P,
+        snapshot: &mut P::Snapshot,
+        unix_now: UnixNanos,
+        now: Instant,
+    ) -> ExportRun<'a> {
+        producer.collect(snapshot, unix_now);
+        // A message from an earlier export must not read as this one's.
+        self.server_message.clear();
+        let points_collected: usize = (0..snapshot.metric_count())
+            .map(|m| snapshot.point_count(m))
+            .sum();
+        log!(
+            debug,
+            "otlp export: {=usize} points collected",
+            points_collected
+        );
+        // A collector that asked for more time than the last export had keeps it: this
+        // export sends nothing before then ([`next`](Self::next) ends it at once, data
+        // kept, when its deadline comes first).
+        let not_before = self.hold_until.map_or(now, |hold| hold.max(now));
+        let mut run = ExportRun {
+            splitter: RequestSplitter::new(self.config.request_header),
+            endpoint: self.config.endpoint,
+            headers: self.config.headers,
+            started: now,
+            deadline: now.add_millis(u64::from(self.config.export_timeout_ms)),
+            started_unix_nanos: unix_now,
+            in_flight: None,
+            attempt_deadline: now,
+            awaiting: false,
+            report: ExportReport::empty(points_collected),
+            done: false,
+            not_before,
+        };
+        if points_collected == 0 {
+            // Nothing to send, so nothing to hold back either.
+            self.finish(&mut run);
+        }
+        run
+    }
+
+    /// What to do at `now`: send a request (encoding it into `buffer` if none is waiting
+    /// for its retry), wait, or stop. Pass the same `buffer` to every call of one run: a
+    /// request waiting for its retry stays in it.
+    pub fn next<'b, P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        buffer: &'b mut [u8],
+        now: Instant,
+    ) -> Action<'b>
+    where
+        'a: 'b,
+    {
+        // Bounded: each turn either returns or settles one point that cannot be encoded.
+        loop {
+            if run.done {
+                return Action::Done(run.report);
+            }
+            if now >= run.deadline {
+                let kind = ExportErrorKind::DeadlineExceeded;
+                return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+            }
+            if now < run.not_before {
+                if run.not_before >= run.deadline {
+                    // The server's wait (carried over from an earlier export, or a deadline
+                    // brought forward) outlasts this export: end it now, data kept, rather
+                    // than send before the server wants it.
+                    let kind = ExportErrorKind::DeadlineExceeded;
+                    return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+                }
+                // Asked before the retry is due: the backoff holds however often we are
+                // asked.
+                return Action::Wait(run.not_before);
+            }
+            let mut flight = match run.in_flight {
+                Some(flight) => flight,
+                None => match self.encode_next(run, producer, snapshot, buffer) {
+                    Some(flight) => flight,
+                    // Done, or a point dropped: look again.
+                    None => continue,
+                },
+            };
+            let buffer: &'b [u8] = buffer;
+            let Some(body) = flight
+                .offset
+                .checked_add(flight.len)
+                .and_then(|end| buffer.get(flight.offset..end))
+            else {
+                // The caller passed a different buffer than the one the request was encoded
+                // into: the bytes are gone, so the points go back to the registry.
+                let kind = ExportErrorKind::BufferChanged;
+                return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+            };
+            let deadline = now
+                .add_millis(u64::from(self.config.request_timeout_ms))
+                .min(run.deadline);
+            flight.attempts = flight.attempts.saturating_add(1);
+            if flight.attempts > 1 {
+                run.report.retries += 1;
+                self.stats.retries += 1;
+            }
+            run.in_flight = Some(flight);
+            run.attempt_deadline = deadline;
+            run.awaiting = true;
+            let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
+                .with_headers(run.headers);
+            return Action::Send(request);
+        }
+    }
+
+    /// Encode the next request into `buffer`, settling points too large to send. `None`
+    /// with `run.done` set when there is nothing left; `None` otherwise when a point was
+    /// dropped (the caller looks again).
+    fn encode_next<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        buffer: &mut [u8],
+    ) -> Option<InFlight> {
+        match run.splitter.next_request(snapshot, buffer) {
+            None => {
+                self.finish(run);
+                None
+            }
+            Some(Ok(request)) => {
+                let index = run.report.requests;
+                run.report.requests += 1;
+                let range = request.range();
+                let flight = InFlight {
+                    offset: range.start,
+                    len: range.len(),
+                    span: request.span,
+                    index,
+                    attempts: 0,
+                };
+                run.in_flight = Some(flight);
+                Some(flight)
+            }
+            Some(Err(error)) => {
+                let kind = ExportErrorKind::Encode(error);
+                match error {
+                    EncodeError::PointTooLarge { metric, point }
+                    | EncodeError::ValueKindMismatch { metric, point }
+                    | EncodeError::BucketCountMismatch { metric, point } => {
+                        // The splitter skipped this one point; it can never be sent.
+                        let span = PointSpan {
+                            start: PointCursor { metric, point },
+                            end: PointCursor {
+                                metric,
+                                point: point + 1,
+                            },
+                            points: 1,
+                        };
+                        producer.settle(snapshot, span, Settlement::Dropped);
+                        run.report.points_dropped += 1;
+                        self.stats.points_dropped += 1;
+                        self.note_error(
+                            run,
+                            ExportError {
+                                request: run.report.requests,
+                                kind,
+                            },
+                        );
+                        None
+                    }
+                    _ => {
+                        self.finish_abandoned(run, producer, snapshot, kind);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take the result of the request [`next`](Self::next) handed out, read at `now`
+    /// (after the exchange): `response_body` holds the body the exchange kept. Settles the
+    /// request, or schedules its retry, or ends the export; returns what
+    /// [`next`](Self::next) would say now (a driver may ignore it and ask `next`). A call
+    /// with no request awaiting its answer changes nothing.
+    pub fn conclude<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        result: Result<HttpResponse, ExchangeError>,
+        response_body: &[u8],
+        now: Instant,
+    ) -> Step {
+        let flight = match run.in_flight.filter(|_| run.awaiting && !run.done) {
+            Some(flight) => flight,
+            None if run.done => return Step::Done(run.report),
+            None => return Step::Wait(run.not_before.max(now)),
+        };
+        run.awaiting = false;
+        let error_at = |kind| ExportError {
+            request: flight.index,
+            kind,
+        };
+        let retry_after = match result {
+            Ok(response) => {
+                run.report.bytes_sent += response.bytes_sent as u64;
+                self.stats.bytes_sent += response.bytes_sent as u64;
+                let body = received(&response, response_body);
+                match response.status {
+                    200..=299 => {
+                        let rejected = match decode_body(&body) {
+                            ResponseBody::PartialSuccess(partial) => {
+                                self.keep_message(partial.error_message);
+                                partial.rejected_data_points
+                            }
+                            _ => 0,
+                        };
+                        self.settle_flight(run, producer, snapshot, flight, Settlement::Delivered);
+                        // The server takes data again: whatever it asked for earlier is over.
+                        self.hold_until = None;
+                        // A server cannot reject fewer than none or more than it was sent.
+                        let rejected = rejected.clamp(0, flight.span.points as i64);
+                        if rejected != 0 {
+                            let counted = rejected as u64;
+                            run.report.points_rejected += counted;
+                            self.stats.points_rejected += counted;
+                            self.note_error(run, error_at(ExportErrorKind::Rejected(rejected)));
+                        }
+                        return Step::Wait(now);
+                    }
+                    429 | 502 | 503 | 504 => {
+                        self.keep_status_message(&body);
+                        self.note_error(run, error_at(ExportErrorKind::Status(response.status)));
+                        response.retry_after
+                    }
+                    status => {
+                        self.keep_status_message(&body);
+                        self.note_error(run, error_at(ExportErrorKind::Status(status)));
+                        self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
+                        return Step::Wait(now);
+                    }
+                }
+            }
+            Err(error @ ExchangeError::ResponseTooLarge { .. }) => {
+                // The OTLP specification: a response over the client's limit is a
+                // non-retryable error. The server may or may not have kept the data; sending
+                // it again could only duplicate it, so it is dropped, counted.
+                self.server_message.clear();
+                self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
+                self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
+                return Step::Wait(now);
+            }
+            Err(error) => {
+                self.server_message.clear();
+                self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
+                if !error.is_transient() {
+                    return Step::Done(self.finish_abandoned(
+                        run,
+                        producer,
+                        snapshot,
+                        ExportErrorKind::Exchange(error),
+                    ));
+                }
+                None
+            }
+        };
+        // A retryable failure: wait, unless the attempts or the deadline say stop.
+        let unix_now_ms = run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
+        let delay = self.backoff.delay(
+            &self.config.retry,
+            flight.attempts,
+            retry_after,
+            unix_now_ms,
+        );
+        let at = now.add_millis(delay.millis());
+        if let Delay::Server(_) = delay {
+            // Kept beyond this export: the next one must not come back earlier either.
+            self.hold_until = Some(at);
+        }
+        let max_attempts = self.config.retry.max_attempts;
+        if max_attempts != 0 && flight.attempts >= max_attempts {
+            let kind = ExportErrorKind::AttemptsExhausted;
+            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
+        }
+        if at >= run.deadline {
+            let kind = ExportErrorKind::DeadlineExceeded;
+            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
+        }
+        log!(
+            debug,
+            "otlp export: request {=u32} retry in {=u64} ms",
+            flight.index,
+            delay.millis()
+        );
+        run.not_before = at;
+        Step::Wait(at)
+    }
+
+    /// End `run` now, between steps; see [`Exporter::abandon`](super::Exporter::abandon).
+    /// A request handed out and not concluded counts as not delivered.
+    pub fn abandon<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+    ) -> ExportReport {
+        if run.done {
+            return run.report;
+        }
+        run.awaiting = false;
+        if run.in_flight.is_none() && remaining_points(snapshot, run.splitter.position()) == 0 {
+            // Every request is settled already: nothing is cancelled, the export just ends
+            // as its next step would have ended it.
+            self.finish(run);
+        } else {
+            self.finish_abandoned(run, producer, snapshot, ExportErrorKind::Cancelled);
+        }
+        run.report
+    }
+
+    fn keep_status_message(&mut self, body: &ReceivedBody<'_>) {
+        match decode_body(body) {
+            ResponseBody::Status(status) => self.keep_message(status.message),
+            _ => self.server_message.clear(),
+        }
+    }
+
+    /// Keep `message`, cut at the last character boundary that fits.
+    fn keep_message(&mut self, message: &str) {
+        let mut len = message.len().min(SERVER_MESSAGE_CAPACITY);
+        while !message.is_char_boundary(len) {
+            len -= 1;
+        }
+        self.server_message.clear();
+        // Cut to the capacity above, so this always fits.
+        let _ = self
+            .server_message
+            .push_str(message.get(..len).unwrap_or(""));
+    }
+
+    fn note_error(&mut self, run: &mut ExportRun<'a>, error: ExportError) {
+        log!(warn, "otlp export: {}", error);
+        run.report.record_error(error);
+        self.stats.last_error = Some(error);
+    }
+
+    fn settle_flight<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        flight: InFlight,
+        settlement: Settlement,
+    ) {
+        run.in_flight = None;
+        producer.settle(snapshot, flight.span, settlement);
+        match settlement {
+            Settlement::Delivered => {
+                run.report.requests_delivered += 1;
+                run.report.points_sent += flight.span.points;
+                self.stats.requests_delivered += 1;
+                self.stats.points_sent += flight.span.points as u64;
+            }
+            Settlement::Dropped => {
+                run.report.requests_dropped += 1;
+                run.report.points_dropped += flight.span.points;
+                self.stats.requests_dropped += 1;
+                self.stats.points_dropped += flight.span.points as u64;
+            }
+            Settlement::Abandoned => run.report.points_abandoned += flight.span.points,
+        }
+    }
+
+    /// Stop the export: the request in flight and everything not yet encoded go back to
+    /// the producer for the next export.
+    fn finish_abandoned<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        kind: ExportErrorKind,
+    ) -> ExportReport {
+        let index = match run.in_flight {
+            Some(flight) => flight.index,
+            None => run.report.requests,
+        };
+        self.note_error(
+            run,
+            ExportError {
+                request: index,
+                kind,
+            },
+        );
+        if let Some(flight) = run.in_flight {
+            self.settle_flight(run, producer, snapshot, flight, Settlement::Abandoned);
+        }
+        let start = run.splitter.position();
+        let end = PointCursor {
+            metric: snapshot.metric_count(),
+            point: 0,
+        };
+        let points = remaining_points(snapshot, start);
+        if points > 0 {
+            producer.settle(
+                snapshot,
+                PointSpan { start, end, points },
+                Settlement::Abandoned,
+            );
+            run.report.points_abandoned += points;
+        }
+        self.finish(run);
+        run.report
+    }
+
+    fn finish(&mut self, run: &mut ExportRun<'a>) {
+        run.done = true;
+        run.awaiting = false;
+        let report = &mut run.report;
+        report.outcome = if report.points_abandoned > 0 || report.requests_dropped > 0 {
+            ExportOutcome::Failed
+        } else if report.points_rejected > 0 || report.points_dropped > 0 {
+            ExportOutcome::PartialSuccess
+        } else {
+            ExportOutcome::Success
+        };
+        log!(
+            info,
+            "otlp export: {} sent={=usize} dropped={=usize} abandoned={=usize} requests={=u32} retries={=u32}",
+            report.outcome,
+            report.points_sent,
+            report.points_dropped,
+            report.points_abandoned,
+            report.requests,
+            report.retries
+        );
+        match report.outcome {
+            ExportOutcome::Failed => self.stats.exports_failed += 1,
+            _ => {
+                self.stats.exports_ok += 1;
+                self.stats.last_success_unix_nanos = Some(run.started_unix_nanos);
+            }
+        }
+    }
+}
+
+/// The body `response` kept at the start of `body`, as the decoders see it.
+fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
+    ReceivedBody {
+        status: response.status,
+        is_protobuf: response.body_is_protobuf,
+        bytes: body.get(..response.body_len).unwrap_or(body),
+        truncated: response.body_truncated,
+    }
+}
+
+/// Points of `source` from `start` to the end.
+fn remaining_points<S: MetricsSource + ?Sized>(source: &S, start: PointCursor) -> usize {
+    (start.metric..source.metric_count())
+        .map(|m| {
+            let count = source.point_count(m);
+            if m == start.metric {
+                count.saturating_sub(start.point)
+            } else {
+                count
+            }
+        })
+        .sum()
+}

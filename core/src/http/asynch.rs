@@ -1,0 +1,242 @@
+//! The async driver (feature `async`): [`AsyncHttpClient`] over the async stream seam,
+//! with the same request writer and response reader as the blocking client.
+
+use core::future::{poll_fn, Future};
+use core::pin::pin;
+use core::task::Poll;
+
+use super::client::{connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER, MAX_INTERRUPTED};
+use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
+use crate::time::Instant;
+use crate::transport::{
+    AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer, CloseMode, ExchangeError,
+    HttpRequest, HttpResponse, Stage, TransportError,
+};
+
+/// Run `work` until it completes or `timer` reaches `deadline`, whichever comes first:
+/// `None` when the deadline came first (`work` is then dropped). No executor, no
+/// allocation: both futures live on this one's stack and are polled in turn.
+pub async fn with_deadline<T, F>(timer: &T, deadline: Instant, work: F) -> Option<F::Output>
+where
+    T: AsyncTimer + ?Sized,
+    F: Future,
+{
+    let mut work = pin!(work);
+    let mut expiry = pin!(timer.wait_until(deadline));
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        match expiry.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// Core's async HTTP/1.1 client: turns any [`AsyncConnect`] into an [`AsyncExchange`].
+///
+/// The async twin of [`HttpClient`](super::HttpClient), with the same rules: each exchange
+/// opens a connection, writes the request, reads the whole response and closes the
+/// connection, exactly once on every path (graceful after a complete response, aborted
+/// otherwise). Every connect, write, read and close is raced against the request's
+/// deadline on the [`AsyncTimer`], so a peer that trickles bytes, or a stack that never
+/// answers, ends at the deadline. `HEAD_BYTES` is the header buffer, kept in the client,
+/// not in the exchange's future.
+#[derive(Debug)]
+pub struct AsyncHttpClient<C, T, const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER> {
+    connector: C,
+    timer: T,
+    config: ReaderConfig,
+    head: [u8; HEAD_BYTES],
+}
+
+impl<C: AsyncConnect, T: AsyncTimer> AsyncHttpClient<C, T> {
+    /// A client with the default [`ReaderConfig`] and a [`DEFAULT_HEAD_BUFFER`]-byte
+    /// header buffer.
+    pub fn new(connector: C, timer: T) -> Self {
+        Self::with_head_buffer(connector, timer, ReaderConfig::default())
+    }
+
+    /// A client with the given reader limits and the default header buffer.
+    pub fn with_config(connector: C, timer: T, config: ReaderConfig) -> Self {
+        Self::with_head_buffer(connector, timer, config)
+    }
+}
+
+impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncHttpClient<C, T, HEAD_BYTES> {
+    /// A client with the given reader limits and a `HEAD_BYTES`-byte header buffer.
+    pub fn with_head_buffer(connector: C, timer: T, config: ReaderConfig) -> Self {
+        AsyncHttpClient {
+            connector,
+            timer,
+            config,
+            head: [0; HEAD_BYTES],
+        }
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// The connector, mutably.
+    pub fn connector_mut(&mut self) -> &mut C {
+        &mut self.connector
+    }
+
+    /// The timer.
+    pub fn timer(&self) -> &T {
+        &self.timer
+    }
+
+    /// Take the client apart.
+    pub fn into_parts(self) -> (C, T) {
+        (self.connector, self.timer)
+    }
+}
+
+impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncExchange
+    for AsyncHttpClient<C, T, HEAD_BYTES>
+{
+    async fn exchange(
+        &mut self,
+        request: &HttpRequest<'_>,
+        response_body: &mut [u8],
+    ) -> Result<HttpResponse, ExchangeError> {
+        let mut writer = RequestWriter::new(request)?;
+        let deadline = request.deadline;
+        let timer = &self.timer;
+        if timer.now() >= deadline {
+            return Err(ExchangeError::Timeout(Stage::Connect));
+        }
+        let connecting = self.connector.connect(&request.endpoint, deadline);
+        let mut conn = match with_deadline(timer, deadline, connecting).await {
+            None => return Err(ExchangeError::Timeout(Stage::Connect)),
+            Some(connected) => connected.map_err(connect_failure)?,
+        };
+        let body_buffer = response_body.len();
+        let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
+        let written = write_request(&mut conn, timer, deadline, &mut writer, &mut reader).await;
+        let read = read_response(&mut conn, timer, deadline, &mut reader).await;
+        let answered_success = reader
+            .response()
+            .is_some_and(|r| (200..300).contains(&r.status));
+        let result = match (written, read) {
+            // An early answer is only believable as a refusal (413 while we still send): a
+            // 2xx to a request that did not all go out is not a delivery.
+            (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
+            (_, Ok(ResponseEnd::DrainCapReached)) => {
+                Err(too_large(&reader, body_buffer, self.config))
+            }
+            (_, Ok(end)) => Ok(end),
+            (Err(w), Err(_)) => Err(w),
+            (Ok(()), Err(r)) => Err(r),
+        };
+        let mode = match result {
+            Ok(ResponseEnd::Complete) => CloseMode::Graceful,
+            _ => CloseMode::Abort,
+        };
+        conn.set_deadline(deadline);
+        // A close that outlasts the deadline is dropped with the connection (whose drop
+        // aborts it). A failed close after a complete response does not undo the delivery.
+        let _ = with_deadline(timer, deadline, conn.close(mode)).await;
+        result?;
+        let mut response = reader
+            .response()
+            .ok_or(ExchangeError::ClosedBeforeResponse)?;
+        response.bytes_sent = writer.bytes_sent();
+        Ok(response)
+    }
+}
+
+async fn write_request<S: AsyncConnection, T: AsyncTimer>(
+    conn: &mut S,
+    timer: &T,
+    deadline: Instant,
+    writer: &mut RequestWriter<'_>,
+    reader: &mut ResponseReader<'_>,
+) -> Result<(), ExchangeError> {
+    let mut interrupted = 0u8;
+    while !writer.is_done() {
+        if timer.now() >= deadline {
+            return Err(ExchangeError::Timeout(Stage::Write));
+        }
+        conn.set_deadline(deadline);
+        let bytes = writer.next_bytes(reader.scratch());
+        let len = bytes.len();
+        let Some(written) = with_deadline(timer, deadline, conn.write(bytes)).await else {
+            return Err(ExchangeError::Timeout(Stage::Write));
+        };
+        match written {
+            Ok(0) => return Err(ExchangeError::WriteZero),
+            Ok(n) => {
+                interrupted = 0;
+                writer.advance(n.min(len));
+            }
+            Err(e) => {
+                let e = conn.classify(&e);
+                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
+                    && interrupted < MAX_INTERRUPTED
+                {
+                    interrupted += 1;
+                    continue;
+                }
+                return Err(io_failure(e, Stage::Write, ExchangeError::Write));
+            }
+        }
+    }
+    conn.set_deadline(deadline);
+    match with_deadline(timer, deadline, conn.flush()).await {
+        None => Err(ExchangeError::Timeout(Stage::Write)),
+        Some(Ok(())) => Ok(()),
+        Some(Err(e)) => Err(io_failure(
+            conn.classify(&e),
+            Stage::Write,
+            ExchangeError::Write,
+        )),
+    }
+}
+
+async fn read_response<S: AsyncConnection, T: AsyncTimer>(
+    conn: &mut S,
+    timer: &T,
+    deadline: Instant,
+    reader: &mut ResponseReader<'_>,
+) -> Result<ResponseEnd, ExchangeError> {
+    let mut interrupted = 0u8;
+    loop {
+        if timer.now() >= deadline {
+            return Err(ExchangeError::Timeout(reader.stage()));
+        }
+        conn.set_deadline(deadline);
+        let Some(read) = with_deadline(timer, deadline, conn.read(reader.recv_buf())).await else {
+            return Err(ExchangeError::Timeout(reader.stage()));
+        };
+        let progress = match read {
+            Ok(0) => reader.eof()?,
+            Ok(n) => {
+                interrupted = 0;
+                reader.received(n)?
+            }
+            Err(e) => {
+                let e = conn.classify(&e);
+                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
+                    && interrupted < MAX_INTERRUPTED
+                {
+                    interrupted += 1;
+                    continue;
+                }
+                return Err(io_failure(e, reader.stage(), ExchangeError::Read));
+            }
+        };
+        match progress {
+            Progress::Done(end) => return Ok(end),
+            Progress::NeedMore if reader.is_finished() => {
+                return Err(ExchangeError::ClosedEarly(reader.stage()))
+            }
+            Progress::NeedMore => {}
+        }
+    }
+}
