@@ -22,8 +22,9 @@
 //! Needs root, `/dev/net/tun` and `ip`/`ss` (Debian: iproute2). Without them: one `SKIP:`
 //! line, unless `OTLP_REQUIRE_TAP=1` (CI), which makes that a failure.
 //!
-//! STAND-IN: exports run through the tests' local async loop (`common::http`) until core's
-//! async export exists; the kernel-side checks stay as they are.
+//! Exports run through `otlp_embedded_embassy::export_once` (core's policy and async client,
+//! one attempt per request here), each connection's port and close recorded by the
+//! forwarding wrapper in `common::http`.
 
 mod common;
 
