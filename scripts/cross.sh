@@ -7,7 +7,8 @@
 #                          executor)
 #   otlp-embedded-smoltcp  defmt, dns (default features: IPv4 and IPv6, both media)
 #   otlp-embedded-tls      defmt, p384, rsa
-#   otlp-embedded-embassy  defmt (default features: DNS)
+#   otlp-embedded-embassy  defmt (default features: DNS; core's async seams always)
+#   otlp-embedded-embassy-board  the embassy example's no_std telemetry task
 #
 # for thumbv6m-none-eabi (Cortex-M0, no compare-and-swap), thumbv7m-none-eabi (Cortex-M3),
 # thumbv7em-none-eabihf (Cortex-M4F) and riscv32imc-unknown-none-elf. transport-std is the
@@ -56,6 +57,8 @@ for target in "${targets[@]}"; do
     # On its own, as an embassy firmware links it: embassy-net brings smoltcp 0.13, beside
     # the smoltcp transport's 0.14, and nothing above should reach it through features.
     build "$target" "otlp-embedded-embassy with defmt" -p otlp-embedded-embassy --features defmt
+    # The embassy firmware example's telemetry task (#![no_std]; its runner is its test).
+    build "$target" "otlp-embedded-embassy-board" -p otlp-embedded-embassy-board
     # The narrower configurations differ in cfg only, not in what a target offers: one
     # target is enough for them.
     if [ "$target" = thumbv7em-none-eabihf ]; then

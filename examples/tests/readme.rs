@@ -1,6 +1,7 @@
 //! The README shows the quick starts as they are: the block after each
 //! `<!-- examples/examples/NAME.rs -->` marker is that file, line for line, so what a reader
-//! copies is what `quickstart_std.rs` and `quickstart_firmware.rs` in this folder run. The
+//! copies is what `quickstart_std.rs` and `quickstart_firmware.rs` in this folder (and
+//! `examples/embassy-board/src/lib.rs`, the embassy task) run. The
 //! Linux quick start also stays within its promise: 20 lines, at most 8 imported names.
 
 use std::path::Path;
@@ -89,6 +90,13 @@ fn the_metrics_crate_example_is_shown_as_it_is_in_20_lines() {
     let lines = source.lines().count();
     println!("metrics crate example: {lines} lines");
     assert!(lines <= 20, "{lines} lines");
+}
+
+#[test]
+fn the_embassy_quick_start_is_shown_as_it_is() {
+    let source = shown_as_it_is("examples/embassy-board/src/lib.rs");
+    println!("embassy quick start: {} lines", source.lines().count());
+    assert!(source.contains("#![no_std]"));
 }
 
 #[test]

@@ -6,7 +6,9 @@ use embassy_net::{IpEndpoint, Stack};
 use embassy_time::with_deadline;
 use embedded_io_async::ErrorKind;
 use otlp_embedded::time::{Clock, Instant};
-use otlp_embedded::transport::{CloseMode, Endpoint, Scheme, TransportError};
+use otlp_embedded::transport::{
+    AsyncConnect, AsyncConnection, CloseMode, Endpoint, Scheme, TransportError,
+};
 
 use crate::time::{embassy_instant, EmbassyClock};
 
@@ -165,9 +167,13 @@ impl EmbassyConnection<'_, '_> {
     /// Always `Ok`.
     ///
     /// A graceful close asked for after the deadline aborts and returns `Io(TimedOut)`.
-    /// Either way the socket is ready for the next connection when this returns.
+    /// Either way the socket is ready for the next connection when this returns. Dropped
+    /// before it returns (cancelled), the close ends in an abort, as an unclosed
+    /// connection's drop does.
     pub async fn close(mut self, mode: CloseMode) -> Result<(), TransportError> {
-        self.closed = true;
+        // `closed` is set only once the close has finished: a close whose future is dropped
+        // midway (core races it against the deadline) leaves the drop to abort the socket,
+        // not a half-closed connection waiting for the next `connect`.
         let result = match mode {
             CloseMode::Graceful if EmbassyClock.now() < self.deadline => {
                 self.socket.close();
@@ -187,7 +193,10 @@ impl EmbassyConnection<'_, '_> {
                 })
                 .await;
                 match closing {
-                    Ok(Ok(())) => return Ok(()),
+                    Ok(Ok(())) => {
+                        self.closed = true;
+                        return Ok(());
+                    }
                     Ok(Err(e)) => Err(e),
                     Err(embassy_time::TimeoutError) => Err(TransportError::Io(ErrorKind::TimedOut)),
                 }
@@ -197,6 +206,7 @@ impl EmbassyConnection<'_, '_> {
         };
         self.socket.abort();
         let _ = with_deadline(abort_deadline(self.deadline), self.socket.flush()).await;
+        self.closed = true;
         result
     }
 }
@@ -242,5 +252,53 @@ impl embedded_io_async::Write for EmbassyConnection<'_, '_> {
     /// Wait until every byte written was acknowledged by the peer.
     async fn flush(&mut self) -> Result<(), ErrorKind> {
         io_result(with_deadline(embassy_instant(self.deadline), self.socket.flush()).await)
+    }
+}
+
+/// Core's async stream seam: core's [`AsyncHttpClient`](otlp_embedded::http::AsyncHttpClient)
+/// opens its connections here. The deadline core passes is the one the connection starts
+/// with; core sets it again before each read, write and close.
+impl<'d> AsyncConnect for EmbassyConnector<'d> {
+    type Connection<'c>
+        = EmbassyConnection<'c, 'd>
+    where
+        Self: 'c;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<EmbassyConnection<'_, 'd>, TransportError> {
+        EmbassyConnector::connect(self, endpoint, deadline).await
+    }
+}
+
+/// A connector lent to a client, so that the caller keeps it (and its socket, in the stack)
+/// between exporters.
+impl<'d> AsyncConnect for &mut EmbassyConnector<'d> {
+    type Connection<'c>
+        = EmbassyConnection<'c, 'd>
+    where
+        Self: 'c;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<EmbassyConnection<'_, 'd>, TransportError> {
+        EmbassyConnector::connect(self, endpoint, deadline).await
+    }
+}
+
+/// The explicit close core's client calls: graceful (FIN, the peer's FIN, our FIN
+/// acknowledged) or abort (RST sent), each by the deadline; see
+/// [`EmbassyConnection::close`].
+impl AsyncConnection for EmbassyConnection<'_, '_> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        EmbassyConnection::set_deadline(self, deadline);
+    }
+
+    async fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+        EmbassyConnection::close(self, mode).await
     }
 }

@@ -10,6 +10,12 @@
 //! close has happened on the wire before the socket is reused. Host names are resolved by
 //! embassy-net's DNS client (feature `dns`), within the connect deadline.
 //!
+//! The connector plugs into core's async seams (`AsyncConnect`, `AsyncConnection`, and
+//! [`EmbassyClock`] as core's `AsyncTimer`), so core's async HTTP client and exporter run
+//! over it: [`exporter`] builds one, [`export_once`] runs one export (retries,
+//! `Retry-After` and deadlines as core's policy says), and [`run_periodic`] is the loop an
+//! exporting task runs.
+//!
 //! Nothing here allocates or spawns: the stack's runner task is the firmware's, as in every
 //! embassy-net program, and a connector lives in whichever task exports.
 //!
@@ -97,10 +103,12 @@
 #![warn(missing_docs)]
 
 mod connection;
+mod export;
 pub mod resolve;
 mod time;
 
 pub use connection::{EmbassyConnection, EmbassyConnector, ABORT_GRACE_MS};
+pub use export::{export_once, exporter, run_periodic, EmbassyExporter, EmbassyHttpClient};
 pub use time::{embassy_instant, EmbassyClock};
 
 /// embassy-net's stack handle, which [`EmbassyConnector::new`] takes.

@@ -6,6 +6,7 @@
 //! connection is an instant on embassy-time's clock.
 
 use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::transport::AsyncTimer;
 
 /// Core's [`Clock`] read from embassy-time: milliseconds since embassy-time's origin (boot,
 /// on firmware).
@@ -26,6 +27,14 @@ pub struct EmbassyClock;
 impl Clock for EmbassyClock {
     fn now(&self) -> Instant {
         Instant(embassy_time::Instant::now().as_millis())
+    }
+}
+
+/// Core's async timer on embassy-time: core's async HTTP client and export driver wait
+/// with embassy-time's timer queue, so no other timer is needed.
+impl AsyncTimer for EmbassyClock {
+    async fn wait_until(&self, at: Instant) {
+        embassy_time::Timer::at(embassy_instant(at)).await
     }
 }
 

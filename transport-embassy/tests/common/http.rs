@@ -1,24 +1,110 @@
-//! One OTLP/HTTP exchange, and one export, driven with `.await` over an
-//! [`EmbassyConnection`], using core's sans-IO request writer and response reader.
-//!
-//! STAND-IN: this is the thin local loop the embassy tests use until core's async seams
-//! exist (core's feature `async`: its async HTTP client over the same `RequestWriter` and
-//! `ResponseReader`, and the async driver of the exporter's policy with its retries). Then
-//! [`exchange`] is replaced by core's async client and [`export_once`] by core's async
-//! export; the tests keep their assertions. It mirrors core's blocking `HttpClient`: one
-//! connection per request, the whole response read, closed gracefully only after a
-//! complete response. [`export_once`] sends each request once (no retry) and settles it
-//! delivered on a 2xx, abandoned otherwise.
+//! Core's async HTTP client and the crate's `export_once` over an [`EmbassyConnector`],
+//! with every connection recorded: its local port, and how it was closed and what the close
+//! returned. The recording wrapper only forwards to the connector and the connection, so
+//! the tests exercise exactly what a firmware runs, and can still check each connection's
+//! FIN or RST on the other side.
+#![allow(dead_code)] // each test binary uses its own part
 
-use embedded_io_async::{ErrorKind, Read, Write};
-use otlp_embedded::http::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
-use otlp_embedded::proto::{RequestHeader, RequestSplitter};
-use otlp_embedded::registry::{Producer, Settlement};
-use otlp_embedded::time::{Clock, UnixNanos};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use otlp_embedded::export::{ExportReport, ExporterConfig, RetryPolicy};
+use otlp_embedded::http::AsyncHttpClient;
+use otlp_embedded::proto::RequestHeader;
+use otlp_embedded::registry::Producer;
+use otlp_embedded::time::{Clock, Instant, UnixNanos};
 use otlp_embedded::transport::{
-    CloseMode, Endpoint, ExchangeError, HttpRequest, HttpResponse, Stage, TransportError,
+    AsyncConnect, AsyncConnection, AsyncExchange, CloseMode, Endpoint, ExchangeError, HttpRequest,
+    HttpResponse, TransportError,
 };
 use otlp_embedded_embassy::{EmbassyClock, EmbassyConnection, EmbassyConnector};
+
+/// One connection the client opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// Its local port.
+    pub local_port: Option<u16>,
+    /// How the client asked to close it (`None`: never asked).
+    pub close_mode: Option<CloseMode>,
+    /// The close's mode and result, when the close ran to its end (core drops a close
+    /// that outlasts the request's deadline; the connection's drop then aborts it).
+    pub close: Option<(CloseMode, Result<(), TransportError>)>,
+}
+
+/// The connections opened, in order.
+pub type Connections = Rc<RefCell<Vec<Connection>>>;
+
+/// An [`EmbassyConnector`] that records each connection it opens.
+pub struct Recording<'r, 'd> {
+    pub connector: &'r mut EmbassyConnector<'d>,
+    pub log: Connections,
+}
+
+/// A recorded connection: forwards everything to the embassy connection.
+pub struct Recorded<'c, 'd> {
+    inner: EmbassyConnection<'c, 'd>,
+    index: usize,
+    log: Connections,
+}
+
+impl<'d> AsyncConnect for Recording<'_, 'd> {
+    type Connection<'c>
+        = Recorded<'c, 'd>
+    where
+        Self: 'c;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<Recorded<'_, 'd>, TransportError> {
+        let inner = self.connector.connect(endpoint, deadline).await?;
+        let mut log = self.log.borrow_mut();
+        log.push(Connection {
+            local_port: inner.local_port(),
+            close_mode: None,
+            close: None,
+        });
+        Ok(Recorded {
+            inner,
+            index: log.len() - 1,
+            log: Rc::clone(&self.log),
+        })
+    }
+}
+
+impl embedded_io_async::ErrorType for Recorded<'_, '_> {
+    type Error = embedded_io_async::ErrorKind;
+}
+
+impl embedded_io_async::Read for Recorded<'_, '_> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.inner.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for Recorded<'_, '_> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.inner.write(buf).await
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().await
+    }
+}
+
+impl AsyncConnection for Recorded<'_, '_> {
+    fn set_deadline(&mut self, deadline: Instant) {
+        AsyncConnection::set_deadline(&mut self.inner, deadline);
+    }
+
+    async fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+        let Recorded { inner, index, log } = self;
+        log.borrow_mut()[index].close_mode = Some(mode);
+        let result = AsyncConnection::close(inner, mode).await;
+        log.borrow_mut()[index].close = Some((mode, result.clone()));
+        result
+    }
+}
 
 /// What one exchange did, beyond its result: which connection carried it and how it closed.
 #[derive(Clone, Debug)]
@@ -27,177 +113,83 @@ pub struct Exchanged {
     pub result: Result<HttpResponse, ExchangeError>,
     /// The connection's local port (`None` when no connection was made).
     pub local_port: Option<u16>,
-    /// How the connection was closed, and what the close returned.
+    /// How the client asked to close the connection.
+    pub close_mode: Option<CloseMode>,
+    /// How the connection was closed, and what the close returned, when it ran to its end.
     pub close: Option<(CloseMode, Result<(), TransportError>)>,
 }
 
-fn io(kind: ErrorKind, stage: Stage, wrap: fn(TransportError) -> ExchangeError) -> ExchangeError {
-    match kind {
-        ErrorKind::TimedOut => ExchangeError::Timeout(stage),
-        kind => wrap(TransportError::Io(kind)),
-    }
-}
-
-async fn write_request(
-    conn: &mut EmbassyConnection<'_, '_>,
-    writer: &mut RequestWriter<'_>,
-    reader: &mut ResponseReader<'_>,
-) -> Result<(), ExchangeError> {
-    while !writer.is_done() {
-        let bytes = writer.next_bytes(reader.scratch());
-        let len = bytes.len();
-        match conn.write(bytes).await {
-            Ok(0) => return Err(ExchangeError::WriteZero),
-            Ok(n) => writer.advance(n.min(len)),
-            Err(kind) => return Err(io(kind, Stage::Write, ExchangeError::Write)),
-        }
-    }
-    conn.flush()
-        .await
-        .map_err(|kind| io(kind, Stage::Write, ExchangeError::Write))
-}
-
-async fn read_response(
-    conn: &mut EmbassyConnection<'_, '_>,
-    reader: &mut ResponseReader<'_>,
-) -> Result<ResponseEnd, ExchangeError> {
-    loop {
-        let progress = match conn.read(reader.recv_buf()).await {
-            Ok(0) => reader.eof()?,
-            Ok(n) => reader.received(n)?,
-            Err(kind) => return Err(io(kind, reader.stage(), ExchangeError::Read)),
-        };
-        match progress {
-            Progress::Done(end) => return Ok(end),
-            Progress::NeedMore if reader.is_finished() => {
-                return Err(ExchangeError::ClosedEarly(reader.stage()))
-            }
-            Progress::NeedMore => {}
-        }
-    }
-}
-
-/// Send `request` over a new connection of `connector`: write it, read the whole response
-/// (head into `head`, body into `body`), close. The connection is closed exactly once.
+/// One exchange through core's [`AsyncHttpClient`] over `connector`, the response body into
+/// `body`.
 pub async fn exchange(
     connector: &mut EmbassyConnector<'_>,
     request: &HttpRequest<'_>,
-    head: &mut [u8],
     body: &mut [u8],
 ) -> Exchanged {
-    let mut writer = match RequestWriter::new(request) {
-        Ok(w) => w,
-        Err(e) => {
-            return Exchanged {
-                result: Err(e),
-                local_port: None,
-                close: None,
-            }
-        }
+    let log = Connections::default();
+    let recording = Recording {
+        connector,
+        log: Rc::clone(&log),
     };
-    let mut conn = match connector.connect(&request.endpoint, request.deadline).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            let error = match e {
-                TransportError::ConnectTimeout | TransportError::Io(ErrorKind::TimedOut) => {
-                    ExchangeError::Timeout(Stage::Connect)
-                }
-                e => ExchangeError::Connect(e),
-            };
-            return Exchanged {
-                result: Err(error),
-                local_port: None,
-                close: None,
-            };
-        }
-    };
-    let local_port = conn.local_port();
-    let mut reader = ResponseReader::new(head, body, ReaderConfig::default());
-    let written = write_request(&mut conn, &mut writer, &mut reader).await;
-    let read = read_response(&mut conn, &mut reader).await;
-    let answered_success = reader
-        .response()
-        .is_some_and(|r| (200..300).contains(&r.status));
-    let result = match (written, read) {
-        (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
-        (_, Ok(end)) => Ok(end),
-        (Err(w), Err(_)) => Err(w),
-        (Ok(()), Err(r)) => Err(r),
-    };
-    let mode = match result {
-        Ok(ResponseEnd::Complete) => CloseMode::Graceful,
-        _ => CloseMode::Abort,
-    };
-    let closed = conn.close(mode).await;
-    let result = result.and_then(|_| {
-        let mut response = reader
-            .response()
-            .ok_or(ExchangeError::ClosedBeforeResponse)?;
-        response.bytes_sent = writer.bytes_sent();
-        Ok(response)
-    });
+    let mut client = AsyncHttpClient::new(recording, EmbassyClock);
+    let result = client.exchange(request, body).await;
+    let connections = log.borrow();
+    assert!(connections.len() <= 1, "one connection per exchange");
+    let connection = connections.first().cloned();
     Exchanged {
         result,
-        local_port,
-        close: Some((mode, closed)),
+        local_port: connection.as_ref().and_then(|c| c.local_port),
+        close_mode: connection.as_ref().and_then(|c| c.close_mode),
+        close: connection.and_then(|c| c.close),
     }
 }
 
-/// What [`export_once`] did.
-#[derive(Clone, Debug, Default)]
-pub struct LocalReport {
-    /// Points collected.
-    pub points: usize,
-    /// Points of requests answered 2xx.
-    pub delivered: usize,
-    /// Points of requests that were not (left in the producer for the next export).
-    pub abandoned: usize,
-    /// Each exchange, in order.
-    pub exchanges: Vec<Exchanged>,
+/// What [`export`] did.
+#[derive(Clone, Debug)]
+pub struct Exported {
+    /// The crate's report.
+    pub report: ExportReport,
+    /// The connections it opened, in order.
+    pub connections: Vec<Connection>,
+    /// How long it took, in milliseconds.
+    pub took_ms: u64,
 }
 
-/// Collect from `producer`, encode into `buffer`, send each request once to `endpoint`
-/// with `request_timeout_ms` for each, and settle each: delivered on a 2xx, abandoned
-/// otherwise.
+/// `otlp_embedded_embassy::export_once` to `endpoint` with `config` changed by `tune`
+/// (the defaults: one attempt per request, `timeout_ms` for the request and the export).
 #[allow(clippy::too_many_arguments)]
-pub async fn export_once<P: Producer>(
+pub async fn export<P: Producer>(
     connector: &mut EmbassyConnector<'_>,
     producer: &mut P,
     snapshot: &mut P::Snapshot,
     buffer: &mut [u8],
     header: RequestHeader<'_>,
     endpoint: &Endpoint<'_>,
-    request_timeout_ms: u64,
+    timeout_ms: u32,
     unix_now: UnixNanos,
-) -> LocalReport {
-    use otlp_embedded::proto::MetricsSource;
-    producer.collect(snapshot, unix_now);
-    let mut report = LocalReport {
-        points: (0..snapshot.metric_count())
-            .map(|m| snapshot.point_count(m))
-            .sum(),
-        ..LocalReport::default()
+    tune: impl FnOnce(&mut ExporterConfig<'_>),
+) -> Exported {
+    let log = Connections::default();
+    let recording = Recording {
+        connector,
+        log: Rc::clone(&log),
     };
-    let mut splitter = RequestSplitter::new(header);
-    let (mut head, mut body) = ([0u8; 1024], [0u8; 256]);
-    while let Some(encoded) = splitter.next_request(&*snapshot, buffer) {
-        let encoded = encoded.expect("the test's points fit the buffer");
-        let span = encoded.span;
-        let deadline = EmbassyClock.now().add_millis(request_timeout_ms);
-        let request = HttpRequest::new(endpoint, encoded.bytes, deadline);
-        let exchanged = exchange(connector, &request, &mut head, &mut body).await;
-        let delivered = exchanged
-            .result
-            .as_ref()
-            .is_ok_and(|r| (200..300).contains(&r.status));
-        if delivered {
-            report.delivered += span.points;
-            producer.settle(snapshot, span, Settlement::Delivered);
-        } else {
-            report.abandoned += span.points;
-            producer.settle(snapshot, span, Settlement::Abandoned);
-        }
-        report.exchanges.push(exchanged);
+    let mut config = ExporterConfig::new(*endpoint, header);
+    config.request_timeout_ms = timeout_ms;
+    config.export_timeout_ms = timeout_ms;
+    config.retry = RetryPolicy::new().with_max_attempts(1);
+    tune(&mut config);
+    let mut exporter = otlp_embedded_embassy::exporter(recording, config);
+    let started = EmbassyClock.now();
+    let report =
+        otlp_embedded_embassy::export_once(&mut exporter, producer, snapshot, buffer, unix_now)
+            .await;
+    let took_ms = started.millis_until(EmbassyClock.now());
+    drop(exporter);
+    let connections = log.borrow().clone();
+    Exported {
+        report,
+        connections,
+        took_ms,
     }
-    report
 }

@@ -1,6 +1,7 @@
 //! What the host-run embassy tests share: embassy's std executor with a time limit
 //! ([`run`]), an in-memory Ethernet link with seeded loss and corruption ([`link`]), and a
-//! small async HTTP exchange and export over core's sans-IO pieces ([`http`]).
+//! recording wrapper around the connector under core's async client and the crate's
+//! `export_once` ([`http`]).
 #![allow(dead_code)]
 
 pub mod http;
