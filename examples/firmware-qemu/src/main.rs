@@ -136,6 +136,10 @@ struct LoopMeter {
     series: LoopSeries,
     started_us: Cell<u64>,
     longest_us: Cell<u32>,
+    /// What the current iteration did beyond polling the interface, and what the longest
+    /// one did, so the figure says where the time went.
+    doing: Cell<&'static str>,
+    longest_doing: Cell<&'static str>,
     /// Frame counts already recorded.
     rx_seen: Cell<u32>,
     tx_seen: Cell<u32>,
@@ -146,6 +150,12 @@ struct LoopMeter {
 impl LoopMeter {
     fn begin(&self) {
         self.started_us.set(board::now_us());
+        self.doing.set("idle");
+    }
+
+    /// The current iteration did `what` (the last one said counts).
+    fn doing(&self, what: &'static str) {
+        self.doing.set(what);
     }
 
     /// The iteration that began at `begin` ends: record its time and the loop's duties
@@ -155,6 +165,7 @@ impl LoopMeter {
         let took = u32::try_from(took).unwrap_or(u32::MAX);
         if took > self.longest_us.get() {
             self.longest_us.set(took);
+            self.longest_doing.set(self.doing.get());
         }
         self.series.record_iteration(took);
         let rx = NIC_STATUS.rx_frames.load(Ordering::Relaxed);
@@ -287,6 +298,8 @@ fn run() -> u32 {
         series,
         started_us: Cell::new(0),
         longest_us: Cell::new(0),
+        doing: Cell::new("idle"),
+        longest_doing: Cell::new("idle"),
         rx_seen: Cell::new(0),
         tx_seen: Cell::new(0),
         link_logged: Cell::new(NIC_STATUS.link_up.load(Ordering::Relaxed)),
@@ -356,12 +369,16 @@ fn run() -> u32 {
                 metrics::stop_recording();
             }
             let unix_now = boot_unix_ns + now.as_millis() * 1_000_000;
+            meter.doing("export start (snapshot)");
             let run = exporter.start(&mut producer, &mut *snapshot, unix_now, now);
             exporting = Some((run, last));
         }
 
         let mut finished = None;
         if let Some((run, last)) = exporting.as_mut() {
+            if meter.doing.get() == "idle" {
+                meter.doing("export poll");
+            }
             let mut stack = PollStack::new(&mut client, &mut iface, &mut sockets);
             let polled = exporter.poll(
                 run,
@@ -379,6 +396,7 @@ fn run() -> u32 {
         if let Some((report, last)) = finished {
             exporting = None;
             exports += 1;
+            meter.doing("export end (report printed)");
             let ticks = metrics::TICKS.sum();
             let socket_state = sockets.get::<tcp::Socket>(handle).state();
             heprintln!(
@@ -465,6 +483,7 @@ fn report(marks: &StackMarks, meter: &LoopMeter, exports: u32) {
     );
     heprintln!("exports {}", exports);
     heprintln!("longest loop iteration {} us", meter.longest_us.get());
+    heprintln!("longest loop iteration did: {}", meter.longest_doing.get());
     let (psp_cap, msp_cap) = marks.capacities();
     heprintln!(
         "stack main-loop (PSP) {} of {} bytes ({} in use when the loop started: run()'s frame, the export path inlined); handlers (MSP) {} of {} bytes",
