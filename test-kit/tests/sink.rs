@@ -324,6 +324,89 @@ fn close_before_answer_reads_the_request_and_sends_nothing() {
 }
 
 #[test]
+fn drop_on_reuse_drops_the_first_request_on_a_reused_connection() {
+    let sink = Sink::with_fault(Fault::DropOnReuse).unwrap();
+    // First connection: its first request answered, keep-alive; its second read in full,
+    // then the connection closed without an answer.
+    let mut s = connect(&sink);
+    s.write_all(&post(&metrics_request(1, "/a").encode_to_vec(), ""))
+        .unwrap();
+    let r = read_response(&mut s);
+    assert_plain_ok(&r);
+    assert_eq!(r.header("connection"), None, "kept alive");
+    s.write_all(&post(&metrics_request(2, "/a").encode_to_vec(), ""))
+        .unwrap();
+    assert_eq!(
+        read_to_eof(&mut s),
+        b"",
+        "the reused connection gets no answer"
+    );
+    drop(s);
+    // A new connection is a first request again.
+    let mut t = connect(&sink);
+    t.write_all(&post(&metrics_request(3, "/a").encode_to_vec(), ""))
+        .unwrap();
+    assert_plain_ok(&read_response(&mut t));
+    drop(t);
+    assert!(sink.wait_for(WAIT, |st| st.connections_closed == 2));
+
+    let stats = sink.stats();
+    assert_eq!(stats.requests_per_connection, vec![2, 1]);
+    assert_eq!(stats.requests_received, 3);
+    assert_eq!(stats.requests_answered_2xx, 2);
+    assert_eq!(stats.duplicate_requests, 0);
+    let received = sink.received();
+    assert_eq!(received.len(), 3);
+    assert_eq!(
+        received[1].request,
+        Some(metrics_request(2, "/a")),
+        "read in full"
+    );
+    assert_eq!(
+        (received[1].status, received[1].acknowledged),
+        (None, false)
+    );
+    assert!(received.iter().all(|r| r.fault == Fault::DropOnReuse));
+    assert_eq!(
+        sink.requests(),
+        vec![metrics_request(1, "/a"), metrics_request(3, "/a")]
+    );
+}
+
+#[test]
+fn a_request_read_again_counts_as_a_duplicate() {
+    let sink = Sink::start().unwrap();
+    // The same body sent again: after an answer the client missed (here: on another
+    // connection after the first closed unanswered) and once more after a success.
+    sink.script([(Fault::CloseBeforeAnswer, 1)]);
+    let body = metrics_request(5, "/a").encode_to_vec();
+    let mut s = connect(&sink);
+    s.write_all(&post(&body, "")).unwrap();
+    assert_eq!(read_to_eof(&mut s), b"");
+    let mut t = connect(&sink);
+    for _ in 0..2 {
+        t.write_all(&post(&body, "")).unwrap();
+        assert_plain_ok(&read_response(&mut t));
+    }
+    // A different body is no duplicate; nor is a body the sink did not read in full.
+    t.write_all(&post(&metrics_request(6, "/a").encode_to_vec(), ""))
+        .unwrap();
+    assert_plain_ok(&read_response(&mut t));
+    assert_eq!(sink.stats().duplicate_requests, 2);
+    assert_eq!(sink.stats().requests_received, 4);
+    assert_eq!(
+        sink.requests().len(),
+        3,
+        "the sink acknowledged the repeat twice"
+    );
+}
+
+#[test]
+fn drop_on_reuse_parses_from_its_command_line_name() {
+    assert_eq!("drop-on-reuse".parse::<Fault>(), Ok(Fault::DropOnReuse));
+}
+
+#[test]
 fn close_mid_headers() {
     let sink = Sink::with_fault(Fault::CloseMidHeaders).unwrap();
     let mut s = connect(&sink);

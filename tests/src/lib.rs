@@ -423,3 +423,9 @@ pub mod fake;
 
 pub mod counting;
 pub mod tls_server;
+
+/// The `opentelemetry_sdk` application the SDK bridge's tests and bench record with.
+pub mod sdk;
+
+/// A minimal loopback server that answers every request `200` without decoding it.
+pub mod answering;

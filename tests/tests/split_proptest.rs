@@ -2,10 +2,17 @@
 //! decodes with prost and repeats the header; every point is carried exactly once, by the
 //! request whose span names it; spans are contiguous and cover the batch; points too large
 //! for the buffer are reported, skipped, and nothing else is lost.
+//!
+//! The same batches through `MetricsSource`'s provided methods (attributes of any kind,
+//! bucket numbers visited, scopes of the source's own): one scope with scalar attributes
+//! must give the same bytes as the slices, request for request; several scopes must put
+//! each point under its metric's scope, with no empty `ScopeMetrics`.
 use std::collections::BTreeMap;
 
 use otlp_embedded::proto::*;
-use otlp_embedded_tests::{assert_header, decode, expected_request, flatten, FlatPoint};
+use otlp_embedded_tests::{
+    assert_header, collector, decode, expected_request, flatten, metrics, FlatPoint,
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -541,4 +548,292 @@ fn every_request_repeats_the_header() {
         "400 bytes should need several requests, got {requests}"
     );
     assert_eq!(carried, 40);
+}
+
+/// `source` read through the provided methods instead of slices: the header's scope as the
+/// source's one scope, every attribute (resource, scope, point) as an `any_attribute`, and
+/// every bucket number visited. With [`indirect_header`] it must encode byte for byte what
+/// `source` does under [`header`].
+struct Indirect<'s> {
+    source: &'s SliceSource<'s>,
+    scope: Scope<'s>,
+}
+
+impl<'s> Indirect<'s> {
+    fn new(source: &'s SliceSource<'s>) -> Self {
+        let scope = header().scope;
+        Indirect {
+            source,
+            scope: scope.with_attributes(&[]),
+        }
+    }
+}
+
+/// [`header`] with its resource attributes left to the source. (Its scope goes out only
+/// in a request without metrics, which `encode_request` makes of an empty batch.)
+fn indirect_header() -> RequestHeader<'static> {
+    let header = header();
+    RequestHeader::new(
+        Resource::new(&[])
+            .with_dropped_attributes_count(header.resource.dropped_attributes_count)
+            .with_schema_url(header.resource.schema_url),
+        header.scope,
+    )
+}
+
+fn as_any<'a>(kv: &KeyValue<'a>) -> AnyKeyValue<'a> {
+    AnyKeyValue::new(kv.key, kv.value.into())
+}
+
+fn bucket_slice<'v>(value: &PointValue<'v>, part: BucketPart) -> &'v [u64] {
+    match (value, part) {
+        (PointValue::Histogram(h), BucketPart::BucketCounts) => h.bucket_counts,
+        (PointValue::ExponentialHistogram(e), BucketPart::PositiveCounts) => {
+            e.positive.bucket_counts
+        }
+        (PointValue::ExponentialHistogram(e), BucketPart::NegativeCounts) => {
+            e.negative.bucket_counts
+        }
+        _ => &[],
+    }
+}
+
+impl MetricsSource for Indirect<'_> {
+    fn metric_count(&self) -> usize {
+        self.source.metric_count()
+    }
+    fn metric(&self, metric: usize) -> MetricInfo<'_> {
+        self.source.metric(metric)
+    }
+    fn point_count(&self, metric: usize) -> usize {
+        self.source.point_count(metric)
+    }
+    fn point(&self, metric: usize, point: usize) -> Point<'_> {
+        // The bucket numbers are visited, so the slices the encoder must ignore hold junk.
+        let mut p = self.source.point(metric, point);
+        match &mut p.value {
+            PointValue::Histogram(h) => {
+                h.explicit_bounds = &[1.5, 2.5];
+                h.bucket_counts = &[7, 7, 7];
+            }
+            PointValue::ExponentialHistogram(e) => {
+                e.positive.bucket_counts = &[9];
+                e.negative.bucket_counts = &[9, 9];
+            }
+            _ => {}
+        }
+        p
+    }
+    fn attribute_count(&self, _: usize, _: usize) -> usize {
+        0
+    }
+    fn attribute(&self, _: usize, _: usize, _: usize) -> KeyValue<'_> {
+        unreachable!("no scalar attributes")
+    }
+    fn scope_count(&self) -> usize {
+        1
+    }
+    fn metric_scope(&self, _: usize) -> usize {
+        0
+    }
+    fn scope(&self, scope: usize) -> Scope<'_> {
+        assert_eq!(scope, 0);
+        self.scope
+    }
+    fn any_attribute_count(&self, owner: AttributeOwner) -> usize {
+        match owner {
+            AttributeOwner::Resource => RESOURCE_ATTRS.len(),
+            AttributeOwner::Scope(_) => SCOPE_ATTRS.len(),
+            AttributeOwner::Point { metric, point } => self.source.attribute_count(metric, point),
+        }
+    }
+    fn any_attribute(&self, owner: AttributeOwner, index: usize) -> AnyKeyValue<'_> {
+        match owner {
+            AttributeOwner::Resource => as_any(&RESOURCE_ATTRS[index]),
+            AttributeOwner::Scope(_) => as_any(&SCOPE_ATTRS[index]),
+            AttributeOwner::Point { metric, point } => {
+                as_any(&self.source.metrics[metric].points[point].attributes[index])
+            }
+        }
+    }
+    fn bucket_len(&self, metric: usize, point: usize, part: BucketPart) -> Option<usize> {
+        let value = self.source.point(metric, point).value;
+        match part {
+            BucketPart::ExplicitBounds => match value {
+                PointValue::Histogram(h) => Some(h.explicit_bounds.len()),
+                _ => None,
+            },
+            _ => Some(bucket_slice(&value, part).len()),
+        }
+    }
+    fn visit_buckets(
+        &self,
+        metric: usize,
+        point: usize,
+        part: BucketPart,
+        each: &mut dyn FnMut(u64),
+    ) {
+        let value = self.source.point(metric, point).value;
+        match (part, value) {
+            (BucketPart::ExplicitBounds, PointValue::Histogram(h)) => {
+                h.explicit_bounds.iter().for_each(|b| each(b.to_bits()))
+            }
+            _ => bucket_slice(&value, part).iter().for_each(|&c| each(c)),
+        }
+    }
+}
+
+/// Every result of splitting `source` under `header` into `size`-byte buffers: the bytes
+/// of each request with its span, or the error.
+fn results<S: MetricsSource>(
+    header: RequestHeader<'_>,
+    source: &S,
+    size: usize,
+) -> Vec<Result<(Vec<u8>, PointSpan), EncodeError>> {
+    let mut buf = vec![0u8; size];
+    let mut splitter = RequestSplitter::new(header);
+    let mut out = Vec::new();
+    while let Some(result) = splitter.next_request(source, &mut buf) {
+        out.push(result.map(|r| (r.bytes.to_vec(), r.span)));
+        assert!(out.len() <= 10_000, "splitter does not end");
+    }
+    out
+}
+
+/// `source` with its metrics under the source's own scopes: metric `m` under
+/// `scope_of[m]`, scope `s` named `scope-{s}` with one attribute `index = s` of any kind.
+struct Scoped<'s> {
+    source: &'s SliceSource<'s>,
+    scope_of: Vec<usize>,
+    names: Vec<String>,
+}
+
+impl MetricsSource for Scoped<'_> {
+    fn metric_count(&self) -> usize {
+        self.source.metric_count()
+    }
+    fn metric(&self, metric: usize) -> MetricInfo<'_> {
+        self.source.metric(metric)
+    }
+    fn point_count(&self, metric: usize) -> usize {
+        self.source.point_count(metric)
+    }
+    fn point(&self, metric: usize, point: usize) -> Point<'_> {
+        self.source.point(metric, point)
+    }
+    fn attribute_count(&self, metric: usize, point: usize) -> usize {
+        self.source.attribute_count(metric, point)
+    }
+    fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
+        self.source.attribute(metric, point, index)
+    }
+    fn scope_count(&self) -> usize {
+        self.names.len()
+    }
+    fn metric_scope(&self, metric: usize) -> usize {
+        self.scope_of[metric]
+    }
+    fn scope(&self, scope: usize) -> Scope<'_> {
+        Scope::new(&self.names[scope])
+            .with_version("1")
+            .with_schema_url("https://example.invalid/s")
+    }
+    fn any_attribute_count(&self, owner: AttributeOwner) -> usize {
+        usize::from(matches!(owner, AttributeOwner::Scope(_)))
+    }
+    fn any_attribute(&self, owner: AttributeOwner, _: usize) -> AnyKeyValue<'_> {
+        let AttributeOwner::Scope(s) = owner else {
+            unreachable!()
+        };
+        AnyKeyValue::new("index", AnyValue::Int(s as i64))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_provided_methods_encode_the_same_bytes_as_slices(batch in batch(), pick in any::<u32>()) {
+        with_source(&batch, |source| {
+            let indirect = Indirect::new(source);
+            // From below the header (nothing fits) to one request for everything.
+            let size = header_size().saturating_sub(8) + pick as usize % 4096;
+            let direct = results(header(), source, size);
+            let through = results(indirect_header(), &indirect, size);
+            prop_assert!(direct == through, "the two paths differ at {} bytes", size);
+            // And whole: the one-pass path and `encoded_len`.
+            let mut whole = vec![0u8; 1 << 20];
+            let a = encode_request(&header(), source, &mut whole).map(|b| b.to_vec());
+            let b = encode_request(&indirect_header(), &indirect, &mut whole).map(|b| b.to_vec());
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(encoded_len(&header(), source), encoded_len(&indirect_header(), &indirect));
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn several_scopes_put_each_point_under_its_metric_scope(
+        batch in batch(),
+        scope_picks in prop::collection::vec(0usize..3, 7),
+        pick in any::<u32>(),
+    ) {
+        with_source(&batch, |source| {
+            // Runs of metrics per scope, a scope may come back after another.
+            let scope_of: Vec<usize> = (0..source.metrics.len()).map(|m| scope_picks[m]).collect();
+            let names = (0..3).map(|s| format!("scope-{s}")).collect();
+            let scoped = Scoped { source, scope_of: scope_of.clone(), names };
+            let size = 300 + pick as usize % 8192;
+            let mut carried = BTreeMap::new();
+            for result in results(header(), &scoped, size) {
+                let (bytes, span) = match result {
+                    Ok(ok) => ok,
+                    Err(EncodeError::PointTooLarge { .. }) => continue,
+                    Err(other) => panic!("unexpected {other:?}"),
+                };
+                let request = decode(&bytes);
+                prop_assert_eq!(request.resource_metrics.len(), 1);
+                let rm = &request.resource_metrics[0];
+                let mut in_request = 0;
+                for sm in &rm.scope_metrics {
+                    prop_assert!(!sm.metrics.is_empty(), "empty ScopeMetrics");
+                    let scope = sm.scope.as_ref().expect("scope present");
+                    let index = scope.name.strip_prefix("scope-").expect("a source scope");
+                    prop_assert_eq!(&scope.version, "1");
+                    prop_assert_eq!(&sm.schema_url, "https://example.invalid/s");
+                    prop_assert_eq!(scope.attributes.len(), 1);
+                    let one = collector::ExportMetricsServiceRequest {
+                        resource_metrics: vec![metrics::ResourceMetrics {
+                            scope_metrics: vec![sm.clone()],
+                            ..rm.clone()
+                        }],
+                    };
+                    for point in flatten(&one) {
+                        let at = cursor_of(point.time_unix_nano);
+                        prop_assert_eq!(index.parse::<usize>().unwrap(), scope_of[at.metric]);
+                        prop_assert!(span.start <= at && at < span.end);
+                        prop_assert!(carried.insert(at, point).is_none(), "{:?} twice", at);
+                        in_request += 1;
+                    }
+                }
+                prop_assert_eq!(in_request, span.points);
+                // Consecutive `ScopeMetrics` of a request differ in scope.
+                for pair in rm.scope_metrics.windows(2) {
+                    prop_assert_ne!(&pair[0].scope, &pair[1].scope);
+                }
+            }
+            let mut expected = reference(source);
+            let too_large: Vec<PointCursor> = expected
+                .keys()
+                .copied()
+                .filter(|c| !carried.contains_key(c))
+                .collect();
+            // Only points too large for the buffer may be missing, and only at small sizes.
+            for c in &too_large {
+                prop_assert!(alone_size(source, c.metric, c.point) + 64 > size, "{:?} lost", c);
+            }
+            expected.retain(|c, _| !too_large.contains(c));
+            prop_assert!(carried == expected, "carried points differ from the input");
+            Ok(())
+        })?;
+    }
 }

@@ -147,6 +147,12 @@ const POINTS: usize = ROUTES.len() + 1;
 struct Ran {
     /// Local ports of the connections closed gracefully.
     graceful_ports: BTreeSet<u16>,
+    /// Those of them whose socket ended in TIME-WAIT here: our FIN went out before the
+    /// sink's (or with it), so the kernel's socket may be gone (CLOSE-WAIT, LAST-ACK,
+    /// CLOSED) rather than in TIME-WAIT. Which side closes first is a race between the
+    /// sink's thread closing after its answer and this client closing once it has read the
+    /// whole answer.
+    closed_first_ports: BTreeSet<u16>,
     /// Local ports of the connections aborted (trickle) or dropped.
     reset_ports: BTreeSet<u16>,
     /// Exports that delivered.
@@ -155,6 +161,21 @@ struct Ran {
     lookups: usize,
     /// Resets sent, per the namespace counter, after the graceful rounds.
     resets_after_graceful: i64,
+}
+
+impl Ran {
+    /// A connection closed gracefully from `port`, its socket now in `state`: CLOSED when
+    /// the sink closed first (our FIN answered its FIN), TIME-WAIT when ours went first.
+    fn graceful(&mut self, port: u16, state: State) {
+        assert!(
+            matches!(state, State::TimeWait | State::Closed),
+            "port {port} after a graceful close: {state:?}"
+        );
+        self.graceful_ports.insert(port);
+        if state == State::TimeWait {
+            self.closed_first_ports.insert(port);
+        }
+    }
 }
 
 fn in_namespace() {
@@ -205,9 +226,29 @@ fn in_namespace() {
         "a connection did not end: {sockets:?}"
     );
     let time_wait: BTreeSet<u16> = sockets.iter().filter_map(|s| s.peer_port()).collect();
-    assert_eq!(
-        time_wait, ran.graceful_ports,
-        "kernel TIME-WAIT entries vs our graceful closes"
+    // Where the sink closed first, only our FIN moves the kernel's socket from FIN-WAIT-2
+    // to TIME-WAIT: each such port must be there. Where ours went first, the kernel's
+    // socket either closed (it got our FIN in ESTABLISHED) or is in TIME-WAIT too (both
+    // FINs crossed); a reset instead would show in EstabResets, checked below.
+    let sink_closed_first: BTreeSet<u16> = ran
+        .graceful_ports
+        .difference(&ran.closed_first_ports)
+        .copied()
+        .collect();
+    assert!(
+        time_wait.is_subset(&ran.graceful_ports),
+        "kernel TIME-WAIT entries {time_wait:?} from ports we did not close gracefully {:?}",
+        ran.graceful_ports
+    );
+    assert!(
+        sink_closed_first.is_subset(&time_wait),
+        "our FIN did not reach the kernel: TIME-WAIT {time_wait:?}, sink closed first on {sink_closed_first:?}"
+    );
+    println!(
+        "tap: graceful closes: {} after the sink's FIN, {} before it; kernel TIME-WAIT {}",
+        sink_closed_first.len(),
+        ran.closed_first_ports.len(),
+        time_wait.len()
     );
     let after = tcp_counters();
     let delta = |name: &str| after[name] - before[name];
@@ -317,12 +358,8 @@ async fn exports(
         )
         .await;
         let port = expect_delivered(&report, &format!("graceful export {k}"));
-        ran.graceful_ports.insert(port);
+        ran.graceful(port, connector.socket_state());
         ran.delivered_exports += 1;
-        assert!(matches!(
-            connector.socket_state(),
-            State::TimeWait | State::Closed
-        ));
     }
     ran.resets_after_graceful = tcp_counters()["EstabResets"] - before["EstabResets"];
 
@@ -441,8 +478,10 @@ async fn exports(
         unix_now(),
     )
     .await;
-    ran.graceful_ports
-        .insert(expect_delivered(&report, "final export"));
+    ran.graceful(
+        expect_delivered(&report, "final export"),
+        connector.socket_state(),
+    );
     ran.delivered_exports += 1;
     (meter, ran)
 }

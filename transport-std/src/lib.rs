@@ -71,6 +71,8 @@ pub mod gzip;
 pub mod metrics_rs;
 pub mod periodic;
 pub mod poll;
+#[cfg(feature = "sdk")]
+pub mod sdk;
 pub mod shared;
 pub mod tcp;
 

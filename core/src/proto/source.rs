@@ -4,6 +4,18 @@
 //! [`MetricsSource`] for metric `m`, point `p`, attribute `i`, and writes protobuf straight
 //! from the answers. Borrowed slices implement it ([`SliceSource`]) for users with their own
 //! aggregation; the registry implements it over its snapshot tables.
+//!
+//! The required methods cover what the registry holds: one scope (the [`RequestHeader`]'s),
+//! scalar attribute values, bucket data in slices. Data kept by another metrics library
+//! (the `opentelemetry_sdk` bridge of otlp-embedded-std) needs more, so the trait has
+//! provided methods that answer "nothing more" by default: several scopes per request
+//! ([`MetricsSource::scope_count`]), attributes of any OTLP kind, arrays and bytes included,
+//! for the resource, the scopes and the points ([`MetricsSource::any_attribute`]), and
+//! bucket data read element by element instead of from slices
+//! ([`MetricsSource::visit_buckets`]). A source that does not override them costs nothing
+//! for them: the encoder's code for them is dead for it and left out of the binary.
+
+use core::fmt;
 
 /// An attribute value. OTLP `AnyValue` restricted to the scalar kinds metrics use.
 #[derive(Copy, Clone, Debug, PartialEq)]
@@ -54,6 +66,209 @@ impl<'a> KeyValue<'a> {
     pub const fn double(key: &'a str, value: f64) -> Self {
         KeyValue::new(key, AttributeValue::Double(value))
     }
+}
+
+/// An attribute value of any kind OpenTelemetry attributes allow: the scalar kinds of
+/// [`AttributeValue`], bytes, and homogeneous arrays (OTLP `AnyValue`). Sources hand these
+/// out through [`MetricsSource::any_attribute`].
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub enum AnyValue<'a> {
+    /// UTF-8 string (`string_value`).
+    Str(&'a str),
+    /// Boolean (`bool_value`).
+    Bool(bool),
+    /// Signed 64-bit integer (`int_value`).
+    Int(i64),
+    /// Double (`double_value`).
+    Double(f64),
+    /// Bytes (`bytes_value`).
+    Bytes(&'a [u8]),
+    /// An array of one scalar kind (`array_value`).
+    Array(ArrayValue<'a>),
+}
+
+impl<'a> From<AttributeValue<'a>> for AnyValue<'a> {
+    fn from(value: AttributeValue<'a>) -> Self {
+        match value {
+            AttributeValue::Str(s) => AnyValue::Str(s),
+            AttributeValue::Bool(b) => AnyValue::Bool(b),
+            AttributeValue::Int(i) => AnyValue::Int(i),
+            AttributeValue::Double(d) => AnyValue::Double(d),
+        }
+    }
+}
+
+/// A homogeneous array attribute value (OTLP `ArrayValue` whose elements are all of one
+/// scalar kind, as OpenTelemetry attributes are).
+///
+/// String elements are read through [`StrList`], so that a source can lend its own
+/// collection of string-likes (a `Vec<String>`, a slice of `&str`) without copying it:
+///
+/// ```
+/// use otlp_embedded::proto::{AnyValue, ArrayValue, AttributeValue};
+///
+/// const ARGS: &[&str] = &["--port", "4318"];
+/// let value = AnyValue::Array(ArrayValue::Str(&ARGS));
+/// let AnyValue::Array(array) = value else { unreachable!() };
+/// assert_eq!(array.len(), 2);
+/// assert_eq!(array.element(1), Some(AttributeValue::Str("4318")));
+/// ```
+#[derive(Copy, Clone)]
+pub enum ArrayValue<'a> {
+    /// Booleans.
+    Bool(&'a [bool]),
+    /// Signed 64-bit integers.
+    Int(&'a [i64]),
+    /// Doubles.
+    Double(&'a [f64]),
+    /// UTF-8 strings.
+    Str(&'a dyn StrList),
+}
+
+impl<'a> ArrayValue<'a> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match *self {
+            ArrayValue::Bool(v) => v.len(),
+            ArrayValue::Int(v) => v.len(),
+            ArrayValue::Double(v) => v.len(),
+            ArrayValue::Str(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `index`, `None` past the end.
+    pub fn element(&self, index: usize) -> Option<AttributeValue<'a>> {
+        match *self {
+            ArrayValue::Bool(v) => v.get(index).map(|&b| AttributeValue::Bool(b)),
+            ArrayValue::Int(v) => v.get(index).map(|&i| AttributeValue::Int(i)),
+            ArrayValue::Double(v) => v.get(index).map(|&d| AttributeValue::Double(d)),
+            ArrayValue::Str(v) => v.get(index).map(AttributeValue::Str),
+        }
+    }
+}
+
+impl fmt::Debug for ArrayValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for index in 0..self.len() {
+            list.entry(&self.element(index));
+        }
+        list.finish()
+    }
+}
+
+impl PartialEq for ArrayValue<'_> {
+    /// Same kind, same elements (doubles compared with `==`, as [`AttributeValue`] does).
+    fn eq(&self, other: &Self) -> bool {
+        let same_kind = matches!(
+            (self, other),
+            (ArrayValue::Bool(_), ArrayValue::Bool(_))
+                | (ArrayValue::Int(_), ArrayValue::Int(_))
+                | (ArrayValue::Double(_), ArrayValue::Double(_))
+                | (ArrayValue::Str(_), ArrayValue::Str(_))
+        );
+        same_kind
+            && self.len() == other.len()
+            && (0..self.len()).all(|i| self.element(i) == other.element(i))
+    }
+}
+
+/// The strings of an array attribute, read one by one. Implemented for everything that
+/// dereferences to a slice of string-likes: `&[&str]`, and with `alloc`, `Vec<String>`,
+/// `Box<[String]>` and the like.
+pub trait StrList {
+    /// Number of strings.
+    fn len(&self) -> usize;
+    /// String `index`, `None` past the end.
+    fn get(&self, index: usize) -> Option<&str>;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<C> StrList for C
+where
+    C: core::ops::Deref,
+    C::Target: slice::StrSlice,
+{
+    fn len(&self) -> usize {
+        slice::StrSlice::slice_len(self.deref())
+    }
+    fn get(&self, index: usize) -> Option<&str> {
+        slice::StrSlice::slice_get(self.deref(), index)
+    }
+}
+
+mod slice {
+    /// Slices of string-likes, for [`StrList`](super::StrList)'s blanket implementation.
+    /// (Through the slice, whose borrow bounds its elements' lifetime.)
+    pub trait StrSlice {
+        fn slice_len(&self) -> usize;
+        fn slice_get(&self, index: usize) -> Option<&str>;
+    }
+
+    impl<T: AsRef<str>> StrSlice for [T] {
+        fn slice_len(&self) -> usize {
+            self.len()
+        }
+        fn slice_get(&self, index: usize) -> Option<&str> {
+            self.get(index).map(AsRef::as_ref)
+        }
+    }
+}
+
+/// One attribute of any value kind: key and [`AnyValue`].
+#[derive(Copy, Clone, Debug, PartialEq)]
+pub struct AnyKeyValue<'a> {
+    /// Attribute key.
+    pub key: &'a str,
+    /// Attribute value.
+    pub value: AnyValue<'a>,
+}
+
+impl<'a> AnyKeyValue<'a> {
+    /// A key with a value.
+    pub const fn new(key: &'a str, value: AnyValue<'a>) -> Self {
+        AnyKeyValue { key, value }
+    }
+}
+
+/// Whose attributes [`MetricsSource::any_attribute`] is asked for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AttributeOwner {
+    /// The resource every request carries.
+    Resource,
+    /// The source's scope with this index (see [`MetricsSource::scope`]).
+    Scope(usize),
+    /// Data point `point` of metric `metric`.
+    Point {
+        /// Metric index.
+        metric: usize,
+        /// Point index.
+        point: usize,
+    },
+}
+
+/// Which run of numbers of a histogram point [`MetricsSource::visit_buckets`] is asked for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BucketPart {
+    /// An explicit-bucket histogram's upper bounds (visited as IEEE 754 bits,
+    /// `f64::to_bits`).
+    ExplicitBounds,
+    /// An explicit-bucket histogram's count per bucket.
+    BucketCounts,
+    /// An exponential histogram's positive bucket counts, from `positive.offset`.
+    PositiveCounts,
+    /// An exponential histogram's negative bucket counts, from `negative.offset`.
+    NegativeCounts,
 }
 
 /// The `Resource` every request carries.
@@ -329,6 +544,72 @@ pub trait MetricsSource {
     fn attribute_count(&self, metric: usize, point: usize) -> usize;
     /// Attribute `index` of that data point.
     fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_>;
+
+    /// How many instrumentation scopes the source names itself. 0 (the default): every
+    /// metric is under the [`RequestHeader`]'s scope. Otherwise each metric is under the
+    /// scope [`metric_scope`](Self::metric_scope) names, as [`scope`](Self::scope)
+    /// describes it, and the header's scope only goes out in a request without metrics
+    /// (`encode_request` of an empty batch).
+    fn scope_count(&self) -> usize {
+        0
+    }
+
+    /// The scope (below [`scope_count`](Self::scope_count)) metric `metric` is under; only
+    /// asked when `scope_count` is not 0.
+    ///
+    /// Each run of consecutive metrics under one scope goes out as one `ScopeMetrics` (in
+    /// every request that carries points of it), so a source should keep the metrics of a
+    /// scope together.
+    fn metric_scope(&self, metric: usize) -> usize {
+        let _ = metric;
+        0
+    }
+
+    /// Scope `scope` (below [`scope_count`](Self::scope_count)). Its attributes are
+    /// `Scope::attributes`, then [`any_attribute`](Self::any_attribute)s of
+    /// [`AttributeOwner::Scope`].
+    fn scope(&self, scope: usize) -> Scope<'_> {
+        let _ = scope;
+        Scope::new("")
+    }
+
+    /// Number of attributes of any value kind `owner` has besides those the source gives
+    /// otherwise (the header's resource attributes, `Scope::attributes`, the point's
+    /// [`attribute`](Self::attribute)s); they are written after those. Default 0.
+    fn any_attribute_count(&self, owner: AttributeOwner) -> usize {
+        let _ = owner;
+        0
+    }
+
+    /// Attribute `index` (below [`any_attribute_count`](Self::any_attribute_count)) of
+    /// `owner`.
+    fn any_attribute(&self, owner: AttributeOwner, index: usize) -> AnyKeyValue<'_> {
+        let _ = (owner, index);
+        AnyKeyValue::new("", AnyValue::Str(""))
+    }
+
+    /// How many numbers `part` of histogram point `point` of metric `metric` has, when the
+    /// source hands them out with [`visit_buckets`](Self::visit_buckets) rather than in the
+    /// point value's slice; the encoder then ignores that slice. `None` (the default): the
+    /// slice holds them.
+    fn bucket_len(&self, metric: usize, point: usize, part: BucketPart) -> Option<usize> {
+        let _ = (metric, point, part);
+        None
+    }
+
+    /// Call `each` with every number of `part` of that point, in order, exactly as many as
+    /// [`bucket_len`](Self::bucket_len) said (a different number makes the encoder fail
+    /// with an error, not write a wrong message). Bounds are passed as their bits
+    /// (`f64::to_bits`). Only called where `bucket_len` answered `Some`.
+    fn visit_buckets(
+        &self,
+        metric: usize,
+        point: usize,
+        part: BucketPart,
+        each: &mut dyn FnMut(u64),
+    ) {
+        let _ = (metric, point, part, each);
+    }
 }
 
 /// One metric as plain borrowed data, for [`SliceSource`].

@@ -156,7 +156,8 @@ pub(super) fn plan(
     let idle = idle_timeout;
     let ok = || response(200, "application/x-protobuf", &[], &[], close_after);
     match fault {
-        Fault::None => (Some(200), Action::Write(ok(), keep(idle))),
+        // `DropOnReuse` on a connection's first request; its second is `CloseBeforeAnswer`.
+        Fault::None | Fault::DropOnReuse => (Some(200), Action::Write(ok(), keep(idle))),
         Fault::IdleClose(after) => (Some(200), Action::Write(ok(), keep(*after))),
         Fault::AnswerThenClose => {
             let bytes = response(200, "application/x-protobuf", &[], &[], false);

@@ -54,6 +54,7 @@ pub(super) fn serve(id: usize, tcp: TcpStream, shared: &Arc<Shared>) {
     };
     let mut pending: Vec<u8> = Vec::new();
     let mut idle_limit = shared.options.idle_timeout;
+    let mut served = 0u64;
     loop {
         let head = match read_head(&mut stream, &mut pending, shared, idle_limit) {
             Ok(h) => h,
@@ -87,7 +88,9 @@ pub(super) fn serve(id: usize, tcp: TcpStream, shared: &Arc<Shared>) {
         }
         shared.changed.notify_all();
         let fault = shared.next_fault();
-        let next = handle_request(id, &mut stream, &mut pending, head, fault, shared);
+        let reused = served > 0;
+        served += 1;
+        let next = handle_request(id, &mut stream, &mut pending, head, fault, reused, shared);
         match next {
             Next::KeepAlive(idle) => idle_limit = idle,
             Next::Close => {
@@ -206,15 +209,23 @@ fn read_body(
     Ok(std::mem::replace(pending, rest))
 }
 
+/// Read, decode, record and answer one request; `reused` when it is not the connection's
+/// first.
 fn handle_request(
     id: usize,
     stream: &mut SinkStream,
     pending: &mut Vec<u8>,
     head: Head,
     fault: Fault,
+    reused: bool,
     shared: &Shared,
 ) -> Next {
     let close_after = head.close_requested;
+    // What the fault does to this request (the record keeps the fault as set).
+    let acting = match fault {
+        Fault::DropOnReuse if reused => Fault::CloseBeforeAnswer,
+        ref other => other.clone(),
+    };
     let mut record = Received {
         connection: id,
         method: head.method.clone(),
@@ -237,7 +248,7 @@ fn handle_request(
         (record, Some(status), Action::Write(bytes, Next::Close))
     };
 
-    let (record, status, action) = if fault == Fault::PayloadTooLargeEarly {
+    let (record, status, action) = if acting == Fault::PayloadTooLargeEarly {
         // 413 before the body: the client may still be writing it.
         reject(record, 413, "sink fault: payload too large")
     } else if head.method != "POST" {
@@ -273,9 +284,10 @@ fn handle_request(
                             (record, Some(400), Action::Write(bytes, next))
                         }
                         Ok(Some(message)) => {
+                            count_duplicate(shared, &message);
                             record.request = Some(message);
                             let (status, action) =
-                                plan(&fault, close_after, shared.options.idle_timeout);
+                                plan(&acting, close_after, shared.options.idle_timeout);
                             (record, status, action)
                         }
                     }
@@ -378,6 +390,16 @@ fn endless_headers(stream: &mut SinkStream, shared: &Shared) {
         }
         sent += line.len();
         n += 1;
+    }
+}
+
+/// Count `message` as a duplicate delivery if the sink has read the same request in full
+/// before (compared by its canonical encoding).
+fn count_duplicate(shared: &Shared, message: &ExportMetricsServiceRequest) {
+    let bytes = message.encode_to_vec();
+    let mut st = shared.lock();
+    if !st.bodies_read.insert(bytes) {
+        st.stats.duplicate_requests += 1;
     }
 }
 

@@ -84,6 +84,12 @@ pub enum Fault {
     EndlessHeaders,
     /// Read the request, then reset the connection (`SO_LINGER` 0, so the close sends RST).
     Reset,
+    /// Answer the first request of each connection as [`Fault::None`] does (keep-alive);
+    /// read the first request on a reused connection (its second) in full and close
+    /// without answering, as a server or load balancer that drops reused connections
+    /// does. A client that pools connections loses that request, or sends it again
+    /// although the server read it.
+    DropOnReuse,
 }
 
 impl std::str::FromStr for Fault {
@@ -95,7 +101,7 @@ impl std::str::FromStr for Fault {
     /// `close-mid-headers`, `close-mid-body`, `chunked`, `trickle=BYTES_PER_SECOND`,
     /// `429`, `429=SECONDS`, `429-date=SECONDS_FROM_NOW`, the same three for `503`,
     /// `status=CODE`, `413-early`, `partial=REJECTED[:MESSAGE]`, `html502`, `garbage`,
-    /// `endless-headers`, `reset`.
+    /// `endless-headers`, `reset`, `drop-on-reuse`.
     fn from_str(text: &str) -> Result<Fault, String> {
         let (name, arg) = match text.split_once('=') {
             Some((n, a)) => (n, Some(a)),
@@ -151,6 +157,7 @@ impl std::str::FromStr for Fault {
             "garbage" => Fault::GarbageStatusLine,
             "endless-headers" => Fault::EndlessHeaders,
             "reset" => Fault::Reset,
+            "drop-on-reuse" => Fault::DropOnReuse,
             _ => return Err(format!("unknown fault {text:?}")),
         };
         Ok(fault)

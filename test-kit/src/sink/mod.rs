@@ -3,7 +3,8 @@
 //! Point a device or a service at [`Sink::endpoint_url`] to see exactly what it sends, and
 //! switch on a [`Fault`] to see how it copes with a bad collector: idle keep-alive
 //! connections closed without warning, resets, 429 and 503 with `Retry-After`, responses cut
-//! off mid-headers or mid-body, trickled bytes, garbage, endless headers, partial success.
+//! off mid-headers or mid-body, trickled bytes, garbage, endless headers, partial success,
+//! reused connections dropped.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,6 +31,8 @@
 //!   `200 OK`, `Content-Type: application/x-protobuf`, `Content-Length: 0`.
 //! - [`Sink::totals`] adds up what the acknowledged requests carried, per series, with
 //!   the crate's one [`totals`] function.
+//! - A request read in full whose body equals one read before counts in
+//!   [`SinkStats::duplicate_requests`]: a batch delivered twice.
 //!
 //! TLS mode (feature `tls`): give `SinkOptions::tls` a `SinkTls` (certificate chain and
 //! key, and optionally a client CA to require client certificates) and the sink speaks
@@ -46,7 +49,7 @@
 //! `fault` the script of answers, `answer` the bytes each fault sends, `connection` the
 //! HTTP handling of one connection, `stream` and `tls` the byte stream and its TLS mode.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -135,6 +138,10 @@ pub struct SinkStats {
     pub decode_errors: u64,
     /// Requests per connection, indexed by connection number (in order of acceptance).
     pub requests_per_connection: Vec<u64>,
+    /// Requests read in full whose decoded body equals one read in full before: a batch
+    /// delivered again (a client's retry of a request whose answer it lost, although the
+    /// server had read it).
+    pub duplicate_requests: u64,
 }
 
 /// One request as the sink saw it.
@@ -176,6 +183,8 @@ struct State {
     fault: Fault,
     script: VecDeque<(Fault, usize)>,
     received: Vec<Received>,
+    /// Canonical encodings of every request read in full, for `duplicate_requests`.
+    bodies_read: HashSet<Vec<u8>>,
     stats: SinkStats,
     #[cfg(feature = "tls")]
     tls: TlsStats,

@@ -3,7 +3,9 @@
 
 use super::field::*;
 use super::field_len;
-use crate::proto::source::{AttributeValue, KeyValue, MetricsSource};
+use crate::proto::source::{
+    AnyKeyValue, AnyValue, ArrayValue, AttributeOwner, AttributeValue, KeyValue, MetricsSource,
+};
 use crate::proto::wire::{self, varint_len, BufferFull, Fill, ReverseWriter};
 
 #[inline]
@@ -39,7 +41,10 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     for index in 0..source.attribute_count(metric, point) {
         len = len.saturating_add(key_value_field_len(&source.attribute(metric, point, index)));
     }
-    len
+    len.saturating_add(any_attributes_len(
+        source,
+        AttributeOwner::Point { metric, point },
+    ))
 }
 
 #[inline(always)]
@@ -125,8 +130,127 @@ pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     metric: usize,
     point: usize,
 ) -> Result<(), BufferFull> {
+    // The attributes of any kind come after the scalar ones, so (backwards) first.
+    write_any_attributes(w, field, source, AttributeOwner::Point { metric, point })?;
     for index in (0..source.attribute_count(metric, point)).rev() {
         write_key_value(w, field, &source.attribute(metric, point, index))?;
     }
     Ok(())
+}
+
+// Attributes of any kind, from `MetricsSource::any_attribute`. Only sources that override
+// it reach this code; for the others the loops below run zero times and are left out.
+
+/// Bytes of an `ArrayValue`'s content: one `values` field per element.
+fn array_content_len(array: &ArrayValue<'_>) -> usize {
+    let mut len = 0usize;
+    for index in 0..array.len() {
+        // A `StrList` shorter than its `len` loses the missing elements here and in the
+        // writer alike, so the size always matches what is written.
+        if let Some(element) = array.element(index) {
+            len = len.saturating_add(field_len(any_value_len(&element)));
+        }
+    }
+    len
+}
+
+/// Bytes of an `AnyValue` message's content.
+fn any_content_len(value: &AnyValue<'_>) -> usize {
+    match *value {
+        AnyValue::Str(s) => field_len(s.len()),
+        AnyValue::Bool(b) => any_value_len(&AttributeValue::Bool(b)),
+        AnyValue::Int(i) => any_value_len(&AttributeValue::Int(i)),
+        AnyValue::Double(d) => any_value_len(&AttributeValue::Double(d)),
+        AnyValue::Bytes(b) => field_len(b.len()),
+        AnyValue::Array(a) => field_len(array_content_len(&a)),
+    }
+}
+
+/// Bytes of a `KeyValue` field holding an [`AnyKeyValue`].
+fn any_key_value_field_len(kv: &AnyKeyValue<'_>) -> usize {
+    let body =
+        wire::str_field_len(KV_KEY, kv.key).saturating_add(field_len(any_content_len(&kv.value)));
+    field_len(body)
+}
+
+/// Bytes of `owner`'s attributes of any kind.
+#[inline(always)]
+pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    owner: AttributeOwner,
+) -> usize {
+    let mut len = 0usize;
+    for index in 0..source.any_attribute_count(owner) {
+        len = len.saturating_add(any_key_value_field_len(&source.any_attribute(owner, index)));
+    }
+    len
+}
+
+/// `owner`'s attributes of any kind, last to first.
+#[inline(always)]
+pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    source: &S,
+    owner: AttributeOwner,
+) -> Result<(), BufferFull> {
+    for index in (0..source.any_attribute_count(owner)).rev() {
+        write_any_key_value(w, field, &source.any_attribute(owner, index))?;
+    }
+    Ok(())
+}
+
+/// One element of an array: the `AnyValue` content of a scalar.
+fn write_scalar_content(
+    w: &mut ReverseWriter<'_>,
+    value: &AttributeValue<'_>,
+) -> Result<(), BufferFull> {
+    match *value {
+        AttributeValue::Str(s) => w.str_field_always(ANY_STRING, s),
+        AttributeValue::Bool(b) => w.varint_field_always(ANY_BOOL, u64::from(b)),
+        AttributeValue::Int(i) => w.varint_field_always(ANY_INT, i as u64),
+        AttributeValue::Double(d) => w.double_field(ANY_DOUBLE, d),
+    }
+}
+
+fn write_any_key_value(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    kv: &AnyKeyValue<'_>,
+) -> Result<(), BufferFull> {
+    // Scalars take the scalar writer and its one-claim fast path.
+    let scalar = match kv.value {
+        AnyValue::Str(s) => Some(AttributeValue::Str(s)),
+        AnyValue::Bool(b) => Some(AttributeValue::Bool(b)),
+        AnyValue::Int(i) => Some(AttributeValue::Int(i)),
+        AnyValue::Double(d) => Some(AttributeValue::Double(d)),
+        AnyValue::Bytes(_) | AnyValue::Array(_) => None,
+    };
+    if let Some(value) = scalar {
+        return write_key_value(w, field, &KeyValue::new(kv.key, value));
+    }
+    let start = w.position();
+    match kv.value {
+        AnyValue::Str(_) | AnyValue::Bool(_) | AnyValue::Int(_) | AnyValue::Double(_) => {}
+        AnyValue::Bytes(bytes) => {
+            // `oneof`: written even when empty.
+            let bytes_start = w.position();
+            w.bytes(bytes)?;
+            w.message(ANY_BYTES, bytes_start)?;
+        }
+        AnyValue::Array(array) => {
+            let array_start = w.position();
+            for index in (0..array.len()).rev() {
+                if let Some(element) = array.element(index) {
+                    let element_start = w.position();
+                    write_scalar_content(w, &element)?;
+                    w.message(ARRAY_VALUES, element_start)?;
+                }
+            }
+            w.message(ANY_ARRAY, array_start)?;
+        }
+    }
+    w.message(KV_VALUE, start)?;
+    w.str_field(KV_KEY, kv.key)?;
+    w.message(field, start)
 }

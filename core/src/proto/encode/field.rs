@@ -27,6 +27,10 @@ pub const ANY_STRING: u32 = 1;
 pub const ANY_BOOL: u32 = 2;
 pub const ANY_INT: u32 = 3;
 pub const ANY_DOUBLE: u32 = 4;
+pub const ANY_ARRAY: u32 = 5;
+pub const ANY_BYTES: u32 = 7;
+// ArrayValue
+pub const ARRAY_VALUES: u32 = 1;
 // Metric (oneof data: gauge 5, sum 7, histogram 9, exponential_histogram 10)
 pub const METRIC_NAME: u32 = 1;
 pub const METRIC_DESCRIPTION: u32 = 2;

@@ -99,7 +99,7 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
         };
         let at = PointCursor { metric, point };
         // Checked while planning, but the one-pass path has not planned.
-        check_point(info.data, &value, at).map_err(|_| BufferFull)?;
+        check_point(source, info.data, &value, at).map_err(|_| BufferFull)?;
         match value {
             PointValue::Int(i) => write_number_point(w, source, at, head, NUMBER_AS_INT, i as u64)?,
             PointValue::Double(d) => {

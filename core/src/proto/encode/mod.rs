@@ -3,7 +3,9 @@
 //!
 //! Each request is a complete message carrying one `ResourceMetrics` with one
 //! `ScopeMetrics` (the [`RequestHeader`], repeated in every request) and the metrics whose
-//! points it carries:
+//! points it carries; a source with scopes of its own
+//! ([`MetricsSource::scope_count`]) gets one
+//! `ScopeMetrics` per run of metrics under one scope instead:
 //!
 //! ```text
 //! ExportMetricsServiceRequest { resource_metrics(1): ResourceMetrics {

@@ -35,20 +35,34 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
     start: PointCursor,
     capacity: usize,
 ) -> Result<Plan, PlanError> {
-    let header = HeaderLen::new(header);
-    if header.request(0) > capacity {
+    let header = HeaderLen::new(header, source);
+    let metric_count = source.metric_count();
+    // A metric's scope: `None` for the header's (see `write_request`).
+    let scoped = source.scope_count() > 0;
+    let scope_of = |metric: usize| {
+        if scoped {
+            Some(source.metric_scope(metric))
+        } else {
+            None
+        }
+    };
+    // The `ScopeMetrics` being filled: its scope and its own bytes. Earlier ones of this
+    // request (a source with several scopes) are complete: `closed_scopes` bytes.
+    let mut scope = if start.metric < metric_count {
+        scope_of(start.metric)
+    } else {
+        None
+    };
+    let mut scope_metrics = header.scope_metrics(source, scope);
+    let mut closed_scopes = 0usize;
+    if header.request(closed_scopes, scope_metrics, 0) > capacity {
         return Err(PlanError::Header);
     }
     // No length in the request can exceed `capacity`, so no length prefix is wider than
     // `wide`. That gives cheap upper bounds on the bytes around the points; the exact
     // request size is computed only when the bound says a point might not fit.
     let wide = 1 + varint_len(capacity as u64);
-    let header_upper = header
-        .resource_metrics
-        .saturating_add(header.scope_metrics)
-        .saturating_add(2 * wide);
-    let metric_count = source.metric_count();
-    // Bytes of the `Metric` fields already complete in this request.
+    // Bytes of the `Metric` fields already complete in this `ScopeMetrics`.
     let mut closed = 0usize;
     let mut points = 0usize;
     let mut at = start;
@@ -56,6 +70,24 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
     'metrics: while at.metric < metric_count {
         let point_count = source.point_count(at.metric);
         if at.point < point_count {
+            // A metric under another scope than the last starts a new `ScopeMetrics`; if
+            // not even its first point fits, the request ends without it (`switched` says
+            // what to go back to). Dead code for a source without scopes.
+            let mut switched = None;
+            let metric_scope = scope_of(at.metric);
+            if metric_scope != scope {
+                switched = Some((closed_scopes, scope_metrics, closed));
+                closed_scopes =
+                    closed_scopes.saturating_add(field_len(scope_metrics.saturating_add(closed)));
+                closed = 0;
+                scope = metric_scope;
+                scope_metrics = header.scope_metrics(source, scope);
+            }
+            let header_upper = header
+                .resource_metrics
+                .saturating_add(closed_scopes)
+                .saturating_add(scope_metrics)
+                .saturating_add(2 * wide);
             let info = source.metric(at.metric);
             let metric = MetricLen::new(&info);
             // Room for point fields in this metric, by the upper bound.
@@ -69,14 +101,17 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
             let mut in_metric = 0usize;
             while at.point < point_count {
                 let point = source.point(at.metric, at.point);
-                let checked = check_point(info.data, &point.value, at);
+                let checked = check_point(source, info.data, &point.value, at);
                 let mut fits = None;
                 if checked.is_ok() {
                     let points_len =
                         in_metric.saturating_add(field_len(point_len(source, at, &point)));
                     if points_len <= room
-                        || header.request(closed.saturating_add(metric.field(points_len)))
-                            <= capacity
+                        || header.request(
+                            closed_scopes,
+                            scope_metrics,
+                            closed.saturating_add(metric.field(points_len)),
+                        ) <= capacity
                     {
                         fits = Some(points_len);
                     }
@@ -102,6 +137,8 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
                 // The request ends before this point.
                 if in_metric > 0 {
                     closed = closed.saturating_add(metric.field(in_metric));
+                } else if let Some(before) = switched {
+                    (closed_scopes, scope_metrics, closed) = before;
                 }
                 break 'metrics;
             }
@@ -110,7 +147,7 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
         at.metric += 1;
         at.point = 0;
     }
-    let total = header.request(closed);
+    let total = header.request(closed_scopes, scope_metrics, closed);
     Ok(Plan {
         start,
         stop: at,

@@ -6,13 +6,14 @@ use super::attribute::{point_attributes_len, write_point_attributes};
 use super::field::*;
 use super::{field_len, EncodeError, PointCursor};
 use crate::proto::source::{
-    ExponentialBuckets, ExponentialHistogramValue, HistogramValue, MetricData, MetricsSource,
-    Point, PointValue,
+    BucketPart, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, MetricData,
+    MetricsSource, Point, PointValue,
 };
-use crate::proto::wire::{self, zigzag32, BufferFull, ReverseWriter};
+use crate::proto::wire::{self, varint_len, zigzag32, BufferFull, Fill, ReverseWriter};
 
 /// Why a point cannot be encoded, whatever the buffer.
-pub(super) fn check_point(
+pub(super) fn check_point<S: MetricsSource + ?Sized>(
+    source: &S,
     data: MetricData,
     value: &PointValue<'_>,
     at: PointCursor,
@@ -24,8 +25,8 @@ pub(super) fn check_point(
             PointValue::Int(_) | PointValue::Double(_),
         ) => Ok(()),
         (MetricData::Histogram { .. }, PointValue::Histogram(h)) => {
-            let both_empty = h.bucket_counts.is_empty() && h.explicit_bounds.is_empty();
-            if both_empty || h.bucket_counts.len() == h.explicit_bounds.len().wrapping_add(1) {
+            let (bounds, counts) = histogram_lens(source, at, h);
+            if (counts == 0 && bounds == 0) || counts == bounds.wrapping_add(1) {
                 Ok(())
             } else {
                 Err(EncodeError::BucketCountMismatch { metric, point })
@@ -96,8 +97,8 @@ pub(super) fn point_len<S: MetricsSource + ?Sized>(
         + wire::varint_field_len(NUMBER_FLAGS, u64::from(point.flags));
     let value = match &point.value {
         PointValue::Int(_) | PointValue::Double(_) => NUMBER_VALUE_LEN,
-        PointValue::Histogram(h) => histogram_value_len(h),
-        PointValue::ExponentialHistogram(e) => exponential_value_len(e),
+        PointValue::Histogram(h) => histogram_value_len(source, at, h),
+        PointValue::ExponentialHistogram(e) => exponential_value_len(source, at, e),
     };
     attributes.saturating_add(common + value)
 }
@@ -122,15 +123,37 @@ pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
     w.fixed64_field_nonzero(NUMBER_START, head.start)
 }
 
+/// How many explicit bounds and bucket counts a histogram point has: its slices', unless
+/// the source hands them out itself ([`MetricsSource::bucket_len`]).
+#[inline(always)]
+fn histogram_lens<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    h: &HistogramValue<'_>,
+) -> (usize, usize) {
+    let PointCursor { metric, point } = at;
+    let bounds = source
+        .bucket_len(metric, point, BucketPart::ExplicitBounds)
+        .unwrap_or(h.explicit_bounds.len());
+    let counts = source
+        .bucket_len(metric, point, BucketPart::BucketCounts)
+        .unwrap_or(h.bucket_counts.len());
+    (bounds, counts)
+}
+
 /// Bytes of a `HistogramDataPoint`'s own fields (not the common ones, see [`point_len`]).
 #[inline(always)]
-fn histogram_value_len(h: &HistogramValue<'_>) -> usize {
+fn histogram_value_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    h: &HistogramValue<'_>,
+) -> usize {
+    let (bounds, counts) = histogram_lens(source, at, h);
     fixed64_nonzero_len(h.count)
         + optional_double_len(h.sum)
         + optional_double_len(h.min)
         + optional_double_len(h.max)
-        + packed_fixed64_len(h.bucket_counts.len())
-            .saturating_add(packed_fixed64_len(h.explicit_bounds.len()))
+        + packed_fixed64_len(counts).saturating_add(packed_fixed64_len(bounds))
 }
 
 /// `HistogramDataPoint` content.
@@ -146,38 +169,154 @@ pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
     write_optional_double(w, HIST_MIN, h.min)?;
     w.varint_field(HIST_FLAGS, u64::from(head.flags))?;
     write_point_attributes(w, HIST_ATTRIBUTES, source, at.metric, at.point)?;
-    w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?;
-    w.packed_fixed64_field(HIST_BUCKET_COUNTS, h.bucket_counts)?;
+    let PointCursor { metric, point } = at;
+    match source.bucket_len(metric, point, BucketPart::ExplicitBounds) {
+        None => w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?,
+        Some(n) => write_visited_fixed64(
+            w,
+            HIST_EXPLICIT_BOUNDS,
+            source,
+            at,
+            BucketPart::ExplicitBounds,
+            n,
+        )?,
+    }
+    match source.bucket_len(metric, point, BucketPart::BucketCounts) {
+        None => w.packed_fixed64_field(HIST_BUCKET_COUNTS, h.bucket_counts)?,
+        Some(n) => write_visited_fixed64(
+            w,
+            HIST_BUCKET_COUNTS,
+            source,
+            at,
+            BucketPart::BucketCounts,
+            n,
+        )?,
+    }
     write_optional_double(w, HIST_SUM, h.sum)?;
     w.fixed64_field_nonzero(HIST_COUNT, h.count)?;
     w.fixed64_field_nonzero(HIST_TIME, head.time)?;
     w.fixed64_field_nonzero(HIST_START, head.start)
 }
 
-pub(super) fn buckets_len(buckets: &ExponentialBuckets<'_>) -> usize {
-    let counts = if buckets.bucket_counts.is_empty() {
-        0
-    } else {
-        field_len(wire::packed_varint_len(buckets.bucket_counts))
+/// Bytes of a `Buckets` message's content (`part` says positive or negative).
+pub(super) fn buckets_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    part: BucketPart,
+    buckets: &ExponentialBuckets<'_>,
+) -> usize {
+    let counts = match source.bucket_len(at.metric, at.point, part) {
+        None if buckets.bucket_counts.is_empty() => 0,
+        None => field_len(wire::packed_varint_len(buckets.bucket_counts)),
+        Some(0) => 0,
+        Some(_) => field_len(visited_varint_len(source, at, part).0),
     };
     wire::varint_field_len(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset))) + counts
 }
 
-pub(super) fn write_buckets(
+pub(super) fn write_buckets<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
+    source: &S,
+    at: PointCursor,
+    part: BucketPart,
     buckets: &ExponentialBuckets<'_>,
 ) -> Result<(), BufferFull> {
     let start = w.position();
-    w.packed_varint_field(BUCKETS_COUNTS, buckets.bucket_counts)?;
+    match source.bucket_len(at.metric, at.point, part) {
+        None => w.packed_varint_field(BUCKETS_COUNTS, buckets.bucket_counts)?,
+        Some(n) => write_visited_varints(w, BUCKETS_COUNTS, source, at, part, n)?,
+    }
     w.varint_field(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset)))?;
+    w.message(field, start)
+}
+
+// Bucket numbers the source hands out one by one (`MetricsSource::visit_buckets`): sized
+// by a first visit where their encoding varies, then written forwards into a slot claimed
+// whole. A source visiting another count than it announced gets `BufferFull` (the request
+// fails as `SizeMismatch`), never a message with wrong lengths.
+
+/// Bytes of the visited numbers as varints, and how many were visited.
+fn visited_varint_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    part: BucketPart,
+) -> (usize, usize) {
+    let (mut len, mut count) = (0usize, 0usize);
+    source.visit_buckets(at.metric, at.point, part, &mut |value| {
+        len = len.saturating_add(varint_len(value));
+        count += 1;
+    });
+    (len, count)
+}
+
+/// A packed `fixed64`/`double` field of `n` visited numbers; nothing when `n` is 0.
+fn write_visited_fixed64<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    source: &S,
+    at: PointCursor,
+    part: BucketPart,
+    n: usize,
+) -> Result<(), BufferFull> {
+    if n == 0 {
+        return Ok(());
+    }
+    let start = w.position();
+    let slot = w.claim(n.checked_mul(8).ok_or(BufferFull)?)?;
+    let mut chunks = slot.chunks_exact_mut(8);
+    let mut overflow = false;
+    source.visit_buckets(
+        at.metric,
+        at.point,
+        part,
+        &mut |value| match chunks.next() {
+            Some(out) => out.copy_from_slice(&value.to_le_bytes()),
+            None => overflow = true,
+        },
+    );
+    if overflow || chunks.next().is_some() {
+        return Err(BufferFull);
+    }
+    w.message(field, start)
+}
+
+/// A packed varint field of `n` visited numbers; nothing when `n` is 0.
+fn write_visited_varints<S: MetricsSource + ?Sized>(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    source: &S,
+    at: PointCursor,
+    part: BucketPart,
+    n: usize,
+) -> Result<(), BufferFull> {
+    if n == 0 {
+        return Ok(());
+    }
+    let (len, count) = visited_varint_len(source, at, part);
+    if count != n {
+        return Err(BufferFull);
+    }
+    let start = w.position();
+    let mut fill = Fill::new(w.claim(len)?);
+    let mut overflow = false;
+    source.visit_buckets(at.metric, at.point, part, &mut |value| {
+        overflow |= fill.varint(value).is_err();
+    });
+    if overflow || fill.remaining() != 0 {
+        return Err(BufferFull);
+    }
     w.message(field, start)
 }
 
 /// Bytes of an `ExponentialHistogramDataPoint`'s own fields (not the common ones, see
 /// [`point_len`]).
 #[inline(always)]
-fn exponential_value_len(e: &ExponentialHistogramValue<'_>) -> usize {
+fn exponential_value_len<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    e: &ExponentialHistogramValue<'_>,
+) -> usize {
     let zero_threshold = if e.zero_threshold.to_bits() != 0 {
         9
     } else {
@@ -190,8 +329,18 @@ fn exponential_value_len(e: &ExponentialHistogramValue<'_>) -> usize {
         + wire::varint_field_len(EXP_SCALE, u64::from(zigzag32(e.scale)))
         + fixed64_nonzero_len(e.zero_count)
         + zero_threshold)
-        .saturating_add(field_len(buckets_len(&e.positive)))
-        .saturating_add(field_len(buckets_len(&e.negative)))
+        .saturating_add(field_len(buckets_len(
+            source,
+            at,
+            BucketPart::PositiveCounts,
+            &e.positive,
+        )))
+        .saturating_add(field_len(buckets_len(
+            source,
+            at,
+            BucketPart::NegativeCounts,
+            &e.negative,
+        )))
 }
 
 /// `ExponentialHistogramDataPoint` content.
@@ -209,8 +358,22 @@ pub(super) fn write_exponential_point<S: MetricsSource + ?Sized>(
     write_optional_double(w, EXP_MAX, e.max)?;
     write_optional_double(w, EXP_MIN, e.min)?;
     w.varint_field(EXP_FLAGS, u64::from(head.flags))?;
-    write_buckets(w, EXP_NEGATIVE, &e.negative)?;
-    write_buckets(w, EXP_POSITIVE, &e.positive)?;
+    write_buckets(
+        w,
+        EXP_NEGATIVE,
+        source,
+        at,
+        BucketPart::NegativeCounts,
+        &e.negative,
+    )?;
+    write_buckets(
+        w,
+        EXP_POSITIVE,
+        source,
+        at,
+        BucketPart::PositiveCounts,
+        &e.positive,
+    )?;
     w.fixed64_field_nonzero(EXP_ZERO_COUNT, e.zero_count)?;
     w.varint_field(EXP_SCALE, u64::from(zigzag32(e.scale)))?;
     write_optional_double(w, EXP_SUM, e.sum)?;
