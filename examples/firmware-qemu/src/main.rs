@@ -14,11 +14,15 @@
 //! - Stacks: the main loop runs on the process stack (PSP), so the main stack (MSP)
 //!   measures the exception handlers alone; both high-water marks are printed.
 //!
-//! The export itself is **`otlp_embedded_smoltcp::firmware::export_once`**, blocking, with
-//! an idle hook that keeps the loop's duties going (loop timing, link log, frame counts)
-//! and sleeps with `wfi`. That part (marked `SUPERLOOP DRIVER` below) is what the
-//! superloop exporter driver replaces once it exists: one exporter step per loop
-//! iteration instead of a call that returns after the whole export.
+//! - Export: the **superloop driver**. One `Exporter` (core's `PollHttpClient` beneath)
+//!   lives for the whole run; each main-loop iteration polls the interface, starts an
+//!   export when one is due, and advances the export under way by one `Exporter::poll`
+//!   over a `PollStack` (a view of the smoltcp stack made for that iteration), which
+//!   returns at once whatever the network does. The loop's other duties (frame counts,
+//!   link log, loop timing) run on every iteration, the SysTick handler records meanwhile,
+//!   and the loop sleeps with `wfi` until the next interrupt unless smoltcp has work due.
+//!   No call in an iteration waits, so the longest iteration printed at the end is the
+//!   loop's worst latency.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -36,15 +40,16 @@ mod options;
 
 use core::cell::Cell;
 use core::sync::atomic::Ordering;
+use core::task::Poll;
 
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::heprintln;
-use otlp_embedded::export::{ExportOutcome, ExporterConfig, RetryPolicy};
+use otlp_embedded::export::{ExportOutcome, ExportRun, Exporter, ExporterConfig, RetryPolicy};
+use otlp_embedded::http::PollHttpClient;
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
-use otlp_embedded::time::{Clock, Instant};
+use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Endpoint, Scheme};
-use otlp_embedded_smoltcp::firmware::{export_once, Stack};
-use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, IpLiteral, Phase, TcpClient};
+use otlp_embedded_smoltcp::{smol_instant, DeviceSeed, Phase, PollStack, TcpClient};
 use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::time::Duration as SmolDuration;
@@ -131,6 +136,10 @@ struct LoopMeter {
     series: LoopSeries,
     started_us: Cell<u64>,
     longest_us: Cell<u32>,
+    /// What the current iteration did beyond polling the interface, and what the longest
+    /// one did, so the figure says where the time went.
+    doing: Cell<&'static str>,
+    longest_doing: Cell<&'static str>,
     /// Frame counts already recorded.
     rx_seen: Cell<u32>,
     tx_seen: Cell<u32>,
@@ -141,6 +150,12 @@ struct LoopMeter {
 impl LoopMeter {
     fn begin(&self) {
         self.started_us.set(board::now_us());
+        self.doing.set("idle");
+    }
+
+    /// The current iteration did `what` (the last one said counts).
+    fn doing(&self, what: &'static str) {
+        self.doing.set(what);
     }
 
     /// The iteration that began at `begin` ends: record its time and the loop's duties
@@ -150,6 +165,7 @@ impl LoopMeter {
         let took = u32::try_from(took).unwrap_or(u32::MAX);
         if took > self.longest_us.get() {
             self.longest_us.set(took);
+            self.longest_doing.set(self.doing.get());
         }
         self.series.record_iteration(took);
         let rx = NIC_STATUS.rx_frames.load(Ordering::Relaxed);
@@ -282,6 +298,8 @@ fn run() -> u32 {
         series,
         started_us: Cell::new(0),
         longest_us: Cell::new(0),
+        doing: Cell::new("idle"),
+        longest_doing: Cell::new("idle"),
         rx_seen: Cell::new(0),
         tx_seen: Cell::new(0),
         link_logged: Cell::new(NIC_STATUS.link_up.load(Ordering::Relaxed)),
@@ -301,10 +319,29 @@ fn run() -> u32 {
         EXPORT_INTERVAL_MS
     );
 
+    // One exporter for the device's life: a collector's `Retry-After` heard in one export
+    // holds the next ones, and the jitter seed is the device's.
+    let mut config = ExporterConfig::new(endpoint, header);
+    config.export_timeout_ms = EXPORT_TIMEOUT_MS;
+    config.request_timeout_ms = 2_000;
+    config.retry = RetryPolicy::new()
+        .with_initial_backoff_ms(200)
+        .with_max_delay_ms(MAX_DELAY_MS);
+    config.jitter_seed = client.next_jitter_seed();
+    let mut exporter = Exporter::new(config, PollHttpClient::new());
+    let mut producer = &METRICS;
+    // The export under way, if any, and whether it is the run's last.
+    let mut exporting: Option<(ExportRun<'_>, bool)> = None;
+
     // Everything below the current frames is unused now: paint both stacks, with the
     // SysTick handler held off so it does not write into the main stack meanwhile.
     let marks = cortex_m::interrupt::free(|_| StackMarks::paint_now());
 
+    // The superloop: each iteration polls the interface, starts an export when one is due,
+    // advances the export under way by one `Exporter::poll` (which returns at once,
+    // whatever the network does), keeps the loop's duties (timing, frame counts, link log)
+    // and sleeps with `wfi` until the next interrupt unless smoltcp has work due now. No
+    // call in an iteration waits, so the longest iteration bounds the loop's latency.
     let delivered_all = loop {
         meter.begin();
         let now = clock.now();
@@ -314,54 +351,52 @@ fn run() -> u32 {
                 run_limit_ms,
                 exports
             );
+            if let Some((mut run, _)) = exporting.take() {
+                // Abort the exchange's connection rather than leave it open.
+                let mut stack = PollStack::new(&mut client, &mut iface, &mut sockets);
+                exporter.cancel(&mut run, &mut producer, snapshot, &mut stack);
+                iface.poll(smol_instant(clock.now()), &mut *nic, &mut sockets);
+            }
             return status::RUN_LIMIT;
         }
         iface.poll(smol_instant(now), &mut *nic, &mut sockets);
 
-        if now >= next_export {
+        if exporting.is_none() && now >= next_export {
             let last = exports + 1 == options.exports;
             if last {
                 // From here on nothing is recorded, so the last export carries all that
                 // is left and the sink's totals must equal the tallies printed below.
                 metrics::stop_recording();
             }
-            let mut config = ExporterConfig::new(endpoint, header);
-            config.export_timeout_ms = EXPORT_TIMEOUT_MS;
-            config.request_timeout_ms = 2_000;
-            config.retry = RetryPolicy::new()
-                .with_initial_backoff_ms(200)
-                .with_max_delay_ms(MAX_DELAY_MS);
-            let unix_now = boot_unix_ns + clock.now().as_millis() * 1_000_000;
-            // ---- SUPERLOOP DRIVER: from here to the end of `export_once`, the blocking
-            // export runs the loop's duties in its idle hook. The superloop exporter
-            // driver (issue 15) replaces this call with one exporter step per iteration
-            // of this loop. ----
-            let report = {
-                let idle = |_now: Instant, _wake_by: Instant| {
-                    meter.end();
-                    cortex_m::asm::wfi();
-                    meter.begin();
-                };
-                let stack = Stack {
-                    client: &mut client,
-                    iface: &mut iface,
-                    device: &mut *nic,
-                    sockets: &mut sockets,
-                    clock: &clock,
-                    idle,
-                    resolver: IpLiteral,
-                };
-                export_once(
-                    stack,
-                    &mut &METRICS,
-                    snapshot,
-                    &mut request[..],
-                    config,
-                    unix_now,
-                )
-            };
-            // ---- end of the part the superloop driver replaces ----
+            let unix_now = boot_unix_ns + now.as_millis() * 1_000_000;
+            meter.doing("export start (snapshot)");
+            let run = exporter.start(&mut producer, &mut *snapshot, unix_now, now);
+            exporting = Some((run, last));
+        }
+
+        let mut finished = None;
+        if let Some((run, last)) = exporting.as_mut() {
+            if meter.doing.get() == "idle" {
+                meter.doing("export poll");
+            }
+            let mut stack = PollStack::new(&mut client, &mut iface, &mut sockets);
+            let polled = exporter.poll(
+                run,
+                &mut producer,
+                &*snapshot,
+                &mut request[..],
+                &mut stack,
+                &clock,
+            );
+            if let Poll::Ready(report) = polled {
+                finished = Some((report, *last));
+            }
+        }
+
+        if let Some((report, last)) = finished {
+            exporting = None;
             exports += 1;
+            meter.doing("export end (report printed)");
             let ticks = metrics::TICKS.sum();
             let socket_state = sockets.get::<tcp::Socket>(handle).state();
             heprintln!(
@@ -398,7 +433,8 @@ fn run() -> u32 {
             }
         }
         meter.end();
-        // Sleep until the next SysTick unless smoltcp has work due now.
+        // Sleep until the next SysTick unless smoltcp has work due now (such as a segment
+        // the export just queued).
         let delay = iface.poll_delay(smol_instant(clock.now()), &sockets);
         if delay != Some(SmolDuration::ZERO) {
             cortex_m::asm::wfi();
@@ -447,6 +483,7 @@ fn report(marks: &StackMarks, meter: &LoopMeter, exports: u32) {
     );
     heprintln!("exports {}", exports);
     heprintln!("longest loop iteration {} us", meter.longest_us.get());
+    heprintln!("longest loop iteration did: {}", meter.longest_doing.get());
     let (psp_cap, msp_cap) = marks.capacities();
     heprintln!(
         "stack main-loop (PSP) {} of {} bytes ({} in use when the loop started: run()'s frame, the export path inlined); handlers (MSP) {} of {} bytes",
