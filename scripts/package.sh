@@ -10,14 +10,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t crates < <(cargo metadata --format-version 1 --no-deps --locked | python3 -c '
+mapfile -t packages < <(cargo metadata --format-version 1 --no-deps --locked | python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["packages"]:
     if p["publish"] is None or p["publish"]:
-        print(p["name"])
+        print(p["name"], p["version"])
 ')
-[ ${#crates[@]} -gt 0 ] || { echo "package: no publishable crate found" >&2; exit 1; }
+[ ${#packages[@]} -gt 0 ] || { echo "package: no publishable crate found" >&2; exit 1; }
+crates=()
+for package in "${packages[@]}"; do crates+=("${package%% *}"); done
 echo "package: ${crates[*]}"
+
+# Cargo unpacks each overlay .crate once under $CARGO_HOME/registry/src and reuses that
+# copy while it exists: a machine that packaged the same version before (another commit,
+# the same checkout path) would verify against the old sources. These crates are never
+# taken from a registry, so their unpacked copies can always go.
+registry_src="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+for package in "${packages[@]}"; do
+    rm -rf "$registry_src"/*/"${package%% *}-${package##* }"
+done
 
 selection=()
 for crate in "${crates[@]}"; do selection+=(-p "$crate"); done
