@@ -47,6 +47,13 @@
 //! registry.settle(&snapshot, snapshot.full_span(), Settlement::Delivered);
 //! ```
 //!
+//! # Instrument kinds and cargo features
+//!
+//! Exponential histograms need feature `exponential-histogram` (which brings `libm`), and
+//! observable instruments need feature `observable`; both are on by default. A firmware
+//! build that declares neither turns default features off and links none of their code.
+//! Declaring either kind without its feature fails with [`DeclareError::KindNotEnabled`].
+//!
 //! # Attributes
 //!
 //! Attribute keys declared with the instrument (`&'static str`) are its allow-list, as a
@@ -172,7 +179,10 @@ pub use desc::{
     DEFAULT_BOUNDS,
 };
 pub use error::{DeclareError, RecordError};
-pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
+#[cfg(feature = "exponential-histogram")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exponential-histogram")))]
+pub use expo::map_to_index;
+pub use expo::{MAX_SCALE, MIN_SCALE};
 pub use key::{MAX_KEYS, MAX_STR_LEN};
 pub use open::MAX_OPEN_KEY_LEN;
 pub use producer::{Producer, Settlement, SnapshotOf};
@@ -184,6 +194,21 @@ use crate::proto::{KeyValue, Temporality};
 use crate::time::UnixNanos;
 use aggregate::HistState;
 use table::{Series, EMPTY, PINNED};
+
+/// Whether this build records exponential histograms (feature `exponential-histogram`). A
+/// constant, so that branches for them fold away and their code is not linked without it.
+const EXPONENTIAL: bool = cfg!(feature = "exponential-histogram");
+/// Whether this build runs observable instruments (feature `observable`); as [`EXPONENTIAL`].
+const OBSERVABLE: bool = cfg!(feature = "observable");
+
+/// Whether this build can declare instruments of `kind` (its cargo feature is on).
+const fn kind_enabled(kind: InstrumentKind) -> bool {
+    match kind {
+        InstrumentKind::ExponentialHistogram => EXPONENTIAL,
+        _ if kind.is_observable() => OBSERVABLE,
+        _ => true,
+    }
+}
 
 /// A declared instrument: pass it to [`Registry::record`] and [`Registry::bind`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -421,6 +446,9 @@ impl<
             .find(|&(i, k)| keys.iter().take(i).any(|earlier| earlier == k));
         if let Some((index, _)) = repeated {
             return Err(DeclareError::DuplicateKey { index: index as u8 });
+        }
+        if !kind_enabled(desc.kind) {
+            return Err(DeclareError::KindNotEnabled { kind: desc.kind });
         }
         if desc.kind.is_observable() && desc.callback.is_none() {
             return Err(DeclareError::MissingCallback);

@@ -413,29 +413,32 @@ impl<
                 }),
                 None => number(0),
             },
-            InstrumentKind::ExponentialHistogram => match self.hist_ref(m, point) {
-                Some((h, words)) => {
-                    let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
-                    PointValue::ExponentialHistogram(ExponentialHistogramValue {
-                        count: h.count,
-                        sum: sum(h),
-                        min: (h.count > 0).then_some(h.min),
-                        max: (h.count > 0).then_some(h.max),
-                        scale: i32::from(h.scale),
-                        zero_count: h.zero_count,
-                        zero_threshold: 0.0,
-                        positive: ExponentialBuckets {
-                            offset: h.pos.offset,
-                            bucket_counts: pos,
-                        },
-                        negative: ExponentialBuckets {
-                            offset: h.neg.offset,
-                            bucket_counts: neg,
-                        },
-                    })
+            // Never declared without the feature: the branch folds away with it.
+            InstrumentKind::ExponentialHistogram if super::EXPONENTIAL => {
+                match self.hist_ref(m, point) {
+                    Some((h, words)) => {
+                        let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
+                        PointValue::ExponentialHistogram(ExponentialHistogramValue {
+                            count: h.count,
+                            sum: sum(h),
+                            min: (h.count > 0).then_some(h.min),
+                            max: (h.count > 0).then_some(h.max),
+                            scale: i32::from(h.scale),
+                            zero_count: h.zero_count,
+                            zero_threshold: 0.0,
+                            positive: ExponentialBuckets {
+                                offset: h.pos.offset,
+                                bucket_counts: pos,
+                            },
+                            negative: ExponentialBuckets {
+                                offset: h.neg.offset,
+                                bucket_counts: neg,
+                            },
+                        })
+                    }
+                    None => number(0),
                 }
-                None => number(0),
-            },
+            }
             _ => number(p.value),
         };
         Point {
