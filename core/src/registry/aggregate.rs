@@ -91,6 +91,14 @@ impl<
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
         }
+        // Integer sums here, where the record paths inline them; every other op goes
+        // through the one out-of-line copy of `apply_live`.
+        if matches!(op, Op::CounterInt | Op::SumInt) {
+            s.recorded = s.recorded.wrapping_add(1);
+            s.dirty = true;
+            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            return Ok(());
+        }
         self.apply_live(i, op, slot, value)
     }
 
@@ -136,8 +144,9 @@ impl<
         self.apply_live(i, op, slot, value)
     }
 
-    /// Applies a (valid) measurement to a live series.
-    #[inline(always)]
+    /// Applies a (valid) measurement to a live series. Not inlined: the record paths and
+    /// the overflow series' revival share this one copy (firmware flash).
+    #[inline(never)]
     pub(super) fn apply_live(
         &mut self,
         i: usize,

@@ -98,7 +98,19 @@ impl<
     #[cold]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
-        let slot = self.find_or_insert(i, &[]);
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+        // What `find_or_insert(i, &[])` finds, without its packers: the empty set packs to
+        // an all-zero key under every packing, with the hash of no values.
+        let slot = self.find_or_insert_whole(
+            i,
+            base,
+            cap,
+            hash::hash_in_order(&[]),
+            &[0; ATTRIBUTE_BYTES],
+        );
         if let Some(inst) = self.inst_mut(i) {
             if slot < usize::from(inst.base) + usize::from(inst.cap) {
                 inst.empty_slot = slot as u16;
@@ -133,8 +145,9 @@ impl<
     }
 
     /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
-    /// the last series found: probe, insert when absent; remembers the series.
-    #[inline(always)]
+    /// the last series found: probe, insert when absent; remembers the series. Not inlined:
+    /// the in-order, any-order, open-key and empty-set lookups share this one copy.
+    #[inline(never)]
     pub(super) fn find_or_insert_whole(
         &mut self,
         i: usize,
