@@ -91,8 +91,8 @@ impl<
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
         }
-        // Integer sums here, where the record paths inline them; every other op goes
-        // through the one out-of-line copy of `apply_live`.
+        // Integer sums here, inlined in every record path even with `prefer-size`; the
+        // other ops go through `apply_live`.
         if matches!(op, Op::CounterInt | Op::SumInt) {
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
@@ -144,9 +144,10 @@ impl<
         self.apply_live(i, op, slot, value)
     }
 
-    /// Applies a (valid) measurement to a live series. Not inlined: the record paths and
-    /// the overflow series' revival share this one copy (firmware flash).
-    #[inline(never)]
+    /// Applies a (valid) measurement to a live series. With feature `prefer-size` not
+    /// inlined: the record paths and the overflow series' revival share one copy.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn apply_live(
         &mut self,
         i: usize,

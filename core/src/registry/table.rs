@@ -120,7 +120,8 @@ impl<
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
@@ -145,9 +146,10 @@ impl<
     }
 
     /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
-    /// the last series found: probe, insert when absent; remembers the series. Not inlined:
-    /// the in-order, any-order, open-key and empty-set lookups share this one copy.
-    #[inline(never)]
+    /// the last series found: probe, insert when absent; remembers the series. With feature
+    /// `prefer-size` not inlined: the in-order, any-order, open-key and empty-set lookups share this one copy.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn find_or_insert_whole(
         &mut self,
         i: usize,
@@ -178,7 +180,8 @@ impl<
 
     /// The existing series of instrument slots `base..base + cap` with hash `h` that
     /// `is_match`, if any.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn find(
         &self,
         base: usize,
@@ -289,7 +292,8 @@ impl<
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
     /// one (its key written by `fill`) when absent and there is room, else overflows.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn lookup_or_insert(
         &mut self,
         i: usize,
