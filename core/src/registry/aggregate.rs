@@ -72,7 +72,8 @@ impl<
     }
 
     /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn apply(
         &mut self,
         i: usize,
@@ -91,8 +92,7 @@ impl<
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
         }
-        // Integer sums here, inlined in every record path even with `prefer-size`; the
-        // other ops go through `apply_live`.
+        // Integer sums here, without the call to `apply_live`.
         if matches!(op, Op::CounterInt | Op::SumInt) {
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;

@@ -201,6 +201,9 @@ const EXPONENTIAL: bool = cfg!(feature = "exponential-histogram");
 /// Whether this build runs observable instruments (feature `observable`); as [`EXPONENTIAL`].
 const OBSERVABLE: bool = cfg!(feature = "observable");
 
+/// Whether this build favours code size over recording speed (feature `prefer-size`).
+const PREFER_SIZE: bool = cfg!(feature = "prefer-size");
+
 /// Whether this build can declare instruments of `kind` (its cargo feature is on).
 const fn kind_enabled(kind: InstrumentKind) -> bool {
     match kind {

@@ -5,7 +5,7 @@
 
 use super::desc::Number;
 use super::{hash, key, open, pack};
-use super::{Op, Registry};
+use super::{Op, Registry, PREFER_SIZE};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
 
@@ -123,6 +123,11 @@ impl<
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        if PREFER_SIZE {
+            // One general packer for every call: the fast packers give the same key and
+            // hash, only sooner, and each is code of its own.
+            return self.find_or_insert_packed(i, attributes);
+        }
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
         };
@@ -222,7 +227,7 @@ impl<
         let last = usize::from(inst.last_slot);
         let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
-        let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
+        let hash = if !PREFER_SIZE && pack::pack_declared(keys, attributes, &mut key, &mut at) {
             // Declared keys in another order (or a subset): the same shortcut as in order.
             if let Some(s) = self.series.get(last) {
                 if s.state != FREE && key::key_eq(&s.key, &key) {
@@ -230,7 +235,7 @@ impl<
                 }
             }
             hash::hash_located(attributes, &at, keys.len())
-        } else if keys.is_empty() {
+        } else if keys.is_empty() && !attributes.is_empty() {
             // No declared keys (and some attributes, which `pack_declared` refuses then):
             // keys are stored too.
             return self.find_or_insert_open(i, base, cap, last, attributes);
@@ -239,6 +244,15 @@ impl<
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
             if loss != key::EncodeLoss::default() {
                 self.count_loss(i, loss);
+            }
+            // With `prefer-size` every lookup comes here: the shortcut `find_or_insert`
+            // would have taken.
+            if PREFER_SIZE {
+                if let Some(s) = self.series.get(last) {
+                    if s.state != FREE && key::key_eq(&s.key, &key) {
+                        return last;
+                    }
+                }
             }
             hash
         };
