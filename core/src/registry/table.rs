@@ -164,9 +164,14 @@ impl<
         key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
         let h = (hash >> 48) as u16;
-        let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
-            Some(slot) => slot,
-            None => self.insert_key(i, h, key),
+        let slot = if PREFER_SIZE {
+            // One probe that finds or inserts, instead of a read-only probe first.
+            self.lookup_or_insert(i, h, |s| key::key_eq(&s.key, key), |k| *k = *key)
+        } else {
+            match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
+                Some(slot) => slot,
+                None => self.insert_key(i, h, key),
+            }
         };
         if slot < base + cap {
             if let Some(inst) = self.inst_mut(i) {
