@@ -161,11 +161,7 @@ impl<
         );
         s.recorded = s.recorded.wrapping_add(1);
         s.dirty = true;
-        // Integer sums first, with one compare (they are adjacent in `Op`).
-        if matches!(op, Op::CounterInt | Op::SumInt) {
-            s.value = s.value.wrapping_add(value.as_i64() as u64);
-            return Ok(());
-        }
+        // (Integer sums usually took `apply`'s inline path already.)
         match op {
             Op::CounterInt | Op::SumInt => {
                 s.value = s.value.wrapping_add(value.as_i64() as u64);

@@ -4,7 +4,7 @@ use super::aggregate::HistState;
 use super::key::Decoder;
 use super::open::Entries;
 use super::table::Series;
-use super::{Inst, InstrumentKind, NumberKind};
+use super::{Inst, InstrumentKind, NumberKind, EXPONENTIAL};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -210,7 +210,7 @@ impl<
         if let Some((h, words)) = hist {
             // Explicit: every bucket. Exponential: only the used part of each side.
             let max = usize::from(inst.desc.max_size);
-            let (first, second) = if inst.desc.kind == InstrumentKind::Histogram {
+            let (first, second) = if inst.desc.kind == InstrumentKind::Histogram || !EXPONENTIAL {
                 (words, &[][..])
             } else {
                 (
@@ -414,31 +414,29 @@ impl<
                 None => number(0),
             },
             // Never declared without the feature: the branch folds away with it.
-            InstrumentKind::ExponentialHistogram if super::EXPONENTIAL => {
-                match self.hist_ref(m, point) {
-                    Some((h, words)) => {
-                        let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
-                        PointValue::ExponentialHistogram(ExponentialHistogramValue {
-                            count: h.count,
-                            sum: sum(h),
-                            min: (h.count > 0).then_some(h.min),
-                            max: (h.count > 0).then_some(h.max),
-                            scale: i32::from(h.scale),
-                            zero_count: h.zero_count,
-                            zero_threshold: 0.0,
-                            positive: ExponentialBuckets {
-                                offset: h.pos.offset,
-                                bucket_counts: pos,
-                            },
-                            negative: ExponentialBuckets {
-                                offset: h.neg.offset,
-                                bucket_counts: neg,
-                            },
-                        })
-                    }
-                    None => number(0),
+            InstrumentKind::ExponentialHistogram if EXPONENTIAL => match self.hist_ref(m, point) {
+                Some((h, words)) => {
+                    let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
+                    PointValue::ExponentialHistogram(ExponentialHistogramValue {
+                        count: h.count,
+                        sum: sum(h),
+                        min: (h.count > 0).then_some(h.min),
+                        max: (h.count > 0).then_some(h.max),
+                        scale: i32::from(h.scale),
+                        zero_count: h.zero_count,
+                        zero_threshold: 0.0,
+                        positive: ExponentialBuckets {
+                            offset: h.pos.offset,
+                            bucket_counts: pos,
+                        },
+                        negative: ExponentialBuckets {
+                            offset: h.neg.offset,
+                            bucket_counts: neg,
+                        },
+                    })
                 }
-            }
+                None => number(0),
+            },
             _ => number(p.value),
         };
         Point {
