@@ -54,6 +54,11 @@
 //! build that declares neither turns default features off and links none of their code.
 //! Declaring either kind without its feature fails with [`DeclareError::KindNotEnabled`].
 //!
+//! Feature `prefer-size` trades recording speed for flash: the lookup and hash helpers
+//! are called rather than forced inline into every record path, and every attribute
+//! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
+//! the same series, only sooner). Behaviour is the same.
+//!
 //! # Attributes
 //!
 //! Attribute keys declared with the instrument (`&'static str`) are its allow-list, as a
