@@ -42,6 +42,24 @@ impl InstrumentKind {
     }
 }
 
+/// Whether this build records exponential histograms (feature `exponential-histogram`). A
+/// constant, so that branches for them fold away and their code is not linked without it.
+pub(super) const EXPONENTIAL: bool = cfg!(feature = "exponential-histogram");
+/// Whether this build runs observable instruments (feature `observable`); as [`EXPONENTIAL`].
+pub(super) const OBSERVABLE: bool = cfg!(feature = "observable");
+
+/// Whether this build favours code size over recording speed (feature `prefer-size`).
+pub(super) const PREFER_SIZE: bool = cfg!(feature = "prefer-size");
+
+/// Whether this build can declare instruments of `kind` (its cargo feature is on).
+pub(super) const fn kind_enabled(kind: InstrumentKind) -> bool {
+    match kind {
+        InstrumentKind::ExponentialHistogram => EXPONENTIAL,
+        _ if kind.is_observable() => OBSERVABLE,
+        _ => true,
+    }
+}
+
 /// Which temporality instruments that do not choose one get, by kind: the OTLP metrics
 /// exporter's `temporality` option, as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
 /// names it (specification/metrics/sdk_exporters/otlp.md). Set it with

@@ -198,25 +198,8 @@ pub use snapshot::Snapshot;
 use crate::proto::{KeyValue, Temporality};
 use crate::time::UnixNanos;
 use aggregate::HistState;
+use desc::{kind_enabled, EXPONENTIAL, OBSERVABLE, PREFER_SIZE};
 use table::{Series, EMPTY, PINNED};
-
-/// Whether this build records exponential histograms (feature `exponential-histogram`). A
-/// constant, so that branches for them fold away and their code is not linked without it.
-const EXPONENTIAL: bool = cfg!(feature = "exponential-histogram");
-/// Whether this build runs observable instruments (feature `observable`); as [`EXPONENTIAL`].
-const OBSERVABLE: bool = cfg!(feature = "observable");
-
-/// Whether this build favours code size over recording speed (feature `prefer-size`).
-const PREFER_SIZE: bool = cfg!(feature = "prefer-size");
-
-/// Whether this build can declare instruments of `kind` (its cargo feature is on).
-const fn kind_enabled(kind: InstrumentKind) -> bool {
-    match kind {
-        InstrumentKind::ExponentialHistogram => EXPONENTIAL,
-        _ if kind.is_observable() => OBSERVABLE,
-        _ => true,
-    }
-}
 
 /// A declared instrument: pass it to [`Registry::record`] and [`Registry::bind`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
