@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --all-targets --exclude otlp-embedded-firmware
 cargo test --workspace --doc --exclude otlp-embedded-firmware
+# Core as the footprint images build it: no exponential histograms, no observables (their
+# declarations must be refused), and the prefer-size lookup path.
+cargo test -p otlp-embedded --lib --no-default-features --features critical-section,prefer-size
 bash scripts/firmware.sh

@@ -2,9 +2,11 @@
 //! exponential histograms), and the delta commit that subtracts what a snapshot carried.
 
 use super::desc::{InstrumentKind, Number};
-use super::expo::{map_to_index, Window, MIN_SCALE};
+use super::expo::Window;
+#[cfg(feature = "exponential-histogram")]
+use super::expo::{map_to_index, MIN_SCALE};
 use super::table::{Series, FREE, LIVE};
-use super::{Op, RecordError, Registry};
+use super::{Op, RecordError, Registry, EXPONENTIAL};
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
 #[derive(Copy, Clone, Debug)]
@@ -70,7 +72,8 @@ impl<
     }
 
     /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn apply(
         &mut self,
         i: usize,
@@ -88,6 +91,13 @@ impl<
         );
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
+        }
+        // Integer sums here, without the call to `apply_live`.
+        if matches!(op, Op::CounterInt | Op::SumInt) {
+            s.recorded = s.recorded.wrapping_add(1);
+            s.dirty = true;
+            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            return Ok(());
         }
         self.apply_live(i, op, slot, value)
     }
@@ -134,8 +144,10 @@ impl<
         self.apply_live(i, op, slot, value)
     }
 
-    /// Applies a (valid) measurement to a live series.
-    #[inline(always)]
+    /// Applies a (valid) measurement to a live series. With feature `prefer-size` not
+    /// inlined: the record paths and the overflow series' revival share one copy.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn apply_live(
         &mut self,
         i: usize,
@@ -149,11 +161,7 @@ impl<
         );
         s.recorded = s.recorded.wrapping_add(1);
         s.dirty = true;
-        // Integer sums first, with one compare (they are adjacent in `Op`).
-        if matches!(op, Op::CounterInt | Op::SumInt) {
-            s.value = s.value.wrapping_add(value.as_i64() as u64);
-            return Ok(());
-        }
+        // (Integer sums usually took `apply`'s inline path already.)
         match op {
             Op::CounterInt | Op::SumInt => {
                 s.value = s.value.wrapping_add(value.as_i64() as u64);
@@ -164,7 +172,11 @@ impl<
             Op::GaugeInt => s.value = value.as_i64() as u64,
             Op::GaugeF64 => s.value = value.as_f64().to_bits(),
             Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
+            #[cfg(feature = "exponential-histogram")]
             Op::ExpoHistogram => return self.record_expo(i, slot, value.as_f64()),
+            // Never declared without the feature (`DeclareError::KindNotEnabled`).
+            #[cfg(not(feature = "exponential-histogram"))]
+            Op::ExpoHistogram => return Err(RecordError::WrongKind),
             Op::Observable => return Err(RecordError::WrongKind),
         }
         Ok(())
@@ -209,6 +221,7 @@ impl<
     }
 
     /// Records finite `v` into exponential histogram series `slot` of instrument `i`.
+    #[cfg(feature = "exponential-histogram")]
     #[inline(never)]
     pub(super) fn record_expo(&mut self, i: usize, slot: usize, v: f64) -> Result<(), RecordError> {
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
@@ -252,6 +265,7 @@ fn bucket_of(bounds: &[f64], v: f64) -> usize {
 }
 
 /// Records `v` into an exponential histogram, downscaling first when it would not fit.
+#[cfg(feature = "exponential-histogram")]
 fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
     let mag = v.abs();
     if mag == 0.0 {
@@ -292,7 +306,8 @@ pub(super) fn hist_subtract(
     h.min = h.since_min;
     h.max = h.since_max;
     h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
-    if kind == InstrumentKind::Histogram {
+    // Without the feature every histogram is an explicit one.
+    if kind == InstrumentKind::Histogram || !EXPONENTIAL {
         for (w, s) in words.iter_mut().zip(snap_words) {
             *w = w.saturating_sub(*s);
         }

@@ -7,7 +7,7 @@ use super::aggregate::hist_subtract;
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::producer::{Producer, Settlement};
 use super::table::{Series, FREE, LIVE, PINNED};
-use super::{Registry, Snapshot, TemporalityPreference};
+use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -60,6 +60,9 @@ impl<
 
     /// Runs the callback of observable instrument `i`.
     pub(super) fn collect_observe(&mut self, i: usize) {
+        if !OBSERVABLE {
+            return;
+        }
         let Some(inst) = self.inst(i) else { return };
         let (Some(callback), true) = (inst.desc.callback, inst.desc.kind.is_observable()) else {
             return;
@@ -175,7 +178,7 @@ impl<
         if s.state == FREE || s.key != sp.key {
             return;
         }
-        if kind.is_observable() {
+        if OBSERVABLE && kind.is_observable() {
             // Callbacks run only in collect, and this snapshot is the latest: the live
             // total is the one the point was counted to. Assigning it twice is harmless.
             if observable_delta(kind, temporality) {
@@ -297,7 +300,8 @@ impl<
 
 /// Whether points of this instrument are changes of its callback's totals.
 fn observable_delta(kind: InstrumentKind, temporality: Temporality) -> bool {
-    temporality == Temporality::Delta
+    OBSERVABLE
+        && temporality == Temporality::Delta
         && matches!(
             kind,
             InstrumentKind::ObservableCounter | InstrumentKind::ObservableUpDownCounter

@@ -42,6 +42,24 @@ impl InstrumentKind {
     }
 }
 
+/// Whether this build records exponential histograms (feature `exponential-histogram`). A
+/// constant, so that branches for them fold away and their code is not linked without it.
+pub(super) const EXPONENTIAL: bool = cfg!(feature = "exponential-histogram");
+/// Whether this build runs observable instruments (feature `observable`); as [`EXPONENTIAL`].
+pub(super) const OBSERVABLE: bool = cfg!(feature = "observable");
+
+/// Whether this build favours code size over recording speed (feature `prefer-size`).
+pub(super) const PREFER_SIZE: bool = cfg!(feature = "prefer-size");
+
+/// Whether this build can declare instruments of `kind` (its cargo feature is on).
+pub(super) const fn kind_enabled(kind: InstrumentKind) -> bool {
+    match kind {
+        InstrumentKind::ExponentialHistogram => EXPONENTIAL,
+        _ if kind.is_observable() => OBSERVABLE,
+        _ => true,
+    }
+}
+
 /// Which temporality instruments that do not choose one get, by kind: the OTLP metrics
 /// exporter's `temporality` option, as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
 /// names it (specification/metrics/sdk_exporters/otlp.md). Set it with
@@ -149,7 +167,7 @@ impl Number {
         match self {
             Number::U64(v) => i64::try_from(v).unwrap_or(i64::MAX),
             Number::I64(v) => v,
-            Number::F64(v) => v as i64,
+            Number::F64(v) => saturating_i64(v),
         }
     }
 
@@ -371,6 +389,39 @@ impl InstrumentDesc {
     }
 }
 
+/// `v as i64` (toward zero, saturating, NaN to 0), computed from the bits: on targets
+/// without a double-precision FPU, `as` calls soft-float conversion and compares.
+fn saturating_i64(v: f64) -> i64 {
+    const FRACTION: u64 = (1 << 52) - 1;
+    let bits = v.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    if exponent < 0 {
+        // |v| < 1, zeros and subnormals included.
+        return 0;
+    }
+    let negative = bits >> 63 != 0;
+    if exponent >= 63 {
+        // |v| >= 2^63, the infinities, NaN.
+        if exponent == 1024 && bits & FRACTION != 0 {
+            return 0;
+        }
+        return if negative { i64::MIN } else { i64::MAX };
+    }
+    let mantissa = (bits & FRACTION) | (1 << 52);
+    let magnitude = if exponent >= 52 {
+        mantissa << (exponent - 52)
+    } else {
+        mantissa >> (52 - exponent)
+    };
+    // Below 2^63: fits.
+    let magnitude = magnitude as i64;
+    if negative {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
 #[cfg(feature = "defmt")]
 impl defmt::Format for InstrumentDesc {
     fn format(&self, f: defmt::Formatter<'_>) {
@@ -382,5 +433,53 @@ impl defmt::Format for InstrumentDesc {
             self.number,
             self.max_series
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::saturating_i64;
+
+    /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns.
+    #[test]
+    fn saturating_i64_equals_as() {
+        let edges = [
+            0.0,
+            -0.0,
+            0.5,
+            -0.999,
+            1.0,
+            -1.0,
+            1.5,
+            -2.5,
+            4503599627370495.5,
+            9007199254740993.0,
+            4611686018427387904.0,
+            9223372036854775807.0,
+            -9223372036854775808.0,
+            -9223372036854777856.0,
+            f64::MAX,
+            f64::MIN,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+        ];
+        for v in edges {
+            assert_eq!(saturating_i64(v), v as i64, "{v:e}");
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Exponents near the interesting range are the common draws.
+            let bits = (x & !(0x7ff << 52)) | ((1023 + (x >> 56) % 70) << 52);
+            for v in [f64::from_bits(x), f64::from_bits(bits)] {
+                assert_eq!(saturating_i64(v), v as i64, "{v:e} ({:#x})", v.to_bits());
+            }
+        }
     }
 }

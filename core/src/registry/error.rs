@@ -1,6 +1,6 @@
 //! Why a declaration or a measurement was refused.
 
-use super::MAX_KEYS;
+use super::{InstrumentKind, MAX_KEYS};
 
 /// Why a declaration failed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -45,6 +45,13 @@ pub enum DeclareError {
     MissingCallback,
     /// The shared registry was already borrowed (declared from inside a callback).
     Busy,
+    /// Instruments of this kind need a cargo feature of `otlp-embedded` that this build
+    /// does not enable: `exponential-histogram` for exponential histograms, `observable`
+    /// for observable instruments (both on by default).
+    KindNotEnabled {
+        /// The kind that was declared.
+        kind: InstrumentKind,
+    },
 }
 
 impl core::fmt::Display for DeclareError {
@@ -74,6 +81,15 @@ impl core::fmt::Display for DeclareError {
                 f.write_str("registry: observable instrument without callback")
             }
             DeclareError::Busy => f.write_str("registry: already borrowed"),
+            DeclareError::KindNotEnabled { kind } => write!(
+                f,
+                "registry: {kind:?} needs otlp-embedded's feature `{}`",
+                if kind.is_observable() {
+                    "observable"
+                } else {
+                    "exponential-histogram"
+                }
+            ),
         }
     }
 }

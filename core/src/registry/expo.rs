@@ -14,6 +14,7 @@ pub const MAX_SCALE: i8 = 20;
 pub const MIN_SCALE: i8 = -10;
 
 /// `(e, m)` with `v = m * 2^e`, `m` in `[1, 2)`, for finite `v > 0`, exactly.
+#[cfg(feature = "exponential-histogram")]
 fn normalize(v: f64) -> (i32, f64) {
     let bits = v.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
@@ -29,6 +30,7 @@ fn normalize(v: f64) -> (i32, f64) {
 }
 
 /// Bucket index of finite `v > 0` at `scale` (in `MIN_SCALE..=MAX_SCALE`).
+#[cfg(feature = "exponential-histogram")]
 pub fn map_to_index(v: f64, scale: i8) -> i32 {
     let (e, m) = normalize(v);
     let exact_pow2 = m == 1.0;
@@ -59,6 +61,7 @@ pub fn map_to_index(v: f64, scale: i8) -> i32 {
 }
 
 /// Two-sum: `a + b = s + err` exactly.
+#[cfg(feature = "exponential-histogram")]
 fn two_sum(a: f64, b: f64) -> (f64, f64) {
     let s = a + b;
     let bb = s - a;
@@ -68,6 +71,7 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 
 /// Compares `m^(2^s)` with `2^k` for `m` in `(1, 2)`, squaring `s` times in double-double
 /// (about 104 bits) and renormalising the exponent after each step so nothing overflows.
+#[cfg(feature = "exponential-histogram")]
 fn pow2_cmp(m: f64, s: i32, k: i32) -> core::cmp::Ordering {
     let (mut hi, mut lo) = (m, 0.0f64);
     let mut exp: i64 = 0;
@@ -109,6 +113,7 @@ pub(crate) struct Window {
 
 impl Window {
     /// How much to downscale so that `index` fits next to the current window.
+    #[cfg(feature = "exponential-histogram")]
     pub(crate) fn downscale_needed(&self, index: i32, max_size: usize) -> u32 {
         if self.len == 0 {
             return 0;
@@ -127,6 +132,7 @@ impl Window {
     }
 
     /// Merges buckets pairwise `k` times: index `i` becomes `i >> k`.
+    #[cfg(feature = "exponential-histogram")]
     pub(crate) fn downscale(&mut self, counts: &mut [u64], k: u32) {
         if k == 0 || self.len == 0 {
             return;
@@ -150,6 +156,7 @@ impl Window {
     }
 
     /// Adds `n` at `index`, which must fit in `max_size` with the window (downscale first).
+    #[cfg(feature = "exponential-histogram")]
     pub(crate) fn add(&mut self, counts: &mut [u64], index: i32, n: u64) {
         if self.len == 0 {
             self.offset = index;
@@ -205,7 +212,7 @@ impl Window {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "exponential-histogram"))]
 mod tests {
     use super::*;
 

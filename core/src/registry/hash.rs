@@ -13,14 +13,16 @@ const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 const SEED: u64 = 0xC2B2_AE3D_27D4_EB4F;
 
 /// Multiplies and folds the 128-bit product: every input bit reaches the middle bits.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn mix(a: u64, b: u64) -> u64 {
     let p = u128::from(a) * u128::from(b);
     (p as u64) ^ ((p >> 64) as u64)
 }
 
 /// The hash of value `v` of declared key `d`.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn value_hash(d: usize, v: &AttributeValue<'_>) -> u64 {
     let seed = SEED.wrapping_mul(d as u64 + 1);
     match *v {
@@ -62,7 +64,8 @@ fn long_hash(seed: u64, m: u64, b: &[u8]) -> u64 {
 }
 
 /// Up to 8 bytes as one word (overlapping loads; the caller mixes in the length).
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn short_word(b: &[u8]) -> u64 {
     let n = b.len();
     if n >= 8 {
@@ -90,7 +93,8 @@ pub(super) fn hash_bytes(b: &[u8]) -> u64 {
 }
 
 /// Spreads the summed value hashes (the top bits pick the table position).
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn finish(h: u64) -> u64 {
     mix(h ^ SEED, MUL)
 }
@@ -111,7 +115,8 @@ pub(super) fn hash_key(keys: &[&str], key: &[u8]) -> u64 {
 
 /// The hash [`encode_hashed`](super::key::encode_hashed) gives for attributes [`pack_unhashed`](super::key::pack_unhashed) accepted (so in
 /// declared order: the keys are not looked at again), from the values alone.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn hash_in_order(attrs: &[KeyValue<'_>]) -> u64 {
     let mut h = 0u64;
     for (d, kv) in attrs.iter().enumerate() {

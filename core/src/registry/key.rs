@@ -42,7 +42,8 @@ pub(crate) struct EncodeLoss {
 /// Which declared key `key` is: pointer equality first (callers usually pass the same
 /// `&'static str` literal that was declared), at position `hint` and then anywhere, before
 /// comparing bytes.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
     let same = |k: &&str| core::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
     if keys.get(hint).is_some_and(same) {
@@ -71,7 +72,8 @@ pub(super) type Located = [u8; MAX_KEYS];
 /// when none). A key passed twice takes the last value (the SDK specification: a later
 /// attribute with the same key overwrites); the other copies count as dropped, as do keys
 /// that were not declared.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
     let mut at = [ABSENT; MAX_KEYS];
     let mut dropped = 0;
@@ -91,7 +93,8 @@ fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
 }
 
 /// The caller's value for declared key `d`, as located.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn value_at<'a>(
     attrs: &[KeyValue<'a>],
     at: &[u8; MAX_KEYS],
@@ -104,7 +107,8 @@ pub(super) fn value_at<'a>(
     attrs.get(usize::from(j)).map(|kv| kv.value)
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn payload_len(value: &AttributeValue<'_>) -> usize {
     match value {
         AttributeValue::Bool(_) => 0,
@@ -127,7 +131,8 @@ fn truncate_str(s: &str, max: usize) -> &str {
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
 /// or `None` when the value does not fit at all.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn put(
     key: &mut [u8],
     pos: usize,
@@ -168,7 +173,8 @@ fn put(
 
 /// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
 /// Returns the bytes used and what was lost.
-#[inline]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 #[cfg(test)]
 pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (usize, EncodeLoss) {
     let (used, loss, _) = encode_hashed(keys, attrs, key);
@@ -177,7 +183,8 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
 
 /// [`encode`], also returning the key's hash ([`hash_key`]), computed from the caller's
 /// values rather than by reading the fresh key back.
-#[inline]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(crate) fn encode_hashed(
     keys: &[&str],
     attrs: &[KeyValue<'_>],
@@ -312,7 +319,8 @@ impl<'k> Iterator for Decoder<'k> {
 }
 
 /// Whether two packed keys are equal: word compares, one branch.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
     let mut wa = a.chunks_exact(8);
     let mut wb = b.chunks_exact(8);
@@ -323,14 +331,16 @@ pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0 && wa.remainder() == wb.remainder()
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn read8(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8)
         .and_then(|s| <[u8; 8]>::try_from(s).ok())
         .map_or(0, u64::from_le_bytes)
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn read4(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 4)
         .and_then(|s| <[u8; 4]>::try_from(s).ok())

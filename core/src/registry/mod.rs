@@ -47,6 +47,18 @@
 //! registry.settle(&snapshot, snapshot.full_span(), Settlement::Delivered);
 //! ```
 //!
+//! # Instrument kinds and cargo features
+//!
+//! Exponential histograms need feature `exponential-histogram` (which brings `libm`), and
+//! observable instruments need feature `observable`; both are on by default. A firmware
+//! build that declares neither turns default features off and links none of their code.
+//! Declaring either kind without its feature fails with [`DeclareError::KindNotEnabled`].
+//!
+//! Feature `prefer-size` trades recording speed for flash: the lookup and hash helpers
+//! are called rather than forced inline into every record path, and every attribute
+//! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
+//! the same series, only sooner). Behaviour is the same.
+//!
 //! # Attributes
 //!
 //! Attribute keys declared with the instrument (`&'static str`) are its allow-list, as a
@@ -172,7 +184,10 @@ pub use desc::{
     DEFAULT_BOUNDS,
 };
 pub use error::{DeclareError, RecordError};
-pub use expo::{map_to_index, MAX_SCALE, MIN_SCALE};
+#[cfg(feature = "exponential-histogram")]
+#[cfg_attr(docsrs, doc(cfg(feature = "exponential-histogram")))]
+pub use expo::map_to_index;
+pub use expo::{MAX_SCALE, MIN_SCALE};
 pub use key::{MAX_KEYS, MAX_STR_LEN};
 pub use open::MAX_OPEN_KEY_LEN;
 pub use producer::{Producer, Settlement, SnapshotOf};
@@ -183,6 +198,7 @@ pub use snapshot::Snapshot;
 use crate::proto::{KeyValue, Temporality};
 use crate::time::UnixNanos;
 use aggregate::HistState;
+use desc::{kind_enabled, EXPONENTIAL, OBSERVABLE, PREFER_SIZE};
 use table::{Series, EMPTY, PINNED};
 
 /// A declared instrument: pass it to [`Registry::record`] and [`Registry::bind`].
@@ -421,6 +437,9 @@ impl<
             .find(|&(i, k)| keys.iter().take(i).any(|earlier| earlier == k));
         if let Some((index, _)) = repeated {
             return Err(DeclareError::DuplicateKey { index: index as u8 });
+        }
+        if !kind_enabled(desc.kind) {
+            return Err(DeclareError::KindNotEnabled { kind: desc.kind });
         }
         if desc.kind.is_observable() && desc.callback.is_none() {
             return Err(DeclareError::MissingCallback);

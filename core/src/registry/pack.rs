@@ -16,7 +16,8 @@ use crate::proto::{AttributeValue, KeyValue};
 /// `&'static str` literals (the common case: one pointer compare per key), into `key`
 /// (zeroed) as [`encode`](super::key::encode) would. False when they are not that, or do not all fit untruncated
 /// (then try [`pack_declared`]).
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 pub(super) fn pack_unhashed(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> bool {
     if attrs.len() != keys.len() {
         return false;
@@ -104,7 +105,8 @@ pub(super) fn pack_in_order(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8
 }
 
 /// Writes one value at `pos` untruncated with word moves; `None` when it does not fit.
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize> {
     match *v {
         AttributeValue::Bool(b) => {
@@ -147,7 +149,8 @@ fn put_whole(key: &mut [u8], pos: usize, v: &AttributeValue<'_>) -> Option<usize
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn put_word(key: &mut [u8], pos: usize, tag: u8, w: u64) -> Option<usize> {
     let (t, dst) = key.get_mut(pos..pos + 9)?.split_first_mut()?;
     *t = tag;
@@ -155,14 +158,16 @@ fn put_word(key: &mut [u8], pos: usize, tag: u8, w: u64) -> Option<usize> {
     Some(pos + 9)
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn write8(dst: &mut [u8], at: usize, w: u64) {
     if let Some(d) = dst.get_mut(at..at + 8) {
         d.copy_from_slice(&w.to_le_bytes());
     }
 }
 
-#[inline(always)]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
 fn write4(dst: &mut [u8], at: usize, w: u64) {
     if let Some(d) = dst.get_mut(at..at + 4) {
         d.copy_from_slice(&(w as u32).to_le_bytes());

@@ -4,7 +4,7 @@ use super::aggregate::HistState;
 use super::key::Decoder;
 use super::open::Entries;
 use super::table::Series;
-use super::{Inst, InstrumentKind, NumberKind};
+use super::{Inst, InstrumentKind, NumberKind, EXPONENTIAL};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -210,7 +210,7 @@ impl<
         if let Some((h, words)) = hist {
             // Explicit: every bucket. Exponential: only the used part of each side.
             let max = usize::from(inst.desc.max_size);
-            let (first, second) = if inst.desc.kind == InstrumentKind::Histogram {
+            let (first, second) = if inst.desc.kind == InstrumentKind::Histogram || !EXPONENTIAL {
                 (words, &[][..])
             } else {
                 (
@@ -413,7 +413,8 @@ impl<
                 }),
                 None => number(0),
             },
-            InstrumentKind::ExponentialHistogram => match self.hist_ref(m, point) {
+            // Never declared without the feature: the branch folds away with it.
+            InstrumentKind::ExponentialHistogram if EXPONENTIAL => match self.hist_ref(m, point) {
                 Some((h, words)) => {
                     let (pos, neg) = words.split_at(usize::from(h.pos.len).min(words.len()));
                     PointValue::ExponentialHistogram(ExponentialHistogramValue {

@@ -5,7 +5,7 @@
 
 use super::desc::Number;
 use super::{hash, key, open, pack};
-use super::{Op, Registry};
+use super::{Op, Registry, PREFER_SIZE};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
 
@@ -98,7 +98,19 @@ impl<
     #[cold]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
-        let slot = self.find_or_insert(i, &[]);
+        let Some(inst) = self.inst(i) else {
+            return usize::MAX;
+        };
+        let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
+        // What `find_or_insert(i, &[])` finds, without its packers: the empty set packs to
+        // an all-zero key under every packing, with the hash of no values.
+        let slot = self.find_or_insert_whole(
+            i,
+            base,
+            cap,
+            hash::hash_in_order(&[]),
+            &[0; ATTRIBUTE_BYTES],
+        );
         if let Some(inst) = self.inst_mut(i) {
             if slot < usize::from(inst.base) + usize::from(inst.cap) {
                 inst.empty_slot = slot as u16;
@@ -108,8 +120,14 @@ impl<
     }
 
     /// The series slot for `attributes`, created if needed, or the overflow slot.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn find_or_insert(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
+        if PREFER_SIZE {
+            // One general packer for every call: the fast packers give the same key and
+            // hash, only sooner, and each is code of its own.
+            return self.find_or_insert_packed(i, attributes);
+        }
         let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
             return usize::MAX;
         };
@@ -133,8 +151,10 @@ impl<
     }
 
     /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
-    /// the last series found: probe, insert when absent; remembers the series.
-    #[inline(always)]
+    /// the last series found: probe, insert when absent; remembers the series. With feature
+    /// `prefer-size` not inlined: the in-order, any-order, open-key and empty-set lookups share this one copy.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn find_or_insert_whole(
         &mut self,
         i: usize,
@@ -144,9 +164,14 @@ impl<
         key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
         let h = (hash >> 48) as u16;
-        let slot = match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
-            Some(slot) => slot,
-            None => self.insert_key(i, h, key),
+        let slot = if PREFER_SIZE {
+            // One probe that finds or inserts, instead of a read-only probe first.
+            self.lookup_or_insert(i, h, |s| key::key_eq(&s.key, key), |k| *k = *key)
+        } else {
+            match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
+                Some(slot) => slot,
+                None => self.insert_key(i, h, key),
+            }
         };
         if slot < base + cap {
             if let Some(inst) = self.inst_mut(i) {
@@ -165,7 +190,8 @@ impl<
 
     /// The existing series of instrument slots `base..base + cap` with hash `h` that
     /// `is_match`, if any.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn find(
         &self,
         base: usize,
@@ -206,7 +232,7 @@ impl<
         let last = usize::from(inst.last_slot);
         let mut key = [0u8; ATTRIBUTE_BYTES];
         let mut at = [key::ABSENT; key::MAX_KEYS];
-        let hash = if pack::pack_declared(keys, attributes, &mut key, &mut at) {
+        let hash = if !PREFER_SIZE && pack::pack_declared(keys, attributes, &mut key, &mut at) {
             // Declared keys in another order (or a subset): the same shortcut as in order.
             if let Some(s) = self.series.get(last) {
                 if s.state != FREE && key::key_eq(&s.key, &key) {
@@ -214,7 +240,7 @@ impl<
                 }
             }
             hash::hash_located(attributes, &at, keys.len())
-        } else if keys.is_empty() {
+        } else if keys.is_empty() && !attributes.is_empty() {
             // No declared keys (and some attributes, which `pack_declared` refuses then):
             // keys are stored too.
             return self.find_or_insert_open(i, base, cap, last, attributes);
@@ -223,6 +249,15 @@ impl<
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
             if loss != key::EncodeLoss::default() {
                 self.count_loss(i, loss);
+            }
+            // With `prefer-size` every lookup comes here: the shortcut `find_or_insert`
+            // would have taken.
+            if PREFER_SIZE {
+                if let Some(s) = self.series.get(last) {
+                    if s.state != FREE && key::key_eq(&s.key, &key) {
+                        return last;
+                    }
+                }
             }
             hash
         };
@@ -276,7 +311,8 @@ impl<
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
     /// one (its key written by `fill`) when absent and there is room, else overflows.
-    #[inline(always)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline)]
     pub(super) fn lookup_or_insert(
         &mut self,
         i: usize,

@@ -114,3 +114,43 @@ fn bound_fast_path_keeps_the_checks() {
     assert_eq!(snap.point(1, 0).value, PointValue::Int(i64::MAX - 4));
     assert_eq!(reg.stats(c).unwrap().rejected, 2);
 }
+
+/// Without feature `exponential-histogram`, an exponential histogram is refused at
+/// declaration with the kind named, and nothing is reserved for it.
+#[cfg(not(feature = "exponential-histogram"))]
+#[test]
+fn exponential_histogram_needs_its_feature() {
+    let mut reg: Registry<2, 8, 8, 4, 64> = Registry::new(1);
+    let refused = reg.declare(InstrumentDesc::exponential_histogram("e").max_series(1));
+    assert_eq!(
+        refused,
+        Err(DeclareError::KindNotEnabled {
+            kind: InstrumentKind::ExponentialHistogram
+        })
+    );
+    assert_eq!(reg.instrument_count(), 0);
+    // The tables are untouched: an explicit histogram still gets all of them.
+    let h = reg.declare(InstrumentDesc::histogram("h").max_series(3));
+    assert_eq!(h, Ok(Instrument(0)));
+}
+
+/// Without feature `observable`, each observable kind is refused at declaration with the
+/// kind named.
+#[cfg(not(feature = "observable"))]
+#[test]
+fn observable_instruments_need_their_feature() {
+    fn callback(_: &mut dyn Observe) {}
+    let mut reg: Registry<2, 8, 8, 1, 1> = Registry::new(1);
+    let descs = [
+        InstrumentDesc::observable_counter("c", NumberKind::Int, callback),
+        InstrumentDesc::observable_up_down_counter("u", NumberKind::Int, callback),
+        InstrumentDesc::observable_gauge("g", NumberKind::Double, callback),
+    ];
+    for desc in descs {
+        assert_eq!(
+            reg.declare(desc),
+            Err(DeclareError::KindNotEnabled { kind: desc.kind })
+        );
+    }
+    assert_eq!(reg.instrument_count(), 0);
+}
