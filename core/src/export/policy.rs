@@ -13,7 +13,7 @@ use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
-use crate::time::{Instant, UnixNanos};
+use crate::time::{nanos_to_millis, Instant, UnixNanos};
 use crate::transport::{ExchangeError, HttpResponse};
 
 /// The exporter's decisions apart from any I/O: configuration, retry timing, totals and
@@ -386,7 +386,8 @@ impl<'a> ExportPolicy<'a> {
             }
         };
         // A retryable failure: wait, unless the attempts or the deadline say stop.
-        let unix_now_ms = run.started_unix_nanos / 1_000_000 + run.started.millis_until(now);
+        let unix_now_ms =
+            nanos_to_millis(run.started_unix_nanos).saturating_add(run.started.millis_until(now));
         let delay = self.backoff.delay(
             &self.config.retry,
             flight.attempts,

@@ -133,7 +133,7 @@ impl Backoff {
         let ceiling = u64::from(policy.initial_backoff_ms)
             .saturating_mul(1u64 << exponent)
             .min(cap);
-        let backoff = self.next_random() % (ceiling + 1);
+        let backoff = self.below(ceiling + 1);
         let Some(retry_after) = retry_after else {
             return Delay::Backoff(backoff);
         };
@@ -146,7 +146,7 @@ impl Backoff {
         // over a quarter of the wait (a fleet told 8 s arrives over 2 s), never earlier
         // than asked and never more than the backoff cap later.
         let spread = (millis / 4).min(cap);
-        let floor = millis.saturating_add(self.next_random() % (spread + 1));
+        let floor = millis.saturating_add(self.below(spread + 1));
         // `Retry-After: 0`, or a date already past (clocks disagree), still backs off: the
         // server's wait is a floor, not a licence to hammer it.
         if floor > backoff {
@@ -154,6 +154,13 @@ impl Backoff {
         } else {
             Delay::Backoff(backoff)
         }
+    }
+
+    /// A random number in `0..bound`, for `1 <= bound <= 2^32`: the generator's high 32
+    /// bits (its best) scaled to the bound by a multiply, not a 64-bit remainder, which
+    /// 32-bit cores do in a ~400-byte library routine. The bias is under `bound / 2^32`.
+    fn below(&mut self, bound: u64) -> u64 {
+        ((self.next_random() >> 32) * bound.min(1 << 32)) >> 32
     }
 
     fn next_random(&mut self) -> u64 {

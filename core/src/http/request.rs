@@ -86,8 +86,10 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_tchar)
 }
 
-/// Writes `value` in decimal at the end of `out`, returning the digit count.
-fn decimal(mut value: u64, out: &mut [u8]) -> u8 {
+/// Writes `value` in decimal at the start of `out`, returning the digit count. A `usize`
+/// (ports and body lengths fit), so 32-bit cores divide in hardware, not in a 64-bit
+/// library routine.
+fn decimal(mut value: usize, out: &mut [u8]) -> u8 {
     let mut tmp = [0u8; 20];
     let mut n = 0usize;
     loop {
@@ -169,9 +171,9 @@ impl<'a> RequestWriter<'a> {
             sent: 0,
         };
         if !endpoint.has_default_port() {
-            writer.port_len = decimal(u64::from(endpoint.port), &mut writer.port);
+            writer.port_len = decimal(usize::from(endpoint.port), &mut writer.port);
         }
-        writer.length_len = decimal(request.body.len() as u64, &mut writer.length);
+        writer.length_len = decimal(request.body.len(), &mut writer.length);
         Ok(writer)
     }
 
