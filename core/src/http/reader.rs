@@ -362,6 +362,9 @@ impl<'a> ResponseReader<'a> {
         self.received
     }
 
+    // Never inlined: its 32 parsed-header slots (512 bytes on 32-bit cores) would otherwise
+    // sit in the caller's frame for the whole export, on top of the encoder's.
+    #[inline(never)]
     fn process_head(&mut self) -> Result<Progress, ExchangeError> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
