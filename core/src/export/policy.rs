@@ -181,18 +181,15 @@ impl<'a> ExportPolicy<'a> {
             if run.done {
                 return Action::Done(run.report);
             }
-            if now >= run.deadline {
+            let waiting = now < run.not_before;
+            // Past the deadline; or the server's wait (carried over from an earlier export,
+            // or a deadline brought forward) outlasts this export: end it now, data kept,
+            // rather than send before the server wants it.
+            if now >= run.deadline || (waiting && run.not_before >= run.deadline) {
                 let kind = ExportErrorKind::DeadlineExceeded;
                 return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
             }
-            if now < run.not_before {
-                if run.not_before >= run.deadline {
-                    // The server's wait (carried over from an earlier export, or a deadline
-                    // brought forward) outlasts this export: end it now, data kept, rather
-                    // than send before the server wants it.
-                    let kind = ExportErrorKind::DeadlineExceeded;
-                    return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
-                }
+            if waiting {
                 // Asked before the retry is due: the backoff holds however often we are
                 // asked.
                 return Action::Wait(run.not_before);
@@ -349,31 +346,34 @@ impl<'a> ExportPolicy<'a> {
                         }
                         return Step::Wait(now);
                     }
-                    429 | 502 | 503 | 504 => {
-                        self.keep_status_message(&body);
-                        self.note_error(run, error_at(ExportErrorKind::Status(response.status)));
-                        response.retry_after
-                    }
                     status => {
                         self.keep_status_message(&body);
                         self.note_error(run, error_at(ExportErrorKind::Status(status)));
-                        self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
-                        return Step::Wait(now);
+                        if !matches!(status, 429 | 502 | 503 | 504) {
+                            // Not a status that asks to come back: drop, counted.
+                            self.settle_flight(
+                                run,
+                                producer,
+                                snapshot,
+                                flight,
+                                Settlement::Dropped,
+                            );
+                            return Step::Wait(now);
+                        }
+                        response.retry_after
                     }
                 }
-            }
-            Err(error @ ExchangeError::ResponseTooLarge { .. }) => {
-                // The OTLP specification: a response over the client's limit is a
-                // non-retryable error. The server may or may not have kept the data; sending
-                // it again could only duplicate it, so it is dropped, counted.
-                self.server_message.clear();
-                self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
-                self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
-                return Step::Wait(now);
             }
             Err(error) => {
                 self.server_message.clear();
                 self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
+                if let ExchangeError::ResponseTooLarge { .. } = error {
+                    // The OTLP specification: a response over the client's limit is a
+                    // non-retryable error. The server may or may not have kept the data;
+                    // sending it again could only duplicate it, so it is dropped, counted.
+                    self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
+                    return Step::Wait(now);
+                }
                 if !error.is_transient() {
                     return Step::Done(self.finish_abandoned(
                         run,
