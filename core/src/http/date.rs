@@ -157,7 +157,7 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
 }
 
 fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
