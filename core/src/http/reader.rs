@@ -186,7 +186,10 @@ fn status_line_complete(buf: &[u8]) -> bool {
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
-    buf.get(start..).is_some_and(|rest| rest.contains(&b'\n'))
+    // `any`, not `contains`: the latter brings core's word-at-a-time memchr, 160 bytes on
+    // 32-bit cores, for heads of a few hundred bytes.
+    buf.get(start..)
+        .is_some_and(|rest| rest.iter().any(|&b| b == b'\n'))
 }
 
 fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
@@ -391,7 +394,10 @@ impl<'a> ResponseReader<'a> {
                 return Err(ExchangeError::SwitchingProtocols);
             }
             let minor = response.version.unwrap_or(1);
-            let has_fold = response.headers.iter().any(|h| h.value.contains(&b'\n'));
+            let has_fold = response
+                .headers
+                .iter()
+                .any(|h| h.value.iter().any(|&b| b == b'\n'));
             if has_fold {
                 // Only an obs-fold puts a line end inside a value; after unfolding, parse
                 // again so that the values hold spaces.
