@@ -482,30 +482,20 @@ impl<'a> ResponseReader<'a> {
                     }
                     None => i += rest.len(),
                 },
-                State::Length { remaining } => {
+                // A Content-Length body and a chunk's data: the same copy, different states
+                // after it.
+                State::Length { remaining } | State::Chunked(Chunk::Data { remaining }) => {
+                    let chunked = matches!(self.state, State::Chunked(_));
                     let take = (rest.len() as u64).min(remaining) as usize;
                     let left = remaining - take as u64;
                     let capped = self.sink(rest.get(..take).unwrap_or(b""));
                     i += capped.unwrap_or(take);
-                    self.state = if capped.is_some() {
-                        State::Done(ResponseEnd::DrainCapReached)
-                    } else if left == 0 {
-                        State::Done(ResponseEnd::Complete)
-                    } else {
-                        State::Length { remaining: left }
-                    };
-                }
-                State::Chunked(Chunk::Data { remaining }) => {
-                    let take = (rest.len() as u64).min(remaining) as usize;
-                    let left = remaining - take as u64;
-                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
-                    i += capped.unwrap_or(take);
-                    self.state = if capped.is_some() {
-                        State::Done(ResponseEnd::DrainCapReached)
-                    } else if left == 0 {
-                        State::Chunked(Chunk::DataCr)
-                    } else {
-                        State::Chunked(Chunk::Data { remaining: left })
+                    self.state = match (capped, left, chunked) {
+                        (Some(_), _, _) => State::Done(ResponseEnd::DrainCapReached),
+                        (None, 0, false) => State::Done(ResponseEnd::Complete),
+                        (None, 0, true) => State::Chunked(Chunk::DataCr),
+                        (None, left, false) => State::Length { remaining: left },
+                        (None, left, true) => State::Chunked(Chunk::Data { remaining: left }),
                     };
                 }
                 State::Chunked(chunk) => {
