@@ -1,6 +1,8 @@
 //! The smallest useful firmware: one `static` registry with a counter that carries one
 //! attribute and an explicit-bucket histogram, exported by core's exporter through core's
-//! HTTP/1.1 client over an in-memory stream that answers like a collector.
+//! HTTP/1.1 client over an in-memory stream that answers like a collector. The buffers the
+//! library is lent (snapshot, request buffer, the client's header buffer) are statics, as
+//! firmware would keep them; the stack figures count the exporter and client themselves.
 //!
 //! It exports twice with one exporter, as a device exporting periodically would:
 //!
