@@ -417,8 +417,15 @@ impl<'a> ResponseReader<'a> {
                 .saturating_add(n)
                 .saturating_add(core::mem::take(&mut self.unfolded));
             let Some(head) = head else {
-                // Interim response: drop it and parse what follows.
-                self.head.copy_within(n..self.head_len, 0);
+                // Interim response: drop it and parse what follows (moved down through
+                // `get`: `copy_within`'s range checks are a panic path the compiler keeps).
+                for at in n..self.head_len {
+                    if let Some(&b) = self.head.get(at) {
+                        if let Some(dst) = self.head.get_mut(at - n) {
+                            *dst = b;
+                        }
+                    }
+                }
                 self.head_len -= n;
                 continue;
             };
