@@ -26,6 +26,13 @@ pub(super) struct Head {
     pub(super) framing: Result<Framing, ExchangeError>,
 }
 
+/// Whether `bytes` holds `byte`. Not `<[u8]>::contains`, which calls core's word-at-a-time
+/// memchr (160 bytes on 32-bit cores) for the few hundred bytes of a head.
+#[allow(clippy::manual_contains)]
+pub(super) fn has_byte(bytes: &[u8], byte: u8) -> bool {
+    bytes.iter().any(|&b| b == byte)
+}
+
 pub(super) fn trim(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;

@@ -186,10 +186,8 @@ fn status_line_complete(buf: &[u8]) -> bool {
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
-    // `any`, not `contains`: the latter brings core's word-at-a-time memchr, 160 bytes on
-    // 32-bit cores, for heads of a few hundred bytes.
     buf.get(start..)
-        .is_some_and(|rest| rest.iter().any(|&b| b == b'\n'))
+        .is_some_and(|rest| head::has_byte(rest, b'\n'))
 }
 
 fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
@@ -397,7 +395,7 @@ impl<'a> ResponseReader<'a> {
             let has_fold = response
                 .headers
                 .iter()
-                .any(|h| h.value.iter().any(|&b| b == b'\n'));
+                .any(|h| head::has_byte(h.value, b'\n'));
             if has_fold {
                 // Only an obs-fold puts a line end inside a value; after unfolding, parse
                 // again so that the values hold spaces.

@@ -179,7 +179,7 @@ impl<'a> RequestWriter<'a> {
             port_len: 0,
             length: [0; 20],
             length_len: 0,
-            ipv6: host.iter().any(|&b| b == b':'),
+            ipv6: super::head::has_byte(host, b':'),
             caller_agent: request
                 .headers
                 .iter()
