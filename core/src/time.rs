@@ -83,3 +83,54 @@ impl<F: FnMut(Instant, Instant)> Wait for F {
 
 /// Unix time in nanoseconds, as OTLP timestamps carry it.
 pub type UnixNanos = u64;
+
+/// `nanos / 1_000_000` without a 64-bit division, which 32-bit cores do in a library
+/// routine of some 400 bytes: `1_000_000 = 64 * 15_625`, and a division by a 16-bit number
+/// goes 16 bits at a time in 32-bit arithmetic (the remainder stays below the divisor, so
+/// `remainder << 16 | next 16 bits` fits).
+pub(crate) const fn nanos_to_millis(nanos: UnixNanos) -> u64 {
+    const DIVISOR: u32 = 15_625;
+    let x = nanos >> 6;
+    let mut quotient = 0u64;
+    let mut remainder = 0u32;
+    let mut shift = 64;
+    while shift > 0 {
+        shift -= 16;
+        let part = (remainder << 16) | ((x >> shift) as u32 & 0xFFFF);
+        quotient = (quotient << 16) | (part / DIVISOR) as u64;
+        remainder = part % DIVISOR;
+    }
+    quotient
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nanos_to_millis;
+
+    #[test]
+    fn nanos_to_millis_matches_division() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let edges = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+            63,
+            64,
+            u64::MAX,
+            u64::MAX - 1,
+        ];
+        for n in edges {
+            assert_eq!(nanos_to_millis(n), n / 1_000_000, "{n}");
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            assert_eq!(nanos_to_millis(x), x / 1_000_000, "{x}");
+            let small = x >> 20;
+            assert_eq!(nanos_to_millis(small), small / 1_000_000, "{small}");
+        }
+    }
+}

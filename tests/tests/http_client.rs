@@ -44,11 +44,27 @@ struct Run {
 }
 
 fn run_blocking<const H: usize>(script: Script, config: ReaderConfig) -> Run {
+    run_exchange(script, |connect, clock| {
+        HttpClient::<_, _, H>::with_head_buffer(connect, clock, config)
+    })
+}
+
+/// [`run_blocking`] with the header buffer lent by the caller instead of kept inside.
+fn run_blocking_lent<const H: usize>(script: Script, config: ReaderConfig) -> Run {
+    let mut head = [0u8; H];
+    run_exchange(script, |connect, clock| {
+        HttpClient::with_lent_head(connect, clock, config, &mut head)
+    })
+}
+
+fn run_exchange<X: Exchange>(
+    script: Script,
+    client: impl FnOnce(ScriptConnect, FakeClock) -> X,
+) -> Run {
     let clock = FakeClock::default();
     let connect = ScriptConnect::new(script, clock.clone());
     let log = connect.log.clone();
-    let mut client: HttpClient<_, _, H> =
-        HttpClient::with_head_buffer(connect, clock.clone(), config);
+    let mut client = client(connect, clock.clone());
     let mut body = [0u8; BODY_BUF];
     let result = client.exchange(&request(&Endpoint::DEFAULT, &[]), &mut body);
     let log = log.borrow();
@@ -192,6 +208,12 @@ fn check_all_splits_with<const H: usize>(
         assert!(
             run.deadlines_set >= run.reads,
             "deadline set before each read"
+        );
+        let lent = run_blocking_lent::<H>(script.clone(), config);
+        check(
+            &lent,
+            &expected,
+            &format!("blocking, lent header buffer, {name}"),
         );
         let polled = run_poll::<H>(script, config);
         check(&polled, &expected, &format!("poll, {name}"));

@@ -25,8 +25,14 @@ pub(crate) const MAX_INTERRUPTED: u8 = 8;
 ///
 /// `HEAD_BYTES` is the header buffer size: a status line plus headers larger than this is
 /// [`ExchangeError::HeadersTooLarge`]. [`HttpClient::new`] uses [`DEFAULT_HEAD_BUFFER`];
-/// [`HttpClient::with_head_buffer`] takes another (`HttpClient::<_, _, 512>::with_head_buffer`). The same buffer holds the request head while it is
-/// written and serves as the receive buffer for the body.
+/// [`HttpClient::with_head_buffer`] takes another (`HttpClient::<_, _, 512>::with_head_buffer`).
+/// The same buffer holds the request head while it is written and serves as the receive
+/// buffer for the body.
+///
+/// `H` is where that buffer lives: inside the client by default (`[u8; HEAD_BYTES]`), or
+/// lent by the caller with [`HttpClient::with_lent_head`] (`H = &mut [u8]`, its length the
+/// limit, `HEAD_BYTES` unused), so that firmware can keep it in a `static` rather than in
+/// the stack frame that holds the client.
 ///
 /// ```
 /// use otlp_embedded::http::HttpClient;
@@ -59,11 +65,11 @@ pub(crate) const MAX_INTERRUPTED: u8 = 8;
 /// assert!(err.is_transient());
 /// ```
 #[derive(Debug)]
-pub struct HttpClient<C, K, const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER> {
+pub struct HttpClient<C, K, const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER, H = [u8; HEAD_BYTES]> {
     connector: C,
     clock: K,
     config: ReaderConfig,
-    head: [u8; HEAD_BYTES],
+    head: H,
 }
 
 // `new` and `with_config` only for the default header buffer, so that
@@ -93,7 +99,59 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> HttpClient<C, K, HEAD_BYTES>
             head: [0; HEAD_BYTES],
         }
     }
+}
 
+impl<'h, C: Connect, K: Clock> HttpClient<C, K, 0, &'h mut [u8]> {
+    /// A client with the given reader limits whose header buffer `head` is lent by the
+    /// caller (a `static` on firmware, so that it is not in the stack frame holding the
+    /// client): a status line plus headers longer than `head` is
+    /// [`ExchangeError::HeadersTooLarge`].
+    ///
+    /// ```
+    /// # use otlp_embedded::time::{Clock, Instant};
+    /// # use otlp_embedded::transport::*;
+    /// # struct Tcp;
+    /// # impl Connect for Tcp {
+    /// #     type Connection<'c> = Never;
+    /// #     fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Never, TransportError> {
+    /// #         Err(TransportError::Io(embedded_io::ErrorKind::ConnectionRefused))
+    /// #     }
+    /// # }
+    /// # enum Never {}
+    /// # impl embedded_io::ErrorType for Never { type Error = embedded_io::ErrorKind; }
+    /// # impl embedded_io::Read for Never { fn read(&mut self, _: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} } }
+    /// # impl embedded_io::Write for Never {
+    /// #     fn write(&mut self, _: &[u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} }
+    /// #     fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> { match *self {} }
+    /// # }
+    /// # impl Connection for Never {
+    /// #     fn set_deadline(&mut self, _: Instant) { match *self {} }
+    /// #     fn close(self, _: CloseMode) -> Result<(), TransportError> { match self {} }
+    /// # }
+    /// # struct Ticks;
+    /// # impl Clock for Ticks { fn now(&self) -> Instant { Instant(0) } }
+    /// use otlp_embedded::http::{HttpClient, ReaderConfig};
+    ///
+    /// let mut head = [0u8; 512];
+    /// let client = HttpClient::with_lent_head(Tcp, Ticks, ReaderConfig::new(), &mut head);
+    /// assert!(core::mem::size_of_val(&client) < 64);
+    /// ```
+    pub fn with_lent_head(
+        connector: C,
+        clock: K,
+        config: ReaderConfig,
+        head: &'h mut [u8],
+    ) -> Self {
+        HttpClient {
+            connector,
+            clock,
+            config,
+            head,
+        }
+    }
+}
+
+impl<C: Connect, K: Clock, const HEAD_BYTES: usize, H> HttpClient<C, K, HEAD_BYTES, H> {
     /// The connector.
     pub fn connector(&self) -> &C {
         &self.connector
@@ -115,7 +173,9 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> HttpClient<C, K, HEAD_BYTES>
     }
 }
 
-impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K, HEAD_BYTES> {
+impl<C: Connect, K: Clock, const HEAD_BYTES: usize, H: AsMut<[u8]>> Exchange
+    for HttpClient<C, K, HEAD_BYTES, H>
+{
     fn exchange(
         &mut self,
         request: &HttpRequest<'_>,
@@ -131,7 +191,7 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize> Exchange for HttpClient<C, K
             .connect(&request.endpoint, deadline)
             .map_err(connect_failure)?;
         let response_body_len = response_body.len();
-        let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
+        let mut reader = ResponseReader::new(self.head.as_mut(), response_body, self.config);
         let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
         let read = read_response(&mut conn, &self.clock, deadline, &mut reader);
         let answered_success = reader

@@ -1,5 +1,6 @@
 //! `Retry-After`: delta-seconds or an HTTP-date (RFC 9110 section 10.2.3 and 5.6.7).
 
+use super::head::trim;
 use crate::transport::RetryAfter;
 
 const SHORT_DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
@@ -44,16 +45,6 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
         return Some(RetryAfter::Seconds(seconds as u32));
     }
     parse_http_date(value).map(RetryAfter::UnixSeconds)
-}
-
-fn trim(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
 }
 
 /// A small cursor over the date text; every step returns `None` on a mismatch.
@@ -119,32 +110,30 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
     let day_name = c.letters();
     let (year, month, day, time) = if c.0.first() == Some(&b',') {
         c.lit(b", ")?;
-        if is_day(&SHORT_DAYS, day_name) {
-            // IMF-fixdate
-            let day = c.digits(2)?;
-            c.lit(b" ")?;
-            let month = c.month()?;
-            c.lit(b" ")?;
-            let year = c.digits(4)?;
-            c.lit(b" ")?;
-            let time = c.time()?;
-            c.lit(b" GMT")?;
-            (year, month, day, time)
+        // IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and RFC 850 (`Sunday, 06-Nov-94
+        // 08:49:37 GMT`) differ only in the day name, the separator and the year's digits:
+        // one path for both.
+        let (separator, year_digits): (&[u8], usize) = if is_day(&SHORT_DAYS, day_name) {
+            (b" ", 4)
         } else if is_day(&LONG_DAYS, day_name) {
-            // RFC 850
-            let day = c.digits(2)?;
-            c.lit(b"-")?;
-            let month = c.month()?;
-            c.lit(b"-")?;
-            let yy = c.digits(2)?;
-            c.lit(b" ")?;
-            let time = c.time()?;
-            c.lit(b" GMT")?;
-            let year = if yy <= 76 { 2000 + yy } else { 1900 + yy };
-            (year, month, day, time)
+            (b"-", 2)
         } else {
             return None;
-        }
+        };
+        let day = c.digits(2)?;
+        c.lit(separator)?;
+        let month = c.month()?;
+        c.lit(separator)?;
+        let year = c.digits(year_digits)?;
+        c.lit(b" ")?;
+        let time = c.time()?;
+        c.lit(b" GMT")?;
+        let year = match (year_digits, year) {
+            (2, yy @ 0..=76) => 2000 + yy,
+            (2, yy) => 1900 + yy,
+            (_, yyyy) => yyyy,
+        };
+        (year, month, day, time)
     } else if is_day(&SHORT_DAYS, day_name) {
         // asctime
         c.lit(b" ")?;
@@ -168,7 +157,7 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
 }
 
 fn is_leap(year: u32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {

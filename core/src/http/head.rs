@@ -26,6 +26,13 @@ pub(super) struct Head {
     pub(super) framing: Result<Framing, ExchangeError>,
 }
 
+/// Whether `bytes` holds `byte`. Not `<[u8]>::contains`, which calls core's word-at-a-time
+/// memchr (160 bytes on 32-bit cores) for the few hundred bytes of a head.
+#[allow(clippy::manual_contains)]
+pub(super) fn has_byte(bytes: &[u8], byte: u8) -> bool {
+    bytes.iter().any(|&b| b == byte)
+}
+
 pub(super) fn trim(mut v: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = v {
         v = rest;
@@ -124,10 +131,39 @@ pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
     }
     let removed = read - write;
     if removed > 0 {
-        // Whatever followed the head (body bytes already received) moves down too.
-        buf.copy_within(head_end.., write);
+        // Whatever followed the head (body bytes already received) moves down too; byte by
+        // byte through `get`, since `copy_within` brings a panic path the compiler cannot
+        // prove away.
+        while let Some(&b) = buf.get(read) {
+            if let Some(dst) = buf.get_mut(write) {
+                *dst = b;
+            }
+            read += 1;
+            write += 1;
+        }
     }
     removed
+}
+
+/// What is wrong with a response's `Content-Length` values, worst last: a malformed value
+/// outranks two that disagree, which outrank a repeated one.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum LengthProblem {
+    None,
+    Duplicate,
+    Conflicting,
+    Malformed,
+}
+
+impl LengthProblem {
+    fn error(self) -> Option<ExchangeError> {
+        match self {
+            LengthProblem::None => None,
+            LengthProblem::Duplicate => Some(ExchangeError::DuplicateContentLength),
+            LengthProblem::Conflicting => Some(ExchangeError::ConflictingContentLength),
+            LengthProblem::Malformed => Some(ExchangeError::Malformed(Malformed::ContentLength)),
+        }
+    }
 }
 
 /// The meaning of a final response's head: status `status`, HTTP/1.`minor`, `headers`
@@ -136,7 +172,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
     let mut retry_after = None;
     let mut content_type_protobuf = false;
     let mut length: Option<u64> = None;
-    let mut length_error = None;
+    let mut length_error = LengthProblem::None;
     // Transfer-Encoding over all its field lines, read as one list (RFC 9110 §5.3).
     let mut te_lines = 0usize;
     let mut codings = 0usize;
@@ -146,22 +182,17 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         let value = trim(h.value);
         if h.name.eq_ignore_ascii_case("content-length") {
             for item in value.split(|b| *b == b',') {
-                match parse_decimal(trim(item)) {
-                    None => length_error = Some(ExchangeError::Malformed(Malformed::ContentLength)),
-                    Some(n) => match length {
-                        None => length = Some(n),
-                        Some(prev) if prev == n => {
-                            if length_error.is_none() {
-                                length_error = Some(ExchangeError::DuplicateContentLength)
-                            }
-                        }
-                        Some(_) => {
-                            if !matches!(length_error, Some(ExchangeError::Malformed(_))) {
-                                length_error = Some(ExchangeError::ConflictingContentLength)
-                            }
-                        }
-                    },
-                }
+                let problem = match (parse_decimal(trim(item)), length) {
+                    (None, _) => LengthProblem::Malformed,
+                    (Some(n), None) => {
+                        length = Some(n);
+                        LengthProblem::None
+                    }
+                    (Some(n), Some(prev)) if prev == n => LengthProblem::Duplicate,
+                    (Some(_), Some(_)) => LengthProblem::Conflicting,
+                };
+                // The worst problem seen is the one reported.
+                length_error = length_error.max(problem);
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             te_lines += 1;
@@ -192,7 +223,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         Err(ExchangeError::TransferEncodingInHttp10)
     } else if status == 204 || status == 304 {
         Ok(Framing::None)
-    } else if te_lines > 0 && (length.is_some() || length_error.is_some()) {
+    } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
         Err(ExchangeError::TransferEncodingWithContentLength)
     } else if te_lines > 0 && (codings == 0 || chunked > 1) {
         Err(ExchangeError::UnsupportedTransferEncoding)
@@ -202,7 +233,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
         // body runs until the server closes the connection.
         Ok(Framing::Close)
-    } else if let Some(e) = length_error {
+    } else if let Some(e) = length_error.error() {
         Err(e)
     } else {
         match length {

@@ -186,7 +186,8 @@ fn status_line_complete(buf: &[u8]) -> bool {
         .iter()
         .position(|b| *b != b'\r' && *b != b'\n')
         .unwrap_or(buf.len());
-    buf.get(start..).is_some_and(|rest| rest.contains(&b'\n'))
+    buf.get(start..)
+        .is_some_and(|rest| head::has_byte(rest, b'\n'))
 }
 
 fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
@@ -362,6 +363,9 @@ impl<'a> ResponseReader<'a> {
         self.received
     }
 
+    // Never inlined: its 32 parsed-header slots (512 bytes on 32-bit cores) would otherwise
+    // sit in the caller's frame for the whole export, on top of the encoder's.
+    #[inline(never)]
     fn process_head(&mut self) -> Result<Progress, ExchangeError> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -388,7 +392,10 @@ impl<'a> ResponseReader<'a> {
                 return Err(ExchangeError::SwitchingProtocols);
             }
             let minor = response.version.unwrap_or(1);
-            let has_fold = response.headers.iter().any(|h| h.value.contains(&b'\n'));
+            let has_fold = response
+                .headers
+                .iter()
+                .any(|h| head::has_byte(h.value, b'\n'));
             if has_fold {
                 // Only an obs-fold puts a line end inside a value; after unfolding, parse
                 // again so that the values hold spaces.
@@ -408,8 +415,15 @@ impl<'a> ResponseReader<'a> {
                 .saturating_add(n)
                 .saturating_add(core::mem::take(&mut self.unfolded));
             let Some(head) = head else {
-                // Interim response: drop it and parse what follows.
-                self.head.copy_within(n..self.head_len, 0);
+                // Interim response: drop it and parse what follows (moved down through
+                // `get`: `copy_within`'s range checks are a panic path the compiler keeps).
+                for at in n..self.head_len {
+                    if let Some(&b) = self.head.get(at) {
+                        if let Some(dst) = self.head.get_mut(at - n) {
+                            *dst = b;
+                        }
+                    }
+                }
                 self.head_len -= n;
                 continue;
             };
@@ -473,30 +487,20 @@ impl<'a> ResponseReader<'a> {
                     }
                     None => i += rest.len(),
                 },
-                State::Length { remaining } => {
+                // A Content-Length body and a chunk's data: the same copy, different states
+                // after it.
+                State::Length { remaining } | State::Chunked(Chunk::Data { remaining }) => {
+                    let chunked = matches!(self.state, State::Chunked(_));
                     let take = (rest.len() as u64).min(remaining) as usize;
                     let left = remaining - take as u64;
                     let capped = self.sink(rest.get(..take).unwrap_or(b""));
                     i += capped.unwrap_or(take);
-                    self.state = if capped.is_some() {
-                        State::Done(ResponseEnd::DrainCapReached)
-                    } else if left == 0 {
-                        State::Done(ResponseEnd::Complete)
-                    } else {
-                        State::Length { remaining: left }
-                    };
-                }
-                State::Chunked(Chunk::Data { remaining }) => {
-                    let take = (rest.len() as u64).min(remaining) as usize;
-                    let left = remaining - take as u64;
-                    let capped = self.sink(rest.get(..take).unwrap_or(b""));
-                    i += capped.unwrap_or(take);
-                    self.state = if capped.is_some() {
-                        State::Done(ResponseEnd::DrainCapReached)
-                    } else if left == 0 {
-                        State::Chunked(Chunk::DataCr)
-                    } else {
-                        State::Chunked(Chunk::Data { remaining: left })
+                    self.state = match (capped, left, chunked) {
+                        (Some(_), _, _) => State::Done(ResponseEnd::DrainCapReached),
+                        (None, 0, false) => State::Done(ResponseEnd::Complete),
+                        (None, 0, true) => State::Chunked(Chunk::DataCr),
+                        (None, left, false) => State::Length { remaining: left },
+                        (None, left, true) => State::Chunked(Chunk::Data { remaining: left }),
                     };
                 }
                 State::Chunked(chunk) => {
