@@ -31,7 +31,6 @@ pub(super) fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
-#[inline(always)]
 pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
@@ -47,7 +46,6 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     ))
 }
 
-#[inline(always)]
 pub(super) fn write_key_value(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -122,7 +120,6 @@ pub(super) fn write_key_value(
     w.message(field, start)
 }
 
-#[inline(always)]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -174,7 +171,6 @@ fn any_key_value_field_len(kv: &AnyKeyValue<'_>) -> usize {
 }
 
 /// Bytes of `owner`'s attributes of any kind.
-#[inline(always)]
 pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     owner: AttributeOwner,
@@ -187,7 +183,6 @@ pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
 }
 
 /// `owner`'s attributes of any kind, last to first.
-#[inline(always)]
 pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
