@@ -399,34 +399,44 @@ impl<'a> Fill<'a> {
     }
 }
 
-/// Copy `src` into `dst` (same length). Short runs (keys, attribute values, names) are
-/// copied with a few fixed-size moves instead of a call to the `memcpy` routine, which
-/// costs more than the copy itself at these sizes.
+/// Copy `src` into `dst` (same length; nothing when they differ).
+///
+/// On 64-bit hosts, short runs (keys, attribute values, names) are copied with a few
+/// fixed-size moves instead of a call to the `memcpy` routine, which costs more than the
+/// copy itself at these sizes. A 32-bit MCU has no 8- or 16-byte moves (those copies call
+/// `memcpy` anyway), so there one call to it keeps a firmware image small.
 #[inline]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if n != dst.len() {
         return;
     }
-    if (8..=16).contains(&n) {
-        copy_fixed::<8>(dst, src, 0);
-        copy_fixed::<8>(dst, src, n - 8);
-    } else if (4..8).contains(&n) {
-        copy_fixed::<4>(dst, src, 0);
-        copy_fixed::<4>(dst, src, n - 4);
-    } else if (17..=32).contains(&n) {
-        copy_fixed::<16>(dst, src, 0);
-        copy_fixed::<16>(dst, src, n - 16);
-    } else if n < 4 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    #[cfg(target_pointer_width = "64")]
+    {
+        if (8..=16).contains(&n) {
+            copy_fixed::<8>(dst, src, 0);
+            copy_fixed::<8>(dst, src, n - 8);
+            return;
+        } else if (4..8).contains(&n) {
+            copy_fixed::<4>(dst, src, 0);
+            copy_fixed::<4>(dst, src, n - 4);
+            return;
+        } else if (17..=32).contains(&n) {
+            copy_fixed::<16>(dst, src, 0);
+            copy_fixed::<16>(dst, src, n - 16);
+            return;
+        } else if n < 4 {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+            return;
         }
-    } else {
-        dst.copy_from_slice(src);
     }
+    dst.copy_from_slice(src);
 }
 
 /// Copy the `N` bytes at `at` (the ranges overlap when the run is shorter than 2 N).
+#[cfg(target_pointer_width = "64")]
 #[inline]
 fn copy_fixed<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
     let from: Option<&[u8; N]> = src.get(at..at + N).and_then(|s| s.try_into().ok());
