@@ -324,7 +324,11 @@ fn export_field<'a>(
     let mut nested = Input::new(input.len_delimited()?);
     nested.lenient = input.lenient;
     nested.cut = input.cut;
-    let merged = merge_flat(partial.get_or_insert_with(Flat::default), &mut nested, false);
+    let merged = merge_flat(
+        partial.get_or_insert_with(Flat::default),
+        &mut nested,
+        false,
+    );
     // Lenient: an error inside is the cut; what was decoded before it stays.
     if input.lenient {
         Ok(())
