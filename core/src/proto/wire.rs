@@ -10,11 +10,13 @@
 //! Every write checks the space left and returns [`BufferFull`] instead of writing past the
 //! start of the buffer; nothing here panics.
 //!
-//! The writer's most used steps (`claim`, `varint`, `key`, `message`) and
-//! `varint_field_len` carry no `#[inline]`: the encoder's generic functions are
-//! instantiated in the crate that names the source type, and an inline hint gives that
-//! crate a local copy of each, which fat LTO keeps beside core's own. LTO still inlines
-//! them wherever that pays.
+//! The encoder's forced inlines, and the inline hints on the writer's most used steps
+//! (`claim`, `varint`, `key`, `message`, `varint_field_len`), are for hosts only
+//! (`cfg_attr(not(target_os = "none"), ...)`), where they buy speed. On bare-metal
+//! targets, built for size, a forced inline copies a writer into every caller, and a hint
+//! gives the crate that instantiates the encoder's generic functions (the program's) a
+//! local copy of each step, which fat LTO keeps beside core's own; LTO still inlines there
+//! wherever that pays.
 
 use core::fmt;
 
@@ -89,6 +91,7 @@ pub const fn str_field_len(field: u32, value: &str) -> usize {
 }
 
 /// Bytes a varint field takes, or 0 when `value` is 0 (proto3 leaves defaults out).
+#[cfg_attr(not(target_os = "none"), inline)]
 pub const fn varint_field_len(field: u32, value: u64) -> usize {
     if value == 0 {
         0
@@ -151,6 +154,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Claim the `n` bytes in front of what was written, for the caller to fill (for
     /// example with [`Fill`], when a small message's size is known beforehand).
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn claim(&mut self, n: usize) -> Result<&'a mut [u8], BufferFull> {
         let free = core::mem::take(&mut self.free);
         match free.len().checked_sub(n) {
@@ -191,6 +195,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A varint.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn varint(&mut self, mut value: u64) -> Result<(), BufferFull> {
         if value < 0x80 {
             // Keys, lengths and small values: one byte.
@@ -208,6 +213,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A field key.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn key(&mut self, field: u32, wire_type: u8) -> Result<(), BufferFull> {
         self.varint(key(field, wire_type))
     }
@@ -228,6 +234,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Prefix what was written since `start` with its length and the key of `field`,
     /// making it a length-delimited field (a nested message, string or packed field).
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn message(&mut self, field: u32, start: usize) -> Result<(), BufferFull> {
         let len = start.checked_sub(self.position()).ok_or(BufferFull)?;
         self.varint(len as u64)?;

@@ -31,6 +31,7 @@ pub(super) fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
@@ -46,6 +47,7 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     ))
 }
 
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_key_value(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -120,6 +122,7 @@ pub(super) fn write_key_value(
     w.message(field, start)
 }
 
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -171,6 +174,7 @@ fn any_key_value_field_len(kv: &AnyKeyValue<'_>) -> usize {
 }
 
 /// Bytes of `owner`'s attributes of any kind.
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     owner: AttributeOwner,
@@ -183,6 +187,7 @@ pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
 }
 
 /// `owner`'s attributes of any kind, last to first.
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
