@@ -411,34 +411,28 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
         return ResponseBody::NotDecoded;
     }
-    if body.truncated {
-        // A long partial-success message must not hide the rejected count before it.
-        if success {
-            if let Some(p) = decode_export_response_prefix(bytes).partial_success {
-                if p.rejected_data_points != 0 || !p.error_message.is_empty() {
-                    return ResponseBody::PartialSuccess(p);
-                }
-            }
+    if !success {
+        if body.truncated {
+            return ResponseBody::Truncated;
         }
-        return ResponseBody::Truncated;
-    }
-    if success {
-        match decode_export_response(bytes) {
-            Ok(ExportResponse {
-                partial_success: Some(p),
-            }) if p.rejected_data_points != 0
-                || !p.error_message.is_empty()
-                || p.error_message_lossy =>
-            {
-                ResponseBody::PartialSuccess(p)
-            }
-            Ok(_) => ResponseBody::Success,
-            Err(e) => ResponseBody::Invalid(e),
-        }
-    } else {
-        match decode_status(bytes) {
+        return match decode_status(bytes) {
             Ok(status) => ResponseBody::Status(status),
             Err(e) => ResponseBody::Invalid(e),
+        };
+    }
+    // A 2xx body cut off by the buffer is decoded as far as it arrived (then it does not
+    // fail): a long partial-success message must not hide the rejected count before it.
+    match decode_export(bytes, body.truncated) {
+        Ok(ExportResponse {
+            partial_success: Some(p),
+        }) if p.rejected_data_points != 0
+            || !p.error_message.is_empty()
+            || (p.error_message_lossy && !body.truncated) =>
+        {
+            ResponseBody::PartialSuccess(p)
         }
+        Ok(_) if body.truncated => ResponseBody::Truncated,
+        Ok(_) => ResponseBody::Success,
+        Err(e) => ResponseBody::Invalid(e),
     }
 }
