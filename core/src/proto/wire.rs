@@ -196,12 +196,19 @@ impl<'a> ReverseWriter<'a> {
 
     /// A varint.
     #[cfg_attr(not(target_os = "none"), inline)]
-    pub fn varint(&mut self, mut value: u64) -> Result<(), BufferFull> {
-        if value < 0x80 {
-            // Keys, lengths and small values: one byte.
+    pub fn varint(&mut self, value: u64) -> Result<(), BufferFull> {
+        if cfg!(not(target_os = "none")) && value < 0x80 {
+            // Keys, lengths and small values: one byte (hosts; the loop below does it with
+            // less code on bare-metal targets).
             self.claim_array::<1>()?[0] = value as u8;
             return Ok(());
         }
+        self.varint_any(value)
+    }
+
+    /// A varint of any size.
+    #[inline]
+    fn varint_any(&mut self, mut value: u64) -> Result<(), BufferFull> {
         let slot = self.claim(varint_len(value))?;
         let (last, rest) = slot.split_last_mut().ok_or(BufferFull)?;
         for byte in rest {
@@ -262,8 +269,9 @@ impl<'a> ReverseWriter<'a> {
     #[inline]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
-        if key < 0x80 {
-            // One store of key and value: every OTLP field number is below 16.
+        if cfg!(not(target_os = "none")) && key < 0x80 {
+            // One store of key and value: every OTLP field number is below 16 (hosts; two
+            // writes with less code on bare-metal targets).
             let slot = self.claim_array::<9>()?;
             slot[0] = key as u8;
             let value = value.to_le_bytes();
@@ -272,6 +280,12 @@ impl<'a> ReverseWriter<'a> {
             }
             return Ok(());
         }
+        self.fixed64_field_any(key, value)
+    }
+
+    /// A `fixed64` field under any key.
+    #[inline]
+    fn fixed64_field_any(&mut self, key: u64, value: u64) -> Result<(), BufferFull> {
         self.fixed64(value)?;
         self.varint(key)
     }
@@ -571,6 +585,32 @@ mod tests {
             let pos = w.position();
             assert_eq!(tail(&buf, pos), &src[..n], "{n}");
             assert!(buf[..70 - n].iter().all(|&b| b == 0));
+        }
+    }
+
+    /// The one-store writers (hosts) and the general ones (the only ones on bare-metal
+    /// targets) write the same bytes.
+    #[test]
+    fn fast_and_general_writers_agree() {
+        let values = [0, 1, 0x7f, 0x80, 300, 1 << 35, u64::MAX];
+        for value in values {
+            let (mut a, mut b) = ([0u8; 24], [0u8; 24]);
+            let mut wa = ReverseWriter::new(&mut a);
+            let mut wb = ReverseWriter::new(&mut b);
+            wa.varint(value).unwrap();
+            wb.varint_any(value).unwrap();
+            let (pa, pb) = (wa.position(), wb.position());
+            assert_eq!(a[pa..], b[pb..], "varint {value}");
+            for field in [1, 4, 15, 16, 2047] {
+                let (mut a, mut b) = ([0u8; 24], [0u8; 24]);
+                let mut wa = ReverseWriter::new(&mut a);
+                let mut wb = ReverseWriter::new(&mut b);
+                wa.fixed64_field(field, value).unwrap();
+                wb.fixed64_field_any(key(field, FIXED64), value).unwrap();
+                let (pa, pb) = (wa.position(), wb.position());
+                assert_eq!(a[pa..], b[pb..], "fixed64 field {field} value {value}");
+                assert_eq!(24 - pa, fixed64_field_len(field), "field {field}");
+            }
         }
     }
 
