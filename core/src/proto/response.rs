@@ -126,13 +126,6 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn lenient(bytes: &'a [u8]) -> Self {
-        Input {
-            lenient: true,
-            ..Input::new(bytes)
-        }
-    }
-
     fn at_end(&self) -> bool {
         self.pos >= self.bytes.len()
     }
@@ -248,21 +241,50 @@ fn expect(field: u32, wire: u8, expected: u8) -> Result<(), DecodeError> {
     }
 }
 
-fn merge_partial<'a>(
-    into: &mut PartialSuccess<'a>,
-    mut input: Input<'a>,
+/// The fields of `ExportMetricsPartialSuccess` and of `google.rpc.Status`, which share a
+/// shape: 1 a varint, 2 a string, and (Status only) 3 repeated messages, counted. One
+/// decoder for both keeps one copy of the field loop in a firmware image.
+#[derive(Copy, Clone, Default)]
+struct Flat<'a> {
+    number: u64,
+    text: &'a str,
+    lossy: bool,
+    count: u32,
+}
+
+impl<'a> Flat<'a> {
+    fn partial_success(self) -> PartialSuccess<'a> {
+        PartialSuccess {
+            rejected_data_points: self.number as i64,
+            error_message: self.text,
+            error_message_lossy: self.lossy,
+        }
+    }
+}
+
+/// Merge the fields of `input` into `into` (a repeated embedded message merges into the
+/// one before, as protobuf says); with `counted`, field 3 is known and counted.
+fn merge_flat<'a>(
+    into: &mut Flat<'a>,
+    input: &mut Input<'a>,
+    counted: bool,
 ) -> Result<(), DecodeError> {
     while !input.at_end() {
         let (field, wire) = input.tag()?;
         match field {
             1 => {
                 expect(field, wire, VARINT)?;
-                into.rejected_data_points = input.varint()? as i64;
+                into.number = input.varint()?;
             }
             2 => {
                 expect(field, wire, LEN)?;
-                (into.error_message, into.error_message_lossy) = lossy_str(input.len_delimited()?);
-                into.error_message_lossy |= input.cut;
+                (into.text, into.lossy) = lossy_str(input.len_delimited()?);
+                into.lossy |= input.cut;
+            }
+            3 if counted => {
+                expect(field, wire, LEN)?;
+                input.len_delimited()?;
+                into.count = into.count.saturating_add(1);
             }
             _ => input.skip(field, wire)?,
         }
@@ -270,82 +292,75 @@ fn merge_partial<'a>(
     Ok(())
 }
 
+/// Decode an `ExportMetricsServiceResponse`, strictly or (`lenient`) as a prefix cut off
+/// by the caller's buffer: then an error ends decoding quietly, keeping what came before.
+fn decode_export(bytes: &[u8], lenient: bool) -> Result<ExportResponse<'_>, DecodeError> {
+    let mut input = Input::new(bytes);
+    input.lenient = lenient;
+    let mut partial: Option<Flat<'_>> = None;
+    while !input.at_end() {
+        match export_field(&mut input, &mut partial) {
+            Ok(()) => {}
+            Err(_) if lenient => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(ExportResponse {
+        partial_success: partial.map(Flat::partial_success),
+    })
+}
+
+/// One field of an `ExportMetricsServiceResponse`.
+fn export_field<'a>(
+    input: &mut Input<'a>,
+    partial: &mut Option<Flat<'a>>,
+) -> Result<(), DecodeError> {
+    let (field, wire) = input.tag()?;
+    // Lenient: a field 1 of another wire type is skipped like an unknown one.
+    if field != 1 || (input.lenient && wire != LEN) {
+        return input.skip(field, wire);
+    }
+    expect(field, wire, LEN)?;
+    let mut nested = Input::new(input.len_delimited()?);
+    nested.lenient = input.lenient;
+    nested.cut = input.cut;
+    let merged = merge_flat(
+        partial.get_or_insert_with(Flat::default),
+        &mut nested,
+        false,
+    );
+    // Lenient: an error inside is the cut; what was decoded before it stays.
+    if input.lenient {
+        Ok(())
+    } else {
+        merged
+    }
+}
+
 /// Decode what arrived of an `ExportMetricsServiceResponse` that the caller's buffer cut
 /// off: fields before the cut are kept (the rejected count comes first on the wire), a
 /// message cut short is kept up to the cut and marked lossy, and decoding stops quietly at
 /// the cut instead of failing.
 pub fn decode_export_response_prefix(bytes: &[u8]) -> ExportResponse<'_> {
-    let mut input = Input::lenient(bytes);
-    let mut response = ExportResponse::default();
-    while !input.at_end() {
-        let Ok((field, wire)) = input.tag() else {
-            break;
-        };
-        let step = if field == 1 && wire == LEN {
-            input.len_delimited().map(|inner| {
-                let partial = response
-                    .partial_success
-                    .get_or_insert_with(Default::default);
-                let mut nested = Input::lenient(inner);
-                nested.cut = input.cut;
-                // An error inside is the cut: what was decoded before it stays.
-                let _ = merge_partial(partial, nested);
-            })
-        } else {
-            input.skip(field, wire)
-        };
-        if step.is_err() {
-            break;
-        }
-    }
-    response
+    decode_export(bytes, true).unwrap_or_default()
 }
 
 /// Decode an `ExportMetricsServiceResponse` (an empty body is a response with nothing set).
 pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, DecodeError> {
-    let mut input = Input::new(bytes);
-    let mut response = ExportResponse::default();
-    while !input.at_end() {
-        let (field, wire) = input.tag()?;
-        if field == 1 {
-            expect(field, wire, LEN)?;
-            // A repeated embedded message merges into the one before, as protobuf says.
-            let partial = response
-                .partial_success
-                .get_or_insert_with(Default::default);
-            merge_partial(partial, Input::new(input.len_delimited()?))?;
-        } else {
-            input.skip(field, wire)?;
-        }
-    }
-    Ok(response)
+    decode_export(bytes, false)
 }
 
 /// Decode a `google.rpc.Status`.
 pub fn decode_status(bytes: &[u8]) -> Result<RpcStatus<'_>, DecodeError> {
-    let mut input = Input::new(bytes);
-    let mut status = RpcStatus::default();
-    while !input.at_end() {
-        let (field, wire) = input.tag()?;
-        match field {
-            1 => {
-                expect(field, wire, VARINT)?;
-                // int32 travels sign-extended to 64 bits; truncating recovers it.
-                status.code = input.varint()? as i32;
-            }
-            2 => {
-                expect(field, wire, LEN)?;
-                (status.message, status.message_lossy) = lossy_str(input.len_delimited()?);
-            }
-            3 => {
-                expect(field, wire, LEN)?;
-                input.len_delimited()?;
-                status.details = status.details.saturating_add(1);
-            }
-            _ => input.skip(field, wire)?,
-        }
-    }
-    Ok(status)
+    let mut fields = Flat::default();
+    merge_flat(&mut fields, &mut Input::new(bytes), true)?;
+    Ok(RpcStatus {
+        // int32 travels sign-extended to 64 bits; truncating recovers it.
+        code: fields.number as i32,
+        message: fields.text,
+        message_lossy: fields.lossy,
+        details: fields.count,
+    })
 }
 
 /// What an OTLP/HTTP response body says, decoded by [`decode_body`].
@@ -396,34 +411,28 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
         return ResponseBody::NotDecoded;
     }
-    if body.truncated {
-        // A long partial-success message must not hide the rejected count before it.
-        if success {
-            if let Some(p) = decode_export_response_prefix(bytes).partial_success {
-                if p.rejected_data_points != 0 || !p.error_message.is_empty() {
-                    return ResponseBody::PartialSuccess(p);
-                }
-            }
+    if !success {
+        if body.truncated {
+            return ResponseBody::Truncated;
         }
-        return ResponseBody::Truncated;
-    }
-    if success {
-        match decode_export_response(bytes) {
-            Ok(ExportResponse {
-                partial_success: Some(p),
-            }) if p.rejected_data_points != 0
-                || !p.error_message.is_empty()
-                || p.error_message_lossy =>
-            {
-                ResponseBody::PartialSuccess(p)
-            }
-            Ok(_) => ResponseBody::Success,
-            Err(e) => ResponseBody::Invalid(e),
-        }
-    } else {
-        match decode_status(bytes) {
+        return match decode_status(bytes) {
             Ok(status) => ResponseBody::Status(status),
             Err(e) => ResponseBody::Invalid(e),
+        };
+    }
+    // A 2xx body cut off by the buffer is decoded as far as it arrived (then it does not
+    // fail): a long partial-success message must not hide the rejected count before it.
+    match decode_export(bytes, body.truncated) {
+        Ok(ExportResponse {
+            partial_success: Some(p),
+        }) if p.rejected_data_points != 0
+            || !p.error_message.is_empty()
+            || (p.error_message_lossy && !body.truncated) =>
+        {
+            ResponseBody::PartialSuccess(p)
         }
+        Ok(_) if body.truncated => ResponseBody::Truncated,
+        Ok(_) => ResponseBody::Success,
+        Err(e) => ResponseBody::Invalid(e),
     }
 }

@@ -9,6 +9,14 @@
 //!
 //! Every write checks the space left and returns [`BufferFull`] instead of writing past the
 //! start of the buffer; nothing here panics.
+//!
+//! The encoder's forced inlines, and the inline hints on the writer's most used steps
+//! (`claim`, `varint`, `key`, `message`, `varint_field_len`), are for hosts only
+//! (`cfg_attr(not(target_os = "none"), ...)`), where they buy speed. On bare-metal
+//! targets, built for size, a forced inline copies a writer into every caller, and a hint
+//! gives the crate that instantiates the encoder's generic functions (the program's) a
+//! local copy of each step, which fat LTO keeps beside core's own; LTO still inlines there
+//! wherever that pays.
 
 use core::fmt;
 
@@ -83,7 +91,7 @@ pub const fn str_field_len(field: u32, value: &str) -> usize {
 }
 
 /// Bytes a varint field takes, or 0 when `value` is 0 (proto3 leaves defaults out).
-#[inline]
+#[cfg_attr(not(target_os = "none"), inline)]
 pub const fn varint_field_len(field: u32, value: u64) -> usize {
     if value == 0 {
         0
@@ -146,7 +154,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Claim the `n` bytes in front of what was written, for the caller to fill (for
     /// example with [`Fill`], when a small message's size is known beforehand).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn claim(&mut self, n: usize) -> Result<&'a mut [u8], BufferFull> {
         let free = core::mem::take(&mut self.free);
         match free.len().checked_sub(n) {
@@ -187,13 +195,20 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A varint.
-    #[inline]
-    pub fn varint(&mut self, mut value: u64) -> Result<(), BufferFull> {
-        if value < 0x80 {
-            // Keys, lengths and small values: one byte.
+    #[cfg_attr(not(target_os = "none"), inline)]
+    pub fn varint(&mut self, value: u64) -> Result<(), BufferFull> {
+        if cfg!(not(target_os = "none")) && value < 0x80 {
+            // Keys, lengths and small values: one byte (hosts; the loop below does it with
+            // less code on bare-metal targets).
             self.claim_array::<1>()?[0] = value as u8;
             return Ok(());
         }
+        self.varint_any(value)
+    }
+
+    /// A varint of any size.
+    #[inline]
+    fn varint_any(&mut self, mut value: u64) -> Result<(), BufferFull> {
         let slot = self.claim(varint_len(value))?;
         let (last, rest) = slot.split_last_mut().ok_or(BufferFull)?;
         for byte in rest {
@@ -205,7 +220,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A field key.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn key(&mut self, field: u32, wire_type: u8) -> Result<(), BufferFull> {
         self.varint(key(field, wire_type))
     }
@@ -226,7 +241,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Prefix what was written since `start` with its length and the key of `field`,
     /// making it a length-delimited field (a nested message, string or packed field).
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn message(&mut self, field: u32, start: usize) -> Result<(), BufferFull> {
         let len = start.checked_sub(self.position()).ok_or(BufferFull)?;
         self.varint(len as u64)?;
@@ -254,8 +269,9 @@ impl<'a> ReverseWriter<'a> {
     #[inline]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
-        if key < 0x80 {
-            // One store of key and value: every OTLP field number is below 16.
+        if cfg!(not(target_os = "none")) && key < 0x80 {
+            // One store of key and value: every OTLP field number is below 16 (hosts; two
+            // writes with less code on bare-metal targets).
             let slot = self.claim_array::<9>()?;
             slot[0] = key as u8;
             let value = value.to_le_bytes();
@@ -264,6 +280,12 @@ impl<'a> ReverseWriter<'a> {
             }
             return Ok(());
         }
+        self.fixed64_field_any(key, value)
+    }
+
+    /// A `fixed64` field under any key.
+    #[inline]
+    fn fixed64_field_any(&mut self, key: u64, value: u64) -> Result<(), BufferFull> {
         self.fixed64(value)?;
         self.varint(key)
     }
@@ -399,34 +421,44 @@ impl<'a> Fill<'a> {
     }
 }
 
-/// Copy `src` into `dst` (same length). Short runs (keys, attribute values, names) are
-/// copied with a few fixed-size moves instead of a call to the `memcpy` routine, which
-/// costs more than the copy itself at these sizes.
+/// Copy `src` into `dst` (same length; nothing when they differ).
+///
+/// On 64-bit hosts, short runs (keys, attribute values, names) are copied with a few
+/// fixed-size moves instead of a call to the `memcpy` routine, which costs more than the
+/// copy itself at these sizes. A 32-bit MCU has no 8- or 16-byte moves (those copies call
+/// `memcpy` anyway), so there one call to it keeps a firmware image small.
 #[inline]
 pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
     if n != dst.len() {
         return;
     }
-    if (8..=16).contains(&n) {
-        copy_fixed::<8>(dst, src, 0);
-        copy_fixed::<8>(dst, src, n - 8);
-    } else if (4..8).contains(&n) {
-        copy_fixed::<4>(dst, src, 0);
-        copy_fixed::<4>(dst, src, n - 4);
-    } else if (17..=32).contains(&n) {
-        copy_fixed::<16>(dst, src, 0);
-        copy_fixed::<16>(dst, src, n - 16);
-    } else if n < 4 {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
+    #[cfg(target_pointer_width = "64")]
+    {
+        if (8..=16).contains(&n) {
+            copy_fixed::<8>(dst, src, 0);
+            copy_fixed::<8>(dst, src, n - 8);
+            return;
+        } else if (4..8).contains(&n) {
+            copy_fixed::<4>(dst, src, 0);
+            copy_fixed::<4>(dst, src, n - 4);
+            return;
+        } else if (17..=32).contains(&n) {
+            copy_fixed::<16>(dst, src, 0);
+            copy_fixed::<16>(dst, src, n - 16);
+            return;
+        } else if n < 4 {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+            return;
         }
-    } else {
-        dst.copy_from_slice(src);
     }
+    dst.copy_from_slice(src);
 }
 
 /// Copy the `N` bytes at `at` (the ranges overlap when the run is shorter than 2 N).
+#[cfg(target_pointer_width = "64")]
 #[inline]
 fn copy_fixed<const N: usize>(dst: &mut [u8], src: &[u8], at: usize) {
     let from: Option<&[u8; N]> = src.get(at..at + N).and_then(|s| s.try_into().ok());
@@ -553,6 +585,32 @@ mod tests {
             let pos = w.position();
             assert_eq!(tail(&buf, pos), &src[..n], "{n}");
             assert!(buf[..70 - n].iter().all(|&b| b == 0));
+        }
+    }
+
+    /// The one-store writers (hosts) and the general ones (the only ones on bare-metal
+    /// targets) write the same bytes.
+    #[test]
+    fn fast_and_general_writers_agree() {
+        let values = [0, 1, 0x7f, 0x80, 300, 1 << 35, u64::MAX];
+        for value in values {
+            let (mut a, mut b) = ([0u8; 24], [0u8; 24]);
+            let mut wa = ReverseWriter::new(&mut a);
+            let mut wb = ReverseWriter::new(&mut b);
+            wa.varint(value).unwrap();
+            wb.varint_any(value).unwrap();
+            let (pa, pb) = (wa.position(), wb.position());
+            assert_eq!(a[pa..], b[pb..], "varint {value}");
+            for field in [1, 4, 15, 16, 2047] {
+                let (mut a, mut b) = ([0u8; 24], [0u8; 24]);
+                let mut wa = ReverseWriter::new(&mut a);
+                let mut wb = ReverseWriter::new(&mut b);
+                wa.fixed64_field(field, value).unwrap();
+                wb.fixed64_field_any(key(field, FIXED64), value).unwrap();
+                let (pa, pb) = (wa.position(), wb.position());
+                assert_eq!(a[pa..], b[pb..], "fixed64 field {field} value {value}");
+                assert_eq!(24 - pa, fixed64_field_len(field), "field {field}");
+            }
         }
     }
 

@@ -31,7 +31,7 @@ pub(super) fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
@@ -47,18 +47,19 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     ))
 }
 
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_key_value(
     w: &mut ReverseWriter<'_>,
     field: u32,
     kv: &KeyValue<'_>,
 ) -> Result<(), BufferFull> {
     // Common case, every length below 128 (one-byte lengths): claim the whole field once
-    // and fill it forwards.
+    // and fill it forwards. Hosts only: on bare-metal targets, built for size, the field
+    // by field writer below does it with a third of the code.
     let key = kv.key.as_bytes();
     let any = any_value_len(&kv.value);
     let body = 2 + key.len() + 2 + any;
-    if !key.is_empty() && body < 0x80 && field < 16 {
+    if cfg!(not(target_os = "none")) && !key.is_empty() && body < 0x80 && field < 16 {
         // Fixed offsets through slice patterns: one length check per part.
         let slot = w.claim(2 + body)?;
         let [k0, k1, k2, k3, rest @ ..] = slot else {
@@ -110,6 +111,15 @@ pub(super) fn write_key_value(
         }
         return Ok(());
     }
+    write_key_value_fields(w, field, kv)
+}
+
+/// A `KeyValue` field written field by field, whatever its lengths.
+fn write_key_value_fields(
+    w: &mut ReverseWriter<'_>,
+    field: u32,
+    kv: &KeyValue<'_>,
+) -> Result<(), BufferFull> {
     let start = w.position();
     match kv.value {
         AttributeValue::Str(s) => w.str_field_always(ANY_STRING, s)?,
@@ -122,7 +132,7 @@ pub(super) fn write_key_value(
     w.message(field, start)
 }
 
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -174,7 +184,7 @@ fn any_key_value_field_len(kv: &AnyKeyValue<'_>) -> usize {
 }
 
 /// Bytes of `owner`'s attributes of any kind.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     owner: AttributeOwner,
@@ -187,7 +197,7 @@ pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
 }
 
 /// `owner`'s attributes of any kind, last to first.
-#[inline(always)]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -253,4 +263,48 @@ fn write_any_key_value(
     w.message(KV_VALUE, start)?;
     w.str_field(KV_KEY, kv.key)?;
     w.message(field, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-claim writer and the field by field one (the only one on bare-metal
+    /// targets) write the same bytes, at every length around the one-byte limit.
+    #[test]
+    fn both_key_value_writers_agree() {
+        let long = "k".repeat(130);
+        let values = [
+            AttributeValue::Str(""),
+            AttributeValue::Str("GET"),
+            AttributeValue::Str(&long[..60]),
+            AttributeValue::Str(&long[..125]),
+            AttributeValue::Str(&long),
+            AttributeValue::Bool(false),
+            AttributeValue::Bool(true),
+            AttributeValue::Int(0),
+            AttributeValue::Int(300),
+            AttributeValue::Int(-1),
+            AttributeValue::Double(-0.0),
+            AttributeValue::Double(2.5),
+        ];
+        let mut compared = 0;
+        for key in ["", "a", "http.route", &long[..100], &long[..123], &long] {
+            for value in values {
+                for field in [RESOURCE_ATTRIBUTES, NUMBER_ATTRIBUTES, HIST_ATTRIBUTES] {
+                    let kv = KeyValue::new(key, value);
+                    let (mut a, mut b) = ([0u8; 400], [0u8; 400]);
+                    let mut wa = ReverseWriter::new(&mut a);
+                    let mut wb = ReverseWriter::new(&mut b);
+                    write_key_value(&mut wa, field, &kv).unwrap();
+                    write_key_value_fields(&mut wb, field, &kv).unwrap();
+                    let (pa, pb) = (wa.position(), wb.position());
+                    assert_eq!(a[pa..], b[pb..], "{kv:?} in field {field}");
+                    assert_eq!(a.len() - pa, key_value_field_len(&kv), "{kv:?}");
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 6 * 12 * 3);
+    }
 }
