@@ -11,12 +11,12 @@
 //! start of the buffer; nothing here panics.
 //!
 //! The encoder's forced inlines, and the inline hints on the writer's most used steps
-//! (`claim`, `varint`, `key`, `message`, `varint_field_len`), are for hosts only
-//! (`cfg_attr(not(target_os = "none"), ...)`), where they buy speed. On bare-metal
-//! targets, built for size, a forced inline copies a writer into every caller, and a hint
-//! gives the crate that instantiates the encoder's generic functions (the program's) a
-//! local copy of each step, which fat LTO keeps beside core's own; LTO still inlines there
-//! wherever that pays.
+//! (`claim`, `varint`, `key`, `message`, `varint_field_len`), and the one-store fast paths
+//! are left out with feature `prefer-size` (`cfg_attr(not(feature = "prefer-size"), ...)`):
+//! they buy speed, and in a firmware built for size a forced inline copies a writer into
+//! every caller, and a hint gives the crate that instantiates the encoder's generic
+//! functions (the program's) a local copy of each step, which fat LTO keeps beside core's
+//! own; LTO still inlines there wherever that pays.
 
 use core::fmt;
 
@@ -91,7 +91,7 @@ pub const fn str_field_len(field: u32, value: &str) -> usize {
 }
 
 /// Bytes a varint field takes, or 0 when `value` is 0 (proto3 leaves defaults out).
-#[cfg_attr(not(target_os = "none"), inline)]
+#[cfg_attr(not(feature = "prefer-size"), inline)]
 pub const fn varint_field_len(field: u32, value: u64) -> usize {
     if value == 0 {
         0
@@ -154,7 +154,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Claim the `n` bytes in front of what was written, for the caller to fill (for
     /// example with [`Fill`], when a small message's size is known beforehand).
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
     pub fn claim(&mut self, n: usize) -> Result<&'a mut [u8], BufferFull> {
         let free = core::mem::take(&mut self.free);
         match free.len().checked_sub(n) {
@@ -195,11 +195,11 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A varint.
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
     pub fn varint(&mut self, value: u64) -> Result<(), BufferFull> {
-        if cfg!(not(target_os = "none")) && value < 0x80 {
-            // Keys, lengths and small values: one byte (hosts; the loop below does it with
-            // less code on bare-metal targets).
+        if cfg!(not(feature = "prefer-size")) && value < 0x80 {
+            // Keys, lengths and small values: one byte (without `prefer-size`; the loop
+            // below does it with less code).
             self.claim_array::<1>()?[0] = value as u8;
             return Ok(());
         }
@@ -220,7 +220,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A field key.
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
     pub fn key(&mut self, field: u32, wire_type: u8) -> Result<(), BufferFull> {
         self.varint(key(field, wire_type))
     }
@@ -241,7 +241,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Prefix what was written since `start` with its length and the key of `field`,
     /// making it a length-delimited field (a nested message, string or packed field).
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
     pub fn message(&mut self, field: u32, start: usize) -> Result<(), BufferFull> {
         let len = start.checked_sub(self.position()).ok_or(BufferFull)?;
         self.varint(len as u64)?;
@@ -269,9 +269,9 @@ impl<'a> ReverseWriter<'a> {
     #[inline]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
-        if cfg!(not(target_os = "none")) && key < 0x80 {
-            // One store of key and value: every OTLP field number is below 16 (hosts; two
-            // writes with less code on bare-metal targets).
+        if cfg!(not(feature = "prefer-size")) && key < 0x80 {
+            // One store of key and value: every OTLP field number is below 16 (without
+            // `prefer-size`; two writes take less code).
             let slot = self.claim_array::<9>()?;
             slot[0] = key as u8;
             let value = value.to_le_bytes();
@@ -588,8 +588,8 @@ mod tests {
         }
     }
 
-    /// The one-store writers (hosts) and the general ones (the only ones on bare-metal
-    /// targets) write the same bytes.
+    /// The one-store writers (hosts) and the general ones (the only ones with `prefer-size`)
+    /// write the same bytes.
     #[test]
     fn fast_and_general_writers_agree() {
         let values = [0, 1, 0x7f, 0x80, 300, 1 << 35, u64::MAX];

@@ -31,7 +31,7 @@ pub(super) fn slice_attributes_len(attributes: &[KeyValue<'_>]) -> usize {
     })
 }
 
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     metric: usize,
@@ -47,19 +47,19 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
     ))
 }
 
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_key_value(
     w: &mut ReverseWriter<'_>,
     field: u32,
     kv: &KeyValue<'_>,
 ) -> Result<(), BufferFull> {
     // Common case, every length below 128 (one-byte lengths): claim the whole field once
-    // and fill it forwards. Hosts only: on bare-metal targets, built for size, the field
+    // and fill it forwards. Not with `prefer-size`: in a build for size, the field
     // by field writer below does it with a third of the code.
     let key = kv.key.as_bytes();
     let any = any_value_len(&kv.value);
     let body = 2 + key.len() + 2 + any;
-    if cfg!(not(target_os = "none")) && !key.is_empty() && body < 0x80 && field < 16 {
+    if cfg!(not(feature = "prefer-size")) && !key.is_empty() && body < 0x80 && field < 16 {
         // Fixed offsets through slice patterns: one length check per part.
         let slot = w.claim(2 + body)?;
         let [k0, k1, k2, k3, rest @ ..] = slot else {
@@ -132,7 +132,7 @@ fn write_key_value_fields(
     w.message(field, start)
 }
 
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -184,7 +184,7 @@ fn any_key_value_field_len(kv: &AnyKeyValue<'_>) -> usize {
 }
 
 /// Bytes of `owner`'s attributes of any kind.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
     source: &S,
     owner: AttributeOwner,
@@ -197,7 +197,7 @@ pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
 }
 
 /// `owner`'s attributes of any kind, last to first.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     field: u32,
@@ -269,8 +269,8 @@ fn write_any_key_value(
 mod tests {
     use super::*;
 
-    /// The one-claim writer and the field by field one (the only one on bare-metal
-    /// targets) write the same bytes, at every length around the one-byte limit.
+    /// The one-claim writer and the field by field one (the only one with `prefer-size`)
+    /// write the same bytes, at every length around the one-byte limit.
     #[test]
     fn both_key_value_writers_agree() {
         let long = "k".repeat(130);

@@ -107,7 +107,7 @@ pub(super) fn point_len<S: MetricsSource + ?Sized>(
 const NUMBER_VALUE_LEN: usize = 9;
 
 /// `NumberDataPoint` content; `value_field` says `as_int` or `as_double`.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
@@ -125,7 +125,7 @@ pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
 
 /// How many explicit bounds and bucket counts a histogram point has: its slices', unless
 /// the source hands them out itself ([`MetricsSource::bucket_len`]).
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn histogram_lens<S: MetricsSource + ?Sized>(
     source: &S,
     at: PointCursor,
@@ -142,7 +142,7 @@ fn histogram_lens<S: MetricsSource + ?Sized>(
 }
 
 /// Bytes of a `HistogramDataPoint`'s own fields (not the common ones, see [`point_len`]).
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn histogram_value_len<S: MetricsSource + ?Sized>(
     source: &S,
     at: PointCursor,
@@ -157,7 +157,7 @@ fn histogram_value_len<S: MetricsSource + ?Sized>(
 }
 
 /// `HistogramDataPoint` content.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
@@ -311,7 +311,7 @@ fn write_visited_varints<S: MetricsSource + ?Sized>(
 
 /// Bytes of an `ExponentialHistogramDataPoint`'s own fields (not the common ones, see
 /// [`point_len`]).
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn exponential_value_len<S: MetricsSource + ?Sized>(
     source: &S,
     at: PointCursor,
@@ -344,7 +344,7 @@ fn exponential_value_len<S: MetricsSource + ?Sized>(
 }
 
 /// `ExponentialHistogramDataPoint` content.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_exponential_point<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,

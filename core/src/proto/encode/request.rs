@@ -185,7 +185,7 @@ fn scope_of<'s, S: MetricsSource + ?Sized>(
 }
 
 /// Begin (backwards) a `ScopeMetrics`: its last field. Returns where it ends.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn open_scope_metrics<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     header: &RequestHeader<'_>,
@@ -198,7 +198,7 @@ fn open_scope_metrics<S: MetricsSource + ?Sized>(
 }
 
 /// Finish (backwards) the `ScopeMetrics` that ends at `end`: its scope, key and length.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn close_scope_metrics<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     header: &RequestHeader<'_>,
