@@ -358,7 +358,7 @@ verdict() {
         row "**stack high-water, worst export**" "$target" stack_worst_export "$goal"
         row "stack high-water, plain export (one request, 200)" "$target" stack_plain_export
         row "stack in use on entering main (its frame holds exporter and client)" "$target" stack_main_entry
-        row "&nbsp;&nbsp;exporter + HTTP client (1 KiB head buffer) in that frame" "$target" exporter_and_client
+        row "&nbsp;&nbsp;exporter + HTTP client (their 1 KiB head buffer lent from a static) in that frame" "$target" exporter_and_client
         row "stack high-water of firmware-baseline" "$target" stack_baseline
     done
     echo
