@@ -264,7 +264,8 @@ impl<'a> ExportPolicy<'a> {
                 match error {
                     EncodeError::PointTooLarge { metric, point }
                     | EncodeError::ValueKindMismatch { metric, point }
-                    | EncodeError::BucketCountMismatch { metric, point } => {
+                    | EncodeError::BucketCountMismatch { metric, point }
+                    | EncodeError::KindNotEnabled { metric, point } => {
                         // The splitter skipped this one point; it can never be sent.
                         let span = PointSpan {
                             start: PointCursor { metric, point },

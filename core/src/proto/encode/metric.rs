@@ -2,10 +2,10 @@
 //! `ExponentialHistogram`) around the points. The size of the parts that do not depend on
 //! the points ([`MetricLen`]) sits beside the writer.
 
+#[cfg(feature = "exponential-histogram")]
+use super::exponential::write_exponential_point;
 use super::field::*;
-use super::point::{
-    check_point, write_exponential_point, write_histogram_point, write_number_point, PointHead,
-};
+use super::point::{check_point, write_histogram_point, write_number_point, PointHead};
 use super::{field_len, PointCursor};
 use crate::proto::source::{MetricData, MetricInfo, MetricsSource, Point, PointValue};
 use crate::proto::wire::{self, BufferFull, ReverseWriter};
@@ -108,7 +108,11 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
                 write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
             }
             PointValue::Histogram(h) => write_histogram_point(w, source, at, head, h)?,
+            #[cfg(feature = "exponential-histogram")]
             PointValue::ExponentialHistogram(e) => write_exponential_point(w, source, at, head, e)?,
+            // Refused by check_point just above.
+            #[cfg(not(feature = "exponential-histogram"))]
+            PointValue::ExponentialHistogram(_) => return Err(BufferFull),
         }
         w.message(DATA_POINTS, point_start)?;
     }

@@ -45,6 +45,8 @@ use plan::{plan, Plan, PlanError};
 use request::write_request;
 
 mod attribute;
+#[cfg(feature = "exponential-histogram")]
+mod exponential;
 mod field;
 mod metric;
 mod plan;
@@ -137,6 +139,15 @@ pub enum EncodeError {
         /// Point index.
         point: usize,
     },
+    /// This data point is an exponential histogram and this build of core leaves their
+    /// encoding out (feature `exponential-histogram` off); it is skipped (dropped). The
+    /// registry of such a build refuses to declare them, so only another source can hit it.
+    KindNotEnabled {
+        /// Metric index.
+        metric: usize,
+        /// Point index.
+        point: usize,
+    },
     /// [`encode_request`]: the whole batch needs `needed` bytes, more than the buffer.
     BufferTooSmall {
         /// Bytes the request needs.
@@ -169,6 +180,11 @@ impl fmt::Display for EncodeError {
                 f,
                 "metric {metric} point {point}: bucket_counts must have one element more \
                  than explicit_bounds"
+            ),
+            EncodeError::KindNotEnabled { metric, point } => write!(
+                f,
+                "metric {metric} point {point}: exponential histograms are not enabled in \
+                 this build (feature exponential-histogram)"
             ),
             EncodeError::BufferTooSmall { needed, buffer } => {
                 write!(f, "request needs {needed} bytes, buffer has {buffer}")
@@ -246,8 +262,8 @@ impl<'h> RequestSplitter<'h> {
     ///
     /// - `Ok`: a complete request, the tail of `buf`, and the points it carries.
     /// - [`EncodeError::PointTooLarge`], [`EncodeError::ValueKindMismatch`],
-    ///   [`EncodeError::BucketCountMismatch`]: that one point is skipped; call again for
-    ///   the rest.
+    ///   [`EncodeError::BucketCountMismatch`], [`EncodeError::KindNotEnabled`]: that one
+    ///   point is skipped; call again for the rest.
     /// - [`EncodeError::HeaderTooLarge`], [`EncodeError::SizeMismatch`]: nothing more can
     ///   be encoded; every later call returns `None`, so a loop over this ends.
     ///

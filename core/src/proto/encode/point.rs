@@ -1,15 +1,14 @@
-//! The data points: `NumberDataPoint`, `HistogramDataPoint` and
-//! `ExponentialHistogramDataPoint` (with its `Buckets`). Each size function sits beside the
-//! writer it mirrors, field for field.
+//! The data points: `NumberDataPoint` and `HistogramDataPoint` (`ExponentialHistogramDataPoint`
+//! is in `exponential.rs`, with feature `exponential-histogram`). Each size function sits
+//! beside the writer it mirrors, field for field.
 
 use super::attribute::{point_attributes_len, write_point_attributes};
 use super::field::*;
 use super::{field_len, EncodeError, PointCursor};
 use crate::proto::source::{
-    BucketPart, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, MetricData,
-    MetricsSource, Point, PointValue,
+    BucketPart, HistogramValue, MetricData, MetricsSource, Point, PointValue,
 };
-use crate::proto::wire::{self, varint_len, zigzag32, BufferFull, Fill, ReverseWriter};
+use crate::proto::wire::{self, BufferFull, ReverseWriter};
 
 /// Why a point cannot be encoded, whatever the buffer.
 pub(super) fn check_point<S: MetricsSource + ?Sized>(
@@ -32,7 +31,14 @@ pub(super) fn check_point<S: MetricsSource + ?Sized>(
                 Err(EncodeError::BucketCountMismatch { metric, point })
             }
         }
+        #[cfg(feature = "exponential-histogram")]
         (MetricData::ExponentialHistogram { .. }, PointValue::ExponentialHistogram(_)) => Ok(()),
+        // Without the feature their writer is not linked. Every path checks a point before
+        // it sizes or writes it, so the arms that skip them below are never reached.
+        #[cfg(not(feature = "exponential-histogram"))]
+        (MetricData::ExponentialHistogram { .. }, PointValue::ExponentialHistogram(_)) => {
+            Err(EncodeError::KindNotEnabled { metric, point })
+        }
         _ => Err(EncodeError::ValueKindMismatch { metric, point }),
     }
 }
@@ -98,7 +104,13 @@ pub(super) fn point_len<S: MetricsSource + ?Sized>(
     let value = match &point.value {
         PointValue::Int(_) | PointValue::Double(_) => NUMBER_VALUE_LEN,
         PointValue::Histogram(h) => histogram_value_len(source, at, h),
-        PointValue::ExponentialHistogram(e) => exponential_value_len(source, at, e),
+        #[cfg(feature = "exponential-histogram")]
+        PointValue::ExponentialHistogram(e) => {
+            super::exponential::exponential_value_len(source, at, e)
+        }
+        // Refused by check_point before any sizing.
+        #[cfg(not(feature = "exponential-histogram"))]
+        PointValue::ExponentialHistogram(_) => 0,
     };
     attributes.saturating_add(common + value)
 }
@@ -198,57 +210,10 @@ pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
     w.fixed64_field_nonzero(HIST_START, head.start)
 }
 
-/// Bytes of a `Buckets` message's content (`part` says positive or negative).
-pub(super) fn buckets_len<S: MetricsSource + ?Sized>(
-    source: &S,
-    at: PointCursor,
-    part: BucketPart,
-    buckets: &ExponentialBuckets<'_>,
-) -> usize {
-    let counts = match source.bucket_len(at.metric, at.point, part) {
-        None if buckets.bucket_counts.is_empty() => 0,
-        None => field_len(wire::packed_varint_len(buckets.bucket_counts)),
-        Some(0) => 0,
-        Some(_) => field_len(visited_varint_len(source, at, part).0),
-    };
-    wire::varint_field_len(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset))) + counts
-}
-
-pub(super) fn write_buckets<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    source: &S,
-    at: PointCursor,
-    part: BucketPart,
-    buckets: &ExponentialBuckets<'_>,
-) -> Result<(), BufferFull> {
-    let start = w.position();
-    match source.bucket_len(at.metric, at.point, part) {
-        None => w.packed_varint_field(BUCKETS_COUNTS, buckets.bucket_counts)?,
-        Some(n) => write_visited_varints(w, BUCKETS_COUNTS, source, at, part, n)?,
-    }
-    w.varint_field(BUCKETS_OFFSET, u64::from(zigzag32(buckets.offset)))?;
-    w.message(field, start)
-}
-
 // Bucket numbers the source hands out one by one (`MetricsSource::visit_buckets`): sized
 // by a first visit where their encoding varies, then written forwards into a slot claimed
 // whole. A source visiting another count than it announced gets `BufferFull` (the request
 // fails as `SizeMismatch`), never a message with wrong lengths.
-
-/// Bytes of the visited numbers as varints, and how many were visited.
-fn visited_varint_len<S: MetricsSource + ?Sized>(
-    source: &S,
-    at: PointCursor,
-    part: BucketPart,
-) -> (usize, usize) {
-    let (mut len, mut count) = (0usize, 0usize);
-    source.visit_buckets(at.metric, at.point, part, &mut |value| {
-        len = len.saturating_add(varint_len(value));
-        count += 1;
-    });
-    (len, count)
-}
 
 /// A packed `fixed64`/`double` field of `n` visited numbers; nothing when `n` is 0.
 fn write_visited_fixed64<S: MetricsSource + ?Sized>(
@@ -279,106 +244,4 @@ fn write_visited_fixed64<S: MetricsSource + ?Sized>(
         return Err(BufferFull);
     }
     w.message(field, start)
-}
-
-/// A packed varint field of `n` visited numbers; nothing when `n` is 0.
-fn write_visited_varints<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    source: &S,
-    at: PointCursor,
-    part: BucketPart,
-    n: usize,
-) -> Result<(), BufferFull> {
-    if n == 0 {
-        return Ok(());
-    }
-    let (len, count) = visited_varint_len(source, at, part);
-    if count != n {
-        return Err(BufferFull);
-    }
-    let start = w.position();
-    let mut fill = Fill::new(w.claim(len)?);
-    let mut overflow = false;
-    source.visit_buckets(at.metric, at.point, part, &mut |value| {
-        overflow |= fill.varint(value).is_err();
-    });
-    if overflow || fill.remaining() != 0 {
-        return Err(BufferFull);
-    }
-    w.message(field, start)
-}
-
-/// Bytes of an `ExponentialHistogramDataPoint`'s own fields (not the common ones, see
-/// [`point_len`]).
-#[cfg_attr(not(feature = "prefer-size"), inline(always))]
-fn exponential_value_len<S: MetricsSource + ?Sized>(
-    source: &S,
-    at: PointCursor,
-    e: &ExponentialHistogramValue<'_>,
-) -> usize {
-    let zero_threshold = if e.zero_threshold.to_bits() != 0 {
-        9
-    } else {
-        0
-    };
-    (fixed64_nonzero_len(e.count)
-        + optional_double_len(e.sum)
-        + optional_double_len(e.min)
-        + optional_double_len(e.max)
-        + wire::varint_field_len(EXP_SCALE, u64::from(zigzag32(e.scale)))
-        + fixed64_nonzero_len(e.zero_count)
-        + zero_threshold)
-        .saturating_add(field_len(buckets_len(
-            source,
-            at,
-            BucketPart::PositiveCounts,
-            &e.positive,
-        )))
-        .saturating_add(field_len(buckets_len(
-            source,
-            at,
-            BucketPart::NegativeCounts,
-            &e.negative,
-        )))
-}
-
-/// `ExponentialHistogramDataPoint` content.
-#[cfg_attr(not(feature = "prefer-size"), inline(always))]
-pub(super) fn write_exponential_point<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
-    source: &S,
-    at: PointCursor,
-    head: PointHead,
-    e: &ExponentialHistogramValue<'_>,
-) -> Result<(), BufferFull> {
-    if e.zero_threshold.to_bits() != 0 {
-        w.double_field(EXP_ZERO_THRESHOLD, e.zero_threshold)?;
-    }
-    write_optional_double(w, EXP_MAX, e.max)?;
-    write_optional_double(w, EXP_MIN, e.min)?;
-    w.varint_field(EXP_FLAGS, u64::from(head.flags))?;
-    write_buckets(
-        w,
-        EXP_NEGATIVE,
-        source,
-        at,
-        BucketPart::NegativeCounts,
-        &e.negative,
-    )?;
-    write_buckets(
-        w,
-        EXP_POSITIVE,
-        source,
-        at,
-        BucketPart::PositiveCounts,
-        &e.positive,
-    )?;
-    w.fixed64_field_nonzero(EXP_ZERO_COUNT, e.zero_count)?;
-    w.varint_field(EXP_SCALE, u64::from(zigzag32(e.scale)))?;
-    write_optional_double(w, EXP_SUM, e.sum)?;
-    w.fixed64_field_nonzero(EXP_COUNT, e.count)?;
-    w.fixed64_field_nonzero(EXP_TIME, head.time)?;
-    w.fixed64_field_nonzero(EXP_START, head.start)?;
-    write_point_attributes(w, EXP_ATTRIBUTES, source, at.metric, at.point)
 }
