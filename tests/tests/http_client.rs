@@ -1,19 +1,26 @@
 //! The HTTP/1.1 client over a scripted in-memory connection: exact request bytes, every
-//! framing and error case, every response split at every byte boundary, the blocking and
-//! poll drivers agreeing, and close called exactly once with the right mode.
+//! framing and error case, every response split at every byte boundary, the blocking,
+//! poll and async drivers agreeing (each client with its header buffer owned and lent),
+//! and close called exactly once with the right mode.
 
 mod http_common;
 
 use std::task::Poll;
 
 use embedded_io::ErrorKind;
-use http_common::{AfterScript, FakeClock, Script, ScriptConnect, Step, WriteMode};
-use otlp_embedded::http::{HttpClient, NonBlockingExchange, ReaderConfig, USER_AGENT};
+use http_common::{
+    AfterScript, AsyncScript, FakeClock, PollScript, Script, ScriptConnect, Step, WriteMode,
+};
+use otlp_embedded::http::{
+    AsyncHttpClient, HttpClient, NonBlockingExchange, PollHttpClient, ReaderConfig, USER_AGENT,
+};
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
-    CloseMode, Connect, Endpoint, Exchange, ExchangeError, Header, HeaderProblem, HttpRequest,
-    HttpResponse, Malformed, RetryAfter, Scheme, Stage, TlsFailure, TransportError,
+    AsyncExchange, CloseMode, Connect, Endpoint, Exchange, ExchangeError, Header, HeaderProblem,
+    HttpRequest, HttpResponse, Malformed, PollExchange, RetryAfter, Scheme, Stage, TlsFailure,
+    TransportError,
 };
+use otlp_embedded_tests::fake::block_on;
 
 const BODY: &[u8] = b"\x0a\x03abc";
 const DEADLINE: Instant = Instant(10_000);
@@ -68,6 +75,80 @@ fn run_exchange<X: Exchange>(
     let mut body = [0u8; BODY_BUF];
     let result = client.exchange(&request(&Endpoint::DEFAULT, &[]), &mut body);
     let log = log.borrow();
+    let kept = result.map(|r| r.body_len).unwrap_or(0);
+    Run {
+        result,
+        body: body[..kept].to_vec(),
+        closes: log.closes.clone(),
+        written: log.written.clone(),
+        reads: log.reads,
+        deadlines_set: log.deadlines_set,
+        end_ms: clock.get(),
+    }
+}
+
+/// The same exchange through core's superloop client, which connects and closes itself:
+/// owned header buffer, or (`lent`) one the caller lends.
+fn run_poll_client<const H: usize>(mut script: Script, config: ReaderConfig, lent: bool) -> Run {
+    script.not_ready_every = 3;
+    script.answer_after.get_or_insert(expected_request().len());
+    let clock = FakeClock::default();
+    let connect = ScriptConnect::new(script, clock.clone());
+    let log = connect.log.clone();
+    let mut transport = PollScript::new(connect);
+    let endpoint = Endpoint::DEFAULT;
+    let req = request(&endpoint, &[]);
+    let mut body = [0u8; BODY_BUF];
+    let mut head = [0u8; H];
+    let mut owned = PollHttpClient::<H>::with_head_buffer(config);
+    let mut borrowed = PollHttpClient::with_lent_head(config, &mut head);
+    let client: &mut dyn PollExchange<PollScript> = if lent { &mut borrowed } else { &mut owned };
+    let mut pending = 0usize;
+    let result = loop {
+        match client.poll_exchange(&mut transport, &req, &mut body, clock.now_instant()) {
+            Poll::Ready(r) => break r,
+            Poll::Pending => {
+                pending += 1;
+                clock.advance(1);
+                assert!(pending < 1_000_000, "poll never finished");
+            }
+        }
+    };
+    let log = log.borrow();
+    assert_eq!(log.connects, 1);
+    let kept = result.map(|r| r.body_len).unwrap_or(0);
+    Run {
+        result,
+        body: body[..kept].to_vec(),
+        closes: log.closes.clone(),
+        written: log.written.clone(),
+        reads: log.reads,
+        deadlines_set: log.deadlines_set,
+        end_ms: clock.get(),
+    }
+}
+
+/// The same exchange through core's async client: owned header buffer, or (`lent`) one
+/// the caller lends.
+fn run_async<const H: usize>(script: Script, config: ReaderConfig, lent: bool) -> Run {
+    let clock = FakeClock::default();
+    let connect = ScriptConnect::new(script, clock.clone());
+    let log = connect.log.clone();
+    let endpoint = Endpoint::DEFAULT;
+    let req = request(&endpoint, &[]);
+    let mut body = [0u8; BODY_BUF];
+    let mut head = [0u8; H];
+    let result = if lent {
+        let mut client =
+            AsyncHttpClient::with_lent_head(AsyncScript(connect), clock.clone(), config, &mut head);
+        block_on(client.exchange(&req, &mut body))
+    } else {
+        let mut client: AsyncHttpClient<_, _, H> =
+            AsyncHttpClient::with_head_buffer(AsyncScript(connect), clock.clone(), config);
+        block_on(client.exchange(&req, &mut body))
+    };
+    let log = log.borrow();
+    assert_eq!(log.connects, 1);
     let kept = result.map(|r| r.body_len).unwrap_or(0);
     Run {
         result,
@@ -215,8 +296,23 @@ fn check_all_splits_with<const H: usize>(
             &expected,
             &format!("blocking, lent header buffer, {name}"),
         );
-        let polled = run_poll::<H>(script, config);
+        let polled = run_poll::<H>(script.clone(), config);
         check(&polled, &expected, &format!("poll, {name}"));
+        for lent in [false, true] {
+            let buffer = if lent { "lent" } else { "owned" };
+            let polled = run_poll_client::<H>(script.clone(), config, lent);
+            check(
+                &polled,
+                &expected,
+                &format!("poll client, {buffer} header buffer, {name}"),
+            );
+            let awaited = run_async::<H>(script.clone(), config, lent);
+            check(
+                &awaited,
+                &expected,
+                &format!("async client, {buffer} header buffer, {name}"),
+            );
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 use core::ops::ControlFlow;
 
 use otlp_embedded::export::{ExportReport, Exporter, ExporterConfig};
-use otlp_embedded::http::AsyncHttpClient;
+use otlp_embedded::http::{AsyncHttpClient, ReaderConfig};
 use otlp_embedded::registry::Producer;
 use otlp_embedded::time::{Clock, UnixNanos};
 use otlp_embedded::transport::AsyncExchange;
@@ -27,6 +27,13 @@ pub type EmbassyHttpClient<C> = AsyncHttpClient<C, EmbassyClock>;
 /// drive. Make it with [`exporter`].
 pub type EmbassyExporter<'a, C> = Exporter<'a, EmbassyHttpClient<C>>;
 
+/// [`EmbassyHttpClient`] whose header buffer is lent by the caller (`'h`), not kept inside.
+pub type EmbassyLentHeadClient<'h, C> = AsyncHttpClient<C, EmbassyClock, 0, &'h mut [u8]>;
+
+/// Core's exporter over [`EmbassyLentHeadClient`]: what [`exporter_with_lent_head`] makes,
+/// driven by [`export_once`] and [`run_periodic`] like an [`EmbassyExporter`].
+pub type EmbassyLentHeadExporter<'a, 'h, C> = Exporter<'a, EmbassyLentHeadClient<'h, C>>;
+
 /// An exporter that sends to `config.endpoint` through `connector`.
 ///
 /// The connector resolves host names through embassy-net's DNS client (feature `dns`)
@@ -42,6 +49,23 @@ pub fn exporter<'a, C: otlp_embedded::transport::AsyncConnect>(
     config: ExporterConfig<'a>,
 ) -> EmbassyExporter<'a, C> {
     Exporter::new(config, AsyncHttpClient::new(connector, EmbassyClock))
+}
+
+/// [`exporter`] with the HTTP client's header buffer `head` lent by the caller (a `static`
+/// cell on firmware), so that its 1 KiB is not in the exporter, nor in the task that holds
+/// it: a response's status line plus headers longer than `head` is
+/// [`ExchangeError::HeadersTooLarge`](otlp_embedded::transport::ExchangeError::HeadersTooLarge).
+/// [`DEFAULT_HEAD_BUFFER`](otlp_embedded::http::DEFAULT_HEAD_BUFFER) bytes is what
+/// [`exporter`]'s client holds.
+pub fn exporter_with_lent_head<'a, 'h, C: otlp_embedded::transport::AsyncConnect>(
+    connector: C,
+    config: ExporterConfig<'a>,
+    head: &'h mut [u8],
+) -> EmbassyLentHeadExporter<'a, 'h, C> {
+    Exporter::new(
+        config,
+        AsyncHttpClient::with_lent_head(connector, EmbassyClock, ReaderConfig::new(), head),
+    )
 }
 
 /// Collect from `producer` into `snapshot`, encode into `buffer`, and export to the

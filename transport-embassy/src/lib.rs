@@ -108,7 +108,10 @@ pub mod resolve;
 mod time;
 
 pub use connection::{EmbassyConnection, EmbassyConnector, ABORT_GRACE_MS};
-pub use export::{export_once, exporter, run_periodic, EmbassyExporter, EmbassyHttpClient};
+pub use export::{
+    export_once, exporter, exporter_with_lent_head, run_periodic, EmbassyExporter,
+    EmbassyHttpClient, EmbassyLentHeadClient, EmbassyLentHeadExporter,
+};
 pub use time::{embassy_instant, EmbassyClock};
 
 /// embassy-net's stack handle, which [`EmbassyConnector::new`] takes.

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::http::{export, Exported};
+use common::http::{export, export_lent_head, Exported};
 use embassy_futures::select::{select, Either};
 use embassy_net::tcp::State;
 use embassy_net::Ipv4Address;
@@ -349,24 +349,41 @@ async fn exports(
     let before = tcp_counters();
     let mut round = 0u64;
 
-    // Graceful exports, by name and by address.
+    // Graceful exports, by name and by address; the last three with the client's header
+    // buffer lent, as a firmware lends it from a static.
+    let mut head = [0u8; otlp_embedded::http::DEFAULT_HEAD_BUFFER];
     for k in 0..6 {
         meter.record(round);
         round += 1;
         let endpoint = if k % 2 == 0 { &by_name } else { &by_address };
         ran.lookups += usize::from(k % 2 == 0);
-        let report = export(
-            &mut connector,
-            &mut meter.reg,
-            &mut snapshot,
-            &mut buffer,
-            header(),
-            endpoint,
-            5_000,
-            unix_now(),
-            |_| {},
-        )
-        .await;
+        let report = if k < 3 {
+            export(
+                &mut connector,
+                &mut meter.reg,
+                &mut snapshot,
+                &mut buffer,
+                header(),
+                endpoint,
+                5_000,
+                unix_now(),
+                |_| {},
+            )
+            .await
+        } else {
+            export_lent_head(
+                &mut connector,
+                &mut meter.reg,
+                &mut snapshot,
+                &mut buffer,
+                header(),
+                endpoint,
+                5_000,
+                unix_now(),
+                &mut head,
+            )
+            .await
+        };
         let port = expect_delivered(&report, &format!("graceful export {k}"));
         ran.graceful(port, connector.socket_state());
         ran.delivered_exports += 1;

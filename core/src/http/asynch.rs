@@ -42,14 +42,25 @@ where
 /// connection, exactly once on every path (graceful after a complete response, aborted
 /// otherwise). Every connect, write, read and close is raced against the request's
 /// deadline on the [`AsyncTimer`], so a peer that trickles bytes, or a stack that never
-/// answers, ends at the deadline. `HEAD_BYTES` is the header buffer, kept in the client,
-/// not in the exchange's future.
+/// answers, ends at the deadline. `HEAD_BYTES` is the header buffer's size (a status line
+/// plus headers larger than this is [`ExchangeError::HeadersTooLarge`]); the buffer is
+/// kept in the client, not in the exchange's future.
+///
+/// `H` is where that buffer lives: inside the client by default (`[u8; HEAD_BYTES]`), or
+/// lent by the caller with [`AsyncHttpClient::with_lent_head`] (`H = &mut [u8]`, its length
+/// the limit, `HEAD_BYTES` unused), so that firmware can keep it in a `static` rather than
+/// in the task that holds the client.
 #[derive(Debug)]
-pub struct AsyncHttpClient<C, T, const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER> {
+pub struct AsyncHttpClient<
+    C,
+    T,
+    const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER,
+    H = [u8; HEAD_BYTES],
+> {
     connector: C,
     timer: T,
     config: ReaderConfig,
-    head: [u8; HEAD_BYTES],
+    head: H,
 }
 
 impl<C: AsyncConnect, T: AsyncTimer> AsyncHttpClient<C, T> {
@@ -75,7 +86,61 @@ impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncHttpClient<C,
             head: [0; HEAD_BYTES],
         }
     }
+}
 
+impl<'h, C: AsyncConnect, T: AsyncTimer> AsyncHttpClient<C, T, 0, &'h mut [u8]> {
+    /// A client with the given reader limits whose header buffer `head` is lent by the
+    /// caller (a `static` on firmware, so that it is not in the task holding the client):
+    /// a status line plus headers longer than `head` is [`ExchangeError::HeadersTooLarge`].
+    ///
+    /// ```
+    /// # use otlp_embedded::time::{Clock, Instant};
+    /// # use otlp_embedded::transport::*;
+    /// # struct Tcp;
+    /// # impl AsyncConnect for Tcp {
+    /// #     type Connection<'c> = Never;
+    /// #     async fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<Never, TransportError> {
+    /// #         Err(TransportError::Io(embedded_io::ErrorKind::ConnectionRefused))
+    /// #     }
+    /// # }
+    /// # enum Never {}
+    /// # impl embedded_io_async::ErrorType for Never { type Error = embedded_io::ErrorKind; }
+    /// # impl embedded_io_async::Read for Never { async fn read(&mut self, _: &mut [u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} } }
+    /// # impl embedded_io_async::Write for Never {
+    /// #     async fn write(&mut self, _: &[u8]) -> Result<usize, embedded_io::ErrorKind> { match *self {} }
+    /// #     async fn flush(&mut self) -> Result<(), embedded_io::ErrorKind> { match *self {} }
+    /// # }
+    /// # impl AsyncConnection for Never {
+    /// #     fn set_deadline(&mut self, _: Instant) { match *self {} }
+    /// #     async fn close(self, _: CloseMode) -> Result<(), TransportError> { match self {} }
+    /// # }
+    /// # struct Ticks;
+    /// # impl Clock for Ticks { fn now(&self) -> Instant { Instant(0) } }
+    /// # impl AsyncTimer for Ticks { async fn wait_until(&self, _: Instant) {} }
+    /// use otlp_embedded::http::{AsyncHttpClient, ReaderConfig};
+    ///
+    /// let mut head = [0u8; 512];
+    /// let client = AsyncHttpClient::with_lent_head(Tcp, Ticks, ReaderConfig::new(), &mut head);
+    /// assert!(core::mem::size_of_val(&client) < 64);
+    /// ```
+    pub fn with_lent_head(
+        connector: C,
+        timer: T,
+        config: ReaderConfig,
+        head: &'h mut [u8],
+    ) -> Self {
+        AsyncHttpClient {
+            connector,
+            timer,
+            config,
+            head,
+        }
+    }
+}
+
+impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize, H>
+    AsyncHttpClient<C, T, HEAD_BYTES, H>
+{
     /// The connector.
     pub fn connector(&self) -> &C {
         &self.connector
@@ -97,8 +162,8 @@ impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncHttpClient<C,
     }
 }
 
-impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncExchange
-    for AsyncHttpClient<C, T, HEAD_BYTES>
+impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize, H: AsMut<[u8]>> AsyncExchange
+    for AsyncHttpClient<C, T, HEAD_BYTES, H>
 {
     async fn exchange(
         &mut self,
@@ -117,7 +182,7 @@ impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize> AsyncExchange
             Some(connected) => connected.map_err(connect_failure)?,
         };
         let body_buffer = response_body.len();
-        let mut reader = ResponseReader::new(&mut self.head, response_body, self.config);
+        let mut reader = ResponseReader::new(self.head.as_mut(), response_body, self.config);
         let written = write_request(&mut conn, timer, deadline, &mut writer, &mut reader).await;
         let read = read_response(&mut conn, timer, deadline, &mut reader).await;
         let answered_success = reader

@@ -235,7 +235,13 @@ enum Phase {
 /// else), one step per call, with the connection lent on each call. The same rules as
 /// [`HttpClient`](super::HttpClient) hold: every step ends by the request's deadline, and
 /// every connection opened is closed before the result is returned. `HEAD_BYTES` is the
-/// header buffer, kept in the client.
+/// header buffer's size: a status line plus headers larger than this is
+/// [`ExchangeError::HeadersTooLarge`].
+///
+/// `H` is where that buffer lives: inside the client by default (`[u8; HEAD_BYTES]`), or
+/// lent by the caller with [`PollHttpClient::with_lent_head`] (`H = &mut [u8]`, its length
+/// the limit, `HEAD_BYTES` unused), so that firmware can keep it in a `static` rather than
+/// in the stack frame that holds the client.
 ///
 /// ```
 /// use core::task::Poll;
@@ -271,12 +277,12 @@ enum Phase {
 /// assert!(error.is_transient());
 /// ```
 #[derive(Clone, Debug)]
-pub struct PollHttpClient<const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER> {
+pub struct PollHttpClient<const HEAD_BYTES: usize = DEFAULT_HEAD_BUFFER, H = [u8; HEAD_BYTES]> {
     phase: Phase,
     /// The deadline of the exchange in progress (its close included).
     deadline: Instant,
     config: ReaderConfig,
-    head: [u8; HEAD_BYTES],
+    head: H,
 }
 
 impl PollHttpClient {
@@ -309,15 +315,42 @@ impl<const HEAD_BYTES: usize> PollHttpClient<HEAD_BYTES> {
             head: [0; HEAD_BYTES],
         }
     }
+}
 
+impl<'h> PollHttpClient<0, &'h mut [u8]> {
+    /// A client with the given reader limits whose header buffer `head` is lent by the
+    /// caller (a `static` on firmware, so that it is not in the stack frame holding the
+    /// client): a status line plus headers longer than `head` is
+    /// [`ExchangeError::HeadersTooLarge`].
+    ///
+    /// ```
+    /// use otlp_embedded::http::{PollHttpClient, ReaderConfig};
+    ///
+    /// let mut head = [0u8; 512];
+    /// let client = PollHttpClient::with_lent_head(ReaderConfig::new(), &mut head);
+    /// // The 512 bytes are not in the client, as they are in one that owns its buffer.
+    /// let owned = core::mem::size_of::<PollHttpClient<512>>();
+    /// assert!(core::mem::size_of_val(&client) + 512 - 16 <= owned);
+    /// ```
+    pub const fn with_lent_head(config: ReaderConfig, head: &'h mut [u8]) -> Self {
+        PollHttpClient {
+            phase: Phase::Idle,
+            deadline: Instant(0),
+            config,
+            head,
+        }
+    }
+}
+
+impl<const HEAD_BYTES: usize, H> PollHttpClient<HEAD_BYTES, H> {
     /// Whether an exchange is in progress (a connection may be open).
     pub fn is_busy(&self) -> bool {
         !matches!(self.phase, Phase::Idle)
     }
 }
 
-impl<C: PollConnect + ?Sized, const HEAD_BYTES: usize> PollExchange<C>
-    for PollHttpClient<HEAD_BYTES>
+impl<C: PollConnect + ?Sized, const HEAD_BYTES: usize, H: AsMut<[u8]>> PollExchange<C>
+    for PollHttpClient<HEAD_BYTES, H>
 {
     fn poll_exchange(
         &mut self,
@@ -362,7 +395,8 @@ impl<C: PollConnect + ?Sized, const HEAD_BYTES: usize> PollExchange<C>
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Exchanging(mut exchange) => {
-                    let polled = exchange.poll(conn, request, &mut self.head, response_body, now);
+                    let polled =
+                        exchange.poll(conn, request, self.head.as_mut(), response_body, now);
                     match polled {
                         Poll::Pending => {
                             self.phase = Phase::Exchanging(exchange);

@@ -45,7 +45,7 @@ use core::task::Poll;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::heprintln;
 use otlp_embedded::export::{ExportOutcome, ExportRun, Exporter, ExporterConfig, RetryPolicy};
-use otlp_embedded::http::PollHttpClient;
+use otlp_embedded::http::{PollHttpClient, ReaderConfig, DEFAULT_HEAD_BUFFER};
 use otlp_embedded::proto::{AttributeValue, KeyValue, RequestHeader, Resource, Scope};
 use otlp_embedded::time::Clock;
 use otlp_embedded::transport::{Endpoint, Scheme};
@@ -263,12 +263,15 @@ fn run() -> u32 {
         let [a, b, c, d] = BOARD_IP;
         let _ = addrs.push(IpCidr::new(IpAddress::v4(a, b, c, d), 24));
     });
-    let (Some(storage), Some(rx_buf), Some(tx_buf), Some(request), Some(snapshot)) = (
+    // The HTTP client's header buffer is lent from a static like the others, so that its
+    // 1 KiB is not in the frame that holds the exporter.
+    let (Some(storage), Some(rx_buf), Some(tx_buf), Some(request), Some(snapshot), Some(head)) = (
         cortex_m::singleton!(: [SocketStorage<'static>; 1] = [SocketStorage::EMPTY]),
         cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
         cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
         cortex_m::singleton!(: [u8; 2048] = [0; 2048]),
         cortex_m::singleton!(: MetricsSnapshot = MetricsSnapshot::new()),
+        cortex_m::singleton!(: [u8; DEFAULT_HEAD_BUFFER] = [0; DEFAULT_HEAD_BUFFER]),
     ) else {
         return status::SETUP;
     };
@@ -328,7 +331,10 @@ fn run() -> u32 {
         .with_initial_backoff_ms(200)
         .with_max_delay_ms(MAX_DELAY_MS);
     config.jitter_seed = client.next_jitter_seed();
-    let mut exporter = Exporter::new(config, PollHttpClient::new());
+    let mut exporter = Exporter::new(
+        config,
+        PollHttpClient::with_lent_head(ReaderConfig::new(), &mut head[..]),
+    );
     let mut producer = &METRICS;
     // The export under way, if any, and whether it is the run's last.
     let mut exporting: Option<(ExportRun<'_>, bool)> = None;

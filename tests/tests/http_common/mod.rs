@@ -276,3 +276,139 @@ impl Connection for ScriptConn {
         Ok(())
     }
 }
+
+/// Waiting on the fake clock moves it to the instant waited for, at once.
+impl otlp_embedded::transport::AsyncTimer for FakeClock {
+    async fn wait_until(&self, at: Instant) {
+        if at.0 > self.0.get() {
+            self.0.set(at.0);
+        }
+    }
+}
+
+/// The scripted connection as a superloop transport, for core's `PollHttpClient`: the
+/// connect is ready at once and the close is done at once, logging its mode as the
+/// blocking one does.
+pub struct PollScript {
+    connect: ScriptConnect,
+    conn: Option<ScriptConn>,
+}
+
+impl PollScript {
+    pub fn new(connect: ScriptConnect) -> Self {
+        PollScript {
+            connect,
+            conn: None,
+        }
+    }
+}
+
+impl otlp_embedded::transport::PollIo for PollScript {
+    fn poll_read(
+        &mut self,
+        buf: &mut [u8],
+        now: Instant,
+    ) -> std::task::Poll<Result<usize, TransportError>> {
+        match &mut self.conn {
+            Some(conn) => otlp_embedded::transport::PollIo::poll_read(conn, buf, now),
+            None => panic!("read without a connection"),
+        }
+    }
+
+    fn poll_write(
+        &mut self,
+        buf: &[u8],
+        now: Instant,
+    ) -> std::task::Poll<Result<usize, TransportError>> {
+        match &mut self.conn {
+            Some(conn) => otlp_embedded::transport::PollIo::poll_write(conn, buf, now),
+            None => panic!("write without a connection"),
+        }
+    }
+
+    fn poll_flush(&mut self, now: Instant) -> std::task::Poll<Result<(), TransportError>> {
+        match &mut self.conn {
+            Some(conn) => otlp_embedded::transport::PollIo::poll_flush(conn, now),
+            None => panic!("flush without a connection"),
+        }
+    }
+}
+
+impl otlp_embedded::transport::PollConnect for PollScript {
+    fn start_connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<(), TransportError> {
+        assert!(self.conn.is_none(), "connect while a connection is open");
+        self.conn = Some(self.connect.connect(endpoint, deadline)?);
+        Ok(())
+    }
+
+    fn poll_connect(
+        &mut self,
+        _endpoint: &Endpoint<'_>,
+        _now: Instant,
+    ) -> std::task::Poll<Result<(), TransportError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn start_close(&mut self, mode: CloseMode, _deadline: Instant) {
+        if let Some(conn) = self.conn.take() {
+            let _ = Connection::close(conn, mode);
+        }
+    }
+
+    fn poll_close(&mut self, _now: Instant) -> std::task::Poll<Result<(), TransportError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The scripted connection as an async transport, for core's `AsyncHttpClient`: every
+/// operation is the blocking one, ready at once.
+pub struct AsyncScript(pub ScriptConnect);
+
+/// A connection of [`AsyncScript`].
+pub struct AsyncScriptConn(ScriptConn);
+
+impl otlp_embedded::transport::AsyncConnect for AsyncScript {
+    type Connection<'c> = AsyncScriptConn;
+
+    async fn connect(
+        &mut self,
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+    ) -> Result<AsyncScriptConn, TransportError> {
+        self.0.connect(endpoint, deadline).map(AsyncScriptConn)
+    }
+}
+
+impl embedded_io_async::ErrorType for AsyncScriptConn {
+    type Error = ErrorKind;
+}
+
+impl embedded_io_async::Read for AsyncScriptConn {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        embedded_io::Read::read(&mut self.0, buf)
+    }
+}
+
+impl embedded_io_async::Write for AsyncScriptConn {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        embedded_io::Write::write(&mut self.0, buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), ErrorKind> {
+        embedded_io::Write::flush(&mut self.0)
+    }
+}
+
+impl otlp_embedded::transport::AsyncConnection for AsyncScriptConn {
+    fn set_deadline(&mut self, deadline: Instant) {
+        Connection::set_deadline(&mut self.0, deadline)
+    }
+
+    async fn close(self, mode: CloseMode) -> Result<(), TransportError> {
+        Connection::close(self.0, mode)
+    }
+}

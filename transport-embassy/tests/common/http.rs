@@ -169,6 +169,54 @@ pub async fn export<P: Producer>(
     unix_now: UnixNanos,
     tune: impl FnOnce(&mut ExporterConfig<'_>),
 ) -> Exported {
+    export_through(
+        connector, producer, snapshot, buffer, header, endpoint, timeout_ms, unix_now, tune, None,
+    )
+    .await
+}
+
+/// [`export`] through `otlp_embedded_embassy::exporter_with_lent_head`: the client's
+/// header buffer is `head`, lent as a firmware lends it from a static.
+#[allow(clippy::too_many_arguments)]
+pub async fn export_lent_head<P: Producer>(
+    connector: &mut EmbassyConnector<'_>,
+    producer: &mut P,
+    snapshot: &mut P::Snapshot,
+    buffer: &mut [u8],
+    header: RequestHeader<'_>,
+    endpoint: &Endpoint<'_>,
+    timeout_ms: u32,
+    unix_now: UnixNanos,
+    head: &mut [u8],
+) -> Exported {
+    export_through(
+        connector,
+        producer,
+        snapshot,
+        buffer,
+        header,
+        endpoint,
+        timeout_ms,
+        unix_now,
+        |_| {},
+        Some(head),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn export_through<P: Producer>(
+    connector: &mut EmbassyConnector<'_>,
+    producer: &mut P,
+    snapshot: &mut P::Snapshot,
+    buffer: &mut [u8],
+    header: RequestHeader<'_>,
+    endpoint: &Endpoint<'_>,
+    timeout_ms: u32,
+    unix_now: UnixNanos,
+    tune: impl FnOnce(&mut ExporterConfig<'_>),
+    head: Option<&mut [u8]>,
+) -> Exported {
     let log = Connections::default();
     let recording = Recording {
         connector,
@@ -179,13 +227,21 @@ pub async fn export<P: Producer>(
     config.export_timeout_ms = timeout_ms;
     config.retry = RetryPolicy::new().with_max_attempts(1);
     tune(&mut config);
-    let mut exporter = otlp_embedded_embassy::exporter(recording, config);
     let started = EmbassyClock.now();
-    let report =
-        otlp_embedded_embassy::export_once(&mut exporter, producer, snapshot, buffer, unix_now)
-            .await;
+    let report = match head {
+        None => {
+            let mut exporter = otlp_embedded_embassy::exporter(recording, config);
+            otlp_embedded_embassy::export_once(&mut exporter, producer, snapshot, buffer, unix_now)
+                .await
+        }
+        Some(head) => {
+            let mut exporter =
+                otlp_embedded_embassy::exporter_with_lent_head(recording, config, head);
+            otlp_embedded_embassy::export_once(&mut exporter, producer, snapshot, buffer, unix_now)
+                .await
+        }
+    };
     let took_ms = started.millis_until(EmbassyClock.now());
-    drop(exporter);
     let connections = log.borrow().clone();
     Exported {
         report,
