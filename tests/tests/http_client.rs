@@ -12,7 +12,8 @@ use http_common::{
     AfterScript, AsyncScript, FakeClock, PollScript, Script, ScriptConnect, Step, WriteMode,
 };
 use otlp_embedded::http::{
-    AsyncHttpClient, HttpClient, NonBlockingExchange, PollHttpClient, ReaderConfig, USER_AGENT,
+    AsyncHttpClient, HttpClient, NonBlockingExchange, PollHttpClient, ReaderConfig,
+    MIN_HEAD_BUFFER, USER_AGENT,
 };
 use otlp_embedded::time::Instant;
 use otlp_embedded::transport::{
@@ -1124,6 +1125,64 @@ fn malformed_responses() {
         run.result,
         Err(ExchangeError::Malformed(Malformed::TooManyHeaders))
     );
+}
+
+/// A header buffer shorter than the shortest response head is refused before connecting,
+/// by every client, owned or lent: sent, the request would reach the collector with no way
+/// to read its answer, and a retry would deliver it twice.
+#[test]
+fn a_header_buffer_too_short_for_any_response_is_refused_before_connecting() {
+    let answer: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let refused = Err(ExchangeError::HeadBufferTooSmall {
+        len: 16,
+        min: MIN_HEAD_BUFFER,
+    });
+    assert_eq!(MIN_HEAD_BUFFER, b"HTTP/1.1 200 OK\r\n\r\n".len());
+    let config = ReaderConfig::default();
+    for run in [
+        run_blocking::<16>(Script::new(&[answer]), config),
+        run_blocking_lent::<16>(Script::new(&[answer]), config),
+    ] {
+        assert_eq!(run.result, refused);
+        assert!(run.written.is_empty() && run.closes.is_empty() && run.reads == 0);
+    }
+    let endpoint = Endpoint::DEFAULT;
+    let req = request(&endpoint, &[]);
+    let mut body = [0u8; BODY_BUF];
+    let mut head = [0u8; 16];
+    // The superloop client, owned and lent: ready at the first poll, nothing connected.
+    let connect = ScriptConnect::new(Script::new(&[answer]), FakeClock::default());
+    let log = connect.log.clone();
+    let mut transport = PollScript::new(connect);
+    let mut owned = PollHttpClient::<16>::with_head_buffer(config);
+    let polled = owned.poll_exchange(&mut transport, &req, &mut body, Instant(0));
+    assert_eq!(polled, Poll::Ready(refused));
+    let mut lent = PollHttpClient::with_lent_head(config, &mut head);
+    let polled = lent.poll_exchange(&mut transport, &req, &mut body, Instant(0));
+    assert_eq!(polled, Poll::Ready(refused));
+    assert_eq!(log.borrow().connects, 0);
+    // The async client, owned and lent.
+    let clock = FakeClock::default();
+    let connect = ScriptConnect::new(Script::new(&[answer]), clock.clone());
+    let log = connect.log.clone();
+    let mut owned: AsyncHttpClient<_, _, 16> =
+        AsyncHttpClient::with_head_buffer(AsyncScript(connect), clock.clone(), config);
+    assert_eq!(block_on(owned.exchange(&req, &mut body)), refused);
+    let connect = ScriptConnect::new(Script::new(&[answer]), clock.clone());
+    let lent_log = connect.log.clone();
+    let mut lent = AsyncHttpClient::with_lent_head(AsyncScript(connect), clock, config, &mut head);
+    assert_eq!(block_on(lent.exchange(&req, &mut body)), refused);
+    assert_eq!(log.borrow().connects + lent_log.borrow().connects, 0);
+    // A configuration error: the exporter does not retry it.
+    assert!(!refused.unwrap_err().is_transient());
+    assert_eq!(
+        refused.unwrap_err().to_string(),
+        "a 16-byte header buffer cannot hold a response head (at least 19 bytes)"
+    );
+    // The shortest head fits a buffer of exactly that length.
+    let shortest: &[u8] = b"HTTP/1.1 200 OK\r\n\r\n";
+    let run = run_blocking_lent::<MIN_HEAD_BUFFER>(Script::new(&[shortest]), config);
+    assert_eq!(run.result.map(|r| r.status), Ok(200));
 }
 
 #[test]

@@ -5,7 +5,9 @@ use core::future::{poll_fn, Future};
 use core::pin::pin;
 use core::task::Poll;
 
-use super::client::{connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER, MAX_INTERRUPTED};
+use super::client::{
+    check_head_buffer, connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER, MAX_INTERRUPTED,
+};
 use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::Instant;
 use crate::transport::{
@@ -171,6 +173,7 @@ impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize, H: AsMut<[u8]>> As
         response_body: &mut [u8],
     ) -> Result<HttpResponse, ExchangeError> {
         let mut writer = RequestWriter::new(request)?;
+        check_head_buffer(self.head.as_mut())?;
         let deadline = request.deadline;
         let timer = &self.timer;
         if timer.now() >= deadline {

@@ -10,6 +10,23 @@ use crate::transport::{
 /// Default header buffer size of [`HttpClient`], in bytes.
 pub const DEFAULT_HEAD_BUFFER: usize = 1024;
 
+/// The shortest header buffer a client accepts: the length of the shortest complete response
+/// head, `HTTP/1.1 200 OK\r\n\r\n`. A shorter one (a lent buffer cut too short, or a tiny
+/// `HEAD_BYTES`) gets [`ExchangeError::HeadBufferTooSmall`] before anything is sent. Real
+/// collectors' heads run to 100-300 bytes; [`DEFAULT_HEAD_BUFFER`] leaves room for more.
+pub const MIN_HEAD_BUFFER: usize = b"HTTP/1.1 200 OK\r\n\r\n".len();
+
+/// Refuse a header buffer that can hold no response, before connecting.
+pub(crate) fn check_head_buffer(head: &[u8]) -> Result<(), ExchangeError> {
+    if head.len() < MIN_HEAD_BUFFER {
+        return Err(ExchangeError::HeadBufferTooSmall {
+            len: head.len(),
+            min: MIN_HEAD_BUFFER,
+        });
+    }
+    Ok(())
+}
+
 /// Consecutive `Interrupted` errors tolerated before one is reported, so a stream that
 /// keeps failing that way cannot spin while the clock stands still.
 pub(crate) const MAX_INTERRUPTED: u8 = 8;
@@ -105,7 +122,10 @@ impl<'h, C: Connect, K: Clock> HttpClient<C, K, 0, &'h mut [u8]> {
     /// A client with the given reader limits whose header buffer `head` is lent by the
     /// caller (a `static` on firmware, so that it is not in the stack frame holding the
     /// client): a status line plus headers longer than `head` is
-    /// [`ExchangeError::HeadersTooLarge`].
+    /// [`ExchangeError::HeadersTooLarge`], and a `head` shorter than [`MIN_HEAD_BUFFER`]
+    /// is [`ExchangeError::HeadBufferTooSmall`] before anything is sent. The client's type
+    /// is `HttpClient<C, K, 0, &'h mut [u8]>` (the const parameter is unused), which is
+    /// what a `static` or a struct holding it names.
     ///
     /// ```
     /// # use otlp_embedded::time::{Clock, Instant};
@@ -182,6 +202,7 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize, H: AsMut<[u8]>> Exchange
         response_body: &mut [u8],
     ) -> Result<HttpResponse, ExchangeError> {
         let mut writer = RequestWriter::new(request)?;
+        check_head_buffer(self.head.as_mut())?;
         let deadline = request.deadline;
         if self.clock.now() >= deadline {
             return Err(ExchangeError::Timeout(Stage::Connect));

@@ -46,7 +46,7 @@ mod request;
 
 #[cfg(feature = "async")]
 pub use asynch::{with_deadline, AsyncHttpClient};
-pub use client::{HttpClient, DEFAULT_HEAD_BUFFER};
+pub use client::{HttpClient, DEFAULT_HEAD_BUFFER, MIN_HEAD_BUFFER};
 pub use date::parse_retry_after;
 pub use poll::{Finished, NonBlockingExchange, PollHttpClient};
 pub use reader::{

@@ -10,7 +10,9 @@
 
 use core::task::Poll;
 
-use super::client::{connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER};
+use super::client::{
+    check_head_buffer, connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER,
+};
 use super::{Progress, ReaderConfig, ReaderState, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::Instant;
 use crate::transport::{
@@ -367,6 +369,9 @@ impl<C: PollConnect + ?Sized, const HEAD_BYTES: usize, H: AsMut<[u8]>> PollExcha
                         Ok(exchange) => exchange,
                         Err(e) => return Poll::Ready(Err(e)),
                     };
+                    if let Err(e) = check_head_buffer(self.head.as_mut()) {
+                        return Poll::Ready(Err(e));
+                    }
                     self.deadline = request.deadline;
                     if now >= self.deadline {
                         return Poll::Ready(Err(ExchangeError::Timeout(Stage::Connect)));

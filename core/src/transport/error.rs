@@ -264,6 +264,16 @@ pub enum ExchangeError {
         /// Size of the header buffer in bytes.
         limit: usize,
     },
+    /// The client's header buffer is shorter than [`MIN_HEAD_BUFFER`](crate::http::MIN_HEAD_BUFFER),
+    /// the shortest complete response head: no response could be read, so the request is
+    /// refused before connecting (sent, it would reach the collector with no way to learn
+    /// its answer, and be sent again on retry). A configuration error: permanent.
+    HeadBufferTooSmall {
+        /// Length of the header buffer in bytes.
+        len: usize,
+        /// The least length that can hold a response head.
+        min: usize,
+    },
     /// The chunked trailer section was longer than `limit` bytes.
     TrailersTooLarge {
         /// The limit in bytes (the header buffer size).
@@ -319,7 +329,8 @@ impl ExchangeError {
     /// so the exporter should back off and retry rather than lose data.
     ///
     /// Permanent (false): errors in the caller's configuration that the same request will
-    /// hit again: an invalid header, host, path or content encoding, an unsupported scheme,
+    /// hit again: an invalid header, host, path or content encoding, a header buffer too
+    /// short for any response head, an unsupported scheme,
     /// a host address of a family the transport was built without,
     /// TLS certificate rejections, a TLS server that shares no protocol version, cipher
     /// suite or signature algorithm with the client, and `InvalidInput` / `Unsupported` /
@@ -340,7 +351,8 @@ impl ExchangeError {
             | ExchangeError::ResponseTooLarge { .. }
             | ExchangeError::InvalidPath
             | ExchangeError::InvalidHost
-            | ExchangeError::InvalidContentEncoding => false,
+            | ExchangeError::InvalidContentEncoding
+            | ExchangeError::HeadBufferTooSmall { .. } => false,
             _ => true,
         }
     }
@@ -429,6 +441,10 @@ impl core::fmt::Display for ExchangeError {
             ExchangeError::HeadersTooLarge { limit } => {
                 write!(f, "response headers exceed {limit} bytes")
             }
+            ExchangeError::HeadBufferTooSmall { len, min } => write!(
+                f,
+                "a {len}-byte header buffer cannot hold a response head (at least {min} bytes)"
+            ),
             ExchangeError::TrailersTooLarge { limit } => {
                 write!(f, "chunked trailers exceed {limit} bytes")
             }
