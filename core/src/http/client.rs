@@ -19,10 +19,7 @@ pub const MIN_HEAD_BUFFER: usize = b"HTTP/1.1 200 OK\r\n\r\n".len();
 /// Refuse a header buffer that can hold no response, before connecting.
 pub(crate) fn check_head_buffer(head: &[u8]) -> Result<(), ExchangeError> {
     if head.len() < MIN_HEAD_BUFFER {
-        return Err(ExchangeError::HeadBufferTooSmall {
-            len: head.len(),
-            min: MIN_HEAD_BUFFER,
-        });
+        return Err(ExchangeError::HeadBufferTooSmall { len: head.len() });
     }
     Ok(())
 }

@@ -269,10 +269,8 @@ pub enum ExchangeError {
     /// refused before connecting (sent, it would reach the collector with no way to learn
     /// its answer, and be sent again on retry). A configuration error: permanent.
     HeadBufferTooSmall {
-        /// Length of the header buffer in bytes.
+        /// Length of the header buffer in bytes (less than `MIN_HEAD_BUFFER`).
         len: usize,
-        /// The least length that can hold a response head.
-        min: usize,
     },
     /// The chunked trailer section was longer than `limit` bytes.
     TrailersTooLarge {
@@ -441,9 +439,9 @@ impl core::fmt::Display for ExchangeError {
             ExchangeError::HeadersTooLarge { limit } => {
                 write!(f, "response headers exceed {limit} bytes")
             }
-            ExchangeError::HeadBufferTooSmall { len, min } => write!(
+            ExchangeError::HeadBufferTooSmall { len } => write!(
                 f,
-                "a {len}-byte header buffer cannot hold a response head (at least {min} bytes)"
+                "a {len}-byte header buffer cannot hold any response head"
             ),
             ExchangeError::TrailersTooLarge { limit } => {
                 write!(f, "chunked trailers exceed {limit} bytes")
