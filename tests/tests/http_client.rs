@@ -51,6 +51,27 @@ struct Run {
     end_ms: u64,
 }
 
+impl Run {
+    /// What one exchange did: its result, the body it kept, and the connection's log.
+    fn new(
+        result: Result<HttpResponse, ExchangeError>,
+        body: &[u8],
+        log: &http_common::Log,
+        clock: &FakeClock,
+    ) -> Run {
+        let kept = result.map(|r| r.body_len).unwrap_or(0);
+        Run {
+            result,
+            body: body[..kept].to_vec(),
+            closes: log.closes.clone(),
+            written: log.written.clone(),
+            reads: log.reads,
+            deadlines_set: log.deadlines_set,
+            end_ms: clock.get(),
+        }
+    }
+}
+
 fn run_blocking<const H: usize>(script: Script, config: ReaderConfig) -> Run {
     run_exchange(script, |connect, clock| {
         HttpClient::<_, _, H>::with_head_buffer(connect, clock, config)
@@ -76,16 +97,7 @@ fn run_exchange<X: Exchange>(
     let mut body = [0u8; BODY_BUF];
     let result = client.exchange(&request(&Endpoint::DEFAULT, &[]), &mut body);
     let log = log.borrow();
-    let kept = result.map(|r| r.body_len).unwrap_or(0);
-    Run {
-        result,
-        body: body[..kept].to_vec(),
-        closes: log.closes.clone(),
-        written: log.written.clone(),
-        reads: log.reads,
-        deadlines_set: log.deadlines_set,
-        end_ms: clock.get(),
-    }
+    Run::new(result, &body, &log, &clock)
 }
 
 /// The same exchange through core's superloop client, which connects and closes itself:
@@ -117,16 +129,7 @@ fn run_poll_client<const H: usize>(mut script: Script, config: ReaderConfig, len
     };
     let log = log.borrow();
     assert_eq!(log.connects, 1);
-    let kept = result.map(|r| r.body_len).unwrap_or(0);
-    Run {
-        result,
-        body: body[..kept].to_vec(),
-        closes: log.closes.clone(),
-        written: log.written.clone(),
-        reads: log.reads,
-        deadlines_set: log.deadlines_set,
-        end_ms: clock.get(),
-    }
+    Run::new(result, &body, &log, &clock)
 }
 
 /// The same exchange through core's async client: owned header buffer, or (`lent`) one
@@ -150,16 +153,7 @@ fn run_async<const H: usize>(script: Script, config: ReaderConfig, lent: bool) -
     };
     let log = log.borrow();
     assert_eq!(log.connects, 1);
-    let kept = result.map(|r| r.body_len).unwrap_or(0);
-    Run {
-        result,
-        body: body[..kept].to_vec(),
-        closes: log.closes.clone(),
-        written: log.written.clone(),
-        reads: log.reads,
-        deadlines_set: log.deadlines_set,
-        end_ms: clock.get(),
-    }
+    Run::new(result, &body, &log, &clock)
 }
 
 /// The same exchange through the poll driver; the test closes as `Finished` says.
