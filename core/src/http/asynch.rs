@@ -6,13 +6,14 @@ use core::pin::pin;
 use core::task::Poll;
 
 use super::client::{
-    check_head_buffer, connect_failure, io_failure, too_large, DEFAULT_HEAD_BUFFER, MAX_INTERRUPTED,
+    after_read, after_write, check_head_buffer, connect_failure, io_failure, too_large,
+    DEFAULT_HEAD_BUFFER,
 };
-use super::{Progress, ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
+use super::{ReaderConfig, RequestWriter, ResponseEnd, ResponseReader};
 use crate::time::Instant;
 use crate::transport::{
     AsyncConnect, AsyncConnection, AsyncExchange, AsyncTimer, CloseMode, ExchangeError,
-    HttpRequest, HttpResponse, Stage, TransportError,
+    HttpRequest, HttpResponse, Stage,
 };
 
 /// Run `work` until it completes or `timer` reaches `deadline`, whichever comes first:
@@ -233,27 +234,12 @@ async fn write_request<S: AsyncConnection, T: AsyncTimer>(
         }
         conn.set_deadline(deadline);
         let bytes = writer.next_bytes(reader.scratch());
-        let len = bytes.len();
+        let offered = bytes.len();
         let Some(written) = with_deadline(timer, deadline, conn.write(bytes)).await else {
             return Err(ExchangeError::Timeout(Stage::Write));
         };
-        match written {
-            Ok(0) => return Err(ExchangeError::WriteZero),
-            Ok(n) => {
-                interrupted = 0;
-                writer.advance(n.min(len));
-            }
-            Err(e) => {
-                let e = conn.classify(&e);
-                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
-                    && interrupted < MAX_INTERRUPTED
-                {
-                    interrupted += 1;
-                    continue;
-                }
-                return Err(io_failure(e, Stage::Write, ExchangeError::Write));
-            }
-        }
+        let written = written.map_err(|e| conn.classify(&e));
+        after_write(writer, offered, written, &mut interrupted)?;
     }
     conn.set_deadline(deadline);
     match with_deadline(timer, deadline, conn.flush()).await {
@@ -282,29 +268,9 @@ async fn read_response<S: AsyncConnection, T: AsyncTimer>(
         let Some(read) = with_deadline(timer, deadline, conn.read(reader.recv_buf())).await else {
             return Err(ExchangeError::Timeout(reader.stage()));
         };
-        let progress = match read {
-            Ok(0) => reader.eof()?,
-            Ok(n) => {
-                interrupted = 0;
-                reader.received(n)?
-            }
-            Err(e) => {
-                let e = conn.classify(&e);
-                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
-                    && interrupted < MAX_INTERRUPTED
-                {
-                    interrupted += 1;
-                    continue;
-                }
-                return Err(io_failure(e, reader.stage(), ExchangeError::Read));
-            }
-        };
-        match progress {
-            Progress::Done(end) => return Ok(end),
-            Progress::NeedMore if reader.is_finished() => {
-                return Err(ExchangeError::ClosedEarly(reader.stage()))
-            }
-            Progress::NeedMore => {}
+        let read = read.map_err(|e| conn.classify(&e));
+        if let Some(end) = after_read(reader, read, &mut interrupted)? {
+            return Ok(end);
         }
     }
 }

@@ -280,6 +280,72 @@ pub(crate) fn io_failure(
     }
 }
 
+/// What one write's result does to the request: bytes advanced, an `Interrupted` retried
+/// (up to [`MAX_INTERRUPTED`] in a row, counted in `interrupted`), or the exchange's error.
+/// Shared by the blocking and async drivers, which differ only in how they wait.
+pub(crate) fn after_write(
+    writer: &mut RequestWriter<'_>,
+    offered: usize,
+    written: Result<usize, TransportError>,
+    interrupted: &mut u8,
+) -> Result<(), ExchangeError> {
+    match written {
+        Ok(0) => Err(ExchangeError::WriteZero),
+        Ok(n) => {
+            *interrupted = 0;
+            writer.advance(n.min(offered));
+            Ok(())
+        }
+        Err(e) => retry_interrupted(e, interrupted, Stage::Write, ExchangeError::Write),
+    }
+}
+
+/// What one read's result does to the response: `Some` end once it is whole, `None` to
+/// read again (more bytes needed, or an `Interrupted` retried as in [`after_write`]), or
+/// the exchange's error (a peer that closed before the end is `ClosedEarly`).
+pub(crate) fn after_read(
+    reader: &mut ResponseReader<'_>,
+    read: Result<usize, TransportError>,
+    interrupted: &mut u8,
+) -> Result<Option<ResponseEnd>, ExchangeError> {
+    let progress = match read {
+        Ok(0) => reader.eof()?,
+        Ok(n) => {
+            *interrupted = 0;
+            reader.received(n)?
+        }
+        Err(e) => {
+            return retry_interrupted(e, interrupted, reader.stage(), ExchangeError::Read)
+                .map(|()| None)
+        }
+    };
+    match progress {
+        Progress::Done(end) => Ok(Some(end)),
+        Progress::NeedMore if reader.is_finished() => {
+            Err(ExchangeError::ClosedEarly(reader.stage()))
+        }
+        Progress::NeedMore => Ok(None),
+    }
+}
+
+/// `Ok` to try again after an `Interrupted` (a bounded number of times in a row, so a
+/// stream that keeps failing that way cannot spin while the clock stands still), else the
+/// failure mapped for `stage`.
+fn retry_interrupted(
+    error: TransportError,
+    interrupted: &mut u8,
+    stage: Stage,
+    wrap: fn(TransportError) -> ExchangeError,
+) -> Result<(), ExchangeError> {
+    if error == TransportError::Io(embedded_io::ErrorKind::Interrupted)
+        && *interrupted < MAX_INTERRUPTED
+    {
+        *interrupted += 1;
+        return Ok(());
+    }
+    Err(io_failure(error, stage, wrap))
+}
+
 fn write_request<T: Connection, K: Clock>(
     conn: &mut T,
     clock: &K,
@@ -294,24 +360,9 @@ fn write_request<T: Connection, K: Clock>(
         }
         conn.set_deadline(deadline);
         let bytes = writer.next_bytes(reader.scratch());
-        let len = bytes.len();
-        match conn.write(bytes) {
-            Ok(0) => return Err(ExchangeError::WriteZero),
-            Ok(n) => {
-                interrupted = 0;
-                writer.advance(n.min(len));
-            }
-            Err(e) => {
-                let e = conn.classify(&e);
-                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
-                    && interrupted < MAX_INTERRUPTED
-                {
-                    interrupted += 1;
-                    continue;
-                }
-                return Err(io_failure(e, Stage::Write, ExchangeError::Write));
-            }
-        }
+        let offered = bytes.len();
+        let written = conn.write(bytes).map_err(|e| conn.classify(&e));
+        after_write(writer, offered, written, &mut interrupted)?;
     }
     if clock.now() >= deadline {
         return Err(ExchangeError::Timeout(Stage::Write));
@@ -333,29 +384,9 @@ fn read_response<T: Connection, K: Clock>(
             return Err(ExchangeError::Timeout(reader.stage()));
         }
         conn.set_deadline(deadline);
-        let progress = match conn.read(reader.recv_buf()) {
-            Ok(0) => reader.eof()?,
-            Ok(n) => {
-                interrupted = 0;
-                reader.received(n)?
-            }
-            Err(e) => {
-                let e = conn.classify(&e);
-                if e == TransportError::Io(embedded_io::ErrorKind::Interrupted)
-                    && interrupted < MAX_INTERRUPTED
-                {
-                    interrupted += 1;
-                    continue;
-                }
-                return Err(io_failure(e, reader.stage(), ExchangeError::Read));
-            }
-        };
-        match progress {
-            Progress::Done(end) => return Ok(end),
-            Progress::NeedMore if reader.is_finished() => {
-                return Err(ExchangeError::ClosedEarly(reader.stage()))
-            }
-            Progress::NeedMore => {}
+        let read = conn.read(reader.recv_buf()).map_err(|e| conn.classify(&e));
+        if let Some(end) = after_read(reader, read, &mut interrupted)? {
+            return Ok(end);
         }
     }
 }
