@@ -449,7 +449,7 @@ impl<
         match desc.kind {
             InstrumentKind::Histogram => {
                 let ok = desc.bounds.iter().all(|b| b.is_finite())
-                    && desc.bounds.windows(2).all(|w| w[0] < w[1]);
+                    && desc.bounds.windows(2).all(|w| aggregate::less(w[0], w[1]));
                 if !ok {
                     return Err(DeclareError::InvalidBounds);
                 }

@@ -1,6 +1,6 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
-use super::aggregate::HistState;
+use super::aggregate::{less, HistState};
 use super::key::Decoder;
 use super::open::Entries;
 use super::table::Series;
@@ -400,7 +400,7 @@ impl<
         // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
         // out when doing so." `min` is the least value of exactly this point's
         // measurements (infinite when there are none).
-        let sum = |h: &HistState| (h.min >= 0.0).then_some(h.sum);
+        let sum = |h: &HistState| (!less(h.min, 0.0)).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
