@@ -131,9 +131,10 @@ fn truncate_str(s: &str, max: usize) -> &str {
 }
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
-/// or `None` when the value does not fit at all.
+/// or `None` when the value does not fit at all. With feature `prefer-size` one copy, which
+/// the whole and the cut encodings call.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-#[cfg_attr(feature = "prefer-size", inline)]
+#[cfg_attr(feature = "prefer-size", inline(never))]
 fn put(
     key: &mut [u8],
     pos: usize,
@@ -141,22 +142,17 @@ fn put(
     str_budget: usize,
     loss: &mut EncodeLoss,
 ) -> Option<usize> {
-    match value {
-        AttributeValue::Bool(b) => {
-            *key.get_mut(pos)? = if b { TAG_TRUE } else { TAG_FALSE };
-            Some(pos + 1)
-        }
+    // Every value is a tag and a payload: one write for all four kinds.
+    let word: [u8; 8];
+    let (tag, payload): (u8, &[u8]) = match value {
+        AttributeValue::Bool(b) => (if b { TAG_TRUE } else { TAG_FALSE }, &[]),
         AttributeValue::Int(v) => {
-            let dst = key.get_mut(pos..pos + 9)?;
-            dst[0] = TAG_INT;
-            dst[1..].copy_from_slice(&v.to_le_bytes());
-            Some(pos + 9)
+            word = v.to_le_bytes();
+            (TAG_INT, &word)
         }
         AttributeValue::Double(v) => {
-            let dst = key.get_mut(pos..pos + 9)?;
-            dst[0] = TAG_DOUBLE;
-            dst[1..].copy_from_slice(&v.to_bits().to_le_bytes());
-            Some(pos + 9)
+            word = v.to_bits().to_le_bytes();
+            (TAG_DOUBLE, &word)
         }
         AttributeValue::Str(s) => {
             let room = key.len().checked_sub(pos + 1)?;
@@ -164,12 +160,14 @@ fn put(
             if t.len() < s.len() {
                 loss.truncated = loss.truncated.saturating_add(1);
             }
-            let dst = key.get_mut(pos..pos + 1 + t.len())?;
-            dst[0] = TAG_STR + t.len() as u8;
-            dst[1..].copy_from_slice(t.as_bytes());
-            Some(pos + 1 + t.len())
+            (TAG_STR + t.len() as u8, t.as_bytes())
         }
-    }
+    };
+    let end = pos + 1 + payload.len();
+    let (t, rest) = key.get_mut(pos..end)?.split_first_mut()?;
+    *t = tag;
+    rest.copy_from_slice(payload);
+    Some(end)
 }
 
 /// Packs the values of `attrs` for the declared `keys` into `key` (which must be zeroed).
