@@ -132,10 +132,10 @@ fn truncate_str(s: &str, max: usize) -> &str {
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
 /// or `None` when the value does not fit at all. With feature `prefer-size` one copy, which
-/// the whole and the cut encodings call.
+/// the whole and the cut encodings call, and the packing of undeclared keys.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline(never))]
-fn put(
+pub(super) fn put(
     key: &mut [u8],
     pos: usize,
     value: AttributeValue<'_>,
