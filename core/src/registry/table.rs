@@ -243,25 +243,29 @@ impl<
             hash::hash_located(attributes, &at, keys.len())
         } else if keys.is_empty() && !attributes.is_empty() {
             // No declared keys (and some attributes, which `pack_declared` refuses then):
-            // keys are stored too.
-            return self.find_or_insert_open(i, base, cap, last, attributes);
+            // keys are stored too. With `prefer-size` packed here, so that both packings
+            // share the lookup below.
+            if !PREFER_SIZE {
+                return self.find_or_insert_open(i, base, cap, last, attributes);
+            }
+            or_return!(self.pack_open(i, attributes, &mut key), base + cap)
         } else {
             key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
             if loss != key::EncodeLoss::default() {
                 self.count_loss(i, loss);
             }
-            // With `prefer-size` every lookup comes here: the shortcut `find_or_insert`
-            // would have taken.
-            if PREFER_SIZE {
-                if let Some(s) = self.series.get(last) {
-                    if s.state != FREE && key::key_eq(&s.key, &key) {
-                        return last;
-                    }
-                }
-            }
             hash
         };
+        // With `prefer-size` every lookup comes here: the shortcut `find_or_insert` would
+        // have taken.
+        if PREFER_SIZE {
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
+            }
+        }
         // One probe for both packings (one copy of it per registry type).
         self.find_or_insert_whole(i, base, cap, hash, &key)
     }
@@ -280,7 +284,28 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
-        let len = match open::pack(attributes, &mut key) {
+        let hash = or_return!(self.pack_open(i, attributes, &mut key), base + cap);
+        // The set the last lookup found: no hash, no probe.
+        if let Some(s) = self.series.get(last) {
+            if s.state != FREE && key::key_eq(&s.key, &key) {
+                return last;
+            }
+        }
+        self.find_or_insert_whole(i, base, cap, hash, &key)
+    }
+
+    /// Packs `attributes` (undeclared keys, instrument `i`) into `key` (zeroed) with
+    /// [`open::pack`], counting what was dropped; returns the key's hash (0 with
+    /// `prefer-size`, whose lookup hashes the key itself), or `None` when the set does not
+    /// fit (counted as oversized: it belongs in the overflow series).
+    #[inline(always)]
+    fn pack_open(
+        &mut self,
+        i: usize,
+        attributes: &[KeyValue<'_>],
+        key: &mut [u8; ATTRIBUTE_BYTES],
+    ) -> Option<u64> {
+        match open::pack(attributes, key) {
             open::Packed::Whole { len, dropped } => {
                 if dropped > 0 {
                     let dropped = dropped.min(usize::from(u8::MAX)) as u8;
@@ -292,27 +317,15 @@ impl<
                         },
                     );
                 }
-                len
+                Some(if PREFER_SIZE { 0 } else { open::hash(key, len) })
             }
             open::Packed::TooLarge => {
                 if let Some(inst) = self.inst_mut(i) {
                     inst.stats.oversized = inst.stats.oversized.saturating_add(1);
                 }
-                return base + cap;
-            }
-        };
-        // The set the last lookup found: no hash, no probe.
-        if let Some(s) = self.series.get(last) {
-            if s.state != FREE && key::key_eq(&s.key, &key) {
-                return last;
+                None
             }
         }
-        let hash = if PREFER_SIZE {
-            0
-        } else {
-            open::hash(&key, len)
-        };
-        self.find_or_insert_whole(i, base, cap, hash, &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
