@@ -92,8 +92,9 @@ impl<
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
         }
-        // Integer sums here, without the call to `apply_live`.
-        if matches!(op, Op::CounterInt | Op::SumInt) {
+        // Integer sums here, without the call to `apply_live` (which does the same: with
+        // `prefer-size` it is left to it).
+        if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
             s.value = s.value.wrapping_add(value.as_i64() as u64);
