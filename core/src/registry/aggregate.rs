@@ -250,10 +250,11 @@ impl<
 
 /// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
 /// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
-/// above `v`.
+/// above `v` (not with `prefer-size`: one search loop for every length).
 #[inline(always)]
 fn bucket_of(bounds: &[f64], v: f64) -> usize {
-    if bounds.len() > 15 {
+    // With `prefer-size` the general search serves every length: the same count.
+    if PREFER_SIZE || bounds.len() > 15 {
         return bounds.partition_point(|b| less(*b, v));
     }
     let mut lo = 0;
@@ -412,8 +413,9 @@ mod tests {
         }
     }
 
-    /// The fixed-step search agrees with counting the bounds below, for every length up to
-    /// 17 and values on, between and beyond the bounds.
+    /// The search (fixed steps, or with `prefer-size` the general one) agrees with counting
+    /// the bounds below, for every length up to 17 and values on, between and beyond the
+    /// bounds.
     #[test]
     fn bucket_of_counts_bounds_below() {
         let all: [f64; 17] = core::array::from_fn(|k| k as f64 * 10.0);
