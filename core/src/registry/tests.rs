@@ -213,3 +213,46 @@ fn new_series_take_the_first_free_slot() {
     );
     assert_eq!(reg.stats(c).unwrap().overflowed, 2);
 }
+
+/// A point's attribute count and its attributes by index come from one walk: declared
+/// keys (absent ones skipped), undeclared keys, the overflow series, an index past the
+/// attributes and a point that does not exist.
+#[test]
+fn attributes_by_index_and_count_agree() {
+    let mut reg: Registry<2, 5, 24, 1, 1> = Registry::new(1);
+    let d = reg
+        .declare(
+            InstrumentDesc::counter_u64("d")
+                .attributes(&["a", "b", "c"])
+                .max_series(1),
+        )
+        .unwrap();
+    let o = reg
+        .declare(InstrumentDesc::counter_u64("o").max_series(2))
+        .unwrap();
+    let a = KeyValue::new("a", AttributeValue::Int(1));
+    let c = KeyValue::new("c", AttributeValue::Bool(true));
+    reg.record(d, 1u64, &[c, a]).unwrap();
+    reg.record(d, 1u64, &[a]).unwrap(); // full: overflow
+    let y = KeyValue::new("y", AttributeValue::Str("v"));
+    let x = KeyValue::new("x", AttributeValue::Double(0.5));
+    reg.record(o, 1u64, &[y, x]).unwrap();
+    let mut snap: Snapshot<2, 5, 24, 1, 1> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    let empty = KeyValue::new("", AttributeValue::Str(""));
+    let overflow = KeyValue::new("otel.metric.overflow", AttributeValue::Bool(true));
+    for (metric, point, want) in [
+        (0, 0, &[a, c][..]),
+        (0, 1, &[overflow][..]),
+        (1, 0, &[x, y][..]),
+        (1, 1, &[][..]),
+        (2, 0, &[][..]),
+    ] {
+        assert_eq!(snap.attribute_count(metric, point), want.len());
+        for (index, kv) in want.iter().enumerate() {
+            assert_eq!(snap.attribute(metric, point, index), *kv);
+        }
+        assert_eq!(snap.attribute(metric, point, want.len()), empty);
+        assert_eq!(snap.attribute(metric, point, usize::MAX), empty);
+    }
+}
