@@ -6,7 +6,7 @@ use super::expo::Window;
 #[cfg(feature = "exponential-histogram")]
 use super::expo::{map_to_index, MIN_SCALE};
 use super::table::{Series, FREE, LIVE};
-use super::{Op, RecordError, Registry, EXPONENTIAL};
+use super::{Op, RecordError, Registry, EXPONENTIAL, PREFER_SIZE};
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
 #[derive(Copy, Clone, Debug)]
@@ -92,8 +92,9 @@ impl<
         if s.state == FREE {
             return self.apply_revive(i, op, slot, value);
         }
-        // Integer sums here, without the call to `apply_live`.
-        if matches!(op, Op::CounterInt | Op::SumInt) {
+        // Integer sums here, without the call to `apply_live` (which does the same: with
+        // `prefer-size` it is left to it).
+        if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
             s.value = s.value.wrapping_add(value.as_i64() as u64);
@@ -201,16 +202,16 @@ impl<
         );
         h.count += 1;
         h.sum += v;
-        if v < h.min {
+        if less(v, h.min) {
             h.min = v;
         }
-        if v > h.max {
+        if less(h.max, v) {
             h.max = v;
         }
-        if v < h.since_min {
+        if less(v, h.since_min) {
             h.since_min = v;
         }
-        if v > h.since_max {
+        if less(h.since_max, v) {
             h.since_max = v;
         }
         // In range by construction: a series owns `bounds.len() + 1` words from `at`.
@@ -249,19 +250,44 @@ impl<
 
 /// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
 /// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
-/// above `v`.
+/// above `v` (not with `prefer-size`: one search loop for every length).
 #[inline(always)]
 fn bucket_of(bounds: &[f64], v: f64) -> usize {
-    if bounds.len() > 15 {
-        return bounds.partition_point(|b| *b < v);
+    // With `prefer-size` the general search serves every length: the same count.
+    if PREFER_SIZE || bounds.len() > 15 {
+        return bounds.partition_point(|b| less(*b, v));
     }
     let mut lo = 0;
     for step in [8, 4, 2, 1] {
-        if bounds.get(lo + step - 1).is_some_and(|b| *b < v) {
+        if bounds.get(lo + step - 1).is_some_and(|b| less(*b, v)) {
             lo += step;
         }
     }
     lo
+}
+
+/// `a < b` for values that are not NaN (measurements are finite, bounds finite, min and max
+/// at most infinite). With feature `prefer-size` by an integer key that keeps their order,
+/// so that a target with no double-precision hardware links no soft-float compare; the
+/// two zeros share one key, so `-0.0 < 0.0` stays false. Called there, as the soft-float
+/// compare was, one copy.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
+pub(super) fn less(a: f64, b: f64) -> bool {
+    if PREFER_SIZE {
+        order_key(a) < order_key(b)
+    } else {
+        a < b
+    }
+}
+
+/// The bits of `x` read as sign and magnitude, as a two's complement integer: the same
+/// order as `x` for every value but NaN, and 0 for both zeros.
+#[inline(always)]
+fn order_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    let sign = bits >> 63;
+    ((bits & i64::MAX) ^ sign).wrapping_sub(sign)
 }
 
 /// Records `v` into an exponential histogram, downscaling first when it would not fit.
@@ -336,10 +362,60 @@ pub(super) fn hist_subtract(
 
 #[cfg(test)]
 mod tests {
-    use super::bucket_of;
+    use super::{bucket_of, less, order_key};
 
-    /// The fixed-step search agrees with counting the bounds below, for every length up to
-    /// 17 and values on, between and beyond the bounds.
+    /// The integer key orders every pair of non-NaN values as `<` does, the zeros equal.
+    #[test]
+    fn order_key_orders_as_floats_do() {
+        let values = [
+            f64::NEG_INFINITY,
+            f64::MIN,
+            -1.5,
+            -f64::MIN_POSITIVE,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::MIN_POSITIVE,
+            1.0,
+            1.5,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        for a in values {
+            for b in values {
+                assert_eq!(order_key(a) < order_key(b), a < b, "{a:e} < {b:e}");
+                assert_eq!(less(a, b), a < b, "{a:e} < {b:e}");
+            }
+        }
+        assert_eq!(order_key(-0.0), order_key(0.0));
+    }
+
+    /// A float's sign test from its bits agrees with `< 0.0`, NaNs of both signs included.
+    #[test]
+    fn is_negative_agrees_with_less_than_zero() {
+        let values = [
+            f64::NEG_INFINITY,
+            f64::MIN,
+            -1.0,
+            -5e-324,
+            -0.0,
+            0.0,
+            5e-324,
+            f64::INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0xFFF0_0000_0000_0001),
+            f64::from_bits(0xFFFF_FFFF_FFFF_FFFF),
+        ];
+        for v in values {
+            assert_eq!(super::Number::F64(v).is_negative(), v < 0.0, "{v:e}");
+        }
+    }
+
+    /// The search (fixed steps, or with `prefer-size` the general one) agrees with counting
+    /// the bounds below, for every length up to 17 and values on, between and beyond the
+    /// bounds.
     #[test]
     fn bucket_of_counts_bounds_below() {
         let all: [f64; 17] = core::array::from_fn(|k| k as f64 * 10.0);

@@ -5,6 +5,7 @@
 
 use super::aggregate::hist_subtract;
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
+use super::key::key_eq;
 use super::producer::{Producer, Settlement};
 use super::table::{Series, FREE, LIVE, PINNED};
 use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
@@ -175,7 +176,7 @@ impl<
         let Some(s) = self.series.get_mut(slot) else {
             return;
         };
-        if s.state == FREE || s.key != sp.key {
+        if s.state == FREE || !key_eq(&s.key, &sp.key) {
             return;
         }
         if OBSERVABLE && kind.is_observable() {

@@ -181,10 +181,14 @@ impl Number {
     }
 
     pub(crate) fn is_negative(self) -> bool {
+        const NEG_ZERO_BITS: u64 = 0x8000_0000_0000_0000;
+        const NEG_INFINITY_BITS: u64 = 0xFFF0_0000_0000_0000;
         match self {
             Number::U64(_) => false,
             Number::I64(v) => v < 0,
-            Number::F64(v) => v < 0.0,
+            // `v < 0.0` from the bits: below -0.0 and not a NaN (they lie past -inf), so
+            // no soft-float compare is linked for it.
+            Number::F64(v) => (NEG_ZERO_BITS + 1..=NEG_INFINITY_BITS).contains(&v.to_bits()),
         }
     }
 

@@ -57,7 +57,9 @@
 //! Feature `prefer-size` trades recording speed for flash: the lookup and hash helpers
 //! are called rather than forced inline into every record path, and every attribute
 //! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
-//! the same series, only sooner). Behaviour is the same.
+//! the same series, only sooner); a lookup that is not the instrument's last series scans
+//! its series (comparing a short hash of the packed key first) instead of probing a hash
+//! index. Behaviour is the same: the same series in the same slots.
 //!
 //! # Attributes
 //!
@@ -447,7 +449,7 @@ impl<
         match desc.kind {
             InstrumentKind::Histogram => {
                 let ok = desc.bounds.iter().all(|b| b.is_finite())
-                    && desc.bounds.windows(2).all(|w| w[0] < w[1]);
+                    && desc.bounds.windows(2).all(|w| aggregate::less(w[0], w[1]));
                 if !ok {
                     return Err(DeclareError::InvalidBounds);
                 }

@@ -18,7 +18,7 @@
 //! overflow series.
 
 use super::hash::hash_bytes;
-use super::key::{slot, MAX_STR_LEN, TAG_DOUBLE, TAG_FALSE, TAG_INT, TAG_STR, TAG_TRUE};
+use super::key::{self, slot, EncodeLoss, MAX_STR_LEN};
 use crate::proto::{AttributeValue, KeyValue};
 
 /// Longest key an instrument without declared keys stores (its length byte holds
@@ -116,30 +116,18 @@ pub(super) fn hash(key: &[u8], len: usize) -> u64 {
     hash_bytes(key.get(..len).unwrap_or(key))
 }
 
-/// Writes one entry at `pos` (room checked by the caller).
+/// Writes one entry at `pos` (room checked by the caller): the length byte and the key,
+/// then the value as a declared-key series stores it ([`key::put`](super::key::put)).
 fn put(key: &mut [u8], pos: usize, k: &[u8], v: &AttributeValue<'_>) -> bool {
-    let entry = key
-        .get_mut(pos..pos + 1 + k.len() + value_len(v))
-        .and_then(|dst| dst.split_first_mut())
-        .and_then(|(len, rest)| Some((len, rest.split_at_mut_checked(k.len())?)))
-        .and_then(|(len, (name, value))| Some((len, name, value.split_first_mut()?)));
-    let Some((len, name, (tag, payload))) = entry else {
+    let at = pos + 1 + k.len();
+    let Some((len, name)) = key.get_mut(pos..at).and_then(|d| d.split_first_mut()) else {
         return false;
     };
     *len = 1 + k.len() as u8;
     name.copy_from_slice(k);
-    // `payload` is exactly as long as the value's bytes (`value_len`).
-    let (t, bytes): (u8, &[u8]) = match v {
-        AttributeValue::Bool(b) => (if *b { TAG_TRUE } else { TAG_FALSE }, &[]),
-        AttributeValue::Int(x) => (TAG_INT, &x.to_le_bytes()),
-        AttributeValue::Double(x) => (TAG_DOUBLE, &x.to_bits().to_le_bytes()),
-        AttributeValue::Str(s) => (TAG_STR + s.len() as u8, s.as_bytes()),
-    };
-    *tag = t;
-    for (d, b) in payload.iter_mut().zip(bytes) {
-        *d = *b;
-    }
-    true
+    // It fits whole (checked by the caller), so nothing is cut and nothing lost.
+    let mut loss = EncodeLoss::default();
+    key::put(key, at, *v, usize::MAX, &mut loss).is_some()
 }
 
 /// Iterates the attributes of a key packed by [`pack`].

@@ -1,6 +1,6 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
-use super::aggregate::HistState;
+use super::aggregate::{less, HistState};
 use super::key::Decoder;
 use super::open::Entries;
 use super::table::Series;
@@ -400,7 +400,7 @@ impl<
         // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
         // out when doing so." `min` is the least value of exactly this point's
         // measurements (infinite when there are none).
-        let sum = |h: &HistState| (h.min >= 0.0).then_some(h.sum);
+        let sum = |h: &HistState| (!less(h.min, 0.0)).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
@@ -448,30 +448,55 @@ impl<
     }
 
     fn attribute_count(&self, metric: usize, point: usize) -> usize {
-        let Some((m, p)) = self.point_ref(metric, point) else {
-            return 0;
-        };
-        if p.slot == m.overflow_slot {
-            return 1;
-        }
-        if m.keys.is_empty() {
-            return Entries::new(&p.key).count();
-        }
-        Decoder::new(m.keys, &p.key).count()
+        // `usize::MAX` is past every point's attributes: the walk ends with their count.
+        self.nth_attribute(metric, point, usize::MAX)
+            .err()
+            .unwrap_or(0)
     }
 
     fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
-        let empty = KeyValue::new("", AttributeValue::Str(""));
-        let Some((m, p)) = self.point_ref(metric, point) else {
-            return empty;
-        };
+        self.nth_attribute(metric, point, index)
+            .unwrap_or(KeyValue::new("", AttributeValue::Str("")))
+    }
+}
+
+impl<
+        const INSTRUMENTS: usize,
+        const SERIES: usize,
+        const ATTRIBUTE_BYTES: usize,
+        const HISTOGRAM_SERIES: usize,
+        const BUCKETS: usize,
+    > Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
+{
+    /// Attribute `index` of a point, or `Err` with how many it has when `index` is past
+    /// them (0 for no such point): one walk serves both the count and the lookup.
+    fn nth_attribute(
+        &self,
+        metric: usize,
+        point: usize,
+        index: usize,
+    ) -> Result<KeyValue<'_>, usize> {
+        let (m, p) = self.point_ref(metric, point).ok_or(0usize)?;
         if p.slot == m.overflow_slot {
-            return if index == 0 { OVERFLOW } else { empty };
+            return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
         }
+        let mut n = 0;
         if m.keys.is_empty() {
-            return Entries::new(&p.key).nth(index).unwrap_or(empty);
+            for kv in Entries::new(&p.key) {
+                if n == index {
+                    return Ok(kv);
+                }
+                n += 1;
+            }
+        } else {
+            for kv in Decoder::new(m.keys, &p.key) {
+                if n == index {
+                    return Ok(kv);
+                }
+                n += 1;
+            }
         }
-        Decoder::new(m.keys, &p.key).nth(index).unwrap_or(empty)
+        Err(n)
     }
 }
 

@@ -163,11 +163,12 @@ impl<
         hash: u64,
         key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
-        let h = (hash >> 48) as u16;
         let slot = if PREFER_SIZE {
-            // One probe that finds or inserts, instead of a read-only probe first.
+            // One scan that finds or inserts; the caller's hash is not computed.
+            let h = hash::key_hash(key);
             self.lookup_or_insert(i, h, |s| key::key_eq(&s.key, key), |k| *k = *key)
         } else {
+            let h = (hash >> 48) as u16;
             match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
                 Some(slot) => slot,
                 None => self.insert_key(i, h, key),
@@ -242,25 +243,29 @@ impl<
             hash::hash_located(attributes, &at, keys.len())
         } else if keys.is_empty() && !attributes.is_empty() {
             // No declared keys (and some attributes, which `pack_declared` refuses then):
-            // keys are stored too.
-            return self.find_or_insert_open(i, base, cap, last, attributes);
+            // keys are stored too. With `prefer-size` packed here, so that both packings
+            // share the lookup below.
+            if !PREFER_SIZE {
+                return self.find_or_insert_open(i, base, cap, last, attributes);
+            }
+            or_return!(self.pack_open(i, attributes, &mut key), base + cap)
         } else {
             key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
             if loss != key::EncodeLoss::default() {
                 self.count_loss(i, loss);
             }
-            // With `prefer-size` every lookup comes here: the shortcut `find_or_insert`
-            // would have taken.
-            if PREFER_SIZE {
-                if let Some(s) = self.series.get(last) {
-                    if s.state != FREE && key::key_eq(&s.key, &key) {
-                        return last;
-                    }
-                }
-            }
             hash
         };
+        // With `prefer-size` every lookup comes here: the shortcut `find_or_insert` would
+        // have taken.
+        if PREFER_SIZE {
+            if let Some(s) = self.series.get(last) {
+                if s.state != FREE && key::key_eq(&s.key, &key) {
+                    return last;
+                }
+            }
+        }
         // One probe for both packings (one copy of it per registry type).
         self.find_or_insert_whole(i, base, cap, hash, &key)
     }
@@ -279,7 +284,28 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
-        let len = match open::pack(attributes, &mut key) {
+        let hash = or_return!(self.pack_open(i, attributes, &mut key), base + cap);
+        // The set the last lookup found: no hash, no probe.
+        if let Some(s) = self.series.get(last) {
+            if s.state != FREE && key::key_eq(&s.key, &key) {
+                return last;
+            }
+        }
+        self.find_or_insert_whole(i, base, cap, hash, &key)
+    }
+
+    /// Packs `attributes` (undeclared keys, instrument `i`) into `key` (zeroed) with
+    /// [`open::pack`], counting what was dropped; returns the key's hash (0 with
+    /// `prefer-size`, whose lookup hashes the key itself), or `None` when the set does not
+    /// fit (counted as oversized: it belongs in the overflow series).
+    #[inline(always)]
+    fn pack_open(
+        &mut self,
+        i: usize,
+        attributes: &[KeyValue<'_>],
+        key: &mut [u8; ATTRIBUTE_BYTES],
+    ) -> Option<u64> {
+        match open::pack(attributes, key) {
             open::Packed::Whole { len, dropped } => {
                 if dropped > 0 {
                     let dropped = dropped.min(usize::from(u8::MAX)) as u8;
@@ -291,22 +317,15 @@ impl<
                         },
                     );
                 }
-                len
+                Some(if PREFER_SIZE { 0 } else { open::hash(key, len) })
             }
             open::Packed::TooLarge => {
                 if let Some(inst) = self.inst_mut(i) {
                     inst.stats.oversized = inst.stats.oversized.saturating_add(1);
                 }
-                return base + cap;
-            }
-        };
-        // The set the last lookup found: no hash, no probe.
-        if let Some(s) = self.series.get(last) {
-            if s.state != FREE && key::key_eq(&s.key, &key) {
-                return last;
+                None
             }
         }
-        self.find_or_insert_whole(i, base, cap, open::hash(&key, len), &key)
     }
 
     /// Probes instrument `i`'s table for a series with hash `h` that `is_match`; inserts
@@ -327,6 +346,30 @@ impl<
         let cap = usize::from(inst.cap);
         let op = inst.op;
         let overflow = base + cap;
+        if PREFER_SIZE {
+            // No index: the instrument's series are scanned in order, a live one with the
+            // same hash and key found, else the first free one taken. The same series and
+            // slots as the probe below (it inserts at the first free slot too, and its
+            // index is full exactly when no slot is free), for no index code.
+            let mut free = None;
+            for (j, s) in self
+                .series
+                .get(base..overflow)
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+            {
+                if s.state == FREE {
+                    free = free.or(Some(j));
+                } else if s.hash == h && is_match(s) {
+                    return base + j;
+                }
+            }
+            let Some(free) = free else {
+                return self.route_overflow(i, overflow);
+            };
+            return self.insert_at(i, base + free, h, op, fill);
+        }
         if cap == 0 {
             return self.route_overflow(i, overflow);
         }
@@ -358,10 +401,27 @@ impl<
         let Some(free) = free else {
             return self.route_overflow(i, overflow);
         };
+        if let Some(e) = self.index.get_mut(base + pos) {
+            *e = free as u16;
+        }
+        self.insert_at(i, base + free, h, op, fill)
+    }
+
+    /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
+    /// hash `h`, its key written by `fill`; the caller indexes it.
+    #[inline(always)]
+    fn insert_at(
+        &mut self,
+        i: usize,
+        slot: usize,
+        h: u16,
+        op: Op,
+        fill: impl FnOnce(&mut [u8; ATTRIBUTE_BYTES]),
+    ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
         let start = self.last_collect;
-        if let Some(s) = self.series.get_mut(base + free) {
+        if let Some(s) = self.series.get_mut(slot) {
             *s = Series {
                 value: 0,
                 start,
@@ -374,14 +434,11 @@ impl<
                 key,
             };
         }
-        if let Some(e) = self.index.get_mut(base + pos) {
-            *e = free as u16;
-        }
-        self.reset_hist(i, base + free);
+        self.reset_hist(i, slot);
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.series = inst.stats.series.saturating_add(1);
         }
-        base + free
+        slot
     }
 
     #[cold]
@@ -426,6 +483,11 @@ impl<
             }
             return;
         }
+        if PREFER_SIZE {
+            // That build keeps no index (see `lookup_or_insert`): freeing the slot is all.
+            self.free_series(i, slot);
+            return;
+        }
         let home = (usize::from(s.hash) * cap) >> 16;
         let target = (slot - base) as u16;
         let mut pos = home;
@@ -468,6 +530,11 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
+        self.free_series(i, slot);
+    }
+
+    /// Marks series `slot` of instrument `i` free (out of the index already) and uncounts it.
+    fn free_series(&mut self, i: usize, slot: usize) {
         if let Some(s) = self.series.get_mut(slot) {
             s.state = FREE;
             s.op = Op::Observable;

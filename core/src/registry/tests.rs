@@ -154,3 +154,105 @@ fn observable_instruments_need_their_feature() {
     }
     assert_eq!(reg.instrument_count(), 0);
 }
+
+/// A new series takes the first free slot, an existing set is found wherever it sits
+/// (with the index, or by the `prefer-size` scan), a freed slot is reused first, and a
+/// full table overflows; slots are what the snapshot's point order shows.
+#[test]
+fn new_series_take_the_first_free_slot() {
+    let mut reg: Registry<1, 4, 16, 1, 1> = Registry::new(1);
+    let c = reg
+        .declare(
+            InstrumentDesc::counter_u64("c")
+                .attributes(&["k"])
+                .max_series(3)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let kv = |v: i64| [KeyValue::new("k", AttributeValue::Int(v))];
+    let mut snap: Snapshot<1, 4, 16, 1, 1> = Snapshot::new();
+    // (value, k) of each point in order; the overflow series' k is -1.
+    fn values(snap: &Snapshot<1, 4, 16, 1, 1>) -> heapless::Vec<(i64, i64), 4> {
+        let mut got = heapless::Vec::new();
+        for p in 0..snap.point_count(0) {
+            let k = match snap.attribute(0, p, 0).value {
+                AttributeValue::Int(k) => k,
+                _ => -1,
+            };
+            if let PointValue::Int(v) = snap.point(0, p).value {
+                got.push((v, k)).unwrap();
+            }
+        }
+        got
+    }
+    for v in [1, 2, 3] {
+        reg.record(c, 10u64 * v as u64, &kv(v)).unwrap();
+    }
+    reg.record(c, 1u64, &kv(4)).unwrap(); // full: overflow
+    reg.record(c, 1u64, &kv(2)).unwrap(); // found, not the last one used
+    reg.collect(&mut snap, 2);
+    assert_eq!(
+        values(&snap).as_slice(),
+        &[(10, 1), (21, 2), (30, 3), (1, -1)]
+    );
+    // {k=3} and {k=1} record again before the commit; {k=2} had nothing since and is
+    // reclaimed.
+    reg.record(c, 5u64, &kv(3)).unwrap();
+    reg.record(c, 6u64, &kv(1)).unwrap();
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    assert_eq!(reg.stats(c).unwrap().series, 2);
+    // {k=5} takes the freed middle slot; {k=3} and {k=1} are still found.
+    reg.record(c, 7u64, &kv(5)).unwrap();
+    reg.record(c, 8u64, &kv(3)).unwrap();
+    reg.record(c, 9u64, &kv(1)).unwrap();
+    reg.record(c, 1u64, &kv(6)).unwrap(); // full again: overflow
+    reg.collect(&mut snap, 3);
+    assert_eq!(
+        values(&snap).as_slice(),
+        &[(15, 1), (7, 5), (13, 3), (1, -1)]
+    );
+    assert_eq!(reg.stats(c).unwrap().overflowed, 2);
+}
+
+/// A point's attribute count and its attributes by index come from one walk: declared
+/// keys (absent ones skipped), undeclared keys, the overflow series, an index past the
+/// attributes and a point that does not exist.
+#[test]
+fn attributes_by_index_and_count_agree() {
+    let mut reg: Registry<2, 5, 24, 1, 1> = Registry::new(1);
+    let d = reg
+        .declare(
+            InstrumentDesc::counter_u64("d")
+                .attributes(&["a", "b", "c"])
+                .max_series(1),
+        )
+        .unwrap();
+    let o = reg
+        .declare(InstrumentDesc::counter_u64("o").max_series(2))
+        .unwrap();
+    let a = KeyValue::new("a", AttributeValue::Int(1));
+    let c = KeyValue::new("c", AttributeValue::Bool(true));
+    reg.record(d, 1u64, &[c, a]).unwrap();
+    reg.record(d, 1u64, &[a]).unwrap(); // full: overflow
+    let y = KeyValue::new("y", AttributeValue::Str("v"));
+    let x = KeyValue::new("x", AttributeValue::Double(0.5));
+    reg.record(o, 1u64, &[y, x]).unwrap();
+    let mut snap: Snapshot<2, 5, 24, 1, 1> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    let empty = KeyValue::new("", AttributeValue::Str(""));
+    let overflow = KeyValue::new("otel.metric.overflow", AttributeValue::Bool(true));
+    for (metric, point, want) in [
+        (0, 0, &[a, c][..]),
+        (0, 1, &[overflow][..]),
+        (1, 0, &[x, y][..]),
+        (1, 1, &[][..]),
+        (2, 0, &[][..]),
+    ] {
+        assert_eq!(snap.attribute_count(metric, point), want.len());
+        for (index, kv) in want.iter().enumerate() {
+            assert_eq!(snap.attribute(metric, point, index), *kv);
+        }
+        assert_eq!(snap.attribute(metric, point, want.len()), empty);
+        assert_eq!(snap.attribute(metric, point, usize::MAX), empty);
+    }
+}
