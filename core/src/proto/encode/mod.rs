@@ -41,7 +41,7 @@ use core::fmt;
 
 use super::source::{MetricsSource, RequestHeader};
 use super::wire::{varint_len, BufferFull, ReverseWriter};
-use plan::{plan, Plan, PlanError};
+use plan::{plan, plan_request, Plan, PlanError};
 use request::write_request;
 
 mod attribute;
@@ -300,7 +300,7 @@ impl<'h> RequestSplitter<'h> {
                 }));
             }
         }
-        let plan = match plan(&self.header, source, start, buf.len()) {
+        let plan = match plan_request(&self.header, source, start, buf) {
             Ok(plan) => plan,
             Err(PlanError::Header) => {
                 self.finished = true;
