@@ -225,12 +225,14 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let mut stopped_by = None;
     if fits < remaining {
         // The first point left out: invalid, too large, or a source breaking its contract.
-        let info = source.metric(stop.metric);
-        let value = source.point(stop.metric, stop.point).value;
-        match check_point(source, info.data, &value, stop) {
+        let data = source.metric(stop.metric).data;
+        // Borrowed where the source put it, not copied out (a hundred bytes).
+        let point = source.point(stop.metric, stop.point);
+        let value = &point.value;
+        match check_point(source, data, value, stop) {
             Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
             Err(error) => stopped_by = Some(error),
-            Ok(()) if visits_disagree(source, stop, &value) => {
+            Ok(()) if visits_disagree(source, stop, value) => {
                 // Planned in, so that the write fails as `SizeMismatch`: the size is moot.
                 return Ok(Plan {
                     start,
