@@ -283,7 +283,8 @@ impl<'h> RequestSplitter<'h> {
             self.finished = true;
             return None;
         }
-        if !self.tried_whole {
+        // With `prefer-size`, planning by writing finds a rest that fits by itself.
+        if !self.tried_whole && !cfg!(feature = "prefer-size") {
             // First request: try the rest of the batch in one pass; plan only if it
             // does not fit (then the attempt costs at most one buffer's worth of writing).
             self.tried_whole = true;
@@ -318,7 +319,10 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(error));
             }
         };
-        match write_planned(&self.header, source, &plan, buf) {
+        let written = plan
+            .written
+            .map_or_else(|| write_planned(&self.header, source, &plan, buf), Ok);
+        match written {
             Ok(position) => {
                 let end = normalize(source, plan.stop);
                 self.next = end;

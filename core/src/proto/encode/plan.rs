@@ -28,6 +28,8 @@ pub(super) struct Plan {
     pub(super) total: usize,
     /// Why planning stopped before the end of the batch, if not for lack of space.
     pub(super) stopped_by: Option<EncodeError>,
+    /// Where the request starts in the buffer, if planning left it written there.
+    pub(super) written: Option<usize>,
 }
 
 pub(super) enum PlanError {
@@ -163,11 +165,13 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
         points,
         total,
         stopped_by,
+        written: None,
     })
 }
 
 /// Plan the splitter's next request from `start` (normalized, not the end) in `buf`: by
-/// sizes, or with feature `prefer-size` by trying spans in `buf` (which it overwrites).
+/// sizes, or with feature `prefer-size` by trying spans in `buf`, which then holds the
+/// request ([`Plan::written`]).
 pub(super) fn plan_request<S: MetricsSource + ?Sized>(
     header: &RequestHeader<'_>,
     source: &S,
@@ -184,7 +188,9 @@ pub(super) fn plan_request<S: MetricsSource + ?Sized>(
 /// [`plan`] for `buf.len()` bytes, found by writing: the longest span from `start`
 /// (normalized, not the end) whose request `write_request` fits into `buf` (overwritten).
 /// A longer span never takes fewer bytes, so a doubling search and then a bisection find it
-/// in about twice the logarithm of its length in tries; each try writes at most `buf`.
+/// in about twice the logarithm of its length in tries; each try writes at most `buf`. The
+/// request planned is left written in `buf` ([`Plan::written`]), so it is written once more
+/// only when a longer try came after it.
 ///
 /// The same plan as [`plan`] (the unit tests compare them) with one exception, for a
 /// source that breaks its contract: a point whose bucket visits disagree with its
@@ -196,14 +202,18 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     start: PointCursor,
     buf: &mut [u8],
 ) -> Result<Plan, PlanError> {
-    // Bytes of the request carrying `start..stop`, if it fits.
+    // The size of the request carrying `start..stop` and where it starts, if it fits.
     let mut try_span = |stop| {
         let mut w = ReverseWriter::new(buf);
         write_request(&mut w, header, source, start, stop)
             .ok()
-            .map(|()| w.written())
+            .map(|()| (w.written(), w.position()))
     };
-    let mut total = try_span(start).ok_or(PlanError::Header)?;
+    // The header alone first: a header that does not fit fails before any point. `known`:
+    // the size and place of the request of `fits` points; `in_buf`: whether it is still in
+    // `buf` (no longer try has overwritten it since).
+    let mut known = try_span(start).ok_or(PlanError::Header)?;
+    let mut in_buf = true;
     let remaining: usize = (start.metric..source.metric_count())
         .map(|metric| source.point_count(metric))
         .sum::<usize>()
@@ -217,8 +227,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             fits + (fails - fits) / 2
         };
         match try_span(advance(source, start, points)) {
-            Some(written) => (fits, total) = (points, written),
-            None => fails = points,
+            Some(found) => (fits, known, in_buf) = (points, found, true),
+            None => (fails, in_buf) = (points, false),
         }
     }
     let stop = advance(source, start, fits);
@@ -233,13 +243,14 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
             Err(error) => stopped_by = Some(error),
             Ok(()) if visits_disagree(source, stop, value) => {
-                // Planned in, so that the write fails as `SizeMismatch`: the size is moot.
+                // Planned in, so that its write fails as `SizeMismatch`: the size is moot.
                 return Ok(Plan {
                     start,
                     stop: advance(source, stop, 1),
                     points: fits + 1,
-                    total,
+                    total: 0,
                     stopped_by: None,
+                    written: None,
                 });
             }
             Ok(()) if fits == 0 => {
@@ -252,12 +263,20 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             Ok(()) => {}
         }
     }
+    let (total, at) = known;
+    let mut written = Some(at);
+    if !in_buf {
+        // A longer try overwrote the request: write it again. It fit before; a source that
+        // answers otherwise now leaves it unwritten, and the splitter's write fails.
+        written = try_span(stop).map(|(_, at)| at);
+    }
     Ok(Plan {
         start,
         stop,
         points: fits,
         total,
         stopped_by,
+        written,
     })
 }
 
@@ -495,6 +514,14 @@ mod tests {
                     let by_sizes = summary(&source, plan(&header, &source, start, capacity));
                     let by_writing =
                         plan_by_writing(&header, &source, start, &mut buffer[..capacity]);
+                    let written = by_writing.as_ref().ok().and_then(|plan| plan.written);
+                    if let (Ok(plan), Some(position)) = (&by_writing, written) {
+                        // Left in the buffer exactly as the splitter's write would put it.
+                        let mut again = [0u8; 1200];
+                        let again = &mut again[..capacity];
+                        assert_eq!(write_planned(&header, &source, plan, again), Ok(position));
+                        assert_eq!(&buffer[position..capacity], &again[position..]);
+                    }
                     let by_writing = summary(&source, by_writing);
                     assert_eq!(
                         by_writing, by_sizes,
