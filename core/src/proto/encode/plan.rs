@@ -12,7 +12,7 @@ use super::metric::MetricLen;
 use super::point::{check_point, point_len};
 use super::request::write_request;
 use super::request::HeaderLen;
-use super::{EncodeError, PointCursor};
+use super::{normalize, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
@@ -286,21 +286,14 @@ fn advance<S: MetricsSource + ?Sized>(
     mut from: PointCursor,
     mut points: usize,
 ) -> PointCursor {
-    let metric_count = source.metric_count();
-    while from.metric < metric_count {
-        let left = source.point_count(from.metric).saturating_sub(from.point);
-        if points < left {
-            from.point += points;
-            return from;
-        }
-        points -= left;
-        from.metric += 1;
-        from.point = 0;
+    while points > 0 && from.metric < source.metric_count() {
+        // Within this metric, then on to the next one with points.
+        let step = points.min(source.point_count(from.metric) - from.point);
+        points -= step;
+        from.point += step;
+        from = normalize(source, from);
     }
-    PointCursor {
-        metric: metric_count,
-        point: 0,
-    }
+    from
 }
 
 /// Whether the source visits another number of buckets for the point at `at` than its
@@ -331,7 +324,7 @@ fn visits_disagree<S: MetricsSource + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::super::golden::golden_cases;
-    use super::super::{normalize, write_planned, RequestSplitter};
+    use super::super::{write_planned, RequestSplitter};
     use super::*;
     use crate::proto::source::{
         HistogramValue, KeyValue, MetricData, MetricInfo, Point, Scope, SliceMetric, SlicePoint,
