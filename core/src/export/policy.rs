@@ -477,21 +477,31 @@ impl<'a> ExportPolicy<'a> {
     ) {
         run.in_flight = None;
         producer.settle(snapshot, flight.span, settlement);
-        match settlement {
-            Settlement::Delivered => {
-                run.report.requests_delivered += 1;
-                run.report.points_sent += flight.span.points;
-                self.stats.requests_delivered += 1;
-                self.stats.points_sent += flight.span.points as u64;
+        let points = flight.span.points;
+        let (report, stats) = (&mut run.report, &mut self.stats);
+        // One set of additions into the counters the settlement picks.
+        let (requests, points_in_report, total_requests, total_points) = match settlement {
+            Settlement::Delivered => (
+                &mut report.requests_delivered,
+                &mut report.points_sent,
+                &mut stats.requests_delivered,
+                &mut stats.points_sent,
+            ),
+            Settlement::Dropped => (
+                &mut report.requests_dropped,
+                &mut report.points_dropped,
+                &mut stats.requests_dropped,
+                &mut stats.points_dropped,
+            ),
+            Settlement::Abandoned => {
+                report.points_abandoned += points;
+                return;
             }
-            Settlement::Dropped => {
-                run.report.requests_dropped += 1;
-                run.report.points_dropped += flight.span.points;
-                self.stats.requests_dropped += 1;
-                self.stats.points_dropped += flight.span.points as u64;
-            }
-            Settlement::Abandoned => run.report.points_abandoned += flight.span.points,
-        }
+        };
+        *requests += 1;
+        *points_in_report += points;
+        *total_requests += 1;
+        *total_points += points as u64;
     }
 
     /// Stop the export: the request in flight and everything not yet encoded go back to
