@@ -129,9 +129,7 @@ impl<'a> ExportPolicy<'a> {
         producer.collect(snapshot, unix_now);
         // A message from an earlier export must not read as this one's.
         self.server_message.clear();
-        let points_collected: usize = (0..snapshot.metric_count())
-            .map(|m| snapshot.point_count(m))
-            .sum();
+        let points_collected = remaining_points(snapshot, PointCursor::default());
         log!(
             debug,
             "otlp export: {=usize} points collected",
@@ -324,10 +322,12 @@ impl<'a> ExportPolicy<'a> {
             Ok(response) => {
                 run.report.bytes_sent += response.bytes_sent as u64;
                 self.stats.bytes_sent += response.bytes_sent as u64;
-                let body = received(&response, response_body);
+                // Decoded once for either kind of answer: a 2xx may carry a partial
+                // success, an error status a `Status` message.
+                let decoded = decode_body(&received(&response, response_body));
                 match response.status {
                     200..=299 => {
-                        let rejected = match decode_body(&body) {
+                        let rejected = match decoded {
                             ResponseBody::PartialSuccess(partial) => {
                                 self.keep_message(partial.error_message);
                                 partial.rejected_data_points
@@ -348,7 +348,12 @@ impl<'a> ExportPolicy<'a> {
                         return Step::Wait(now);
                     }
                     status => {
-                        self.keep_status_message(&body);
+                        match decoded {
+                            ResponseBody::Status(rpc_status) => {
+                                self.keep_message(rpc_status.message)
+                            }
+                            _ => self.server_message.clear(),
+                        }
                         self.note_error(run, error_at(ExportErrorKind::Status(status)));
                         if !matches!(status, 429 | 502 | 503 | 504) {
                             // Not a status that asks to come back: drop, counted.
@@ -441,13 +446,6 @@ impl<'a> ExportPolicy<'a> {
         run.report
     }
 
-    fn keep_status_message(&mut self, body: &ReceivedBody<'_>) {
-        match decode_body(body) {
-            ResponseBody::Status(status) => self.keep_message(status.message),
-            _ => self.server_message.clear(),
-        }
-    }
-
     /// Keep `message`, cut at the last character boundary that fits.
     fn keep_message(&mut self, message: &str) {
         let mut len = message.len().min(SERVER_MESSAGE_CAPACITY);
@@ -479,21 +477,31 @@ impl<'a> ExportPolicy<'a> {
     ) {
         run.in_flight = None;
         producer.settle(snapshot, flight.span, settlement);
-        match settlement {
-            Settlement::Delivered => {
-                run.report.requests_delivered += 1;
-                run.report.points_sent += flight.span.points;
-                self.stats.requests_delivered += 1;
-                self.stats.points_sent += flight.span.points as u64;
+        let points = flight.span.points;
+        let (report, stats) = (&mut run.report, &mut self.stats);
+        // One set of additions into the counters the settlement picks.
+        let (requests, points_in_report, total_requests, total_points) = match settlement {
+            Settlement::Delivered => (
+                &mut report.requests_delivered,
+                &mut report.points_sent,
+                &mut stats.requests_delivered,
+                &mut stats.points_sent,
+            ),
+            Settlement::Dropped => (
+                &mut report.requests_dropped,
+                &mut report.points_dropped,
+                &mut stats.requests_dropped,
+                &mut stats.points_dropped,
+            ),
+            Settlement::Abandoned => {
+                report.points_abandoned += points;
+                return;
             }
-            Settlement::Dropped => {
-                run.report.requests_dropped += 1;
-                run.report.points_dropped += flight.span.points;
-                self.stats.requests_dropped += 1;
-                self.stats.points_dropped += flight.span.points as u64;
-            }
-            Settlement::Abandoned => run.report.points_abandoned += flight.span.points,
-        }
+        };
+        *requests += 1;
+        *points_in_report += points;
+        *total_requests += 1;
+        *total_points += points as u64;
     }
 
     /// Stop the export: the request in flight and everything not yet encoded go back to

@@ -130,15 +130,15 @@ impl Backoff {
     ) -> Delay {
         let cap = u64::from(policy.max_delay_ms);
         let exponent = u32::from(attempts.saturating_sub(1)).min(32);
-        let ceiling = u64::from(policy.initial_backoff_ms)
-            .saturating_mul(1u64 << exponent)
-            .min(cap);
+        // A 32-bit value shifted by at most 32 fits in 64 bits: nothing to saturate.
+        let ceiling = (u64::from(policy.initial_backoff_ms) << exponent).min(cap);
         let backoff = self.below(ceiling + 1);
         let Some(retry_after) = retry_after else {
             return Delay::Backoff(backoff);
         };
         let millis = match retry_after {
-            RetryAfter::Seconds(seconds) => u64::from(seconds).saturating_mul(1000),
+            // At most 2^32 * 1000: no overflow.
+            RetryAfter::Seconds(seconds) => u64::from(seconds) * 1000,
             RetryAfter::UnixSeconds(at) => at.saturating_mul(1000).saturating_sub(unix_now_ms),
         }
         .min(u64::from(policy.max_retry_after_ms));
@@ -146,7 +146,8 @@ impl Backoff {
         // over a quarter of the wait (a fleet told 8 s arrives over 2 s), never earlier
         // than asked and never more than the backoff cap later.
         let spread = (millis / 4).min(cap);
-        let floor = millis.saturating_add(self.below(spread + 1));
+        // Both below 2^32 + 1: no overflow.
+        let floor = millis + self.below(spread + 1);
         // `Retry-After: 0`, or a date already past (clocks disagree), still backs off: the
         // server's wait is a floor, not a licence to hammer it.
         if floor > backoff {
@@ -203,7 +204,37 @@ const fn jitter_start(seed: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Backoff;
+    use super::{Backoff, Delay, RetryPolicy};
+    use crate::transport::RetryAfter;
+
+    /// The largest settings, attempts and waits: no step of the rule overflows (a debug
+    /// build would panic), and the server's wait is kept whole with its jitter on top.
+    #[test]
+    fn extreme_settings_do_not_overflow() {
+        let most = u64::from(u32::MAX);
+        let policy = RetryPolicy::new()
+            .with_initial_backoff_ms(u32::MAX)
+            .with_max_delay_ms(u32::MAX)
+            .with_max_retry_after_ms(u32::MAX);
+        for seed in 0..50 {
+            let mut backoff = Backoff::new(seed);
+            for attempts in [0, 1, 2, 33, u16::MAX] {
+                match backoff.delay(&policy, attempts, None, 0) {
+                    Delay::Backoff(ms) => assert!(ms <= most),
+                    other => panic!("{other:?}"),
+                }
+                for wait in [
+                    RetryAfter::Seconds(u32::MAX),
+                    RetryAfter::UnixSeconds(u64::MAX),
+                ] {
+                    match backoff.delay(&policy, attempts, Some(wait), 5) {
+                        Delay::Server(ms) => assert!((most..=most + most / 4).contains(&ms)),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn below_is_the_remainder() {

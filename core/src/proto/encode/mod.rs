@@ -41,7 +41,7 @@ use core::fmt;
 
 use super::source::{MetricsSource, RequestHeader};
 use super::wire::{varint_len, BufferFull, ReverseWriter};
-use plan::{plan, Plan, PlanError};
+use plan::{plan, plan_request, Plan, PlanError};
 use request::write_request;
 
 mod attribute;
@@ -283,7 +283,8 @@ impl<'h> RequestSplitter<'h> {
             self.finished = true;
             return None;
         }
-        if !self.tried_whole {
+        // With `prefer-size`, planning by writing finds a rest that fits by itself.
+        if !self.tried_whole && !cfg!(feature = "prefer-size") {
             // First request: try the rest of the batch in one pass; plan only if it
             // does not fit (then the attempt costs at most one buffer's worth of writing).
             self.tried_whole = true;
@@ -300,7 +301,7 @@ impl<'h> RequestSplitter<'h> {
                 }));
             }
         }
-        let plan = match plan(&self.header, source, start, buf.len()) {
+        let plan = match plan_request(&self.header, source, start, buf) {
             Ok(plan) => plan,
             Err(PlanError::Header) => {
                 self.finished = true;
@@ -318,7 +319,10 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(error));
             }
         };
-        match write_planned(&self.header, source, &plan, buf) {
+        let written = plan
+            .written
+            .map_or_else(|| write_planned(&self.header, source, &plan, buf), Ok);
+        match written {
             Ok(position) => {
                 let end = normalize(source, plan.stop);
                 self.next = end;

@@ -1,13 +1,22 @@
 //! Planning a request: how many points from a position fit in a buffer, by adding up
 //! exact encoded sizes (cheap upper bounds first, exact sizes only near the end).
+//!
+//! With feature `prefer-size` the splitter plans by writing instead
+//! ([`plan_by_writing`]): it tries spans into the buffer itself until it finds the longest
+//! that fits, so a firmware image needs no size function beside each writer. It finds the
+//! same spans with more writing; [`plan`] stays for [`encoded_len`](super::encoded_len) and
+//! [`encode_request`](super::encode_request), which have no buffer to try.
 
 use super::field_len;
 use super::metric::MetricLen;
 use super::point::{check_point, point_len};
+use super::request::write_request;
 use super::request::HeaderLen;
-use super::{EncodeError, PointCursor};
+use super::{normalize, EncodeError, PointCursor};
+use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
+use crate::proto::wire::ReverseWriter;
 
 /// What one request will carry.
 pub(super) struct Plan {
@@ -19,6 +28,8 @@ pub(super) struct Plan {
     pub(super) total: usize,
     /// Why planning stopped before the end of the batch, if not for lack of space.
     pub(super) stopped_by: Option<EncodeError>,
+    /// Where the request starts in the buffer, if planning left it written there.
+    pub(super) written: Option<usize>,
 }
 
 pub(super) enum PlanError {
@@ -154,5 +165,448 @@ pub(super) fn plan<S: MetricsSource + ?Sized>(
         points,
         total,
         stopped_by,
+        written: None,
     })
+}
+
+/// Plan the splitter's next request from `start` (normalized, not the end) in `buf`: by
+/// sizes, or with feature `prefer-size` by trying spans in `buf`, which then holds the
+/// request ([`Plan::written`]).
+pub(super) fn plan_request<S: MetricsSource + ?Sized>(
+    header: &RequestHeader<'_>,
+    source: &S,
+    start: PointCursor,
+    buf: &mut [u8],
+) -> Result<Plan, PlanError> {
+    if cfg!(feature = "prefer-size") {
+        plan_by_writing(header, source, start, buf)
+    } else {
+        plan(header, source, start, buf.len())
+    }
+}
+
+/// [`plan`] for `buf.len()` bytes, found by writing: the longest span from `start`
+/// (normalized, not the end) whose request `write_request` fits into `buf` (overwritten).
+/// A longer span never takes fewer bytes, so a doubling search and then a bisection find it
+/// in about twice the logarithm of its length in tries; each try writes at most `buf`. The
+/// request planned is left written in `buf` ([`Plan::written`]), so it is written once more
+/// only when a longer try came after it.
+///
+/// The same plan as [`plan`] (the unit tests compare them) with one exception, for a
+/// source that breaks its contract: a point whose bucket visits disagree with its
+/// `bucket_len` is planned in (its write then fails as `SizeMismatch`, as it does after
+/// [`plan`]) even where its announced size would not have fit.
+pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
+    header: &RequestHeader<'_>,
+    source: &S,
+    start: PointCursor,
+    buf: &mut [u8],
+) -> Result<Plan, PlanError> {
+    // The size of the request carrying `start..stop` and where it starts, if it fits.
+    let mut try_span = |stop| {
+        let mut w = ReverseWriter::new(buf);
+        write_request(&mut w, header, source, start, stop)
+            .ok()
+            .map(|()| (w.written(), w.position()))
+    };
+    // The header alone first: a header that does not fit fails before any point. `known`:
+    // the size and place of the request of `fits` points; `in_buf`: whether it is still in
+    // `buf` (no longer try has overwritten it since).
+    let mut known = try_span(start).ok_or(PlanError::Header)?;
+    let mut in_buf = true;
+    let remaining: usize = (start.metric..source.metric_count())
+        .map(|metric| source.point_count(metric))
+        .sum::<usize>()
+        .saturating_sub(start.point);
+    // `fits` points are known to fit; `remaining + 1` stands for "no more known not to".
+    let (mut fits, mut fails) = (0usize, remaining + 1);
+    while fits + 1 < fails {
+        let points = if fails > remaining {
+            fits.saturating_mul(2).saturating_add(1).min(remaining)
+        } else {
+            fits + (fails - fits) / 2
+        };
+        match try_span(advance(source, start, points)) {
+            Some(found) => (fits, known, in_buf) = (points, found, true),
+            None => (fails, in_buf) = (points, false),
+        }
+    }
+    let stop = advance(source, start, fits);
+    let mut stopped_by = None;
+    if fits < remaining {
+        // The first point left out: invalid, too large, or a source breaking its contract.
+        let data = source.metric(stop.metric).data;
+        // Borrowed where the source put it, not copied out (a hundred bytes).
+        let point = source.point(stop.metric, stop.point);
+        let value = &point.value;
+        match check_point(source, data, value, stop) {
+            Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
+            Err(error) => stopped_by = Some(error),
+            Ok(()) if visits_disagree(source, stop, value) => {
+                // Planned in, so that its write fails as `SizeMismatch`: the size is moot.
+                return Ok(Plan {
+                    start,
+                    stop: advance(source, stop, 1),
+                    points: fits + 1,
+                    total: 0,
+                    stopped_by: None,
+                    written: None,
+                });
+            }
+            Ok(()) if fits == 0 => {
+                let error = EncodeError::PointTooLarge {
+                    metric: stop.metric,
+                    point: stop.point,
+                };
+                return Err(PlanError::Point(error, stop));
+            }
+            Ok(()) => {}
+        }
+    }
+    let (total, at) = known;
+    let mut written = Some(at);
+    if !in_buf {
+        // A longer try overwrote the request: write it again. It fit before; a source that
+        // answers otherwise now leaves it unwritten, and the splitter's write fails.
+        written = try_span(stop).map(|(_, at)| at);
+    }
+    Ok(Plan {
+        start,
+        stop,
+        points: fits,
+        total,
+        stopped_by,
+        written,
+    })
+}
+
+/// The cursor `points` points after `from` (normalized), normalized.
+fn advance<S: MetricsSource + ?Sized>(
+    source: &S,
+    mut from: PointCursor,
+    mut points: usize,
+) -> PointCursor {
+    while points > 0 && from.metric < source.metric_count() {
+        // Within this metric, then on to the next one with points.
+        let step = points.min(source.point_count(from.metric) - from.point);
+        points -= step;
+        from.point += step;
+        from = normalize(source, from);
+    }
+    from
+}
+
+/// Whether the source visits another number of buckets for the point at `at` than its
+/// `bucket_len` announced, for a part the encoder visits (none when it announced 0).
+fn visits_disagree<S: MetricsSource + ?Sized>(
+    source: &S,
+    at: PointCursor,
+    value: &PointValue<'_>,
+) -> bool {
+    let parts: &[BucketPart] = match value {
+        PointValue::Histogram(_) => &[BucketPart::ExplicitBounds, BucketPart::BucketCounts],
+        #[cfg(feature = "exponential-histogram")]
+        PointValue::ExponentialHistogram(_) => {
+            &[BucketPart::PositiveCounts, BucketPart::NegativeCounts]
+        }
+        _ => &[],
+    };
+    parts.iter().any(|&part| {
+        let announced = source.bucket_len(at.metric, at.point, part).unwrap_or(0);
+        let mut visited = 0usize;
+        if announced != 0 {
+            source.visit_buckets(at.metric, at.point, part, &mut |_| visited += 1);
+        }
+        announced != 0 && visited != announced
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::golden::golden_cases;
+    use super::super::{write_planned, RequestSplitter};
+    use super::*;
+    use crate::proto::source::{
+        HistogramValue, KeyValue, MetricData, MetricInfo, Point, Scope, SliceMetric, SlicePoint,
+        SliceSource,
+    };
+
+    /// A bucket-count mismatch between a histogram's slices: an invalid point.
+    static UNEVEN: [SlicePoint<'static>; 1] = [SlicePoint {
+        attributes: &[],
+        point: Point {
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            flags: 0,
+            value: PointValue::Histogram(HistogramValue {
+                count: 2,
+                sum: None,
+                min: None,
+                max: None,
+                explicit_bounds: &[1.0, 2.0],
+                bucket_counts: &[1, 1],
+            }),
+        },
+    }];
+
+    /// A source over slices that may put runs of metrics under scopes of their own, hand
+    /// out histogram buckets by visits, and miscount the visits of one metric's points.
+    struct Varied<'a> {
+        slices: SliceSource<'a>,
+        scopes: usize,
+        visited: bool,
+        miscounted: Option<usize>,
+    }
+
+    impl Varied<'_> {
+        fn histogram(&self, metric: usize, point: usize) -> Option<HistogramValue<'_>> {
+            match self.slices.point(metric, point).value {
+                PointValue::Histogram(h) if self.visited => Some(h),
+                _ => None,
+            }
+        }
+    }
+
+    impl MetricsSource for Varied<'_> {
+        fn metric_count(&self) -> usize {
+            self.slices.metric_count()
+        }
+        fn metric(&self, metric: usize) -> MetricInfo<'_> {
+            self.slices.metric(metric)
+        }
+        fn point_count(&self, metric: usize) -> usize {
+            self.slices.point_count(metric)
+        }
+        fn point(&self, metric: usize, point: usize) -> Point<'_> {
+            self.slices.point(metric, point)
+        }
+        fn attribute_count(&self, metric: usize, point: usize) -> usize {
+            self.slices.attribute_count(metric, point)
+        }
+        fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
+            self.slices.attribute(metric, point, index)
+        }
+        fn scope_count(&self) -> usize {
+            self.scopes
+        }
+        fn metric_scope(&self, metric: usize) -> usize {
+            (metric / 2) % self.scopes
+        }
+        fn scope(&self, scope: usize) -> Scope<'_> {
+            Scope::new(["first", "second scope"][scope])
+        }
+        fn bucket_len(&self, metric: usize, point: usize, part: BucketPart) -> Option<usize> {
+            let h = self.histogram(metric, point)?;
+            match part {
+                BucketPart::ExplicitBounds => Some(h.explicit_bounds.len()),
+                BucketPart::BucketCounts => Some(h.bucket_counts.len()),
+                _ => None,
+            }
+        }
+        fn visit_buckets(
+            &self,
+            metric: usize,
+            point: usize,
+            part: BucketPart,
+            each: &mut dyn FnMut(u64),
+        ) {
+            let Some(h) = self.histogram(metric, point) else {
+                return;
+            };
+            let mut values = [0u64; 8];
+            let values = match part {
+                BucketPart::ExplicitBounds => {
+                    for (out, bound) in values.iter_mut().zip(h.explicit_bounds) {
+                        *out = bound.to_bits();
+                    }
+                    &values[..h.explicit_bounds.len()]
+                }
+                _ => h.bucket_counts,
+            };
+            // The miscounting metric leaves out its last bucket count.
+            let cut =
+                usize::from(self.miscounted == Some(metric) && part == BucketPart::BucketCounts);
+            values[..values.len() - cut].iter().for_each(|&v| each(v));
+        }
+    }
+
+    /// Every golden metric, a gauge holding a histogram point and a histogram with uneven
+    /// buckets (invalid points), and the golden metrics again.
+    fn batch(metrics: &mut [SliceMetric<'static>; 24]) -> usize {
+        let mut n = 0;
+        let mut push = |metric| {
+            metrics[n] = metric;
+            n += 1;
+        };
+        let golden = golden_cases();
+        let encodable =
+            |name: &str| cfg!(feature = "exponential-histogram") || name != "exponential histogram";
+        for case in golden.iter().filter(|case| encodable(case.name)) {
+            case.metrics.iter().for_each(|&m| push(m));
+        }
+        let histogram = golden
+            .iter()
+            .find(|case| case.name == "histogram")
+            .unwrap()
+            .metrics[0];
+        let mut mismatched = histogram;
+        mismatched.info.data = MetricData::Gauge;
+        push(mismatched);
+        push(SliceMetric {
+            info: histogram.info,
+            points: &UNEVEN,
+        });
+        for case in golden.iter().filter(|case| encodable(case.name)) {
+            case.metrics.iter().for_each(|&m| push(m));
+        }
+        n
+    }
+
+    /// A plan's fields (its stop normalized), or its error (`None`: the header's).
+    type Planned = Result<
+        (PointCursor, PointCursor, usize, usize, Option<EncodeError>),
+        Option<(EncodeError, PointCursor)>,
+    >;
+
+    fn summary<S: MetricsSource + ?Sized>(source: &S, planned: Result<Plan, PlanError>) -> Planned {
+        match planned {
+            Ok(p) => Ok((
+                p.start,
+                normalize(source, p.stop),
+                p.points,
+                p.total,
+                p.stopped_by,
+            )),
+            Err(PlanError::Header) => Err(None),
+            Err(PlanError::Point(error, at)) => Err(Some((error, at))),
+        }
+    }
+
+    /// Planning by writing finds the plan that adding up sizes finds, from every start, in
+    /// every buffer size up to past the whole batch, with and without scopes and visited
+    /// buckets, across invalid points.
+    #[test]
+    fn planning_by_writing_matches_planning_by_sizes() {
+        let mut metrics = [golden_cases()[0].metrics[0]; 24];
+        let n = batch(&mut metrics);
+        let header = golden_cases()[3].header;
+        let mut buffer = [0u8; 1200];
+        for (scopes, visited) in [(0, false), (0, true), (2, false), (2, true)] {
+            let source = Varied {
+                slices: SliceSource {
+                    metrics: &metrics[..n],
+                },
+                scopes,
+                visited,
+                miscounted: None,
+            };
+            let mut starts = 0;
+            let mut start = PointCursor::default();
+            while start.metric < n {
+                for capacity in 0..buffer.len() {
+                    let by_sizes = summary(&source, plan(&header, &source, start, capacity));
+                    let by_writing =
+                        plan_by_writing(&header, &source, start, &mut buffer[..capacity]);
+                    let written = by_writing.as_ref().ok().and_then(|plan| plan.written);
+                    if let (Ok(plan), Some(position)) = (&by_writing, written) {
+                        // Left in the buffer exactly as the splitter's write would put it.
+                        let mut again = [0u8; 1200];
+                        let again = &mut again[..capacity];
+                        assert_eq!(write_planned(&header, &source, plan, again), Ok(position));
+                        assert_eq!(&buffer[position..capacity], &again[position..]);
+                    }
+                    let by_writing = summary(&source, by_writing);
+                    assert_eq!(
+                        by_writing, by_sizes,
+                        "{start:?} in {capacity}, {scopes} scopes"
+                    );
+                }
+                start = normalize(
+                    &source,
+                    PointCursor {
+                        metric: start.metric,
+                        point: start.point + 1,
+                    },
+                );
+                starts += 1;
+            }
+            assert!(starts > 15, "{starts} starts");
+        }
+        // The last size tried holds the whole batch: the search reached its end.
+        let source = SliceSource {
+            metrics: &metrics[..n],
+        };
+        let start = normalize(
+            &source,
+            PointCursor {
+                metric: n - 2,
+                point: 0,
+            },
+        );
+        let whole = plan_by_writing(&header, &source, start, &mut buffer);
+        assert_eq!(summary(&source, whole).map(|p| p.1.metric), Ok(n));
+    }
+
+    /// A point whose visits disagree with its announced count is planned in wherever it
+    /// fits as announced, so that its write fails (`SizeMismatch` in the splitter), as
+    /// after planning by sizes.
+    #[test]
+    fn miscounted_visits_are_planned_in() {
+        let mut metrics = [golden_cases()[0].metrics[0]; 24];
+        let n = batch(&mut metrics);
+        let histogram = metrics[..n]
+            .iter()
+            .position(|m| matches!(m.info.data, MetricData::Histogram { .. }))
+            .unwrap();
+        let header = golden_cases()[3].header;
+        let source = Varied {
+            slices: SliceSource {
+                metrics: &metrics[..n],
+            },
+            scopes: 0,
+            visited: true,
+            miscounted: Some(histogram),
+        };
+        let mut buffer = [0u8; 1200];
+        for start in [
+            PointCursor::default(),
+            PointCursor {
+                metric: histogram,
+                point: 0,
+            },
+        ] {
+            let by_sizes = plan(&header, &source, start, buffer.len()).ok().unwrap();
+            let by_writing = plan_by_writing(&header, &source, start, &mut buffer)
+                .ok()
+                .unwrap();
+            // Planning by sizes cannot see the miscount and carries on past the point;
+            // planning by writing stops right after it. Either way the write fails.
+            let after = PointCursor {
+                metric: histogram + 1,
+                point: 0,
+            };
+            assert!(normalize(&source, by_sizes.stop) >= after);
+            assert_eq!(normalize(&source, by_writing.stop), after);
+            for plan in [by_sizes, by_writing] {
+                assert_eq!(
+                    write_planned(&header, &source, &plan, &mut buffer),
+                    Err(EncodeError::SizeMismatch)
+                );
+            }
+        }
+        // And so through the splitter, whichever planner it uses.
+        let mut splitter = RequestSplitter::new(header);
+        let mut small = [0u8; 200];
+        let mut results = [None; 12];
+        for result in results.iter_mut() {
+            *result = splitter
+                .next_request(&source, &mut small)
+                .map(|r| r.map(|q| q.span.points));
+        }
+        assert!(
+            results.contains(&Some(Err(EncodeError::SizeMismatch))),
+            "{results:?}"
+        );
+        assert_eq!(results.last(), Some(&None));
+    }
 }

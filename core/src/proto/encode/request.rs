@@ -105,7 +105,9 @@ pub(super) fn write_request<S: MetricsSource + ?Sized>(
     // `None`: the header's scope. A source without scopes of its own (the constant 0) has
     // one run under it, and the compiler drops the rest of this.
     let scoped = source.scope_count() > 0;
-    let mut scope = if carried && scoped {
+    // An empty request from a point (a splitter trying whether its header fits) has that
+    // point's scope, the one its first point would open.
+    let mut scope = if scoped && start.metric < metric_count {
         last_scope(source, start, stop)
     } else {
         None
@@ -155,8 +157,9 @@ pub(super) fn write_request<S: MetricsSource + ?Sized>(
     w.message(REQUEST_RESOURCE_METRICS, resource_metrics)
 }
 
-/// The scope of the last metric carried by points `start..stop` (normalized `start`,
-/// before `stop`), for a source with scopes: the first `ScopeMetrics` written (backwards).
+/// The scope of the last metric carried by points `start..stop` (normalized `start`, not
+/// the end, at or before `stop`; for an empty span, `start`'s metric), for a source with
+/// scopes: the first `ScopeMetrics` written (backwards).
 fn last_scope<S: MetricsSource + ?Sized>(
     source: &S,
     start: PointCursor,
