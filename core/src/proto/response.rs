@@ -173,23 +173,26 @@ struct Reader<'a> {
     depth: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        for i in 0..10u32 {
-            let (&b, rest) = self.rest.split_first().ok_or(DecodeError::Truncated)?;
-            self.rest = rest;
-            if i == 9 && b > 1 {
-                return Err(DecodeError::VarintOverflow);
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
+/// Read a varint from the front of `rest`.
+fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
+        *rest = after;
+        // The tenth byte holds the 64th bit only.
+        if shift == 63 && b > 1 {
+            return Err(DecodeError::VarintOverflow);
         }
-        Err(DecodeError::VarintOverflow)
+        value |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(value);
+        }
+        shift += 7;
     }
+}
 
+impl<'a> Reader<'a> {
     /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
     /// (and note the cut).
     fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], DecodeError> {
@@ -209,7 +212,8 @@ impl<'a> Reader<'a> {
     /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
     /// end tag is one field).
     fn field(&mut self) -> Result<(), DecodeError> {
-        let tag = u32::try_from(self.varint()?).map_err(|_| DecodeError::InvalidTag)?;
+        let tag =
+            u32::try_from(read_varint(&mut self.rest)?).map_err(|_| DecodeError::InvalidTag)?;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
             return Err(DecodeError::InvalidTag);
@@ -232,7 +236,7 @@ impl<'a> Reader<'a> {
         }
         match wire {
             VARINT => {
-                let value = self.varint()?;
+                let value = read_varint(&mut self.rest)?;
                 if known.is_some() {
                     self.fields.number = value;
                 }
@@ -240,7 +244,7 @@ impl<'a> Reader<'a> {
             FIXED64 => drop(self.take(8, false)?),
             FIXED32 => drop(self.take(4, false)?),
             LEN => {
-                let len = self.varint()?;
+                let len = read_varint(&mut self.rest)?;
                 let bytes = self.take(len, self.lenient)?;
                 match (known, self.level, field) {
                     (None, _, _) => {}
