@@ -16,7 +16,10 @@
 //! they buy speed, and in a firmware built for size a forced inline copies a writer into
 //! every caller, and a hint gives the crate that instantiates the encoder's generic
 //! functions (the program's) a local copy of each step, which fat LTO keeps beside core's
-//! own; LTO still inlines there wherever that pays.
+//! own; LTO still inlines there wherever that pays. With `prefer-size`, the three writers
+//! every field ends in (`varint_field_always`, `fixed64_field`, `str_field_always`) are
+//! never inlined: the variants around them (`varint_field`, `double_field`, `str_field`,
+//! `fixed64_field_nonzero`) call them instead of each carrying a copy.
 
 use core::fmt;
 
@@ -252,21 +255,22 @@ impl<'a> ReverseWriter<'a> {
     #[inline]
     pub fn varint_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         if value != 0 {
-            self.varint(value)?;
-            self.key(field, VARINT)?;
+            self.varint_field_always(field, value)?;
         }
         Ok(())
     }
 
     /// A varint field written even when 0 (a `oneof` member, whose presence matters).
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn varint_field_always(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         self.varint(value)?;
         self.key(field, VARINT)
     }
 
     /// A `fixed64`/`sfixed64` field, always written.
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
         if cfg!(not(feature = "prefer-size")) && key < 0x80 {
@@ -306,7 +310,8 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A string field, written even when empty (a `oneof` member).
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn str_field_always(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
         let start = self.position();
         self.bytes(value.as_bytes())?;
