@@ -90,7 +90,9 @@ pub(super) struct PointHead {
 }
 
 /// Bytes of the data point message's content (without its key and length): the fields
-/// every kind has, then the value's own.
+/// every kind has, then the value's own. Out of line with `prefer-size`: inlined, it grew
+/// the planner's caller (the exporter's step) by more than its own size, and its frame.
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn point_len<S: MetricsSource + ?Sized>(
     source: &S,
     at: PointCursor,
