@@ -280,58 +280,60 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decode a body holding a `level` message (`Export` or `Status`), strictly or
-/// (`lenient`, `Export` only) as a prefix cut off by the caller's buffer: then an error
-/// ends decoding quietly, keeping what came before, and an error inside a partial success
-/// ends only that message. Returns the fields, if a partial success or status was there.
-fn decode_fields(
-    bytes: &[u8],
-    level: Level,
-    lenient: bool,
-) -> Result<Option<Flat<'_>>, DecodeError> {
-    let mut reader = Reader {
-        rest: bytes,
-        after: &[],
-        level,
-        lenient,
-        cut: false,
-        present: level == Level::Status,
-        fields: Flat::default(),
-        open: [0; MAX_GROUP_DEPTH],
-        depth: 0,
-    };
-    loop {
-        if reader.rest.is_empty() && reader.depth == 0 {
-            if reader.level != Level::Partial {
-                break;
-            }
-            // The partial success ended: back to the rest of the response.
-            reader.level = Level::Export;
-            reader.rest = reader.after;
-            reader.cut = false;
-            continue;
-        }
-        if let Err(error) = reader.field() {
-            if !lenient {
-                return Err(error);
-            }
-            if reader.level != Level::Partial {
-                break;
-            }
-            // Lenient: an error inside a partial success is the cut; what was decoded
-            // before it stays, and the response goes on after that message.
-            reader.rest = &[];
-            reader.depth = 0;
+impl<'a> Reader<'a> {
+    /// A reader of a body holding a `level` message (`Export` or `Status`), strict or
+    /// (`lenient`, `Export` only) reading a prefix cut off by the caller's buffer.
+    fn new(bytes: &'a [u8], level: Level, lenient: bool) -> Self {
+        Reader {
+            rest: bytes,
+            after: &[],
+            level,
+            lenient,
+            cut: false,
+            present: level == Level::Status,
+            fields: Flat::default(),
+            open: [0; MAX_GROUP_DEPTH],
+            depth: 0,
         }
     }
-    Ok(reader.present.then_some(reader.fields))
+
+    /// Read every field of the body. Lenient, an error ends reading quietly, keeping what
+    /// came before, and an error inside a partial success ends only that message.
+    fn read(&mut self) -> Result<(), DecodeError> {
+        loop {
+            if self.rest.is_empty() && self.depth == 0 {
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // The partial success ended: back to the rest of the response.
+                self.level = Level::Export;
+                self.rest = self.after;
+                self.cut = false;
+                continue;
+            }
+            if let Err(error) = self.field() {
+                if !self.lenient {
+                    return Err(error);
+                }
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // Lenient: an error inside a partial success is the cut; what was decoded
+                // before it stays, and the response goes on after that message.
+                self.rest = &[];
+                self.depth = 0;
+            }
+        }
+    }
 }
 
 /// Decode an `ExportMetricsServiceResponse`, strictly or (`lenient`) as a prefix cut off
-/// by the caller's buffer (see [`decode_fields`]).
+/// by the caller's buffer (see [`Reader::read`]).
 fn decode_export(bytes: &[u8], lenient: bool) -> Result<ExportResponse<'_>, DecodeError> {
+    let mut reader = Reader::new(bytes, Level::Export, lenient);
+    reader.read()?;
     Ok(ExportResponse {
-        partial_success: decode_fields(bytes, Level::Export, lenient)?.map(Flat::partial_success),
+        partial_success: reader.present.then(|| reader.fields.partial_success()),
     })
 }
 
@@ -350,7 +352,9 @@ pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, Decode
 
 /// Decode a `google.rpc.Status`.
 pub fn decode_status(bytes: &[u8]) -> Result<RpcStatus<'_>, DecodeError> {
-    let fields = decode_fields(bytes, Level::Status, false)?.unwrap_or_default();
+    let mut reader = Reader::new(bytes, Level::Status, false);
+    reader.read()?;
+    let fields = reader.fields;
     Ok(RpcStatus {
         // int32 travels sign-extended to 64 bits; truncating recovers it.
         code: fields.number as i32,
