@@ -128,6 +128,16 @@ struct Flat<'a> {
 }
 
 impl<'a> Flat<'a> {
+    fn status(self) -> RpcStatus<'a> {
+        RpcStatus {
+            // int32 travels sign-extended to 64 bits; truncating recovers it.
+            code: self.number as i32,
+            message: self.text,
+            message_lossy: self.lossy,
+            details: self.count,
+        }
+    }
+
     fn partial_success(self) -> PartialSuccess<'a> {
         PartialSuccess {
             rejected_data_points: self.number as i64,
@@ -354,14 +364,7 @@ pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, Decode
 pub fn decode_status(bytes: &[u8]) -> Result<RpcStatus<'_>, DecodeError> {
     let mut reader = Reader::new(bytes, Level::Status, false);
     reader.read()?;
-    let fields = reader.fields;
-    Ok(RpcStatus {
-        // int32 travels sign-extended to 64 bits; truncating recovers it.
-        code: fields.number as i32,
-        message: fields.text,
-        message_lossy: fields.lossy,
-        details: fields.count,
-    })
+    Ok(reader.fields.status())
 }
 
 /// What an OTLP/HTTP response body says, decoded by [`decode_body`].
@@ -412,28 +415,32 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
         return ResponseBody::NotDecoded;
     }
-    if !success {
-        if body.truncated {
-            return ResponseBody::Truncated;
-        }
-        return match decode_status(bytes) {
-            Ok(status) => ResponseBody::Status(status),
-            Err(e) => ResponseBody::Invalid(e),
-        };
+    if !success && body.truncated {
+        return ResponseBody::Truncated;
     }
-    // A 2xx body cut off by the buffer is decoded as far as it arrived (then it does not
-    // fail): a long partial-success message must not hide the rejected count before it.
-    match decode_export(bytes, body.truncated) {
-        Ok(ExportResponse {
-            partial_success: Some(p),
-        }) if p.rejected_data_points != 0
-            || !p.error_message.is_empty()
-            || (p.error_message_lossy && !body.truncated) =>
-        {
-            ResponseBody::PartialSuccess(p)
-        }
-        Ok(_) if body.truncated => ResponseBody::Truncated,
-        Ok(_) => ResponseBody::Success,
-        Err(e) => ResponseBody::Invalid(e),
+    // One reader for both messages: non-2xx bodies are a `Status`, read strictly; a 2xx
+    // body cut off by the buffer is decoded as far as it arrived (then it does not fail):
+    // a long partial-success message must not hide the rejected count before it.
+    let level = if success {
+        Level::Export
+    } else {
+        Level::Status
+    };
+    let mut reader = Reader::new(bytes, level, body.truncated);
+    if let Err(e) = reader.read() {
+        return ResponseBody::Invalid(e);
+    }
+    let fields = reader.fields;
+    if !success {
+        return ResponseBody::Status(fields.status());
+    }
+    if reader.present
+        && (fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated))
+    {
+        ResponseBody::PartialSuccess(fields.partial_success())
+    } else if body.truncated {
+        ResponseBody::Truncated
+    } else {
+        ResponseBody::Success
     }
 }
