@@ -108,11 +108,12 @@ const FIXED32: u8 = 5;
 
 /// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
 fn lossy_str(bytes: &[u8]) -> (&str, bool) {
-    match core::str::from_utf8(bytes) {
-        Ok(s) => (s, false),
-        Err(e) => {
-            let valid = bytes.get(..e.valid_up_to()).unwrap_or(b"");
-            (core::str::from_utf8(valid).unwrap_or(""), true)
+    // One call site of the validator: the second turn reads the valid prefix, which passes.
+    let mut valid = bytes;
+    loop {
+        match core::str::from_utf8(valid) {
+            Ok(s) => return (s, s.len() != bytes.len()),
+            Err(e) => valid = valid.get(..e.valid_up_to()).unwrap_or_default(),
         }
     }
 }
