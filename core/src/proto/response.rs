@@ -252,8 +252,7 @@ impl<'a> Reader<'a> {
                     self.fields.number = value;
                 }
             }
-            FIXED64 => drop(self.take(8, false)?),
-            FIXED32 => drop(self.take(4, false)?),
+            FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
             LEN => {
                 let len = read_varint(&mut self.rest)?;
                 let bytes = self.take(len, self.lenient)?;
