@@ -23,20 +23,9 @@ impl MetricLen {
         let strings = wire::str_field_len(METRIC_NAME, info.name)
             .saturating_add(wire::str_field_len(METRIC_DESCRIPTION, info.description))
             .saturating_add(wire::str_field_len(METRIC_UNIT, info.unit));
-        let data = match info.data {
-            MetricData::Gauge => 0,
-            MetricData::Sum {
-                temporality,
-                is_monotonic,
-            } => {
-                wire::varint_field_len(SUM_IS_MONOTONIC, u64::from(is_monotonic))
-                    + temporality_len(temporality as u64)
-            }
-            MetricData::Histogram { temporality }
-            | MetricData::ExponentialHistogram { temporality } => {
-                temporality_len(temporality as u64)
-            }
-        };
+        let (_, temporality, is_monotonic) = data_fields(info.data);
+        let data = wire::varint_field_len(SUM_IS_MONOTONIC, u64::from(is_monotonic))
+            + wire::varint_field_len(AGGREGATION_TEMPORALITY, temporality);
         MetricLen { strings, data }
     }
 
@@ -47,9 +36,21 @@ impl MetricLen {
     }
 }
 
-#[inline]
-pub(super) fn temporality_len(temporality: u64) -> usize {
-    wire::varint_field_len(AGGREGATION_TEMPORALITY, temporality)
+/// The data message's field number, temporality and monotonicity (0 and `false` where the
+/// kind has none: fields that are 0 are left out, so a gauge writes neither and a histogram
+/// no monotonicity, and one pair of writes serves every kind).
+fn data_fields(data: MetricData) -> (u32, u64, bool) {
+    match data {
+        MetricData::Gauge => (METRIC_GAUGE, 0, false),
+        MetricData::Sum {
+            temporality,
+            is_monotonic,
+        } => (METRIC_SUM, temporality as u64, is_monotonic),
+        MetricData::Histogram { temporality } => (METRIC_HISTOGRAM, temporality as u64, false),
+        MetricData::ExponentialHistogram { temporality } => {
+            (METRIC_EXPONENTIAL_HISTOGRAM, temporality as u64, false)
+        }
+    }
 }
 
 /// One `Metric` field carrying points `from..to`.
@@ -63,25 +64,9 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
     let info = source.metric(metric);
     let metric_start = w.position();
     let data_start = w.position();
-    let data_field = match info.data {
-        MetricData::Gauge => METRIC_GAUGE,
-        MetricData::Sum {
-            temporality,
-            is_monotonic,
-        } => {
-            w.varint_field(SUM_IS_MONOTONIC, u64::from(is_monotonic))?;
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_SUM
-        }
-        MetricData::Histogram { temporality } => {
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_HISTOGRAM
-        }
-        MetricData::ExponentialHistogram { temporality } => {
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_EXPONENTIAL_HISTOGRAM
-        }
-    };
+    let (data_field, temporality, is_monotonic) = data_fields(info.data);
+    w.varint_field(SUM_IS_MONOTONIC, u64::from(is_monotonic))?;
+    w.varint_field(AGGREGATION_TEMPORALITY, temporality)?;
     for point in (from..to).rev() {
         let point_start = w.position();
         // The value is read where the source put it: moving it out of the point would
