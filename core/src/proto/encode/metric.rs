@@ -53,7 +53,9 @@ fn data_fields(data: MetricData) -> (u32, u64, bool) {
     }
 }
 
-/// One `Metric` field carrying points `from..to`.
+/// One `Metric` field carrying points `from..to`. Out of line with `prefer-size`: inlined
+/// in the request writer's metric loop, it cost more code than the call.
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn write_metric<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
