@@ -19,8 +19,10 @@
 //! own; LTO still inlines there wherever that pays. With `prefer-size`, the three writers
 //! every field ends in (`varint_field_always`, `fixed64_field`, `str_field_always`) are
 //! never inlined: the variants around them (`varint_field`, `double_field`, `str_field`,
-//! `fixed64_field_nonzero`) call them instead of each carrying a copy. `key` is always
-//! inlined: a shift and an or in front of the call to `varint` cost less than a call to it.
+//! `fixed64_field_nonzero`) call them instead of each carrying a copy. `key`, and the
+//! variants that leave out zero and empty values (`varint_field`, `fixed64_field_nonzero`,
+//! `str_field`), are always inlined: a shift, or a test and a branch, in front of the call
+//! they make cost less than a call to them.
 
 use core::fmt;
 
@@ -253,7 +255,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A `uint32`/`uint64`/`int64`/`bool`/enum field; nothing when `value` is 0.
-    #[inline]
+    #[inline(always)]
     pub fn varint_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         if value != 0 {
             self.varint_field_always(field, value)?;
@@ -296,7 +298,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A `fixed64` field; nothing when `value` is 0.
-    #[inline]
+    #[inline(always)]
     pub fn fixed64_field_nonzero(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         if value != 0 {
             self.fixed64_field(field, value)?;
@@ -320,7 +322,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A string field; nothing when empty.
-    #[inline]
+    #[inline(always)]
     pub fn str_field(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
         if value.is_empty() {
             return Ok(());
