@@ -431,7 +431,8 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
         return ResponseBody::Invalid(e);
     }
     let fields = reader.fields;
-    if !success {
+    // Asked of the reader, not of `success`, so that one copy of the reading serves both.
+    if reader.level == Level::Status {
         return ResponseBody::Status(fields.status());
     }
     if reader.present
