@@ -87,19 +87,24 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
         let at = PointCursor { metric, point };
         // Checked while planning, but the one-pass path has not planned.
         check_point(source, info.data, value, at).map_err(|_| BufferFull)?;
-        match value {
-            PointValue::Int(i) => {
-                write_number_point(w, source, at, head, NUMBER_AS_INT, *i as u64)?
+        // Both number kinds through one (inlined) number writer.
+        let number = match *value {
+            PointValue::Int(i) => Some((NUMBER_AS_INT, i as u64)),
+            PointValue::Double(d) => Some((NUMBER_AS_DOUBLE, d.to_bits())),
+            _ => None,
+        };
+        match (number, value) {
+            (Some((value_field, bits)), _) => {
+                write_number_point(w, source, at, head, value_field, bits)?
             }
-            PointValue::Double(d) => {
-                write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
-            }
-            PointValue::Histogram(h) => write_histogram_point(w, source, at, head, h)?,
+            (None, PointValue::Histogram(h)) => write_histogram_point(w, source, at, head, h)?,
             #[cfg(feature = "exponential-histogram")]
-            PointValue::ExponentialHistogram(e) => write_exponential_point(w, source, at, head, e)?,
-            // Refused by check_point just above.
-            #[cfg(not(feature = "exponential-histogram"))]
-            PointValue::ExponentialHistogram(_) => return Err(BufferFull),
+            (None, PointValue::ExponentialHistogram(e)) => {
+                write_exponential_point(w, source, at, head, e)?
+            }
+            // Numbers are written above; without feature `exponential-histogram`, an
+            // exponential point is refused by check_point just above.
+            _ => return Err(BufferFull),
         }
         w.message(DATA_POINTS, point_start)?;
     }
