@@ -161,7 +161,7 @@ enum Level {
 
 /// Reads a response body's fields in one loop, one field per [`field`](Self::field) call.
 ///
-/// Both bodies nest one known message at most, so a single reader with the end of the
+/// Both bodies nest one known message at most, so a single reader with what is left of the
 /// message it is in, and the field numbers of the unknown groups it is skipping, replaces a
 /// decoder per message and a recursive skipper: a firmware image keeps one small copy.
 struct Reader<'a> {
@@ -204,6 +204,51 @@ fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of a body holding a `level` message (`Export` or `Status`), strict or
+    /// (`lenient`, `Export` only) reading a prefix cut off by the caller's buffer.
+    fn new(bytes: &'a [u8], level: Level, lenient: bool) -> Self {
+        Reader {
+            rest: bytes,
+            after: &[],
+            level,
+            lenient,
+            cut: false,
+            present: level == Level::Status,
+            fields: Flat::default(),
+            open: [0; MAX_GROUP_DEPTH],
+            depth: 0,
+        }
+    }
+
+    /// Read every field of the body. Lenient, an error ends reading quietly, keeping what
+    /// came before, and an error inside a partial success ends only that message.
+    fn read(&mut self) -> Result<(), DecodeError> {
+        loop {
+            if self.rest.is_empty() && self.depth == 0 {
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // The partial success ended: back to the rest of the response.
+                self.level = Level::Export;
+                self.rest = self.after;
+                self.cut = false;
+                continue;
+            }
+            if let Err(error) = self.field() {
+                if !self.lenient {
+                    return Err(error);
+                }
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // Lenient: an error inside a partial success is the cut; what was decoded
+                // before it stays, and the response goes on after that message.
+                self.rest = &[];
+                self.depth = 0;
+            }
+        }
+    }
+
     /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
     /// (and note the cut).
     fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], DecodeError> {
@@ -287,53 +332,6 @@ impl<'a> Reader<'a> {
             },
         }
         Ok(())
-    }
-}
-
-impl<'a> Reader<'a> {
-    /// A reader of a body holding a `level` message (`Export` or `Status`), strict or
-    /// (`lenient`, `Export` only) reading a prefix cut off by the caller's buffer.
-    fn new(bytes: &'a [u8], level: Level, lenient: bool) -> Self {
-        Reader {
-            rest: bytes,
-            after: &[],
-            level,
-            lenient,
-            cut: false,
-            present: level == Level::Status,
-            fields: Flat::default(),
-            open: [0; MAX_GROUP_DEPTH],
-            depth: 0,
-        }
-    }
-
-    /// Read every field of the body. Lenient, an error ends reading quietly, keeping what
-    /// came before, and an error inside a partial success ends only that message.
-    fn read(&mut self) -> Result<(), DecodeError> {
-        loop {
-            if self.rest.is_empty() && self.depth == 0 {
-                if self.level != Level::Partial {
-                    return Ok(());
-                }
-                // The partial success ended: back to the rest of the response.
-                self.level = Level::Export;
-                self.rest = self.after;
-                self.cut = false;
-                continue;
-            }
-            if let Err(error) = self.field() {
-                if !self.lenient {
-                    return Err(error);
-                }
-                if self.level != Level::Partial {
-                    return Ok(());
-                }
-                // Lenient: an error inside a partial success is the cut; what was decoded
-                // before it stays, and the response goes on after that message.
-                self.rest = &[];
-                self.depth = 0;
-            }
-        }
     }
 }
 
