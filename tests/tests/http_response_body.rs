@@ -5,8 +5,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
 };
 use otlp_embedded::proto::response::{
-    decode_body, decode_export_response, decode_status, DecodeError, PartialSuccess, ReceivedBody,
-    ResponseBody, RpcStatus, MAX_GROUP_DEPTH,
+    decode_body, decode_export_response, decode_export_response_prefix, decode_status, DecodeError,
+    PartialSuccess, ReceivedBody, ResponseBody, RpcStatus, MAX_GROUP_DEPTH,
 };
 use prost::Message;
 
@@ -234,6 +234,22 @@ fn malformed_bytes_are_errors() {
         decode_status(&[0x1d, 0, 0, 0, 0]),
         Err(DecodeError::WrongWireType { field: 3 })
     );
+    // Inside the partial success: its message must be a string.
+    assert_eq!(
+        decode_export_response(&[0x0a, 0x02, 0x10, 0x01]),
+        Err(DecodeError::WrongWireType { field: 2 })
+    );
+    // A group still open where its message ends, and one closed by another field's tag
+    // inside an outer group.
+    assert_eq!(decode_status(&[0x23]), Err(DecodeError::Truncated));
+    assert_eq!(
+        decode_export_response(&[0x0a, 0x02, 0x23, 0x08, 0x24]),
+        Err(DecodeError::Truncated)
+    );
+    assert_eq!(
+        decode_status(&[0x23, 0x2b, 0x24]),
+        Err(DecodeError::GroupMismatch)
+    );
     // Length that overflows usize arithmetic.
     assert_eq!(
         decode_status(&[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
@@ -263,6 +279,59 @@ fn group_depth_is_bounded() {
         decode_status(&nested_unknown(MAX_GROUP_DEPTH + 1)),
         Err(DecodeError::GroupTooDeep)
     );
+}
+
+/// A body cut off by the buffer is decoded as far as it goes, each case once strictly (an
+/// error) and once as a prefix (what came before the error).
+#[test]
+fn prefix_decoding_keeps_what_came_before_an_error() {
+    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 6] = [
+        // A field 1 that is not a message is skipped.
+        (
+            &[0x08, 0x05, 0x0a, 0x02, 0x08, 0x03],
+            DecodeError::WrongWireType { field: 1 },
+            Some((3, "", false)),
+        ),
+        // An error inside a partial success ends that message only; the next one merges.
+        (
+            &[0x0a, 0x03, 0x08, 0x04, 0x0e, 0x0a, 0x03, 0x12, 0x01, b'x'],
+            DecodeError::InvalidWireType(6),
+            Some((4, "x", false)),
+        ),
+        // A partial success cut short keeps its fields, its message marked lossy.
+        (
+            &[0x0a, 0x10, 0x08, 0x01, 0x12, 0x02, b'o', b'k'],
+            DecodeError::Truncated,
+            Some((1, "ok", true)),
+        ),
+        // A message running past its partial success is cut there; the response goes on.
+        (
+            &[0x0a, 0x04, 0x12, 0x05, b'a', b'b', 0x0a, 0x02, 0x08, 0x01],
+            DecodeError::Truncated,
+            Some((1, "ab", true)),
+        ),
+        // An error in the response itself ends decoding.
+        (
+            &[0x0a, 0x02, 0x08, 0x07, 0x0f, 0x0a, 0x02, 0x08, 0x09],
+            DecodeError::InvalidWireType(7),
+            Some((7, "", false)),
+        ),
+        // A partial success whose length does not arrive is not there.
+        (&[0x0a, 0x80], DecodeError::Truncated, None),
+    ];
+    for (bytes, strict, prefix) in cases {
+        assert_eq!(decode_export_response(bytes), Err(strict), "{bytes:x?}");
+        let decoded = decode_export_response_prefix(bytes)
+            .partial_success
+            .map(|p| {
+                (
+                    p.rejected_data_points,
+                    p.error_message,
+                    p.error_message_lossy,
+                )
+            });
+        assert_eq!(decoded, prefix, "{bytes:x?}");
+    }
 }
 
 #[test]

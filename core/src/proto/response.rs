@@ -104,146 +104,22 @@ const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
 const LEN: u8 = 2;
 const START_GROUP: u8 = 3;
-const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
-
-struct Input<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    /// Reading a body cut off by the caller's buffer: a length-delimited field that runs
-    /// past the end yields what arrived, and `cut` says so.
-    lenient: bool,
-    cut: bool,
-}
-
-impl<'a> Input<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Input {
-            bytes,
-            pos: 0,
-            lenient: false,
-            cut: false,
-        }
-    }
-
-    fn at_end(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    fn varint(&mut self) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        for i in 0..10u32 {
-            let b = *self.bytes.get(self.pos).ok_or(DecodeError::Truncated)?;
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return Err(DecodeError::VarintOverflow);
-            }
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::VarintOverflow)
-    }
-
-    fn tag(&mut self) -> Result<(u32, u8), DecodeError> {
-        let tag = self.varint()?;
-        let tag = u32::try_from(tag).map_err(|_| DecodeError::InvalidTag)?;
-        let field = tag >> 3;
-        if field == 0 {
-            return Err(DecodeError::InvalidTag);
-        }
-        match (tag & 7) as u8 {
-            wire @ (6 | 7) => Err(DecodeError::InvalidWireType(wire)),
-            wire => Ok((field, wire)),
-        }
-    }
-
-    fn take(&mut self, n: u64) -> Result<&'a [u8], DecodeError> {
-        let n = usize::try_from(n).map_err(|_| DecodeError::Truncated)?;
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let bytes = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(bytes)
-    }
-
-    fn len_delimited(&mut self) -> Result<&'a [u8], DecodeError> {
-        let n = self.varint()?;
-        let available = (self.bytes.len() - self.pos.min(self.bytes.len())) as u64;
-        if self.lenient && n > available {
-            self.cut = true;
-            return self.take(available);
-        }
-        self.take(n)
-    }
-
-    /// Skip the value of a field of `wire` type; `field` names a group's field number.
-    fn skip(&mut self, field: u32, wire: u8) -> Result<(), DecodeError> {
-        match wire {
-            VARINT => self.varint().map(drop),
-            FIXED64 => self.take(8).map(drop),
-            LEN => self.len_delimited().map(drop),
-            FIXED32 => self.take(4).map(drop),
-            START_GROUP => self.skip_group(field),
-            END_GROUP => Err(DecodeError::GroupMismatch),
-            other => Err(DecodeError::InvalidWireType(other)),
-        }
-    }
-
-    /// Skip a group whose start tag (for `field`) was just read, nested groups included,
-    /// without recursion: the open groups' field numbers are kept in a fixed stack.
-    fn skip_group(&mut self, field: u32) -> Result<(), DecodeError> {
-        let mut open = [0u32; MAX_GROUP_DEPTH];
-        let mut depth = 1usize;
-        if let Some(slot) = open.first_mut() {
-            *slot = field;
-        }
-        while depth > 0 {
-            let (f, wire) = self.tag()?;
-            match wire {
-                START_GROUP => {
-                    let slot = open.get_mut(depth).ok_or(DecodeError::GroupTooDeep)?;
-                    *slot = f;
-                    depth += 1;
-                }
-                END_GROUP => {
-                    if open.get(depth - 1) != Some(&f) {
-                        return Err(DecodeError::GroupMismatch);
-                    }
-                    depth -= 1;
-                }
-                other => self.skip(f, other)?,
-            }
-        }
-        Ok(())
-    }
-}
 
 /// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
 fn lossy_str(bytes: &[u8]) -> (&str, bool) {
-    match core::str::from_utf8(bytes) {
-        Ok(s) => (s, false),
-        Err(e) => {
-            let valid = bytes.get(..e.valid_up_to()).unwrap_or(b"");
-            (core::str::from_utf8(valid).unwrap_or(""), true)
+    // One call site of the validator: the second turn reads the valid prefix, which passes.
+    let mut valid = bytes;
+    loop {
+        match core::str::from_utf8(valid) {
+            Ok(s) => return (s, s.len() != bytes.len()),
+            Err(e) => valid = valid.get(..e.valid_up_to()).unwrap_or_default(),
         }
-    }
-}
-
-fn expect(field: u32, wire: u8, expected: u8) -> Result<(), DecodeError> {
-    if wire == expected {
-        Ok(())
-    } else {
-        Err(DecodeError::WrongWireType { field })
     }
 }
 
 /// The fields of `ExportMetricsPartialSuccess` and of `google.rpc.Status`, which share a
-/// shape: 1 a varint, 2 a string, and (Status only) 3 repeated messages, counted. One
-/// decoder for both keeps one copy of the field loop in a firmware image.
+/// shape: 1 a varint, 2 a string, and (Status only) 3 repeated messages, counted.
 #[derive(Copy, Clone, Default)]
 struct Flat<'a> {
     number: u64,
@@ -253,6 +129,16 @@ struct Flat<'a> {
 }
 
 impl<'a> Flat<'a> {
+    fn status(self) -> RpcStatus<'a> {
+        RpcStatus {
+            // int32 travels sign-extended to 64 bits; truncating recovers it.
+            code: self.number as i32,
+            message: self.text,
+            message_lossy: self.lossy,
+            details: self.count,
+        }
+    }
+
     fn partial_success(self) -> PartialSuccess<'a> {
         PartialSuccess {
             rejected_data_points: self.number as i64,
@@ -262,79 +148,201 @@ impl<'a> Flat<'a> {
     }
 }
 
-/// Merge the fields of `input` into `into` (a repeated embedded message merges into the
-/// one before, as protobuf says); with `counted`, field 3 is known and counted.
-fn merge_flat<'a>(
-    into: &mut Flat<'a>,
-    input: &mut Input<'a>,
-    counted: bool,
-) -> Result<(), DecodeError> {
-    while !input.at_end() {
-        let (field, wire) = input.tag()?;
-        match field {
-            1 => {
-                expect(field, wire, VARINT)?;
-                into.number = input.varint()?;
-            }
-            2 => {
-                expect(field, wire, LEN)?;
-                (into.text, into.lossy) = lossy_str(input.len_delimited()?);
-                into.lossy |= input.cut;
-            }
-            3 if counted => {
-                expect(field, wire, LEN)?;
-                input.len_delimited()?;
-                into.count = into.count.saturating_add(1);
-            }
-            _ => input.skip(field, wire)?,
+/// The message a [`Reader`] is reading the fields of.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Level {
+    /// `ExportMetricsServiceResponse`: field 1 is the partial success, entered in place.
+    Export,
+    /// The `ExportMetricsPartialSuccess` inside it: 1 a varint, 2 a string.
+    Partial,
+    /// `google.rpc.Status`: as `Partial`, and 3 repeated messages, counted.
+    Status,
+}
+
+/// Reads a response body's fields in one loop, one field per [`field`](Self::field) call.
+///
+/// Both bodies nest one known message at most, so a single reader with what is left of the
+/// message it is in, and the field numbers of the unknown groups it is skipping, replaces a
+/// decoder per message and a recursive skipper: a firmware image keeps one small copy.
+struct Reader<'a> {
+    /// What is left of the message being read: the body, or the partial success.
+    rest: &'a [u8],
+    /// What follows the partial success being read, in the body.
+    after: &'a [u8],
+    level: Level,
+    /// Reading a body cut off by the caller's buffer: a length-delimited field that runs
+    /// past the end of its message yields what arrived, and `cut` says so.
+    lenient: bool,
+    cut: bool,
+    /// Whether a partial success was met (a `Status` always has its fields).
+    present: bool,
+    /// What the partial success or the status said so far (repeated ones merge, as
+    /// protobuf says).
+    fields: Flat<'a>,
+    /// Field numbers of the unknown groups being skipped, outermost first, `depth` of them.
+    open: [u32; MAX_GROUP_DEPTH],
+    depth: usize,
+}
+
+/// Read a varint from the front of `rest`.
+fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
+        *rest = after;
+        // The tenth byte holds the 64th bit only.
+        if shift == 63 && b > 1 {
+            return Err(DecodeError::VarintOverflow);
+        }
+        value |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok(value);
+        }
+        shift += 7;
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of a body holding a `level` message (`Export` or `Status`), strict or
+    /// (`lenient`, `Export` only) reading a prefix cut off by the caller's buffer.
+    fn new(bytes: &'a [u8], level: Level, lenient: bool) -> Self {
+        Reader {
+            rest: bytes,
+            after: &[],
+            level,
+            lenient,
+            cut: false,
+            present: level == Level::Status,
+            fields: Flat::default(),
+            open: [0; MAX_GROUP_DEPTH],
+            depth: 0,
         }
     }
-    Ok(())
+
+    /// Read every field of the body. Lenient, an error ends reading quietly, keeping what
+    /// came before, and an error inside a partial success ends only that message.
+    fn read(&mut self) -> Result<(), DecodeError> {
+        loop {
+            if self.rest.is_empty() && self.depth == 0 {
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // The partial success ended: back to the rest of the response.
+                self.level = Level::Export;
+                self.rest = self.after;
+                self.cut = false;
+                continue;
+            }
+            if let Err(error) = self.field() {
+                if !self.lenient {
+                    return Err(error);
+                }
+                if self.level != Level::Partial {
+                    return Ok(());
+                }
+                // Lenient: an error inside a partial success is the cut; what was decoded
+                // before it stays, and the response goes on after that message.
+                self.rest = &[];
+                self.depth = 0;
+            }
+        }
+    }
+
+    /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
+    /// (and note the cut).
+    fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], DecodeError> {
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let (taken, rest) = match self.rest.split_at_checked(n) {
+            Some(parts) => parts,
+            None if lenient => {
+                self.cut = true;
+                (self.rest, &[][..])
+            }
+            None => return Err(DecodeError::Truncated),
+        };
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
+    /// end tag is one field).
+    fn field(&mut self) -> Result<(), DecodeError> {
+        let tag =
+            u32::try_from(read_varint(&mut self.rest)?).map_err(|_| DecodeError::InvalidTag)?;
+        let (field, wire) = (tag >> 3, (tag & 7) as u8);
+        if field == 0 {
+            return Err(DecodeError::InvalidTag);
+        }
+        if wire > FIXED32 {
+            return Err(DecodeError::InvalidWireType(wire));
+        }
+        // The wire type of a known field; `None` for the fields skipped, which are all of
+        // a group's. Lenient, a field 1 of another wire type in the response is skipped
+        // like an unknown one.
+        let known = match (self.depth, self.level, field) {
+            (1.., _, _) => None,
+            (_, Level::Export, 1) if !self.lenient || wire == LEN => Some(LEN),
+            (_, Level::Partial | Level::Status, 1) => Some(VARINT),
+            (_, Level::Partial | Level::Status, 2) | (_, Level::Status, 3) => Some(LEN),
+            _ => None,
+        };
+        if known.is_some_and(|expected| expected != wire) {
+            return Err(DecodeError::WrongWireType { field });
+        }
+        match wire {
+            VARINT => {
+                let value = read_varint(&mut self.rest)?;
+                if known.is_some() {
+                    self.fields.number = value;
+                }
+            }
+            FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
+            LEN => {
+                let len = read_varint(&mut self.rest)?;
+                let bytes = self.take(len, self.lenient)?;
+                match (known, self.level, field) {
+                    (None, _, _) => {}
+                    (Some(_), Level::Export, _) => {
+                        // The partial success: read its fields in place, then come back.
+                        self.present = true;
+                        self.after = core::mem::replace(&mut self.rest, bytes);
+                        self.level = Level::Partial;
+                    }
+                    (Some(_), _, 2) => {
+                        let (text, lossy) = lossy_str(bytes);
+                        self.fields.text = text;
+                        self.fields.lossy = lossy | self.cut;
+                    }
+                    (Some(_), _, _) => self.fields.count = self.fields.count.saturating_add(1),
+                }
+            }
+            START_GROUP => {
+                let slot = self
+                    .open
+                    .get_mut(self.depth)
+                    .ok_or(DecodeError::GroupTooDeep)?;
+                *slot = field;
+                self.depth += 1;
+            }
+            // 4, an end-group tag: it must close the innermost open group.
+            _ => match self.depth.checked_sub(1) {
+                Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
+                _ => return Err(DecodeError::GroupMismatch),
+            },
+        }
+        Ok(())
+    }
 }
 
 /// Decode an `ExportMetricsServiceResponse`, strictly or (`lenient`) as a prefix cut off
-/// by the caller's buffer: then an error ends decoding quietly, keeping what came before.
+/// by the caller's buffer (see [`Reader::read`]).
 fn decode_export(bytes: &[u8], lenient: bool) -> Result<ExportResponse<'_>, DecodeError> {
-    let mut input = Input::new(bytes);
-    input.lenient = lenient;
-    let mut partial: Option<Flat<'_>> = None;
-    while !input.at_end() {
-        match export_field(&mut input, &mut partial) {
-            Ok(()) => {}
-            Err(_) if lenient => break,
-            Err(error) => return Err(error),
-        }
-    }
+    let mut reader = Reader::new(bytes, Level::Export, lenient);
+    reader.read()?;
     Ok(ExportResponse {
-        partial_success: partial.map(Flat::partial_success),
+        partial_success: reader.present.then(|| reader.fields.partial_success()),
     })
-}
-
-/// One field of an `ExportMetricsServiceResponse`.
-fn export_field<'a>(
-    input: &mut Input<'a>,
-    partial: &mut Option<Flat<'a>>,
-) -> Result<(), DecodeError> {
-    let (field, wire) = input.tag()?;
-    // Lenient: a field 1 of another wire type is skipped like an unknown one.
-    if field != 1 || (input.lenient && wire != LEN) {
-        return input.skip(field, wire);
-    }
-    expect(field, wire, LEN)?;
-    let mut nested = Input::new(input.len_delimited()?);
-    nested.lenient = input.lenient;
-    nested.cut = input.cut;
-    let merged = merge_flat(
-        partial.get_or_insert_with(Flat::default),
-        &mut nested,
-        false,
-    );
-    // Lenient: an error inside is the cut; what was decoded before it stays.
-    if input.lenient {
-        Ok(())
-    } else {
-        merged
-    }
 }
 
 /// Decode what arrived of an `ExportMetricsServiceResponse` that the caller's buffer cut
@@ -352,15 +360,9 @@ pub fn decode_export_response(bytes: &[u8]) -> Result<ExportResponse<'_>, Decode
 
 /// Decode a `google.rpc.Status`.
 pub fn decode_status(bytes: &[u8]) -> Result<RpcStatus<'_>, DecodeError> {
-    let mut fields = Flat::default();
-    merge_flat(&mut fields, &mut Input::new(bytes), true)?;
-    Ok(RpcStatus {
-        // int32 travels sign-extended to 64 bits; truncating recovers it.
-        code: fields.number as i32,
-        message: fields.text,
-        message_lossy: fields.lossy,
-        details: fields.count,
-    })
+    let mut reader = Reader::new(bytes, Level::Status, false);
+    reader.read()?;
+    Ok(reader.fields.status())
 }
 
 /// What an OTLP/HTTP response body says, decoded by [`decode_body`].
@@ -411,28 +413,33 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
         return ResponseBody::NotDecoded;
     }
-    if !success {
-        if body.truncated {
-            return ResponseBody::Truncated;
-        }
-        return match decode_status(bytes) {
-            Ok(status) => ResponseBody::Status(status),
-            Err(e) => ResponseBody::Invalid(e),
-        };
+    if !success && body.truncated {
+        return ResponseBody::Truncated;
     }
-    // A 2xx body cut off by the buffer is decoded as far as it arrived (then it does not
-    // fail): a long partial-success message must not hide the rejected count before it.
-    match decode_export(bytes, body.truncated) {
-        Ok(ExportResponse {
-            partial_success: Some(p),
-        }) if p.rejected_data_points != 0
-            || !p.error_message.is_empty()
-            || (p.error_message_lossy && !body.truncated) =>
-        {
-            ResponseBody::PartialSuccess(p)
-        }
-        Ok(_) if body.truncated => ResponseBody::Truncated,
-        Ok(_) => ResponseBody::Success,
-        Err(e) => ResponseBody::Invalid(e),
+    // One reader for both messages: non-2xx bodies are a `Status`, read strictly; a 2xx
+    // body cut off by the buffer is decoded as far as it arrived (then it does not fail):
+    // a long partial-success message must not hide the rejected count before it.
+    let level = if success {
+        Level::Export
+    } else {
+        Level::Status
+    };
+    let mut reader = Reader::new(bytes, level, body.truncated);
+    if let Err(e) = reader.read() {
+        return ResponseBody::Invalid(e);
+    }
+    let fields = reader.fields;
+    // Asked of the reader, not of `success`, so that one copy of the reading serves both.
+    if reader.level == Level::Status {
+        return ResponseBody::Status(fields.status());
+    }
+    if reader.present
+        && (fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated))
+    {
+        ResponseBody::PartialSuccess(fields.partial_success())
+    } else if body.truncated {
+        ResponseBody::Truncated
+    } else {
+        ResponseBody::Success
     }
 }

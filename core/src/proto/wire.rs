@@ -11,12 +11,21 @@
 //! start of the buffer; nothing here panics.
 //!
 //! The encoder's forced inlines, and the inline hints on the writer's most used steps
-//! (`claim`, `varint`, `key`, `message`, `varint_field_len`), and the one-store fast paths
+//! (`varint`, `message`, `varint_field_len`), and the one-store fast paths
 //! are left out with feature `prefer-size` (`cfg_attr(not(feature = "prefer-size"), ...)`):
 //! they buy speed, and in a firmware built for size a forced inline copies a writer into
 //! every caller, and a hint gives the crate that instantiates the encoder's generic
 //! functions (the program's) a local copy of each step, which fat LTO keeps beside core's
-//! own; LTO still inlines there wherever that pays.
+//! own; LTO still inlines there wherever that pays. With `prefer-size`, the three writers
+//! every field ends in (`varint_field_always`, `fixed64_field`, `str_field_always`) are
+//! never inlined: the variants around them (`varint_field`, `double_field`, `str_field`,
+//! `fixed64_field_nonzero`) call them instead of each carrying a copy. `key`, and the
+//! variants that leave out zero and empty values (`varint_field`, `fixed64_field_nonzero`,
+//! `str_field`), are always inlined: a shift, or a test and a branch, in front of the call
+//! they make cost less than a call to them; so does `claim` (a compare and a split).
+//! `str_field_len` is kept out of line with `prefer-size`: the sizes of names, units and
+//! keys share one copy. (Each of these choices was measured on the Cortex-M footprint
+//! image.)
 
 use core::fmt;
 
@@ -81,7 +90,8 @@ pub const fn len_field_len(field: u32, len: usize) -> usize {
 }
 
 /// Bytes a string field takes, or 0 for an empty string (proto3 leaves defaults out).
-#[inline]
+#[cfg_attr(not(feature = "prefer-size"), inline)]
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub const fn str_field_len(field: u32, value: &str) -> usize {
     if value.is_empty() {
         0
@@ -154,7 +164,7 @@ impl<'a> ReverseWriter<'a> {
 
     /// Claim the `n` bytes in front of what was written, for the caller to fill (for
     /// example with [`Fill`], when a small message's size is known beforehand).
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[inline(always)]
     pub fn claim(&mut self, n: usize) -> Result<&'a mut [u8], BufferFull> {
         let free = core::mem::take(&mut self.free);
         match free.len().checked_sub(n) {
@@ -220,7 +230,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A field key.
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[inline(always)]
     pub fn key(&mut self, field: u32, wire_type: u8) -> Result<(), BufferFull> {
         self.varint(key(field, wire_type))
     }
@@ -249,24 +259,25 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A `uint32`/`uint64`/`int64`/`bool`/enum field; nothing when `value` is 0.
-    #[inline]
+    #[inline(always)]
     pub fn varint_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         if value != 0 {
-            self.varint(value)?;
-            self.key(field, VARINT)?;
+            self.varint_field_always(field, value)?;
         }
         Ok(())
     }
 
     /// A varint field written even when 0 (a `oneof` member, whose presence matters).
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn varint_field_always(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         self.varint(value)?;
         self.key(field, VARINT)
     }
 
     /// A `fixed64`/`sfixed64` field, always written.
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
         if cfg!(not(feature = "prefer-size")) && key < 0x80 {
@@ -291,7 +302,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A `fixed64` field; nothing when `value` is 0.
-    #[inline]
+    #[inline(always)]
     pub fn fixed64_field_nonzero(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         if value != 0 {
             self.fixed64_field(field, value)?;
@@ -306,7 +317,8 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A string field, written even when empty (a `oneof` member).
-    #[inline]
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub fn str_field_always(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
         let start = self.position();
         self.bytes(value.as_bytes())?;
@@ -314,7 +326,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A string field; nothing when empty.
-    #[inline]
+    #[inline(always)]
     pub fn str_field(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
         if value.is_empty() {
             return Ok(());

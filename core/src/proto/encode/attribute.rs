@@ -18,8 +18,10 @@ pub(super) fn any_value_len(value: &AttributeValue<'_>) -> usize {
     }
 }
 
-/// Bytes of a `KeyValue` field (key, length and content).
-#[inline]
+/// Bytes of a `KeyValue` field (key, length and content). One copy with `prefer-size`,
+/// which the resource's, the scope's and the points' attribute sizes share.
+#[cfg_attr(not(feature = "prefer-size"), inline)]
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn key_value_field_len(kv: &KeyValue<'_>) -> usize {
     let body = wire::str_field_len(KV_KEY, kv.key) + field_len(any_value_len(&kv.value));
     field_len(body)

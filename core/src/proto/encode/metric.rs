@@ -23,20 +23,9 @@ impl MetricLen {
         let strings = wire::str_field_len(METRIC_NAME, info.name)
             .saturating_add(wire::str_field_len(METRIC_DESCRIPTION, info.description))
             .saturating_add(wire::str_field_len(METRIC_UNIT, info.unit));
-        let data = match info.data {
-            MetricData::Gauge => 0,
-            MetricData::Sum {
-                temporality,
-                is_monotonic,
-            } => {
-                wire::varint_field_len(SUM_IS_MONOTONIC, u64::from(is_monotonic))
-                    + temporality_len(temporality as u64)
-            }
-            MetricData::Histogram { temporality }
-            | MetricData::ExponentialHistogram { temporality } => {
-                temporality_len(temporality as u64)
-            }
-        };
+        let (_, temporality, is_monotonic) = data_fields(info.data);
+        let data = wire::varint_field_len(SUM_IS_MONOTONIC, u64::from(is_monotonic))
+            + wire::varint_field_len(AGGREGATION_TEMPORALITY, temporality);
         MetricLen { strings, data }
     }
 
@@ -47,12 +36,26 @@ impl MetricLen {
     }
 }
 
-#[inline]
-pub(super) fn temporality_len(temporality: u64) -> usize {
-    wire::varint_field_len(AGGREGATION_TEMPORALITY, temporality)
+/// The data message's field number, temporality and monotonicity (0 and `false` where the
+/// kind has none: fields that are 0 are left out, so a gauge writes neither and a histogram
+/// no monotonicity, and one pair of writes serves every kind).
+fn data_fields(data: MetricData) -> (u32, u64, bool) {
+    match data {
+        MetricData::Gauge => (METRIC_GAUGE, 0, false),
+        MetricData::Sum {
+            temporality,
+            is_monotonic,
+        } => (METRIC_SUM, temporality as u64, is_monotonic),
+        MetricData::Histogram { temporality } => (METRIC_HISTOGRAM, temporality as u64, false),
+        MetricData::ExponentialHistogram { temporality } => {
+            (METRIC_EXPONENTIAL_HISTOGRAM, temporality as u64, false)
+        }
+    }
 }
 
-/// One `Metric` field carrying points `from..to`.
+/// One `Metric` field carrying points `from..to`. Out of line with `prefer-size`: inlined
+/// in the request writer's metric loop, it cost more code than the call.
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn write_metric<S: MetricsSource + ?Sized>(
     w: &mut ReverseWriter<'_>,
     source: &S,
@@ -63,25 +66,9 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
     let info = source.metric(metric);
     let metric_start = w.position();
     let data_start = w.position();
-    let data_field = match info.data {
-        MetricData::Gauge => METRIC_GAUGE,
-        MetricData::Sum {
-            temporality,
-            is_monotonic,
-        } => {
-            w.varint_field(SUM_IS_MONOTONIC, u64::from(is_monotonic))?;
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_SUM
-        }
-        MetricData::Histogram { temporality } => {
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_HISTOGRAM
-        }
-        MetricData::ExponentialHistogram { temporality } => {
-            w.varint_field(AGGREGATION_TEMPORALITY, temporality as u64)?;
-            METRIC_EXPONENTIAL_HISTOGRAM
-        }
-    };
+    let (data_field, temporality, is_monotonic) = data_fields(info.data);
+    w.varint_field(SUM_IS_MONOTONIC, u64::from(is_monotonic))?;
+    w.varint_field(AGGREGATION_TEMPORALITY, temporality)?;
     for point in (from..to).rev() {
         let point_start = w.position();
         // The value is read where the source put it: moving it out of the point would
@@ -100,19 +87,24 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
         let at = PointCursor { metric, point };
         // Checked while planning, but the one-pass path has not planned.
         check_point(source, info.data, value, at).map_err(|_| BufferFull)?;
-        match value {
-            PointValue::Int(i) => {
-                write_number_point(w, source, at, head, NUMBER_AS_INT, *i as u64)?
+        // Both number kinds through one (inlined) number writer.
+        let number = match *value {
+            PointValue::Int(i) => Some((NUMBER_AS_INT, i as u64)),
+            PointValue::Double(d) => Some((NUMBER_AS_DOUBLE, d.to_bits())),
+            _ => None,
+        };
+        match (number, value) {
+            (Some((value_field, bits)), _) => {
+                write_number_point(w, source, at, head, value_field, bits)?
             }
-            PointValue::Double(d) => {
-                write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
-            }
-            PointValue::Histogram(h) => write_histogram_point(w, source, at, head, h)?,
+            (None, PointValue::Histogram(h)) => write_histogram_point(w, source, at, head, h)?,
             #[cfg(feature = "exponential-histogram")]
-            PointValue::ExponentialHistogram(e) => write_exponential_point(w, source, at, head, e)?,
-            // Refused by check_point just above.
-            #[cfg(not(feature = "exponential-histogram"))]
-            PointValue::ExponentialHistogram(_) => return Err(BufferFull),
+            (None, PointValue::ExponentialHistogram(e)) => {
+                write_exponential_point(w, source, at, head, e)?
+            }
+            // Numbers are written above; without feature `exponential-histogram`, an
+            // exponential point is refused by check_point just above.
+            _ => return Err(BufferFull),
         }
         w.message(DATA_POINTS, point_start)?;
     }
