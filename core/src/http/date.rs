@@ -3,19 +3,20 @@
 use super::head::trim;
 use crate::transport::RetryAfter;
 
-const SHORT_DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-const LONG_DAYS: [&[u8]; 7] = [
-    b"Monday",
-    b"Tuesday",
-    b"Wednesday",
-    b"Thursday",
-    b"Friday",
-    b"Saturday",
-    b"Sunday",
-];
-const MONTHS: [&[u8]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+/// The day names in lower case, each padded with zeros to [`DAY_WIDTH`] bytes. A short
+/// (three-letter) day name is the start of its long one, so one table serves both.
+const DAYS: &[u8] = b"monday\0\0\0tuesday\0\0wednesdaythursday\0friday\0\0\0saturday\0sunday\0\0\0";
+const DAY_WIDTH: usize = 9;
+/// The month names in lower case, three letters each.
+const MONTHS: &[u8] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+
+/// The three HTTP-date forms after the day name, as patterns: a field code stands for one
+/// byte of a field (`d` day, `y` year, `h` hour, `m` minute, `s` second), `_` for a space or
+/// the day's first digit, `n` for the whole month name; any other byte must appear as is.
+/// One scanner reads all three.
+const IMF_FIXDATE: &[u8] = b", dd n yyyy hh:mm:ss GMT";
+const RFC_850: &[u8] = b", dd-n-yy hh:mm:ss GMT";
+const ASCTIME: &[u8] = b" n _d hh:mm:ss yyyy";
 
 /// Parse a `Retry-After` value (surrounding spaces and tabs allowed).
 ///
@@ -47,113 +48,83 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
     parse_http_date(value).map(RetryAfter::UnixSeconds)
 }
 
-/// A small cursor over the date text; every step returns `None` on a mismatch.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn lit(&mut self, s: &[u8]) -> Option<()> {
-        self.0 = self.0.strip_prefix(s)?;
-        Some(())
-    }
-
-    fn letters(&mut self) -> &'a [u8] {
-        let n = self
-            .0
-            .iter()
-            .position(|b| !b.is_ascii_alphabetic())
-            .unwrap_or(self.0.len());
-        let (word, rest) = self.0.split_at(n);
-        self.0 = rest;
-        word
-    }
-
-    fn digits(&mut self, n: usize) -> Option<u32> {
-        let head = self.0.get(..n)?;
-        let mut v = 0u32;
-        for &b in head {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(b - b'0');
-        }
-        self.0 = self.0.get(n..)?;
-        Some(v)
-    }
-
-    fn month(&mut self) -> Option<u32> {
-        let word = self.letters();
-        let i = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(word))?;
-        Some(i as u32 + 1)
-    }
-
-    /// `hh:mm:ss`
-    fn time(&mut self) -> Option<(u32, u32, u32)> {
-        let h = self.digits(2)?;
-        self.lit(b":")?;
-        let m = self.digits(2)?;
-        self.lit(b":")?;
-        let s = self.digits(2)?;
-        (h <= 23 && m <= 59 && s <= 60).then_some((h, m, s))
-    }
-
-    fn end(&self) -> Option<()> {
-        self.0.is_empty().then_some(())
-    }
+/// The index of `word` among the `width`-byte names of `table`, case-insensitively: a whole
+/// name (`whole`, its zero padding excepted) or, if not, the first `word.len()` bytes of one.
+fn name_index(table: &[u8], width: usize, word: &[u8], whole: bool) -> Option<usize> {
+    table.chunks(width).position(|name| {
+        name.get(..word.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(word))
+            && (!whole || name.get(word.len()).is_none_or(|&b| b == 0))
+    })
 }
 
-fn is_day(names: &[&[u8]; 7], word: &[u8]) -> bool {
-    names.iter().any(|d| d.eq_ignore_ascii_case(word))
+/// The leading run of ASCII letters of `text`, and what follows it.
+fn split_letters(text: &[u8]) -> (&[u8], &[u8]) {
+    let n = text
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    text.split_at_checked(n).unwrap_or((text, b""))
 }
 
 fn parse_http_date(value: &[u8]) -> Option<u64> {
-    let mut c = Cursor(value);
-    let day_name = c.letters();
-    let (year, month, day, time) = if c.0.first() == Some(&b',') {
-        c.lit(b", ")?;
-        // IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and RFC 850 (`Sunday, 06-Nov-94
-        // 08:49:37 GMT`) differ only in the day name, the separator and the year's digits:
-        // one path for both.
-        let (separator, year_digits): (&[u8], usize) = if is_day(&SHORT_DAYS, day_name) {
-            (b" ", 4)
-        } else if is_day(&LONG_DAYS, day_name) {
-            (b"-", 2)
-        } else {
-            return None;
-        };
-        let day = c.digits(2)?;
-        c.lit(separator)?;
-        let month = c.month()?;
-        c.lit(separator)?;
-        let year = c.digits(year_digits)?;
-        c.lit(b" ")?;
-        let time = c.time()?;
-        c.lit(b" GMT")?;
-        let year = match (year_digits, year) {
-            (2, yy @ 0..=76) => 2000 + yy,
-            (2, yy) => 1900 + yy,
-            (_, yyyy) => yyyy,
-        };
-        (year, month, day, time)
-    } else if is_day(&SHORT_DAYS, day_name) {
-        // asctime
-        c.lit(b" ")?;
-        let month = c.month()?;
-        c.lit(b" ")?;
-        let day = if c.lit(b" ").is_some() {
-            c.digits(1)?
-        } else {
-            c.digits(2)?
-        };
-        c.lit(b" ")?;
-        let time = c.time()?;
-        c.lit(b" ")?;
-        let year = c.digits(4)?;
-        (year, month, day, time)
-    } else {
-        return None;
+    let (day_name, mut rest) = split_letters(value);
+    let short_day = day_name.len() == 3 && name_index(DAYS, DAY_WIDTH, day_name, false).is_some();
+    // IMF-fixdate and RFC 850 put a comma after the day name (short and long respectively),
+    // asctime a space after a short one.
+    let rfc_850 = !short_day && name_index(DAYS, DAY_WIDTH, day_name, true).is_some();
+    let pattern = match (rest.first(), short_day, rfc_850) {
+        (Some(b','), true, _) => IMF_FIXDATE,
+        (Some(b','), _, true) => RFC_850,
+        (_, true, _) => ASCTIME,
+        _ => return None,
     };
-    c.end()?;
-    unix_seconds(year, month, day, time)
+    // year, month, day, hour, minute, second
+    let mut fields = [0u32; 6];
+    for &code in pattern {
+        if code == b'n' {
+            let (word, after) = split_letters(rest);
+            let month = name_index(MONTHS, 3, word, true)?;
+            if let Some(slot) = fields.get_mut(1) {
+                *slot = month as u32 + 1;
+            }
+            rest = after;
+            continue;
+        }
+        let (&b, after) = rest.split_first()?;
+        rest = after;
+        let field = match code {
+            b'y' => 0,
+            b'd' | b'_' => 2,
+            b'h' => 3,
+            b'm' => 4,
+            b's' => 5,
+            literal if b == literal => continue,
+            _ => return None,
+        };
+        if code == b'_' && b == b' ' {
+            continue;
+        }
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        if let Some(slot) = fields.get_mut(field) {
+            *slot = *slot * 10 + u32::from(b - b'0');
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let [year, month, day, h, m, s] = fields;
+    let year = match (rfc_850, year) {
+        (true, yy @ 0..=76) => 2000 + yy,
+        (true, yy) => 1900 + yy,
+        (false, yyyy) => yyyy,
+    };
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    unix_seconds(year, month, day, (h, m, s))
 }
 
 fn is_leap(year: u32) -> bool {
@@ -174,7 +145,7 @@ fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> 
     // Days since 1970-01-01: whole years, then whole months of this year.
     let leap_days = |y: u32| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
     let mut days = u64::from(year - 1970) * 365 + u64::from(leap_days(year) - leap_days(1970));
-    const CUMULATIVE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+    const CUMULATIVE: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     days += u64::from(CUMULATIVE.get(month as usize - 1).copied()?);
     if month > 2 && is_leap(year) {
         days += 1;
@@ -209,6 +180,10 @@ mod tests {
             Some(1_735_689_600)
         );
         assert_eq!(unix("Thu Jan 01 00:00:00 1970"), Some(0));
+        assert_eq!(unix("Sun Nov 06 08:49:37 1994"), Some(784_111_777));
+        assert_eq!(unix("SUNDAY, 06-NOV-94 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(unix("Saturday, 01-Jan-77 00:00:00 GMT"), Some(220_924_800));
+        assert_eq!(unix("Mon, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
     }
 
     #[test]
@@ -234,6 +209,15 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMTx",
             "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sunday Nov  6 08:49:37 1994",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov 6  08:49:37 1994",
+            "Sun, 06 Novx 1994 08:49:37 GMT",
+            "Sun, 06 No 1994 08:49:37 GMT",
+            "Sund, 06 Nov 1994 08:49:37 GMT",
+            "Tuexday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 gmt",
+            "Sun, 06 Nov 1994 08:49:37",
         ] {
             assert_eq!(parse_retry_after(bad.as_bytes()), None, "{bad:?}");
         }
