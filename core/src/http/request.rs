@@ -29,8 +29,10 @@ const AFTER_LENGTH: &[u8] = concat!(
 )
 .as_bytes();
 /// [`AFTER_LENGTH`] without core's `User-Agent`, for a request whose caller headers bring
-/// their own (two would contradict each other).
-const AFTER_LENGTH_CALLER_AGENT: &[u8] = b"\r\nConnection: close\r\n";
+/// their own (two would contradict each other): its tail, so that the bytes are stored once.
+const AFTER_LENGTH_CALLER_AGENT: &[u8] = AFTER_LENGTH
+    .split_at(AFTER_LENGTH.len() - b"\r\nConnection: close\r\n".len())
+    .1;
 
 /// Pieces before the caller headers; each caller header is four more, then the blank line
 /// and the body.
