@@ -131,27 +131,30 @@ fn is_leap(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
-fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
-    let days_in_month = match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
+/// Days in `month` (1 to 12) of `year`; 0 for any other month.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 => 28 + u32::from(is_leap(year)),
         4 | 6 | 9 | 11 => 30,
         1..=12 => 31,
-        _ => return None,
-    };
-    if year < 1970 || day == 0 || day > days_in_month {
+        _ => 0,
+    }
+}
+
+/// Seconds since 1970 at `year`-`month`-`day` `h:m:s` UTC. The scanner reads at most four
+/// year digits, so day counts fit a `u32`.
+fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
+    if year < 1970 || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    // Days since 1970-01-01: whole years, then whole months of this year.
+    // Days since 1970-01-01: whole years, then the months before this one (at most 11
+    // steps, through the same month lengths the day was checked against).
     let leap_days = |y: u32| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
-    let mut days = u64::from(year - 1970) * 365 + u64::from(leap_days(year) - leap_days(1970));
-    const CUMULATIVE: [u16; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    days += u64::from(CUMULATIVE.get(month as usize - 1).copied()?);
-    if month > 2 && is_leap(year) {
-        days += 1;
+    let mut days = (year - 1970) * 365 + leap_days(year) - leap_days(1970) + (day - 1);
+    for earlier in 1..month {
+        days += days_in_month(year, earlier);
     }
-    days += u64::from(day - 1);
-    Some(days * 86_400 + u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(s))
+    Some(u64::from(days) * 86_400 + u64::from(h * 3600 + m * 60 + s))
 }
 
 #[cfg(test)]
