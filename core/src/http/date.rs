@@ -133,10 +133,11 @@ fn is_leap(year: u32) -> bool {
 
 /// Days in `month` (1 to 12) of `year`; 0 for any other month.
 fn days_in_month(year: u32, month: u32) -> u32 {
+    // Bit `m` of LONG_MONTHS is set for the 31-day months.
+    const LONG_MONTHS: u32 = 1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 12;
     match month {
         2 => 28 + u32::from(is_leap(year)),
-        4 | 6 | 9 | 11 => 30,
-        1..=12 => 31,
+        1..=12 => 30 + (LONG_MONTHS >> month & 1),
         _ => 0,
     }
 }
