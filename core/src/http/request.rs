@@ -68,10 +68,13 @@ const RESERVED: [&str; 6] = [
 #[derive(Clone, Debug)]
 pub struct RequestWriter<'a> {
     request: HttpRequest<'a>,
+    /// The port in decimal from `port_start` (when not the scheme's default), so that the
+    /// digits are written from the last one without being reversed.
     port: [u8; 5],
-    port_len: u8,
+    port_start: u8,
+    /// The body length in decimal from `length_start`.
     length: [u8; 20],
-    length_len: u8,
+    length_start: u8,
     ipv6: bool,
     /// A caller header is `User-Agent`: core's is left out.
     caller_agent: bool,
@@ -106,26 +109,22 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_tchar)
 }
 
-/// Writes `value` in decimal at the start of `out`, returning the digit count. A `usize`
-/// (ports and body lengths fit), so 32-bit cores divide in hardware, not in a 64-bit
-/// library routine.
+/// Writes `value` in decimal at the end of `out`, returning where the digits start (cut
+/// to `out`'s length, which callers make enough). A `usize` (ports and body lengths fit),
+/// so 32-bit cores divide in hardware, not in a 64-bit library routine.
 fn decimal(mut value: usize, out: &mut [u8]) -> u8 {
-    let mut tmp = [0u8; 20];
-    let mut n = 0usize;
-    loop {
-        if let Some(slot) = tmp.get_mut(n) {
+    let mut start = out.len();
+    while start > 0 {
+        start -= 1;
+        if let Some(slot) = out.get_mut(start) {
             *slot = b'0' + (value % 10) as u8;
         }
-        n += 1;
         value /= 10;
-        if value == 0 || n >= tmp.len() {
+        if value == 0 {
             break;
         }
     }
-    for (i, slot) in out.iter_mut().take(n).enumerate() {
-        *slot = tmp.get(n - 1 - i).copied().unwrap_or(b'0');
-    }
-    n as u8
+    start as u8
 }
 
 impl<'a> RequestWriter<'a> {
@@ -178,9 +177,9 @@ impl<'a> RequestWriter<'a> {
         let mut writer = RequestWriter {
             request: *request,
             port: [0; 5],
-            port_len: 0,
+            port_start: 5,
             length: [0; 20],
-            length_len: 0,
+            length_start: 20,
             ipv6: super::head::has_byte(host, b':'),
             caller_agent: request
                 .headers
@@ -191,9 +190,9 @@ impl<'a> RequestWriter<'a> {
             sent: 0,
         };
         if !endpoint.has_default_port() {
-            writer.port_len = decimal(usize::from(endpoint.port), &mut writer.port);
+            writer.port_start = decimal(usize::from(endpoint.port), &mut writer.port);
         }
-        writer.length_len = decimal(request.body.len(), &mut writer.length);
+        writer.length_start = decimal(request.body.len(), &mut writer.length);
         Ok(writer)
     }
 
@@ -205,7 +204,13 @@ impl<'a> RequestWriter<'a> {
     fn piece(&self, index: usize) -> Option<&[u8]> {
         let r = &self.request;
         let bracket = |s: &'static [u8]| if self.ipv6 { s } else { b"" };
-        let with_port = |s: &'static [u8]| if self.port_len > 0 { s } else { b"" };
+        let with_port = |s: &'static [u8]| {
+            if usize::from(self.port_start) < self.port.len() {
+                s
+            } else {
+                b""
+            }
+        };
         let encoding = r.content_encoding;
         let piece: &[u8] = match index {
             0 => b"POST ",
@@ -215,11 +220,11 @@ impl<'a> RequestWriter<'a> {
             4 => r.endpoint.host.as_bytes(),
             5 => bracket(b"]"),
             6 => with_port(b":"),
-            7 => self.port.get(..usize::from(self.port_len)).unwrap_or(b""),
+            7 => self.port.get(usize::from(self.port_start)..).unwrap_or(b""),
             8 => AFTER_HOST,
             9 => self
                 .length
-                .get(..usize::from(self.length_len))
+                .get(usize::from(self.length_start)..)
                 .unwrap_or(b""),
             10 if self.caller_agent => AFTER_LENGTH_CALLER_AGENT,
             10 => AFTER_LENGTH,
