@@ -208,6 +208,9 @@ fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
 impl<'a> ResponseReader<'a> {
     /// A reader keeping the status line and headers in `head` (its length is the header size
     /// limit) and the body in `body`.
+    // Never inlined, like `RequestWriter::new`: one call per exchange, smaller than a copy
+    // in every driver's state machine.
+    #[inline(never)]
     pub fn new(head: &'a mut [u8], body: &'a mut [u8], config: ReaderConfig) -> Self {
         let state = if head.is_empty() {
             State::Failed(ExchangeError::HeadersTooLarge { limit: 0 })
