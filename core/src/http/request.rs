@@ -83,26 +83,43 @@ pub struct RequestWriter<'a> {
     sent: usize,
 }
 
+/// RFC 9110 `tchar` as a bit set over ASCII: bit `b % 32` of word `b / 32` is set for a
+/// token byte `b`. Built at compile time from the definition.
+const TCHARS: [u32; 4] = {
+    let mut set = [0u32; 4];
+    let mut b = 0u8;
+    while b < 128 {
+        let tchar = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        if tchar {
+            set[(b / 32) as usize] |= 1 << (b % 32);
+        }
+        b += 1;
+    }
+    set
+};
+
 fn is_tchar(b: u8) -> bool {
-    // A `matches!`, not a search of a byte string: a few compares, no loop.
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    // One table look-up: fewer instructions than the fifteen compares of the definition.
+    TCHARS
+        .get(usize::from(b / 32))
+        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 fn is_token(s: &str) -> bool {
@@ -314,6 +331,19 @@ impl<'a> RequestWriter<'a> {
             n -= left;
             self.piece += 1;
             self.offset = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bytes_are_the_rfc_9110_tchar_set() {
+        for b in 0..=255u8 {
+            let tchar = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), tchar, "{b:#04x}");
         }
     }
 }
