@@ -260,9 +260,13 @@ impl<'a> RequestWriter<'a> {
                         2 => h.value.as_bytes(),
                         _ => b"\r\n",
                     },
-                    None if i == self.body_piece() - 1 => b"\r\n",
-                    None if i == self.body_piece() => r.body,
-                    None => return None,
+                    // Past the fields (so `k` is at least four times their count): the blank
+                    // line, then the body.
+                    None => match k.wrapping_sub(4 * r.headers.len()) {
+                        0 => b"\r\n",
+                        1 => r.body,
+                        _ => return None,
+                    },
                 }
             }
         };
