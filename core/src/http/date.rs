@@ -10,13 +10,15 @@ const DAY_WIDTH: usize = 9;
 /// The month names in lower case, three letters each.
 const MONTHS: &[u8] = b"janfebmaraprmayjunjulaugsepoctnovdec";
 
-/// The three HTTP-date forms after the day name, as patterns: a field code stands for one
-/// byte of a field (`d` day, `y` year, `h` hour, `m` minute, `s` second), `_` for a space or
-/// the day's first digit, `n` for the whole month name; any other byte must appear as is.
-/// One scanner reads all three.
-const IMF_FIXDATE: &[u8] = b", dd n yyyy hh:mm:ss GMT";
-const RFC_850: &[u8] = b", dd-n-yy hh:mm:ss GMT";
-const ASCTIME: &[u8] = b" n _d hh:mm:ss yyyy";
+/// The three HTTP-date forms after the day name, as patterns: a digit stands for one byte
+/// of the field it numbers (0 year, 2 day, 3 hour, 4 minute, 5 second) except `1`, the
+/// whole month name; `_` is a space or the day's first digit; any other byte must appear
+/// as is. One scanner reads all three.
+const IMF_FIXDATE: &[u8] = b", 22 1 0000 33:44:55 GMT";
+const RFC_850: &[u8] = b", 22-1-00 33:44:55 GMT";
+const ASCTIME: &[u8] = b" 1 _2 33:44:55 0000";
+/// The pattern code for the month name.
+const MONTH: u8 = b'1';
 
 /// Parse a `Retry-After` value (surrounding spaces and tabs allowed).
 ///
@@ -82,7 +84,7 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
     // year, month, day, hour, minute, second
     let mut fields = [0u32; 6];
     for &code in pattern {
-        if code == b'n' {
+        if code == MONTH {
             let (word, after) = split_letters(rest);
             let month = name_index(MONTHS, 3, word, true)?;
             if let Some(slot) = fields.get_mut(1) {
@@ -94,21 +96,16 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
         let (&b, after) = rest.split_first()?;
         rest = after;
         let field = match code {
-            b'y' => 0,
-            b'd' | b'_' => 2,
-            b'h' => 3,
-            b'm' => 4,
-            b's' => 5,
+            b'_' if b == b' ' => continue,
+            b'_' => 2,
+            b'0'..=b'9' => code - b'0',
             literal if b == literal => continue,
             _ => return None,
         };
-        if code == b'_' && b == b' ' {
-            continue;
-        }
         if !b.is_ascii_digit() {
             return None;
         }
-        if let Some(slot) = fields.get_mut(field) {
+        if let Some(slot) = fields.get_mut(usize::from(field)) {
             *slot = *slot * 10 + u32::from(b - b'0');
         }
     }
