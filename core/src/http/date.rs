@@ -71,15 +71,18 @@ fn split_letters(text: &[u8]) -> (&[u8], &[u8]) {
 
 fn parse_http_date(value: &[u8]) -> Option<u64> {
     let (day_name, mut rest) = split_letters(value);
-    let short_day = day_name.len() == 3 && name_index(DAYS, DAY_WIDTH, day_name, false).is_some();
+    // A three-letter day name is a short one (no long one is that short), any other must
+    // be a whole long one.
+    let short_day = day_name.len() == 3;
+    name_index(DAYS, DAY_WIDTH, day_name, !short_day)?;
     // IMF-fixdate and RFC 850 put a comma after the day name (short and long respectively),
     // asctime a space after a short one.
-    let rfc_850 = !short_day && name_index(DAYS, DAY_WIDTH, day_name, true).is_some();
-    let pattern = match (rest.first(), short_day, rfc_850) {
-        (Some(b','), true, _) => IMF_FIXDATE,
-        (Some(b','), _, true) => RFC_850,
-        (_, true, _) => ASCTIME,
-        _ => return None,
+    let rfc_850 = !short_day;
+    let pattern = match (rest.first(), short_day) {
+        (Some(b','), true) => IMF_FIXDATE,
+        (Some(b','), false) => RFC_850,
+        (_, true) => ASCTIME,
+        (_, false) => return None,
     };
     // year, month, day, hour, minute, second
     let mut fields = [0u32; 6];
