@@ -114,9 +114,6 @@ enum Chunk {
         at: SizeLine,
         line: usize,
     },
-    Data {
-        remaining: u64,
-    },
     DataCr,
     DataLf,
     Trailer {
@@ -134,7 +131,11 @@ const CHUNK_START: Chunk = Chunk::Size {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum State {
     Head,
-    Length { remaining: u64 },
+    /// A `Content-Length` body or a chunk's data (`chunked`): `remaining` bytes to copy.
+    Body {
+        remaining: u64,
+        chunked: bool,
+    },
     Chunked(Chunk),
     Close,
     Done(ResponseEnd),
@@ -266,10 +267,10 @@ impl<'a> ResponseReader<'a> {
                     Stage::StatusLine
                 }
             }
-            State::Length { .. } => Stage::ContentLengthBody,
+            State::Body { chunked: false, .. } => Stage::ContentLengthBody,
             State::Chunked(Chunk::Size { .. }) => Stage::ChunkSize,
             State::Chunked(Chunk::Trailer { .. }) => Stage::Trailers,
-            State::Chunked(_) => Stage::ChunkData,
+            State::Body { chunked: true, .. } | State::Chunked(_) => Stage::ChunkData,
             State::Close | State::Done(_) | State::Failed(_) => Stage::CloseDelimitedBody,
         }
     }
@@ -446,7 +447,10 @@ impl<'a> ResponseReader<'a> {
             self.protobuf = head.protobuf;
             self.state = match head.framing? {
                 Framing::None => State::Done(ResponseEnd::Complete),
-                Framing::Length(remaining) => State::Length { remaining },
+                Framing::Length(remaining) => State::Body {
+                    remaining,
+                    chunked: false,
+                },
                 Framing::Chunked => State::Chunked(CHUNK_START),
                 Framing::Close => State::Close,
             };
@@ -503,8 +507,7 @@ impl<'a> ResponseReader<'a> {
                 },
                 // A Content-Length body and a chunk's data: the same copy, different states
                 // after it.
-                State::Length { remaining } | State::Chunked(Chunk::Data { remaining }) => {
-                    let chunked = matches!(self.state, State::Chunked(_));
+                State::Body { remaining, chunked } => {
                     let take = (rest.len() as u64).min(remaining) as usize;
                     let left = remaining - take as u64;
                     let capped = self.sink(rest.get(..take).unwrap_or(b""));
@@ -513,8 +516,10 @@ impl<'a> ResponseReader<'a> {
                         (Some(_), _, _) => State::Done(ResponseEnd::DrainCapReached),
                         (None, 0, false) => State::Done(ResponseEnd::Complete),
                         (None, 0, true) => State::Chunked(Chunk::DataCr),
-                        (None, left, false) => State::Length { remaining: left },
-                        (None, left, true) => State::Chunked(Chunk::Data { remaining: left }),
+                        (None, left, _) => State::Body {
+                            remaining: left,
+                            chunked,
+                        },
                     };
                 }
                 State::Chunked(chunk) => {
@@ -544,11 +549,14 @@ impl<'a> ResponseReader<'a> {
                         b'\n',
                         _,
                     ) => {
-                        return Ok(State::Chunked(if value == 0 {
-                            Chunk::Trailer { line: 0, total: 0 }
+                        return Ok(if value == 0 {
+                            State::Chunked(Chunk::Trailer { line: 0, total: 0 })
                         } else {
-                            Chunk::Data { remaining: value }
-                        }));
+                            State::Body {
+                                remaining: value,
+                                chunked: true,
+                            }
+                        });
                     }
                     (SizeLine::Start, _, Some(d)) => {
                         return Ok(State::Chunked(Chunk::Size {
@@ -603,7 +611,6 @@ impl<'a> ResponseReader<'a> {
                     },
                 }
             }
-            Chunk::Data { remaining } => Chunk::Data { remaining },
         };
         Ok(State::Chunked(next))
     }
