@@ -308,6 +308,9 @@ impl<'a> ResponseReader<'a> {
     }
 
     /// The peer ended the stream.
+    // Never inlined: at most once per exchange; inside a driver's read loop its error
+    // paths cost more than the call.
+    #[inline(never)]
     pub fn eof(&mut self) -> Result<Progress, ExchangeError> {
         let result = match self.state {
             State::Done(end) => return Ok(Progress::Done(end)),
