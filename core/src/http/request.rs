@@ -174,7 +174,9 @@ impl<'a> RequestWriter<'a> {
                 return Err(ExchangeError::InvalidContentEncoding);
             }
         }
+        let mut caller_agent = false;
         for (index, header) in request.headers.iter().enumerate() {
+            caller_agent |= header.name.eq_ignore_ascii_case("user-agent");
             let problem = if header.name.is_empty() {
                 Some(HeaderProblem::EmptyName)
             } else if !is_token(header.name) {
@@ -201,10 +203,7 @@ impl<'a> RequestWriter<'a> {
             length: [0; 20],
             length_start: 20,
             ipv6: super::head::has_byte(host, b':'),
-            caller_agent: request
-                .headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("user-agent")),
+            caller_agent,
             piece: 0,
             offset: 0,
             sent: 0,
