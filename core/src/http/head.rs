@@ -102,11 +102,15 @@ pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
         return 0;
     };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    // One pass to the end of `buf`: inside the head each fold becomes one space; everything
+    // after it (body bytes already received) only moves down. Byte by byte through `get`,
+    // since `copy_within` brings a panic path the compiler cannot prove away.
     let (mut read, mut write) = (status_end, status_end);
-    while read < head_end {
-        let line_end = match buf.get(read) {
-            Some(b'\r') if buf.get(read + 1) == Some(&b'\n') => 2,
-            Some(b'\n') => 1,
+    while let Some(&b) = buf.get(read) {
+        let line_end = match b {
+            _ if read >= head_end => 0,
+            b'\r' if buf.get(read + 1) == Some(&b'\n') => 2,
+            b'\n' => 1,
             _ => 0,
         };
         if line_end > 0 && read + line_end < head_end && is_ws(buf.get(read + line_end)) {
@@ -115,34 +119,19 @@ pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
                 read += 1;
             }
             // One space for the fold; the value's own trailing space before it stays.
-            if let Some(b) = buf.get_mut(write) {
-                *b = b' ';
+            if let Some(dst) = buf.get_mut(write) {
+                *dst = b' ';
             }
             write += 1;
             continue;
         }
-        if let Some(&b) = buf.get(read) {
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b;
-            }
+        if let Some(dst) = buf.get_mut(write) {
+            *dst = b;
         }
         read += 1;
         write += 1;
     }
-    let removed = read - write;
-    if removed > 0 {
-        // Whatever followed the head (body bytes already received) moves down too; byte by
-        // byte through `get`, since `copy_within` brings a panic path the compiler cannot
-        // prove away.
-        while let Some(&b) = buf.get(read) {
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b;
-            }
-            read += 1;
-            write += 1;
-        }
-    }
-    removed
+    read - write
 }
 
 /// What is wrong with a response's `Content-Length` values, worst last: a malformed value
