@@ -168,7 +168,9 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
     let mut chunked = 0usize;
     let mut last_is_chunked = false;
     for h in headers {
-        let value = trim(h.value);
+        // Not trimmed here: the parser trims both ends of a value, and every reading
+        // below trims its own part.
+        let value = h.value;
         if h.name.eq_ignore_ascii_case("content-length") {
             for item in value.split(|b| *b == b',') {
                 let problem = match (parse_decimal(trim(item)), length) {
