@@ -2,6 +2,8 @@
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
 use super::date::parse_retry_after;
+// The names as the request head spells them: compared ignoring case, and stored once.
+use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
 
 /// How the body of a final response is delimited.
@@ -171,7 +173,8 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         // Not trimmed here: the parser trims both ends of a value, and every reading
         // below trims its own part.
         let value = h.value;
-        if h.name.eq_ignore_ascii_case("content-length") {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
             for item in value.split(|b| *b == b',') {
                 let problem = match (parse_decimal(trim(item)), length) {
                     (None, _) => LengthProblem::Malformed,
@@ -185,7 +188,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                 // The worst problem seen is the one reported.
                 length_error = length_error.max(problem);
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
             te_lines += 1;
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
@@ -200,10 +203,10 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                     chunked += 1;
                 }
             }
-        } else if h.name.eq_ignore_ascii_case("content-type") {
+        } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
             let media = value.split(|b| *b == b';').next().unwrap_or(b"");
-            content_type_protobuf = trim(media).eq_ignore_ascii_case(b"application/x-protobuf");
-        } else if h.name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
+            content_type_protobuf = trim(media).eq_ignore_ascii_case(PROTOBUF);
+        } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
             retry_after = parse_retry_after(value);
         }
     }

@@ -34,19 +34,40 @@ const AFTER_LENGTH_CALLER_AGENT: &[u8] = AFTER_LENGTH
     .split_at(AFTER_LENGTH.len() - b"\r\nConnection: close\r\n".len())
     .1;
 
+/// The start of the `Content-Encoding` line.
+const CONTENT_ENCODING_LINE: &[u8] = b"Content-Encoding: ";
+
+/// `len` bytes of `bytes` from `start`, at compile time.
+const fn part(bytes: &'static [u8], start: usize, len: usize) -> &'static [u8] {
+    bytes.split_at(start).1.split_at(len).0
+}
+
+// The field names (and the media type) that the request checks and the response reader
+// compare with, ignoring case, are slices of the request head's own text, so that their
+// bytes are stored once. `head_text_parts_are_the_names` checks the slices.
+const HOST: &[u8] = part(AFTER_PATH, 11, 4);
+pub(super) const CONTENT_TYPE: &[u8] = part(AFTER_HOST, 2, 12);
+pub(super) const PROTOBUF: &[u8] = part(AFTER_HOST, 16, 22);
+pub(super) const CONTENT_LENGTH: &[u8] = part(AFTER_HOST, 40, 14);
+const USER_AGENT_NAME: &[u8] = part(AFTER_LENGTH, 2, 10);
+const CONNECTION: &[u8] = part(AFTER_LENGTH_CALLER_AGENT, 2, 10);
+const CONTENT_ENCODING: &[u8] = part(CONTENT_ENCODING_LINE, 0, 16);
+/// Not in a request head; the response reader compares with it too.
+pub(super) const TRANSFER_ENCODING: &[u8] = b"transfer-encoding";
+
 /// Pieces before the caller headers; each caller header is four more, then the blank line
 /// and the body.
 const FIXED_PIECES: usize = 14;
 
 /// Header names core writes itself: a caller copy would contradict the framing, the
 /// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.)
-const RESERVED: [&str; 6] = [
-    "host",
-    "content-length",
-    "content-type",
-    "transfer-encoding",
-    "connection",
-    "content-encoding",
+const RESERVED: [&[u8]; 6] = [
+    HOST,
+    CONTENT_LENGTH,
+    CONTENT_TYPE,
+    TRANSFER_ENCODING,
+    CONNECTION,
+    CONTENT_ENCODING,
 ];
 
 /// Produces the bytes of one request: the head (request line and headers) and then the body.
@@ -176,12 +197,13 @@ impl<'a> RequestWriter<'a> {
         }
         let mut caller_agent = false;
         for (index, header) in request.headers.iter().enumerate() {
-            caller_agent |= header.name.eq_ignore_ascii_case("user-agent");
+            let name = header.name.as_bytes();
+            caller_agent |= name.eq_ignore_ascii_case(USER_AGENT_NAME);
             let problem = if header.name.is_empty() {
                 Some(HeaderProblem::EmptyName)
             } else if !is_token(header.name) {
                 Some(HeaderProblem::NameNotToken)
-            } else if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(header.name)) {
+            } else if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
                 Some(HeaderProblem::Reserved)
             } else if header
                 .value
@@ -247,7 +269,7 @@ impl<'a> RequestWriter<'a> {
                 .unwrap_or(b""),
             10 if self.caller_agent => AFTER_LENGTH_CALLER_AGENT,
             10 => AFTER_LENGTH,
-            11 => encoding.map_or(b"", |_| b"Content-Encoding: "),
+            11 => encoding.map_or(b"", |_| CONTENT_ENCODING_LINE),
             12 => encoding.map_or(b"", str::as_bytes),
             13 => encoding.map_or(b"", |_| b"\r\n"),
             i => {
@@ -341,6 +363,29 @@ impl<'a> RequestWriter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_text_parts_are_the_names() {
+        let parts = [
+            HOST,
+            CONTENT_TYPE,
+            PROTOBUF,
+            CONTENT_LENGTH,
+            USER_AGENT_NAME,
+            CONNECTION,
+            CONTENT_ENCODING,
+        ];
+        let names: [&[u8]; 7] = [
+            b"Host",
+            b"Content-Type",
+            b"application/x-protobuf",
+            b"Content-Length",
+            b"User-Agent",
+            b"Connection",
+            b"Content-Encoding",
+        ];
+        assert_eq!(parts, names);
+    }
 
     #[test]
     fn token_bytes_are_the_rfc_9110_tchar_set() {
