@@ -148,13 +148,12 @@ fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> 
     if year < 1970 || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    // Days since 1970-01-01: whole years, then the months before this one (at most 11
-    // steps, through the same month lengths the day was checked against).
-    let leap_days = |y: u32| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
-    let mut days = (year - 1970) * 365 + leap_days(year) - leap_days(1970) + (day - 1);
-    for earlier in 1..month {
-        days += days_in_month(year, earlier);
-    }
+    // Days since 1970-01-01, counting years from March so that a leap day ends its year
+    // (H. Hinnant's days_from_civil): no table and no loop. 719,468 days run from
+    // 0000-03-01 to 1970-01-01.
+    let y = if month <= 2 { year - 1 } else { year };
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
     Some(u64::from(days) * 86_400 + u64::from(h * 3600 + m * 60 + s))
 }
 
