@@ -45,6 +45,13 @@ pub(super) fn trim(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// `v` up to its first `;` (where parameters start) or all of it, trimmed: a transfer
+/// coding or a media type without its parameters.
+fn without_parameters(v: &[u8]) -> &[u8] {
+    let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+    trim(v.get(..end).unwrap_or(v))
+}
+
 fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
@@ -193,7 +200,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
             for item in value.split(|b| *b == b',') {
-                let coding = trim(item.split(|b| *b == b';').next().unwrap_or(b""));
+                let coding = without_parameters(item);
                 if coding.is_empty() {
                     continue;
                 }
@@ -204,8 +211,8 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                 }
             }
         } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
-            let media = value.split(|b| *b == b';').next().unwrap_or(b"");
-            content_type_protobuf = trim(media).eq_ignore_ascii_case(PROTOBUF);
+            let media = without_parameters(value);
+            content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
         } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
             retry_after = parse_retry_after(value);
         }
