@@ -569,10 +569,11 @@ impl<'a> ResponseReader<'a> {
                         }));
                     }
                     (SizeLine::Digits, _, Some(d)) => {
-                        let Some(value) = value.checked_mul(16).and_then(|v| v.checked_add(d))
-                        else {
+                        // One more hex digit fits exactly when the top four bits are clear.
+                        if value >> 60 != 0 {
                             return bad(Malformed::ChunkSizeOverflow);
-                        };
+                        }
+                        let value = value << 4 | d;
                         return Ok(State::Chunked(Chunk::Size { value, at, line }));
                     }
                     (SizeLine::Start | SizeLine::Cr, _, _) => return bad(Malformed::ChunkSize),
