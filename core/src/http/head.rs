@@ -56,12 +56,15 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
+    // `acc * 10 + digit` overflows exactly when `acc` is past u64::MAX / 10, or at it with
+    // a digit past u64::MAX % 10 (5): two compares instead of a checked 64-bit multiply.
+    const LIMIT: u64 = u64::MAX / 10;
     v.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
+        let digit = u64::from(b.wrapping_sub(b'0'));
+        if digit > 9 || acc > LIMIT || (acc == LIMIT && digit > u64::MAX % 10) {
+            return None;
         }
+        Some(acc * 10 + digit)
     })
 }
 
