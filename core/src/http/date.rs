@@ -40,10 +40,9 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
         return None;
     }
     if value.iter().all(u8::is_ascii_digit) {
+        // Capped at u32::MAX after every digit, so `acc * 10 + 9` cannot overflow a u64.
         let seconds = value.iter().fold(0u64, |acc, &b| {
-            acc.saturating_mul(10)
-                .saturating_add(u64::from(b - b'0'))
-                .min(u64::from(u32::MAX))
+            (acc * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
         });
         return Some(RetryAfter::Seconds(seconds as u32));
     }
