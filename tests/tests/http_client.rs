@@ -929,12 +929,19 @@ fn framing_conflicts_are_distinct_errors() {
         b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!",
         err(ExchangeError::ConflictingContentLength),
     );
+    // The largest length a u64 holds frames the body; one more is malformed.
+    check_all_splits(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nhello",
+        err(ExchangeError::ClosedEarly(Stage::ContentLengthBody)),
+    );
     for bad in [
         "abc",
         "-1",
         "+5",
         "",
         "99999999999999999999999",
+        "18446744073709551616",
+        "18446744073709551620",
         "5 5",
         "0x10",
     ] {
@@ -1089,6 +1096,20 @@ fn malformed_responses() {
         chunked("10000000000000000\r\n"),
         err(ExchangeError::Malformed(Malformed::ChunkSizeOverflow)),
     );
+    // A chunk size holds sixteen hex digits after any leading zeros: the largest is read
+    // (and its data cut short by the close), one digit more overflows.
+    for size in ["ffffffffffffffff", "0ffffffffffffffff", "fffffffffffffff0"] {
+        check_all_splits(
+            chunked(&format!("{size}\r\nabc")),
+            err(ExchangeError::ClosedEarly(Stage::ChunkData)),
+        );
+    }
+    for size in ["fffffffffffffffff", "1ffffffffffffffff0"] {
+        check_all_splits(
+            chunked(&format!("{size}\r\n")),
+            err(ExchangeError::Malformed(Malformed::ChunkSizeOverflow)),
+        );
+    }
     check_all_splits(
         chunked("3\r\nabcX\r\n"),
         err(ExchangeError::Malformed(Malformed::ChunkDataEnd)),

@@ -3,19 +3,22 @@
 use super::head::trim;
 use crate::transport::RetryAfter;
 
-const SHORT_DAYS: [&[u8]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
-const LONG_DAYS: [&[u8]; 7] = [
-    b"Monday",
-    b"Tuesday",
-    b"Wednesday",
-    b"Thursday",
-    b"Friday",
-    b"Saturday",
-    b"Sunday",
-];
-const MONTHS: [&[u8]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+/// The day names in lower case, each padded with zeros to [`DAY_WIDTH`] bytes. A short
+/// (three-letter) day name is the start of its long one, so one table serves both.
+const DAYS: &[u8] = b"monday\0\0\0tuesday\0\0wednesdaythursday\0friday\0\0\0saturday\0sunday\0\0\0";
+const DAY_WIDTH: usize = 9;
+/// The month names in lower case, three letters each.
+const MONTHS: &[u8] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+
+/// The three HTTP-date forms after the day name, as patterns: a digit stands for one byte
+/// of the field it numbers (0 year, 2 day, 3 hour, 4 minute, 5 second) except `1`, the
+/// whole month name; `_` is a space or the day's first digit; any other byte must appear
+/// as is. One scanner reads all three.
+const IMF_FIXDATE: &[u8] = b", 22 1 0000 33:44:55 GMT";
+const RFC_850: &[u8] = b", 22-1-00 33:44:55 GMT";
+const ASCTIME: &[u8] = b" 1 _2 33:44:55 0000";
+/// The pattern code for the month name.
+const MONTH: u8 = b'1';
 
 /// Parse a `Retry-After` value (surrounding spaces and tabs allowed).
 ///
@@ -37,150 +40,120 @@ pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
         return None;
     }
     if value.iter().all(u8::is_ascii_digit) {
+        // Capped at u32::MAX after every digit, so `acc * 10 + 9` cannot overflow a u64.
         let seconds = value.iter().fold(0u64, |acc, &b| {
-            acc.saturating_mul(10)
-                .saturating_add(u64::from(b - b'0'))
-                .min(u64::from(u32::MAX))
+            (acc * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX))
         });
         return Some(RetryAfter::Seconds(seconds as u32));
     }
     parse_http_date(value).map(RetryAfter::UnixSeconds)
 }
 
-/// A small cursor over the date text; every step returns `None` on a mismatch.
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn lit(&mut self, s: &[u8]) -> Option<()> {
-        self.0 = self.0.strip_prefix(s)?;
-        Some(())
-    }
-
-    fn letters(&mut self) -> &'a [u8] {
-        let n = self
-            .0
-            .iter()
-            .position(|b| !b.is_ascii_alphabetic())
-            .unwrap_or(self.0.len());
-        let (word, rest) = self.0.split_at(n);
-        self.0 = rest;
-        word
-    }
-
-    fn digits(&mut self, n: usize) -> Option<u32> {
-        let head = self.0.get(..n)?;
-        let mut v = 0u32;
-        for &b in head {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(b - b'0');
-        }
-        self.0 = self.0.get(n..)?;
-        Some(v)
-    }
-
-    fn month(&mut self) -> Option<u32> {
-        let word = self.letters();
-        let i = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(word))?;
-        Some(i as u32 + 1)
-    }
-
-    /// `hh:mm:ss`
-    fn time(&mut self) -> Option<(u32, u32, u32)> {
-        let h = self.digits(2)?;
-        self.lit(b":")?;
-        let m = self.digits(2)?;
-        self.lit(b":")?;
-        let s = self.digits(2)?;
-        (h <= 23 && m <= 59 && s <= 60).then_some((h, m, s))
-    }
-
-    fn end(&self) -> Option<()> {
-        self.0.is_empty().then_some(())
-    }
+/// The index of `word` among the `width`-byte names of `table`, case-insensitively: a whole
+/// name (`whole`, its zero padding excepted) or, if not, the first `word.len()` bytes of one.
+fn name_index(table: &[u8], width: usize, word: &[u8], whole: bool) -> Option<usize> {
+    table.chunks(width).position(|name| {
+        name.get(..word.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(word))
+            && (!whole || name.get(word.len()).is_none_or(|&b| b == 0))
+    })
 }
 
-fn is_day(names: &[&[u8]; 7], word: &[u8]) -> bool {
-    names.iter().any(|d| d.eq_ignore_ascii_case(word))
+/// The leading run of ASCII letters of `text`, and what follows it.
+fn split_letters(text: &[u8]) -> (&[u8], &[u8]) {
+    let n = text
+        .iter()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    text.split_at_checked(n).unwrap_or((text, b""))
 }
 
 fn parse_http_date(value: &[u8]) -> Option<u64> {
-    let mut c = Cursor(value);
-    let day_name = c.letters();
-    let (year, month, day, time) = if c.0.first() == Some(&b',') {
-        c.lit(b", ")?;
-        // IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and RFC 850 (`Sunday, 06-Nov-94
-        // 08:49:37 GMT`) differ only in the day name, the separator and the year's digits:
-        // one path for both.
-        let (separator, year_digits): (&[u8], usize) = if is_day(&SHORT_DAYS, day_name) {
-            (b" ", 4)
-        } else if is_day(&LONG_DAYS, day_name) {
-            (b"-", 2)
-        } else {
-            return None;
-        };
-        let day = c.digits(2)?;
-        c.lit(separator)?;
-        let month = c.month()?;
-        c.lit(separator)?;
-        let year = c.digits(year_digits)?;
-        c.lit(b" ")?;
-        let time = c.time()?;
-        c.lit(b" GMT")?;
-        let year = match (year_digits, year) {
-            (2, yy @ 0..=76) => 2000 + yy,
-            (2, yy) => 1900 + yy,
-            (_, yyyy) => yyyy,
-        };
-        (year, month, day, time)
-    } else if is_day(&SHORT_DAYS, day_name) {
-        // asctime
-        c.lit(b" ")?;
-        let month = c.month()?;
-        c.lit(b" ")?;
-        let day = if c.lit(b" ").is_some() {
-            c.digits(1)?
-        } else {
-            c.digits(2)?
-        };
-        c.lit(b" ")?;
-        let time = c.time()?;
-        c.lit(b" ")?;
-        let year = c.digits(4)?;
-        (year, month, day, time)
-    } else {
-        return None;
+    let (day_name, mut rest) = split_letters(value);
+    // A three-letter day name is a short one (no long one is that short), any other must
+    // be a whole long one.
+    let short_day = day_name.len() == 3;
+    name_index(DAYS, DAY_WIDTH, day_name, !short_day)?;
+    // IMF-fixdate and RFC 850 put a comma after the day name (short and long respectively),
+    // asctime a space after a short one.
+    let rfc_850 = !short_day;
+    let pattern = match (rest.first(), short_day) {
+        (Some(b','), true) => IMF_FIXDATE,
+        (Some(b','), false) => RFC_850,
+        (_, true) => ASCTIME,
+        (_, false) => return None,
     };
-    c.end()?;
-    unix_seconds(year, month, day, time)
+    // year, month, day, hour, minute, second
+    let mut fields = [0u32; 6];
+    for &code in pattern {
+        if code == MONTH {
+            let (word, after) = split_letters(rest);
+            let month = name_index(MONTHS, 3, word, true)?;
+            if let Some(slot) = fields.get_mut(1) {
+                *slot = month as u32 + 1;
+            }
+            rest = after;
+            continue;
+        }
+        let (&b, after) = rest.split_first()?;
+        rest = after;
+        let field = match code {
+            b'_' if b == b' ' => continue,
+            b'_' => 2,
+            b'0'..=b'9' => code - b'0',
+            literal if b == literal => continue,
+            _ => return None,
+        };
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        if let Some(slot) = fields.get_mut(usize::from(field)) {
+            *slot = *slot * 10 + u32::from(b - b'0');
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    let [year, month, day, h, m, s] = fields;
+    let year = match (rfc_850, year) {
+        (true, yy @ 0..=76) => 2000 + yy,
+        (true, yy) => 1900 + yy,
+        (false, yyyy) => yyyy,
+    };
+    if h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    unix_seconds(year, month, day, (h, m, s))
 }
 
 fn is_leap(year: u32) -> bool {
     year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
+/// Days in `month` (1 to 12) of `year`; 0 for any other month.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    // Bit `m` of LONG_MONTHS is set for the 31-day months.
+    const LONG_MONTHS: u32 = 1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 12;
+    match month {
+        2 => 28 + u32::from(is_leap(year)),
+        1..=12 => 30 + (LONG_MONTHS >> month & 1),
+        _ => 0,
+    }
+}
+
+/// Seconds since 1970 at `year`-`month`-`day` `h:m:s` UTC. The scanner reads at most four
+/// year digits, so day counts fit a `u32`.
 fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
-    let days_in_month = match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        1..=12 => 31,
-        _ => return None,
-    };
-    if year < 1970 || day == 0 || day > days_in_month {
+    if year < 1970 || day == 0 || day > days_in_month(year, month) {
         return None;
     }
-    // Days since 1970-01-01: whole years, then whole months of this year.
-    let leap_days = |y: u32| (y - 1) / 4 - (y - 1) / 100 + (y - 1) / 400;
-    let mut days = u64::from(year - 1970) * 365 + u64::from(leap_days(year) - leap_days(1970));
-    const CUMULATIVE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    days += u64::from(CUMULATIVE.get(month as usize - 1).copied()?);
-    if month > 2 && is_leap(year) {
-        days += 1;
-    }
-    days += u64::from(day - 1);
-    Some(days * 86_400 + u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(s))
+    // Days since 1970-01-01, counting years from March so that a leap day ends its year
+    // (H. Hinnant's days_from_civil): no table and no loop. 719,468 days run from
+    // 0000-03-01 to 1970-01-01.
+    let y = if month <= 2 { year - 1 } else { year };
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
+    Some(u64::from(days) * 86_400 + u64::from(h * 3600 + m * 60 + s))
 }
 
 #[cfg(test)]
@@ -209,6 +182,10 @@ mod tests {
             Some(1_735_689_600)
         );
         assert_eq!(unix("Thu Jan 01 00:00:00 1970"), Some(0));
+        assert_eq!(unix("Sun Nov 06 08:49:37 1994"), Some(784_111_777));
+        assert_eq!(unix("SUNDAY, 06-NOV-94 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(unix("Saturday, 01-Jan-77 00:00:00 GMT"), Some(220_924_800));
+        assert_eq!(unix("Mon, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
     }
 
     #[test]
@@ -234,6 +211,15 @@ mod tests {
             "Sun, 06 Nov 1994 24:00:00 GMT",
             "Sun, 06 Nov 1994 08:49:37 GMTx",
             "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sunday Nov  6 08:49:37 1994",
+            "Sun Nov  6 08:49:37 94",
+            "Sun Nov 6  08:49:37 1994",
+            "Sun, 06 Novx 1994 08:49:37 GMT",
+            "Sun, 06 No 1994 08:49:37 GMT",
+            "Sund, 06 Nov 1994 08:49:37 GMT",
+            "Tuexday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 gmt",
+            "Sun, 06 Nov 1994 08:49:37",
         ] {
             assert_eq!(parse_retry_after(bad.as_bytes()), None, "{bad:?}");
         }

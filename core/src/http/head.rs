@@ -2,6 +2,8 @@
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
 use super::date::parse_retry_after;
+// The names as the request head spells them: compared ignoring case, and stored once.
+use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
 
 /// How the body of a final response is delimited.
@@ -43,16 +45,26 @@ pub(super) fn trim(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// `v` up to its first `;` (where parameters start) or all of it, trimmed: a transfer
+/// coding or a media type without its parameters.
+fn without_parameters(v: &[u8]) -> &[u8] {
+    let end = v.iter().position(|&b| b == b';').unwrap_or(v.len());
+    trim(v.get(..end).unwrap_or(v))
+}
+
 fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() {
         return None;
     }
+    // `acc * 10 + digit` overflows exactly when `acc` is past u64::MAX / 10, or at it with
+    // a digit past u64::MAX % 10 (5): two compares instead of a checked 64-bit multiply.
+    const LIMIT: u64 = u64::MAX / 10;
     v.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
+        let digit = u64::from(b.wrapping_sub(b'0'));
+        if digit > 9 || acc > LIMIT || (acc == LIMIT && digit > u64::MAX % 10) {
+            return None;
         }
+        Some(acc * 10 + digit)
     })
 }
 
@@ -102,11 +114,15 @@ pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
         return 0;
     };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    // One pass to the end of `buf`: inside the head each fold becomes one space; everything
+    // after it (body bytes already received) only moves down. Byte by byte through `get`,
+    // since `copy_within` brings a panic path the compiler cannot prove away.
     let (mut read, mut write) = (status_end, status_end);
-    while read < head_end {
-        let line_end = match buf.get(read) {
-            Some(b'\r') if buf.get(read + 1) == Some(&b'\n') => 2,
-            Some(b'\n') => 1,
+    while let Some(&b) = buf.get(read) {
+        let line_end = match b {
+            _ if read >= head_end => 0,
+            b'\r' if buf.get(read + 1) == Some(&b'\n') => 2,
+            b'\n' => 1,
             _ => 0,
         };
         if line_end > 0 && read + line_end < head_end && is_ws(buf.get(read + line_end)) {
@@ -115,34 +131,19 @@ pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
                 read += 1;
             }
             // One space for the fold; the value's own trailing space before it stays.
-            if let Some(b) = buf.get_mut(write) {
-                *b = b' ';
+            if let Some(dst) = buf.get_mut(write) {
+                *dst = b' ';
             }
             write += 1;
             continue;
         }
-        if let Some(&b) = buf.get(read) {
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b;
-            }
+        if let Some(dst) = buf.get_mut(write) {
+            *dst = b;
         }
         read += 1;
         write += 1;
     }
-    let removed = read - write;
-    if removed > 0 {
-        // Whatever followed the head (body bytes already received) moves down too; byte by
-        // byte through `get`, since `copy_within` brings a panic path the compiler cannot
-        // prove away.
-        while let Some(&b) = buf.get(read) {
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b;
-            }
-            read += 1;
-            write += 1;
-        }
-    }
-    removed
+    read - write
 }
 
 /// What is wrong with a response's `Content-Length` values, worst last: a malformed value
@@ -179,8 +180,11 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
     let mut chunked = 0usize;
     let mut last_is_chunked = false;
     for h in headers {
-        let value = trim(h.value);
-        if h.name.eq_ignore_ascii_case("content-length") {
+        // Not trimmed here: the parser trims both ends of a value, and every reading
+        // below trims its own part.
+        let value = h.value;
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
             for item in value.split(|b| *b == b',') {
                 let problem = match (parse_decimal(trim(item)), length) {
                     (None, _) => LengthProblem::Malformed,
@@ -194,12 +198,12 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                 // The worst problem seen is the one reported.
                 length_error = length_error.max(problem);
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
             te_lines += 1;
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
             for item in value.split(|b| *b == b',') {
-                let coding = trim(item.split(|b| *b == b';').next().unwrap_or(b""));
+                let coding = without_parameters(item);
                 if coding.is_empty() {
                     continue;
                 }
@@ -209,10 +213,10 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                     chunked += 1;
                 }
             }
-        } else if h.name.eq_ignore_ascii_case("content-type") {
-            let media = value.split(|b| *b == b';').next().unwrap_or(b"");
-            content_type_protobuf = trim(media).eq_ignore_ascii_case(b"application/x-protobuf");
-        } else if h.name.eq_ignore_ascii_case("retry-after") && retry_after.is_none() {
+        } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
+            let media = without_parameters(value);
+            content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
+        } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
             retry_after = parse_retry_after(value);
         }
     }
