@@ -14,7 +14,7 @@
 //!
 //! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
 
-use super::hash::{finish, hash_key, value_hash};
+use super::hash::{hash_key, hash_located};
 use super::PREFER_SIZE;
 use crate::proto::AttributeValue;
 use crate::proto::KeyValue;
@@ -191,62 +191,73 @@ pub(crate) fn encode_hashed(
     attrs: &[KeyValue<'_>],
     key: &mut [u8],
 ) -> (usize, EncodeLoss, u64) {
+    let (at, dropped) = locate(keys, attrs);
+    let extra = dropped.min(usize::from(u8::MAX)) as u8;
+    // Every value whole if they all fit (the common case), else the cut encoding.
+    if let Some((pos, mut loss)) = put_located(keys.len(), attrs, &at, key, None) {
+        loss.dropped = extra;
+        let hash = if PREFER_SIZE {
+            0
+        } else {
+            hash_located(attrs, &at, keys.len())
+        };
+        return (pos, loss, hash);
+    }
+    key.fill(0);
+    let (used, mut loss) = encode_slow(keys.len(), attrs, &at, key);
+    loss.dropped = loss.dropped.saturating_add(extra);
+    let hash = if PREFER_SIZE { 0 } else { hash_key(keys, key) };
+    (used, loss, hash)
+}
+
+/// Writes the located values of the `keys` declared keys in declared order from the
+/// start of `key` (zeroed: an absent value's zero tag is in place). `budget` `None`: every
+/// value whole, or `None` when one does not fit untruncated. `Some(cap)`: strings cut to
+/// `cap` bytes, and a value with no room at all left out (counted as dropped). Returns the
+/// bytes used (at most the key's length) and what was cut. One copy serves both passes.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
+fn put_located(
+    keys: usize,
+    attrs: &[KeyValue<'_>],
+    at: &Located,
+    key: &mut [u8],
+    budget: Option<usize>,
+) -> Option<(usize, EncodeLoss)> {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
-    let mut fits = true;
-    let mut h = 0u64;
-    let (at, dropped) = locate(keys, attrs);
-    for i in 0..keys.len() {
-        match value_at(attrs, &at, i) {
-            None => pos += 1, // TAG_ABSENT is 0: already in place
+    for i in 0..keys {
+        let written = match value_at(attrs, at, i) {
+            None => None,
             Some(v) => {
-                if !PREFER_SIZE {
-                    h = h.wrapping_add(value_hash(i, &v));
+                let written = put(key, pos, v, budget.unwrap_or(usize::MAX), &mut loss);
+                if budget.is_none() && (written.is_none() || loss.truncated > 0) {
+                    return None;
                 }
-                let need = 1 + payload_len(&v);
-                if need > MAX_STR_LEN + 1 || pos + need > key.len() {
-                    fits = false;
-                    break;
+                if written.is_none() {
+                    // No room even for this value: leave the attribute out.
+                    loss.dropped = loss.dropped.saturating_add(1);
                 }
-                match put(key, pos, v, usize::MAX, &mut loss) {
-                    Some(p) => pos = p,
-                    None => {
-                        fits = false;
-                        break;
-                    }
-                }
+                written
             }
-        }
+        };
+        // Absent, or left out: one (zero) tag byte while there is room.
+        pos = written.unwrap_or(pos + usize::from(pos < key.len()));
     }
-    if !fits {
-        for b in key.iter_mut() {
-            *b = 0;
-        }
-        let (used, loss) = encode_slow(keys, attrs, &at, dropped, key);
-        let hash = if PREFER_SIZE { 0 } else { hash_key(keys, key) };
-        return (used, loss, hash);
-    }
-    loss.dropped = dropped.min(usize::from(u8::MAX)) as u8;
-    (
-        pos.min(key.len()),
-        loss,
-        if PREFER_SIZE { 0 } else { finish(h) },
-    )
+    Some((pos, loss))
 }
 
 /// The values do not all fit: give strings an equal share of what fixed-size values leave.
 #[cold]
 fn encode_slow(
-    keys: &[&str],
+    keys: usize,
     attrs: &[KeyValue<'_>],
-    at: &[u8; MAX_KEYS],
-    dropped: usize,
+    at: &Located,
     key: &mut [u8],
 ) -> (usize, EncodeLoss) {
-    let mut loss = EncodeLoss::default();
     let mut fixed = 0usize;
     let mut strings = 0usize;
-    for i in 0..keys.len() {
+    for i in 0..keys {
         match value_at(attrs, at, i) {
             Some(AttributeValue::Str(_)) => {
                 strings += 1;
@@ -263,29 +274,7 @@ fn encode_slow(
         .saturating_sub(fixed)
         .checked_div(strings)
         .unwrap_or(0);
-    let mut pos = 0;
-    for i in 0..keys.len() {
-        match value_at(attrs, at, i) {
-            None => {
-                if pos < key.len() {
-                    pos += 1;
-                }
-            }
-            Some(v) => match put(key, pos, v, budget, &mut loss) {
-                Some(p) => pos = p,
-                None => {
-                    // No room even for this value: leave the attribute out.
-                    loss.dropped = loss.dropped.saturating_add(1);
-                    if pos < key.len() {
-                        pos += 1;
-                    }
-                }
-            },
-        }
-    }
-    let extra = dropped.min(usize::from(u8::MAX)) as u8;
-    loss.dropped = loss.dropped.saturating_add(extra);
-    (pos, loss)
+    put_located(keys, attrs, at, key, Some(budget)).unwrap_or((0, EncodeLoss::default()))
 }
 
 /// Iterates the present attributes of a packed key.
