@@ -277,7 +277,9 @@ fn encode_slow(
     put_located(keys, attrs, at, key, Some(budget)).unwrap_or((0, EncodeLoss::default()))
 }
 
-/// Iterates the present attributes of a packed key.
+/// Iterates the present attributes of a packed key: of declared `keys` (values only, in
+/// declared order), or with no declared keys, of the layout that stores keys too
+/// ([`open`](super::open)). One walk for both, so a snapshot reads either with one copy.
 pub(crate) struct Decoder<'k> {
     keys: &'static [&'static str],
     key: &'k [u8],
@@ -300,18 +302,31 @@ impl<'k> Iterator for Decoder<'k> {
     type Item = KeyValue<'k>;
 
     fn next(&mut self) -> Option<KeyValue<'k>> {
-        while let Some(name) = self.keys.get(self.index) {
-            self.index += 1;
-            if self.pos >= self.key.len() {
-                return None;
-            }
+        let open = self.keys.is_empty();
+        loop {
+            let name = if open {
+                // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.
+                let len = usize::from(*self.key.get(self.pos)?);
+                let name = self.key.get(self.pos + 1..self.pos + len)?;
+                self.pos += len;
+                core::str::from_utf8(name).unwrap_or("")
+            } else {
+                let name = *self.keys.get(self.index)?;
+                self.index += 1;
+                if self.pos >= self.key.len() {
+                    return None;
+                }
+                name
+            };
             let (v, next) = slot(self.key, self.pos);
             self.pos = next;
-            if let Some(v) = v {
-                return Some(KeyValue::new(name, v));
+            match v {
+                Some(v) => return Some(KeyValue::new(name, v)),
+                // An absent declared key is skipped; a stored key always has a value.
+                None if open => return None,
+                None => {}
             }
         }
-        None
     }
 }
 

@@ -2,7 +2,6 @@
 
 use super::aggregate::{less, HistState};
 use super::key::Decoder;
-use super::open::Entries;
 use super::table::Series;
 use super::{Inst, InstrumentKind, NumberKind, EXPONENTIAL};
 use crate::proto::{
@@ -481,20 +480,11 @@ impl<
             return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
         }
         let mut n = 0;
-        if m.keys.is_empty() {
-            for kv in Entries::new(&p.key) {
-                if n == index {
-                    return Ok(kv);
-                }
-                n += 1;
+        for kv in Decoder::new(m.keys, &p.key) {
+            if n == index {
+                return Ok(kv);
             }
-        } else {
-            for kv in Decoder::new(m.keys, &p.key) {
-                if n == index {
-                    return Ok(kv);
-                }
-                n += 1;
-            }
+            n += 1;
         }
         Err(n)
     }
