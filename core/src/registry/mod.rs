@@ -425,6 +425,14 @@ impl<
 
     /// Declares an instrument, reserving its series, histogram states and buckets.
     pub fn declare(&mut self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
+        self.declare_desc(&desc)
+    }
+
+    /// [`declare`](Self::declare) from a reference: the declaration stays where it is
+    /// while it is checked and is copied once, into its table entry, instead of being held
+    /// field by field across the checks.
+    #[inline(never)]
+    fn declare_desc(&mut self, desc: &InstrumentDesc) -> Result<Instrument, DeclareError> {
         if self.instrument_count >= INSTRUMENTS || self.instrument_count >= usize::from(u16::MAX) {
             return Err(DeclareError::TooManyInstruments);
         }
@@ -491,13 +499,13 @@ impl<
             .temporality
             .unwrap_or(self.preference.temporality_for(desc.kind));
         let inst = Inst {
-            desc,
+            desc: *desc,
             temporality,
             base: self.series_used as u16,
             cap: desc.max_series,
             hist_base: hist_base as u16,
             stride: stride as u16,
-            op: Op::of(&desc),
+            op: Op::of(desc),
             empty_slot: EMPTY,
             last_slot: EMPTY,
             stats: InstrumentStats::default(),
