@@ -90,11 +90,10 @@ impl<
             Err(RecordError::UnknownInstrument)
         );
         if s.state == FREE {
-            return self.apply_revive(i, op, slot, value);
-        }
-        // Integer sums here, without the call to `apply_live` (which does the same: with
-        // `prefer-size` it is left to it).
-        if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
+            self.revive(i, op, slot)?;
+        } else if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
+            // Integer sums here, ahead of `apply_live`'s other ops (which does the same:
+            // with `prefer-size` it is left to it).
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
             s.value = s.value.wrapping_add(value.as_i64() as u64);
@@ -117,17 +116,12 @@ impl<
         }
     }
 
-    /// A measurement for a free slot: the overflow series comes to life on its first one;
-    /// any other free slot is not a series (a stale or foreign handle).
+    /// A measurement for a free slot: the overflow series comes to life on its first one
+    /// (the caller then applies it); any other free slot is not a series (a stale or
+    /// foreign handle).
     #[cold]
     #[inline(never)]
-    pub(super) fn apply_revive(
-        &mut self,
-        i: usize,
-        op: Op,
-        slot: usize,
-        value: Number,
-    ) -> Result<(), RecordError> {
+    pub(super) fn revive(&mut self, i: usize, op: Op, slot: usize) -> Result<(), RecordError> {
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         if slot != usize::from(inst.base) + usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
@@ -142,13 +136,12 @@ impl<
             };
         }
         self.reset_hist(i, slot);
-        self.apply_live(i, op, slot, value)
+        Ok(())
     }
 
-    /// Applies a (valid) measurement to a live series. With feature `prefer-size` not
-    /// inlined: the record paths and the overflow series' revival share one copy.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// Applies a (valid) measurement to a live series: [`apply`](Self::apply)'s one copy
+    /// of it, for revived and live series alike.
+    #[inline(always)]
     pub(super) fn apply_live(
         &mut self,
         i: usize,
