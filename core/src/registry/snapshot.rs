@@ -228,10 +228,9 @@ impl<
             let (d1, d2) = dst.split_at_mut(first.len());
             d1.copy_from_slice(first);
             d2.copy_from_slice(second);
-            *hs = HistState {
-                at: at as u32,
-                ..*h
-            };
+            // Whole, then the one field that differs: one block copy, not one per field.
+            *hs = *h;
+            hs.at = at as u32;
             self.bucket_count += total;
             self.hist_count += 1;
         }
