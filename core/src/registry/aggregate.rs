@@ -243,11 +243,22 @@ impl<
 
 /// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
 /// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
-/// above `v` (not with `prefer-size`: one search loop for every length).
+/// above `v`. With `prefer-size`, one scan from the lowest bound to the first not below
+/// `v` (the same count, as the bounds ascend; at most `bounds.len()` compares instead of
+/// about log2 of it, for the shortest code).
 #[inline(always)]
 fn bucket_of(bounds: &[f64], v: f64) -> usize {
-    // With `prefer-size` the general search serves every length: the same count.
-    if PREFER_SIZE || bounds.len() > 15 {
+    if PREFER_SIZE {
+        let mut below = 0;
+        for b in bounds {
+            if !less(*b, v) {
+                break;
+            }
+            below += 1;
+        }
+        return below;
+    }
+    if bounds.len() > 15 {
         return bounds.partition_point(|b| less(*b, v));
     }
     let mut lo = 0;
