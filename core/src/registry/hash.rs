@@ -143,7 +143,7 @@ pub(super) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) ->
     let mut h = 0u64;
     for d in 0..keys.min(MAX_KEYS) {
         if let Some(v) = value_at(attrs, at, d) {
-            h = h.wrapping_add(value_hash(d, &v));
+            h = h.wrapping_add(value_hash(d, v));
         }
     }
     finish(h)

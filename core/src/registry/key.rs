@@ -96,16 +96,16 @@ fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
 /// The caller's value for declared key `d`, as located.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
-pub(super) fn value_at<'a>(
-    attrs: &[KeyValue<'a>],
+pub(super) fn value_at<'b, 'a>(
+    attrs: &'b [KeyValue<'a>],
     at: &[u8; MAX_KEYS],
     d: usize,
-) -> Option<AttributeValue<'a>> {
+) -> Option<&'b AttributeValue<'a>> {
     let j = *at.get(d)?;
     if j == ABSENT {
         return None;
     }
-    attrs.get(usize::from(j)).map(|kv| kv.value)
+    attrs.get(usize::from(j)).map(|kv| &kv.value)
 }
 
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
@@ -138,13 +138,13 @@ fn truncate_str(s: &str, max: usize) -> &str {
 pub(super) fn put(
     key: &mut [u8],
     pos: usize,
-    value: AttributeValue<'_>,
+    value: &AttributeValue<'_>,
     str_budget: usize,
     loss: &mut EncodeLoss,
 ) -> Option<usize> {
     // Every value is a tag and a payload: one write for all four kinds.
     let word: [u8; 8];
-    let (tag, payload): (u8, &[u8]) = match value {
+    let (tag, payload): (u8, &[u8]) = match *value {
         AttributeValue::Bool(b) => (if b { TAG_TRUE } else { TAG_FALSE }, &[]),
         AttributeValue::Int(v) => {
             word = v.to_le_bytes();
@@ -264,7 +264,7 @@ fn encode_slow(
                 fixed += 1;
             }
             Some(v) => {
-                fixed += 1 + payload_len(&v);
+                fixed += 1 + payload_len(v);
             }
             None => fixed += 1,
         }

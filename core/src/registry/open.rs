@@ -127,7 +127,7 @@ fn put(key: &mut [u8], pos: usize, k: &[u8], v: &AttributeValue<'_>) -> bool {
     name.copy_from_slice(k);
     // It fits whole (checked by the caller), so nothing is cut and nothing lost.
     let mut loss = EncodeLoss::default();
-    key::put(key, at, *v, usize::MAX, &mut loss).is_some()
+    key::put(key, at, v, usize::MAX, &mut loss).is_some()
 }
 
 #[cfg(test)]
