@@ -335,8 +335,10 @@ pub(super) fn hist_subtract(
     // What remains is exactly what was recorded after the snapshot.
     h.min = h.since_min;
     h.max = h.since_max;
-    h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
-    // Without the feature every histogram is an explicit one.
+    // Without the feature every histogram is an explicit one, whose zero count stays 0.
+    if EXPONENTIAL {
+        h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
+    }
     if kind == InstrumentKind::Histogram || !EXPONENTIAL {
         for (w, s) in words.iter_mut().zip(snap_words) {
             *w = w.saturating_sub(*s);

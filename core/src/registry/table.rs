@@ -474,18 +474,12 @@ impl<
         let Some(s) = self.series.get(slot) else {
             return;
         };
-        if slot >= base + cap {
-            // The overflow series is not in the index.
-            if let Some(s) = self.series.get_mut(slot) {
-                s.state = FREE;
-                s.op = Op::Observable;
-                s.dirty = false;
-            }
-            return;
-        }
-        if PREFER_SIZE {
-            // That build keeps no index (see `lookup_or_insert`): freeing the slot is all.
-            self.free_series(i, slot);
+        let overflow = slot >= base + cap;
+        if overflow || PREFER_SIZE {
+            // The overflow series is not in the index (nor counted in `stats.series`), and
+            // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
+            // slot is all.
+            self.free_series(i, slot, !overflow);
             return;
         }
         let home = (usize::from(s.hash) * cap) >> 16;
@@ -530,17 +524,18 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        self.free_series(i, slot);
+        self.free_series(i, slot, true);
     }
 
-    /// Marks series `slot` of instrument `i` free (out of the index already) and uncounts it.
-    fn free_series(&mut self, i: usize, slot: usize) {
+    /// Marks series `slot` of instrument `i` free (out of the index already) and, when
+    /// `counted` (not the overflow series), uncounts it.
+    fn free_series(&mut self, i: usize, slot: usize, counted: bool) {
         if let Some(s) = self.series.get_mut(slot) {
             s.state = FREE;
             s.op = Op::Observable;
             s.dirty = false;
         }
-        if let Some(inst) = self.inst_mut(i) {
+        if let Some(inst) = self.inst_mut(i).filter(|_| counted) {
             inst.stats.series = inst.stats.series.saturating_sub(1);
         }
     }
