@@ -5,7 +5,7 @@ use super::desc::{InstrumentKind, Number};
 use super::expo::Window;
 #[cfg(feature = "exponential-histogram")]
 use super::expo::{map_to_index, MIN_SCALE};
-use super::table::{Series, FREE, LIVE};
+use super::table::FREE;
 use super::{Op, RecordError, Registry, EXPONENTIAL, PREFER_SIZE};
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
@@ -126,16 +126,8 @@ impl<
         if slot != usize::from(inst.base) + usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
         }
-        let start = self.last_collect;
-        if let Some(s) = self.series.get_mut(slot) {
-            *s = Series {
-                start,
-                state: LIVE,
-                op,
-                ..Series::EMPTY
-            };
-        }
-        self.reset_hist(i, slot);
+        // What `Series::EMPTY` holds: no hash, an all-zero key.
+        self.start_series(i, slot, 0, op, &[0; ATTRIBUTE_BYTES]);
         Ok(())
     }
 

@@ -420,6 +420,26 @@ impl<
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
+        self.start_series(i, slot, h, op, &key);
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_add(1);
+        }
+        slot
+    }
+
+    /// Makes slot `slot` of instrument `i` a new live series (op `op`, hash `h`, key
+    /// `key`) that starts at the last collect, with an empty histogram: what an insertion
+    /// and the overflow series' revival share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    pub(super) fn start_series(
+        &mut self,
+        i: usize,
+        slot: usize,
+        h: u16,
+        op: Op,
+        key: &[u8; ATTRIBUTE_BYTES],
+    ) {
         let start = self.last_collect;
         if let Some(s) = self.series.get_mut(slot) {
             *s = Series {
@@ -431,14 +451,10 @@ impl<
                 state: LIVE,
                 dirty: false,
                 op,
-                key,
+                key: *key,
             };
         }
         self.reset_hist(i, slot);
-        if let Some(inst) = self.inst_mut(i) {
-            inst.stats.series = inst.stats.series.saturating_add(1);
-        }
-        slot
     }
 
     #[cold]
