@@ -42,10 +42,15 @@ pub(crate) struct EncodeLoss {
 
 /// Which declared key `key` is: pointer equality first (callers usually pass the same
 /// `&'static str` literal that was declared), at position `hint` and then anywhere, before
-/// comparing bytes.
+/// comparing bytes. With feature `prefer-size` by bytes only: the same key, less code.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
+    if PREFER_SIZE {
+        // Declared keys are distinct by bytes (`declare` refuses a repeat), so the byte
+        // compare alone finds the same key the pointer compares would.
+        return declared_index_by_bytes(keys, key);
+    }
     let same = |k: &&str| core::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
     if keys.get(hint).is_some_and(same) {
         return Some(hint);
@@ -56,7 +61,7 @@ fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
     }
 }
 
-#[cold]
+#[cfg_attr(not(feature = "prefer-size"), cold)]
 #[inline(never)]
 fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
     keys.iter().position(|k| k.as_bytes() == key.as_bytes())
