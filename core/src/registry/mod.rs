@@ -573,13 +573,18 @@ impl<
                     return Ok(());
                 }
             }
+            if PREFER_SIZE {
+                // The general path finds the remembered series too, one call further.
+                return self.record_attrs(instrument, value, &[]);
+            }
             return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
     }
 
     /// [`record`](Self::record) with no attributes, past the integer add: other ops,
-    /// checks, or the empty set's series not known yet.
+    /// checks, or the empty set's series not known yet. (With feature `prefer-size`,
+    /// [`record_attrs`](Self::record_attrs) does this too, through `find_empty`.)
     #[inline(never)]
     fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
         let i = usize::from(instrument.0);

@@ -94,13 +94,17 @@ impl<
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
-    /// record with no attributes.
-    #[cold]
+    /// record with no attributes (and taken from there once known: with feature
+    /// `prefer-size` every record with no attributes that is not an integer add comes here).
+    #[cfg_attr(not(feature = "prefer-size"), cold)]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
         let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
+        if inst.empty_slot != EMPTY {
+            return usize::from(inst.empty_slot);
+        }
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         // What `find_or_insert(i, &[])` finds, without its packers: the empty set packs to
         // an all-zero key under every packing, with the hash of no values.
