@@ -178,7 +178,8 @@ impl<
                 None => self.insert_key(i, h, key),
             }
         };
-        if slot < base + cap {
+        // (With `prefer-size` the scan is the lookup: no last series is remembered.)
+        if !PREFER_SIZE && slot < base + cap {
             if let Some(inst) = self.inst_mut(i) {
                 inst.last_slot = slot as u16;
             }
@@ -261,15 +262,8 @@ impl<
             }
             hash
         };
-        // With `prefer-size` every lookup comes here: the shortcut `find_or_insert` would
-        // have taken.
-        if PREFER_SIZE {
-            if let Some(s) = self.series.get(last) {
-                if s.state != FREE && key::key_eq(&s.key, &key) {
-                    return last;
-                }
-            }
-        }
+        // With `prefer-size` every lookup comes here, and the scan finds the last series
+        // as it finds any other (keys are unique among live series): no shortcut.
         // One probe for both packings (one copy of it per registry type).
         self.find_or_insert_whole(i, base, cap, hash, &key)
     }
