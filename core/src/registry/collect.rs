@@ -54,11 +54,6 @@ impl<
         }
     }
 
-    /// Slots of instrument `i` (its series plus the overflow series).
-    pub(super) fn slot_count(&self, i: usize) -> usize {
-        self.inst(i).map_or(0, |inst| usize::from(inst.cap) + 1)
-    }
-
     /// Runs the callback of observable instrument `i`.
     pub(super) fn collect_observe(&mut self, i: usize) {
         if !OBSERVABLE {
@@ -88,17 +83,31 @@ impl<
         }
     }
 
-    /// Copies series `j` of instrument `i` into the snapshot if it has something to export.
+    /// Copies slot `j` of instrument `i` into the snapshot if it has something to export;
+    /// false when the instrument has no slot `j` (its series, then its overflow series, are
+    /// slots `0..=max_series`): a walk over the slots ends there.
     pub(super) fn collect_series(
+        &mut self,
+        i: usize,
+        j: usize,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+    ) -> bool {
+        let in_range = self.inst(i).is_some_and(|inst| j <= usize::from(inst.cap));
+        if in_range {
+            self.collect_slot(i, j, snapshot);
+        }
+        in_range
+    }
+
+    /// [`collect_series`](Self::collect_series) for a slot that exists.
+    #[inline(always)]
+    fn collect_slot(
         &mut self,
         i: usize,
         j: usize,
         snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     ) {
         let Some(inst) = self.inst(i) else { return };
-        if j > usize::from(inst.cap) {
-            return;
-        }
         let slot = usize::from(inst.base) + j;
         let delta = inst.temporality == Temporality::Delta;
         let time = snapshot.time();
@@ -347,8 +356,9 @@ impl<
         let count = self.collect_begin(snapshot, now);
         for i in 0..count {
             self.collect_observe(i);
-            for j in 0..self.slot_count(i) {
-                self.collect_series(i, j, snapshot);
+            let mut j = 0;
+            while self.collect_series(i, j, snapshot) {
+                j += 1;
             }
         }
     }

@@ -132,9 +132,12 @@ impl<
             if OBSERVABLE {
                 self.with(|r| r.collect_observe(i));
             }
-            let slots = self.with(|r| r.slot_count(i)).unwrap_or(0);
-            for j in 0..slots {
-                self.with(|r| r.collect_series(i, j, snapshot));
+            // One critical section per slot; the first past the instrument's slots ends the
+            // walk (a busy registry stays busy throughout: only a callback holds it, and
+            // then for the whole collect).
+            let mut j = 0;
+            while self.with(|r| r.collect_series(i, j, snapshot)) == Some(true) {
+                j += 1;
             }
         }
     }
