@@ -205,6 +205,7 @@ impl<
             return;
         }
         let since = s.recorded != sp.recorded;
+        s.start = s.start.max(time);
         match (kind, number) {
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, _) if !since => s.value = 0,
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
@@ -215,7 +216,6 @@ impl<
             }
             _ => {}
         }
-        s.start = s.start.max(time);
         let pinned = s.state == PINNED;
         if since {
             if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
