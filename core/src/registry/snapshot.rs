@@ -267,9 +267,11 @@ impl<
 
     fn hist_ref(&self, m: &SnapMetric, point: usize) -> Option<(&HistState, &[u64])> {
         let h = self.hist.get(m.hist_first as usize + point)?;
-        let len = match m.kind {
-            InstrumentKind::Histogram => m.bounds.len() + 1,
-            _ => usize::from(h.pos.len) + usize::from(h.neg.len),
+        // Without exponential-histogram every histogram is an explicit one.
+        let len = if m.kind == InstrumentKind::Histogram || !EXPONENTIAL {
+            m.bounds.len() + 1
+        } else {
+            usize::from(h.pos.len) + usize::from(h.neg.len)
         };
         let at = h.at as usize;
         Some((h, self.buckets.get(at..at + len)?))
