@@ -82,8 +82,11 @@ impl<
         value: Number,
     ) -> Result<(), RecordError> {
         let monotonic = matches!(op, Op::CounterInt | Op::CounterF64);
-        if !value.is_finite() || (monotonic && value.is_negative()) {
-            return Err(self.reject(i, value));
+        if !value.is_finite() {
+            return Err(self.reject(i, RecordError::NotFinite));
+        }
+        if monotonic && value.is_negative() {
+            return Err(self.reject(i, RecordError::Negative));
         }
         let s = or_return!(
             self.series.get_mut(slot),
@@ -102,18 +105,14 @@ impl<
         self.apply_live(i, op, slot, value)
     }
 
-    /// Counts a rejected measurement and says why it was rejected.
+    /// Counts a rejected measurement; returns why it was rejected, `error`.
     #[cold]
     #[inline(never)]
-    pub(super) fn reject(&mut self, i: usize, value: Number) -> RecordError {
+    pub(super) fn reject(&mut self, i: usize, error: RecordError) -> RecordError {
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.rejected = inst.stats.rejected.saturating_add(1);
         }
-        if value.is_finite() {
-            RecordError::Negative
-        } else {
-            RecordError::NotFinite
-        }
+        error
     }
 
     /// A measurement for a free slot: the overflow series comes to life on its first one
