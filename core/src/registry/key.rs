@@ -307,31 +307,35 @@ impl<'k> Iterator for Decoder<'k> {
     type Item = KeyValue<'k>;
 
     fn next(&mut self) -> Option<KeyValue<'k>> {
-        let open = self.keys.is_empty();
         loop {
-            let name = if open {
-                // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.
-                let len = usize::from(*self.key.get(self.pos)?);
-                let name = self.key.get(self.pos + 1..self.pos + len)?;
-                self.pos += len;
-                core::str::from_utf8(name).unwrap_or("")
-            } else {
-                let name = *self.keys.get(self.index)?;
-                self.index += 1;
-                if self.pos >= self.key.len() {
-                    return None;
-                }
-                name
-            };
+            let name = self.next_name()?;
             let (v, next) = slot(self.key, self.pos);
             self.pos = next;
             match v {
                 Some(v) => return Some(KeyValue::new(name, v)),
                 // An absent declared key is skipped; a stored key always has a value.
-                None if open => return None,
+                None if self.keys.is_empty() => return None,
                 None => {}
             }
         }
+    }
+}
+
+impl<'k> Decoder<'k> {
+    /// The next entry's key, the position moved to its value; `None` at the end. Not
+    /// inlined with `prefer-size`: the walk is then one loop, not one per layout.
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    fn next_name(&mut self) -> Option<&'k str> {
+        if self.keys.is_empty() {
+            // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.
+            let len = usize::from(*self.key.get(self.pos)?);
+            let name = self.key.get(self.pos + 1..self.pos + len)?;
+            self.pos += len;
+            return Some(core::str::from_utf8(name).unwrap_or(""));
+        }
+        let name = *self.keys.get(self.index)?;
+        self.index += 1;
+        (self.pos < self.key.len()).then_some(name)
     }
 }
 
