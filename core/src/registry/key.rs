@@ -187,8 +187,8 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
 
 /// [`encode`], also returning the key's hash ([`hash_key`]), computed from the caller's
 /// values rather than by reading the fresh key back. With feature `prefer-size` the hash
-/// is 0: that build's lookup hashes the packed key itself ([`key_hash`](super::hash::key_hash)),
-/// so the value hashes are not linked.
+/// is 0: that build's lookup compares packed keys whole, with no hash, so the value
+/// hashes are not linked.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 pub(crate) fn encode_hashed(

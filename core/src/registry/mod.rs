@@ -57,9 +57,9 @@
 //! Feature `prefer-size` trades recording speed for flash: the lookup and hash helpers
 //! are called rather than forced inline into every record path, and every attribute
 //! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
-//! the same series, only sooner); a lookup scans the instrument's series (comparing a
-//! short hash of the packed key first) instead of trying the last series found and then
-//! probing a hash index. Behaviour is the same: the same series in the same slots.
+//! the same series, only sooner); a lookup scans the instrument's series, comparing
+//! packed keys whole, instead of trying the last series found and then probing a hash
+//! index. Behaviour is the same: the same series in the same slots.
 //!
 //! # Attributes
 //!

@@ -27,6 +27,8 @@ pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
     /// Epoch of the last snapshot committed, so a point settled twice commits once.
     /// (Observable series: the other half of [`Series::delta_base`].)
     pub(super) settled: u32,
+    /// The top 16 bits of the key's hash, compared before the key (0 with feature
+    /// `prefer-size`, whose lookup compares keys whole).
     pub(super) hash: u16,
     pub(super) state: u8,
     /// Has something to export.
@@ -168,9 +170,9 @@ impl<
         key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
         let slot = if PREFER_SIZE {
-            // One scan that finds or inserts; the caller's hash is not computed.
-            let h = hash::key_hash(key);
-            self.lookup_or_insert(i, h, |s| key::key_eq(&s.key, key), |k| *k = *key)
+            // One scan that finds or inserts, by the key alone: no hash is computed (the
+            // caller's is 0), and a series' hash stays 0.
+            self.lookup_or_insert(i, 0, |s| key::key_eq(&s.key, key), |k| *k = *key)
         } else {
             let h = (hash >> 48) as u16;
             match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
@@ -294,7 +296,7 @@ impl<
 
     /// Packs `attributes` (undeclared keys, instrument `i`) into `key` (zeroed) with
     /// [`open::pack`], counting what was dropped; returns the key's hash (0 with
-    /// `prefer-size`, whose lookup hashes the key itself), or `None` when the set does not
+    /// `prefer-size`, whose lookup compares keys whole), or `None` when the set does not
     /// fit (counted as oversized: it belongs in the overflow series).
     #[inline(always)]
     fn pack_open(
@@ -346,9 +348,10 @@ impl<
         let overflow = base + cap;
         if PREFER_SIZE {
             // No index: the instrument's series are scanned in order, a live one with the
-            // same hash and key found, else the first free one taken. The same series and
-            // slots as the probe below (it inserts at the first free slot too, and its
-            // index is full exactly when no slot is free), for no index code.
+            // same key found (no hash: keys are compared whole), else the first free one
+            // taken. The same series and slots as the probe below (it inserts at the first
+            // free slot too, and its index is full exactly when no slot is free), for no
+            // index and no hash code.
             let mut free = None;
             for (j, s) in self
                 .series
@@ -359,7 +362,7 @@ impl<
             {
                 if s.state == FREE {
                     free = free.or(Some(j));
-                } else if s.hash == h && is_match(s) {
+                } else if is_match(s) {
                     return base + j;
                 }
             }
