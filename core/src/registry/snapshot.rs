@@ -1,9 +1,9 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
-use super::aggregate::{less, HistState};
+use super::aggregate::HistState;
 use super::key::Decoder;
 use super::table::Series;
-use super::{Inst, InstrumentKind, NumberKind, EXPONENTIAL};
+use super::{Inst, InstrumentKind, Number, NumberKind, EXPONENTIAL};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -399,8 +399,9 @@ impl<
         };
         // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
         // out when doing so." `min` is the least value of exactly this point's
-        // measurements (infinite when there are none).
-        let sum = |h: &HistState| (!less(h.min, 0.0)).then_some(h.sum);
+        // measurements (infinite when there are none; never NaN), so its sign bit test
+        // (-0.0 is not negative) is `min < 0.0` with no float compare.
+        let sum = |h: &HistState| (!Number::F64(h.min).is_negative()).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
