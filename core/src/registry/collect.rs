@@ -107,7 +107,11 @@ impl<
         j: usize,
         snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     ) {
-        let Some(inst) = self.inst(i) else { return };
+        // The tables are borrowed apart (not through `inst`), so that the declaration, the
+        // series and its histogram are each looked up once.
+        let Some(inst) = self.instruments.get(i).and_then(Option::as_ref) else {
+            return;
+        };
         let slot = usize::from(inst.base) + j;
         let delta = inst.temporality == Temporality::Delta;
         let time = snapshot.time();
@@ -125,30 +129,27 @@ impl<
             }
             return;
         }
-        let Some(inst) = self.inst(i) else { return };
-        let Some(s) = self.series.get(slot) else {
-            return;
-        };
-        let hist = if inst.desc.is_histogram() {
-            let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
+        let s = &*s;
+        let mut hist = None;
+        if inst.desc.is_histogram() {
+            let Some(h) = self.hist.get_mut(usize::from(inst.hist_base) + j) else {
                 return;
             };
             let at = h.at as usize;
             let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
                 return;
             };
-            Some((h, words))
-        } else {
-            None
-        };
-        let hist_index = hist.is_some().then(|| usize::from(inst.hist_base) + j);
+            hist = Some((h, words));
+        }
         let value = if observable_delta(inst.desc.kind, inst.temporality) {
             change_since(inst.desc.kind, inst.desc.number, s.value, s.delta_base())
         } else {
             s.value
         };
-        snapshot.push(i as u16, inst, slot as u16, s, value, hist);
-        if let Some(h) = hist_index.and_then(|index| self.hist.get_mut(index)) {
+        let copied = hist.as_ref().map(|(h, words)| (&**h, *words));
+        snapshot.push(i as u16, inst, slot as u16, s, value, copied);
+        if let Some((h, _)) = hist {
+            // The snapshot has them: the next point's own min and max start afresh.
             h.since_min = f64::INFINITY;
             h.since_max = f64::NEG_INFINITY;
         }
