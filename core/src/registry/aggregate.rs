@@ -5,7 +5,7 @@ use super::desc::{InstrumentKind, Number};
 use super::expo::Window;
 #[cfg(feature = "exponential-histogram")]
 use super::expo::{map_to_index, MIN_SCALE};
-use super::table::{Series, FREE, LIVE};
+use super::table::FREE;
 use super::{Op, RecordError, Registry, EXPONENTIAL, PREFER_SIZE};
 
 /// Histogram aggregation state; `at` is where its buckets start in the bucket table.
@@ -82,19 +82,21 @@ impl<
         value: Number,
     ) -> Result<(), RecordError> {
         let monotonic = matches!(op, Op::CounterInt | Op::CounterF64);
-        if !value.is_finite() || (monotonic && value.is_negative()) {
-            return Err(self.reject(i, value));
+        if !value.is_finite() {
+            return Err(self.reject(i, RecordError::NotFinite));
+        }
+        if monotonic && value.is_negative() {
+            return Err(self.reject(i, RecordError::Negative));
         }
         let s = or_return!(
             self.series.get_mut(slot),
             Err(RecordError::UnknownInstrument)
         );
         if s.state == FREE {
-            return self.apply_revive(i, op, slot, value);
-        }
-        // Integer sums here, without the call to `apply_live` (which does the same: with
-        // `prefer-size` it is left to it).
-        if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
+            self.revive(i, op, slot)?;
+        } else if !PREFER_SIZE && matches!(op, Op::CounterInt | Op::SumInt) {
+            // Integer sums here, ahead of `apply_live`'s other ops (which does the same:
+            // with `prefer-size` it is left to it).
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
             s.value = s.value.wrapping_add(value.as_i64() as u64);
@@ -103,52 +105,34 @@ impl<
         self.apply_live(i, op, slot, value)
     }
 
-    /// Counts a rejected measurement and says why it was rejected.
+    /// Counts a rejected measurement; returns why it was rejected, `error`.
     #[cold]
     #[inline(never)]
-    pub(super) fn reject(&mut self, i: usize, value: Number) -> RecordError {
+    pub(super) fn reject(&mut self, i: usize, error: RecordError) -> RecordError {
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.rejected = inst.stats.rejected.saturating_add(1);
         }
-        if value.is_finite() {
-            RecordError::Negative
-        } else {
-            RecordError::NotFinite
-        }
+        error
     }
 
-    /// A measurement for a free slot: the overflow series comes to life on its first one;
-    /// any other free slot is not a series (a stale or foreign handle).
+    /// A measurement for a free slot: the overflow series comes to life on its first one
+    /// (the caller then applies it); any other free slot is not a series (a stale or
+    /// foreign handle).
     #[cold]
     #[inline(never)]
-    pub(super) fn apply_revive(
-        &mut self,
-        i: usize,
-        op: Op,
-        slot: usize,
-        value: Number,
-    ) -> Result<(), RecordError> {
+    pub(super) fn revive(&mut self, i: usize, op: Op, slot: usize) -> Result<(), RecordError> {
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         if slot != usize::from(inst.base) + usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
         }
-        let start = self.last_collect;
-        if let Some(s) = self.series.get_mut(slot) {
-            *s = Series {
-                start,
-                state: LIVE,
-                op,
-                ..Series::EMPTY
-            };
-        }
-        self.reset_hist(i, slot);
-        self.apply_live(i, op, slot, value)
+        // What `Series::EMPTY` holds: no hash, an all-zero key.
+        self.start_series(i, slot, 0, op, &[0; ATTRIBUTE_BYTES]);
+        Ok(())
     }
 
-    /// Applies a (valid) measurement to a live series. With feature `prefer-size` not
-    /// inlined: the record paths and the overflow series' revival share one copy.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// Applies a (valid) measurement to a live series: [`apply`](Self::apply)'s one copy
+    /// of it, for revived and live series alike.
+    #[inline(always)]
     pub(super) fn apply_live(
         &mut self,
         i: usize,
@@ -250,11 +234,22 @@ impl<
 
 /// The explicit bucket of `v`: the number of (ascending) bounds below it, by binary search.
 /// Up to 15 bounds (the default has 15), four fixed steps, a missing bound counting as
-/// above `v` (not with `prefer-size`: one search loop for every length).
+/// above `v`. With `prefer-size`, one scan from the lowest bound to the first not below
+/// `v` (the same count, as the bounds ascend; at most `bounds.len()` compares instead of
+/// about log2 of it, for the shortest code).
 #[inline(always)]
 fn bucket_of(bounds: &[f64], v: f64) -> usize {
-    // With `prefer-size` the general search serves every length: the same count.
-    if PREFER_SIZE || bounds.len() > 15 {
+    if PREFER_SIZE {
+        let mut below = 0;
+        for b in bounds {
+            if !less(*b, v) {
+                break;
+            }
+            below += 1;
+        }
+        return below;
+    }
+    if bounds.len() > 15 {
         return bounds.partition_point(|b| less(*b, v));
     }
     let mut lo = 0;
@@ -331,8 +326,10 @@ pub(super) fn hist_subtract(
     // What remains is exactly what was recorded after the snapshot.
     h.min = h.since_min;
     h.max = h.since_max;
-    h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
-    // Without the feature every histogram is an explicit one.
+    // Without the feature every histogram is an explicit one, whose zero count stays 0.
+    if EXPONENTIAL {
+        h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
+    }
     if kind == InstrumentKind::Histogram || !EXPONENTIAL {
         for (w, s) in words.iter_mut().zip(snap_words) {
             *w = w.saturating_sub(*s);

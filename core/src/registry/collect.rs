@@ -54,11 +54,6 @@ impl<
         }
     }
 
-    /// Slots of instrument `i` (its series plus the overflow series).
-    pub(super) fn slot_count(&self, i: usize) -> usize {
-        self.inst(i).map_or(0, |inst| usize::from(inst.cap) + 1)
-    }
-
     /// Runs the callback of observable instrument `i`.
     pub(super) fn collect_observe(&mut self, i: usize) {
         if !OBSERVABLE {
@@ -88,17 +83,35 @@ impl<
         }
     }
 
-    /// Copies series `j` of instrument `i` into the snapshot if it has something to export.
+    /// Copies slot `j` of instrument `i` into the snapshot if it has something to export;
+    /// false when the instrument has no slot `j` (its series, then its overflow series, are
+    /// slots `0..=max_series`): a walk over the slots ends there.
     pub(super) fn collect_series(
         &mut self,
         i: usize,
         j: usize,
         snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
-    ) {
-        let Some(inst) = self.inst(i) else { return };
-        if j > usize::from(inst.cap) {
-            return;
+    ) -> bool {
+        let in_range = self.inst(i).is_some_and(|inst| j <= usize::from(inst.cap));
+        if in_range {
+            self.collect_slot(i, j, snapshot);
         }
+        in_range
+    }
+
+    /// [`collect_series`](Self::collect_series) for a slot that exists.
+    #[inline(always)]
+    fn collect_slot(
+        &mut self,
+        i: usize,
+        j: usize,
+        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
+    ) {
+        // The tables are borrowed apart (not through `inst`), so that the declaration, the
+        // series and its histogram are each looked up once.
+        let Some(inst) = self.instruments.get(i).and_then(Option::as_ref) else {
+            return;
+        };
         let slot = usize::from(inst.base) + j;
         let delta = inst.temporality == Temporality::Delta;
         let time = snapshot.time();
@@ -116,30 +129,27 @@ impl<
             }
             return;
         }
-        let Some(inst) = self.inst(i) else { return };
-        let Some(s) = self.series.get(slot) else {
-            return;
-        };
-        let hist = if inst.desc.is_histogram() {
-            let Some(h) = self.hist.get(usize::from(inst.hist_base) + j) else {
+        let s = &*s;
+        let mut hist = None;
+        if inst.desc.is_histogram() {
+            let Some(h) = self.hist.get_mut(usize::from(inst.hist_base) + j) else {
                 return;
             };
             let at = h.at as usize;
             let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
                 return;
             };
-            Some((h, words))
-        } else {
-            None
-        };
-        let hist_index = hist.is_some().then(|| usize::from(inst.hist_base) + j);
+            hist = Some((h, words));
+        }
         let value = if observable_delta(inst.desc.kind, inst.temporality) {
             change_since(inst.desc.kind, inst.desc.number, s.value, s.delta_base())
         } else {
             s.value
         };
-        snapshot.push(i as u16, inst, slot as u16, s, value, hist);
-        if let Some(h) = hist_index.and_then(|index| self.hist.get_mut(index)) {
+        let copied = hist.as_ref().map(|(h, words)| (&**h, *words));
+        snapshot.push(i as u16, inst, slot as u16, s, value, copied);
+        if let Some((h, _)) = hist {
+            // The snapshot has them: the next point's own min and max start afresh.
             h.since_min = f64::INFINITY;
             h.since_max = f64::NEG_INFINITY;
         }
@@ -196,6 +206,7 @@ impl<
             return;
         }
         let since = s.recorded != sp.recorded;
+        s.start = s.start.max(time);
         match (kind, number) {
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, _) if !since => s.value = 0,
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Int) => {
@@ -206,7 +217,6 @@ impl<
             }
             _ => {}
         }
-        s.start = s.start.max(time);
         let pinned = s.state == PINNED;
         if since {
             if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
@@ -347,8 +357,9 @@ impl<
         let count = self.collect_begin(snapshot, now);
         for i in 0..count {
             self.collect_observe(i);
-            for j in 0..self.slot_count(i) {
-                self.collect_series(i, j, snapshot);
+            let mut j = 0;
+            while self.collect_series(i, j, snapshot) {
+                j += 1;
             }
         }
     }

@@ -80,17 +80,6 @@ fn short_word(b: &[u8]) -> u64 {
     }
 }
 
-/// The series hash of a packed key with feature `prefer-size`, from its bytes (FNV-1a,
-/// folded to 16 bits): that build's lookup scans the instrument's series and compares this
-/// before the key, so one short loop replaces the value hashes and the probe.
-pub(super) fn key_hash(key: &[u8]) -> u16 {
-    let mut h: u32 = 0x811C_9DC5;
-    for &b in key {
-        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
-    }
-    (h ^ (h >> 16)) as u16
-}
-
 /// Hash of a whole byte string (the packed key of an instrument without declared keys,
 /// already in one canonical order).
 pub(super) fn hash_bytes(b: &[u8]) -> u64 {
@@ -143,7 +132,7 @@ pub(super) fn hash_located(attrs: &[KeyValue<'_>], at: &Located, keys: usize) ->
     let mut h = 0u64;
     for d in 0..keys.min(MAX_KEYS) {
         if let Some(v) = value_at(attrs, at, d) {
-            h = h.wrapping_add(value_hash(d, &v));
+            h = h.wrapping_add(value_hash(d, v));
         }
     }
     finish(h)

@@ -14,7 +14,7 @@
 //!
 //! Unused trailing bytes are zero, so two keys are equal exactly when their arrays are.
 
-use super::hash::{finish, hash_key, value_hash};
+use super::hash::{hash_key, hash_located};
 use super::PREFER_SIZE;
 use crate::proto::AttributeValue;
 use crate::proto::KeyValue;
@@ -42,10 +42,15 @@ pub(crate) struct EncodeLoss {
 
 /// Which declared key `key` is: pointer equality first (callers usually pass the same
 /// `&'static str` literal that was declared), at position `hint` and then anywhere, before
-/// comparing bytes.
+/// comparing bytes. With feature `prefer-size` by bytes only: the same key, less code.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
+    if PREFER_SIZE {
+        // Declared keys are distinct by bytes (`declare` refuses a repeat), so the byte
+        // compare alone finds the same key the pointer compares would.
+        return declared_index_by_bytes(keys, key);
+    }
     let same = |k: &&str| core::ptr::eq(k.as_ptr(), key.as_ptr()) && k.len() == key.len();
     if keys.get(hint).is_some_and(same) {
         return Some(hint);
@@ -56,7 +61,7 @@ fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
     }
 }
 
-#[cold]
+#[cfg_attr(not(feature = "prefer-size"), cold)]
 #[inline(never)]
 fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
     keys.iter().position(|k| k.as_bytes() == key.as_bytes())
@@ -96,16 +101,16 @@ fn locate(keys: &[&str], attrs: &[KeyValue<'_>]) -> ([u8; MAX_KEYS], usize) {
 /// The caller's value for declared key `d`, as located.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
-pub(super) fn value_at<'a>(
-    attrs: &[KeyValue<'a>],
+pub(super) fn value_at<'b, 'a>(
+    attrs: &'b [KeyValue<'a>],
     at: &[u8; MAX_KEYS],
     d: usize,
-) -> Option<AttributeValue<'a>> {
+) -> Option<&'b AttributeValue<'a>> {
     let j = *at.get(d)?;
     if j == ABSENT {
         return None;
     }
-    attrs.get(usize::from(j)).map(|kv| kv.value)
+    attrs.get(usize::from(j)).map(|kv| &kv.value)
 }
 
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
@@ -138,13 +143,13 @@ fn truncate_str(s: &str, max: usize) -> &str {
 pub(super) fn put(
     key: &mut [u8],
     pos: usize,
-    value: AttributeValue<'_>,
+    value: &AttributeValue<'_>,
     str_budget: usize,
     loss: &mut EncodeLoss,
 ) -> Option<usize> {
     // Every value is a tag and a payload: one write for all four kinds.
     let word: [u8; 8];
-    let (tag, payload): (u8, &[u8]) = match value {
+    let (tag, payload): (u8, &[u8]) = match *value {
         AttributeValue::Bool(b) => (if b { TAG_TRUE } else { TAG_FALSE }, &[]),
         AttributeValue::Int(v) => {
             word = v.to_le_bytes();
@@ -182,8 +187,8 @@ pub(crate) fn encode(keys: &[&str], attrs: &[KeyValue<'_>], key: &mut [u8]) -> (
 
 /// [`encode`], also returning the key's hash ([`hash_key`]), computed from the caller's
 /// values rather than by reading the fresh key back. With feature `prefer-size` the hash
-/// is 0: that build's lookup hashes the packed key itself ([`key_hash`](super::hash::key_hash)),
-/// so the value hashes are not linked.
+/// is 0: that build's lookup compares packed keys whole, with no hash, so the value
+/// hashes are not linked.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 pub(crate) fn encode_hashed(
@@ -191,69 +196,80 @@ pub(crate) fn encode_hashed(
     attrs: &[KeyValue<'_>],
     key: &mut [u8],
 ) -> (usize, EncodeLoss, u64) {
+    let (at, dropped) = locate(keys, attrs);
+    let extra = dropped.min(usize::from(u8::MAX)) as u8;
+    // Every value whole if they all fit (the common case), else the cut encoding.
+    if let Some((pos, mut loss)) = put_located(keys.len(), attrs, &at, key, None) {
+        loss.dropped = extra;
+        let hash = if PREFER_SIZE {
+            0
+        } else {
+            hash_located(attrs, &at, keys.len())
+        };
+        return (pos, loss, hash);
+    }
+    key.fill(0);
+    let (used, mut loss) = encode_slow(keys.len(), attrs, &at, key);
+    loss.dropped = loss.dropped.saturating_add(extra);
+    let hash = if PREFER_SIZE { 0 } else { hash_key(keys, key) };
+    (used, loss, hash)
+}
+
+/// Writes the located values of the `keys` declared keys in declared order from the
+/// start of `key` (zeroed: an absent value's zero tag is in place). `budget` `None`: every
+/// value whole, or `None` when one does not fit untruncated. `Some(cap)`: strings cut to
+/// `cap` bytes, and a value with no room at all left out (counted as dropped). Returns the
+/// bytes used (at most the key's length) and what was cut. One copy serves both passes.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline)]
+fn put_located(
+    keys: usize,
+    attrs: &[KeyValue<'_>],
+    at: &Located,
+    key: &mut [u8],
+    budget: Option<usize>,
+) -> Option<(usize, EncodeLoss)> {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
-    let mut fits = true;
-    let mut h = 0u64;
-    let (at, dropped) = locate(keys, attrs);
-    for i in 0..keys.len() {
-        match value_at(attrs, &at, i) {
-            None => pos += 1, // TAG_ABSENT is 0: already in place
+    for i in 0..keys {
+        let written = match value_at(attrs, at, i) {
+            None => None,
             Some(v) => {
-                if !PREFER_SIZE {
-                    h = h.wrapping_add(value_hash(i, &v));
+                let written = put(key, pos, v, budget.unwrap_or(usize::MAX), &mut loss);
+                if budget.is_none() && (written.is_none() || loss.truncated > 0) {
+                    return None;
                 }
-                let need = 1 + payload_len(&v);
-                if need > MAX_STR_LEN + 1 || pos + need > key.len() {
-                    fits = false;
-                    break;
+                if written.is_none() {
+                    // No room even for this value: leave the attribute out.
+                    loss.dropped = loss.dropped.saturating_add(1);
                 }
-                match put(key, pos, v, usize::MAX, &mut loss) {
-                    Some(p) => pos = p,
-                    None => {
-                        fits = false;
-                        break;
-                    }
-                }
+                written
             }
-        }
+        };
+        // Absent, or left out: one (zero) tag byte while there is room.
+        pos = written.unwrap_or(pos + usize::from(pos < key.len()));
     }
-    if !fits {
-        for b in key.iter_mut() {
-            *b = 0;
-        }
-        let (used, loss) = encode_slow(keys, attrs, &at, dropped, key);
-        let hash = if PREFER_SIZE { 0 } else { hash_key(keys, key) };
-        return (used, loss, hash);
-    }
-    loss.dropped = dropped.min(usize::from(u8::MAX)) as u8;
-    (
-        pos.min(key.len()),
-        loss,
-        if PREFER_SIZE { 0 } else { finish(h) },
-    )
+    Some((pos, loss))
 }
 
 /// The values do not all fit: give strings an equal share of what fixed-size values leave.
 #[cold]
 fn encode_slow(
-    keys: &[&str],
+    keys: usize,
     attrs: &[KeyValue<'_>],
-    at: &[u8; MAX_KEYS],
-    dropped: usize,
+    at: &Located,
     key: &mut [u8],
 ) -> (usize, EncodeLoss) {
-    let mut loss = EncodeLoss::default();
     let mut fixed = 0usize;
     let mut strings = 0usize;
-    for i in 0..keys.len() {
+    for i in 0..keys {
         match value_at(attrs, at, i) {
             Some(AttributeValue::Str(_)) => {
                 strings += 1;
                 fixed += 1;
             }
             Some(v) => {
-                fixed += 1 + payload_len(&v);
+                fixed += 1 + payload_len(v);
             }
             None => fixed += 1,
         }
@@ -263,32 +279,12 @@ fn encode_slow(
         .saturating_sub(fixed)
         .checked_div(strings)
         .unwrap_or(0);
-    let mut pos = 0;
-    for i in 0..keys.len() {
-        match value_at(attrs, at, i) {
-            None => {
-                if pos < key.len() {
-                    pos += 1;
-                }
-            }
-            Some(v) => match put(key, pos, v, budget, &mut loss) {
-                Some(p) => pos = p,
-                None => {
-                    // No room even for this value: leave the attribute out.
-                    loss.dropped = loss.dropped.saturating_add(1);
-                    if pos < key.len() {
-                        pos += 1;
-                    }
-                }
-            },
-        }
-    }
-    let extra = dropped.min(usize::from(u8::MAX)) as u8;
-    loss.dropped = loss.dropped.saturating_add(extra);
-    (pos, loss)
+    put_located(keys, attrs, at, key, Some(budget)).unwrap_or((0, EncodeLoss::default()))
 }
 
-/// Iterates the present attributes of a packed key.
+/// Iterates the present attributes of a packed key: of declared `keys` (values only, in
+/// declared order), or with no declared keys, of the layout that stores keys too
+/// ([`open`](super::open)). One walk for both, so a snapshot reads either with one copy.
 pub(crate) struct Decoder<'k> {
     keys: &'static [&'static str],
     key: &'k [u8],
@@ -311,25 +307,46 @@ impl<'k> Iterator for Decoder<'k> {
     type Item = KeyValue<'k>;
 
     fn next(&mut self) -> Option<KeyValue<'k>> {
-        while let Some(name) = self.keys.get(self.index) {
-            self.index += 1;
-            if self.pos >= self.key.len() {
-                return None;
-            }
+        loop {
+            let name = self.next_name()?;
             let (v, next) = slot(self.key, self.pos);
             self.pos = next;
-            if let Some(v) = v {
-                return Some(KeyValue::new(name, v));
+            match v {
+                Some(v) => return Some(KeyValue::new(name, v)),
+                // An absent declared key is skipped; a stored key always has a value.
+                None if self.keys.is_empty() => return None,
+                None => {}
             }
         }
-        None
     }
 }
 
-/// Whether two packed keys are equal: word compares, one branch.
+impl<'k> Decoder<'k> {
+    /// The next entry's key, the position moved to its value; `None` at the end. Not
+    /// inlined with `prefer-size`: the walk is then one loop, not one per layout.
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    fn next_name(&mut self) -> Option<&'k str> {
+        if self.keys.is_empty() {
+            // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.
+            let len = usize::from(*self.key.get(self.pos)?);
+            let name = self.key.get(self.pos + 1..self.pos + len)?;
+            self.pos += len;
+            return Some(core::str::from_utf8(name).unwrap_or(""));
+        }
+        let name = *self.keys.get(self.index)?;
+        self.index += 1;
+        (self.pos < self.key.len()).then_some(name)
+    }
+}
+
+/// Whether two packed keys are equal: word compares, one branch. With feature
+/// `prefer-size` a slice compare, which calls the `memcmp` the program links anyway.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 pub(crate) fn key_eq(a: &[u8], b: &[u8]) -> bool {
+    if PREFER_SIZE {
+        return a == b;
+    }
     let mut wa = a.chunks_exact(8);
     let mut wb = b.chunks_exact(8);
     let mut diff = 0u64;

@@ -57,8 +57,8 @@
 //! Feature `prefer-size` trades recording speed for flash: the lookup and hash helpers
 //! are called rather than forced inline into every record path, and every attribute
 //! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
-//! the same series, only sooner); a lookup that is not the instrument's last series scans
-//! its series (comparing a short hash of the packed key first) instead of probing a hash
+//! the same series, only sooner); a lookup scans the instrument's series, comparing
+//! packed keys whole, instead of trying the last series found and then probing a hash
 //! index. Behaviour is the same: the same series in the same slots.
 //!
 //! # Attributes
@@ -268,6 +268,7 @@ struct Inst {
     /// attributes came (`EMPTY`: none yet). Tried first,
     /// by comparing its key, before hashing: a repeated attribute set skips hash and probe.
     /// Needs no clearing: a freed slot is refused by its state, a reused one by its key.
+    /// Not kept with feature `prefer-size`, whose lookup scans.
     last_slot: u16,
     stats: InstrumentStats,
 }
@@ -425,6 +426,14 @@ impl<
 
     /// Declares an instrument, reserving its series, histogram states and buckets.
     pub fn declare(&mut self, desc: InstrumentDesc) -> Result<Instrument, DeclareError> {
+        self.declare_desc(&desc)
+    }
+
+    /// [`declare`](Self::declare) from a reference: the declaration stays where it is
+    /// while it is checked and is copied once, into its table entry, instead of being held
+    /// field by field across the checks.
+    #[inline(never)]
+    fn declare_desc(&mut self, desc: &InstrumentDesc) -> Result<Instrument, DeclareError> {
         if self.instrument_count >= INSTRUMENTS || self.instrument_count >= usize::from(u16::MAX) {
             return Err(DeclareError::TooManyInstruments);
         }
@@ -491,13 +500,13 @@ impl<
             .temporality
             .unwrap_or(self.preference.temporality_for(desc.kind));
         let inst = Inst {
-            desc,
+            desc: *desc,
             temporality,
             base: self.series_used as u16,
             cap: desc.max_series,
             hist_base: hist_base as u16,
             stride: stride as u16,
-            op: Op::of(&desc),
+            op: Op::of(desc),
             empty_slot: EMPTY,
             last_slot: EMPTY,
             stats: InstrumentStats::default(),
@@ -565,13 +574,18 @@ impl<
                     return Ok(());
                 }
             }
+            if PREFER_SIZE {
+                // The general path finds the remembered series too, one call further.
+                return self.record_attrs(instrument, value, &[]);
+            }
             return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
     }
 
     /// [`record`](Self::record) with no attributes, past the integer add: other ops,
-    /// checks, or the empty set's series not known yet.
+    /// checks, or the empty set's series not known yet. (With feature `prefer-size`,
+    /// [`record_attrs`](Self::record_attrs) does this too, through `find_empty`.)
     #[inline(never)]
     fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
         let i = usize::from(instrument.0);

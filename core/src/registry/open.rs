@@ -18,7 +18,7 @@
 //! overflow series.
 
 use super::hash::hash_bytes;
-use super::key::{self, slot, EncodeLoss, MAX_STR_LEN};
+use super::key::{self, EncodeLoss, MAX_STR_LEN};
 use crate::proto::{AttributeValue, KeyValue};
 
 /// Longest key an instrument without declared keys stores (its length byte holds
@@ -127,43 +127,18 @@ fn put(key: &mut [u8], pos: usize, k: &[u8], v: &AttributeValue<'_>) -> bool {
     name.copy_from_slice(k);
     // It fits whole (checked by the caller), so nothing is cut and nothing lost.
     let mut loss = EncodeLoss::default();
-    key::put(key, at, *v, usize::MAX, &mut loss).is_some()
-}
-
-/// Iterates the attributes of a key packed by [`pack`].
-pub(crate) struct Entries<'k> {
-    key: &'k [u8],
-    pos: usize,
-}
-
-impl<'k> Entries<'k> {
-    pub(crate) fn new(key: &'k [u8]) -> Self {
-        Entries { key, pos: 0 }
-    }
-}
-
-impl<'k> Iterator for Entries<'k> {
-    type Item = KeyValue<'k>;
-
-    fn next(&mut self) -> Option<KeyValue<'k>> {
-        let len = usize::from(*self.key.get(self.pos)?);
-        if len == 0 {
-            return None;
-        }
-        let start = self.pos + 1;
-        let name = self.key.get(start..start + len - 1)?;
-        let (value, next) = slot(self.key, start + len - 1);
-        self.pos = next;
-        Some(KeyValue::new(
-            core::str::from_utf8(name).unwrap_or(""),
-            value?,
-        ))
-    }
+    key::put(key, at, v, usize::MAX, &mut loss).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::key::Decoder;
+
+    /// The attributes of a key packed by [`pack`], as a snapshot reads them.
+    fn entries(key: &[u8]) -> Decoder<'_> {
+        Decoder::new(&[], key)
+    }
 
     fn kv<'a>(k: &'a str, v: AttributeValue<'a>) -> KeyValue<'a> {
         KeyValue::new(k, v)
@@ -184,7 +159,7 @@ mod tests {
         assert_eq!(ka, kb);
         assert!(matches!(pa, Packed::Whole { dropped: 0, .. }));
         assert_eq!(hash(&ka, 41), hash(&kb, 41));
-        let got: heapless::Vec<KeyValue<'_>, 8> = Entries::new(&ka).collect();
+        let got: heapless::Vec<KeyValue<'_>, 8> = entries(&ka).collect();
         assert_eq!(got.as_slice(), &[a[1], a[2], a[3], a[0]]);
         // code 1+4+9, hot 1+3+1, load 1+4+9, zone 1+4+3: 41 bytes fit exactly, 40 do not.
         assert_eq!(pack(&a, &mut [0u8; 41]), pa);
@@ -204,7 +179,7 @@ mod tests {
             pack(&a, &mut key),
             Packed::Whole { dropped: 2, .. }
         ));
-        let got: heapless::Vec<KeyValue<'_>, 4> = Entries::new(&key).collect();
+        let got: heapless::Vec<KeyValue<'_>, 4> = entries(&key).collect();
         assert_eq!(got.as_slice(), &[a[1], a[3]]);
     }
 
@@ -230,7 +205,7 @@ mod tests {
             pack(&[kv(k, AttributeValue::Str(s))], &mut key),
             Packed::Whole { dropped: 0, .. }
         ));
-        let got: heapless::Vec<KeyValue<'_>, 1> = Entries::new(&key).collect();
+        let got: heapless::Vec<KeyValue<'_>, 1> = entries(&key).collect();
         assert_eq!(got.as_slice(), &[kv(k, AttributeValue::Str(s))]);
     }
 
@@ -242,6 +217,6 @@ mod tests {
             Packed::Whole { dropped: 0, .. }
         ));
         assert_eq!(key, [0u8; 8]);
-        assert_eq!(Entries::new(&key).count(), 0);
+        assert_eq!(entries(&key).count(), 0);
     }
 }

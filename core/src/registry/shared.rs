@@ -6,7 +6,7 @@ use critical_section::Mutex;
 
 use super::{
     Bound, DeclareError, Instrument, InstrumentDesc, InstrumentStats, Number, Producer,
-    RecordError, Registry, Settlement, Snapshot, TemporalityPreference,
+    RecordError, Registry, Settlement, Snapshot, TemporalityPreference, OBSERVABLE,
 };
 use crate::proto::{KeyValue, PointSpan};
 use crate::time::UnixNanos;
@@ -128,10 +128,16 @@ impl<
     fn collect(&mut self, snapshot: &mut Self::Snapshot, now: UnixNanos) {
         let count = self.with(|r| r.collect_begin(snapshot, now)).unwrap_or(0);
         for i in 0..count {
-            self.with(|r| r.collect_observe(i));
-            let slots = self.with(|r| r.slot_count(i)).unwrap_or(0);
-            for j in 0..slots {
-                self.with(|r| r.collect_series(i, j, snapshot));
+            // Without feature `observable` there are no callbacks: no critical section.
+            if OBSERVABLE {
+                self.with(|r| r.collect_observe(i));
+            }
+            // One critical section per slot; the first past the instrument's slots ends the
+            // walk (a busy registry stays busy throughout: only a callback holds it, and
+            // then for the whole collect).
+            let mut j = 0;
+            while self.with(|r| r.collect_series(i, j, snapshot)) == Some(true) {
+                j += 1;
             }
         }
     }

@@ -1,10 +1,9 @@
 //! Caller-owned snapshot storage, read by the encoder through [`MetricsSource`].
 
-use super::aggregate::{less, HistState};
+use super::aggregate::HistState;
 use super::key::Decoder;
-use super::open::Entries;
 use super::table::Series;
-use super::{Inst, InstrumentKind, NumberKind, EXPONENTIAL};
+use super::{Inst, InstrumentKind, Number, NumberKind, EXPONENTIAL};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -229,10 +228,9 @@ impl<
             let (d1, d2) = dst.split_at_mut(first.len());
             d1.copy_from_slice(first);
             d2.copy_from_slice(second);
-            *hs = HistState {
-                at: at as u32,
-                ..*h
-            };
+            // Whole, then the one field that differs: one block copy, not one per field.
+            *hs = *h;
+            hs.at = at as u32;
             self.bucket_count += total;
             self.hist_count += 1;
         }
@@ -269,9 +267,11 @@ impl<
 
     fn hist_ref(&self, m: &SnapMetric, point: usize) -> Option<(&HistState, &[u64])> {
         let h = self.hist.get(m.hist_first as usize + point)?;
-        let len = match m.kind {
-            InstrumentKind::Histogram => m.bounds.len() + 1,
-            _ => usize::from(h.pos.len) + usize::from(h.neg.len),
+        // Without exponential-histogram every histogram is an explicit one.
+        let len = if m.kind == InstrumentKind::Histogram || !EXPONENTIAL {
+            m.bounds.len() + 1
+        } else {
+            usize::from(h.pos.len) + usize::from(h.neg.len)
         };
         let at = h.at as usize;
         Some((h, self.buckets.get(at..at + len)?))
@@ -399,8 +399,9 @@ impl<
         };
         // metrics.proto: "Negative events *can* be recorded, but sum should not be filled
         // out when doing so." `min` is the least value of exactly this point's
-        // measurements (infinite when there are none).
-        let sum = |h: &HistState| (!less(h.min, 0.0)).then_some(h.sum);
+        // measurements (infinite when there are none; never NaN), so its sign bit test
+        // (-0.0 is not negative) is `min < 0.0` with no float compare.
+        let sum = |h: &HistState| (!Number::F64(h.min).is_negative()).then_some(h.sum);
         let value = match m.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
@@ -481,20 +482,11 @@ impl<
             return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
         }
         let mut n = 0;
-        if m.keys.is_empty() {
-            for kv in Entries::new(&p.key) {
-                if n == index {
-                    return Ok(kv);
-                }
-                n += 1;
+        for kv in Decoder::new(m.keys, &p.key) {
+            if n == index {
+                return Ok(kv);
             }
-        } else {
-            for kv in Decoder::new(m.keys, &p.key) {
-                if n == index {
-                    return Ok(kv);
-                }
-                n += 1;
-            }
+            n += 1;
         }
         Err(n)
     }

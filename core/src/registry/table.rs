@@ -27,6 +27,8 @@ pub(super) struct Series<const ATTRIBUTE_BYTES: usize> {
     /// Epoch of the last snapshot committed, so a point settled twice commits once.
     /// (Observable series: the other half of [`Series::delta_base`].)
     pub(super) settled: u32,
+    /// The top 16 bits of the key's hash, compared before the key (0 with feature
+    /// `prefer-size`, whose lookup compares keys whole).
     pub(super) hash: u16,
     pub(super) state: u8,
     /// Has something to export.
@@ -94,13 +96,17 @@ impl<
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
-    /// record with no attributes.
-    #[cold]
+    /// record with no attributes (and taken from there once known: with feature
+    /// `prefer-size` every record with no attributes that is not an integer add comes here).
+    #[cfg_attr(not(feature = "prefer-size"), cold)]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
         let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
+        if inst.empty_slot != EMPTY {
+            return usize::from(inst.empty_slot);
+        }
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         // What `find_or_insert(i, &[])` finds, without its packers: the empty set packs to
         // an all-zero key under every packing, with the hash of no values.
@@ -164,9 +170,9 @@ impl<
         key: &[u8; ATTRIBUTE_BYTES],
     ) -> usize {
         let slot = if PREFER_SIZE {
-            // One scan that finds or inserts; the caller's hash is not computed.
-            let h = hash::key_hash(key);
-            self.lookup_or_insert(i, h, |s| key::key_eq(&s.key, key), |k| *k = *key)
+            // One scan that finds or inserts, by the key alone: no hash is computed (the
+            // caller's is 0), and a series' hash stays 0.
+            self.lookup_or_insert(i, 0, |s| key::key_eq(&s.key, key), |k| *k = *key)
         } else {
             let h = (hash >> 48) as u16;
             match self.find(base, cap, h, |s| key::key_eq(&s.key, key)) {
@@ -174,7 +180,8 @@ impl<
                 None => self.insert_key(i, h, key),
             }
         };
-        if slot < base + cap {
+        // (With `prefer-size` the scan is the lookup: no last series is remembered.)
+        if !PREFER_SIZE && slot < base + cap {
             if let Some(inst) = self.inst_mut(i) {
                 inst.last_slot = slot as u16;
             }
@@ -257,15 +264,8 @@ impl<
             }
             hash
         };
-        // With `prefer-size` every lookup comes here: the shortcut `find_or_insert` would
-        // have taken.
-        if PREFER_SIZE {
-            if let Some(s) = self.series.get(last) {
-                if s.state != FREE && key::key_eq(&s.key, &key) {
-                    return last;
-                }
-            }
-        }
+        // With `prefer-size` every lookup comes here, and the scan finds the last series
+        // as it finds any other (keys are unique among live series): no shortcut.
         // One probe for both packings (one copy of it per registry type).
         self.find_or_insert_whole(i, base, cap, hash, &key)
     }
@@ -296,7 +296,7 @@ impl<
 
     /// Packs `attributes` (undeclared keys, instrument `i`) into `key` (zeroed) with
     /// [`open::pack`], counting what was dropped; returns the key's hash (0 with
-    /// `prefer-size`, whose lookup hashes the key itself), or `None` when the set does not
+    /// `prefer-size`, whose lookup compares keys whole), or `None` when the set does not
     /// fit (counted as oversized: it belongs in the overflow series).
     #[inline(always)]
     fn pack_open(
@@ -348,9 +348,10 @@ impl<
         let overflow = base + cap;
         if PREFER_SIZE {
             // No index: the instrument's series are scanned in order, a live one with the
-            // same hash and key found, else the first free one taken. The same series and
-            // slots as the probe below (it inserts at the first free slot too, and its
-            // index is full exactly when no slot is free), for no index code.
+            // same key found (no hash: keys are compared whole), else the first free one
+            // taken. The same series and slots as the probe below (it inserts at the first
+            // free slot too, and its index is full exactly when no slot is free), for no
+            // index and no hash code.
             let mut free = None;
             for (j, s) in self
                 .series
@@ -361,7 +362,7 @@ impl<
             {
                 if s.state == FREE {
                     free = free.or(Some(j));
-                } else if s.hash == h && is_match(s) {
+                } else if is_match(s) {
                     return base + j;
                 }
             }
@@ -420,6 +421,26 @@ impl<
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
+        self.start_series(i, slot, h, op, &key);
+        if let Some(inst) = self.inst_mut(i) {
+            inst.stats.series = inst.stats.series.saturating_add(1);
+        }
+        slot
+    }
+
+    /// Makes slot `slot` of instrument `i` a new live series (op `op`, hash `h`, key
+    /// `key`) that starts at the last collect, with an empty histogram: what an insertion
+    /// and the overflow series' revival share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    pub(super) fn start_series(
+        &mut self,
+        i: usize,
+        slot: usize,
+        h: u16,
+        op: Op,
+        key: &[u8; ATTRIBUTE_BYTES],
+    ) {
         let start = self.last_collect;
         if let Some(s) = self.series.get_mut(slot) {
             *s = Series {
@@ -431,14 +452,10 @@ impl<
                 state: LIVE,
                 dirty: false,
                 op,
-                key,
+                key: *key,
             };
         }
         self.reset_hist(i, slot);
-        if let Some(inst) = self.inst_mut(i) {
-            inst.stats.series = inst.stats.series.saturating_add(1);
-        }
-        slot
     }
 
     #[cold]
@@ -474,18 +491,12 @@ impl<
         let Some(s) = self.series.get(slot) else {
             return;
         };
-        if slot >= base + cap {
-            // The overflow series is not in the index.
-            if let Some(s) = self.series.get_mut(slot) {
-                s.state = FREE;
-                s.op = Op::Observable;
-                s.dirty = false;
-            }
-            return;
-        }
-        if PREFER_SIZE {
-            // That build keeps no index (see `lookup_or_insert`): freeing the slot is all.
-            self.free_series(i, slot);
+        let overflow = slot >= base + cap;
+        if overflow || PREFER_SIZE {
+            // The overflow series is not in the index (nor counted in `stats.series`), and
+            // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
+            // slot is all.
+            self.free_series(i, slot, !overflow);
             return;
         }
         let home = (usize::from(s.hash) * cap) >> 16;
@@ -530,17 +541,18 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        self.free_series(i, slot);
+        self.free_series(i, slot, true);
     }
 
-    /// Marks series `slot` of instrument `i` free (out of the index already) and uncounts it.
-    fn free_series(&mut self, i: usize, slot: usize) {
+    /// Marks series `slot` of instrument `i` free (out of the index already) and, when
+    /// `counted` (not the overflow series), uncounts it.
+    fn free_series(&mut self, i: usize, slot: usize, counted: bool) {
         if let Some(s) = self.series.get_mut(slot) {
             s.state = FREE;
             s.op = Op::Observable;
             s.dirty = false;
         }
-        if let Some(inst) = self.inst_mut(i) {
+        if let Some(inst) = self.inst_mut(i).filter(|_| counted) {
             inst.stats.series = inst.stats.series.saturating_sub(1);
         }
     }
