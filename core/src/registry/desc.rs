@@ -415,12 +415,9 @@ fn saturating_i64(v: f64) -> i64 {
         }
         return if negative { i64::MIN } else { i64::MAX };
     }
-    let mantissa = (bits & FRACTION) | (1 << 52);
-    let magnitude = if exponent >= 52 {
-        mantissa << (exponent - 52)
-    } else {
-        mantissa >> (52 - exponent)
-    };
+    // The significand with its leading 1 moved to bit 63, shifted down to units: one
+    // shift for every exponent in 0..63 (bits shifted out are the fraction, truncated).
+    let magnitude = (((bits & FRACTION) | (1 << 52)) << 11) >> (63 - exponent);
     // Below 2^63: fits.
     let magnitude = magnitude as i64;
     if negative {
