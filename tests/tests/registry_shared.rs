@@ -18,6 +18,11 @@ fn reentrant(o: &mut dyn Observe) {
         &[],
     );
     assert_eq!(r, Err(RecordError::Busy));
+    // So must binding, and recording through a binding made before.
+    let attrs = [KeyValue::new("t", AttributeValue::Int(0))];
+    assert_eq!(REG.bind(first(), &attrs), Err(RecordError::Busy));
+    let bound = BOUND.with(|b| b.get().unwrap());
+    assert_eq!(REG.record_bound(bound, 1u64), Err(RecordError::Busy));
     o.observe(1i64.into(), &[]);
 }
 
@@ -27,6 +32,7 @@ fn first() -> otlp_embedded::registry::Instrument {
 
 thread_local! {
     static FIRST: std::cell::Cell<Option<otlp_embedded::registry::Instrument>> = const { std::cell::Cell::new(None) };
+    static BOUND: std::cell::Cell<Option<otlp_embedded::registry::Bound>> = const { std::cell::Cell::new(None) };
 }
 
 #[test]
@@ -40,6 +46,10 @@ fn threads_record_while_collect_and_settle_run() {
         )
         .unwrap();
     FIRST.with(|f| f.set(Some(c)));
+    let bound = REG
+        .bind(c, &[KeyValue::new("t", AttributeValue::Int(0))])
+        .unwrap();
+    BOUND.with(|b| b.set(Some(bound)));
     REG.declare(InstrumentDesc::observable_gauge(
         "o",
         otlp_embedded::registry::NumberKind::Int,

@@ -242,7 +242,9 @@ pub struct InstrumentDesc {
     pub attribute_keys: &'static [&'static str],
     /// Series this instrument may hold, besides its overflow series.
     pub max_series: u16,
-    /// Explicit-bucket boundaries, strictly ascending (histograms).
+    /// Explicit-bucket boundaries, strictly ascending (histograms):
+    /// [`histogram`](Self::histogram) starts from [`DEFAULT_BOUNDS`]; the other
+    /// constructors leave it empty, since no other kind reads it.
     pub bounds: &'static [f64],
     /// Most buckets per sign (exponential histograms), at least 3 (at scale -10 every
     /// finite `f64` falls in one of three buckets, so any value always fits).
@@ -264,7 +266,9 @@ impl InstrumentDesc {
             temporality: None,
             attribute_keys: &[],
             max_series: 8,
-            bounds: &DEFAULT_BOUNDS,
+            // Only `histogram` sets the default boundaries, so a program without an
+            // explicit-bucket histogram on them does not link them.
+            bounds: &[],
             max_size: 160,
             max_scale: 20,
             callback: None,
@@ -297,7 +301,7 @@ impl InstrumentDesc {
     }
     /// An explicit-bucket histogram with the default boundaries ([`DEFAULT_BOUNDS`]).
     pub const fn histogram(name: &'static str) -> Self {
-        Self::base(name, InstrumentKind::Histogram, NumberKind::Double)
+        Self::base(name, InstrumentKind::Histogram, NumberKind::Double).bounds(&DEFAULT_BOUNDS)
     }
     /// A base-2 exponential histogram with max size 160 and max scale 20.
     pub const fn exponential_histogram(name: &'static str) -> Self {
@@ -411,12 +415,9 @@ fn saturating_i64(v: f64) -> i64 {
         }
         return if negative { i64::MIN } else { i64::MAX };
     }
-    let mantissa = (bits & FRACTION) | (1 << 52);
-    let magnitude = if exponent >= 52 {
-        mantissa << (exponent - 52)
-    } else {
-        mantissa >> (52 - exponent)
-    };
+    // The significand with its leading 1 moved to bit 63, shifted down to units: one
+    // shift for every exponent in 0..63 (bits shifted out are the fraction, truncated).
+    let magnitude = (((bits & FRACTION) | (1 << 52)) << 11) >> (63 - exponent);
     // Below 2^63: fits.
     let magnitude = magnitude as i64;
     if negative {
@@ -442,7 +443,29 @@ impl defmt::Format for InstrumentDesc {
 
 #[cfg(test)]
 mod tests {
-    use super::saturating_i64;
+    use super::{saturating_i64, InstrumentDesc, DEFAULT_BOUNDS};
+
+    /// Explicit-bucket histograms start from the default boundaries; the kinds that never
+    /// read boundaries carry none.
+    #[test]
+    fn only_histograms_start_with_default_bounds() {
+        assert_eq!(InstrumentDesc::histogram("h").bounds, &DEFAULT_BOUNDS[..]);
+        assert_eq!(
+            InstrumentDesc::histogram("h").bounds(&[1.0]).bounds,
+            &[1.0][..]
+        );
+        for desc in [
+            InstrumentDesc::counter_u64("c"),
+            InstrumentDesc::counter_f64("c"),
+            InstrumentDesc::up_down_counter_i64("u"),
+            InstrumentDesc::up_down_counter_f64("u"),
+            InstrumentDesc::gauge_i64("g"),
+            InstrumentDesc::gauge_f64("g"),
+            InstrumentDesc::exponential_histogram("e"),
+        ] {
+            assert!(desc.bounds.is_empty(), "{}", desc.name);
+        }
+    }
 
     /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns.
     #[test]

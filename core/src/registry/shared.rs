@@ -87,8 +87,11 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
         let value = value.into();
-        self.with(|r| r.record(instrument, value, attributes))
-            .unwrap_or(Err(RecordError::Busy))
+        // The result is written in place, Busy unless the closure ran: mapping an
+        // `Option` of it to Busy afterwards costs a compare in every copy of this wrapper.
+        let mut recorded = Err(RecordError::Busy);
+        self.with(|r| recorded = r.record(instrument, value, attributes));
+        recorded
     }
 
     /// See [`Registry::bind`].
@@ -97,16 +100,18 @@ impl<
         instrument: Instrument,
         attributes: &[KeyValue<'_>],
     ) -> Result<Bound, RecordError> {
-        self.with(|r| r.bind(instrument, attributes))
-            .unwrap_or(Err(RecordError::Busy))
+        let mut bound = Err(RecordError::Busy);
+        self.with(|r| bound = r.bind(instrument, attributes));
+        bound
     }
 
     /// See [`Registry::record_bound`].
     #[inline]
     pub fn record_bound(&self, bound: Bound, value: impl Into<Number>) -> Result<(), RecordError> {
         let value = value.into();
-        self.with(|r| r.record_bound(bound, value))
-            .unwrap_or(Err(RecordError::Busy))
+        let mut recorded = Err(RecordError::Busy);
+        self.with(|r| recorded = r.record_bound(bound, value));
+        recorded
     }
 
     /// See [`Registry::stats`].
