@@ -546,12 +546,16 @@ impl<'a> ResponseReader<'a> {
                         limit: self.config.max_chunk_line,
                     });
                 }
-                let at = match (at, b, hex_value(b)) {
-                    (
-                        SizeLine::Cr | SizeLine::Digits | SizeLine::Space | SizeLine::Params,
-                        b'\n',
-                        _,
-                    ) => {
+                let at = match (at, hex_value(b)) {
+                    (SizeLine::Start, Some(d)) => {
+                        return Ok(State::Chunked(Chunk::Size {
+                            value: d,
+                            at: SizeLine::Digits,
+                            line,
+                        }));
+                    }
+                    (SizeLine::Start, None) => return bad(Malformed::ChunkSize),
+                    _ if b == b'\n' => {
                         return Ok(if value == 0 {
                             State::Chunked(Chunk::Trailer { line: 0, total: 0 })
                         } else {
@@ -561,14 +565,8 @@ impl<'a> ResponseReader<'a> {
                             }
                         });
                     }
-                    (SizeLine::Start, _, Some(d)) => {
-                        return Ok(State::Chunked(Chunk::Size {
-                            value: d,
-                            at: SizeLine::Digits,
-                            line,
-                        }));
-                    }
-                    (SizeLine::Digits, _, Some(d)) => {
+                    (SizeLine::Cr, _) => return bad(Malformed::ChunkSize),
+                    (SizeLine::Digits, Some(d)) => {
                         // One more hex digit fits exactly when the top four bits are clear.
                         if value >> 60 != 0 {
                             return bad(Malformed::ChunkSizeOverflow);
@@ -576,13 +574,14 @@ impl<'a> ResponseReader<'a> {
                         let value = value << 4 | d;
                         return Ok(State::Chunked(Chunk::Size { value, at, line }));
                     }
-                    (SizeLine::Start | SizeLine::Cr, _, _) => return bad(Malformed::ChunkSize),
-                    (_, b'\r', _) => SizeLine::Cr,
-                    (_, b';', _) => SizeLine::Params,
-                    // Whitespace before `;` (RFC 9112 BWS) or inside an extension.
-                    (SizeLine::Params, b' ' | b'\t', _) => SizeLine::Params,
-                    (_, b' ' | b'\t', _) => SizeLine::Space,
-                    (SizeLine::Params, 0x20..=0x7e | 0x80..=0xff, _) => SizeLine::Params,
+                    _ if b == b'\r' => SizeLine::Cr,
+                    _ if b == b';' => SizeLine::Params,
+                    // Whitespace before `;` (RFC 9112 BWS), or whitespace or any visible or
+                    // non-ASCII byte inside an extension.
+                    (SizeLine::Params, _) if b == b'\t' || (b >= 0x20 && b != 0x7f) => {
+                        SizeLine::Params
+                    }
+                    _ if b == b' ' || b == b'\t' => SizeLine::Space,
                     // Digits, whitespace, then more than whitespace before any `;`
                     // ("5 5"): not a chunk size.
                     _ => return bad(Malformed::ChunkSize),
