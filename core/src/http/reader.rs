@@ -588,13 +588,10 @@ impl<'a> ResponseReader<'a> {
                 };
                 Chunk::Size { value, at, line }
             }
-            Chunk::DataCr => match b {
-                b'\r' => Chunk::DataLf,
+            // The line end after a chunk's data: CRLF or a bare LF.
+            Chunk::DataCr | Chunk::DataLf => match b {
                 b'\n' => CHUNK_START,
-                _ => return bad(Malformed::ChunkDataEnd),
-            },
-            Chunk::DataLf => match b {
-                b'\n' => CHUNK_START,
+                b'\r' if chunk == Chunk::DataCr => Chunk::DataLf,
                 _ => return bad(Malformed::ChunkDataEnd),
             },
             Chunk::Trailer { line, total } => {
