@@ -180,7 +180,7 @@ pub struct ResponseReader<'a> {
     unfolded: usize,
 }
 
-fn hex_value(b: u8) -> Option<u64> {
+fn hex_value(b: u8) -> Option<u8> {
     // ASCII letters differ from their lower case only in 0x20; no other byte becomes
     // `a`..=`f` by setting it.
     let letter = (b | 0x20).wrapping_sub(b'a');
@@ -189,7 +189,7 @@ fn hex_value(b: u8) -> Option<u64> {
         _ if letter < 6 => letter + 10,
         _ => return None,
     };
-    Some(u64::from(digit))
+    Some(digit)
 }
 
 /// Whether the buffer holds a complete status line (a line end after some text).
@@ -549,7 +549,7 @@ impl<'a> ResponseReader<'a> {
                 let at = match (at, hex_value(b)) {
                     (SizeLine::Start, Some(d)) => {
                         return Ok(State::Chunked(Chunk::Size {
-                            value: d,
+                            value: u64::from(d),
                             at: SizeLine::Digits,
                             line,
                         }));
@@ -571,7 +571,7 @@ impl<'a> ResponseReader<'a> {
                         if value >> 60 != 0 {
                             return bad(Malformed::ChunkSizeOverflow);
                         }
-                        let value = value << 4 | d;
+                        let value = value << 4 | u64::from(d);
                         return Ok(State::Chunked(Chunk::Size { value, at, line }));
                     }
                     _ if b == b'\r' => SizeLine::Cr,
