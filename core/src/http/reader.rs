@@ -117,7 +117,9 @@ enum Chunk {
     DataCr,
     DataLf,
     Trailer {
-        line: usize,
+        /// The trailer line so far holds more than a CR (only whether an empty line ends
+        /// the trailers matters, not how long a line is).
+        in_line: bool,
         total: usize,
     },
 }
@@ -557,7 +559,10 @@ impl<'a> ResponseReader<'a> {
                     (SizeLine::Start, None) => return bad(Malformed::ChunkSize),
                     _ if b == b'\n' => {
                         return Ok(if value == 0 {
-                            State::Chunked(Chunk::Trailer { line: 0, total: 0 })
+                            State::Chunked(Chunk::Trailer {
+                                in_line: false,
+                                total: 0,
+                            })
                         } else {
                             State::Body {
                                 remaining: value,
@@ -594,7 +599,7 @@ impl<'a> ResponseReader<'a> {
                 b'\r' if chunk == Chunk::DataCr => Chunk::DataLf,
                 _ => return bad(Malformed::ChunkDataEnd),
             },
-            Chunk::Trailer { line, total } => {
+            Chunk::Trailer { in_line, total } => {
                 let total = total + 1;
                 if total > self.head_cap {
                     return Err(ExchangeError::TrailersTooLarge {
@@ -602,11 +607,14 @@ impl<'a> ResponseReader<'a> {
                     });
                 }
                 match b {
-                    b'\n' if line == 0 => return Ok(State::Done(ResponseEnd::Complete)),
-                    b'\n' => Chunk::Trailer { line: 0, total },
-                    b'\r' => Chunk::Trailer { line, total },
+                    b'\n' if !in_line => return Ok(State::Done(ResponseEnd::Complete)),
+                    b'\n' => Chunk::Trailer {
+                        in_line: false,
+                        total,
+                    },
+                    b'\r' => Chunk::Trailer { in_line, total },
                     _ => Chunk::Trailer {
-                        line: line + 1,
+                        in_line: true,
                         total,
                     },
                 }
