@@ -1118,6 +1118,11 @@ fn malformed_responses() {
         chunked("3\r\nabc\rX"),
         err(ExchangeError::Malformed(Malformed::ChunkDataEnd)),
     );
+    // After a chunk's CR only LF may follow, not a second CR.
+    check_all_splits(
+        chunked("3\r\nabc\r\r\n0\r\n\r\n"),
+        err(ExchangeError::Malformed(Malformed::ChunkDataEnd)),
+    );
     let long_ext = format!("1;{}\r\na\r\n0\r\n\r\n", "x".repeat(300));
     check_all_splits(
         chunked(&long_ext),

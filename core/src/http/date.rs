@@ -126,33 +126,30 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
     unix_seconds(year, month, day, (h, m, s))
 }
 
-fn is_leap(year: u32) -> bool {
-    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
-}
-
-/// Days in `month` (1 to 12) of `year`; 0 for any other month.
-fn days_in_month(year: u32, month: u32) -> u32 {
-    // Bit `m` of LONG_MONTHS is set for the 31-day months.
-    const LONG_MONTHS: u32 = 1 << 1 | 1 << 3 | 1 << 5 | 1 << 7 | 1 << 8 | 1 << 10 | 1 << 12;
-    match month {
-        2 => 28 + u32::from(is_leap(year)),
-        1..=12 => 30 + (LONG_MONTHS >> month & 1),
-        _ => 0,
-    }
-}
-
-/// Seconds since 1970 at `year`-`month`-`day` `h:m:s` UTC. The scanner reads at most four
-/// year digits, so day counts fit a `u32`.
-fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
-    if year < 1970 || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    // Days since 1970-01-01, counting years from March so that a leap day ends its year
-    // (H. Hinnant's days_from_civil): no table and no loop. 719,468 days run from
-    // 0000-03-01 to 1970-01-01.
+/// Days from 1970-01-01 to `year`-`month`-`day`, for a year from 1970 and a day from 1.
+/// Counting years from March puts a leap day at the end of its year (H. Hinnant's
+/// days_from_civil): no table and no loop. Month 13 is January of the next year, which
+/// is how a month's end is found. 719,468 days run from 0000-03-01 to 1970-01-01.
+// Never inlined: called twice, and one copy is smaller.
+#[inline(never)]
+fn days_since_1970(year: u32, month: u32, day: u32) -> u32 {
     let y = if month <= 2 { year - 1 } else { year };
     let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let days = y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468;
+    y * 365 + y / 4 - y / 100 + y / 400 + day_of_year - 719_468
+}
+
+/// Seconds since 1970 at `year`-`month`-`day` `h:m:s` UTC, `month` from 1 to 12. The
+/// scanner reads at most four year digits and two day digits, so day counts fit a `u32`.
+fn unix_seconds(year: u32, month: u32, day: u32, (h, m, s): (u32, u32, u32)) -> Option<u64> {
+    if year < 1970 || day == 0 {
+        return None;
+    }
+    // A day is in its month exactly when it comes before the first of the next month: the
+    // calendar's month lengths and leap years without a test of their own.
+    let days = days_since_1970(year, month, day);
+    if days >= days_since_1970(year, month + 1, 1) {
+        return None;
+    }
     Some(u64::from(days) * 86_400 + u64::from(h * 3600 + m * 60 + s))
 }
 
@@ -186,6 +183,10 @@ mod tests {
         assert_eq!(unix("SUNDAY, 06-NOV-94 08:49:37 GMT"), Some(784_111_777));
         assert_eq!(unix("Saturday, 01-Jan-77 00:00:00 GMT"), Some(220_924_800));
         assert_eq!(unix("Mon, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        // The last day of a month, a leap day, and the day after it.
+        assert_eq!(unix("Thu, 29 Feb 2024 00:00:00 GMT"), Some(1_709_164_800));
+        assert_eq!(unix("Fri, 01 Mar 2024 00:00:00 GMT"), Some(1_709_251_200));
+        assert_eq!(unix("Fri, 31 Dec 1999 23:59:59 GMT"), Some(946_684_799));
     }
 
     #[test]
@@ -203,6 +204,11 @@ mod tests {
             "12 s",
             "Sun, 06 Nov 1994 08:49:37 UTC",
             "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 31 Apr 1994 08:49:37 GMT",
+            "Thu, 29 Feb 1900 00:00:00 GMT",
+            "Thu, 29 Feb 2023 00:00:00 GMT",
+            "Thu, 32 Jan 2023 00:00:00 GMT",
+            "Thu, 00 Jan 2023 00:00:00 GMT",
             "Sun, 06 Nov 1969 08:49:37 GMT",
             "Foo, 06 Nov 1994 08:49:37 GMT",
             "Sunday, 06 Nov 1994 08:49:37 GMT",

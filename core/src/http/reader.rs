@@ -117,7 +117,9 @@ enum Chunk {
     DataCr,
     DataLf,
     Trailer {
-        line: usize,
+        /// The trailer line so far holds more than a CR (only whether an empty line ends
+        /// the trailers matters, not how long a line is).
+        in_line: bool,
         total: usize,
     },
 }
@@ -180,7 +182,7 @@ pub struct ResponseReader<'a> {
     unfolded: usize,
 }
 
-fn hex_value(b: u8) -> Option<u64> {
+fn hex_value(b: u8) -> Option<u8> {
     // ASCII letters differ from their lower case only in 0x20; no other byte becomes
     // `a`..=`f` by setting it.
     let letter = (b | 0x20).wrapping_sub(b'a');
@@ -189,7 +191,7 @@ fn hex_value(b: u8) -> Option<u64> {
         _ if letter < 6 => letter + 10,
         _ => return None,
     };
-    Some(u64::from(digit))
+    Some(digit)
 }
 
 /// Whether the buffer holds a complete status line (a line end after some text).
@@ -546,14 +548,21 @@ impl<'a> ResponseReader<'a> {
                         limit: self.config.max_chunk_line,
                     });
                 }
-                let at = match (at, b, hex_value(b)) {
-                    (
-                        SizeLine::Cr | SizeLine::Digits | SizeLine::Space | SizeLine::Params,
-                        b'\n',
-                        _,
-                    ) => {
+                let at = match (at, hex_value(b)) {
+                    (SizeLine::Start, Some(d)) => {
+                        return Ok(State::Chunked(Chunk::Size {
+                            value: u64::from(d),
+                            at: SizeLine::Digits,
+                            line,
+                        }));
+                    }
+                    (SizeLine::Start, None) => return bad(Malformed::ChunkSize),
+                    _ if b == b'\n' => {
                         return Ok(if value == 0 {
-                            State::Chunked(Chunk::Trailer { line: 0, total: 0 })
+                            State::Chunked(Chunk::Trailer {
+                                in_line: false,
+                                total: 0,
+                            })
                         } else {
                             State::Body {
                                 remaining: value,
@@ -561,44 +570,36 @@ impl<'a> ResponseReader<'a> {
                             }
                         });
                     }
-                    (SizeLine::Start, _, Some(d)) => {
-                        return Ok(State::Chunked(Chunk::Size {
-                            value: d,
-                            at: SizeLine::Digits,
-                            line,
-                        }));
-                    }
-                    (SizeLine::Digits, _, Some(d)) => {
+                    (SizeLine::Cr, _) => return bad(Malformed::ChunkSize),
+                    (SizeLine::Digits, Some(d)) => {
                         // One more hex digit fits exactly when the top four bits are clear.
                         if value >> 60 != 0 {
                             return bad(Malformed::ChunkSizeOverflow);
                         }
-                        let value = value << 4 | d;
+                        let value = value << 4 | u64::from(d);
                         return Ok(State::Chunked(Chunk::Size { value, at, line }));
                     }
-                    (SizeLine::Start | SizeLine::Cr, _, _) => return bad(Malformed::ChunkSize),
-                    (_, b'\r', _) => SizeLine::Cr,
-                    (_, b';', _) => SizeLine::Params,
-                    // Whitespace before `;` (RFC 9112 BWS) or inside an extension.
-                    (SizeLine::Params, b' ' | b'\t', _) => SizeLine::Params,
-                    (_, b' ' | b'\t', _) => SizeLine::Space,
-                    (SizeLine::Params, 0x20..=0x7e | 0x80..=0xff, _) => SizeLine::Params,
+                    _ if b == b'\r' => SizeLine::Cr,
+                    _ if b == b';' => SizeLine::Params,
+                    // Whitespace before `;` (RFC 9112 BWS), or whitespace or any visible or
+                    // non-ASCII byte inside an extension.
+                    (SizeLine::Params, _) if b == b'\t' || (b >= 0x20 && b != 0x7f) => {
+                        SizeLine::Params
+                    }
+                    _ if b == b' ' || b == b'\t' => SizeLine::Space,
                     // Digits, whitespace, then more than whitespace before any `;`
                     // ("5 5"): not a chunk size.
                     _ => return bad(Malformed::ChunkSize),
                 };
                 Chunk::Size { value, at, line }
             }
-            Chunk::DataCr => match b {
-                b'\r' => Chunk::DataLf,
+            // The line end after a chunk's data: CRLF or a bare LF.
+            Chunk::DataCr | Chunk::DataLf => match b {
                 b'\n' => CHUNK_START,
+                b'\r' if chunk == Chunk::DataCr => Chunk::DataLf,
                 _ => return bad(Malformed::ChunkDataEnd),
             },
-            Chunk::DataLf => match b {
-                b'\n' => CHUNK_START,
-                _ => return bad(Malformed::ChunkDataEnd),
-            },
-            Chunk::Trailer { line, total } => {
+            Chunk::Trailer { in_line, total } => {
                 let total = total + 1;
                 if total > self.head_cap {
                     return Err(ExchangeError::TrailersTooLarge {
@@ -606,11 +607,14 @@ impl<'a> ResponseReader<'a> {
                     });
                 }
                 match b {
-                    b'\n' if line == 0 => return Ok(State::Done(ResponseEnd::Complete)),
-                    b'\n' => Chunk::Trailer { line: 0, total },
-                    b'\r' => Chunk::Trailer { line, total },
+                    b'\n' if !in_line => return Ok(State::Done(ResponseEnd::Complete)),
+                    b'\n' => Chunk::Trailer {
+                        in_line: false,
+                        total,
+                    },
+                    b'\r' => Chunk::Trailer { in_line, total },
                     _ => Chunk::Trailer {
-                        line: line + 1,
+                        in_line: true,
                         total,
                     },
                 }

@@ -99,8 +99,9 @@ pub struct RequestWriter<'a> {
     ipv6: bool,
     /// A caller header is `User-Agent`: core's is left out.
     caller_agent: bool,
-    piece: usize,
-    offset: usize,
+    /// Bytes of the whole request (head and body), counted once in [`new`](Self::new).
+    total: usize,
+    /// Bytes reported sent: where the next byte to send is, read by walking the pieces.
     sent: usize,
 }
 
@@ -226,19 +227,17 @@ impl<'a> RequestWriter<'a> {
             length_start: 20,
             ipv6: super::head::has_byte(host, b':'),
             caller_agent,
-            piece: 0,
-            offset: 0,
+            total: 0,
             sent: 0,
         };
         if !endpoint.has_default_port() {
             writer.port_start = decimal(usize::from(endpoint.port), &mut writer.port);
         }
         writer.length_start = decimal(request.body.len(), &mut writer.length);
+        writer.total = (0..)
+            .map_while(|i| writer.piece(i))
+            .fold(0usize, |sum, p| sum.saturating_add(p.len()));
         Ok(writer)
-    }
-
-    fn body_piece(&self) -> usize {
-        FIXED_PIECES + 4 * self.request.headers.len() + 1
     }
 
     /// Piece `index` of the request, or `None` past the end.
@@ -296,9 +295,7 @@ impl<'a> RequestWriter<'a> {
 
     /// Total length of the request in bytes (head and body).
     pub fn total_len(&self) -> usize {
-        (0..)
-            .map_while(|i| self.piece(i))
-            .fold(0usize, |sum, p| sum.saturating_add(p.len()))
+        self.total
     }
 
     /// Bytes reported sent so far through [`advance`](Self::advance).
@@ -308,7 +305,7 @@ impl<'a> RequestWriter<'a> {
 
     /// Whether every byte has been sent.
     pub fn is_done(&self) -> bool {
-        self.piece > self.body_piece()
+        self.sent >= self.total
     }
 
     /// The bytes to send next; empty only when [`is_done`](Self::is_done).
@@ -316,47 +313,40 @@ impl<'a> RequestWriter<'a> {
     /// While in the head, as much as fits is copied into `scratch` (continuing into the
     /// body, so a small request goes out in one write). Once the head is sent, the rest of
     /// the body is returned directly, without copying.
+    // The position is the sent count alone, found by walking the pieces from the first:
+    // a head is some twenty pieces, and keeping a piece index and an offset in step with
+    // `advance` cost more code than the walk costs time.
     pub fn next_bytes<'s>(&'s self, scratch: &'s mut [u8]) -> &'s [u8] {
-        let current = self
-            .piece(self.piece)
-            .and_then(|p| p.get(self.offset..))
-            .unwrap_or(b"");
-        if self.piece == self.body_piece() || scratch.is_empty() {
-            return current;
-        }
+        let body = FIXED_PIECES + 4 * self.request.headers.len() + 1;
+        let mut skip = self.sent;
         let mut filled = 0usize;
-        let mut index = self.piece;
-        let mut offset = self.offset;
+        let mut index = 0usize;
         while let Some(piece) = self.piece(index) {
-            let src = piece.get(offset..).unwrap_or(b"");
-            let room = scratch.len() - filled;
-            let n = src.len().min(room);
-            if let (Some(dst), Some(src)) = (scratch.get_mut(filled..filled + n), src.get(..n)) {
-                dst.copy_from_slice(src);
-            }
-            filled += n;
-            if filled == scratch.len() {
-                break;
+            let src = piece.get(skip..).unwrap_or(b"");
+            skip = skip.saturating_sub(piece.len());
+            if !src.is_empty() {
+                // Nothing copied yet, and the body or no scratch: sent from where it is.
+                if filled == 0 && (index == body || scratch.is_empty()) {
+                    return src;
+                }
+                let n = src.len().min(scratch.len() - filled);
+                if let (Some(dst), Some(src)) = (scratch.get_mut(filled..filled + n), src.get(..n))
+                {
+                    dst.copy_from_slice(src);
+                }
+                filled += n;
+                if filled == scratch.len() {
+                    break;
+                }
             }
             index += 1;
-            offset = 0;
         }
         scratch.get(..filled).unwrap_or(b"")
     }
 
     /// Record that `n` more bytes were sent.
-    pub fn advance(&mut self, mut n: usize) {
+    pub fn advance(&mut self, n: usize) {
         self.sent = self.sent.saturating_add(n);
-        while let Some(piece) = self.piece(self.piece) {
-            let left = piece.len().saturating_sub(self.offset);
-            if n < left {
-                self.offset += n;
-                return;
-            }
-            n -= left;
-            self.piece += 1;
-            self.offset = 0;
-        }
     }
 }
 
@@ -385,6 +375,47 @@ mod tests {
             b"Content-Encoding",
         ];
         assert_eq!(parts, names);
+    }
+
+    /// The request, sent in writes of every size up to 9 bytes through a scratch of every
+    /// size up to 9 bytes (none at all included), comes out as the same byte stream.
+    #[test]
+    fn any_scratch_and_write_size_send_the_same_stream() {
+        use crate::time::Instant;
+        use crate::transport::{Endpoint, Header, Scheme};
+        let endpoint = Endpoint::new(Scheme::Http, "2001:db8::1", 4318, "/v1/metrics");
+        let headers = [Header::new("X-Empty", ""), Header::new("X-Key", "v")];
+        let mut request = HttpRequest::new(&endpoint, b"body", Instant(0)).with_headers(&headers);
+        request.content_encoding = Some("gzip");
+        let expected: &[u8] = concat!(
+            "POST /v1/metrics HTTP/1.1\r\nHost: [2001:db8::1]:4318\r\n",
+            "Content-Type: application/x-protobuf\r\nContent-Length: 4\r\n",
+            "User-Agent: OTel-OTLP-Exporter-Rust/",
+            env!("CARGO_PKG_VERSION"),
+            " otlp-embedded/",
+            env!("CARGO_PKG_VERSION"),
+            "\r\nConnection: close\r\nContent-Encoding: gzip\r\n",
+            "X-Empty: \r\nX-Key: v\r\n\r\nbody"
+        )
+        .as_bytes();
+        for scratch_len in 0..10 {
+            for write in 1..10 {
+                let mut writer = RequestWriter::new(&request).unwrap();
+                assert_eq!(writer.total_len(), expected.len());
+                let mut scratch = [0u8; 9];
+                let mut sent = [0u8; 400];
+                while !writer.is_done() {
+                    let bytes = writer.next_bytes(&mut scratch[..scratch_len]);
+                    assert!(!bytes.is_empty());
+                    let n = bytes.len().min(write);
+                    let at = writer.bytes_sent();
+                    sent[at..at + n].copy_from_slice(&bytes[..n]);
+                    writer.advance(n);
+                }
+                assert_eq!(&sent[..writer.bytes_sent()], expected);
+                assert!(writer.next_bytes(&mut scratch[..scratch_len]).is_empty());
+            }
+        }
     }
 
     #[test]
