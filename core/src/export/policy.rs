@@ -390,7 +390,7 @@ impl<'a> ExportPolicy<'a> {
             );
         }
         if let Some(settlement) = settlement {
-            self.settle_flight(run, producer, snapshot, flight, settlement);
+            self.settle_flight(run, producer, snapshot, flight.span, settlement);
             return Step::Wait(now);
         }
         let kind = match failure {
@@ -487,17 +487,18 @@ impl<'a> ExportPolicy<'a> {
         self.stats.last_error = Some(error);
     }
 
+    /// Settle the request in flight, whose points are `span`.
     fn settle_flight<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
-        flight: InFlight,
+        span: PointSpan,
         settlement: Settlement,
     ) {
         run.in_flight = None;
-        producer.settle(snapshot, flight.span, settlement);
-        let points = flight.span.points;
+        producer.settle(snapshot, span, settlement);
+        let points = span.points;
         let (report, stats) = (&mut run.report, &mut self.stats);
         // One set of additions into the counters the settlement picks.
         let (requests, points_in_report, total_requests, total_points) = match settlement {
@@ -545,7 +546,7 @@ impl<'a> ExportPolicy<'a> {
             },
         );
         if let Some(flight) = run.in_flight {
-            self.settle_flight(run, producer, snapshot, flight, Settlement::Abandoned);
+            self.settle_flight(run, producer, snapshot, flight.span, Settlement::Abandoned);
         }
         let start = run.splitter.position();
         let end = PointCursor {
