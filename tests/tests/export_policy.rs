@@ -867,6 +867,38 @@ fn server_message_belongs_to_the_export_that_received_it() {
     }
 }
 
+/// Within one export, a 2xx answer without a body keeps the message an earlier request's
+/// partial success brought, while an error status without one clears it.
+#[test]
+fn plain_success_keeps_an_earlier_requests_message() {
+    for driver in DRIVERS {
+        eprintln!("driver: {driver:?}");
+        let clock = FakeClock::at(0);
+        let mut producer = counters(4, 8);
+        let exchange = ScriptedExchange::new(
+            &clock,
+            [
+                Answer::Partial(1, "bad unit on counter.0"),
+                Answer::Status(200),
+            ],
+        );
+        let mut exporter = Exporter::new(config(), exchange);
+        // Small enough that the batch goes out as several requests.
+        let mut buffer = [0u8; 400];
+        let report = export(driver, &mut exporter, &mut producer, &mut buffer, &clock);
+        assert!(report.requests >= 3, "{report:?}");
+        assert_eq!(report.requests_delivered, report.requests);
+        assert_eq!(report.points_rejected, 1);
+        assert_eq!(exporter.last_server_message(), "bad unit on counter.0");
+
+        producer.add(0, 0, 5);
+        exporter.exchange_mut().fallback = Answer::Status(400);
+        let report = export(driver, &mut exporter, &mut producer, &mut buffer, &clock);
+        assert_eq!(report.outcome, ExportOutcome::Failed);
+        assert_eq!(exporter.last_server_message(), "");
+    }
+}
+
 #[test]
 fn a_step_before_the_retry_is_due_sends_nothing() {
     let clock = FakeClock::at(0);

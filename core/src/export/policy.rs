@@ -14,7 +14,7 @@ use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
 use crate::time::{nanos_to_millis, Instant, UnixNanos};
-use crate::transport::{ExchangeError, HttpResponse};
+use crate::transport::{ExchangeError, HttpResponse, RetryAfter};
 
 /// The exporter's decisions apart from any I/O: configuration, retry timing, totals and
 /// the last message a server sent. See the [module docs](super) for the rules.
@@ -175,7 +175,9 @@ impl<'a> ExportPolicy<'a> {
         'a: 'b,
     {
         // Bounded: each turn either returns or settles one point that cannot be encoded.
-        loop {
+        // Every way the export ends here comes out of the loop with its reason, so that
+        // ending it is one call.
+        let kind = loop {
             if run.done {
                 return Action::Done(run.report);
             }
@@ -184,8 +186,7 @@ impl<'a> ExportPolicy<'a> {
             // or a deadline brought forward) outlasts this export: end it now, data kept,
             // rather than send before the server wants it.
             if now >= run.deadline || (waiting && run.not_before >= run.deadline) {
-                let kind = ExportErrorKind::DeadlineExceeded;
-                return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+                break ExportErrorKind::DeadlineExceeded;
             }
             if waiting {
                 // Asked before the retry is due: the backoff holds however often we are
@@ -195,9 +196,10 @@ impl<'a> ExportPolicy<'a> {
             let mut flight = match run.in_flight {
                 Some(flight) => flight,
                 None => match self.encode_next(run, producer, snapshot, buffer) {
-                    Some(flight) => flight,
+                    Ok(Some(flight)) => flight,
                     // Done, or a point dropped: look again.
-                    None => continue,
+                    Ok(None) => continue,
+                    Err(kind) => break kind,
                 },
             };
             let buffer: &'b [u8] = buffer;
@@ -208,8 +210,7 @@ impl<'a> ExportPolicy<'a> {
             else {
                 // The caller passed a different buffer than the one the request was encoded
                 // into: the bytes are gone, so the points go back to the registry.
-                let kind = ExportErrorKind::BufferChanged;
-                return Action::Done(self.finish_abandoned(run, producer, snapshot, kind));
+                break ExportErrorKind::BufferChanged;
             };
             let deadline = now
                 .add_millis(u64::from(self.config.request_timeout_ms))
@@ -225,23 +226,25 @@ impl<'a> ExportPolicy<'a> {
             let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
                 .with_headers(run.headers);
             return Action::Send(request);
-        }
+        };
+        Action::Done(self.finish_abandoned(run, producer, snapshot, kind))
     }
 
     /// Encode the next request into `buffer`, settling points too large to send. `None`
     /// with `run.done` set when there is nothing left; `None` otherwise when a point was
-    /// dropped (the caller looks again).
+    /// dropped (the caller looks again); an error when the export must end (the caller
+    /// ends it).
     fn encode_next<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
-    ) -> Option<InFlight> {
+    ) -> Result<Option<InFlight>, ExportErrorKind> {
         match run.splitter.next_request(snapshot, buffer) {
             None => {
                 self.finish(run);
-                None
+                Ok(None)
             }
             Some(Ok(request)) => {
                 let index = run.report.requests;
@@ -255,7 +258,7 @@ impl<'a> ExportPolicy<'a> {
                     attempts: 0,
                 };
                 run.in_flight = Some(flight);
-                Some(flight)
+                Ok(Some(flight))
             }
             Some(Err(error)) => {
                 let kind = ExportErrorKind::Encode(error);
@@ -283,12 +286,9 @@ impl<'a> ExportPolicy<'a> {
                                 kind,
                             },
                         );
-                        None
+                        Ok(None)
                     }
-                    _ => {
-                        self.finish_abandoned(run, producer, snapshot, kind);
-                        None
-                    }
+                    _ => Err(kind),
                 }
             }
         }
@@ -314,11 +314,16 @@ impl<'a> ExportPolicy<'a> {
             None => return Step::Wait(run.not_before.max(now)),
         };
         run.awaiting = false;
-        let error_at = |kind| ExportError {
-            request: flight.index,
-            kind,
-        };
-        let retry_after = match result {
+        // What the answer comes to, worked out first and carried out once below, so that
+        // each way of settling, noting and ending has one call site. Settled for good
+        // (delivered or dropped), or else retried unless the exchange's error is permanent.
+        let mut settlement = None;
+        let mut retry_after = None;
+        let mut failure = None;
+        // The server's message to keep: `None` leaves the one kept so far.
+        let mut message = Some("");
+        let mut noted = None;
+        match result {
             Ok(response) => {
                 run.report.bytes_sent += response.bytes_sent as u64;
                 self.stats.bytes_sent += response.bytes_sent as u64;
@@ -327,14 +332,14 @@ impl<'a> ExportPolicy<'a> {
                 let decoded = decode_body(&received(&response, response_body));
                 match response.status {
                     200..=299 => {
+                        message = None;
                         let rejected = match decoded {
                             ResponseBody::PartialSuccess(partial) => {
-                                self.keep_message(partial.error_message);
+                                message = Some(partial.error_message);
                                 partial.rejected_data_points
                             }
                             _ => 0,
                         };
-                        self.settle_flight(run, producer, snapshot, flight, Settlement::Delivered);
                         // The server takes data again: whatever it asked for earlier is over.
                         self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
@@ -343,54 +348,71 @@ impl<'a> ExportPolicy<'a> {
                             let counted = rejected as u64;
                             run.report.points_rejected += counted;
                             self.stats.points_rejected += counted;
-                            self.note_error(run, error_at(ExportErrorKind::Rejected(rejected)));
+                            noted = Some(ExportErrorKind::Rejected(rejected));
                         }
-                        return Step::Wait(now);
+                        settlement = Some(Settlement::Delivered);
                     }
                     status => {
-                        match decoded {
-                            ResponseBody::Status(rpc_status) => {
-                                self.keep_message(rpc_status.message)
-                            }
-                            _ => self.server_message.clear(),
+                        if let ResponseBody::Status(rpc_status) = decoded {
+                            message = Some(rpc_status.message);
                         }
-                        self.note_error(run, error_at(ExportErrorKind::Status(status)));
-                        if !matches!(status, 429 | 502 | 503 | 504) {
+                        noted = Some(ExportErrorKind::Status(status));
+                        if matches!(status, 429 | 502 | 503 | 504) {
+                            retry_after = response.retry_after;
+                        } else {
                             // Not a status that asks to come back: drop, counted.
-                            self.settle_flight(
-                                run,
-                                producer,
-                                snapshot,
-                                flight,
-                                Settlement::Dropped,
-                            );
-                            return Step::Wait(now);
+                            settlement = Some(Settlement::Dropped);
                         }
-                        response.retry_after
                     }
                 }
             }
             Err(error) => {
-                self.server_message.clear();
-                self.note_error(run, error_at(ExportErrorKind::Exchange(error)));
+                noted = Some(ExportErrorKind::Exchange(error));
                 if let ExchangeError::ResponseTooLarge { .. } = error {
                     // The OTLP specification: a response over the client's limit is a
                     // non-retryable error. The server may or may not have kept the data;
                     // sending it again could only duplicate it, so it is dropped, counted.
-                    self.settle_flight(run, producer, snapshot, flight, Settlement::Dropped);
-                    return Step::Wait(now);
+                    settlement = Some(Settlement::Dropped);
                 }
-                if !error.is_transient() {
-                    return Step::Done(self.finish_abandoned(
-                        run,
-                        producer,
-                        snapshot,
-                        ExportErrorKind::Exchange(error),
-                    ));
-                }
-                None
+                failure = Some(error);
             }
+        }
+        if let Some(message) = message {
+            self.keep_message(message);
+        }
+        if let Some(kind) = noted {
+            self.note_error(
+                run,
+                ExportError {
+                    request: flight.index,
+                    kind,
+                },
+            );
+        }
+        if let Some(settlement) = settlement {
+            self.settle_flight(run, producer, snapshot, flight.span, settlement);
+            return Step::Wait(now);
+        }
+        let kind = match failure {
+            // Sending again cannot help (a refused configuration, an unusable endpoint).
+            Some(error) if !error.is_transient() => ExportErrorKind::Exchange(error),
+            _ => match self.schedule_retry(run, flight, retry_after, now) {
+                Ok(at) => return Step::Wait(at),
+                Err(kind) => kind,
+            },
         };
+        Step::Done(self.finish_abandoned(run, producer, snapshot, kind))
+    }
+
+    /// After a retryable failure: when to send `flight` again (noted in `run`), or why the
+    /// export ends instead (its attempts or its deadline).
+    fn schedule_retry(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        flight: InFlight,
+        retry_after: Option<RetryAfter>,
+        now: Instant,
+    ) -> Result<Instant, ExportErrorKind> {
         // A retryable failure: wait, unless the attempts or the deadline say stop.
         let unix_now_ms =
             nanos_to_millis(run.started_unix_nanos).saturating_add(run.started.millis_until(now));
@@ -407,12 +429,10 @@ impl<'a> ExportPolicy<'a> {
         }
         let max_attempts = self.config.retry.max_attempts;
         if max_attempts != 0 && flight.attempts >= max_attempts {
-            let kind = ExportErrorKind::AttemptsExhausted;
-            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
+            return Err(ExportErrorKind::AttemptsExhausted);
         }
         if at >= run.deadline {
-            let kind = ExportErrorKind::DeadlineExceeded;
-            return Step::Done(self.finish_abandoned(run, producer, snapshot, kind));
+            return Err(ExportErrorKind::DeadlineExceeded);
         }
         log!(
             debug,
@@ -421,7 +441,7 @@ impl<'a> ExportPolicy<'a> {
             delay.millis()
         );
         run.not_before = at;
-        Step::Wait(at)
+        Ok(at)
     }
 
     /// End `run` now, between steps; see [`Exporter::abandon`](super::Exporter::abandon).
@@ -459,25 +479,27 @@ impl<'a> ExportPolicy<'a> {
             .push_str(message.get(..len).unwrap_or(""));
     }
 
-    // Not inlined: called from seven places, each copy storing the error three times.
-    #[inline(never)]
+    /// Note `error` as the export's latest (and first, if none came before) and the
+    /// policy's last. Left to the compiler to inline: it has three callers now, where an
+    /// inlined copy measured smaller than the calls.
     fn note_error(&mut self, run: &mut ExportRun<'a>, error: ExportError) {
         log!(warn, "otlp export: {}", error);
         run.report.record_error(error);
         self.stats.last_error = Some(error);
     }
 
+    /// Settle the request in flight, whose points are `span`.
     fn settle_flight<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
-        flight: InFlight,
+        span: PointSpan,
         settlement: Settlement,
     ) {
         run.in_flight = None;
-        producer.settle(snapshot, flight.span, settlement);
-        let points = flight.span.points;
+        producer.settle(snapshot, span, settlement);
+        let points = span.points;
         let (report, stats) = (&mut run.report, &mut self.stats);
         // One set of additions into the counters the settlement picks.
         let (requests, points_in_report, total_requests, total_points) = match settlement {
@@ -525,7 +547,7 @@ impl<'a> ExportPolicy<'a> {
             },
         );
         if let Some(flight) = run.in_flight {
-            self.settle_flight(run, producer, snapshot, flight, Settlement::Abandoned);
+            self.settle_flight(run, producer, snapshot, flight.span, Settlement::Abandoned);
         }
         let start = run.splitter.position();
         let end = PointCursor {

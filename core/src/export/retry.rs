@@ -162,14 +162,16 @@ impl Backoff {
     /// do in a library routine of some 400 bytes. Same value as `%`, so a seed keeps its
     /// schedule; 64 cheap steps next to a network round trip.
     fn below(&mut self, bound: u64) -> u64 {
-        let x = self.next_random();
+        let mut x = self.next_random();
         let bound = bound.clamp(1, 1 << 32);
         let mut remainder = 0u64;
-        let mut bit = 64;
-        while bit > 0 {
-            bit -= 1;
+        // The bits of `x` from the top, each shifted out of it in turn: a shift by one,
+        // where taking bit `i` would be a shift by a variable amount (a library call on
+        // 32-bit cores).
+        for _ in 0..64 {
             // Below `2 * bound <= 2^33`: no overflow.
-            remainder = (remainder << 1) | ((x >> bit) & 1);
+            remainder = (remainder << 1) | (x >> 63);
+            x <<= 1;
             if remainder >= bound {
                 remainder -= bound;
             }

@@ -198,7 +198,12 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize, H: AsMut<[u8]>> Exchange
         request: &HttpRequest<'_>,
         response_body: &mut [u8],
     ) -> Result<HttpResponse, ExchangeError> {
-        let mut writer = RequestWriter::new(request)?;
+        // Used where it was built: moving the writer out of its `Result` would copy it.
+        let mut started = RequestWriter::new(request);
+        let writer = match &mut started {
+            Ok(writer) => writer,
+            Err(error) => return Err(*error),
+        };
         check_head_buffer(self.head.as_mut())?;
         let deadline = request.deadline;
         if self.clock.now() >= deadline {
@@ -210,15 +215,14 @@ impl<C: Connect, K: Clock, const HEAD_BYTES: usize, H: AsMut<[u8]>> Exchange
             .map_err(connect_failure)?;
         let response_body_len = response_body.len();
         let mut reader = ResponseReader::new(self.head.as_mut(), response_body, self.config);
-        let written = write_request(&mut conn, &self.clock, deadline, &mut writer, &mut reader);
+        let written = write_request(&mut conn, &self.clock, deadline, writer, &mut reader);
         let read = read_response(&mut conn, &self.clock, deadline, &mut reader);
-        let answered_success = reader
-            .response()
-            .is_some_and(|r| (200..300).contains(&r.status));
         let result = match (written, read) {
             // An early answer is only believable as a refusal (413 while we still send): a
             // 2xx to a request that did not all go out is not a delivery.
-            (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
+            (Err(_), Ok(_)) if reader.response().is_some_and(|r| r.is_success()) => {
+                Err(ExchangeError::SuccessBeforeRequestSent)
+            }
             (_, Ok(ResponseEnd::DrainCapReached)) => {
                 Err(too_large(&reader, response_body_len, self.config))
             }
