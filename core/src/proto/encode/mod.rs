@@ -40,9 +40,10 @@
 use core::fmt;
 
 use super::source::{MetricsSource, RequestHeader};
-use super::wire::{varint_len, BufferFull, ReverseWriter};
+use super::wire::{varint_len, BufferFull};
 use plan::{plan, plan_request, Plan, PlanError};
 use request::write_request;
+use writer::Writer;
 
 mod attribute;
 #[cfg(feature = "exponential-histogram")]
@@ -52,6 +53,7 @@ mod metric;
 mod plan;
 mod point;
 mod request;
+mod writer;
 
 #[cfg(test)]
 mod golden;
@@ -422,7 +424,7 @@ fn write_planned<S: MetricsSource + ?Sized>(
     plan: &Plan,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut w = ReverseWriter::new(buf);
+    let mut w = Writer::new(buf);
     write_request(&mut w, header, source, plan.start, plan.stop)
         .map_err(|BufferFull| EncodeError::SizeMismatch)?;
     if w.written() != plan.total {
@@ -446,7 +448,7 @@ fn write_rest<S: MetricsSource + ?Sized>(
         metric: metric_count,
         point: 0,
     };
-    let mut w = ReverseWriter::new(buf);
+    let mut w = Writer::new(buf);
     write_request(&mut w, header, source, start, stop).ok()?;
     let mut points = 0usize;
     for metric in start.metric..metric_count {

@@ -12,11 +12,11 @@ use super::metric::MetricLen;
 use super::point::{check_point, point_len};
 use super::request::write_request;
 use super::request::HeaderLen;
+use super::writer::Writer;
 use super::{normalize, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
-use crate::proto::wire::ReverseWriter;
 
 /// What one request will carry.
 pub(super) struct Plan {
@@ -204,7 +204,7 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
 ) -> Result<Plan, PlanError> {
     // The size of the request carrying `start..stop` and where it starts, if it fits.
     let mut try_span = |stop| {
-        let mut w = ReverseWriter::new(buf);
+        let mut w = Writer::new(buf);
         write_request(&mut w, header, source, start, stop)
             .ok()
             .map(|()| (w.written(), w.position()))

@@ -7,9 +7,10 @@ use super::attribute::{
 };
 use super::field::*;
 use super::metric::write_metric;
+use super::writer::{Step, Stop, Writer};
 use super::{field_len, PointCursor};
 use crate::proto::source::{AttributeOwner, MetricsSource, RequestHeader, Scope};
-use crate::proto::wire::{self, BufferFull, ReverseWriter};
+use crate::proto::wire::{self, BufferFull};
 
 /// Sizes of the parts of a request that do not depend on its points.
 pub(super) struct HeaderLen {
@@ -83,14 +84,27 @@ fn scope_metrics_len(scope: &Scope<'_>, more_attributes: usize) -> usize {
     field_len(scope_body).saturating_add(wire::str_field_len(SM_SCHEMA_URL, scope.schema_url))
 }
 
-/// Write the request carrying points `start..stop` (normalized `start`), backwards.
+/// Write the request carrying points `start..stop` (normalized `start`), backwards:
+/// `Err` when it does not fit in the writer's buffer or a point in it cannot be encoded.
 pub(super) fn write_request<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     start: PointCursor,
     stop: PointCursor,
 ) -> Result<(), BufferFull> {
+    let written = write_request_fields(w, header, source, start, stop);
+    w.finish(written)
+}
+
+/// [`write_request`]'s fields.
+fn write_request_fields<S: MetricsSource + ?Sized>(
+    w: &mut Writer<'_>,
+    header: &RequestHeader<'_>,
+    source: &S,
+    start: PointCursor,
+    stop: PointCursor,
+) -> Step {
     let resource = &header.resource;
 
     let resource_metrics = w.position();
@@ -190,11 +204,11 @@ fn scope_of<'s, S: MetricsSource + ?Sized>(
 /// Begin (backwards) a `ScopeMetrics`: its last field. Returns where it ends.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn open_scope_metrics<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     scope: Option<usize>,
-) -> Result<usize, BufferFull> {
+) -> Result<usize, Stop> {
     let end = w.position();
     w.str_field(SM_SCHEMA_URL, scope_of(header, source, scope).schema_url)?;
     Ok(end)
@@ -203,12 +217,12 @@ fn open_scope_metrics<S: MetricsSource + ?Sized>(
 /// Finish (backwards) the `ScopeMetrics` that ends at `end`: its scope, key and length.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn close_scope_metrics<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     scope: Option<usize>,
     end: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     let fields = scope_of(header, source, scope);
     let scope_start = w.position();
     w.varint_field(SCOPE_DROPPED, u64::from(fields.dropped_attributes_count))?;
