@@ -321,9 +321,15 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(error));
             }
         };
-        let written = plan
-            .written
-            .map_or_else(|| write_planned(&self.header, source, &plan, buf), Ok);
+        let written = match plan.written {
+            Some(position) => Ok(position),
+            // Planning by writing leaves every request it plans written, unless the source
+            // answered otherwise for the same span (a point's bucket visits disagreeing with
+            // their count, or a span that fit no longer fitting): writing it once more
+            // could only fail as well.
+            None if cfg!(feature = "prefer-size") => Err(EncodeError::SizeMismatch),
+            None => write_planned(&self.header, source, &plan, buf),
+        };
         match written {
             Ok(position) => {
                 let end = normalize(source, plan.stop);

@@ -243,7 +243,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
             Err(error) => stopped_by = Some(error),
             Ok(()) if visits_disagree(source, stop, value) => {
-                // Planned in, so that its write fails as `SizeMismatch`: the size is moot.
+                // Planned in and left unwritten, so that the splitter fails it as
+                // `SizeMismatch`: the size is moot.
                 return Ok(Plan {
                     start,
                     stop: advance(source, stop, 1),
@@ -267,7 +268,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let mut written = Some(at);
     if !in_buf {
         // A longer try overwrote the request: write it again. It fit before; a source that
-        // answers otherwise now leaves it unwritten, and the splitter's write fails.
+        // answers otherwise now leaves it unwritten, and the splitter fails it as
+        // `SizeMismatch`.
         written = try_span(stop).map(|(_, at)| at);
     }
     Ok(Plan {
