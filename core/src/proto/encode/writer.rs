@@ -14,7 +14,7 @@
 #[cfg(feature = "prefer-size")]
 use core::convert::Infallible;
 
-use crate::proto::wire::{BufferFull, ReverseWriter};
+use crate::proto::wire::{self, BufferFull, ReverseWriter};
 
 /// Why a [`Step`] stops the writing: out of room, or, with `prefer-size`, nothing (the
 /// flag in the [`Writer`] says it).
@@ -115,7 +115,20 @@ impl<'a> Writer<'a> {
     #[cfg_attr(not(feature = "prefer-size"), inline)]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn message(&mut self, field: u32, start: usize) -> Step {
-        let written = self.w.message(field, start);
+        let Some(len) = start.checked_sub(self.position()) else {
+            return self.fail();
+        };
+        self.varint(len as u64)?;
+        self.varint(wire::key(field, wire::LEN))
+    }
+
+    /// A varint. Every key and length goes through here, so with `prefer-size` it is the
+    /// one place a varint that does not fit is noted, and the writers made of varints
+    /// (`message`, `varint_field_always`) carry on after it without a test of their own.
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    fn varint(&mut self, value: u64) -> Step {
+        let written = self.w.varint(value);
         self.step(written)
     }
 
@@ -132,14 +145,21 @@ impl<'a> Writer<'a> {
     #[cfg_attr(not(feature = "prefer-size"), inline)]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn varint_field_always(&mut self, field: u32, value: u64) -> Step {
-        let written = self.w.varint_field_always(field, value);
-        self.step(written)
+        self.varint(value)?;
+        self.varint(wire::key(field, wire::VARINT))
     }
 
     /// A `fixed64` field, always written.
     #[cfg_attr(not(feature = "prefer-size"), inline)]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn fixed64_field(&mut self, field: u32, value: u64) -> Step {
+        if cfg!(feature = "prefer-size") {
+            // The value, then its key through the one varint writer (the wire writer's
+            // one-store fast path is left out with `prefer-size` anyway).
+            let written = self.w.fixed64(value);
+            self.step(written)?;
+            return self.varint(wire::key(field, wire::FIXED64));
+        }
         let written = self.w.fixed64_field(field, value);
         self.step(written)
     }
@@ -258,6 +278,60 @@ mod tests {
         let mut w = Writer::new(&mut buf);
         let written = w.fail();
         assert_eq!(w.finish(written), Err(BufferFull));
+    }
+
+    /// The field writers write what the wire writer's do, and refuse what does not fit, at
+    /// every buffer size around their length.
+    #[test]
+    fn field_writers_match_the_wire_writer() {
+        let values = [0, 1, 0x7f, 0x80, 300, 1 << 35, u64::MAX];
+        let mut compared = 0;
+        for field in [1, 4, 15, 16, 2047] {
+            for value in values {
+                for size in 0..=24 {
+                    for kind in 0..4 {
+                        let (mut a, mut b) = ([0u8; 24], [0u8; 24]);
+                        let mut w = Writer::new(&mut a[..size]);
+                        let mut r = ReverseWriter::new(&mut b[..size]);
+                        let text = &"a string of twenty bytes"[..(value % 21) as usize];
+                        let (written, expected) = match kind {
+                            0 => (
+                                w.varint_field_always(field, value),
+                                r.varint_field_always(field, value),
+                            ),
+                            1 => (w.fixed64_field(field, value), r.fixed64_field(field, value)),
+                            2 => (
+                                w.str_field_always(field, text),
+                                r.str_field_always(field, text),
+                            ),
+                            _ => {
+                                let (ws, rs) = (w.position(), r.position());
+                                if size >= 3 {
+                                    assert_eq!(w.bytes(&[7; 3]), Ok(()));
+                                    assert_eq!(r.bytes(&[7; 3]), Ok(()));
+                                }
+                                (w.message(field, ws), r.message(field, rs))
+                            }
+                        };
+                        let written = w.finish(written);
+                        if kind == 3 && size < 3 {
+                            // The message's content does not fit: nothing to compare.
+                            continue;
+                        }
+                        assert_eq!(
+                            written, expected,
+                            "kind {kind} field {field} {value} in {size}"
+                        );
+                        if expected.is_ok() {
+                            assert_eq!(w.position(), r.position());
+                            assert_eq!(a, b);
+                            compared += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
     }
 
     /// The packed writers write what the wire writer's do, and refuse what does not fit.
