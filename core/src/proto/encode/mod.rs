@@ -310,14 +310,9 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(EncodeError::HeaderTooLarge { buffer: buf.len() }));
             }
             Err(PlanError::Point(error, at)) => {
-                // Skip the offending point; the next call continues after it.
-                self.next = normalize(
-                    source,
-                    PointCursor {
-                        metric: at.metric,
-                        point: at.point.saturating_add(1),
-                    },
-                );
+                // Skip the offending point (an existing one); the next call continues
+                // after it.
+                self.next = advance(source, at, 1);
                 return Some(Err(error));
             }
         };

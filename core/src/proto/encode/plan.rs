@@ -222,7 +222,9 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let (mut fits, mut fails) = (0usize, remaining + 1);
     while fits + 1 < fails {
         let points = if fails > remaining {
-            fits.saturating_mul(2).saturating_add(1).min(remaining)
+            // Twice as many plus one, at most `remaining` (`fits < remaining` here); so
+            // written, nothing can overflow.
+            fits + (fits + 1).min(remaining - fits)
         } else {
             fits + (fails - fits) / 2
         };
