@@ -5,7 +5,9 @@
 #[cfg(feature = "exponential-histogram")]
 use super::exponential::write_exponential_point;
 use super::field::*;
-use super::point::{check_point, write_histogram_point, write_number_point, PointHead};
+use super::point::{
+    check_point, write_histogram_point, write_number_point, write_point_times, PointHead,
+};
 use super::writer::{Step, Writer};
 use super::{field_len, PointCursor};
 use crate::proto::source::{MetricData, MetricInfo, MetricsSource, Point, PointValue};
@@ -103,12 +105,16 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
             (None, PointValue::Histogram(h)) => write_histogram_point(w, source, at, head, h)?,
             #[cfg(feature = "exponential-histogram")]
             (None, PointValue::ExponentialHistogram(e)) => {
-                write_exponential_point(w, source, at, head, e)?
+                // Its times are not its first fields: written whole.
+                write_exponential_point(w, source, at, head, e)?;
+                w.message(DATA_POINTS, point_start)?;
+                continue;
             }
             // Numbers are written above; without feature `exponential-histogram`, an
             // exponential point is refused by check_point just above.
             _ => return w.fail(),
         }
+        write_point_times(w, head)?;
         w.message(DATA_POINTS, point_start)?;
     }
     w.message(data_field, data_start)?;

@@ -117,8 +117,9 @@ pub(super) fn point_len<S: MetricsSource + ?Sized>(
 /// Bytes of `as_int` / `as_double`: a key and a fixed64.
 const NUMBER_VALUE_LEN: usize = 9;
 
-/// `NumberDataPoint` content; `value_field` says `as_int` or `as_double`. Inlined with
-/// `prefer-size` too: in its one caller it costs less than its call.
+/// `NumberDataPoint` content but its times (see [`write_point_times`]); `value_field` says
+/// `as_int` or `as_double`. Inlined with `prefer-size` too: in its one caller it costs
+/// less than its call.
 #[inline(always)]
 pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
     w: &mut Writer<'_>,
@@ -130,7 +131,16 @@ pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
 ) -> Step {
     w.varint_field(NUMBER_FLAGS, u64::from(head.flags))?;
     write_point_attributes(w, NUMBER_ATTRIBUTES, source, at.metric, at.point)?;
-    w.fixed64_field(value_field, value)?;
+    w.fixed64_field(value_field, value)
+}
+
+// The number and histogram points have their times as fields 2 and 3, their first fields.
+const _: () = assert!(NUMBER_TIME == HIST_TIME && NUMBER_START == HIST_START);
+
+/// A number or histogram point's times: its first fields, so the last written, after its
+/// kind's own (one copy for both kinds).
+#[inline(always)]
+pub(super) fn write_point_times(w: &mut Writer<'_>, head: PointHead) -> Step {
     w.fixed64_field_nonzero(NUMBER_TIME, head.time)?;
     w.fixed64_field_nonzero(NUMBER_START, head.start)
 }
@@ -168,7 +178,7 @@ fn histogram_value_len<S: MetricsSource + ?Sized>(
         + packed_fixed64_len(counts).saturating_add(packed_fixed64_len(bounds))
 }
 
-/// `HistogramDataPoint` content.
+/// `HistogramDataPoint` content but its times (see [`write_point_times`]).
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
     w: &mut Writer<'_>,
@@ -205,9 +215,7 @@ pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
         )?,
     }
     write_optional_double(w, HIST_SUM, h.sum)?;
-    w.fixed64_field_nonzero(HIST_COUNT, h.count)?;
-    w.fixed64_field_nonzero(HIST_TIME, head.time)?;
-    w.fixed64_field_nonzero(HIST_START, head.start)
+    w.fixed64_field_nonzero(HIST_COUNT, h.count)
 }
 
 // Bucket numbers the source hands out one by one (`MetricsSource::visit_buckets`): sized
