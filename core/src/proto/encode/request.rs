@@ -84,7 +84,8 @@ fn scope_metrics_len(scope: &Scope<'_>, more_attributes: usize) -> usize {
     field_len(scope_body).saturating_add(wire::str_field_len(SM_SCHEMA_URL, scope.schema_url))
 }
 
-/// Write the request carrying points `start..stop` (normalized `start`), backwards:
+/// Write the request carrying points `start..stop` (normalized `start`, at or before
+/// `stop`), backwards:
 /// `Err` when it does not fit in the writer's buffer or a point in it cannot be encoded.
 pub(super) fn write_request<S: MetricsSource + ?Sized>(
     w: &mut Writer<'_>,
@@ -115,7 +116,6 @@ fn write_request_fields<S: MetricsSource + ?Sized>(
     // metric, closed (its scope, key and length) after its first. A source without scopes
     // of its own has one run, under the header's scope.
     let metric_count = source.metric_count();
-    let carried = start < stop && start.metric < metric_count;
     // `None`: the header's scope. A source without scopes of its own (the constant 0) has
     // one run under it, and the compiler drops the rest of this.
     let scoped = source.scope_count() > 0;
@@ -127,7 +127,9 @@ fn write_request_fields<S: MetricsSource + ?Sized>(
         None
     };
     let mut end = open_scope_metrics(w, header, source, scope)?;
-    if carried {
+    // From the metric of the last point to the first's; an empty span (`start == stop`)
+    // writes no metric: its one metric has no point from `start.point` to `stop.point`.
+    if start.metric < metric_count {
         let first = start.metric;
         let mut metric = stop.metric.min(metric_count - 1);
         loop {
