@@ -129,8 +129,7 @@ pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
     value_field: u32,
     value: u64,
 ) -> Step {
-    w.varint_field(NUMBER_FLAGS, u64::from(head.flags))?;
-    write_point_attributes(w, NUMBER_ATTRIBUTES, source, at.metric, at.point)?;
+    write_flags_and_attributes(w, source, at, head.flags, NUMBER_FLAGS, NUMBER_ATTRIBUTES)?;
     w.fixed64_field(value_field, value)
 }
 
@@ -178,6 +177,21 @@ fn histogram_value_len<S: MetricsSource + ?Sized>(
         + packed_fixed64_len(counts).saturating_add(packed_fixed64_len(bounds))
 }
 
+/// A point's flags and attributes, adjacent in both kinds: one copy with `prefer-size`.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
+fn write_flags_and_attributes<S: MetricsSource + ?Sized>(
+    w: &mut Writer<'_>,
+    source: &S,
+    at: PointCursor,
+    flags: u32,
+    flags_field: u32,
+    attributes_field: u32,
+) -> Step {
+    w.varint_field(flags_field, u64::from(flags))?;
+    write_point_attributes(w, attributes_field, source, at.metric, at.point)
+}
+
 /// `HistogramDataPoint` content but its times (see [`write_point_times`]).
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
@@ -189,8 +203,7 @@ pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
 ) -> Step {
     write_optional_double(w, HIST_MAX, h.max)?;
     write_optional_double(w, HIST_MIN, h.min)?;
-    w.varint_field(HIST_FLAGS, u64::from(head.flags))?;
-    write_point_attributes(w, HIST_ATTRIBUTES, source, at.metric, at.point)?;
+    write_flags_and_attributes(w, source, at, head.flags, HIST_FLAGS, HIST_ATTRIBUTES)?;
     let PointCursor { metric, point } = at;
     match source.bucket_len(metric, point, BucketPart::ExplicitBounds) {
         None => w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?,
