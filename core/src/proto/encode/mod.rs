@@ -14,8 +14,9 @@
 //! ```
 //!
 //! No intermediate structs: the encoder writes straight from the source's answers,
-//! backwards from the end of the buffer ([`ReverseWriter`]), last field first, so every
-//! length prefix is known when it is written. Each request is the tail of the buffer.
+//! backwards from the end of the buffer ([`ReverseWriter`](super::wire::ReverseWriter)),
+//! last field first, so every length prefix is known when it is written. Each request is
+//! the tail of the buffer.
 //!
 //! - **One pass** when the rest of the batch fits: the first request of a
 //!   [`RequestSplitter`] and [`encode_request`] just write everything; running out of room
@@ -34,8 +35,11 @@
 //!
 //! One file per message, each size function beside the writer it mirrors: `request` (the
 //! request, resource and scope), `metric`, `point` (the three data point kinds),
-//! `attribute`; `plan` adds the sizes up; `field` holds the field numbers; `golden_cases`
-//! holds requests worked out by hand, which the unit tests compare the encoder with.
+//! `attribute`; `plan` adds the sizes up; `field` holds the field numbers; `writer` wraps
+//! the [`ReverseWriter`](super::wire::ReverseWriter) they write through, and with
+//! `prefer-size` notes a write that does not fit instead of stopping there;
+//! `golden_cases` holds requests worked out by hand, which the unit tests compare the
+//! encoder with.
 
 use core::fmt;
 
