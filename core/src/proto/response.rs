@@ -184,23 +184,30 @@ struct Reader<'a> {
     depth: usize,
 }
 
-/// Read a varint from the front of `rest`.
+/// Read a varint from the front of `rest` (after an error, `rest` is moot).
+///
+/// Its last byte is found first, then the bytes are gathered last to first, seven bits at
+/// a time: a constant shift, where gathering them first to first shifts each by a
+/// variable amount (a 64-bit shift routine call on a 32-bit MCU).
 fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
-    let mut value = 0u64;
-    let mut shift = 0u32;
+    let mut len = 0;
     loop {
-        let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
-        *rest = after;
+        let &b = rest.get(len).ok_or(DecodeError::Truncated)?;
         // The tenth byte holds the 64th bit only.
-        if shift == 63 && b > 1 {
+        if len == 9 && b > 1 {
             return Err(DecodeError::VarintOverflow);
         }
-        value |= u64::from(b & 0x7f) << shift;
+        len += 1;
         if b < 0x80 {
-            return Ok(value);
+            break;
         }
-        shift += 7;
     }
+    let (bytes, after) = rest.split_at_checked(len).ok_or(DecodeError::Truncated)?;
+    *rest = after;
+    Ok(bytes
+        .iter()
+        .rev()
+        .fold(0u64, |value, &b| value << 7 | u64::from(b & 0x7f)))
 }
 
 impl<'a> Reader<'a> {
@@ -441,5 +448,82 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
         ResponseBody::Truncated
     } else {
         ResponseBody::Success
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The varint reader as first written: bytes gathered first to first.
+    fn read_varint_forwards(rest: &mut &[u8]) -> Result<u64, DecodeError> {
+        let mut value = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
+            *rest = after;
+            if shift == 63 && b > 1 {
+                return Err(DecodeError::VarintOverflow);
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// Same values, errors and rest as the forwards reader, for every length up to past
+    /// the longest varint, with and without continuation bits, and past the 64th bit.
+    #[test]
+    fn varints_read_as_gathered_forwards() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut seen = [0usize; 3];
+        for case in 0..200_000 {
+            let mut bytes = [0u8; 12];
+            let len = (next() % 13) as usize;
+            for (i, b) in bytes[..len].iter_mut().enumerate() {
+                let r = next();
+                *b = r as u8;
+                // Mostly well formed: continuation bits on all but the last byte.
+                if case % 4 != 0 {
+                    *b = (*b & 0x7f) | if i + 1 < len { 0x80 } else { 0 };
+                }
+                // Often a tenth byte of 0 or 1.
+                if i == 9 && case % 3 == 0 {
+                    *b &= 1;
+                }
+            }
+            let (mut a, mut b) = (&bytes[..len], &bytes[..len]);
+            let (got, expected) = (read_varint(&mut a), read_varint_forwards(&mut b));
+            assert_eq!(got, expected, "{:02x?}", &bytes[..len]);
+            if expected.is_ok() {
+                assert_eq!(a, b);
+            }
+            seen[match expected {
+                Ok(_) => 0,
+                Err(DecodeError::Truncated) => 1,
+                Err(_) => 2,
+            }] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 1000), "{seen:?}");
+        // The largest value, and one bit past it.
+        let max = [
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 7,
+        ];
+        let mut rest = &max[..];
+        assert_eq!(read_varint(&mut rest), Ok(u64::MAX));
+        assert_eq!(rest, [7]);
+        let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert_eq!(
+            read_varint(&mut &over[..]),
+            Err(DecodeError::VarintOverflow)
+        );
     }
 }

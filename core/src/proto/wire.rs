@@ -16,10 +16,10 @@
 //! they buy speed, and in a firmware built for size a forced inline copies a writer into
 //! every caller, and a hint gives the crate that instantiates the encoder's generic
 //! functions (the program's) a local copy of each step, which fat LTO keeps beside core's
-//! own; LTO still inlines there wherever that pays. With `prefer-size`, the three writers
-//! every field ends in (`varint_field_always`, `fixed64_field`, `str_field_always`) are
-//! never inlined: the variants around them (`varint_field`, `double_field`, `str_field`,
-//! `fixed64_field_nonzero`) call them instead of each carrying a copy. `key`, and the
+//! own; LTO still inlines there wherever that pays. The writers every field ends in
+//! (`varint_field_always`, `fixed64_field`, `str_field_always`) are only hinted inline:
+//! the encoder calls them through its own writer (`encode/writer.rs`), whose out-of-line
+//! copies with `prefer-size` take them in, one copy each. `key`, and the
 //! variants that leave out zero and empty values (`varint_field`, `fixed64_field_nonzero`,
 //! `str_field`), are always inlined: a shift, or a test and a branch, in front of the call
 //! they make cost less than a call to them; so does `claim` (a compare and a split).
@@ -268,16 +268,14 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A varint field written even when 0 (a `oneof` member, whose presence matters).
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    #[inline]
     pub fn varint_field_always(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         self.varint(value)?;
         self.key(field, VARINT)
     }
 
     /// A `fixed64`/`sfixed64` field, always written.
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    #[inline]
     pub fn fixed64_field(&mut self, field: u32, value: u64) -> Result<(), BufferFull> {
         let key = key(field, FIXED64);
         if cfg!(not(feature = "prefer-size")) && key < 0x80 {
@@ -317,8 +315,7 @@ impl<'a> ReverseWriter<'a> {
     }
 
     /// A string field, written even when empty (a `oneof` member).
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    #[inline]
     pub fn str_field_always(&mut self, field: u32, value: &str) -> Result<(), BufferFull> {
         let start = self.position();
         self.bytes(value.as_bytes())?;

@@ -3,10 +3,11 @@
 
 use super::field::*;
 use super::field_len;
+use super::writer::{Step, Writer};
 use crate::proto::source::{
     AnyKeyValue, AnyValue, ArrayValue, AttributeOwner, AttributeValue, KeyValue, MetricsSource,
 };
-use crate::proto::wire::{self, varint_len, BufferFull, Fill, ReverseWriter};
+use crate::proto::wire::{self, varint_len, Fill};
 
 #[inline]
 pub(super) fn any_value_len(value: &AttributeValue<'_>) -> usize {
@@ -50,11 +51,7 @@ pub(super) fn point_attributes_len<S: MetricsSource + ?Sized>(
 }
 
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-pub(super) fn write_key_value(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    kv: &KeyValue<'_>,
-) -> Result<(), BufferFull> {
+pub(super) fn write_key_value(w: &mut Writer<'_>, field: u32, kv: &KeyValue<'_>) -> Step {
     // Common case, every length below 128 (one-byte lengths): claim the whole field once
     // and fill it forwards. Not with `prefer-size`: in a build for size, the field
     // by field writer below does it with a third of the code.
@@ -63,18 +60,22 @@ pub(super) fn write_key_value(
     let body = 2 + key.len() + 2 + any;
     if cfg!(not(feature = "prefer-size")) && !key.is_empty() && body < 0x80 && field < 16 {
         // Fixed offsets through slice patterns: one length check per part.
-        let slot = w.claim(2 + body)?;
+        let Some(slot) = w.claim(2 + body) else {
+            return w.fail();
+        };
         let [k0, k1, k2, k3, rest @ ..] = slot else {
-            return Err(BufferFull);
+            return w.fail();
         };
         *k0 = wire::key(field, wire::LEN) as u8;
         *k1 = body as u8;
         *k2 = wire::key(KV_KEY, wire::LEN) as u8;
         *k3 = key.len() as u8;
-        let (key_bytes, rest) = rest.split_at_mut_checked(key.len()).ok_or(BufferFull)?;
+        let Some((key_bytes, rest)) = rest.split_at_mut_checked(key.len()) else {
+            return w.fail();
+        };
         wire::copy_short(key_bytes, key);
         let [v0, v1, a0, rest @ ..] = rest else {
-            return Err(BufferFull);
+            return w.fail();
         };
         *v0 = wire::key(KV_VALUE, wire::LEN) as u8;
         *v1 = any as u8;
@@ -82,32 +83,33 @@ pub(super) fn write_key_value(
             AttributeValue::Str(s) => {
                 *a0 = wire::key(ANY_STRING, wire::LEN) as u8;
                 let [len, rest @ ..] = rest else {
-                    return Err(BufferFull);
+                    return w.fail();
                 };
                 *len = s.len() as u8;
                 if rest.len() != s.len() {
-                    return Err(BufferFull);
+                    return w.fail();
                 }
                 wire::copy_short(rest, s.as_bytes());
             }
             AttributeValue::Bool(b) => {
                 *a0 = wire::key(ANY_BOOL, wire::VARINT) as u8;
                 let [value] = rest else {
-                    return Err(BufferFull);
+                    return w.fail();
                 };
                 *value = u8::from(b);
             }
             AttributeValue::Int(i) => {
                 *a0 = wire::key(ANY_INT, wire::VARINT) as u8;
                 let mut f = Fill::new(rest);
-                f.varint(i as u64)?;
-                if f.remaining() != 0 {
-                    return Err(BufferFull);
+                if f.varint(i as u64).is_err() || f.remaining() != 0 {
+                    return w.fail();
                 }
             }
             AttributeValue::Double(d) => {
                 *a0 = wire::key(ANY_DOUBLE, wire::FIXED64) as u8;
-                let value: &mut [u8; 8] = rest.try_into().map_err(|_| BufferFull)?;
+                let Ok(value): Result<&mut [u8; 8], _> = rest.try_into() else {
+                    return w.fail();
+                };
                 *value = d.to_bits().to_le_bytes();
             }
         }
@@ -117,11 +119,7 @@ pub(super) fn write_key_value(
 }
 
 /// A `KeyValue` field written field by field, whatever its lengths.
-fn write_key_value_fields(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    kv: &KeyValue<'_>,
-) -> Result<(), BufferFull> {
+fn write_key_value_fields(w: &mut Writer<'_>, field: u32, kv: &KeyValue<'_>) -> Step {
     let start = w.position();
     match kv.value {
         AttributeValue::Str(s) => w.str_field_always(ANY_STRING, s)?,
@@ -136,12 +134,12 @@ fn write_key_value_fields(
 
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     field: u32,
     source: &S,
     metric: usize,
     point: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     // The attributes of any kind come after the scalar ones, so (backwards) first.
     write_any_attributes(w, field, source, AttributeOwner::Point { metric, point })?;
     for index in (0..source.attribute_count(metric, point)).rev() {
@@ -201,11 +199,11 @@ pub(super) fn any_attributes_len<S: MetricsSource + ?Sized>(
 /// `owner`'s attributes of any kind, last to first.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     field: u32,
     source: &S,
     owner: AttributeOwner,
-) -> Result<(), BufferFull> {
+) -> Step {
     for index in (0..source.any_attribute_count(owner)).rev() {
         write_any_key_value(w, field, &source.any_attribute(owner, index))?;
     }
@@ -213,10 +211,7 @@ pub(super) fn write_any_attributes<S: MetricsSource + ?Sized>(
 }
 
 /// One element of an array: the `AnyValue` content of a scalar.
-fn write_scalar_content(
-    w: &mut ReverseWriter<'_>,
-    value: &AttributeValue<'_>,
-) -> Result<(), BufferFull> {
+fn write_scalar_content(w: &mut Writer<'_>, value: &AttributeValue<'_>) -> Step {
     match *value {
         AttributeValue::Str(s) => w.str_field_always(ANY_STRING, s),
         AttributeValue::Bool(b) => w.varint_field_always(ANY_BOOL, u64::from(b)),
@@ -225,11 +220,7 @@ fn write_scalar_content(
     }
 }
 
-fn write_any_key_value(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    kv: &AnyKeyValue<'_>,
-) -> Result<(), BufferFull> {
+fn write_any_key_value(w: &mut Writer<'_>, field: u32, kv: &AnyKeyValue<'_>) -> Step {
     // Scalars take the scalar writer and its one-claim fast path.
     let scalar = match kv.value {
         AnyValue::Str(s) => Some(AttributeValue::Str(s)),
@@ -296,8 +287,8 @@ mod tests {
                 for field in [RESOURCE_ATTRIBUTES, NUMBER_ATTRIBUTES, HIST_ATTRIBUTES] {
                     let kv = KeyValue::new(key, value);
                     let (mut a, mut b) = ([0u8; 400], [0u8; 400]);
-                    let mut wa = ReverseWriter::new(&mut a);
-                    let mut wb = ReverseWriter::new(&mut b);
+                    let mut wa = Writer::new(&mut a);
+                    let mut wb = Writer::new(&mut b);
                     write_key_value(&mut wa, field, &kv).unwrap();
                     write_key_value_fields(&mut wb, field, &kv).unwrap();
                     let (pa, pb) = (wa.position(), wb.position());

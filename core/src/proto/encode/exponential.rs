@@ -6,11 +6,12 @@
 use super::attribute::write_point_attributes;
 use super::field::*;
 use super::point::{fixed64_nonzero_len, optional_double_len, write_optional_double, PointHead};
+use super::writer::{Step, Writer};
 use super::{field_len, PointCursor};
 use crate::proto::source::{
     BucketPart, ExponentialBuckets, ExponentialHistogramValue, MetricsSource,
 };
-use crate::proto::wire::{self, varint_len, zigzag32, BufferFull, Fill, ReverseWriter};
+use crate::proto::wire::{self, varint_len, zigzag32, Fill};
 
 /// Bytes of a `Buckets` message's content (`part` says positive or negative).
 pub(super) fn buckets_len<S: MetricsSource + ?Sized>(
@@ -29,13 +30,13 @@ pub(super) fn buckets_len<S: MetricsSource + ?Sized>(
 }
 
 pub(super) fn write_buckets<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     field: u32,
     source: &S,
     at: PointCursor,
     part: BucketPart,
     buckets: &ExponentialBuckets<'_>,
-) -> Result<(), BufferFull> {
+) -> Step {
     let start = w.position();
     match source.bucket_len(at.metric, at.point, part) {
         None => w.packed_varint_field(BUCKETS_COUNTS, buckets.bucket_counts)?,
@@ -61,28 +62,31 @@ fn visited_varint_len<S: MetricsSource + ?Sized>(
 
 /// A packed varint field of `n` visited numbers; nothing when `n` is 0.
 fn write_visited_varints<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     field: u32,
     source: &S,
     at: PointCursor,
     part: BucketPart,
     n: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     if n == 0 {
         return Ok(());
     }
     let (len, count) = visited_varint_len(source, at, part);
     if count != n {
-        return Err(BufferFull);
+        return w.fail();
     }
     let start = w.position();
-    let mut fill = Fill::new(w.claim(len)?);
+    let Some(slot) = w.claim(len) else {
+        return w.fail();
+    };
+    let mut fill = Fill::new(slot);
     let mut overflow = false;
     source.visit_buckets(at.metric, at.point, part, &mut |value| {
         overflow |= fill.varint(value).is_err();
     });
     if overflow || fill.remaining() != 0 {
-        return Err(BufferFull);
+        return w.fail();
     }
     w.message(field, start)
 }
@@ -124,12 +128,12 @@ pub(super) fn exponential_value_len<S: MetricsSource + ?Sized>(
 /// `ExponentialHistogramDataPoint` content.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_exponential_point<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     source: &S,
     at: PointCursor,
     head: PointHead,
     e: &ExponentialHistogramValue<'_>,
-) -> Result<(), BufferFull> {
+) -> Step {
     if e.zero_threshold.to_bits() != 0 {
         w.double_field(EXP_ZERO_THRESHOLD, e.zero_threshold)?;
     }

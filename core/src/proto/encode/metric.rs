@@ -5,10 +5,13 @@
 #[cfg(feature = "exponential-histogram")]
 use super::exponential::write_exponential_point;
 use super::field::*;
-use super::point::{check_point, write_histogram_point, write_number_point, PointHead};
+use super::point::{
+    check_point, write_histogram_point, write_number_point, write_point_times, PointHead,
+};
+use super::writer::{Step, Writer};
 use super::{field_len, PointCursor};
 use crate::proto::source::{MetricData, MetricInfo, MetricsSource, Point, PointValue};
-use crate::proto::wire::{self, BufferFull, ReverseWriter};
+use crate::proto::wire;
 
 /// Sizes of the parts of a `Metric` field that do not depend on its points.
 pub(super) struct MetricLen {
@@ -57,12 +60,12 @@ fn data_fields(data: MetricData) -> (u32, u64, bool) {
 /// in the request writer's metric loop, it cost more code than the call.
 #[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn write_metric<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     source: &S,
     metric: usize,
     from: usize,
     to: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     let info = source.metric(metric);
     let metric_start = w.position();
     let data_start = w.position();
@@ -86,7 +89,9 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
         };
         let at = PointCursor { metric, point };
         // Checked while planning, but the one-pass path has not planned.
-        check_point(source, info.data, value, at).map_err(|_| BufferFull)?;
+        if check_point(source, info.data, value, at).is_err() {
+            return w.fail();
+        }
         // Both number kinds through one (inlined) number writer.
         let number = match *value {
             PointValue::Int(i) => Some((NUMBER_AS_INT, i as u64)),
@@ -100,12 +105,16 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
             (None, PointValue::Histogram(h)) => write_histogram_point(w, source, at, head, h)?,
             #[cfg(feature = "exponential-histogram")]
             (None, PointValue::ExponentialHistogram(e)) => {
-                write_exponential_point(w, source, at, head, e)?
+                // Its times are not its first fields: written whole.
+                write_exponential_point(w, source, at, head, e)?;
+                w.message(DATA_POINTS, point_start)?;
+                continue;
             }
             // Numbers are written above; without feature `exponential-histogram`, an
             // exponential point is refused by check_point just above.
-            _ => return Err(BufferFull),
+            _ => return w.fail(),
         }
+        write_point_times(w, head)?;
         w.message(DATA_POINTS, point_start)?;
     }
     w.message(data_field, data_start)?;

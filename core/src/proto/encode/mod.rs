@@ -14,8 +14,9 @@
 //! ```
 //!
 //! No intermediate structs: the encoder writes straight from the source's answers,
-//! backwards from the end of the buffer ([`ReverseWriter`]), last field first, so every
-//! length prefix is known when it is written. Each request is the tail of the buffer.
+//! backwards from the end of the buffer ([`ReverseWriter`](super::wire::ReverseWriter)),
+//! last field first, so every length prefix is known when it is written. Each request is
+//! the tail of the buffer.
 //!
 //! - **One pass** when the rest of the batch fits: the first request of a
 //!   [`RequestSplitter`] and [`encode_request`] just write everything; running out of room
@@ -34,15 +35,19 @@
 //!
 //! One file per message, each size function beside the writer it mirrors: `request` (the
 //! request, resource and scope), `metric`, `point` (the three data point kinds),
-//! `attribute`; `plan` adds the sizes up; `field` holds the field numbers; `golden_cases`
-//! holds requests worked out by hand, which the unit tests compare the encoder with.
+//! `attribute`; `plan` adds the sizes up; `field` holds the field numbers; `writer` wraps
+//! the [`ReverseWriter`](super::wire::ReverseWriter) they write through, and with
+//! `prefer-size` notes a write that does not fit instead of stopping there;
+//! `golden_cases` holds requests worked out by hand, which the unit tests compare the
+//! encoder with.
 
 use core::fmt;
 
 use super::source::{MetricsSource, RequestHeader};
-use super::wire::{varint_len, BufferFull, ReverseWriter};
+use super::wire::{varint_len, BufferFull};
 use plan::{plan, plan_request, Plan, PlanError};
 use request::write_request;
+use writer::Writer;
 
 mod attribute;
 #[cfg(feature = "exponential-histogram")]
@@ -52,6 +57,7 @@ mod metric;
 mod plan;
 mod point;
 mod request;
+mod writer;
 
 #[cfg(test)]
 mod golden;
@@ -308,23 +314,25 @@ impl<'h> RequestSplitter<'h> {
                 return Some(Err(EncodeError::HeaderTooLarge { buffer: buf.len() }));
             }
             Err(PlanError::Point(error, at)) => {
-                // Skip the offending point; the next call continues after it.
-                self.next = normalize(
-                    source,
-                    PointCursor {
-                        metric: at.metric,
-                        point: at.point.saturating_add(1),
-                    },
-                );
+                // Skip the offending point (an existing one); the next call continues
+                // after it.
+                self.next = advance(source, at, 1);
                 return Some(Err(error));
             }
         };
-        let written = plan
-            .written
-            .map_or_else(|| write_planned(&self.header, source, &plan, buf), Ok);
+        let written = match plan.written {
+            Some(position) => Ok(position),
+            // Planning by writing leaves every request it plans written, unless the source
+            // answered otherwise for the same span (a point's bucket visits disagreeing with
+            // their count, or a span that fit no longer fitting): writing it once more
+            // could only fail as well.
+            None if cfg!(feature = "prefer-size") => Err(EncodeError::SizeMismatch),
+            None => write_planned(&self.header, source, &plan, buf),
+        };
         match written {
             Ok(position) => {
-                let end = normalize(source, plan.stop);
+                // Both planners stop at a normalized cursor.
+                let end = plan.stop;
                 self.next = end;
                 Some(Ok(EncodedRequest {
                     bytes: tail(buf, position),
@@ -400,19 +408,40 @@ fn plan_all<S: MetricsSource + ?Sized>(
 }
 
 /// Move `cursor` to the next existing point at or after it, or to the end of the batch.
-fn normalize<S: MetricsSource + ?Sized>(source: &S, mut cursor: PointCursor) -> PointCursor {
+/// Always inlined: a call to [`advance`] costs no more than a call to this would.
+#[inline(always)]
+fn normalize<S: MetricsSource + ?Sized>(source: &S, cursor: PointCursor) -> PointCursor {
+    advance(source, cursor, 0)
+}
+
+/// The cursor `points` points after `from` (after its next existing point, counted as
+/// the first), normalized; with 0 points, `from` normalized. One loop for both: a cursor
+/// is moved past the metrics it has no point left in, then within its metric.
+fn advance<S: MetricsSource + ?Sized>(
+    source: &S,
+    mut from: PointCursor,
+    mut points: usize,
+) -> PointCursor {
     let metrics = source.metric_count();
-    while cursor.metric < metrics && cursor.point >= source.point_count(cursor.metric) {
-        cursor.metric += 1;
-        cursor.point = 0;
+    loop {
+        while from.metric < metrics && from.point >= source.point_count(from.metric) {
+            from.metric += 1;
+            from.point = 0;
+        }
+        if from.metric >= metrics {
+            return PointCursor {
+                metric: metrics,
+                point: 0,
+            };
+        }
+        if points == 0 {
+            return from;
+        }
+        // `from.point` is below the point count here.
+        let step = points.min(source.point_count(from.metric) - from.point);
+        points -= step;
+        from.point += step;
     }
-    if cursor.metric >= metrics {
-        cursor = PointCursor {
-            metric: metrics,
-            point: 0,
-        };
-    }
-    cursor
 }
 
 /// Write the planned request into the tail of `buf`; returns where it starts.
@@ -422,7 +451,7 @@ fn write_planned<S: MetricsSource + ?Sized>(
     plan: &Plan,
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let mut w = ReverseWriter::new(buf);
+    let mut w = Writer::new(buf);
     write_request(&mut w, header, source, plan.start, plan.stop)
         .map_err(|BufferFull| EncodeError::SizeMismatch)?;
     if w.written() != plan.total {
@@ -446,7 +475,7 @@ fn write_rest<S: MetricsSource + ?Sized>(
         metric: metric_count,
         point: 0,
     };
-    let mut w = ReverseWriter::new(buf);
+    let mut w = Writer::new(buf);
     write_request(&mut w, header, source, start, stop).ok()?;
     let mut points = 0usize;
     for metric in start.metric..metric_count {

@@ -12,16 +12,16 @@ use super::metric::MetricLen;
 use super::point::{check_point, point_len};
 use super::request::write_request;
 use super::request::HeaderLen;
-use super::{normalize, EncodeError, PointCursor};
+use super::writer::Writer;
+use super::{advance, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
-use crate::proto::wire::ReverseWriter;
 
 /// What one request will carry.
 pub(super) struct Plan {
     pub(super) start: PointCursor,
-    /// First point not carried (not normalized).
+    /// First point not carried (normalized: an existing point, or the end of the batch).
     pub(super) stop: PointCursor,
     pub(super) points: usize,
     /// Exact size of the request.
@@ -204,7 +204,7 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
 ) -> Result<Plan, PlanError> {
     // The size of the request carrying `start..stop` and where it starts, if it fits.
     let mut try_span = |stop| {
-        let mut w = ReverseWriter::new(buf);
+        let mut w = Writer::new(buf);
         write_request(&mut w, header, source, start, stop)
             .ok()
             .map(|()| (w.written(), w.position()))
@@ -222,7 +222,9 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let (mut fits, mut fails) = (0usize, remaining + 1);
     while fits + 1 < fails {
         let points = if fails > remaining {
-            fits.saturating_mul(2).saturating_add(1).min(remaining)
+            // Twice as many plus one, at most `remaining` (`fits < remaining` here); so
+            // written, nothing can overflow.
+            fits + (fits + 1).min(remaining - fits)
         } else {
             fits + (fails - fits) / 2
         };
@@ -243,7 +245,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
             Err(error) => stopped_by = Some(error),
             Ok(()) if visits_disagree(source, stop, value) => {
-                // Planned in, so that its write fails as `SizeMismatch`: the size is moot.
+                // Planned in and left unwritten, so that the splitter fails it as
+                // `SizeMismatch`: the size is moot.
                 return Ok(Plan {
                     start,
                     stop: advance(source, stop, 1),
@@ -267,7 +270,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let mut written = Some(at);
     if !in_buf {
         // A longer try overwrote the request: write it again. It fit before; a source that
-        // answers otherwise now leaves it unwritten, and the splitter's write fails.
+        // answers otherwise now leaves it unwritten, and the splitter fails it as
+        // `SizeMismatch`.
         written = try_span(stop).map(|(_, at)| at);
     }
     Ok(Plan {
@@ -278,22 +282,6 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
         stopped_by,
         written,
     })
-}
-
-/// The cursor `points` points after `from` (normalized), normalized.
-fn advance<S: MetricsSource + ?Sized>(
-    source: &S,
-    mut from: PointCursor,
-    mut points: usize,
-) -> PointCursor {
-    while points > 0 && from.metric < source.metric_count() {
-        // Within this metric, then on to the next one with points.
-        let step = points.min(source.point_count(from.metric) - from.point);
-        points -= step;
-        from.point += step;
-        from = normalize(source, from);
-    }
-    from
 }
 
 /// Whether the source visits another number of buckets for the point at `at` than its
@@ -324,7 +312,7 @@ fn visits_disagree<S: MetricsSource + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::super::golden::golden_cases;
-    use super::super::{write_planned, RequestSplitter};
+    use super::super::{normalize, write_planned, RequestSplitter};
     use super::*;
     use crate::proto::source::{
         HistogramValue, KeyValue, MetricData, MetricInfo, Point, Scope, SliceMetric, SlicePoint,
@@ -462,7 +450,8 @@ mod tests {
         n
     }
 
-    /// A plan's fields (its stop normalized), or its error (`None`: the header's).
+    /// A plan's fields (its stop, which must be normalized), or its error (`None`: the
+    /// header's).
     type Planned = Result<
         (PointCursor, PointCursor, usize, usize, Option<EncodeError>),
         Option<(EncodeError, PointCursor)>,
@@ -472,13 +461,73 @@ mod tests {
         match planned {
             Ok(p) => Ok((
                 p.start,
-                normalize(source, p.stop),
+                {
+                    assert_eq!(normalize(source, p.stop), p.stop, "stop not normalized");
+                    p.stop
+                },
                 p.points,
                 p.total,
                 p.stopped_by,
             )),
             Err(PlanError::Header) => Err(None),
             Err(PlanError::Point(error, at)) => Err(Some((error, at))),
+        }
+    }
+
+    /// Advancing a cursor (and normalizing it: advancing by 0) lands where counting the
+    /// points of the flattened batch does, from every cursor, across empty metrics.
+    #[test]
+    fn advance_counts_points_across_empty_metrics() {
+        let point = SlicePoint {
+            attributes: &[],
+            point: Point {
+                start_time_unix_nano: 1,
+                time_unix_nano: 2,
+                flags: 0,
+                value: PointValue::Int(1),
+            },
+        };
+        let points = [point; 3];
+        let info = MetricInfo {
+            name: "m",
+            description: "",
+            unit: "",
+            data: MetricData::Gauge,
+        };
+        let counts = [0, 3, 0, 0, 2, 0];
+        let metrics = counts.map(|count| SliceMetric {
+            info,
+            points: &points[..count],
+        });
+        let source = SliceSource { metrics: &metrics };
+        // Every point in order, then the end.
+        let mut flat = [PointCursor::default(); 8];
+        let mut n = 0;
+        for (metric, &count) in counts.iter().enumerate() {
+            for point in 0..count {
+                flat[n] = PointCursor { metric, point };
+                n += 1;
+            }
+        }
+        flat[n] = PointCursor {
+            metric: metrics.len(),
+            point: 0,
+        };
+        for metric in 0..=metrics.len() + 1 {
+            for point in 0..=4 {
+                let from = PointCursor { metric, point };
+                // The first point at or after `from`.
+                let first = flat[..n].iter().position(|&p| p >= from).unwrap_or(n);
+                assert_eq!(normalize(&source, from), flat[first], "{from:?}");
+                for points in 0..=n + 2 {
+                    let expected = flat[(first + points).min(n)];
+                    assert_eq!(
+                        advance(&source, from, points),
+                        expected,
+                        "{from:?} + {points}"
+                    );
+                }
+            }
         }
     }
 

@@ -4,11 +4,12 @@
 
 use super::attribute::{point_attributes_len, write_point_attributes};
 use super::field::*;
+use super::writer::{Step, Writer};
 use super::{field_len, EncodeError, PointCursor};
 use crate::proto::source::{
     BucketPart, HistogramValue, MetricData, MetricsSource, Point, PointValue,
 };
-use crate::proto::wire::{self, BufferFull, ReverseWriter};
+use crate::proto::wire;
 
 /// Why a point cannot be encoded, whatever the buffer.
 pub(super) fn check_point<S: MetricsSource + ?Sized>(
@@ -70,11 +71,7 @@ pub(super) fn packed_fixed64_len(elements: usize) -> usize {
     }
 }
 
-pub(super) fn write_optional_double(
-    w: &mut ReverseWriter<'_>,
-    field: u32,
-    value: Option<f64>,
-) -> Result<(), BufferFull> {
+pub(super) fn write_optional_double(w: &mut Writer<'_>, field: u32, value: Option<f64>) -> Step {
     match value {
         Some(value) => w.double_field(field, value),
         None => Ok(()),
@@ -120,20 +117,29 @@ pub(super) fn point_len<S: MetricsSource + ?Sized>(
 /// Bytes of `as_int` / `as_double`: a key and a fixed64.
 const NUMBER_VALUE_LEN: usize = 9;
 
-/// `NumberDataPoint` content; `value_field` says `as_int` or `as_double`. Inlined with
-/// `prefer-size` too: in its one caller it costs less than its call.
+/// `NumberDataPoint` content but its times (see [`write_point_times`]); `value_field` says
+/// `as_int` or `as_double`. Inlined with `prefer-size` too: in its one caller it costs
+/// less than its call.
 #[inline(always)]
 pub(super) fn write_number_point<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     source: &S,
     at: PointCursor,
     head: PointHead,
     value_field: u32,
     value: u64,
-) -> Result<(), BufferFull> {
-    w.varint_field(NUMBER_FLAGS, u64::from(head.flags))?;
-    write_point_attributes(w, NUMBER_ATTRIBUTES, source, at.metric, at.point)?;
-    w.fixed64_field(value_field, value)?;
+) -> Step {
+    write_flags_and_attributes(w, source, at, head.flags, NUMBER_FLAGS, NUMBER_ATTRIBUTES)?;
+    w.fixed64_field(value_field, value)
+}
+
+// The number and histogram points have their times as fields 2 and 3, their first fields.
+const _: () = assert!(NUMBER_TIME == HIST_TIME && NUMBER_START == HIST_START);
+
+/// A number or histogram point's times: its first fields, so the last written, after its
+/// kind's own (one copy for both kinds).
+#[inline(always)]
+pub(super) fn write_point_times(w: &mut Writer<'_>, head: PointHead) -> Step {
     w.fixed64_field_nonzero(NUMBER_TIME, head.time)?;
     w.fixed64_field_nonzero(NUMBER_START, head.start)
 }
@@ -171,19 +177,33 @@ fn histogram_value_len<S: MetricsSource + ?Sized>(
         + packed_fixed64_len(counts).saturating_add(packed_fixed64_len(bounds))
 }
 
-/// `HistogramDataPoint` content.
+/// A point's flags and attributes, adjacent in both kinds: one copy with `prefer-size`.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
+fn write_flags_and_attributes<S: MetricsSource + ?Sized>(
+    w: &mut Writer<'_>,
+    source: &S,
+    at: PointCursor,
+    flags: u32,
+    flags_field: u32,
+    attributes_field: u32,
+) -> Step {
+    w.varint_field(flags_field, u64::from(flags))?;
+    write_point_attributes(w, attributes_field, source, at.metric, at.point)
+}
+
+/// `HistogramDataPoint` content but its times (see [`write_point_times`]).
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     source: &S,
     at: PointCursor,
     head: PointHead,
     h: &HistogramValue<'_>,
-) -> Result<(), BufferFull> {
+) -> Step {
     write_optional_double(w, HIST_MAX, h.max)?;
     write_optional_double(w, HIST_MIN, h.min)?;
-    w.varint_field(HIST_FLAGS, u64::from(head.flags))?;
-    write_point_attributes(w, HIST_ATTRIBUTES, source, at.metric, at.point)?;
+    write_flags_and_attributes(w, source, at, head.flags, HIST_FLAGS, HIST_ATTRIBUTES)?;
     let PointCursor { metric, point } = at;
     match source.bucket_len(metric, point, BucketPart::ExplicitBounds) {
         None => w.packed_double_field(HIST_EXPLICIT_BOUNDS, h.explicit_bounds)?,
@@ -208,30 +228,30 @@ pub(super) fn write_histogram_point<S: MetricsSource + ?Sized>(
         )?,
     }
     write_optional_double(w, HIST_SUM, h.sum)?;
-    w.fixed64_field_nonzero(HIST_COUNT, h.count)?;
-    w.fixed64_field_nonzero(HIST_TIME, head.time)?;
-    w.fixed64_field_nonzero(HIST_START, head.start)
+    w.fixed64_field_nonzero(HIST_COUNT, h.count)
 }
 
 // Bucket numbers the source hands out one by one (`MetricsSource::visit_buckets`): sized
 // by a first visit where their encoding varies, then written forwards into a slot claimed
-// whole. A source visiting another count than it announced gets `BufferFull` (the request
+// whole. A source visiting another count than it announced gets a failed write (the request
 // fails as `SizeMismatch`), never a message with wrong lengths.
 
 /// A packed `fixed64`/`double` field of `n` visited numbers; nothing when `n` is 0.
 fn write_visited_fixed64<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     field: u32,
     source: &S,
     at: PointCursor,
     part: BucketPart,
     n: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     if n == 0 {
         return Ok(());
     }
     let start = w.position();
-    let slot = w.claim(n.checked_mul(8).ok_or(BufferFull)?)?;
+    let Some(slot) = n.checked_mul(8).and_then(|len| w.claim(len)) else {
+        return w.fail();
+    };
     let mut chunks = slot.chunks_exact_mut(8);
     let mut overflow = false;
     source.visit_buckets(
@@ -244,7 +264,7 @@ fn write_visited_fixed64<S: MetricsSource + ?Sized>(
         },
     );
     if overflow || chunks.next().is_some() {
-        return Err(BufferFull);
+        return w.fail();
     }
     w.message(field, start)
 }

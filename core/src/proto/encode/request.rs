@@ -7,9 +7,10 @@ use super::attribute::{
 };
 use super::field::*;
 use super::metric::write_metric;
+use super::writer::{Step, Stop, Writer};
 use super::{field_len, PointCursor};
 use crate::proto::source::{AttributeOwner, MetricsSource, RequestHeader, Scope};
-use crate::proto::wire::{self, BufferFull, ReverseWriter};
+use crate::proto::wire::{self, BufferFull};
 
 /// Sizes of the parts of a request that do not depend on its points.
 pub(super) struct HeaderLen {
@@ -83,14 +84,28 @@ fn scope_metrics_len(scope: &Scope<'_>, more_attributes: usize) -> usize {
     field_len(scope_body).saturating_add(wire::str_field_len(SM_SCHEMA_URL, scope.schema_url))
 }
 
-/// Write the request carrying points `start..stop` (normalized `start`), backwards.
+/// Write the request carrying points `start..stop` (normalized `start`, at or before
+/// `stop`), backwards:
+/// `Err` when it does not fit in the writer's buffer or a point in it cannot be encoded.
 pub(super) fn write_request<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     start: PointCursor,
     stop: PointCursor,
 ) -> Result<(), BufferFull> {
+    let written = write_request_fields(w, header, source, start, stop);
+    w.finish(written)
+}
+
+/// [`write_request`]'s fields.
+fn write_request_fields<S: MetricsSource + ?Sized>(
+    w: &mut Writer<'_>,
+    header: &RequestHeader<'_>,
+    source: &S,
+    start: PointCursor,
+    stop: PointCursor,
+) -> Step {
     let resource = &header.resource;
 
     let resource_metrics = w.position();
@@ -101,7 +116,6 @@ pub(super) fn write_request<S: MetricsSource + ?Sized>(
     // metric, closed (its scope, key and length) after its first. A source without scopes
     // of its own has one run, under the header's scope.
     let metric_count = source.metric_count();
-    let carried = start < stop && start.metric < metric_count;
     // `None`: the header's scope. A source without scopes of its own (the constant 0) has
     // one run under it, and the compiler drops the rest of this.
     let scoped = source.scope_count() > 0;
@@ -113,7 +127,9 @@ pub(super) fn write_request<S: MetricsSource + ?Sized>(
         None
     };
     let mut end = open_scope_metrics(w, header, source, scope)?;
-    if carried {
+    // From the metric of the last point to the first's; an empty span (`start == stop`)
+    // writes no metric: its one metric has no point from `start.point` to `stop.point`.
+    if start.metric < metric_count {
         let first = start.metric;
         let mut metric = stop.metric.min(metric_count - 1);
         loop {
@@ -190,11 +206,11 @@ fn scope_of<'s, S: MetricsSource + ?Sized>(
 /// Begin (backwards) a `ScopeMetrics`: its last field. Returns where it ends.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn open_scope_metrics<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     scope: Option<usize>,
-) -> Result<usize, BufferFull> {
+) -> Result<usize, Stop> {
     let end = w.position();
     w.str_field(SM_SCHEMA_URL, scope_of(header, source, scope).schema_url)?;
     Ok(end)
@@ -203,12 +219,12 @@ fn open_scope_metrics<S: MetricsSource + ?Sized>(
 /// Finish (backwards) the `ScopeMetrics` that ends at `end`: its scope, key and length.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 fn close_scope_metrics<S: MetricsSource + ?Sized>(
-    w: &mut ReverseWriter<'_>,
+    w: &mut Writer<'_>,
     header: &RequestHeader<'_>,
     source: &S,
     scope: Option<usize>,
     end: usize,
-) -> Result<(), BufferFull> {
+) -> Step {
     let fields = scope_of(header, source, scope);
     let scope_start = w.position();
     w.varint_field(SCOPE_DROPPED, u64::from(fields.dropped_attributes_count))?;
