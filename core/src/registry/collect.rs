@@ -3,12 +3,12 @@
 //! interrupts in between), running observable callbacks, and committing what each request
 //! carried once it is settled.
 
-use super::aggregate::hist_subtract;
+use super::aggregate::{hist_subtract, HistState};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
 use super::table::{Series, FREE, LIVE, PINNED};
-use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
+use super::{Inst, Registry, Snapshot, TemporalityPreference, OBSERVABLE};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -83,76 +83,76 @@ impl<
         }
     }
 
+    /// Instrument `i`'s declaration and its slot `j`: the series and, for a histogram, its
+    /// state and buckets; `None` when the instrument has no slot `j` (its series, then its
+    /// overflow series, are slots `0..=max_series`). What collect and settle both look up
+    /// for a point, in one copy: the tables are borrowed apart, each looked up once.
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    fn slot_parts(&mut self, i: usize, j: usize) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
+        let inst = self.instruments.get(i)?.as_ref()?;
+        if j > usize::from(inst.cap) {
+            return None;
+        }
+        let slot = usize::from(inst.base) + j;
+        let series = self.series.get_mut(slot)?;
+        let mut hist = None;
+        if inst.desc.is_histogram() {
+            let h = self.hist.get_mut(usize::from(inst.hist_base) + j)?;
+            let at = h.at as usize;
+            let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
+            hist = Some((h, words));
+        }
+        Some(SlotParts {
+            inst,
+            slot,
+            series,
+            hist,
+        })
+    }
+
     /// Copies slot `j` of instrument `i` into the snapshot if it has something to export;
-    /// false when the instrument has no slot `j` (its series, then its overflow series, are
-    /// slots `0..=max_series`): a walk over the slots ends there.
+    /// false when the instrument has no slot `j`: a walk over the slots ends there.
     pub(super) fn collect_series(
         &mut self,
         i: usize,
         j: usize,
         snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     ) -> bool {
-        let in_range = self.inst(i).is_some_and(|inst| j <= usize::from(inst.cap));
-        if in_range {
-            self.collect_slot(i, j, snapshot);
-        }
-        in_range
-    }
-
-    /// [`collect_series`](Self::collect_series) for a slot that exists.
-    #[inline(always)]
-    fn collect_slot(
-        &mut self,
-        i: usize,
-        j: usize,
-        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
-    ) {
-        // The tables are borrowed apart (not through `inst`), so that the declaration, the
-        // series and its histogram are each looked up once.
-        let Some(inst) = self.instruments.get(i).and_then(Option::as_ref) else {
-            return;
-        };
-        let slot = usize::from(inst.base) + j;
-        let delta = inst.temporality == Temporality::Delta;
-        let time = snapshot.time();
-        let Some(s) = self.series.get_mut(slot) else {
-            return;
+        let Some(SlotParts {
+            inst,
+            series: s,
+            hist,
+            ..
+        }) = self.slot_parts(i, j)
+        else {
+            return false;
         };
         if s.state == FREE {
-            return;
+            return true;
         }
         if !s.dirty {
             // Nothing since its last commit: a delta point that comes later starts at this
             // collection, the one before it (a series bound with `bind` that sat idle).
-            if delta {
-                s.start = s.start.max(time);
+            if inst.temporality == Temporality::Delta {
+                s.start = s.start.max(snapshot.time());
             }
-            return;
+            return true;
         }
         let s = &*s;
-        let mut hist = None;
-        if inst.desc.is_histogram() {
-            let Some(h) = self.hist.get_mut(usize::from(inst.hist_base) + j) else {
-                return;
-            };
-            let at = h.at as usize;
-            let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
-                return;
-            };
-            hist = Some((h, words));
-        }
         let value = if observable_delta(inst.desc.kind, inst.temporality) {
             change_since(inst.desc.kind, inst.desc.number, s.value, s.delta_base())
         } else {
             s.value
         };
-        let copied = hist.as_ref().map(|(h, words)| (&**h, *words));
-        snapshot.push(i as u16, inst, slot as u16, s, value, copied);
+        let copied = hist.as_ref().map(|(h, words)| (&**h, &**words));
+        snapshot.push(i as u16, inst, j as u16, s, value, copied);
         if let Some((h, _)) = hist {
             // The snapshot has them: the next point's own min and max start afresh.
             h.since_min = f64::INFINITY;
             h.since_max = f64::NEG_INFINITY;
         }
+        true
     }
 
     /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
@@ -171,21 +171,19 @@ impl<
             return;
         };
         let i = usize::from(i);
-        let slot = usize::from(sp.slot);
-        let Some(inst) = self.inst(i) else { return };
-        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
-        let j = slot.wrapping_sub(usize::from(inst.base));
-        if j > usize::from(inst.cap) {
-            return;
-        }
-        let hist_index = usize::from(inst.hist_base) + j;
-        let stride = usize::from(inst.stride);
-        let max_size = usize::from(inst.desc.max_size);
         let epoch = snapshot.epoch();
         let time = snapshot.time();
-        let Some(s) = self.series.get_mut(slot) else {
+        let Some(SlotParts {
+            inst,
+            slot,
+            series: s,
+            hist,
+        }) = self.slot_parts(i, usize::from(sp.index))
+        else {
             return;
         };
+        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
+        let max_size = usize::from(inst.desc.max_size);
         if s.state == FREE || !key_eq(&s.key, &sp.key) {
             return;
         }
@@ -217,25 +215,30 @@ impl<
             }
             _ => {}
         }
-        let pinned = s.state == PINNED;
         if since {
-            if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
-                let at = h.at as usize;
-                if let Some(words) = self.buckets.get_mut(at..at + stride) {
-                    hist_subtract(kind, h, words, max_size, sh, sbuckets);
-                }
+            if let (Some((sh, sbuckets)), Some((h, words))) = (snap_hist, hist) {
+                hist_subtract(kind, h, words, max_size, sh, sbuckets);
             }
             return;
         }
         // Nothing since the snapshot: the series is now empty.
-        if let Some(s) = self.series.get_mut(slot) {
-            s.dirty = false;
-        }
+        s.dirty = false;
+        let pinned = s.state == PINNED;
         self.reset_hist(i, slot);
         if !pinned {
             self.reclaim(i, slot);
         }
     }
+}
+
+/// What [`Registry::slot_parts`] finds: an instrument's declaration, one of its series
+/// and, for a histogram, that series' state and buckets.
+struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
+    inst: &'r Inst,
+    /// The series' place in the registry's series table.
+    slot: usize,
+    series: &'r mut Series<ATTRIBUTE_BYTES>,
+    hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }
 
 /// What a callback reports into.

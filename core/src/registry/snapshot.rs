@@ -21,7 +21,8 @@ struct SnapMetric {
     desc: InstrumentDesc,
     instrument: u16,
     temporality: Temporality,
-    overflow_slot: u16,
+    /// The overflow series' index among the instrument's series (its `max_series`).
+    overflow_index: u16,
     first: u32,
     count: u32,
     hist_first: u32,
@@ -32,7 +33,7 @@ impl SnapMetric {
         desc: InstrumentDesc::gauge_i64(""),
         instrument: 0,
         temporality: Temporality::Cumulative,
-        overflow_slot: u16::MAX,
+        overflow_index: u16::MAX,
         first: 0,
         count: 0,
         hist_first: 0,
@@ -44,7 +45,8 @@ pub(super) struct SnapPoint<const ATTRIBUTE_BYTES: usize> {
     pub(super) value: u64,
     pub(super) start: UnixNanos,
     pub(super) recorded: u32,
-    pub(super) slot: u16,
+    /// Which of its instrument's series (`0..=max_series`) the point is.
+    pub(super) index: u16,
     pub(super) key: [u8; ATTRIBUTE_BYTES],
 }
 
@@ -53,7 +55,7 @@ impl<const ATTRIBUTE_BYTES: usize> SnapPoint<ATTRIBUTE_BYTES> {
         value: 0,
         start: 0,
         recorded: 0,
-        slot: 0,
+        index: 0,
         key: [0; ATTRIBUTE_BYTES],
     };
 }
@@ -162,7 +164,7 @@ impl<
         &mut self,
         instrument: u16,
         inst: &Inst,
-        slot: u16,
+        index: u16,
         s: &Series<ATTRIBUTE_BYTES>,
         value: u64,
         hist: Option<(&HistState, &[u64])>,
@@ -183,7 +185,7 @@ impl<
                 desc: inst.desc,
                 instrument,
                 temporality: inst.temporality,
-                overflow_slot: inst.base.saturating_add(inst.cap),
+                overflow_index: inst.cap,
                 first: self.point_count as u32,
                 count: 0,
                 hist_first: self.hist_count as u32,
@@ -223,7 +225,7 @@ impl<
                 value,
                 start: s.start,
                 recorded: s.recorded,
-                slot,
+                index,
                 key: s.key,
             };
             self.point_count += 1;
@@ -462,7 +464,7 @@ impl<
         index: usize,
     ) -> Result<KeyValue<'_>, usize> {
         let (m, p) = self.point_ref(metric, point).ok_or(0usize)?;
-        if p.slot == m.overflow_slot {
+        if p.index == m.overflow_index {
             return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
         }
         let mut n = 0;
