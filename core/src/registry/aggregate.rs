@@ -50,27 +50,6 @@ impl<
         const BUCKETS: usize,
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    pub(super) fn reset_hist(&mut self, i: usize, slot: usize) {
-        let Some(inst) = self.inst(i) else { return };
-        if !inst.desc.is_histogram() {
-            return;
-        }
-        let j = slot - usize::from(inst.base);
-        let scale = inst.desc.max_scale;
-        let (at, stride) = (usize::from(inst.hist_base) + j, usize::from(inst.stride));
-        if let Some(h) = self.hist.get_mut(at) {
-            let b = h.at as usize;
-            *h = HistState {
-                at: h.at,
-                scale,
-                ..HistState::EMPTY
-            };
-            if let Some(words) = self.buckets.get_mut(b..b + stride) {
-                words.fill(0);
-            }
-        }
-    }
-
     /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline(never))]
@@ -126,7 +105,7 @@ impl<
             return Err(RecordError::UnknownInstrument);
         }
         // What `Series::EMPTY` holds: no hash, an all-zero key.
-        self.start_series(i, slot, 0, op, &[0; ATTRIBUTE_BYTES]);
+        self.start_series(i, usize::from(inst.cap), 0, op, &[0; ATTRIBUTE_BYTES]);
         Ok(())
     }
 
@@ -310,6 +289,17 @@ fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
     } else {
         h.neg.add(neg_words, index, 1);
     }
+}
+
+/// Empties a histogram series: no measurements, starting scale `scale`, every bucket 0
+/// (`h` keeps where its buckets are).
+pub(super) fn clear_hist(h: &mut HistState, words: &mut [u64], scale: i8) {
+    *h = HistState {
+        at: h.at,
+        scale,
+        ..HistState::EMPTY
+    };
+    words.fill(0);
 }
 
 /// Subtracts a snapshot's histogram from the live one (delta commit).

@@ -3,12 +3,12 @@
 //! interrupts in between), running observable callbacks, and committing what each request
 //! carried once it is settled.
 
-use super::aggregate::{hist_subtract, HistState};
+use super::aggregate::{clear_hist, hist_subtract};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
-use super::table::{Series, FREE, LIVE, PINNED};
-use super::{Inst, Registry, Snapshot, TemporalityPreference, OBSERVABLE};
+use super::table::{Series, SlotParts, FREE, LIVE, PINNED};
+use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -81,34 +81,6 @@ impl<
                 self.reclaim(i, slot);
             }
         }
-    }
-
-    /// Instrument `i`'s declaration and its slot `j`: the series and, for a histogram, its
-    /// state and buckets; `None` when the instrument has no slot `j` (its series, then its
-    /// overflow series, are slots `0..=max_series`). What collect and settle both look up
-    /// for a point, in one copy: the tables are borrowed apart, each looked up once.
-    #[cfg_attr(not(feature = "prefer-size"), inline)]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
-    fn slot_parts(&mut self, i: usize, j: usize) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
-        let inst = self.instruments.get(i)?.as_ref()?;
-        if j > usize::from(inst.cap) {
-            return None;
-        }
-        let slot = usize::from(inst.base) + j;
-        let series = self.series.get_mut(slot)?;
-        let mut hist = None;
-        if inst.desc.is_histogram() {
-            let h = self.hist.get_mut(usize::from(inst.hist_base) + j)?;
-            let at = h.at as usize;
-            let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
-            hist = Some((h, words));
-        }
-        Some(SlotParts {
-            inst,
-            slot,
-            series,
-            hist,
-        })
     }
 
     /// Copies slot `j` of instrument `i` into the snapshot if it has something to export;
@@ -224,21 +196,13 @@ impl<
         // Nothing since the snapshot: the series is now empty.
         s.dirty = false;
         let pinned = s.state == PINNED;
-        self.reset_hist(i, slot);
+        if let Some((h, words)) = hist {
+            clear_hist(h, words, inst.desc.max_scale);
+        }
         if !pinned {
             self.reclaim(i, slot);
         }
     }
-}
-
-/// What [`Registry::slot_parts`] finds: an instrument's declaration, one of its series
-/// and, for a histogram, that series' state and buckets.
-struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
-    inst: &'r Inst,
-    /// The series' place in the registry's series table.
-    slot: usize,
-    series: &'r mut Series<ATTRIBUTE_BYTES>,
-    hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }
 
 /// What a callback reports into.

@@ -3,9 +3,10 @@
 //! overflow series when the table is full, and reclaiming a series that has nothing left
 //! to export.
 
+use super::aggregate::{clear_hist, HistState};
 use super::desc::Number;
 use super::{hash, key, open, pack};
-use super::{Op, Registry, PREFER_SIZE};
+use super::{Inst, Op, Registry, PREFER_SIZE};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
 
@@ -369,7 +370,7 @@ impl<
             let Some(free) = free else {
                 return self.route_overflow(i, overflow);
             };
-            return self.insert_at(i, base + free, h, op, fill);
+            return self.insert_at(i, base + free, free, h, op, fill);
         }
         if cap == 0 {
             return self.route_overflow(i, overflow);
@@ -405,57 +406,96 @@ impl<
         if let Some(e) = self.index.get_mut(base + pos) {
             *e = free as u16;
         }
-        self.insert_at(i, base + free, h, op, fill)
+        self.insert_at(i, base + free, free, h, op, fill)
     }
 
-    /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
-    /// hash `h`, its key written by `fill`; the caller indexes it.
+    /// Instrument `i`'s declaration and its slot `j`: the series and, for a histogram, its
+    /// state and buckets; `None` when the instrument has no slot `j` (its series, then its
+    /// overflow series, are slots `0..=max_series`). What collect and settle both look up
+    /// for a point, in one copy: the tables are borrowed apart, each looked up once.
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    pub(super) fn slot_parts(
+        &mut self,
+        i: usize,
+        j: usize,
+    ) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
+        let inst = self.instruments.get(i)?.as_ref()?;
+        if j > usize::from(inst.cap) {
+            return None;
+        }
+        let slot = usize::from(inst.base) + j;
+        let series = self.series.get_mut(slot)?;
+        let mut hist = None;
+        if inst.desc.is_histogram() {
+            let h = self.hist.get_mut(usize::from(inst.hist_base) + j)?;
+            let at = h.at as usize;
+            let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
+            hist = Some((h, words));
+        }
+        Some(SlotParts {
+            inst,
+            slot,
+            series,
+            hist,
+        })
+    }
+
+    /// Makes free slot `slot` (its series `j`) of instrument `i` (whose op is `op`) a new
+    /// live series with hash `h`, its key written by `fill`; the caller indexes it.
     #[inline(always)]
     fn insert_at(
         &mut self,
         i: usize,
         slot: usize,
+        j: usize,
         h: u16,
         op: Op,
         fill: impl FnOnce(&mut [u8; ATTRIBUTE_BYTES]),
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
-        self.start_series(i, slot, h, op, &key);
+        self.start_series(i, j, h, op, &key);
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.series = inst.stats.series.saturating_add(1);
         }
         slot
     }
 
-    /// Makes slot `slot` of instrument `i` a new live series (op `op`, hash `h`, key
-    /// `key`) that starts at the last collect, with an empty histogram: what an insertion
-    /// and the overflow series' revival share.
+    /// Makes series `j` of instrument `i` a new live series (op `op`, hash `h`, key `key`)
+    /// that starts at the last collect, with an empty histogram: what an insertion and the
+    /// overflow series' revival share.
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn start_series(
         &mut self,
         i: usize,
-        slot: usize,
+        j: usize,
         h: u16,
         op: Op,
         key: &[u8; ATTRIBUTE_BYTES],
     ) {
         let start = self.last_collect;
-        if let Some(s) = self.series.get_mut(slot) {
-            *s = Series {
-                value: 0,
-                start,
-                recorded: 0,
-                settled: 0,
-                hash: h,
-                state: LIVE,
-                dirty: false,
-                op,
-                key: *key,
-            };
+        let Some(SlotParts {
+            inst, series, hist, ..
+        }) = self.slot_parts(i, j)
+        else {
+            return;
+        };
+        *series = Series {
+            value: 0,
+            start,
+            recorded: 0,
+            settled: 0,
+            hash: h,
+            state: LIVE,
+            dirty: false,
+            op,
+            key: *key,
+        };
+        if let Some((h, words)) = hist {
+            clear_hist(h, words, inst.desc.max_scale);
         }
-        self.reset_hist(i, slot);
     }
 
     #[cold]
@@ -556,4 +596,14 @@ impl<
             inst.stats.series = inst.stats.series.saturating_sub(1);
         }
     }
+}
+
+/// What [`Registry::slot_parts`] finds: an instrument's declaration, one of its series
+/// and, for a histogram, that series' state and buckets.
+pub(super) struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
+    pub(super) inst: &'r Inst,
+    /// The series' place in the registry's series table.
+    pub(super) slot: usize,
+    pub(super) series: &'r mut Series<ATTRIBUTE_BYTES>,
+    pub(super) hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }
