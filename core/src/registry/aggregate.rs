@@ -105,7 +105,7 @@ impl<
             return Err(RecordError::UnknownInstrument);
         }
         // What `Series::EMPTY` holds: no hash, an all-zero key.
-        self.start_series(i, usize::from(inst.cap), 0, op, &[0; ATTRIBUTE_BYTES]);
+        self.start_series(slot, 0, op, &[0; ATTRIBUTE_BYTES]);
         Ok(())
     }
 

@@ -196,6 +196,8 @@ impl<
         // Nothing since the snapshot: the series is now empty.
         s.dirty = false;
         let pinned = s.state == PINNED;
+        // Cleared before the series may be freed: `start_series` takes a free series'
+        // histogram to be empty.
         if let Some((h, words)) = hist {
             clear_hist(h, words, inst.desc.max_scale);
         }

@@ -524,6 +524,11 @@ impl<
             for j in 0..slots {
                 if let Some(h) = self.hist.get_mut(hist_base + j) {
                     h.at = (bucket_base + j * stride) as u32;
+                    // Empty at the starting scale, as a commit that frees a series leaves
+                    // it (only exponential histograms read their scale).
+                    if EXPONENTIAL {
+                        h.scale = desc.max_scale;
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! overflow series when the table is full, and reclaiming a series that has nothing left
 //! to export.
 
-use super::aggregate::{clear_hist, HistState};
+use super::aggregate::HistState;
 use super::desc::Number;
 use super::{hash, key, open, pack};
 use super::{Inst, Op, Registry, PREFER_SIZE};
@@ -370,7 +370,7 @@ impl<
             let Some(free) = free else {
                 return self.route_overflow(i, overflow);
             };
-            return self.insert_at(i, base + free, free, h, op, fill);
+            return self.insert_at(i, base + free, h, op, fill);
         }
         if cap == 0 {
             return self.route_overflow(i, overflow);
@@ -406,7 +406,7 @@ impl<
         if let Some(e) = self.index.get_mut(base + pos) {
             *e = free as u16;
         }
-        self.insert_at(i, base + free, free, h, op, fill)
+        self.insert_at(i, base + free, h, op, fill)
     }
 
     /// Instrument `i`'s declaration and its slot `j`: the series and, for a histogram, its
@@ -441,60 +441,52 @@ impl<
         })
     }
 
-    /// Makes free slot `slot` (its series `j`) of instrument `i` (whose op is `op`) a new
-    /// live series with hash `h`, its key written by `fill`; the caller indexes it.
+    /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
+    /// hash `h`, its key written by `fill`; the caller indexes it.
     #[inline(always)]
     fn insert_at(
         &mut self,
         i: usize,
         slot: usize,
-        j: usize,
         h: u16,
         op: Op,
         fill: impl FnOnce(&mut [u8; ATTRIBUTE_BYTES]),
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
-        self.start_series(i, j, h, op, &key);
+        self.start_series(slot, h, op, &key);
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.series = inst.stats.series.saturating_add(1);
         }
         slot
     }
 
-    /// Makes series `j` of instrument `i` a new live series (op `op`, hash `h`, key `key`)
-    /// that starts at the last collect, with an empty histogram: what an insertion and the
-    /// overflow series' revival share.
+    /// Makes free slot `slot` a new live series (op `op`, hash `h`, key `key`) that starts
+    /// at the last collect: what an insertion and the overflow series' revival share. A
+    /// free series' histogram is empty already (as declared, or cleared by the commit that
+    /// freed it: see `settle_point`), so only the series is written.
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn start_series(
         &mut self,
-        i: usize,
-        j: usize,
+        slot: usize,
         h: u16,
         op: Op,
         key: &[u8; ATTRIBUTE_BYTES],
     ) {
         let start = self.last_collect;
-        let Some(SlotParts {
-            inst, series, hist, ..
-        }) = self.slot_parts(i, j)
-        else {
-            return;
-        };
-        *series = Series {
-            value: 0,
-            start,
-            recorded: 0,
-            settled: 0,
-            hash: h,
-            state: LIVE,
-            dirty: false,
-            op,
-            key: *key,
-        };
-        if let Some((h, words)) = hist {
-            clear_hist(h, words, inst.desc.max_scale);
+        if let Some(s) = self.series.get_mut(slot) {
+            *s = Series {
+                value: 0,
+                start,
+                recorded: 0,
+                settled: 0,
+                hash: h,
+                state: LIVE,
+                dirty: false,
+                op,
+                key: *key,
+            };
         }
     }
 
@@ -520,7 +512,8 @@ impl<
         overflow
     }
 
-    /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
+    /// Removes series `slot` of instrument `i` from its table (it has nothing to export,
+    /// and a histogram's state and buckets are cleared already).
     pub(super) fn reclaim(&mut self, i: usize, slot: usize) {
         let Some(inst) = self.inst_mut(i) else { return };
         if usize::from(inst.empty_slot) == slot {
