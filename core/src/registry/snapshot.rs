@@ -169,29 +169,31 @@ impl<
         value: u64,
         hist: Option<(&HistState, &[u64])>,
     ) {
-        if self.point_count >= SERIES {
+        // Each table is borrowed apart, once: the point's place (none: the snapshot is
+        // full), its metric (the last one if it is this instrument's, else a new one),
+        // then its histogram's.
+        let Some(p) = self.points.get_mut(self.point_count) else {
             return;
-        }
-        let new_metric = self.metric_count == 0
-            || self
-                .metrics
-                .get(self.metric_count - 1)
-                .is_none_or(|m| m.instrument != instrument);
-        if new_metric {
-            let Some(m) = self.metrics.get_mut(self.metric_count) else {
-                return;
-            };
-            *m = SnapMetric {
-                desc: inst.desc,
-                instrument,
-                temporality: inst.temporality,
-                overflow_index: inst.cap,
-                first: self.point_count as u32,
-                count: 0,
-                hist_first: self.hist_count as u32,
-            };
-            self.metric_count += 1;
-        }
+        };
+        let m = match self.metrics.get_mut(self.metric_count.wrapping_sub(1)) {
+            Some(m) if m.instrument == instrument => m,
+            _ => {
+                let Some(m) = self.metrics.get_mut(self.metric_count) else {
+                    return;
+                };
+                *m = SnapMetric {
+                    desc: inst.desc,
+                    instrument,
+                    temporality: inst.temporality,
+                    overflow_index: inst.cap,
+                    first: self.point_count as u32,
+                    count: 0,
+                    hist_first: self.hist_count as u32,
+                };
+                self.metric_count += 1;
+                m
+            }
+        };
         if let Some((h, words)) = hist {
             // Explicit: every bucket. Exponential: only the used part of each side.
             let max = usize::from(inst.desc.max_size);
@@ -220,19 +222,15 @@ impl<
             self.bucket_count += total;
             self.hist_count += 1;
         }
-        if let Some(p) = self.points.get_mut(self.point_count) {
-            *p = SnapPoint {
-                value,
-                start: s.start,
-                recorded: s.recorded,
-                index,
-                key: s.key,
-            };
-            self.point_count += 1;
-            if let Some(m) = self.metrics.get_mut(self.metric_count - 1) {
-                m.count += 1;
-            }
-        }
+        *p = SnapPoint {
+            value,
+            start: s.start,
+            recorded: s.recorded,
+            index,
+            key: s.key,
+        };
+        self.point_count += 1;
+        m.count += 1;
     }
 
     fn point_ref(
