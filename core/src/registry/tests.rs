@@ -337,3 +337,23 @@ fn reused_exponential_series_starts_at_its_scale() {
     reg.collect(&mut snap, 4);
     assert_eq!(scale_and_count(&snap), (5, 1));
 }
+
+/// The repeated key reported is the first one that repeats an earlier key, whichever
+/// key it repeats.
+#[test]
+fn first_repeated_key_is_reported() {
+    let mut reg: Registry<1, 2, 16, 1, 1> = Registry::new(1);
+    let cases: [(&'static [&'static str], u8); 3] = [
+        (&["a", "b", "b", "a"], 2),
+        (&["a", "b", "c", "a", "b"], 3),
+        (&["x", "x"], 1),
+    ];
+    for (keys, index) in cases {
+        assert_eq!(
+            reg.declare(InstrumentDesc::counter_u64("c").attributes(keys)),
+            Err(DeclareError::DuplicateKey { index }),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(reg.instrument_count(), 0);
+}
