@@ -7,8 +7,8 @@ use super::aggregate::{clear_hist, hist_subtract};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
-use super::table::{Series, SlotParts, FREE, LIVE, PINNED};
-use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
+use super::table::{free_series, Series, SlotParts, FREE, LIVE, PINNED};
+use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE, PREFER_SIZE};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -201,7 +201,14 @@ impl<
         if let Some((h, words)) = hist {
             clear_hist(h, words, inst.desc.max_scale);
         }
-        if !pinned {
+        if pinned {
+            return;
+        }
+        if PREFER_SIZE {
+            // No index to take it out of (see `reclaim`): freed through what
+            // `slot_parts` found, with no lookup again.
+            free_series(inst, s, slot);
+        } else {
             self.reclaim(i, slot);
         }
     }

@@ -420,7 +420,7 @@ impl<
         i: usize,
         j: usize,
     ) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
-        let inst = self.instruments.get(i)?.as_ref()?;
+        let inst = self.instruments.get_mut(i)?.as_mut()?;
         if j > usize::from(inst.cap) {
             return None;
         }
@@ -529,7 +529,12 @@ impl<
             // The overflow series is not in the index (nor counted in `stats.series`), and
             // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
             // slot is all.
-            self.free_series(i, slot, !overflow);
+            if let (Some(inst), Some(s)) = (
+                self.instruments.get_mut(i).and_then(Option::as_mut),
+                self.series.get_mut(slot),
+            ) {
+                free_series(inst, s, slot);
+            }
             return;
         }
         let home = (usize::from(s.hash) * cap) >> 16;
@@ -574,27 +579,38 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        self.free_series(i, slot, true);
+        if let (Some(inst), Some(s)) = (
+            self.instruments.get_mut(i).and_then(Option::as_mut),
+            self.series.get_mut(slot),
+        ) {
+            free_series(inst, s, slot);
+        }
     }
+}
 
-    /// Marks series `slot` of instrument `i` free (out of the index already) and, when
-    /// `counted` (not the overflow series), uncounts it.
-    fn free_series(&mut self, i: usize, slot: usize, counted: bool) {
-        if let Some(s) = self.series.get_mut(slot) {
-            s.state = FREE;
-            s.op = Op::Observable;
-            s.dirty = false;
-        }
-        if let Some(inst) = self.inst_mut(i).filter(|_| counted) {
-            inst.stats.series = inst.stats.series.saturating_sub(1);
-        }
+/// Marks series `s`, slot `slot` of instrument `inst`, free (out of the index already):
+/// no longer the empty set's series, and no longer counted unless it is the overflow
+/// series (which is never counted).
+pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
+    inst: &mut Inst,
+    s: &mut Series<ATTRIBUTE_BYTES>,
+    slot: usize,
+) {
+    if usize::from(inst.empty_slot) == slot {
+        inst.empty_slot = EMPTY;
+    }
+    s.state = FREE;
+    s.op = Op::Observable;
+    s.dirty = false;
+    if slot < usize::from(inst.base) + usize::from(inst.cap) {
+        inst.stats.series = inst.stats.series.saturating_sub(1);
     }
 }
 
 /// What [`Registry::slot_parts`] finds: an instrument's declaration, one of its series
 /// and, for a histogram, that series' state and buckets.
 pub(super) struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
-    pub(super) inst: &'r Inst,
+    pub(super) inst: &'r mut Inst,
     /// The series' place in the registry's series table.
     pub(super) slot: usize,
     pub(super) series: &'r mut Series<ATTRIBUTE_BYTES>,
