@@ -302,6 +302,16 @@ pub(super) fn clear_hist(h: &mut HistState, words: &mut [u64], scale: i8) {
     words.fill(0);
 }
 
+/// Takes each of `snap`'s counts off the live count at the same place (saturating): a
+/// histogram's count and its explicit buckets share this one loop.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
+fn subtract_counts(live: &mut [u64], snap: &[u64]) {
+    for (w, s) in live.iter_mut().zip(snap) {
+        *w = w.saturating_sub(*s);
+    }
+}
+
 /// Subtracts a snapshot's histogram from the live one (delta commit).
 pub(super) fn hist_subtract(
     kind: InstrumentKind,
@@ -311,7 +321,7 @@ pub(super) fn hist_subtract(
     snap: &HistState,
     snap_words: &[u64],
 ) {
-    h.count = h.count.saturating_sub(snap.count);
+    subtract_counts(core::slice::from_mut(&mut h.count), &[snap.count]);
     h.sum -= snap.sum;
     // What remains is exactly what was recorded after the snapshot.
     h.min = h.since_min;
@@ -321,9 +331,7 @@ pub(super) fn hist_subtract(
         h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
     }
     if kind == InstrumentKind::Histogram || !EXPONENTIAL {
-        for (w, s) in words.iter_mut().zip(snap_words) {
-            *w = w.saturating_sub(*s);
-        }
+        subtract_counts(words, snap_words);
         return;
     }
     // The live scale is at most the snapshot's: map snapshot buckets down to it.
