@@ -100,9 +100,8 @@ impl<
         else {
             return false;
         };
-        if s.state == FREE {
-            return true;
-        }
+        // A free series is never dirty (freeing clears the flag, and a measurement takes a
+        // free slot only through `start_series`, which also sets its start).
         if !s.dirty {
             // Nothing since its last commit: a delta point that comes later starts at this
             // collection, the one before it (a series bound with `bind` that sat idle).
