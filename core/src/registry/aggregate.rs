@@ -50,27 +50,6 @@ impl<
         const BUCKETS: usize,
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    pub(super) fn reset_hist(&mut self, i: usize, slot: usize) {
-        let Some(inst) = self.inst(i) else { return };
-        if !inst.desc.is_histogram() {
-            return;
-        }
-        let j = slot - usize::from(inst.base);
-        let scale = inst.desc.max_scale;
-        let (at, stride) = (usize::from(inst.hist_base) + j, usize::from(inst.stride));
-        if let Some(h) = self.hist.get_mut(at) {
-            let b = h.at as usize;
-            *h = HistState {
-                at: h.at,
-                scale,
-                ..HistState::EMPTY
-            };
-            if let Some(words) = self.buckets.get_mut(b..b + stride) {
-                words.fill(0);
-            }
-        }
-    }
-
     /// Applies one measurement to series `slot` of instrument `i`, whose op is `op`.
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline(never))]
@@ -126,7 +105,7 @@ impl<
             return Err(RecordError::UnknownInstrument);
         }
         // What `Series::EMPTY` holds: no hash, an all-zero key.
-        self.start_series(i, slot, 0, op, &[0; ATTRIBUTE_BYTES]);
+        self.start_series(slot, 0, op, &[0; ATTRIBUTE_BYTES]);
         Ok(())
     }
 
@@ -312,6 +291,27 @@ fn expo_record(h: &mut HistState, words: &mut [u64], max_size: usize, v: f64) {
     }
 }
 
+/// Empties a histogram series: no measurements, starting scale `scale`, every bucket 0
+/// (`h` keeps where its buckets are).
+pub(super) fn clear_hist(h: &mut HistState, words: &mut [u64], scale: i8) {
+    *h = HistState {
+        at: h.at,
+        scale,
+        ..HistState::EMPTY
+    };
+    words.fill(0);
+}
+
+/// Takes each of `snap`'s counts off the live count at the same place (saturating): a
+/// histogram's count and its explicit buckets share this one loop.
+#[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
+fn subtract_counts(live: &mut [u64], snap: &[u64]) {
+    for (w, s) in live.iter_mut().zip(snap) {
+        *w = w.saturating_sub(*s);
+    }
+}
+
 /// Subtracts a snapshot's histogram from the live one (delta commit).
 pub(super) fn hist_subtract(
     kind: InstrumentKind,
@@ -321,7 +321,7 @@ pub(super) fn hist_subtract(
     snap: &HistState,
     snap_words: &[u64],
 ) {
-    h.count = h.count.saturating_sub(snap.count);
+    subtract_counts(core::slice::from_mut(&mut h.count), &[snap.count]);
     h.sum -= snap.sum;
     // What remains is exactly what was recorded after the snapshot.
     h.min = h.since_min;
@@ -331,9 +331,7 @@ pub(super) fn hist_subtract(
         h.zero_count = h.zero_count.saturating_sub(snap.zero_count);
     }
     if kind == InstrumentKind::Histogram || !EXPONENTIAL {
-        for (w, s) in words.iter_mut().zip(snap_words) {
-            *w = w.saturating_sub(*s);
-        }
+        subtract_counts(words, snap_words);
         return;
     }
     // The live scale is at most the snapshot's: map snapshot buckets down to it.

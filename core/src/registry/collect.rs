@@ -3,12 +3,12 @@
 //! interrupts in between), running observable callbacks, and committing what each request
 //! carried once it is settled.
 
-use super::aggregate::hist_subtract;
+use super::aggregate::{clear_hist, hist_subtract};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
-use super::table::{Series, FREE, LIVE, PINNED};
-use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE};
+use super::table::{free_series, Series, SlotParts, FREE, LIVE, PINNED};
+use super::{Registry, Snapshot, TemporalityPreference, OBSERVABLE, PREFER_SIZE};
 use crate::proto::{KeyValue, PointSpan, Temporality};
 use crate::time::UnixNanos;
 
@@ -84,75 +84,46 @@ impl<
     }
 
     /// Copies slot `j` of instrument `i` into the snapshot if it has something to export;
-    /// false when the instrument has no slot `j` (its series, then its overflow series, are
-    /// slots `0..=max_series`): a walk over the slots ends there.
+    /// false when the instrument has no slot `j`: a walk over the slots ends there.
     pub(super) fn collect_series(
         &mut self,
         i: usize,
         j: usize,
         snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
     ) -> bool {
-        let in_range = self.inst(i).is_some_and(|inst| j <= usize::from(inst.cap));
-        if in_range {
-            self.collect_slot(i, j, snapshot);
-        }
-        in_range
-    }
-
-    /// [`collect_series`](Self::collect_series) for a slot that exists.
-    #[inline(always)]
-    fn collect_slot(
-        &mut self,
-        i: usize,
-        j: usize,
-        snapshot: &mut Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>,
-    ) {
-        // The tables are borrowed apart (not through `inst`), so that the declaration, the
-        // series and its histogram are each looked up once.
-        let Some(inst) = self.instruments.get(i).and_then(Option::as_ref) else {
-            return;
+        let Some(SlotParts {
+            inst,
+            series: s,
+            hist,
+            ..
+        }) = self.slot_parts(i, j)
+        else {
+            return false;
         };
-        let slot = usize::from(inst.base) + j;
-        let delta = inst.temporality == Temporality::Delta;
-        let time = snapshot.time();
-        let Some(s) = self.series.get_mut(slot) else {
-            return;
-        };
-        if s.state == FREE {
-            return;
-        }
+        // A free series is never dirty (freeing clears the flag, and a measurement takes a
+        // free slot only through `start_series`, which also sets its start).
         if !s.dirty {
             // Nothing since its last commit: a delta point that comes later starts at this
             // collection, the one before it (a series bound with `bind` that sat idle).
-            if delta {
-                s.start = s.start.max(time);
+            if inst.temporality == Temporality::Delta {
+                s.start = s.start.max(snapshot.time());
             }
-            return;
+            return true;
         }
         let s = &*s;
-        let mut hist = None;
-        if inst.desc.is_histogram() {
-            let Some(h) = self.hist.get_mut(usize::from(inst.hist_base) + j) else {
-                return;
-            };
-            let at = h.at as usize;
-            let Some(words) = self.buckets.get(at..at + usize::from(inst.stride)) else {
-                return;
-            };
-            hist = Some((h, words));
-        }
         let value = if observable_delta(inst.desc.kind, inst.temporality) {
             change_since(inst.desc.kind, inst.desc.number, s.value, s.delta_base())
         } else {
             s.value
         };
-        let copied = hist.as_ref().map(|(h, words)| (&**h, *words));
-        snapshot.push(i as u16, inst, slot as u16, s, value, copied);
+        let copied = hist.as_ref().map(|(h, words)| (&**h, &**words));
+        snapshot.push(i as u16, inst, j as u16, s, value, copied);
         if let Some((h, _)) = hist {
             // The snapshot has them: the next point's own min and max start afresh.
             h.since_min = f64::INFINITY;
             h.since_max = f64::NEG_INFINITY;
         }
+        true
     }
 
     /// Commits point `p` of metric `m` of the snapshot (Delivered or Dropped).
@@ -171,21 +142,19 @@ impl<
             return;
         };
         let i = usize::from(i);
-        let slot = usize::from(sp.slot);
-        let Some(inst) = self.inst(i) else { return };
-        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
-        let j = slot.wrapping_sub(usize::from(inst.base));
-        if j > usize::from(inst.cap) {
-            return;
-        }
-        let hist_index = usize::from(inst.hist_base) + j;
-        let stride = usize::from(inst.stride);
-        let max_size = usize::from(inst.desc.max_size);
         let epoch = snapshot.epoch();
         let time = snapshot.time();
-        let Some(s) = self.series.get_mut(slot) else {
+        let Some(SlotParts {
+            inst,
+            slot,
+            series: s,
+            hist,
+        }) = self.slot_parts(i, usize::from(sp.index))
+        else {
             return;
         };
+        let (kind, number, temporality) = (inst.desc.kind, inst.desc.number, inst.temporality);
+        let max_size = usize::from(inst.desc.max_size);
         if s.state == FREE || !key_eq(&s.key, &sp.key) {
             return;
         }
@@ -217,22 +186,28 @@ impl<
             }
             _ => {}
         }
-        let pinned = s.state == PINNED;
         if since {
-            if let (Some((sh, sbuckets)), Some(h)) = (snap_hist, self.hist.get_mut(hist_index)) {
-                let at = h.at as usize;
-                if let Some(words) = self.buckets.get_mut(at..at + stride) {
-                    hist_subtract(kind, h, words, max_size, sh, sbuckets);
-                }
+            if let (Some((sh, sbuckets)), Some((h, words))) = (snap_hist, hist) {
+                hist_subtract(kind, h, words, max_size, sh, sbuckets);
             }
             return;
         }
         // Nothing since the snapshot: the series is now empty.
-        if let Some(s) = self.series.get_mut(slot) {
-            s.dirty = false;
+        s.dirty = false;
+        let pinned = s.state == PINNED;
+        // Cleared before the series may be freed: `start_series` takes a free series'
+        // histogram to be empty.
+        if let Some((h, words)) = hist {
+            clear_hist(h, words, inst.desc.max_scale);
         }
-        self.reset_hist(i, slot);
-        if !pinned {
+        if pinned {
+            return;
+        }
+        if PREFER_SIZE {
+            // No index to take it out of (see `reclaim`): freed through what
+            // `slot_parts` found, with no lookup again.
+            free_series(inst, s, slot);
+        } else {
             self.reclaim(i, slot);
         }
     }

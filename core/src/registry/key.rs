@@ -63,7 +63,7 @@ fn declared_index(keys: &[&str], hint: usize, key: &str) -> Option<usize> {
 
 #[cfg_attr(not(feature = "prefer-size"), cold)]
 #[inline(never)]
-fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
+pub(super) fn declared_index_by_bytes(keys: &[&str], key: &str) -> Option<usize> {
     keys.iter().position(|k| k.as_bytes() == key.as_bytes())
 }
 

@@ -442,10 +442,12 @@ impl<
         }
         // Compared by bytes: two literals with the same text may sit at different addresses.
         let keys = desc.attribute_keys;
+        // A key repeats an earlier one exactly when its first place is not its own: the
+        // packer's key search, not a loop of its own.
         let repeated = keys
             .iter()
             .enumerate()
-            .find(|&(i, k)| keys.iter().take(i).any(|earlier| earlier == k));
+            .find(|&(i, k)| key::declared_index_by_bytes(keys, k) != Some(i));
         if let Some((index, _)) = repeated {
             return Err(DeclareError::DuplicateKey { index: index as u8 });
         }
@@ -524,6 +526,11 @@ impl<
             for j in 0..slots {
                 if let Some(h) = self.hist.get_mut(hist_base + j) {
                     h.at = (bucket_base + j * stride) as u32;
+                    // Empty at the starting scale, as a commit that frees a series leaves
+                    // it (only exponential histograms read their scale).
+                    if EXPONENTIAL {
+                        h.scale = desc.max_scale;
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 use super::aggregate::HistState;
 use super::key::Decoder;
 use super::table::Series;
-use super::{Inst, InstrumentKind, Number, NumberKind, EXPONENTIAL};
+use super::{Inst, InstrumentDesc, InstrumentKind, Number, NumberKind, EXPONENTIAL};
 use crate::proto::{
     AttributeValue, ExponentialBuckets, ExponentialHistogramValue, HistogramValue, KeyValue,
     MetricData, MetricInfo, MetricsSource, Point, PointCursor, PointSpan, PointValue, Temporality,
@@ -16,16 +16,13 @@ const OVERFLOW: KeyValue<'static> =
 
 #[derive(Copy, Clone, Debug)]
 struct SnapMetric {
+    /// The instrument's declaration, copied whole: one block copy at collect instead of
+    /// a load and a store per field the encoder reads (name, kind, keys, bounds, ...).
+    desc: InstrumentDesc,
     instrument: u16,
-    kind: InstrumentKind,
-    number: NumberKind,
     temporality: Temporality,
-    name: &'static str,
-    description: &'static str,
-    unit: &'static str,
-    keys: &'static [&'static str],
-    bounds: &'static [f64],
-    overflow_slot: u16,
+    /// The overflow series' index among the instrument's series (its `max_series`).
+    overflow_index: u16,
     first: u32,
     count: u32,
     hist_first: u32,
@@ -33,16 +30,10 @@ struct SnapMetric {
 
 impl SnapMetric {
     const EMPTY: Self = SnapMetric {
+        desc: InstrumentDesc::gauge_i64(""),
         instrument: 0,
-        kind: InstrumentKind::Gauge,
-        number: NumberKind::Int,
         temporality: Temporality::Cumulative,
-        name: "",
-        description: "",
-        unit: "",
-        keys: &[],
-        bounds: &[],
-        overflow_slot: u16::MAX,
+        overflow_index: u16::MAX,
         first: 0,
         count: 0,
         hist_first: 0,
@@ -54,7 +45,8 @@ pub(super) struct SnapPoint<const ATTRIBUTE_BYTES: usize> {
     pub(super) value: u64,
     pub(super) start: UnixNanos,
     pub(super) recorded: u32,
-    pub(super) slot: u16,
+    /// Which of its instrument's series (`0..=max_series`) the point is.
+    pub(super) index: u16,
     pub(super) key: [u8; ATTRIBUTE_BYTES],
 }
 
@@ -63,7 +55,7 @@ impl<const ATTRIBUTE_BYTES: usize> SnapPoint<ATTRIBUTE_BYTES> {
         value: 0,
         start: 0,
         recorded: 0,
-        slot: 0,
+        index: 0,
         key: [0; ATTRIBUTE_BYTES],
     };
 }
@@ -172,40 +164,36 @@ impl<
         &mut self,
         instrument: u16,
         inst: &Inst,
-        slot: u16,
+        index: u16,
         s: &Series<ATTRIBUTE_BYTES>,
         value: u64,
         hist: Option<(&HistState, &[u64])>,
     ) {
-        if self.point_count >= SERIES {
+        // Each table is borrowed apart, once: the point's place (none: the snapshot is
+        // full), its metric (the last one if it is this instrument's, else a new one),
+        // then its histogram's.
+        let Some(p) = self.points.get_mut(self.point_count) else {
             return;
-        }
-        let new_metric = self.metric_count == 0
-            || self
-                .metrics
-                .get(self.metric_count - 1)
-                .is_none_or(|m| m.instrument != instrument);
-        if new_metric {
-            let Some(m) = self.metrics.get_mut(self.metric_count) else {
-                return;
-            };
-            *m = SnapMetric {
-                instrument,
-                kind: inst.desc.kind,
-                number: inst.desc.number,
-                temporality: inst.temporality,
-                name: inst.desc.name,
-                description: inst.desc.description,
-                unit: inst.desc.unit,
-                keys: inst.desc.attribute_keys,
-                bounds: inst.desc.bounds,
-                overflow_slot: inst.base.saturating_add(inst.cap),
-                first: self.point_count as u32,
-                count: 0,
-                hist_first: self.hist_count as u32,
-            };
-            self.metric_count += 1;
-        }
+        };
+        let m = match self.metrics.get_mut(self.metric_count.wrapping_sub(1)) {
+            Some(m) if m.instrument == instrument => m,
+            _ => {
+                let Some(m) = self.metrics.get_mut(self.metric_count) else {
+                    return;
+                };
+                *m = SnapMetric {
+                    desc: inst.desc,
+                    instrument,
+                    temporality: inst.temporality,
+                    overflow_index: inst.cap,
+                    first: self.point_count as u32,
+                    count: 0,
+                    hist_first: self.hist_count as u32,
+                };
+                self.metric_count += 1;
+                m
+            }
+        };
         if let Some((h, words)) = hist {
             // Explicit: every bucket. Exponential: only the used part of each side.
             let max = usize::from(inst.desc.max_size);
@@ -234,19 +222,15 @@ impl<
             self.bucket_count += total;
             self.hist_count += 1;
         }
-        if let Some(p) = self.points.get_mut(self.point_count) {
-            *p = SnapPoint {
-                value,
-                start: s.start,
-                recorded: s.recorded,
-                slot,
-                key: s.key,
-            };
-            self.point_count += 1;
-            if let Some(m) = self.metrics.get_mut(self.metric_count - 1) {
-                m.count += 1;
-            }
-        }
+        *p = SnapPoint {
+            value,
+            start: s.start,
+            recorded: s.recorded,
+            index,
+            key: s.key,
+        };
+        self.point_count += 1;
+        m.count += 1;
     }
 
     fn point_ref(
@@ -268,8 +252,8 @@ impl<
     fn hist_ref(&self, m: &SnapMetric, point: usize) -> Option<(&HistState, &[u64])> {
         let h = self.hist.get(m.hist_first as usize + point)?;
         // Without exponential-histogram every histogram is an explicit one.
-        let len = if m.kind == InstrumentKind::Histogram || !EXPONENTIAL {
-            m.bounds.len() + 1
+        let len = if m.desc.kind == InstrumentKind::Histogram || !EXPONENTIAL {
+            m.desc.bounds.len() + 1
         } else {
             usize::from(h.pos.len) + usize::from(h.neg.len)
         };
@@ -289,7 +273,7 @@ impl<
         Option<(&HistState, &[u64])>,
     )> {
         let (m, p) = self.point_ref(metric, point)?;
-        let hist = match m.kind {
+        let hist = match m.desc.kind {
             InstrumentKind::Histogram | InstrumentKind::ExponentialHistogram => {
                 Some(self.hist_ref(m, point)?)
             }
@@ -342,7 +326,7 @@ impl<
             };
         };
         let temporality = m.temporality;
-        let data = match m.kind {
+        let data = match m.desc.kind {
             InstrumentKind::Counter | InstrumentKind::ObservableCounter => MetricData::Sum {
                 temporality,
                 is_monotonic: true,
@@ -360,9 +344,9 @@ impl<
             }
         };
         MetricInfo {
-            name: m.name,
-            description: m.description,
-            unit: m.unit,
+            name: m.desc.name,
+            description: m.desc.description,
+            unit: m.desc.unit,
             data,
         }
     }
@@ -384,13 +368,13 @@ impl<
             };
         };
         let is_gauge = matches!(
-            m.kind,
+            m.desc.kind,
             InstrumentKind::Gauge | InstrumentKind::ObservableGauge
         );
         let start = if is_gauge { 0 } else { p.start };
         // A clock that went backwards must not produce time < start.
         let time = self.time.max(start);
-        let number = |raw: u64| match (m.kind, m.number) {
+        let number = |raw: u64| match (m.desc.kind, m.desc.number) {
             (InstrumentKind::Counter | InstrumentKind::ObservableCounter, NumberKind::Int) => {
                 PointValue::Int(i64::try_from(raw).unwrap_or(i64::MAX))
             }
@@ -402,14 +386,14 @@ impl<
         // measurements (infinite when there are none; never NaN), so its sign bit test
         // (-0.0 is not negative) is `min < 0.0` with no float compare.
         let sum = |h: &HistState| (!Number::F64(h.min).is_negative()).then_some(h.sum);
-        let value = match m.kind {
+        let value = match m.desc.kind {
             InstrumentKind::Histogram => match self.hist_ref(m, point) {
                 Some((h, words)) => PointValue::Histogram(HistogramValue {
                     count: h.count,
                     sum: sum(h),
                     min: (h.count > 0).then_some(h.min),
                     max: (h.count > 0).then_some(h.max),
-                    explicit_bounds: m.bounds,
+                    explicit_bounds: m.desc.bounds,
                     bucket_counts: words,
                 }),
                 None => number(0),
@@ -478,11 +462,11 @@ impl<
         index: usize,
     ) -> Result<KeyValue<'_>, usize> {
         let (m, p) = self.point_ref(metric, point).ok_or(0usize)?;
-        if p.slot == m.overflow_slot {
+        if p.index == m.overflow_index {
             return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
         }
         let mut n = 0;
-        for kv in Decoder::new(m.keys, &p.key) {
+        for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
             if n == index {
                 return Ok(kv);
             }

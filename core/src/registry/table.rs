@@ -3,9 +3,10 @@
 //! overflow series when the table is full, and reclaiming a series that has nothing left
 //! to export.
 
+use super::aggregate::HistState;
 use super::desc::Number;
 use super::{hash, key, open, pack};
-use super::{Op, Registry, PREFER_SIZE};
+use super::{Inst, Op, Registry, PREFER_SIZE};
 use crate::proto::KeyValue;
 use crate::time::UnixNanos;
 
@@ -408,6 +409,38 @@ impl<
         self.insert_at(i, base + free, h, op, fill)
     }
 
+    /// Instrument `i`'s declaration and its slot `j`: the series and, for a histogram, its
+    /// state and buckets; `None` when the instrument has no slot `j` (its series, then its
+    /// overflow series, are slots `0..=max_series`). What collect and settle both look up
+    /// for a point, in one copy: the tables are borrowed apart, each looked up once.
+    #[cfg_attr(not(feature = "prefer-size"), inline)]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    pub(super) fn slot_parts(
+        &mut self,
+        i: usize,
+        j: usize,
+    ) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
+        let inst = self.instruments.get_mut(i)?.as_mut()?;
+        if j > usize::from(inst.cap) {
+            return None;
+        }
+        let slot = usize::from(inst.base) + j;
+        let series = self.series.get_mut(slot)?;
+        let mut hist = None;
+        if inst.desc.is_histogram() {
+            let h = self.hist.get_mut(usize::from(inst.hist_base) + j)?;
+            let at = h.at as usize;
+            let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
+            hist = Some((h, words));
+        }
+        Some(SlotParts {
+            inst,
+            slot,
+            series,
+            hist,
+        })
+    }
+
     /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
     /// hash `h`, its key written by `fill`; the caller indexes it.
     #[inline(always)]
@@ -421,21 +454,21 @@ impl<
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
         fill(&mut key);
-        self.start_series(i, slot, h, op, &key);
+        self.start_series(slot, h, op, &key);
         if let Some(inst) = self.inst_mut(i) {
             inst.stats.series = inst.stats.series.saturating_add(1);
         }
         slot
     }
 
-    /// Makes slot `slot` of instrument `i` a new live series (op `op`, hash `h`, key
-    /// `key`) that starts at the last collect, with an empty histogram: what an insertion
-    /// and the overflow series' revival share.
+    /// Makes free slot `slot` a new live series (op `op`, hash `h`, key `key`) that starts
+    /// at the last collect: what an insertion and the overflow series' revival share. A
+    /// free series' histogram is empty already (as declared, or cleared by the commit that
+    /// freed it: see `settle_point`), so only the series is written.
     #[cfg_attr(not(feature = "prefer-size"), inline(always))]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn start_series(
         &mut self,
-        i: usize,
         slot: usize,
         h: u16,
         op: Op,
@@ -455,7 +488,6 @@ impl<
                 key: *key,
             };
         }
-        self.reset_hist(i, slot);
     }
 
     #[cold]
@@ -480,7 +512,8 @@ impl<
         overflow
     }
 
-    /// Removes series `slot` of instrument `i` from its table (it has nothing to export).
+    /// Removes series `slot` of instrument `i` from its table (it has nothing to export,
+    /// and a histogram's state and buckets are cleared already).
     pub(super) fn reclaim(&mut self, i: usize, slot: usize) {
         let Some(inst) = self.inst_mut(i) else { return };
         if usize::from(inst.empty_slot) == slot {
@@ -496,7 +529,12 @@ impl<
             // The overflow series is not in the index (nor counted in `stats.series`), and
             // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
             // slot is all.
-            self.free_series(i, slot, !overflow);
+            if let (Some(inst), Some(s)) = (
+                self.instruments.get_mut(i).and_then(Option::as_mut),
+                self.series.get_mut(slot),
+            ) {
+                free_series(inst, s, slot);
+            }
             return;
         }
         let home = (usize::from(s.hash) * cap) >> 16;
@@ -541,19 +579,40 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        self.free_series(i, slot, true);
+        if let (Some(inst), Some(s)) = (
+            self.instruments.get_mut(i).and_then(Option::as_mut),
+            self.series.get_mut(slot),
+        ) {
+            free_series(inst, s, slot);
+        }
     }
+}
 
-    /// Marks series `slot` of instrument `i` free (out of the index already) and, when
-    /// `counted` (not the overflow series), uncounts it.
-    fn free_series(&mut self, i: usize, slot: usize, counted: bool) {
-        if let Some(s) = self.series.get_mut(slot) {
-            s.state = FREE;
-            s.op = Op::Observable;
-            s.dirty = false;
-        }
-        if let Some(inst) = self.inst_mut(i).filter(|_| counted) {
-            inst.stats.series = inst.stats.series.saturating_sub(1);
-        }
+/// Marks series `s`, slot `slot` of instrument `inst`, free (out of the index already):
+/// no longer the empty set's series, and no longer counted unless it is the overflow
+/// series (which is never counted).
+pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
+    inst: &mut Inst,
+    s: &mut Series<ATTRIBUTE_BYTES>,
+    slot: usize,
+) {
+    if usize::from(inst.empty_slot) == slot {
+        inst.empty_slot = EMPTY;
     }
+    s.state = FREE;
+    s.op = Op::Observable;
+    s.dirty = false;
+    if slot < usize::from(inst.base) + usize::from(inst.cap) {
+        inst.stats.series = inst.stats.series.saturating_sub(1);
+    }
+}
+
+/// What [`Registry::slot_parts`] finds: an instrument's declaration, one of its series
+/// and, for a histogram, that series' state and buckets.
+pub(super) struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
+    pub(super) inst: &'r mut Inst,
+    /// The series' place in the registry's series table.
+    pub(super) slot: usize,
+    pub(super) series: &'r mut Series<ATTRIBUTE_BYTES>,
+    pub(super) hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }

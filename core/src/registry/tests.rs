@@ -256,3 +256,104 @@ fn attributes_by_index_and_count_agree() {
         assert_eq!(snap.attribute(metric, point, usize::MAX), empty);
     }
 }
+
+/// A histogram series freed by a delta commit is reused by a new attribute set (and the
+/// overflow series revived) with an empty histogram: count, sum, min, max and buckets
+/// are the new measurement's alone.
+#[test]
+fn reused_histogram_series_starts_empty() {
+    let mut reg: Registry<1, 2, 16, 2, 8> = Registry::new(1);
+    let h = reg
+        .declare(
+            InstrumentDesc::histogram("h")
+                .attributes(&["k"])
+                .bounds(&[1.0, 10.0, 100.0])
+                .max_series(1)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let kv = |v: i64| [KeyValue::new("k", AttributeValue::Int(v))];
+    let mut snap: Snapshot<1, 2, 16, 2, 8> = Snapshot::new();
+    reg.record(h, 50.0, &kv(1)).unwrap();
+    reg.record(h, 0.5, &kv(1)).unwrap();
+    reg.record(h, 500.0, &kv(2)).unwrap(); // full: overflow
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point_count(0), 2);
+    // Nothing since: both series are freed.
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    assert_eq!(reg.stats(h).unwrap().series, 0);
+    reg.record(h, 5.0, &kv(3)).unwrap(); // reuses the freed slot
+    reg.record(h, 7.0, &kv(4)).unwrap(); // full: revives the overflow series
+    reg.collect(&mut snap, 3);
+    assert_eq!(snap.point_count(0), 2);
+    for (p, v, bucket) in [(0, 5.0, 1), (1, 7.0, 1)] {
+        let PointValue::Histogram(got) = snap.point(0, p).value else {
+            panic!("point {p} is not a histogram");
+        };
+        assert_eq!(got.count, 1, "point {p}");
+        assert_eq!(got.sum, Some(v), "point {p}");
+        assert_eq!((got.min, got.max), (Some(v), Some(v)), "point {p}");
+        let mut want = [0u64; 4];
+        want[bucket] = 1;
+        assert_eq!(got.bucket_counts, &want[..], "point {p}");
+    }
+}
+
+/// An exponential histogram series freed by a delta commit after it downscaled starts
+/// again at its declared scale when its slot is reused.
+#[cfg(feature = "exponential-histogram")]
+#[test]
+fn reused_exponential_series_starts_at_its_scale() {
+    let mut reg: Registry<1, 2, 16, 2, 16> = Registry::new(1);
+    let h = reg
+        .declare(
+            InstrumentDesc::exponential_histogram("e")
+                .attributes(&["k"])
+                .exponential_limits(4, 5)
+                .max_series(1)
+                .temporality(Temporality::Delta),
+        )
+        .unwrap();
+    let kv = |v: i64| [KeyValue::new("k", AttributeValue::Int(v))];
+    let mut snap: Snapshot<1, 2, 16, 2, 16> = Snapshot::new();
+    let scale_and_count = |snap: &Snapshot<1, 2, 16, 2, 16>| match snap.point(0, 0).value {
+        PointValue::ExponentialHistogram(e) => (e.scale, e.count),
+        _ => panic!("not an exponential histogram"),
+    };
+    // A first series at the declared scale, then one that must downscale.
+    reg.record(h, 1.5, &kv(0)).unwrap();
+    reg.collect(&mut snap, 2);
+    assert_eq!(scale_and_count(&snap), (5, 1));
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    reg.record(h, 1.5, &kv(1)).unwrap();
+    reg.record(h, 1e6, &kv(1)).unwrap();
+    reg.collect(&mut snap, 3);
+    let (downscaled, count) = scale_and_count(&snap);
+    assert!(downscaled < 5);
+    assert_eq!(count, 2);
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    assert_eq!(reg.stats(h).unwrap().series, 0);
+    reg.record(h, 1.5, &kv(2)).unwrap();
+    reg.collect(&mut snap, 4);
+    assert_eq!(scale_and_count(&snap), (5, 1));
+}
+
+/// The repeated key reported is the first one that repeats an earlier key, whichever
+/// key it repeats.
+#[test]
+fn first_repeated_key_is_reported() {
+    let mut reg: Registry<1, 2, 16, 1, 1> = Registry::new(1);
+    let cases: [(&'static [&'static str], u8); 3] = [
+        (&["a", "b", "b", "a"], 2),
+        (&["a", "b", "c", "a", "b"], 3),
+        (&["x", "x"], 1),
+    ];
+    for (keys, index) in cases {
+        assert_eq!(
+            reg.declare(InstrumentDesc::counter_u64("c").attributes(keys)),
+            Err(DeclareError::DuplicateKey { index }),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(reg.instrument_count(), 0);
+}
