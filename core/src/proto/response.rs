@@ -159,6 +159,35 @@ enum Level {
     Status,
 }
 
+/// Why reading stopped, without the tag's parts some errors carry: the reader keeps the
+/// tag of the field being read, and [`Fault::with_tag`] builds the [`DecodeError`] once,
+/// where reading ends, instead of every error site carrying the error's payload.
+#[derive(Copy, Clone)]
+enum Fault {
+    Truncated,
+    VarintOverflow,
+    InvalidTag,
+    InvalidWireType,
+    WrongWireType,
+    GroupMismatch,
+    GroupTooDeep,
+}
+
+impl Fault {
+    /// The error, for a fault met while reading the field whose tag is `tag`.
+    fn with_tag(self, tag: u32) -> DecodeError {
+        match self {
+            Fault::Truncated => DecodeError::Truncated,
+            Fault::VarintOverflow => DecodeError::VarintOverflow,
+            Fault::InvalidTag => DecodeError::InvalidTag,
+            Fault::InvalidWireType => DecodeError::InvalidWireType((tag & 7) as u8),
+            Fault::WrongWireType => DecodeError::WrongWireType { field: tag >> 3 },
+            Fault::GroupMismatch => DecodeError::GroupMismatch,
+            Fault::GroupTooDeep => DecodeError::GroupTooDeep,
+        }
+    }
+}
+
 /// Reads a response body's fields in one loop, one field per [`field`](Self::field) call.
 ///
 /// Both bodies nest one known message at most, so a single reader with what is left of the
@@ -182,18 +211,20 @@ struct Reader<'a> {
     /// Field numbers of the unknown groups being skipped, outermost first, `depth` of them.
     open: [u32; MAX_GROUP_DEPTH],
     depth: usize,
+    /// The tag of the field being read, for the error a [`Fault`] becomes.
+    tag: u32,
 }
 
 /// Read a varint from the front of `rest`.
-fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
+fn read_varint(rest: &mut &[u8]) -> Result<u64, Fault> {
     let mut value = 0u64;
     let mut shift = 0u32;
     loop {
-        let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
+        let (&b, after) = rest.split_first().ok_or(Fault::Truncated)?;
         *rest = after;
         // The tenth byte holds the 64th bit only.
         if shift == 63 && b > 1 {
-            return Err(DecodeError::VarintOverflow);
+            return Err(Fault::VarintOverflow);
         }
         value |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
@@ -217,6 +248,7 @@ impl<'a> Reader<'a> {
             fields: Flat::default(),
             open: [0; MAX_GROUP_DEPTH],
             depth: 0,
+            tag: 0,
         }
     }
 
@@ -236,7 +268,7 @@ impl<'a> Reader<'a> {
             }
             if let Err(error) = self.field() {
                 if !self.lenient {
-                    return Err(error);
+                    return Err(error.with_tag(self.tag));
                 }
                 if self.level != Level::Partial {
                     return Ok(());
@@ -251,7 +283,7 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
     /// (and note the cut).
-    fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], DecodeError> {
+    fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], Fault> {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         let (taken, rest) = match self.rest.split_at_checked(n) {
             Some(parts) => parts,
@@ -259,7 +291,7 @@ impl<'a> Reader<'a> {
                 self.cut = true;
                 (self.rest, &[][..])
             }
-            None => return Err(DecodeError::Truncated),
+            None => return Err(Fault::Truncated),
         };
         self.rest = rest;
         Ok(taken)
@@ -267,15 +299,15 @@ impl<'a> Reader<'a> {
 
     /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
     /// end tag is one field).
-    fn field(&mut self) -> Result<(), DecodeError> {
-        let tag =
-            u32::try_from(read_varint(&mut self.rest)?).map_err(|_| DecodeError::InvalidTag)?;
+    fn field(&mut self) -> Result<(), Fault> {
+        let tag = u32::try_from(read_varint(&mut self.rest)?).map_err(|_| Fault::InvalidTag)?;
+        self.tag = tag;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
-            return Err(DecodeError::InvalidTag);
+            return Err(Fault::InvalidTag);
         }
         if wire > FIXED32 {
-            return Err(DecodeError::InvalidWireType(wire));
+            return Err(Fault::InvalidWireType);
         }
         // The wire type of a known field; `None` for the fields skipped, which are all of
         // a group's. Lenient, a field 1 of another wire type in the response is skipped
@@ -288,7 +320,7 @@ impl<'a> Reader<'a> {
             _ => None,
         };
         if known.is_some_and(|expected| expected != wire) {
-            return Err(DecodeError::WrongWireType { field });
+            return Err(Fault::WrongWireType);
         }
         match wire {
             VARINT => {
@@ -318,17 +350,14 @@ impl<'a> Reader<'a> {
                 }
             }
             START_GROUP => {
-                let slot = self
-                    .open
-                    .get_mut(self.depth)
-                    .ok_or(DecodeError::GroupTooDeep)?;
+                let slot = self.open.get_mut(self.depth).ok_or(Fault::GroupTooDeep)?;
                 *slot = field;
                 self.depth += 1;
             }
             // 4, an end-group tag: it must close the innermost open group.
             _ => match self.depth.checked_sub(1) {
                 Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
-                _ => return Err(DecodeError::GroupMismatch),
+                _ => return Err(Fault::GroupMismatch),
             },
         }
         Ok(())
