@@ -440,10 +440,15 @@ pub struct ReceivedBody<'a> {
 pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     let bytes = body.bytes;
     let success = (200..300).contains(&body.status);
-    if success && bytes.is_empty() && !body.truncated {
-        return ResponseBody::Success;
+    // Nothing arrived: success for a 2xx, whatever its content type.
+    if bytes.is_empty() && !body.truncated {
+        return if success {
+            ResponseBody::Success
+        } else {
+            ResponseBody::NotDecoded
+        };
     }
-    if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
+    if !body.is_protobuf {
         return ResponseBody::NotDecoded;
     }
     if !success && body.truncated {
