@@ -281,6 +281,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Read a varint from what is left of the message. Through a copy of `rest`, so that
+    /// the reader itself is never lent out and its fields can stay in registers.
+    fn varint(&mut self) -> Result<u64, Fault> {
+        let mut rest = self.rest;
+        let value = read_varint(&mut rest)?;
+        self.rest = rest;
+        Ok(value)
+    }
+
     /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
     /// (and note the cut).
     fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], Fault> {
@@ -300,7 +309,7 @@ impl<'a> Reader<'a> {
     /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
     /// end tag is one field).
     fn field(&mut self) -> Result<(), Fault> {
-        let tag = u32::try_from(read_varint(&mut self.rest)?).map_err(|_| Fault::InvalidTag)?;
+        let tag = u32::try_from(self.varint()?).map_err(|_| Fault::InvalidTag)?;
         self.tag = tag;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
@@ -324,14 +333,14 @@ impl<'a> Reader<'a> {
         }
         match wire {
             VARINT => {
-                let value = read_varint(&mut self.rest)?;
+                let value = self.varint()?;
                 if known.is_some() {
                     self.fields.number = value;
                 }
             }
             FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
             LEN => {
-                let len = read_varint(&mut self.rest)?;
+                let len = self.varint()?;
                 let bytes = self.take(len, self.lenient)?;
                 match (known, self.level, field) {
                     (None, _, _) => {}
