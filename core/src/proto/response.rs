@@ -150,13 +150,16 @@ impl<'a> Flat<'a> {
 
 /// The message a [`Reader`] is reading the fields of.
 #[derive(Copy, Clone, PartialEq, Eq)]
+///
+/// Each message's known fields are 1 up to its value, so that one compare tells a known
+/// field from one to skip.
 enum Level {
     /// `ExportMetricsServiceResponse`: field 1 is the partial success, entered in place.
-    Export,
+    Export = 1,
     /// The `ExportMetricsPartialSuccess` inside it: 1 a varint, 2 a string.
-    Partial,
+    Partial = 2,
     /// `google.rpc.Status`: as `Partial`, and 3 repeated messages, counted.
-    Status,
+    Status = 3,
 }
 
 /// Why reading stopped, without the tag's parts some errors carry: the reader keeps the
@@ -256,7 +259,15 @@ impl<'a> Reader<'a> {
     /// came before, and an error inside a partial success ends only that message.
     fn read(&mut self) -> Result<(), DecodeError> {
         loop {
-            if self.rest.is_empty() && self.depth == 0 {
+            // Whether the message being read ended: it has no bytes left, or (lenient) it
+            // met an error, which is the cut: what was decoded before it stays.
+            let ended = (self.rest.is_empty() && self.depth == 0)
+                || match self.field() {
+                    Ok(()) => false,
+                    Err(error) if !self.lenient => return Err(error.with_tag(self.tag)),
+                    Err(_) => true,
+                };
+            if ended {
                 if self.level != Level::Partial {
                     return Ok(());
                 }
@@ -264,18 +275,6 @@ impl<'a> Reader<'a> {
                 self.level = Level::Export;
                 self.rest = self.after;
                 self.cut = false;
-                continue;
-            }
-            if let Err(error) = self.field() {
-                if !self.lenient {
-                    return Err(error.with_tag(self.tag));
-                }
-                if self.level != Level::Partial {
-                    return Ok(());
-                }
-                // Lenient: an error inside a partial success is the cut; what was decoded
-                // before it stays, and the response goes on after that message.
-                self.rest = &[];
                 self.depth = 0;
             }
         }
@@ -318,23 +317,22 @@ impl<'a> Reader<'a> {
         if wire > FIXED32 {
             return Err(Fault::InvalidWireType);
         }
-        // The wire type of a known field; `None` for the fields skipped, which are all of
-        // a group's. Lenient, a field 1 of another wire type in the response is skipped
-        // like an unknown one.
-        let known = match (self.depth, self.level, field) {
-            (1.., _, _) => None,
-            (_, Level::Export, 1) if !self.lenient || wire == LEN => Some(LEN),
-            (_, Level::Partial | Level::Status, 1) => Some(VARINT),
-            (_, Level::Partial | Level::Status, 2) | (_, Level::Status, 3) => Some(LEN),
-            _ => None,
-        };
-        if known.is_some_and(|expected| expected != wire) {
+        let export = self.level == Level::Export;
+        // Whether the field is known here (all of a group's fields are skipped). Lenient,
+        // a field 1 of another wire type in the response is skipped like an unknown one.
+        let known = self.depth == 0
+            && field <= self.level as u32
+            && !(export && self.lenient && wire != LEN);
+        // A known field's wire type: the partial success and the strings and details are
+        // length-delimited, the numbers varints.
+        let expected = if field == 1 && !export { VARINT } else { LEN };
+        if known && expected != wire {
             return Err(Fault::WrongWireType);
         }
         match wire {
             VARINT => {
                 let value = self.varint()?;
-                if known.is_some() {
+                if known {
                     self.fields.number = value;
                 }
             }
@@ -343,19 +341,19 @@ impl<'a> Reader<'a> {
                 let len = self.varint()?;
                 let bytes = self.take(len, self.lenient)?;
                 match (known, self.level, field) {
-                    (None, _, _) => {}
-                    (Some(_), Level::Export, _) => {
+                    (false, _, _) => {}
+                    (true, Level::Export, _) => {
                         // The partial success: read its fields in place, then come back.
                         self.present = true;
                         self.after = core::mem::replace(&mut self.rest, bytes);
                         self.level = Level::Partial;
                     }
-                    (Some(_), _, 2) => {
+                    (true, _, 2) => {
                         let (text, lossy) = lossy_str(bytes);
                         self.fields.text = text;
                         self.fields.lossy = lossy | self.cut;
                     }
-                    (Some(_), _, _) => self.fields.count = self.fields.count.saturating_add(1),
+                    (true, _, _) => self.fields.count = self.fields.count.saturating_add(1),
                 }
             }
             START_GROUP => {
