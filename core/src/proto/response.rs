@@ -216,6 +216,8 @@ struct Reader<'a> {
     depth: usize,
     /// The tag of the field being read, for the error a [`Fault`] becomes.
     tag: u32,
+    /// The varint last read.
+    value: u64,
 }
 
 /// Read a varint from the front of `rest`.
@@ -252,6 +254,7 @@ impl<'a> Reader<'a> {
             open: [0; MAX_GROUP_DEPTH],
             depth: 0,
             tag: 0,
+            value: 0,
         }
     }
 
@@ -282,11 +285,13 @@ impl<'a> Reader<'a> {
 
     /// Read a varint from what is left of the message. Through a copy of `rest`, so that
     /// the reader itself is never lent out and its fields can stay in registers.
-    fn varint(&mut self) -> Result<u64, Fault> {
+    /// The value goes to `self.value`, so that only the fault comes back in a register
+    /// (a returned `Result<u64, _>` goes through memory on 32-bit cores).
+    fn varint(&mut self) -> Result<(), Fault> {
         let mut rest = self.rest;
-        let value = read_varint(&mut rest)?;
+        self.value = read_varint(&mut rest)?;
         self.rest = rest;
-        Ok(value)
+        Ok(())
     }
 
     /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
@@ -308,7 +313,8 @@ impl<'a> Reader<'a> {
     /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
     /// end tag is one field).
     fn field(&mut self) -> Result<(), Fault> {
-        let tag = u32::try_from(self.varint()?).map_err(|_| Fault::InvalidTag)?;
+        self.varint()?;
+        let tag = u32::try_from(self.value).map_err(|_| Fault::InvalidTag)?;
         self.tag = tag;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
@@ -331,15 +337,15 @@ impl<'a> Reader<'a> {
         }
         match wire {
             VARINT => {
-                let value = self.varint()?;
+                self.varint()?;
                 if known {
-                    self.fields.number = value;
+                    self.fields.number = self.value;
                 }
             }
             FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
             LEN => {
-                let len = self.varint()?;
-                let bytes = self.take(len, self.lenient)?;
+                self.varint()?;
+                let bytes = self.take(self.value, self.lenient)?;
                 match (known, self.level, field) {
                     (false, _, _) => {}
                     (true, Level::Export, _) => {
