@@ -162,9 +162,10 @@ enum Level {
     Status = 3,
 }
 
-/// Why reading stopped, without the tag's parts some errors carry: the reader keeps the
-/// tag of the field being read, and [`Fault::with_tag`] builds the [`DecodeError`] once,
-/// where reading ends, instead of every error site carrying the error's payload.
+/// Why reading stopped, without the tag's parts some errors carry: the faults that need
+/// them arise right after the tag is read, while it is still the reader's last varint, and
+/// [`Fault::with_tag`] builds the [`DecodeError`] from it once, where reading ends, instead
+/// of every error site carrying the error's payload.
 #[derive(Copy, Clone)]
 enum Fault {
     Truncated,
@@ -214,9 +215,7 @@ struct Reader<'a> {
     /// Field numbers of the unknown groups being skipped, outermost first, `depth` of them.
     open: [u32; MAX_GROUP_DEPTH],
     depth: usize,
-    /// The tag of the field being read, for the error a [`Fault`] becomes.
-    tag: u32,
-    /// The varint last read.
+    /// The varint last read (after a fault that needs it, the tag: see [`Fault`]).
     value: u64,
 }
 
@@ -253,7 +252,6 @@ impl<'a> Reader<'a> {
             fields: Flat::default(),
             open: [0; MAX_GROUP_DEPTH],
             depth: 0,
-            tag: 0,
             value: 0,
         }
     }
@@ -267,7 +265,7 @@ impl<'a> Reader<'a> {
             let ended = (self.rest.is_empty() && self.depth == 0)
                 || match self.field() {
                     Ok(()) => false,
-                    Err(error) if !self.lenient => return Err(error.with_tag(self.tag)),
+                    Err(error) if !self.lenient => return Err(error.with_tag(self.value as u32)),
                     Err(_) => true,
                 };
             if ended {
@@ -315,7 +313,6 @@ impl<'a> Reader<'a> {
     fn field(&mut self) -> Result<(), Fault> {
         self.varint()?;
         let tag = u32::try_from(self.value).map_err(|_| Fault::InvalidTag)?;
-        self.tag = tag;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
             return Err(Fault::InvalidTag);
