@@ -195,6 +195,44 @@ fn every_truncation_agrees_with_the_reference() {
     }
 }
 
+/// The wire type of `InvalidWireType` and the field of `WrongWireType` are the failing
+/// tag's, also after other fields whose values (varints, lengths) were read before it.
+#[test]
+fn error_payloads_come_from_the_failing_tag() {
+    // Status: code 0x7ff (low bits 7, 255 above them), then field 3 with wire type 6.
+    assert_eq!(
+        decode_status(&[0x08, 0xff, 0x0f, 0x1e]),
+        Err(DecodeError::InvalidWireType(6))
+    );
+    // Status: a message of length 0x0f, then field 3 as a fixed64.
+    let mut body = vec![0x12, 0x0f];
+    body.extend_from_slice(b"fifteen bytes!!");
+    body.push(0x19);
+    assert_eq!(
+        decode_status(&body),
+        Err(DecodeError::WrongWireType { field: 3 })
+    );
+    // Inside the partial success: rejected 301, then its message as a fixed64.
+    assert_eq!(
+        decode_export_response(&[0x0a, 0x04, 0x08, 0xad, 0x02, 0x11]),
+        Err(DecodeError::WrongWireType { field: 2 })
+    );
+    // A two-byte tag: field 300 with wire type 7, after an unknown varint field.
+    assert_eq!(
+        decode_export_response(&[0x20, 0xad, 0x02, 0xe7, 0x12]),
+        Err(DecodeError::InvalidWireType(7))
+    );
+    assert_eq!(
+        decode_body(&ReceivedBody {
+            status: 400,
+            is_protobuf: true,
+            bytes: &[0x08, 0xff, 0x0f, 0x1e],
+            truncated: false,
+        }),
+        ResponseBody::Invalid(DecodeError::InvalidWireType(6))
+    );
+}
+
 #[test]
 fn malformed_bytes_are_errors() {
     let cases: [(&[u8], DecodeError); 10] = [
