@@ -481,9 +481,9 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if reader.level == Level::Status {
         return ResponseBody::Status(fields.status());
     }
-    if reader.present
-        && (fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated))
-    {
+    // Whether a partial success was met need not be asked: without one the fields are
+    // their defaults, which say nothing.
+    if fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated) {
         ResponseBody::PartialSuccess(fields.partial_success())
     } else if body.truncated {
         ResponseBody::Truncated
