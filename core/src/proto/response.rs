@@ -207,7 +207,7 @@ struct Reader<'a> {
     /// past the end of its message yields what arrived, and `cut` says so.
     lenient: bool,
     cut: bool,
-    /// Whether a partial success was met (a `Status` always has its fields).
+    /// Whether a partial success was met (asked of an export response only).
     present: bool,
     /// What the partial success or the status said so far (repeated ones merge, as
     /// protobuf says).
@@ -248,7 +248,7 @@ impl<'a> Reader<'a> {
             level,
             lenient,
             cut: false,
-            present: level == Level::Status,
+            present: false,
             fields: Flat::default(),
             open: [0; MAX_GROUP_DEPTH],
             depth: 0,
