@@ -323,7 +323,7 @@ fn group_depth_is_bounded() {
 /// error) and once as a prefix (what came before the error).
 #[test]
 fn prefix_decoding_keeps_what_came_before_an_error() {
-    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 6] = [
+    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 9] = [
         // A field 1 that is not a message is skipped.
         (
             &[0x08, 0x05, 0x0a, 0x02, 0x08, 0x03],
@@ -356,6 +356,28 @@ fn prefix_decoding_keeps_what_came_before_an_error() {
         ),
         // A partial success whose length does not arrive is not there.
         (&[0x0a, 0x80], DecodeError::Truncated, None),
+        // A fixed64 running past its partial success ends that message; the next one's
+        // message is whole.
+        (
+            &[
+                0x0a, 0x06, 0x08, 0x02, 0x19, 0x01, 0x02, 0x03, 0x0a, 0x03, 0x12, 0x01, b'y',
+            ],
+            DecodeError::Truncated,
+            Some((2, "y", false)),
+        ),
+        // A fixed32 cut by the buffer in the response itself ends decoding.
+        (
+            &[0x0a, 0x02, 0x08, 0x07, 0x25, 0x01, 0x02],
+            DecodeError::Truncated,
+            Some((7, "", false)),
+        ),
+        // A fixed32 cut by the buffer inside a partial success cut short: what came
+        // before it stays, its message marked lossy.
+        (
+            &[0x0a, 0x09, 0x08, 0x03, 0x12, 0x01, b'z', 0x1d, 0x01],
+            DecodeError::Truncated,
+            Some((3, "z", true)),
+        ),
     ];
     for (bytes, strict, prefix) in cases {
         assert_eq!(decode_export_response(bytes), Err(strict), "{bytes:x?}");

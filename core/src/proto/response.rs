@@ -292,13 +292,13 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
+    /// The next `n` bytes; reading leniently, what is left of the message when it ends first
     /// (and note the cut).
-    fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], Fault> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8], Fault> {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         let (taken, rest) = match self.rest.split_at_checked(n) {
             Some(parts) => parts,
-            None if lenient => {
+            None if self.lenient => {
                 self.cut = true;
                 (self.rest, &[][..])
             }
@@ -339,10 +339,20 @@ impl<'a> Reader<'a> {
                     self.fields.number = self.value;
                 }
             }
-            FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
-            LEN => {
-                self.varint()?;
-                let bytes = self.take(self.value, self.lenient)?;
+            // A fixed-size value is taken like a length-delimited field (one take for
+            // both): cut off by the buffer (lenient), it ends its message as an error
+            // there would. Known fields here are length-delimited (the others failed the
+            // wire type test).
+            FIXED64 | FIXED32 | LEN => {
+                let n = match wire {
+                    FIXED64 => 8,
+                    FIXED32 => 4,
+                    _ => {
+                        self.varint()?;
+                        self.value
+                    }
+                };
+                let bytes = self.take(n)?;
                 match (known, self.level, field) {
                     (false, _, _) => {}
                     (true, Level::Export, _) => {
