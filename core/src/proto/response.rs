@@ -104,6 +104,7 @@ const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
 const LEN: u8 = 2;
 const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
 
 /// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
@@ -333,17 +334,21 @@ impl<'a> Reader<'a> {
             return Err(Fault::WrongWireType);
         }
         match wire {
-            VARINT => {
-                self.varint()?;
-                if known {
-                    self.fields.number = self.value;
-                }
+            START_GROUP => {
+                let slot = self.open.get_mut(self.depth).ok_or(Fault::GroupTooDeep)?;
+                *slot = field;
+                self.depth += 1;
             }
-            // A fixed-size value is taken like a length-delimited field (one take for
-            // both): cut off by the buffer (lenient), it ends its message as an error
-            // there would. Known fields here are length-delimited (the others failed the
-            // wire type test).
-            FIXED64 | FIXED32 | LEN => {
+            // An end-group tag: it must close the innermost open group.
+            END_GROUP => match self.depth.checked_sub(1) {
+                Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
+                _ => return Err(Fault::GroupMismatch),
+            },
+            // A varint's value or a length, read once for both; a fixed-size value is taken
+            // like a length-delimited field (one take for all three): cut off by the buffer
+            // (lenient), it ends its message as an error there would. Known fields here
+            // are varints or length-delimited (the others failed the wire type test).
+            _ => {
                 let n = match wire {
                     FIXED64 => 8,
                     FIXED32 => 4,
@@ -352,6 +357,12 @@ impl<'a> Reader<'a> {
                         self.value
                     }
                 };
+                if wire == VARINT {
+                    if known {
+                        self.fields.number = n;
+                    }
+                    return Ok(());
+                }
                 let bytes = self.take(n)?;
                 match (known, self.level, field) {
                     (false, _, _) => {}
@@ -369,16 +380,6 @@ impl<'a> Reader<'a> {
                     (true, _, _) => self.fields.count = self.fields.count.saturating_add(1),
                 }
             }
-            START_GROUP => {
-                let slot = self.open.get_mut(self.depth).ok_or(Fault::GroupTooDeep)?;
-                *slot = field;
-                self.depth += 1;
-            }
-            // 4, an end-group tag: it must close the innermost open group.
-            _ => match self.depth.checked_sub(1) {
-                Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
-                _ => return Err(Fault::GroupMismatch),
-            },
         }
         Ok(())
     }
