@@ -150,10 +150,10 @@ impl<'a> Flat<'a> {
 }
 
 /// The message a [`Reader`] is reading the fields of.
-#[derive(Copy, Clone, PartialEq, Eq)]
 ///
 /// Each message's known fields are 1 up to its value, so that one compare tells a known
 /// field from one to skip.
+#[derive(Copy, Clone, PartialEq, Eq)]
 enum Level {
     /// `ExportMetricsServiceResponse`: field 1 is the partial success, entered in place.
     Export = 1,
@@ -169,12 +169,19 @@ enum Level {
 /// of every error site carrying the error's payload.
 #[derive(Copy, Clone)]
 enum Fault {
+    /// [`DecodeError::Truncated`].
     Truncated,
+    /// [`DecodeError::VarintOverflow`].
     VarintOverflow,
+    /// [`DecodeError::InvalidTag`].
     InvalidTag,
+    /// [`DecodeError::InvalidWireType`], with the tag's wire type.
     InvalidWireType,
+    /// [`DecodeError::WrongWireType`], with the tag's field number.
     WrongWireType,
+    /// [`DecodeError::GroupMismatch`].
     GroupMismatch,
+    /// [`DecodeError::GroupTooDeep`].
     GroupTooDeep,
 }
 
@@ -282,10 +289,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Read a varint from what is left of the message. Through a copy of `rest`, so that
-    /// the reader itself is never lent out and its fields can stay in registers.
-    /// The value goes to `self.value`, so that only the fault comes back in a register
-    /// (a returned `Result<u64, _>` goes through memory on 32-bit cores).
+    /// Read a varint from what is left of the message into `self.value`. The varint reader
+    /// is given a copy of `rest`, not the reader's field (it then inlines here, smaller),
+    /// and only the fault comes back, in a register (a returned `Result<u64, _>` goes
+    /// through memory on 32-bit cores).
     fn varint(&mut self) -> Result<(), Fault> {
         let mut rest = self.rest;
         self.value = read_varint(&mut rest)?;
