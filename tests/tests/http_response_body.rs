@@ -195,6 +195,44 @@ fn every_truncation_agrees_with_the_reference() {
     }
 }
 
+/// The wire type of `InvalidWireType` and the field of `WrongWireType` are the failing
+/// tag's, also after other fields whose values (varints, lengths) were read before it.
+#[test]
+fn error_payloads_come_from_the_failing_tag() {
+    // Status: code 0x7ff (low bits 7, 255 above them), then field 3 with wire type 6.
+    assert_eq!(
+        decode_status(&[0x08, 0xff, 0x0f, 0x1e]),
+        Err(DecodeError::InvalidWireType(6))
+    );
+    // Status: a message of length 0x0f, then field 3 as a fixed64.
+    let mut body = vec![0x12, 0x0f];
+    body.extend_from_slice(b"fifteen bytes!!");
+    body.push(0x19);
+    assert_eq!(
+        decode_status(&body),
+        Err(DecodeError::WrongWireType { field: 3 })
+    );
+    // Inside the partial success: rejected 301, then its message as a fixed64.
+    assert_eq!(
+        decode_export_response(&[0x0a, 0x04, 0x08, 0xad, 0x02, 0x11]),
+        Err(DecodeError::WrongWireType { field: 2 })
+    );
+    // A two-byte tag: field 300 with wire type 7, after an unknown varint field.
+    assert_eq!(
+        decode_export_response(&[0x20, 0xad, 0x02, 0xe7, 0x12]),
+        Err(DecodeError::InvalidWireType(7))
+    );
+    assert_eq!(
+        decode_body(&ReceivedBody {
+            status: 400,
+            is_protobuf: true,
+            bytes: &[0x08, 0xff, 0x0f, 0x1e],
+            truncated: false,
+        }),
+        ResponseBody::Invalid(DecodeError::InvalidWireType(6))
+    );
+}
+
 #[test]
 fn malformed_bytes_are_errors() {
     let cases: [(&[u8], DecodeError); 10] = [
@@ -285,7 +323,7 @@ fn group_depth_is_bounded() {
 /// error) and once as a prefix (what came before the error).
 #[test]
 fn prefix_decoding_keeps_what_came_before_an_error() {
-    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 6] = [
+    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 9] = [
         // A field 1 that is not a message is skipped.
         (
             &[0x08, 0x05, 0x0a, 0x02, 0x08, 0x03],
@@ -318,6 +356,28 @@ fn prefix_decoding_keeps_what_came_before_an_error() {
         ),
         // A partial success whose length does not arrive is not there.
         (&[0x0a, 0x80], DecodeError::Truncated, None),
+        // A fixed64 running past its partial success ends that message; the next one's
+        // message is whole.
+        (
+            &[
+                0x0a, 0x06, 0x08, 0x02, 0x19, 0x01, 0x02, 0x03, 0x0a, 0x03, 0x12, 0x01, b'y',
+            ],
+            DecodeError::Truncated,
+            Some((2, "y", false)),
+        ),
+        // A fixed32 cut by the buffer in the response itself ends decoding.
+        (
+            &[0x0a, 0x02, 0x08, 0x07, 0x25, 0x01, 0x02],
+            DecodeError::Truncated,
+            Some((7, "", false)),
+        ),
+        // A fixed32 cut by the buffer inside a partial success cut short: what came
+        // before it stays, its message marked lossy.
+        (
+            &[0x0a, 0x09, 0x08, 0x03, 0x12, 0x01, b'z', 0x1d, 0x01],
+            DecodeError::Truncated,
+            Some((3, "z", true)),
+        ),
     ];
     for (bytes, strict, prefix) in cases {
         assert_eq!(decode_export_response(bytes), Err(strict), "{bytes:x?}");

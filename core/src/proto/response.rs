@@ -104,6 +104,7 @@ const VARINT: u8 = 0;
 const FIXED64: u8 = 1;
 const LEN: u8 = 2;
 const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
 
 /// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
@@ -149,14 +150,54 @@ impl<'a> Flat<'a> {
 }
 
 /// The message a [`Reader`] is reading the fields of.
+///
+/// Each message's known fields are 1 up to its value, so that one compare tells a known
+/// field from one to skip.
 #[derive(Copy, Clone, PartialEq, Eq)]
 enum Level {
     /// `ExportMetricsServiceResponse`: field 1 is the partial success, entered in place.
-    Export,
+    Export = 1,
     /// The `ExportMetricsPartialSuccess` inside it: 1 a varint, 2 a string.
-    Partial,
+    Partial = 2,
     /// `google.rpc.Status`: as `Partial`, and 3 repeated messages, counted.
-    Status,
+    Status = 3,
+}
+
+/// Why reading stopped, without the tag's parts some errors carry: the faults that need
+/// them arise right after the tag is read, while it is still the reader's last varint, and
+/// [`Fault::with_tag`] builds the [`DecodeError`] from it once, where reading ends, instead
+/// of every error site carrying the error's payload.
+#[derive(Copy, Clone)]
+enum Fault {
+    /// [`DecodeError::Truncated`].
+    Truncated,
+    /// [`DecodeError::VarintOverflow`].
+    VarintOverflow,
+    /// [`DecodeError::InvalidTag`].
+    InvalidTag,
+    /// [`DecodeError::InvalidWireType`], with the tag's wire type.
+    InvalidWireType,
+    /// [`DecodeError::WrongWireType`], with the tag's field number.
+    WrongWireType,
+    /// [`DecodeError::GroupMismatch`].
+    GroupMismatch,
+    /// [`DecodeError::GroupTooDeep`].
+    GroupTooDeep,
+}
+
+impl Fault {
+    /// The error, for a fault met while reading the field whose tag is `tag`.
+    fn with_tag(self, tag: u32) -> DecodeError {
+        match self {
+            Fault::Truncated => DecodeError::Truncated,
+            Fault::VarintOverflow => DecodeError::VarintOverflow,
+            Fault::InvalidTag => DecodeError::InvalidTag,
+            Fault::InvalidWireType => DecodeError::InvalidWireType((tag & 7) as u8),
+            Fault::WrongWireType => DecodeError::WrongWireType { field: tag >> 3 },
+            Fault::GroupMismatch => DecodeError::GroupMismatch,
+            Fault::GroupTooDeep => DecodeError::GroupTooDeep,
+        }
+    }
 }
 
 /// Reads a response body's fields in one loop, one field per [`field`](Self::field) call.
@@ -174,7 +215,7 @@ struct Reader<'a> {
     /// past the end of its message yields what arrived, and `cut` says so.
     lenient: bool,
     cut: bool,
-    /// Whether a partial success was met (a `Status` always has its fields).
+    /// Whether a partial success was met (asked of an export response only).
     present: bool,
     /// What the partial success or the status said so far (repeated ones merge, as
     /// protobuf says).
@@ -182,32 +223,27 @@ struct Reader<'a> {
     /// Field numbers of the unknown groups being skipped, outermost first, `depth` of them.
     open: [u32; MAX_GROUP_DEPTH],
     depth: usize,
+    /// The varint last read (after a fault that needs it, the tag: see [`Fault`]).
+    value: u64,
 }
 
-/// Read a varint from the front of `rest` (after an error, `rest` is moot).
-///
-/// Its last byte is found first, then the bytes are gathered last to first, seven bits at
-/// a time: a constant shift, where gathering them first to first shifts each by a
-/// variable amount (a 64-bit shift routine call on a 32-bit MCU).
-fn read_varint(rest: &mut &[u8]) -> Result<u64, DecodeError> {
-    let mut len = 0;
+/// Read a varint from the front of `rest`.
+fn read_varint(rest: &mut &[u8]) -> Result<u64, Fault> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
     loop {
-        let &b = rest.get(len).ok_or(DecodeError::Truncated)?;
+        let (&b, after) = rest.split_first().ok_or(Fault::Truncated)?;
+        *rest = after;
         // The tenth byte holds the 64th bit only.
-        if len == 9 && b > 1 {
-            return Err(DecodeError::VarintOverflow);
+        if shift == 63 && b > 1 {
+            return Err(Fault::VarintOverflow);
         }
-        len += 1;
+        value |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
-            break;
+            return Ok(value);
         }
+        shift += 7;
     }
-    let (bytes, after) = rest.split_at_checked(len).ok_or(DecodeError::Truncated)?;
-    *rest = after;
-    Ok(bytes
-        .iter()
-        .rev()
-        .fold(0u64, |value, &b| value << 7 | u64::from(b & 0x7f)))
 }
 
 impl<'a> Reader<'a> {
@@ -220,10 +256,11 @@ impl<'a> Reader<'a> {
             level,
             lenient,
             cut: false,
-            present: level == Level::Status,
+            present: false,
             fields: Flat::default(),
             open: [0; MAX_GROUP_DEPTH],
             depth: 0,
+            value: 0,
         }
     }
 
@@ -231,7 +268,15 @@ impl<'a> Reader<'a> {
     /// came before, and an error inside a partial success ends only that message.
     fn read(&mut self) -> Result<(), DecodeError> {
         loop {
-            if self.rest.is_empty() && self.depth == 0 {
+            // Whether the message being read ended: it has no bytes left, or (lenient) it
+            // met an error, which is the cut: what was decoded before it stays.
+            let ended = (self.rest.is_empty() && self.depth == 0)
+                || match self.field() {
+                    Ok(()) => false,
+                    Err(error) if !self.lenient => return Err(error.with_tag(self.value as u32)),
+                    Err(_) => true,
+                };
+            if ended {
                 if self.level != Level::Partial {
                     return Ok(());
                 }
@@ -239,34 +284,33 @@ impl<'a> Reader<'a> {
                 self.level = Level::Export;
                 self.rest = self.after;
                 self.cut = false;
-                continue;
-            }
-            if let Err(error) = self.field() {
-                if !self.lenient {
-                    return Err(error);
-                }
-                if self.level != Level::Partial {
-                    return Ok(());
-                }
-                // Lenient: an error inside a partial success is the cut; what was decoded
-                // before it stays, and the response goes on after that message.
-                self.rest = &[];
                 self.depth = 0;
             }
         }
     }
 
-    /// The next `n` bytes; with `lenient`, what is left of the message when it ends first
+    /// Read a varint from what is left of the message into `self.value`. The varint reader
+    /// is given a copy of `rest`, not the reader's field (it then inlines here, smaller),
+    /// and only the fault comes back, in a register (a returned `Result<u64, _>` goes
+    /// through memory on 32-bit cores).
+    fn varint(&mut self) -> Result<(), Fault> {
+        let mut rest = self.rest;
+        self.value = read_varint(&mut rest)?;
+        self.rest = rest;
+        Ok(())
+    }
+
+    /// The next `n` bytes; reading leniently, what is left of the message when it ends first
     /// (and note the cut).
-    fn take(&mut self, n: u64, lenient: bool) -> Result<&'a [u8], DecodeError> {
+    fn take(&mut self, n: u64) -> Result<&'a [u8], Fault> {
         let n = usize::try_from(n).unwrap_or(usize::MAX);
         let (taken, rest) = match self.rest.split_at_checked(n) {
             Some(parts) => parts,
-            None if lenient => {
+            None if self.lenient => {
                 self.cut = true;
                 (self.rest, &[][..])
             }
-            None => return Err(DecodeError::Truncated),
+            None => return Err(Fault::Truncated),
         };
         self.rest = rest;
         Ok(taken)
@@ -274,69 +318,75 @@ impl<'a> Reader<'a> {
 
     /// Read one field: keep it if it is known here, skip it otherwise (a group's start or
     /// end tag is one field).
-    fn field(&mut self) -> Result<(), DecodeError> {
-        let tag =
-            u32::try_from(read_varint(&mut self.rest)?).map_err(|_| DecodeError::InvalidTag)?;
+    fn field(&mut self) -> Result<(), Fault> {
+        self.varint()?;
+        let tag = u32::try_from(self.value).map_err(|_| Fault::InvalidTag)?;
         let (field, wire) = (tag >> 3, (tag & 7) as u8);
         if field == 0 {
-            return Err(DecodeError::InvalidTag);
+            return Err(Fault::InvalidTag);
         }
         if wire > FIXED32 {
-            return Err(DecodeError::InvalidWireType(wire));
+            return Err(Fault::InvalidWireType);
         }
-        // The wire type of a known field; `None` for the fields skipped, which are all of
-        // a group's. Lenient, a field 1 of another wire type in the response is skipped
-        // like an unknown one.
-        let known = match (self.depth, self.level, field) {
-            (1.., _, _) => None,
-            (_, Level::Export, 1) if !self.lenient || wire == LEN => Some(LEN),
-            (_, Level::Partial | Level::Status, 1) => Some(VARINT),
-            (_, Level::Partial | Level::Status, 2) | (_, Level::Status, 3) => Some(LEN),
-            _ => None,
-        };
-        if known.is_some_and(|expected| expected != wire) {
-            return Err(DecodeError::WrongWireType { field });
+        let export = self.level == Level::Export;
+        // Whether the field is known here (all of a group's fields are skipped). Lenient,
+        // a field 1 of another wire type in the response is skipped like an unknown one.
+        let known = self.depth == 0
+            && field <= self.level as u32
+            && !(export && self.lenient && wire != LEN);
+        // A known field's wire type: the partial success and the strings and details are
+        // length-delimited, the numbers varints.
+        let expected = if field == 1 && !export { VARINT } else { LEN };
+        if known && expected != wire {
+            return Err(Fault::WrongWireType);
         }
         match wire {
-            VARINT => {
-                let value = read_varint(&mut self.rest)?;
-                if known.is_some() {
-                    self.fields.number = value;
-                }
+            START_GROUP => {
+                let slot = self.open.get_mut(self.depth).ok_or(Fault::GroupTooDeep)?;
+                *slot = field;
+                self.depth += 1;
             }
-            FIXED64 | FIXED32 => drop(self.take(if wire == FIXED64 { 8 } else { 4 }, false)?),
-            LEN => {
-                let len = read_varint(&mut self.rest)?;
-                let bytes = self.take(len, self.lenient)?;
+            // An end-group tag: it must close the innermost open group.
+            END_GROUP => match self.depth.checked_sub(1) {
+                Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
+                _ => return Err(Fault::GroupMismatch),
+            },
+            // A varint's value or a length, read once for both; a fixed-size value is taken
+            // like a length-delimited field (one take for all three): cut off by the buffer
+            // (lenient), it ends its message as an error there would. Known fields here
+            // are varints or length-delimited (the others failed the wire type test).
+            _ => {
+                let n = match wire {
+                    FIXED64 => 8,
+                    FIXED32 => 4,
+                    _ => {
+                        self.varint()?;
+                        self.value
+                    }
+                };
+                if wire == VARINT {
+                    if known {
+                        self.fields.number = n;
+                    }
+                    return Ok(());
+                }
+                let bytes = self.take(n)?;
                 match (known, self.level, field) {
-                    (None, _, _) => {}
-                    (Some(_), Level::Export, _) => {
+                    (false, _, _) => {}
+                    (true, Level::Export, _) => {
                         // The partial success: read its fields in place, then come back.
                         self.present = true;
                         self.after = core::mem::replace(&mut self.rest, bytes);
                         self.level = Level::Partial;
                     }
-                    (Some(_), _, 2) => {
+                    (true, _, 2) => {
                         let (text, lossy) = lossy_str(bytes);
                         self.fields.text = text;
                         self.fields.lossy = lossy | self.cut;
                     }
-                    (Some(_), _, _) => self.fields.count = self.fields.count.saturating_add(1),
+                    (true, _, _) => self.fields.count = self.fields.count.saturating_add(1),
                 }
             }
-            START_GROUP => {
-                let slot = self
-                    .open
-                    .get_mut(self.depth)
-                    .ok_or(DecodeError::GroupTooDeep)?;
-                *slot = field;
-                self.depth += 1;
-            }
-            // 4, an end-group tag: it must close the innermost open group.
-            _ => match self.depth.checked_sub(1) {
-                Some(inner) if self.open.get(inner) == Some(&field) => self.depth = inner,
-                _ => return Err(DecodeError::GroupMismatch),
-            },
         }
         Ok(())
     }
@@ -411,13 +461,22 @@ pub struct ReceivedBody<'a> {
 }
 
 /// Decode a kept response body according to its status and content type.
+// Kept out of its caller (the export policy's `conclude`, itself inlined into the driver's
+// step): that one call is smaller than the decoder inlined, and the reader's frame (its
+// group stack) is not part of the driver's.
+#[inline(never)]
 pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     let bytes = body.bytes;
     let success = (200..300).contains(&body.status);
-    if success && bytes.is_empty() && !body.truncated {
-        return ResponseBody::Success;
+    // Nothing arrived: success for a 2xx, whatever its content type.
+    if bytes.is_empty() && !body.truncated {
+        return if success {
+            ResponseBody::Success
+        } else {
+            ResponseBody::NotDecoded
+        };
     }
-    if !body.is_protobuf || (!success && bytes.is_empty() && !body.truncated) {
+    if !body.is_protobuf {
         return ResponseBody::NotDecoded;
     }
     if !success && body.truncated {
@@ -440,90 +499,13 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     if reader.level == Level::Status {
         return ResponseBody::Status(fields.status());
     }
-    if reader.present
-        && (fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated))
-    {
+    // Whether a partial success was met need not be asked: without one the fields are
+    // their defaults, which say nothing.
+    if fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated) {
         ResponseBody::PartialSuccess(fields.partial_success())
     } else if body.truncated {
         ResponseBody::Truncated
     } else {
         ResponseBody::Success
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The varint reader as first written: bytes gathered first to first.
-    fn read_varint_forwards(rest: &mut &[u8]) -> Result<u64, DecodeError> {
-        let mut value = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let (&b, after) = rest.split_first().ok_or(DecodeError::Truncated)?;
-            *rest = after;
-            if shift == 63 && b > 1 {
-                return Err(DecodeError::VarintOverflow);
-            }
-            value |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(value);
-            }
-            shift += 7;
-        }
-    }
-
-    /// Same values, errors and rest as the forwards reader, for every length up to past
-    /// the longest varint, with and without continuation bits, and past the 64th bit.
-    #[test]
-    fn varints_read_as_gathered_forwards() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let mut seen = [0usize; 3];
-        for case in 0..200_000 {
-            let mut bytes = [0u8; 12];
-            let len = (next() % 13) as usize;
-            for (i, b) in bytes[..len].iter_mut().enumerate() {
-                let r = next();
-                *b = r as u8;
-                // Mostly well formed: continuation bits on all but the last byte.
-                if case % 4 != 0 {
-                    *b = (*b & 0x7f) | if i + 1 < len { 0x80 } else { 0 };
-                }
-                // Often a tenth byte of 0 or 1.
-                if i == 9 && case % 3 == 0 {
-                    *b &= 1;
-                }
-            }
-            let (mut a, mut b) = (&bytes[..len], &bytes[..len]);
-            let (got, expected) = (read_varint(&mut a), read_varint_forwards(&mut b));
-            assert_eq!(got, expected, "{:02x?}", &bytes[..len]);
-            if expected.is_ok() {
-                assert_eq!(a, b);
-            }
-            seen[match expected {
-                Ok(_) => 0,
-                Err(DecodeError::Truncated) => 1,
-                Err(_) => 2,
-            }] += 1;
-        }
-        assert!(seen.iter().all(|&n| n > 1000), "{seen:?}");
-        // The largest value, and one bit past it.
-        let max = [
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 7,
-        ];
-        let mut rest = &max[..];
-        assert_eq!(read_varint(&mut rest), Ok(u64::MAX));
-        assert_eq!(rest, [7]);
-        let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
-        assert_eq!(
-            read_varint(&mut &over[..]),
-            Err(DecodeError::VarintOverflow)
-        );
     }
 }
