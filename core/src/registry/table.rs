@@ -256,7 +256,8 @@ impl<
             if !PREFER_SIZE {
                 return self.find_or_insert_open(i, base, cap, last, attributes);
             }
-            or_return!(self.pack_open(i, attributes, &mut key), base + cap)
+            or_return!(self.pack_open(i, attributes, &mut key), base + cap);
+            0
         } else {
             key = [0u8; ATTRIBUTE_BYTES];
             let (_, loss, hash) = key::encode_hashed(keys, attributes, &mut key);
@@ -285,27 +286,28 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> usize {
         let mut key = [0u8; ATTRIBUTE_BYTES];
-        let hash = or_return!(self.pack_open(i, attributes, &mut key), base + cap);
+        let len = or_return!(self.pack_open(i, attributes, &mut key), base + cap);
         // The set the last lookup found: no hash, no probe.
         if let Some(s) = self.series.get(last) {
             if s.state != FREE && key::key_eq(&s.key, &key) {
                 return last;
             }
         }
-        self.find_or_insert_whole(i, base, cap, hash, &key)
+        self.find_or_insert_whole(i, base, cap, open::hash(&key, len), &key)
     }
 
     /// Packs `attributes` (undeclared keys, instrument `i`) into `key` (zeroed) with
-    /// [`open::pack`], counting what was dropped; returns the key's hash (0 with
-    /// `prefer-size`, whose lookup compares keys whole), or `None` when the set does not
-    /// fit (counted as oversized: it belongs in the overflow series).
+    /// [`open::pack`], counting what was dropped; returns the packed length, or `None` when
+    /// the set does not fit (counted as oversized: it belongs in the overflow series). The
+    /// caller hashes the key only when it needs to: not when the last series matches, and
+    /// never with `prefer-size`, whose lookup compares keys whole.
     #[inline(always)]
     fn pack_open(
         &mut self,
         i: usize,
         attributes: &[KeyValue<'_>],
         key: &mut [u8; ATTRIBUTE_BYTES],
-    ) -> Option<u64> {
+    ) -> Option<usize> {
         match open::pack(attributes, key) {
             open::Packed::Whole { len, dropped } => {
                 if dropped > 0 {
@@ -318,7 +320,7 @@ impl<
                         },
                     );
                 }
-                Some(if PREFER_SIZE { 0 } else { open::hash(key, len) })
+                Some(len)
             }
             open::Packed::TooLarge => {
                 if let Some(inst) = self.inst_mut(i) {

@@ -92,13 +92,22 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
         if check_point(source, info.data, value, at).is_err() {
             return w.fail();
         }
-        // Both number kinds through one (inlined) number writer.
+        // Both number kinds through one (inlined) number writer; without `prefer-size`
+        // through one inlined copy each, whose value field is a constant (faster).
         let number = match *value {
             PointValue::Int(i) => Some((NUMBER_AS_INT, i as u64)),
             PointValue::Double(d) => Some((NUMBER_AS_DOUBLE, d.to_bits())),
             _ => None,
         };
         match (number, value) {
+            #[cfg(not(feature = "prefer-size"))]
+            (Some(_), PointValue::Int(i)) => {
+                write_number_point(w, source, at, head, NUMBER_AS_INT, *i as u64)?
+            }
+            #[cfg(not(feature = "prefer-size"))]
+            (Some(_), PointValue::Double(d)) => {
+                write_number_point(w, source, at, head, NUMBER_AS_DOUBLE, d.to_bits())?
+            }
             (Some((value_field, bits)), _) => {
                 write_number_point(w, source, at, head, value_field, bits)?
             }

@@ -115,6 +115,12 @@ impl<'a> Writer<'a> {
     #[cfg_attr(not(feature = "prefer-size"), inline)]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn message(&mut self, field: u32, start: usize) -> Step {
+        if cfg!(not(feature = "prefer-size")) {
+            // The wire writer's own: fewer instructions per field than two calls of
+            // `varint` (measured on the encode bench's batch).
+            let written = self.w.message(field, start);
+            return self.step(written);
+        }
         let Some(len) = start.checked_sub(self.position()) else {
             return self.fail();
         };
@@ -145,6 +151,11 @@ impl<'a> Writer<'a> {
     #[cfg_attr(not(feature = "prefer-size"), inline)]
     #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn varint_field_always(&mut self, field: u32, value: u64) -> Step {
+        if cfg!(not(feature = "prefer-size")) {
+            // The wire writer's own, as `message`.
+            let written = self.w.varint_field_always(field, value);
+            return self.step(written);
+        }
         self.varint(value)?;
         self.varint(wire::key(field, wire::VARINT))
     }
