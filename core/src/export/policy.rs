@@ -193,14 +193,18 @@ impl<'a> ExportPolicy<'a> {
                 // asked.
                 return Action::Wait(run.not_before);
             }
-            let mut flight = match run.in_flight {
-                Some(flight) => flight,
-                None => match self.encode_next(run, producer, snapshot, buffer) {
-                    Ok(Some(flight)) => flight,
+            if run.in_flight.is_none() {
+                match self.encode_next(run, producer, snapshot, buffer) {
+                    // Encoded into `run.in_flight`.
+                    Ok(true) => {}
                     // Done, or a point dropped: look again.
-                    Ok(None) => continue,
+                    Ok(false) => continue,
                     Err(kind) => break kind,
-                },
+                }
+            }
+            // Worked on in place: the request stays in flight until it is settled.
+            let Some(flight) = run.in_flight.as_mut() else {
+                continue;
             };
             let buffer: &'b [u8] = buffer;
             let Some(body) = flight
@@ -220,7 +224,6 @@ impl<'a> ExportPolicy<'a> {
                 run.report.retries += 1;
                 self.stats.retries += 1;
             }
-            run.in_flight = Some(flight);
             run.attempt_deadline = deadline;
             run.awaiting = true;
             let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
@@ -230,35 +233,33 @@ impl<'a> ExportPolicy<'a> {
         Action::Done(self.finish_abandoned(run, producer, snapshot, kind))
     }
 
-    /// Encode the next request into `buffer`, settling points too large to send. `None`
-    /// with `run.done` set when there is nothing left; `None` otherwise when a point was
-    /// dropped (the caller looks again); an error when the export must end (the caller
-    /// ends it).
+    /// Encode the next request into `buffer` and put it in flight (`true`), settling
+    /// points too large to send. `false` with `run.done` set when there is nothing left;
+    /// `false` otherwise when a point was dropped (the caller looks again); an error when
+    /// the export must end (the caller ends it).
     fn encode_next<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
-    ) -> Result<Option<InFlight>, ExportErrorKind> {
+    ) -> Result<bool, ExportErrorKind> {
         match run.splitter.next_request(snapshot, buffer) {
             None => {
                 self.finish(run);
-                Ok(None)
+                Ok(false)
             }
             Some(Ok(request)) => {
                 let index = run.report.requests;
                 run.report.requests += 1;
-                let range = request.range();
-                let flight = InFlight {
-                    offset: range.start,
-                    len: range.len(),
+                run.in_flight = Some(InFlight {
+                    offset: request.offset,
+                    len: request.bytes.len(),
                     span: request.span,
                     index,
                     attempts: 0,
-                };
-                run.in_flight = Some(flight);
-                Ok(Some(flight))
+                });
+                Ok(true)
             }
             Some(Err(error)) => {
                 let kind = ExportErrorKind::Encode(error);
@@ -286,7 +287,7 @@ impl<'a> ExportPolicy<'a> {
                                 kind,
                             },
                         );
-                        Ok(None)
+                        Ok(false)
                     }
                     _ => Err(kind),
                 }
