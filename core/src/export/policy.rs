@@ -139,7 +139,16 @@ impl<'a> ExportPolicy<'a> {
         // export sends nothing before then ([`next`](Self::next) ends it at once, data
         // kept, when its deadline comes first).
         let not_before = self.hold_until.map_or(now, |hold| hold.max(now));
-        let mut run = ExportRun {
+        let report = ExportReport::empty(points_collected);
+        // Nothing to send, so nothing to hold back either: the export ends here, a success
+        // (an empty report's outcome). Counted before the run is built, which is then
+        // built where it is returned to, not built aside and copied there.
+        let done = points_collected == 0;
+        if done {
+            log!(info, "otlp export: nothing to send");
+            self.count_end(report.outcome, unix_now);
+        }
+        ExportRun {
             splitter: RequestSplitter::new(self.config.request_header),
             endpoint: self.config.endpoint,
             headers: self.config.headers,
@@ -149,15 +158,10 @@ impl<'a> ExportPolicy<'a> {
             in_flight: None,
             attempt_deadline: now,
             awaiting: false,
-            report: ExportReport::empty(points_collected),
-            done: false,
+            report,
+            done,
             not_before,
-        };
-        if points_collected == 0 {
-            // Nothing to send, so nothing to hold back either.
-            self.finish(&mut run);
         }
-        run
     }
 
     /// What to do at `now`: send a request (encoding it into `buffer` if none is waiting
@@ -568,7 +572,7 @@ impl<'a> ExportPolicy<'a> {
         run.report
     }
 
-    // Not inlined: every way an export ends comes through here.
+    // Not inlined: every way an export ends after its start comes through here.
     #[inline(never)]
     fn finish(&mut self, run: &mut ExportRun<'a>) {
         run.done = true;
@@ -591,11 +595,18 @@ impl<'a> ExportPolicy<'a> {
             report.requests,
             report.retries
         );
-        match report.outcome {
+        self.count_end(report.outcome, run.started_unix_nanos);
+    }
+
+    /// Count an export that ended with `outcome`, whose snapshot was collected at
+    /// `started_unix_nanos`. Not inlined: `finish` and `start` share it.
+    #[inline(never)]
+    fn count_end(&mut self, outcome: ExportOutcome, started_unix_nanos: UnixNanos) {
+        match outcome {
             ExportOutcome::Failed => self.stats.exports_failed += 1,
             _ => {
                 self.stats.exports_ok += 1;
-                self.stats.last_success_unix_nanos = Some(run.started_unix_nanos);
+                self.stats.last_success_unix_nanos = Some(started_unix_nanos);
             }
         }
     }
