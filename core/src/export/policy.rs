@@ -10,6 +10,7 @@ use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, E
 use super::retry::{Backoff, Delay};
 use super::run::{Action, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
+use crate::proto::encode::points_from;
 use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
@@ -129,7 +130,7 @@ impl<'a> ExportPolicy<'a> {
         producer.collect(snapshot, unix_now);
         // A message from an earlier export must not read as this one's.
         self.server_message.clear();
-        let points_collected = remaining_points(snapshot, PointCursor::default());
+        let points_collected = points_from(snapshot, PointCursor::default());
         log!(
             debug,
             "otlp export: {=usize} points collected",
@@ -461,7 +462,7 @@ impl<'a> ExportPolicy<'a> {
             return run.report;
         }
         run.awaiting = false;
-        if run.in_flight.is_none() && remaining_points(snapshot, run.splitter.position()) == 0 {
+        if run.in_flight.is_none() && points_from(snapshot, run.splitter.position()) == 0 {
             // Every request is settled already: nothing is cancelled, the export just ends
             // as its next step would have ended it.
             self.finish(run);
@@ -559,7 +560,7 @@ impl<'a> ExportPolicy<'a> {
             metric: snapshot.metric_count(),
             point: 0,
         };
-        let points = remaining_points(snapshot, start);
+        let points = points_from(snapshot, start);
         if points > 0 {
             producer.settle(
                 snapshot,
@@ -620,18 +621,4 @@ fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
         bytes: body.get(..response.body_len).unwrap_or(body),
         truncated: response.body_truncated,
     }
-}
-
-/// Points of `source` from `start` to the end.
-fn remaining_points<S: MetricsSource + ?Sized>(source: &S, start: PointCursor) -> usize {
-    (start.metric..source.metric_count())
-        .map(|m| {
-            let count = source.point_count(m);
-            if m == start.metric {
-                count.saturating_sub(start.point)
-            } else {
-                count
-            }
-        })
-        .sum()
 }
