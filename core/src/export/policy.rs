@@ -314,10 +314,13 @@ impl<'a> ExportPolicy<'a> {
         response_body: &[u8],
         now: Instant,
     ) -> Step {
-        let flight = match run.in_flight.filter(|_| run.awaiting && !run.done) {
-            Some(flight) => flight,
-            None if run.done => return Step::Done(run.report),
-            None => return Step::Wait(run.not_before.max(now)),
+        // The parts of the request in flight the answer needs, not a copy of it whole.
+        let (span, index, attempts) = match &run.in_flight {
+            Some(flight) if run.awaiting && !run.done => {
+                (flight.span, flight.index, flight.attempts)
+            }
+            _ if run.done => return Step::Done(run.report),
+            _ => return Step::Wait(run.not_before.max(now)),
         };
         run.awaiting = false;
         // What the answer comes to, worked out first and carried out once below, so that
@@ -349,7 +352,7 @@ impl<'a> ExportPolicy<'a> {
                         // The server takes data again: whatever it asked for earlier is over.
                         self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
-                        let rejected = rejected.clamp(0, flight.span.points as i64);
+                        let rejected = rejected.clamp(0, span.points as i64);
                         if rejected != 0 {
                             let counted = rejected as u64;
                             run.report.points_rejected += counted;
@@ -390,19 +393,19 @@ impl<'a> ExportPolicy<'a> {
             self.note_error(
                 run,
                 ExportError {
-                    request: flight.index,
+                    request: index,
                     kind,
                 },
             );
         }
         if let Some(settlement) = settlement {
-            self.settle_flight(run, producer, snapshot, flight.span, settlement);
+            self.settle_flight(run, producer, snapshot, span, settlement);
             return Step::Wait(now);
         }
         let kind = match failure {
             // Sending again cannot help (a refused configuration, an unusable endpoint).
             Some(error) if !error.is_transient() => ExportErrorKind::Exchange(error),
-            _ => match self.schedule_retry(run, flight, retry_after, now) {
+            _ => match self.schedule_retry(run, attempts, index, retry_after, now) {
                 Ok(at) => return Step::Wait(at),
                 Err(kind) => kind,
             },
@@ -410,31 +413,31 @@ impl<'a> ExportPolicy<'a> {
         Step::Done(self.finish_abandoned(run, producer, snapshot, kind))
     }
 
-    /// After a retryable failure: when to send `flight` again (noted in `run`), or why the
-    /// export ends instead (its attempts or its deadline).
+    /// After a retryable failure of request `index`, tried `attempts` times: when to send
+    /// it again (noted in `run`), or why the export ends instead (its attempts or its
+    /// deadline).
     fn schedule_retry(
         &mut self,
         run: &mut ExportRun<'a>,
-        flight: InFlight,
+        attempts: u16,
+        // Only logged.
+        #[cfg_attr(not(feature = "defmt"), allow(unused_variables))] index: u32,
         retry_after: Option<RetryAfter>,
         now: Instant,
     ) -> Result<Instant, ExportErrorKind> {
         // A retryable failure: wait, unless the attempts or the deadline say stop.
         let unix_now_ms =
             nanos_to_millis(run.started_unix_nanos).saturating_add(run.started.millis_until(now));
-        let delay = self.backoff.delay(
-            &self.config.retry,
-            flight.attempts,
-            retry_after,
-            unix_now_ms,
-        );
+        let delay = self
+            .backoff
+            .delay(&self.config.retry, attempts, retry_after, unix_now_ms);
         let at = now.add_millis(delay.millis());
         if let Delay::Server(_) = delay {
             // Kept beyond this export: the next one must not come back earlier either.
             self.hold_until = Some(at);
         }
         let max_attempts = self.config.retry.max_attempts;
-        if max_attempts != 0 && flight.attempts >= max_attempts {
+        if max_attempts != 0 && attempts >= max_attempts {
             return Err(ExportErrorKind::AttemptsExhausted);
         }
         if at >= run.deadline {
@@ -443,7 +446,7 @@ impl<'a> ExportPolicy<'a> {
         log!(
             debug,
             "otlp export: request {=u32} retry in {=u64} ms",
-            flight.index,
+            index,
             delay.millis()
         );
         run.not_before = at;
