@@ -119,6 +119,29 @@ fn nothing_recorded_sends_nothing() {
     }
 }
 
+/// An export with nothing collected ends in `start` itself: the run is done, a success,
+/// counted in the totals with its snapshot's time, before any step.
+#[test]
+fn nothing_collected_ends_at_start() {
+    let clock = FakeClock::at(0);
+    let mut producer = DeltaCounters::new(2, 2);
+    let mut exporter = Exporter::new(config(), ScriptedExchange::new(&clock, []));
+    let mut snapshot = DeltaSnapshot::default();
+    let unix_now = 1_700_000_000_000_000_000;
+    let run = exporter.start(&mut producer, &mut snapshot, unix_now, clock.now());
+    assert!(run.is_done());
+    assert_eq!(run.waiting_until(clock.now()), None);
+    assert_eq!(run.report().outcome, ExportOutcome::Success);
+    assert_eq!(
+        (run.report().points_collected, run.report().requests),
+        (0, 0)
+    );
+    let stats = exporter.stats();
+    assert_eq!((stats.exports_ok, stats.exports_failed), (1, 0));
+    assert_eq!(stats.last_success_unix_nanos, Some(unix_now));
+    assert_eq!(stats.last_error, None);
+}
+
 #[test]
 fn each_retryable_status_is_retried_then_delivered() {
     for driver in DRIVERS {

@@ -10,6 +10,7 @@ use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, E
 use super::retry::{Backoff, Delay};
 use super::run::{Action, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
+use crate::proto::encode::points_from;
 use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
@@ -129,7 +130,7 @@ impl<'a> ExportPolicy<'a> {
         producer.collect(snapshot, unix_now);
         // A message from an earlier export must not read as this one's.
         self.server_message.clear();
-        let points_collected = remaining_points(snapshot, PointCursor::default());
+        let points_collected = points_from(snapshot, PointCursor::default());
         log!(
             debug,
             "otlp export: {=usize} points collected",
@@ -139,7 +140,16 @@ impl<'a> ExportPolicy<'a> {
         // export sends nothing before then ([`next`](Self::next) ends it at once, data
         // kept, when its deadline comes first).
         let not_before = self.hold_until.map_or(now, |hold| hold.max(now));
-        let mut run = ExportRun {
+        let report = ExportReport::empty(points_collected);
+        // Nothing to send, so nothing to hold back either: the export ends here, a success
+        // (an empty report's outcome). Counted before the run is built, which is then
+        // built where it is returned to, not built aside and copied there.
+        let done = points_collected == 0;
+        if done {
+            log!(info, "otlp export: nothing to send");
+            self.count_end(report.outcome, unix_now);
+        }
+        ExportRun {
             splitter: RequestSplitter::new(self.config.request_header),
             endpoint: self.config.endpoint,
             headers: self.config.headers,
@@ -149,15 +159,10 @@ impl<'a> ExportPolicy<'a> {
             in_flight: None,
             attempt_deadline: now,
             awaiting: false,
-            report: ExportReport::empty(points_collected),
-            done: false,
+            report,
+            done,
             not_before,
-        };
-        if points_collected == 0 {
-            // Nothing to send, so nothing to hold back either.
-            self.finish(&mut run);
         }
-        run
     }
 
     /// What to do at `now`: send a request (encoding it into `buffer` if none is waiting
@@ -193,14 +198,18 @@ impl<'a> ExportPolicy<'a> {
                 // asked.
                 return Action::Wait(run.not_before);
             }
-            let mut flight = match run.in_flight {
-                Some(flight) => flight,
-                None => match self.encode_next(run, producer, snapshot, buffer) {
-                    Ok(Some(flight)) => flight,
+            if run.in_flight.is_none() {
+                match self.encode_next(run, producer, snapshot, buffer) {
+                    // Encoded into `run.in_flight`.
+                    Ok(true) => {}
                     // Done, or a point dropped: look again.
-                    Ok(None) => continue,
+                    Ok(false) => continue,
                     Err(kind) => break kind,
-                },
+                }
+            }
+            // Worked on in place: the request stays in flight until it is settled.
+            let Some(flight) = run.in_flight.as_mut() else {
+                continue;
             };
             let buffer: &'b [u8] = buffer;
             let Some(body) = flight
@@ -220,7 +229,6 @@ impl<'a> ExportPolicy<'a> {
                 run.report.retries += 1;
                 self.stats.retries += 1;
             }
-            run.in_flight = Some(flight);
             run.attempt_deadline = deadline;
             run.awaiting = true;
             let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
@@ -230,35 +238,33 @@ impl<'a> ExportPolicy<'a> {
         Action::Done(self.finish_abandoned(run, producer, snapshot, kind))
     }
 
-    /// Encode the next request into `buffer`, settling points too large to send. `None`
-    /// with `run.done` set when there is nothing left; `None` otherwise when a point was
-    /// dropped (the caller looks again); an error when the export must end (the caller
-    /// ends it).
+    /// Encode the next request into `buffer` and put it in flight (`true`), settling
+    /// points too large to send. `false` with `run.done` set when there is nothing left;
+    /// `false` otherwise when a point was dropped (the caller looks again); an error when
+    /// the export must end (the caller ends it).
     fn encode_next<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         buffer: &mut [u8],
-    ) -> Result<Option<InFlight>, ExportErrorKind> {
+    ) -> Result<bool, ExportErrorKind> {
         match run.splitter.next_request(snapshot, buffer) {
             None => {
                 self.finish(run);
-                Ok(None)
+                Ok(false)
             }
             Some(Ok(request)) => {
                 let index = run.report.requests;
                 run.report.requests += 1;
-                let range = request.range();
-                let flight = InFlight {
-                    offset: range.start,
-                    len: range.len(),
+                run.in_flight = Some(InFlight {
+                    offset: request.offset,
+                    len: request.bytes.len(),
                     span: request.span,
                     index,
                     attempts: 0,
-                };
-                run.in_flight = Some(flight);
-                Ok(Some(flight))
+                });
+                Ok(true)
             }
             Some(Err(error)) => {
                 let kind = ExportErrorKind::Encode(error);
@@ -286,7 +292,7 @@ impl<'a> ExportPolicy<'a> {
                                 kind,
                             },
                         );
-                        Ok(None)
+                        Ok(false)
                     }
                     _ => Err(kind),
                 }
@@ -308,10 +314,13 @@ impl<'a> ExportPolicy<'a> {
         response_body: &[u8],
         now: Instant,
     ) -> Step {
-        let flight = match run.in_flight.filter(|_| run.awaiting && !run.done) {
-            Some(flight) => flight,
-            None if run.done => return Step::Done(run.report),
-            None => return Step::Wait(run.not_before.max(now)),
+        // The parts of the request in flight the answer needs, not a copy of it whole.
+        let (span, index, attempts) = match &run.in_flight {
+            Some(flight) if run.awaiting && !run.done => {
+                (flight.span, flight.index, flight.attempts)
+            }
+            _ if run.done => return Step::Done(run.report),
+            _ => return Step::Wait(run.not_before.max(now)),
         };
         run.awaiting = false;
         // What the answer comes to, worked out first and carried out once below, so that
@@ -343,7 +352,7 @@ impl<'a> ExportPolicy<'a> {
                         // The server takes data again: whatever it asked for earlier is over.
                         self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
-                        let rejected = rejected.clamp(0, flight.span.points as i64);
+                        let rejected = rejected.clamp(0, span.points as i64);
                         if rejected != 0 {
                             let counted = rejected as u64;
                             run.report.points_rejected += counted;
@@ -384,19 +393,19 @@ impl<'a> ExportPolicy<'a> {
             self.note_error(
                 run,
                 ExportError {
-                    request: flight.index,
+                    request: index,
                     kind,
                 },
             );
         }
         if let Some(settlement) = settlement {
-            self.settle_flight(run, producer, snapshot, flight.span, settlement);
+            self.settle_flight(run, producer, snapshot, span, settlement);
             return Step::Wait(now);
         }
         let kind = match failure {
             // Sending again cannot help (a refused configuration, an unusable endpoint).
             Some(error) if !error.is_transient() => ExportErrorKind::Exchange(error),
-            _ => match self.schedule_retry(run, flight, retry_after, now) {
+            _ => match self.schedule_retry(run, attempts, index, retry_after, now) {
                 Ok(at) => return Step::Wait(at),
                 Err(kind) => kind,
             },
@@ -404,31 +413,31 @@ impl<'a> ExportPolicy<'a> {
         Step::Done(self.finish_abandoned(run, producer, snapshot, kind))
     }
 
-    /// After a retryable failure: when to send `flight` again (noted in `run`), or why the
-    /// export ends instead (its attempts or its deadline).
+    /// After a retryable failure of request `index`, tried `attempts` times: when to send
+    /// it again (noted in `run`), or why the export ends instead (its attempts or its
+    /// deadline).
     fn schedule_retry(
         &mut self,
         run: &mut ExportRun<'a>,
-        flight: InFlight,
+        attempts: u16,
+        // Only logged.
+        #[cfg_attr(not(feature = "defmt"), allow(unused_variables))] index: u32,
         retry_after: Option<RetryAfter>,
         now: Instant,
     ) -> Result<Instant, ExportErrorKind> {
         // A retryable failure: wait, unless the attempts or the deadline say stop.
         let unix_now_ms =
             nanos_to_millis(run.started_unix_nanos).saturating_add(run.started.millis_until(now));
-        let delay = self.backoff.delay(
-            &self.config.retry,
-            flight.attempts,
-            retry_after,
-            unix_now_ms,
-        );
+        let delay = self
+            .backoff
+            .delay(&self.config.retry, attempts, retry_after, unix_now_ms);
         let at = now.add_millis(delay.millis());
         if let Delay::Server(_) = delay {
             // Kept beyond this export: the next one must not come back earlier either.
             self.hold_until = Some(at);
         }
         let max_attempts = self.config.retry.max_attempts;
-        if max_attempts != 0 && flight.attempts >= max_attempts {
+        if max_attempts != 0 && attempts >= max_attempts {
             return Err(ExportErrorKind::AttemptsExhausted);
         }
         if at >= run.deadline {
@@ -437,7 +446,7 @@ impl<'a> ExportPolicy<'a> {
         log!(
             debug,
             "otlp export: request {=u32} retry in {=u64} ms",
-            flight.index,
+            index,
             delay.millis()
         );
         run.not_before = at;
@@ -456,7 +465,7 @@ impl<'a> ExportPolicy<'a> {
             return run.report;
         }
         run.awaiting = false;
-        if run.in_flight.is_none() && remaining_points(snapshot, run.splitter.position()) == 0 {
+        if run.in_flight.is_none() && points_from(snapshot, run.splitter.position()) == 0 {
             // Every request is settled already: nothing is cancelled, the export just ends
             // as its next step would have ended it.
             self.finish(run);
@@ -554,7 +563,7 @@ impl<'a> ExportPolicy<'a> {
             metric: snapshot.metric_count(),
             point: 0,
         };
-        let points = remaining_points(snapshot, start);
+        let points = points_from(snapshot, start);
         if points > 0 {
             producer.settle(
                 snapshot,
@@ -567,7 +576,7 @@ impl<'a> ExportPolicy<'a> {
         run.report
     }
 
-    // Not inlined: every way an export ends comes through here.
+    // Not inlined: every way an export ends after its start comes through here.
     #[inline(never)]
     fn finish(&mut self, run: &mut ExportRun<'a>) {
         run.done = true;
@@ -590,11 +599,18 @@ impl<'a> ExportPolicy<'a> {
             report.requests,
             report.retries
         );
-        match report.outcome {
+        self.count_end(report.outcome, run.started_unix_nanos);
+    }
+
+    /// Count an export that ended with `outcome`, whose snapshot was collected at
+    /// `started_unix_nanos`. Not inlined: `finish` and `start` share it.
+    #[inline(never)]
+    fn count_end(&mut self, outcome: ExportOutcome, started_unix_nanos: UnixNanos) {
+        match outcome {
             ExportOutcome::Failed => self.stats.exports_failed += 1,
             _ => {
                 self.stats.exports_ok += 1;
-                self.stats.last_success_unix_nanos = Some(run.started_unix_nanos);
+                self.stats.last_success_unix_nanos = Some(started_unix_nanos);
             }
         }
     }
@@ -608,18 +624,4 @@ fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
         bytes: body.get(..response.body_len).unwrap_or(body),
         truncated: response.body_truncated,
     }
-}
-
-/// Points of `source` from `start` to the end.
-fn remaining_points<S: MetricsSource + ?Sized>(source: &S, start: PointCursor) -> usize {
-    (start.metric..source.metric_count())
-        .map(|m| {
-            let count = source.point_count(m);
-            if m == start.metric {
-                count.saturating_sub(start.point)
-            } else {
-                count
-            }
-        })
-        .sum()
 }

@@ -444,6 +444,16 @@ fn advance<S: MetricsSource + ?Sized>(
     }
 }
 
+/// Points of `source` from `start` to the end of the batch; `start` is normalized or at a
+/// metric's first point (every cursor the splitter holds is). The one count of what is
+/// left, for the splitter's search and the exporter's accounts.
+pub(crate) fn points_from<S: MetricsSource + ?Sized>(source: &S, start: PointCursor) -> usize {
+    (start.metric..source.metric_count())
+        .map(|metric| source.point_count(metric))
+        .sum::<usize>()
+        .saturating_sub(start.point)
+}
+
 /// Write the planned request into the tail of `buf`; returns where it starts.
 fn write_planned<S: MetricsSource + ?Sized>(
     header: &RequestHeader<'_>,

@@ -13,7 +13,7 @@ use super::point::{check_point, point_len};
 use super::request::write_request;
 use super::request::HeaderLen;
 use super::writer::Writer;
-use super::{advance, EncodeError, PointCursor};
+use super::{advance, points_from, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
@@ -214,10 +214,7 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     // `buf` (no longer try has overwritten it since).
     let mut known = try_span(start).ok_or(PlanError::Header)?;
     let mut in_buf = true;
-    let remaining: usize = (start.metric..source.metric_count())
-        .map(|metric| source.point_count(metric))
-        .sum::<usize>()
-        .saturating_sub(start.point);
+    let remaining = points_from(source, start);
     // `fits` points are known to fit; `remaining + 1` stands for "no more known not to".
     let (mut fits, mut fails) = (0usize, remaining + 1);
     while fits + 1 < fails {
@@ -475,7 +472,8 @@ mod tests {
     }
 
     /// Advancing a cursor (and normalizing it: advancing by 0) lands where counting the
-    /// points of the flattened batch does, from every cursor, across empty metrics.
+    /// points of the flattened batch does, from every cursor, across empty metrics; the
+    /// points left from a cursor are those counted after it.
     #[test]
     fn advance_counts_points_across_empty_metrics() {
         let point = SlicePoint {
@@ -519,6 +517,11 @@ mod tests {
                 // The first point at or after `from`.
                 let first = flat[..n].iter().position(|&p| p >= from).unwrap_or(n);
                 assert_eq!(normalize(&source, from), flat[first], "{from:?}");
+                // What is left from a normalized cursor, or from a metric's first point.
+                assert_eq!(points_from(&source, flat[first]), n - first, "{from:?}");
+                if point == 0 {
+                    assert_eq!(points_from(&source, from), n - first, "{from:?}");
+                }
                 for points in 0..=n + 2 {
                     let expected = flat[(first + points).min(n)];
                     assert_eq!(
