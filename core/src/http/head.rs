@@ -2,22 +2,10 @@
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
 use super::date::parse_retry_after;
+use super::reader::{ResponseEnd, State, CHUNK_START};
 // The names as the request head spells them: compared ignoring case, and stored once.
 use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
-
-/// How the body of a final response is delimited.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(super) enum Framing {
-    /// No body (204, 304, or `Content-Length: 0`).
-    None,
-    /// `Content-Length` bytes.
-    Length(u64),
-    /// Chunked transfer coding, last in the `Transfer-Encoding` list.
-    Chunked,
-    /// Until the server closes the connection.
-    Close,
-}
 
 /// What the header fields of a final response say.
 pub(super) struct Head {
@@ -25,7 +13,11 @@ pub(super) struct Head {
     /// `Content-Type: application/x-protobuf`, and no transfer coding that this reader
     /// does not undo (a gzip-coded body is not protobuf to whoever reads it here).
     pub(super) protobuf: bool,
-    pub(super) framing: Result<Framing, ExchangeError>,
+    /// What the reader reads next, by how the body is delimited: nothing (204, 304, or
+    /// `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in the
+    /// `Transfer-Encoding` list), or everything until the server closes the connection.
+    /// The reader's own state, so that it takes it as is.
+    pub(super) framing: Result<State, ExchangeError>,
 }
 
 /// Whether `bytes` holds `byte`. Not `<[u8]>::contains`, which calls core's word-at-a-time
@@ -226,24 +218,27 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
         Err(ExchangeError::TransferEncodingInHttp10)
     } else if status == 204 || status == 304 {
-        Ok(Framing::None)
+        Ok(State::Done(ResponseEnd::Complete))
     } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
         Err(ExchangeError::TransferEncodingWithContentLength)
     } else if te_lines > 0 && (codings == 0 || chunked > 1) {
         Err(ExchangeError::UnsupportedTransferEncoding)
     } else if te_lines > 0 && last_is_chunked {
-        Ok(Framing::Chunked)
+        Ok(State::Chunked(CHUNK_START))
     } else if te_lines > 0 {
         // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
         // body runs until the server closes the connection.
-        Ok(Framing::Close)
+        Ok(State::Close)
     } else if let Some(e) = length_error.error() {
         Err(e)
     } else {
         match length {
-            Some(0) => Ok(Framing::None),
-            Some(n) => Ok(Framing::Length(n)),
-            None => Ok(Framing::Close),
+            Some(0) => Ok(State::Done(ResponseEnd::Complete)),
+            Some(remaining) => Ok(State::Body {
+                remaining,
+                chunked: false,
+            }),
+            None => Ok(State::Close),
         }
     };
     Head {

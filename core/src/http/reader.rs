@@ -1,7 +1,7 @@
 //! The response reader: status line and headers into a bounded buffer, then the body by its
 //! framing, into the caller's buffer and past it up to a drain cap.
 
-use super::head::{self, Framing};
+use super::head;
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
 
 // Parking a read between calls needs the reader's private fields: a child module, kept in
@@ -93,7 +93,7 @@ pub enum Progress {
 
 /// Where a chunk-size line is (`1A;name=value\r\n`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum SizeLine {
+pub(super) enum SizeLine {
     /// No digit yet.
     Start,
     /// In the hex digits.
@@ -107,8 +107,9 @@ enum SizeLine {
     Cr,
 }
 
+/// Where a chunked body is, outside a chunk's data.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Chunk {
+pub(super) enum Chunk {
     Size {
         value: u64,
         at: SizeLine,
@@ -124,14 +125,16 @@ enum Chunk {
     },
 }
 
-const CHUNK_START: Chunk = Chunk::Size {
+/// A chunked body's start: its first chunk-size line.
+pub(super) const CHUNK_START: Chunk = Chunk::Size {
     value: 0,
     at: SizeLine::Start,
     line: 0,
 };
 
+/// What the reader reads next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Head,
     /// A `Content-Length` body or a chunk's data (`chunked`): `remaining` bytes to copy.
     Body {
@@ -450,15 +453,7 @@ impl<'a> ResponseReader<'a> {
             self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
-            self.state = match head.framing? {
-                Framing::None => State::Done(ResponseEnd::Complete),
-                Framing::Length(remaining) => State::Body {
-                    remaining,
-                    chunked: false,
-                },
-                Framing::Chunked => State::Chunked(CHUNK_START),
-                Framing::Close => State::Close,
-            };
+            self.state = head.framing?;
             let end = self.head_len;
             self.head_len = 0;
             if let State::Done(end) = self.state {
