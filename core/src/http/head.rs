@@ -6,6 +6,7 @@ use super::reader::{ResponseEnd, State, CHUNK_START};
 // The names as the request head spells them: compared ignoring case, and stored once.
 use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
+use core::mem::MaybeUninit;
 
 /// What the header fields of a final response say.
 pub(super) struct Head {
@@ -71,15 +72,19 @@ pub(super) fn map_parse_error(e: httparse::Error) -> ExchangeError {
     })
 }
 
-/// Parses a response head from `buf`; obsolete line folding is accepted here and undone
-/// by [`unfold`] before any value is interpreted.
+/// Parses a response head from `buf`, its header fields into `headers`; obsolete line
+/// folding is accepted here and undone by [`unfold`] before any value is interpreted.
+/// The slots start uninitialised: the parser writes those it fills, and a response only
+/// ever reads the filled ones (and only once the head is complete), so clearing all of
+/// them first, as `parse_response` needs, would be a loop for nothing.
 pub(super) fn parse<'h, 'b>(
     response: &mut httparse::Response<'h, 'b>,
     buf: &'b [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<httparse::Status<usize>, ExchangeError> {
     httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(response, buf)
+        .parse_response_with_uninit_headers(response, buf, headers)
         .map_err(map_parse_error)
 }
 

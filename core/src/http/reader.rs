@@ -3,6 +3,7 @@
 
 use super::head;
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
+use core::mem::MaybeUninit;
 
 // Parking a read between calls needs the reader's private fields: a child module, kept in
 // a file of its own.
@@ -391,10 +392,10 @@ impl<'a> ResponseReader<'a> {
     #[inline(never)]
     fn process_head(&mut self) -> Result<Progress, ExchangeError> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut headers);
+            let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
             let buf = self.head.get(..self.head_len).unwrap_or(b"");
-            let parsed = head::parse(&mut response, buf)?;
+            let parsed = head::parse(&mut response, buf, &mut headers)?;
             let httparse::Status::Complete(n) = parsed else {
                 if self.head_len >= self.head.len() {
                     return Err(ExchangeError::HeadersTooLarge {
