@@ -83,8 +83,8 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
         (_, true) => ASCTIME,
         (_, false) => return None,
     };
-    // year, month, day, hour, minute, second
-    let mut fields = [0u32; 6];
+    // year, month, day, hour, minute, second, and two slots no pattern uses
+    let mut fields = [0u32; 8];
     for &code in pattern {
         if code == MONTH {
             let (word, after) = split_letters(rest);
@@ -107,14 +107,16 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        if let Some(slot) = fields.get_mut(usize::from(field)) {
+        // The patterns' field codes are 0 to 5; masked to the array's eight slots, the
+        // index is always in it, and needs no bounds test.
+        if let Some(slot) = fields.get_mut(usize::from(field & 7)) {
             *slot = *slot * 10 + u32::from(b - b'0');
         }
     }
     if !rest.is_empty() {
         return None;
     }
-    let [year, month, day, h, m, s] = fields;
+    let [year, month, day, h, m, s, _, _] = fields;
     let year = match (rfc_850, year) {
         (true, yy @ 0..=76) => 2000 + yy,
         (true, yy) => 1900 + yy,
