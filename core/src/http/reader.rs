@@ -318,17 +318,17 @@ impl<'a> ResponseReader<'a> {
     // paths cost more than the call.
     #[inline(never)]
     pub fn eof(&mut self) -> Result<Progress, ExchangeError> {
+        // Found once: only a head without its status line is at `Stage::StatusLine`.
+        let stage = self.stage();
         let result = match self.state {
             State::Done(end) => return Ok(Progress::Done(end)),
             State::Failed(e) => return Err(e),
-            State::Head if self.stage() == Stage::StatusLine => {
-                Err(ExchangeError::ClosedBeforeResponse)
-            }
             State::Close => {
                 self.state = State::Done(ResponseEnd::Complete);
                 return Ok(Progress::Done(ResponseEnd::Complete));
             }
-            _ => Err(ExchangeError::ClosedEarly(self.stage())),
+            _ if stage == Stage::StatusLine => Err(ExchangeError::ClosedBeforeResponse),
+            _ => Err(ExchangeError::ClosedEarly(stage)),
         };
         if let Err(e) = result {
             self.state = State::Failed(e);
