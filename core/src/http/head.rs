@@ -88,6 +88,19 @@ pub(super) fn parse<'h, 'b>(
         .map_err(map_parse_error)
 }
 
+/// Where the status line in `buf` ends (just past its LF), after the empty lines before
+/// it, which are skipped as the parser does; `None` while no line end follows them. One
+/// copy for the reader's stage and for unfolding.
+#[inline(never)]
+pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    let at = buf.get(start..)?.iter().position(|b| *b == b'\n')?;
+    Some(start + at + 1)
+}
+
 /// RFC 9112 §5.2: a user agent "MUST replace each received obs-fold with one or more SP
 /// octets prior to interpreting the field value". `buf` holds a whole status line and
 /// header section in `..head_end` as parsed (and maybe body bytes after it). Every line
@@ -98,16 +111,7 @@ pub(super) fn parse<'h, 'b>(
 /// bytes were removed (0: nothing was folded).
 pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
     let head_end = head_end.min(buf.len());
-    // Empty lines before the status line are skipped, as the parser does.
-    let start = buf
-        .iter()
-        .position(|b| *b != b'\r' && *b != b'\n')
-        .unwrap_or(head_end);
-    let Some(status_end) = buf
-        .get(start..head_end)
-        .and_then(|h| h.iter().position(|b| *b == b'\n'))
-        .map(|at| start + at + 1)
-    else {
+    let Some(status_end) = status_line_end(buf.get(..head_end).unwrap_or(b"")) else {
         return 0;
     };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));

@@ -198,16 +198,6 @@ fn hex_value(b: u8) -> Option<u8> {
     Some(digit)
 }
 
-/// Whether the buffer holds a complete status line (a line end after some text).
-fn status_line_complete(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|b| *b != b'\r' && *b != b'\n')
-        .unwrap_or(buf.len());
-    buf.get(start..)
-        .is_some_and(|rest| head::has_byte(rest, b'\n'))
-}
-
 fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
     Err(ExchangeError::Malformed(m))
 }
@@ -267,7 +257,7 @@ impl<'a> ResponseReader<'a> {
     pub fn stage(&self) -> Stage {
         match self.state {
             State::Head => {
-                if status_line_complete(self.head.get(..self.head_len).unwrap_or(b"")) {
+                if head::status_line_end(self.head.get(..self.head_len).unwrap_or(b"")).is_some() {
                     Stage::Headers
                 } else {
                     Stage::StatusLine
