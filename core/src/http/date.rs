@@ -35,7 +35,12 @@ const MONTH: u8 = b'1';
 /// ahead, and core has no wall clock, so the pivot is fixed from this release's year. Dates
 /// before 1970 and anything else return `None`.
 pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
-    let value = trim(value);
+    parse_trimmed_retry_after(trim(value))
+}
+
+/// [`parse_retry_after`] for a value without surrounding spaces and tabs, as the head
+/// parser hands over every field value.
+pub(super) fn parse_trimmed_retry_after(value: &[u8]) -> Option<RetryAfter> {
     if value.is_empty() {
         return None;
     }

@@ -1,7 +1,7 @@
 //! What a response's status line and header fields say about its body (RFC 9112 §6), and
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
-use super::date::parse_retry_after;
+use super::date::parse_trimmed_retry_after;
 use super::reader::{ResponseEnd, State, CHUNK_START};
 // The names as the request head spells them: compared ignoring case, and stored once.
 use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
@@ -181,8 +181,8 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
     let mut chunked = 0usize;
     let mut last_is_chunked = false;
     for h in headers {
-        // Not trimmed here: the parser trims both ends of a value, and every reading
-        // below trims its own part.
+        // Not trimmed here: the parser trims spaces and tabs off both ends of a value (so
+        // Retry-After is read as it is), and the list readings below trim each item.
         let value = h.value;
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
@@ -218,7 +218,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
             let media = without_parameters(value);
             content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
         } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
-            retry_after = parse_retry_after(value);
+            retry_after = parse_trimmed_retry_after(value);
         }
     }
     // Transfer codings other than a last `chunked` stay on the body: not readable here.
@@ -254,5 +254,57 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         retry_after,
         protobuf: content_type_protobuf && !transfer_coded,
         framing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::http::{ReaderConfig, ResponseReader};
+    use crate::transport::RetryAfter;
+
+    /// The Retry-After a whole response's head gives, read through the reader.
+    fn retry_after(response: &[u8]) -> Option<RetryAfter> {
+        let (mut head, mut body) = ([0u8; 256], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        reader.feed(response).expect("a valid response");
+        reader.response().expect("a complete response").retry_after
+    }
+
+    #[test]
+    fn retry_after_reads_the_value_the_parser_trimmed() {
+        const DATE: RetryAfter = RetryAfter::UnixSeconds(784_111_777);
+        let cases: [(&[u8], Option<RetryAfter>); 6] = [
+            (b"Retry-After:120", Some(RetryAfter::Seconds(120))),
+            (b"Retry-After: \t 120\t ", Some(RetryAfter::Seconds(120))),
+            (
+                b"Retry-After:\tSun, 06 Nov 1994 08:49:37 GMT \t",
+                Some(DATE),
+            ),
+            // Folded: each fold reads as one space, and the ends are trimmed as well.
+            (
+                b"Retry-After:\r\n Sun Nov  6 08:49:37 1994\r\n\t",
+                Some(DATE),
+            ),
+            (
+                b"Retry-After: Sun, 06 Nov 1994\r\n 08:49:37 GMT",
+                Some(DATE),
+            ),
+            // Only spaces and tabs: nothing to read.
+            (b"Retry-After: \t ", None),
+        ];
+        for (field, expected) in cases {
+            let mut response = [0u8; 128];
+            let parts: [&[u8]; 3] = [
+                b"HTTP/1.1 503 Busy\r\n",
+                field,
+                b"\r\nContent-Length: 0\r\n\r\n",
+            ];
+            let mut len = 0;
+            for part in parts {
+                response[len..len + part.len()].copy_from_slice(part);
+                len += part.len();
+            }
+            assert_eq!(retry_after(&response[..len]), expected, "{field:?}");
+        }
     }
 }
