@@ -35,7 +35,12 @@ const MONTH: u8 = b'1';
 /// ahead, and core has no wall clock, so the pivot is fixed from this release's year. Dates
 /// before 1970 and anything else return `None`.
 pub fn parse_retry_after(value: &[u8]) -> Option<RetryAfter> {
-    let value = trim(value);
+    parse_trimmed_retry_after(trim(value))
+}
+
+/// [`parse_retry_after`] for a value without surrounding spaces and tabs, as the head
+/// parser hands over every field value.
+pub(super) fn parse_trimmed_retry_after(value: &[u8]) -> Option<RetryAfter> {
     if value.is_empty() {
         return None;
     }
@@ -83,8 +88,8 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
         (_, true) => ASCTIME,
         (_, false) => return None,
     };
-    // year, month, day, hour, minute, second
-    let mut fields = [0u32; 6];
+    // year, month, day, hour, minute, second, and two slots no pattern uses
+    let mut fields = [0u32; 8];
     for &code in pattern {
         if code == MONTH {
             let (word, after) = split_letters(rest);
@@ -107,14 +112,16 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
         if !b.is_ascii_digit() {
             return None;
         }
-        if let Some(slot) = fields.get_mut(usize::from(field)) {
+        // The patterns' field codes are 0 to 5; masked to the array's eight slots, the
+        // index is always in it, and needs no bounds test.
+        if let Some(slot) = fields.get_mut(usize::from(field & 7)) {
             *slot = *slot * 10 + u32::from(b - b'0');
         }
     }
     if !rest.is_empty() {
         return None;
     }
-    let [year, month, day, h, m, s] = fields;
+    let [year, month, day, h, m, s, _, _] = fields;
     let year = match (rfc_850, year) {
         (true, yy @ 0..=76) => 2000 + yy,
         (true, yy) => 1900 + yy,

@@ -1,23 +1,12 @@
 //! What a response's status line and header fields say about its body (RFC 9112 §6), and
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
-use super::date::parse_retry_after;
+use super::date::parse_trimmed_retry_after;
+use super::reader::{ResponseEnd, State, CHUNK_START};
 // The names as the request head spells them: compared ignoring case, and stored once.
 use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
-
-/// How the body of a final response is delimited.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(super) enum Framing {
-    /// No body (204, 304, or `Content-Length: 0`).
-    None,
-    /// `Content-Length` bytes.
-    Length(u64),
-    /// Chunked transfer coding, last in the `Transfer-Encoding` list.
-    Chunked,
-    /// Until the server closes the connection.
-    Close,
-}
+use core::mem::MaybeUninit;
 
 /// What the header fields of a final response say.
 pub(super) struct Head {
@@ -25,7 +14,11 @@ pub(super) struct Head {
     /// `Content-Type: application/x-protobuf`, and no transfer coding that this reader
     /// does not undo (a gzip-coded body is not protobuf to whoever reads it here).
     pub(super) protobuf: bool,
-    pub(super) framing: Result<Framing, ExchangeError>,
+    /// What the reader reads next, by how the body is delimited: nothing (204, 304, or
+    /// `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in the
+    /// `Transfer-Encoding` list), or everything until the server closes the connection.
+    /// The reader's own state, so that it takes it as is.
+    pub(super) framing: Result<State, ExchangeError>,
 }
 
 /// Whether `bytes` holds `byte`. Not `<[u8]>::contains`, which calls core's word-at-a-time
@@ -79,16 +72,33 @@ pub(super) fn map_parse_error(e: httparse::Error) -> ExchangeError {
     })
 }
 
-/// Parses a response head from `buf`; obsolete line folding is accepted here and undone
-/// by [`unfold`] before any value is interpreted.
+/// Parses a response head from `buf`, its header fields into `headers`; obsolete line
+/// folding is accepted here and undone by [`unfold`] before any value is interpreted.
+/// The slots start uninitialised: the parser writes those it fills, and a response only
+/// ever reads the filled ones (and only once the head is complete), so clearing all of
+/// them first, as `parse_response` needs, would be a loop for nothing.
 pub(super) fn parse<'h, 'b>(
     response: &mut httparse::Response<'h, 'b>,
     buf: &'b [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
 ) -> Result<httparse::Status<usize>, ExchangeError> {
     httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response(response, buf)
+        .parse_response_with_uninit_headers(response, buf, headers)
         .map_err(map_parse_error)
+}
+
+/// Where the status line in `buf` ends (just past its LF), after the empty lines before
+/// it, which are skipped as the parser does; `None` while no line end follows them. One
+/// copy for the reader's stage and for unfolding.
+#[inline(never)]
+pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    let at = buf.get(start..)?.iter().position(|b| *b == b'\n')?;
+    Some(start + at + 1)
 }
 
 /// RFC 9112 §5.2: a user agent "MUST replace each received obs-fold with one or more SP
@@ -101,16 +111,7 @@ pub(super) fn parse<'h, 'b>(
 /// bytes were removed (0: nothing was folded).
 pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
     let head_end = head_end.min(buf.len());
-    // Empty lines before the status line are skipped, as the parser does.
-    let start = buf
-        .iter()
-        .position(|b| *b != b'\r' && *b != b'\n')
-        .unwrap_or(head_end);
-    let Some(status_end) = buf
-        .get(start..head_end)
-        .and_then(|h| h.iter().position(|b| *b == b'\n'))
-        .map(|at| start + at + 1)
-    else {
+    let Some(status_end) = status_line_end(buf.get(..head_end).unwrap_or(b"")) else {
         return 0;
     };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
@@ -180,8 +181,8 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
     let mut chunked = 0usize;
     let mut last_is_chunked = false;
     for h in headers {
-        // Not trimmed here: the parser trims both ends of a value, and every reading
-        // below trims its own part.
+        // Not trimmed here: the parser trims spaces and tabs off both ends of a value (so
+        // Retry-After is read as it is), and the list readings below trim each item.
         let value = h.value;
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
@@ -217,7 +218,7 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
             let media = without_parameters(value);
             content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
         } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
-            retry_after = parse_retry_after(value);
+            retry_after = parse_trimmed_retry_after(value);
         }
     }
     // Transfer codings other than a last `chunked` stay on the body: not readable here.
@@ -226,29 +227,84 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
         // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
         Err(ExchangeError::TransferEncodingInHttp10)
     } else if status == 204 || status == 304 {
-        Ok(Framing::None)
+        Ok(State::Done(ResponseEnd::Complete))
     } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
         Err(ExchangeError::TransferEncodingWithContentLength)
     } else if te_lines > 0 && (codings == 0 || chunked > 1) {
         Err(ExchangeError::UnsupportedTransferEncoding)
     } else if te_lines > 0 && last_is_chunked {
-        Ok(Framing::Chunked)
+        Ok(State::Chunked(CHUNK_START))
     } else if te_lines > 0 {
         // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
         // body runs until the server closes the connection.
-        Ok(Framing::Close)
+        Ok(State::Close)
     } else if let Some(e) = length_error.error() {
         Err(e)
     } else {
         match length {
-            Some(0) => Ok(Framing::None),
-            Some(n) => Ok(Framing::Length(n)),
-            None => Ok(Framing::Close),
+            Some(0) => Ok(State::Done(ResponseEnd::Complete)),
+            Some(remaining) => Ok(State::Body {
+                remaining,
+                chunked: false,
+            }),
+            None => Ok(State::Close),
         }
     };
     Head {
         retry_after,
         protobuf: content_type_protobuf && !transfer_coded,
         framing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::http::{ReaderConfig, ResponseReader};
+    use crate::transport::RetryAfter;
+
+    /// The Retry-After a whole response's head gives, read through the reader.
+    fn retry_after(response: &[u8]) -> Option<RetryAfter> {
+        let (mut head, mut body) = ([0u8; 256], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        reader.feed(response).expect("a valid response");
+        reader.response().expect("a complete response").retry_after
+    }
+
+    #[test]
+    fn retry_after_reads_the_value_the_parser_trimmed() {
+        const DATE: RetryAfter = RetryAfter::UnixSeconds(784_111_777);
+        let cases: [(&[u8], Option<RetryAfter>); 6] = [
+            (b"Retry-After:120", Some(RetryAfter::Seconds(120))),
+            (b"Retry-After: \t 120\t ", Some(RetryAfter::Seconds(120))),
+            (
+                b"Retry-After:\tSun, 06 Nov 1994 08:49:37 GMT \t",
+                Some(DATE),
+            ),
+            // Folded: each fold reads as one space, and the ends are trimmed as well.
+            (
+                b"Retry-After:\r\n Sun Nov  6 08:49:37 1994\r\n\t",
+                Some(DATE),
+            ),
+            (
+                b"Retry-After: Sun, 06 Nov 1994\r\n 08:49:37 GMT",
+                Some(DATE),
+            ),
+            // Only spaces and tabs: nothing to read.
+            (b"Retry-After: \t ", None),
+        ];
+        for (field, expected) in cases {
+            let mut response = [0u8; 128];
+            let parts: [&[u8]; 3] = [
+                b"HTTP/1.1 503 Busy\r\n",
+                field,
+                b"\r\nContent-Length: 0\r\n\r\n",
+            ];
+            let mut len = 0;
+            for part in parts {
+                response[len..len + part.len()].copy_from_slice(part);
+                len += part.len();
+            }
+            assert_eq!(retry_after(&response[..len]), expected, "{field:?}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The response reader: status line and headers into a bounded buffer, then the body by its
 //! framing, into the caller's buffer and past it up to a drain cap.
 
-use super::head::{self, Framing};
+use super::head;
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
+use core::mem::MaybeUninit;
 
 // Parking a read between calls needs the reader's private fields: a child module, kept in
 // a file of its own.
@@ -93,7 +94,7 @@ pub enum Progress {
 
 /// Where a chunk-size line is (`1A;name=value\r\n`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum SizeLine {
+pub(super) enum SizeLine {
     /// No digit yet.
     Start,
     /// In the hex digits.
@@ -107,8 +108,9 @@ enum SizeLine {
     Cr,
 }
 
+/// Where a chunked body is, outside a chunk's data.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Chunk {
+pub(super) enum Chunk {
     Size {
         value: u64,
         at: SizeLine,
@@ -124,14 +126,16 @@ enum Chunk {
     },
 }
 
-const CHUNK_START: Chunk = Chunk::Size {
+/// A chunked body's start: its first chunk-size line.
+pub(super) const CHUNK_START: Chunk = Chunk::Size {
     value: 0,
     at: SizeLine::Start,
     line: 0,
 };
 
+/// What the reader reads next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum State {
+pub(super) enum State {
     Head,
     /// A `Content-Length` body or a chunk's data (`chunked`): `remaining` bytes to copy.
     Body {
@@ -194,16 +198,6 @@ fn hex_value(b: u8) -> Option<u8> {
     Some(digit)
 }
 
-/// Whether the buffer holds a complete status line (a line end after some text).
-fn status_line_complete(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
-        .position(|b| *b != b'\r' && *b != b'\n')
-        .unwrap_or(buf.len());
-    buf.get(start..)
-        .is_some_and(|rest| head::has_byte(rest, b'\n'))
-}
-
 fn bad<T>(m: Malformed) -> Result<T, ExchangeError> {
     Err(ExchangeError::Malformed(m))
 }
@@ -263,7 +257,7 @@ impl<'a> ResponseReader<'a> {
     pub fn stage(&self) -> Stage {
         match self.state {
             State::Head => {
-                if status_line_complete(self.head.get(..self.head_len).unwrap_or(b"")) {
+                if head::status_line_end(self.head.get(..self.head_len).unwrap_or(b"")).is_some() {
                     Stage::Headers
                 } else {
                     Stage::StatusLine
@@ -314,17 +308,17 @@ impl<'a> ResponseReader<'a> {
     // paths cost more than the call.
     #[inline(never)]
     pub fn eof(&mut self) -> Result<Progress, ExchangeError> {
+        // Found once: only a head without its status line is at `Stage::StatusLine`.
+        let stage = self.stage();
         let result = match self.state {
             State::Done(end) => return Ok(Progress::Done(end)),
             State::Failed(e) => return Err(e),
-            State::Head if self.stage() == Stage::StatusLine => {
-                Err(ExchangeError::ClosedBeforeResponse)
-            }
             State::Close => {
                 self.state = State::Done(ResponseEnd::Complete);
                 return Ok(Progress::Done(ResponseEnd::Complete));
             }
-            _ => Err(ExchangeError::ClosedEarly(self.stage())),
+            _ if stage == Stage::StatusLine => Err(ExchangeError::ClosedBeforeResponse),
+            _ => Err(ExchangeError::ClosedEarly(stage)),
         };
         if let Err(e) = result {
             self.state = State::Failed(e);
@@ -388,10 +382,10 @@ impl<'a> ResponseReader<'a> {
     #[inline(never)]
     fn process_head(&mut self) -> Result<Progress, ExchangeError> {
         loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut headers);
+            let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
             let buf = self.head.get(..self.head_len).unwrap_or(b"");
-            let parsed = head::parse(&mut response, buf)?;
+            let parsed = head::parse(&mut response, buf, &mut headers)?;
             let httparse::Status::Complete(n) = parsed else {
                 if self.head_len >= self.head.len() {
                     return Err(ExchangeError::HeadersTooLarge {
@@ -450,15 +444,7 @@ impl<'a> ResponseReader<'a> {
             self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
-            self.state = match head.framing? {
-                Framing::None => State::Done(ResponseEnd::Complete),
-                Framing::Length(remaining) => State::Body {
-                    remaining,
-                    chunked: false,
-                },
-                Framing::Chunked => State::Chunked(CHUNK_START),
-                Framing::Close => State::Close,
-            };
+            self.state = head.framing?;
             let end = self.head_len;
             self.head_len = 0;
             if let State::Done(end) = self.state {
