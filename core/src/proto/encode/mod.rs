@@ -437,8 +437,15 @@ fn advance<S: MetricsSource + ?Sized>(
         if points == 0 {
             return from;
         }
-        // `from.point` is below the point count here.
-        let step = points.min(source.point_count(from.metric) - from.point);
+        // Asked again: a source that now answers fewer points ends its metric here rather
+        // than underflowing (or being asked forever).
+        let left = source.point_count(from.metric).saturating_sub(from.point);
+        if left == 0 {
+            from.metric += 1;
+            from.point = 0;
+            continue;
+        }
+        let step = points.min(left);
         points -= step;
         from.point += step;
     }
@@ -448,9 +455,11 @@ fn advance<S: MetricsSource + ?Sized>(
 /// metric's first point (every cursor the splitter holds is). The one count of what is
 /// left, for the splitter's search and the exporter's accounts.
 pub(crate) fn points_from<S: MetricsSource + ?Sized>(source: &S, start: PointCursor) -> usize {
+    // Saturating: a source whose counts add up past `usize::MAX` must not wrap to a small
+    // count (the splitter would plan empty requests for ever).
     (start.metric..source.metric_count())
         .map(|metric| source.point_count(metric))
-        .sum::<usize>()
+        .fold(0usize, usize::saturating_add)
         .saturating_sub(start.point)
 }
 
