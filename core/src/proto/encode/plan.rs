@@ -216,9 +216,12 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let mut in_buf = true;
     let remaining = points_from(source, start);
     // `fits` points are known to fit; `remaining + 1` stands for "no more known not to".
+    // `failed`: a try has failed, so the search bisects; before that it doubles (also when
+    // the count saturated at `usize::MAX`, where bisecting first would try half of that).
     let (mut fits, mut fails) = (0usize, remaining.saturating_add(1));
+    let mut failed = false;
     while fits + 1 < fails {
-        let points = if fails > remaining {
+        let points = if !failed {
             // Twice as many plus one, at most `remaining` (`fits < remaining` here); so
             // written, nothing can overflow.
             fits + (fits + 1).min(remaining - fits)
@@ -227,7 +230,7 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
         };
         match try_span(advance(source, start, points)) {
             Some(found) => (fits, known, in_buf) = (points, found, true),
-            None => (fails, in_buf) = (points, false),
+            None => (fails, in_buf, failed) = (points, false, true),
         }
     }
     let stop = advance(source, start, fits);
@@ -664,10 +667,8 @@ mod tests {
     /// A source whose point counts add up past `usize::MAX` (metric 0 claims that many,
     /// repeating a real metric's points): the count of what is left saturates instead of
     /// wrapping to a small number, so every request the splitter makes carries points and
-    /// moves on. Planning by sizes only: planning by writing (`prefer-size`) does not end
-    /// on such a source in reasonable time yet (found in review; open).
+    /// moves on, in both planners.
     #[test]
-    #[cfg(not(feature = "prefer-size"))]
     fn counts_past_usize_max_saturate() {
         struct Huge<'a>(SliceSource<'a>);
         impl MetricsSource for Huge<'_> {
