@@ -1,5 +1,5 @@
 //! What every image of this package shares, so that firmware-min and firmware-baseline differ
-//! only by what the program does: the panic handler, a semihosting console that prints
+//! only by what the program does ([`program`] is firmware-min's and firmware-worst's): the panic handler, a semihosting console that prints
 //! numbers without `core::fmt`, an exit status through semihosting, and the stack gauge.
 //!
 //! The stack gauge paints the unused stack with a pattern and later finds the lowest word
@@ -13,6 +13,8 @@
 //! stack gauge, lending a static once) stays here, and each program is
 //! `#![forbid(unsafe_code)]`.
 #![no_std]
+
+pub mod program;
 
 use core::cell::{Cell, UnsafeCell};
 use core::panic::PanicInfo;
