@@ -184,7 +184,7 @@ for target in "${targets[@]}"; do
     record "$target" stack_plain_export "$(printed "$dir/min.log" stack.plain_export)"
     record "$target" stack_main_entry "$(printed "$dir/min.log" stack.main_entry)"
     record "$target" stack_baseline "$(printed "$dir/baseline.log" stack.high_water)"
-    record "$target" exporter_and_client "$(printed "$dir/min.log" stack.exporter_and_client)"
+    record "$target" exporter_and_client "$(printed "$dir/worst.log" stack.exporter_and_client)"
     groups "$dir/firmware-min" >"$dir/min.groups"
     groups "$dir/firmware-baseline" >"$dir/baseline.groups"
     # By group: firmware-min's bytes minus the baseline's; what no symbol covers (string
