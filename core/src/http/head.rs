@@ -141,9 +141,8 @@ pub(super) fn parse_with_httparse<V: FieldVisitor>(
 }
 
 /// Where the status line in `buf` ends (just past its LF), after the empty lines before
-/// it, which are skipped as the parser does; `None` while no line end follows them. One
-/// copy for the reader's stage and for unfolding.
-#[inline(never)]
+/// it, which are skipped as the parser does; `None` while no line end follows them: the
+/// reader's stage.
 pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
     let start = buf
         .iter()
@@ -154,46 +153,37 @@ pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// RFC 9112 §5.2: a user agent "MUST replace each received obs-fold with one or more SP
-/// octets prior to interpreting the field value". `buf` holds a whole status line and
-/// header section in `..head_end` as parsed (and maybe body bytes after it). Every line
-/// end followed by a space or tab after the status line is a fold (a header line cannot
-/// start with whitespace, and the parser refuses one right after the status line). Each
-/// fold, with the whitespace that follows it, becomes one space, in place: the rest of
-/// `buf` moves down so that a folded date reads as it would on one line. Returns how many
-/// bytes were removed (0: nothing was folded).
+/// octets prior to interpreting the field value". `buf` holds a whole response head in
+/// `..head_end` as parsed (and maybe body bytes after it). In a head the parser accepted,
+/// every LF that a space or tab follows is a fold's: a header line cannot start with
+/// whitespace, and neither can the status line after the empty lines before it, so no
+/// status line needs finding first. Each fold (CRLF or LF), with the whitespace that
+/// follows it, becomes one space, in place: the rest of `buf` moves down so that a folded
+/// date reads as it would on one line. Returns how many bytes were removed (0: nothing
+/// was folded).
 pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
-    let head_end = head_end.min(buf.len());
-    let Some(status_end) = status_line_end(buf.get(..head_end).unwrap_or(b"")) else {
-        return 0;
-    };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
     // One pass to the end of `buf`: inside the head each fold becomes one space; everything
     // after it (body bytes already received) only moves down. Byte by byte through `get`,
     // since `copy_within` brings a panic path the compiler cannot prove away.
-    let (mut read, mut write) = (status_end, status_end);
-    while let Some(&b) = buf.get(read) {
-        let line_end = match b {
-            _ if read >= head_end => 0,
-            b'\r' if buf.get(read + 1) == Some(&b'\n') => 2,
-            b'\n' => 1,
-            _ => 0,
-        };
-        if line_end > 0 && read + line_end < head_end && is_ws(buf.get(read + line_end)) {
-            read += line_end;
+    let (mut read, mut write) = (0, 0);
+    while let Some(&byte) = buf.get(read) {
+        read += 1;
+        let mut b = byte;
+        if b == b'\n' && read < head_end && is_ws(buf.get(read)) {
+            // The fold's CR, if any, was the byte just written.
+            if write > 0 && buf.get(write - 1) == Some(&b'\r') {
+                write -= 1;
+            }
             while read < head_end && is_ws(buf.get(read)) {
                 read += 1;
             }
             // One space for the fold; the value's own trailing space before it stays.
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b' ';
-            }
-            write += 1;
-            continue;
+            b = b' ';
         }
         if let Some(dst) = buf.get_mut(write) {
             *dst = b;
         }
-        read += 1;
         write += 1;
     }
     read - write
@@ -358,6 +348,23 @@ mod tests {
         let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
         reader.feed(response).expect("a valid response");
         reader.response().expect("a complete response").retry_after
+    }
+
+    #[test]
+    fn unfolding_turns_each_fold_into_one_space_and_only_moves_the_body() {
+        let head: &[u8] = b"\nHTTP/1.1 200 OK\r\nA:\r\n \tb \r\n\t c\nD: e\n  f\r\n\r\n";
+        let mut buf = [0u8; 96];
+        // Body bytes after the head, a line end and whitespace among them, stay as they are.
+        let body: &[u8] = b"x\r\n y";
+        buf[..head.len()].copy_from_slice(head);
+        buf[head.len()..head.len() + body.len()].copy_from_slice(body);
+        let len = head.len() + body.len();
+        let removed = super::unfold(&mut buf[..len], head.len());
+        let expected: &[u8] = b"\nHTTP/1.1 200 OK\r\nA: b  c\nD: e f\r\n\r\nx\r\n y";
+        assert_eq!(
+            (removed, &buf[..len - removed]),
+            (len - expected.len(), expected)
+        );
     }
 
     #[test]
