@@ -129,6 +129,8 @@ fn parse<V: FieldVisitor>(c: &mut Cursor<'_>, visitor: &mut V) -> Result<HeadEnd
     if minor > 1 || c.next()? != b' ' {
         return bad(Malformed::StatusLine);
     }
+    // Any three digits, 000 included, as httparse reads them; the reader refuses a code
+    // below 100.
     let mut status = 0u16;
     for _ in 0..3 {
         let digit = c.next()?.wrapping_sub(b'0');
