@@ -2,10 +2,11 @@
 //! obsolete line folding undone before any field is read (RFC 9112 §5.2).
 
 use super::date::parse_trimmed_retry_after;
-use super::reader::{ResponseEnd, State, CHUNK_START};
+use super::reader::{ResponseEnd, State, CHUNK_START, MAX_HEADERS};
 // The names as the request head spells them: compared ignoring case, and stored once.
 use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
+#[cfg(any(not(feature = "prefer-size"), test))]
 use core::mem::MaybeUninit;
 
 /// What the header fields of a final response say.
@@ -61,37 +62,87 @@ fn parse_decimal(v: &[u8]) -> Option<u64> {
     })
 }
 
-pub(super) fn map_parse_error(e: httparse::Error) -> ExchangeError {
-    ExchangeError::Malformed(match e {
+/// Receives a response head's header fields one by one, in order, as they are parsed.
+pub(super) trait FieldVisitor {
+    /// One field: its name (token bytes) and its value without the whitespace around it.
+    fn field(&mut self, name: &[u8], value: &[u8]);
+}
+
+/// A complete response head: its length in the buffer (through the empty line that ends
+/// it), the status code (any three digits) and the minor version (0 or 1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct HeadEnd {
+    pub(super) len: usize,
+    pub(super) status: u16,
+    pub(super) minor: u8,
+}
+
+// The size build parses heads itself: see `head_parser.rs` for why. The test build has both
+// parsers, to hold them to the same results.
+#[cfg(any(feature = "prefer-size", test))]
+#[path = "head_parser.rs"]
+mod parser;
+
+/// Parses the response head at the start of `buf`, handing its fields to `visitor`:
+/// `Ok(None)` while more bytes are needed. Obsolete line folding is accepted here and
+/// undone by [`unfold`] before any value is interpreted. What `visitor` was handed counts
+/// only once the head is complete: the size build's parser hands each field over as it
+/// reads it, also in a head that then turns out incomplete or invalid.
+#[cfg(feature = "prefer-size")]
+pub(super) fn parse<V: FieldVisitor>(
+    buf: &[u8],
+    visitor: &mut V,
+) -> Result<Option<HeadEnd>, Malformed> {
+    parser::parse_head(buf, visitor)
+}
+
+#[cfg(not(feature = "prefer-size"))]
+pub(super) use parse_with_httparse as parse;
+
+#[cfg(any(not(feature = "prefer-size"), test))]
+fn map_parse_error(e: httparse::Error) -> Malformed {
+    match e {
         httparse::Error::HeaderName => Malformed::HeaderName,
         httparse::Error::HeaderValue => Malformed::HeaderValue,
         httparse::Error::NewLine => Malformed::NewLine,
         httparse::Error::TooManyHeaders => Malformed::TooManyHeaders,
         // Status, Token, Version: all in the status line.
         _ => Malformed::StatusLine,
-    })
+    }
 }
 
-/// Parses a response head from `buf`, its header fields into `headers`; obsolete line
-/// folding is accepted here and undone by [`unfold`] before any value is interpreted.
-/// The slots start uninitialised: the parser writes those it fills, and a response only
-/// ever reads the filled ones (and only once the head is complete), so clearing all of
-/// them first, as `parse_response` needs, would be a loop for nothing.
-pub(super) fn parse<'h, 'b>(
-    response: &mut httparse::Response<'h, 'b>,
-    buf: &'b [u8],
-    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
-) -> Result<httparse::Status<usize>, ExchangeError> {
-    httparse::ParserConfig::default()
+/// [`parse`] by httparse, into [`MAX_HEADERS`] slots, handed to `visitor` once the head is
+/// complete. The slots start uninitialised: the parser writes those it fills, and a
+/// response only ever reads the filled ones (and only once the head is complete), so
+/// clearing all of them first, as `parse_response` needs, would be a loop for nothing.
+#[cfg(any(not(feature = "prefer-size"), test))]
+pub(super) fn parse_with_httparse<V: FieldVisitor>(
+    buf: &[u8],
+    visitor: &mut V,
+) -> Result<Option<HeadEnd>, Malformed> {
+    let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
-        .parse_response_with_uninit_headers(response, buf, headers)
-        .map_err(map_parse_error)
+        .parse_response_with_uninit_headers(&mut response, buf, &mut headers)
+        .map_err(map_parse_error)?;
+    let httparse::Status::Complete(len) = parsed else {
+        return Ok(None);
+    };
+    for h in response.headers.iter() {
+        visitor.field(h.name.as_bytes(), h.value);
+    }
+    Ok(Some(HeadEnd {
+        len,
+        // Both are set once the head is complete.
+        status: response.code.unwrap_or(0),
+        minor: response.version.unwrap_or(1),
+    }))
 }
 
 /// Where the status line in `buf` ends (just past its LF), after the empty lines before
-/// it, which are skipped as the parser does; `None` while no line end follows them. One
-/// copy for the reader's stage and for unfolding.
-#[inline(never)]
+/// it, which are skipped as the parser does; `None` while no line end follows them: the
+/// reader's stage.
 pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
     let start = buf
         .iter()
@@ -102,46 +153,37 @@ pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// RFC 9112 §5.2: a user agent "MUST replace each received obs-fold with one or more SP
-/// octets prior to interpreting the field value". `buf` holds a whole status line and
-/// header section in `..head_end` as parsed (and maybe body bytes after it). Every line
-/// end followed by a space or tab after the status line is a fold (a header line cannot
-/// start with whitespace, and the parser refuses one right after the status line). Each
-/// fold, with the whitespace that follows it, becomes one space, in place: the rest of
-/// `buf` moves down so that a folded date reads as it would on one line. Returns how many
-/// bytes were removed (0: nothing was folded).
+/// octets prior to interpreting the field value". `buf` holds a whole response head in
+/// `..head_end` as parsed (and maybe body bytes after it). In a head the parser accepted,
+/// every LF that a space or tab follows is a fold's: a header line cannot start with
+/// whitespace, and neither can the status line after the empty lines before it, so no
+/// status line needs finding first. Each fold (CRLF or LF), with the whitespace that
+/// follows it, becomes one space, in place: the rest of `buf` moves down so that a folded
+/// date reads as it would on one line. Returns how many bytes were removed (0: nothing
+/// was folded).
 pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
-    let head_end = head_end.min(buf.len());
-    let Some(status_end) = status_line_end(buf.get(..head_end).unwrap_or(b"")) else {
-        return 0;
-    };
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
     // One pass to the end of `buf`: inside the head each fold becomes one space; everything
     // after it (body bytes already received) only moves down. Byte by byte through `get`,
     // since `copy_within` brings a panic path the compiler cannot prove away.
-    let (mut read, mut write) = (status_end, status_end);
-    while let Some(&b) = buf.get(read) {
-        let line_end = match b {
-            _ if read >= head_end => 0,
-            b'\r' if buf.get(read + 1) == Some(&b'\n') => 2,
-            b'\n' => 1,
-            _ => 0,
-        };
-        if line_end > 0 && read + line_end < head_end && is_ws(buf.get(read + line_end)) {
-            read += line_end;
+    let (mut read, mut write) = (0, 0);
+    while let Some(&byte) = buf.get(read) {
+        read += 1;
+        let mut b = byte;
+        if b == b'\n' && read < head_end && is_ws(buf.get(read)) {
+            // The fold's CR, if any, was the byte just written.
+            if write > 0 && buf.get(write - 1) == Some(&b'\r') {
+                write -= 1;
+            }
             while read < head_end && is_ws(buf.get(read)) {
                 read += 1;
             }
             // One space for the fold; the value's own trailing space before it stays.
-            if let Some(dst) = buf.get_mut(write) {
-                *dst = b' ';
-            }
-            write += 1;
-            continue;
+            b = b' ';
         }
         if let Some(dst) = buf.get_mut(write) {
             *dst = b;
         }
-        read += 1;
         write += 1;
     }
     read - write
@@ -168,39 +210,111 @@ impl LengthProblem {
     }
 }
 
-/// The meaning of a final response's head: status `status`, HTTP/1.`minor`, `headers`
-/// already unfolded.
-pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) -> Head {
-    let mut retry_after = None;
-    let mut content_type_protobuf = false;
-    let mut length: Option<u64> = None;
-    let mut length_error = LengthProblem::None;
+/// What the header fields of a response say so far, field by field.
+pub(super) struct Fields {
+    /// A value held a line end: an obs-fold, to be undone before the fields are read
+    /// again (the readings below are then meaningless).
+    pub(super) folded: bool,
+    retry_after: Option<RetryAfter>,
+    content_type_protobuf: bool,
+    length: Option<u64>,
+    length_error: LengthProblem,
     // Transfer-Encoding over all its field lines, read as one list (RFC 9110 §5.3).
-    let mut te_lines = 0usize;
-    let mut codings = 0usize;
-    let mut chunked = 0usize;
-    let mut last_is_chunked = false;
-    for h in headers {
+    te_lines: usize,
+    codings: usize,
+    chunked: usize,
+    last_is_chunked: bool,
+}
+
+impl Fields {
+    /// No fields yet.
+    pub(super) const fn new() -> Self {
+        Fields {
+            folded: false,
+            retry_after: None,
+            content_type_protobuf: false,
+            length: None,
+            length_error: LengthProblem::None,
+            te_lines: 0,
+            codings: 0,
+            chunked: 0,
+            last_is_chunked: false,
+        }
+    }
+
+    /// The meaning of a final response's head with these fields (read unfolded): status
+    /// `status`, HTTP/1.`minor`.
+    pub(super) fn finish(self, status: u16, minor: u8) -> Head {
+        let Fields {
+            retry_after,
+            content_type_protobuf,
+            length,
+            length_error,
+            te_lines,
+            codings,
+            chunked,
+            last_is_chunked,
+            ..
+        } = self;
+        // Transfer codings other than a last `chunked` stay on the body: not readable here.
+        let transfer_coded = te_lines > 0 && (codings > 1 || !last_is_chunked);
+        let framing = if te_lines > 0 && minor == 0 {
+            // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
+            Err(ExchangeError::TransferEncodingInHttp10)
+        } else if status == 204 || status == 304 {
+            Ok(State::Done(ResponseEnd::Complete))
+        } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
+            Err(ExchangeError::TransferEncodingWithContentLength)
+        } else if te_lines > 0 && (codings == 0 || chunked > 1) {
+            Err(ExchangeError::UnsupportedTransferEncoding)
+        } else if te_lines > 0 && last_is_chunked {
+            Ok(State::Chunked(CHUNK_START))
+        } else if te_lines > 0 {
+            // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
+            // body runs until the server closes the connection.
+            Ok(State::Close)
+        } else if let Some(e) = length_error.error() {
+            Err(e)
+        } else {
+            match length {
+                Some(0) => Ok(State::Done(ResponseEnd::Complete)),
+                Some(remaining) => Ok(State::Body {
+                    remaining,
+                    chunked: false,
+                }),
+                None => Ok(State::Close),
+            }
+        };
+        Head {
+            retry_after,
+            protobuf: content_type_protobuf && !transfer_coded,
+            framing,
+        }
+    }
+}
+
+impl FieldVisitor for Fields {
+    fn field(&mut self, name: &[u8], value: &[u8]) {
+        // Only an obs-fold puts a line end inside a value.
+        self.folded |= has_byte(value, b'\n');
         // Not trimmed here: the parser trims spaces and tabs off both ends of a value (so
         // Retry-After is read as it is), and the list readings below trim each item.
-        let value = h.value;
-        let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
             for item in value.split(|b| *b == b',') {
-                let problem = match (parse_decimal(trim(item)), length) {
+                let problem = match (parse_decimal(trim(item)), self.length) {
                     (None, _) => LengthProblem::Malformed,
                     (Some(n), None) => {
-                        length = Some(n);
+                        self.length = Some(n);
                         LengthProblem::None
                     }
                     (Some(n), Some(prev)) if prev == n => LengthProblem::Duplicate,
                     (Some(_), Some(_)) => LengthProblem::Conflicting,
                 };
                 // The worst problem seen is the one reported.
-                length_error = length_error.max(problem);
+                self.length_error = self.length_error.max(problem);
             }
         } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
-            te_lines += 1;
+            self.te_lines += 1;
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
             for item in value.split(|b| *b == b',') {
@@ -208,52 +322,18 @@ pub(super) fn analyse(status: u16, minor: u8, headers: &[httparse::Header<'_>]) 
                 if coding.is_empty() {
                     continue;
                 }
-                codings += 1;
-                last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
-                if last_is_chunked {
-                    chunked += 1;
+                self.codings += 1;
+                self.last_is_chunked = coding.eq_ignore_ascii_case(b"chunked");
+                if self.last_is_chunked {
+                    self.chunked += 1;
                 }
             }
         } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
             let media = without_parameters(value);
-            content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
-        } else if name.eq_ignore_ascii_case(b"retry-after") && retry_after.is_none() {
-            retry_after = parse_trimmed_retry_after(value);
+            self.content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
+        } else if name.eq_ignore_ascii_case(b"retry-after") && self.retry_after.is_none() {
+            self.retry_after = parse_trimmed_retry_after(value);
         }
-    }
-    // Transfer codings other than a last `chunked` stay on the body: not readable here.
-    let transfer_coded = te_lines > 0 && (codings > 1 || !last_is_chunked);
-    let framing = if te_lines > 0 && minor == 0 {
-        // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
-        Err(ExchangeError::TransferEncodingInHttp10)
-    } else if status == 204 || status == 304 {
-        Ok(State::Done(ResponseEnd::Complete))
-    } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
-        Err(ExchangeError::TransferEncodingWithContentLength)
-    } else if te_lines > 0 && (codings == 0 || chunked > 1) {
-        Err(ExchangeError::UnsupportedTransferEncoding)
-    } else if te_lines > 0 && last_is_chunked {
-        Ok(State::Chunked(CHUNK_START))
-    } else if te_lines > 0 {
-        // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
-        // body runs until the server closes the connection.
-        Ok(State::Close)
-    } else if let Some(e) = length_error.error() {
-        Err(e)
-    } else {
-        match length {
-            Some(0) => Ok(State::Done(ResponseEnd::Complete)),
-            Some(remaining) => Ok(State::Body {
-                remaining,
-                chunked: false,
-            }),
-            None => Ok(State::Close),
-        }
-    };
-    Head {
-        retry_after,
-        protobuf: content_type_protobuf && !transfer_coded,
-        framing,
     }
 }
 
@@ -268,6 +348,23 @@ mod tests {
         let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
         reader.feed(response).expect("a valid response");
         reader.response().expect("a complete response").retry_after
+    }
+
+    #[test]
+    fn unfolding_turns_each_fold_into_one_space_and_only_moves_the_body() {
+        let head: &[u8] = b"\nHTTP/1.1 200 OK\r\nA:\r\n \tb \r\n\t c\nD: e\n  f\r\n\r\n";
+        let mut buf = [0u8; 96];
+        // Body bytes after the head, a line end and whitespace among them, stay as they are.
+        let body: &[u8] = b"x\r\n y";
+        buf[..head.len()].copy_from_slice(head);
+        buf[head.len()..head.len() + body.len()].copy_from_slice(body);
+        let len = head.len() + body.len();
+        let removed = super::unfold(&mut buf[..len], head.len());
+        let expected: &[u8] = b"\nHTTP/1.1 200 OK\r\nA: b  c\nD: e f\r\n\r\nx\r\n y";
+        assert_eq!(
+            (removed, &buf[..len - removed]),
+            (len - expected.len(), expected)
+        );
     }
 
     #[test]

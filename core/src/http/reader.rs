@@ -3,7 +3,6 @@
 
 use super::head;
 use crate::transport::{ExchangeError, HttpResponse, Malformed, RetryAfter, Stage};
-use core::mem::MaybeUninit;
 
 // Parking a read between calls needs the reader's private fields: a child module, kept in
 // a file of its own.
@@ -377,16 +376,21 @@ impl<'a> ResponseReader<'a> {
         self.received
     }
 
-    // Never inlined: its 32 parsed-header slots (512 bytes on 32-bit cores) would otherwise
-    // sit in the caller's frame for the whole export, on top of the encoder's.
+    // Never inlined: in the default build its 32 parsed-header slots (512 bytes on 32-bit
+    // cores) would otherwise sit in the caller's frame for the whole export, on top of the
+    // encoder's (the size build's parser keeps no slots).
     #[inline(never)]
     fn process_head(&mut self) -> Result<Progress, ExchangeError> {
         loop {
-            let mut headers = [MaybeUninit::uninit(); MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut []);
             let buf = self.head.get(..self.head_len).unwrap_or(b"");
-            let parsed = head::parse(&mut response, buf, &mut headers)?;
-            let httparse::Status::Complete(n) = parsed else {
+            let mut fields = head::Fields::new();
+            let parsed = head::parse(buf, &mut fields).map_err(ExchangeError::Malformed)?;
+            let Some(head::HeadEnd {
+                len: n,
+                status,
+                minor,
+            }) = parsed
+            else {
                 if self.head_len >= self.head.len() {
                     return Err(ExchangeError::HeadersTooLarge {
                         limit: self.head.len(),
@@ -395,24 +399,17 @@ impl<'a> ResponseReader<'a> {
                 return Ok(Progress::NeedMore);
             };
             if n > self.head_len {
-                // httparse never reports more than it was given; stay safe regardless.
+                // No parser reports more than it was given; stay safe regardless.
                 return Err(ExchangeError::Malformed(Malformed::StatusLine));
             }
-            let status = match response.code {
-                Some(code @ 100..=999) => code,
-                _ => return Err(ExchangeError::Malformed(Malformed::StatusLine)),
-            };
+            if status < 100 {
+                return Err(ExchangeError::Malformed(Malformed::StatusLine));
+            }
             if status == 101 {
                 return Err(ExchangeError::SwitchingProtocols);
             }
-            let minor = response.version.unwrap_or(1);
-            let has_fold = response
-                .headers
-                .iter()
-                .any(|h| head::has_byte(h.value, b'\n'));
-            if has_fold {
-                // Only an obs-fold puts a line end inside a value; after unfolding, parse
-                // again so that the values hold spaces.
+            if fields.folded {
+                // After unfolding, parse again so that the values hold spaces.
                 let buf = self.head.get_mut(..self.head_len).unwrap_or(&mut []);
                 let removed = head::unfold(buf, n);
                 if removed == 0 {
@@ -422,7 +419,7 @@ impl<'a> ResponseReader<'a> {
                 self.unfolded += removed;
                 continue;
             }
-            let head = (status >= 200).then(|| head::analyse(status, minor, response.headers));
+            let head = (status >= 200).then(|| fields.finish(status, minor));
             // The bytes an unfolding removed were received all the same.
             self.received = self
                 .received
