@@ -128,11 +128,12 @@ impl Backoff {
         retry_after: Option<RetryAfter>,
         unix_now_ms: u64,
     ) -> Delay {
-        let cap = u64::from(policy.max_delay_ms);
+        let cap = policy.max_delay_ms;
         let exponent = u32::from(attempts.saturating_sub(1)).min(32);
-        // A 32-bit value shifted by at most 32 fits in 64 bits: nothing to saturate.
-        let ceiling = (u64::from(policy.initial_backoff_ms) << exponent).min(cap);
-        let backoff = self.below(ceiling + 1);
+        // A 32-bit value shifted by at most 32 fits in 64 bits: nothing to saturate; cut
+        // to the 32-bit cap, it fits in 32 bits again.
+        let ceiling = (u64::from(policy.initial_backoff_ms) << exponent).min(u64::from(cap));
+        let backoff = u64::from(self.at_most(ceiling as u32));
         let Some(retry_after) = retry_after else {
             return Delay::Backoff(backoff);
         };
@@ -141,13 +142,14 @@ impl Backoff {
             RetryAfter::Seconds(seconds) => u64::from(seconds) * 1000,
             RetryAfter::UnixSeconds(at) => at.saturating_mul(1000).saturating_sub(unix_now_ms),
         }
-        .min(u64::from(policy.max_retry_after_ms));
+        // Cut to a 32-bit bound, it fits in 32 bits.
+        .min(u64::from(policy.max_retry_after_ms)) as u32;
         // Every device told the same wait would come back at the same instant: spread them
         // over a quarter of the wait (a fleet told 8 s arrives over 2 s), never earlier
         // than asked and never more than the backoff cap later.
         let spread = (millis / 4).min(cap);
-        // Both below 2^32 + 1: no overflow.
-        let floor = millis + self.below(spread + 1);
+        // Both below 2^32: no overflow.
+        let floor = u64::from(millis) + u64::from(self.at_most(spread));
         // `Retry-After: 0`, or a date already past (clocks disagree), still backs off: the
         // server's wait is a floor, not a licence to hammer it.
         if floor > backoff {
@@ -157,23 +159,30 @@ impl Backoff {
         }
     }
 
-    /// A random number in `0..bound`, for `1 <= bound <= 2^32`: the generator's output
-    /// modulo `bound`, by shift-and-subtract rather than a 64-bit `%`, which 32-bit cores
-    /// do in a library routine of some 400 bytes. Same value as `%`, so a seed keeps its
-    /// schedule; 64 cheap steps next to a network round trip.
-    fn below(&mut self, bound: u64) -> u64 {
+    /// A random number in `0..=max`: the generator's output modulo `max + 1`, by
+    /// shift-and-subtract rather than a 64-bit `%`, which 32-bit cores do in a library
+    /// routine of some 400 bytes. Same value as `%`, so a seed keeps its schedule; 64
+    /// cheap steps next to a network round trip.
+    fn at_most(&mut self, max: u32) -> u32 {
         let mut x = self.next_random();
-        let bound = bound.clamp(1, 1 << 32);
-        let mut remainder = 0u64;
+        // `max + 1 = 2^32` divides 2^64: the remainder is the low half. Any smaller
+        // modulus leaves a remainder below it, so the steps are 32-bit arithmetic.
+        let Some(bound) = max.checked_add(1) else {
+            return x as u32;
+        };
+        let mut remainder = 0u32;
         // The bits of `x` from the top, each shifted out of it in turn: a shift by one,
         // where taking bit `i` would be a shift by a variable amount (a library call on
         // 32-bit cores).
         for _ in 0..64 {
-            // Below `2 * bound <= 2^33`: no overflow.
-            remainder = (remainder << 1) | (x >> 63);
+            // The doubled remainder is below `2 * bound < 2^33`; its 33rd bit, shifted
+            // out here, means it is at least `bound`, and what is left after subtracting
+            // `bound` is below `bound`, so the wrapping subtraction is exact.
+            let carry = remainder >> 31;
+            remainder = (remainder << 1) | (x >> 63) as u32;
             x <<= 1;
-            if remainder >= bound {
-                remainder -= bound;
+            if carry != 0 || remainder >= bound {
+                remainder = remainder.wrapping_sub(bound);
             }
         }
         remainder
@@ -239,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn below_is_the_remainder() {
+    fn at_most_is_the_remainder() {
         let bounds = [
             1u64,
             2,
@@ -250,6 +259,8 @@ mod tests {
             30_001,
             65_536,
             1 << 31,
+            (1 << 31) + 1,
+            3 << 30,
             (1 << 32) - 1,
             1 << 32,
         ];
@@ -257,11 +268,24 @@ mod tests {
             let (mut a, mut b) = (Backoff::new(seed), Backoff::new(seed));
             for bound in bounds {
                 assert_eq!(
-                    a.below(bound),
+                    u64::from(a.at_most((bound - 1) as u32)),
                     b.next_random() % bound,
                     "seed {seed}, bound {bound}"
                 );
             }
+        }
+        // Random bounds of every magnitude up to 2^32 (above 2^31, the doubled remainder
+        // needs its 33rd bit).
+        let (mut a, mut b) = (Backoff::new(7), Backoff::new(7));
+        let mut bounds = Backoff::new(8);
+        for _ in 0..200_000 {
+            let r = bounds.next_random();
+            let bound = (r >> (r & 31)) % (1 << 32) + 1;
+            assert_eq!(
+                u64::from(a.at_most((bound - 1) as u32)),
+                b.next_random() % bound,
+                "bound {bound}"
+            );
         }
     }
 }
