@@ -247,11 +247,9 @@ fn is_token(s: &str) -> bool {
 /// so 32-bit cores divide in hardware, not in a 64-bit library routine.
 fn decimal(mut value: usize, out: &mut [u8]) -> u8 {
     let mut start = out.len();
-    while start > 0 {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
         start -= 1;
-        if let Some(slot) = out.get_mut(start) {
-            *slot = b'0' + (value % 10) as u8;
-        }
         value /= 10;
         if value == 0 {
             break;
@@ -564,6 +562,35 @@ mod tests {
             writer.advance(len);
             assert!(writer.is_done());
         }
+    }
+
+    /// `decimal` against `core::fmt`, at every power of ten and its neighbours: the digits
+    /// end at the buffer's end, and a buffer too short keeps the last digits.
+    #[test]
+    fn decimal_writes_the_digits_at_the_end() {
+        use core::fmt::Write;
+        let mut values = heapless::Vec::<usize, 80>::new();
+        values.extend([0, usize::MAX, usize::MAX - 1]);
+        let mut p = 1usize;
+        while let Some(next) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 1]);
+            p = next;
+        }
+        for value in values {
+            let mut expected = heapless::String::<24>::new();
+            write!(expected, "{value}").unwrap();
+            let mut out = [0u8; 20];
+            let start = usize::from(decimal(value, &mut out));
+            assert_eq!(&out[start..], expected.as_bytes(), "{value}");
+            let mut short = [0u8; 5];
+            let start = usize::from(decimal(value, &mut short));
+            let kept = expected.len().min(5);
+            assert_eq!(
+                &short[start..],
+                &expected.as_bytes()[expected.len() - kept..]
+            );
+        }
+        assert_eq!(decimal(7, &mut []), 0);
     }
 
     #[test]
