@@ -129,11 +129,8 @@ impl Backoff {
         unix_now_ms: u64,
     ) -> Delay {
         let cap = policy.max_delay_ms;
-        let exponent = u32::from(attempts.saturating_sub(1)).min(32);
-        // A 32-bit value shifted by at most 32 fits in 64 bits: nothing to saturate; cut
-        // to the 32-bit cap, it fits in 32 bits again.
-        let ceiling = (u64::from(policy.initial_backoff_ms) << exponent).min(u64::from(cap));
-        let backoff = u64::from(self.at_most(ceiling as u32));
+        let ceiling = ceiling(policy.initial_backoff_ms, attempts, cap);
+        let backoff = u64::from(self.at_most(ceiling));
         let Some(retry_after) = retry_after else {
             return Delay::Backoff(backoff);
         };
@@ -198,6 +195,19 @@ impl Backoff {
     }
 }
 
+/// The backoff ceiling before attempt `attempts + 1`: `initial` doubled `attempts - 1`
+/// times (not at all for 0 or 1), cut to `cap`, in 32-bit arithmetic. The doubled value
+/// is at most `cap` exactly when `initial` is at most `cap` halved as many times (rounded
+/// down); doubled 32 times or more, only an `initial` of 0 stays under a 32-bit cap.
+fn ceiling(initial: u32, attempts: u16, cap: u32) -> u32 {
+    let exponent = u32::from(attempts.saturating_sub(1));
+    if initial <= cap.checked_shr(exponent).unwrap_or(0) {
+        initial.checked_shl(exponent).unwrap_or(0)
+    } else {
+        cap
+    }
+}
+
 /// The jitter generator's first state from a seed: splitmix64's finalizer, so that seeds
 /// that differ in one bit (consecutive device ids) start unrelated schedules, and never
 /// zero, where xorshift would stay.
@@ -244,6 +254,49 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The 32-bit ceiling against the shift in 64 bits it replaces, for every attempt
+    /// count that shifts by up to 33 and the largest: every pair of edge settings, and
+    /// random settings of every magnitude.
+    #[test]
+    fn ceiling_is_the_shifted_initial_backoff_cut_to_the_cap() {
+        let wide = |initial: u32, attempts: u16, cap: u32| {
+            let exponent = u32::from(attempts.saturating_sub(1)).min(32);
+            (u64::from(initial) << exponent).min(u64::from(cap))
+        };
+        let check = |initial: u32, cap: u32| {
+            for attempts in (0..=34).chain([u16::MAX]) {
+                assert_eq!(
+                    u64::from(super::ceiling(initial, attempts, cap)),
+                    wide(initial, attempts, cap),
+                    "initial {initial}, attempts {attempts}, cap {cap}"
+                );
+            }
+        };
+        let edges = [
+            0u32,
+            1,
+            2,
+            3,
+            999,
+            1_000,
+            30_000,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for initial in edges {
+            for cap in edges {
+                check(initial, cap);
+            }
+        }
+        let mut random = Backoff::new(3);
+        for _ in 0..20_000 {
+            let r = random.next_random();
+            let (a, b) = (r as u32, (r >> 32) as u32);
+            check(a >> (b & 31), b >> (a & 31));
         }
     }
 
