@@ -18,17 +18,19 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// The text of the head's fixed pieces, each once: every fixed piece, and every field
-/// name the request checks and the response reader compares with (ignoring case), is a
-/// slice of it ([`text`] finds them at compile time), so that their bytes are stored once
-/// and a piece is a table entry of three bytes rather than an arm of code.
+/// The text of the head's fixed pieces, each once, then `Transfer-Encoding` (never sent,
+/// but a name compared with): every fixed piece, and every field name the request checks
+/// and the response reader compares with (ignoring case), is a slice of it ([`text`] and
+/// [`span`] find them at compile time), so that their bytes are stored once, a piece is
+/// a table entry of three bytes rather than an arm of code, and a reserved name two bytes
+/// rather than a slice's eight.
 const HEAD_TEXT: &[u8] = concat!(
     "POST  HTTP/1.1\r\nHost: []\r\nContent-Type: application/x-protobuf\r\nContent-Length: ",
     "\r\nUser-Agent: OTel-OTLP-Exporter-Rust/",
     env!("CARGO_PKG_VERSION"),
     " otlp-embedded/",
     env!("CARGO_PKG_VERSION"),
-    "\r\nConnection: close\r\nContent-Encoding: "
+    "\r\nConnection: close\r\nContent-Encoding: Transfer-Encoding"
 )
 .as_bytes();
 
@@ -37,6 +39,12 @@ const HEAD_TEXT: &[u8] = concat!(
 const fn text(piece: &[u8]) -> &'static [u8] {
     let (start, _) = offsets(piece);
     HEAD_TEXT.split_at(start).1.split_at(piece.len()).0
+}
+
+/// Where `piece` first occurs in [`HEAD_TEXT`], as a start and a length in bytes.
+const fn span(piece: &[u8]) -> (u8, u8) {
+    let (start, len) = offsets(piece);
+    (start as u8, len as u8)
 }
 
 /// Where `piece` first occurs in [`HEAD_TEXT`], as a start and a length of at most 255.
@@ -68,8 +76,9 @@ const CONTENT_ENCODING: &[u8] = text(b"Content-Encoding");
 /// A field's separator and a line's end, for the caller headers.
 const COLON_SPACE: &[u8] = text(b": ");
 const CRLF: &[u8] = text(b"\r\n");
-/// Not in a request head; the response reader compares with it too.
-pub(super) const TRANSFER_ENCODING: &[u8] = b"transfer-encoding";
+/// Not in a request head (a caller header may not name it); the response reader compares
+/// with it too.
+pub(super) const TRANSFER_ENCODING: &[u8] = text(b"Transfer-Encoding");
 
 /// When a fixed piece of the head is sent. For a fixed text, conditions (bits) that must
 /// all hold for the request, as the writer's `shown` records them (none: always); with bit
@@ -101,12 +110,8 @@ struct Fixed {
 
 /// The fixed text `piece`, sent `when`.
 const fn fixed(piece: &[u8], when: When) -> Fixed {
-    let (start, len) = offsets(piece);
-    Fixed {
-        start: start as u8,
-        len: len as u8,
-        when,
-    }
+    let (start, len) = span(piece);
+    Fixed { start, len, when }
 }
 
 /// One of the request's values.
@@ -154,14 +159,15 @@ const HEAD: [Fixed; 15] = [
 const FIXED_PIECES: usize = HEAD.len();
 
 /// Header names core writes itself: a caller copy would contradict the framing, the
-/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.)
-const RESERVED: [&[u8]; 6] = [
-    HOST,
-    CONTENT_LENGTH,
-    CONTENT_TYPE,
-    TRANSFER_ENCODING,
-    CONNECTION,
-    CONTENT_ENCODING,
+/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.) As
+/// spans of [`HEAD_TEXT`].
+const RESERVED: [(u8, u8); 6] = [
+    span(HOST),
+    span(CONTENT_LENGTH),
+    span(CONTENT_TYPE),
+    span(TRANSFER_ENCODING),
+    span(CONNECTION),
+    span(CONTENT_ENCODING),
 ];
 
 /// Produces the bytes of one request: the head (request line and headers) and then the body.
@@ -296,7 +302,12 @@ impl<'a> RequestWriter<'a> {
                 Some(HeaderProblem::EmptyName)
             } else if !is_token(header.name) {
                 Some(HeaderProblem::NameNotToken)
-            } else if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            } else if RESERVED.iter().any(|&(start, len)| {
+                let start = usize::from(start);
+                HEAD_TEXT
+                    .get(start..start + usize::from(len))
+                    .is_some_and(|r| r.eq_ignore_ascii_case(name))
+            }) {
                 Some(HeaderProblem::Reserved)
             } else if header
                 .value
@@ -450,8 +461,9 @@ mod tests {
             USER_AGENT_NAME,
             CONNECTION,
             CONTENT_ENCODING,
+            TRANSFER_ENCODING,
         ];
-        let names: [&[u8]; 7] = [
+        let names: [&[u8]; 8] = [
             b"Host",
             b"Content-Type",
             b"application/x-protobuf",
@@ -459,8 +471,56 @@ mod tests {
             b"User-Agent",
             b"Connection",
             b"Content-Encoding",
+            b"Transfer-Encoding",
         ];
         assert_eq!(parts, names);
+    }
+
+    /// Each field core writes, in three letter cases, is refused as a caller header; a
+    /// caller `User-Agent` and names that only come close are not.
+    #[test]
+    fn caller_headers_naming_core_fields_are_reserved() {
+        use crate::time::Instant;
+        use crate::transport::{Endpoint, Header};
+        let endpoint = Endpoint::DEFAULT;
+        let verdict = |name: &str| {
+            let headers = [Header::new("X-A", "1"), Header::new(name, "v")];
+            let request = HttpRequest::new(&endpoint, b"", Instant(0)).with_headers(&headers);
+            RequestWriter::new(&request).err()
+        };
+        let reserved = ExchangeError::InvalidHeader {
+            index: 1,
+            problem: HeaderProblem::Reserved,
+        };
+        let mut lower = [0u8; 20];
+        let mut upper = [0u8; 20];
+        for name in [
+            "Host",
+            "Content-Length",
+            "Content-Type",
+            "Transfer-Encoding",
+            "Connection",
+            "Content-Encoding",
+        ] {
+            let n = name.len();
+            lower[..n].copy_from_slice(name.as_bytes());
+            lower[..n].make_ascii_lowercase();
+            upper[..n].copy_from_slice(name.as_bytes());
+            upper[..n].make_ascii_uppercase();
+            for spelled in [name.as_bytes(), &lower[..n], &upper[..n]] {
+                let spelled = core::str::from_utf8(spelled).unwrap();
+                assert_eq!(verdict(spelled), Some(reserved), "{spelled}");
+            }
+        }
+        for name in [
+            "User-Agent",
+            "Hos",
+            "Hosts",
+            "Content-Encodin",
+            "Transfer-Encodings",
+        ] {
+            assert_eq!(verdict(name), None, "{name}");
+        }
     }
 
     /// The request, sent in writes of every size up to 9 bytes through a scratch of every
