@@ -1268,6 +1268,37 @@ fn early_answer_is_read_after_a_failed_write() {
     assert_eq!(run.closes, vec![CloseMode::Abort]);
 }
 
+/// The async client after a write that failed part way: an answer that came anyway stands
+/// as a refusal (413), not as a delivery (200); without an answer the write error stands.
+#[test]
+fn async_client_takes_an_early_answer_only_as_a_refusal() {
+    let refusal = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!";
+    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let reset = ExchangeError::Write(TransportError::Io(ErrorKind::ConnectionReset));
+    for (answer, expected) in [
+        (&refusal[..], Ok(413)),
+        (&ok[..], Err(ExchangeError::SuccessBeforeRequestSent)),
+        (&[][..], Err(reset)),
+    ] {
+        for lent in [false, true] {
+            let answers = [answer];
+            let mut script = Script::new(if answer.is_empty() { &[] } else { &answers });
+            script.write = WriteMode::FailAfter(20, ErrorKind::ConnectionReset);
+            let run = run_async::<1024>(script, ReaderConfig::default(), lent);
+            assert_eq!(
+                run.result.map(|r| (r.status, r.bytes_sent)),
+                expected.map(|s| (s, 20))
+            );
+            let close = if expected.is_ok() {
+                CloseMode::Graceful
+            } else {
+                CloseMode::Abort
+            };
+            assert_eq!(run.closes, vec![close]);
+        }
+    }
+}
+
 #[test]
 fn poll_hears_an_early_answer_while_the_write_is_blocked() {
     let answer = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";

@@ -128,11 +128,9 @@ impl Backoff {
         retry_after: Option<RetryAfter>,
         unix_now_ms: u64,
     ) -> Delay {
-        let cap = u64::from(policy.max_delay_ms);
-        let exponent = u32::from(attempts.saturating_sub(1)).min(32);
-        // A 32-bit value shifted by at most 32 fits in 64 bits: nothing to saturate.
-        let ceiling = (u64::from(policy.initial_backoff_ms) << exponent).min(cap);
-        let backoff = self.below(ceiling + 1);
+        let cap = policy.max_delay_ms;
+        let ceiling = ceiling(policy.initial_backoff_ms, attempts, cap);
+        let backoff = u64::from(self.at_most(ceiling));
         let Some(retry_after) = retry_after else {
             return Delay::Backoff(backoff);
         };
@@ -141,13 +139,14 @@ impl Backoff {
             RetryAfter::Seconds(seconds) => u64::from(seconds) * 1000,
             RetryAfter::UnixSeconds(at) => at.saturating_mul(1000).saturating_sub(unix_now_ms),
         }
-        .min(u64::from(policy.max_retry_after_ms));
+        // Cut to a 32-bit bound, it fits in 32 bits.
+        .min(u64::from(policy.max_retry_after_ms)) as u32;
         // Every device told the same wait would come back at the same instant: spread them
         // over a quarter of the wait (a fleet told 8 s arrives over 2 s), never earlier
         // than asked and never more than the backoff cap later.
         let spread = (millis / 4).min(cap);
-        // Both below 2^32 + 1: no overflow.
-        let floor = millis + self.below(spread + 1);
+        // Both below 2^32: no overflow.
+        let floor = u64::from(millis) + u64::from(self.at_most(spread));
         // `Retry-After: 0`, or a date already past (clocks disagree), still backs off: the
         // server's wait is a floor, not a licence to hammer it.
         if floor > backoff {
@@ -157,23 +156,30 @@ impl Backoff {
         }
     }
 
-    /// A random number in `0..bound`, for `1 <= bound <= 2^32`: the generator's output
-    /// modulo `bound`, by shift-and-subtract rather than a 64-bit `%`, which 32-bit cores
-    /// do in a library routine of some 400 bytes. Same value as `%`, so a seed keeps its
-    /// schedule; 64 cheap steps next to a network round trip.
-    fn below(&mut self, bound: u64) -> u64 {
+    /// A random number in `0..=max`: the generator's output modulo `max + 1`, by
+    /// shift-and-subtract rather than a 64-bit `%`, which 32-bit cores do in a library
+    /// routine of some 400 bytes. Same value as `%`, so a seed keeps its schedule; 64
+    /// cheap steps next to a network round trip.
+    fn at_most(&mut self, max: u32) -> u32 {
         let mut x = self.next_random();
-        let bound = bound.clamp(1, 1 << 32);
-        let mut remainder = 0u64;
+        // `max + 1 = 2^32` divides 2^64: the remainder is the low half. Any smaller
+        // modulus leaves a remainder below it, so the steps are 32-bit arithmetic.
+        let Some(bound) = max.checked_add(1) else {
+            return x as u32;
+        };
+        let mut remainder = 0u32;
         // The bits of `x` from the top, each shifted out of it in turn: a shift by one,
         // where taking bit `i` would be a shift by a variable amount (a library call on
         // 32-bit cores).
         for _ in 0..64 {
-            // Below `2 * bound <= 2^33`: no overflow.
-            remainder = (remainder << 1) | (x >> 63);
+            // The doubled remainder is below `2 * bound < 2^33`; its 33rd bit, shifted
+            // out here, means it is at least `bound`, and what is left after subtracting
+            // `bound` is below `bound`, so the wrapping subtraction is exact.
+            let carry = remainder >> 31;
+            remainder = (remainder << 1) | (x >> 63) as u32;
             x <<= 1;
-            if remainder >= bound {
-                remainder -= bound;
+            if carry != 0 || remainder >= bound {
+                remainder = remainder.wrapping_sub(bound);
             }
         }
         remainder
@@ -186,6 +192,19 @@ impl Backoff {
         x ^= x >> 27;
         self.state = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// The backoff ceiling before attempt `attempts + 1`: `initial` doubled `attempts - 1`
+/// times (not at all for 0 or 1), cut to `cap`, in 32-bit arithmetic. The doubled value
+/// is at most `cap` exactly when `initial` is at most `cap` halved as many times (rounded
+/// down); doubled 32 times or more, only an `initial` of 0 stays under a 32-bit cap.
+fn ceiling(initial: u32, attempts: u16, cap: u32) -> u32 {
+    let exponent = u32::from(attempts.saturating_sub(1));
+    if initial <= cap.checked_shr(exponent).unwrap_or(0) {
+        initial.checked_shl(exponent).unwrap_or(0)
+    } else {
+        cap
     }
 }
 
@@ -238,8 +257,51 @@ mod tests {
         }
     }
 
+    /// The 32-bit ceiling against the shift in 64 bits it replaces, for every attempt
+    /// count that shifts by up to 33 and the largest: every pair of edge settings, and
+    /// random settings of every magnitude.
     #[test]
-    fn below_is_the_remainder() {
+    fn ceiling_is_the_shifted_initial_backoff_cut_to_the_cap() {
+        let wide = |initial: u32, attempts: u16, cap: u32| {
+            let exponent = u32::from(attempts.saturating_sub(1)).min(32);
+            (u64::from(initial) << exponent).min(u64::from(cap))
+        };
+        let check = |initial: u32, cap: u32| {
+            for attempts in (0..=34).chain([u16::MAX]) {
+                assert_eq!(
+                    u64::from(super::ceiling(initial, attempts, cap)),
+                    wide(initial, attempts, cap),
+                    "initial {initial}, attempts {attempts}, cap {cap}"
+                );
+            }
+        };
+        let edges = [
+            0u32,
+            1,
+            2,
+            3,
+            999,
+            1_000,
+            30_000,
+            1 << 31,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for initial in edges {
+            for cap in edges {
+                check(initial, cap);
+            }
+        }
+        let mut random = Backoff::new(3);
+        for _ in 0..20_000 {
+            let r = random.next_random();
+            let (a, b) = (r as u32, (r >> 32) as u32);
+            check(a >> (b & 31), b >> (a & 31));
+        }
+    }
+
+    #[test]
+    fn at_most_is_the_remainder() {
         let bounds = [
             1u64,
             2,
@@ -250,6 +312,8 @@ mod tests {
             30_001,
             65_536,
             1 << 31,
+            (1 << 31) + 1,
+            3 << 30,
             (1 << 32) - 1,
             1 << 32,
         ];
@@ -257,11 +321,24 @@ mod tests {
             let (mut a, mut b) = (Backoff::new(seed), Backoff::new(seed));
             for bound in bounds {
                 assert_eq!(
-                    a.below(bound),
+                    u64::from(a.at_most((bound - 1) as u32)),
                     b.next_random() % bound,
                     "seed {seed}, bound {bound}"
                 );
             }
+        }
+        // Random bounds of every magnitude up to 2^32 (above 2^31, the doubled remainder
+        // needs its 33rd bit).
+        let (mut a, mut b) = (Backoff::new(7), Backoff::new(7));
+        let mut bounds = Backoff::new(8);
+        for _ in 0..200_000 {
+            let r = bounds.next_random();
+            let bound = (r >> (r & 31)) % (1 << 32) + 1;
+            assert_eq!(
+                u64::from(a.at_most((bound - 1) as u32)),
+                b.next_random() % bound,
+                "bound {bound}"
+            );
         }
     }
 }

@@ -189,13 +189,12 @@ impl<C: AsyncConnect, T: AsyncTimer, const HEAD_BYTES: usize, H: AsMut<[u8]>> As
         let mut reader = ResponseReader::new(self.head.as_mut(), response_body, self.config);
         let written = write_request(&mut conn, timer, deadline, &mut writer, &mut reader).await;
         let read = read_response(&mut conn, timer, deadline, &mut reader).await;
-        let answered_success = reader
-            .response()
-            .is_some_and(|r| (200..300).contains(&r.status));
         let result = match (written, read) {
             // An early answer is only believable as a refusal (413 while we still send): a
             // 2xx to a request that did not all go out is not a delivery.
-            (Err(_), Ok(_)) if answered_success => Err(ExchangeError::SuccessBeforeRequestSent),
+            (Err(_), Ok(_)) if reader.response().is_some_and(|r| r.is_success()) => {
+                Err(ExchangeError::SuccessBeforeRequestSent)
+            }
             (_, Ok(ResponseEnd::DrainCapReached)) => {
                 Err(too_large(&reader, body_buffer, self.config))
             }

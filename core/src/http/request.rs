@@ -18,56 +18,156 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-const AFTER_PATH: &[u8] = b" HTTP/1.1\r\nHost: ";
-const AFTER_HOST: &[u8] = b"\r\nContent-Type: application/x-protobuf\r\nContent-Length: ";
-const AFTER_LENGTH: &[u8] = concat!(
+/// The text of the head's fixed pieces, each once, then `Transfer-Encoding` (never sent,
+/// but a name compared with): every fixed piece, and every field name the request checks
+/// and the response reader compares with (ignoring case), is a slice of it ([`text`] and
+/// [`span`] find them at compile time), so that their bytes are stored once, a piece is
+/// a table entry of three bytes rather than an arm of code, and a reserved name two bytes
+/// rather than a slice's eight.
+const HEAD_TEXT: &[u8] = concat!(
+    "POST  HTTP/1.1\r\nHost: []\r\nContent-Type: application/x-protobuf\r\nContent-Length: ",
     "\r\nUser-Agent: OTel-OTLP-Exporter-Rust/",
     env!("CARGO_PKG_VERSION"),
     " otlp-embedded/",
     env!("CARGO_PKG_VERSION"),
-    "\r\nConnection: close\r\n"
+    "\r\nConnection: close\r\nContent-Encoding: Transfer-Encoding"
 )
 .as_bytes();
-/// [`AFTER_LENGTH`] without core's `User-Agent`, for a request whose caller headers bring
-/// their own (two would contradict each other): its tail, so that the bytes are stored once.
-const AFTER_LENGTH_CALLER_AGENT: &[u8] = AFTER_LENGTH
-    .split_at(AFTER_LENGTH.len() - b"\r\nConnection: close\r\n".len())
-    .1;
 
-/// The start of the `Content-Encoding` line.
-const CONTENT_ENCODING_LINE: &[u8] = b"Content-Encoding: ";
+/// The slice of [`HEAD_TEXT`] equal to `piece` (its first occurrence); fails to compile
+/// when there is none, or when it does not start and end within a byte of offsets.
+const fn text(piece: &[u8]) -> &'static [u8] {
+    let (start, _) = offsets(piece);
+    HEAD_TEXT.split_at(start).1.split_at(piece.len()).0
+}
 
-/// `len` bytes of `bytes` from `start`, at compile time.
-const fn part(bytes: &'static [u8], start: usize, len: usize) -> &'static [u8] {
-    bytes.split_at(start).1.split_at(len).0
+/// Where `piece` first occurs in [`HEAD_TEXT`], as a start and a length in bytes.
+const fn span(piece: &[u8]) -> (u8, u8) {
+    let (start, len) = offsets(piece);
+    (start as u8, len as u8)
+}
+
+/// Where `piece` first occurs in [`HEAD_TEXT`], as a start and a length of at most 255.
+const fn offsets(piece: &[u8]) -> (usize, usize) {
+    let mut start = 0;
+    while start + piece.len() <= HEAD_TEXT.len() {
+        let mut i = 0;
+        while i < piece.len() && HEAD_TEXT[start + i] == piece[i] {
+            i += 1;
+        }
+        if i == piece.len() {
+            assert!(start + piece.len() <= 255, "head text offsets are bytes");
+            return (start, piece.len());
+        }
+        start += 1;
+    }
+    panic!("a head piece is not in the head text")
 }
 
 // The field names (and the media type) that the request checks and the response reader
-// compare with, ignoring case, are slices of the request head's own text, so that their
-// bytes are stored once. `head_text_parts_are_the_names` checks the slices.
-const HOST: &[u8] = part(AFTER_PATH, 11, 4);
-pub(super) const CONTENT_TYPE: &[u8] = part(AFTER_HOST, 2, 12);
-pub(super) const PROTOBUF: &[u8] = part(AFTER_HOST, 16, 22);
-pub(super) const CONTENT_LENGTH: &[u8] = part(AFTER_HOST, 40, 14);
-const USER_AGENT_NAME: &[u8] = part(AFTER_LENGTH, 2, 10);
-const CONNECTION: &[u8] = part(AFTER_LENGTH_CALLER_AGENT, 2, 10);
-const CONTENT_ENCODING: &[u8] = part(CONTENT_ENCODING_LINE, 0, 16);
-/// Not in a request head; the response reader compares with it too.
-pub(super) const TRANSFER_ENCODING: &[u8] = b"transfer-encoding";
+// compare with. `head_text_parts_are_the_names` checks the slices.
+const HOST: &[u8] = text(b"Host");
+pub(super) const CONTENT_TYPE: &[u8] = text(b"Content-Type");
+pub(super) const PROTOBUF: &[u8] = text(b"application/x-protobuf");
+pub(super) const CONTENT_LENGTH: &[u8] = text(b"Content-Length");
+const USER_AGENT_NAME: &[u8] = text(b"User-Agent");
+const CONNECTION: &[u8] = text(b"Connection");
+const CONTENT_ENCODING: &[u8] = text(b"Content-Encoding");
+/// A field's separator and a line's end, for the caller headers.
+const COLON_SPACE: &[u8] = text(b": ");
+const CRLF: &[u8] = text(b"\r\n");
+/// Not in a request head (a caller header may not name it); the response reader compares
+/// with it too.
+pub(super) const TRANSFER_ENCODING: &[u8] = text(b"Transfer-Encoding");
+
+/// When a fixed piece of the head is sent. For a fixed text, conditions (bits) that must
+/// all hold for the request, as the writer's `shown` records them (none: always); with bit
+/// 7 set, one of the request's own values instead (never a condition).
+type When = u8;
+/// The host is an IPv6 literal: sent in brackets.
+const IPV6: When = 1;
+/// The port is not the scheme's default: sent after the host.
+const PORT: When = 2;
+/// The request has a content encoding: a `Content-Encoding` line.
+const ENCODING: When = 4;
+/// No caller header is `User-Agent`: core sends its own.
+const CORE_AGENT: When = 8;
+const ALWAYS: When = 0;
+const PATH: When = 0x80;
+const HOST_VALUE: When = 0x81;
+const PORT_DIGITS: When = 0x82;
+const LENGTH_DIGITS: When = 0x83;
+const ENCODING_VALUE: When = 0x84;
+
+/// A piece of the head before the caller headers: a slice of [`HEAD_TEXT`] (start and
+/// length) and when it is sent, or one of the request's values.
+#[derive(Copy, Clone)]
+struct Fixed {
+    start: u8,
+    len: u8,
+    when: When,
+}
+
+/// The fixed text `piece`, sent `when`.
+const fn fixed(piece: &[u8], when: When) -> Fixed {
+    let (start, len) = span(piece);
+    Fixed { start, len, when }
+}
+
+/// One of the request's values.
+const fn value(when: When) -> Fixed {
+    Fixed {
+        start: 0,
+        len: 0,
+        when,
+    }
+}
+
+/// The pieces before the caller headers, in order.
+const HEAD: [Fixed; 15] = [
+    fixed(b"POST ", ALWAYS),
+    value(PATH),
+    fixed(b" HTTP/1.1\r\nHost: ", ALWAYS),
+    fixed(b"[", IPV6),
+    value(HOST_VALUE),
+    fixed(b"]", IPV6),
+    fixed(b":", PORT),
+    value(PORT_DIGITS),
+    fixed(
+        b"\r\nContent-Type: application/x-protobuf\r\nContent-Length: ",
+        ALWAYS,
+    ),
+    value(LENGTH_DIGITS),
+    fixed(
+        concat!(
+            "\r\nUser-Agent: OTel-OTLP-Exporter-Rust/",
+            env!("CARGO_PKG_VERSION"),
+            " otlp-embedded/",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_bytes(),
+        CORE_AGENT,
+    ),
+    fixed(b"\r\nConnection: close\r\n", ALWAYS),
+    fixed(b"Content-Encoding: ", ENCODING),
+    value(ENCODING_VALUE),
+    fixed(b"\r\n", ENCODING),
+];
 
 /// Pieces before the caller headers; each caller header is four more, then the blank line
 /// and the body.
-const FIXED_PIECES: usize = 14;
+const FIXED_PIECES: usize = HEAD.len();
 
 /// Header names core writes itself: a caller copy would contradict the framing, the
-/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.)
-const RESERVED: [&[u8]; 6] = [
-    HOST,
-    CONTENT_LENGTH,
-    CONTENT_TYPE,
-    TRANSFER_ENCODING,
-    CONNECTION,
-    CONTENT_ENCODING,
+/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.) As
+/// spans of [`HEAD_TEXT`].
+const RESERVED: [(u8, u8); 6] = [
+    span(HOST),
+    span(CONTENT_LENGTH),
+    span(CONTENT_TYPE),
+    span(TRANSFER_ENCODING),
+    span(CONNECTION),
+    span(CONTENT_ENCODING),
 ];
 
 /// Produces the bytes of one request: the head (request line and headers) and then the body.
@@ -96,9 +196,9 @@ pub struct RequestWriter<'a> {
     /// The body length in decimal from `length_start`.
     length: [u8; 20],
     length_start: u8,
-    ipv6: bool,
-    /// A caller header is `User-Agent`: core's is left out.
-    caller_agent: bool,
+    /// Which conditional fixed pieces are sent: the [`When`] bits `IPV6`, `PORT`,
+    /// `ENCODING` and `CORE_AGENT` that hold for this request.
+    shown: When,
     /// Bytes of the whole request (head and body), counted once in [`new`](Self::new).
     total: usize,
     /// Bytes reported sent: where the next byte to send is, read by walking the pieces.
@@ -153,11 +253,9 @@ fn is_token(s: &str) -> bool {
 /// so 32-bit cores divide in hardware, not in a 64-bit library routine.
 fn decimal(mut value: usize, out: &mut [u8]) -> u8 {
     let mut start = out.len();
-    while start > 0 {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
         start -= 1;
-        if let Some(slot) = out.get_mut(start) {
-            *slot = b'0' + (value % 10) as u8;
-        }
         value /= 10;
         if value == 0 {
             break;
@@ -204,7 +302,12 @@ impl<'a> RequestWriter<'a> {
                 Some(HeaderProblem::EmptyName)
             } else if !is_token(header.name) {
                 Some(HeaderProblem::NameNotToken)
-            } else if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            } else if RESERVED.iter().any(|&(start, len)| {
+                let start = usize::from(start);
+                HEAD_TEXT
+                    .get(start..start + usize::from(len))
+                    .is_some_and(|r| r.eq_ignore_ascii_case(name))
+            }) {
                 Some(HeaderProblem::Reserved)
             } else if header
                 .value
@@ -219,18 +322,23 @@ impl<'a> RequestWriter<'a> {
                 return Err(ExchangeError::InvalidHeader { index, problem });
             }
         }
+        let with_port = !endpoint.has_default_port();
+        // Each condition's bit times whether it holds: no branch per condition.
+        let shown = (CORE_AGENT * u8::from(!caller_agent))
+            | (IPV6 * u8::from(super::head::has_byte(host, b':')))
+            | (PORT * u8::from(with_port))
+            | (ENCODING * u8::from(request.content_encoding.is_some()));
         let mut writer = RequestWriter {
             request: *request,
             port: [0; 5],
             port_start: 5,
             length: [0; 20],
             length_start: 20,
-            ipv6: super::head::has_byte(host, b':'),
-            caller_agent,
+            shown,
             total: 0,
             sent: 0,
         };
-        if !endpoint.has_default_port() {
+        if with_port {
             writer.port_start = decimal(usize::from(endpoint.port), &mut writer.port);
         }
         writer.length_start = decimal(request.body.len(), &mut writer.length);
@@ -243,52 +351,41 @@ impl<'a> RequestWriter<'a> {
     /// Piece `index` of the request, or `None` past the end.
     fn piece(&self, index: usize) -> Option<&[u8]> {
         let r = &self.request;
-        let bracket = |s: &'static [u8]| if self.ipv6 { s } else { b"" };
-        let with_port = |s: &'static [u8]| {
-            if usize::from(self.port_start) < self.port.len() {
-                s
-            } else {
-                b""
-            }
-        };
-        let encoding = r.content_encoding;
-        let piece: &[u8] = match index {
-            0 => b"POST ",
-            1 => r.endpoint.path.as_bytes(),
-            2 => AFTER_PATH,
-            3 => bracket(b"["),
-            4 => r.endpoint.host.as_bytes(),
-            5 => bracket(b"]"),
-            6 => with_port(b":"),
-            7 => self.port.get(usize::from(self.port_start)..).unwrap_or(b""),
-            8 => AFTER_HOST,
-            9 => self
-                .length
-                .get(usize::from(self.length_start)..)
-                .unwrap_or(b""),
-            10 if self.caller_agent => AFTER_LENGTH_CALLER_AGENT,
-            10 => AFTER_LENGTH,
-            11 => encoding.map_or(b"", |_| CONTENT_ENCODING_LINE),
-            12 => encoding.map_or(b"", str::as_bytes),
-            13 => encoding.map_or(b"", |_| b"\r\n"),
-            i => {
-                let k = i - FIXED_PIECES;
-                match r.headers.get(k / 4) {
-                    Some(h) => match k % 4 {
-                        0 => h.name.as_bytes(),
-                        1 => b": ",
-                        2 => h.value.as_bytes(),
-                        _ => b"\r\n",
-                    },
-                    // Past the fields (so `k` is at least four times their count): the blank
-                    // line, then the body.
-                    None => match k.wrapping_sub(4 * r.headers.len()) {
-                        0 => b"\r\n",
-                        1 => r.body,
-                        _ => return None,
-                    },
+        if let Some(&Fixed { start, len, when }) = HEAD.get(index) {
+            let piece: &[u8] = match when {
+                PATH => r.endpoint.path.as_bytes(),
+                HOST_VALUE => r.endpoint.host.as_bytes(),
+                PORT_DIGITS => self.port.get(usize::from(self.port_start)..).unwrap_or(b""),
+                LENGTH_DIGITS => self
+                    .length
+                    .get(usize::from(self.length_start)..)
+                    .unwrap_or(b""),
+                ENCODING_VALUE => r.content_encoding.map_or(b"", str::as_bytes),
+                _ if self.shown & when == when => {
+                    let start = usize::from(start);
+                    HEAD_TEXT
+                        .get(start..start + usize::from(len))
+                        .unwrap_or(b"")
                 }
-            }
+                _ => b"",
+            };
+            return Some(piece);
+        }
+        let k = index - FIXED_PIECES;
+        let piece: &[u8] = match r.headers.get(k / 4) {
+            Some(h) => match k % 4 {
+                0 => h.name.as_bytes(),
+                1 => COLON_SPACE,
+                2 => h.value.as_bytes(),
+                _ => CRLF,
+            },
+            // Past the fields (so `k` is at least four times their count): the blank line,
+            // then the body.
+            None => match k.wrapping_sub(4 * r.headers.len()) {
+                0 => CRLF,
+                1 => r.body,
+                _ => return None,
+            },
         };
         Some(piece)
     }
@@ -364,8 +461,9 @@ mod tests {
             USER_AGENT_NAME,
             CONNECTION,
             CONTENT_ENCODING,
+            TRANSFER_ENCODING,
         ];
-        let names: [&[u8]; 7] = [
+        let names: [&[u8]; 8] = [
             b"Host",
             b"Content-Type",
             b"application/x-protobuf",
@@ -373,8 +471,56 @@ mod tests {
             b"User-Agent",
             b"Connection",
             b"Content-Encoding",
+            b"Transfer-Encoding",
         ];
         assert_eq!(parts, names);
+    }
+
+    /// Each field core writes, in three letter cases, is refused as a caller header; a
+    /// caller `User-Agent` and names that only come close are not.
+    #[test]
+    fn caller_headers_naming_core_fields_are_reserved() {
+        use crate::time::Instant;
+        use crate::transport::{Endpoint, Header};
+        let endpoint = Endpoint::DEFAULT;
+        let verdict = |name: &str| {
+            let headers = [Header::new("X-A", "1"), Header::new(name, "v")];
+            let request = HttpRequest::new(&endpoint, b"", Instant(0)).with_headers(&headers);
+            RequestWriter::new(&request).err()
+        };
+        let reserved = ExchangeError::InvalidHeader {
+            index: 1,
+            problem: HeaderProblem::Reserved,
+        };
+        let mut lower = [0u8; 20];
+        let mut upper = [0u8; 20];
+        for name in [
+            "Host",
+            "Content-Length",
+            "Content-Type",
+            "Transfer-Encoding",
+            "Connection",
+            "Content-Encoding",
+        ] {
+            let n = name.len();
+            lower[..n].copy_from_slice(name.as_bytes());
+            lower[..n].make_ascii_lowercase();
+            upper[..n].copy_from_slice(name.as_bytes());
+            upper[..n].make_ascii_uppercase();
+            for spelled in [name.as_bytes(), &lower[..n], &upper[..n]] {
+                let spelled = core::str::from_utf8(spelled).unwrap();
+                assert_eq!(verdict(spelled), Some(reserved), "{spelled}");
+            }
+        }
+        for name in [
+            "User-Agent",
+            "Hos",
+            "Hosts",
+            "Content-Encodin",
+            "Transfer-Encodings",
+        ] {
+            assert_eq!(verdict(name), None, "{name}");
+        }
     }
 
     /// The request, sent in writes of every size up to 9 bytes through a scratch of every
@@ -416,6 +562,95 @@ mod tests {
                 assert!(writer.next_bytes(&mut scratch[..scratch_len]).is_empty());
             }
         }
+    }
+
+    /// Every combination of the head's conditional pieces (IPv6 host, port, content
+    /// encoding, a caller `User-Agent`), against the head written out by hand.
+    #[test]
+    fn each_conditional_piece_is_sent_when_its_condition_holds() {
+        use crate::time::Instant;
+        use crate::transport::{Endpoint, Header, Scheme};
+        for case in 0..16u8 {
+            let (ipv6, port, encoding, caller_agent) =
+                (case & 1 != 0, case & 2 != 0, case & 4 != 0, case & 8 != 0);
+            let host = if ipv6 { "::1" } else { "collector" };
+            let endpoint = Endpoint::new(Scheme::Https, host, if port { 80 } else { 443 }, "/m");
+            let with_agent = [Header::new("X-A", "1"), Header::new("user-AGENT", "me/2")];
+            let headers = if caller_agent {
+                &with_agent[..]
+            } else {
+                &with_agent[..1]
+            };
+            let mut request =
+                HttpRequest::new(&endpoint, b"0123456789", Instant(0)).with_headers(headers);
+            request.content_encoding = encoding.then_some("gzip");
+
+            let mut expected = [0u8; 300];
+            let mut len = 0;
+            let mut put = |s: &str| {
+                expected[len..len + s.len()].copy_from_slice(s.as_bytes());
+                len += s.len();
+            };
+            put("POST /m HTTP/1.1\r\nHost: ");
+            put(if ipv6 { "[::1]" } else { "collector" });
+            put(if port { ":80" } else { "" });
+            put("\r\nContent-Type: application/x-protobuf\r\nContent-Length: 10\r\n");
+            if !caller_agent {
+                put("User-Agent: ");
+                put(USER_AGENT);
+                put("\r\n");
+            }
+            put("Connection: close\r\n");
+            put(if encoding {
+                "Content-Encoding: gzip\r\n"
+            } else {
+                ""
+            });
+            put("X-A: 1\r\n");
+            put(if caller_agent {
+                "user-AGENT: me/2\r\n"
+            } else {
+                ""
+            });
+            put("\r\n0123456789");
+
+            let mut writer = RequestWriter::new(&request).unwrap();
+            assert_eq!(writer.total_len(), len, "case {case}");
+            let mut scratch = [0u8; 300];
+            let bytes = writer.next_bytes(&mut scratch);
+            assert_eq!(bytes, &expected[..len], "case {case}");
+            writer.advance(len);
+            assert!(writer.is_done());
+        }
+    }
+
+    /// `decimal` against `core::fmt`, at every power of ten and its neighbours: the digits
+    /// end at the buffer's end, and a buffer too short keeps the last digits.
+    #[test]
+    fn decimal_writes_the_digits_at_the_end() {
+        use core::fmt::Write;
+        let mut values = heapless::Vec::<usize, 80>::new();
+        values.extend([0, usize::MAX, usize::MAX - 1]);
+        let mut p = 1usize;
+        while let Some(next) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 1]);
+            p = next;
+        }
+        for value in values {
+            let mut expected = heapless::String::<24>::new();
+            write!(expected, "{value}").unwrap();
+            let mut out = [0u8; 20];
+            let start = usize::from(decimal(value, &mut out));
+            assert_eq!(&out[start..], expected.as_bytes(), "{value}");
+            let mut short = [0u8; 5];
+            let start = usize::from(decimal(value, &mut short));
+            let kept = expected.len().min(5);
+            assert_eq!(
+                &short[start..],
+                &expected.as_bytes()[expected.len() - kept..]
+            );
+        }
+        assert_eq!(decimal(7, &mut []), 0);
     }
 
     #[test]

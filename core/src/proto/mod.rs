@@ -9,6 +9,7 @@
 pub mod encode;
 pub mod response;
 pub mod source;
+pub(crate) mod utf8;
 pub mod wire;
 
 pub use encode::{

@@ -107,18 +107,6 @@ const START_GROUP: u8 = 3;
 const END_GROUP: u8 = 4;
 const FIXED32: u8 = 5;
 
-/// The longest valid UTF-8 prefix of `bytes`, and whether anything was cut.
-fn lossy_str(bytes: &[u8]) -> (&str, bool) {
-    // One call site of the validator: the second turn reads the valid prefix, which passes.
-    let mut valid = bytes;
-    loop {
-        match core::str::from_utf8(valid) {
-            Ok(s) => return (s, s.len() != bytes.len()),
-            Err(e) => valid = valid.get(..e.valid_up_to()).unwrap_or_default(),
-        }
-    }
-}
-
 /// The fields of `ExportMetricsPartialSuccess` and of `google.rpc.Status`, which share a
 /// shape: 1 a varint, 2 a string, and (Status only) 3 repeated messages, counted.
 #[derive(Copy, Clone, Default)]
@@ -380,7 +368,7 @@ impl<'a> Reader<'a> {
                         self.level = Level::Partial;
                     }
                     (true, _, 2) => {
-                        let (text, lossy) = lossy_str(bytes);
+                        let (text, lossy) = super::utf8::valid_prefix(bytes);
                         self.fields.text = text;
                         self.fields.lossy = lossy | self.cut;
                     }

@@ -331,7 +331,7 @@ impl<'k> Decoder<'k> {
             let len = usize::from(*self.key.get(self.pos)?);
             let name = self.key.get(self.pos + 1..self.pos + len)?;
             self.pos += len;
-            return Some(core::str::from_utf8(name).unwrap_or(""));
+            return Some(crate::proto::utf8::whole_or_empty(name));
         }
         let name = *self.keys.get(self.index)?;
         self.index += 1;
@@ -400,7 +400,7 @@ pub(super) fn slot(key: &[u8], pos: usize) -> (Option<AttributeValue<'_>>, usize
             let len = usize::from(tag - TAG_STR);
             match key.get(start..start + len) {
                 Some(b) => (
-                    Some(AttributeValue::Str(core::str::from_utf8(b).unwrap_or(""))),
+                    Some(AttributeValue::Str(crate::proto::utf8::whole_or_empty(b))),
                     start + len,
                 ),
                 None => (None, start),
