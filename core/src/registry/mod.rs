@@ -592,7 +592,7 @@ impl<
 
     /// [`record`](Self::record) with no attributes, past the integer add: other ops,
     /// checks, or the empty set's series not known yet. (With feature `prefer-size`,
-    /// [`record_attrs`](Self::record_attrs) does this too, through `find_empty`.)
+    /// [`record_attrs`](Self::record_attrs) does this too, through its lookup.)
     #[inline(never)]
     fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
         let i = usize::from(instrument.0);
@@ -618,7 +618,8 @@ impl<
         if op == Op::Observable {
             return Err(RecordError::WrongKind);
         }
-        let slot = if attributes.is_empty() {
+        // (With `prefer-size` the general lookup finds and remembers the empty set too.)
+        let slot = if !PREFER_SIZE && attributes.is_empty() {
             self.find_empty(i)
         } else {
             self.find_or_insert(i, attributes)

@@ -97,9 +97,10 @@ impl<
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
-    /// record with no attributes (and taken from there once known: with feature
-    /// `prefer-size` every record with no attributes that is not an integer add comes here).
-    #[cfg_attr(not(feature = "prefer-size"), cold)]
+    /// record with no attributes. (With feature `prefer-size` not used:
+    /// [`find_or_insert_packed`](Self::find_or_insert_packed) remembers it, one lookup for
+    /// every attribute set.)
+    #[cold]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
         let Some(inst) = self.inst(i) else {
@@ -158,10 +159,10 @@ impl<
     }
 
     /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
-    /// the last series found: probe, insert when absent; remembers the series. With feature
-    /// `prefer-size` not inlined: the in-order, any-order, open-key and empty-set lookups share this one copy.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// the last series found: probe, insert when absent; remembers the series. (With
+    /// feature `prefer-size` its one caller is
+    /// [`find_or_insert_packed`](Self::find_or_insert_packed), which every lookup takes.)
+    #[inline(always)]
     pub(super) fn find_or_insert_whole(
         &mut self,
         i: usize,
@@ -231,11 +232,18 @@ impl<
 
     /// The general path (attributes in another order, undeclared or repeated keys, values
     /// that must be truncated): pack in declared order, then look up by the packed key.
+    /// With feature `prefer-size` every lookup, the empty set's too: its series is
+    /// remembered here (as [`find_empty`](Self::find_empty) does in other builds) and
+    /// taken from there once known.
     #[inline(never)]
     pub(super) fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
+        let empty_set = PREFER_SIZE && attributes.is_empty();
+        if empty_set && inst.empty_slot != EMPTY {
+            return usize::from(inst.empty_slot);
+        }
         let keys = inst.desc.attribute_keys;
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
@@ -269,7 +277,13 @@ impl<
         // With `prefer-size` every lookup comes here, and the scan finds the last series
         // as it finds any other (keys are unique among live series): no shortcut.
         // One probe for both packings (one copy of it per registry type).
-        self.find_or_insert_whole(i, base, cap, hash, &key)
+        let slot = self.find_or_insert_whole(i, base, cap, hash, &key);
+        if empty_set && slot < base + cap {
+            if let Some(inst) = self.inst_mut(i) {
+                inst.empty_slot = slot as u16;
+            }
+        }
+        slot
     }
 
     /// The lookup for an instrument that declares no keys (a non-empty attribute set):
