@@ -141,7 +141,7 @@ impl<
             // Never declared without the feature (`DeclareError::KindNotEnabled`).
             #[cfg(not(feature = "exponential-histogram"))]
             Op::ExpoHistogram => return Err(RecordError::WrongKind),
-            Op::Observable => return Err(RecordError::WrongKind),
+            Op::Observable | Op::Undeclared => return Err(RecordError::WrongKind),
         }
         Ok(())
     }

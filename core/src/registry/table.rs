@@ -136,7 +136,7 @@ impl<
             // hash, only sooner, and each is code of its own.
             return self.find_or_insert_packed(i, attributes);
         }
-        let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
+        let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
@@ -436,7 +436,9 @@ impl<
         i: usize,
         j: usize,
     ) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
-        let inst = self.instruments.get_mut(i)?.as_mut()?;
+        // (An undeclared entry's one slot, `EMPTY`, is past every series an instrument can
+        // reserve: never live.)
+        let inst = self.instruments.get_mut(i)?;
         if j > usize::from(inst.cap) {
             return None;
         }
@@ -545,10 +547,8 @@ impl<
             // The overflow series is not in the index (nor counted in `stats.series`), and
             // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
             // slot is all.
-            if let (Some(inst), Some(s)) = (
-                self.instruments.get_mut(i).and_then(Option::as_mut),
-                self.series.get_mut(slot),
-            ) {
+            if let (Some(inst), Some(s)) = (self.instruments.get_mut(i), self.series.get_mut(slot))
+            {
                 free_series(inst, s, slot);
             }
             return;
@@ -595,10 +595,7 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        if let (Some(inst), Some(s)) = (
-            self.instruments.get_mut(i).and_then(Option::as_mut),
-            self.series.get_mut(slot),
-        ) {
+        if let (Some(inst), Some(s)) = (self.instruments.get_mut(i), self.series.get_mut(slot)) {
             free_series(inst, s, slot);
         }
     }
