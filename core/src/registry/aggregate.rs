@@ -96,9 +96,12 @@ impl<
 
     /// A measurement for a free slot: the overflow series comes to life on its first one
     /// (the caller then applies it); any other free slot is not a series (a stale or
-    /// foreign handle).
+    /// foreign handle). With feature `prefer-size` inlined into `apply`'s one copy, its
+    /// only caller (no call, no frame of its own); otherwise out of line, as `apply` is
+    /// inlined into each record path.
     #[cold]
-    #[inline(never)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(never))]
+    #[cfg_attr(feature = "prefer-size", inline(always))]
     pub(super) fn revive(&mut self, i: usize, op: Op, slot: usize) -> Result<(), RecordError> {
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         if slot != usize::from(inst.base) + usize::from(inst.cap) {
