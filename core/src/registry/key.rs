@@ -322,9 +322,10 @@ impl<'k> Iterator for Decoder<'k> {
 }
 
 impl<'k> Decoder<'k> {
-    /// The next entry's key, the position moved to its value; `None` at the end. Not
-    /// inlined with `prefer-size`: the walk is then one loop, not one per layout.
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// The next entry's key, the position moved to its value; `None` at the end. With
+    /// `prefer-size` inlined into the walk, its one caller (the walk stays one loop for
+    /// both layouts: the layout is a test in it, not a loop each).
+    #[cfg_attr(feature = "prefer-size", inline(always))]
     fn next_name(&mut self) -> Option<&'k str> {
         if self.keys.is_empty() {
             // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.
