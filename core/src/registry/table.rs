@@ -482,9 +482,10 @@ impl<
     /// Makes free slot `slot` a new live series (op `op`, hash `h`, key `key`) that starts
     /// at the last collect: what an insertion and the overflow series' revival share. A
     /// free series' histogram is empty already (as declared, or cleared by the commit that
-    /// freed it: see `settle_point`), so only the series is written.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// freed it: see `settle_point`), so only the series is written. Inlined into both
+    /// (with `prefer-size` too: its two callers are the lookup's and `apply`'s one copy
+    /// each, and a call of its own took more than the series writes it holds).
+    #[inline(always)]
     pub(super) fn start_series(
         &mut self,
         slot: usize,
