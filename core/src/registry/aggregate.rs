@@ -78,7 +78,7 @@ impl<
             // with `prefer-size` it is left to it).
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
-            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            s.value = s.value.wrapping_add(value.to_i64() as u64);
             return Ok(());
         }
         self.apply_live(i, op, slot, value)
@@ -131,12 +131,12 @@ impl<
         // (Integer sums usually took `apply`'s inline path already.)
         match op {
             Op::CounterInt | Op::SumInt => {
-                s.value = s.value.wrapping_add(value.as_i64() as u64);
+                s.value = s.value.wrapping_add(value.to_i64() as u64);
             }
             Op::CounterF64 | Op::SumF64 => {
                 s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
             }
-            Op::GaugeInt => s.value = value.as_i64() as u64,
+            Op::GaugeInt => s.value = value.to_i64() as u64,
             Op::GaugeF64 => s.value = value.as_f64().to_bits(),
             Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
             #[cfg(feature = "exponential-histogram")]

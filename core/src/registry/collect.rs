@@ -267,7 +267,7 @@ impl<
             };
         }
         let raw = match number {
-            NumberKind::Int => value.as_i64() as u64,
+            NumberKind::Int => value.to_i64() as u64,
             NumberKind::Double => value.as_f64().to_bits(),
         };
         if slot == overflow && s.dirty && kind != InstrumentKind::ObservableGauge {

@@ -162,8 +162,18 @@ impl From<f32> for Number {
 }
 
 impl Number {
-    /// As an `i64`: unsigned values saturate, floats truncate toward zero (saturating).
+    /// As an `i64`: unsigned values saturate, floats truncate toward zero (saturating),
+    /// NaN is 0.
     pub fn as_i64(self) -> i64 {
+        match self {
+            Number::F64(v) if v.to_bits() & !SIGN_BIT > INFINITY_BITS => 0,
+            n => n.to_i64(),
+        }
+    }
+
+    /// [`as_i64`](Self::as_i64) of a value that is not NaN (the registry converts only
+    /// finite measurements), with no test for NaN.
+    pub(crate) fn to_i64(self) -> i64 {
         match self {
             Number::U64(v) => i64::try_from(v).unwrap_or(i64::MAX),
             Number::I64(v) => v,
@@ -397,8 +407,13 @@ impl InstrumentDesc {
     }
 }
 
-/// `v as i64` (toward zero, saturating, NaN to 0), computed from the bits: on targets
-/// without a double-precision FPU, `as` calls soft-float conversion and compares.
+/// The sign bit of an `f64`.
+const SIGN_BIT: u64 = 1 << 63;
+/// The bits of `f64::INFINITY`: NaNs are above it once the sign is cleared.
+const INFINITY_BITS: u64 = 0x7FF0_0000_0000_0000;
+
+/// `v as i64` (toward zero, saturating) for `v` not NaN, computed from the bits: on
+/// targets without a double-precision FPU, `as` calls soft-float conversion and compares.
 fn saturating_i64(v: f64) -> i64 {
     const FRACTION: u64 = (1 << 52) - 1;
     let bits = v.to_bits();
@@ -409,10 +424,7 @@ fn saturating_i64(v: f64) -> i64 {
     }
     let negative = bits >> 63 != 0;
     if exponent >= 63 {
-        // |v| >= 2^63, the infinities, NaN.
-        if exponent == 1024 && bits & FRACTION != 0 {
-            return 0;
-        }
+        // |v| >= 2^63 and the infinities (NaN is the caller's).
         return if negative { i64::MIN } else { i64::MAX };
     }
     // The significand with its leading 1 moved to bit 63, shifted down to units: one
@@ -443,7 +455,7 @@ impl defmt::Format for InstrumentDesc {
 
 #[cfg(test)]
 mod tests {
-    use super::{saturating_i64, InstrumentDesc, DEFAULT_BOUNDS};
+    use super::{saturating_i64, InstrumentDesc, Number, DEFAULT_BOUNDS};
 
     /// Explicit-bucket histograms start from the default boundaries; the kinds that never
     /// read boundaries carry none.
@@ -467,9 +479,23 @@ mod tests {
         }
     }
 
-    /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns.
+    /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns:
+    /// `as_i64` for every value, NaNs of any sign and payload included, and the conversion
+    /// without a NaN test for every other value.
     #[test]
     fn saturating_i64_equals_as() {
+        let check = |v: f64| {
+            assert_eq!(
+                Number::F64(v).as_i64(),
+                v as i64,
+                "{v:e} ({:#x})",
+                v.to_bits()
+            );
+            if !v.is_nan() {
+                assert_eq!(saturating_i64(v), v as i64, "{v:e} ({:#x})", v.to_bits());
+                assert_eq!(Number::F64(v).to_i64(), v as i64, "{v:e}");
+            }
+        };
         let edges = [
             0.0,
             -0.0,
@@ -493,9 +519,13 @@ mod tests {
             f64::NEG_INFINITY,
             f64::NAN,
             -f64::NAN,
+            f64::from_bits(0x7FF0_0000_0000_0001),
+            f64::from_bits(0xFFF0_0000_0000_0001),
+            f64::from_bits(0x7FFF_FFFF_FFFF_FFFF),
+            f64::from_bits(0xFFFF_FFFF_FFFF_FFFF),
         ];
         for v in edges {
-            assert_eq!(saturating_i64(v), v as i64, "{v:e}");
+            check(v);
         }
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..200_000 {
@@ -505,7 +535,7 @@ mod tests {
             // Exponents near the interesting range are the common draws.
             let bits = (x & !(0x7ff << 52)) | ((1023 + (x >> 56) % 70) << 52);
             for v in [f64::from_bits(x), f64::from_bits(bits)] {
-                assert_eq!(saturating_i64(v), v as i64, "{v:e} ({:#x})", v.to_bits());
+                check(v);
             }
         }
     }
