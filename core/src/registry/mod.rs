@@ -59,7 +59,8 @@
 //! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
 //! the same series, only sooner); a lookup scans the instrument's series, comparing
 //! packed keys whole, instead of trying the last series found and then probing a hash
-//! index. Behaviour is the same: the same series in the same slots.
+//! index, and a record with no attributes takes that lookup too, with no remembered
+//! series. Behaviour is the same: the same series in the same slots.
 //!
 //! # Attributes
 //!
@@ -265,6 +266,7 @@ struct Inst {
     op: Op,
     /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
     /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
+    /// Not kept with feature `prefer-size`, whose lookup scans.
     empty_slot: u16,
     /// The series the last lookup of declared keys packed whole found, in whatever order the
     /// attributes came (`EMPTY`: none yet). Tried first,
@@ -621,7 +623,8 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
         let value = value.into();
-        if attributes.is_empty() {
+        // (With `prefer-size` no series is remembered: every record takes the lookup.)
+        if !PREFER_SIZE && attributes.is_empty() {
             // No attributes: straight to the remembered series, no hashing, no lookup.
             let i = usize::from(instrument.0);
             // `EMPTY` (not known, or no such instrument) is past the table: not found.
@@ -632,10 +635,6 @@ impl<
                     return Ok(());
                 }
             }
-            if PREFER_SIZE {
-                // The general path finds the remembered series too, one call further.
-                return self.record_attrs(instrument, value, &[]);
-            }
             return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
@@ -643,7 +642,7 @@ impl<
 
     /// [`record`](Self::record) with no attributes, past the integer add: other ops,
     /// checks, or the empty set's series not known yet. (With feature `prefer-size`,
-    /// [`record_attrs`](Self::record_attrs) does this too, through its lookup.)
+    /// [`record_attrs`](Self::record_attrs) does this, through its lookup.)
     #[inline(never)]
     fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
         let i = usize::from(instrument.0);
@@ -669,7 +668,7 @@ impl<
         if let Some(refused) = op.refusal() {
             return Err(refused);
         }
-        // (With `prefer-size` the general lookup finds and remembers the empty set too.)
+        // (With `prefer-size` the general lookup finds the empty set too.)
         let slot = if !PREFER_SIZE && attributes.is_empty() {
             self.find_empty(i)
         } else {

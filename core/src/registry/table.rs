@@ -97,9 +97,8 @@ impl<
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
-    /// record with no attributes. (With feature `prefer-size` not used:
-    /// [`find_or_insert_packed`](Self::find_or_insert_packed) remembers it, one lookup for
-    /// every attribute set.)
+    /// record with no attributes. (Not with feature `prefer-size`, which remembers no
+    /// series: [`find_or_insert_packed`](Self::find_or_insert_packed) finds every one.)
     #[cold]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
@@ -232,18 +231,13 @@ impl<
 
     /// The general path (attributes in another order, undeclared or repeated keys, values
     /// that must be truncated): pack in declared order, then look up by the packed key.
-    /// With feature `prefer-size` every lookup, the empty set's too: its series is
-    /// remembered here (as [`find_empty`](Self::find_empty) does in other builds) and
-    /// taken from there once known.
+    /// With feature `prefer-size` every lookup, the empty set's too (whose series that
+    /// build does not remember: the scan finds it as any other).
     #[inline(never)]
     pub(super) fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
-        let empty_set = PREFER_SIZE && attributes.is_empty();
-        if empty_set && inst.empty_slot != EMPTY {
-            return usize::from(inst.empty_slot);
-        }
         let keys = inst.desc.attribute_keys;
         let (base, cap) = (usize::from(inst.base), usize::from(inst.cap));
         let last = usize::from(inst.last_slot);
@@ -277,13 +271,7 @@ impl<
         // With `prefer-size` every lookup comes here, and the scan finds the last series
         // as it finds any other (keys are unique among live series): no shortcut.
         // One probe for both packings (one copy of it per registry type).
-        let slot = self.find_or_insert_whole(i, base, cap, hash, &key);
-        if empty_set && slot < base + cap {
-            if let Some(inst) = self.inst_mut(i) {
-                inst.empty_slot = slot as u16;
-            }
-        }
-        slot
+        self.find_or_insert_whole(i, base, cap, hash, &key)
     }
 
     /// The lookup for an instrument that declares no keys (a non-empty attribute set):
@@ -610,7 +598,8 @@ pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
     s: &mut Series<ATTRIBUTE_BYTES>,
     slot: usize,
 ) {
-    if usize::from(inst.empty_slot) == slot {
+    // (`prefer-size` remembers no empty-set series.)
+    if !PREFER_SIZE && usize::from(inst.empty_slot) == slot {
         inst.empty_slot = EMPTY;
     }
     s.state = FREE;

@@ -440,3 +440,77 @@ fn observable_instruments_refuse_measurements() {
     assert_eq!(snap.point_count(0), 1);
     assert_eq!(snap.point(0, 0).value, PointValue::Int(4));
 }
+
+/// Records with no attributes, of every op that takes the lookup, land in the empty
+/// set's one series, also pinned by `bind(&[])`, and a new one after that series was
+/// reclaimed (whether the build remembers the series or finds it by scan).
+#[test]
+fn empty_set_records_find_their_series() {
+    let mut reg: Registry<3, 9, 16, 3, 12> = Registry::new(1);
+    let delta = Temporality::Delta;
+    let f = reg
+        .declare(
+            InstrumentDesc::counter_f64("f")
+                .attributes(&["k"])
+                .max_series(2)
+                .temporality(delta),
+        )
+        .unwrap();
+    let h = reg
+        .declare(
+            InstrumentDesc::histogram("h")
+                .bounds(&[1.0, 2.0])
+                .max_series(2)
+                .temporality(delta),
+        )
+        .unwrap();
+    let g = reg
+        .declare(InstrumentDesc::gauge_i64("g").max_series(2))
+        .unwrap();
+    let kv = [KeyValue::new("k", AttributeValue::Int(1))];
+    reg.record(f, 1.5, &[]).unwrap();
+    reg.record(f, 2.0, &kv).unwrap();
+    reg.record(f, 0.5, &[]).unwrap();
+    reg.record(h, 0.5, &[]).unwrap();
+    reg.record(h, 1.5, &[]).unwrap();
+    reg.record(g, 3i64, &[]).unwrap();
+    let pinned = reg.bind(g, &[]).unwrap();
+    reg.record_bound(pinned, 4i64).unwrap();
+    reg.record(g, 5i64, &[]).unwrap();
+    let mut snap: Snapshot<3, 9, 16, 3, 12> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point_count(0), 2);
+    assert_eq!(snap.point(0, 0).value, PointValue::Double(2.0));
+    assert_eq!(snap.attribute_count(0, 0), 0);
+    assert_eq!(snap.point(0, 1).value, PointValue::Double(2.0));
+    assert_eq!(snap.point_count(1), 1);
+    let PointValue::Histogram(hv) = snap.point(1, 0).value else {
+        panic!("{:?}", snap.point(1, 0).value)
+    };
+    assert_eq!((hv.count, hv.bucket_counts), (2, &[1, 1, 0][..]));
+    assert_eq!(snap.point_count(2), 1);
+    assert_eq!(snap.point(2, 0).value, PointValue::Int(5));
+    // Delivered with nothing since: the counter's and the histogram's empty-set series
+    // are reclaimed (the pinned gauge's is not); the counter's slot goes to a new set.
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    let other = [KeyValue::new("k", AttributeValue::Int(2))];
+    reg.record(f, 7.0, &other).unwrap();
+    reg.record(f, 0.25, &[]).unwrap();
+    reg.record(h, 2.5, &[]).unwrap();
+    reg.record(g, 6i64, &[]).unwrap();
+    reg.collect(&mut snap, 3);
+    let values: heapless::Vec<(PointValue<'_>, usize), 4> = (0..snap.point_count(0))
+        .map(|p| (snap.point(0, p).value, snap.attribute_count(0, p)))
+        .collect();
+    assert_eq!(
+        values.as_slice(),
+        &[(PointValue::Double(7.0), 1), (PointValue::Double(0.25), 0)]
+    );
+    let PointValue::Histogram(hv) = snap.point(1, 0).value else {
+        panic!("{:?}", snap.point(1, 0).value)
+    };
+    assert_eq!((hv.count, hv.bucket_counts), (1, &[0, 0, 1][..]));
+    assert_eq!(snap.point(2, 0).value, PointValue::Int(6));
+    assert_eq!(reg.stats(g).map(|s| s.series), Some(1));
+    assert_eq!(reg.stats(f).map(|s| s.overflowed), Some(0));
+}
