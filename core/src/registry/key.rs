@@ -123,16 +123,17 @@ fn payload_len(value: &AttributeValue<'_>) -> usize {
     }
 }
 
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate_str(s: &str, max: usize) -> &str {
+/// The bytes of the longest prefix of `s` of at most `max` bytes that ends on a char
+/// boundary (as bytes: the boundary is found here, so no second test of it).
+fn truncate_str(s: &str, max: usize) -> &[u8] {
     if s.len() <= max {
-        return s;
+        return s.as_bytes();
     }
     let mut end = max;
     while end > 0 && !s.is_char_boundary(end) {
         end -= 1;
     }
-    s.get(..end).unwrap_or("")
+    s.as_bytes().get(..end).unwrap_or(&[])
 }
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
@@ -165,7 +166,7 @@ pub(super) fn put(
             if t.len() < s.len() {
                 loss.truncated = loss.truncated.saturating_add(1);
             }
-            (TAG_STR + t.len() as u8, t.as_bytes())
+            (TAG_STR + t.len() as u8, t)
         }
     };
     let end = pos + 1 + payload.len();
