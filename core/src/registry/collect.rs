@@ -144,12 +144,12 @@ impl<
         let i = usize::from(i);
         let epoch = snapshot.epoch();
         let time = snapshot.time();
+        let j = usize::from(sp.index);
         let Some(SlotParts {
             inst,
-            slot,
             series: s,
             hist,
-        }) = self.slot_parts(i, usize::from(sp.index))
+        }) = self.slot_parts(i, j)
         else {
             return;
         };
@@ -203,6 +203,7 @@ impl<
         if pinned {
             return;
         }
+        let slot = usize::from(inst.base) + j;
         if PREFER_SIZE {
             // No index to take it out of (see `reclaim`): freed through what
             // `slot_parts` found, with no lookup again.

@@ -439,12 +439,7 @@ impl<
             let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
             hist = Some((h, words));
         }
-        Some(SlotParts {
-            inst,
-            slot,
-            series,
-            hist,
-        })
+        Some(SlotParts { inst, series, hist })
     }
 
     /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
@@ -614,8 +609,6 @@ pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
 /// and, for a histogram, that series' state and buckets.
 pub(super) struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
     pub(super) inst: &'r mut Inst,
-    /// The series' place in the registry's series table.
-    pub(super) slot: usize,
     pub(super) series: &'r mut Series<ATTRIBUTE_BYTES>,
     pub(super) hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }
