@@ -185,6 +185,13 @@ impl Number {
     pub fn as_f64(self) -> f64 {
         match self {
             Number::U64(v) => v as f64,
+            // With `prefer-size`, through the unsigned conversion the arm above links
+            // anyway (on targets without a double-precision FPU, a soft-float routine of
+            // its own), then the sign: rounding to nearest is symmetric, so the same value.
+            Number::I64(v) if PREFER_SIZE => {
+                let magnitude = (v.unsigned_abs() as f64).to_bits();
+                f64::from_bits(magnitude | (v as u64 & SIGN_BIT))
+            }
             Number::I64(v) => v as f64,
             Number::F64(v) => v,
         }
@@ -476,6 +483,36 @@ mod tests {
             InstrumentDesc::exponential_histogram("e"),
         ] {
             assert!(desc.bounds.is_empty(), "{}", desc.name);
+        }
+    }
+
+    /// A signed integer converts to the `f64` `as` gives (with `prefer-size` through the
+    /// unsigned conversion and the sign): on the edges, around every power of two where
+    /// rounding starts, and on a spread of values.
+    #[test]
+    fn signed_as_f64_equals_as() {
+        let check = |v: i64| {
+            let got = Number::I64(v).as_f64();
+            assert_eq!(got.to_bits(), (v as f64).to_bits(), "{v}");
+        };
+        for v in [0, 1, -1, i64::MAX, i64::MIN, i64::MIN + 1, i64::MAX - 1] {
+            check(v);
+        }
+        for shift in 0..63 {
+            let p = 1i64 << shift;
+            for d in -3..=3 {
+                for v in [p.wrapping_add(d), p.wrapping_neg().wrapping_add(d)] {
+                    check(v);
+                }
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            check(x as i64);
+            check((x as i64) >> (x % 64));
         }
     }
 
