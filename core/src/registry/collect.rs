@@ -3,7 +3,7 @@
 //! interrupts in between), running observable callbacks, and committing what each request
 //! carried once it is settled.
 
-use super::aggregate::{clear_hist, hist_subtract};
+use super::aggregate::{clear_hist, hist_subtract, minus};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
@@ -182,7 +182,7 @@ impl<
                 s.value = s.value.wrapping_sub(sp.value);
             }
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
-                s.value = (f64::from_bits(s.value) - f64::from_bits(sp.value)).to_bits();
+                s.value = minus(f64::from_bits(s.value), f64::from_bits(sp.value)).to_bits();
             }
             _ => {}
         }
