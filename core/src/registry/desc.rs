@@ -119,8 +119,11 @@ pub enum NumberKind {
 }
 
 /// A measurement value; instruments convert it to their [`NumberKind`].
+// A one-byte tag: each test of the kind is then one compare, not one of a tag widened to
+// the value's eight bytes.
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum Number {
     /// Unsigned integer (counters).
     U64(u64),
