@@ -78,7 +78,7 @@ impl<
             // with `prefer-size` it is left to it).
             s.recorded = s.recorded.wrapping_add(1);
             s.dirty = true;
-            s.value = s.value.wrapping_add(value.as_i64() as u64);
+            s.value = s.value.wrapping_add(value.to_i64() as u64);
             return Ok(());
         }
         self.apply_live(i, op, slot, value)
@@ -96,9 +96,12 @@ impl<
 
     /// A measurement for a free slot: the overflow series comes to life on its first one
     /// (the caller then applies it); any other free slot is not a series (a stale or
-    /// foreign handle).
+    /// foreign handle). With feature `prefer-size` inlined into `apply`'s one copy, its
+    /// only caller (no call, no frame of its own); otherwise out of line, as `apply` is
+    /// inlined into each record path.
     #[cold]
-    #[inline(never)]
+    #[cfg_attr(not(feature = "prefer-size"), inline(never))]
+    #[cfg_attr(feature = "prefer-size", inline(always))]
     pub(super) fn revive(&mut self, i: usize, op: Op, slot: usize) -> Result<(), RecordError> {
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         if slot != usize::from(inst.base) + usize::from(inst.cap) {
@@ -128,12 +131,12 @@ impl<
         // (Integer sums usually took `apply`'s inline path already.)
         match op {
             Op::CounterInt | Op::SumInt => {
-                s.value = s.value.wrapping_add(value.as_i64() as u64);
+                s.value = s.value.wrapping_add(value.to_i64() as u64);
             }
             Op::CounterF64 | Op::SumF64 => {
                 s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
             }
-            Op::GaugeInt => s.value = value.as_i64() as u64,
+            Op::GaugeInt => s.value = value.to_i64() as u64,
             Op::GaugeF64 => s.value = value.as_f64().to_bits(),
             Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
             #[cfg(feature = "exponential-histogram")]
@@ -141,7 +144,7 @@ impl<
             // Never declared without the feature (`DeclareError::KindNotEnabled`).
             #[cfg(not(feature = "exponential-histogram"))]
             Op::ExpoHistogram => return Err(RecordError::WrongKind),
-            Op::Observable => return Err(RecordError::WrongKind),
+            Op::Observable | Op::Undeclared => return Err(RecordError::WrongKind),
         }
         Ok(())
     }
@@ -312,6 +315,22 @@ fn subtract_counts(live: &mut [u64], snap: &[u64]) {
     }
 }
 
+/// `a - b` of a live sum `a` and the snapshot's copy `b` of it (delta commits): with
+/// feature `prefer-size` computed as `a + -b`, the negation a flip of the sign bit and the
+/// sum the soft-float addition that recording links anyway, so no subtraction routine is
+/// linked on targets without a double-precision FPU. The same value bit for bit: that is
+/// how soft-float subtracts, and with an FPU the only case that could differ, a NaN `b`
+/// with a number `a`, does not occur (a sum that was NaN at the snapshot stays NaN, and
+/// of two NaNs the first is the result either way).
+#[inline(always)]
+pub(super) fn minus(a: f64, b: f64) -> f64 {
+    if PREFER_SIZE {
+        a + f64::from_bits(b.to_bits() ^ (1 << 63))
+    } else {
+        a - b
+    }
+}
+
 /// Subtracts a snapshot's histogram from the live one (delta commit).
 pub(super) fn hist_subtract(
     kind: InstrumentKind,
@@ -322,7 +341,7 @@ pub(super) fn hist_subtract(
     snap_words: &[u64],
 ) {
     subtract_counts(core::slice::from_mut(&mut h.count), &[snap.count]);
-    h.sum -= snap.sum;
+    h.sum = minus(h.sum, snap.sum);
     // What remains is exactly what was recorded after the snapshot.
     h.min = h.since_min;
     h.max = h.since_max;
@@ -357,7 +376,7 @@ pub(super) fn hist_subtract(
 
 #[cfg(test)]
 mod tests {
-    use super::{bucket_of, less, order_key};
+    use super::{bucket_of, less, minus, order_key};
 
     /// The integer key orders every pair of non-NaN values as `<` does, the zeros equal.
     #[test]
@@ -384,6 +403,39 @@ mod tests {
             }
         }
         assert_eq!(order_key(-0.0), order_key(0.0));
+    }
+
+    /// The commit's subtraction gives `a - b` bit for bit: for numbers of every class
+    /// (zeros of both signs, subnormals, infinities), and for a NaN `a` with any `b`.
+    #[test]
+    fn minus_is_subtraction() {
+        let values = [
+            0.0,
+            -0.0,
+            5e-324,
+            -5e-324,
+            f64::MIN_POSITIVE,
+            1.0,
+            -1.5,
+            0.1,
+            3.0e300,
+            -3.0e300,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let nans = [f64::NAN, -f64::NAN, f64::from_bits(0x7FF0_0000_0000_0001)];
+        for a in values {
+            for b in values {
+                assert_eq!(minus(a, b).to_bits(), (a - b).to_bits(), "{a:e} - {b:e}");
+            }
+        }
+        for a in nans {
+            for b in values.iter().chain(&nans) {
+                assert_eq!(minus(a, *b).to_bits(), (a - *b).to_bits(), "{a:e} - {b:e}");
+            }
+        }
     }
 
     /// A float's sign test from its bits agrees with `< 0.0`, NaNs of both signs included.

@@ -3,7 +3,7 @@
 //! interrupts in between), running observable callbacks, and committing what each request
 //! carried once it is settled.
 
-use super::aggregate::{clear_hist, hist_subtract};
+use super::aggregate::{clear_hist, hist_subtract, minus};
 use super::desc::{InstrumentKind, Number, NumberKind, Observe};
 use super::key::key_eq;
 use super::producer::{Producer, Settlement};
@@ -144,12 +144,12 @@ impl<
         let i = usize::from(i);
         let epoch = snapshot.epoch();
         let time = snapshot.time();
+        let j = usize::from(sp.index);
         let Some(SlotParts {
             inst,
-            slot,
             series: s,
             hist,
-        }) = self.slot_parts(i, usize::from(sp.index))
+        }) = self.slot_parts(i, j)
         else {
             return;
         };
@@ -182,7 +182,7 @@ impl<
                 s.value = s.value.wrapping_sub(sp.value);
             }
             (InstrumentKind::Counter | InstrumentKind::UpDownCounter, NumberKind::Double) => {
-                s.value = (f64::from_bits(s.value) - f64::from_bits(sp.value)).to_bits();
+                s.value = minus(f64::from_bits(s.value), f64::from_bits(sp.value)).to_bits();
             }
             _ => {}
         }
@@ -203,6 +203,7 @@ impl<
         if pinned {
             return;
         }
+        let slot = usize::from(inst.base) + j;
         if PREFER_SIZE {
             // No index to take it out of (see `reclaim`): freed through what
             // `slot_parts` found, with no lookup again.
@@ -267,7 +268,7 @@ impl<
             };
         }
         let raw = match number {
-            NumberKind::Int => value.as_i64() as u64,
+            NumberKind::Int => value.to_i64() as u64,
             NumberKind::Double => value.as_f64().to_bits(),
         };
         if slot == overflow && s.dirty && kind != InstrumentKind::ObservableGauge {

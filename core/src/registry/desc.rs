@@ -119,8 +119,11 @@ pub enum NumberKind {
 }
 
 /// A measurement value; instruments convert it to their [`NumberKind`].
+// A one-byte tag: each test of the kind is then one compare, not one of a tag widened to
+// the value's eight bytes.
 #[derive(Copy, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
 pub enum Number {
     /// Unsigned integer (counters).
     U64(u64),
@@ -162,8 +165,18 @@ impl From<f32> for Number {
 }
 
 impl Number {
-    /// As an `i64`: unsigned values saturate, floats truncate toward zero (saturating).
+    /// As an `i64`: unsigned values saturate, floats truncate toward zero (saturating),
+    /// NaN is 0.
     pub fn as_i64(self) -> i64 {
+        match self {
+            Number::F64(v) if v.to_bits() & !SIGN_BIT > INFINITY_BITS => 0,
+            n => n.to_i64(),
+        }
+    }
+
+    /// [`as_i64`](Self::as_i64) of a value that is not NaN (the registry converts only
+    /// finite measurements), with no test for NaN.
+    pub(crate) fn to_i64(self) -> i64 {
         match self {
             Number::U64(v) => i64::try_from(v).unwrap_or(i64::MAX),
             Number::I64(v) => v,
@@ -175,6 +188,13 @@ impl Number {
     pub fn as_f64(self) -> f64 {
         match self {
             Number::U64(v) => v as f64,
+            // With `prefer-size`, through the unsigned conversion the arm above links
+            // anyway (on targets without a double-precision FPU, a soft-float routine of
+            // its own), then the sign: rounding to nearest is symmetric, so the same value.
+            Number::I64(v) if PREFER_SIZE => {
+                let magnitude = (v.unsigned_abs() as f64).to_bits();
+                f64::from_bits(magnitude | (v as u64 & SIGN_BIT))
+            }
             Number::I64(v) => v as f64,
             Number::F64(v) => v,
         }
@@ -397,8 +417,13 @@ impl InstrumentDesc {
     }
 }
 
-/// `v as i64` (toward zero, saturating, NaN to 0), computed from the bits: on targets
-/// without a double-precision FPU, `as` calls soft-float conversion and compares.
+/// The sign bit of an `f64`.
+const SIGN_BIT: u64 = 1 << 63;
+/// The bits of `f64::INFINITY`: NaNs are above it once the sign is cleared.
+const INFINITY_BITS: u64 = 0x7FF0_0000_0000_0000;
+
+/// `v as i64` (toward zero, saturating) for `v` not NaN, computed from the bits: on
+/// targets without a double-precision FPU, `as` calls soft-float conversion and compares.
 fn saturating_i64(v: f64) -> i64 {
     const FRACTION: u64 = (1 << 52) - 1;
     let bits = v.to_bits();
@@ -409,10 +434,7 @@ fn saturating_i64(v: f64) -> i64 {
     }
     let negative = bits >> 63 != 0;
     if exponent >= 63 {
-        // |v| >= 2^63, the infinities, NaN.
-        if exponent == 1024 && bits & FRACTION != 0 {
-            return 0;
-        }
+        // |v| >= 2^63 and the infinities (NaN is the caller's).
         return if negative { i64::MIN } else { i64::MAX };
     }
     // The significand with its leading 1 moved to bit 63, shifted down to units: one
@@ -443,7 +465,7 @@ impl defmt::Format for InstrumentDesc {
 
 #[cfg(test)]
 mod tests {
-    use super::{saturating_i64, InstrumentDesc, DEFAULT_BOUNDS};
+    use super::{saturating_i64, InstrumentDesc, Number, DEFAULT_BOUNDS};
 
     /// Explicit-bucket histograms start from the default boundaries; the kinds that never
     /// read boundaries carry none.
@@ -467,9 +489,53 @@ mod tests {
         }
     }
 
-    /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns.
+    /// A signed integer converts to the `f64` `as` gives (with `prefer-size` through the
+    /// unsigned conversion and the sign): on the edges, around every power of two where
+    /// rounding starts, and on a spread of values.
+    #[test]
+    fn signed_as_f64_equals_as() {
+        let check = |v: i64| {
+            let got = Number::I64(v).as_f64();
+            assert_eq!(got.to_bits(), (v as f64).to_bits(), "{v}");
+        };
+        for v in [0, 1, -1, i64::MAX, i64::MIN, i64::MIN + 1, i64::MAX - 1] {
+            check(v);
+        }
+        for shift in 0..63 {
+            let p = 1i64 << shift;
+            for d in -3..=3 {
+                for v in [p.wrapping_add(d), p.wrapping_neg().wrapping_add(d)] {
+                    check(v);
+                }
+            }
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            check(x as i64);
+            check((x as i64) >> (x % 64));
+        }
+    }
+
+    /// The bit-level conversion equals `as` on the edges and on a spread of bit patterns:
+    /// `as_i64` for every value, NaNs of any sign and payload included, and the conversion
+    /// without a NaN test for every other value.
     #[test]
     fn saturating_i64_equals_as() {
+        let check = |v: f64| {
+            assert_eq!(
+                Number::F64(v).as_i64(),
+                v as i64,
+                "{v:e} ({:#x})",
+                v.to_bits()
+            );
+            if !v.is_nan() {
+                assert_eq!(saturating_i64(v), v as i64, "{v:e} ({:#x})", v.to_bits());
+                assert_eq!(Number::F64(v).to_i64(), v as i64, "{v:e}");
+            }
+        };
         let edges = [
             0.0,
             -0.0,
@@ -493,9 +559,13 @@ mod tests {
             f64::NEG_INFINITY,
             f64::NAN,
             -f64::NAN,
+            f64::from_bits(0x7FF0_0000_0000_0001),
+            f64::from_bits(0xFFF0_0000_0000_0001),
+            f64::from_bits(0x7FFF_FFFF_FFFF_FFFF),
+            f64::from_bits(0xFFFF_FFFF_FFFF_FFFF),
         ];
         for v in edges {
-            assert_eq!(saturating_i64(v), v as i64, "{v:e}");
+            check(v);
         }
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for _ in 0..200_000 {
@@ -505,7 +575,7 @@ mod tests {
             // Exponents near the interesting range are the common draws.
             let bits = (x & !(0x7ff << 52)) | ((1023 + (x >> 56) % 70) << 52);
             for v in [f64::from_bits(x), f64::from_bits(bits)] {
-                assert_eq!(saturating_i64(v), v as i64, "{v:e} ({:#x})", v.to_bits());
+                check(v);
             }
         }
     }

@@ -123,16 +123,17 @@ fn payload_len(value: &AttributeValue<'_>) -> usize {
     }
 }
 
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate_str(s: &str, max: usize) -> &str {
+/// The bytes of the longest prefix of `s` of at most `max` bytes that ends on a char
+/// boundary (as bytes: the boundary is found here, so no second test of it).
+fn truncate_str(s: &str, max: usize) -> &[u8] {
     if s.len() <= max {
-        return s;
+        return s.as_bytes();
     }
     let mut end = max;
     while end > 0 && !s.is_char_boundary(end) {
         end -= 1;
     }
-    s.get(..end).unwrap_or("")
+    s.as_bytes().get(..end).unwrap_or(&[])
 }
 
 /// Writes one value at `pos`; `str_budget` caps string payloads. Returns the new position,
@@ -165,7 +166,7 @@ pub(super) fn put(
             if t.len() < s.len() {
                 loss.truncated = loss.truncated.saturating_add(1);
             }
-            (TAG_STR + t.len() as u8, t.as_bytes())
+            (TAG_STR + t.len() as u8, t)
         }
     };
     let end = pos + 1 + payload.len();
@@ -322,9 +323,10 @@ impl<'k> Iterator for Decoder<'k> {
 }
 
 impl<'k> Decoder<'k> {
-    /// The next entry's key, the position moved to its value; `None` at the end. Not
-    /// inlined with `prefer-size`: the walk is then one loop, not one per layout.
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// The next entry's key, the position moved to its value; `None` at the end. With
+    /// `prefer-size` inlined into the walk, its one caller (the walk stays one loop for
+    /// both layouts: the layout is a test in it, not a loop each).
+    #[cfg_attr(feature = "prefer-size", inline(always))]
     fn next_name(&mut self) -> Option<&'k str> {
         if self.keys.is_empty() {
             // A length byte (`1 + len`; 0 ends the list), the key's bytes, the value.

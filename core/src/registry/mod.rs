@@ -59,7 +59,8 @@
 //! lookup takes the general packer (the fast packers of the [Speed](#speed) section give
 //! the same series, only sooner); a lookup scans the instrument's series, comparing
 //! packed keys whole, instead of trying the last series found and then probing a hash
-//! index. Behaviour is the same: the same series in the same slots.
+//! index, and a record with no attributes takes that lookup too, with no remembered
+//! series. Behaviour is the same: the same series in the same slots.
 //!
 //! # Attributes
 //!
@@ -251,6 +252,8 @@ pub struct InstrumentStats {
     pub rejected: u32,
 }
 
+/// An instrument's entry in the registry's table; entries past the declared ones are
+/// [`Inst::UNDECLARED`], so that a lookup needs no test of whether an entry is there.
 #[derive(Copy, Clone, Debug)]
 struct Inst {
     desc: InstrumentDesc,
@@ -263,6 +266,7 @@ struct Inst {
     op: Op,
     /// The series of the empty attribute set, once it exists (`EMPTY`: not known), so
     /// recording with no attributes skips the lookup. Cleared when that series is reclaimed.
+    /// Not kept with feature `prefer-size`, whose lookup scans.
     empty_slot: u16,
     /// The series the last lookup of declared keys packed whole found, in whatever order the
     /// attributes came (`EMPTY`: none yet). Tried first,
@@ -271,6 +275,31 @@ struct Inst {
     /// Not kept with feature `prefer-size`, whose lookup scans.
     last_slot: u16,
     stats: InstrumentStats,
+}
+
+impl Inst {
+    /// An entry no instrument was declared into: op [`Op::Undeclared`] (the record paths
+    /// answer [`RecordError::UnknownInstrument`]), no series (they would start at
+    /// `EMPTY`, past every series an instrument can reserve) and no histogram.
+    const UNDECLARED: Inst = Inst {
+        desc: InstrumentDesc::gauge_i64(""),
+        temporality: Temporality::Cumulative,
+        base: EMPTY,
+        cap: 0,
+        hist_base: 0,
+        stride: 0,
+        op: Op::Undeclared,
+        empty_slot: EMPTY,
+        last_slot: EMPTY,
+        stats: InstrumentStats {
+            series: 0,
+            overflowed: 0,
+            oversized: 0,
+            truncated: 0,
+            dropped_attributes: 0,
+            rejected: 0,
+        },
+    };
 }
 
 /// What a measurement does to a series: the instrument's kind and number kind in one.
@@ -294,9 +323,26 @@ enum Op {
     ExpoHistogram,
     /// Takes no measurements (values come from its callback).
     Observable,
+    /// No instrument: an entry past the declared ones ([`Inst::UNDECLARED`]).
+    Undeclared,
 }
 
 impl Op {
+    /// Why an instrument with this op takes no measurement, if it takes none: an
+    /// observable one's values come from its callback, and there is no undeclared one.
+    /// (The two are the last ops: one compare on the way to a measurement.)
+    #[inline(always)]
+    fn refusal(self) -> Option<RecordError> {
+        if (self as u8) < (Op::Observable as u8) {
+            return None;
+        }
+        Some(if self == Op::Observable {
+            RecordError::WrongKind
+        } else {
+            RecordError::UnknownInstrument
+        })
+    }
+
     fn of(desc: &InstrumentDesc) -> Op {
         match (desc.kind, desc.number) {
             (InstrumentKind::Counter, NumberKind::Int) => Op::CounterInt,
@@ -325,7 +371,8 @@ pub struct Registry<
     const HISTOGRAM_SERIES: usize = 16,
     const BUCKETS: usize = 512,
 > {
-    instruments: [Option<Inst>; INSTRUMENTS],
+    /// Declared in `..instrument_count`, [`Inst::UNDECLARED`] after.
+    instruments: [Inst; INSTRUMENTS],
     instrument_count: usize,
     series: [Series<ATTRIBUTE_BYTES>; SERIES],
     index: [u16; SERIES],
@@ -364,14 +411,12 @@ impl<
         const BUCKETS: usize,
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    const NO_INST: Option<Inst> = None;
-
     /// An empty registry; series created before the first collect start at `start_time`
     /// (unix nanoseconds). Pass 0 when the time is not known yet: the first collect's time
     /// is then taken (or call [`set_start_time`](Self::set_start_time) once it is known).
     pub const fn new(start_time: UnixNanos) -> Self {
         Registry {
-            instruments: [Self::NO_INST; INSTRUMENTS],
+            instruments: [Inst::UNDECLARED; INSTRUMENTS],
             instrument_count: 0,
             series: [Series::EMPTY; SERIES],
             index: [EMPTY; SERIES],
@@ -398,7 +443,7 @@ impl<
         if self.epoch != 0 {
             return;
         }
-        for inst in self.instruments.iter_mut().flatten() {
+        for inst in self.instruments.iter_mut().take(self.instrument_count) {
             if inst.desc.temporality.is_none() {
                 inst.temporality = preference.temporality_for(inst.desc.kind);
             }
@@ -501,23 +546,22 @@ impl<
         let temporality = desc
             .temporality
             .unwrap_or(self.preference.temporality_for(desc.kind));
-        let inst = Inst {
-            desc: *desc,
-            temporality,
-            base: self.series_used as u16,
-            cap: desc.max_series,
-            hist_base: hist_base as u16,
-            stride: stride as u16,
-            op: Op::of(desc),
-            empty_slot: EMPTY,
-            last_slot: EMPTY,
-            stats: InstrumentStats::default(),
-        };
         let id = self.instrument_count;
-        *or_return!(
+        let base = self.series_used as u16;
+        let inst = or_return!(
             self.instruments.get_mut(id),
             Err(DeclareError::TooManyInstruments)
-        ) = Some(inst);
+        );
+        // Written in place, field by field: the entry is `Inst::UNDECLARED` (entries are
+        // only ever declared, in order), whose remembered series and stats are already a
+        // new instrument's.
+        inst.desc = *desc;
+        inst.temporality = temporality;
+        inst.base = base;
+        inst.cap = desc.max_series;
+        inst.hist_base = hist_base as u16;
+        inst.stride = stride as u16;
+        inst.op = Op::of(desc);
         self.instrument_count += 1;
         self.series_used += slots;
         if desc.is_histogram() {
@@ -544,20 +588,29 @@ impl<
 
     /// The declaration of `instrument`.
     pub fn desc(&self, instrument: Instrument) -> Option<&InstrumentDesc> {
-        self.inst(usize::from(instrument.0)).map(|i| &i.desc)
+        self.declared(instrument).map(|i| &i.desc)
     }
 
     /// What `instrument` had to cut, reject or redirect so far.
     pub fn stats(&self, instrument: Instrument) -> Option<InstrumentStats> {
-        self.inst(usize::from(instrument.0)).map(|i| i.stats)
+        self.declared(instrument).map(|i| i.stats)
     }
 
+    /// `instrument`'s entry if it was declared in this registry.
+    fn declared(&self, instrument: Instrument) -> Option<&Inst> {
+        self.inst(usize::from(instrument.0))
+            .filter(|i| i.op != Op::Undeclared)
+    }
+
+    /// Entry `i`: a declared instrument, or [`Inst::UNDECLARED`] past them (the record
+    /// paths test its op; what they call after that has a declared instrument).
     fn inst(&self, i: usize) -> Option<&Inst> {
-        self.instruments.get(i).and_then(|i| i.as_ref())
+        self.instruments.get(i)
     }
 
+    /// [`inst`](Self::inst), mutably.
     fn inst_mut(&mut self, i: usize) -> Option<&mut Inst> {
-        self.instruments.get_mut(i).and_then(|i| i.as_mut())
+        self.instruments.get_mut(i)
     }
 
     /// Records `value` for the attribute set `attributes` (order does not matter): adds to a
@@ -570,7 +623,8 @@ impl<
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
         let value = value.into();
-        if attributes.is_empty() {
+        // (With `prefer-size` no series is remembered: every record takes the lookup.)
+        if !PREFER_SIZE && attributes.is_empty() {
             // No attributes: straight to the remembered series, no hashing, no lookup.
             let i = usize::from(instrument.0);
             // `EMPTY` (not known, or no such instrument) is past the table: not found.
@@ -581,10 +635,6 @@ impl<
                     return Ok(());
                 }
             }
-            if PREFER_SIZE {
-                // The general path finds the remembered series too, one call further.
-                return self.record_attrs(instrument, value, &[]);
-            }
             return self.record_empty(instrument, value);
         }
         self.record_attrs(instrument, value, attributes)
@@ -592,7 +642,7 @@ impl<
 
     /// [`record`](Self::record) with no attributes, past the integer add: other ops,
     /// checks, or the empty set's series not known yet. (With feature `prefer-size`,
-    /// [`record_attrs`](Self::record_attrs) does this too, through `find_empty`.)
+    /// [`record_attrs`](Self::record_attrs) does this, through its lookup.)
     #[inline(never)]
     fn record_empty(&mut self, instrument: Instrument, value: Number) -> Result<(), RecordError> {
         let i = usize::from(instrument.0);
@@ -615,10 +665,11 @@ impl<
         let i = usize::from(instrument.0);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
         let op = inst.op;
-        if op == Op::Observable {
-            return Err(RecordError::WrongKind);
+        if let Some(refused) = op.refusal() {
+            return Err(refused);
         }
-        let slot = if attributes.is_empty() {
+        // (With `prefer-size` the general lookup finds the empty set too.)
+        let slot = if !PREFER_SIZE && attributes.is_empty() {
             self.find_empty(i)
         } else {
             self.find_or_insert(i, attributes)
@@ -635,8 +686,8 @@ impl<
     ) -> Result<Bound, RecordError> {
         let i = usize::from(instrument.0);
         let inst = or_return!(self.inst(i), Err(RecordError::UnknownInstrument));
-        if inst.desc.kind.is_observable() {
-            return Err(RecordError::WrongKind);
+        if let Some(refused) = inst.op.refusal() {
+            return Err(refused);
         }
         let overflow = usize::from(inst.base) + usize::from(inst.cap);
         let slot = self.find_or_insert(i, attributes);
@@ -682,8 +733,8 @@ impl<
         if slot.wrapping_sub(base) > usize::from(inst.cap) {
             return Err(RecordError::UnknownInstrument);
         }
-        if op == Op::Observable {
-            return Err(RecordError::WrongKind);
+        if let Some(refused) = op.refusal() {
+            return Err(refused);
         }
         self.apply(i, op, slot, value)
     }

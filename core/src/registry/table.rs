@@ -97,9 +97,9 @@ impl<
     > Registry<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
     /// The series of the empty attribute set (created if needed), remembered for the next
-    /// record with no attributes (and taken from there once known: with feature
-    /// `prefer-size` every record with no attributes that is not an integer add comes here).
-    #[cfg_attr(not(feature = "prefer-size"), cold)]
+    /// record with no attributes. (Not with feature `prefer-size`, which remembers no
+    /// series: [`find_or_insert_packed`](Self::find_or_insert_packed) finds every one.)
+    #[cold]
     #[inline(never)]
     pub(super) fn find_empty(&mut self, i: usize) -> usize {
         let Some(inst) = self.inst(i) else {
@@ -135,7 +135,7 @@ impl<
             // hash, only sooner, and each is code of its own.
             return self.find_or_insert_packed(i, attributes);
         }
-        let Some(inst) = self.instruments.get(i).and_then(|x| x.as_ref()) else {
+        let Some(inst) = self.inst(i) else {
             return usize::MAX;
         };
         let keys = inst.desc.attribute_keys;
@@ -158,10 +158,10 @@ impl<
     }
 
     /// The lookup for declared keys packed whole in `key` (hash `hash`), when they are not
-    /// the last series found: probe, insert when absent; remembers the series. With feature
-    /// `prefer-size` not inlined: the in-order, any-order, open-key and empty-set lookups share this one copy.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// the last series found: probe, insert when absent; remembers the series. (With
+    /// feature `prefer-size` its one caller is
+    /// [`find_or_insert_packed`](Self::find_or_insert_packed), which every lookup takes.)
+    #[inline(always)]
     pub(super) fn find_or_insert_whole(
         &mut self,
         i: usize,
@@ -231,6 +231,8 @@ impl<
 
     /// The general path (attributes in another order, undeclared or repeated keys, values
     /// that must be truncated): pack in declared order, then look up by the packed key.
+    /// With feature `prefer-size` every lookup, the empty set's too (whose series that
+    /// build does not remember: the scan finds it as any other).
     #[inline(never)]
     pub(super) fn find_or_insert_packed(&mut self, i: usize, attributes: &[KeyValue<'_>]) -> usize {
         let Some(inst) = self.inst(i) else {
@@ -422,7 +424,9 @@ impl<
         i: usize,
         j: usize,
     ) -> Option<SlotParts<'_, ATTRIBUTE_BYTES>> {
-        let inst = self.instruments.get_mut(i)?.as_mut()?;
+        // (An undeclared entry's one slot, `EMPTY`, is past every series an instrument can
+        // reserve: never live.)
+        let inst = self.instruments.get_mut(i)?;
         if j > usize::from(inst.cap) {
             return None;
         }
@@ -435,12 +439,7 @@ impl<
             let words = self.buckets.get_mut(at..at + usize::from(inst.stride))?;
             hist = Some((h, words));
         }
-        Some(SlotParts {
-            inst,
-            slot,
-            series,
-            hist,
-        })
+        Some(SlotParts { inst, series, hist })
     }
 
     /// Makes free slot `slot` of instrument `i` (whose op is `op`) a new live series with
@@ -466,9 +465,10 @@ impl<
     /// Makes free slot `slot` a new live series (op `op`, hash `h`, key `key`) that starts
     /// at the last collect: what an insertion and the overflow series' revival share. A
     /// free series' histogram is empty already (as declared, or cleared by the commit that
-    /// freed it: see `settle_point`), so only the series is written.
-    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
-    #[cfg_attr(feature = "prefer-size", inline(never))]
+    /// freed it: see `settle_point`), so only the series is written. Inlined into both
+    /// (with `prefer-size` too: its two callers are the lookup's and `apply`'s one copy
+    /// each, and a call of its own took more than the series writes it holds).
+    #[inline(always)]
     pub(super) fn start_series(
         &mut self,
         slot: usize,
@@ -531,10 +531,8 @@ impl<
             // The overflow series is not in the index (nor counted in `stats.series`), and
             // the `prefer-size` build keeps no index (see `lookup_or_insert`): freeing the
             // slot is all.
-            if let (Some(inst), Some(s)) = (
-                self.instruments.get_mut(i).and_then(Option::as_mut),
-                self.series.get_mut(slot),
-            ) {
+            if let (Some(inst), Some(s)) = (self.instruments.get_mut(i), self.series.get_mut(slot))
+            {
                 free_series(inst, s, slot);
             }
             return;
@@ -581,10 +579,7 @@ impl<
         if let Some(x) = self.index.get_mut(base + hole) {
             *x = EMPTY;
         }
-        if let (Some(inst), Some(s)) = (
-            self.instruments.get_mut(i).and_then(Option::as_mut),
-            self.series.get_mut(slot),
-        ) {
+        if let (Some(inst), Some(s)) = (self.instruments.get_mut(i), self.series.get_mut(slot)) {
             free_series(inst, s, slot);
         }
     }
@@ -598,7 +593,8 @@ pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
     s: &mut Series<ATTRIBUTE_BYTES>,
     slot: usize,
 ) {
-    if usize::from(inst.empty_slot) == slot {
+    // (`prefer-size` remembers no empty-set series.)
+    if !PREFER_SIZE && usize::from(inst.empty_slot) == slot {
         inst.empty_slot = EMPTY;
     }
     s.state = FREE;
@@ -613,8 +609,6 @@ pub(super) fn free_series<const ATTRIBUTE_BYTES: usize>(
 /// and, for a histogram, that series' state and buckets.
 pub(super) struct SlotParts<'r, const ATTRIBUTE_BYTES: usize> {
     pub(super) inst: &'r mut Inst,
-    /// The series' place in the registry's series table.
-    pub(super) slot: usize,
     pub(super) series: &'r mut Series<ATTRIBUTE_BYTES>,
     pub(super) hist: Option<(&'r mut HistState, &'r mut [u64])>,
 }

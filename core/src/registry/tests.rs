@@ -357,3 +357,160 @@ fn first_repeated_key_is_reported() {
     }
     assert_eq!(reg.instrument_count(), 0);
 }
+
+/// Handles of instruments this registry never declared (from a registry with more) are
+/// refused as unknown by every record path, have no declaration or stats, and change
+/// nothing: the entries past the declared ones are undeclared, not empty instruments.
+#[test]
+fn handles_past_the_declared_instruments_are_unknown() {
+    let mut big: Registry<4, 8, 16, 2, 16> = Registry::new(1);
+    let mut small: Registry<4, 8, 16, 2, 16> = Registry::new(1);
+    let _ = big
+        .declare(InstrumentDesc::counter_u64("c").max_series(1))
+        .unwrap();
+    let counter = big
+        .declare(InstrumentDesc::counter_u64("c").max_series(1))
+        .unwrap();
+    let hist = big
+        .declare(InstrumentDesc::histogram("h").bounds(&[1.0]).max_series(1))
+        .unwrap();
+    let gauge = big
+        .declare(InstrumentDesc::gauge_f64("g").max_series(1))
+        .unwrap();
+    let mine = small
+        .declare(InstrumentDesc::counter_u64("c").max_series(2))
+        .unwrap();
+    // Bound by `big`: its counter's series is slot 2, inside the series `small` reserved.
+    let bound = big.bind(counter, &[]).unwrap();
+    let kv = [KeyValue::new("k", AttributeValue::Str("v"))];
+    let unknown = Err(RecordError::UnknownInstrument);
+    for inst in [counter, hist, gauge] {
+        assert_eq!(small.record(inst, 1u64, &[]), unknown);
+        assert_eq!(small.record(inst, -1i64, &[]), unknown);
+        assert_eq!(small.record(inst, 2.5, &[]), unknown);
+        assert_eq!(small.record(inst, f64::NAN, &kv), unknown);
+        assert_eq!(small.record(inst, 3u64, &kv), unknown);
+        assert_eq!(small.bind(inst, &[]), Err(RecordError::UnknownInstrument));
+        assert_eq!(small.bind(inst, &kv), Err(RecordError::UnknownInstrument));
+        assert!(small.desc(inst).is_none());
+        assert!(small.stats(inst).is_none());
+    }
+    assert_eq!(small.record_bound(bound, 1u64), unknown);
+    assert_eq!(small.record_bound(bound, 1.5), unknown);
+    assert_eq!(small.instrument_count(), 1);
+    assert_eq!(small.desc(mine).map(|d| d.name), Some("c"));
+    assert_eq!(small.stats(mine), Some(InstrumentStats::default()));
+    // Nothing was recorded anywhere, and the next declaration still takes the next entry
+    // with fresh stats.
+    let mut snap: Snapshot<4, 8, 16, 2, 16> = Snapshot::new();
+    small.collect(&mut snap, 2);
+    assert_eq!(snap.metric_count(), 0);
+    let next = small
+        .declare(InstrumentDesc::gauge_i64("n").max_series(1))
+        .unwrap();
+    assert_eq!(next, counter);
+    assert_eq!(small.stats(next), Some(InstrumentStats::default()));
+    small.record(next, 7i64, &[]).unwrap();
+    small.collect(&mut snap, 3);
+    assert_eq!(snap.metric_count(), 1);
+    assert_eq!(snap.metric(0).name, "n");
+    assert_eq!(snap.point(0, 0).value, PointValue::Int(7));
+}
+
+/// An observable instrument takes no measurement from the record paths (its values come
+/// from its callback): record and bind say it is the wrong kind, and nothing is kept.
+#[cfg(feature = "observable")]
+#[test]
+fn observable_instruments_refuse_measurements() {
+    fn callback(o: &mut dyn Observe) {
+        o.observe(Number::I64(4), &[]);
+    }
+    let mut reg: Registry<2, 4, 16, 1, 1> = Registry::new(1);
+    let g = reg
+        .declare(InstrumentDesc::observable_gauge("g", NumberKind::Int, callback).max_series(1))
+        .unwrap();
+    let kv = [KeyValue::new("k", AttributeValue::Int(1))];
+    assert_eq!(reg.record(g, 1u64, &[]), Err(RecordError::WrongKind));
+    assert_eq!(reg.record(g, 1.5, &kv), Err(RecordError::WrongKind));
+    assert_eq!(reg.bind(g, &[]), Err(RecordError::WrongKind));
+    assert_eq!(reg.bind(g, &kv), Err(RecordError::WrongKind));
+    assert_eq!(reg.stats(g), Some(InstrumentStats::default()));
+    let mut snap: Snapshot<2, 4, 16, 1, 1> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point_count(0), 1);
+    assert_eq!(snap.point(0, 0).value, PointValue::Int(4));
+}
+
+/// Records with no attributes, of every op that takes the lookup, land in the empty
+/// set's one series, also pinned by `bind(&[])`, and a new one after that series was
+/// reclaimed (whether the build remembers the series or finds it by scan).
+#[test]
+fn empty_set_records_find_their_series() {
+    let mut reg: Registry<3, 9, 16, 3, 12> = Registry::new(1);
+    let delta = Temporality::Delta;
+    let f = reg
+        .declare(
+            InstrumentDesc::counter_f64("f")
+                .attributes(&["k"])
+                .max_series(2)
+                .temporality(delta),
+        )
+        .unwrap();
+    let h = reg
+        .declare(
+            InstrumentDesc::histogram("h")
+                .bounds(&[1.0, 2.0])
+                .max_series(2)
+                .temporality(delta),
+        )
+        .unwrap();
+    let g = reg
+        .declare(InstrumentDesc::gauge_i64("g").max_series(2))
+        .unwrap();
+    let kv = [KeyValue::new("k", AttributeValue::Int(1))];
+    reg.record(f, 1.5, &[]).unwrap();
+    reg.record(f, 2.0, &kv).unwrap();
+    reg.record(f, 0.5, &[]).unwrap();
+    reg.record(h, 0.5, &[]).unwrap();
+    reg.record(h, 1.5, &[]).unwrap();
+    reg.record(g, 3i64, &[]).unwrap();
+    let pinned = reg.bind(g, &[]).unwrap();
+    reg.record_bound(pinned, 4i64).unwrap();
+    reg.record(g, 5i64, &[]).unwrap();
+    let mut snap: Snapshot<3, 9, 16, 3, 12> = Snapshot::new();
+    reg.collect(&mut snap, 2);
+    assert_eq!(snap.point_count(0), 2);
+    assert_eq!(snap.point(0, 0).value, PointValue::Double(2.0));
+    assert_eq!(snap.attribute_count(0, 0), 0);
+    assert_eq!(snap.point(0, 1).value, PointValue::Double(2.0));
+    assert_eq!(snap.point_count(1), 1);
+    let PointValue::Histogram(hv) = snap.point(1, 0).value else {
+        panic!("{:?}", snap.point(1, 0).value)
+    };
+    assert_eq!((hv.count, hv.bucket_counts), (2, &[1, 1, 0][..]));
+    assert_eq!(snap.point_count(2), 1);
+    assert_eq!(snap.point(2, 0).value, PointValue::Int(5));
+    // Delivered with nothing since: the counter's and the histogram's empty-set series
+    // are reclaimed (the pinned gauge's is not); the counter's slot goes to a new set.
+    reg.settle(&snap, snap.full_span(), Settlement::Delivered);
+    let other = [KeyValue::new("k", AttributeValue::Int(2))];
+    reg.record(f, 7.0, &other).unwrap();
+    reg.record(f, 0.25, &[]).unwrap();
+    reg.record(h, 2.5, &[]).unwrap();
+    reg.record(g, 6i64, &[]).unwrap();
+    reg.collect(&mut snap, 3);
+    let values: heapless::Vec<(PointValue<'_>, usize), 4> = (0..snap.point_count(0))
+        .map(|p| (snap.point(0, p).value, snap.attribute_count(0, p)))
+        .collect();
+    assert_eq!(
+        values.as_slice(),
+        &[(PointValue::Double(7.0), 1), (PointValue::Double(0.25), 0)]
+    );
+    let PointValue::Histogram(hv) = snap.point(1, 0).value else {
+        panic!("{:?}", snap.point(1, 0).value)
+    };
+    assert_eq!((hv.count, hv.bucket_counts), (1, &[0, 0, 1][..]));
+    assert_eq!(snap.point(2, 0).value, PointValue::Int(6));
+    assert_eq!(reg.stats(g).map(|s| s.series), Some(1));
+    assert_eq!(reg.stats(f).map(|s| s.overflowed), Some(0));
+}
