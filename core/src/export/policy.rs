@@ -8,7 +8,7 @@
 
 use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
 use super::retry::{Backoff, Delay};
-use super::run::{Action, ExportRun, InFlight, Step};
+use super::run::{Action, Decision, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::encode::points_from;
 use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
@@ -179,12 +179,33 @@ impl<'a> ExportPolicy<'a> {
     where
         'a: 'b,
     {
+        match self.decide(run, producer, snapshot, buffer, now) {
+            Decision::Send(body) => Action::Send(run.request_with(body)),
+            Decision::Wait(at) => Action::Wait(at),
+            Decision::Done => Action::Done(run.report),
+        }
+    }
+
+    /// [`next`](Self::next)'s decision, told without building what it hands out: the
+    /// request's body (the rest of the request is in `run`), or the report left in `run`.
+    /// The blocking driver builds the request where it sends it and copies the report once.
+    pub(super) fn decide<'b, P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        buffer: &'b mut [u8],
+        now: Instant,
+    ) -> Decision<'b>
+    where
+        'a: 'b,
+    {
         // Bounded: each turn either returns or settles one point that cannot be encoded.
         // Every way the export ends here comes out of the loop with its reason, so that
         // ending it is one call.
         let kind = loop {
             if run.done {
-                return Action::Done(run.report);
+                return Decision::Done;
             }
             let waiting = now < run.not_before;
             // Past the deadline; or the server's wait (carried over from an earlier export,
@@ -196,7 +217,7 @@ impl<'a> ExportPolicy<'a> {
             if waiting {
                 // Asked before the retry is due: the backoff holds however often we are
                 // asked.
-                return Action::Wait(run.not_before);
+                return Decision::Wait(run.not_before);
             }
             if run.in_flight.is_none() {
                 match self.encode_next(run, producer, snapshot, buffer) {
@@ -231,11 +252,10 @@ impl<'a> ExportPolicy<'a> {
             }
             run.attempt_deadline = deadline;
             run.awaiting = true;
-            let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
-                .with_headers(run.headers);
-            return Action::Send(request);
+            return Decision::Send(body);
         };
-        Action::Done(self.finish_abandoned(run, producer, snapshot, kind))
+        self.finish_abandoned(run, producer, snapshot, kind);
+        Decision::Done
     }
 
     /// Encode the next request into `buffer` and put it in flight (`true`), settling
@@ -410,7 +430,8 @@ impl<'a> ExportPolicy<'a> {
                 Err(kind) => kind,
             },
         };
-        Step::Done(self.finish_abandoned(run, producer, snapshot, kind))
+        self.finish_abandoned(run, producer, snapshot, kind);
+        Step::Done(run.report)
     }
 
     /// After a retryable failure of request `index`, tried `attempts` times: when to send
@@ -543,7 +564,7 @@ impl<'a> ExportPolicy<'a> {
         producer: &mut P,
         snapshot: &P::Snapshot,
         kind: ExportErrorKind,
-    ) -> ExportReport {
+    ) {
         let index = match run.in_flight {
             Some(flight) => flight.index,
             None => run.report.requests,
@@ -573,7 +594,6 @@ impl<'a> ExportPolicy<'a> {
             run.report.points_abandoned += points;
         }
         self.finish(run);
-        run.report
     }
 
     // Not inlined: every way an export ends after its start comes through here.
