@@ -11,7 +11,7 @@ use super::retry::{Backoff, Delay};
 use super::run::{Action, Decision, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::encode::points_from;
-use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
+use crate::proto::response::{decode_said, ReceivedBody};
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
 use crate::time::{nanos_to_millis, Instant, UnixNanos};
@@ -356,19 +356,18 @@ impl<'a> ExportPolicy<'a> {
             Ok(response) => {
                 run.report.bytes_sent += response.bytes_sent as u64;
                 self.stats.bytes_sent += response.bytes_sent as u64;
-                // Decoded once for either kind of answer: a 2xx may carry a partial
-                // success, an error status a `Status` message.
-                let decoded = decode_body(&received(&response, response_body));
+                // Read once for either kind of answer: a 2xx may carry a partial success, an
+                // error status a `Status` message.
+                let said = decode_said(&received(&response, response_body));
                 match response.status {
                     200..=299 => {
+                        // No partial success: the message kept so far stays.
                         message = None;
-                        let rejected = match decoded {
-                            ResponseBody::PartialSuccess(partial) => {
-                                message = Some(partial.error_message);
-                                partial.rejected_data_points
-                            }
-                            _ => 0,
-                        };
+                        let mut rejected = 0;
+                        if let Some((number, text)) = said {
+                            message = Some(text);
+                            rejected = number;
+                        }
                         // The server takes data again: whatever it asked for earlier is over.
                         self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
@@ -382,8 +381,8 @@ impl<'a> ExportPolicy<'a> {
                         settlement = Some(Settlement::Delivered);
                     }
                     status => {
-                        if let ResponseBody::Status(rpc_status) = decoded {
-                            message = Some(rpc_status.message);
+                        if let Some((_, text)) = said {
+                            message = Some(text);
                         }
                         noted = Some(ExportErrorKind::Status(status));
                         if matches!(status, 429 | 502 | 503 | 504) {
