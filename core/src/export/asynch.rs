@@ -40,7 +40,7 @@ impl<'a, X: AsyncExchange> Exporter<'a, X> {
                         .exchange(&request, &mut self.response_body)
                         .await;
                     let now = timer.now();
-                    self.policy.conclude(
+                    self.policy.conclude_sent(
                         &mut run,
                         producer,
                         snapshot,

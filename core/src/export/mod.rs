@@ -287,7 +287,7 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         let result = self.exchange.exchange(&request, &mut self.response_body);
         let now = clock.now();
         self.policy
-            .conclude(run, producer, snapshot, result, &self.response_body, now)
+            .conclude_sent(run, producer, snapshot, result, &self.response_body, now)
     }
 
     /// Run a whole export, waiting between retries with `wait` (`wait(now, until)`: a

@@ -334,13 +334,37 @@ impl<'a> ExportPolicy<'a> {
         response_body: &[u8],
         now: Instant,
     ) -> Step {
+        if run.done {
+            return Step::Done(run.report);
+        }
+        if run.in_flight.is_none() || !run.awaiting {
+            return Step::Wait(run.not_before.max(now));
+        }
+        self.conclude_sent(run, producer, snapshot, result, response_body, now)
+    }
+
+    /// [`conclude`](Self::conclude) for a run that awaits the answer to its request in
+    /// flight, as it does after [`decide`](Self::decide) said send (and until this call):
+    /// the drivers come here directly, without asking again what they know.
+    pub(super) fn conclude_sent<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        result: Result<HttpResponse, ExchangeError>,
+        response_body: &[u8],
+        now: Instant,
+    ) -> Step {
         // The parts of the request in flight the answer needs, not a copy of it whole.
-        let (span, index, attempts) = match &run.in_flight {
-            Some(flight) if run.awaiting && !run.done => {
-                (flight.span, flight.index, flight.attempts)
-            }
-            _ if run.done => return Step::Done(run.report),
-            _ => return Step::Wait(run.not_before.max(now)),
+        let Some(InFlight {
+            span,
+            index,
+            attempts,
+            ..
+        }) = run.in_flight
+        else {
+            // Not reached: a request is in flight whenever the run awaits an answer.
+            return Step::Wait(now);
         };
         run.awaiting = false;
         // What the answer comes to, worked out first and carried out once below, so that

@@ -91,7 +91,7 @@ impl<'a, X> Exporter<'a, X> {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(result) => {
                         let now = clock.now();
-                        self.policy.conclude(
+                        self.policy.conclude_sent(
                             run,
                             producer,
                             snapshot,
