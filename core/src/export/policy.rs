@@ -302,9 +302,8 @@ impl<'a> ExportPolicy<'a> {
                             },
                             points: 1,
                         };
-                        producer.settle(snapshot, span, Settlement::Dropped);
-                        run.report.points_dropped += 1;
-                        self.stats.points_dropped += 1;
+                        // Counted as its points only: no request carried it.
+                        self.settle_span(run, producer, snapshot, span, Settlement::Dropped, 0);
                         self.note_error(
                             run,
                             ExportError {
@@ -442,7 +441,7 @@ impl<'a> ExportPolicy<'a> {
             );
         }
         if let Some(settlement) = settlement {
-            self.settle_flight(run, producer, snapshot, span, settlement);
+            self.settle_span(run, producer, snapshot, span, settlement, 1);
             return Step::Wait(now);
         }
         let kind = match failure {
@@ -541,21 +540,25 @@ impl<'a> ExportPolicy<'a> {
         self.stats.last_error = Some(error);
     }
 
-    /// Settle the request in flight, whose points are `span`.
-    fn settle_flight<P: Producer>(
+    /// Settle `span` and count it: the request in flight's points (`requests` 1; the
+    /// request is no longer in flight), or points no request carried (`requests` 0: a point
+    /// dropped before it was encoded, the rest of an abandoned export). One place for every
+    /// settlement and its counts.
+    fn settle_span<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         span: PointSpan,
         settlement: Settlement,
+        requests: u32,
     ) {
         run.in_flight = None;
         producer.settle(snapshot, span, settlement);
         let points = span.points;
         let (report, stats) = (&mut run.report, &mut self.stats);
         // One set of additions into the counters the settlement picks.
-        let (requests, points_in_report, total_requests, total_points) = match settlement {
+        let (in_report, points_in_report, total_requests, total_points) = match settlement {
             Settlement::Delivered => (
                 &mut report.requests_delivered,
                 &mut report.points_sent,
@@ -573,9 +576,9 @@ impl<'a> ExportPolicy<'a> {
                 return;
             }
         };
-        *requests += 1;
+        *in_report += requests;
         *points_in_report += points;
-        *total_requests += 1;
+        *total_requests += requests;
         *total_points += points as u64;
     }
 
@@ -600,7 +603,14 @@ impl<'a> ExportPolicy<'a> {
             },
         );
         if let Some(flight) = run.in_flight {
-            self.settle_flight(run, producer, snapshot, flight.span, Settlement::Abandoned);
+            self.settle_span(
+                run,
+                producer,
+                snapshot,
+                flight.span,
+                Settlement::Abandoned,
+                1,
+            );
         }
         let start = run.splitter.position();
         let end = PointCursor {
@@ -609,12 +619,8 @@ impl<'a> ExportPolicy<'a> {
         };
         let points = points_from(snapshot, start);
         if points > 0 {
-            producer.settle(
-                snapshot,
-                PointSpan { start, end, points },
-                Settlement::Abandoned,
-            );
-            run.report.points_abandoned += points;
+            let rest = PointSpan { start, end, points };
+            self.settle_span(run, producer, snapshot, rest, Settlement::Abandoned, 0);
         }
         self.finish(run);
     }
