@@ -11,7 +11,7 @@ use super::retry::{Backoff, Delay};
 use super::run::{Action, Decision, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::encode::points_from;
-use crate::proto::response::{decode_said, ReceivedBody};
+use crate::proto::response::decode_said;
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
 use crate::time::{nanos_to_millis, Instant, UnixNanos};
@@ -381,7 +381,7 @@ impl<'a> ExportPolicy<'a> {
                 self.stats.bytes_sent += response.bytes_sent as u64;
                 // Read once for either kind of answer: a 2xx may carry a partial success, an
                 // error status a `Status` message.
-                let said = decode_said(&received(&response, response_body));
+                let said = decode_said(&response, response_body);
                 match response.status {
                     200..=299 => {
                         // No partial success: the message kept so far stays.
@@ -662,15 +662,5 @@ impl<'a> ExportPolicy<'a> {
                 self.stats.last_success_unix_nanos = Some(started_unix_nanos);
             }
         }
-    }
-}
-
-/// The body `response` kept at the start of `body`, as the decoders see it.
-fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
-    ReceivedBody {
-        status: response.status,
-        is_protobuf: response.body_is_protobuf,
-        bytes: body.get(..response.body_len).unwrap_or(body),
-        truncated: response.body_truncated,
     }
 }
