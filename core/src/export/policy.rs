@@ -372,8 +372,6 @@ impl<'a> ExportPolicy<'a> {
         let mut settlement = None;
         let mut retry_after = None;
         let mut failure = None;
-        // The server's message to keep: `None` leaves the one kept so far.
-        let mut message = Some("");
         let mut noted = None;
         match result {
             Ok(response) => {
@@ -384,11 +382,10 @@ impl<'a> ExportPolicy<'a> {
                 let said = decode_said(&response, response_body);
                 match response.status {
                     200..=299 => {
-                        // No partial success: the message kept so far stays.
-                        message = None;
+                        // Without a partial success, the message kept so far stays.
                         let mut rejected = 0;
                         if let Some((number, text)) = said {
-                            message = Some(text);
+                            self.keep_message(text);
                             rejected = number;
                         }
                         // The server takes data again: whatever it asked for earlier is over.
@@ -404,9 +401,7 @@ impl<'a> ExportPolicy<'a> {
                         settlement = Some(Settlement::Delivered);
                     }
                     status => {
-                        if let Some((_, text)) = said {
-                            message = Some(text);
-                        }
+                        self.keep_message(said.map_or("", |(_, text)| text));
                         noted = Some(ExportErrorKind::Status(status));
                         if matches!(status, 429 | 502 | 503 | 504) {
                             retry_after = response.retry_after;
@@ -418,6 +413,8 @@ impl<'a> ExportPolicy<'a> {
                 }
             }
             Err(error) => {
+                // No answer, no message: an earlier one must not read as this one's.
+                self.keep_message("");
                 noted = Some(ExportErrorKind::Exchange(error));
                 if let ExchangeError::ResponseTooLarge { .. } = error {
                     // The OTLP specification: a response over the client's limit is a
@@ -427,9 +424,6 @@ impl<'a> ExportPolicy<'a> {
                 }
                 failure = Some(error);
             }
-        }
-        if let Some(message) = message {
-            self.keep_message(message);
         }
         if let Some(kind) = noted {
             self.note_error(
