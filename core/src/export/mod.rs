@@ -286,8 +286,13 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         // everything before and after.
         let result = self.exchange.exchange(&request, &mut self.response_body);
         let now = clock.now();
-        self.policy
+        match self
+            .policy
             .conclude_sent(run, producer, snapshot, result, &self.response_body, now)
+        {
+            Some(at) => Step::Wait(at),
+            None => Step::Done(run.report),
+        }
     }
 
     /// Run a whole export, waiting between retries with `wait` (`wait(now, until)`: a

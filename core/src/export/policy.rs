@@ -339,12 +339,17 @@ impl<'a> ExportPolicy<'a> {
         if run.in_flight.is_none() || !run.awaiting {
             return Step::Wait(run.not_before.max(now));
         }
-        self.conclude_sent(run, producer, snapshot, result, response_body, now)
+        match self.conclude_sent(run, producer, snapshot, result, response_body, now) {
+            Some(at) => Step::Wait(at),
+            None => Step::Done(run.report),
+        }
     }
 
     /// [`conclude`](Self::conclude) for a run that awaits the answer to its request in
     /// flight, as it does after [`decide`](Self::decide) said send (and until this call):
-    /// the drivers come here directly, without asking again what they know.
+    /// the drivers come here directly, without asking again what they know. Returns the
+    /// instant to step again at, or `None` when the export is over (its report is the
+    /// run's, copied out once by the caller that needs it).
     pub(super) fn conclude_sent<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
@@ -353,7 +358,7 @@ impl<'a> ExportPolicy<'a> {
         result: Result<HttpResponse, ExchangeError>,
         response_body: &[u8],
         now: Instant,
-    ) -> Step {
+    ) -> Option<Instant> {
         // The parts of the request in flight the answer needs, not a copy of it whole.
         let Some(InFlight {
             span,
@@ -363,7 +368,7 @@ impl<'a> ExportPolicy<'a> {
         }) = run.in_flight
         else {
             // Not reached: a request is in flight whenever the run awaits an answer.
-            return Step::Wait(now);
+            return Some(now);
         };
         run.awaiting = false;
         // What the answer comes to, worked out first and carried out once below, so that
@@ -436,18 +441,18 @@ impl<'a> ExportPolicy<'a> {
         }
         if let Some(settlement) = settlement {
             self.settle_span(run, producer, snapshot, span, settlement, 1);
-            return Step::Wait(now);
+            return Some(now);
         }
         let kind = match failure {
             // Sending again cannot help (a refused configuration, an unusable endpoint).
             Some(error) if !error.is_transient() => ExportErrorKind::Exchange(error),
             _ => match self.schedule_retry(run, attempts, index, retry_after, now) {
-                Ok(at) => return Step::Wait(at),
+                Ok(at) => return Some(at),
                 Err(kind) => kind,
             },
         };
         self.finish_abandoned(run, producer, snapshot, kind);
-        Step::Done(run.report)
+        None
     }
 
     /// After a retryable failure of request `index`, tried `attempts` times: when to send
