@@ -384,7 +384,13 @@ impl<'a> ExportPolicy<'a> {
                 self.stats.bytes_sent += response.bytes_sent as u64;
                 // Read once for either kind of answer: a 2xx may carry a partial success, an
                 // error status a `Status` message.
-                let said = decode_said(&response, response_body);
+                let said = decode_said(
+                    response.status,
+                    response.body_is_protobuf,
+                    response.body_truncated,
+                    response.body_len,
+                    response_body,
+                );
                 match response.status {
                     200..=299 => {
                         // Without a partial success, the message kept so far stays.

@@ -20,8 +20,6 @@
 //! assert_eq!((partial.rejected_data_points, partial.error_message), (3, "bad"));
 //! ```
 
-use crate::transport::HttpResponse;
-
 /// How deeply nested groups in unknown fields may be before decoding gives up.
 pub const MAX_GROUP_DEPTH: usize = 16;
 
@@ -474,19 +472,27 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     }
 }
 
-/// What the export policy keeps of the body `response` kept at the start of `body`: the
-/// number and message of the partial success (a 2xx answer) or of the `Status` (any other)
-/// that [`decode_body`] reports, or `None` when it reports anything else. The policy's own
-/// reading of the body: no [`ReceivedBody`] is built for it to hand over, nor a
-/// [`ResponseBody`] to take apart again.
+/// What the export policy keeps of a response body: the number and message of the partial
+/// success (a 2xx answer) or of the `Status` (any other) that [`decode_body`] reports for
+/// the [`ReceivedBody`] of `status`, `is_protobuf`, `truncated` and the first `kept` bytes
+/// of `body` (all of it when `kept` is longer), or `None` when it reports anything else.
+/// The policy's own reading of the body: its answer's fields are handed over in
+/// registers, not a response or a [`ReceivedBody`] in memory, and no [`ResponseBody`] is
+/// built for it to take apart again.
 // Out of line for the reason `decode_body` is.
 #[inline(never)]
-pub(crate) fn decode_said<'a>(response: &HttpResponse, body: &'a [u8]) -> Option<(i64, &'a str)> {
+pub(crate) fn decode_said(
+    status: u16,
+    is_protobuf: bool,
+    truncated: bool,
+    kept: usize,
+    body: &[u8],
+) -> Option<(i64, &str)> {
     let body = ReceivedBody {
-        status: response.status,
-        is_protobuf: response.body_is_protobuf,
-        bytes: body.get(..response.body_len).unwrap_or(body),
-        truncated: response.body_truncated,
+        status,
+        is_protobuf,
+        bytes: body.get(..kept).unwrap_or(body),
+        truncated,
     };
     match read_body(&body) {
         Read::Said(_, fields) => Some((fields.number as i64, fields.text)),
@@ -640,18 +646,15 @@ mod tests {
                     for (is_protobuf, truncated) in
                         [(true, false), (true, true), (false, false), (false, true)]
                     {
-                        let response = HttpResponse::new(status)
-                            .with_body(kept, is_protobuf)
-                            .with_body_truncated(truncated);
                         let received = ReceivedBody {
                             status,
                             is_protobuf,
                             bytes: body.get(..kept).unwrap_or(body),
                             truncated,
                         };
-                        let said = decode_said(&response, body).map(|(number, text)| {
-                            ((200..300).contains(&status).then_some(number), text)
-                        });
+                        let said = decode_said(status, is_protobuf, truncated, kept, body).map(
+                            |(number, text)| ((200..300).contains(&status).then_some(number), text),
+                        );
                         assert_eq!(said, expected(&received), "{received:?}");
                         compared += usize::from(said.is_some());
                     }
