@@ -1,6 +1,6 @@
 //! The async driver (feature `async`): [`Exporter::export_async`].
 
-use super::{Action, ExportReport, Exporter};
+use super::{Decision, ExportReport, Exporter};
 use crate::registry::Producer;
 use crate::time::UnixNanos;
 use crate::transport::{AsyncExchange, AsyncTimer};
@@ -31,15 +31,16 @@ impl<'a, X: AsyncExchange> Exporter<'a, X> {
         loop {
             match self
                 .policy
-                .next(&mut run, producer, snapshot, buffer, timer.now())
+                .decide(&mut run, producer, snapshot, buffer, timer.now())
             {
-                Action::Send(request) => {
+                Decision::Send(body) => {
+                    let request = run.request_with(body);
                     let result = self
                         .exchange
                         .exchange(&request, &mut self.response_body)
                         .await;
                     let now = timer.now();
-                    self.policy.conclude(
+                    self.policy.conclude_sent(
                         &mut run,
                         producer,
                         snapshot,
@@ -48,8 +49,8 @@ impl<'a, X: AsyncExchange> Exporter<'a, X> {
                         now,
                     );
                 }
-                Action::Wait(at) => timer.wait_until(at).await,
-                Action::Done(report) => return report,
+                Decision::Wait(at) => timer.wait_until(at).await,
+                Decision::Done => return run.report,
             }
         }
     }

@@ -142,6 +142,7 @@ pub use config::ExporterConfig;
 pub use policy::ExportPolicy;
 pub use report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
 pub use retry::RetryPolicy;
+use run::Decision;
 pub use run::{Action, ExportRun, Step};
 
 use crate::registry::Producer;
@@ -272,20 +273,26 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         buffer: &mut [u8],
         clock: &K,
     ) -> Step {
-        let request = match self
+        let body = match self
             .policy
-            .next(run, producer, snapshot, buffer, clock.now())
+            .decide(run, producer, snapshot, buffer, clock.now())
         {
-            Action::Send(request) => request,
-            Action::Wait(at) => return Step::Wait(at),
-            Action::Done(report) => return Step::Done(report),
+            Decision::Send(body) => body,
+            Decision::Wait(at) => return Step::Wait(at),
+            Decision::Done => return Step::Done(run.report),
         };
+        let request = run.request_with(body);
         // The only place the blocking driver talks to the network; the policy decides
         // everything before and after.
         let result = self.exchange.exchange(&request, &mut self.response_body);
         let now = clock.now();
-        self.policy
-            .conclude(run, producer, snapshot, result, &self.response_body, now)
+        match self
+            .policy
+            .conclude_sent(run, producer, snapshot, result, &self.response_body, now)
+        {
+            Some(at) => Step::Wait(at),
+            None => Step::Done(run.report),
+        }
     }
 
     /// Run a whole export, waiting between retries with `wait` (`wait(now, until)`: a

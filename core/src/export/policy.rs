@@ -8,10 +8,10 @@
 
 use super::report::{ExportError, ExportErrorKind, ExportOutcome, ExportReport, ExportStats};
 use super::retry::{Backoff, Delay};
-use super::run::{Action, ExportRun, InFlight, Step};
+use super::run::{Action, Decision, ExportRun, InFlight, Step};
 use super::{ExporterConfig, SERVER_MESSAGE_CAPACITY};
 use crate::proto::encode::points_from;
-use crate::proto::response::{decode_body, ReceivedBody, ResponseBody};
+use crate::proto::response::decode_said;
 use crate::proto::{EncodeError, MetricsSource, PointCursor, PointSpan, RequestSplitter};
 use crate::registry::{Producer, Settlement};
 use crate::time::{nanos_to_millis, Instant, UnixNanos};
@@ -179,12 +179,33 @@ impl<'a> ExportPolicy<'a> {
     where
         'a: 'b,
     {
+        match self.decide(run, producer, snapshot, buffer, now) {
+            Decision::Send(body) => Action::Send(run.request_with(body)),
+            Decision::Wait(at) => Action::Wait(at),
+            Decision::Done => Action::Done(run.report),
+        }
+    }
+
+    /// [`next`](Self::next)'s decision, told without building what it hands out: the
+    /// request's body (the rest of the request is in `run`), or the report left in `run`.
+    /// The blocking driver builds the request where it sends it and copies the report once.
+    pub(super) fn decide<'b, P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        buffer: &'b mut [u8],
+        now: Instant,
+    ) -> Decision<'b>
+    where
+        'a: 'b,
+    {
         // Bounded: each turn either returns or settles one point that cannot be encoded.
         // Every way the export ends here comes out of the loop with its reason, so that
         // ending it is one call.
         let kind = loop {
             if run.done {
-                return Action::Done(run.report);
+                return Decision::Done;
             }
             let waiting = now < run.not_before;
             // Past the deadline; or the server's wait (carried over from an earlier export,
@@ -196,7 +217,7 @@ impl<'a> ExportPolicy<'a> {
             if waiting {
                 // Asked before the retry is due: the backoff holds however often we are
                 // asked.
-                return Action::Wait(run.not_before);
+                return Decision::Wait(run.not_before);
             }
             if run.in_flight.is_none() {
                 match self.encode_next(run, producer, snapshot, buffer) {
@@ -231,11 +252,10 @@ impl<'a> ExportPolicy<'a> {
             }
             run.attempt_deadline = deadline;
             run.awaiting = true;
-            let request = crate::transport::HttpRequest::new(&run.endpoint, body, deadline)
-                .with_headers(run.headers);
-            return Action::Send(request);
+            return Decision::Send(body);
         };
-        Action::Done(self.finish_abandoned(run, producer, snapshot, kind))
+        self.finish_abandoned(run, producer, snapshot, kind);
+        Decision::Done
     }
 
     /// Encode the next request into `buffer` and put it in flight (`true`), settling
@@ -282,9 +302,8 @@ impl<'a> ExportPolicy<'a> {
                             },
                             points: 1,
                         };
-                        producer.settle(snapshot, span, Settlement::Dropped);
-                        run.report.points_dropped += 1;
-                        self.stats.points_dropped += 1;
+                        // Counted as its points only: no request carried it.
+                        self.settle_span(run, producer, snapshot, span, Settlement::Dropped, 0);
                         self.note_error(
                             run,
                             ExportError {
@@ -314,13 +333,42 @@ impl<'a> ExportPolicy<'a> {
         response_body: &[u8],
         now: Instant,
     ) -> Step {
+        if run.done {
+            return Step::Done(run.report);
+        }
+        if run.in_flight.is_none() || !run.awaiting {
+            return Step::Wait(run.not_before.max(now));
+        }
+        match self.conclude_sent(run, producer, snapshot, result, response_body, now) {
+            Some(at) => Step::Wait(at),
+            None => Step::Done(run.report),
+        }
+    }
+
+    /// [`conclude`](Self::conclude) for a run that awaits the answer to its request in
+    /// flight, as it does after [`decide`](Self::decide) said send (and until this call):
+    /// the drivers come here directly, without asking again what they know. Returns the
+    /// instant to step again at, or `None` when the export is over (its report is the
+    /// run's, copied out once by the caller that needs it).
+    pub(super) fn conclude_sent<P: Producer>(
+        &mut self,
+        run: &mut ExportRun<'a>,
+        producer: &mut P,
+        snapshot: &P::Snapshot,
+        result: Result<HttpResponse, ExchangeError>,
+        response_body: &[u8],
+        now: Instant,
+    ) -> Option<Instant> {
         // The parts of the request in flight the answer needs, not a copy of it whole.
-        let (span, index, attempts) = match &run.in_flight {
-            Some(flight) if run.awaiting && !run.done => {
-                (flight.span, flight.index, flight.attempts)
-            }
-            _ if run.done => return Step::Done(run.report),
-            _ => return Step::Wait(run.not_before.max(now)),
+        let Some(InFlight {
+            span,
+            index,
+            attempts,
+            ..
+        }) = run.in_flight
+        else {
+            // Not reached: a request is in flight whenever the run awaits an answer.
+            return Some(now);
         };
         run.awaiting = false;
         // What the answer comes to, worked out first and carried out once below, so that
@@ -329,26 +377,28 @@ impl<'a> ExportPolicy<'a> {
         let mut settlement = None;
         let mut retry_after = None;
         let mut failure = None;
-        // The server's message to keep: `None` leaves the one kept so far.
-        let mut message = Some("");
         let mut noted = None;
         match result {
             Ok(response) => {
                 run.report.bytes_sent += response.bytes_sent as u64;
                 self.stats.bytes_sent += response.bytes_sent as u64;
-                // Decoded once for either kind of answer: a 2xx may carry a partial
-                // success, an error status a `Status` message.
-                let decoded = decode_body(&received(&response, response_body));
+                // Read once for either kind of answer: a 2xx may carry a partial success, an
+                // error status a `Status` message.
+                let said = decode_said(
+                    response.status,
+                    response.body_is_protobuf,
+                    response.body_truncated,
+                    response.body_len,
+                    response_body,
+                );
                 match response.status {
                     200..=299 => {
-                        message = None;
-                        let rejected = match decoded {
-                            ResponseBody::PartialSuccess(partial) => {
-                                message = Some(partial.error_message);
-                                partial.rejected_data_points
-                            }
-                            _ => 0,
-                        };
+                        // Without a partial success, the message kept so far stays.
+                        let mut rejected = 0;
+                        if let Some((number, text)) = said {
+                            self.keep_message(text);
+                            rejected = number;
+                        }
                         // The server takes data again: whatever it asked for earlier is over.
                         self.hold_until = None;
                         // A server cannot reject fewer than none or more than it was sent.
@@ -362,9 +412,7 @@ impl<'a> ExportPolicy<'a> {
                         settlement = Some(Settlement::Delivered);
                     }
                     status => {
-                        if let ResponseBody::Status(rpc_status) = decoded {
-                            message = Some(rpc_status.message);
-                        }
+                        self.keep_message(said.map_or("", |(_, text)| text));
                         noted = Some(ExportErrorKind::Status(status));
                         if matches!(status, 429 | 502 | 503 | 504) {
                             retry_after = response.retry_after;
@@ -376,6 +424,8 @@ impl<'a> ExportPolicy<'a> {
                 }
             }
             Err(error) => {
+                // No answer, no message: an earlier one must not read as this one's.
+                self.keep_message("");
                 noted = Some(ExportErrorKind::Exchange(error));
                 if let ExchangeError::ResponseTooLarge { .. } = error {
                     // The OTLP specification: a response over the client's limit is a
@@ -385,9 +435,6 @@ impl<'a> ExportPolicy<'a> {
                 }
                 failure = Some(error);
             }
-        }
-        if let Some(message) = message {
-            self.keep_message(message);
         }
         if let Some(kind) = noted {
             self.note_error(
@@ -399,18 +446,19 @@ impl<'a> ExportPolicy<'a> {
             );
         }
         if let Some(settlement) = settlement {
-            self.settle_flight(run, producer, snapshot, span, settlement);
-            return Step::Wait(now);
+            self.settle_span(run, producer, snapshot, span, settlement, 1);
+            return Some(now);
         }
         let kind = match failure {
             // Sending again cannot help (a refused configuration, an unusable endpoint).
             Some(error) if !error.is_transient() => ExportErrorKind::Exchange(error),
             _ => match self.schedule_retry(run, attempts, index, retry_after, now) {
-                Ok(at) => return Step::Wait(at),
+                Ok(at) => return Some(at),
                 Err(kind) => kind,
             },
         };
-        Step::Done(self.finish_abandoned(run, producer, snapshot, kind))
+        self.finish_abandoned(run, producer, snapshot, kind);
+        None
     }
 
     /// After a retryable failure of request `index`, tried `attempts` times: when to send
@@ -489,29 +537,34 @@ impl<'a> ExportPolicy<'a> {
     }
 
     /// Note `error` as the export's latest (and first, if none came before) and the
-    /// policy's last. Left to the compiler to inline: it has three callers now, where an
-    /// inlined copy measured smaller than the calls.
+    /// policy's last. Not inlined: of its three callers, the two in the blocking driver's
+    /// step each had a copy of its three stores of the error, larger than a call.
+    #[inline(never)]
     fn note_error(&mut self, run: &mut ExportRun<'a>, error: ExportError) {
         log!(warn, "otlp export: {}", error);
         run.report.record_error(error);
         self.stats.last_error = Some(error);
     }
 
-    /// Settle the request in flight, whose points are `span`.
-    fn settle_flight<P: Producer>(
+    /// Settle `span` and count it: the request in flight's points (`requests` 1; the
+    /// request is no longer in flight), or points no request carried (`requests` 0: a point
+    /// dropped before it was encoded, the rest of an abandoned export). One place for every
+    /// settlement and its counts.
+    fn settle_span<P: Producer>(
         &mut self,
         run: &mut ExportRun<'a>,
         producer: &mut P,
         snapshot: &P::Snapshot,
         span: PointSpan,
         settlement: Settlement,
+        requests: u32,
     ) {
         run.in_flight = None;
         producer.settle(snapshot, span, settlement);
         let points = span.points;
         let (report, stats) = (&mut run.report, &mut self.stats);
         // One set of additions into the counters the settlement picks.
-        let (requests, points_in_report, total_requests, total_points) = match settlement {
+        let (in_report, points_in_report, total_requests, total_points) = match settlement {
             Settlement::Delivered => (
                 &mut report.requests_delivered,
                 &mut report.points_sent,
@@ -529,9 +582,9 @@ impl<'a> ExportPolicy<'a> {
                 return;
             }
         };
-        *requests += 1;
+        *in_report += requests;
         *points_in_report += points;
-        *total_requests += 1;
+        *total_requests += requests;
         *total_points += points as u64;
     }
 
@@ -543,7 +596,7 @@ impl<'a> ExportPolicy<'a> {
         producer: &mut P,
         snapshot: &P::Snapshot,
         kind: ExportErrorKind,
-    ) -> ExportReport {
+    ) {
         let index = match run.in_flight {
             Some(flight) => flight.index,
             None => run.report.requests,
@@ -556,7 +609,14 @@ impl<'a> ExportPolicy<'a> {
             },
         );
         if let Some(flight) = run.in_flight {
-            self.settle_flight(run, producer, snapshot, flight.span, Settlement::Abandoned);
+            self.settle_span(
+                run,
+                producer,
+                snapshot,
+                flight.span,
+                Settlement::Abandoned,
+                1,
+            );
         }
         let start = run.splitter.position();
         let end = PointCursor {
@@ -565,15 +625,10 @@ impl<'a> ExportPolicy<'a> {
         };
         let points = points_from(snapshot, start);
         if points > 0 {
-            producer.settle(
-                snapshot,
-                PointSpan { start, end, points },
-                Settlement::Abandoned,
-            );
-            run.report.points_abandoned += points;
+            let rest = PointSpan { start, end, points };
+            self.settle_span(run, producer, snapshot, rest, Settlement::Abandoned, 0);
         }
         self.finish(run);
-        run.report
     }
 
     // Not inlined: every way an export ends after its start comes through here.
@@ -613,15 +668,5 @@ impl<'a> ExportPolicy<'a> {
                 self.stats.last_success_unix_nanos = Some(started_unix_nanos);
             }
         }
-    }
-}
-
-/// The body `response` kept at the start of `body`, as the decoders see it.
-fn received<'b>(response: &HttpResponse, body: &'b [u8]) -> ReceivedBody<'b> {
-    ReceivedBody {
-        status: response.status,
-        is_protobuf: response.body_is_protobuf,
-        bytes: body.get(..response.body_len).unwrap_or(body),
-        truncated: response.body_truncated,
     }
 }

@@ -2,7 +2,7 @@
 
 use core::task::Poll;
 
-use super::{Action, ExportReport, ExportRun, Exporter};
+use super::{Decision, ExportReport, ExportRun, Exporter};
 use crate::registry::Producer;
 use crate::time::Clock;
 use crate::transport::PollExchange;
@@ -91,7 +91,7 @@ impl<'a, X> Exporter<'a, X> {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(result) => {
                         let now = clock.now();
-                        self.policy.conclude(
+                        self.policy.conclude_sent(
                             run,
                             producer,
                             snapshot,
@@ -105,12 +105,12 @@ impl<'a, X> Exporter<'a, X> {
             }
             match self
                 .policy
-                .next(run, producer, snapshot, buffer, clock.now())
+                .decide(run, producer, snapshot, buffer, clock.now())
             {
                 // Started on the next turn, through `run.request`.
-                Action::Send(_) => {}
-                Action::Wait(_) => return Poll::Pending,
-                Action::Done(report) => return Poll::Ready(report),
+                Decision::Send(_) => {}
+                Decision::Wait(_) => return Poll::Pending,
+                Decision::Done => return Poll::Ready(run.report),
             }
         }
         Poll::Pending

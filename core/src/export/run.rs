@@ -33,6 +33,18 @@ pub enum Step {
     Done(ExportReport),
 }
 
+/// What [`ExportPolicy::decide`](super::ExportPolicy) says, before it is told as an
+/// [`Action`]: the body of the request to send (the rest of it is in the run), a wait, or
+/// the end (the report is the run's).
+pub(super) enum Decision<'b> {
+    /// Send the request in flight, whose body this is ([`ExportRun::request_with`]).
+    Send(&'b [u8]),
+    /// [`Action::Wait`].
+    Wait(Instant),
+    /// The export is over; its report is the run's.
+    Done,
+}
+
 /// The request being sent: where its bytes are in the buffer and what it carries.
 #[derive(Copy, Clone, Debug)]
 pub(super) struct InFlight {
@@ -106,9 +118,14 @@ impl<'a> ExportRun<'a> {
     {
         let flight = self.in_flight.filter(|_| self.awaiting)?;
         let body = buffer.get(flight.offset..flight.offset.checked_add(flight.len)?)?;
-        Some(
-            HttpRequest::new(&self.endpoint, body, self.attempt_deadline)
-                .with_headers(self.headers),
-        )
+        Some(self.request_with(body))
+    }
+
+    /// The request in flight, carrying `body`.
+    pub(super) fn request_with<'b>(&self, body: &'b [u8]) -> HttpRequest<'b>
+    where
+        'a: 'b,
+    {
+        HttpRequest::new(&self.endpoint, body, self.attempt_deadline).with_headers(self.headers)
     }
 }

@@ -449,26 +449,72 @@ pub struct ReceivedBody<'a> {
 }
 
 /// Decode a kept response body according to its status and content type.
-// Kept out of its caller (the export policy's `conclude`, itself inlined into the driver's
-// step): that one call is smaller than the decoder inlined, and the reader's frame (its
-// group stack) is not part of the driver's.
+// Kept out of its caller: that one call is smaller than the decoder inlined, and the
+// reader's frame (its group stack) is not part of the caller's.
 #[inline(never)]
 pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
+    match read_body(body) {
+        Read::Said(Level::Status, fields) => ResponseBody::Status(fields.status()),
+        Read::Said(_, fields) => ResponseBody::PartialSuccess(fields.partial_success()),
+        Read::Other(other) => other,
+    }
+}
+
+/// What the export policy keeps of a response body: the number and message of the partial
+/// success (a 2xx answer) or of the `Status` (any other) that [`decode_body`] reports for
+/// the [`ReceivedBody`] of `status`, `is_protobuf`, `truncated` and the first `kept` bytes
+/// of `body` (all of it when `kept` is longer), or `None` when it reports anything else.
+/// The policy's own reading of the body: its answer's fields are handed over in
+/// registers, not a response or a [`ReceivedBody`] in memory, and no [`ResponseBody`] is
+/// built for it to take apart again.
+// Out of line for the reason `decode_body` is.
+#[inline(never)]
+pub(crate) fn decode_said(
+    status: u16,
+    is_protobuf: bool,
+    truncated: bool,
+    kept: usize,
+    body: &[u8],
+) -> Option<(i64, &str)> {
+    let body = ReceivedBody {
+        status,
+        is_protobuf,
+        bytes: body.get(..kept).unwrap_or(body),
+        truncated,
+    };
+    match read_body(&body) {
+        Read::Said(_, fields) => Some((fields.number as i64, fields.text)),
+        Read::Other(_) => None,
+    }
+}
+
+/// How [`read_body`] ended.
+enum Read<'a> {
+    /// The body holds a partial success or a `Status` (at the level the reader ended at),
+    /// with these fields.
+    Said(Level, Flat<'a>),
+    /// It says anything else: [`decode_body`]'s answer.
+    Other(ResponseBody<'a>),
+}
+
+/// [`decode_body`]'s reading, shared with [`decode_said`].
+#[inline(always)]
+fn read_body<'a>(body: &ReceivedBody<'a>) -> Read<'a> {
     let bytes = body.bytes;
     let success = (200..300).contains(&body.status);
     // Nothing arrived: success for a 2xx, whatever its content type.
     if bytes.is_empty() && !body.truncated {
-        return if success {
+        return Read::Other(if success {
             ResponseBody::Success
         } else {
             ResponseBody::NotDecoded
-        };
+        });
     }
     if !body.is_protobuf {
-        return ResponseBody::NotDecoded;
+        return Read::Other(ResponseBody::NotDecoded);
     }
     if !success && body.truncated {
-        return ResponseBody::Truncated;
+        return Read::Other(ResponseBody::Truncated);
     }
     // One reader for both messages: non-2xx bodies are a `Status`, read strictly; a 2xx
     // body cut off by the buffer is decoded as far as it arrived (then it does not fail):
@@ -480,20 +526,130 @@ pub fn decode_body<'a>(body: &ReceivedBody<'a>) -> ResponseBody<'a> {
     };
     let mut reader = Reader::new(bytes, level, body.truncated);
     if let Err(e) = reader.read() {
-        return ResponseBody::Invalid(e);
+        return Read::Other(ResponseBody::Invalid(e));
     }
     let fields = reader.fields;
     // Asked of the reader, not of `success`, so that one copy of the reading serves both.
     if reader.level == Level::Status {
-        return ResponseBody::Status(fields.status());
+        return Read::Said(Level::Status, fields);
     }
     // Whether a partial success was met need not be asked: without one the fields are
     // their defaults, which say nothing.
     if fields.number != 0 || !fields.text.is_empty() || (fields.lossy && !body.truncated) {
-        ResponseBody::PartialSuccess(fields.partial_success())
+        Read::Said(reader.level, fields)
     } else if body.truncated {
-        ResponseBody::Truncated
+        Read::Other(ResponseBody::Truncated)
     } else {
-        ResponseBody::Success
+        Read::Other(ResponseBody::Success)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    /// A varint, appended.
+    fn varint(out: &mut std::vec::Vec<u8>, mut value: u64) {
+        while value >= 0x80 {
+            out.push(value as u8 | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+
+    /// Field 1 a varint, field 2 a string: a partial success's or a `Status`'s shape.
+    fn flat(number: i64, text: &[u8]) -> std::vec::Vec<u8> {
+        let mut out = std::vec::Vec::new();
+        if number != 0 {
+            out.push(0x08);
+            varint(&mut out, number as u64);
+        }
+        if !text.is_empty() {
+            out.push(0x12);
+            varint(&mut out, text.len() as u64);
+            out.extend_from_slice(text);
+        }
+        out
+    }
+
+    /// An `ExportMetricsServiceResponse` holding `partial`.
+    fn export(partial: &[u8]) -> std::vec::Vec<u8> {
+        let mut out = std::vec![0x0a];
+        varint(&mut out, partial.len() as u64);
+        out.extend_from_slice(partial);
+        out
+    }
+
+    /// What the policy must get from `decode_said`: the number and message of the partial
+    /// success or (message only) the `Status` that `decode_body` reports.
+    fn expected<'a>(body: &ReceivedBody<'a>) -> Option<(Option<i64>, &'a str)> {
+        match decode_body(body) {
+            ResponseBody::PartialSuccess(p) => {
+                Some((Some(p.rejected_data_points), p.error_message))
+            }
+            ResponseBody::Status(s) => Some((None, s.message)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn decode_said_agrees_with_decode_body() {
+        let mut bodies = std::vec![
+            std::vec::Vec::new(),
+            export(&flat(3, b"bad")),
+            export(&flat(0, b"")),
+            export(&flat(-1, b"negative")),
+            export(&flat(0, b"warning only")),
+            export(&flat(7, b"caf\xc3\xa9 \xe2\x82")),
+            flat(8, b"resource exhausted"),
+            flat(0, b""),
+            flat(14, b"\xff unavailable"),
+            [export(&flat(1, b"a")), export(&flat(2, b""))].concat(),
+            std::vec![0x0f],
+            std::vec![0x0a, 0x05, 0x08],
+        ];
+        // Random bytes, and random bytes after a valid start.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..400 {
+            let mut body = if len % 2 == 0 {
+                std::vec::Vec::new()
+            } else {
+                export(&flat(5, b"kept"))
+            };
+            for _ in 0..len % 23 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                body.push(x as u8);
+            }
+            bodies.push(body);
+        }
+        let mut compared = 0;
+        for body in &bodies {
+            // Every length kept, and one past the body (the exchange's buffer was shorter).
+            for kept in 0..=body.len() + 1 {
+                for status in [200, 204, 299, 400, 429, 500, 503] {
+                    for (is_protobuf, truncated) in
+                        [(true, false), (true, true), (false, false), (false, true)]
+                    {
+                        let received = ReceivedBody {
+                            status,
+                            is_protobuf,
+                            bytes: body.get(..kept).unwrap_or(body),
+                            truncated,
+                        };
+                        let said = decode_said(status, is_protobuf, truncated, kept, body).map(
+                            |(number, text)| ((200..300).contains(&status).then_some(number), text),
+                        );
+                        assert_eq!(said, expected(&received), "{received:?}");
+                        compared += usize::from(said.is_some());
+                    }
+                }
+            }
+        }
+        // Both kinds of message came up, many times.
+        assert!(compared > 1000, "{compared}");
     }
 }
