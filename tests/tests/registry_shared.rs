@@ -7,6 +7,7 @@ use otlp_embedded::proto::{AttributeValue, KeyValue, MetricsSource, PointValue, 
 use otlp_embedded::registry::{
     CsRegistry, InstrumentDesc, Observe, Producer, RecordError, Settlement, Snapshot,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
 
 static REG: CsRegistry<4, 32, 34, 8, 256> = CsRegistry::new(5);
 
@@ -29,6 +30,9 @@ fn reentrant(o: &mut dyn Observe) {
 fn first() -> otlp_embedded::registry::Instrument {
     FIRST.with(|f| f.get().unwrap())
 }
+
+/// Collect-and-settle rounds the test's collector has finished.
+static ROUNDS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static FIRST: std::cell::Cell<Option<otlp_embedded::registry::Instrument>> = const { std::cell::Cell::new(None) };
@@ -60,7 +64,15 @@ fn threads_record_while_collect_and_settle_run() {
         .map(|t| {
             std::thread::spawn(move || {
                 let attrs = [KeyValue::new("t", AttributeValue::Int(t))];
-                for _ in 0..20_000 {
+                for i in 0..20_000 {
+                    if i == 10_000 {
+                        // Halfway, until the collector has run two rounds: so that collect
+                        // and settle do overlap recording however the threads are
+                        // scheduled (on a loaded machine they could all finish first).
+                        while ROUNDS.load(Ordering::Acquire) < 2 {
+                            std::thread::yield_now();
+                        }
+                    }
                     REG.record(c, 1u64, &attrs).unwrap();
                 }
             })
@@ -96,6 +108,7 @@ fn threads_record_while_collect_and_settle_run() {
             Settlement::Delivered
         };
         producer.settle(&snap, snap.full_span(), how);
+        ROUNDS.store(round, Ordering::Release);
     }
     for t in threads {
         t.join().unwrap();
