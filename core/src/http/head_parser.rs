@@ -12,7 +12,7 @@
 //! defaults, with the same error kinds (the differential test below holds the two to
 //! that), so the default build keeps httparse, unchanged, and both builds behave the same.
 
-use super::{FieldVisitor, HeadEnd, MAX_HEADERS};
+use super::{is_tchar as is_token, FieldVisitor, HeadEnd, MAX_HEADERS};
 use crate::transport::Malformed;
 
 /// Why parsing stopped before the end of the head.
@@ -24,32 +24,6 @@ enum Stop {
 
 fn bad<T>(m: Malformed) -> Result<T, Stop> {
     Err(Stop::Bad(m))
-}
-
-/// RFC 9110 `tchar`: bit `b % 32` of word `b / 32` is set for a token byte `b` (16 bytes,
-/// and one look-up instead of the definition's dozen compares).
-const TCHARS: [u32; 4] = {
-    let mut set = [0u32; 4];
-    let mut b = 0u8;
-    while b < 128 {
-        let tchar = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~'
-            );
-        if tchar {
-            set[(b / 32) as usize] |= 1 << (b % 32);
-        }
-        b += 1;
-    }
-    set
-};
-
-/// A header field name byte.
-fn is_token(b: u8) -> bool {
-    TCHARS
-        .get(usize::from(b / 32))
-        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 /// A byte of a reason phrase or a field value: HTAB, SP, VCHAR or obs-text.

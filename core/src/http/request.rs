@@ -1,5 +1,7 @@
 //! The request writer: the bytes of one OTLP/HTTP POST, produced on demand.
 
+// One tchar test for the request's names and the response head parser's.
+use super::head::is_tchar;
 use crate::transport::{ExchangeError, HeaderProblem, HttpRequest};
 
 /// The `User-Agent` core sends: `OTel-OTLP-Exporter-Rust/<version> otlp-embedded/<version>`.
@@ -203,45 +205,6 @@ pub struct RequestWriter<'a> {
     total: usize,
     /// Bytes reported sent: where the next byte to send is, read by walking the pieces.
     sent: usize,
-}
-
-/// RFC 9110 `tchar` as a bit set over ASCII: bit `b % 32` of word `b / 32` is set for a
-/// token byte `b`. Built at compile time from the definition.
-const TCHARS: [u32; 4] = {
-    let mut set = [0u32; 4];
-    let mut b = 0u8;
-    while b < 128 {
-        let tchar = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        if tchar {
-            set[(b / 32) as usize] |= 1 << (b % 32);
-        }
-        b += 1;
-    }
-    set
-};
-
-fn is_tchar(b: u8) -> bool {
-    // One table look-up: fewer instructions than the fifteen compares of the definition.
-    TCHARS
-        .get(usize::from(b / 32))
-        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 fn is_token(s: &str) -> bool {
