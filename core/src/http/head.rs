@@ -4,7 +4,10 @@
 use super::date::parse_trimmed_retry_after;
 use super::reader::{ResponseEnd, State, CHUNK_START, MAX_HEADERS};
 // The names as the request head spells them: compared ignoring case, and stored once.
-use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
+use super::request::{
+    known_name, NAME_CONTENT_LENGTH, NAME_CONTENT_TYPE, NAME_RETRY_AFTER, NAME_TRANSFER_ENCODING,
+    PROTOBUF,
+};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
 #[cfg(any(not(feature = "prefer-size"), test))]
 use core::mem::MaybeUninit;
@@ -328,7 +331,9 @@ impl FieldVisitor for Fields {
         self.folded |= has_byte(value, b'\n');
         // Not trimmed here: the parser trims spaces and tabs off both ends of a value (so
         // Retry-After is read as it is), and the list readings below trim each item.
-        if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
+        // One search of the names the reader knows, then the field's reading.
+        let known = known_name(name);
+        if known == NAME_CONTENT_LENGTH {
             for item in value.split(|b| *b == b',') {
                 let problem = match (parse_decimal(trim(item)), self.length) {
                     (None, _) => LengthProblem::Malformed,
@@ -342,7 +347,7 @@ impl FieldVisitor for Fields {
                 // The worst problem seen is the one reported.
                 self.length_error = self.length_error.max(problem);
             }
-        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
+        } else if known == NAME_TRANSFER_ENCODING {
             self.te_lines += 1;
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
@@ -357,10 +362,10 @@ impl FieldVisitor for Fields {
                     self.chunked += 1;
                 }
             }
-        } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
+        } else if known == NAME_CONTENT_TYPE {
             let media = without_parameters(value);
             self.content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
-        } else if name.eq_ignore_ascii_case(b"retry-after") && self.retry_after.is_none() {
+        } else if known == NAME_RETRY_AFTER && self.retry_after.is_none() {
             self.retry_after = parse_trimmed_retry_after(value);
         }
     }
