@@ -191,14 +191,15 @@ pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
 /// whitespace, and neither can the status line after the empty lines before it, so no
 /// status line needs finding first. Each fold (CRLF or LF), with the whitespace that
 /// follows it, becomes one space, in place: the rest of `buf` moves down so that a folded
-/// date reads as it would on one line. Returns how many bytes were removed (0: nothing
-/// was folded).
-pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
+/// date reads as it would on one line. The first `skip` bytes are dropped (an interim
+/// response's head, with `head_end` 0 as nothing is unfolded then): one loop moves bytes
+/// down for both. Returns how many bytes were removed (0: nothing was folded or skipped).
+pub(super) fn unfold(buf: &mut [u8], skip: usize, head_end: usize) -> usize {
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
     // One pass to the end of `buf`: inside the head each fold becomes one space; everything
     // after it (body bytes already received) only moves down. Byte by byte through `get`,
     // since `copy_within` brings a panic path the compiler cannot prove away.
-    let (mut read, mut write) = (0, 0);
+    let (mut read, mut write) = (skip, 0);
     while let Some(&byte) = buf.get(read) {
         read += 1;
         let mut b = byte;
@@ -393,12 +394,48 @@ mod tests {
         buf[..head.len()].copy_from_slice(head);
         buf[head.len()..head.len() + body.len()].copy_from_slice(body);
         let len = head.len() + body.len();
-        let removed = super::unfold(&mut buf[..len], head.len());
+        let removed = super::unfold(&mut buf[..len], 0, head.len());
         let expected: &[u8] = b"\nHTTP/1.1 200 OK\r\nA: b  c\nD: e f\r\n\r\nx\r\n y";
         assert_eq!(
             (removed, &buf[..len - removed]),
             (len - expected.len(), expected)
         );
+    }
+
+    #[test]
+    fn unfolding_with_a_skip_drops_those_bytes_and_unfolds_nothing_after_them() {
+        let interim: &[u8] = b"HTTP/1.1 103 Hints\r\nLink:\r\n </a>\r\n\r\n";
+        let rest: &[u8] = b"HTTP/1.1 200 OK\r\nB: c\r\n d\r\n\r\nx\r\n y";
+        let mut buf = [0u8; 96];
+        buf[..interim.len()].copy_from_slice(interim);
+        buf[interim.len()..interim.len() + rest.len()].copy_from_slice(rest);
+        let len = interim.len() + rest.len();
+        let removed = super::unfold(&mut buf[..len], interim.len(), 0);
+        assert_eq!((removed, &buf[..len - removed]), (interim.len(), rest));
+    }
+
+    #[test]
+    fn an_interim_response_with_a_fold_is_dropped_and_the_final_one_unfolded() {
+        let response: &[u8] = b"HTTP/1.1 103 Hints\r\nLink:\r\n </a>\r\n\r\nHTTP/1.1 503 Busy\r\nRetry-After:\r\n 120\r\nContent-Length: 2\r\n\r\nok";
+        // Whole, and a byte at a time.
+        for step in [response.len(), 1] {
+            let (mut head, mut body) = ([0u8; 128], [0u8; 8]);
+            let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+            for part in response.chunks(step) {
+                assert_eq!(reader.feed(part).expect("a valid response").0, part.len());
+            }
+            let got = reader.response().expect("a complete response");
+            assert_eq!(
+                (
+                    got.status,
+                    got.retry_after,
+                    got.body_len,
+                    got.bytes_received
+                ),
+                (503, Some(RetryAfter::Seconds(120)), 2, response.len())
+            );
+        }
+        assert_eq!(retry_after(response), Some(RetryAfter::Seconds(120)));
     }
 
     #[test]

@@ -408,36 +408,33 @@ impl<'a> ResponseReader<'a> {
             if status == 101 {
                 return Err(ExchangeError::SwitchingProtocols);
             }
-            if fields.folded {
-                // After unfolding, parse again so that the values hold spaces.
+            let folded = fields.folded;
+            if !folded {
+                // This head is done with (a final or an interim response's): received, with
+                // the bytes an unfolding removed from it.
+                self.received = self
+                    .received
+                    .saturating_add(n)
+                    .saturating_add(core::mem::take(&mut self.unfolded));
+            }
+            if folded || status < 200 {
+                // After unfolding, parse again so that the values hold spaces; after an
+                // interim response, drop it and parse what follows. One loop moves the
+                // bytes down for both (through `get`: `copy_within`'s range checks are a
+                // panic path the compiler keeps).
+                let (skip, fold_end) = if folded { (0, n) } else { (n, 0) };
                 let buf = self.head.get_mut(..self.head_len).unwrap_or(&mut []);
-                let removed = head::unfold(buf, n);
-                if removed == 0 {
+                let removed = head::unfold(buf, skip, fold_end);
+                if folded && removed == 0 {
                     return Err(ExchangeError::Malformed(Malformed::HeaderValue));
                 }
+                if folded {
+                    self.unfolded += removed;
+                }
                 self.head_len -= removed;
-                self.unfolded += removed;
                 continue;
             }
-            let head = (status >= 200).then(|| fields.finish(status, minor));
-            // The bytes an unfolding removed were received all the same.
-            self.received = self
-                .received
-                .saturating_add(n)
-                .saturating_add(core::mem::take(&mut self.unfolded));
-            let Some(head) = head else {
-                // Interim response: drop it and parse what follows (moved down through
-                // `get`: `copy_within`'s range checks are a panic path the compiler keeps).
-                for at in n..self.head_len {
-                    if let Some(&b) = self.head.get(at) {
-                        if let Some(dst) = self.head.get_mut(at - n) {
-                            *dst = b;
-                        }
-                    }
-                }
-                self.head_len -= n;
-                continue;
-            };
+            let head = fields.finish(status, minor);
             self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
