@@ -441,9 +441,8 @@ impl<'a> ResponseReader<'a> {
             self.state = head.framing?;
             let end = self.head_len;
             self.head_len = 0;
-            if let State::Done(end) = self.state {
-                return Ok(Progress::Done(end));
-            }
+            // A response without a body (`Done`) is reported by the body reading too, which
+            // then takes nothing.
             let head_buf = core::mem::take(&mut self.head);
             let result = self.process_body(head_buf.get(n..end).unwrap_or(b""));
             self.head = head_buf;
