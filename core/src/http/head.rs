@@ -439,6 +439,30 @@ mod tests {
     }
 
     #[test]
+    fn bytes_reported_after_the_end_change_nothing() {
+        use crate::http::{Progress, ResponseEnd};
+        use crate::transport::{ExchangeError, Malformed};
+        let (mut head, mut body) = ([0u8; 64], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        let response: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let end = Progress::Done(ResponseEnd::Complete);
+        assert_eq!(reader.feed(response), Ok((response.len(), end)));
+        let done = Ok(end);
+        for n in [0, 5, 1000] {
+            assert_eq!(reader.received(n), done);
+            assert_eq!(reader.bytes_received(), response.len());
+        }
+        let (mut head, mut body) = ([0u8; 64], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        let error = ExchangeError::Malformed(Malformed::StatusLine);
+        assert_eq!(reader.feed(b"HTTP/2"), Err(error));
+        for n in [0, 5, 1000] {
+            assert_eq!(reader.received(n), Err(error));
+            assert_eq!(reader.bytes_received(), 0);
+        }
+    }
+
+    #[test]
     fn retry_after_reads_the_value_the_parser_trimmed() {
         const DATE: RetryAfter = RetryAfter::UnixSeconds(784_111_777);
         let cases: [(&[u8], Option<RetryAfter>); 6] = [

@@ -287,8 +287,8 @@ impl<'a> ResponseReader<'a> {
                 self.head_len = self.head_len.saturating_add(n).min(self.head.len());
                 self.process_head()
             }
-            State::Done(end) => return Ok(Progress::Done(end)),
-            State::Failed(e) => return Err(e),
+            // Also after the end: the body reading answers `Done` or the error at once,
+            // taking nothing.
             _ => {
                 let head = core::mem::take(&mut self.head);
                 let result = self.process_body(head.get(..n).unwrap_or(head));
