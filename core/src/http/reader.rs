@@ -311,7 +311,8 @@ impl<'a> ResponseReader<'a> {
         let stage = self.stage();
         let result = match self.state {
             State::Done(end) => return Ok(Progress::Done(end)),
-            State::Failed(e) => return Err(e),
+            // Kept as it is (set again below).
+            State::Failed(e) => Err(e),
             State::Close => {
                 self.state = State::Done(ResponseEnd::Complete);
                 return Ok(Progress::Done(ResponseEnd::Complete));
