@@ -510,7 +510,7 @@ impl<'a> ResponseReader<'a> {
                 State::Chunked(chunk) => {
                     let b = rest.first().copied().unwrap_or(0);
                     i += 1;
-                    self.state = self.chunk_byte(chunk, b)?;
+                    self.chunk_byte(chunk, b)?;
                 }
             }
         };
@@ -518,8 +518,9 @@ impl<'a> ResponseReader<'a> {
         Ok(progress)
     }
 
-    /// One framing byte of a chunked body.
-    fn chunk_byte(&self, chunk: Chunk, b: u8) -> Result<State, ExchangeError> {
+    /// One framing byte of a chunked body: sets the state it leads to in place (a `State`
+    /// returned through a `Result` is a copy through memory); an error leaves it as it was.
+    fn chunk_byte(&mut self, chunk: Chunk, b: u8) -> Result<(), ExchangeError> {
         let next = match chunk {
             Chunk::Size { value, at, line } => {
                 let line = line.saturating_add(1);
@@ -530,15 +531,16 @@ impl<'a> ResponseReader<'a> {
                 }
                 let at = match (at, hex_value(b)) {
                     (SizeLine::Start, Some(d)) => {
-                        return Ok(State::Chunked(Chunk::Size {
+                        self.state = State::Chunked(Chunk::Size {
                             value: u64::from(d),
                             at: SizeLine::Digits,
                             line,
-                        }));
+                        });
+                        return Ok(());
                     }
                     (SizeLine::Start, None) => return bad(Malformed::ChunkSize),
                     _ if b == b'\n' => {
-                        return Ok(if value == 0 {
+                        self.state = if value == 0 {
                             State::Chunked(Chunk::Trailer {
                                 in_line: false,
                                 total: 0,
@@ -548,7 +550,8 @@ impl<'a> ResponseReader<'a> {
                                 remaining: value,
                                 chunked: true,
                             }
-                        });
+                        };
+                        return Ok(());
                     }
                     (SizeLine::Cr, _) => return bad(Malformed::ChunkSize),
                     (SizeLine::Digits, Some(d)) => {
@@ -557,7 +560,8 @@ impl<'a> ResponseReader<'a> {
                             return bad(Malformed::ChunkSizeOverflow);
                         }
                         let value = value << 4 | u64::from(d);
-                        return Ok(State::Chunked(Chunk::Size { value, at, line }));
+                        self.state = State::Chunked(Chunk::Size { value, at, line });
+                        return Ok(());
                     }
                     _ if b == b'\r' => SizeLine::Cr,
                     _ if b == b';' => SizeLine::Params,
@@ -587,7 +591,10 @@ impl<'a> ResponseReader<'a> {
                     });
                 }
                 match b {
-                    b'\n' if !in_line => return Ok(State::Done(ResponseEnd::Complete)),
+                    b'\n' if !in_line => {
+                        self.state = State::Done(ResponseEnd::Complete);
+                        return Ok(());
+                    }
                     b'\n' => Chunk::Trailer {
                         in_line: false,
                         total,
@@ -600,6 +607,7 @@ impl<'a> ResponseReader<'a> {
                 }
             }
         };
-        Ok(State::Chunked(next))
+        self.state = State::Chunked(next);
+        Ok(())
     }
 }
