@@ -12,17 +12,12 @@ use crate::transport::{ExchangeError, Malformed, RetryAfter};
 #[cfg(any(not(feature = "prefer-size"), test))]
 use core::mem::MaybeUninit;
 
-/// What the header fields of a final response say.
+/// What the header fields of a final response say besides the framing.
 pub(super) struct Head {
     pub(super) retry_after: Option<RetryAfter>,
     /// `Content-Type: application/x-protobuf`, and no transfer coding that this reader
     /// does not undo (a gzip-coded body is not protobuf to whoever reads it here).
     pub(super) protobuf: bool,
-    /// What the reader reads next, by how the body is delimited: nothing (204, 304, or
-    /// `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in the
-    /// `Transfer-Encoding` list), or everything until the server closes the connection.
-    /// The reader's own state, so that it takes it as is.
-    pub(super) framing: Result<State, ExchangeError>,
 }
 
 /// RFC 9110 `tchar`: bit `b % 32` of word `b / 32` is set for a token byte `b` (16 bytes,
@@ -275,12 +270,30 @@ impl Fields {
         }
     }
 
-    /// The meaning of a final response's head with these fields (read unfolded): status
-    /// `status`, HTTP/1.`minor`.
-    pub(super) fn finish(self, status: u16, minor: u8) -> Head {
+    /// What a final response's head with these fields (read unfolded) says besides its
+    /// framing ([`set_framing`](Self::set_framing)).
+    pub(super) fn finish(&self) -> Head {
+        // Transfer codings other than a last `chunked` stay on the body: not readable here.
+        let transfer_coded = self.te_lines > 0 && (self.codings > 1 || !self.last_is_chunked);
+        Head {
+            retry_after: self.retry_after,
+            protobuf: self.content_type_protobuf && !transfer_coded,
+        }
+    }
+
+    /// What the reader reads next after a final response's head with these fields (read
+    /// unfolded), status `status`, HTTP/1.`minor`, by how the body is delimited: nothing
+    /// (204, 304, or `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in
+    /// the `Transfer-Encoding` list), or everything until the server closes the connection.
+    /// Set in the reader's own `state` (a `State` returned through a `Result` is a copy
+    /// through memory); a framing error leaves it as it was.
+    pub(super) fn set_framing(
+        &self,
+        status: u16,
+        minor: u8,
+        state: &mut State,
+    ) -> Result<(), ExchangeError> {
         let Fields {
-            retry_after,
-            content_type_protobuf,
             length,
             length_error,
             te_lines,
@@ -288,41 +301,35 @@ impl Fields {
             chunked,
             last_is_chunked,
             ..
-        } = self;
-        // Transfer codings other than a last `chunked` stay on the body: not readable here.
-        let transfer_coded = te_lines > 0 && (codings > 1 || !last_is_chunked);
-        let framing = if te_lines > 0 && minor == 0 {
+        } = *self;
+        *state = if te_lines > 0 && minor == 0 {
             // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
-            Err(ExchangeError::TransferEncodingInHttp10)
+            return Err(ExchangeError::TransferEncodingInHttp10);
         } else if status == 204 || status == 304 {
-            Ok(State::Done(ResponseEnd::Complete))
+            State::Done(ResponseEnd::Complete)
         } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
-            Err(ExchangeError::TransferEncodingWithContentLength)
+            return Err(ExchangeError::TransferEncodingWithContentLength);
         } else if te_lines > 0 && (codings == 0 || chunked > 1) {
-            Err(ExchangeError::UnsupportedTransferEncoding)
+            return Err(ExchangeError::UnsupportedTransferEncoding);
         } else if te_lines > 0 && last_is_chunked {
-            Ok(State::Chunked(CHUNK_START))
+            State::Chunked(CHUNK_START)
         } else if te_lines > 0 {
             // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
             // body runs until the server closes the connection.
-            Ok(State::Close)
+            State::Close
         } else if let Some(e) = length_error.error() {
-            Err(e)
+            return Err(e);
         } else {
             match length {
-                Some(0) => Ok(State::Done(ResponseEnd::Complete)),
-                Some(remaining) => Ok(State::Body {
+                Some(0) => State::Done(ResponseEnd::Complete),
+                Some(remaining) => State::Body {
                     remaining,
                     chunked: false,
-                }),
-                None => Ok(State::Close),
+                },
+                None => State::Close,
             }
         };
-        Head {
-            retry_after,
-            protobuf: content_type_protobuf && !transfer_coded,
-            framing,
-        }
+        Ok(())
     }
 }
 

@@ -435,11 +435,11 @@ impl<'a> ResponseReader<'a> {
                 self.head_len -= removed;
                 continue;
             }
-            let head = fields.finish(status, minor);
+            let head = fields.finish();
             self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
-            self.state = head.framing?;
+            fields.set_framing(status, minor, &mut self.state)?;
             let end = self.head_len;
             self.head_len = 0;
             // A response without a body (`Done`) is reported by the body reading too, which
