@@ -92,7 +92,10 @@ fn parse_http_date(value: &[u8]) -> Option<u64> {
     let mut fields = [0u32; 8];
     for &code in pattern {
         if code == MONTH {
-            let (word, after) = split_letters(rest);
+            // Three bytes: a month name is three letters and every pattern follows it with
+            // a byte that is not one, so a longer or shorter run of letters fails here or
+            // at that byte, as when the run itself was looked up.
+            let (word, after) = rest.split_at_checked(3)?;
             let month = name_index(MONTHS, 3, word, true)?;
             if let Some(slot) = fields.get_mut(1) {
                 *slot = month as u32 + 1;

@@ -4,22 +4,49 @@
 use super::date::parse_trimmed_retry_after;
 use super::reader::{ResponseEnd, State, CHUNK_START, MAX_HEADERS};
 // The names as the request head spells them: compared ignoring case, and stored once.
-use super::request::{CONTENT_LENGTH, CONTENT_TYPE, PROTOBUF, TRANSFER_ENCODING};
+use super::request::{
+    known_name, NAME_CONTENT_LENGTH, NAME_CONTENT_TYPE, NAME_RETRY_AFTER, NAME_TRANSFER_ENCODING,
+    PROTOBUF,
+};
 use crate::transport::{ExchangeError, Malformed, RetryAfter};
 #[cfg(any(not(feature = "prefer-size"), test))]
 use core::mem::MaybeUninit;
 
-/// What the header fields of a final response say.
+/// What the header fields of a final response say besides the framing.
 pub(super) struct Head {
     pub(super) retry_after: Option<RetryAfter>,
     /// `Content-Type: application/x-protobuf`, and no transfer coding that this reader
     /// does not undo (a gzip-coded body is not protobuf to whoever reads it here).
     pub(super) protobuf: bool,
-    /// What the reader reads next, by how the body is delimited: nothing (204, 304, or
-    /// `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in the
-    /// `Transfer-Encoding` list), or everything until the server closes the connection.
-    /// The reader's own state, so that it takes it as is.
-    pub(super) framing: Result<State, ExchangeError>,
+}
+
+/// RFC 9110 `tchar`: bit `b % 32` of word `b / 32` is set for a token byte `b` (16 bytes,
+/// and one look-up instead of the definition's dozen compares). Built at compile time from
+/// the definition.
+const TCHARS: [u32; 4] = {
+    let mut set = [0u32; 4];
+    let mut b = 0u8;
+    while b < 128 {
+        let tchar = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~'
+            );
+        if tchar {
+            set[(b / 32) as usize] |= 1 << (b % 32);
+        }
+        b += 1;
+    }
+    set
+};
+
+/// A token byte (RFC 9110 `tchar`): of a request's header names and content coding, and of
+/// a response's field names (the size build's head parser). One function for both, so
+/// that the size build carries one copy.
+pub(super) fn is_tchar(b: u8) -> bool {
+    TCHARS
+        .get(usize::from(b / 32))
+        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 /// Whether `bytes` holds `byte`. Not `<[u8]>::contains`, which calls core's word-at-a-time
@@ -159,14 +186,15 @@ pub(super) fn status_line_end(buf: &[u8]) -> Option<usize> {
 /// whitespace, and neither can the status line after the empty lines before it, so no
 /// status line needs finding first. Each fold (CRLF or LF), with the whitespace that
 /// follows it, becomes one space, in place: the rest of `buf` moves down so that a folded
-/// date reads as it would on one line. Returns how many bytes were removed (0: nothing
-/// was folded).
-pub(super) fn unfold(buf: &mut [u8], head_end: usize) -> usize {
+/// date reads as it would on one line. The first `skip` bytes are dropped (an interim
+/// response's head, with `head_end` 0 as nothing is unfolded then): one loop moves bytes
+/// down for both. Returns how many bytes were removed (0: nothing was folded or skipped).
+pub(super) fn unfold(buf: &mut [u8], skip: usize, head_end: usize) -> usize {
     let is_ws = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
     // One pass to the end of `buf`: inside the head each fold becomes one space; everything
     // after it (body bytes already received) only moves down. Byte by byte through `get`,
     // since `copy_within` brings a panic path the compiler cannot prove away.
-    let (mut read, mut write) = (0, 0);
+    let (mut read, mut write) = (skip, 0);
     while let Some(&byte) = buf.get(read) {
         read += 1;
         let mut b = byte;
@@ -242,12 +270,30 @@ impl Fields {
         }
     }
 
-    /// The meaning of a final response's head with these fields (read unfolded): status
-    /// `status`, HTTP/1.`minor`.
-    pub(super) fn finish(self, status: u16, minor: u8) -> Head {
+    /// What a final response's head with these fields (read unfolded) says besides its
+    /// framing ([`set_framing`](Self::set_framing)).
+    pub(super) fn finish(&self) -> Head {
+        // Transfer codings other than a last `chunked` stay on the body: not readable here.
+        let transfer_coded = self.te_lines > 0 && (self.codings > 1 || !self.last_is_chunked);
+        Head {
+            retry_after: self.retry_after,
+            protobuf: self.content_type_protobuf && !transfer_coded,
+        }
+    }
+
+    /// What the reader reads next after a final response's head with these fields (read
+    /// unfolded), status `status`, HTTP/1.`minor`, by how the body is delimited: nothing
+    /// (204, 304, or `Content-Length: 0`), `Content-Length` bytes, chunks (`chunked` last in
+    /// the `Transfer-Encoding` list), or everything until the server closes the connection.
+    /// Set in the reader's own `state` (a `State` returned through a `Result` is a copy
+    /// through memory); a framing error leaves it as it was.
+    pub(super) fn set_framing(
+        &self,
+        status: u16,
+        minor: u8,
+        state: &mut State,
+    ) -> Result<(), ExchangeError> {
         let Fields {
-            retry_after,
-            content_type_protobuf,
             length,
             length_error,
             te_lines,
@@ -255,41 +301,35 @@ impl Fields {
             chunked,
             last_is_chunked,
             ..
-        } = self;
-        // Transfer codings other than a last `chunked` stay on the body: not readable here.
-        let transfer_coded = te_lines > 0 && (codings > 1 || !last_is_chunked);
-        let framing = if te_lines > 0 && minor == 0 {
+        } = *self;
+        *state = if te_lines > 0 && minor == 0 {
             // RFC 9112 §6.1: faulty framing "even if a Content-Length is present".
-            Err(ExchangeError::TransferEncodingInHttp10)
+            return Err(ExchangeError::TransferEncodingInHttp10);
         } else if status == 204 || status == 304 {
-            Ok(State::Done(ResponseEnd::Complete))
+            State::Done(ResponseEnd::Complete)
         } else if te_lines > 0 && (length.is_some() || length_error != LengthProblem::None) {
-            Err(ExchangeError::TransferEncodingWithContentLength)
+            return Err(ExchangeError::TransferEncodingWithContentLength);
         } else if te_lines > 0 && (codings == 0 || chunked > 1) {
-            Err(ExchangeError::UnsupportedTransferEncoding)
+            return Err(ExchangeError::UnsupportedTransferEncoding);
         } else if te_lines > 0 && last_is_chunked {
-            Ok(State::Chunked(CHUNK_START))
+            State::Chunked(CHUNK_START)
         } else if te_lines > 0 {
             // RFC 9112 §6.3, item 3: chunked is not the final coding of a response, so the
             // body runs until the server closes the connection.
-            Ok(State::Close)
+            State::Close
         } else if let Some(e) = length_error.error() {
-            Err(e)
+            return Err(e);
         } else {
             match length {
-                Some(0) => Ok(State::Done(ResponseEnd::Complete)),
-                Some(remaining) => Ok(State::Body {
+                Some(0) => State::Done(ResponseEnd::Complete),
+                Some(remaining) => State::Body {
                     remaining,
                     chunked: false,
-                }),
-                None => Ok(State::Close),
+                },
+                None => State::Close,
             }
         };
-        Head {
-            retry_after,
-            protobuf: content_type_protobuf && !transfer_coded,
-            framing,
-        }
+        Ok(())
     }
 }
 
@@ -299,7 +339,9 @@ impl FieldVisitor for Fields {
         self.folded |= has_byte(value, b'\n');
         // Not trimmed here: the parser trims spaces and tabs off both ends of a value (so
         // Retry-After is read as it is), and the list readings below trim each item.
-        if name.eq_ignore_ascii_case(CONTENT_LENGTH) {
+        // One search of the names the reader knows, then the field's reading.
+        let known = known_name(name);
+        if known == NAME_CONTENT_LENGTH {
             for item in value.split(|b| *b == b',') {
                 let problem = match (parse_decimal(trim(item)), self.length) {
                     (None, _) => LengthProblem::Malformed,
@@ -313,7 +355,7 @@ impl FieldVisitor for Fields {
                 // The worst problem seen is the one reported.
                 self.length_error = self.length_error.max(problem);
             }
-        } else if name.eq_ignore_ascii_case(TRANSFER_ENCODING) {
+        } else if known == NAME_TRANSFER_ENCODING {
             self.te_lines += 1;
             // Empty list elements are skipped (RFC 9110 §5.6.1); parameters after `;` do
             // not change which coding it is.
@@ -328,10 +370,10 @@ impl FieldVisitor for Fields {
                     self.chunked += 1;
                 }
             }
-        } else if name.eq_ignore_ascii_case(CONTENT_TYPE) {
+        } else if known == NAME_CONTENT_TYPE {
             let media = without_parameters(value);
             self.content_type_protobuf = media.eq_ignore_ascii_case(PROTOBUF);
-        } else if name.eq_ignore_ascii_case(b"retry-after") && self.retry_after.is_none() {
+        } else if known == NAME_RETRY_AFTER && self.retry_after.is_none() {
             self.retry_after = parse_trimmed_retry_after(value);
         }
     }
@@ -359,12 +401,72 @@ mod tests {
         buf[..head.len()].copy_from_slice(head);
         buf[head.len()..head.len() + body.len()].copy_from_slice(body);
         let len = head.len() + body.len();
-        let removed = super::unfold(&mut buf[..len], head.len());
+        let removed = super::unfold(&mut buf[..len], 0, head.len());
         let expected: &[u8] = b"\nHTTP/1.1 200 OK\r\nA: b  c\nD: e f\r\n\r\nx\r\n y";
         assert_eq!(
             (removed, &buf[..len - removed]),
             (len - expected.len(), expected)
         );
+    }
+
+    #[test]
+    fn unfolding_with_a_skip_drops_those_bytes_and_unfolds_nothing_after_them() {
+        let interim: &[u8] = b"HTTP/1.1 103 Hints\r\nLink:\r\n </a>\r\n\r\n";
+        let rest: &[u8] = b"HTTP/1.1 200 OK\r\nB: c\r\n d\r\n\r\nx\r\n y";
+        let mut buf = [0u8; 96];
+        buf[..interim.len()].copy_from_slice(interim);
+        buf[interim.len()..interim.len() + rest.len()].copy_from_slice(rest);
+        let len = interim.len() + rest.len();
+        let removed = super::unfold(&mut buf[..len], interim.len(), 0);
+        assert_eq!((removed, &buf[..len - removed]), (interim.len(), rest));
+    }
+
+    #[test]
+    fn an_interim_response_with_a_fold_is_dropped_and_the_final_one_unfolded() {
+        let response: &[u8] = b"HTTP/1.1 103 Hints\r\nLink:\r\n </a>\r\n\r\nHTTP/1.1 503 Busy\r\nRetry-After:\r\n 120\r\nContent-Length: 2\r\n\r\nok";
+        // Whole, and a byte at a time.
+        for step in [response.len(), 1] {
+            let (mut head, mut body) = ([0u8; 128], [0u8; 8]);
+            let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+            for part in response.chunks(step) {
+                assert_eq!(reader.feed(part).expect("a valid response").0, part.len());
+            }
+            let got = reader.response().expect("a complete response");
+            assert_eq!(
+                (
+                    got.status,
+                    got.retry_after,
+                    got.body_len,
+                    got.bytes_received
+                ),
+                (503, Some(RetryAfter::Seconds(120)), 2, response.len())
+            );
+        }
+        assert_eq!(retry_after(response), Some(RetryAfter::Seconds(120)));
+    }
+
+    #[test]
+    fn bytes_reported_after_the_end_change_nothing() {
+        use crate::http::{Progress, ResponseEnd};
+        use crate::transport::{ExchangeError, Malformed};
+        let (mut head, mut body) = ([0u8; 64], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        let response: &[u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let end = Progress::Done(ResponseEnd::Complete);
+        assert_eq!(reader.feed(response), Ok((response.len(), end)));
+        let done = Ok(end);
+        for n in [0, 5, 1000] {
+            assert_eq!(reader.received(n), done);
+            assert_eq!(reader.bytes_received(), response.len());
+        }
+        let (mut head, mut body) = ([0u8; 64], [0u8; 8]);
+        let mut reader = ResponseReader::new(&mut head, &mut body, ReaderConfig::new());
+        let error = ExchangeError::Malformed(Malformed::StatusLine);
+        assert_eq!(reader.feed(b"HTTP/2"), Err(error));
+        for n in [0, 5, 1000] {
+            assert_eq!(reader.received(n), Err(error));
+            assert_eq!(reader.bytes_received(), 0);
+        }
     }
 
     #[test]

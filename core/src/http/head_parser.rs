@@ -12,7 +12,7 @@
 //! defaults, with the same error kinds (the differential test below holds the two to
 //! that), so the default build keeps httparse, unchanged, and both builds behave the same.
 
-use super::{FieldVisitor, HeadEnd, MAX_HEADERS};
+use super::{is_tchar as is_token, FieldVisitor, HeadEnd, MAX_HEADERS};
 use crate::transport::Malformed;
 
 /// Why parsing stopped before the end of the head.
@@ -24,32 +24,6 @@ enum Stop {
 
 fn bad<T>(m: Malformed) -> Result<T, Stop> {
     Err(Stop::Bad(m))
-}
-
-/// RFC 9110 `tchar`: bit `b % 32` of word `b / 32` is set for a token byte `b` (16 bytes,
-/// and one look-up instead of the definition's dozen compares).
-const TCHARS: [u32; 4] = {
-    let mut set = [0u32; 4];
-    let mut b = 0u8;
-    while b < 128 {
-        let tchar = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~'
-            );
-        if tchar {
-            set[(b / 32) as usize] |= 1 << (b % 32);
-        }
-        b += 1;
-    }
-    set
-};
-
-/// A header field name byte.
-fn is_token(b: u8) -> bool {
-    TCHARS
-        .get(usize::from(b / 32))
-        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 /// A byte of a reason phrase or a field value: HTAB, SP, VCHAR or obs-text.
@@ -117,27 +91,25 @@ fn parse<V: FieldVisitor>(c: &mut Cursor<'_>, visitor: &mut V) -> Result<HeadEnd
     if b == b'\r' {
         return bad(Malformed::NewLine);
     }
-    // Byte by byte, so that a wrong byte is refused before the whole version has arrived,
-    // as httparse does when fewer than its 8 bytes are there.
-    for &expected in b"HTTP/1." {
-        if b != expected {
-            return bad(Malformed::StatusLine);
+    // Version and code as one pattern, byte by byte, so that a wrong byte is refused before
+    // the whole version has arrived, as httparse does when fewer than its 8 bytes are there:
+    // `m` is the minor version (0 or 1), `s` a digit of the code (any three digits, 000
+    // included, as httparse reads them; the reader refuses a code below 100), any other
+    // byte itself.
+    let (mut minor, mut status) = (0u8, 0u16);
+    let mut pattern = b"HTTP/1.m sss".iter();
+    while let Some(&expected) = pattern.next() {
+        let digit = b.wrapping_sub(b'0');
+        match expected {
+            b'm' if digit <= 1 => minor = digit,
+            b's' if digit <= 9 => status = status * 10 + u16::from(digit),
+            b'm' | b's' => return bad(Malformed::StatusLine),
+            _ if b != expected => return bad(Malformed::StatusLine),
+            _ => {}
         }
-        b = c.next()?;
-    }
-    let minor = b.wrapping_sub(b'0');
-    if minor > 1 || c.next()? != b' ' {
-        return bad(Malformed::StatusLine);
-    }
-    // Any three digits, 000 included, as httparse reads them; the reader refuses a code
-    // below 100.
-    let mut status = 0u16;
-    for _ in 0..3 {
-        let digit = c.next()?.wrapping_sub(b'0');
-        if digit > 9 {
-            return bad(Malformed::StatusLine);
+        if pattern.len() > 0 {
+            b = c.next()?;
         }
-        status = status * 10 + u16::from(digit);
     }
     // One space and a reason phrase, or the line end straight after the code.
     b = c.next_in_line()?;

@@ -287,8 +287,8 @@ impl<'a> ResponseReader<'a> {
                 self.head_len = self.head_len.saturating_add(n).min(self.head.len());
                 self.process_head()
             }
-            State::Done(end) => return Ok(Progress::Done(end)),
-            State::Failed(e) => return Err(e),
+            // Also after the end: the body reading answers `Done` or the error at once,
+            // taking nothing.
             _ => {
                 let head = core::mem::take(&mut self.head);
                 let result = self.process_body(head.get(..n).unwrap_or(head));
@@ -311,7 +311,8 @@ impl<'a> ResponseReader<'a> {
         let stage = self.stage();
         let result = match self.state {
             State::Done(end) => return Ok(Progress::Done(end)),
-            State::Failed(e) => return Err(e),
+            // Kept as it is (set again below).
+            State::Failed(e) => Err(e),
             State::Close => {
                 self.state = State::Done(ResponseEnd::Complete);
                 return Ok(Progress::Done(ResponseEnd::Complete));
@@ -408,45 +409,41 @@ impl<'a> ResponseReader<'a> {
             if status == 101 {
                 return Err(ExchangeError::SwitchingProtocols);
             }
-            if fields.folded {
-                // After unfolding, parse again so that the values hold spaces.
+            let folded = fields.folded;
+            if !folded {
+                // This head is done with (a final or an interim response's): received, with
+                // the bytes an unfolding removed from it.
+                self.received = self
+                    .received
+                    .saturating_add(n)
+                    .saturating_add(core::mem::take(&mut self.unfolded));
+            }
+            if folded || status < 200 {
+                // After unfolding, parse again so that the values hold spaces; after an
+                // interim response, drop it and parse what follows. One loop moves the
+                // bytes down for both (through `get`: `copy_within`'s range checks are a
+                // panic path the compiler keeps).
+                let (skip, fold_end) = if folded { (0, n) } else { (n, 0) };
                 let buf = self.head.get_mut(..self.head_len).unwrap_or(&mut []);
-                let removed = head::unfold(buf, n);
-                if removed == 0 {
+                let removed = head::unfold(buf, skip, fold_end);
+                if folded && removed == 0 {
                     return Err(ExchangeError::Malformed(Malformed::HeaderValue));
                 }
+                if folded {
+                    self.unfolded += removed;
+                }
                 self.head_len -= removed;
-                self.unfolded += removed;
                 continue;
             }
-            let head = (status >= 200).then(|| fields.finish(status, minor));
-            // The bytes an unfolding removed were received all the same.
-            self.received = self
-                .received
-                .saturating_add(n)
-                .saturating_add(core::mem::take(&mut self.unfolded));
-            let Some(head) = head else {
-                // Interim response: drop it and parse what follows (moved down through
-                // `get`: `copy_within`'s range checks are a panic path the compiler keeps).
-                for at in n..self.head_len {
-                    if let Some(&b) = self.head.get(at) {
-                        if let Some(dst) = self.head.get_mut(at - n) {
-                            *dst = b;
-                        }
-                    }
-                }
-                self.head_len -= n;
-                continue;
-            };
+            let head = fields.finish();
             self.status = status;
             self.retry_after = head.retry_after;
             self.protobuf = head.protobuf;
-            self.state = head.framing?;
+            fields.set_framing(status, minor, &mut self.state)?;
             let end = self.head_len;
             self.head_len = 0;
-            if let State::Done(end) = self.state {
-                return Ok(Progress::Done(end));
-            }
+            // A response without a body (`Done`) is reported by the body reading too, which
+            // then takes nothing.
             let head_buf = core::mem::take(&mut self.head);
             let result = self.process_body(head_buf.get(n..end).unwrap_or(b""));
             self.head = head_buf;
@@ -513,7 +510,7 @@ impl<'a> ResponseReader<'a> {
                 State::Chunked(chunk) => {
                     let b = rest.first().copied().unwrap_or(0);
                     i += 1;
-                    self.state = self.chunk_byte(chunk, b)?;
+                    self.chunk_byte(chunk, b)?;
                 }
             }
         };
@@ -521,8 +518,9 @@ impl<'a> ResponseReader<'a> {
         Ok(progress)
     }
 
-    /// One framing byte of a chunked body.
-    fn chunk_byte(&self, chunk: Chunk, b: u8) -> Result<State, ExchangeError> {
+    /// One framing byte of a chunked body: sets the state it leads to in place (a `State`
+    /// returned through a `Result` is a copy through memory); an error leaves it as it was.
+    fn chunk_byte(&mut self, chunk: Chunk, b: u8) -> Result<(), ExchangeError> {
         let next = match chunk {
             Chunk::Size { value, at, line } => {
                 let line = line.saturating_add(1);
@@ -533,15 +531,16 @@ impl<'a> ResponseReader<'a> {
                 }
                 let at = match (at, hex_value(b)) {
                     (SizeLine::Start, Some(d)) => {
-                        return Ok(State::Chunked(Chunk::Size {
+                        self.state = State::Chunked(Chunk::Size {
                             value: u64::from(d),
                             at: SizeLine::Digits,
                             line,
-                        }));
+                        });
+                        return Ok(());
                     }
                     (SizeLine::Start, None) => return bad(Malformed::ChunkSize),
                     _ if b == b'\n' => {
-                        return Ok(if value == 0 {
+                        self.state = if value == 0 {
                             State::Chunked(Chunk::Trailer {
                                 in_line: false,
                                 total: 0,
@@ -551,7 +550,8 @@ impl<'a> ResponseReader<'a> {
                                 remaining: value,
                                 chunked: true,
                             }
-                        });
+                        };
+                        return Ok(());
                     }
                     (SizeLine::Cr, _) => return bad(Malformed::ChunkSize),
                     (SizeLine::Digits, Some(d)) => {
@@ -560,7 +560,8 @@ impl<'a> ResponseReader<'a> {
                             return bad(Malformed::ChunkSizeOverflow);
                         }
                         let value = value << 4 | u64::from(d);
-                        return Ok(State::Chunked(Chunk::Size { value, at, line }));
+                        self.state = State::Chunked(Chunk::Size { value, at, line });
+                        return Ok(());
                     }
                     _ if b == b'\r' => SizeLine::Cr,
                     _ if b == b';' => SizeLine::Params,
@@ -590,7 +591,10 @@ impl<'a> ResponseReader<'a> {
                     });
                 }
                 match b {
-                    b'\n' if !in_line => return Ok(State::Done(ResponseEnd::Complete)),
+                    b'\n' if !in_line => {
+                        self.state = State::Done(ResponseEnd::Complete);
+                        return Ok(());
+                    }
                     b'\n' => Chunk::Trailer {
                         in_line: false,
                         total,
@@ -603,6 +607,7 @@ impl<'a> ResponseReader<'a> {
                 }
             }
         };
-        Ok(State::Chunked(next))
+        self.state = State::Chunked(next);
+        Ok(())
     }
 }

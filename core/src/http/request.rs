@@ -1,5 +1,7 @@
 //! The request writer: the bytes of one OTLP/HTTP POST, produced on demand.
 
+// One tchar test for the request's names and the response head parser's.
+use super::head::is_tchar;
 use crate::transport::{ExchangeError, HeaderProblem, HttpRequest};
 
 /// The `User-Agent` core sends: `OTel-OTLP-Exporter-Rust/<version> otlp-embedded/<version>`.
@@ -18,8 +20,8 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
-/// The text of the head's fixed pieces, each once, then `Transfer-Encoding` (never sent,
-/// but a name compared with): every fixed piece, and every field name the request checks
+/// The text of the head's fixed pieces, each once, then `Transfer-Encoding` and
+/// `Retry-After` (never sent, but names compared with): every fixed piece, and every field name the request checks
 /// and the response reader compares with (ignoring case), is a slice of it ([`text`] and
 /// [`span`] find them at compile time), so that their bytes are stored once, a piece is
 /// a table entry of three bytes rather than an arm of code, and a reserved name two bytes
@@ -30,7 +32,7 @@ const HEAD_TEXT: &[u8] = concat!(
     env!("CARGO_PKG_VERSION"),
     " otlp-embedded/",
     env!("CARGO_PKG_VERSION"),
-    "\r\nConnection: close\r\nContent-Encoding: Transfer-Encoding"
+    "\r\nConnection: close\r\nContent-Encoding: Transfer-EncodingRetry-After"
 )
 .as_bytes();
 
@@ -79,6 +81,8 @@ const CRLF: &[u8] = text(b"\r\n");
 /// Not in a request head (a caller header may not name it); the response reader compares
 /// with it too.
 pub(super) const TRANSFER_ENCODING: &[u8] = text(b"Transfer-Encoding");
+/// Not in a request head; the response reader reads it.
+const RETRY_AFTER: &[u8] = text(b"Retry-After");
 
 /// When a fixed piece of the head is sent. For a fixed text, conditions (bits) that must
 /// all hold for the request, as the writer's `shown` records them (none: always); with bit
@@ -158,17 +162,45 @@ const HEAD: [Fixed; 15] = [
 /// and the body.
 const FIXED_PIECES: usize = HEAD.len();
 
-/// Header names core writes itself: a caller copy would contradict the framing, the
-/// routing or the media type. (`User-Agent` is not here: a caller's replaces core's.) As
-/// spans of [`HEAD_TEXT`].
-const RESERVED: [(u8, u8); 6] = [
-    span(HOST),
+/// The field names the request writer and the response reader look for, as spans of
+/// [`HEAD_TEXT`], in one table so that one loop ([`known_name`]) finds any of them for
+/// both: first the names core writes itself, which a caller header may not name (a caller
+/// copy would contradict the framing, the routing or the media type), then `User-Agent`
+/// (a caller's replaces core's) and `Retry-After` (read in responses only). The response
+/// reader's names come first, in the order of the `NAME_*` indexes.
+const NAMES: [(u8, u8); 8] = [
     span(CONTENT_LENGTH),
-    span(CONTENT_TYPE),
     span(TRANSFER_ENCODING),
+    span(CONTENT_TYPE),
+    span(HOST),
     span(CONNECTION),
     span(CONTENT_ENCODING),
+    span(USER_AGENT_NAME),
+    span(RETRY_AFTER),
 ];
+/// [`known_name`] of `Content-Length`.
+pub(super) const NAME_CONTENT_LENGTH: usize = 0;
+/// [`known_name`] of `Transfer-Encoding`.
+pub(super) const NAME_TRANSFER_ENCODING: usize = 1;
+/// [`known_name`] of `Content-Type`.
+pub(super) const NAME_CONTENT_TYPE: usize = 2;
+/// Names from [`known_name`] below this one are the reserved ones.
+const NAME_USER_AGENT: usize = 6;
+/// [`known_name`] of `Retry-After`.
+pub(super) const NAME_RETRY_AFTER: usize = 7;
+
+/// Where `name` is in [`NAMES`], ignoring case; `NAMES.len()` when it is none of them.
+pub(super) fn known_name(name: &[u8]) -> usize {
+    NAMES
+        .iter()
+        .position(|&(start, len)| {
+            let start = usize::from(start);
+            HEAD_TEXT
+                .get(start..start + usize::from(len))
+                .is_some_and(|known| known.eq_ignore_ascii_case(name))
+        })
+        .unwrap_or(NAMES.len())
+}
 
 /// Produces the bytes of one request: the head (request line and headers) and then the body.
 ///
@@ -203,45 +235,6 @@ pub struct RequestWriter<'a> {
     total: usize,
     /// Bytes reported sent: where the next byte to send is, read by walking the pieces.
     sent: usize,
-}
-
-/// RFC 9110 `tchar` as a bit set over ASCII: bit `b % 32` of word `b / 32` is set for a
-/// token byte `b`. Built at compile time from the definition.
-const TCHARS: [u32; 4] = {
-    let mut set = [0u32; 4];
-    let mut b = 0u8;
-    while b < 128 {
-        let tchar = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        if tchar {
-            set[(b / 32) as usize] |= 1 << (b % 32);
-        }
-        b += 1;
-    }
-    set
-};
-
-fn is_tchar(b: u8) -> bool {
-    // One table look-up: fewer instructions than the fifteen compares of the definition.
-    TCHARS
-        .get(usize::from(b / 32))
-        .is_some_and(|word| word >> (b % 32) & 1 == 1)
 }
 
 fn is_token(s: &str) -> bool {
@@ -296,18 +289,13 @@ impl<'a> RequestWriter<'a> {
         }
         let mut caller_agent = false;
         for (index, header) in request.headers.iter().enumerate() {
-            let name = header.name.as_bytes();
-            caller_agent |= name.eq_ignore_ascii_case(USER_AGENT_NAME);
+            let known = known_name(header.name.as_bytes());
+            caller_agent |= known == NAME_USER_AGENT;
             let problem = if header.name.is_empty() {
                 Some(HeaderProblem::EmptyName)
             } else if !is_token(header.name) {
                 Some(HeaderProblem::NameNotToken)
-            } else if RESERVED.iter().any(|&(start, len)| {
-                let start = usize::from(start);
-                HEAD_TEXT
-                    .get(start..start + usize::from(len))
-                    .is_some_and(|r| r.eq_ignore_ascii_case(name))
-            }) {
+            } else if known < NAME_USER_AGENT {
                 Some(HeaderProblem::Reserved)
             } else if header
                 .value
@@ -452,6 +440,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn known_names_are_found_in_any_case_and_near_misses_are_not() {
+        let names: [(&str, usize); 8] = [
+            ("Content-Length", NAME_CONTENT_LENGTH),
+            ("Transfer-Encoding", NAME_TRANSFER_ENCODING),
+            ("Content-Type", NAME_CONTENT_TYPE),
+            ("Host", 3),
+            ("Connection", 4),
+            ("Content-Encoding", 5),
+            ("User-Agent", NAME_USER_AGENT),
+            ("Retry-After", NAME_RETRY_AFTER),
+        ];
+        for (name, index) in names {
+            let mut upper = heapless::String::<24>::new();
+            let mut shorter = heapless::String::<24>::new();
+            let mut longer = heapless::String::<24>::new();
+            upper.push_str(&name.to_ascii_uppercase()).unwrap();
+            shorter.push_str(&name[..name.len() - 1]).unwrap();
+            longer.push_str(name).unwrap();
+            longer.push('s').unwrap();
+            for same in [name, &name.to_ascii_lowercase(), &upper] {
+                assert_eq!(known_name(same.as_bytes()), index, "{same}");
+            }
+            for other in [&shorter, &longer, &name[1..]] {
+                assert_eq!(known_name(other.as_bytes()), NAMES.len(), "{other}");
+            }
+        }
+        assert_eq!(known_name(b""), NAMES.len());
+    }
+
+    #[test]
     fn head_text_parts_are_the_names() {
         let parts = [
             HOST,
@@ -462,8 +480,9 @@ mod tests {
             CONNECTION,
             CONTENT_ENCODING,
             TRANSFER_ENCODING,
+            RETRY_AFTER,
         ];
-        let names: [&[u8]; 8] = [
+        let names: [&[u8]; 9] = [
             b"Host",
             b"Content-Type",
             b"application/x-protobuf",
@@ -472,6 +491,7 @@ mod tests {
             b"Connection",
             b"Content-Encoding",
             b"Transfer-Encoding",
+            b"Retry-After",
         ];
         assert_eq!(parts, names);
     }
