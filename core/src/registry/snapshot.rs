@@ -434,16 +434,16 @@ impl<
 
     fn attribute_count(&self, metric: usize, point: usize) -> usize {
         // `usize::MAX` is past every point's attributes: the walk ends with their count.
-        self.nth_attribute(metric, point, usize::MAX)
-            .err()
-            .unwrap_or(0)
+        self.nth_attribute(metric, point, usize::MAX).1
     }
 
     fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
-        self.nth_attribute(metric, point, index)
-            .unwrap_or(KeyValue::new("", AttributeValue::Str("")))
+        self.nth_attribute(metric, point, index).0
     }
 }
+
+/// What a point past its attributes (or no point) hands out: the empty key and string.
+const NO_ATTRIBUTE: KeyValue<'static> = KeyValue::new("", AttributeValue::Str(""));
 
 impl<
         const INSTRUMENTS: usize,
@@ -453,26 +453,30 @@ impl<
         const BUCKETS: usize,
     > Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    /// Attribute `index` of a point, or `Err` with how many it has when `index` is past
-    /// them (0 for no such point): one walk serves both the count and the lookup.
-    fn nth_attribute(
-        &self,
-        metric: usize,
-        point: usize,
-        index: usize,
-    ) -> Result<KeyValue<'_>, usize> {
-        let (m, p) = self.point_ref(metric, point).ok_or(0usize)?;
-        if p.index == m.overflow_index {
-            return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
-        }
-        let mut n = 0;
-        for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
-            if n == index {
-                return Ok(kv);
+    /// Attribute `index` of a point ([`NO_ATTRIBUTE`] when `index` is past them) and how
+    /// many attributes the walk passed: all of them (0 for no such point) when `index` is
+    /// past them. One walk serves both the count and the lookup, and one answer both
+    /// (the caller reads the part it wants where the walk left it, no copy).
+    fn nth_attribute(&self, metric: usize, point: usize, index: usize) -> (KeyValue<'_>, usize) {
+        // One answer, stored once: every way out of the walk sets the two parts.
+        let (mut found, mut n) = (NO_ATTRIBUTE, 0);
+        if let Some((m, p)) = self.point_ref(metric, point) {
+            if p.index == m.overflow_index {
+                match index {
+                    0 => found = OVERFLOW,
+                    _ => n = 1,
+                }
+            } else {
+                for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
+                    if n == index {
+                        found = kv;
+                        break;
+                    }
+                    n += 1;
+                }
             }
-            n += 1;
         }
-        Err(n)
+        (found, n)
     }
 }
 
