@@ -175,8 +175,10 @@ impl<'a> Writer<'a> {
         self.step(written)
     }
 
-    /// A `fixed64` field; nothing when `value` is 0.
-    #[inline(always)]
+    /// A `fixed64` field; nothing when `value` is 0. With `prefer-size` one copy of the
+    /// test, which the point times and a histogram's count share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn fixed64_field_nonzero(&mut self, field: u32, value: u64) -> Step {
         if value != 0 {
             self.fixed64_field(field, value)?;
@@ -199,8 +201,10 @@ impl<'a> Writer<'a> {
         self.message(field, start)
     }
 
-    /// A string field; nothing when empty.
-    #[inline(always)]
+    /// A string field; nothing when empty. With `prefer-size` one copy of the test, which
+    /// the names, units, versions and schema URLs share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn str_field(&mut self, field: u32, value: &str) -> Step {
         if value.is_empty() {
             return Ok(());
