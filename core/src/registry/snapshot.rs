@@ -434,11 +434,13 @@ impl<
 
     fn attribute_count(&self, metric: usize, point: usize) -> usize {
         // `usize::MAX` is past every point's attributes: the walk ends with their count.
-        self.nth_attribute(metric, point, usize::MAX).1
+        let mut count = 0;
+        self.nth_attribute(metric, point, usize::MAX, &mut count);
+        count
     }
 
     fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
-        self.nth_attribute(metric, point, index).0
+        self.nth_attribute(metric, point, index, &mut 0)
     }
 }
 
@@ -453,30 +455,35 @@ impl<
         const BUCKETS: usize,
     > Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    /// Attribute `index` of a point ([`NO_ATTRIBUTE`] when `index` is past them) and how
-    /// many attributes the walk passed: all of them (0 for no such point) when `index` is
-    /// past them. One walk serves both the count and the lookup, and one answer both
-    /// (the caller reads the part it wants where the walk left it, no copy).
-    fn nth_attribute(&self, metric: usize, point: usize, index: usize) -> (KeyValue<'_>, usize) {
-        // One answer, stored once: every way out of the walk sets the two parts.
-        let (mut found, mut n) = (NO_ATTRIBUTE, 0);
-        if let Some((m, p)) = self.point_ref(metric, point) {
-            if p.index == m.overflow_index {
-                match index {
-                    0 => found = OVERFLOW,
-                    _ => n = 1,
-                }
-            } else {
-                for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
-                    if n == index {
-                        found = kv;
-                        break;
-                    }
-                    n += 1;
-                }
+    /// Attribute `index` of a point ([`NO_ATTRIBUTE`] when `index` is past them), and in
+    /// `walked` how many attributes the walk passed: all of them (0 for no such point)
+    /// when `index` is past them. One walk serves both the count and the lookup; the
+    /// attribute is returned where the caller wants it (no copy), the count beside it.
+    fn nth_attribute(
+        &self,
+        metric: usize,
+        point: usize,
+        index: usize,
+        walked: &mut usize,
+    ) -> KeyValue<'_> {
+        *walked = 0;
+        let Some((m, p)) = self.point_ref(metric, point) else {
+            return NO_ATTRIBUTE;
+        };
+        if p.index == m.overflow_index {
+            if index == 0 {
+                return OVERFLOW;
             }
+            *walked = 1;
+            return NO_ATTRIBUTE;
         }
-        (found, n)
+        for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
+            if *walked == index {
+                return kv;
+            }
+            *walked += 1;
+        }
+        NO_ATTRIBUTE
     }
 }
 
