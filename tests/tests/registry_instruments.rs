@@ -867,3 +867,34 @@ fn attribute_walk_edges() {
         assert_eq!(snap.attribute(m, p, 0), empty, "metric {m} point {p}");
     }
 }
+
+/// A metric that was not collected (inside the snapshot's table or past it) reads as an
+/// empty gauge with no points; a point that does not exist reads as the integer 0 at the
+/// collect time.
+#[test]
+fn missing_metrics_and_points_read_empty() {
+    let mut reg = Reg::new(0);
+    let c = reg.declare(InstrumentDesc::counter_u64("c")).unwrap();
+    reg.record(c, 5u64, &[]).unwrap();
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 7);
+    assert_eq!(snap.metric_count(), 1);
+    assert_eq!(snap.metric(0).name, "c");
+    assert_eq!(snap.point_count(0), 1);
+    for m in [1, 7, 8, usize::MAX] {
+        let info = snap.metric(m);
+        assert_eq!(
+            (info.name, info.description, info.unit, info.data),
+            ("", "", "", MetricData::Gauge),
+            "metric {m}"
+        );
+        assert_eq!(snap.point_count(m), 0, "metric {m}");
+    }
+    for (m, p) in [(0, 1), (1, 0), (8, 0), (usize::MAX, usize::MAX)] {
+        let point = snap.point(m, p);
+        assert_eq!(point.start_time_unix_nano, 0, "metric {m} point {p}");
+        assert_eq!(point.time_unix_nano, 7, "metric {m} point {p}");
+        assert_eq!(point.flags, 0, "metric {m} point {p}");
+        assert_eq!(point.value, PointValue::Int(0), "metric {m} point {p}");
+    }
+}

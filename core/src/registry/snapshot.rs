@@ -233,15 +233,18 @@ impl<
         m.count += 1;
     }
 
+    /// Metric `metric` if it was collected.
+    #[inline(always)]
+    fn collected_metric(&self, metric: usize) -> Option<&SnapMetric> {
+        self.metrics.get(..self.metric_count)?.get(metric)
+    }
+
     fn point_ref(
         &self,
         metric: usize,
         point: usize,
     ) -> Option<(&SnapMetric, &SnapPoint<ATTRIBUTE_BYTES>)> {
-        let m = self
-            .metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)?;
+        let m = self.collected_metric(metric)?;
         if point >= m.count as usize {
             return None;
         }
@@ -313,11 +316,9 @@ impl<
     }
 
     fn metric(&self, metric: usize) -> MetricInfo<'_> {
-        let Some(m) = self
-            .metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)
-        else {
+        // One test for both ways a metric is missing (past the collected ones, past the
+        // table), so that one answer serves them.
+        let Some(m) = self.collected_metric(metric) else {
             return MetricInfo {
                 name: "",
                 description: "",
@@ -352,9 +353,7 @@ impl<
     }
 
     fn point_count(&self, metric: usize) -> usize {
-        self.metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)
+        self.collected_metric(metric)
             .map_or(0, |m| m.count as usize)
     }
 
