@@ -17,7 +17,8 @@ use super::{advance, points_from, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
-use crate::proto::wire::BufferFull;
+#[cfg(feature = "prefer-size")]
+use core::cell::Cell;
 
 /// What one request will carry.
 pub(super) struct Plan {
@@ -203,22 +204,24 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     start: PointCursor,
     buf: &mut [u8],
 ) -> Result<Plan, PlanError> {
-    // The size of the request carrying `start..stop` and where it starts, if it fits;
-    // else why a point of it could not be encoded, if one could not.
+    // Why the last try that failed could not be written, if a point of it was refused
+    // (see below).
+    #[cfg(feature = "prefer-size")]
+    let refused: Cell<Option<EncodeError>> = Cell::new(None);
+    // The size of the request carrying `start..stop` and where it starts, if it fits.
     let mut try_span = |stop| {
         let mut w = Writer::new(buf);
-        match write_request(&mut w, header, source, start, stop) {
-            Ok(()) => Ok((w.written(), w.position())),
-            #[cfg(feature = "prefer-size")]
-            Err(BufferFull) => Err(w.refused()),
-            #[cfg(not(feature = "prefer-size"))]
-            Err(BufferFull) => Err(None),
+        let written = write_request(&mut w, header, source, start, stop);
+        #[cfg(feature = "prefer-size")]
+        if written.is_err() {
+            refused.set(w.refused());
         }
+        written.ok().map(|()| (w.written(), w.position()))
     };
     // The header alone first: a header that does not fit fails before any point. `known`:
     // the size and place of the request of `fits` points; `in_buf`: whether it is still in
     // `buf` (no longer try has overwritten it since).
-    let mut known = try_span(start).map_err(|_| PlanError::Header)?;
+    let mut known = try_span(start).ok_or(PlanError::Header)?;
     let mut in_buf = true;
     let remaining = points_from(source, start);
     // `fits` points are known to fit; `remaining + 1` stands for "no more known not to".
@@ -226,8 +229,6 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     // the count saturated at `usize::MAX`, where bisecting first would try half of that).
     let (mut fits, mut fails) = (0usize, remaining.saturating_add(1));
     let mut failed = false;
-    // Why the last try that failed could not be written, if a point of it was refused.
-    let mut refused: Option<EncodeError> = None;
     while fits + 1 < fails {
         let points = if !failed {
             // Twice as many plus one, at most `remaining` (`fits < remaining` here); so
@@ -237,8 +238,8 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
             fits + (fails - fits) / 2
         };
         match try_span(advance(source, start, points)) {
-            Ok(found) => (fits, known, in_buf) = (points, found, true),
-            Err(error) => (fails, in_buf, failed, refused) = (points, false, true, error),
+            Some(found) => (fits, known, in_buf) = (points, found, true),
+            None => (fails, in_buf, failed) = (points, false, true),
         }
     }
     let stop = advance(source, start, fits);
@@ -249,9 +250,10 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
         // wrote (backwards) and so the first it checked: with `prefer-size` an invalid point
         // was refused there, with its error, and is not read again here. Without it (where
         // only the tests plan by writing) the writer keeps no refusal: checked again.
+        #[cfg(feature = "prefer-size")]
+        let refused = refused.get();
         #[cfg(not(feature = "prefer-size"))]
         let refused = {
-            let _ = refused;
             let data = source.metric(stop.metric).data;
             // Borrowed where the source put it, not copied out (a hundred bytes).
             let point = source.point(stop.metric, stop.point);
@@ -288,7 +290,7 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
         // A longer try overwrote the request: write it again. It fit before; a source that
         // answers otherwise now leaves it unwritten, and the splitter fails it as
         // `SizeMismatch`.
-        written = try_span(stop).ok().map(|(_, at)| at);
+        written = try_span(stop).map(|(_, at)| at);
     }
     Ok(Plan {
         start,
