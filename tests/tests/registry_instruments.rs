@@ -819,3 +819,82 @@ fn delta_min_max_after_abandon_then_commit_cover_only_what_remains() {
     assert_eq!((x.count, x.sum), (1, Some(50.0)));
     assert_eq!((x.min, x.max), (Some(50.0), Some(50.0)));
 }
+
+/// The snapshot's attribute walk at its edges, in both key layouts (declared keys, and
+/// keys stored with their values): each attribute by index, the empty key and string past
+/// the last one, on the overflow series past its one attribute, and for a point or metric
+/// that does not exist (whose count is 0).
+#[test]
+fn attribute_walk_edges() {
+    let mut reg = Reg::new(0);
+    let declared = reg
+        .declare(
+            InstrumentDesc::counter_u64("declared")
+                .attributes(&["a", "b", "c"])
+                .max_series(1),
+        )
+        .unwrap();
+    let open = reg.declare(InstrumentDesc::gauge_i64("open")).unwrap();
+    reg.record(declared, 1u64, &[s("c", "z"), s("a", "x")])
+        .unwrap();
+    reg.record(declared, 2u64, &[s("b", "y")]).unwrap(); // the overflow series
+    reg.record(open, 3i64, &[KeyValue::int("n", 7), s("k", "v")])
+        .unwrap();
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 1);
+    let empty = KeyValue::new("", AttributeValue::Str(""));
+    let ov = (0..2)
+        .find(|&p| snap.attribute(0, p, 0).key == "otel.metric.overflow")
+        .unwrap();
+    let plain = 1 - ov;
+    assert_eq!(snap.attribute_count(0, plain), 2);
+    assert_eq!(snap.attribute(0, plain, 0), s("a", "x"));
+    assert_eq!(snap.attribute(0, plain, 1), s("c", "z"));
+    assert_eq!(snap.attribute(0, plain, 2), empty);
+    assert_eq!(snap.attribute(0, plain, usize::MAX), empty);
+    assert_eq!(snap.attribute_count(0, ov), 1);
+    assert_eq!(
+        snap.attribute(0, ov, 0),
+        KeyValue::new("otel.metric.overflow", AttributeValue::Bool(true))
+    );
+    assert_eq!(snap.attribute(0, ov, 1), empty);
+    assert_eq!(snap.attribute_count(1, 0), 2);
+    assert_eq!(snap.attribute(1, 0, 0), s("k", "v"));
+    assert_eq!(snap.attribute(1, 0, 1), KeyValue::int("n", 7));
+    assert_eq!(snap.attribute(1, 0, 2), empty);
+    for (m, p) in [(0, 2), (1, 1), (2, 0), (usize::MAX, 0)] {
+        assert_eq!(snap.attribute_count(m, p), 0, "metric {m} point {p}");
+        assert_eq!(snap.attribute(m, p, 0), empty, "metric {m} point {p}");
+    }
+}
+
+/// A metric that was not collected (inside the snapshot's table or past it) reads as an
+/// empty gauge with no points; a point that does not exist reads as the integer 0 at the
+/// collect time.
+#[test]
+fn missing_metrics_and_points_read_empty() {
+    let mut reg = Reg::new(0);
+    let c = reg.declare(InstrumentDesc::counter_u64("c")).unwrap();
+    reg.record(c, 5u64, &[]).unwrap();
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 7);
+    assert_eq!(snap.metric_count(), 1);
+    assert_eq!(snap.metric(0).name, "c");
+    assert_eq!(snap.point_count(0), 1);
+    for m in [1, 7, 8, usize::MAX] {
+        let info = snap.metric(m);
+        assert_eq!(
+            (info.name, info.description, info.unit, info.data),
+            ("", "", "", MetricData::Gauge),
+            "metric {m}"
+        );
+        assert_eq!(snap.point_count(m), 0, "metric {m}");
+    }
+    for (m, p) in [(0, 1), (1, 0), (8, 0), (usize::MAX, usize::MAX)] {
+        let point = snap.point(m, p);
+        assert_eq!(point.start_time_unix_nano, 0, "metric {m} point {p}");
+        assert_eq!(point.time_unix_nano, 7, "metric {m} point {p}");
+        assert_eq!(point.flags, 0, "metric {m} point {p}");
+        assert_eq!(point.value, PointValue::Int(0), "metric {m} point {p}");
+    }
+}

@@ -233,15 +233,18 @@ impl<
         m.count += 1;
     }
 
+    /// Metric `metric` if it was collected.
+    #[inline(always)]
+    fn collected_metric(&self, metric: usize) -> Option<&SnapMetric> {
+        self.metrics.get(..self.metric_count)?.get(metric)
+    }
+
     fn point_ref(
         &self,
         metric: usize,
         point: usize,
     ) -> Option<(&SnapMetric, &SnapPoint<ATTRIBUTE_BYTES>)> {
-        let m = self
-            .metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)?;
+        let m = self.collected_metric(metric)?;
         if point >= m.count as usize {
             return None;
         }
@@ -313,11 +316,9 @@ impl<
     }
 
     fn metric(&self, metric: usize) -> MetricInfo<'_> {
-        let Some(m) = self
-            .metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)
-        else {
+        // One test for both ways a metric is missing (past the collected ones, past the
+        // table), so that one answer serves them.
+        let Some(m) = self.collected_metric(metric) else {
             return MetricInfo {
                 name: "",
                 description: "",
@@ -352,9 +353,7 @@ impl<
     }
 
     fn point_count(&self, metric: usize) -> usize {
-        self.metrics
-            .get(metric)
-            .filter(|_| metric < self.metric_count)
+        self.collected_metric(metric)
             .map_or(0, |m| m.count as usize)
     }
 
@@ -434,16 +433,18 @@ impl<
 
     fn attribute_count(&self, metric: usize, point: usize) -> usize {
         // `usize::MAX` is past every point's attributes: the walk ends with their count.
-        self.nth_attribute(metric, point, usize::MAX)
-            .err()
-            .unwrap_or(0)
+        let mut count = 0;
+        self.nth_attribute(metric, point, usize::MAX, &mut count);
+        count
     }
 
     fn attribute(&self, metric: usize, point: usize, index: usize) -> KeyValue<'_> {
-        self.nth_attribute(metric, point, index)
-            .unwrap_or(KeyValue::new("", AttributeValue::Str("")))
+        self.nth_attribute(metric, point, index, &mut 0)
     }
 }
+
+/// What a point past its attributes (or no point) hands out: the empty key and string.
+const NO_ATTRIBUTE: KeyValue<'static> = KeyValue::new("", AttributeValue::Str(""));
 
 impl<
         const INSTRUMENTS: usize,
@@ -453,26 +454,35 @@ impl<
         const BUCKETS: usize,
     > Snapshot<INSTRUMENTS, SERIES, ATTRIBUTE_BYTES, HISTOGRAM_SERIES, BUCKETS>
 {
-    /// Attribute `index` of a point, or `Err` with how many it has when `index` is past
-    /// them (0 for no such point): one walk serves both the count and the lookup.
+    /// Attribute `index` of a point ([`NO_ATTRIBUTE`] when `index` is past them), and in
+    /// `walked` how many attributes the walk passed: all of them (0 for no such point)
+    /// when `index` is past them. One walk serves both the count and the lookup; the
+    /// attribute is returned where the caller wants it (no copy), the count beside it.
     fn nth_attribute(
         &self,
         metric: usize,
         point: usize,
         index: usize,
-    ) -> Result<KeyValue<'_>, usize> {
-        let (m, p) = self.point_ref(metric, point).ok_or(0usize)?;
+        walked: &mut usize,
+    ) -> KeyValue<'_> {
+        *walked = 0;
+        let Some((m, p)) = self.point_ref(metric, point) else {
+            return NO_ATTRIBUTE;
+        };
         if p.index == m.overflow_index {
-            return if index == 0 { Ok(OVERFLOW) } else { Err(1) };
-        }
-        let mut n = 0;
-        for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
-            if n == index {
-                return Ok(kv);
+            if index == 0 {
+                return OVERFLOW;
             }
-            n += 1;
+            *walked = 1;
+            return NO_ATTRIBUTE;
         }
-        Err(n)
+        for kv in Decoder::new(m.desc.attribute_keys, &p.key) {
+            if *walked == index {
+                return kv;
+            }
+            *walked += 1;
+        }
+        NO_ATTRIBUTE
     }
 }
 

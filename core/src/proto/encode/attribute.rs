@@ -132,7 +132,10 @@ fn write_key_value_fields(w: &mut Writer<'_>, field: u32, kv: &KeyValue<'_>) -> 
     w.message(field, start)
 }
 
+/// A point's attributes, last to first. One copy with `prefer-size`, which every kind of
+/// point calls.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+#[cfg_attr(feature = "prefer-size", inline(never))]
 pub(super) fn write_point_attributes<S: MetricsSource + ?Sized>(
     w: &mut Writer<'_>,
     field: u32,

@@ -88,9 +88,10 @@ pub(super) fn write_metric<S: MetricsSource + ?Sized>(
             flags,
         };
         let at = PointCursor { metric, point };
-        // Checked while planning, but the one-pass path has not planned.
-        if check_point(source, info.data, value, at).is_err() {
-            return w.fail();
+        // Checked here, on every path (the one-pass path does not plan; planning by
+        // writing learns why a point is left out from the writer).
+        if let Err(error) = check_point(source, info.data, value, at) {
+            return w.refuse(error);
         }
         // Both number kinds through one (inlined) number writer; without `prefer-size`
         // through one inlined copy each, whose value field is a constant (faster).

@@ -17,6 +17,8 @@ use super::{advance, points_from, EncodeError, PointCursor};
 use crate::proto::source::{BucketPart, PointValue};
 use crate::proto::source::{MetricsSource, RequestHeader};
 use crate::proto::wire::varint_len;
+#[cfg(feature = "prefer-size")]
+use core::cell::Cell;
 
 /// What one request will carry.
 pub(super) struct Plan {
@@ -202,12 +204,19 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     start: PointCursor,
     buf: &mut [u8],
 ) -> Result<Plan, PlanError> {
+    // Why the last try that failed could not be written, if a point of it was refused
+    // (see below).
+    #[cfg(feature = "prefer-size")]
+    let refused: Cell<Option<EncodeError>> = Cell::new(None);
     // The size of the request carrying `start..stop` and where it starts, if it fits.
     let mut try_span = |stop| {
         let mut w = Writer::new(buf);
-        write_request(&mut w, header, source, start, stop)
-            .ok()
-            .map(|()| (w.written(), w.position()))
+        let written = write_request(&mut w, header, source, start, stop);
+        #[cfg(feature = "prefer-size")]
+        if written.is_err() {
+            refused.set(w.refused());
+        }
+        written.ok().map(|()| (w.written(), w.position()))
     };
     // The header alone first: a header that does not fit fails before any point. `known`:
     // the size and place of the request of `fits` points; `in_buf`: whether it is still in
@@ -237,14 +246,23 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
     let mut stopped_by = None;
     if fits < remaining {
         // The first point left out: invalid, too large, or a source breaking its contract.
-        let data = source.metric(stop.metric).data;
-        // Borrowed where the source put it, not copied out (a hundred bytes).
-        let point = source.point(stop.metric, stop.point);
-        let value = &point.value;
-        match check_point(source, data, value, stop) {
-            Err(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
-            Err(error) => stopped_by = Some(error),
-            Ok(()) if visits_disagree(source, stop, value) => {
+        // The last try that failed carried the points that fit and this one, the first it
+        // wrote (backwards) and so the first it checked: with `prefer-size` an invalid point
+        // was refused there, with its error, and is not read again here. Without it (where
+        // only the tests plan by writing) the writer keeps no refusal: checked again.
+        #[cfg(feature = "prefer-size")]
+        let refused = refused.get();
+        #[cfg(not(feature = "prefer-size"))]
+        let refused = {
+            let data = source.metric(stop.metric).data;
+            // Borrowed where the source put it, not copied out (a hundred bytes).
+            let point = source.point(stop.metric, stop.point);
+            check_point(source, data, &point.value, stop).err()
+        };
+        match refused {
+            Some(error) if fits == 0 => return Err(PlanError::Point(error, stop)),
+            Some(error) => stopped_by = Some(error),
+            None if visits_disagree(source, stop) => {
                 // Planned in and left unwritten, so that the splitter fails it as
                 // `SizeMismatch`: the size is moot.
                 return Ok(Plan {
@@ -256,14 +274,14 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
                     written: None,
                 });
             }
-            Ok(()) if fits == 0 => {
+            None if fits == 0 => {
                 let error = EncodeError::PointTooLarge {
                     metric: stop.metric,
                     point: stop.point,
                 };
                 return Err(PlanError::Point(error, stop));
             }
-            Ok(()) => {}
+            None => {}
         }
     }
     let (total, at) = known;
@@ -285,18 +303,28 @@ pub(super) fn plan_by_writing<S: MetricsSource + ?Sized>(
 }
 
 /// Whether the source visits another number of buckets for the point at `at` than its
-/// `bucket_len` announced, for a part the encoder visits (none when it announced 0).
-fn visits_disagree<S: MetricsSource + ?Sized>(
-    source: &S,
-    at: PointCursor,
-    value: &PointValue<'_>,
-) -> bool {
-    let parts: &[BucketPart] = match value {
-        PointValue::Histogram(_) => &[BucketPart::ExplicitBounds, BucketPart::BucketCounts],
+/// `bucket_len` announced, for a part the encoder visits (none when it announced 0). The
+/// point is read only from a source that announces some part (one that hands bucket
+/// numbers out by visits): for the others this is no work at all.
+fn visits_disagree<S: MetricsSource + ?Sized>(source: &S, at: PointCursor) -> bool {
+    const PARTS: [BucketPart; 4] = [
+        BucketPart::ExplicitBounds,
+        BucketPart::BucketCounts,
+        BucketPart::PositiveCounts,
+        BucketPart::NegativeCounts,
+    ];
+    if PARTS
+        .iter()
+        .all(|&part| source.bucket_len(at.metric, at.point, part).is_none())
+    {
+        return false;
+    }
+    // Borrowed where the source put it, not copied out (a hundred bytes).
+    let point = source.point(at.metric, at.point);
+    let parts: &[BucketPart] = match point.value {
+        PointValue::Histogram(_) => &PARTS[..2],
         #[cfg(feature = "exponential-histogram")]
-        PointValue::ExponentialHistogram(_) => {
-            &[BucketPart::PositiveCounts, BucketPart::NegativeCounts]
-        }
+        PointValue::ExponentialHistogram(_) => &PARTS[2..],
         _ => &[],
     };
     parts.iter().any(|&part| {

@@ -177,9 +177,10 @@ fn histogram_value_len<S: MetricsSource + ?Sized>(
         + packed_fixed64_len(counts).saturating_add(packed_fixed64_len(bounds))
 }
 
-/// A point's flags and attributes, adjacent in both kinds: one copy with `prefer-size`.
-#[cfg_attr(not(feature = "prefer-size"), inline(always))]
-#[cfg_attr(feature = "prefer-size", inline(never))]
+/// A point's flags and attributes, adjacent in both kinds. Inlined: the flags are written
+/// where the point was read, so a source whose flags are always 0 (the registry's
+/// snapshot) links no code for them; the attributes are one copy with `prefer-size`.
+#[inline(always)]
 fn write_flags_and_attributes<S: MetricsSource + ?Sized>(
     w: &mut Writer<'_>,
     source: &S,

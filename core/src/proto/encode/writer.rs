@@ -14,6 +14,7 @@
 #[cfg(feature = "prefer-size")]
 use core::convert::Infallible;
 
+use super::EncodeError;
 use crate::proto::wire::{self, BufferFull, ReverseWriter};
 
 /// Why a [`Step`] stops the writing: out of room, or, with `prefer-size`, nothing (the
@@ -34,6 +35,10 @@ pub(super) struct Writer<'a> {
     /// A write did not fit, or a point could not be written: the request is unusable.
     #[cfg(feature = "prefer-size")]
     full: bool,
+    /// Why a point of the request could not be encoded, whatever the buffer (see
+    /// [`refuse`](Self::refuse)).
+    #[cfg(feature = "prefer-size")]
+    refused: Option<EncodeError>,
 }
 
 impl<'a> Writer<'a> {
@@ -44,6 +49,8 @@ impl<'a> Writer<'a> {
             w: ReverseWriter::new(buf),
             #[cfg(feature = "prefer-size")]
             full: false,
+            #[cfg(feature = "prefer-size")]
+            refused: None,
         }
     }
 
@@ -85,6 +92,29 @@ impl<'a> Writer<'a> {
         }
         #[cfg(not(feature = "prefer-size"))]
         Err(BufferFull)
+    }
+
+    /// The request cannot be written: one of its points cannot be encoded, for `error`,
+    /// which with `prefer-size` [`refused`](Self::refused) then tells: planning by writing
+    /// learns from it why the first point left out of a request was left out, without
+    /// reading that point again. Without `prefer-size` (where the splitter plans by
+    /// sizes) nothing is kept, so the one-pass writing's per-point path is as it was.
+    #[inline(always)]
+    pub(super) fn refuse(&mut self, error: EncodeError) -> Step {
+        #[cfg(feature = "prefer-size")]
+        {
+            self.refused = Some(error);
+        }
+        #[cfg(not(feature = "prefer-size"))]
+        let _ = error;
+        self.fail()
+    }
+
+    /// Why the point refused ([`refuse`](Self::refuse)) could not be encoded, if one was.
+    #[cfg(feature = "prefer-size")]
+    #[inline]
+    pub(super) fn refused(&self) -> Option<EncodeError> {
+        self.refused
     }
 
     /// The outcome of one write of the [`ReverseWriter`].
@@ -175,8 +205,10 @@ impl<'a> Writer<'a> {
         self.step(written)
     }
 
-    /// A `fixed64` field; nothing when `value` is 0.
-    #[inline(always)]
+    /// A `fixed64` field; nothing when `value` is 0. With `prefer-size` one copy of the
+    /// test, which the point times and a histogram's count share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn fixed64_field_nonzero(&mut self, field: u32, value: u64) -> Step {
         if value != 0 {
             self.fixed64_field(field, value)?;
@@ -199,8 +231,10 @@ impl<'a> Writer<'a> {
         self.message(field, start)
     }
 
-    /// A string field; nothing when empty.
-    #[inline(always)]
+    /// A string field; nothing when empty. With `prefer-size` one copy of the test, which
+    /// the names, units, versions and schema URLs share.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
     pub(super) fn str_field(&mut self, field: u32, value: &str) -> Step {
         if value.is_empty() {
             return Ok(());
@@ -289,6 +323,28 @@ mod tests {
         let mut w = Writer::new(&mut buf);
         let written = w.fail();
         assert_eq!(w.finish(written), Err(BufferFull));
+    }
+
+    /// A refused point fails the request and tells why; a request that only ran out of
+    /// room tells no refusal.
+    #[cfg(feature = "prefer-size")]
+    #[test]
+    fn a_refused_point_fails_the_request_and_says_why() {
+        let mut buf = [0u8; 16];
+        let mut w = Writer::new(&mut buf);
+        assert_eq!(w.refused(), None);
+        let error = EncodeError::BucketCountMismatch {
+            metric: 3,
+            point: 7,
+        };
+        let written = w.refuse(error);
+        assert_eq!(w.finish(written), Err(BufferFull));
+        assert_eq!(w.refused(), Some(error));
+
+        let mut w = Writer::new(&mut buf[..2]);
+        let written = w.str_field_always(1, "too long");
+        assert_eq!(w.finish(written), Err(BufferFull));
+        assert_eq!(w.refused(), None);
     }
 
     /// The field writers write what the wire writer's do, and refuse what does not fit, at
