@@ -142,7 +142,7 @@ pub fn meters(provider: &SdkMeterProvider) -> [Meter; 3] {
 pub fn attributes(route: &'static str) -> Vec<KeyValue> {
     vec![
         KeyValue::new("route", route),
-        KeyValue::new("ok", route.len() % 2 == 0),
+        KeyValue::new("ok", route.len().is_multiple_of(2)),
         KeyValue::new("code", 200i64 + route.len() as i64),
         KeyValue::new("ratio", route.len() as f64 / 8.0),
         KeyValue::new("tags", Value::Array(Array::I64(vec![1, -2, 3]))),
@@ -255,7 +255,7 @@ pub fn five_hundred_series(temporality: Temporality) -> (SharedReader, SdkMeterP
             KeyValue::new("http.route", format!("/api/v1/items/{i}")),
             KeyValue::new(
                 "http.request.method",
-                if i % 2 == 0 { "GET" } else { "POST" },
+                if i.is_multiple_of(2) { "GET" } else { "POST" },
             ),
             KeyValue::new("http.response.status_code", 200 + (i % 3) as i64),
         ]
