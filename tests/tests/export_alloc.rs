@@ -36,7 +36,11 @@ impl Connect for Server {
     type Connection<'c> = ServerConn<'c>;
     fn connect(&mut self, _: &Endpoint<'_>, _: Instant) -> Result<ServerConn<'_>, TransportError> {
         self.connections += 1;
-        self.response = if self.connections % 4 == 0 { BUSY } else { OK };
+        self.response = if self.connections.is_multiple_of(4) {
+            BUSY
+        } else {
+            OK
+        };
         self.pos = 0;
         Ok(ServerConn(self))
     }

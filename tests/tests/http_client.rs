@@ -1153,7 +1153,8 @@ fn malformed_responses() {
 #[test]
 fn a_header_buffer_too_short_for_any_response_is_refused_before_connecting() {
     let answer: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-    let refused = Err(ExchangeError::HeadBufferTooSmall { len: 16 });
+    let refused_error = ExchangeError::HeadBufferTooSmall { len: 16 };
+    let refused = Err(refused_error);
     assert_eq!(MIN_HEAD_BUFFER, b"HTTP/1.1 200 OK\r\n\r\n".len());
     let config = ReaderConfig::default();
     for run in [
@@ -1191,9 +1192,9 @@ fn a_header_buffer_too_short_for_any_response_is_refused_before_connecting() {
     assert_eq!(block_on(lent.exchange(&req, &mut body)), refused);
     assert_eq!(log.borrow().connects + lent_log.borrow().connects, 0);
     // A configuration error: the exporter does not retry it.
-    assert!(!refused.unwrap_err().is_transient());
+    assert!(!refused_error.is_transient());
     assert_eq!(
-        refused.unwrap_err().to_string(),
+        refused_error.to_string(),
         "a 16-byte header buffer cannot hold any response head"
     );
     // The shortest head fits a buffer of exactly that length.

@@ -323,7 +323,10 @@ fn group_depth_is_bounded() {
 /// error) and once as a prefix (what came before the error).
 #[test]
 fn prefix_decoding_keeps_what_came_before_an_error() {
-    let cases: [(&[u8], DecodeError, Option<(i64, &str, bool)>); 9] = [
+    // (body, the strict error, the partial success the prefix decoding keeps: rejected
+    // points, message, whether the message was cut)
+    type Case<'a> = (&'a [u8], DecodeError, Option<(i64, &'a str, bool)>);
+    let cases: [Case; 9] = [
         // A field 1 that is not a message is skipped.
         (
             &[0x08, 0x05, 0x0a, 0x02, 0x08, 0x03],

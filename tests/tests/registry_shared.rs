@@ -101,7 +101,7 @@ fn threads_record_while_collect_and_settle_run() {
         producer.collect(&mut snap, 10 + round);
         let last = snap.metric_count() - 1;
         assert_eq!(snap.metric(last).name, "o", "the callback ran");
-        let how = if round % 4 == 0 {
+        let how = if round.is_multiple_of(4) {
             Settlement::Abandoned
         } else {
             tally(&snap, &mut committed);

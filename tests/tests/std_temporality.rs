@@ -37,6 +37,7 @@ fn energy_low_memory(o: &mut dyn Observe) {
 /// Runs two exports with `preference`: the counter gets 2 then 3, the up-down counter 5
 /// then -1, the observable counter's total is 10 then 25. Returns the temporality each
 /// metric arrived with and the observable counter's points as (start, time, value).
+#[allow(clippy::type_complexity)] // (name, temporality) pairs and (start, time, value) rows
 fn run(
     preference: &str,
     total: &'static AtomicU64,

@@ -249,7 +249,7 @@ impl embedded_io::ReadReady for ScriptConn {
             return Ok(false);
         }
         self.ready_queries += 1;
-        Ok(self.not_ready_every == 0 || self.ready_queries % self.not_ready_every != 0)
+        Ok(self.not_ready_every == 0 || !self.ready_queries.is_multiple_of(self.not_ready_every))
     }
 }
 
@@ -259,7 +259,7 @@ impl embedded_io::WriteReady for ScriptConn {
             return Ok(false);
         }
         self.ready_queries += 1;
-        Ok(self.not_ready_every == 0 || self.ready_queries % self.not_ready_every != 0)
+        Ok(self.not_ready_every == 0 || !self.ready_queries.is_multiple_of(self.not_ready_every))
     }
 }
 
