@@ -316,7 +316,9 @@ impl<'a, X: Exchange> Exporter<'a, X> {
         let mut run = self.start(producer, snapshot, unix_now, clock.now());
         loop {
             match self.step(&mut run, producer, snapshot, buffer, clock) {
-                Step::Done(report) => return report,
+                // The run's report, which the step's is a copy of: read where the export
+                // returns it, the step's copy is never made.
+                Step::Done(_) => return run.report,
                 Step::Wait(at) => {
                     let now = clock.now();
                     if now < at {

@@ -77,6 +77,12 @@ impl core::fmt::Debug for ExportPolicy<'_> {
 
 impl<'a> ExportPolicy<'a> {
     /// A policy for exports as `config` says.
+    // Inlined: a program builds its exporter once, from a configuration mostly known when
+    // it is compiled; built where it is called, the policy takes the configuration's
+    // constant parts (and the jitter generator's first state, worked out from a constant
+    // seed) as constants instead of copying a 120-byte configuration built on the caller's
+    // stack and mixing the seed at run time.
+    #[inline]
     pub fn new(config: ExporterConfig<'a>) -> Self {
         ExportPolicy {
             config,
@@ -526,14 +532,17 @@ impl<'a> ExportPolicy<'a> {
     /// Keep `message`, cut at the last character boundary that fits.
     fn keep_message(&mut self, message: &str) {
         let mut len = message.len().min(SERVER_MESSAGE_CAPACITY);
-        while !message.is_char_boundary(len) {
+        // The longest prefix that ends at a character boundary: the boundary test and the
+        // cut are one `get` (0 is always a boundary, so this ends).
+        let kept = loop {
+            if let Some(kept) = message.get(..len) {
+                break kept;
+            }
             len -= 1;
-        }
+        };
         self.server_message.clear();
         // Cut to the capacity above, so this always fits.
-        let _ = self
-            .server_message
-            .push_str(message.get(..len).unwrap_or(""));
+        let _ = self.server_message.push_str(kept);
     }
 
     /// Note `error` as the export's latest (and first, if none came before) and the
@@ -668,5 +677,57 @@ impl<'a> ExportPolicy<'a> {
                 self.stats.last_success_unix_nanos = Some(started_unix_nanos);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::{ExportPolicy, SERVER_MESSAGE_CAPACITY};
+    use crate::export::ExporterConfig;
+    use crate::proto::{RequestHeader, Resource, Scope};
+    use crate::transport::Endpoint;
+    use std::string::String;
+
+    /// The longest prefix of `message` that fits and ends at a character boundary, the
+    /// slow way: whole characters, one at a time.
+    fn expected_cut(message: &str) -> &str {
+        let mut end = 0;
+        for (at, c) in message.char_indices() {
+            if at + c.len_utf8() > SERVER_MESSAGE_CAPACITY {
+                break;
+            }
+            end = at + c.len_utf8();
+        }
+        &message[..end]
+    }
+
+    #[test]
+    fn keep_message_cuts_at_the_last_character_boundary_that_fits() {
+        let header = RequestHeader::new(Resource::new(&[]), Scope::new("test"));
+        let mut policy = ExportPolicy::new(ExporterConfig::new(Endpoint::DEFAULT, header));
+        // Characters of every UTF-8 length, placed so that one straddles the capacity at
+        // each of its bytes, and messages shorter than, as long as and longer than it.
+        let characters = ["a", "é", "€", "😀"];
+        let mut checked = 0;
+        for filler in 0..=SERVER_MESSAGE_CAPACITY + 2 {
+            for c in characters {
+                for tail in ["", "b", "ü"] {
+                    let message = String::from("x").repeat(filler) + c + tail;
+                    policy.keep_message(&message);
+                    assert_eq!(
+                        policy.last_server_message(),
+                        expected_cut(&message),
+                        "{filler} fillers, then {c:?} and {tail:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1_000);
+        // An empty message clears what was kept.
+        policy.keep_message("");
+        assert_eq!(policy.last_server_message(), "");
     }
 }

@@ -109,6 +109,11 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
+    // Inlined into the policy's constructor, its one caller, which is inlined where the
+    // exporter is built: a seed known when the program is compiled (the configuration's
+    // default) then gives the first state as a constant, with no 64-bit multiplies at run
+    // time.
+    #[inline(always)]
     pub(super) const fn new(seed: u64) -> Self {
         Backoff {
             state: jitter_start(seed),
@@ -210,7 +215,8 @@ fn ceiling(initial: u32, attempts: u16, cap: u32) -> u32 {
 
 /// The jitter generator's first state from a seed: splitmix64's finalizer, so that seeds
 /// that differ in one bit (consecutive device ids) start unrelated schedules, and never
-/// zero, where xorshift would stay.
+/// zero, where xorshift would stay. Always inlined, for the reason [`Backoff::new`] is.
+#[inline(always)]
 const fn jitter_start(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

@@ -358,22 +358,23 @@ fn write_request<T: Connection, K: Clock>(
     reader: &mut ResponseReader<'_>,
 ) -> Result<(), ExchangeError> {
     let mut interrupted = 0u8;
-    while !writer.is_done() {
+    // Every write, and the flush after the last, is preceded by the same deadline check
+    // and setting: one copy of them, at the top of the loop.
+    loop {
         if clock.now() >= deadline {
             return Err(ExchangeError::Timeout(Stage::Write));
         }
         conn.set_deadline(deadline);
+        if writer.is_done() {
+            return conn
+                .flush()
+                .map_err(|e| io_failure(conn.classify(&e), Stage::Write, ExchangeError::Write));
+        }
         let bytes = writer.next_bytes(reader.scratch());
         let offered = bytes.len();
         let written = conn.write(bytes).map_err(|e| conn.classify(&e));
         after_write(writer, offered, written, &mut interrupted)?;
     }
-    if clock.now() >= deadline {
-        return Err(ExchangeError::Timeout(Stage::Write));
-    }
-    conn.set_deadline(deadline);
-    conn.flush()
-        .map_err(|e| io_failure(conn.classify(&e), Stage::Write, ExchangeError::Write))
 }
 
 fn read_response<T: Connection, K: Clock>(
