@@ -90,13 +90,16 @@ pub type UnixNanos = u64;
 /// `remainder << 16 | next 16 bits` fits).
 pub(crate) const fn nanos_to_millis(nanos: UnixNanos) -> u64 {
     const DIVISOR: u32 = 15_625;
-    let x = nanos >> 6;
+    let mut x = nanos >> 6;
     let mut quotient = 0u64;
     let mut remainder = 0u32;
-    let mut shift = 64;
-    while shift > 0 {
-        shift -= 16;
-        let part = (remainder << 16) | ((x >> shift) as u32 & 0xFFFF);
+    // The 16-bit parts from the top, each shifted out of `x` in turn by a constant amount
+    // (a variable 64-bit shift is a library call on 32-bit cores).
+    let mut parts = 4;
+    while parts > 0 {
+        parts -= 1;
+        let part = (remainder << 16) | (x >> 48) as u32;
+        x <<= 16;
         quotient = (quotient << 16) | (part / DIVISOR) as u64;
         remainder = part % DIVISOR;
     }
