@@ -204,7 +204,7 @@ pub(crate) fn encode_hashed(
     let mut cut = false;
     let mut budget = usize::MAX;
     loop {
-        let (used, mut loss) = put_located(keys.len(), attrs, &at, key, budget);
+        let (used, mut loss, fixed, strings) = put_located(keys.len(), attrs, &at, key, budget);
         // Uncut, nothing lost: every value went in whole, as packed.
         if cut || loss == EncodeLoss::default() {
             loss.dropped = loss.dropped.saturating_add(extra);
@@ -217,8 +217,13 @@ pub(crate) fn encode_hashed(
             };
             return (used, loss, hash);
         }
+        // The values do not all fit: strings share equally what fixed-size values leave.
         key.fill(0);
-        budget = cut_budget(keys.len(), attrs, &at, key.len());
+        budget = key
+            .len()
+            .saturating_sub(fixed)
+            .checked_div(strings)
+            .unwrap_or(0);
         cut = true;
     }
 }
@@ -226,8 +231,10 @@ pub(crate) fn encode_hashed(
 /// Writes the located values of the `keys` declared keys in declared order from the
 /// start of `key` (zeroed: an absent value's zero tag is in place), strings cut to `budget`
 /// bytes, and a value with no room at all left out (counted as dropped). Returns the bytes
-/// used (at most the key's length) and what was cut. With budget `usize::MAX` nothing is
-/// lost exactly when every value fits whole.
+/// used (at most the key's length) and what was cut, then what a cut encoding shares out:
+/// the bytes every key takes but strings' payloads (a tag each, the fixed-size payloads),
+/// and the number of strings. With budget `usize::MAX` nothing is lost exactly when every
+/// value fits whole.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 fn put_located(
@@ -236,13 +243,19 @@ fn put_located(
     at: &Located,
     key: &mut [u8],
     budget: usize,
-) -> (usize, EncodeLoss) {
+) -> (usize, EncodeLoss, usize, usize) {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
+    let mut fixed = keys;
+    let mut strings = 0;
     for i in 0..keys {
         let written = match value_at(attrs, at, i) {
             None => None,
             Some(v) => {
+                match v {
+                    AttributeValue::Str(_) => strings += 1,
+                    _ => fixed += payload_len(v),
+                }
                 let written = put(key, pos, v, budget, &mut loss);
                 if written.is_none() {
                     // No room even for this value: leave the attribute out.
@@ -254,28 +267,7 @@ fn put_located(
         // Absent, or left out: one (zero) tag byte while there is room.
         pos = written.unwrap_or(pos + usize::from(pos < key.len()));
     }
-    (pos, loss)
-}
-
-/// The values do not all fit in `len` bytes: each string's share of what fixed-size
-/// values leave.
-#[cold]
-fn cut_budget(keys: usize, attrs: &[KeyValue<'_>], at: &Located, len: usize) -> usize {
-    let mut fixed = 0usize;
-    let mut strings = 0usize;
-    for i in 0..keys {
-        match value_at(attrs, at, i) {
-            Some(AttributeValue::Str(_)) => {
-                strings += 1;
-                fixed += 1;
-            }
-            Some(v) => {
-                fixed += 1 + payload_len(v);
-            }
-            None => fixed += 1,
-        }
-    }
-    len.saturating_sub(fixed).checked_div(strings).unwrap_or(0)
+    (pos, loss, fixed, strings)
 }
 
 /// Iterates the present attributes of a packed key: of declared `keys` (values only, in
