@@ -130,13 +130,18 @@ impl<
         s.dirty = true;
         // (Integer sums usually took `apply`'s inline path already.)
         match op {
-            Op::CounterInt | Op::SumInt => {
-                s.value = s.value.wrapping_add(value.to_i64() as u64);
+            Op::CounterInt | Op::SumInt | Op::GaugeInt => {
+                // One conversion for the three integer ops.
+                let v = value.to_i64() as u64;
+                s.value = if op == Op::GaugeInt {
+                    v
+                } else {
+                    s.value.wrapping_add(v)
+                };
             }
             Op::CounterF64 | Op::SumF64 => {
                 s.value = (f64::from_bits(s.value) + value.as_f64()).to_bits();
             }
-            Op::GaugeInt => s.value = value.to_i64() as u64,
             Op::GaugeF64 => s.value = value.as_f64().to_bits(),
             Op::Histogram => return self.record_explicit(i, slot, value.as_f64()),
             #[cfg(feature = "exponential-histogram")]

@@ -199,28 +199,42 @@ pub(crate) fn encode_hashed(
 ) -> (usize, EncodeLoss, u64) {
     let (at, dropped) = locate(keys, attrs);
     let extra = dropped.min(usize::from(u8::MAX)) as u8;
-    // Every value whole if they all fit (the common case), else the cut encoding.
-    if let Some((pos, mut loss)) = put_located(keys.len(), attrs, &at, key, None) {
-        loss.dropped = extra;
-        let hash = if PREFER_SIZE {
-            0
-        } else {
-            hash_located(attrs, &at, keys.len())
-        };
-        return (pos, loss, hash);
+    // Every value whole if they all fit (the common case), else the cut encoding: one
+    // writing loop, called once or twice, for both.
+    let mut cut = false;
+    let mut budget = usize::MAX;
+    loop {
+        let (used, mut loss, fixed, strings) = put_located(keys.len(), attrs, &at, key, budget);
+        // Uncut, nothing lost: every value went in whole, as packed.
+        if cut || loss == EncodeLoss::default() {
+            loss.dropped = loss.dropped.saturating_add(extra);
+            let hash = if PREFER_SIZE {
+                0
+            } else if cut {
+                hash_key(keys, key)
+            } else {
+                hash_located(attrs, &at, keys.len())
+            };
+            return (used, loss, hash);
+        }
+        // The values do not all fit: strings share equally what fixed-size values leave.
+        key.fill(0);
+        budget = key
+            .len()
+            .saturating_sub(fixed)
+            .checked_div(strings)
+            .unwrap_or(0);
+        cut = true;
     }
-    key.fill(0);
-    let (used, mut loss) = encode_slow(keys.len(), attrs, &at, key);
-    loss.dropped = loss.dropped.saturating_add(extra);
-    let hash = if PREFER_SIZE { 0 } else { hash_key(keys, key) };
-    (used, loss, hash)
 }
 
 /// Writes the located values of the `keys` declared keys in declared order from the
-/// start of `key` (zeroed: an absent value's zero tag is in place). `budget` `None`: every
-/// value whole, or `None` when one does not fit untruncated. `Some(cap)`: strings cut to
-/// `cap` bytes, and a value with no room at all left out (counted as dropped). Returns the
-/// bytes used (at most the key's length) and what was cut. One copy serves both passes.
+/// start of `key` (zeroed: an absent value's zero tag is in place), strings cut to `budget`
+/// bytes, and a value with no room at all left out (counted as dropped). Returns the bytes
+/// used (at most the key's length) and what was cut, then what a cut encoding shares out:
+/// the bytes every key takes but strings' payloads (a tag each, the fixed-size payloads),
+/// and the number of strings. With budget `usize::MAX` nothing is lost exactly when every
+/// value fits whole.
 #[cfg_attr(not(feature = "prefer-size"), inline(always))]
 #[cfg_attr(feature = "prefer-size", inline)]
 fn put_located(
@@ -228,18 +242,21 @@ fn put_located(
     attrs: &[KeyValue<'_>],
     at: &Located,
     key: &mut [u8],
-    budget: Option<usize>,
-) -> Option<(usize, EncodeLoss)> {
+    budget: usize,
+) -> (usize, EncodeLoss, usize, usize) {
     let mut loss = EncodeLoss::default();
     let mut pos = 0;
+    let mut fixed = keys;
+    let mut strings = 0;
     for i in 0..keys {
         let written = match value_at(attrs, at, i) {
             None => None,
             Some(v) => {
-                let written = put(key, pos, v, budget.unwrap_or(usize::MAX), &mut loss);
-                if budget.is_none() && (written.is_none() || loss.truncated > 0) {
-                    return None;
+                match v {
+                    AttributeValue::Str(_) => strings += 1,
+                    _ => fixed += payload_len(v),
                 }
+                let written = put(key, pos, v, budget, &mut loss);
                 if written.is_none() {
                     // No room even for this value: leave the attribute out.
                     loss.dropped = loss.dropped.saturating_add(1);
@@ -250,37 +267,7 @@ fn put_located(
         // Absent, or left out: one (zero) tag byte while there is room.
         pos = written.unwrap_or(pos + usize::from(pos < key.len()));
     }
-    Some((pos, loss))
-}
-
-/// The values do not all fit: give strings an equal share of what fixed-size values leave.
-#[cold]
-fn encode_slow(
-    keys: usize,
-    attrs: &[KeyValue<'_>],
-    at: &Located,
-    key: &mut [u8],
-) -> (usize, EncodeLoss) {
-    let mut fixed = 0usize;
-    let mut strings = 0usize;
-    for i in 0..keys {
-        match value_at(attrs, at, i) {
-            Some(AttributeValue::Str(_)) => {
-                strings += 1;
-                fixed += 1;
-            }
-            Some(v) => {
-                fixed += 1 + payload_len(v);
-            }
-            None => fixed += 1,
-        }
-    }
-    let budget = key
-        .len()
-        .saturating_sub(fixed)
-        .checked_div(strings)
-        .unwrap_or(0);
-    put_located(keys, attrs, at, key, Some(budget)).unwrap_or((0, EncodeLoss::default()))
+    (pos, loss, fixed, strings)
 }
 
 /// Iterates the present attributes of a packed key: of declared `keys` (values only, in

@@ -504,8 +504,14 @@ impl<
         }
         match desc.kind {
             InstrumentKind::Histogram => {
-                let ok = desc.bounds.iter().all(|b| b.is_finite())
-                    && desc.bounds.windows(2).all(|w| aggregate::less(w[0], w[1]));
+                // Finite and above the bound before it (the first has none), in one walk.
+                let bounds = desc.bounds;
+                let ok = bounds.iter().enumerate().all(|(j, &b)| {
+                    b.is_finite()
+                        && bounds
+                            .get(j.wrapping_sub(1))
+                            .is_none_or(|&a| aggregate::less(a, b))
+                });
                 if !ok {
                     return Err(DeclareError::InvalidBounds);
                 }

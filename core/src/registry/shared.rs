@@ -86,7 +86,20 @@ impl<
         value: impl Into<Number>,
         attributes: &[KeyValue<'_>],
     ) -> Result<(), RecordError> {
-        let value = value.into();
+        self.record_number(instrument, value.into(), attributes)
+    }
+
+    /// [`record`](Self::record) past the conversion to [`Number`]. With feature
+    /// `prefer-size` one copy, called by each value type's: the critical section and the
+    /// call into the registry are not repeated per type.
+    #[cfg_attr(not(feature = "prefer-size"), inline(always))]
+    #[cfg_attr(feature = "prefer-size", inline(never))]
+    fn record_number(
+        &self,
+        instrument: Instrument,
+        value: Number,
+        attributes: &[KeyValue<'_>],
+    ) -> Result<(), RecordError> {
         // The result is written in place, Busy unless the closure ran: mapping an
         // `Option` of it to Busy afterwards costs a compare in every copy of this wrapper.
         let mut recorded = Err(RecordError::Busy);

@@ -514,3 +514,59 @@ fn empty_set_records_find_their_series() {
     assert_eq!(reg.stats(g).map(|s| s.series), Some(1));
     assert_eq!(reg.stats(f).map(|s| s.overflowed), Some(0));
 }
+
+/// Bound values for [`bounds_are_finite_and_strictly_ascending`]: the infinities, NaNs of
+/// both signs (and one with a payload), both zeros, the extremes and a subnormal.
+const BOUND_VALUES: [f64; 12] = [
+    f64::NEG_INFINITY,
+    f64::MIN,
+    -1.0,
+    -0.0,
+    0.0,
+    5e-324,
+    1.0,
+    f64::MAX,
+    f64::INFINITY,
+    f64::NAN,
+    f64::from_bits(0xfff8_0000_0000_0000),
+    f64::from_bits(0x7ff0_0000_0000_0001),
+];
+
+/// Every triple of [`BOUND_VALUES`]; their prefixes are every sequence of up to 3.
+static BOUND_TRIPLES: [[f64; 3]; 1728] = {
+    let mut all = [[0.0; 3]; 1728];
+    let mut n = 0;
+    while n < 1728 {
+        all[n] = [
+            BOUND_VALUES[n % 12],
+            BOUND_VALUES[n / 12 % 12],
+            BOUND_VALUES[n / 144],
+        ];
+        n += 1;
+    }
+    all
+};
+
+/// A histogram declares exactly when its bounds are all finite and strictly ascending
+/// (compared as floats: -0.0 is not below 0.0), for every sequence of up to 3 values.
+#[test]
+fn bounds_are_finite_and_strictly_ascending() {
+    let mut refused = 0;
+    for triple in &BOUND_TRIPLES {
+        for len in 0..=3 {
+            let bounds = &triple[..len];
+            let valid =
+                bounds.iter().all(|b| b.is_finite()) && bounds.windows(2).all(|w| w[0] < w[1]);
+            let mut reg: Registry<1, 1, 1, 1, 4> = Registry::new(1);
+            let got = reg.declare(InstrumentDesc::histogram("h").bounds(bounds).max_series(0));
+            if valid {
+                assert_eq!(got, Ok(Instrument(0)), "{bounds:?}");
+            } else {
+                refused += 1;
+                assert_eq!(got, Err(DeclareError::InvalidBounds), "{bounds:?}");
+            }
+        }
+    }
+    // Both answers are exercised.
+    assert!(refused > 1000 && refused < 4 * 1728 - 100, "{refused}");
+}
