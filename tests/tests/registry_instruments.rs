@@ -277,6 +277,52 @@ fn up_down_counters_and_gauges() {
     assert_eq!(snap.metric(1).name, "temp");
 }
 
+/// A delta float sum that overflowed to an infinity before a collect, with a measurement
+/// recorded between that collect and its settle: the commit leaves 0, not NaN (inf - inf),
+/// so the next export carries no NaN, and the series goes on summing from there.
+#[test]
+fn an_overflowed_delta_sum_commits_to_zero_not_nan() {
+    let mut reg = Reg::new(0);
+    let c = reg
+        .declare(InstrumentDesc::counter_f64("c").temporality(Temporality::Delta))
+        .unwrap();
+    let h = reg
+        .declare(InstrumentDesc::histogram("h").temporality(Temporality::Delta))
+        .unwrap();
+    for _ in 0..2 {
+        reg.record(c, f64::MAX, &[]).unwrap();
+        reg.record(h, f64::MAX, &[]).unwrap();
+    }
+    let mut snap = Snap::new();
+    reg.collect(&mut snap, 10);
+    assert_eq!(double(&snap, 0, 0), f64::INFINITY);
+    let PointValue::Histogram(first) = snap.point(1, 0).value else {
+        panic!("not a histogram")
+    };
+    assert_eq!((first.count, first.sum), (2, Some(f64::INFINITY)));
+    // Recorded after the collect, before its settle.
+    reg.record(c, 1.0, &[]).unwrap();
+    reg.record(h, 1.0, &[]).unwrap();
+    settle_all(&mut reg, &snap, Settlement::Delivered);
+    reg.collect(&mut snap, 20);
+    assert_eq!(double(&snap, 0, 0).to_bits(), 0.0f64.to_bits());
+    let PointValue::Histogram(second) = snap.point(1, 0).value else {
+        panic!("not a histogram")
+    };
+    assert_eq!(second.count, 1);
+    assert_eq!(second.sum.map(f64::to_bits), Some(0.0f64.to_bits()));
+    // From there the sums are exact again.
+    settle_all(&mut reg, &snap, Settlement::Delivered);
+    reg.record(c, 2.5, &[]).unwrap();
+    reg.record(h, 2.5, &[]).unwrap();
+    reg.collect(&mut snap, 30);
+    assert_eq!(double(&snap, 0, 0), 2.5);
+    let PointValue::Histogram(third) = snap.point(1, 0).value else {
+        panic!("not a histogram")
+    };
+    assert_eq!((third.count, third.sum), (1, Some(2.5)));
+}
+
 #[test]
 fn rejected_values_are_counted() {
     let mut reg = Reg::new(0);
